@@ -1,0 +1,15 @@
+# SPDX-License-Identifier: GPL-2.0
+# Debian 12 packages everything here needs; `make deps` installs the missing
+# ones (once; the stamp is dropped when this list changes).
+DEB_PKGS := build-essential clang libclang-rt-14-dev valgrind pkg-config \
+	linux-headers-rt-amd64 linux-source-6.1 qemu-system-x86 busybox-static \
+	kmod cpio xz-utils device-tree-compiler \
+	libnl-3-dev libnl-genl-3-dev libnl-route-3-dev libsodium-dev \
+	libsqlite3-dev sqlite3 libinih-dev libmodbus-dev libbpf-dev iproute2
+
+DEPS_STAMP := $(BUILD)/.deps-$(shell echo $(DEB_PKGS) | md5sum | cut -c1-8)
+
+deps: $(DEPS_STAMP)
+$(DEPS_STAMP):
+	@$(TOP)/tests/lib/deps.sh $(DEB_PKGS)
+	@mkdir -p $(BUILD) && touch $@

@@ -1,0 +1,633 @@
+/* SPDX-License-Identifier: (GPL-2.0 WITH Linux-syscall-note) OR MIT */
+/*
+ * phloem: metering HAT and in-kernel load shedding for energy gateways.
+ *
+ * This header is the whole contract between phloem.ko and userspace: the
+ * records read from /dev/phloemN, the ioctls on it, and the generic netlink
+ * family. Nothing here is duplicated anywhere else in the tree.
+ *
+ * Units are fixed-point integers throughout: mV, mA, mW, mVA, mWh, mHz,
+ * milli-degrees, ns, ms. Power and energy are signed from the site's point of
+ * view: positive real power is import (consumption), negative is export.
+ *
+ * Char device /dev/phloemN
+ * ------------------------
+ *
+ * read():
+ *   Returns whole struct phloem_record units (PHLOEM_RECORD_SIZE bytes
+ *   each), never a partial record; a buffer smaller than one record gets
+ *   -EINVAL. Every opener has its own ring of PHLOEM_RING_RECORDS records.
+ *   When a reader falls behind, the oldest records are dropped and the next
+ *   read() starts with a PHLOEM_REC_OVERFLOW record that says how many were
+ *   lost. Blocks until a record is available unless O_NONBLOCK (-EAGAIN).
+ *   poll() reports EPOLLIN when at least one record is queued.
+ *
+ * ioctl():
+ *   Every argument structure starts with __u32 size, which the caller sets to
+ *   sizeof() of the structure it was compiled with. The kernel accepts any
+ *   size from the first published version (PHLOEM_*_SIZE_VER0) up; a larger
+ *   structure is accepted only when every byte the kernel does not know is
+ *   zero. Bad sizes, unknown flag bits, reserved fields that are not zero and
+ *   out-of-range values get -EINVAL and change nothing. Commands that change
+ *   state need CAP_NET_ADMIN (-EPERM); the stream and the read-only ioctls
+ *   need only read access to the node (group-readable by "phloem").
+ *   Unknown commands get -ENOTTY.
+ *
+ *   PHLOEM_IOC_INFO       R  struct phloem_info: topology and identity.
+ *   PHLOEM_IOC_GET_CONFIG R  struct phloem_config: configuration in force.
+ *   PHLOEM_IOC_SET_CONFIG W  struct phloem_config: replace the configuration
+ *                            (limits, priorities, calibration, rate) as one
+ *                            unit. Topology fields must match INFO.
+ *   PHLOEM_IOC_OVERRIDE   W  struct phloem_override: manual relay override
+ *                            with an expiry.
+ *   PHLOEM_IOC_LEASE      W  struct phloem_lease: agent heartbeat.
+ *   PHLOEM_IOC_GET_STATUS R  struct phloem_status: live state and energy.
+ *   PHLOEM_IOC_GET_STATS  R  struct phloem_stats: counters and the
+ *                            sample-to-relay latency histogram.
+ *
+ * Limits in force
+ * ---------------
+ *   Firmware properties give the boot-time configuration, in force from
+ *   probe, before any agent runs. PHLOEM_IOC_SET_CONFIG replaces it. While an
+ *   agent holds a lease (PHLOEM_IOC_LEASE with a non-zero timeout), the
+ *   limits it set stay in force; when the lease lapses without renewal, the
+ *   circuit limits and site import limit fall back to the boot-time values
+ *   and a PHLOEM_EV_LEASE_EXPIRED event is queued. A limit is never allowed
+ *   above the breaker rating given by firmware.
+ */
+#ifndef _UAPI_LINUX_PHLOEM_H
+#define _UAPI_LINUX_PHLOEM_H
+
+#include <linux/types.h>
+#include <linux/ioctl.h>
+
+#define PHLOEM_ABI_VERSION	1
+
+#define PHLOEM_MAX_CHANNELS	8	/* ADC inputs: voltages and currents */
+#define PHLOEM_MAX_CIRCUITS	8	/* circuit 0 is the site (main incomer) */
+#define PHLOEM_MAX_RELAYS	16
+#define PHLOEM_NAME_LEN		16	/* NUL-terminated */
+#define PHLOEM_RING_RECORDS	1024	/* per opener */
+#define PHLOEM_LAT_BUCKETS	48
+
+#define PHLOEM_RATE_MIN_HZ	1000	/* per channel */
+#define PHLOEM_RATE_MAX_HZ	20000
+
+/* ------------------------------------------------------------------ */
+/* Stream records                                                      */
+/* ------------------------------------------------------------------ */
+
+/**
+ * enum phloem_record_type - what a record's body holds
+ * @PHLOEM_REC_CYCLE: per mains cycle measurements (struct phloem_rec_cycle)
+ * @PHLOEM_REC_EVENT: a shedding or safety event (struct phloem_rec_event)
+ * @PHLOEM_REC_OVERFLOW: records were lost (struct phloem_rec_overflow)
+ */
+enum phloem_record_type {
+	PHLOEM_REC_UNSPEC,
+	PHLOEM_REC_CYCLE,
+	PHLOEM_REC_EVENT,
+	PHLOEM_REC_OVERFLOW,
+	__PHLOEM_REC_MAX,
+};
+
+/**
+ * struct phloem_record_hdr - common header of every stream record
+ * @type: enum phloem_record_type
+ * @size: size of the whole record, PHLOEM_RECORD_SIZE
+ * @seq: per-device sequence number, +1 for every record produced (so a
+ *       reader can see gaps as well as the overflow record)
+ * @time_ns: CLOCK_MONOTONIC time the record describes (end of the cycle,
+ *           time of the event)
+ */
+struct phloem_record_hdr {
+	__u16 type;
+	__u16 size;
+	__u32 seq;
+	__u64 time_ns;
+};
+
+/** enum phloem_chan_kind - what an ADC channel measures */
+enum phloem_chan_kind {
+	PHLOEM_CHAN_VOLTAGE,
+	PHLOEM_CHAN_CURRENT,
+};
+
+/* struct phloem_chan_cycle.flags */
+#define PHLOEM_CHAN_F_CLIPPED	(1U << 0)	/* a sample hit the ADC's range */
+#define PHLOEM_CHAN_F_FAULT	(1U << 1)	/* a read of this channel failed */
+#define __PHLOEM_CHAN_F_ALL	0x3U
+
+/**
+ * struct phloem_chan_cycle - one channel over one mains cycle
+ * @rms: RMS value, mV for a voltage channel, mA for a current channel
+ * @p_mw: real power, current channels only (mean of v*i against the phase
+ *        voltage the channel is wired to); positive is import
+ * @s_mva: apparent power, Vrms * Irms; current channels only
+ * @pf_milli: power factor in thousandths, -1000..1000 (sign of p_mw)
+ * @flags: PHLOEM_CHAN_F_*
+ */
+struct phloem_chan_cycle {
+	__u32 rms;
+	__s32 p_mw;
+	__u32 s_mva;
+	__s16 pf_milli;
+	__u16 flags;
+};
+
+/* State bits, in struct phloem_rec_cycle.state and struct phloem_status */
+#define PHLOEM_STATE_F_FAILSAFE	(1U << 0)	/* relays held in safe state */
+#define PHLOEM_STATE_F_LEASED	(1U << 1)	/* an agent lease is live */
+#define PHLOEM_STATE_F_BOOT_LIMITS (1U << 2)	/* boot-time limits in force */
+#define PHLOEM_STATE_F_NO_MAINS	(1U << 3)	/* no zero crossings: cycles
+						 * are timed at nominal rate */
+#define PHLOEM_STATE_F_SHEDDING	(1U << 4)	/* at least one relay shed */
+
+/**
+ * struct phloem_rec_cycle - measurements over one mains cycle
+ * @freq_mhz: mains frequency from the voltage zero crossings, mHz
+ * @nsamples: samples per channel in this cycle
+ * @relays_on: bit n set when relay n is energised
+ * @relays_shed: bit n set when relay n is off because it was shed
+ * @state: PHLOEM_STATE_F_*
+ * @nchannels: valid entries in @chan
+ * @chan: per channel values, indexed as in struct phloem_info.chan
+ */
+struct phloem_rec_cycle {
+	__u32 freq_mhz;
+	__u32 nsamples;
+	__u32 relays_on;
+	__u32 relays_shed;
+	__u32 state;
+	__u32 nchannels;
+	struct phloem_chan_cycle chan[PHLOEM_MAX_CHANNELS];
+};
+
+/** enum phloem_event_kind - events on the stream (and the netlink group) */
+enum phloem_event_kind {
+	PHLOEM_EV_UNSPEC,
+	PHLOEM_EV_OVERLOAD,		/* a rule saw a limit crossed */
+	PHLOEM_EV_SHED,			/* a relay was switched off */
+	PHLOEM_EV_RESTORE,		/* a shed relay was switched back on */
+	PHLOEM_EV_FAILSAFE_ENTER,	/* relays put in their safe state */
+	PHLOEM_EV_FAILSAFE_LEAVE,	/* measurements good again */
+	PHLOEM_EV_LEASE_EXPIRED,	/* boot-time limits back in force */
+	PHLOEM_EV_ADC_FAULT,		/* a channel read failed */
+	PHLOEM_EV_OVERRIDE,		/* manual override set or expired */
+	PHLOEM_EV_CONFIG,		/* configuration replaced */
+	__PHLOEM_EV_MAX,
+};
+
+/** enum phloem_cause - why an event happened */
+enum phloem_cause {
+	PHLOEM_CAUSE_NONE,
+	PHLOEM_CAUSE_INSTANT,		/* half-cycle RMS above inst_pct */
+	PHLOEM_CAUSE_THERMAL,		/* I2t model reached thermal_pct */
+	PHLOEM_CAUSE_SITE_IMPORT,	/* site real power above import limit */
+	PHLOEM_CAUSE_MANUAL,		/* operator override */
+	PHLOEM_CAUSE_LEASE,		/* agent lease lapsed */
+	PHLOEM_CAUSE_ADC,		/* ADC read error */
+	PHLOEM_CAUSE_STALE,		/* samples stopped arriving */
+	PHLOEM_CAUSE_UNLOAD,		/* driver unbound */
+	PHLOEM_CAUSE_HEADROOM,		/* restore: load fits under hysteresis */
+	__PHLOEM_CAUSE_MAX,
+};
+
+#define PHLOEM_NONE	0xff	/* no relay / circuit / channel */
+
+/**
+ * struct phloem_rec_event - a shedding or safety event
+ * @kind: enum phloem_event_kind
+ * @cause: enum phloem_cause
+ * @relay: relay index, or PHLOEM_NONE
+ * @circuit: circuit index, or PHLOEM_NONE
+ * @channel: channel index, or PHLOEM_NONE
+ * @backoff: the relay's backoff level after this event (restore waits
+ *           min_off_ms << backoff)
+ * @value: measured value at the time: mA for circuit rules, mW for the site
+ *         import rule, 0 where nothing was measured
+ * @limit: the limit in force that @value was compared against (same unit)
+ * @trigger_ns: CLOCK_MONOTONIC time of the sample that crossed the limit;
+ *              equal to the header time for events without a trigger
+ * @latency_ns: for PHLOEM_EV_SHED, time from that sample to the relay
+ *              GPIO write returning; 0 otherwise
+ */
+struct phloem_rec_event {
+	__u16 kind;
+	__u16 cause;
+	__u8 relay;
+	__u8 circuit;
+	__u8 channel;
+	__u8 backoff;
+	__u32 value;
+	__u32 limit;
+	__u64 trigger_ns;
+	__u64 latency_ns;
+};
+
+/**
+ * struct phloem_rec_overflow - records dropped from this opener's ring
+ * @lost: number of records dropped since the previous overflow record
+ */
+struct phloem_rec_overflow {
+	__u64 lost;
+};
+
+#define PHLOEM_RECORD_SIZE	192
+
+/** struct phloem_record - one fixed-size unit of the read() stream */
+struct phloem_record {
+	struct phloem_record_hdr hdr;
+	union {
+		struct phloem_rec_cycle cycle;
+		struct phloem_rec_event event;
+		struct phloem_rec_overflow overflow;
+		__u8 raw[PHLOEM_RECORD_SIZE - sizeof(struct phloem_record_hdr)];
+	};
+};
+
+/* ------------------------------------------------------------------ */
+/* ioctl structures                                                    */
+/* ------------------------------------------------------------------ */
+
+/**
+ * struct phloem_chan_info - one ADC channel, fixed by firmware
+ * @name: io-channel-names entry ("v0".."v2" voltages, "i0".."i7" currents)
+ * @kind: enum phloem_chan_kind
+ * @phase: voltage channel index this current is measured against; for a
+ *         voltage channel its own index
+ * @circuit: circuit this current channel measures, or PHLOEM_NONE
+ * @bits: ADC resolution in bits (raw range 0 .. 2^bits - 1)
+ */
+struct phloem_chan_info {
+	char name[PHLOEM_NAME_LEN];
+	__u8 kind;
+	__u8 phase;
+	__u8 circuit;
+	__u8 bits;
+};
+
+/** enum phloem_curve - breaker trip characteristic (IEC 60898-1) */
+enum phloem_curve {
+	PHLOEM_CURVE_B,		/* magnetic trip at 3..5 In */
+	PHLOEM_CURVE_C,		/* magnetic trip at 5..10 In */
+	PHLOEM_CURVE_D,		/* magnetic trip at 10..20 In */
+	__PHLOEM_CURVE_MAX,
+};
+
+/**
+ * struct phloem_circuit_info - one circuit, fixed by firmware
+ * @name: circuit name ("site" for circuit 0)
+ * @channel: current channel that measures it
+ * @curve: enum phloem_curve of its breaker
+ * @rating_ma: breaker rating In; no configured limit may exceed it
+ */
+struct phloem_circuit_info {
+	char name[PHLOEM_NAME_LEN];
+	__u8 channel;
+	__u8 curve;
+	__u16 reserved;
+	__u32 rating_ma;
+};
+
+/**
+ * struct phloem_relay_info - one relay, fixed by firmware
+ * @name: relay name (the load it switches)
+ * @safe_state: 0 off or 1 on: the state the relay is put in when
+ *              measurements cannot be trusted and when the driver unbinds
+ */
+struct phloem_relay_info {
+	char name[PHLOEM_NAME_LEN];
+	__u8 safe_state;
+	__u8 reserved[3];
+};
+
+#define PHLOEM_INFO_SIZE_VER0	sizeof(struct phloem_info)
+
+/**
+ * struct phloem_info - device identity and topology (PHLOEM_IOC_INFO)
+ * @size: set by the caller to sizeof(struct phloem_info)
+ * @abi_version: PHLOEM_ABI_VERSION
+ * @name: device name ("phloem0")
+ * @nchannels: valid entries in @chan
+ * @ncircuits: valid entries in @circuit
+ * @nrelays: valid entries in @relay
+ * @mains_hz: nominal mains frequency (50 or 60)
+ * @record_size: PHLOEM_RECORD_SIZE
+ * @ring_records: PHLOEM_RING_RECORDS
+ * @chan: channels
+ * @circuit: circuits; circuit 0 is the site
+ * @relay: relays
+ */
+struct phloem_info {
+	__u32 size;
+	__u32 abi_version;
+	char name[PHLOEM_NAME_LEN];
+	__u32 nchannels;
+	__u32 ncircuits;
+	__u32 nrelays;
+	__u32 mains_hz;
+	__u32 record_size;
+	__u32 ring_records;
+	struct phloem_chan_info chan[PHLOEM_MAX_CHANNELS];
+	struct phloem_circuit_info circuit[PHLOEM_MAX_CIRCUITS];
+	struct phloem_relay_info relay[PHLOEM_MAX_RELAYS];
+};
+
+/**
+ * struct phloem_chan_cal - calibration of one channel
+ * @scale_uunit: micro-volts or micro-amperes per ADC step, 1..100000000
+ * @offset_lsb: raw reading at zero volts or amperes (bias), 0..2^bits-1
+ * @phase_mdeg: phase correction in milli-degrees, -20000..20000; positive
+ *              delays the voltage used for this current's power (CT lead)
+ * @reserved: must be zero
+ */
+struct phloem_chan_cal {
+	__u32 scale_uunit;
+	__u32 offset_lsb;
+	__s32 phase_mdeg;
+	__u32 reserved;
+};
+
+/**
+ * struct phloem_circuit_cfg - shedding parameters of one circuit
+ * @limit_ma: operating limit, the current the circuit is kept under;
+ *            1..rating_ma
+ * @inst_pct: instantaneous rule: shed at once when the half-cycle RMS
+ *            exceeds this percentage of @limit_ma; 105..1000
+ * @thermal_pct: thermal rule: shed when the I2t model of the breaker has used
+ *               this percentage of its trip budget; 5..90
+ * @restore_pct: hysteresis: a shed relay comes back only when the measured
+ *               current plus the relay's estimated load is under this
+ *               percentage of @limit_ma; 10..100
+ * @reserved: must be zero
+ */
+struct phloem_circuit_cfg {
+	__u32 limit_ma;
+	__u16 inst_pct;
+	__u16 thermal_pct;
+	__u16 restore_pct;
+	__u16 reserved;
+};
+
+/* struct phloem_relay_cfg.flags */
+#define PHLOEM_RELAY_F_CRITICAL	(1U << 0)	/* never shed by policy */
+#define __PHLOEM_RELAY_F_ALL	0x1U
+
+/**
+ * struct phloem_relay_cfg - policy of one relay
+ * @circuit: circuit the relay's load is on, < ncircuits (not 0 unless the
+ *           site has no sub-circuits)
+ * @priority: 0 (shed first) .. 255 (shed last)
+ * @flags: PHLOEM_RELAY_F_*
+ * @reserved: must be zero
+ * @min_off_ms: minimum time off after a shed before a restore, 0..3600000
+ */
+struct phloem_relay_cfg {
+	__u8 circuit;
+	__u8 priority;
+	__u8 flags;
+	__u8 reserved;
+	__u32 min_off_ms;
+};
+
+/* struct phloem_config.flags: none defined yet */
+#define __PHLOEM_CFG_F_ALL	0x0U
+
+#define PHLOEM_CONFIG_SIZE_VER0	sizeof(struct phloem_config)
+
+/**
+ * struct phloem_config - configuration (PHLOEM_IOC_GET/SET_CONFIG)
+ * @size: set by the caller to sizeof(struct phloem_config)
+ * @flags: __PHLOEM_CFG_F_ALL
+ * @sample_rate_hz: samples per second per channel,
+ *                  PHLOEM_RATE_MIN_HZ..PHLOEM_RATE_MAX_HZ
+ * @site_import_limit_mw: site real power import limit; 0 disables the rule
+ * @site_import_grace_ms: the site may stay above the import limit this
+ *                        long before each shed step; 0..600000
+ * @restore_delay_ms: time the headroom must last before a restore, and the
+ *                    spacing between two restores; 0..3600000
+ * @retrip_window_ms: a relay shed again within this time of its restore
+ *                    doubles its off time (backoff); 0..86400000
+ * @backoff_max: largest backoff level (off time min_off_ms << level); 0..10
+ * @stale_ms: samples older than this put relays in their safe state;
+ *            1..10000
+ * @nchannels: must equal struct phloem_info.nchannels
+ * @ncircuits: must equal struct phloem_info.ncircuits
+ * @nrelays: must equal struct phloem_info.nrelays
+ * @reserved: must be zero
+ * @cal: per channel calibration
+ * @circuit: per circuit limits
+ * @relay: per relay policy
+ */
+struct phloem_config {
+	__u32 size;
+	__u32 flags;
+	__u32 sample_rate_hz;
+	__u32 site_import_limit_mw;
+	__u32 site_import_grace_ms;
+	__u32 restore_delay_ms;
+	__u32 retrip_window_ms;
+	__u32 backoff_max;
+	__u32 stale_ms;
+	__u32 nchannels;
+	__u32 ncircuits;
+	__u32 nrelays;
+	__u32 reserved[4];
+	struct phloem_chan_cal cal[PHLOEM_MAX_CHANNELS];
+	struct phloem_circuit_cfg circuit[PHLOEM_MAX_CIRCUITS];
+	struct phloem_relay_cfg relay[PHLOEM_MAX_RELAYS];
+};
+
+/** enum phloem_override_mode - manual relay override */
+enum phloem_override_mode {
+	PHLOEM_OVERRIDE_AUTO,	/* cancel an override: policy decides */
+	PHLOEM_OVERRIDE_OFF,	/* hold the relay off */
+	PHLOEM_OVERRIDE_ON,	/* hold the relay on; still shed, after every
+				 * other candidate, when a rule demands it */
+	__PHLOEM_OVERRIDE_MAX,
+};
+
+#define __PHLOEM_OVERRIDE_F_ALL	0x0U
+
+#define PHLOEM_OVERRIDE_SIZE_VER0 sizeof(struct phloem_override)
+
+/**
+ * struct phloem_override - PHLOEM_IOC_OVERRIDE argument
+ * @size: sizeof(struct phloem_override)
+ * @flags: __PHLOEM_OVERRIDE_F_ALL
+ * @relay: relay index, < nrelays
+ * @mode: enum phloem_override_mode
+ * @reserved: must be zero
+ * @expiry_ms: the override ends by itself after this long; 1..86400000
+ *             (ignored for PHLOEM_OVERRIDE_AUTO)
+ */
+struct phloem_override {
+	__u32 size;
+	__u32 flags;
+	__u8 relay;
+	__u8 mode;
+	__u16 reserved;
+	__u32 expiry_ms;
+};
+
+#define __PHLOEM_LEASE_F_ALL	0x0U
+
+#define PHLOEM_LEASE_SIZE_VER0	sizeof(struct phloem_lease)
+
+/**
+ * struct phloem_lease - PHLOEM_IOC_LEASE argument (agent heartbeat)
+ * @size: sizeof(struct phloem_lease)
+ * @flags: __PHLOEM_LEASE_F_ALL
+ * @timeout_ms: the lease lapses unless renewed within this time;
+ *              100..600000, or 0 to release the lease at once (boot-time
+ *              limits come back, as on expiry)
+ */
+struct phloem_lease {
+	__u32 size;
+	__u32 flags;
+	__u32 timeout_ms;
+	__u32 reserved;
+};
+
+/** enum phloem_relay_reason - why a relay is in its present state */
+enum phloem_relay_reason {
+	PHLOEM_RELAY_AUTO,	/* on, policy allows it */
+	PHLOEM_RELAY_SHED,	/* off, shed by a rule */
+	PHLOEM_RELAY_MANUAL,	/* held by an override */
+	PHLOEM_RELAY_SAFE,	/* held in safe state (failsafe) */
+};
+
+/**
+ * struct phloem_relay_status - live state of one relay
+ * @on: 1 when energised
+ * @reason: enum phloem_relay_reason
+ * @backoff: current backoff level
+ * @override: enum phloem_override_mode in force
+ * @shed_count: times shed since probe
+ * @restore_in_ms: for a shed relay, time left before a restore may be
+ *                 considered; for an override, time left before it expires
+ * @load_ma: estimated load of the relay (circuit current drop measured when
+ *           it was last shed), 0 when unknown
+ */
+struct phloem_relay_status {
+	__u8 on;
+	__u8 reason;
+	__u8 backoff;
+	__u8 override;
+	__u32 shed_count;
+	__u32 restore_in_ms;
+	__u32 load_ma;
+};
+
+/**
+ * struct phloem_circuit_status - live state of one circuit
+ * @irms_ma: RMS current over the last cycle
+ * @limit_ma: limit in force (boot-time or agent's)
+ * @heat_permille: I2t model state, thousandths of the breaker's trip budget
+ * @reserved: zero
+ */
+struct phloem_circuit_status {
+	__u32 irms_ma;
+	__u32 limit_ma;
+	__u32 heat_permille;
+	__u32 reserved;
+};
+
+/**
+ * struct phloem_chan_energy - energy counters of one current channel
+ * @import_mwh: energy imported (consumed) since probe, monotonic
+ * @export_mwh: energy exported since probe, monotonic
+ *
+ * Counters are never reset by reconfiguration; only a new probe starts them
+ * from zero.
+ */
+struct phloem_chan_energy {
+	__u64 import_mwh;
+	__u64 export_mwh;
+};
+
+#define PHLOEM_STATUS_SIZE_VER0	sizeof(struct phloem_status)
+
+/**
+ * struct phloem_status - live state (PHLOEM_IOC_GET_STATUS)
+ * @size: sizeof(struct phloem_status)
+ * @state: PHLOEM_STATE_F_*
+ * @time_ns: CLOCK_MONOTONIC time of this snapshot
+ * @lease_left_ms: time before the lease lapses, 0 when none is held
+ * @site_p_mw: site real power over the last cycle (+ import)
+ * @freq_mhz: mains frequency over the last cycle
+ * @vrms_mv: RMS voltage of phase 0 over the last cycle
+ * @circuit: per circuit state
+ * @relay: per relay state
+ * @energy: per channel energy counters (zero for voltage channels)
+ */
+struct phloem_status {
+	__u32 size;
+	__u32 state;
+	__u64 time_ns;
+	__u32 lease_left_ms;
+	__s32 site_p_mw;
+	__u32 freq_mhz;
+	__u32 vrms_mv;
+	struct phloem_circuit_status circuit[PHLOEM_MAX_CIRCUITS];
+	struct phloem_relay_status relay[PHLOEM_MAX_RELAYS];
+	struct phloem_chan_energy energy[PHLOEM_MAX_CHANNELS];
+};
+
+#define PHLOEM_STATS_SIZE_VER0	sizeof(struct phloem_stats)
+
+/**
+ * struct phloem_stats - counters and latency histogram (PHLOEM_IOC_GET_STATS)
+ * @size: sizeof(struct phloem_stats)
+ * @reserved: zero
+ * @samples: sample sets read (one value of every channel each)
+ * @cycles: mains cycles closed
+ * @adc_errors: failed channel reads
+ * @overruns: sampling periods missed because a read took too long
+ * @sheds: relays shed by a rule
+ * @restores: relays restored
+ * @failsafes: times the failsafe state was entered
+ * @lease_expiries: leases that lapsed
+ * @lat_count: shed latencies recorded
+ * @lat_min_ns: smallest recorded latency
+ * @lat_max_ns: largest recorded latency
+ * @lat_sum_ns: sum of recorded latencies
+ * @lat_bound_ns: upper bound (exclusive) of each histogram bucket; bucket i
+ *                holds latencies in [lat_bound_ns[i-1], lat_bound_ns[i])
+ *                (bucket 0 from zero); the last bound is ~0 (open)
+ * @lat_hist: count per bucket
+ *
+ * Shed latency is the time from the sample that crossed a limit to the relay
+ * GPIO write returning, measured in the kernel.
+ */
+struct phloem_stats {
+	__u32 size;
+	__u32 reserved;
+	__u64 samples;
+	__u64 cycles;
+	__u64 adc_errors;
+	__u64 overruns;
+	__u64 sheds;
+	__u64 restores;
+	__u64 failsafes;
+	__u64 lease_expiries;
+	__u64 lat_count;
+	__u64 lat_min_ns;
+	__u64 lat_max_ns;
+	__u64 lat_sum_ns;
+	__u64 lat_bound_ns[PHLOEM_LAT_BUCKETS];
+	__u64 lat_hist[PHLOEM_LAT_BUCKETS];
+};
+
+#define PHLOEM_IOC_MAGIC	0xE7
+
+#define PHLOEM_IOC_INFO		_IOR(PHLOEM_IOC_MAGIC, 0x00, struct phloem_info)
+#define PHLOEM_IOC_GET_CONFIG	_IOR(PHLOEM_IOC_MAGIC, 0x01, struct phloem_config)
+#define PHLOEM_IOC_SET_CONFIG	_IOW(PHLOEM_IOC_MAGIC, 0x02, struct phloem_config)
+#define PHLOEM_IOC_OVERRIDE	_IOW(PHLOEM_IOC_MAGIC, 0x03, struct phloem_override)
+#define PHLOEM_IOC_LEASE	_IOW(PHLOEM_IOC_MAGIC, 0x04, struct phloem_lease)
+#define PHLOEM_IOC_GET_STATUS	_IOR(PHLOEM_IOC_MAGIC, 0x05, struct phloem_status)
+#define PHLOEM_IOC_GET_STATS	_IOR(PHLOEM_IOC_MAGIC, 0x06, struct phloem_stats)
+
+#endif /* _UAPI_LINUX_PHLOEM_H */
