@@ -630,4 +630,240 @@ struct phloem_stats {
 #define PHLOEM_IOC_GET_STATUS	_IOR(PHLOEM_IOC_MAGIC, 0x05, struct phloem_status)
 #define PHLOEM_IOC_GET_STATS	_IOR(PHLOEM_IOC_MAGIC, 0x06, struct phloem_stats)
 
+/* ------------------------------------------------------------------ */
+/* Generic netlink family "phloem"                                     */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Family PHLOEM_GENL_NAME, version PHLOEM_GENL_VERSION, multicast group
+ * PHLOEM_GENL_MCGRP_EVENTS. Available in every network namespace (devices
+ * are global). Attribute policies are strict: an unknown attribute, a wrong
+ * type or length, or an unknown flag bit is rejected with -EINVAL and an
+ * extack message naming it; nothing changes. Commands marked (admin) need
+ * CAP_NET_ADMIN in the caller's user namespace (GENL_ADMIN_PERM), -EPERM
+ * otherwise. A device is addressed by PHLOEM_A_DEV_INDEX (N of /dev/phloemN).
+ *
+ * PHLOEM_CMD_GET_DEVICE (doit with PHLOEM_A_DEV_INDEX, or dumpit for all)
+ *   Reply/dump message, one per device:
+ *     PHLOEM_A_DEV_INDEX          u32
+ *     PHLOEM_A_DEV_NAME           string
+ *     PHLOEM_A_DEV_STATE          u32, PHLOEM_STATE_F_*
+ *     PHLOEM_A_DEV_MAINS_HZ       u32, nominal
+ *     PHLOEM_A_DEV_FREQ_MHZ       u32, measured
+ *     PHLOEM_A_DEV_VRMS_MV        u32, phase 0
+ *     PHLOEM_A_DEV_SITE_P_MW      s32, + import
+ *     PHLOEM_A_DEV_LEASE_LEFT_MS  u32
+ *     PHLOEM_A_DEV_SAMPLE_RATE_HZ u32
+ *     PHLOEM_A_DEV_SITE_IMPORT_LIMIT_MW u32, in force
+ *     PHLOEM_A_DEV_CHANNELS       nest, one PHLOEM_A_LIST_CHANNEL nest each:
+ *       PHLOEM_A_CHAN_INDEX u32, PHLOEM_A_CHAN_NAME string,
+ *       PHLOEM_A_CHAN_KIND u32 (enum phloem_chan_kind), PHLOEM_A_CHAN_PHASE
+ *       u32, PHLOEM_A_CHAN_CIRCUIT u32, PHLOEM_A_CHAN_RMS u32 (mV or mA),
+ *       PHLOEM_A_CHAN_P_MW s32, PHLOEM_A_CHAN_IMPORT_MWH u64,
+ *       PHLOEM_A_CHAN_EXPORT_MWH u64
+ *     PHLOEM_A_DEV_CIRCUITS       nest, one PHLOEM_A_LIST_CIRCUIT nest each:
+ *       PHLOEM_A_CIRCUIT_INDEX u32, PHLOEM_A_CIRCUIT_NAME string,
+ *       PHLOEM_A_CIRCUIT_CHANNEL u32, PHLOEM_A_CIRCUIT_CURVE u32
+ *       (enum phloem_curve), PHLOEM_A_CIRCUIT_RATING_MA u32,
+ *       PHLOEM_A_CIRCUIT_LIMIT_MA u32 (in force),
+ *       PHLOEM_A_CIRCUIT_BOOT_LIMIT_MA u32, PHLOEM_A_CIRCUIT_IRMS_MA u32,
+ *       PHLOEM_A_CIRCUIT_HEAT_PERMILLE u32
+ *     PHLOEM_A_DEV_RELAYS         nest, one PHLOEM_A_LIST_RELAY nest each:
+ *       PHLOEM_A_RELAY_INDEX u32, PHLOEM_A_RELAY_NAME string,
+ *       PHLOEM_A_RELAY_CIRCUIT u32, PHLOEM_A_RELAY_PRIORITY u32,
+ *       PHLOEM_A_RELAY_FLAGS u32 (PHLOEM_RELAY_F_*),
+ *       PHLOEM_A_RELAY_SAFE_STATE u32, PHLOEM_A_RELAY_ON u32,
+ *       PHLOEM_A_RELAY_REASON u32 (enum phloem_relay_reason),
+ *       PHLOEM_A_RELAY_BACKOFF u32, PHLOEM_A_RELAY_OVERRIDE u32
+ *       (enum phloem_override_mode), PHLOEM_A_RELAY_LEFT_MS u32
+ *       (restore_in_ms of struct phloem_relay_status),
+ *       PHLOEM_A_RELAY_SHED_COUNT u32, PHLOEM_A_RELAY_LOAD_MA u32,
+ *       PHLOEM_A_RELAY_MIN_OFF_MS u32
+ *
+ * PHLOEM_CMD_SET_LIMITS (admin)
+ *   PHLOEM_A_DEV_INDEX u32 (required)
+ *   PHLOEM_A_DEV_SITE_IMPORT_LIMIT_MW u32 (optional)
+ *   PHLOEM_A_DEV_CIRCUITS nest (optional) of PHLOEM_A_LIST_CIRCUIT nests with
+ *     PHLOEM_A_CIRCUIT_INDEX (required) and PHLOEM_A_CIRCUIT_LIMIT_MA
+ *   Applied as one unit after the whole message validated (limits above a
+ *   breaker rating are refused), like PHLOEM_IOC_SET_CONFIG.
+ *
+ * PHLOEM_CMD_SET_RELAY (admin)
+ *   PHLOEM_A_DEV_INDEX u32, PHLOEM_A_RELAY nest (relay attributes) with PHLOEM_A_RELAY_INDEX
+ *   (required) and any of PHLOEM_A_RELAY_PRIORITY, PHLOEM_A_RELAY_FLAGS,
+ *   PHLOEM_A_RELAY_MIN_OFF_MS (policy) and PHLOEM_A_RELAY_OVERRIDE with
+ *   PHLOEM_A_RELAY_OVERRIDE_MS (manual override with expiry).
+ *
+ * PHLOEM_CMD_GET_STATS (doit)
+ *   Request: PHLOEM_A_DEV_INDEX. Reply: PHLOEM_A_DEV_INDEX and
+ *   PHLOEM_A_STATS nest: PHLOEM_A_STATS_SAMPLES .. PHLOEM_A_STATS_LAT_SUM_NS
+ *   (u64 each, meaning as in struct phloem_stats) and PHLOEM_A_STATS_LAT_HIST
+ *   nest of PHLOEM_A_LIST_BUCKET nests (PHLOEM_A_BUCKET_BOUND_NS u64,
+ *   PHLOEM_A_BUCKET_COUNT u64), one per non-empty bucket.
+ *
+ * PHLOEM_CMD_LEASE (admin)
+ *   PHLOEM_A_DEV_INDEX u32, PHLOEM_A_LEASE_TIMEOUT_MS u32 (as struct
+ *   phloem_lease.timeout_ms: 100..600000, 0 releases).
+ *
+ * PHLOEM_CMD_EVENT (multicast on "events" only, never requested)
+ *   PHLOEM_A_DEV_INDEX u32 and PHLOEM_A_EVENT nest: PHLOEM_A_EV_KIND u32,
+ *   PHLOEM_A_EV_CAUSE u32, PHLOEM_A_EV_TIME_NS u64, PHLOEM_A_EV_TRIGGER_NS
+ *   u64, PHLOEM_A_EV_LATENCY_NS u64, PHLOEM_A_EV_VALUE u32,
+ *   PHLOEM_A_EV_LIMIT u32, PHLOEM_A_EV_BACKOFF u32, and where they apply
+ *   PHLOEM_A_EV_RELAY, PHLOEM_A_EV_CIRCUIT, PHLOEM_A_EV_CHANNEL (u32).
+ */
+
+#define PHLOEM_GENL_NAME		"phloem"
+#define PHLOEM_GENL_VERSION		1
+#define PHLOEM_GENL_MCGRP_EVENTS	"events"
+
+enum phloem_cmd {
+	PHLOEM_CMD_UNSPEC,
+	PHLOEM_CMD_GET_DEVICE,
+	PHLOEM_CMD_SET_LIMITS,
+	PHLOEM_CMD_SET_RELAY,
+	PHLOEM_CMD_GET_STATS,
+	PHLOEM_CMD_LEASE,
+	PHLOEM_CMD_EVENT,
+	__PHLOEM_CMD_MAX,
+};
+#define PHLOEM_CMD_MAX (__PHLOEM_CMD_MAX - 1)
+
+enum phloem_attr {
+	PHLOEM_A_UNSPEC,
+	PHLOEM_A_DEV_INDEX,
+	PHLOEM_A_DEV_NAME,
+	PHLOEM_A_DEV_STATE,
+	PHLOEM_A_DEV_MAINS_HZ,
+	PHLOEM_A_DEV_FREQ_MHZ,
+	PHLOEM_A_DEV_VRMS_MV,
+	PHLOEM_A_DEV_SITE_P_MW,
+	PHLOEM_A_DEV_LEASE_LEFT_MS,
+	PHLOEM_A_DEV_SAMPLE_RATE_HZ,
+	PHLOEM_A_DEV_SITE_IMPORT_LIMIT_MW,
+	PHLOEM_A_DEV_CHANNELS,
+	PHLOEM_A_DEV_CIRCUITS,
+	PHLOEM_A_DEV_RELAYS,
+	PHLOEM_A_RELAY,
+	PHLOEM_A_STATS,
+	PHLOEM_A_LEASE_TIMEOUT_MS,
+	PHLOEM_A_EVENT,
+	PHLOEM_A_PAD,
+	__PHLOEM_A_LAST,
+};
+#define PHLOEM_A_MAX (__PHLOEM_A_LAST - 1)
+
+/*
+ * List attributes: PHLOEM_A_DEV_CHANNELS, _CIRCUITS, _RELAYS and
+ * PHLOEM_A_STATS_LAT_HIST hold one nest per item, typed as below.
+ */
+enum phloem_list_attr {
+	PHLOEM_A_LIST_UNSPEC,
+	PHLOEM_A_LIST_CHANNEL,	/* inside PHLOEM_A_DEV_CHANNELS */
+	PHLOEM_A_LIST_CIRCUIT,	/* inside PHLOEM_A_DEV_CIRCUITS */
+	PHLOEM_A_LIST_RELAY,	/* inside PHLOEM_A_DEV_RELAYS */
+	PHLOEM_A_LIST_BUCKET,	/* inside PHLOEM_A_STATS_LAT_HIST */
+	__PHLOEM_A_LIST_LAST,
+};
+#define PHLOEM_A_LIST_MAX (__PHLOEM_A_LIST_LAST - 1)
+
+enum phloem_chan_attr {
+	PHLOEM_A_CHAN_UNSPEC,
+	PHLOEM_A_CHAN_INDEX,
+	PHLOEM_A_CHAN_NAME,
+	PHLOEM_A_CHAN_KIND,
+	PHLOEM_A_CHAN_PHASE,
+	PHLOEM_A_CHAN_CIRCUIT,
+	PHLOEM_A_CHAN_RMS,
+	PHLOEM_A_CHAN_P_MW,
+	PHLOEM_A_CHAN_IMPORT_MWH,
+	PHLOEM_A_CHAN_EXPORT_MWH,
+	PHLOEM_A_CHAN_PAD,
+	__PHLOEM_A_CHAN_LAST,
+};
+#define PHLOEM_A_CHAN_MAX (__PHLOEM_A_CHAN_LAST - 1)
+
+enum phloem_circuit_attr {
+	PHLOEM_A_CIRCUIT_UNSPEC,
+	PHLOEM_A_CIRCUIT_INDEX,
+	PHLOEM_A_CIRCUIT_NAME,
+	PHLOEM_A_CIRCUIT_CHANNEL,
+	PHLOEM_A_CIRCUIT_CURVE,
+	PHLOEM_A_CIRCUIT_RATING_MA,
+	PHLOEM_A_CIRCUIT_LIMIT_MA,
+	PHLOEM_A_CIRCUIT_BOOT_LIMIT_MA,
+	PHLOEM_A_CIRCUIT_IRMS_MA,
+	PHLOEM_A_CIRCUIT_HEAT_PERMILLE,
+	__PHLOEM_A_CIRCUIT_LAST,
+};
+#define PHLOEM_A_CIRCUIT_MAX (__PHLOEM_A_CIRCUIT_LAST - 1)
+
+enum phloem_relay_attr {
+	PHLOEM_A_RELAY_UNSPEC,
+	PHLOEM_A_RELAY_INDEX,
+	PHLOEM_A_RELAY_NAME,
+	PHLOEM_A_RELAY_CIRCUIT,
+	PHLOEM_A_RELAY_PRIORITY,
+	PHLOEM_A_RELAY_FLAGS,
+	PHLOEM_A_RELAY_SAFE_STATE,
+	PHLOEM_A_RELAY_ON,
+	PHLOEM_A_RELAY_REASON,
+	PHLOEM_A_RELAY_BACKOFF,
+	PHLOEM_A_RELAY_OVERRIDE,
+	PHLOEM_A_RELAY_OVERRIDE_MS,
+	PHLOEM_A_RELAY_LEFT_MS,
+	PHLOEM_A_RELAY_SHED_COUNT,
+	PHLOEM_A_RELAY_LOAD_MA,
+	PHLOEM_A_RELAY_MIN_OFF_MS,
+	__PHLOEM_A_RELAY_LAST,
+};
+#define PHLOEM_A_RELAY_MAX (__PHLOEM_A_RELAY_LAST - 1)
+
+enum phloem_stats_attr {
+	PHLOEM_A_STATS_UNSPEC,
+	PHLOEM_A_STATS_SAMPLES,
+	PHLOEM_A_STATS_CYCLES,
+	PHLOEM_A_STATS_ADC_ERRORS,
+	PHLOEM_A_STATS_OVERRUNS,
+	PHLOEM_A_STATS_SHEDS,
+	PHLOEM_A_STATS_RESTORES,
+	PHLOEM_A_STATS_FAILSAFES,
+	PHLOEM_A_STATS_LEASE_EXPIRIES,
+	PHLOEM_A_STATS_LAT_COUNT,
+	PHLOEM_A_STATS_LAT_MIN_NS,
+	PHLOEM_A_STATS_LAT_MAX_NS,
+	PHLOEM_A_STATS_LAT_SUM_NS,
+	PHLOEM_A_STATS_LAT_HIST,
+	PHLOEM_A_STATS_PAD,
+	__PHLOEM_A_STATS_LAST,
+};
+#define PHLOEM_A_STATS_MAX (__PHLOEM_A_STATS_LAST - 1)
+
+enum phloem_bucket_attr {
+	PHLOEM_A_BUCKET_UNSPEC,
+	PHLOEM_A_BUCKET_BOUND_NS,
+	PHLOEM_A_BUCKET_COUNT,
+	PHLOEM_A_BUCKET_PAD,
+	__PHLOEM_A_BUCKET_LAST,
+};
+#define PHLOEM_A_BUCKET_MAX (__PHLOEM_A_BUCKET_LAST - 1)
+
+enum phloem_event_attr {
+	PHLOEM_A_EV_UNSPEC,
+	PHLOEM_A_EV_KIND,
+	PHLOEM_A_EV_CAUSE,
+	PHLOEM_A_EV_TIME_NS,
+	PHLOEM_A_EV_TRIGGER_NS,
+	PHLOEM_A_EV_LATENCY_NS,
+	PHLOEM_A_EV_VALUE,
+	PHLOEM_A_EV_LIMIT,
+	PHLOEM_A_EV_BACKOFF,
+	PHLOEM_A_EV_RELAY,
+	PHLOEM_A_EV_CIRCUIT,
+	PHLOEM_A_EV_CHANNEL,
+	PHLOEM_A_EV_PAD,
+	__PHLOEM_A_EV_LAST,
+};
+#define PHLOEM_A_EV_MAX (__PHLOEM_A_EV_LAST - 1)
+
 #endif /* _UAPI_LINUX_PHLOEM_H */
