@@ -1,0 +1,57 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# /init of the phloem test VM (busybox sh, PID 1). Built into the initramfs
+# by tests/vm/run.sh. It loads the 9p stack, mounts the host's root
+# read-only plus a writable per-run directory, chroots into the host root
+# and runs the command the host left in that directory. Results go back
+# through the writable share (files) and through the serial console
+# (marker lines), so the host can still tell what happened if 9p breaks.
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+
+die() {
+	echo "PHLOEM-VM: init: $*"
+	echo "PHLOEM-VM-EXIT: 125"
+	poweroff -f
+}
+
+# Module order matters: no udev here, insmod does not resolve deps.
+for m in $(cat /modules.order); do
+	insmod "/modules/$m" || die "insmod $m failed"
+done
+
+R=/newroot
+mkdir -p $R
+# msize: 9p's default 8 KiB messages make every exec crawl under TCG.
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144 hostroot $R ||
+	die "mount of the host root over 9p failed"
+mount -t proc proc $R/proc
+mount -t sysfs sysfs $R/sys
+mount -t devtmpfs devtmpfs $R/dev
+mount -t debugfs debugfs $R/sys/kernel/debug
+mount -t tmpfs -o mode=1777 tmpfs $R/tmp
+mount -t tmpfs -o mode=755 tmpfs $R/run
+mkdir -p $R/run/vm $R/dev/pts $R/dev/shm
+mount -t devpts devpts $R/dev/pts
+mount -t tmpfs tmpfs $R/dev/shm
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 vmrun $R/run/vm ||
+	die "mount of the run directory over 9p failed"
+
+echo "PHLOEM-VM-READY: $(cut -d' ' -f1 /proc/uptime)s after boot"
+# The command's own output is kept apart from the console (which also
+# carries kernel messages) so make targets can read clean TAP from it.
+chroot $R /bin/sh -c '
+	export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+	export HOME=/tmp TMPDIR=/tmp PHLOEM_VM=1
+	{ /bin/bash /run/vm/cmd; echo $? > /run/vm/rc; } 2>&1 | tee /run/vm/out'
+rc=$(cat $R/run/vm/rc 2>/dev/null)
+[ -n "$rc" ] || rc=124
+dmesg > $R/run/vm/dmesg
+sync
+echo "PHLOEM-VM-EXIT: $rc"
+umount $R/run/vm
+poweroff -f
