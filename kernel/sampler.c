@@ -1,0 +1,317 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * phloem sampling thread, relay driving and watchdog.
+ *
+ * Three contexts feed the shedding unit, each under @shed_lock only for the
+ * pure calls:
+ *   - the sampling thread (SCHED_FIFO, paced by an absolute hrtimer) reads
+ *     every channel, then calls phloem_shed_sample();
+ *   - the watchdog (delayed work on system_highpri_wq) calls
+ *     phloem_shed_tick(), so relays go to their safe state even when the
+ *     thread is stuck in an ADC read that never returns;
+ *   - the ioctls (SET_CONFIG, OVERRIDE, LEASE).
+ * Whoever got "true" back then calls phloem_relays_apply(), which drives the
+ * GPIOs to the unit's bitmap and publishes the queued events and cycle
+ * records. Every record leaves the device through phloem_publish().
+ */
+#include <linux/bitops.h>
+#include <linux/delay.h>
+#include <linux/gpio/consumer.h>
+#include <linux/iio/consumer.h>
+#include <linux/kthread.h>
+#include <linux/ktime.h>
+#include <linux/math64.h>
+#include <linux/sched.h>
+#include <linux/string.h>
+
+#include "phloem.h"
+
+/*
+ * Longest watchdog interval. The unit's stale limit may be up to 10 s, but
+ * lease and override expiry also come through the tick and should not lag
+ * by seconds when the sampling thread is stuck.
+ */
+#define PHLOEM_WATCHDOG_MAX_MS	100
+
+/**
+ * phloem_publish() - the one exit of every record from the device
+ * @pd: device
+ * @type: enum phloem_record_type
+ * @time_ns: header time
+ * @body: record body (struct phloem_rec_cycle or struct phloem_rec_event)
+ * @len: size of @body
+ *
+ * Fans the record out to every opener of /dev/phloemN; the sequence number
+ * is assigned there, under the readers lock, so it is dense per device. The
+ * generic netlink multicast will hook in here as well. Never sleeps.
+ */
+void phloem_publish(struct phloem_dev *pd, u16 type, u64 time_ns,
+		    const void *body, size_t len)
+{
+	struct phloem_record rec;
+
+	BUILD_BUG_ON(sizeof(rec) != PHLOEM_RECORD_SIZE);
+	memset(&rec, 0, sizeof(rec));
+	rec.hdr.type = type;
+	rec.hdr.size = PHLOEM_RECORD_SIZE;
+	rec.hdr.time_ns = time_ns;
+	memcpy(rec.raw, body, min(len, sizeof(rec.raw)));
+	phloem_chardev_push(pd, &rec);
+}
+
+/**
+ * phloem_relays_apply() - drive the relays to the unit's bitmap, publish
+ * @pd: device
+ *
+ * The relay bitmap and the queued events are taken in one @shed_lock
+ * section, so every event popped here is covered by the GPIO writes that
+ * follow: the latency of a PHLOEM_EV_SHED event is then measured from its
+ * trigger sample to the write that really switched its relay. Sleeps (relay
+ * mutex, GPIO lines behind an I2C expander).
+ */
+void phloem_relays_apply(struct phloem_dev *pd)
+{
+	struct phloem_rec_cycle cyc;
+	unsigned int nrelays = pd->info.nrelays;
+	unsigned long diff;
+	bool have_cycle;
+	u64 cyc_ns = 0, done_ns;
+	unsigned int i;
+	u32 want;
+
+	mutex_lock(&pd->relay_lock);
+
+	spin_lock(&pd->shed_lock);
+	want = phloem_shed_relays(pd->shed);
+	pd->nev = 0;
+	while (pd->nev < PHLOEM_SHED_EVQ &&
+	       phloem_shed_pop_event(pd->shed, &pd->evbuf[pd->nev],
+				     &pd->evtime[pd->nev]))
+		pd->nev++;
+	have_cycle = phloem_shed_pop_cycle(pd->shed, &cyc, &cyc_ns);
+	if (have_cycle)
+		phloem_shed_status(pd->shed, &pd->status, cyc_ns);
+	spin_unlock(&pd->shed_lock);
+
+	/* After remove began, the lines stay in their safe state */
+	if (pd->unbinding)
+		want = pd->safe_bits;
+
+	diff = (want ^ pd->relay_state) & GENMASK(nrelays - 1, 0);
+	for_each_set_bit(i, &diff, nrelays)
+		gpiod_set_value_cansleep(pd->relays->desc[i],
+					 !!(want & BIT(i)));
+	pd->relay_state = want;
+	done_ns = ktime_get_ns();
+
+	for (i = 0; i < pd->nev; i++) {
+		struct phloem_rec_event *ev = &pd->evbuf[i];
+
+		if (ev->kind == PHLOEM_EV_SHED) {
+			ev->latency_ns = done_ns > ev->trigger_ns ?
+					 done_ns - ev->trigger_ns : 0;
+			phloem_stats_latency(pd, ev->latency_ns);
+		}
+		phloem_publish(pd, PHLOEM_REC_EVENT, pd->evtime[i], ev,
+			       sizeof(*ev));
+	}
+
+	if (have_cycle) {
+		/* What the lines really are, and the unit's state bits */
+		cyc.relays_on = pd->relay_state;
+		cyc.state = pd->status.state;
+		phloem_publish(pd, PHLOEM_REC_CYCLE, cyc_ns, &cyc, sizeof(cyc));
+	}
+
+	mutex_unlock(&pd->relay_lock);
+}
+
+/*
+ * Sleep until the next period boundary. When a round ran late, whole
+ * periods are skipped (and counted) so the thread never bursts to catch up:
+ * samples are timestamped individually, and a burst would only feed the unit
+ * a compressed waveform. Skipping to the next future boundary also means the
+ * thread always sleeps a little, which keeps a slow ADC from turning a
+ * SCHED_FIFO thread into a CPU hog.
+ */
+static void phloem_sampler_wait(struct phloem_dev *pd, ktime_t *expires)
+{
+	u64 period = READ_ONCE(pd->period_ns);
+	ktime_t now;
+
+	*expires = ktime_add_ns(*expires, period);
+	now = ktime_get();
+	if (ktime_after(now, *expires)) {
+		u64 missed = div64_u64(ktime_to_ns(ktime_sub(now, *expires)),
+				       period) + 1;
+
+		atomic64_add(missed, &pd->overruns);
+		*expires = ktime_add_ns(*expires, missed * period);
+	}
+	set_current_state(TASK_INTERRUPTIBLE);
+	/* Slack is ignored for RT tasks anyway: ask for none */
+	schedule_hrtimeout_range(expires, 0, HRTIMER_MODE_ABS);
+	__set_current_state(TASK_RUNNING);
+}
+
+static int phloem_sampler_thread(void *data)
+{
+	struct phloem_dev *pd = data;
+	unsigned int n = pd->info.nchannels;
+	s32 raw[PHLOEM_MAX_CHANNELS];
+	unsigned long faulty = 0;	/* channels whose last read failed */
+	ktime_t expires;
+
+	sched_set_fifo(current);
+	expires = ktime_get();
+
+	while (!kthread_should_stop()) {
+		unsigned long failed = 0;
+		unsigned int i;
+		bool changed = false;
+		u64 t0;
+
+		phloem_sampler_wait(pd, &expires);
+		if (kthread_should_stop())
+			break;
+
+		/* Reads may sleep (SPI): no lock held here */
+		t0 = ktime_get_ns();
+		for (i = 0; i < n; i++) {
+			int val, ret;
+
+			ret = iio_read_channel_raw(pd->chan[i], &val);
+			if (ret < 0) {
+				atomic64_inc(&pd->adc_errors);
+				dev_err_ratelimited(pd->dev,
+						    "channel %s: read failed: %d\n",
+						    pd->info.chan[i].name, ret);
+				__set_bit(i, &failed);
+				continue;
+			}
+			raw[i] = val;
+		}
+
+		spin_lock(&pd->shed_lock);
+		if (failed) {
+			/*
+			 * Report a channel once when it starts failing, not
+			 * at every round: the unit is in failsafe from the
+			 * first report, and thousands of identical events a
+			 * second would only flood the readers' rings. It
+			 * leaves failsafe after a cycle of good sample sets.
+			 */
+			for_each_set_bit(i, &failed, n)
+				if (!test_bit(i, &faulty))
+					changed |= phloem_shed_fault(pd->shed, i,
+							PHLOEM_CAUSE_ADC, t0);
+		} else {
+			changed = phloem_shed_sample(pd->shed, raw, t0);
+		}
+		spin_unlock(&pd->shed_lock);
+		faulty = failed;
+		if (!failed)
+			atomic64_inc(&pd->samples);
+
+		if (changed)
+			phloem_relays_apply(pd);
+	}
+	return 0;
+}
+
+static unsigned long phloem_watchdog_delay(struct phloem_dev *pd)
+{
+	u32 ms = min_t(u32, READ_ONCE(pd->stale_ms) / 2, PHLOEM_WATCHDOG_MAX_MS);
+
+	return max_t(unsigned long, msecs_to_jiffies(ms), 1);
+}
+
+static void phloem_watchdog_fn(struct work_struct *work)
+{
+	struct phloem_dev *pd = container_of(to_delayed_work(work),
+					     struct phloem_dev, watchdog);
+	bool changed;
+
+	spin_lock(&pd->shed_lock);
+	changed = phloem_shed_tick(pd->shed, ktime_get_ns());
+	spin_unlock(&pd->shed_lock);
+	if (changed)
+		phloem_relays_apply(pd);
+
+	queue_delayed_work(system_highpri_wq, &pd->watchdog,
+			   phloem_watchdog_delay(pd));
+}
+
+/**
+ * phloem_sampler_config_changed() - take up a new configuration
+ * @pd: device
+ * @cfg: the configuration just accepted by the unit
+ *
+ * The thread reads the period at its next round, the watchdog its interval
+ * at its next run.
+ */
+void phloem_sampler_config_changed(struct phloem_dev *pd,
+				   const struct phloem_config *cfg)
+{
+	WRITE_ONCE(pd->period_ns, div_u64(NSEC_PER_SEC, cfg->sample_rate_hz));
+	WRITE_ONCE(pd->stale_ms, cfg->stale_ms);
+}
+
+/**
+ * phloem_sampler_init() - start the watchdog and the sampling thread
+ * @pd: device, with the unit initialised and the relays in safe state
+ *
+ * Return: 0 or a negative errno.
+ */
+int phloem_sampler_init(struct phloem_dev *pd)
+{
+	struct task_struct *t;
+
+	phloem_sampler_config_changed(pd, &pd->boot);
+	INIT_DELAYED_WORK(&pd->watchdog, phloem_watchdog_fn);
+
+	t = kthread_create(phloem_sampler_thread, pd, "phloem%d", pd->id);
+	if (IS_ERR(t))
+		return dev_err_probe(pd->dev, PTR_ERR(t),
+				     "cannot create the sampling thread\n");
+	pd->thread = t;
+	queue_delayed_work(system_highpri_wq, &pd->watchdog,
+			   phloem_watchdog_delay(pd));
+	wake_up_process(t);
+	return 0;
+}
+
+/**
+ * phloem_sampler_uninit() - safe relays, then stop the thread and watchdog
+ * @pd: device being unbound
+ *
+ * The relays go to their safe state first, before waiting for the thread:
+ * a thread stuck in a stalled ADC read must not delay that. From here on
+ * phloem_relays_apply() keeps them there.
+ */
+void phloem_sampler_uninit(struct phloem_dev *pd)
+{
+	struct phloem_rec_event ev = {
+		.kind = PHLOEM_EV_FAILSAFE_ENTER,
+		.cause = PHLOEM_CAUSE_UNLOAD,
+		.relay = PHLOEM_NONE,
+		.circuit = PHLOEM_NONE,
+		.channel = PHLOEM_NONE,
+	};
+	unsigned int i;
+
+	mutex_lock(&pd->relay_lock);
+	pd->unbinding = true;
+	for (i = 0; i < pd->info.nrelays; i++)
+		gpiod_set_value_cansleep(pd->relays->desc[i],
+					 !!(pd->safe_bits & BIT(i)));
+	pd->relay_state = pd->safe_bits;
+	ev.trigger_ns = ktime_get_ns();
+	phloem_publish(pd, PHLOEM_REC_EVENT, ev.trigger_ns, &ev, sizeof(ev));
+	mutex_unlock(&pd->relay_lock);
+	dev_info(pd->dev, "unbinding: relays in safe state (on: 0x%x)\n",
+		 pd->safe_bits);
+
+	kthread_stop(pd->thread);
+	cancel_delayed_work_sync(&pd->watchdog);
+}
