@@ -1,0 +1,45 @@
+# SPDX-License-Identifier: GPL-2.0
+# Settlement: the pure rule in agent/lib/settle (built into libphloem.a by
+# mk/agent.mk), its tests and its benchmark.
+#
+#   make check-settle   golden files, properties over generated communities
+#                       (with 128-bit and portable arithmetic), bad input,
+#                       and `phloemctl settle --input` on the golden files
+#   make bench-settle   settlement time for 100 / 1,000 / 10,000 members
+#
+# The tests compile the settle sources directly rather than linking
+# libphloem.a, so they need neither SQLite nor libsodium.
+
+SETTLE_DIR      := $(TOP)/agent/lib/settle
+SETTLE_SRCS     := $(SETTLE_DIR)/settle.c $(SETTLE_DIR)/format.c $(SETTLE_DIR)/scenario.c
+SETTLE_HDRS     := $(SETTLE_DIR)/settle.h $(SETTLE_DIR)/scenario.h
+SETTLE_TEST     := $(BUILD)/tests/settle/settle_test
+SETTLE_TEST_P   := $(BUILD)/tests/settle/settle_test_portable
+SETTLE_BENCH    := $(BUILD)/bench/settle_bench
+SETTLE_CTL      ?= $(BUILD)/agent/phloemctl
+SETTLE_TFLAGS    = $(HOST_CFLAGS) -I$(KSFT_INC) \
+		   -DGOLDEN_DIR='"$(TOP)/tests/settle/golden"'
+
+$(SETTLE_TEST): $(TOP)/tests/settle/settle_test.c $(SETTLE_SRCS) $(SETTLE_HDRS) $(KSFT_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(SETTLE_TFLAGS) -o $@ $< $(SETTLE_SRCS) -linih
+
+# The same tests through the 32-bit-board arithmetic (no __int128 in settle.c).
+$(SETTLE_TEST_P): $(TOP)/tests/settle/settle_test.c $(SETTLE_SRCS) $(SETTLE_HDRS) $(KSFT_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(SETTLE_TFLAGS) -DSETTLE_PORTABLE_MATH -o $@ $< $(SETTLE_SRCS) -linih
+
+$(SETTLE_BENCH): $(TOP)/bench/settle_bench.c $(SETTLE_DIR)/settle.c $(SETTLE_DIR)/settle.h
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_CFLAGS) -O2 -o $@ $< $(SETTLE_DIR)/settle.c
+
+.PHONY: check-settle bench-settle
+check-settle: $(SETTLE_TEST) $(SETTLE_TEST_P) $(SETTLE_CTL)
+	@$(TOP)/tests/lib/run-tap.sh $(RESULTS)/$@.tap \
+		$(TOP)/tests/settle/run.sh $(SETTLE_TEST) $(SETTLE_TEST_P) $(SETTLE_CTL)
+
+bench-settle: $(SETTLE_BENCH)
+	@$(SETTLE_BENCH)
+
+CHECKS  += check-settle
+BENCHES += bench-settle
