@@ -68,14 +68,17 @@ struct phloem_lat {
  *              @unbinding, @evbuf/@nev and the GPIO writes themselves. A
  *              mutex because the lines may sit behind an I2C expander.
  * @relay_state: bitmap the GPIO lines were last driven to (bit n: relay n
- *               energised)
+ *               energised); written under @relay_lock, read locklessly
+ *               (READ_ONCE) for cycle records
  * @unbinding: set by remove: no more policy-driven writes, the lines stay
  *             in their safe state
  * @evbuf: events popped from the unit together with the relay bitmap they
  *         belong to, waiting for the GPIO writes and their latency
  * @nev: valid entries in @evbuf
  * @evtime: header times of @evbuf entries
- * @status: scratch for the cycle record's state bits
+ * @status: scratch for the cycle record's state bits (relay path)
+ * @cyc_status: the same for the sampling thread's own cycle records;
+ *              protected by @shed_lock, like the unit it is filled from
  *
  * @period_ns: sampling period in force (1e9 / sample_rate_hz); written by
  *             SET_CONFIG, read by the thread each round (READ_ONCE)
@@ -120,6 +123,7 @@ struct phloem_dev {
 	u64 evtime[PHLOEM_SHED_EVQ];
 	unsigned int nev;
 	struct phloem_status status;
+	struct phloem_status cyc_status;
 
 	u64 period_ns;
 	u32 stale_ms;

@@ -101,7 +101,7 @@ void phloem_relays_apply(struct phloem_dev *pd)
 	for_each_set_bit(i, &diff, nrelays)
 		gpiod_set_value_cansleep(pd->relays->desc[i],
 					 !!(want & BIT(i)));
-	pd->relay_state = want;
+	WRITE_ONCE(pd->relay_state, want);
 	done_ns = ktime_get_ns();
 
 	for (i = 0; i < pd->nev; i++) {
@@ -124,6 +124,31 @@ void phloem_relays_apply(struct phloem_dev *pd)
 	}
 
 	mutex_unlock(&pd->relay_lock);
+}
+
+/*
+ * A sample that closed a mains cycle but changed nothing: publish the cycle
+ * record without taking the relay mutex (the sampling thread must not wait
+ * behind an ioctl's GPIO writes just to report a cycle).
+ */
+static void phloem_publish_cycle(struct phloem_dev *pd)
+{
+	struct phloem_rec_cycle cyc;
+	u64 cyc_ns;
+	u32 state;
+
+	spin_lock(&pd->shed_lock);
+	if (!phloem_shed_pop_cycle(pd->shed, &cyc, &cyc_ns)) {
+		spin_unlock(&pd->shed_lock);
+		return;
+	}
+	phloem_shed_status(pd->shed, &pd->cyc_status, cyc_ns);
+	state = pd->cyc_status.state;
+	spin_unlock(&pd->shed_lock);
+
+	cyc.relays_on = READ_ONCE(pd->relay_state);
+	cyc.state = state;
+	phloem_publish(pd, PHLOEM_REC_CYCLE, cyc_ns, &cyc, sizeof(cyc));
 }
 
 /*
@@ -215,6 +240,8 @@ static int phloem_sampler_thread(void *data)
 
 		if (changed)
 			phloem_relays_apply(pd);
+		else if (!failed)
+			phloem_publish_cycle(pd);
 	}
 	return 0;
 }
