@@ -122,7 +122,12 @@ int phloem_sim_gpio_init(struct phloem_sim_hat *hat)
 
 	gc->label = hat->gc_label;
 	gc->parent = &hat->sim_pdev->dev;
-	gc->owner = THIS_MODULE;
+	/*
+	 * No gc->owner: gpiod_get() would pin this module while phloem.<id>
+	 * holds the relays, and unloading the sim under a bound driver is a
+	 * case we want to exercise. Safe, because hat teardown unregisters
+	 * phloem.<id> (releasing the lines) before it removes the chip.
+	 */
 	gc->base = -1;
 	gc->ngpio = PHLOEM_SIM_RELAYS;
 	gc->names = hat->line_name_ptrs;
