@@ -12,20 +12,21 @@
 
 #include "scenario.h"
 
+/* Short names for the enum settle_set bits used below. */
 enum {
-	F_IMPORT	= 1u << 0,
-	F_EXPORT	= 1u << 1,
-	F_BALANCE	= 1u << 2,
-	F_LIMIT		= 1u << 3,
-	F_RESERVE	= 1u << 4,
-	F_CLEAN		= 1u << 5,
-	F_CLEAN_ONLY	= 1u << 6,
-	F_START		= 1u << 7,
-	F_LEN		= 1u << 8,
-	F_LOSS		= 1u << 9,
-	F_FEE		= 1u << 10,
-	F_OPERATOR	= 1u << 11,
-	F_KEY		= 1u << 12,
+	F_IMPORT	= SETTLE_SET_IMPORT,
+	F_EXPORT	= SETTLE_SET_EXPORT,
+	F_BALANCE	= SETTLE_SET_BALANCE,
+	F_LIMIT		= SETTLE_SET_LIMIT,
+	F_RESERVE	= SETTLE_SET_RESERVE,
+	F_CLEAN		= SETTLE_SET_CLEAN,
+	F_CLEAN_ONLY	= SETTLE_SET_CLEAN_ONLY,
+	F_START		= SETTLE_SET_START,
+	F_LEN		= SETTLE_SET_LEN,
+	F_LOSS		= SETTLE_SET_LOSS,
+	F_FEE		= SETTLE_SET_FEE,
+	F_OPERATOR	= SETTLE_SET_OPERATOR,
+	F_KEY		= SETTLE_SET_KEY,
 };
 
 /* One [member NAME] section of the file being read, merged at its end. */
@@ -44,9 +45,11 @@ void settle_scenario_free(struct settle_scenario *sc)
 {
 	free(sc->members);
 	free(sc->names);
+	free(sc->set);
 	free(sc->pend);
 	sc->members = NULL;
 	sc->names = NULL;
+	sc->set = NULL;
 	sc->pend = NULL;
 	sc->n = sc->cap = sc->npend = sc->pcap = 0;
 }
@@ -67,6 +70,7 @@ static struct settle_member *find_or_add(struct settle_scenario *sc,
 		size_t cap = sc->cap ? 2 * sc->cap : 16;
 		struct settle_member *m;
 		char (*names)[SETTLE_NAME_MAX];
+		uint32_t *set;
 
 		m = realloc(sc->members, cap * sizeof(*m));
 		if (!m)
@@ -76,11 +80,16 @@ static struct settle_member *find_or_add(struct settle_scenario *sc,
 		if (!names)
 			return NULL;
 		sc->names = names;
+		set = realloc(sc->set, cap * sizeof(*set));
+		if (!set)
+			return NULL;
+		sc->set = set;
 		sc->cap = cap;
 	}
 	memset(&sc->members[sc->n], 0, sizeof(sc->members[sc->n]));
 	memcpy(sc->members[sc->n].key, key, SETTLE_KEY_LEN);
 	sc->names[sc->n][0] = '\0';
+	sc->set[sc->n] = 0;
 	*idx = sc->n;
 	return &sc->members[sc->n++];
 }
@@ -195,6 +204,7 @@ static int community(struct settle_scenario *sc, const char *name,
 	if (sc->community_seen & bit)
 		return fail(sc, "[community]: '%s' set twice%s", name, "");
 	sc->community_seen |= bit;
+	sc->community_set |= bit;
 	return 1;
 }
 
@@ -306,6 +316,7 @@ static int merge_pending(struct settle_scenario *sc)
 			return -1;
 		}
 		snprintf(sc->names[idx], SETTLE_NAME_MAX, "%s", p->name);
+		sc->set[idx] |= p->seen;
 		if (p->seen & F_IMPORT)
 			m->import_wh = p->v.import_wh;
 		if (p->seen & F_EXPORT)

@@ -39,18 +39,40 @@
 
 struct settle_pending;
 
+/* Which fields the loaded files gave (struct settle_scenario @set). */
+enum settle_set {
+	SETTLE_SET_IMPORT	= 1u << 0,
+	SETTLE_SET_EXPORT	= 1u << 1,
+	SETTLE_SET_BALANCE	= 1u << 2,
+	SETTLE_SET_LIMIT	= 1u << 3,
+	SETTLE_SET_RESERVE	= 1u << 4,
+	SETTLE_SET_CLEAN	= 1u << 5,
+	SETTLE_SET_CLEAN_ONLY	= 1u << 6,
+	SETTLE_SET_START	= 1u << 7,	/* [community] names from here */
+	SETTLE_SET_LEN		= 1u << 8,
+	SETTLE_SET_LOSS		= 1u << 9,
+	SETTLE_SET_FEE		= 1u << 10,
+	SETTLE_SET_OPERATOR	= 1u << 11,
+	SETTLE_SET_KEY		= 1u << 12,
+};
+
 /**
  * struct settle_scenario - inputs being assembled.
  * @terms:   community terms.
  * @members: @n members in the order first seen (settle_run() sorts);
  *           owned, grown by settle_scenario_member().
  * @names:   @n names (the section name that gave each member, "" if none).
+ * @set:     @n masks of enum settle_set: the fields any file gave a member
+ *           (0 for members added by settle_scenario_member()).
+ * @community_set: the same for [community].
  * @err:     after a failed load, "FILE:LINE: what is wrong".
  */
 struct settle_scenario {
 	struct settle_terms terms;
 	struct settle_member *members;
 	char (*names)[SETTLE_NAME_MAX];
+	uint32_t *set;
+	uint32_t community_set;
 	size_t n;
 	/*
 	 * Optional extra key text form (the ledger's "phl1..." form), tried
