@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Internals shared by the ledger's source files; not installed. */
+#ifndef PHLOEM_LEDGER_INT_H
+#define PHLOEM_LEDGER_INT_H
+
+#include <sqlite3.h>
+
+#include "ledger.h"
+
+#define BODY_METER	32
+#define BODY_TRANSFER	288
+#define BODY_LIMIT	8
+#define BODY_ROTATE	96
+#define BODY_ENROL	96
+#define TRANSFER_CORE	160
+/*
+ * 10^12 Wh: far beyond any neighbourhood, small enough that no sum of
+ * amounts over the life of a ledger can overflow int64.
+ */
+#define LEDGER_AMOUNT_MAX	1000000000000ULL
+
+/* Signature domains: a signature made for one purpose is never valid for another. */
+#define DOMAIN_TRANSFER	"PHLXFER1"
+#define DOMAIN_ROTATE	"PHLROT01"
+#define DOMAIN_ENROL	"PHLENRL1"
+
+int bytes_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
+int ledger_rotate_check(const struct ledger_entry *e);
+int ledger_enrol_check(const struct ledger_entry *e);
+
+enum {
+	ST_HEAD,
+	ST_ENTRY_AT,
+	ST_CLAIMS,
+	ST_BALANCE_BEFORE,
+	ST_INS_ENTRY,
+	ST_UPSERT_CHAIN,
+	ST_INS_METER,
+	ST_INS_TRANSFER,
+	ST_ADD_BALANCE,
+	ST_INS_FORK,
+	ST_FLAG,
+	ST_BY_HASH,
+	__ST_MAX,
+};
+
+/* struct ledger - an open ledger database and its prepared statements. */
+struct ledger {
+	sqlite3 *db;
+	sqlite3_stmt *st[__ST_MAX];
+	bool rdonly;
+};
+
+/* What validation needs to know about one chain (a row of "chains"). */
+struct chain_state {
+	uint64_t head_seq;
+	uint8_t head_hash[LEDGER_HASH_BYTES];
+	uint64_t head_ts;
+	uint8_t key[LEDGER_KEY_BYTES];
+	uint64_t limit_wh;
+	bool flagged;
+};
+
+/* store.c: reads and writes of one table row each; no policy. */
+int store_err(struct ledger *l, int rc);
+int store_exec(struct ledger *l, const char *sql);
+int store_chain(struct ledger *l, const uint8_t author[32], struct chain_state *c);
+int store_entry_at(struct ledger *l, const uint8_t author[32], uint64_t seq,
+		   uint8_t *raw, size_t *len, uint8_t hash[32], uint8_t signer[32]);
+/* A transfer other than @except_id that claims slot (@party, @seq); fills its prev. */
+int store_claim(struct ledger *l, const uint8_t party[32], uint64_t seq,
+		const uint8_t *except_id, uint8_t prev_out[32], bool *found);
+int store_balance_before(struct ledger *l, const uint8_t party[32], uint64_t seq, int64_t *bal);
+int store_put_entry(struct ledger *l, const struct ledger_entry *e, const uint8_t *raw, size_t len,
+		    const uint8_t hash[32], const uint8_t signer[32]);
+int store_put_chain(struct ledger *l, const uint8_t author[32], const struct chain_state *c);
+int store_put_meter(struct ledger *l, const struct ledger_entry *e);
+int store_put_transfer(struct ledger *l, const struct ledger_transfer *t, const uint8_t id[32]);
+int store_put_fork(struct ledger *l, const uint8_t author[32], uint64_t seq,
+		   const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
+
+#endif /* PHLOEM_LEDGER_INT_H */

@@ -1,0 +1,79 @@
+# SPDX-License-Identifier: GPL-2.0
+# The userspace agent: libphloem.a (agent/lib/*/) and phloemctl, plus the
+# ledger's tests, fuzz target and benchmark. Cross builds set CC and
+# PKG_CONFIG (e.g. CC=aarch64-linux-gnu-gcc PKG_CONFIG=aarch64-linux-gnu-pkg-config).
+PKG_CONFIG ?= pkg-config
+AGENT_PKGS := libsodium sqlite3 libnl-genl-3.0
+AGENT_CFLAGS = $(CFLAGS) $(WARN) -std=c11 -D_GNU_SOURCE -I$(TOP)/uapi \
+	-I$(TOP) -I$(TOP)/kernel -I$(TOP)/agent/lib/ledger -I$(TOP)/agent/lib \
+	$(shell $(PKG_CONFIG) --cflags $(AGENT_PKGS) inih 2>/dev/null)
+AGENT_LIBS = $(shell $(PKG_CONFIG) --libs $(AGENT_PKGS) inih 2>/dev/null) -lm
+
+AB        := $(BUILD)/agent
+LIB_SRCS  := $(sort $(wildcard $(TOP)/agent/lib/*/*.c))
+LIB_OBJS  := $(patsubst $(TOP)/agent/%.c,$(AB)/obj/%.o,$(LIB_SRCS))
+LIB_HDRS  := $(wildcard $(TOP)/agent/lib/*/*.h)
+CTL_SRCS  := $(sort $(wildcard $(TOP)/agent/phloemctl/*.c))
+CTL_OBJS  := $(patsubst $(TOP)/agent/%.c,$(AB)/obj/%.o,$(CTL_SRCS))
+LIBPHLOEM := $(AB)/libphloem.a
+PHLOEMCTL := $(AB)/phloemctl
+
+$(AB)/obj/%.o: $(TOP)/agent/%.c $(LIB_HDRS) $(wildcard $(TOP)/agent/phloemctl/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(AGENT_CFLAGS) -c -o $@ $<
+
+$(LIBPHLOEM): $(LIB_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(PHLOEMCTL): $(CTL_OBJS) $(LIBPHLOEM)
+	$(CC) $(CFLAGS) -o $@ $(CTL_OBJS) $(LIBPHLOEM) $(AGENT_LIBS)
+
+.PHONY: agent phloemctl install-agent
+agent phloemctl: $(PHLOEMCTL)
+ALL += phloemctl
+
+install-agent: $(PHLOEMCTL)
+	install -D -m 0755 $(PHLOEMCTL) $(DESTDIR)$(PREFIX)/bin/phloemctl
+	install -D -m 0644 $(TOP)/docs/man/phloemctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/phloemctl.8
+	install -D -m 0644 $(TOP)/agent/phloemctl/phloemctl.bash-completion \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/phloemctl
+INSTALLS += install-agent
+
+# ---- ledger tests (host) ----
+LT := $(BUILD)/tests/ledger
+LEDGER_TEST_CFLAGS = $(AGENT_CFLAGS) -I$(KSFT_INC) -DVECTORS_FILE=\"$(TOP)/tests/ledger/vectors.txt\"
+
+$(LT)/%: $(TOP)/tests/ledger/%.c $(LIBPHLOEM) $(KSFT_HDRS) $(LIB_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LEDGER_TEST_CFLAGS) -o $@ $< $(LIBPHLOEM) $(AGENT_LIBS)
+
+.PHONY: check-ledger check-ledger-powerloss check-ledger-fuzz bench-ledger
+check-ledger: $(LT)/ledger_test $(PHLOEMCTL)
+	@PHLOEMCTL=$(PHLOEMCTL) $(TOP)/tests/lib/run-tap.sh $(RESULTS)/$@.tap $(LT)/ledger_test
+
+check-ledger-powerloss: $(LT)/powerloss_test
+	@$(TOP)/tests/lib/run-tap.sh $(RESULTS)/$@.tap $(LT)/powerloss_test
+
+# libFuzzer needs clang; the target links the real decoder and validator.
+FUZZ_BIN := $(BUILD)/tests/fuzz/ledger_fuzz
+FUZZ_SECONDS ?= 30
+$(FUZZ_BIN): $(TOP)/tests/fuzz/ledger_fuzz.c $(LIB_SRCS) $(LIB_HDRS)
+	@mkdir -p $(dir $@)
+	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE \
+		-I$(TOP)/agent/lib/ledger -I$(TOP)/uapi -o $@ $< \
+		$(wildcard $(TOP)/agent/lib/ledger/*.c) $(shell pkg-config --cflags --libs libsodium sqlite3)
+
+check-ledger-fuzz: $(FUZZ_BIN)
+	@$(TOP)/tests/lib/run-tap.sh $(RESULTS)/$@.tap $(TOP)/tests/fuzz/run-fuzz.sh \
+		$(FUZZ_BIN) $(FUZZ_SECONDS) $(BUILD)/tests/fuzz/ledger-corpus
+
+CHECKS += check-ledger check-ledger-powerloss check-ledger-fuzz
+
+$(BUILD)/bench/ledger_bench: $(TOP)/bench/ledger_bench.c $(LIBPHLOEM) $(LIB_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(AGENT_CFLAGS) -o $@ $< $(LIBPHLOEM) $(AGENT_LIBS)
+
+bench-ledger: $(BUILD)/bench/ledger_bench
+	@$(BUILD)/bench/ledger_bench
+BENCHES += bench-ledger
