@@ -7,8 +7,14 @@ MODULES := $(TOP)/kernel/phloem.ko $(TOP)/kernel/sim/phloem_sim.ko
 modules:
 	$(KMAKE) modules
 
+# A distribution kernel (Debian's) signs modules on install with a key only
+# its builders have: without the key, install unsigned instead of printing
+# sign-file errors. A tree with its key (a Yocto build) still signs.
+MOD_SIG_KEY := $(shell sed -n 's/^CONFIG_MODULE_SIG_KEY="\?\([^"]*\)"\?$$/\1/p' $(KERNEL_SRC)/include/config/auto.conf 2>/dev/null)
+MOD_SIGN := $(if $(MOD_SIG_KEY),$(if $(wildcard $(MOD_SIG_KEY) $(KERNEL_SRC)/$(MOD_SIG_KEY)),,CONFIG_MODULE_SIG_ALL=))
+
 modules_install: modules
-	$(KMAKE) INSTALL_MOD_PATH=$(DESTDIR) INSTALL_MOD_DIR=extra modules_install
+	$(KMAKE) INSTALL_MOD_PATH=$(DESTDIR) INSTALL_MOD_DIR=extra $(MOD_SIGN) modules_install
 
 ALL += modules
 INSTALLS += modules_install
