@@ -110,33 +110,31 @@ struct member_work {
 	int64_t fee;
 };
 
-/* Scratch for share(), allocated once per run. */
+/*
+ * Scratch for share(), allocated once per run. Each sort entry carries the
+ * values its comparison needs, so qsort() needs no context pointer and
+ * settle_run() keeps no state outside its arguments (reentrant).
+ */
 struct share_scratch {
-	size_t *order;		/* indices sorted by cap/weight */
+	struct ratio_ent {
+		int64_t w, cap;
+		size_t idx;
+	} *order;		/* entries sorted by cap / w */
 	struct rem_ent {
 		uint64_t rem;
 		size_t idx;
 	} *rems;
 };
 
-/*
- * Ratio order for water filling: the member whose cap is smallest relative
- * to its weight is capped first. qsort() has no context argument in C11,
- * so the arrays are passed through file-scope pointers valid only during
- * one share() call. That makes settle_run() non-reentrant across threads;
- * acceptable for a tool that settles one interval at a time, and stated
- * in docs/settlement.md.
- */
-static const int64_t *cmp_w, *cmp_cap;
-
+/* Water-filling order: smallest cap relative to weight first. */
 static int ratio_cmp(const void *a, const void *b)
 {
-	size_t i = *(const size_t *)a, j = *(const size_t *)b;
-	int c = mul_cmp(cmp_cap[i], cmp_w[j], cmp_cap[j], cmp_w[i]);
+	const struct ratio_ent *x = a, *y = b;
+	int c = mul_cmp(x->cap, y->w, y->cap, x->w);
 
 	if (c)
 		return c;
-	return i < j ? -1 : i > j;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
 static int rem_cmp(const void *a, const void *b)
@@ -170,17 +168,18 @@ static void share(int64_t total, const int64_t *w, const int64_t *cap,
 	for (i = 0; i < k; i++) {
 		out[i] = 0;
 		if (w[i] > 0) {
-			s->order[nu++] = i;
+			s->order[nu].w = w[i];
+			s->order[nu].cap = cap[i];
+			s->order[nu].idx = i;
+			nu++;
 			W += w[i];
 		}
 	}
 	if (!R || !W)
 		return;
-	cmp_w = w;
-	cmp_cap = cap;
 	qsort(s->order, nu, sizeof(*s->order), ratio_cmp);
 	for (first = 0; first < nu; first++) {
-		i = s->order[first];
+		i = s->order[first].idx;
 		/* share R * w / W >= cap: capped (equality gives the same) */
 		if (mul_cmp(R, w[i], cap[i], W) < 0)
 			break;
@@ -194,7 +193,7 @@ static void share(int64_t total, const int64_t *w, const int64_t *cap,
 	for (; first < nu; first++) {
 		uint64_t rem;
 
-		i = s->order[first];
+		i = s->order[first].idx;
 		out[i] = mul_div(R, w[i], W, &rem);
 		left -= out[i];
 		s->rems[nr].rem = rem;
