@@ -174,6 +174,9 @@ static int from_ledger(struct settle_scenario *sc, uint64_t start,
 			"two entries for one interval" : settle_strerror(mc.err));
 		return 1;
 	}
+	if (!sc->n)
+		fprintf(stderr, "phloemctl: note: no metered-interval entries start at %" PRIu64 "\n",
+			start);
 	if (mc.other_len)
 		fprintf(stderr, "phloemctl: note: %zu metered entries at %" PRIu64
 			" have another length than %" PRIu32 " s and are left out\n",

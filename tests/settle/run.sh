@@ -1,10 +1,11 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# run.sh TEST TEST_PORTABLE PHLOEMCTL: the settlement checks as one TAP
-# stream: both builds of the unit tests, then the real `phloemctl settle`
-# on the golden files (byte for byte) and on bad input (refused, non-zero).
+# run.sh TEST TEST_PORTABLE PHLOEMCTL MKLEDGER: the settlement checks as one
+# TAP stream: both builds of the unit tests, then the real `phloemctl settle`
+# on the golden files (byte for byte), on real ledgers built from them
+# (--interval must agree with --input), and on bad input (refused, non-zero).
 here=$(cd "$(dirname "$0")" && pwd)
-test=$1 portable=$2 ctl=$3
+test=$1 portable=$2 ctl=$3 mkledger=$4
 rc=0
 
 "$test" || rc=1
@@ -47,6 +48,26 @@ for in in "$here"/golden/*.in; do
 	fi
 done
 
+echo "# phloemctl settle --interval on ledgers built from the golden files"
+for in in "$here"/golden/*.in; do
+	name=$(basename "$in" .in)
+	d="$tmp/ledger-$name"
+	start=$(sed -n 's/^interval_start *= *//p' "$in")
+	len=$(sed -n 's/^interval_len *= *//p' "$in")
+	if mkdir "$d" && "$mkledger" "$in" "$d" 2>"$tmp/err" &&
+	   "$ctl" settle --dir "$d" --interval "$start/$len" --terms "$d/terms.ini" \
+		--canonical >"$d/ledger.out" 2>>"$tmp/err" &&
+	   "$ctl" settle --input "$d/translated.in" --canonical >"$d/input.out" 2>>"$tmp/err" &&
+	   cmp -s "$d/ledger.out" "$d/input.out" &&
+	   [ "$(grep '^totals' "$d/ledger.out")" = "$(grep '^totals' "${in%.in}.out")" ]; then
+		ok "ledger_$name"
+	else
+		sed 's/^/# /' "$tmp/err"
+		diff -u "$d/input.out" "$d/ledger.out" 2>&1 | head -20 | sed 's/^/# /'
+		nok "ledger_$name"
+	fi
+done
+
 echo "# bad input: a clear error and a non-zero exit"
 bad() {
 	local what=$1 want=$2; shift 2
@@ -71,6 +92,11 @@ bad bad_number "import_wh" --input "$tmp/num.in"
 bad missing_file "No such file" --input "$tmp/nonexistent.in"
 bad unknown_option "unrecognized option\|unknown option" --input "$tmp/dup.in" --frobnicate
 bad no_source "interval\|input" --json
+bad bad_interval "interval" --interval yesterday
+bad no_ledger "cannot open ledger" --dir "$tmp/nonexistent" --interval 1700000100/900
+printf '[community]\ninterval_start = 5\n' >"$tmp/t.ini"
+bad terms_sets_interval "comes from --interval" --dir "$tmp/ledger-01-basic" \
+	--interval 1700000100/900 --terms "$tmp/t.ini"
 
 echo "1..$n"
 exit $rc
