@@ -183,11 +183,14 @@ static int phloem_parse_chan_names(struct phloem_dev *pd)
 	pd->info.nchannels = n;
 
 	for (i = 0; i < n; i++) {
-		pd->chan[i] = devm_fwnode_iio_channel_get_by_name(dev,
-						dev_fwnode(dev), names[i]);
-		if (IS_ERR(pd->chan[i]))
-			return dev_err_probe(dev, PTR_ERR(pd->chan[i]),
+		struct iio_channel *ch;
+
+		ch = devm_fwnode_iio_channel_get_by_name(dev, dev_fwnode(dev),
+							 names[i]);
+		if (IS_ERR(ch))
+			return dev_err_probe(dev, PTR_ERR(ch),
 					     "io-channel \"%s\"\n", names[i]);
+		pd->chan[i] = ch;
 	}
 	return 0;
 }

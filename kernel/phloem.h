@@ -39,7 +39,7 @@ struct task_struct;
  * @hist: count per bucket, bounds from phloem_stats_bound()
  */
 struct phloem_lat {
-	spinlock_t lock;
+	spinlock_t lock;		/* all of struct phloem_lat */
 	u64 count;
 	u64 min_ns;
 	u64 max_ns;
@@ -113,10 +113,10 @@ struct phloem_dev {
 	struct gpio_descs *relays;
 	u32 safe_bits;
 
-	spinlock_t shed_lock;
+	spinlock_t shed_lock;		/* @shed */
 	struct phloem_shed *shed;
 
-	struct mutex relay_lock;
+	struct mutex relay_lock;	/* relay lines and their bookkeeping */
 	u32 relay_state;
 	bool unbinding;
 	struct phloem_rec_event evbuf[PHLOEM_SHED_EVQ];
@@ -136,7 +136,7 @@ struct phloem_dev {
 
 	struct rw_semaphore rwsem;
 	bool gone;
-	spinlock_t readers_lock;
+	spinlock_t readers_lock;	/* @readers, their rings, @seq */
 	struct list_head readers;
 	u32 seq;
 	wait_queue_head_t wq;
