@@ -17,6 +17,7 @@ static const struct {
 } subcommands[] = {
 	{ "identity", identity_main, "Show or create this gateway's signing identity" },
 	{ "ledger", ledger_main, "Inspect, verify, export and feed the mutual-credit ledger" },
+	{ "settle", settle_main, "Dry-run the settlement of an interval: the transfers it would make" },
 };
 
 static void show_usage(FILE *f, const char *prog)

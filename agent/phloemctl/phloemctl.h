@@ -18,6 +18,7 @@
 
 int identity_main(int argc, char **argv);
 int ledger_main(int argc, char **argv);
+int settle_main(int argc, char **argv);
 
 /* util.c */
 extern const char *phloem_dir_opt;	/* --dir given before the subcommand */
