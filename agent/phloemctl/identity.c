@@ -187,6 +187,7 @@ static int cmd_rotate(void)
 	ret = ledger_identity_save(next, next_path, true);
 	if (ret)
 		goto out_fail;
+	memcpy(e.author, cid, 32);
 	ledger_rotate_prepare(&e, next);
 	ret = ledger_append(l, cid, id, &e, NULL);
 	if (ret)

@@ -280,6 +280,30 @@ static int accept(struct ledger *l, const struct ledger_entry *e, const uint8_t 
 	return store_put_chain(l, e->author, &c);
 }
 
+/*
+ * A write transaction of our own, or a savepoint inside the caller's. Ours
+ * is BEGIN IMMEDIATE: taking the write lock up front means a concurrent
+ * writer makes us wait (busy timeout) instead of failing halfway.
+ */
+static int tx_begin(struct ledger *l, bool *own)
+{
+	*own = sqlite3_get_autocommit(l->db);
+	return store_exec(l, *own ? "BEGIN IMMEDIATE" : "SAVEPOINT ledger");
+}
+
+static int tx_end(struct ledger *l, bool own, int ret)
+{
+	if (ret >= 0 && !(ret = store_exec(l, own ? "COMMIT" : "RELEASE ledger")))
+		return 0;
+	if (own) {
+		store_exec(l, "ROLLBACK");
+	} else {
+		store_exec(l, "ROLLBACK TO ledger");
+		store_exec(l, "RELEASE ledger");
+	}
+	return ret;
+}
+
 static int ingest_one(struct ledger *l, const uint8_t *raw, size_t len)
 {
 	struct ledger_entry e;
@@ -292,27 +316,24 @@ static int ingest_one(struct ledger *l, const uint8_t *raw, size_t len)
 int ledger_ingest(struct ledger *l, struct ledger_blob *blobs, size_t n)
 {
 	int ret, stored = 0;
+	bool own;
 	size_t i;
 
 	if (l->rdonly)
 		return -EROFS;
-	ret = store_exec(l, "BEGIN IMMEDIATE");
+	ret = tx_begin(l, &own);
 	if (ret)
 		return ret;
 	for (i = 0; i < n; i++) {
 		ret = ingest_one(l, blobs[i].buf, blobs[i].len);
 		if (ret < 0)
-			goto err;
+			break;
 		blobs[i].status = ret;
 		if (ret == 0 || ret == LEDGER_E_FORK)
 			stored++;
 	}
-	ret = store_exec(l, "COMMIT");
-	if (!ret)
-		return stored;
-err:
-	store_exec(l, "ROLLBACK");
-	return ret;
+	ret = tx_end(l, own, ret < 0 ? ret : 0);
+	return ret ? ret : stored;
 }
 
 static uint64_t now_ms(void)
@@ -330,11 +351,12 @@ int ledger_append(struct ledger *l, const uint8_t author[LEDGER_KEY_BYTES],
 	uint8_t raw[LEDGER_ENTRY_MAX];
 	struct chain_state c;
 	size_t len;
+	bool own;
 	int ret;
 
 	if (l->rdonly)
 		return -EROFS;
-	ret = store_exec(l, "BEGIN IMMEDIATE");
+	ret = tx_begin(l, &own);
 	if (ret)
 		return ret;
 	ret = store_chain(l, author, &c);
@@ -353,17 +375,18 @@ int ledger_append(struct ledger *l, const uint8_t author[LEDGER_KEY_BYTES],
 	ret = ledger_entry_sign(e, id);
 	if (!ret)
 		ret = ledger_entry_encode(e, raw, sizeof(raw), &len);
+	/* Our own entries pass exactly the checks a peer will apply. */
 	if (!ret)
-		ret = accept(l, e, raw, len);
-	if (ret)
-		goto out;
-	ret = store_exec(l, "COMMIT");
+		ret = ingest_one(l, raw, len);
+out:
+	/* A refused entry (ret > 0) is rolled back like a failure. */
+	if (ret) {
+		tx_end(l, own, -1);
+		return ret;
+	}
+	ret = tx_end(l, own, 0);
 	if (!ret && hash)
 		ledger_hash(raw, len, hash);
-	if (!ret)
-		return 0;
-out:
-	store_exec(l, "ROLLBACK");
 	return ret;
 }
 

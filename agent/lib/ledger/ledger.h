@@ -215,9 +215,9 @@ int ledger_transfer_sign(struct ledger_transfer *t, const uint8_t key[LEDGER_KEY
 /* Check one party's signature under @signer (that party's key in force). */
 int ledger_transfer_verify_party(const struct ledger_transfer *t, bool creditor,
 				 const uint8_t signer[LEDGER_KEY_BYTES]);
-/* Fill the rotation body: @next signs the chain id and its own key. */
+/* Fill the rotation body: @next signs e->author (set it first: the chain id) and its own key. */
 int ledger_rotate_prepare(struct ledger_entry *e, const struct ledger_identity *next);
-/* Fill the enrolment body: @owner signs the chain id. */
+/* Fill the enrolment body: @owner signs e->author (set it first: the chain id). */
 int ledger_enrol_prepare(struct ledger_entry *e, const struct ledger_identity *owner);
 
 /* ---- store.c / chain.c: the ledger database ---- */
@@ -226,6 +226,11 @@ struct ledger;
 
 #define LEDGER_O_CREATE		0x1	/* create the database if missing */
 #define LEDGER_O_RDONLY		0x2
+/*
+ * Commits are not synced (synchronous=OFF): only for throwaway ledgers such
+ * as scratch copies and tests; a crash may lose acknowledged appends.
+ */
+#define LEDGER_O_NOSYNC		0x4
 
 /* Open (and migrate) a ledger database. "memory" paths (":memory:") work. */
 int ledger_open(const char *path, unsigned int flags, struct ledger **out);

@@ -163,7 +163,8 @@ int ledger_open(const char *path, unsigned int flags, struct ledger **out)
 	if (!l->rdonly) {
 		ret = store_exec(l, "PRAGMA journal_mode = WAL");
 		if (!ret)
-			ret = store_exec(l, "PRAGMA synchronous = FULL");
+			ret = store_exec(l, flags & LEDGER_O_NOSYNC ? "PRAGMA synchronous = OFF"
+							     : "PRAGMA synchronous = FULL");
 		if (ret)
 			goto err;
 	}

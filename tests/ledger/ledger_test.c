@@ -1,0 +1,859 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Ledger unit tests: encoding and its test vectors, every validation reason
+ * (with the stored data checked untouched afterwards), forks, double
+ * spends, credit limits, balances over many random transfers, and the real
+ * `phloemctl ledger verify` on a real SQLite file.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <sodium.h>
+#include <sqlite3.h>
+
+#include "kselftest_harness.h"
+#include "ledger.h"
+#include "vectors.h"
+
+/* ---- helpers ---- */
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9') return c - '0';
+	if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+	return -1;
+}
+
+static size_t unhex(const char *s, uint8_t *out, size_t cap)
+{
+	size_t n = 0;
+
+	while (s[0] && s[1] && n < cap) {
+		int hi = hexval(s[0]), lo = hexval(s[1]);
+
+		if (hi < 0 || lo < 0)
+			break;
+		out[n++] = hi << 4 | lo;
+		s += 2;
+	}
+	return n;
+}
+
+/* Digest of everything a caller can observe in the store. */
+struct digest_ctx { crypto_generichash_state st; };
+
+static int dig_entry(const uint8_t *raw, size_t len, const struct ledger_entry *e,
+		     const uint8_t hash[32], void *arg)
+{
+	crypto_generichash_update(&((struct digest_ctx *)arg)->st, raw, len);
+	return 0;
+}
+
+static int dig_member(const struct ledger_member *m, void *arg)
+{
+	crypto_generichash_update(&((struct digest_ctx *)arg)->st, (const void *)m, sizeof(*m));
+	return 0;
+}
+
+static int dig_fork(const uint8_t author[32], uint64_t seq, const uint8_t *a, size_t al,
+		    const uint8_t *b, size_t bl, void *arg)
+{
+	struct digest_ctx *d = arg;
+
+	crypto_generichash_update(&d->st, author, 32);
+	crypto_generichash_update(&d->st, a, al);
+	crypto_generichash_update(&d->st, b, bl);
+	return 0;
+}
+
+static void digest(struct ledger *l, uint8_t out[32])
+{
+	struct digest_ctx d;
+
+	crypto_generichash_init(&d.st, NULL, 0, 32);
+	ledger_foreach_entry(l, NULL, dig_entry, &d);
+	ledger_foreach_member(l, dig_member, &d);
+	ledger_foreach_fork(l, dig_fork, &d);
+	crypto_generichash_final(&d.st, out, 32);
+}
+
+static int ingest1(struct ledger *l, const uint8_t *raw, size_t len)
+{
+	struct ledger_blob b = { raw, len, -1 };
+	int ret = ledger_ingest(l, &b, 1);
+
+	return ret < 0 ? ret : b.status;
+}
+
+/* Build and sign (but do not store) the next entry of @id's own chain. */
+static void next_entry(struct ledger *l, const struct ledger_identity *id, struct ledger_entry *e,
+		       unsigned int type, uint8_t *raw, size_t *len)
+{
+	struct ledger_head h;
+
+	ledger_get_head(l, id->pk, &h);
+	e->version = LEDGER_FORMAT_VERSION;
+	e->type = type;
+	memcpy(e->author, id->pk, 32);
+	e->seq = h.seq + 1;
+	memcpy(e->prev, h.hash, 32);
+	if (!e->timestamp_ms)
+		e->timestamp_ms = h.timestamp_ms + 1000;
+	ledger_entry_sign(e, id);
+	ledger_entry_encode(e, raw, LEDGER_ENTRY_MAX, len);
+}
+
+static int append_meter(struct ledger *l, const struct ledger_identity *id, uint64_t start)
+{
+	struct ledger_entry e = { .type = LEDGER_T_METER };
+
+	e.body.meter = (struct ledger_meter){ start, 900, 100, 50, 1 };
+	return ledger_append(l, id->pk, id, &e, NULL);
+}
+
+static int set_limit(struct ledger *l, const struct ledger_identity *id, uint64_t wh)
+{
+	struct ledger_entry e = { .type = LEDGER_T_LIMIT };
+
+	e.body.limit.limit_wh = wh;
+	return ledger_append(l, id->pk, id, &e, NULL);
+}
+
+/* A transfer both parties signed, pinned to each one's next slot. */
+static void make_transfer(struct ledger *l, const struct ledger_identity *d,
+			  const struct ledger_identity *c, uint64_t wh, struct ledger_transfer *t)
+{
+	struct ledger_head hd, hc;
+
+	ledger_get_head(l, d->pk, &hd);
+	ledger_get_head(l, c->pk, &hc);
+	memset(t, 0, sizeof(*t));
+	memcpy(t->debtor, d->pk, 32);
+	memcpy(t->creditor, c->pk, 32);
+	t->amount_wh = wh;
+	t->interval_start = 1700000000;
+	t->debtor_seq = hd.seq + 1;
+	memcpy(t->debtor_prev, hd.hash, 32);
+	t->creditor_seq = hc.seq + 1;
+	memcpy(t->creditor_prev, hc.hash, 32);
+	ledger_transfer_sign(t, d->pk, d);
+	ledger_transfer_sign(t, c->pk, c);
+}
+
+static int append_transfer(struct ledger *l, const struct ledger_identity *who,
+			   const struct ledger_transfer *t)
+{
+	struct ledger_entry e = { .type = LEDGER_T_TRANSFER };
+
+	e.body.transfer = *t;
+	return ledger_append(l, who->pk, who, &e, NULL);
+}
+
+/* Both copies; returns the first failure. */
+static int transfer(struct ledger *l, const struct ledger_identity *d,
+		    const struct ledger_identity *c, uint64_t wh)
+{
+	struct ledger_transfer t;
+	int ret;
+
+	make_transfer(l, d, c, wh, &t);
+	ret = append_transfer(l, d, &t);
+	return ret ? ret : append_transfer(l, c, &t);
+}
+
+static struct ledger_identity *ident(uint8_t first)
+{
+	uint8_t seed[32];
+
+	vec_seed(seed, first);
+	return ledger_identity_from_seed(seed);
+}
+
+static int64_t balance(struct ledger *l, const uint8_t *key)
+{
+	struct ledger_member m;
+
+	ledger_get_member(l, key, &m);
+	return m.balance_wh;
+}
+
+static int sum_cb(const struct ledger_member *m, void *arg)
+{
+	*(int64_t *)arg += m->balance_wh;
+	return 0;
+}
+
+static int count_fork(const uint8_t au[32], uint64_t seq, const uint8_t *a, size_t al,
+		      const uint8_t *b, size_t bl, void *arg)
+{
+	(*(int *)arg)++;
+	return (seq == 1 && al > 0 && bl > 0) ? 0 : -EINVAL;
+}
+
+static bool bytes_lt(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
+{
+	int c = memcmp(a, b, al < bl ? al : bl);
+
+	return c ? c < 0 : al < bl;
+}
+
+/* ---- key text ---- */
+
+TEST(keytext)
+{
+	struct ledger_identity *id = ident(7);
+	char text[LEDGER_KEYTEXT_SIZE], bad[LEDGER_KEYTEXT_SIZE];
+	uint8_t k[32];
+	size_t i;
+
+	ASSERT_NE(NULL, id);
+	ledger_key_to_text(id->pk, text);
+	ASSERT_EQ(LEDGER_KEYTEXT_LEN, strlen(text));
+	ASSERT_EQ(0, strncmp(text, "phl1", 4));
+	ASSERT_EQ(0, ledger_key_from_text(text, k));
+	ASSERT_EQ(0, memcmp(k, id->pk, 32));
+	/* Any single mistyped character is caught by the checksum. */
+	for (i = 4; i < LEDGER_KEYTEXT_LEN; i++) {
+		strcpy(bad, text);
+		bad[i] = bad[i] == 'a' ? 'b' : 'a';
+		EXPECT_EQ(LEDGER_E_KEYTEXT, ledger_key_from_text(bad, k)) TH_LOG("pos %zu", i);
+	}
+	/* Swapped neighbours, too. */
+	strcpy(bad, text);
+	for (i = 10; i < 20 && bad[i] == bad[i + 1]; i++)
+		;
+	bad[i] = text[i + 1];
+	bad[i + 1] = text[i];
+	EXPECT_EQ(LEDGER_E_KEYTEXT, ledger_key_from_text(bad, k));
+	EXPECT_EQ(LEDGER_E_KEYTEXT, ledger_key_from_text("phl1abc", k));
+	strcpy(bad, text);
+	bad[0] = 'x';
+	EXPECT_EQ(LEDGER_E_KEYTEXT, ledger_key_from_text(bad, k));
+	for (i = 0; text[i]; i++)
+		bad[i] = text[i] >= 'a' && text[i] <= 'z' ? text[i] - 32 : text[i];
+	bad[i] = '\0';
+	EXPECT_EQ(0, ledger_key_from_text(bad, k));
+	ledger_identity_free(id);
+}
+
+/* ---- test vectors ---- */
+
+TEST(vectors_match_document)
+{
+	static struct vector v[NVEC];
+	struct vector_keys k;
+	char line[8192], tag[16], name[64], val[8000];
+	uint8_t buf[LEDGER_ENTRY_MAX], pk[32] = { 0 };
+	FILE *f = fopen(VECTORS_FILE, "r");
+	int checked = 0, i;
+
+	ASSERT_NE(NULL, f) TH_LOG("%s: %s", VECTORS_FILE, strerror(errno));
+	ASSERT_EQ(0, vec_keys(&k));
+	ASSERT_EQ(0, vec_build(&k, v));
+	while (fgets(line, sizeof(line), f)) {
+		size_t n;
+
+		if (line[0] == '#' || sscanf(line, "%15s %63s %7999s", tag, name, val) != 3)
+			continue;
+		if (!strcmp(tag, "keytext")) {
+			uint8_t key[32];
+
+			ASSERT_EQ(0, ledger_key_from_text(val, key));
+			if (!strcmp(name, "alice"))
+				EXPECT_EQ(0, memcmp(key, k.alice->pk, 32));
+			checked++;
+			continue;
+		}
+		n = unhex(val, buf, sizeof(buf));
+		if (!strcmp(tag, "pk") && !strcmp(name, "alice")) {
+			EXPECT_EQ(0, memcmp(buf, k.alice->pk, 32));
+			memcpy(pk, buf, 32);
+		}
+		for (i = 0; i < NVEC; i++) {
+			if (strcmp(name, v[i].name))
+				continue;
+			if (!strcmp(tag, "entry")) {
+				ASSERT_EQ(v[i].len, n) TH_LOG("%s", name);
+				EXPECT_EQ(0, memcmp(v[i].raw, buf, n)) TH_LOG("%s differs", name);
+			} else if (!strcmp(tag, "hash")) {
+				uint8_t h[32];
+
+				/* The hash is plain BLAKE2b-256 of the bytes, by libsodium directly. */
+				crypto_generichash(h, 32, v[i].raw, v[i].len, NULL, 0);
+				EXPECT_EQ(0, memcmp(h, buf, 32)) TH_LOG("%s hash", name);
+			} else if (!strcmp(tag, "sig")) {
+				EXPECT_EQ(0, memcmp(v[i].raw + v[i].len - 64, buf, 64));
+			}
+			checked++;
+		}
+	}
+	fclose(f);
+	EXPECT_EQ(4 + 3 * NVEC, checked);
+	/* Raw Ed25519 over header+body, as docs/ledger.md says. */
+	EXPECT_EQ(0, crypto_sign_verify_detached(v[0].raw + v[0].len - 64, v[0].raw,
+						 v[0].len - 64, pk));
+	/* Spot-check offsets the document gives for alice-1-meter. */
+	EXPECT_EQ(1, v[0].raw[0]);
+	EXPECT_EQ(LEDGER_T_METER, v[0].raw[1]);
+	EXPECT_EQ(1, v[0].raw[36]);
+	EXPECT_EQ(32, v[0].raw[84]);
+	EXPECT_EQ(88 + 32 + 64, v[0].len);
+	vec_free_keys(&k);
+}
+
+TEST(roundtrip)
+{
+	static struct vector v[NVEC];
+	struct vector_keys k;
+	struct ledger_entry e;
+	uint8_t buf[LEDGER_ENTRY_MAX];
+	size_t len, peek;
+	int i;
+
+	ASSERT_EQ(0, vec_keys(&k));
+	ASSERT_EQ(0, vec_build(&k, v));
+	for (i = 0; i < NVEC; i++) {
+		ASSERT_EQ(0, ledger_entry_decode(v[i].raw, v[i].len, &e)) TH_LOG("%s", v[i].name);
+		ASSERT_EQ(0, ledger_entry_encode(&e, buf, sizeof(buf), &len));
+		ASSERT_EQ(v[i].len, len);
+		EXPECT_EQ(0, memcmp(buf, v[i].raw, len)) TH_LOG("%s", v[i].name);
+		ASSERT_EQ(0, ledger_entry_peek_len(v[i].raw, v[i].len, &peek));
+		EXPECT_EQ(v[i].len, peek);
+	}
+	vec_free_keys(&k);
+}
+
+TEST(decoder_is_strict)
+{
+	static struct vector v[NVEC];
+	struct vector_keys k;
+	struct ledger_entry e;
+	uint8_t buf[LEDGER_ENTRY_MAX + 16];
+	size_t n, i;
+
+	ASSERT_EQ(0, vec_keys(&k));
+	ASSERT_EQ(0, vec_build(&k, v));
+	for (i = 0; i < NVEC; i++) {
+		for (n = 0; n < v[i].len; n++)
+			ASSERT_EQ(LEDGER_E_TRUNCATED, ledger_entry_decode(v[i].raw, n, &e))
+				TH_LOG("%s at %zu", v[i].name, n);
+		memcpy(buf, v[i].raw, v[i].len);
+		buf[v[i].len] = 0;
+		EXPECT_EQ(LEDGER_E_TRAILING, ledger_entry_decode(buf, v[i].len + 1, &e));
+	}
+	memcpy(buf, v[0].raw, v[0].len);
+	EXPECT_EQ(LEDGER_E_OVERSIZED, ledger_entry_decode(buf, LEDGER_ENTRY_MAX + 1, &e));
+	buf[0] = 2;
+	EXPECT_EQ(LEDGER_E_VERSION, ledger_entry_decode(buf, v[0].len, &e));
+	buf[0] = 1;
+	buf[1] = 99;
+	EXPECT_EQ(LEDGER_E_TYPE, ledger_entry_decode(buf, v[0].len, &e));
+	buf[1] = 0;
+	EXPECT_EQ(LEDGER_E_TYPE, ledger_entry_decode(buf, v[0].len, &e));
+	buf[1] = LEDGER_T_METER;
+	buf[3] = 1;
+	EXPECT_EQ(LEDGER_E_RESERVED, ledger_entry_decode(buf, v[0].len, &e));
+	buf[3] = 0;
+	buf[84] = 0xff; buf[85] = 0xff;		/* body length 65535 */
+	EXPECT_EQ(LEDGER_E_OVERSIZED, ledger_entry_decode(buf, v[0].len, &e));
+	buf[84] = 32; buf[85] = 0;
+	buf[1] = LEDGER_T_LIMIT;		/* a 32-byte limit body */
+	EXPECT_EQ(LEDGER_E_BODY, ledger_entry_decode(buf, v[0].len, &e));
+	buf[1] = LEDGER_T_METER;
+	memset(buf + 88 + 8, 0, 4);		/* interval length 0 */
+	EXPECT_EQ(LEDGER_E_BODY, ledger_entry_decode(buf, v[0].len, &e));
+	memcpy(buf, v[0].raw, v[0].len);
+	memset(buf + 36, 0, 8);			/* sequence 0 */
+	EXPECT_EQ(LEDGER_E_BODY, ledger_entry_decode(buf, v[0].len, &e));
+	vec_free_keys(&k);
+}
+
+/* ---- a ledger on disk ---- */
+
+FIXTURE(ledger) {
+	char dir[64], path[128];
+	struct ledger *l;
+	struct ledger_identity *a, *b, *c;
+};
+
+FIXTURE_SETUP(ledger)
+{
+	strcpy(self->dir, "/tmp/ledger-test-XXXXXX");
+	ASSERT_NE(NULL, mkdtemp(self->dir));
+	snprintf(self->path, sizeof(self->path), "%s/ledger.db", self->dir);
+	ASSERT_EQ(0, ledger_open(self->path, LEDGER_O_CREATE, &self->l));
+	self->a = ident(0x00);
+	self->b = ident(0x20);
+	self->c = ident(0x80);
+	ASSERT_EQ(0, append_meter(self->l, self->a, 1700000000));
+	ASSERT_EQ(0, append_meter(self->l, self->b, 1700000000));
+	ASSERT_EQ(0, set_limit(self->l, self->a, 1000));
+}
+
+FIXTURE_TEARDOWN(ledger)
+{
+	char cmd[160];
+
+	ledger_close(self->l);
+	ledger_identity_free(self->a);
+	ledger_identity_free(self->b);
+	ledger_identity_free(self->c);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", self->dir);
+	if (system(cmd))
+		TH_LOG("cleanup of %s failed", self->dir);
+}
+
+/* Feed @raw, expect @reason, and check that nothing observable changed. */
+#define EXPECT_REFUSED(reason, raw, len) do { \
+	uint8_t _before[32], _after[32]; \
+	digest(self->l, _before); \
+	EXPECT_EQ(reason, ingest1(self->l, raw, len)) \
+		TH_LOG("got \"%s\"", ledger_strerror(ingest1(self->l, raw, len))); \
+	digest(self->l, _after); \
+	EXPECT_EQ(0, memcmp(_before, _after, 32)) TH_LOG("store changed"); \
+	EXPECT_EQ(0, ledger_verify(self->l, NULL, NULL)); \
+} while (0)
+
+TEST_F(ledger, vectors_ingest_in_order)
+{
+	static struct vector v[NVEC];
+	struct ledger *l;
+	struct vector_keys k;
+	struct ledger_member m;
+	char p[160];
+	int i;
+
+	snprintf(p, sizeof(p), "%s/vec.db", self->dir);
+	ASSERT_EQ(0, ledger_open(p, LEDGER_O_CREATE, &l));
+	ASSERT_EQ(0, vec_keys(&k));
+	ASSERT_EQ(0, vec_build(&k, v));
+	for (i = 0; i < NVEC; i++) {
+		EXPECT_EQ(i == 7 ? LEDGER_E_FORK : 0, ingest1(l, v[i].raw, v[i].len))
+			TH_LOG("%s", v[i].name);
+	}
+	EXPECT_EQ(-700, balance(l, k.alice->pk));
+	EXPECT_EQ(700, balance(l, k.bob->pk));
+	ledger_get_member(l, k.bob->pk, &m);
+	EXPECT_TRUE(m.flagged);
+	ledger_get_member(l, k.alice->pk, &m);
+	EXPECT_FALSE(m.flagged);
+	EXPECT_EQ(5000, m.limit_wh);
+	EXPECT_EQ(5, m.head_seq);
+	EXPECT_EQ(0, ledger_verify(l, NULL, NULL));
+	ledger_close(l);
+	vec_free_keys(&k);
+}
+
+TEST_F(ledger, refuses_forged_and_malformed)
+{
+	uint8_t raw[LEDGER_ENTRY_MAX + 8], good[LEDGER_ENTRY_MAX];
+	struct ledger_entry e = { 0 };
+	size_t len, glen;
+
+	e.body.meter = (struct ledger_meter){ 1700000900, 900, 1, 2, 0 };
+	next_entry(self->l, self->a, &e, LEDGER_T_METER, good, &glen);
+
+	memcpy(raw, good, glen);
+	raw[glen - 1] ^= 1;				/* forged signature */
+	EXPECT_REFUSED(LEDGER_E_SIGNATURE, raw, glen);
+	memcpy(raw, good, glen);
+	raw[100] ^= 1;					/* body altered after signing */
+	EXPECT_REFUSED(LEDGER_E_SIGNATURE, raw, glen);
+	EXPECT_REFUSED(LEDGER_E_TRUNCATED, good, glen - 1);
+	EXPECT_REFUSED(LEDGER_E_TRUNCATED, good, 20);
+	memcpy(raw, good, glen);
+	raw[glen] = 0;
+	EXPECT_REFUSED(LEDGER_E_TRAILING, raw, glen + 1);
+	memset(raw + glen, 0, sizeof(raw) - glen);
+	EXPECT_REFUSED(LEDGER_E_OVERSIZED, raw, LEDGER_ENTRY_MAX + 1);
+	memcpy(raw, good, glen);
+	raw[1] = 42;
+	EXPECT_REFUSED(LEDGER_E_TYPE, raw, glen);
+
+	/* Signed by someone else's key: a forgery in A's name. */
+	memset(&e, 0, sizeof(e));
+	e.body.meter = (struct ledger_meter){ 1700000900, 900, 1, 2, 0 };
+	next_entry(self->l, self->a, &e, LEDGER_T_METER, raw, &len);
+	ledger_entry_sign(&e, self->c);
+	ledger_entry_encode(&e, raw, sizeof(raw), &len);
+	EXPECT_REFUSED(LEDGER_E_SIGNATURE, raw, len);
+
+	/* The good one still goes in, once; a second time it is a replay. */
+	EXPECT_EQ(0, ingest1(self->l, good, glen));
+	EXPECT_REFUSED(LEDGER_E_REPLAY, good, glen);
+}
+
+TEST_F(ledger, refuses_chain_breaks)
+{
+	uint8_t e2[LEDGER_ENTRY_MAX], e3[LEDGER_ENTRY_MAX], raw[LEDGER_ENTRY_MAX];
+	struct ledger_entry e = { 0 }, x;
+	struct ledger_head h;
+	size_t l2, l3, len;
+
+	/* C's chain: 1 and 2 built, 2 fed first (reordered) is a gap. */
+	e.body.meter = (struct ledger_meter){ 1700000000, 900, 5, 0, 0 };
+	e.timestamp_ms = 1700000000000ULL;
+	next_entry(self->l, self->c, &e, LEDGER_T_METER, raw, &len);
+	memset(&x, 0, sizeof(x));
+	x = e;
+	x.seq = 2;
+	ledger_hash(raw, len, x.prev);
+	x.timestamp_ms += 1000;
+	ledger_entry_sign(&x, self->c);
+	ledger_entry_encode(&x, e2, sizeof(e2), &l2);
+	EXPECT_REFUSED(LEDGER_E_SEQ_GAP, e2, l2);
+	EXPECT_EQ(0, ingest1(self->l, raw, len));
+	/* A chain that skips a number. */
+	x.seq = 3;
+	ledger_entry_sign(&x, self->c);
+	ledger_entry_encode(&x, e3, sizeof(e3), &l3);
+	EXPECT_REFUSED(LEDGER_E_SEQ_GAP, e3, l3);
+	/* Right number, wrong back-link. */
+	x.seq = 2;
+	x.prev[0] ^= 1;
+	ledger_entry_sign(&x, self->c);
+	ledger_entry_encode(&x, e3, sizeof(e3), &l3);
+	EXPECT_REFUSED(LEDGER_E_BACKLINK, e3, l3);
+	/* Back in time. */
+	ledger_hash(raw, len, x.prev);
+	x.timestamp_ms = e.timestamp_ms - 1;
+	ledger_entry_sign(&x, self->c);
+	ledger_entry_encode(&x, e3, sizeof(e3), &l3);
+	EXPECT_REFUSED(LEDGER_E_TIME, e3, l3);
+	EXPECT_EQ(0, ingest1(self->l, e2, l2));
+	ledger_get_head(self->l, self->c->pk, &h);
+	EXPECT_EQ(2, h.seq);
+	/* A first entry that does not start from the zero hash. */
+	memset(&e, 0, sizeof(e));
+	e.body.limit.limit_wh = 1;
+	e.version = 1; e.type = LEDGER_T_LIMIT; e.seq = 1; e.timestamp_ms = 1;
+	{
+		struct ledger_identity *d = ident(0xa0);
+
+		memcpy(e.author, d->pk, 32);
+		e.prev[5] = 1;
+		ledger_entry_sign(&e, d);
+		ledger_entry_encode(&e, raw, sizeof(raw), &len);
+		EXPECT_REFUSED(LEDGER_E_BACKLINK, raw, len);
+		ledger_identity_free(d);
+	}
+}
+
+TEST_F(ledger, fork_kept_as_evidence)
+{
+	uint8_t raw[LEDGER_ENTRY_MAX], got_a[LEDGER_ENTRY_MAX], stored[LEDGER_ENTRY_MAX];
+	struct ledger_entry e = { 0 };
+	struct ledger_member m;
+	size_t len, slen;
+	int forks = 0;
+
+	ASSERT_EQ(0, ledger_get_entry(self->l, self->b->pk, 1, stored, &slen));
+	/* B signs a different entry 1. */
+	e.version = 1; e.type = LEDGER_T_METER; e.seq = 1; e.timestamp_ms = 5;
+	memcpy(e.author, self->b->pk, 32);
+	e.body.meter = (struct ledger_meter){ 1700000000, 900, 0, 99999, 0 };
+	ledger_entry_sign(&e, self->b);
+	ledger_entry_encode(&e, raw, sizeof(raw), &len);
+
+	/* Unsigned "evidence" flags nobody. */
+	raw[len - 3] ^= 0x40;
+	EXPECT_REFUSED(LEDGER_E_SIGNATURE, raw, len);
+	ledger_get_member(self->l, self->b->pk, &m);
+	EXPECT_FALSE(m.flagged);
+	raw[len - 3] ^= 0x40;
+
+	EXPECT_EQ(LEDGER_E_FORK, ingest1(self->l, raw, len));
+	ledger_get_member(self->l, self->b->pk, &m);
+	EXPECT_TRUE(m.flagged);
+	EXPECT_EQ(1, m.head_seq);	/* the chain itself is unchanged */
+	ASSERT_EQ(0, ledger_get_entry(self->l, self->b->pk, 1, got_a, &len));
+	EXPECT_EQ(0, memcmp(got_a, stored, slen));
+	EXPECT_EQ(0, ledger_foreach_fork(self->l, count_fork, &forks));
+	EXPECT_EQ(1, forks);
+	/* The same evidence again changes nothing. */
+	EXPECT_EQ(LEDGER_E_FORK, ingest1(self->l, raw, len));
+	forks = 0;
+	EXPECT_EQ(0, ledger_verify(self->l, NULL, NULL));
+}
+
+TEST_F(ledger, bad_fork_proof)
+{
+	uint8_t raw[LEDGER_ENTRY_MAX], s1[LEDGER_ENTRY_MAX], s2[LEDGER_ENTRY_MAX];
+	struct ledger_entry e = { 0 }, f = { 0 };
+	size_t len, l1, l2;
+
+	ASSERT_EQ(0, ledger_get_entry(self->l, self->b->pk, 1, s1, &l1));
+	e.version = 1; e.type = LEDGER_T_METER; e.seq = 1; e.timestamp_ms = 5;
+	memcpy(e.author, self->b->pk, 32);
+	e.body.meter = (struct ledger_meter){ 1700000000, 900, 0, 99999, 0 };
+	ledger_entry_sign(&e, self->c);		/* not B's signature */
+	ledger_entry_encode(&e, s2, sizeof(s2), &l2);
+	f.body.fork.a_len = bytes_lt(s1, l1, s2, l2) ? l1 : l2;
+	memcpy(f.body.fork.a, bytes_lt(s1, l1, s2, l2) ? s1 : s2, f.body.fork.a_len);
+	f.body.fork.b_len = bytes_lt(s1, l1, s2, l2) ? l2 : l1;
+	memcpy(f.body.fork.b, bytes_lt(s1, l1, s2, l2) ? s2 : s1, f.body.fork.b_len);
+	next_entry(self->l, self->a, &f, LEDGER_T_FORK, raw, &len);
+	EXPECT_REFUSED(LEDGER_E_BAD_PROOF, raw, len);
+}
+
+TEST_F(ledger, credit_limit)
+{
+	struct ledger_transfer t;
+
+	/* A's limit is 1000: 600 + 400 fit, one more Wh does not. */
+	EXPECT_EQ(0, transfer(self->l, self->a, self->b, 600));
+	EXPECT_EQ(0, transfer(self->l, self->a, self->b, 400));
+	make_transfer(self->l, self->a, self->b, 1, &t);
+	{
+		uint8_t raw[LEDGER_ENTRY_MAX];
+		size_t len;
+		struct ledger_entry e = { 0 };
+
+		e.body.transfer = t;
+		next_entry(self->l, self->a, &e, LEDGER_T_TRANSFER, raw, &len);
+		EXPECT_REFUSED(LEDGER_E_LIMIT, raw, len);
+	}
+	/* B has declared no limit: it may not go below zero at all. */
+	EXPECT_EQ(LEDGER_E_LIMIT, transfer(self->l, self->b, self->c, 1001));
+	EXPECT_EQ(0, transfer(self->l, self->b, self->c, 1000));
+	EXPECT_EQ(-1000, balance(self->l, self->a->pk));
+	EXPECT_EQ(0, balance(self->l, self->b->pk));
+	EXPECT_EQ(1000, balance(self->l, self->c->pk));
+	/* Raising the limit is an entry on A's own chain, before the spend. */
+	EXPECT_EQ(0, set_limit(self->l, self->a, 2000));
+	EXPECT_EQ(0, transfer(self->l, self->a, self->c, 1000));
+	EXPECT_EQ(0, ledger_verify(self->l, NULL, NULL));
+}
+
+TEST_F(ledger, double_spend)
+{
+	struct ledger_transfer t1, t2;
+	struct ledger_entry e = { 0 };
+	uint8_t raw[LEDGER_ENTRY_MAX];
+	size_t len;
+
+	/* A signs two transfers for the same slot of its chain. */
+	make_transfer(self->l, self->a, self->b, 100, &t1);
+	make_transfer(self->l, self->a, self->c, 100, &t2);
+	ASSERT_EQ(0, append_transfer(self->l, self->b, &t1));	/* B's copy first */
+	/* C's copy of t2 claims A's slot already promised to t1. */
+	e.body.transfer = t2;
+	next_entry(self->l, self->c, &e, LEDGER_T_TRANSFER, raw, &len);
+	EXPECT_REFUSED(LEDGER_E_DOUBLE_SPEND, raw, len);
+	/* A's own chain cannot take t2 either, nor any other entry there. */
+	memset(&e, 0, sizeof(e));
+	e.body.transfer = t2;
+	next_entry(self->l, self->a, &e, LEDGER_T_TRANSFER, raw, &len);
+	EXPECT_REFUSED(LEDGER_E_DOUBLE_SPEND, raw, len);
+	memset(&e, 0, sizeof(e));
+	e.body.meter = (struct ledger_meter){ 1700000900, 900, 1, 1, 0 };
+	next_entry(self->l, self->a, &e, LEDGER_T_METER, raw, &len);
+	EXPECT_REFUSED(LEDGER_E_DOUBLE_SPEND, raw, len);
+	/* The promised transfer goes in. */
+	EXPECT_EQ(0, append_transfer(self->l, self->a, &t1));
+	EXPECT_EQ(-100, balance(self->l, self->a->pk));
+	EXPECT_EQ(100, balance(self->l, self->b->pk));
+
+	/* A transfer naming a stale head of the debtor. */
+	make_transfer(self->l, self->a, self->b, 10, &t1);
+	t1.debtor_prev[0] ^= 1;
+	ledger_transfer_sign(&t1, self->a->pk, self->a);
+	ledger_transfer_sign(&t1, self->b->pk, self->b);
+	memset(&e, 0, sizeof(e));
+	e.body.transfer = t1;
+	next_entry(self->l, self->b, &e, LEDGER_T_TRANSFER, raw, &len);
+	EXPECT_REFUSED(LEDGER_E_DOUBLE_SPEND, raw, len);
+}
+
+TEST_F(ledger, transfer_signatures_and_parties)
+{
+	struct ledger_transfer t;
+	struct ledger_entry e = { 0 };
+	uint8_t raw[LEDGER_ENTRY_MAX];
+	size_t len;
+
+	make_transfer(self->l, self->a, self->b, 10, &t);
+	t.creditor_sig[0] ^= 1;			/* B never agreed */
+	e.body.transfer = t;
+	next_entry(self->l, self->a, &e, LEDGER_T_TRANSFER, raw, &len);
+	EXPECT_REFUSED(LEDGER_E_COUNTERSIG, raw, len);
+	make_transfer(self->l, self->a, self->b, 10, &t);
+	t.amount_wh = 11;			/* altered after both signed */
+	memset(&e, 0, sizeof(e));
+	e.body.transfer = t;
+	next_entry(self->l, self->a, &e, LEDGER_T_TRANSFER, raw, &len);
+	EXPECT_REFUSED(LEDGER_E_COUNTERSIG, raw, len);
+	make_transfer(self->l, self->a, self->b, 10, &t);
+	memset(&e, 0, sizeof(e));
+	e.body.transfer = t;
+	next_entry(self->l, self->c, &e, LEDGER_T_TRANSFER, raw, &len);
+	EXPECT_REFUSED(LEDGER_E_NOT_PARTY, raw, len);
+}
+
+TEST_F(ledger, key_rotation)
+{
+	struct ledger_identity *a2 = ident(0x40);
+	struct ledger_entry e = { 0 };
+	struct ledger_transfer t;
+	struct ledger_head h;
+
+	memcpy(e.author, self->a->pk, 32);
+	ledger_rotate_prepare(&e, a2);
+	ASSERT_EQ(0, ledger_append(self->l, self->a->pk, self->a, &e, NULL));
+	ledger_get_head(self->l, self->a->pk, &h);
+	EXPECT_EQ(0, memcmp(h.key, a2->pk, 32));
+	/* The old key no longer signs for the chain; the new one does. */
+	memset(&e, 0, sizeof(e));
+	e.type = LEDGER_T_LIMIT;
+	EXPECT_EQ(LEDGER_E_SIGNATURE, ledger_append(self->l, self->a->pk, self->a, &e, NULL));
+	memset(&e, 0, sizeof(e));
+	e.type = LEDGER_T_LIMIT;
+	e.body.limit.limit_wh = 3000;
+	EXPECT_EQ(0, ledger_append(self->l, self->a->pk, a2, &e, NULL));
+	/* A rotation whose new key did not sign is refused. */
+	memset(&e, 0, sizeof(e));
+	memcpy(e.author, self->a->pk, 32);
+	ledger_rotate_prepare(&e, self->c);
+	e.body.rotate.new_key_sig[3] ^= 1;
+	EXPECT_EQ(LEDGER_E_SIGNATURE, ledger_append(self->l, self->a->pk, a2, &e, NULL));
+	/* Transfers to the rotated chain take the new key's signature. */
+	make_transfer(self->l, self->b, self->a, 5, &t);
+	ledger_transfer_sign(&t, self->a->pk, a2);
+	EXPECT_EQ(LEDGER_E_LIMIT, append_transfer(self->l, self->b, &t));
+	make_transfer(self->l, self->a, self->b, 5, &t);
+	ledger_transfer_sign(&t, self->a->pk, a2);
+	EXPECT_EQ(0, append_transfer(self->l, self->b, &t));
+	EXPECT_EQ(0, ledger_append(self->l, self->a->pk, a2,
+		  &(struct ledger_entry){ .type = LEDGER_T_TRANSFER, .body.transfer = t }, NULL));
+	/* Zero credit is no transfer: the strict decoder refuses the body. */
+	make_transfer(self->l, self->a, self->b, 0, &t);
+	EXPECT_EQ(LEDGER_E_BODY, append_transfer(self->l, self->b, &t));
+	EXPECT_EQ(0, ledger_verify(self->l, NULL, NULL));
+	ledger_identity_free(a2);
+}
+
+TEST_F(ledger, enrolment)
+{
+	struct ledger_identity *owner = ident(0x60);
+	struct ledger_entry e = { 0 };
+
+	ledger_enrol_prepare(&e, owner);
+	memcpy(e.author, self->b->pk, 32);
+	ledger_enrol_prepare(&e, owner);
+	EXPECT_EQ(0, ledger_append(self->l, self->b->pk, self->b, &e, NULL));
+	memset(&e, 0, sizeof(e));
+	memcpy(e.author, self->c->pk, 32);	/* signed for C, appended to B */
+	ledger_enrol_prepare(&e, owner);
+	EXPECT_EQ(LEDGER_E_SIGNATURE, ledger_append(self->l, self->b->pk, self->b, &e, NULL));
+	ledger_identity_free(owner);
+}
+
+/* Many random transfers: the ledger agrees with a model and sums to zero. */
+TEST_F(ledger, random_transfers_sum_to_zero)
+{
+	enum { N = 8, ROUNDS = 1500 };
+	struct ledger_identity *m[N];
+	int64_t model[N] = { 0 }, sum = 0;
+	uint64_t limit[N];
+	int i, refused = 0, ok = 0;
+
+	srandom(4242);
+	for (i = 0; i < N; i++) {
+		m[i] = ident(0xb0 + i);
+		limit[i] = 500 + 250 * i;
+		ASSERT_EQ(0, set_limit(self->l, m[i], limit[i]));
+	}
+	/* 3000 durable commits would test the disk, not the ledger. */
+	ledger_close(self->l);
+	ASSERT_EQ(0, ledger_open(self->path, LEDGER_O_NOSYNC, &self->l));
+	for (i = 0; i < ROUNDS; i++) {
+		int d = random() % N, c = (d + 1 + random() % (N - 1)) % N;
+		uint64_t wh = 1 + random() % 400;
+		bool fits = model[d] - (int64_t)wh >= -(int64_t)limit[d];
+		int ret = transfer(self->l, m[d], m[c], wh);
+
+		ASSERT_EQ(fits ? 0 : LEDGER_E_LIMIT, ret) TH_LOG("round %d", i);
+		if (fits) {
+			model[d] -= wh;
+			model[c] += wh;
+			ok++;
+		} else {
+			refused++;
+		}
+	}
+	for (i = 0; i < N; i++)
+		EXPECT_EQ(model[i], balance(self->l, m[i]->pk));
+	ASSERT_EQ(0, ledger_foreach_member(self->l, sum_cb, &sum));
+	EXPECT_EQ(0, sum);
+	EXPECT_GT(ok, 100);
+	EXPECT_GT(refused, 10);
+	EXPECT_EQ(0, ledger_verify(self->l, NULL, NULL));
+	TH_LOG("%d transfers stored, %d refused over the limit", ok, refused);
+	for (i = 0; i < N; i++)
+		ledger_identity_free(m[i]);
+}
+
+/* ---- the real phloemctl on a real file ---- */
+
+static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run(const char *fmt, ...)
+{
+	char cmd[1024];
+	va_list ap;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	st = system(cmd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+TEST_F(ledger, phloemctl_verify)
+{
+	const char *ctl = getenv("PHLOEMCTL");
+	char dir2[160];
+	sqlite3 *db;
+
+	if (!ctl)
+		SKIP(return, "PHLOEMCTL not set");
+	ASSERT_EQ(0, transfer(self->l, self->a, self->b, 300));
+	ledger_close(self->l);
+	self->l = NULL;
+	EXPECT_EQ(0, run("%s --dir %s ledger verify >/dev/null", ctl, self->dir));
+	EXPECT_EQ(0, run("%s --dir %s ledger balance --json | grep -q '\"sum_wh\":0}'", ctl,
+			 self->dir));
+	/* Export, import into another gateway's ledger, same result. */
+	snprintf(dir2, sizeof(dir2), "%s/other", self->dir);
+	EXPECT_EQ(0, run("mkdir -p %s && %s --dir %s ledger export --format raw --output %s/x.bin "
+			 "2>/dev/null && %s --dir %s ledger import %s/x.bin >/dev/null",
+			 dir2, ctl, self->dir, self->dir, ctl, dir2, self->dir));
+	EXPECT_EQ(0, run("%s --dir %s ledger verify >/dev/null", ctl, dir2));
+	EXPECT_EQ(0, run("test \"$(%s --dir %s ledger balance --json)\" = "
+			 "\"$(%s --dir %s ledger balance --json)\"", ctl, self->dir, ctl, dir2));
+	/* Importing it again: every entry is a replay, refused, non-zero exit. */
+	EXPECT_EQ(1, run("%s --dir %s ledger import %s/x.bin | grep -q replay; "
+			 "%s --dir %s ledger import %s/x.bin >/dev/null", ctl, dir2, self->dir,
+			 ctl, dir2, self->dir));
+	/* Tamper with one stored entry behind the library's back. */
+	ASSERT_EQ(SQLITE_OK, sqlite3_open(self->path, &db));
+	ASSERT_EQ(SQLITE_OK, sqlite3_exec(db, "UPDATE entries SET raw = "
+		"substr(raw, 1, 100) || x'ff' || substr(raw, 102) WHERE seq = 1 AND type = 1 "
+		"AND id = (SELECT MIN(id) FROM entries)", NULL, NULL, NULL));
+	sqlite3_close(db);
+	EXPECT_EQ(1, run("%s --dir %s ledger verify | grep -q 'PROBLEM'; "
+			 "%s --dir %s ledger verify >/dev/null", ctl, self->dir, ctl, self->dir));
+	/* Balances edited directly are caught too. */
+	ASSERT_EQ(SQLITE_OK, sqlite3_open(self->path, &db));
+	ASSERT_EQ(SQLITE_OK, sqlite3_exec(db, "UPDATE balances SET balance = balance + 1",
+					  NULL, NULL, NULL));
+	sqlite3_close(db);
+	EXPECT_EQ(1, run("%s --dir %s ledger verify >/dev/null", ctl, dir2) + 1);
+	EXPECT_EQ(1, run("%s --dir %s ledger verify >/dev/null", ctl, self->dir));
+}
+
+TEST_HARNESS_MAIN
