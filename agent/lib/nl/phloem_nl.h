@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * libphloem nl: client of the "phloem" generic netlink family.
+ *
+ * The family is specified in uapi/linux/phloem.h ("Generic netlink family")
+ * and docs/netlink/phloem.yaml. This library resolves the family and its
+ * "events" multicast group, sends requests and parses replies into plain
+ * structures. Every function returns 0 or a negative errno; when the kernel
+ * refused a request with an extack message, phloem_nl_error() returns it.
+ *
+ * A struct phloem_nl is used from one thread. Request/response traffic and
+ * events use two separate sockets, so an event can never be mistaken for a
+ * reply: phloem_nl_subscribe() opens the second one.
+ */
+#ifndef PHLOEM_NL_H
+#define PHLOEM_NL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <linux/phloem.h>
+
+struct phloem_nl;
+struct nlmsghdr;
+
+/** struct phloem_nl_chan - one channel of a GET_DEVICE reply */
+struct phloem_nl_chan {
+	uint32_t index;
+	char name[PHLOEM_NAME_LEN];
+	uint32_t kind;
+	uint32_t phase;
+	uint32_t circuit;
+	uint32_t rms;
+	int32_t p_mw;
+	uint64_t import_mwh;
+	uint64_t export_mwh;
+};
+
+/** struct phloem_nl_circuit - one circuit of a GET_DEVICE reply */
+struct phloem_nl_circuit {
+	uint32_t index;
+	char name[PHLOEM_NAME_LEN];
+	uint32_t channel;
+	uint32_t curve;
+	uint32_t rating_ma;
+	uint32_t limit_ma;
+	uint32_t boot_limit_ma;
+	uint32_t irms_ma;
+	uint32_t heat_permille;
+};
+
+/** struct phloem_nl_relay - one relay of a GET_DEVICE reply */
+struct phloem_nl_relay {
+	uint32_t index;
+	char name[PHLOEM_NAME_LEN];
+	uint32_t circuit;
+	uint32_t priority;
+	uint32_t flags;
+	uint32_t safe_state;
+	uint32_t on;
+	uint32_t reason;
+	uint32_t backoff;
+	uint32_t override;
+	uint32_t left_ms;
+	uint32_t shed_count;
+	uint32_t load_ma;
+	uint32_t min_off_ms;
+};
+
+/**
+ * struct phloem_nl_device - a GET_DEVICE reply
+ *
+ * Lists are stored at their item's index (PHLOEM_A_*_INDEX); n* count the
+ * highest index seen + 1. Items with an out-of-range index are refused.
+ */
+struct phloem_nl_device {
+	uint32_t index;
+	char name[PHLOEM_NAME_LEN];
+	uint32_t state;
+	uint32_t mains_hz;
+	uint32_t freq_mhz;
+	uint32_t vrms_mv;
+	int32_t site_p_mw;
+	uint32_t lease_left_ms;
+	uint32_t sample_rate_hz;
+	uint32_t site_import_limit_mw;
+	uint32_t nchannels, ncircuits, nrelays;
+	struct phloem_nl_chan chan[PHLOEM_MAX_CHANNELS];
+	struct phloem_nl_circuit circuit[PHLOEM_MAX_CIRCUITS];
+	struct phloem_nl_relay relay[PHLOEM_MAX_RELAYS];
+};
+
+/**
+ * struct phloem_nl_relay_set - a SET_RELAY request
+ * @index: relay index (required)
+ * @set_priority, @set_flags, @set_min_off, @set_override: which of the
+ *        optional attributes to send
+ * @override: enum phloem_override_mode; @override_ms its expiry
+ */
+struct phloem_nl_relay_set {
+	uint32_t index;
+	bool set_priority, set_flags, set_min_off, set_override;
+	uint32_t priority;
+	uint32_t flags;
+	uint32_t min_off_ms;
+	uint32_t override;
+	uint32_t override_ms;
+};
+
+/**
+ * phloem_nl_open() - connect and resolve the family
+ * @nl: set to the new handle on success
+ *
+ * Return: 0; -ENOENT when the kernel has no "phloem" family (phloem.ko not
+ * loaded); other negative errno on socket errors.
+ */
+int phloem_nl_open(struct phloem_nl **nl);
+void phloem_nl_close(struct phloem_nl *nl);
+
+/** phloem_nl_error() - extack message of the last refused request, or "" */
+const char *phloem_nl_error(const struct phloem_nl *nl);
+
+int phloem_nl_get_device(struct phloem_nl *nl, uint32_t dev,
+			 struct phloem_nl_device *out);
+/** phloem_nl_dump_devices() - calls @fn for every device, in index order */
+int phloem_nl_dump_devices(struct phloem_nl *nl,
+			   void (*fn)(const struct phloem_nl_device *, void *),
+			   void *ctx);
+/**
+ * phloem_nl_set_limits() - PHLOEM_CMD_SET_LIMITS
+ * @site_mw: site import limit, or UINT32_MAX to leave it out
+ * @circuit_ma: per circuit limit (index = circuit), UINT32_MAX to leave a
+ *              circuit out; may be NULL with @ncircuits 0
+ */
+int phloem_nl_set_limits(struct phloem_nl *nl, uint32_t dev, uint32_t site_mw,
+			 const uint32_t *circuit_ma, uint32_t ncircuits);
+int phloem_nl_set_relay(struct phloem_nl *nl, uint32_t dev,
+			const struct phloem_nl_relay_set *rs);
+int phloem_nl_lease(struct phloem_nl *nl, uint32_t dev, uint32_t timeout_ms);
+int phloem_nl_get_stats(struct phloem_nl *nl, uint32_t dev,
+			struct phloem_stats *st);
+
+/**
+ * phloem_nl_subscribe() - join the "events" group on a second socket
+ * Return: 0; the socket is non-blocking, see phloem_nl_event_fd().
+ */
+int phloem_nl_subscribe(struct phloem_nl *nl);
+int phloem_nl_event_fd(const struct phloem_nl *nl);
+/**
+ * phloem_nl_recv_events() - read the events queued on the event socket
+ * @fn: called for every PHLOEM_CMD_EVENT with its device index
+ * Return: 0 when the socket is drained; negative errno (-ENOBUFS means the
+ * socket overflowed and events were lost: the caller should resynchronise).
+ */
+int phloem_nl_recv_events(struct phloem_nl *nl,
+			  void (*fn)(uint32_t dev, const struct phloem_rec_event *ev,
+				     uint64_t time_ns, void *ctx),
+			  void *ctx);
+
+/* Message parsers, exposed for tests and fuzzing. @nlh is a whole genetlink
+ * message; return 0 or -EINVAL for a malformed one. */
+int phloem_nl_parse_device(const struct nlmsghdr *nlh,
+			   struct phloem_nl_device *out);
+int phloem_nl_parse_event(const struct nlmsghdr *nlh, uint32_t *dev,
+			  struct phloem_rec_event *ev, uint64_t *time_ns);
+int phloem_nl_parse_stats(const struct nlmsghdr *nlh, struct phloem_stats *st);
+
+/* Conversions into the UAPI structures the rest of the agent uses. */
+void phloem_nl_device_info(const struct phloem_nl_device *d,
+			   struct phloem_info *info);
+void phloem_nl_device_status(const struct phloem_nl_device *d,
+			     struct phloem_status *st);
+
+/* Names of the UAPI enums, as printed by phloemctl and stored in history
+ * ("shed", "instant", ...); "?" for an unknown value. */
+const char *phloem_nl_event_name(uint32_t kind);
+const char *phloem_nl_cause_name(uint32_t cause);
+const char *phloem_nl_reason_name(uint32_t reason);
+const char *phloem_nl_override_name(uint32_t mode);
+const char *phloem_nl_curve_name(uint32_t curve);
+
+#endif /* PHLOEM_NL_H */

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * phloemd backends: where limits go and events come from.
+ *
+ * "kernel" talks to phloem.ko through the generic netlink family (libphloem
+ * nl); "sim" runs the same shedding unit in-process on a waveform model
+ * (libphloem sim). Both speak in the UAPI structures, so the rest of the
+ * daemon does not know which one it has.
+ *
+ * Every call returns 0 or a negative errno. Calls never block for long: the
+ * kernel backend's requests are netlink round trips to a local module.
+ */
+#ifndef PHLOEMD_BACKEND_H
+#define PHLOEMD_BACKEND_H
+
+#include <stdint.h>
+
+#include <linux/phloem.h>
+
+#include "phloemd.h"
+
+struct pd_backend;
+
+/** Called for every event the backend reports; @time_ns is CLOCK_MONOTONIC. */
+typedef void (*pd_event_fn)(void *ctx, const struct phloem_rec_event *ev,
+			    uint64_t time_ns);
+
+/**
+ * struct pd_backend_ops - one backend
+ * @open: connect, using @cfg for what the backend needs (sim: topology and
+ *        waveform; kernel: the device index)
+ * @fd: file descriptor the event loop polls for input (events, sim ticks)
+ * @dispatch: @fd is readable: consume it and report events
+ * @info: topology
+ * @status: live state
+ * @limits: replace the site import limit (mW, 0 disables) and the circuit
+ *          limits (mA, index as in @info) as one unit
+ * @relay_policy: priority/critical/min-off of one relay
+ * @override: manual override of one relay (enum phloem_override_mode)
+ * @lease: renew (ms > 0) or release (0) the agent lease
+ * @peak: largest RMS seen on a channel since the last call, 0 when the
+ *        backend cannot tell (the daemon then uses its own polls)
+ * @stats: counters
+ * @close: release everything
+ */
+struct pd_backend_ops {
+	const char *name;
+	int (*open)(struct pd_backend *b, const struct pd_config *cfg);
+	int (*fd)(struct pd_backend *b);
+	int (*dispatch)(struct pd_backend *b);
+	int (*info)(struct pd_backend *b, struct phloem_info *info);
+	int (*status)(struct pd_backend *b, struct phloem_status *st);
+	int (*limits)(struct pd_backend *b, uint32_t site_mw,
+		      const uint32_t *circuit_ma);
+	int (*relay_policy)(struct pd_backend *b, uint32_t relay,
+			    uint32_t priority, uint32_t flags,
+			    uint32_t min_off_ms);
+	int (*override)(struct pd_backend *b, uint32_t relay, uint32_t mode,
+			uint32_t expiry_ms);
+	int (*lease)(struct pd_backend *b, uint32_t timeout_ms);
+	uint32_t (*peak)(struct pd_backend *b, uint32_t chan);
+	int (*stats)(struct pd_backend *b, struct phloem_stats *st);
+	void (*close)(struct pd_backend *b);
+};
+
+/** struct pd_backend - an open backend; @priv belongs to the backend */
+struct pd_backend {
+	const struct pd_backend_ops *ops;
+	pd_event_fn on_event;
+	void *ctx;
+	void *priv;
+};
+
+extern const struct pd_backend_ops pd_backend_kernel;
+extern const struct pd_backend_ops pd_backend_sim;
+
+#endif /* PHLOEMD_BACKEND_H */

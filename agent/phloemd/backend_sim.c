@@ -1,0 +1,340 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * phloemd "sim" backend: the simulated HAT of libphloem sim, run in-process
+ * from a timerfd. The topology comes from the configuration itself: channel
+ * 0 is "v0", then the current channel of every [circuit] (in channel-name
+ * order), and the relays in file order. [sim] gives the waveform: voltage,
+ * per-circuit base loads (sim_base_a), per-relay loads (sim_load_a) and
+ * timed steps, so tests can make a circuit overload at a known time.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shed.h"
+#include "lib/sim/phloem_sim.h"
+#include "backend.h"
+
+/* The model produces samples in batches: 20 ms keeps the decision delay at
+ * one mains cycle while the idle cost stays at 50 wake-ups a second. */
+#define SIM_TICK_NS	20000000L
+
+struct sim_priv {
+	struct phloem_sim *sim;
+	struct phloem_info info;
+	int tfd;
+	uint64_t t0_ns;
+	int nsteps;
+	struct pd_sim_step step[PD_MAX_STEPS];
+	uint32_t step_done;
+};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void build_info(const struct pd_config *c, struct phloem_info *in)
+{
+	uint32_t ch = 1;
+
+	memset(in, 0, sizeof(*in));
+	in->size = sizeof(*in);
+	in->abi_version = PHLOEM_ABI_VERSION;
+	snprintf(in->name, sizeof(in->name), "phloemsim0");
+	in->mains_hz = c->sim_mains_hz;
+	in->record_size = PHLOEM_RECORD_SIZE;
+	in->ring_records = PHLOEM_RING_RECORDS;
+	snprintf(in->chan[0].name, PHLOEM_NAME_LEN, "v0");
+	in->chan[0].kind = PHLOEM_CHAN_VOLTAGE;
+	in->chan[0].circuit = PHLOEM_NONE;
+	in->chan[0].bits = 12;
+	/* current channels in name order, so "i0" always comes first */
+	for (char n = '0'; n <= '7'; n++) {
+		for (int i = 0; i < c->ncircuits; i++) {
+			if (c->circuit[i].channel[1] != n)
+				continue;
+			snprintf(in->chan[ch].name, PHLOEM_NAME_LEN, "%s", c->circuit[i].channel);
+			in->chan[ch].kind = PHLOEM_CHAN_CURRENT;
+			in->chan[ch].phase = 0;
+			in->chan[ch].circuit = (uint8_t)i;
+			in->chan[ch].bits = 12;
+			in->circuit[i].channel = (uint8_t)ch;
+			ch++;
+		}
+	}
+	in->nchannels = ch;
+	in->ncircuits = (uint32_t)c->ncircuits;
+	for (int i = 0; i < c->ncircuits; i++) {
+		snprintf(in->circuit[i].name, PHLOEM_NAME_LEN, "%s", c->circuit[i].name);
+		in->circuit[i].curve = (uint8_t)c->circuit[i].curve;
+		in->circuit[i].rating_ma = c->circuit[i].breaker_ma;
+	}
+	in->nrelays = (uint32_t)c->nrelays;
+	for (int i = 0; i < c->nrelays; i++) {
+		snprintf(in->relay[i].name, PHLOEM_NAME_LEN, "%s", c->relay[i].name);
+		in->relay[i].safe_state = c->relay[i].critical ? 1 : 0;
+	}
+}
+
+/* Boot-time configuration: what firmware would give (see the binding's
+ * defaults); the agent's limits replace it once it runs. */
+static void build_boot(const struct pd_config *c, const struct phloem_info *in,
+		       struct phloem_config *b)
+{
+	memset(b, 0, sizeof(*b));
+	b->size = sizeof(*b);
+	b->sample_rate_hz = c->sim_rate_hz;
+	b->site_import_limit_mw = c->site_import_limit_mw;
+	b->site_import_grace_ms = 5000;
+	b->restore_delay_ms = c->sim_restore_delay_ms;
+	b->retrip_window_ms = 300000;
+	b->backoff_max = 6;
+	/* samples arrive in SIM_TICK_NS batches, so "stale" must allow
+	 * several ticks of scheduling delay on a busy test machine */
+	b->stale_ms = 2000;
+	b->nchannels = in->nchannels;
+	b->ncircuits = in->ncircuits;
+	b->nrelays = in->nrelays;
+	phloem_sim_default_cal(in, c->sim_vrms_mv, b->cal);
+	for (uint32_t i = 0; i < in->ncircuits; i++) {
+		b->circuit[i].limit_ma = in->circuit[i].rating_ma;
+		b->circuit[i].inst_pct = 125;
+		b->circuit[i].thermal_pct = 40;
+		b->circuit[i].restore_pct = 80;
+	}
+	for (uint32_t i = 0; i < in->nrelays; i++) {
+		b->relay[i].circuit = (uint8_t)c->relay[i].circuit;
+		b->relay[i].priority = (uint8_t)c->relay[i].priority;
+		b->relay[i].flags = c->relay[i].critical ? PHLOEM_RELAY_F_CRITICAL : 0;
+		b->relay[i].min_off_ms = c->relay[i].min_off_ms;
+	}
+}
+
+static void drain_events(struct pd_backend *b)
+{
+	struct sim_priv *p = b->priv;
+	struct phloem_rec_event ev;
+	uint64_t t;
+
+	while (phloem_shed_pop_event(phloem_sim_shed(p->sim), &ev, &t))
+		if (b->on_event)
+			b->on_event(b->ctx, &ev, t);
+}
+
+/* Bring the model up to now before anything reads or changes it, so every
+ * call into the unit sees time move forward only. */
+static uint64_t catch_up(struct pd_backend *b)
+{
+	struct sim_priv *p = b->priv;
+	uint64_t now = mono_ns();
+
+	for (int i = 0; i < p->nsteps; i++) {
+		if ((p->step_done & (1u << i)) ||
+		    now - p->t0_ns < (uint64_t)p->step[i].at_ms * 1000000ull)
+			continue;
+		/* produce the samples before the step with the old load */
+		phloem_sim_advance(p->sim, p->t0_ns + (uint64_t)p->step[i].at_ms * 1000000ull);
+		phloem_sim_set_base(p->sim, (uint32_t)p->step[i].circuit, p->step[i].ma);
+		p->step_done |= 1u << i;
+	}
+	phloem_sim_advance(p->sim, now);
+	drain_events(b);
+	return now;
+}
+
+static int sim_open(struct pd_backend *b, const struct pd_config *c)
+{
+	struct itimerspec its = {
+		.it_interval = { 0, SIM_TICK_NS },
+		.it_value = { 0, SIM_TICK_NS },
+	};
+	struct phloem_config boot;
+	struct sim_priv *p;
+	int err;
+
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	build_info(c, &p->info);
+	build_boot(c, &p->info, &boot);
+	p->t0_ns = mono_ns();
+	p->sim = phloem_sim_new(&p->info, &boot, c->sim_vrms_mv, p->t0_ns);
+	if (!p->sim) {
+		err = -errno;
+		free(p);
+		return err;
+	}
+	for (int i = 0; i < c->ncircuits; i++)
+		phloem_sim_set_base(p->sim, (uint32_t)i, c->sim_base_ma[i]);
+	for (int i = 0; i < c->nrelays; i++)
+		phloem_sim_set_load(p->sim, (uint32_t)i, c->relay[i].sim_load_ma);
+	p->nsteps = c->nsteps;
+	memcpy(p->step, c->step, sizeof(p->step));
+	p->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (p->tfd < 0 || timerfd_settime(p->tfd, 0, &its, NULL) < 0) {
+		err = -errno;
+		if (p->tfd >= 0)
+			close(p->tfd);
+		phloem_sim_free(p->sim);
+		free(p);
+		return err;
+	}
+	b->priv = p;
+	return 0;
+}
+
+static int sim_fd(struct pd_backend *b)
+{
+	return ((struct sim_priv *)b->priv)->tfd;
+}
+
+static int sim_dispatch(struct pd_backend *b)
+{
+	struct sim_priv *p = b->priv;
+	uint64_t n;
+
+	if (read(p->tfd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		return -errno;
+	catch_up(b);
+	return 0;
+}
+
+static int sim_info(struct pd_backend *b, struct phloem_info *info)
+{
+	*info = ((struct sim_priv *)b->priv)->info;
+	return 0;
+}
+
+static int sim_status(struct pd_backend *b, struct phloem_status *st)
+{
+	struct sim_priv *p = b->priv;
+	uint64_t now = catch_up(b);
+
+	memset(st, 0, sizeof(*st));
+	phloem_shed_status(phloem_sim_shed(p->sim), st, now);
+	st->size = sizeof(*st);
+	return 0;
+}
+
+static int sim_set_config(struct pd_backend *b, const struct phloem_config *cfg,
+			  uint64_t now)
+{
+	struct sim_priv *p = b->priv;
+
+	if (phloem_shed_check_config(&p->info, cfg))
+		return -EINVAL;
+	if (phloem_shed_set_config(phloem_sim_shed(p->sim), cfg, now))
+		return -EINVAL;
+	drain_events(b);
+	return 0;
+}
+
+static int sim_limits(struct pd_backend *b, uint32_t site_mw,
+		      const uint32_t *circuit_ma)
+{
+	struct sim_priv *p = b->priv;
+	uint64_t now = catch_up(b);
+	struct phloem_config cfg;
+
+	phloem_shed_get_config(phloem_sim_shed(p->sim), &cfg);
+	cfg.size = sizeof(cfg);
+	cfg.site_import_limit_mw = site_mw;
+	for (uint32_t i = 0; i < p->info.ncircuits; i++)
+		cfg.circuit[i].limit_ma = circuit_ma[i];
+	return sim_set_config(b, &cfg, now);
+}
+
+static int sim_relay_policy(struct pd_backend *b, uint32_t relay,
+			    uint32_t priority, uint32_t flags,
+			    uint32_t min_off_ms)
+{
+	struct sim_priv *p = b->priv;
+	uint64_t now = catch_up(b);
+	struct phloem_config cfg;
+
+	if (relay >= p->info.nrelays || priority > 255)
+		return -EINVAL;
+	phloem_shed_get_config(phloem_sim_shed(p->sim), &cfg);
+	cfg.size = sizeof(cfg);
+	cfg.relay[relay].priority = (uint8_t)priority;
+	cfg.relay[relay].flags = (uint8_t)flags;
+	cfg.relay[relay].min_off_ms = min_off_ms;
+	return sim_set_config(b, &cfg, now);
+}
+
+static int sim_override(struct pd_backend *b, uint32_t relay, uint32_t mode,
+			uint32_t expiry_ms)
+{
+	struct sim_priv *p = b->priv;
+	uint64_t now = catch_up(b);
+	int err;
+
+	err = phloem_shed_override(phloem_sim_shed(p->sim), relay, mode,
+				   expiry_ms, now);
+	drain_events(b);
+	return err ? -EINVAL : 0;
+}
+
+static int sim_lease(struct pd_backend *b, uint32_t timeout_ms)
+{
+	struct sim_priv *p = b->priv;
+	uint64_t now = catch_up(b);
+	int err;
+
+	err = phloem_shed_lease(phloem_sim_shed(p->sim), timeout_ms, now);
+	drain_events(b);
+	return err ? -EINVAL : 0;
+}
+
+static uint32_t sim_peak(struct pd_backend *b, uint32_t chan)
+{
+	struct sim_priv *p = b->priv;
+
+	catch_up(b);
+	return phloem_sim_peak(p->sim, chan);
+}
+
+static int sim_stats(struct pd_backend *b, struct phloem_stats *st)
+{
+	struct sim_priv *p = b->priv;
+
+	catch_up(b);
+	phloem_sim_stats(p->sim, st);
+	return 0;
+}
+
+static void sim_close(struct pd_backend *b)
+{
+	struct sim_priv *p = b->priv;
+
+	if (!p)
+		return;
+	close(p->tfd);
+	phloem_sim_free(p->sim);
+	free(p);
+	b->priv = NULL;
+}
+
+const struct pd_backend_ops pd_backend_sim = {
+	.name = "sim",
+	.open = sim_open,
+	.fd = sim_fd,
+	.dispatch = sim_dispatch,
+	.info = sim_info,
+	.status = sim_status,
+	.limits = sim_limits,
+	.relay_policy = sim_relay_policy,
+	.override = sim_override,
+	.lease = sim_lease,
+	.peak = sim_peak,
+	.stats = sim_stats,
+	.close = sim_close,
+};

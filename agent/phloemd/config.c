@@ -1,0 +1,717 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * phloemd configuration: INI (libinih) into struct pd_config.
+ *
+ * Every key and section is checked; anything unknown or out of range is an
+ * error reported as "file:line: reason", and the caller keeps whatever
+ * configuration it had. libinih does not give the handler a line number in
+ * Debian's build, so the file is fed through our own reader that counts
+ * lines: inih calls the handler for a line before it reads the next one, so
+ * the count is the line of the key being handled. The reader also sees
+ * section headers, which lets a header with no keys be checked too.
+ */
+#include <ctype.h>
+#include <stdarg.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <ini.h>
+
+#include "phloemd.h"
+
+struct parse {
+	struct pd_config *c;
+	FILE *f;
+	const char *path;
+	int line;
+	char *err;
+	size_t errlen;
+	bool failed;
+	/* section being filled: its kind and index, so each key lands in it */
+	char section[64];
+	int kind;
+	int idx;
+	/* names in [tou] shed= and [relay] circuit= are resolved once the
+	 * whole file is read (a relay may precede its circuit) */
+	char relay_circuit[PHLOEM_MAX_RELAYS][PD_NAME_LEN];
+	char tou_shed[PD_MAX_TOU][128];
+	int tou_shed_line[PD_MAX_TOU];
+	char step_circuit[PD_MAX_STEPS][PD_NAME_LEN];
+	int step_line[PD_MAX_STEPS];
+	bool seen_days[PD_MAX_TOU], seen_start[PD_MAX_TOU], seen_end[PD_MAX_TOU];
+	bool seen_channel[PHLOEM_MAX_CIRCUITS], seen_breaker[PHLOEM_MAX_CIRCUITS];
+	bool seen_limit[PHLOEM_MAX_CIRCUITS], seen_rcircuit[PHLOEM_MAX_RELAYS];
+};
+
+enum { SEC_NONE, SEC_SITE, SEC_CIRCUIT, SEC_RELAY, SEC_TOU, SEC_HISTORY,
+       SEC_AGENT, SEC_SIM };
+
+static bool fail(struct parse *p, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static bool fail(struct parse *p, int line, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	if (p->failed)
+		return false;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (line > 0)
+		snprintf(p->err, p->errlen, "%s:%d: %s", p->path, line, msg);
+	else
+		snprintf(p->err, p->errlen, "%s: %s", p->path, msg);
+	p->failed = true;
+	return false;
+}
+
+void pd_config_defaults(struct pd_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->db, sizeof(c->db), "/var/lib/phloem/history.db");
+	c->retention_days = 400;
+	c->backend = PD_BACKEND_KERNEL;
+	snprintf(c->socket, sizeof(c->socket), "/run/phloem/phloemd.sock");
+	c->lease_s = 30;
+	snprintf(c->user, sizeof(c->user), "phloem");
+	snprintf(c->group, sizeof(c->group), "phloem");
+	c->sim_vrms_mv = 230000;
+	c->sim_mains_hz = 50;
+	c->sim_rate_hz = 1000;
+	c->sim_restore_delay_ms = 10000;
+}
+
+/* Unsigned integer in [min, max], whole string, decimal. */
+static bool parse_u32(const char *v, uint32_t min, uint32_t max, uint32_t *out)
+{
+	char *end;
+	unsigned long long x;
+
+	if (!*v || !isdigit((unsigned char)*v))
+		return false;
+	errno = 0;
+	x = strtoull(v, &end, 10);
+	if (errno || *end || x < min || x > max)
+		return false;
+	*out = (uint32_t)x;
+	return true;
+}
+
+/* Amperes with up to three decimals ("16", "12.5") into mA. */
+static bool parse_amps(const char *v, uint32_t max_ma, uint32_t *out)
+{
+	uint64_t ma = 0;
+	int frac = -1;
+
+	if (!*v)
+		return false;
+	for (; *v; v++) {
+		if (*v == '.' && frac < 0) {
+			frac = 0;
+			continue;
+		}
+		if (!isdigit((unsigned char)*v) || frac >= 3)
+			return false;
+		ma = ma * 10 + (uint64_t)(*v - '0');
+		if (frac >= 0)
+			frac++;
+		if (ma > (uint64_t)max_ma * 1000)
+			return false;
+	}
+	if (frac == 0)
+		return false;
+	for (frac = frac < 0 ? 0 : frac; frac < 3; frac++)
+		ma *= 10;
+	if (ma == 0 || ma > (uint64_t)max_ma * 1000)
+		return false;
+	*out = (uint32_t)ma;
+	return true;
+}
+
+static bool parse_bool(const char *v, bool *out)
+{
+	if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcmp(v, "1")) {
+		*out = true;
+		return true;
+	}
+	if (!strcasecmp(v, "no") || !strcasecmp(v, "false") || !strcmp(v, "0")) {
+		*out = false;
+		return true;
+	}
+	return false;
+}
+
+/* "HH:MM", 00:00..24:00 */
+static bool parse_hhmm(const char *v, uint32_t *min)
+{
+	unsigned h, m;
+	char tail;
+
+	if (strlen(v) != 5 || v[2] != ':' ||
+	    sscanf(v, "%2u:%2u%c", &h, &m, &tail) != 2)
+		return false;
+	if (m > 59 || h > 24 || (h == 24 && m))
+		return false;
+	*min = h * 60 + m;
+	return true;
+}
+
+static const char *const day_names[7] = {
+	"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"
+};
+
+static int day_index(const char *s, size_t n)
+{
+	for (int i = 0; i < 7; i++)
+		if (n == 3 && !strncasecmp(s, day_names[i], 3))
+			return i;
+	return -1;
+}
+
+/* "Mon-Fri", "Sat,Sun", "Fri-Mon" (wraps), "all" */
+int pd_parse_days(const char *s, uint8_t *days)
+{
+	uint8_t d = 0;
+
+	if (!strcasecmp(s, "all") || !strcmp(s, "*")) {
+		*days = 0x7f;
+		return 0;
+	}
+	while (*s) {
+		const char *comma = strchr(s, ',');
+		size_t n = comma ? (size_t)(comma - s) : strlen(s);
+		const char *dash = memchr(s, '-', n);
+		int a, b;
+
+		if (dash) {
+			a = day_index(s, (size_t)(dash - s));
+			b = day_index(dash + 1, n - (size_t)(dash - s) - 1);
+		} else {
+			a = b = day_index(s, n);
+		}
+		if (a < 0 || b < 0)
+			return -1;
+		for (int i = a;; i = (i + 1) % 7) {
+			d |= 1u << i;
+			if (i == b)
+				break;
+		}
+		s += n;
+		if (*s == ',' && !*++s)
+			return -1;
+	}
+	if (!d)
+		return -1;
+	*days = d;
+	return 0;
+}
+
+const char *pd_days_str(uint8_t days, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	buf[0] = 0;
+	if (days == 0x7f) {
+		snprintf(buf, len, "all");
+		return buf;
+	}
+	for (int i = 0; i < 7; i++)
+		if (days & (1u << i))
+			o += (size_t)snprintf(buf + o, o < len ? len - o : 0,
+					      "%s%s", o ? "," : "", day_names[i]);
+	return buf;
+}
+
+/* Section names: letters, digits, '-', '_', '.'; at most PD_NAME_LEN-1. */
+static bool good_name(const char *n, size_t max)
+{
+	size_t l = strlen(n);
+
+	if (!l || l >= max)
+		return false;
+	for (; *n; n++)
+		if (!isalnum((unsigned char)*n) && !strchr("-_.", *n))
+			return false;
+	return true;
+}
+
+int pd_config_circuit_index(const struct pd_config *c, const char *name)
+{
+	for (int i = 0; i < c->ncircuits; i++)
+		if (!strcmp(c->circuit[i].name, name))
+			return i;
+	return -1;
+}
+
+int pd_config_relay_index(const struct pd_config *c, const char *name)
+{
+	for (int i = 0; i < c->nrelays; i++)
+		if (!strcmp(c->relay[i].name, name))
+			return i;
+	return -1;
+}
+
+/*
+ * Start a section, called from the reader when it sees "[...]". Sections
+ * with a name ([circuit X]) get an entry at once, so duplicates and
+ * overflow are reported on the header line.
+ */
+static bool begin_section(struct parse *p, const char *hdr)
+{
+	struct pd_config *c = p->c;
+	char kind[16], name[64], extra[8];
+	int n;
+
+	snprintf(p->section, sizeof(p->section), "%s", hdr);
+	n = sscanf(hdr, "%15s %63s %7s", kind, name, extra);
+	p->idx = -1;
+	if (n == 1 && !strcmp(kind, "site"))
+		p->kind = SEC_SITE;
+	else if (n == 1 && !strcmp(kind, "history"))
+		p->kind = SEC_HISTORY;
+	else if (n == 1 && !strcmp(kind, "agent"))
+		p->kind = SEC_AGENT;
+	else if (n == 1 && !strcmp(kind, "sim"))
+		p->kind = SEC_SIM;
+	else if (n == 2 && !strcmp(kind, "circuit")) {
+		if (!good_name(name, PD_NAME_LEN))
+			return fail(p, p->line, "bad circuit name \"%s\" (letters, digits, -_. and at most %d characters)",
+				    name, PD_NAME_LEN - 1);
+		if (pd_config_circuit_index(c, name) >= 0)
+			return fail(p, p->line, "circuit \"%s\" defined twice", name);
+		if (c->ncircuits == PHLOEM_MAX_CIRCUITS)
+			return fail(p, p->line, "more than %d circuits", PHLOEM_MAX_CIRCUITS);
+		p->kind = SEC_CIRCUIT;
+		p->idx = c->ncircuits++;
+		snprintf(c->circuit[p->idx].name, PD_NAME_LEN, "%.*s", PD_NAME_LEN - 1, name);
+		c->circuit[p->idx].line = p->line;
+		c->circuit[p->idx].curve = PHLOEM_CURVE_B;
+	} else if (n == 2 && !strcmp(kind, "relay")) {
+		if (!good_name(name, PD_NAME_LEN))
+			return fail(p, p->line, "bad relay name \"%s\" (letters, digits, -_. and at most %d characters)",
+				    name, PD_NAME_LEN - 1);
+		if (pd_config_relay_index(c, name) >= 0)
+			return fail(p, p->line, "relay \"%s\" defined twice", name);
+		if (c->nrelays == PHLOEM_MAX_RELAYS)
+			return fail(p, p->line, "more than %d relays", PHLOEM_MAX_RELAYS);
+		p->kind = SEC_RELAY;
+		p->idx = c->nrelays++;
+		snprintf(c->relay[p->idx].name, PD_NAME_LEN, "%.*s", PD_NAME_LEN - 1, name);
+		c->relay[p->idx].line = p->line;
+		c->relay[p->idx].priority = 100;
+	} else if (n == 2 && !strcmp(kind, "tou")) {
+		if (!good_name(name, sizeof(c->tou[0].name)))
+			return fail(p, p->line, "bad window name \"%s\"", name);
+		for (int i = 0; i < c->ntou; i++)
+			if (!strcmp(c->tou[i].name, name))
+				return fail(p, p->line, "window \"%s\" defined twice", name);
+		if (c->ntou == PD_MAX_TOU)
+			return fail(p, p->line, "more than %d [tou] windows", PD_MAX_TOU);
+		p->kind = SEC_TOU;
+		p->idx = c->ntou++;
+		snprintf(c->tou[p->idx].name, sizeof(c->tou[0].name), "%.*s", (int)sizeof(c->tou[0].name) - 1, name);
+		c->tou[p->idx].line = p->line;
+	} else {
+		return fail(p, p->line, "unknown section [%s] (expected site, circuit NAME, relay NAME, tou NAME, history, agent, sim)",
+			    hdr);
+	}
+	return true;
+}
+
+/*
+ * Our line reader for ini_parse_stream(): counts lines and checks section
+ * headers before inih sees them. Returning NULL ends the parse early on an
+ * error (inih treats it as end of file; we report our own error).
+ */
+static char *reader(char *buf, int size, void *stream)
+{
+	struct parse *p = stream;
+	char *s, *e;
+
+	if (p->failed || !fgets(buf, size, p->f))
+		return NULL;
+	p->line++;
+	if (!strchr(buf, '\n') && !feof(p->f)) {
+		fail(p, p->line, "line longer than %d characters", size - 2);
+		return NULL;
+	}
+	for (s = buf; isspace((unsigned char)*s); s++)
+		;
+	if (s != buf && *s && !strchr(";#", *s)) {
+		/* inih would fold an indented line into the previous value;
+		 * that hides typos, so refuse it */
+		fail(p, p->line, "indented line (continuation lines are not supported)");
+		return NULL;
+	}
+	if (*s == '[') {
+		e = strchr(s, ']');
+		if (!e) {
+			fail(p, p->line, "section header without ']'");
+			return NULL;
+		}
+		*e = 0;
+		if (!begin_section(p, s + 1))
+			return NULL;
+		*e = ']';
+	}
+	return buf;
+}
+
+static bool list_names(struct parse *p, const char *v, char *out, size_t len)
+{
+	if (strlen(v) >= len)
+		return fail(p, p->line, "list too long");
+	snprintf(out, len, "%s", v);
+	return true;
+}
+
+static int handler(void *user, const char *section, const char *key,
+		   const char *v)
+{
+	struct parse *p = user;
+	struct pd_config *c = p->c;
+	int l = p->line;
+	uint32_t u;
+
+	if (p->failed)
+		return 0;
+	if (!*section)
+		return fail(p, l, "key \"%s\" outside any section", key);
+
+#define BAD(what) fail(p, l, "[%s] %s: %s", p->section, key, what)
+	switch (p->kind) {
+	case SEC_SITE:
+		if (!strcmp(key, "import_limit_w")) {
+			if (!parse_u32(v, 0, 4000000, &u))
+				return BAD("expected watts 0..4000000 (0 disables)");
+			c->site_import_limit_mw = u * 1000;
+		} else if (!strcmp(key, "peak_shaving_target_w")) {
+			if (!parse_u32(v, 0, 4000000, &u))
+				return BAD("expected watts 0..4000000 (0 disables)");
+			c->peak_target_mw = u * 1000;
+		} else {
+			return BAD("unknown key (import_limit_w, peak_shaving_target_w)");
+		}
+		return 1;
+	case SEC_CIRCUIT: {
+		struct pd_circuit *ci = &c->circuit[p->idx];
+
+		if (!strcmp(key, "channel")) {
+			if (v[0] != 'i' || !isdigit((unsigned char)v[1]) || v[1] > '7' || v[2])
+				return BAD("expected a current channel name i0..i7");
+			snprintf(ci->channel, sizeof(ci->channel), "%s", v);
+			p->seen_channel[p->idx] = true;
+		} else if (!strcmp(key, "breaker_a")) {
+			if (!parse_amps(v, 1000, &ci->breaker_ma))
+				return BAD("expected amperes, above 0 and at most 1000");
+			p->seen_breaker[p->idx] = true;
+		} else if (!strcmp(key, "curve")) {
+			if (!strcmp(v, "B"))
+				ci->curve = PHLOEM_CURVE_B;
+			else if (!strcmp(v, "C"))
+				ci->curve = PHLOEM_CURVE_C;
+			else if (!strcmp(v, "D"))
+				ci->curve = PHLOEM_CURVE_D;
+			else
+				return BAD("expected B, C or D");
+		} else if (!strcmp(key, "limit_a")) {
+			if (!parse_amps(v, 1000, &ci->limit_ma))
+				return BAD("expected amperes, above 0 and at most 1000");
+			p->seen_limit[p->idx] = true;
+		} else if (!strcmp(key, "sim_base_a")) {
+			if (!strcmp(v, "0"))
+				c->sim_base_ma[p->idx] = 0;
+			else if (!parse_amps(v, 1000, &c->sim_base_ma[p->idx]))
+				return BAD("expected amperes 0..1000");
+		} else {
+			return BAD("unknown key (channel, breaker_a, curve, limit_a, sim_base_a)");
+		}
+		return 1;
+	}
+	case SEC_RELAY: {
+		struct pd_relay *r = &c->relay[p->idx];
+		bool b;
+
+		if (!strcmp(key, "circuit")) {
+			if (strlen(v) >= PD_NAME_LEN)
+				return BAD("name too long");
+			snprintf(p->relay_circuit[p->idx], PD_NAME_LEN, "%s", v);
+			p->seen_rcircuit[p->idx] = true;
+			r->line = l;
+		} else if (!strcmp(key, "priority")) {
+			if (!parse_u32(v, 0, 255, &r->priority))
+				return BAD("expected 0 (shed first) .. 255 (shed last)");
+		} else if (!strcmp(key, "critical")) {
+			if (!parse_bool(v, &b))
+				return BAD("expected yes or no");
+			r->critical = b;
+		} else if (!strcmp(key, "min_off_s")) {
+			if (!parse_u32(v, 0, 3600, &u))
+				return BAD("expected seconds 0..3600");
+			r->min_off_ms = u * 1000;
+		} else if (!strcmp(key, "sim_load_a")) {
+			if (!strcmp(v, "0"))
+				r->sim_load_ma = 0;
+			else if (!parse_amps(v, 1000, &r->sim_load_ma))
+				return BAD("expected amperes 0..1000");
+		} else {
+			return BAD("unknown key (circuit, priority, critical, min_off_s, sim_load_a)");
+		}
+		return 1;
+	}
+	case SEC_TOU: {
+		struct pd_tou *t = &c->tou[p->idx];
+
+		if (!strcmp(key, "days")) {
+			if (pd_parse_days(v, &t->days))
+				return BAD("expected days such as Mon-Fri, Sat,Sun or all");
+			p->seen_days[p->idx] = true;
+		} else if (!strcmp(key, "start")) {
+			if (!parse_hhmm(v, &t->start_min) || t->start_min == 1440)
+				return BAD("expected HH:MM, 00:00..23:59");
+			p->seen_start[p->idx] = true;
+		} else if (!strcmp(key, "end")) {
+			if (!parse_hhmm(v, &t->end_min))
+				return BAD("expected HH:MM, 00:00..24:00");
+			p->seen_end[p->idx] = true;
+		} else if (!strcmp(key, "site_import_limit_w")) {
+			if (!parse_u32(v, 1, 4000000, &u))
+				return BAD("expected watts 1..4000000");
+			t->site_import_limit_mw = u * 1000;
+		} else if (!strcmp(key, "shed")) {
+			if (!list_names(p, v, p->tou_shed[p->idx], sizeof(p->tou_shed[0])))
+				return 0;
+			p->tou_shed_line[p->idx] = l;
+		} else {
+			return BAD("unknown key (days, start, end, site_import_limit_w, shed)");
+		}
+		return 1;
+	}
+	case SEC_HISTORY:
+		if (!strcmp(key, "db")) {
+			if (v[0] != '/' || strlen(v) >= sizeof(c->db))
+				return BAD("expected an absolute path");
+			snprintf(c->db, sizeof(c->db), "%s", v);
+		} else if (!strcmp(key, "retention_days")) {
+			if (!parse_u32(v, 1, 36500, &c->retention_days))
+				return BAD("expected days 1..36500");
+		} else {
+			return BAD("unknown key (db, retention_days)");
+		}
+		return 1;
+	case SEC_AGENT:
+		if (!strcmp(key, "backend")) {
+			if (!strcmp(v, "kernel"))
+				c->backend = PD_BACKEND_KERNEL;
+			else if (!strcmp(v, "sim"))
+				c->backend = PD_BACKEND_SIM;
+			else
+				return BAD("expected kernel or sim");
+		} else if (!strcmp(key, "socket")) {
+			if (v[0] != '/' || strlen(v) >= sizeof(c->socket))
+				return BAD("expected an absolute path shorter than 108 bytes");
+			snprintf(c->socket, sizeof(c->socket), "%s", v);
+		} else if (!strcmp(key, "lease_s")) {
+			/* the kernel takes 100 ms .. 600 s */
+			if (!parse_u32(v, 1, 600, &c->lease_s))
+				return BAD("expected seconds 1..600");
+		} else if (!strcmp(key, "user") || !strcmp(key, "group")) {
+			char *dst = key[0] == 'u' ? c->user : c->group;
+
+			if (strlen(v) >= sizeof(c->user) || (*v && !good_name(v, sizeof(c->user))))
+				return BAD("expected a user or group name");
+			snprintf(dst, sizeof(c->user), "%s", v);
+		} else if (!strcmp(key, "device")) {
+			if (!parse_u32(v, 0, 255, &c->device))
+				return BAD("expected a device index 0..255");
+		} else {
+			return BAD("unknown key (backend, socket, lease_s, user, group, device)");
+		}
+		return 1;
+	case SEC_SIM:
+		if (!strcmp(key, "vrms_v")) {
+			if (!parse_u32(v, 50, 400, &u))
+				return BAD("expected volts 50..400");
+			c->sim_vrms_mv = u * 1000;
+		} else if (!strcmp(key, "mains_hz")) {
+			if (!parse_u32(v, 50, 60, &c->sim_mains_hz) ||
+			    (c->sim_mains_hz != 50 && c->sim_mains_hz != 60))
+				return BAD("expected 50 or 60");
+		} else if (!strcmp(key, "sample_rate_hz")) {
+			if (!parse_u32(v, PHLOEM_RATE_MIN_HZ, PHLOEM_RATE_MAX_HZ, &c->sim_rate_hz))
+				return BAD("expected 1000..20000");
+		} else if (!strcmp(key, "restore_delay_s")) {
+			if (!parse_u32(v, 0, 3600, &u))
+				return BAD("expected seconds 0..3600");
+			c->sim_restore_delay_ms = u * 1000;
+		} else if (!strcmp(key, "step")) {
+			/* step = SECONDS CIRCUIT AMPS: the circuit's own load
+			 * (without relays) becomes AMPS at SECONDS after start */
+			char cname[64], amps[32], extra[2];
+			unsigned long s;
+			struct pd_sim_step *st;
+
+			if (c->nsteps == PD_MAX_STEPS)
+				return BAD("too many steps");
+			if (sscanf(v, "%lu %63s %31s %1s", &s, cname, amps, extra) != 3 ||
+			    s > 86400 || strlen(cname) >= PD_NAME_LEN)
+				return BAD("expected \"SECONDS CIRCUIT AMPS\"");
+			st = &c->step[c->nsteps];
+			st->at_ms = (uint32_t)s * 1000;
+			if (!strcmp(amps, "0"))
+				st->ma = 0;
+			else if (!parse_amps(amps, 1000, &st->ma))
+				return BAD("expected amperes 0..1000");
+			snprintf(p->step_circuit[c->nsteps], PD_NAME_LEN, "%s", cname);
+			p->step_line[c->nsteps] = l;
+			c->nsteps++;
+		} else {
+			return BAD("unknown key (vrms_v, mains_hz, sample_rate_hz, restore_delay_s, step)");
+		}
+		return 1;
+	default:
+		return fail(p, l, "key \"%s\" outside any known section", key);
+	}
+#undef BAD
+}
+
+static bool resolve(struct parse *p)
+{
+	struct pd_config *c = p->c;
+	uint32_t chans = 0;
+	int site;
+
+	site = pd_config_circuit_index(c, "site");
+	if (site < 0)
+		return fail(p, 0, "no [circuit site] section (the site incomer is circuit 0)");
+	if (site != 0) {
+		/* the site is circuit 0 everywhere else: move it first */
+		struct pd_circuit tmp = c->circuit[site];
+		uint32_t b = c->sim_base_ma[site];
+		bool sc = p->seen_channel[site], sb = p->seen_breaker[site], sl = p->seen_limit[site];
+
+		memmove(&c->circuit[1], &c->circuit[0], sizeof(tmp) * (size_t)site);
+		memmove(&c->sim_base_ma[1], &c->sim_base_ma[0], sizeof(b) * (size_t)site);
+		memmove(&p->seen_channel[1], &p->seen_channel[0], (size_t)site);
+		memmove(&p->seen_breaker[1], &p->seen_breaker[0], (size_t)site);
+		memmove(&p->seen_limit[1], &p->seen_limit[0], (size_t)site);
+		c->circuit[0] = tmp;
+		c->sim_base_ma[0] = b;
+		p->seen_channel[0] = sc;
+		p->seen_breaker[0] = sb;
+		p->seen_limit[0] = sl;
+	}
+	for (int i = 0; i < c->ncircuits; i++) {
+		struct pd_circuit *ci = &c->circuit[i];
+		uint32_t bit;
+
+		if (!p->seen_channel[i])
+			return fail(p, ci->line, "[circuit %s]: channel= is required", ci->name);
+		if (!p->seen_breaker[i])
+			return fail(p, ci->line, "[circuit %s]: breaker_a= is required", ci->name);
+		if (!p->seen_limit[i])
+			ci->limit_ma = ci->breaker_ma;
+		if (ci->limit_ma > ci->breaker_ma)
+			return fail(p, ci->line, "[circuit %s]: limit_a above breaker_a", ci->name);
+		bit = 1u << (ci->channel[1] - '0');
+		if (chans & bit)
+			return fail(p, ci->line, "[circuit %s]: channel %s measures another circuit too",
+				    ci->name, ci->channel);
+		chans |= bit;
+	}
+	for (int i = 0; i < c->nrelays; i++) {
+		struct pd_relay *r = &c->relay[i];
+		int ci;
+
+		if (!p->seen_rcircuit[i])
+			return fail(p, r->line, "[relay %s]: circuit= is required", r->name);
+		ci = pd_config_circuit_index(c, p->relay_circuit[i]);
+		if (ci < 0)
+			return fail(p, r->line, "[relay %s]: circuit \"%s\" is not defined",
+				    r->name, p->relay_circuit[i]);
+		if (ci == 0 && c->ncircuits > 1)
+			return fail(p, r->line, "[relay %s]: a relay sits on a final circuit, not on the site, when there are final circuits",
+				    r->name);
+		r->circuit = ci;
+	}
+	for (int i = 0; i < c->ntou; i++) {
+		struct pd_tou *t = &c->tou[i];
+		char buf[128], *tok, *save;
+
+		if (!p->seen_days[i] || !p->seen_start[i] || !p->seen_end[i])
+			return fail(p, t->line, "[tou %s]: days=, start= and end= are required", t->name);
+		if (t->start_min == t->end_min)
+			return fail(p, t->line, "[tou %s]: start equals end (empty window)", t->name);
+		if (!t->site_import_limit_mw && !p->tou_shed[i][0])
+			return fail(p, t->line, "[tou %s]: the window sets neither site_import_limit_w= nor shed=",
+				    t->name);
+		snprintf(buf, sizeof(buf), "%s", p->tou_shed[i]);
+		for (tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+			int r = pd_config_relay_index(c, tok);
+
+			if (r < 0)
+				return fail(p, p->tou_shed_line[i], "[tou %s] shed: relay \"%s\" is not defined",
+					    t->name, tok);
+			if (c->relay[r].critical)
+				return fail(p, p->tou_shed_line[i], "[tou %s] shed: relay \"%s\" is critical",
+					    t->name, tok);
+			t->shed |= 1u << r;
+		}
+		if (p->tou_shed[i][0] && !t->shed)
+			return fail(p, p->tou_shed_line[i], "[tou %s] shed: empty list", t->name);
+	}
+	for (int i = 0; i < c->nsteps; i++) {
+		c->step[i].circuit = pd_config_circuit_index(c, p->step_circuit[i]);
+		if (c->step[i].circuit < 0)
+			return fail(p, p->step_line[i], "[sim] step: circuit \"%s\" is not defined",
+				    p->step_circuit[i]);
+	}
+	if (c->peak_target_mw && c->site_import_limit_mw &&
+	    c->peak_target_mw > c->site_import_limit_mw)
+		return fail(p, 0, "[site] peak_shaving_target_w above import_limit_w");
+	return true;
+}
+
+int pd_config_load(struct pd_config *c, const char *path, char *err,
+		   size_t errlen)
+{
+	struct parse *p;
+	int rc;
+
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		return -1;
+	}
+	pd_config_defaults(c);
+	snprintf(c->path, sizeof(c->path), "%s", path);
+	p->c = c;
+	p->path = path;
+	p->err = err;
+	p->errlen = errlen;
+	p->f = fopen(path, "re");
+	if (!p->f) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		free(p);
+		return -1;
+	}
+	rc = ini_parse_stream(reader, p, handler, p);
+	if (ferror(p->f))
+		fail(p, p->line, "read error");
+	fclose(p->f);
+	if (rc > 0 && !p->failed)
+		fail(p, rc, "syntax error (expected [section] or key = value)");
+	else if (rc < 0 && !p->failed)
+		fail(p, 0, "parser error %d", rc);
+	if (!p->failed)
+		resolve(p);
+	rc = p->failed ? -1 : 0;
+	free(p);
+	return rc;
+}

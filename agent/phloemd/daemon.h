@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * phloemd: state of the running daemon, shared by main.c (event loop and
+ * policy application) and control.c (the UNIX socket). Single-threaded.
+ */
+#ifndef PHLOEMD_DAEMON_H
+#define PHLOEMD_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "backend.h"
+#include "history.h"
+#include "phloemd.h"
+
+struct pd_control;
+
+/** struct pd_watch - an fd in the epoll set; data.ptr points here */
+struct pd_watch {
+	int fd;
+	void (*fn)(struct pd_watch *w, uint32_t events);
+};
+
+/**
+ * struct pd_chan_acc - energy accounting of one current channel
+ * @base_*: counters at the last poll (the backend's are monotonic since
+ *          probe; a drop means a new probe and counting restarts from 0)
+ * @acc_*: energy of the current minute not yet written to history
+ */
+struct pd_chan_acc {
+	bool current;
+	char name[PD_NAME_LEN];
+	char circuit[PD_NAME_LEN];
+	uint64_t base_imp, base_exp;
+	uint64_t acc_imp, acc_exp;
+	uint32_t peak_ma;
+	uint32_t sheds;
+};
+
+/**
+ * struct phloemd - the daemon
+ * @cfg: configuration in force (replaced whole by a good reload)
+ * @circ_map: config circuit -> device circuit index
+ * @relay_map: config relay -> device relay index
+ * @applied: policy targets last pushed, to push only changes
+ * @held: config relays phloemd holds off for a [tou] shed= window
+ * @manual: config relays with an operator override (policy leaves them)
+ * @op_site_mw: operator's site limit (UINT32_MAX: none, policy decides)
+ * @op_circuit_ma: operator's circuit limits (0: none)
+ * @prio: relay priorities in force (config, or operator's)
+ */
+struct phloemd {
+	struct pd_config cfg;
+	struct pd_backend be;
+	struct phloem_info info;
+	struct pd_history *hist;
+	struct pd_control *ctl;
+	int epfd;
+	int64_t time_offset;
+	int circ_map[PHLOEM_MAX_CIRCUITS];
+	int relay_map[PHLOEM_MAX_RELAYS];
+	struct pd_targets applied;
+	bool dirty;
+	uint32_t held;
+	uint32_t manual;
+	uint32_t op_site_mw;
+	uint32_t op_circuit_ma[PHLOEM_MAX_CIRCUITS];
+	uint32_t prio[PHLOEM_MAX_RELAYS];
+	int64_t cur_minute;
+	unsigned polls;
+	struct pd_chan_acc ch[PHLOEM_MAX_CHANNELS];
+	uint64_t events, errors;
+	gid_t read_gid;
+	bool quit;
+};
+
+/* main.c: actions for control.c; return 0 or -errno with @err filled */
+time_t pd_now(const struct phloemd *d);
+int pd_relay_override(struct phloemd *d, int relay, uint32_t mode,
+		      uint32_t for_ms, char *err, size_t errlen);
+int pd_relay_priority(struct phloemd *d, int relay, uint32_t prio,
+		      char *err, size_t errlen);
+int pd_limits_override(struct phloemd *d, int circuit, uint32_t value,
+		       char *err, size_t errlen);
+int pd_limits_reset(struct phloemd *d, char *err, size_t errlen);
+int pd_watch_add(struct phloemd *d, struct pd_watch *w, uint32_t events);
+int pd_watch_mod(struct phloemd *d, struct pd_watch *w, uint32_t events);
+void pd_watch_del(struct phloemd *d, struct pd_watch *w);
+
+/* control.c */
+int pd_control_open(struct phloemd *d, const char *path, char *err,
+		    size_t errlen);
+void pd_control_close(struct phloemd *d);
+/** Send an event to every `events --follow` client. */
+void pd_control_event(struct phloemd *d, const struct pd_event_row *e);
+
+#endif /* PHLOEMD_DAEMON_H */

@@ -1,0 +1,900 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * phloemd: the phloem policy agent.
+ *
+ * One thread, one epoll loop. Everything that happens is an fd:
+ *   signalfd   SIGHUP reloads the configuration, SIGTERM/SIGINT stop
+ *   timerfd    minute boundaries (CLOCK_REALTIME, absolute): close the
+ *              minute in history and re-evaluate the time-of-use policy
+ *   timerfd    lease renewal, every lease_s / 3
+ *   timerfd    meter poll, every 2 s: energy counters and peaks
+ *   timerfd    systemd watchdog, when WATCHDOG_USEC is set
+ *   backend    netlink events (kernel) or the model's tick (sim)
+ *   control    the UNIX socket and its clients
+ * Nothing polls in a loop; the daemon sleeps between those wake-ups.
+ *
+ * A bad input (a broken file on SIGHUP, a malformed request, a refused
+ * backend call) is logged and refused; the daemon carries on with what it
+ * had.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <linux/capability.h>
+#include <systemd/sd-daemon.h>
+
+#include "lib/nl/phloem_nl.h"
+#include "daemon.h"
+
+#define METER_POLL_S	2
+#define FLUSH_EVERY	5	/* polls: partial minutes reach disk every 10 s */
+
+static struct phloemd D;
+
+static void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void logmsg(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("phloemd: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+time_t pd_now(const struct phloemd *d)
+{
+	return time(NULL) + d->time_offset;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- epoll ---- */
+
+int pd_watch_add(struct phloemd *d, struct pd_watch *w, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = w };
+
+	return epoll_ctl(d->epfd, EPOLL_CTL_ADD, w->fd, &ev) ? -errno : 0;
+}
+
+int pd_watch_mod(struct phloemd *d, struct pd_watch *w, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = w };
+
+	return epoll_ctl(d->epfd, EPOLL_CTL_MOD, w->fd, &ev) ? -errno : 0;
+}
+
+void pd_watch_del(struct phloemd *d, struct pd_watch *w)
+{
+	epoll_ctl(d->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+}
+
+/* ---- topology mapping ---- */
+
+/*
+ * Config names -> device indices. The sim builds its device from the same
+ * file so the map is the identity; with the kernel, firmware fixed the
+ * topology and the file must use its names.
+ */
+static int build_maps(const struct pd_config *c, const struct phloem_info *in,
+		      int *cmap, int *rmap, char *err, size_t errlen)
+{
+	for (int i = 0; i < c->ncircuits; i++) {
+		cmap[i] = -1;
+		for (uint32_t j = 0; j < in->ncircuits; j++)
+			if (!strcmp(in->circuit[j].name, c->circuit[i].name))
+				cmap[i] = (int)j;
+		if (cmap[i] < 0) {
+			snprintf(err, errlen, "%s:%d: circuit \"%s\" is not a circuit of device %s",
+				 c->path, c->circuit[i].line, c->circuit[i].name, in->name);
+			return -ENOENT;
+		}
+		if (c->circuit[i].limit_ma > in->circuit[cmap[i]].rating_ma) {
+			snprintf(err, errlen, "%s:%d: circuit \"%s\": limit above the device's breaker rating (%u mA)",
+				 c->path, c->circuit[i].line, c->circuit[i].name,
+				 in->circuit[cmap[i]].rating_ma);
+			return -EINVAL;
+		}
+	}
+	for (int i = 0; i < c->nrelays; i++) {
+		rmap[i] = -1;
+		for (uint32_t j = 0; j < in->nrelays; j++)
+			if (!strcmp(in->relay[j].name, c->relay[i].name))
+				rmap[i] = (int)j;
+		if (rmap[i] < 0) {
+			snprintf(err, errlen, "%s:%d: relay \"%s\" is not a relay of device %s",
+				 c->path, c->relay[i].line, c->relay[i].name, in->name);
+			return -ENOENT;
+		}
+	}
+	return 0;
+}
+
+/* ---- policy -> backend ---- */
+
+static void relay_policies(struct phloemd *d)
+{
+	for (int i = 0; i < d->cfg.nrelays; i++) {
+		const struct pd_relay *r = &d->cfg.relay[i];
+		int err = d->be.ops->relay_policy(&d->be, (uint32_t)d->relay_map[i],
+						  d->prio[i],
+						  r->critical ? PHLOEM_RELAY_F_CRITICAL : 0,
+						  r->min_off_ms);
+		if (err) {
+			logmsg("relay %s: policy refused by backend: %s", r->name, strerror(-err));
+			d->errors++;
+		}
+	}
+}
+
+/* Push limits and windowed sheds when they differ from what is applied
+ * (or always, after the backend lost them: d->dirty). */
+static void apply_policy(struct phloemd *d, bool force)
+{
+	struct pd_targets t;
+	struct phloem_status st;
+	uint32_t dev_ma[PHLOEM_MAX_CIRCUITS];
+	uint32_t site;
+	time_t now = pd_now(d);
+	int err;
+
+	pd_policy_eval(&d->cfg, now, &t);
+	site = d->op_site_mw != UINT32_MAX ? d->op_site_mw : t.site_import_limit_mw;
+	if (d->be.ops->status(&d->be, &st)) {
+		d->errors++;
+		return;
+	}
+	/* circuits the file does not name keep their limit in force */
+	for (uint32_t j = 0; j < d->info.ncircuits; j++)
+		dev_ma[j] = st.circuit[j].limit_ma ? st.circuit[j].limit_ma
+						   : d->info.circuit[j].rating_ma;
+	for (int i = 0; i < d->cfg.ncircuits; i++) {
+		t.circuit_ma[i] = d->op_circuit_ma[i] ? d->op_circuit_ma[i] : t.circuit_ma[i];
+		dev_ma[d->circ_map[i]] = t.circuit_ma[i];
+	}
+	t.site_import_limit_mw = site;
+	if (force || d->dirty || memcmp(&t.circuit_ma, &d->applied.circuit_ma, sizeof(t.circuit_ma)) ||
+	    t.site_import_limit_mw != d->applied.site_import_limit_mw) {
+		err = d->be.ops->limits(&d->be, site, dev_ma);
+		if (err) {
+			logmsg("limits refused by backend: %s", strerror(-err));
+			d->errors++;
+			return;
+		}
+		logmsg("limits: site import %u W%s", site / 1000,
+		       t.active ? " (time-of-use window open)" : "");
+	}
+	if (t.active != d->applied.active)
+		for (int i = 0; i < d->cfg.ntou; i++)
+			if ((t.active ^ d->applied.active) & (1u << i))
+				logmsg("window %s %s", d->cfg.tou[i].name,
+				       t.active & (1u << i) ? "opens" : "closes");
+	/* windowed sheds: hold off with an override that expires at the
+	 * window's end, so the kernel releases it even if we are gone */
+	for (int i = 0; i < d->cfg.nrelays; i++) {
+		uint32_t bit = 1u << i, ms;
+
+		if (d->manual & bit)
+			continue;
+		if ((t.shed & bit) && (force || !(d->held & bit))) {
+			ms = pd_policy_shed_left_s(&d->cfg, now, bit) * 1000;
+			if (ms == 0 || ms > 86400000)
+				ms = 86400000;
+			err = d->be.ops->override(&d->be, (uint32_t)d->relay_map[i],
+						  PHLOEM_OVERRIDE_OFF, ms);
+			if (err) {
+				logmsg("relay %s: hold off refused: %s", d->cfg.relay[i].name, strerror(-err));
+				d->errors++;
+				continue;
+			}
+			d->held |= bit;
+			logmsg("relay %s held off for %u s by time-of-use", d->cfg.relay[i].name, ms / 1000);
+		} else if (!(t.shed & bit) && (d->held & bit)) {
+			err = d->be.ops->override(&d->be, (uint32_t)d->relay_map[i],
+						  PHLOEM_OVERRIDE_AUTO, 0);
+			if (err) {
+				d->errors++;
+				continue;
+			}
+			d->held &= ~bit;
+			logmsg("relay %s released by time-of-use", d->cfg.relay[i].name);
+		}
+	}
+	d->applied = t;
+	d->dirty = false;
+}
+
+int pd_relay_override(struct phloemd *d, int relay, uint32_t mode,
+		      uint32_t for_ms, char *err, size_t errlen)
+{
+	uint32_t bit = 1u << relay;
+	int rc;
+
+	if (mode != PHLOEM_OVERRIDE_AUTO && (for_ms < 1 || for_ms > 86400000)) {
+		snprintf(err, errlen, "duration must be 1 ms .. 24 h");
+		return -EINVAL;
+	}
+	rc = d->be.ops->override(&d->be, (uint32_t)d->relay_map[relay], mode, for_ms);
+	if (rc) {
+		snprintf(err, errlen, "backend refused the override: %s", strerror(-rc));
+		return rc;
+	}
+	d->held &= ~bit;
+	if (mode == PHLOEM_OVERRIDE_AUTO)
+		d->manual &= ~bit;
+	else
+		d->manual |= bit;
+	logmsg("relay %s: operator override %s%s", d->cfg.relay[relay].name,
+	       phloem_nl_override_name(mode), mode ? "" : " (policy decides)");
+	/* back to auto: a window may want it held off again at once */
+	if (mode == PHLOEM_OVERRIDE_AUTO)
+		apply_policy(d, false);
+	return 0;
+}
+
+int pd_relay_priority(struct phloemd *d, int relay, uint32_t prio, char *err,
+		      size_t errlen)
+{
+	const struct pd_relay *r = &d->cfg.relay[relay];
+	int rc;
+
+	rc = d->be.ops->relay_policy(&d->be, (uint32_t)d->relay_map[relay], prio,
+				     r->critical ? PHLOEM_RELAY_F_CRITICAL : 0, r->min_off_ms);
+	if (rc) {
+		snprintf(err, errlen, "backend refused the priority: %s", strerror(-rc));
+		return rc;
+	}
+	d->prio[relay] = prio;
+	logmsg("relay %s: priority %u (until reload)", r->name, prio);
+	return 0;
+}
+
+int pd_limits_override(struct phloemd *d, int circuit, uint32_t value,
+		       char *err, size_t errlen)
+{
+	uint32_t old_site = d->op_site_mw, old_c = 0;
+
+	if (circuit < 0) {
+		d->op_site_mw = value;
+	} else {
+		if (value > d->info.circuit[d->circ_map[circuit]].rating_ma) {
+			snprintf(err, errlen, "limit above the breaker rating (%u mA)",
+				 d->info.circuit[d->circ_map[circuit]].rating_ma);
+			return -EINVAL;
+		}
+		old_c = d->op_circuit_ma[circuit];
+		d->op_circuit_ma[circuit] = value;
+	}
+	{
+		uint64_t before = d->errors;
+
+		apply_policy(d, true);
+		if (d->errors != before) {
+			/* refused: put the operator state back as it was */
+			if (circuit < 0)
+				d->op_site_mw = old_site;
+			else
+				d->op_circuit_ma[circuit] = old_c;
+			apply_policy(d, true);
+			snprintf(err, errlen, "backend refused the limit");
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int pd_limits_reset(struct phloemd *d, char *err, size_t errlen)
+{
+	d->op_site_mw = UINT32_MAX;
+	memset(d->op_circuit_ma, 0, sizeof(d->op_circuit_ma));
+	apply_policy(d, true);
+	return 0;
+}
+
+/* ---- history ---- */
+
+static void init_channels(struct phloemd *d)
+{
+	memset(d->ch, 0, sizeof(d->ch));
+	for (uint32_t i = 0; i < d->info.nchannels; i++) {
+		struct pd_chan_acc *c = &d->ch[i];
+		uint32_t ci = d->info.chan[i].circuit;
+
+		if (d->info.chan[i].kind != PHLOEM_CHAN_CURRENT)
+			continue;
+		c->current = true;
+		snprintf(c->name, sizeof(c->name), "%s", d->info.chan[i].name);
+		snprintf(c->circuit, sizeof(c->circuit), "%s",
+			 ci < d->info.ncircuits ? d->info.circuit[ci].name : "");
+	}
+}
+
+/* Take the counters of the last daemon as the baseline, when the device
+ * still counts from the same probe (counters did not go back). */
+static void load_baseline(struct phloemd *d, const struct phloem_status *st)
+{
+	for (uint32_t i = 0; i < d->info.nchannels; i++) {
+		struct pd_chan_acc *c = &d->ch[i];
+		uint64_t imp, exp;
+
+		if (!c->current)
+			continue;
+		if (pd_history_get_meter(d->hist, c->name, &imp, &exp) == 0 &&
+		    imp <= st->energy[i].import_mwh && exp <= st->energy[i].export_mwh) {
+			c->base_imp = imp;
+			c->base_exp = exp;
+		} else {
+			c->base_imp = 0;
+			c->base_exp = 0;
+		}
+	}
+}
+
+static void meter_poll(struct phloemd *d)
+{
+	struct phloem_status st;
+
+	if (d->be.ops->status(&d->be, &st)) {
+		d->errors++;
+		return;
+	}
+	for (uint32_t i = 0; i < d->info.nchannels; i++) {
+		struct pd_chan_acc *c = &d->ch[i];
+		uint64_t imp = st.energy[i].import_mwh, exp = st.energy[i].export_mwh;
+		uint32_t ci = d->info.chan[i].circuit, peak;
+
+		if (!c->current)
+			continue;
+		/* counters only go back when the device was probed again */
+		if (imp < c->base_imp || exp < c->base_exp)
+			c->base_imp = c->base_exp = 0;
+		c->acc_imp += imp - c->base_imp;
+		c->acc_exp += exp - c->base_exp;
+		c->base_imp = imp;
+		c->base_exp = exp;
+		peak = d->be.ops->peak ? d->be.ops->peak(&d->be, i) : 0;
+		if (!peak && ci < d->info.ncircuits)
+			peak = st.circuit[ci].irms_ma;
+		if (peak > c->peak_ma)
+			c->peak_ma = peak;
+	}
+	/* the device fell back to its boot-time limits (lease lapsed while
+	 * we were stopped or slow): put ours back */
+	if (st.state & PHLOEM_STATE_F_BOOT_LIMITS)
+		d->dirty = true;
+}
+
+/* Write the current minute's partial sums; rows are additive, so a flush
+ * every few seconds and one at the boundary add up to the whole minute. */
+static void flush_minute(struct phloemd *d)
+{
+	if (pd_history_begin(d->hist)) {
+		logmsg("history: %s", pd_history_error(d->hist));
+		d->errors++;
+		return;
+	}
+	for (uint32_t i = 0; i < d->info.nchannels; i++) {
+		struct pd_chan_acc *c = &d->ch[i];
+		struct pd_minute_row r = {
+			.ts = d->cur_minute, .channel = c->name, .circuit = c->circuit,
+			.import_mwh = (int64_t)c->acc_imp, .export_mwh = (int64_t)c->acc_exp,
+			.peak_ma = c->peak_ma, .shed_events = c->sheds,
+		};
+
+		if (!c->current)
+			continue;
+		if (pd_history_add_minute(d->hist, &r) ||
+		    pd_history_set_meter(d->hist, c->name, c->base_imp, c->base_exp))
+			goto fail;
+	}
+	if (pd_history_commit(d->hist))
+		goto fail_nort;
+	for (uint32_t i = 0; i < d->info.nchannels; i++) {
+		d->ch[i].acc_imp = d->ch[i].acc_exp = 0;
+		d->ch[i].sheds = 0;
+		/* the peak stays: it is a max over the minute, re-sent as is */
+	}
+	return;
+fail:
+	pd_history_rollback(d->hist);
+fail_nort:
+	logmsg("history: %s (kept in memory, retried)", pd_history_error(d->hist));
+	d->errors++;
+}
+
+/* ---- events ---- */
+
+static void on_event(void *ctx, const struct phloem_rec_event *ev, uint64_t t_ns)
+{
+	struct phloemd *d = ctx;
+	struct timespec rt;
+	int64_t ts_ms;
+	const char *relay = "", *circuit = "", *chan = "";
+	struct pd_event_row row;
+
+	clock_gettime(CLOCK_REALTIME, &rt);
+	ts_ms = (int64_t)rt.tv_sec * 1000 + rt.tv_nsec / 1000000 + d->time_offset * 1000;
+	ts_ms -= (int64_t)((mono_ns() - t_ns) / 1000000);
+	if (ev->relay < d->info.nrelays)
+		relay = d->info.relay[ev->relay].name;
+	if (ev->circuit < d->info.ncircuits)
+		circuit = d->info.circuit[ev->circuit].name;
+	if (ev->channel < d->info.nchannels)
+		chan = d->info.chan[ev->channel].name;
+	row = (struct pd_event_row){
+		.ts_ms = ts_ms,
+		.kind = phloem_nl_event_name(ev->kind),
+		.cause = phloem_nl_cause_name(ev->cause),
+		.relay = relay, .circuit = circuit, .channel = chan,
+		.value = ev->value, .limit = ev->limit, .backoff = ev->backoff,
+	};
+	d->events++;
+	if (pd_history_add_event(d->hist, &row)) {
+		logmsg("history: event not recorded: %s", pd_history_error(d->hist));
+		d->errors++;
+	}
+	if (ev->kind == PHLOEM_EV_SHED && ev->circuit < d->info.ncircuits) {
+		uint32_t ch = d->info.circuit[ev->circuit].channel;
+
+		if (ch < PHLOEM_MAX_CHANNELS)
+			d->ch[ch].sheds++;
+	}
+	if (ev->kind == PHLOEM_EV_LEASE_EXPIRED)
+		d->dirty = true;
+	logmsg("event %s cause=%s%s%s%s%s value=%u limit=%u", row.kind, row.cause,
+	       *relay ? " relay=" : "", relay, *circuit ? " circuit=" : "", circuit,
+	       ev->value, ev->limit);
+	pd_control_event(d, &row);
+}
+
+/* ---- timers ---- */
+
+static struct pd_watch w_sig, w_minute, w_lease, w_meter, w_wd, w_backend;
+
+static int timer_periodic(struct pd_watch *w, uint64_t ns)
+{
+	struct itimerspec its = {
+		.it_interval = { (time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull) },
+		.it_value = { (time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull) },
+	};
+
+	w->fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (w->fd < 0 || timerfd_settime(w->fd, 0, &its, NULL))
+		return -errno;
+	return pd_watch_add(&D, w, EPOLLIN);
+}
+
+/* Next minute boundary of the agent clock (real time + offset), in real
+ * time, absolute. CANCEL_ON_SET: a clock step wakes us to re-arm. */
+static void arm_minute(void)
+{
+	time_t now = time(NULL) + D.time_offset;
+	struct itimerspec its = { 0 };
+
+	its.it_value.tv_sec = (now / 60 + 1) * 60 - D.time_offset;
+	timerfd_settime(w_minute.fd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &its, NULL);
+}
+
+static void on_minute(struct pd_watch *w, uint32_t events)
+{
+	uint64_t n;
+	time_t now;
+
+	if (read(w->fd, &n, sizeof(n)) < 0 && errno != ECANCELED && errno != EAGAIN)
+		logmsg("minute timer: %s", strerror(errno));
+	now = pd_now(&D);
+	if (now - now % 60 != D.cur_minute) {
+		meter_poll(&D);
+		flush_minute(&D);
+		for (int i = 0; i < PHLOEM_MAX_CHANNELS; i++)
+			D.ch[i].peak_ma = 0;
+		D.cur_minute = now - now % 60;
+		if (D.cur_minute % 3600 == 0 &&
+		    pd_history_prune(D.hist, now - (time_t)D.cfg.retention_days * 86400))
+			logmsg("history: prune: %s", pd_history_error(D.hist));
+	}
+	apply_policy(&D, false);
+	arm_minute();
+}
+
+static void renew_lease(void)
+{
+	int err = D.be.ops->lease(&D.be, D.cfg.lease_s * 1000);
+
+	if (err) {
+		logmsg("lease renewal refused: %s", strerror(-err));
+		D.errors++;
+	}
+}
+
+static void on_lease(struct pd_watch *w, uint32_t events)
+{
+	uint64_t n;
+
+	if (read(w->fd, &n, sizeof(n)) < 0)
+		return;
+	renew_lease();
+	if (D.dirty)
+		apply_policy(&D, true);
+}
+
+static void on_meter(struct pd_watch *w, uint32_t events)
+{
+	uint64_t n;
+
+	if (read(w->fd, &n, sizeof(n)) < 0)
+		return;
+	meter_poll(&D);
+	if (++D.polls % FLUSH_EVERY == 0)
+		flush_minute(&D);
+	if (D.dirty)
+		apply_policy(&D, true);
+}
+
+static void on_watchdog_cb(struct pd_watch *w, uint32_t events)
+{
+	uint64_t n;
+
+	if (read(w->fd, &n, sizeof(n)) >= 0)
+		sd_notify(0, "WATCHDOG=1");
+}
+
+static void on_backend(struct pd_watch *w, uint32_t events)
+{
+	int err = D.be.ops->dispatch(&D.be);
+
+	if (err) {
+		logmsg("backend: %s", strerror(-err));
+		D.errors++;
+	}
+}
+
+/* ---- reload ---- */
+
+static void reload(void)
+{
+	struct pd_config *nc = malloc(sizeof(*nc));
+	char err[PD_ERR_LEN];
+	int cmap[PHLOEM_MAX_CIRCUITS], rmap[PHLOEM_MAX_RELAYS];
+
+	if (!nc)
+		return;
+	sd_notify(0, "RELOADING=1");
+	if (pd_config_load(nc, D.cfg.path, err, sizeof(err)) ||
+	    build_maps(nc, &D.info, cmap, rmap, err, sizeof(err))) {
+		logmsg("reload refused, configuration in force unchanged: %s", err);
+		sd_notifyf(0, "READY=1\nSTATUS=reload refused: %s", err);
+		free(nc);
+		return;
+	}
+	/* things bound at start stay until restart */
+	if (nc->backend != D.cfg.backend || strcmp(nc->socket, D.cfg.socket) ||
+	    strcmp(nc->db, D.cfg.db) || strcmp(nc->user, D.cfg.user) ||
+	    nc->device != D.cfg.device)
+		logmsg("reload: backend, socket, db, user and device take effect at restart");
+	nc->backend = D.cfg.backend;
+	memcpy(nc->socket, D.cfg.socket, sizeof(nc->socket));
+	memcpy(nc->db, D.cfg.db, sizeof(nc->db));
+	memcpy(nc->user, D.cfg.user, sizeof(nc->user));
+	nc->device = D.cfg.device;
+	/* release the windowed holds of the old file; the new one re-takes
+	 * what it wants */
+	for (int i = 0; i < D.cfg.nrelays; i++)
+		if (D.held & (1u << i))
+			D.be.ops->override(&D.be, (uint32_t)D.relay_map[i], PHLOEM_OVERRIDE_AUTO, 0);
+	D.held = 0;
+	D.manual = 0;
+	D.cfg = *nc;
+	free(nc);
+	memcpy(D.circ_map, cmap, sizeof(cmap));
+	memcpy(D.relay_map, rmap, sizeof(rmap));
+	for (int i = 0; i < D.cfg.nrelays; i++)
+		D.prio[i] = D.cfg.relay[i].priority;
+	D.op_site_mw = UINT32_MAX;
+	memset(D.op_circuit_ma, 0, sizeof(D.op_circuit_ma));
+	relay_policies(&D);
+	apply_policy(&D, true);
+	{
+		struct itimerspec its = { 0 };
+		uint64_t ns = (uint64_t)D.cfg.lease_s * 1000000000ull / 3;
+
+		its.it_interval.tv_sec = its.it_value.tv_sec = (time_t)(ns / 1000000000ull);
+		its.it_interval.tv_nsec = its.it_value.tv_nsec = (long)(ns % 1000000000ull);
+		timerfd_settime(w_lease.fd, 0, &its, NULL);
+	}
+	renew_lease();
+	logmsg("configuration reloaded from %s", D.cfg.path);
+	sd_notify(0, "READY=1\nSTATUS=running");
+}
+
+static void on_signal(struct pd_watch *w, uint32_t events)
+{
+	struct signalfd_siginfo si;
+
+	while (read(w->fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP)
+			reload();
+		else
+			D.quit = true;
+	}
+}
+
+/* ---- privileges ---- */
+
+static int keep_net_admin(void)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct c[2] = { { 0 } };
+
+	c[0].effective = c[0].permitted = 1u << CAP_NET_ADMIN;
+	return (int)syscall(SYS_capset, &h, c);
+}
+
+/*
+ * Drop root once everything privileged is open: the socket is bound, the
+ * database and its WAL exist. The kernel backend needs CAP_NET_ADMIN for
+ * its admin commands, so that one capability is kept across setuid().
+ */
+static int drop_privileges(const struct pd_config *c)
+{
+	struct passwd *pw;
+	char path[PATH_MAX + 8];
+
+	if (geteuid() != 0 || !c->user[0])
+		return 0;
+	pw = getpwnam(c->user);
+	if (!pw) {
+		logmsg("user \"%s\" does not exist (set [agent] user= to an existing user, or empty to stay root)",
+		       c->user);
+		return -1;
+	}
+	for (const char *sfx = ""; sfx; sfx = !*sfx ? "-wal" : !strcmp(sfx, "-wal") ? "-shm" : NULL) {
+		snprintf(path, sizeof(path), "%s%s", c->db, sfx);
+		if (chown(path, pw->pw_uid, pw->pw_gid) && errno != ENOENT) {
+			logmsg("chown %s: %s", path, strerror(errno));
+			return -1;
+		}
+	}
+	if (prctl(PR_SET_KEEPCAPS, 1) || setgroups(0, NULL) ||
+	    setgid(pw->pw_gid) || setuid(pw->pw_uid)) {
+		logmsg("dropping to user %s: %s", c->user, strerror(errno));
+		return -1;
+	}
+	if (c->backend == PD_BACKEND_KERNEL && keep_net_admin()) {
+		logmsg("keeping CAP_NET_ADMIN: %s", strerror(errno));
+		return -1;
+	}
+	prctl(PR_SET_KEEPCAPS, 0);
+	logmsg("running as user %s", c->user);
+	return 0;
+}
+
+/* ---- main ---- */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: phloemd [OPTIONS]\n"
+		"  -c, --config FILE     configuration (default " PD_DEFAULT_CONF ")\n"
+		"  -b, --backend NAME    kernel or sim (overrides [agent] backend)\n"
+		"  -t, --check           check the configuration and exit\n"
+		"      --time-offset SEC add SEC to the clock the policy and history use\n"
+		"                        (testing time-of-use windows)\n"
+		"  -h, --help            this help\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "backend", required_argument, NULL, 'b' },
+		{ "check", no_argument, NULL, 't' },
+		{ "time-offset", required_argument, NULL, 'O' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	const char *path = PD_DEFAULT_CONF, *backend = NULL;
+	bool check = false;
+	char err[PD_ERR_LEN];
+	struct phloem_status st;
+	sigset_t mask;
+	uint64_t wd_usec = 0;
+	struct group *gr;
+	int opt, rc;
+
+	setvbuf(stderr, NULL, _IOLBF, 0);
+	while ((opt = getopt_long(argc, argv, "c:b:th", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c': path = optarg; break;
+		case 'b': backend = optarg; break;
+		case 't': check = true; break;
+		case 'O': {
+			char *end;
+
+			errno = 0;
+			D.time_offset = strtoll(optarg, &end, 10);
+			if (errno || *end || !*optarg) {
+				fprintf(stderr, "phloemd: --time-offset: expected seconds\n");
+				return 2;
+			}
+			break;
+		}
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (pd_config_load(&D.cfg, path, err, sizeof(err))) {
+		fprintf(stderr, "phloemd: %s\n", err);
+		return 1;
+	}
+	if (check) {
+		printf("%s: ok (%d circuits, %d relays, %d windows)\n", path,
+		       D.cfg.ncircuits, D.cfg.nrelays, D.cfg.ntou);
+		return 0;
+	}
+	if (backend) {
+		if (!strcmp(backend, "sim"))
+			D.cfg.backend = PD_BACKEND_SIM;
+		else if (!strcmp(backend, "kernel"))
+			D.cfg.backend = PD_BACKEND_KERNEL;
+		else {
+			fprintf(stderr, "phloemd: --backend: expected kernel or sim\n");
+			return 2;
+		}
+	}
+	D.op_site_mw = UINT32_MAX;
+	for (int i = 0; i < D.cfg.nrelays; i++)
+		D.prio[i] = D.cfg.relay[i].priority;
+	gr = getgrnam(D.cfg.group);
+	D.read_gid = gr ? gr->gr_gid : (gid_t)-1;
+	if (!gr && D.cfg.group[0])
+		logmsg("group \"%s\" does not exist: only root and phloemd's own user may read", D.cfg.group);
+
+	D.epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (D.epfd < 0) {
+		logmsg("epoll: %s", strerror(errno));
+		return 1;
+	}
+	/* the backend */
+	D.be.ops = D.cfg.backend == PD_BACKEND_SIM ? &pd_backend_sim : &pd_backend_kernel;
+	D.be.on_event = on_event;
+	D.be.ctx = &D;
+	rc = D.be.ops->open(&D.be, &D.cfg);
+	if (rc) {
+		if (rc == -ENOENT && D.cfg.backend == PD_BACKEND_KERNEL)
+			logmsg("kernel backend: the \"%s\" generic netlink family is not registered: is phloem.ko loaded? (or use --backend sim)",
+			       PHLOEM_GENL_NAME);
+		else
+			logmsg("%s backend: %s", D.be.ops->name, strerror(-rc));
+		return 1;
+	}
+	if (D.be.ops->info(&D.be, &D.info)) {
+		logmsg("%s backend: cannot read the device topology", D.be.ops->name);
+		return 1;
+	}
+	if (build_maps(&D.cfg, &D.info, D.circ_map, D.relay_map, err, sizeof(err))) {
+		logmsg("%s", err);
+		return 1;
+	}
+	/* history */
+	if (pd_history_open(&D.hist, D.cfg.db, err, sizeof(err))) {
+		logmsg("history: %s", err);
+		return 1;
+	}
+	init_channels(&D);
+	if (D.be.ops->status(&D.be, &st)) {
+		logmsg("%s backend: cannot read the device status", D.be.ops->name);
+		return 1;
+	}
+	load_baseline(&D, &st);
+	/* control socket */
+	if (pd_control_open(&D, D.cfg.socket, err, sizeof(err))) {
+		logmsg("control socket: %s", err);
+		return 1;
+	}
+	if (drop_privileges(&D.cfg))
+		return 1;
+
+	/* signals and timers */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	w_sig.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	w_sig.fn = on_signal;
+	w_minute.fn = on_minute;
+	w_minute.fd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
+	w_lease.fn = on_lease;
+	w_meter.fn = on_meter;
+	w_backend.fn = on_backend;
+	w_backend.fd = D.be.ops->fd(&D.be);
+	if (w_sig.fd < 0 || w_minute.fd < 0 || pd_watch_add(&D, &w_sig, EPOLLIN) ||
+	    pd_watch_add(&D, &w_minute, EPOLLIN) || pd_watch_add(&D, &w_backend, EPOLLIN) ||
+	    timer_periodic(&w_lease, (uint64_t)D.cfg.lease_s * 1000000000ull / 3) ||
+	    timer_periodic(&w_meter, METER_POLL_S * 1000000000ull)) {
+		logmsg("event loop setup: %s", strerror(errno));
+		return 1;
+	}
+	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec) {
+		w_wd.fn = on_watchdog_cb;
+		if (timer_periodic(&w_wd, wd_usec * 1000 / 2)) {
+			logmsg("watchdog timer: %s", strerror(errno));
+			return 1;
+		}
+	}
+
+	/* take over: lease first, so our limits are the ones that hold */
+	renew_lease();
+	relay_policies(&D);
+	{
+		time_t now = pd_now(&D);
+
+		D.cur_minute = now - now % 60;
+		pd_history_prune(D.hist, now - (time_t)D.cfg.retention_days * 86400);
+	}
+	apply_policy(&D, true);
+	arm_minute();
+	logmsg("running: backend %s, device %s, %u channels, %u circuits, %u relays, socket %s, history %s",
+	       D.be.ops->name, D.info.name, D.info.nchannels, D.info.ncircuits,
+	       D.info.nrelays, D.cfg.socket, D.cfg.db);
+	sd_notify(0, "READY=1\nSTATUS=running");
+
+	while (!D.quit) {
+		struct epoll_event evs[16];
+		int n = epoll_wait(D.epfd, evs, 16, -1);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			logmsg("epoll_wait: %s", strerror(errno));
+			break;
+		}
+		for (int i = 0; i < n && !D.quit; i++) {
+			struct pd_watch *w = evs[i].data.ptr;
+
+			w->fn(w, evs[i].events);
+		}
+	}
+
+	sd_notify(0, "STOPPING=1");
+	logmsg("stopping: releasing the lease and the time-of-use holds");
+	meter_poll(&D);
+	flush_minute(&D);
+	for (int i = 0; i < D.cfg.nrelays; i++)
+		if (D.held & (1u << i))
+			D.be.ops->override(&D.be, (uint32_t)D.relay_map[i], PHLOEM_OVERRIDE_AUTO, 0);
+	D.be.ops->lease(&D.be, 0);
+	pd_control_close(&D);
+	pd_history_close(D.hist);
+	D.be.ops->close(&D.be);
+	return 0;
+}

@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * phloemd: the policy agent. Shared types of the daemon's files.
+ *
+ * One file per concern: main.c (event loop, signals, privileges), config.c
+ * (INI parsing and validation), policy.c (time-of-use windows -> targets),
+ * history.c (SQLite), control.c (UNIX socket), backend_*.c (kernel, sim).
+ * Everything runs on one thread; nothing here is locked.
+ */
+#ifndef PHLOEMD_H
+#define PHLOEMD_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <linux/phloem.h>
+
+#define PD_MAX_TOU	16
+#define PD_MAX_STEPS	16
+#define PD_NAME_LEN	PHLOEM_NAME_LEN
+#define PD_ERR_LEN	(PATH_MAX + 160)
+#define PD_SOCK_LEN	108	/* sun_path */
+
+#define PD_DEFAULT_CONF	"/etc/phloem/phloemd.conf"
+
+enum pd_backend_kind {
+	PD_BACKEND_KERNEL,
+	PD_BACKEND_SIM,
+};
+
+/**
+ * struct pd_circuit - a [circuit NAME] section
+ * @name: circuit name; "site" is circuit 0 and must exist
+ * @channel: io-channel name of its current transformer ("i0".."i7")
+ * @breaker_ma: breaker rating In
+ * @curve: enum phloem_curve
+ * @limit_ma: operating limit (default: the rating)
+ * @line: line of the section header, for messages about the section
+ */
+struct pd_circuit {
+	char name[PD_NAME_LEN];
+	char channel[PD_NAME_LEN];
+	uint32_t breaker_ma;
+	uint32_t curve;
+	uint32_t limit_ma;
+	int line;
+};
+
+/**
+ * struct pd_relay - a [relay NAME] section
+ * @circuit: index into struct pd_config.circuit
+ * @priority: 0 (shed first) .. 255 (shed last)
+ * @critical: never shed by policy (PHLOEM_RELAY_F_CRITICAL)
+ * @min_off_ms: minimum off time after a shed
+ * @sim_load_ma: current the load draws when on (sim backend only)
+ */
+struct pd_relay {
+	char name[PD_NAME_LEN];
+	int circuit;
+	uint32_t priority;
+	bool critical;
+	uint32_t min_off_ms;
+	uint32_t sim_load_ma;
+	int line;
+};
+
+/**
+ * struct pd_tou - a [tou NAME] time-of-use window
+ * @days: bit 0 Monday .. bit 6 Sunday, local time
+ * @start_min: minute of the day the window opens
+ * @end_min: minute of the day it closes (exclusive); below @start_min the
+ *           window runs past midnight and belongs to the day it opened
+ * @site_import_limit_mw: site import limit in the window, 0 when not set
+ * @shed: relays held off during the window (bit n: relay n)
+ */
+struct pd_tou {
+	char name[32];
+	uint8_t days;
+	uint32_t start_min;
+	uint32_t end_min;
+	uint32_t site_import_limit_mw;
+	uint32_t shed;
+	int line;
+};
+
+/** struct pd_sim_step - at @at_ms after start, circuit @circuit draws @ma */
+struct pd_sim_step {
+	uint32_t at_ms;
+	int circuit;
+	uint32_t ma;
+};
+
+/**
+ * struct pd_config - the whole configuration, as parsed and validated
+ *
+ * Plain data with no pointers: a reload parses into a fresh copy and only
+ * replaces the running one when the new file is valid as a whole.
+ */
+struct pd_config {
+	char path[PATH_MAX];
+	uint32_t site_import_limit_mw;
+	uint32_t peak_target_mw;	/* 0: no peak shaving */
+	int ncircuits;
+	struct pd_circuit circuit[PHLOEM_MAX_CIRCUITS];
+	int nrelays;
+	struct pd_relay relay[PHLOEM_MAX_RELAYS];
+	int ntou;
+	struct pd_tou tou[PD_MAX_TOU];
+	char db[PATH_MAX];
+	uint32_t retention_days;
+	enum pd_backend_kind backend;
+	char socket[PD_SOCK_LEN];
+	uint32_t lease_s;
+	char user[32];		/* empty: do not drop privileges */
+	char group[32];		/* group allowed to read over the socket */
+	uint32_t device;	/* PHLOEM_A_DEV_INDEX */
+	/* [sim] */
+	uint32_t sim_vrms_mv;
+	uint32_t sim_mains_hz;
+	uint32_t sim_rate_hz;
+	uint32_t sim_restore_delay_ms;
+	uint32_t sim_base_ma[PHLOEM_MAX_CIRCUITS];
+	int nsteps;
+	struct pd_sim_step step[PD_MAX_STEPS];
+};
+
+/* config.c */
+void pd_config_defaults(struct pd_config *c);
+/**
+ * pd_config_load() - parse and validate @path into @c
+ * @err: on failure "file:line: reason" (line omitted when the file could not
+ *       be opened)
+ * Return: 0, or -1 with @c in an unspecified state (use a scratch copy).
+ */
+int pd_config_load(struct pd_config *c, const char *path, char *err,
+		   size_t errlen);
+int pd_config_relay_index(const struct pd_config *c, const char *name);
+int pd_config_circuit_index(const struct pd_config *c, const char *name);
+
+/* policy.c */
+/**
+ * struct pd_targets - what the policy wants in force at one time
+ * @site_import_limit_mw: 0 disables the site rule
+ * @circuit_ma: per config circuit
+ * @shed: relays held off (bit n: config relay n)
+ * @active: windows open (bit n: config tou n)
+ */
+struct pd_targets {
+	uint32_t site_import_limit_mw;
+	uint32_t circuit_ma[PHLOEM_MAX_CIRCUITS];
+	uint32_t shed;
+	uint32_t active;
+};
+void pd_policy_eval(const struct pd_config *c, time_t now,
+		    struct pd_targets *t);
+/** Seconds until the window containing @now for relay shedding ends. */
+uint32_t pd_policy_shed_left_s(const struct pd_config *c, time_t now,
+			       uint32_t relay_bit);
+int pd_parse_days(const char *s, uint8_t *days);
+const char *pd_days_str(uint8_t days, char *buf, size_t len);
+
+#endif /* PHLOEMD_H */

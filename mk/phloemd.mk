@@ -1,0 +1,71 @@
+# SPDX-License-Identifier: GPL-2.0
+# phloemd, the policy agent, and its tests and benchmark. The daemon's
+# files live in agent/phloemd/; it links libphloem.a (nl and sim among it)
+# and the kernel's pure shedding unit, kernel/shed.c, compiled for the host
+# (the sim backend runs the very code the module runs).
+PD_PKGS    := libnl-genl-3.0 json-c libsystemd sqlite3 inih
+PD_CFLAGS   = $(shell $(PKG_CONFIG) --cflags $(PD_PKGS) 2>/dev/null) \
+	-I$(TOP)/agent -I$(TOP)/kernel
+PD_LIBS     = $(shell $(PKG_CONFIG) --libs $(PD_PKGS) 2>/dev/null) -lm
+
+PHLOEMD    := $(AB)/phloemd
+PD_SRCS    := $(sort $(wildcard $(TOP)/agent/phloemd/*.c))
+# not under $(AB)/phloemd/: that path is the binary
+PD_OBJDIR  := $(BUILD)/phloemd-obj
+PD_OBJS    := $(patsubst $(TOP)/agent/phloemd/%.c,$(PD_OBJDIR)/%.o,$(PD_SRCS))
+PD_HDRS    := $(wildcard $(TOP)/agent/phloemd/*.h) $(TOP)/kernel/shed.h
+PD_SHED    := $(AB)/shed/shed.o
+
+$(PD_OBJDIR)/%.o: $(TOP)/agent/phloemd/%.c $(PD_HDRS) $(LIB_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(AGENT_CFLAGS) $(PD_CFLAGS) -c -o $@ $<
+
+# Library objects built by mk/agent.mk's pattern rule, with what they need.
+$(AB)/lib/nl/%.o:  AGENT_CFLAGS += $(shell $(PKG_CONFIG) --cflags libnl-genl-3.0 2>/dev/null)
+$(AB)/lib/sim/%.o: AGENT_CFLAGS += -I$(TOP)/kernel
+$(PHLOEMCTL): AGENT_LIBS += $(shell $(PKG_CONFIG) --libs json-c libnl-genl-3.0 2>/dev/null)
+
+$(PD_SHED): $(TOP)/kernel/shed.c $(TOP)/kernel/shed.h $(TOP)/uapi/linux/phloem.h
+	@mkdir -p $(dir $@)
+	$(CC) $(AGENT_CFLAGS) -I$(TOP)/kernel -c -o $@ $<
+
+$(PHLOEMD): $(PD_OBJS) $(PD_SHED) $(LIBPHLOEM)
+	$(CC) $(CFLAGS) -o $@ $(PD_OBJS) $(PD_SHED) $(LIBPHLOEM) $(PD_LIBS)
+
+.PHONY: phloemd install-phloemd check-agent bench-agent
+phloemd: $(PHLOEMD)
+ALL += phloemd
+
+install-phloemd: $(PHLOEMD)
+	install -D -m 0755 $(PHLOEMD) $(DESTDIR)$(PREFIX)/sbin/phloemd
+INSTALLS += install-phloemd
+
+# ---- host tests: unit tests (kselftest harness) and the daemon driven
+# through real processes, sockets and SQLite files (sim backend) ----
+AT := $(BUILD)/tests/agent
+AT_CFLAGS = $(AGENT_CFLAGS) $(PD_CFLAGS) -I$(KSFT_INC) -I$(TOP)/agent/phloemd
+
+$(AT)/config_test: $(TOP)/tests/agent/config_test.c $(TOP)/agent/phloemd/config.c \
+		$(TOP)/agent/phloemd/policy.c $(PD_HDRS) $(KSFT_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(AT_CFLAGS) -DTEST_DATA=\"$(TOP)/tests/agent/conf\" -o $@ $< \
+		$(TOP)/agent/phloemd/config.c $(TOP)/agent/phloemd/policy.c $(PD_LIBS)
+
+$(AT)/nl_test: $(TOP)/tests/agent/nl_test.c $(LIBPHLOEM) $(KSFT_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(AT_CFLAGS) -o $@ $< $(LIBPHLOEM) $(PD_LIBS)
+
+$(AT)/sim_test: $(TOP)/tests/agent/sim_test.c $(LIBPHLOEM) $(PD_SHED) $(KSFT_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(AT_CFLAGS) -o $@ $< $(LIBPHLOEM) $(PD_SHED) $(PD_LIBS)
+
+AT_BINS := $(AT)/config_test $(AT)/nl_test $(AT)/sim_test
+
+check-agent: $(AT_BINS) $(PHLOEMD) $(PHLOEMCTL)
+	@PHLOEMD=$(PHLOEMD) PHLOEMCTL=$(PHLOEMCTL) AT=$(AT) \
+		$(TOP)/tests/lib/run-tap.sh $(RESULTS)/$@.tap $(TOP)/tests/agent/run.sh
+CHECKS += check-agent
+
+bench-agent: $(PHLOEMD) $(PHLOEMCTL)
+	@PHLOEMD=$(PHLOEMD) PHLOEMCTL=$(PHLOEMCTL) $(TOP)/tests/agent/bench.sh
+BENCHES += bench-agent
