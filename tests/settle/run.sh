@@ -48,6 +48,18 @@ for in in "$here"/golden/*.in; do
 	fi
 done
 
+# --terms over --input: the terms file wins field by field
+printf '[community]\nfee_ppm = 0\n' >"$tmp/nofee.ini"
+if "$ctl" settle --input "$here/golden/02-loss-fee.in" --terms "$tmp/nofee.ini" \
+	--canonical >"$tmp/out" 2>"$tmp/err" &&
+   grep -q '^terms loss_ppm=20000 fee_ppm=0 ' "$tmp/out" &&
+   grep -q ' matched_wh=2000 fees_wh=0$' "$tmp/out" && ! grep -q ' fee [0-9]' "$tmp/out"; then
+	ok "terms_override_input"
+else
+	sed 's/^/# /' "$tmp/err" "$tmp/out"
+	nok "terms_override_input"
+fi
+
 echo "# phloemctl settle --interval on ledgers built from the golden files"
 for in in "$here"/golden/*.in; do
 	name=$(basename "$in" .in)

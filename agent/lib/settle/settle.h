@@ -16,7 +16,8 @@
  *  2. Offer: an exporter keeps reserve_wh of its net export out of the
  *     pool; the rest is its offer. Loss: offer * loss_ppm / 1e6 (rounded up)
  *     is lost on the local lines; what is left is the exporter's available
- *     energy. The operator never credits energy that could have been lost.
+ *     energy. Loss rounds up: nobody is credited for energy that may have
+ *     been lost.
  *  3. Headroom: an importer may take at most the matched energy m such that
  *     m + fee(m) <= balance + credit_limit (0 if already past the limit).
  *  4. Clean pool first: clean-only importers share the available energy of
