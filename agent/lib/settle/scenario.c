@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * scenario.c - settlement inputs from INI (format in scenario.h), parsed
  * with libinih. Kept apart from settle.c, which does no I/O at all.

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: GPL-2.0 */
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * scenario.h - settlement inputs from INI text: community terms, member
  * terms and (for dry runs and golden tests) member meters.

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * settle.c - the settlement rule itself (see settle.h and
  * docs/settlement.md). Pure integer arithmetic: every gateway in the
