@@ -6,19 +6,26 @@
 # first when it is not cached yet.
 #
 # The source is Debian's linux-source-6.1 tarball, extracted once; each
-# architecture gets its own O= object tree made with `defconfig` (arm:
-# multi_v7_defconfig) plus tests/arm64/phloem.config, then `modules_prepare`.
-# modules_prepare does not produce Module.symvers (that needs a full vmlinux
-# build, an hour on two cores), and without it modpost warns and cannot tell
-# an unexported symbol from a typo. So the tree gets the Module.symvers of
-# Debian's own kernel of the same version for that architecture, taken from
-# its linux-headers package: a real list of what that kernel exports.
+# architecture gets its own O= object tree, configured with the .config of
+# Debian's own kernel for that architecture (from its linux-headers package,
+# arm64: the same version as the source) plus tests/arm64/phloem.config,
+# then `make modules_prepare`.
+#
+# Why not `defconfig`: modules_prepare does not produce Module.symvers (that
+# takes a full vmlinux build, an hour on two cores), and without it modpost
+# warns and cannot tell an unexported symbol from a typo. The headers
+# package has the Module.symvers of exactly that configuration; mixed with a
+# defconfig tree it is wrong (defconfig arm64 is PREEMPT, so spin_lock()
+# calls _raw_spin_lock, which Debian's non-preempt kernel inlines and does
+# not export). Debian's configuration is also what a Debian-based gateway
+# image runs.
 #
 # Everything lives outside the repository, under
 # ${PHLOEM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/phloem}, keyed by the source
-# package version, the compiler version and the config fragment, so a fresh
-# clone (CI) reuses it. Cold cost on two cores: about 1 min to extract the
-# source, 3-5 min per architecture for defconfig + modules_prepare.
+# package version, the compiler version, the headers package and the config
+# fragment, so a fresh clone (CI) reuses it. Cold cost on two cores: about
+# 1 min to extract the source (1.5 GB), under 1 min per architecture to
+# configure and prepare, plus two ~10 MB package downloads.
 set -euo pipefail
 
 arch=${1:?usage: prepare-kernel.sh arm64|arm}
@@ -28,8 +35,8 @@ tarball=${KERNEL_TARBALL:-/usr/src/linux-source-6.1.tar.xz}
 cache=${PHLOEM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/phloem}
 
 case $arch in
-arm64) cross=aarch64-linux-gnu- defconfig=defconfig debarch=arm64 flavour=arm64 ;;
-arm)   cross=arm-linux-gnueabihf- defconfig=multi_v7_defconfig debarch=armhf flavour=armmp ;;
+arm64) cross=aarch64-linux-gnu- debarch=arm64 flavour=arm64 ;;
+arm)   cross=arm-linux-gnueabihf- debarch=armhf flavour=armmp ;;
 *) echo "prepare-kernel.sh: unknown architecture '$arch'" >&2; exit 2 ;;
 esac
 CROSS_COMPILE=${CROSS_COMPILE:-$cross}
@@ -41,7 +48,12 @@ die() { log "$*"; exit 1; }
 command -v "${CROSS_COMPILE}gcc" >/dev/null || die "${CROSS_COMPILE}gcc missing"
 srcver=$(dpkg-query -W -f='${Version}' linux-source-6.1 2>/dev/null || stat -c %Y "$tarball")
 ccver=$("${CROSS_COMPILE}gcc" -dumpfullversion)
-key=$( { echo "$srcver $arch $defconfig $ccver"; cat "$frag"; } | md5sum | cut -c1-10)
+# Debian's kernel headers for this architecture: prefer the source's version.
+pkg=$(apt-cache depends "linux-headers-$flavour:$debarch" 2>/dev/null |
+	sed -n "s/^ *Depends: \(linux-headers-[0-9.-]*-$flavour\)\(:$debarch\)\?$/\1/p" | head -n1)
+[ -n "$pkg" ] || die "no linux-headers-*-$flavour:$debarch in apt (tests/arm64/deps.sh enables it)"
+pkgver=$(apt-cache policy "$pkg:$debarch" | sed -n 's/^ *Candidate: //p')
+key=$( { echo "$srcver $arch $ccver $pkg $pkgver"; cat "$frag"; } | md5sum | cut -c1-10)
 
 src=$cache/linux-source-$srcver
 obj=$cache/$arch-linux-$srcver-$key
@@ -60,10 +72,17 @@ if [ ! -e "$src/.extracted" ]; then
 fi
 
 if [ ! -e "$obj/.prepared" ]; then
-	log "preparing $arch tree in $obj (defconfig + modules_prepare)"
+	log "preparing $arch tree in $obj (Debian config + fragment, modules_prepare)"
 	rm -rf "$obj"; mkdir -p "$obj"
 	kmake() { make -s -C "$src" O="$obj" ARCH="$arch" CROSS_COMPILE="$CROSS_COMPILE" "$@"; }
-	kmake "$defconfig" >/dev/null
+	[ "$pkgver" = "$srcver" ] || log "note: $pkg is $pkgver, source is $srcver"
+	tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+	chmod 777 "$tmp"	# apt downloads as its _apt user
+	(cd "$tmp" && apt-get download -q "$pkg:$debarch" >/dev/null 2>&1) ||
+		die "cannot download $pkg:$debarch"
+	dpkg-deb --fsys-tarfile "$tmp"/*.deb |
+		tar -x -C "$tmp" --wildcards '*/Module.symvers' '*/.config'
+	cp "$tmp"/usr/src/"$pkg"/.config "$obj/.config"
 	"$src/scripts/kconfig/merge_config.sh" -m -O "$obj" "$obj/.config" "$frag" >/dev/null
 	kmake olddefconfig >/dev/null
 	# merge_config does not fail on a symbol that did not stick: we do.
@@ -76,18 +95,7 @@ if [ ! -e "$obj/.prepared" ]; then
 			die "$sym=$want did not stick (got '${got:-unset}')"
 	done <"$frag"
 	kmake -j"${JOBS:-2}" modules_prepare
-
-	# Debian's exported-symbol list for the same kernel version and arch.
-	pkg=$(apt-cache depends "linux-headers-$flavour:$debarch" 2>/dev/null |
-		sed -n "s/^ *Depends: \(linux-headers-[0-9.-]*-$flavour\)\(:$debarch\)\?$/\1/p" | head -n1)
-	[ -n "$pkg" ] || die "no linux-headers-*-$flavour:$debarch in apt (dpkg --add-architecture $debarch; apt-get update)"
-	pkgver=$(apt-cache policy "$pkg:$debarch" | sed -n 's/^ *Candidate: //p')
-	[ "$pkgver" = "$srcver" ] || log "note: $pkg is $pkgver, source is $srcver"
-	tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-	chmod 777 "$tmp"	# apt downloads as its _apt user
-	(cd "$tmp" && apt-get download -q "$pkg:$debarch" >/dev/null)
-	dpkg-deb --fsys-tarfile "$tmp"/*.deb | tar -x -C "$tmp" --wildcards '*/Module.symvers'
-	cp "$tmp"/usr/src/*/Module.symvers "$obj/Module.symvers"
+	cp "$tmp"/usr/src/"$pkg"/Module.symvers "$obj/Module.symvers"
 	echo "$pkg $pkgver" >"$obj/Module.symvers.origin"
 	touch "$obj/.prepared"
 	# Trees of older keys are dead weight (~100 MB each).
