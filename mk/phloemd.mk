@@ -21,8 +21,8 @@ $(PD_OBJDIR)/%.o: $(TOP)/agent/phloemd/%.c $(PD_HDRS) $(LIB_HDRS)
 	$(CC) $(AGENT_CFLAGS) $(PD_CFLAGS) -c -o $@ $<
 
 # Library objects built by mk/agent.mk's pattern rule, with what they need.
-$(AB)/lib/nl/%.o:  AGENT_CFLAGS += $(shell $(PKG_CONFIG) --cflags libnl-genl-3.0 2>/dev/null)
-$(AB)/lib/sim/%.o: AGENT_CFLAGS += -I$(TOP)/kernel
+$(AB)/obj/lib/nl/%.o:  AGENT_CFLAGS += $(shell $(PKG_CONFIG) --cflags libnl-genl-3.0 2>/dev/null)
+$(AB)/obj/lib/sim/%.o: AGENT_CFLAGS += -I$(TOP)/kernel
 $(PHLOEMCTL): AGENT_LIBS += $(shell $(PKG_CONFIG) --libs json-c libnl-genl-3.0 2>/dev/null)
 
 $(PD_SHED): $(TOP)/kernel/shed.c $(TOP)/kernel/shed.h $(TOP)/uapi/linux/phloem.h

@@ -18,6 +18,13 @@ static const struct {
 	{ "identity", identity_main, "Show or create this gateway's signing identity" },
 	{ "ledger", ledger_main, "Inspect, verify, export and feed the mutual-credit ledger" },
 	{ "settle", settle_main, "Dry-run the settlement of an interval: the transfers it would make" },
+	{ "status", status_main, "Show the gateway's state (phloemd, or phloem.ko when phloemd is down)" },
+	{ "channels", channels_main, "Show every ADC channel: current, limit, energy" },
+	{ "relays", relays_main, "List relays; switch one on/off/auto (--for DUR); set its priority" },
+	{ "limits", limits_main, "Show the limits in force; set or reset operator limits" },
+	{ "events", events_main, "Show shedding and safety events (--follow to stream them)" },
+	{ "history", history_main, "Per-minute energy per channel, with a bar per minute" },
+	{ "config", config_main, "Check a phloemd configuration file (config check FILE)" },
 };
 
 static void show_usage(FILE *f, const char *prog)

@@ -19,6 +19,13 @@
 int identity_main(int argc, char **argv);
 int ledger_main(int argc, char **argv);
 int settle_main(int argc, char **argv);
+int status_main(int argc, char **argv);
+int channels_main(int argc, char **argv);
+int relays_main(int argc, char **argv);
+int limits_main(int argc, char **argv);
+int events_main(int argc, char **argv);
+int history_main(int argc, char **argv);
+int config_main(int argc, char **argv);
 
 /* util.c */
 extern const char *phloem_dir_opt;	/* --dir given before the subcommand */

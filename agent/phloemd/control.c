@@ -376,6 +376,9 @@ static struct json_object *handle(struct client *c, struct json_object *req)
 
 		if (bad || limit < 0 || limit > 100000)
 			return error_reply(EINVAL, "bad since_ms or limit");
+		/* negative: relative to our clock (the client's may differ) */
+		if (since < 0)
+			since += (int64_t)pd_now(d) * 1000;
 		a = json_object_new_array();
 		if (pd_history_events(d->hist, since, (uint32_t)limit, ev_row, a)) {
 			json_object_put(a);
@@ -394,6 +397,8 @@ static struct json_object *handle(struct client *c, struct json_object *req)
 
 		if (bad)
 			return error_reply(EINVAL, "bad since");
+		if (since < 0)
+			since += pd_now(d);
 		a = json_object_new_array();
 		if (pd_history_minutes(d->hist, since, ch, min_row, a)) {
 			json_object_put(a);

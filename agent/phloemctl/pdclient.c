@@ -1,0 +1,255 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * phloemctl: talking to phloemd (UNIX socket, JSON lines via json-c) and,
+ * when it is not running, straight to phloem.ko over netlink.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pdclient.h"
+
+const char *pdc_socket(void)
+{
+	const char *s = getenv("PHLOEMD_SOCKET");
+
+	return s && *s ? s : PHLOEMD_SOCKET_DEFAULT;
+}
+
+struct json_object *pdc_req(const char *cmd)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "cmd", json_object_new_string(cmd));
+	return o;
+}
+
+int pdc_fail(int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("phloemctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	if (err)
+		fprintf(stderr, ": %s", strerror(err < 0 ? -err : err));
+	fputc('\n', stderr);
+	return 1;
+}
+
+int pdc_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("phloemctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 2;
+}
+
+bool pdc_unreachable(int err)
+{
+	return err == -ENOENT || err == -ECONNREFUSED;
+}
+
+/* One line, unbounded: replies (history) can be large. */
+struct json_object *pdc_read(int fd)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *o = NULL;
+	char buf[4096];
+
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		char *nl;
+
+		if (n <= 0)
+			break;
+		nl = memchr(buf, '\n', (size_t)n);
+		o = json_tokener_parse_ex(tok, buf, nl ? (int)(nl - buf) : (int)n);
+		if (json_tokener_get_error(tok) == json_tokener_continue && !nl)
+			continue;
+		/* one request, one reply line: nothing follows it */
+		break;
+	}
+	json_tokener_free(tok);
+	return o;
+}
+
+/* Stream lines arrive one per write; read byte-wise up to '\n' so that no
+ * second line is ever swallowed. Used for `events --follow`. */
+struct json_object *pdc_read_line(int fd)
+{
+	size_t cap = 4096, len = 0;
+	char *buf = malloc(cap);
+	struct json_object *o = NULL;
+
+	while (buf) {
+		char ch;
+		ssize_t n = read(fd, &ch, 1);
+
+		if (n <= 0)
+			break;
+		if (ch == '\n') {
+			buf[len] = 0;
+			o = json_tokener_parse(buf);
+			break;
+		}
+		if (len + 1 >= cap) {
+			char *nb = realloc(buf, cap * 2);
+
+			if (!nb)
+				break;
+			buf = nb;
+			cap *= 2;
+		}
+		buf[len++] = ch;
+	}
+	free(buf);
+	return o;
+}
+
+int pdc_call(struct json_object *req, struct json_object **rep, int *fd_out)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const char *s;
+	int fd, err;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", pdc_socket());
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		json_object_put(req);
+		return -errno;
+	}
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		err = -errno;
+		close(fd);
+		json_object_put(req);
+		return err;
+	}
+	s = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
+	if (write(fd, s, strlen(s)) < 0 || write(fd, "\n", 1) < 0) {
+		err = -errno;
+		close(fd);
+		json_object_put(req);
+		return err;
+	}
+	json_object_put(req);
+	*rep = fd_out ? pdc_read_line(fd) : pdc_read(fd);
+	if (!*rep) {
+		close(fd);
+		return -EPROTO;
+	}
+	if (!pdc_bool(*rep, "ok")) {
+		const char *e = pdc_str(*rep, "error");
+
+		fprintf(stderr, "phloemctl: phloemd: %s\n", e ? e : "request refused");
+		json_object_put(*rep);
+		*rep = NULL;
+		close(fd);
+		return 1;
+	}
+	if (fd_out)
+		*fd_out = fd;
+	else
+		close(fd);
+	return 0;
+}
+
+struct json_object *pdc_get(struct json_object *o, const char *key)
+{
+	struct json_object *v = NULL;
+
+	json_object_object_get_ex(o, key, &v);
+	return v;
+}
+
+int64_t pdc_int(struct json_object *o, const char *key)
+{
+	return json_object_get_int64(pdc_get(o, key));
+}
+
+double pdc_double(struct json_object *o, const char *key)
+{
+	return json_object_get_double(pdc_get(o, key));
+}
+
+const char *pdc_str(struct json_object *o, const char *key)
+{
+	struct json_object *v = pdc_get(o, key);
+
+	return v ? json_object_get_string(v) : NULL;
+}
+
+bool pdc_bool(struct json_object *o, const char *key)
+{
+	return json_object_get_boolean(pdc_get(o, key));
+}
+
+void pdc_print_json(struct json_object *o)
+{
+	/* "ok" is protocol, not data */
+	json_object_object_del(o, "ok");
+	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+					    JSON_C_TO_STRING_SPACED));
+}
+
+int pdc_nl_device(uint32_t dev, struct phloem_nl **nl, struct phloem_nl_device *d)
+{
+	int err = phloem_nl_open(nl);
+
+	if (err)
+		return err;
+	err = phloem_nl_get_device(*nl, dev, d);
+	if (err) {
+		phloem_nl_close(*nl);
+		*nl = NULL;
+	}
+	return err;
+}
+
+int pdc_parse_duration(const char *s, int64_t *sec)
+{
+	char *end;
+	long long v;
+	int64_t mul = 1;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || end == s || v < 0)
+		return -1;
+	if (*end) {
+		switch (*end) {
+		case 's': mul = 1; break;
+		case 'm': mul = 60; break;
+		case 'h': mul = 3600; break;
+		case 'd': mul = 86400; break;
+		default: return -1;
+		}
+		if (end[1])
+			return -1;
+	}
+	*sec = (int64_t)v * mul;
+	return 0;
+}
+
+void pdc_format_time(int64_t ts, bool ms, char *buf, size_t len)
+{
+	time_t t = (time_t)(ms ? ts / 1000 : ts);
+	struct tm tm;
+	size_t n;
+
+	localtime_r(&t, &tm);
+	n = strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+	if (ms && n + 5 <= len)
+		snprintf(buf + n, len - n, ".%03d", (int)(ts % 1000));
+}

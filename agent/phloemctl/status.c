@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * phloemctl status: the gateway at a glance. From phloemd when it runs;
+ * otherwise straight from phloem.ko over netlink (no policy shown then).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pdclient.h"
+
+static void state_str(uint32_t st, char *buf, size_t len)
+{
+	static const char *const n[] = { "failsafe", "leased", "boot-limits", "no-mains", "shedding" };
+	size_t o = 0;
+
+	buf[0] = 0;
+	for (unsigned i = 0; i < 5; i++)
+		if (st & (1u << i))
+			o += (size_t)snprintf(buf + o, o < len ? len - o : 0, "%s%s", o ? " " : "", n[i]);
+	if (!o)
+		snprintf(buf, len, "normal");
+}
+
+static int status_nl(uint32_t dev, bool json)
+{
+	struct phloem_nl *nl = NULL;
+	struct phloem_nl_device *d = calloc(1, sizeof(*d));
+	char st[96];
+	int err;
+
+	if (!d)
+		return pdc_fail(-ENOMEM, "status");
+	err = pdc_nl_device(dev, &nl, d);
+	if (err) {
+		free(d);
+		if (err == -ENOENT)
+			return pdc_fail(0, "phloemd is not running and phloem.ko is not loaded (no \"phloem\" netlink family)");
+		return pdc_fail(err, "status of device %u over netlink", dev);
+	}
+	if (json) {
+		struct json_object *o = json_object_new_object();
+		struct json_object *a = json_object_new_array();
+
+		json_object_object_add(o, "source", json_object_new_string("kernel"));
+		json_object_object_add(o, "device", json_object_new_string(d->name));
+		for (unsigned i = 0; i < 5; i++)
+			if (d->state & (1u << i)) {
+				state_str(1u << i, st, sizeof(st));
+				json_object_array_add(a, json_object_new_string(st));
+			}
+		json_object_object_add(o, "state", a);
+		json_object_object_add(o, "site_p_w", json_object_new_double(d->site_p_mw / 1000.0));
+		json_object_object_add(o, "vrms_v", json_object_new_double(d->vrms_mv / 1000.0));
+		json_object_object_add(o, "freq_hz", json_object_new_double(d->freq_mhz / 1000.0));
+		json_object_object_add(o, "lease_left_ms", json_object_new_int64(d->lease_left_ms));
+		json_object_object_add(o, "site_import_limit_w",
+				       json_object_new_int64(d->site_import_limit_mw / 1000));
+		pdc_print_json(o);
+		json_object_put(o);
+	} else {
+		state_str(d->state, st, sizeof(st));
+		printf("phloemd:       not running (read from phloem.ko over netlink)\n");
+		printf("device:        %s\n", d->name);
+		printf("state:         %s\n", st);
+		printf("site power:    %.1f W (import limit %u W)\n", d->site_p_mw / 1000.0,
+		       d->site_import_limit_mw / 1000);
+		printf("mains:         %.1f V, %.3f Hz\n", d->vrms_mv / 1000.0, d->freq_mhz / 1000.0);
+		printf("lease:         %u ms left\n", d->lease_left_ms);
+	}
+	phloem_nl_close(nl);
+	free(d);
+	return 0;
+}
+
+int status_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "device", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	struct json_object *rep, *a;
+	bool json = false;
+	uint32_t dev = 0;
+	int opt, err;
+
+	while ((opt = getopt_long(argc, argv, "jd:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'j': json = true; break;
+		case 'd': dev = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 'h':
+			printf("Usage: phloemctl status [--json] [--device N]\n");
+			return 0;
+		default: return 2;
+		}
+	}
+	if (optind != argc)
+		return pdc_usage("status: unexpected argument \"%s\"", argv[optind]);
+	err = pdc_call(pdc_req("status"), &rep, NULL);
+	if (pdc_unreachable(err))
+		return status_nl(dev, json);
+	if (err < 0)
+		return pdc_fail(err, "connecting to phloemd at %s", pdc_socket());
+	if (err)
+		return 1;
+	if (json) {
+		pdc_print_json(rep);
+	} else {
+		char st[96] = "";
+		size_t o = 0;
+
+		a = pdc_get(rep, "state");
+		for (size_t i = 0; a && i < json_object_array_length(a); i++)
+			o += (size_t)snprintf(st + o, o < sizeof(st) ? sizeof(st) - o : 0, "%s%s",
+					      o ? " " : "", json_object_get_string(json_object_array_get_idx(a, i)));
+		printf("phloemd:       running, backend %s, device %s\n", pdc_str(rep, "backend"),
+		       pdc_str(rep, "device"));
+		printf("state:         %s\n", o ? st : "normal");
+		printf("site power:    %.1f W (import limit %" PRId64 " W)\n", pdc_double(rep, "site_p_w"),
+		       pdc_int(rep, "site_import_limit_w"));
+		printf("mains:         %.1f V, %.3f Hz\n", pdc_double(rep, "vrms_v"), pdc_double(rep, "freq_hz"));
+		printf("lease:         %" PRId64 " ms left\n", pdc_int(rep, "lease_left_ms"));
+		a = pdc_get(rep, "windows_open");
+		printf("windows open:  ");
+		for (size_t i = 0; a && i < json_object_array_length(a); i++)
+			printf("%s%s", i ? ", " : "", json_object_get_string(json_object_array_get_idx(a, i)));
+		printf("%s\n", a && json_object_array_length(a) ? "" : "none");
+		printf("events seen:   %" PRId64 "\n", pdc_int(rep, "events_seen"));
+	}
+	json_object_put(rep);
+	return 0;
+}
