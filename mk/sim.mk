@@ -6,6 +6,8 @@
 #                    mcp320x binds, waveforms and load model as read through
 #                    IIO, debugfs knobs and refusals, relay time stamps, steps,
 #                    faults, stalls, unload (also under a bound phloem.ko)
+#   make check-sim-wave  the analog model (kernel/sim/sim_wave.c) on the host
+#                    against libm and 128-bit references, under UBSan
 SIM_VM_RUN  := $(TOP)/tests/vm/run.sh
 SIM_TIMEOUT ?= 300
 
@@ -23,4 +25,19 @@ check-sim: modules
 	fi; \
 	exit $$rc
 
-CHECKS += check-sim
+SIM_WAVE_TEST := $(BUILD)/tests/sim/wave_test
+SIM_SHIM      := $(TOP)/tests/sim/shim
+
+# The kernel source compiled as is; the shim stands in for <linux/...>.
+$(SIM_WAVE_TEST): $(TOP)/tests/sim/wave_test.c $(TOP)/kernel/sim/sim_wave.c \
+		  $(TOP)/kernel/sim/sim.h $(wildcard $(SIM_SHIM)/*.h $(SIM_SHIM)/linux/*.h \
+		  $(SIM_SHIM)/linux/gpio/*.h) $(KSFT_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) -I$(SIM_SHIM) -I$(KSFT_INC) $(HOST_CFLAGS) -fsanitize=undefined \
+		-fno-sanitize-recover=undefined -o $@ $< -lm
+
+.PHONY: check-sim-wave
+check-sim-wave: $(SIM_WAVE_TEST)
+	@$(TOP)/tests/lib/run-tap.sh $(RESULTS)/$@.tap $(SIM_WAVE_TEST)
+
+CHECKS += check-sim-wave check-sim

@@ -208,7 +208,7 @@ struct phloem_sim_mcp {
 struct phloem_sim_hat {
 	unsigned int id;
 
-	struct mutex lock;
+	struct mutex lock;	/* the model, @lines and the log: see above */
 	u32 freq_mhz;
 	u64 anchor_ns;
 	u32 anchor_phase;

@@ -6,7 +6,7 @@
  * Integer only (this runs in the SPI transfer path and kernel code has no
  * FPU): the mains angle is a u32 turn (2^32 per cycle) advanced from an
  * anchor by elapsed time times frequency, and sine comes from a quarter-wave
- * Q15 table with linear interpolation (error below 2 LSB of Q15, far under
+ * Q15 table with linear interpolation (error at most 2 LSB of Q15, far under
  * one LSB of a 12-bit ADC).
  */
 #include <linux/math64.h>
@@ -98,7 +98,7 @@ static u32 phloem_sim_advance(u64 dt_ns, u32 freq_mhz)
 
 static u32 phloem_sim_mdeg_to_phase(s32 mdeg)
 {
-	return (u32)div_s64((s64)mdeg << 32, 360000);
+	return (u32)div_s64((s64)mdeg * (1LL << 32), 360000);
 }
 
 static u32 phloem_sim_angle(struct phloem_sim_hat *hat, u64 now)
@@ -210,7 +210,7 @@ int phloem_sim_wave_sample(struct phloem_sim_hat *hat, unsigned int input,
 			   u64 now)
 {
 	const struct phloem_sim_chan *ch;
-	s64 inst, lsb;
+	s64 inst, lsb, half;
 	u32 theta;
 
 	lockdep_assert_held(&hat->lock);
@@ -228,9 +228,9 @@ int phloem_sim_wave_sample(struct phloem_sim_hat *hat, unsigned int input,
 	else
 		inst = phloem_sim_current(hat, input, theta);
 
-	/* Round to the nearest step, as the converter's DNL centres codes. */
-	lsb = div_s64(inst + (inst < 0 ? -(s64)ch->scale_micro : ch->scale_micro) / 2,
-		      ch->scale_micro);
+	/* Round to the nearest code (half away from zero), as a converter does. */
+	half = ch->scale_micro / 2;
+	lsb = div_s64(inst < 0 ? inst - half : inst + half, ch->scale_micro);
 	return clamp_t(s64, PHLOEM_SIM_ADC_MID + lsb, 0, PHLOEM_SIM_ADC_MAX);
 }
 
