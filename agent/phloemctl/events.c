@@ -5,8 +5,8 @@
  *   phloemctl events [--since DUR] [-n N] [--follow] [--json]
  *
  * --follow keeps printing new events as phloemd receives them. --json
- * prints one JSON object per event, one per line (JSON Lines), so a
- * follower can be piped into a line-oriented tool.
+ * prints the events as one JSON array; with --follow, one JSON object per
+ * event and line (JSON Lines), so a follower can feed a line-based tool.
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -94,8 +94,11 @@ int events_main(int argc, char **argv)
 	if (err)
 		return 1;
 	a = pdc_get(rep, "events");
-	for (size_t i = 0; a && i < json_object_array_length(a); i++)
-		print_event(json_object_array_get_idx(a, i), json);
+	if (json && !follow)
+		puts(json_object_to_json_string_ext(a, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED));
+	else
+		for (size_t i = 0; a && i < json_object_array_length(a); i++)
+			print_event(json_object_array_get_idx(a, i), json);
 	json_object_put(rep);
 	while (follow) {
 		struct json_object *line = pdc_read_line(fd);

@@ -1,0 +1,212 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# phloemd end to end on the sim backend: real processes, a real UNIX
+# socket and a real SQLite file. TAP on stdout.
+#
+#   phloemctl --(line JSON over $T/sock)--> phloemd --> sim backend
+#                                              |          (kernel/shed.c on
+#                                              v           a waveform model)
+#                                          $T/h.db (WAL)
+#
+# The daemon runs with --time-offset so that its clock reads 11:59:50 at
+# start: the [tou noon] window opens 10 s later, while the test watches.
+set -u
+. "$(dirname "$0")/lib.sh"
+PHLOEMD=${PHLOEMD:?} PHLOEMCTL=${PHLOEMCTL:?}
+
+T=$(mktemp -d /tmp/phloemd-test.XXXXXX)
+chmod 755 "$T"
+export PHLOEMD_SOCKET=$T/sock
+PID=
+cleanup() {
+	[ -n "$PID" ] && kill "$PID" 2>/dev/null
+	[ -n "${FPID:-}" ] && kill "$FPID" 2>/dev/null
+	wait 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+conf() {	# conf WINDOW_LIMIT_W
+	cat <<EOC
+# test configuration
+[agent]
+backend = sim
+socket = $T/sock
+lease_s = 3
+user =
+group = nogroup
+
+[site]
+import_limit_w = 9000
+
+[circuit site]
+channel = i0
+breaker_a = 40
+curve = C
+sim_base_a = 1
+
+[circuit garage]
+channel = i1
+breaker_a = 32
+limit_a = 20
+sim_base_a = 2
+
+[relay ev]
+circuit = garage
+priority = 10
+min_off_s = 5
+sim_load_a = 10
+
+[relay heater]
+circuit = garage
+priority = 20
+sim_load_a = 4
+
+[tou noon]
+days = all
+start = 12:00
+end = 13:00
+site_import_limit_w = $1
+shed = heater
+
+[sim]
+restore_delay_s = 1
+step = 4 garage 15
+
+[history]
+db = $T/h.db
+retention_days = 30
+EOC
+}
+
+start() {
+	"$PHLOEMD" -c "$T/t.conf" --time-offset "$OFFSET" 2>>"$T/log" &
+	PID=$!
+	wait_for 10 test -S "$T/sock"
+}
+
+ctl() { "$PHLOEMCTL" "$@"; }
+ctlq() { "$PHLOEMCTL" "$@" >/dev/null; }
+limit_w() { ctl limits --json | jget 'd["site_import_limit_w"]'; }
+
+# ---- configuration checks (no daemon) ----
+conf 2500 >"$T/t.conf"
+pd_check() { "$PHLOEMD" --check -c "$1" >/dev/null; }
+check "phloemd --check accepts a good file" pd_check "$T/t.conf"
+sed 's/^priority = 20$/priorty = 20/' "$T/t.conf" >"$T/bad.conf"
+line=$(grep -n '^priorty' "$T/bad.conf" | cut -d: -f1)
+out=$("$PHLOEMD" --check -c "$T/bad.conf" 2>&1)
+check "phloemd --check refuses an unknown key with file:line ($out)" \
+	grep -q "bad.conf:$line: \[relay heater\] priorty: unknown key" <<<"$out"
+out=$(ctl config check "$T/bad.conf" 2>&1); rc=$?
+check "phloemctl config check reports file:line and fails" \
+	test "$rc" -ne 0 -a -n "$(grep "bad.conf:$line:" <<<"$out")"
+check "phloemctl config check --json parses (valid=false)" \
+	test "$(ctl config check --json "$T/bad.conf" | jget 'd["valid"]')" = False
+check "phloemctl config check accepts the good file" ctlq config check "$T/t.conf"
+
+# ---- start, clock at 11:59:50 ----
+OFFSET=$(( $(date -d 'today 11:59:50' +%s) - $(date +%s) ))
+check "phloemd (sim) starts and listens" start
+check "status (human)" ctlq status
+for c in status channels relays limits events history; do
+	check "$c --json parses" bash -c "'$PHLOEMCTL' $c --json | python3 -c 'import json,sys; json.load(sys.stdin)'"
+done
+check "before the window: site import limit 9000 W" test "$(limit_w)" = 9000
+
+# events --follow: a background follower sees the override below
+ctl events --follow --json -n 0 >"$T/follow" 2>&1 &
+FPID=$!
+sleep 0.5
+
+# ---- overload at t=4 s sheds the EV, the event lands in history ----
+shed_seen() { ctl events --json | jget 'any(e["kind"] == "shed" for e in d)' | grep -q True; }
+check "overload sheds a relay (event via socket)" wait_for 15 shed_seen
+check "shed event recorded in SQLite" \
+	test "$(sqlite3 "$T/h.db" "select count(*) from event where kind='shed' and relay='ev'")" -ge 1
+check "relays shows ev shed" \
+	test "$(ctl relays --json | jget '[r["shed_count"] for r in d["relays"] if r["name"]=="ev"][0] >= 1')" = True
+
+# ---- operator actions ----
+check "relays off heater --for 1m" ctlq relays off heater --for 1m
+check "heater overridden off" \
+	test "$(ctl relays --json | jget '[r["override"] for r in d["relays"] if r["name"]=="heater"][0]')" = off
+check "follower received the override event" wait_for 5 grep -q '"kind":"override"' "$T/follow"
+check "relays auto heater" ctlq relays auto heater
+check "relays priority heater 5" ctlq relays priority heater 5
+check "priority now 5" \
+	test "$(ctl relays --json | jget '[r["priority"] for r in d["relays"] if r["name"]=="heater"][0]')" = 5
+check "relays on nosuch fails" bash -c "! '$PHLOEMCTL' relays on nosuch 2>/dev/null"
+check "limits set site 3000" ctlq limits set site 3000
+check "site limit 3000 W" test "$(limit_w)" = 3000
+check "limits set garage 40 refused (above breaker)" bash -c "! '$PHLOEMCTL' limits set garage 40 2>/dev/null"
+check "limits set garage 18" ctlq limits set garage 18
+check "garage limit 18 A" \
+	test "$(ctl limits --json | jget '[c["limit_ma"] for c in d["circuits"] if c["name"]=="garage"][0]')" = 18000
+check "limits reset" ctlq limits reset
+check "after reset: the policy's limit again" \
+	test "$(ctl limits --json | jget 'd["site_import_limit_w"] == d["site_policy_w"] and not d["site_operator"]')" = True
+
+# ---- the window opens at 12:00:00 agent time ----
+check "window opens: limit 2500 W reaches the backend" wait_for 15 bash -c "test \"\$('$PHLOEMCTL' limits --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"site_import_limit_w\"])')\" = 2500"
+check "window holds heater off" \
+	test "$(ctl relays --json | jget '[r["held_by_window"] for r in d["relays"] if r["name"]=="heater"][0]')" = True
+check "status lists the open window" bash -c "'$PHLOEMCTL' status | grep -q 'windows open:  noon'"
+
+# ---- SIGHUP: a broken file is refused, a good one applied ----
+conf 2000 >"$T/t.conf"
+kill -HUP "$PID"
+check "good reload applies the new window limit (2000 W)" wait_for 5 bash -c "test \"\$('$PHLOEMCTL' limits --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"site_import_limit_w\"])')\" = 2000"
+conf 1500 | sed 's/^start = 12:00$/start = 25:00/' >"$T/t.conf"
+bad=$(grep -n '^start = 25:00' "$T/t.conf" | cut -d: -f1)
+kill -HUP "$PID"
+check "broken reload refused with file:line in the log" \
+	wait_for 5 grep -q "reload refused.*t.conf:$bad: \[tou noon\] start" "$T/log"
+check "broken reload keeps the old limits (2000 W)" test "$(limit_w)" = 2000
+check "daemon still alive after the broken reload" kill -0 "$PID"
+conf 2000 >"$T/t.conf"
+
+# ---- permissions: nobody (group nogroup = read group) may read, not write;
+# a user outside the group cannot even connect ----
+if id nobody >/dev/null 2>&1 && getent group nogroup >/dev/null; then
+	asnobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups env PHLOEMD_SOCKET="$T/sock" "$PHLOEMCTL" "$@"; }
+	nobody_status() { asnobody status >/dev/null; }
+	check "group member may read (status)" nobody_status
+	out=$(asnobody relays off ev 2>&1); rc=$?
+	check "group member refused for writes ($out)" test "$rc" -ne 0 -a -n "$(grep -i 'permission denied' <<<"$out")"
+	check "write refusal logged by phloemd" grep -q 'refused for "relay"' "$T/log"
+	out=$(setpriv --reuid=daemon --regid=daemon --clear-groups env PHLOEMD_SOCKET="$T/sock" "$PHLOEMCTL" relays off ev 2>&1); rc=$?
+	check "non-group user refused ($out)" test "$rc" -ne 0
+else
+	skip "permission checks" "no nobody/nogroup"
+fi
+
+# ---- history: wait for a flush, then the table has bars ----
+has_rows() { [ "$(sqlite3 "$T/h.db" 'select count(*) from minute where import_mwh > 0')" -ge 2 ]; }
+check "per-minute rows written for both channels" wait_for 15 has_rows
+check "history table shows an ASCII bar" bash -c "'$PHLOEMCTL' history --since 1d | grep -q '|#'"
+check "history --channel garage" bash -c "'$PHLOEMCTL' history --since 1d --channel garage | grep -q '^i1 (garage)'"
+
+# ---- SIGKILL and restart: nothing committed is lost ----
+ev_before=$(sqlite3 "$T/h.db" 'select count(*) from event')
+wh_before=$(sqlite3 "$T/h.db" 'select sum(import_mwh) from minute')
+kill -9 "$PID"; wait "$PID" 2>/dev/null; PID=
+check "restart after SIGKILL (stale socket replaced)" start
+check "SQLite file intact" test "$(sqlite3 "$T/h.db" 'pragma integrity_check')" = ok
+check "events kept across SIGKILL ($ev_before)" \
+	test "$(sqlite3 "$T/h.db" 'select count(*) from event')" -ge "$ev_before"
+more_energy() { [ "$(sqlite3 "$T/h.db" 'select sum(import_mwh) from minute')" -gt "$wh_before" ]; }
+check "energy keeps adding up after restart (was $wh_before mWh)" wait_for 15 more_energy
+check "restarted daemon serves events from before the kill" \
+	test "$(ctl events --json -n 1000 | jget 'any(e["kind"] == "shed" for e in d)')" = True
+
+# ---- clean stop ----
+kill "$PID"; wait "$PID"; rc=$?; PID=
+check "SIGTERM: clean exit" test "$rc" -eq 0
+check "SIGTERM: socket removed" test ! -e "$T/sock"
+check "without phloemd, limits says it is not running" bash -c "'$PHLOEMCTL' limits 2>&1 | grep -q 'not running'"
+
+diag "phloemd log:"
+sed 's/^/#   /' "$T/log" | tail -n 15
+done_testing
