@@ -189,7 +189,8 @@ static int phloem_parse_chan_names(struct phloem_dev *pd)
 							 names[i]);
 		if (IS_ERR(ch))
 			return dev_err_probe(dev, PTR_ERR(ch),
-					     "io-channel \"%s\"\n", names[i]);
+					     "io-channels: cannot get \"%s\"\n",
+					     names[i]);
 		pd->chan[i] = ch;
 	}
 	return 0;
