@@ -87,12 +87,12 @@ s32 phloem_sim_sin_q15(u32 phase)
  */
 static u32 phloem_sim_advance(u64 dt_ns, u32 freq_mhz)
 {
-	u32 rest_ns;
+	u32 rest_ns, micro_turns;
 	u64 ms = div_u64_rem(dt_ns, NSEC_PER_MSEC, &rest_ns);
-	u64 micro_turns = (ms * freq_mhz) % 1000000;	/* < 2^20 */
 	u64 pico_turns = (u64)rest_ns * freq_mhz;	/* < 2^37 */
 
-	return (u32)(div_u64(micro_turns << 26, 15625) +
+	div_u64_rem(ms * freq_mhz, 1000000, &micro_turns);	/* < 2^20 */
+	return (u32)(div_u64((u64)micro_turns << 26, 15625) +
 		     div_u64(pico_turns << 20, 244140625));
 }
 
@@ -117,12 +117,13 @@ static s64 phloem_sim_wave(u32 rms, s32 phase_mdeg, u32 h3_pct, u32 h5_pct,
 {
 	u32 p = theta - phloem_sim_mdeg_to_phase(phase_mdeg);
 	s64 peak = ((u64)rms * 1000 * PHLOEM_SIM_SQRT2_Q16) >> 16;
-	s64 acc = phloem_sim_sin_q15(p);
+	/* 32-bit sums: |acc| <= 3 * 32767, no 64-bit division on 32-bit ARM. */
+	s32 acc = phloem_sim_sin_q15(p);
 
 	if (h3_pct)
-		acc += (s64)h3_pct * phloem_sim_sin_q15(3 * p) / 100;
+		acc += (s32)h3_pct * phloem_sim_sin_q15(3 * p) / 100;
 	if (h5_pct)
-		acc += (s64)h5_pct * phloem_sim_sin_q15(5 * p) / 100;
+		acc += (s32)h5_pct * phloem_sim_sin_q15(5 * p) / 100;
 	return (peak * acc) >> 15;
 }
 
