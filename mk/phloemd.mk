@@ -43,7 +43,7 @@ INSTALLS += install-phloemd
 # ---- host tests: unit tests (kselftest harness) and the daemon driven
 # through real processes, sockets and SQLite files (sim backend) ----
 AT := $(BUILD)/tests/agent
-AT_CFLAGS = $(AGENT_CFLAGS) $(PD_CFLAGS) -I$(KSFT_INC) -I$(TOP)/agent/phloemd
+AT_CFLAGS = $(AGENT_CFLAGS) $(PD_CFLAGS) -Wno-sign-compare -I$(KSFT_INC) -I$(TOP)/agent/phloemd
 
 $(AT)/config_test: $(TOP)/tests/agent/config_test.c $(TOP)/agent/phloemd/config.c \
 		$(TOP)/agent/phloemd/policy.c $(PD_HDRS) $(KSFT_HDRS)
