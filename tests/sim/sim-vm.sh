@@ -232,18 +232,20 @@ check "reload and unload cleanly (hats=4)" eval 'insmod $SIM hats=4 && test "$(l
 
 # --- under the real driver --------------------------------------------
 if [ -r $DRV ]; then
-	check "insmod phloem.ko, then the sim" eval 'insmod $DRV && insmod $SIM'
-	for i in $(seq 50); do [ -e /dev/phloem0 ] && break; sleep 0.1; done
+	check "insmod phloem.ko, then the sim with hats=2" eval 'insmod $DRV && insmod $SIM hats=2'
+	for i in $(seq 50); do [ -e /dev/phloem1 ] && break; sleep 0.1; done
 	check "phloem.0 bound and /dev/phloem0 present" \
 		eval 'test -e /sys/bus/platform/devices/phloem.0/driver && test -c /dev/phloem0'
+	check "phloem.1 bound and /dev/phloem1 present" \
+		eval 'test -e /sys/bus/platform/devices/phloem.1/driver && test -c /dev/phloem1'
 	sleep 1
 	r=$(rd $DBG/hat0/relays)
 	diag "relays under phloem.ko: $r"
 	check "the driver holds fridge and lights (critical, safe 1) on" test $((r & 0x90)) = $((0x90))
 	check "the driver's relay writes are logged" grep -q . $DBG/hat0/relay_log
-	check "rmmod phloem_sim while phloem.0 is bound" rmmod phloem_sim
-	check "phloem.0 and /dev/phloem0 are gone" \
-		eval '! test -e /sys/bus/platform/devices/phloem.0 && ! test -e /dev/phloem0'
+	check "rmmod phloem_sim while phloem.0 and phloem.1 are bound" rmmod phloem_sim
+	check "phloem.N and /dev/phloemN are gone" \
+		eval '! ls -d /sys/bus/platform/devices/phloem.* /dev/phloem* >/dev/null 2>&1'
 	check "unbind put the relays in their safe state" \
 		eval 'dmesg | grep -q "phloem.0: unbinding: relays in safe state"'
 	check "rmmod phloem" rmmod phloem
