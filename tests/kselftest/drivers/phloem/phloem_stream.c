@@ -22,7 +22,8 @@
 FIXTURE(stream) {
 	bool ok;
 	int fd;
-	struct phloem_config cfg;
+	struct phloem_config cfg;	/* restored on teardown */
+	struct phloem_config tcg;	/* in force during the test */
 };
 
 FIXTURE_SETUP(stream)
@@ -35,11 +36,7 @@ FIXTURE_SETUP(stream)
 	ASSERT_LE(0, self->fd);
 	ASSERT_EQ(0, ph_get_config(self->fd, &self->cfg));
 	ASSERT_EQ(0, ph_settle(self->fd, 10000));
-	{
-		struct phloem_config c;
-
-		ASSERT_EQ(0, ph_tolerate_tcg(self->fd, &c));
-	}
+	ASSERT_EQ(0, ph_tolerate_tcg(self->fd, &self->tcg));
 	self->ok = true;
 }
 
