@@ -61,7 +61,7 @@ $(AT)/sim_test: $(TOP)/tests/agent/sim_test.c $(LIBPHLOEM) $(PD_SHED) $(KSFT_HDR
 
 AT_BINS := $(AT)/config_test $(AT)/nl_test $(AT)/sim_test
 
-check-agent: $(AT_BINS) $(PHLOEMD) $(PHLOEMCTL)
+check-agent: $(AT_BINS) $(PHLOEMD) $(PHLOEMCTL) $(TOP)/docs/netlink/phloem.yaml
 	@PHLOEMD=$(PHLOEMD) PHLOEMCTL=$(PHLOEMCTL) AT=$(AT) \
 		$(TOP)/tests/lib/run-tap.sh $(RESULTS)/$@.tap $(TOP)/tests/agent/run.sh
 CHECKS += check-agent

@@ -32,6 +32,7 @@ echo "TAP version 13"
 run_suite config "$AT/config_test"
 run_suite nl "$AT/nl_test"
 run_suite sim "$AT/sim_test"
+run_suite nlspec python3 "$here/nlspec_check.py" "$here/../.."
 run_suite phloemd "$here/phloemd.sh"
 echo "1..$n"
 [ "$fail" -eq 0 ]
