@@ -35,7 +35,8 @@ $(UNIT_OUT): $(PKG)/phloemd.service.in FORCE
 	@sed 's|@SBINDIR@|$(SBINDIR)|g' $< >$@.tmp
 	@if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
 
-.PHONY: install-bins install-data agent-bins print-agent-bins FORCE
+.PHONY: install-bins install-data agent-bins print-agent-bins unit FORCE
+unit: $(UNIT_OUT)
 FORCE:
 
 # Used by tests/arm64/check.sh to cross-build exactly these.

@@ -1,0 +1,59 @@
+# SPDX-License-Identifier: GPL-2.0-only
+SUMMARY = "phloem agent: phloemd (policy daemon) and phloemctl"
+DESCRIPTION = "phloemd moves the kernel's shedding targets by time of use, \
+keeps history and the neighbourhood ledger; phloemctl inspects and drives it."
+
+require inc/phloem.inc
+LICENSE = "GPL-2.0-only"
+
+DEPENDS = "libnl libsodium libmodbus libbpf sqlite3 libinih json-c systemd"
+
+inherit systemd pkgconfig
+
+# The agent without the module is of little use, but an image may build
+# the module into its kernel instead: recommend, do not depend.
+RRECOMMENDS:${PN} = "kernel-module-phloem"
+
+SYSTEMD_SERVICE:${PN} = "phloemd.service"
+SYSTEMD_AUTO_ENABLE:${PN} = "enable"
+
+# The top Makefile builds the agent under BUILD; CC and the flags are the
+# cross ones, pkg-config is the sysroot's (pkgconfig class).
+EXTRA_OEMAKE = "BUILD=${B} CC='${CC}' AR='${AR}' CFLAGS='${CFLAGS}' \
+                LDFLAGS='${LDFLAGS}' PKG_CONFIG=pkg-config SBINDIR=${sbindir}"
+
+do_configure[noexec] = "1"
+
+do_compile() {
+	oe_runmake -C ${S} agent-bins unit
+}
+
+# The same tree as `make install PREFIX=/usr` (mk/install.mk), written out
+# so that each path is the Yocto variable for it; tests/yocto checks the
+# two agree file by file.
+do_install() {
+	install -d ${D}${bindir} ${D}${sbindir}
+	install -m 0755 ${B}/agent/phloemctl ${D}${bindir}/phloemctl
+	install -m 0755 ${B}/agent/phloemd ${D}${sbindir}/phloemd
+
+	install -D -m 0644 ${B}/packaging/phloemd.service ${D}${systemd_system_unitdir}/phloemd.service
+	install -D -m 0644 ${S}/packaging/60-phloem.rules ${D}${nonarch_base_libdir}/udev/rules.d/60-phloem.rules
+	install -D -m 0644 ${S}/packaging/phloem.sysusers ${D}${nonarch_libdir}/sysusers.d/phloem.conf
+	install -D -m 0644 ${S}/packaging/phloem.modules-load ${D}${nonarch_libdir}/modules-load.d/phloem.conf
+	install -D -m 0644 ${S}/packaging/phloemd.conf ${D}${sysconfdir}/phloem/phloemd.conf
+
+	for m in ${S}/docs/man/*.[1-8]; do
+		[ -e "$m" ] || continue
+		install -D -m 0644 "$m" ${D}${mandir}/man${m##*.}/$(basename "$m")
+	done
+	for c in ${S}/agent/*/*.bash-completion; do
+		[ -e "$c" ] || continue
+		install -D -m 0644 "$c" ${D}${datadir}/bash-completion/completions/$(basename "$c" .bash-completion)
+	done
+}
+
+FILES:${PN} += "${nonarch_base_libdir}/udev/rules.d \
+                ${nonarch_libdir}/sysusers.d \
+                ${nonarch_libdir}/modules-load.d \
+                ${datadir}/bash-completion"
+CONFFILES:${PN} = "${sysconfdir}/phloem/phloemd.conf"
