@@ -471,7 +471,7 @@ static int cmd_forks(struct ledger *l, struct opts *o)
 /* ---- import ---- */
 
 #define IMPORT_MAX	(256u << 20)
-#define IMPORT_BATCH	1024
+#define IMPORT_BATCH	4096
 
 static int read_all(const char *path, uint8_t **out, size_t *len)
 {

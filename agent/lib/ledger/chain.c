@@ -225,19 +225,31 @@ static int accept(struct ledger *l, const struct ledger_entry *e, const uint8_t 
 	}
 	if (ret)
 		return ret;
-	/* A transfer may have promised this slot, or the one after it. */
-	if (e->type != LEDGER_T_TRANSFER) {
+	/*
+	 * A transfer may have promised this slot, or the one after it (to
+	 * follow this very entry). claim_max spares the lookup when no
+	 * transfer reaches this far; else one index probe answers both.
+	 */
+	found = false;
+	if (c.claim_max >= e->seq) {
+		ret = store_any_claim(l, e->author, e->seq, &found);
+		if (ret)
+			return ret;
+	}
+	if (found && e->type != LEDGER_T_TRANSFER) {
 		ret = store_claim(l, e->author, e->seq, NULL, claim_prev, &found);
 		if (ret)
 			return ret;
 		if (found)
 			return LEDGER_E_DOUBLE_SPEND;
 	}
-	ret = store_claim(l, e->author, e->seq + 1, NULL, claim_prev, &found);
-	if (ret)
-		return ret;
-	if (found && memcmp(claim_prev, hash, 32))
-		return LEDGER_E_DOUBLE_SPEND;
+	if (found) {
+		ret = store_claim(l, e->author, e->seq + 1, NULL, claim_prev, &found);
+		if (ret)
+			return ret;
+		if (found && memcmp(claim_prev, hash, 32))
+			return LEDGER_E_DOUBLE_SPEND;
+	}
 
 	/* Passed: from here on only writes, whose failure aborts the transaction. */
 	ret = store_put_entry(l, e, raw, len, hash, signer);
@@ -255,6 +267,9 @@ static int accept(struct ledger *l, const struct ledger_entry *e, const uint8_t 
 
 		ledger_transfer_id(&e->body.transfer, id);
 		ret = store_put_transfer(l, &e->body.transfer, id);
+		/* Our row is written last, from @c: keep the claim just made. */
+		if (c.claim_max < e->seq)
+			c.claim_max = e->seq;
 		break;
 	}
 	case LEDGER_T_LIMIT:
@@ -302,6 +317,25 @@ static int tx_end(struct ledger *l, bool own, int ret)
 		store_exec(l, "RELEASE ledger");
 	}
 	return ret;
+}
+
+int ledger_begin(struct ledger *l)
+{
+	return l->rdonly ? -EROFS : store_exec(l, "BEGIN IMMEDIATE");
+}
+
+int ledger_commit(struct ledger *l)
+{
+	int ret = store_exec(l, "COMMIT");
+
+	if (ret)
+		store_exec(l, "ROLLBACK");
+	return ret;
+}
+
+void ledger_rollback(struct ledger *l)
+{
+	store_exec(l, "ROLLBACK");
 }
 
 static int ingest_one(struct ledger *l, const uint8_t *raw, size_t len)

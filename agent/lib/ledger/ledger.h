@@ -263,6 +263,15 @@ struct ledger_blob {
  */
 int ledger_ingest(struct ledger *l, struct ledger_blob *blobs, size_t n);
 
+/*
+ * Group several ledger_append()/ledger_ingest() calls into one durable
+ * commit (each call then runs in a savepoint of it: a refused entry still
+ * changes nothing). ledger_rollback() drops everything since ledger_begin().
+ */
+int ledger_begin(struct ledger *l);
+int ledger_commit(struct ledger *l);
+void ledger_rollback(struct ledger *l);
+
 struct ledger_head {
 	uint64_t seq;			/* 0: no entry yet */
 	uint8_t hash[LEDGER_HASH_BYTES];

@@ -41,14 +41,8 @@ enum {
 	ST_INS_FORK,
 	ST_FLAG,
 	ST_BY_HASH,
+	ST_ANY_CLAIM,
 	__ST_MAX,
-};
-
-/* struct ledger - an open ledger database and its prepared statements. */
-struct ledger {
-	sqlite3 *db;
-	sqlite3_stmt *st[__ST_MAX];
-	bool rdonly;
 };
 
 /* What validation needs to know about one chain (a row of "chains"). */
@@ -59,17 +53,39 @@ struct chain_state {
 	uint8_t key[LEDGER_KEY_BYTES];
 	uint64_t limit_wh;
 	bool flagged;
+	uint64_t claim_max;	/* highest slot of this chain a stored transfer claims */
+};
+
+#define CHAIN_CACHE_SLOTS	64
+struct chain_cache {
+	bool valid;
+	uint8_t author[LEDGER_KEY_BYTES];
+	struct chain_state c;
+};
+
+/*
+ * struct ledger - an open ledger database and its prepared statements.
+ * @cache: chain rows seen in the current write transaction (see store.c).
+ */
+struct ledger {
+	sqlite3 *db;
+	sqlite3_stmt *st[__ST_MAX];
+	bool rdonly;
+	struct chain_cache cache[CHAIN_CACHE_SLOTS];
 };
 
 /* store.c: reads and writes of one table row each; no policy. */
 int store_err(struct ledger *l, int rc);
 int store_exec(struct ledger *l, const char *sql);
+void store_cache_clear(struct ledger *l);
 int store_chain(struct ledger *l, const uint8_t author[32], struct chain_state *c);
 int store_entry_at(struct ledger *l, const uint8_t author[32], uint64_t seq,
 		   uint8_t *raw, size_t *len, uint8_t hash[32], uint8_t signer[32]);
 /* A transfer other than @except_id that claims slot (@party, @seq); fills its prev. */
 int store_claim(struct ledger *l, const uint8_t party[32], uint64_t seq,
 		const uint8_t *except_id, uint8_t prev_out[32], bool *found);
+/* Does any transfer claim slot @seq or @seq + 1 of @party? */
+int store_any_claim(struct ledger *l, const uint8_t party[32], uint64_t seq, bool *found);
 int store_balance_before(struct ledger *l, const uint8_t party[32], uint64_t seq, int64_t *bal);
 int store_put_entry(struct ledger *l, const struct ledger_entry *e, const uint8_t *raw, size_t len,
 		    const uint8_t hash[32], const uint8_t signer[32]);

@@ -24,16 +24,16 @@ static const char schema[] =
 	"  author BLOB NOT NULL, seq INTEGER NOT NULL, hash BLOB NOT NULL UNIQUE,"
 	"  type INTEGER NOT NULL, ts INTEGER NOT NULL, signer BLOB NOT NULL,"
 	"  raw BLOB NOT NULL, UNIQUE (author, seq));"
+	/* WITHOUT ROWID: one b-tree per derived table, not a table plus an index. */
 	"CREATE TABLE chains ("
 	"  author BLOB PRIMARY KEY, head_seq INTEGER NOT NULL, head_hash BLOB NOT NULL,"
 	"  head_ts INTEGER NOT NULL, key BLOB NOT NULL, limit_wh INTEGER NOT NULL,"
-	"  flagged INTEGER NOT NULL);"
+	"  flagged INTEGER NOT NULL, claim_max INTEGER NOT NULL) WITHOUT ROWID;"
 	"CREATE TABLE meters ("
-	"  author BLOB NOT NULL, seq INTEGER NOT NULL, interval_start INTEGER NOT NULL,"
+	"  interval_start INTEGER NOT NULL, author BLOB NOT NULL, seq INTEGER NOT NULL,"
 	"  interval_len INTEGER NOT NULL, wh_import INTEGER NOT NULL,"
 	"  wh_export INTEGER NOT NULL, channels INTEGER NOT NULL,"
-	"  PRIMARY KEY (author, seq));"
-	"CREATE INDEX meters_interval ON meters (interval_start);"
+	"  PRIMARY KEY (interval_start, author, seq)) WITHOUT ROWID;"
 	"CREATE TABLE transfers ("
 	"  id BLOB PRIMARY KEY, debtor BLOB NOT NULL, creditor BLOB NOT NULL,"
 	"  amount INTEGER NOT NULL, interval_start INTEGER NOT NULL,"
@@ -41,13 +41,13 @@ static const char schema[] =
 	"  creditor_seq INTEGER NOT NULL, creditor_prev BLOB NOT NULL);"
 	"CREATE INDEX transfers_debtor ON transfers (debtor, debtor_seq);"
 	"CREATE INDEX transfers_creditor ON transfers (creditor, creditor_seq);"
-	"CREATE TABLE balances (key BLOB PRIMARY KEY, balance INTEGER NOT NULL);"
+	"CREATE TABLE balances (key BLOB PRIMARY KEY, balance INTEGER NOT NULL) WITHOUT ROWID;"
 	"CREATE TABLE forks ("
 	"  author BLOB NOT NULL, seq INTEGER NOT NULL, a BLOB NOT NULL, b BLOB NOT NULL,"
 	"  PRIMARY KEY (author, seq, a, b));";
 
 static const char *const stmt_sql[__ST_MAX] = {
-	[ST_HEAD] = "SELECT head_seq, head_hash, head_ts, key, limit_wh, flagged "
+	[ST_HEAD] = "SELECT head_seq, head_hash, head_ts, key, limit_wh, flagged, claim_max "
 		    "FROM chains WHERE author = ?1",
 	[ST_ENTRY_AT] = "SELECT raw, hash, signer FROM entries WHERE author = ?1 AND seq = ?2",
 	[ST_CLAIMS] = "SELECT id, debtor_prev FROM transfers WHERE debtor = ?1 AND debtor_seq = ?2 "
@@ -61,11 +61,11 @@ static const char *const stmt_sql[__ST_MAX] = {
 	[ST_INS_ENTRY] = "INSERT INTO entries (author, seq, hash, type, ts, signer, raw) "
 			 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[ST_UPSERT_CHAIN] =
-		"INSERT INTO chains (author, head_seq, head_hash, head_ts, key, limit_wh, flagged) "
-		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (author) DO UPDATE SET "
+		"INSERT INTO chains (author, head_seq, head_hash, head_ts, key, limit_wh, flagged, "
+		"claim_max) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (author) DO UPDATE SET "
 		"head_seq = excluded.head_seq, head_hash = excluded.head_hash, "
 		"head_ts = excluded.head_ts, key = excluded.key, limit_wh = excluded.limit_wh, "
-		"flagged = excluded.flagged",
+		"flagged = excluded.flagged, claim_max = excluded.claim_max",
 	[ST_INS_METER] = "INSERT INTO meters (author, seq, interval_start, interval_len, "
 			 "wh_import, wh_export, channels) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[ST_INS_TRANSFER] =
@@ -75,10 +75,13 @@ static const char *const stmt_sql[__ST_MAX] = {
 	[ST_ADD_BALANCE] = "INSERT INTO balances (key, balance) VALUES (?1, ?2) "
 			   "ON CONFLICT (key) DO UPDATE SET balance = balance + excluded.balance",
 	[ST_INS_FORK] = "INSERT OR IGNORE INTO forks (author, seq, a, b) VALUES (?1, ?2, ?3, ?4)",
-	[ST_FLAG] = "INSERT INTO chains (author, head_seq, head_hash, head_ts, key, limit_wh, flagged) "
-		    "VALUES (?1, 0, zeroblob(32), 0, ?1, 0, 1) "
+	[ST_FLAG] = "INSERT INTO chains (author, head_seq, head_hash, head_ts, key, limit_wh, "
+		    "flagged, claim_max) VALUES (?1, 0, zeroblob(32), 0, ?1, 0, 1, 0) "
 		    "ON CONFLICT (author) DO UPDATE SET flagged = 1",
 	[ST_BY_HASH] = "SELECT raw FROM entries WHERE hash = ?1",
+	[ST_ANY_CLAIM] = "SELECT EXISTS (SELECT 1 FROM transfers WHERE debtor = ?1 "
+			 "AND debtor_seq BETWEEN ?2 AND ?2 + 1) OR EXISTS (SELECT 1 FROM transfers "
+			 "WHERE creditor = ?1 AND creditor_seq BETWEEN ?2 AND ?2 + 1)",
 };
 
 int store_err(struct ledger *l, int rc)
@@ -104,6 +107,9 @@ int store_err(struct ledger *l, int rc)
 
 int store_exec(struct ledger *l, const char *sql)
 {
+	/* Any transaction boundary or rollback ends what the cache may assume. */
+	if (!strncmp(sql, "BEGIN", 5) || !strncmp(sql, "COMMIT", 6) || !strncmp(sql, "ROLLBACK", 8))
+		store_cache_clear(l);
 	return store_err(l, sqlite3_exec(l->db, sql, NULL, NULL, NULL));
 }
 
@@ -162,6 +168,9 @@ int ledger_open(const char *path, unsigned int flags, struct ledger **out)
 	 */
 	if (!l->rdonly) {
 		ret = store_exec(l, "PRAGMA journal_mode = WAL");
+		/* 16 MiB of page cache: a batch's index pages stay in memory. */
+		if (!ret)
+			ret = store_exec(l, "PRAGMA cache_size = -16384");
 		if (!ret)
 			ret = store_exec(l, flags & LEDGER_O_NOSYNC ? "PRAGMA synchronous = OFF"
 							     : "PRAGMA synchronous = FULL");
@@ -203,8 +212,8 @@ static sqlite3_stmt *stmt(struct ledger *l, int i)
 {
 	sqlite3_stmt *st = l->st[i];
 
+	/* Every caller binds every parameter: no need to clear bindings. */
 	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
 	return st;
 }
 
@@ -226,10 +235,46 @@ static int step_done(struct ledger *l, sqlite3_stmt *st)
 	return rc == SQLITE_DONE ? 0 : store_err(l, rc);
 }
 
+/*
+ * Chain states read or written inside the current write transaction. Only
+ * used while one is open (we hold the write lock, nobody else can change
+ * them) and dropped whenever it ends or rolls back.
+ */
+static struct chain_cache *cache_slot(struct ledger *l, const uint8_t author[32])
+{
+	return &l->cache[(author[0] | author[1] << 8) % CHAIN_CACHE_SLOTS];
+}
+
+void store_cache_clear(struct ledger *l)
+{
+	int i;
+
+	for (i = 0; i < CHAIN_CACHE_SLOTS; i++)
+		l->cache[i].valid = false;
+}
+
+static void cache_put(struct ledger *l, const uint8_t author[32], const struct chain_state *c)
+{
+	struct chain_cache *slot = cache_slot(l, author);
+
+	if (sqlite3_get_autocommit(l->db))
+		return;
+	memcpy(slot->author, author, 32);
+	slot->c = *c;
+	slot->valid = true;
+}
+
 int store_chain(struct ledger *l, const uint8_t author[32], struct chain_state *c)
 {
-	sqlite3_stmt *st = stmt(l, ST_HEAD);
+	struct chain_cache *slot = cache_slot(l, author);
+	sqlite3_stmt *st;
 	int rc;
+
+	if (slot->valid && !memcmp(slot->author, author, 32) && !sqlite3_get_autocommit(l->db)) {
+		*c = slot->c;
+		return 0;
+	}
+	st = stmt(l, ST_HEAD);
 
 	sqlite3_bind_blob(st, 1, author, 32, SQLITE_STATIC);
 	rc = sqlite3_step(st);
@@ -242,10 +287,14 @@ int store_chain(struct ledger *l, const uint8_t author[32], struct chain_state *
 		col_blob(st, 3, c->key, 32);
 		c->limit_wh = sqlite3_column_int64(st, 4);
 		c->flagged = sqlite3_column_int(st, 5);
+		c->claim_max = sqlite3_column_int64(st, 6);
 		rc = SQLITE_DONE;
 	}
 	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : store_err(l, rc);
+	if (rc != SQLITE_DONE)
+		return store_err(l, rc);
+	cache_put(l, author, c);
+	return 0;
 }
 
 int store_entry_at(struct ledger *l, const uint8_t author[32], uint64_t seq,
@@ -301,6 +350,19 @@ int store_claim(struct ledger *l, const uint8_t party[32], uint64_t seq,
 	return rc == SQLITE_DONE ? 0 : store_err(l, rc);
 }
 
+int store_any_claim(struct ledger *l, const uint8_t party[32], uint64_t seq, bool *found)
+{
+	sqlite3_stmt *st = stmt(l, ST_ANY_CLAIM);
+	int rc;
+
+	sqlite3_bind_blob(st, 1, party, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, seq);
+	rc = sqlite3_step(st);
+	*found = rc == SQLITE_ROW && sqlite3_column_int(st, 0);
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : store_err(l, rc);
+}
+
 int store_balance_before(struct ledger *l, const uint8_t party[32], uint64_t seq, int64_t *bal)
 {
 	sqlite3_stmt *st = stmt(l, ST_BALANCE_BEFORE);
@@ -335,6 +397,7 @@ int store_put_entry(struct ledger *l, const struct ledger_entry *e, const uint8_
 int store_put_chain(struct ledger *l, const uint8_t author[32], const struct chain_state *c)
 {
 	sqlite3_stmt *st = stmt(l, ST_UPSERT_CHAIN);
+	int ret;
 
 	sqlite3_bind_blob(st, 1, author, 32, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, c->head_seq);
@@ -343,7 +406,11 @@ int store_put_chain(struct ledger *l, const uint8_t author[32], const struct cha
 	sqlite3_bind_blob(st, 5, c->key, 32, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 6, c->limit_wh);
 	sqlite3_bind_int(st, 7, c->flagged);
-	return step_done(l, st);
+	sqlite3_bind_int64(st, 8, c->claim_max);
+	ret = step_done(l, st);
+	if (!ret)
+		cache_put(l, author, c);
+	return ret;
 }
 
 int store_put_meter(struct ledger *l, const struct ledger_entry *e)
@@ -370,6 +437,21 @@ static int add_balance(struct ledger *l, const uint8_t key[32], int64_t delta)
 	return step_done(l, st);
 }
 
+/*
+ * Remember the highest slot of @party's chain that a transfer claims, so
+ * that the common entry, far beyond every claim, needs no claim lookup.
+ */
+static int raise_claim_max(struct ledger *l, const uint8_t party[32], uint64_t seq)
+{
+	struct chain_state c;
+	int ret = store_chain(l, party, &c);
+
+	if (ret || c.claim_max >= seq)
+		return ret;
+	c.claim_max = seq;
+	return store_put_chain(l, party, &c);
+}
+
 int store_put_transfer(struct ledger *l, const struct ledger_transfer *t, const uint8_t id[32])
 {
 	sqlite3_stmt *st = stmt(l, ST_INS_TRANSFER);
@@ -389,7 +471,11 @@ int store_put_transfer(struct ledger *l, const struct ledger_transfer *t, const 
 	if (ret || !sqlite3_changes(l->db))
 		return ret;
 	ret = add_balance(l, t->debtor, -(int64_t)t->amount_wh);
-	return ret ? ret : add_balance(l, t->creditor, (int64_t)t->amount_wh);
+	if (!ret)
+		ret = add_balance(l, t->creditor, (int64_t)t->amount_wh);
+	if (!ret)
+		ret = raise_claim_max(l, t->debtor, t->debtor_seq);
+	return ret ? ret : raise_claim_max(l, t->creditor, t->creditor_seq);
 }
 
 int store_put_fork(struct ledger *l, const uint8_t author[32], uint64_t seq,
@@ -411,6 +497,7 @@ int store_put_fork(struct ledger *l, const uint8_t author[32], uint64_t seq,
 	ret = step_done(l, st);
 	if (ret)
 		return ret;
+	cache_slot(l, author)->valid = false;
 	st = stmt(l, ST_FLAG);
 	sqlite3_bind_blob(st, 1, author, 32, SQLITE_STATIC);
 	return step_done(l, st);
