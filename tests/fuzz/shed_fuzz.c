@@ -206,7 +206,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct phloem_config cfg;
 	struct mono mono;
 	uint64_t now = 1000000000ULL + take(&in, 4);
-	uint32_t phase = 0, ops = 0;
+	uint32_t phase = 0, ops = 0, budget = 40000;
 	int32_t amp[NCH] = { 1300, 0, 0, 0 };
 
 	if (!sine[64])
@@ -221,7 +221,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&mono, 0, sizeof(mono));
 	phloem_shed_init(s, &info, &cfg, now);
 
-	while (in.n && ops++ < 2000) {
+	while (in.n && ops++ < 1000) {
 		uint32_t op = take(&in, 1), i, n;
 
 		switch (op % 9) {
@@ -231,6 +231,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			uint64_t dt = 1000000000ULL / cfg.sample_rate_hz;
 
 			n = take(&in, 1) * 8;
+			/* bounded work per input keeps the run useful */
+			if (n > budget)
+				n = budget;
+			budget -= n;
 			for (i = 1; i < NCH; i++)
 				amp[i] = (int32_t)(take(&in, 1) * 8);
 			amp[0] = (int32_t)(take(&in, 1) * 6);

@@ -1,0 +1,1472 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * phloem shedding unit: metering and the shed/restore decision.
+ *
+ * One implementation, compiled into phloem.ko, the host unit tests, the
+ * libFuzzer target and the benchmark. Constraints that shape the code:
+ *  - fixed-point integers only, and no 64-bit '/' or '%' (32-bit ARM kernels
+ *    have no __aeabi_uldivmod); every wide division goes through shed_div(),
+ *    a shift-subtract loop that only runs per cycle, never per sample;
+ *  - phloem_shed_sample() runs for every sample set at up to 20 kHz, so it
+ *    does a multiply, a clamp and a few adds per channel; square roots,
+ *    divisions and every rule except the instantaneous one run when a mains
+ *    cycle closes;
+ *  - no header beyond <linux/types.h> (kernel) or stdint/stdbool (host), no
+ *    clock, no allocation, no locks: the caller serialises calls and gives
+ *    the time.
+ *
+ * The semantics are documented for operators in docs/shedding.md.
+ */
+#include "shed.h"
+
+#define SHED_U32_MAX	0xffffffffU
+#define SHED_U64_MAX	0xffffffffffffffffULL
+#define SHED_NEVER	SHED_U64_MAX	/* "no such time" for timestamps */
+#define SHED_NONE	PHLOEM_NONE
+
+/*
+ * Calibrated values are kept in 1/16 mV or 1/16 mA (SHED_Q fraction bits),
+ * clamped to +-2^26 (about 4.2 kV / 4.2 kA). That bound keeps a square under
+ * 2^52, so a half-cycle window (<= 256 samples) and a cycle (< 1024 samples,
+ * a cycle never runs past 1.5 nominal periods at 20 kHz) of squares or of v*i
+ * products fit in 64 bits with room to spare.
+ */
+#define SHED_Q		4
+#define SHED_XMAX	((1 << 26) - 1)
+#define SHED_KSHIFT	20		/* fraction bits of the per-channel gain */
+#define SHED_HIST	32		/* sample history per channel (pow2) */
+
+#define NS_PER_MS	1000000ULL
+/* 1 mWh expressed in mW * ns: the energy remainder's unit */
+#define SHED_MWH	3600000000000ULL
+/*
+ * I2t budget. x2 is (I/In)^2 in Q16 and time is in units of 1024 ns, so the
+ * 60 s * In^2 budget is 60e9 / 1024 * 65536 = 60e9 * 64 exactly.
+ */
+#define SHED_BUDGET	(60000000000ULL * 64)
+#define SHED_X2_ONE	65536ULL
+#define SHED_X2_MAX	(1ULL << 40)	/* x <= 1024: keeps heat arithmetic small */
+/* magnetic region: trips within 100 ms, i.e. a rate of 600 budgets/min */
+#define SHED_MAG_RATE	(600 * SHED_X2_ONE)
+#define SHED_MAG_MS	100U
+/* below this the model never trips (IEC 60898-1 conventional non-tripping) */
+#define SHED_NOTRIP_MILLI 1130U
+
+/* the smallest hysteresis of the zero-crossing detector: 10 V in 1/16 mV */
+#define SHED_HYST_MIN	(10000 << SHED_Q)
+
+enum shed_zc_state {
+	SHED_ZC_WAIT_NEG,	/* waiting for v0 below -hyst */
+	SHED_ZC_ARMED,		/* below -hyst: next sample >= 0 is a crossing */
+	SHED_ZC_WAIT_POS,	/* crossed: waiting for v0 above +hyst */
+};
+
+/**
+ * struct shed_chan - per ADC channel state
+ * @k: gain, 1/16 mV (or mA) per LSB in Q(SHED_KSHIFT)
+ * @off: raw reading at zero
+ * @maxraw: 2^bits - 1
+ * @flags: PHLOEM_CHAN_F_* seen during the open cycle
+ * @sum_sq: sum of x^2 over the open cycle
+ * @sum_p: current channels: sum of v*i over the open cycle
+ * @dly: channel whose value is delayed for the power product
+ * @und: channel taken undelayed for the power product
+ * @di: whole samples of delay
+ * @frac: fraction of a sample of delay, Q16
+ * @imp_mwh: energy imported, mWh
+ * @exp_mwh: energy exported, mWh
+ * @imp_rem: sub-mWh remainder of @imp_mwh, mW * ns
+ * @exp_rem: sub-mWh remainder of @exp_mwh, mW * ns
+ * @mean_sq: mean x^2 of the last closed cycle
+ * @rms: RMS of the last closed cycle, mV or mA
+ * @p_mw: real power of the last closed cycle
+ */
+struct shed_chan {
+	int64_t k;
+	int32_t off;
+	int32_t maxraw;
+	uint32_t flags;
+	uint64_t sum_sq;
+	int64_t sum_p;
+	uint8_t dly, und, di;
+	uint32_t frac;
+	uint64_t imp_mwh, exp_mwh, imp_rem, exp_rem;
+	uint64_t mean_sq;
+	uint32_t rms;
+	int32_t p_mw;
+};
+
+/**
+ * struct shed_circ - per circuit rule state
+ * @win: half-cycle window of i^2 of the circuit's channel
+ * @wsum: sum of @win
+ * @thr: @wsum above this is an instantaneous overload
+ * @thr_ma: inst_pct% of the limit, mA (for events)
+ * @holdoff: samples left before the instantaneous rule may shed again
+ * @ch: current channel of the circuit
+ * @inst_ep: an instantaneous overload episode is open (EV_OVERLOAD sent)
+ * @therm_ep: a thermal overload episode is open
+ * @therm_wait: cycles to skip after a thermal shed
+ * @in2: In^2 (mA^2), In = limit in force
+ * @heat: I2t state, x2 * 1024 ns units; budget SHED_BUDGET
+ * @heat_thr: thermal_pct% of the budget
+ * @restore_ma: restore_pct% of the limit, mA
+ * @irms: RMS current of the last closed cycle, mA
+ */
+struct shed_circ {
+	uint64_t win[PHLOEM_SHED_WIN_MAX];
+	uint64_t wsum;
+	uint64_t thr;
+	uint32_t thr_ma;
+	uint32_t holdoff;
+	uint8_t ch;
+	uint8_t inst_ep, therm_ep, therm_wait;
+	uint64_t in2;
+	uint64_t heat, heat_thr;
+	uint32_t restore_ma;
+	uint32_t irms;
+};
+
+/**
+ * struct shed_relay - per relay state
+ * @mode: enum phloem_override_mode in force
+ * @shed: off because a rule shed it
+ * @fs_hold: off after failsafe, waiting for its staggered return
+ * @backoff: backoff level
+ * @est: cycles to wait before measuring the load estimate (0: none pending)
+ * @ovr_until: override expiry
+ * @shed_ns: time of the last shed
+ * @restored_ns: time of the last restore, SHED_NEVER once backoff decayed
+ * @head_since: start of the continuous headroom, SHED_NEVER when none
+ * @shed_count: times shed
+ * @load_ma: load estimate
+ * @pre_ma: circuit current in the cycle before the shed
+ */
+struct shed_relay {
+	uint8_t mode, shed, fs_hold, backoff, est;
+	uint64_t ovr_until, shed_ns, restored_ns, head_since;
+	uint32_t shed_count, load_ma, pre_ma;
+};
+
+struct shed_ev {
+	struct phloem_rec_event ev;
+	uint64_t time_ns;
+};
+
+/**
+ * struct phloem_shed - the whole state of one device
+ *
+ * Embeddable as a zeroed allocation of phloem_shed_size() bytes; nothing
+ * here points outside itself. No lock: the caller serialises every call.
+ */
+struct phloem_shed {
+	struct phloem_info info;
+	struct phloem_config cfg;	/* in force, limits included */
+	struct phloem_config boot;	/* lease fallback */
+	struct shed_chan ch[PHLOEM_MAX_CHANNELS];
+	struct shed_circ ci[PHLOEM_MAX_CIRCUITS];
+	struct shed_relay rl[PHLOEM_MAX_RELAYS];
+	int32_t hist[SHED_HIST][PHLOEM_MAX_CHANNELS];
+	uint32_t hpos, wpos, wlen;
+	uint8_t nch, ncirc, nrel, v0, ncur;
+	uint8_t cur[PHLOEM_MAX_CHANNELS];
+
+	uint64_t now;			/* latest time seen, never goes back */
+	uint64_t prev_t;		/* time of the previous sample set */
+	uint64_t last_good;		/* time of the last good sample set */
+	uint32_t state;			/* FAILSAFE and NO_MAINS; rest derived */
+	uint8_t tainted;		/* open cycle saw a fault / is partial */
+	uint8_t have_prev;
+
+	/* zero crossings and cycle timing */
+	uint8_t zc_state, have_zc;
+	int32_t hyst;
+	uint64_t last_zc, period_ns, cyc_start;
+	uint32_t nsamp, freq_mhz;
+
+	uint8_t leased;
+	uint64_t lease_until;
+
+	uint8_t site_ep;
+	uint64_t site_since, site_next;
+
+	uint64_t last_restore;		/* SHED_NEVER before the first */
+	uint64_t next_timer;		/* earliest lease/override expiry */
+
+	struct phloem_rec_cycle cyc;
+	uint64_t cyc_time;
+	uint8_t cyc_ready;
+
+	struct shed_ev evq[PHLOEM_SHED_EVQ];
+	uint32_t evhead, evcount, evpushed;
+	uint64_t evlost;
+
+	uint32_t relays, shedmask;
+	uint64_t cycles, sheds, restores, failsafes, lease_expiries;
+};
+
+/* ------------------------------------------------------------------ */
+/* Arithmetic helpers (no 64-bit division on 32-bit targets)           */
+/* ------------------------------------------------------------------ */
+
+/* n / d with remainder; d != 0. Shift-subtract: per cycle only. */
+static uint64_t shed_div(uint64_t n, uint64_t d, uint64_t *rem)
+{
+	uint64_t q = 0;
+	int shift;
+
+	if (!(n >> 32) && !(d >> 32)) {
+		uint32_t n32 = (uint32_t)n, d32 = (uint32_t)d;
+		uint32_t q32 = n32 / d32;
+
+		if (rem)
+			*rem = n32 - q32 * d32;
+		return q32;
+	}
+	if (n < d) {
+		if (rem)
+			*rem = n;
+		return 0;
+	}
+	shift = __builtin_clzll(d) - __builtin_clzll(n);
+	d <<= shift;
+	for (; shift >= 0; shift--) {
+		q <<= 1;
+		if (n >= d) {
+			n -= d;
+			q |= 1;
+		}
+		d >>= 1;
+	}
+	if (rem)
+		*rem = n;
+	return q;
+}
+
+/* signed n / d rounded half away from zero; d != 0 */
+static int64_t shed_sdiv_round(int64_t n, uint64_t d)
+{
+	uint64_t m = n < 0 ? -(uint64_t)n : (uint64_t)n;
+	uint64_t q = shed_div(m + (d >> 1), d, 0);
+
+	return n < 0 ? -(int64_t)q : (int64_t)q;
+}
+
+static uint32_t shed_isqrt(uint64_t x)
+{
+	uint64_t r = 0, b = 1ULL << 62;
+
+	while (b > x)
+		b >>= 2;
+	while (b) {
+		if (x >= r + b) {
+			x -= r + b;
+			r = (r >> 1) + b;
+		} else {
+			r >>= 1;
+		}
+		b >>= 2;
+	}
+	return (uint32_t)r;
+}
+
+static uint32_t shed_sat32(uint64_t v)
+{
+	return v > SHED_U32_MAX ? SHED_U32_MAX : (uint32_t)v;
+}
+
+static uint64_t shed_ms(uint64_t ms)
+{
+	return ms * NS_PER_MS;
+}
+
+/* ------------------------------------------------------------------ */
+/* Configuration                                                       */
+/* ------------------------------------------------------------------ */
+
+uint32_t phloem_shed_size(void)
+{
+	return sizeof(struct phloem_shed);
+}
+
+static int shed_check_info(const struct phloem_info *info)
+{
+	uint32_t i;
+
+	if (info->nchannels < 1 || info->nchannels > PHLOEM_MAX_CHANNELS ||
+	    info->ncircuits < 1 || info->ncircuits > PHLOEM_MAX_CIRCUITS ||
+	    info->nrelays > PHLOEM_MAX_RELAYS ||
+	    (info->mains_hz != 50 && info->mains_hz != 60))
+		return PHLOEM_SHED_EINVAL;
+	for (i = 0; i < info->nchannels; i++) {
+		const struct phloem_chan_info *c = &info->chan[i];
+
+		if (c->bits < 8 || c->bits > 24)
+			return PHLOEM_SHED_EINVAL;
+		if (c->kind == PHLOEM_CHAN_VOLTAGE) {
+			if (c->phase != i)
+				return PHLOEM_SHED_EINVAL;
+		} else if (c->kind == PHLOEM_CHAN_CURRENT) {
+			if (c->phase >= info->nchannels ||
+			    info->chan[c->phase].kind != PHLOEM_CHAN_VOLTAGE)
+				return PHLOEM_SHED_EINVAL;
+			if (c->circuit != PHLOEM_NONE &&
+			    c->circuit >= info->ncircuits)
+				return PHLOEM_SHED_EINVAL;
+		} else {
+			return PHLOEM_SHED_EINVAL;
+		}
+	}
+	for (i = 0; i < info->ncircuits; i++) {
+		const struct phloem_circuit_info *c = &info->circuit[i];
+
+		if (c->channel >= info->nchannels ||
+		    info->chan[c->channel].kind != PHLOEM_CHAN_CURRENT ||
+		    c->curve >= __PHLOEM_CURVE_MAX || !c->rating_ma)
+			return PHLOEM_SHED_EINVAL;
+	}
+	for (i = 0; i < info->nrelays; i++)
+		if (info->relay[i].safe_state > 1)
+			return PHLOEM_SHED_EINVAL;
+	return 0;
+}
+
+int phloem_shed_check_config(const struct phloem_info *info,
+			     const struct phloem_config *cfg)
+{
+	uint32_t i;
+
+	if (shed_check_info(info))
+		return PHLOEM_SHED_EINVAL;
+	if (cfg->flags & ~__PHLOEM_CFG_F_ALL ||
+	    cfg->sample_rate_hz < PHLOEM_RATE_MIN_HZ ||
+	    cfg->sample_rate_hz > PHLOEM_RATE_MAX_HZ ||
+	    cfg->site_import_grace_ms > 600000 ||
+	    cfg->restore_delay_ms > 3600000 ||
+	    cfg->retrip_window_ms > 86400000 ||
+	    cfg->backoff_max > 10 ||
+	    cfg->stale_ms < 1 || cfg->stale_ms > 10000 ||
+	    cfg->nchannels != info->nchannels ||
+	    cfg->ncircuits != info->ncircuits ||
+	    cfg->nrelays != info->nrelays)
+		return PHLOEM_SHED_EINVAL;
+	for (i = 0; i < 4; i++)
+		if (cfg->reserved[i])
+			return PHLOEM_SHED_EINVAL;
+	for (i = 0; i < cfg->nchannels; i++) {
+		const struct phloem_chan_cal *c = &cfg->cal[i];
+
+		if (c->scale_uunit < 1 || c->scale_uunit > 100000000 ||
+		    c->offset_lsb >= (1U << info->chan[i].bits) ||
+		    c->phase_mdeg < -20000 || c->phase_mdeg > 20000 ||
+		    c->reserved)
+			return PHLOEM_SHED_EINVAL;
+	}
+	for (i = 0; i < cfg->ncircuits; i++) {
+		const struct phloem_circuit_cfg *c = &cfg->circuit[i];
+
+		if (c->limit_ma < 1 || c->limit_ma > info->circuit[i].rating_ma ||
+		    c->inst_pct < 105 || c->inst_pct > 1000 ||
+		    c->thermal_pct < 5 || c->thermal_pct > 90 ||
+		    c->restore_pct < 10 || c->restore_pct > 100 ||
+		    c->reserved)
+			return PHLOEM_SHED_EINVAL;
+	}
+	for (i = 0; i < cfg->nrelays; i++) {
+		const struct phloem_relay_cfg *r = &cfg->relay[i];
+
+		/* a relay sits on a final circuit unless there is none */
+		if (r->circuit >= cfg->ncircuits ||
+		    (r->circuit == 0 && cfg->ncircuits > 1) ||
+		    r->flags & ~__PHLOEM_RELAY_F_ALL || r->reserved ||
+		    r->min_off_ms > 3600000)
+			return PHLOEM_SHED_EINVAL;
+	}
+	return 0;
+}
+
+/* Everything derived from the limits in force: called whenever they move. */
+static void shed_derive_limits(struct phloem_shed *s)
+{
+	uint32_t c;
+
+	for (c = 0; c < s->ncirc; c++) {
+		const struct phloem_circuit_cfg *cc = &s->cfg.circuit[c];
+		struct shed_circ *ci = &s->ci[c];
+		uint64_t t = shed_div((uint64_t)cc->inst_pct * cc->limit_ma,
+				      100, 0);
+
+		ci->thr_ma = shed_sat32(t);
+		/* beyond the clamp of calibrated values it can never trip */
+		if (t > (SHED_XMAX >> SHED_Q))
+			ci->thr = SHED_U64_MAX;
+		else
+			ci->thr = (t * t << (2 * SHED_Q)) * s->wlen;
+		ci->restore_ma = shed_sat32(shed_div((uint64_t)cc->restore_pct *
+						     cc->limit_ma, 100, 0));
+		ci->in2 = (uint64_t)cc->limit_ma * cc->limit_ma;
+		ci->heat_thr = SHED_BUDGET / 100 * cc->thermal_pct;
+	}
+}
+
+/* Everything derived from rate and calibration. */
+static void shed_derive(struct phloem_shed *s)
+{
+	uint32_t fs = s->cfg.sample_rate_hz, hz = s->info.mains_hz;
+	uint32_t i, wlen;
+
+	for (i = 0; i < s->nch; i++) {
+		const struct phloem_chan_cal *cal = &s->cfg.cal[i];
+		struct shed_chan *ch = &s->ch[i];
+
+		/* uunit/LSB -> (1/16 unit)/LSB in Q20: scale * 2^24 / 1000 */
+		ch->k = (int64_t)shed_div((uint64_t)cal->scale_uunit <<
+					  (SHED_KSHIFT + SHED_Q), 1000, 0);
+		ch->off = (int32_t)cal->offset_lsb;
+		ch->maxraw = (int32_t)((1U << s->info.chan[i].bits) - 1);
+		if (s->info.chan[i].kind == PHLOEM_CHAN_CURRENT) {
+			int32_t mdeg = cal->phase_mdeg;
+			uint64_t m = mdeg < 0 ? -(int64_t)mdeg : mdeg;
+			/* delay in samples, Q16: mdeg/360000 of a period */
+			uint64_t d = shed_div(m * fs << 16,
+					      360000ULL * hz, 0);
+
+			if (d > ((uint64_t)(SHED_HIST - 2) << 16))
+				d = (uint64_t)(SHED_HIST - 2) << 16;
+			/*
+			 * Positive: the voltage is delayed (CT leads). A
+			 * negative correction cannot look into the future, so
+			 * the current is delayed instead: same relative shift.
+			 */
+			ch->dly = mdeg >= 0 ? s->info.chan[i].phase : i;
+			ch->und = mdeg >= 0 ? i : s->info.chan[i].phase;
+			ch->di = (uint8_t)(d >> 16);
+			ch->frac = (uint32_t)(d & 0xffff);
+		}
+	}
+	wlen = (fs + hz) / (2 * hz);
+	if (wlen > PHLOEM_SHED_WIN_MAX)
+		wlen = PHLOEM_SHED_WIN_MAX;
+	if (wlen < 1)
+		wlen = 1;
+	if (wlen != s->wlen) {
+		/* a window of the old length means nothing at the new one */
+		for (i = 0; i < s->ncirc; i++) {
+			uint32_t j;
+
+			for (j = 0; j < PHLOEM_SHED_WIN_MAX; j++)
+				s->ci[i].win[j] = 0;
+			s->ci[i].wsum = 0;
+		}
+		s->wpos = 0;
+		s->wlen = wlen;
+	}
+	shed_derive_limits(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* Events and relays                                                   */
+/* ------------------------------------------------------------------ */
+
+static void shed_event(struct phloem_shed *s, uint32_t kind, uint32_t cause,
+		       uint32_t relay, uint32_t circuit, uint32_t channel,
+		       uint64_t value, uint64_t limit, uint64_t trigger_ns)
+{
+	struct shed_ev *e;
+	uint32_t slot;
+
+	if (s->evcount == PHLOEM_SHED_EVQ) {
+		/* drop the oldest: the newest says most about now */
+		s->evhead = (s->evhead + 1) & (PHLOEM_SHED_EVQ - 1);
+		s->evcount--;
+		s->evlost++;
+	}
+	slot = (s->evhead + s->evcount) & (PHLOEM_SHED_EVQ - 1);
+	e = &s->evq[slot];
+	e->ev.kind = (uint16_t)kind;
+	e->ev.cause = (uint16_t)cause;
+	e->ev.relay = (uint8_t)relay;
+	e->ev.circuit = (uint8_t)circuit;
+	e->ev.channel = (uint8_t)channel;
+	e->ev.backoff = relay < s->nrel ? s->rl[relay].backoff : 0;
+	e->ev.value = shed_sat32(value);
+	e->ev.limit = shed_sat32(limit);
+	e->ev.trigger_ns = trigger_ns;
+	e->ev.latency_ns = 0;
+	e->time_ns = s->now;
+	s->evcount++;
+	s->evpushed++;
+}
+
+static void shed_update_relays(struct phloem_shed *s)
+{
+	uint32_t on = 0, shed = 0, r;
+	int fs = !!(s->state & PHLOEM_STATE_F_FAILSAFE);
+
+	for (r = 0; r < s->nrel; r++) {
+		const struct shed_relay *rl = &s->rl[r];
+		int bit;
+
+		if (fs)
+			bit = s->info.relay[r].safe_state;
+		else if (rl->mode == PHLOEM_OVERRIDE_OFF)
+			bit = 0;
+		else
+			bit = !rl->shed && !rl->fs_hold;
+		on |= (uint32_t)bit << r;
+		if (rl->shed)
+			shed |= 1U << r;
+	}
+	s->relays = on;
+	s->shedmask = shed;
+}
+
+static void shed_update_timer(struct phloem_shed *s)
+{
+	uint64_t t = s->leased ? s->lease_until : SHED_NEVER;
+	uint32_t r;
+
+	for (r = 0; r < s->nrel; r++)
+		if (s->rl[r].mode != PHLOEM_OVERRIDE_AUTO &&
+		    s->rl[r].ovr_until < t)
+			t = s->rl[r].ovr_until;
+	s->next_timer = t;
+}
+
+static uint64_t shed_off_ns(const struct phloem_shed *s, uint32_t r)
+{
+	uint32_t b = s->rl[r].backoff;
+
+	if (b > s->cfg.backoff_max)
+		b = s->cfg.backoff_max;
+	return shed_ms((uint64_t)s->cfg.relay[r].min_off_ms << b);
+}
+
+/*
+ * Shed one relay for a rule on @circuit (0: the site, any circuit's relay).
+ * Candidates: on, not shed, not critical; ON-overridden relays only when no
+ * other is left; lowest priority first, then the highest index.
+ */
+static int shed_one(struct phloem_shed *s, uint32_t circuit, uint32_t cause,
+		    uint64_t value, uint64_t limit, uint64_t trig)
+{
+	uint32_t r, best = SHED_NONE, best_key = 0;
+	struct shed_relay *rl;
+
+	for (r = 0; r < s->nrel; r++) {
+		const struct phloem_relay_cfg *rc = &s->cfg.relay[r];
+		uint32_t key;
+
+		if (!(s->relays & (1U << r)) ||
+		    rc->flags & PHLOEM_RELAY_F_CRITICAL ||
+		    (circuit && rc->circuit != circuit))
+			continue;
+		/* smaller key first: override ON last, then priority, index */
+		key = (s->rl[r].mode == PHLOEM_OVERRIDE_ON) << 16 |
+		      (uint32_t)rc->priority << 8 | (0xff - r);
+		if (best == SHED_NONE || key < best_key) {
+			best = r;
+			best_key = key;
+		}
+	}
+	if (best == SHED_NONE)
+		return 0;
+	rl = &s->rl[best];
+	if (rl->restored_ns != SHED_NEVER &&
+	    s->now - rl->restored_ns < shed_ms(s->cfg.retrip_window_ms) &&
+	    rl->backoff < s->cfg.backoff_max)
+		rl->backoff++;
+	rl->restored_ns = SHED_NEVER;
+	rl->shed = 1;
+	rl->shed_ns = s->now;
+	rl->shed_count++;
+	rl->head_since = SHED_NEVER;
+	/*
+	 * The load estimate is the drop from the cycle before the shed to the
+	 * first full cycle after it. A sudden step is not in the previous
+	 * cycle yet: when the rule measured the relay's own circuit, its
+	 * value (the half-cycle RMS for the instantaneous rule) is used when
+	 * larger, so the estimate errs high and the restore waits longer.
+	 */
+	rl->pre_ma = s->ci[s->cfg.relay[best].circuit].irms;
+	if (circuit == s->cfg.relay[best].circuit &&
+	    cause != PHLOEM_CAUSE_SITE_IMPORT && value > rl->pre_ma)
+		rl->pre_ma = shed_sat32(value);
+	rl->est = 2;
+	s->sheds++;
+	shed_update_relays(s);
+	shed_event(s, PHLOEM_EV_SHED, cause, best, circuit,
+		   s->ci[circuit].ch, value, limit, trig);
+	return 1;
+}
+
+static void shed_failsafe(struct phloem_shed *s, uint32_t channel,
+			  uint32_t cause)
+{
+	uint32_t r, c;
+
+	if (channel >= s->nch)
+		channel = SHED_NONE;
+	else
+		s->ch[channel].flags |= PHLOEM_CHAN_F_FAULT;
+	if (cause != PHLOEM_CAUSE_STALE)
+		cause = PHLOEM_CAUSE_ADC;
+	if (cause == PHLOEM_CAUSE_ADC)
+		shed_event(s, PHLOEM_EV_ADC_FAULT, cause, SHED_NONE, SHED_NONE,
+			   channel, 0, 0, s->now);
+	/* the good-cycle count starts again after every fault */
+	s->tainted = 1;
+	if (s->state & PHLOEM_STATE_F_FAILSAFE)
+		return;
+	s->state |= PHLOEM_STATE_F_FAILSAFE;
+	s->failsafes++;
+	/*
+	 * Sheds were decided on measurements we no longer trust: forget them
+	 * (backoff is kept). After failsafe the rules start from scratch.
+	 */
+	for (r = 0; r < s->nrel; r++) {
+		s->rl[r].shed = 0;
+		s->rl[r].fs_hold = 0;
+		s->rl[r].est = 0;
+		s->rl[r].head_since = SHED_NEVER;
+	}
+	for (c = 0; c < s->ncirc; c++) {
+		s->ci[c].inst_ep = 0;
+		s->ci[c].therm_ep = 0;
+	}
+	s->site_ep = 0;
+	shed_update_relays(s);
+	shed_event(s, PHLOEM_EV_FAILSAFE_ENTER, cause, SHED_NONE, SHED_NONE,
+		   channel, 0, 0, s->now);
+}
+
+static void shed_failsafe_leave(struct phloem_shed *s)
+{
+	uint32_t r;
+
+	s->state &= ~PHLOEM_STATE_F_FAILSAFE;
+	/*
+	 * Relays whose safe state is on simply stay on. The ones the failsafe
+	 * switched off come back one at a time, restore_delay_ms apart, so
+	 * their inrush does not add up and the rules see each one.
+	 */
+	for (r = 0; r < s->nrel; r++)
+		s->rl[r].fs_hold = !s->info.relay[r].safe_state &&
+				   s->rl[r].mode != PHLOEM_OVERRIDE_OFF;
+	s->last_restore = SHED_NEVER;
+	shed_update_relays(s);
+	shed_event(s, PHLOEM_EV_FAILSAFE_LEAVE, PHLOEM_CAUSE_NONE, SHED_NONE,
+		   SHED_NONE, SHED_NONE, 0, 0, s->now);
+}
+
+/* ------------------------------------------------------------------ */
+/* Timers: lease and overrides                                         */
+/* ------------------------------------------------------------------ */
+
+static void shed_lease_drop(struct phloem_shed *s, int expired)
+{
+	uint32_t c;
+
+	s->leased = 0;
+	for (c = 0; c < s->ncirc; c++)
+		s->cfg.circuit[c].limit_ma = s->boot.circuit[c].limit_ma;
+	s->cfg.site_import_limit_mw = s->boot.site_import_limit_mw;
+	shed_derive_limits(s);
+	if (expired)
+		s->lease_expiries++;
+	shed_event(s, PHLOEM_EV_LEASE_EXPIRED, PHLOEM_CAUSE_LEASE, SHED_NONE,
+		   SHED_NONE, SHED_NONE, 0, 0, s->now);
+	shed_update_timer(s);
+}
+
+static void shed_timers(struct phloem_shed *s)
+{
+	uint32_t r;
+
+	if (s->leased && s->now >= s->lease_until)
+		shed_lease_drop(s, 1);
+	for (r = 0; r < s->nrel; r++) {
+		struct shed_relay *rl = &s->rl[r];
+
+		if (rl->mode == PHLOEM_OVERRIDE_AUTO || s->now < rl->ovr_until)
+			continue;
+		rl->mode = PHLOEM_OVERRIDE_AUTO;
+		shed_event(s, PHLOEM_EV_OVERRIDE, PHLOEM_CAUSE_MANUAL, r,
+			   s->cfg.relay[r].circuit, SHED_NONE,
+			   PHLOEM_OVERRIDE_AUTO, 0, s->now);
+	}
+	shed_update_relays(s);
+	shed_update_timer(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* Cycle close: measurements, energy and the per-cycle rules            */
+/* ------------------------------------------------------------------ */
+
+static void shed_energy(struct shed_chan *ch, int32_t p_mw, uint64_t dt)
+{
+	uint64_t rem;
+
+	if (p_mw > 0) {
+		ch->imp_rem += (uint64_t)p_mw * dt;
+		if (ch->imp_rem >= SHED_MWH) {
+			ch->imp_mwh += shed_div(ch->imp_rem, SHED_MWH, &rem);
+			ch->imp_rem = rem;
+		}
+	} else if (p_mw < 0) {
+		ch->exp_rem += (uint64_t)(-(int64_t)p_mw) * dt;
+		if (ch->exp_rem >= SHED_MWH) {
+			ch->exp_mwh += shed_div(ch->exp_rem, SHED_MWH, &rem);
+			ch->exp_rem = rem;
+		}
+	}
+}
+
+static void shed_measure(struct phloem_shed *s, uint64_t dt)
+{
+	uint32_t n = s->nsamp, i;
+	/* energy never integrates over a sampling gap: cap at two periods */
+	uint64_t edt = dt > 2 * s->period_ns ? 2 * s->period_ns : dt;
+
+	for (i = 0; i < s->nch; i++) {
+		struct shed_chan *ch = &s->ch[i];
+		struct phloem_chan_cycle *cc = &s->cyc.chan[i];
+		uint64_t rq;
+
+		ch->mean_sq = n ? shed_div(ch->sum_sq, n, 0) : 0;
+		rq = shed_isqrt(ch->mean_sq);
+		ch->rms = (uint32_t)((rq + (1 << (SHED_Q - 1))) >> SHED_Q);
+		cc->rms = ch->rms;
+		cc->flags = (uint16_t)ch->flags;
+		cc->p_mw = 0;
+		cc->s_mva = 0;
+		cc->pf_milli = 0;
+		if (s->info.chan[i].kind == PHLOEM_CHAN_CURRENT && n) {
+			const struct shed_chan *v = &s->ch[s->info.chan[i].phase];
+			/* (1/16 mV)(1/16 mA) = 1/256 uW; mW = /256000 */
+			int64_t p = shed_sdiv_round(ch->sum_p, (uint64_t)n * 256000);
+			uint64_t va = (uint64_t)shed_isqrt(v->mean_sq) * rq;
+			uint64_t sva = shed_div(va + 128000, 256000, 0);
+
+			if (p > 0x7fffffff)
+				p = 0x7fffffff;
+			if (p < -0x7fffffff)
+				p = -0x7fffffff;
+			ch->p_mw = (int32_t)p;
+			cc->p_mw = ch->p_mw;
+			cc->s_mva = shed_sat32(sva);
+			if (sva) {
+				uint64_t ap = p < 0 ? -p : p;
+				uint64_t pf = ap >= sva ? 1000 :
+					      shed_div(ap * 1000 + sva / 2, sva, 0);
+
+				cc->pf_milli = (int16_t)(p < 0 ? -(int64_t)pf : (int64_t)pf);
+			}
+			shed_energy(ch, ch->p_mw, edt);
+		} else {
+			ch->p_mw = 0;
+		}
+		ch->sum_sq = 0;
+		ch->sum_p = 0;
+		ch->flags = 0;
+	}
+	for (i = 0; i < s->ncirc; i++)
+		s->ci[i].irms = s->ch[s->ci[i].ch].rms;
+	/* hysteresis of the crossing detector follows the voltage */
+	if (s->v0 != SHED_NONE) {
+		int32_t h = (int32_t)(shed_isqrt(s->ch[s->v0].mean_sq) >> 3);
+
+		s->hyst = h > SHED_HYST_MIN ? h : SHED_HYST_MIN;
+	}
+}
+
+static void shed_thermal(struct phloem_shed *s, uint64_t dt)
+{
+	uint64_t du = dt >> 10;	/* 1024 ns units, as SHED_BUDGET */
+	uint32_t c;
+
+	for (c = 0; c < s->ncirc; c++) {
+		struct shed_circ *ci = &s->ci[c];
+		const struct phloem_circuit_info *inf = &s->info.circuit[c];
+		uint64_t msq = s->ch[ci->ch].mean_sq;	/* (16 mA)^2 */
+		uint64_t x2, mag;
+		int heating;
+
+		/* x^2 = I^2 / In^2 in Q16: msq / 256 * 65536 / In^2 */
+		x2 = shed_div(msq << (16 - 2 * SHED_Q), ci->in2, 0);
+		if (x2 > SHED_X2_MAX)
+			x2 = SHED_X2_MAX;
+		mag = inf->curve == PHLOEM_CURVE_B ? 9 :
+		      inf->curve == PHLOEM_CURVE_C ? 25 : 100;
+		heating = x2 > SHED_X2_ONE;
+		if (heating) {
+			uint64_t rate = x2 - SHED_X2_ONE;
+
+			if (x2 >= mag * SHED_X2_ONE && rate < SHED_MAG_RATE)
+				rate = SHED_MAG_RATE;
+			ci->heat += rate * du;
+			if (ci->heat > SHED_BUDGET)
+				ci->heat = SHED_BUDGET;
+		} else {
+			uint64_t cool = (SHED_X2_ONE - x2) * du;
+
+			ci->heat = ci->heat > cool ? ci->heat - cool : 0;
+		}
+		if (s->state & PHLOEM_STATE_F_FAILSAFE)
+			continue;
+		if (ci->heat < ci->heat_thr) {
+			ci->therm_ep = 0;
+			continue;
+		}
+		if (ci->therm_wait) {
+			ci->therm_wait--;
+			continue;
+		}
+		/* still above the budget share but cooling: already enough shed */
+		if (!heating)
+			continue;
+		if (!ci->therm_ep) {
+			ci->therm_ep = 1;
+			shed_event(s, PHLOEM_EV_OVERLOAD, PHLOEM_CAUSE_THERMAL,
+				   SHED_NONE, c, ci->ch, ci->irms,
+				   s->cfg.circuit[c].limit_ma, s->now);
+		}
+		if (shed_one(s, c, PHLOEM_CAUSE_THERMAL, ci->irms,
+			     s->cfg.circuit[c].limit_ma, s->now))
+			ci->therm_wait = 1;
+	}
+}
+
+static void shed_site(struct phloem_shed *s)
+{
+	uint32_t lim = s->cfg.site_import_limit_mw;
+	int32_t p = s->ch[s->ci[0].ch].p_mw;
+
+	if (!lim || s->state & PHLOEM_STATE_F_FAILSAFE || p <= (int64_t)lim) {
+		s->site_ep = 0;
+		return;
+	}
+	if (!s->site_ep) {
+		s->site_ep = 1;
+		s->site_since = s->now;
+		s->site_next = s->now + shed_ms(s->cfg.site_import_grace_ms);
+		shed_event(s, PHLOEM_EV_OVERLOAD, PHLOEM_CAUSE_SITE_IMPORT,
+			   SHED_NONE, 0, s->ci[0].ch, p, lim, s->now);
+	}
+	if (s->now < s->site_next)
+		return;
+	shed_one(s, 0, PHLOEM_CAUSE_SITE_IMPORT, p, lim, s->site_since);
+	s->site_since = s->now;
+	s->site_next = s->now + shed_ms(s->cfg.site_import_grace_ms);
+}
+
+static int shed_headroom(const struct phloem_shed *s, uint32_t r)
+{
+	uint32_t c = s->cfg.relay[r].circuit;
+	uint64_t load = s->rl[r].load_ma;
+
+	if (s->ci[c].irms + load > s->ci[c].restore_ma)
+		return 0;
+	if (c && s->ci[0].irms + load > s->ci[0].restore_ma)
+		return 0;
+	if (s->cfg.site_import_limit_mw) {
+		/* the load's power at the present voltage and a unity PF */
+		int64_t p = s->ch[s->ci[0].ch].p_mw;
+		uint64_t add = s->v0 == SHED_NONE ? 0 :
+			       shed_div(load * s->ch[s->v0].rms, 1000, 0);
+		uint64_t lim = shed_div((uint64_t)s->cfg.site_import_limit_mw *
+					s->cfg.circuit[0].restore_pct, 100, 0);
+
+		if (p + (int64_t)add > (int64_t)lim)
+			return 0;
+	}
+	return 1;
+}
+
+static void shed_restore(struct phloem_shed *s)
+{
+	uint64_t delay = shed_ms(s->cfg.restore_delay_ms);
+	uint32_t r, best = SHED_NONE, best_key = 0;
+	int fs_pending = 0;
+
+	/* staggered return after failsafe: critical first, then priority */
+	for (r = 0; r < s->nrel; r++) {
+		uint32_t key;
+
+		if (!s->rl[r].fs_hold)
+			continue;
+		key = !!(s->cfg.relay[r].flags & PHLOEM_RELAY_F_CRITICAL) << 16 |
+		      (uint32_t)s->cfg.relay[r].priority << 8 | (0xff - r);
+		if (best == SHED_NONE || key > best_key) {
+			best = r;
+			best_key = key;
+		}
+		fs_pending = 1;
+	}
+	for (r = 0; r < s->nrel; r++) {
+		struct shed_relay *rl = &s->rl[r];
+		uint32_t key;
+
+		if (!rl->shed || s->now < rl->shed_ns + shed_off_ns(s, r) ||
+		    !shed_headroom(s, r)) {
+			rl->head_since = SHED_NEVER;
+			continue;
+		}
+		if (rl->head_since == SHED_NEVER)
+			rl->head_since = s->now;
+		if (fs_pending || s->now - rl->head_since < delay)
+			continue;
+		key = (uint32_t)s->cfg.relay[r].priority << 8 | (0xff - r);
+		if (best == SHED_NONE || key > best_key) {
+			best = r;
+			best_key = key;
+		}
+	}
+	if (best == SHED_NONE)
+		return;
+	if (s->last_restore != SHED_NEVER && s->now - s->last_restore < delay)
+		return;
+	s->last_restore = s->now;
+	if (fs_pending) {
+		s->rl[best].fs_hold = 0;
+		shed_update_relays(s);
+		shed_event(s, PHLOEM_EV_RESTORE, PHLOEM_CAUSE_NONE, best,
+			   s->cfg.relay[best].circuit, SHED_NONE, 0, 0, s->now);
+		return;
+	}
+	{
+		struct shed_relay *rl = &s->rl[best];
+		uint32_t c = s->cfg.relay[best].circuit;
+
+		rl->shed = 0;
+		rl->est = 0;
+		rl->head_since = SHED_NEVER;
+		rl->restored_ns = s->now;
+		s->restores++;
+		shed_update_relays(s);
+		shed_event(s, PHLOEM_EV_RESTORE, PHLOEM_CAUSE_HEADROOM, best, c,
+			   s->ci[c].ch, (uint64_t)s->ci[c].irms + rl->load_ma,
+			   s->ci[c].restore_ma, s->now);
+	}
+}
+
+static void shed_close(struct phloem_shed *s, uint64_t t_end, uint32_t freq)
+{
+	uint64_t dt = t_end > s->cyc_start ? t_end - s->cyc_start : 0;
+	uint32_t r;
+
+	shed_measure(s, dt);
+	s->freq_mhz = freq;
+	s->cycles++;
+
+	if (s->state & PHLOEM_STATE_F_FAILSAFE && !s->tainted && s->nsamp)
+		shed_failsafe_leave(s);
+	s->tainted = 0;
+
+	for (r = 0; r < s->nrel; r++) {
+		struct shed_relay *rl = &s->rl[r];
+
+		/* first full cycle after the shed: the drop is the load */
+		if (rl->est && !--rl->est) {
+			uint32_t now_ma = s->ci[s->cfg.relay[r].circuit].irms;
+
+			rl->load_ma = rl->pre_ma > now_ma ? rl->pre_ma - now_ma : 0;
+		}
+		if (!rl->shed && rl->restored_ns != SHED_NEVER &&
+		    s->now - rl->restored_ns >= shed_ms(s->cfg.retrip_window_ms)) {
+			rl->backoff = 0;
+			rl->restored_ns = SHED_NEVER;
+		}
+	}
+	shed_thermal(s, dt);
+	shed_site(s);
+	if (!(s->state & PHLOEM_STATE_F_FAILSAFE))
+		shed_restore(s);
+
+	s->cyc.freq_mhz = freq;
+	s->cyc.nsamples = s->nsamp;
+	s->cyc.relays_on = s->relays;
+	s->cyc.relays_shed = s->shedmask;
+	s->cyc.nchannels = s->nch;
+	s->cyc_time = t_end;
+	s->cyc_ready = 1;
+	s->nsamp = 0;
+	s->cyc_start = t_end;
+	s->cyc.state = 0;	/* filled by phloem_shed_pop_cycle() */
+}
+
+/* ------------------------------------------------------------------ */
+/* Public entry points                                                 */
+/* ------------------------------------------------------------------ */
+
+void phloem_shed_init(struct phloem_shed *s, const struct phloem_info *info,
+		      const struct phloem_config *boot, uint64_t now_ns)
+{
+	uint32_t i;
+
+	s->info = *info;
+	s->boot = *boot;
+	s->cfg = *boot;
+	s->nch = (uint8_t)info->nchannels;
+	s->ncirc = (uint8_t)info->ncircuits;
+	s->nrel = (uint8_t)info->nrelays;
+	s->v0 = SHED_NONE;
+	s->ncur = 0;
+	for (i = 0; i < s->nch; i++) {
+		if (info->chan[i].kind == PHLOEM_CHAN_VOLTAGE) {
+			if (s->v0 == SHED_NONE)
+				s->v0 = (uint8_t)i;
+		} else {
+			s->cur[s->ncur++] = (uint8_t)i;
+		}
+	}
+	for (i = 0; i < s->ncirc; i++)
+		s->ci[i].ch = info->circuit[i].channel;
+	for (i = 0; i < s->nrel; i++) {
+		s->rl[i].restored_ns = SHED_NEVER;
+		s->rl[i].head_since = SHED_NEVER;
+	}
+	s->wlen = 0;
+	shed_derive(s);
+	s->now = now_ns;
+	s->last_good = now_ns;
+	s->cyc_start = now_ns;
+	s->period_ns = 1000000000U / info->mains_hz;
+	s->hyst = SHED_HYST_MIN;
+	s->zc_state = SHED_ZC_WAIT_NEG;
+	s->last_restore = SHED_NEVER;
+	s->next_timer = SHED_NEVER;
+	s->state = PHLOEM_STATE_F_FAILSAFE;
+	s->tainted = 1;		/* the first cycle is partial */
+	shed_update_relays(s);
+}
+
+int phloem_shed_set_config(struct phloem_shed *s,
+			   const struct phloem_config *cfg, uint64_t now_ns)
+{
+	uint32_t r;
+
+	if (phloem_shed_check_config(&s->info, cfg))
+		return PHLOEM_SHED_EINVAL;
+	if (now_ns > s->now)
+		s->now = now_ns;
+	s->cfg = *cfg;
+	shed_derive(s);
+	/* a relay made critical is never shed: give it back now */
+	for (r = 0; r < s->nrel; r++) {
+		if (!s->rl[r].shed ||
+		    !(cfg->relay[r].flags & PHLOEM_RELAY_F_CRITICAL))
+			continue;
+		s->rl[r].shed = 0;
+		s->rl[r].est = 0;
+		shed_update_relays(s);
+		shed_event(s, PHLOEM_EV_RESTORE, PHLOEM_CAUSE_MANUAL, r,
+			   cfg->relay[r].circuit, SHED_NONE, 0, 0, s->now);
+	}
+	shed_update_relays(s);
+	shed_event(s, PHLOEM_EV_CONFIG, PHLOEM_CAUSE_NONE, SHED_NONE, SHED_NONE,
+		   SHED_NONE, 0, 0, s->now);
+	return 0;
+}
+
+void phloem_shed_get_config(const struct phloem_shed *s,
+			    struct phloem_config *cfg)
+{
+	*cfg = s->cfg;
+}
+
+int phloem_shed_lease(struct phloem_shed *s, uint32_t timeout_ms,
+		      uint64_t now_ns)
+{
+	if (timeout_ms && (timeout_ms < 100 || timeout_ms > 600000))
+		return PHLOEM_SHED_EINVAL;
+	if (now_ns > s->now)
+		s->now = now_ns;
+	if (!timeout_ms) {
+		if (s->leased)
+			shed_lease_drop(s, 0);
+		return 0;
+	}
+	s->leased = 1;
+	s->lease_until = s->now + shed_ms(timeout_ms);
+	shed_update_timer(s);
+	return 0;
+}
+
+int phloem_shed_override(struct phloem_shed *s, uint32_t relay, uint32_t mode,
+			 uint32_t expiry_ms, uint64_t now_ns)
+{
+	struct shed_relay *rl;
+
+	if (relay >= s->nrel || mode >= __PHLOEM_OVERRIDE_MAX ||
+	    (mode != PHLOEM_OVERRIDE_AUTO &&
+	     (expiry_ms < 1 || expiry_ms > 86400000)))
+		return PHLOEM_SHED_EINVAL;
+	if (now_ns > s->now)
+		s->now = now_ns;
+	rl = &s->rl[relay];
+	rl->mode = (uint8_t)mode;
+	if (mode != PHLOEM_OVERRIDE_AUTO)
+		rl->ovr_until = s->now + shed_ms(expiry_ms);
+	/* the operator wants it on: that ends a shed and a staggered wait */
+	if (mode == PHLOEM_OVERRIDE_ON) {
+		rl->shed = 0;
+		rl->est = 0;
+		rl->fs_hold = 0;
+	}
+	shed_update_relays(s);
+	shed_update_timer(s);
+	shed_event(s, PHLOEM_EV_OVERRIDE, PHLOEM_CAUSE_MANUAL, relay,
+		   s->cfg.relay[relay].circuit, SHED_NONE, mode, 0, s->now);
+	return 0;
+}
+
+/* A crossing at @tc: close the cycle if the period is plausible. */
+static void shed_crossing(struct phloem_shed *s, uint64_t tc)
+{
+	uint64_t T = s->period_ns;
+
+	if (s->have_zc && tc > s->last_zc) {
+		uint64_t p = tc - s->last_zc;
+
+		/* a harmonic or a spike that slipped past the hysteresis */
+		if (p < T * 3 / 4)
+			return;
+		if (p <= T * 3 / 2 && tc > s->cyc_start) {
+			s->state &= ~PHLOEM_STATE_F_NO_MAINS;
+			shed_close(s, tc, (uint32_t)shed_div(1000000000000ULL +
+							     p / 2, p, 0));
+		}
+	}
+	s->last_zc = tc;
+	s->have_zc = 1;
+}
+
+/* Zero crossings of v0 and the no-mains fallback; before accumulating. */
+static void shed_cycle_timing(struct phloem_shed *s, const int32_t *h,
+			      const int32_t *hp, uint64_t now)
+{
+	uint64_t from, lim;
+
+	if (s->v0 != SHED_NONE) {
+		int32_t x = h[s->v0];
+
+		switch (s->zc_state) {
+		case SHED_ZC_WAIT_NEG:
+			if (x < -s->hyst)
+				s->zc_state = SHED_ZC_ARMED;
+			break;
+		case SHED_ZC_ARMED:
+			if (x >= 0) {
+				int32_t xp = hp[s->v0];
+				uint64_t tc = now, dt = now - s->prev_t;
+
+				/* interpolate the instant v0 passed zero */
+				if (s->have_prev && xp < 0 && dt < s->period_ns)
+					tc = s->prev_t +
+					     shed_div(dt * (uint64_t)(-(int64_t)xp),
+						      (uint64_t)((int64_t)x - xp), 0);
+				s->zc_state = SHED_ZC_WAIT_POS;
+				shed_crossing(s, tc);
+			}
+			break;
+		default:
+			if (x > s->hyst)
+				s->zc_state = SHED_ZC_WAIT_NEG;
+			break;
+		}
+	}
+	from = s->cyc_start;
+	if (s->have_zc && s->last_zc > from)
+		from = s->last_zc;
+	lim = s->state & PHLOEM_STATE_F_NO_MAINS ? s->period_ns :
+	      s->period_ns * 3 / 2;
+	if (now - from >= lim) {
+		s->state |= PHLOEM_STATE_F_NO_MAINS;
+		shed_close(s, now, 0);
+	}
+}
+
+static void shed_instant(struct phloem_shed *s, uint32_t c)
+{
+	struct shed_circ *ci = &s->ci[c];
+	/* mean of the window as an RMS, for the events */
+	uint32_t ma = shed_isqrt(shed_div(ci->wsum, s->wlen, 0)) >> SHED_Q;
+
+	ci->holdoff = s->wlen;
+	if (!ci->inst_ep) {
+		ci->inst_ep = 1;
+		shed_event(s, PHLOEM_EV_OVERLOAD, PHLOEM_CAUSE_INSTANT,
+			   SHED_NONE, c, ci->ch, ma, ci->thr_ma, s->now);
+	}
+	shed_one(s, c, PHLOEM_CAUSE_INSTANT, ma, ci->thr_ma, s->now);
+}
+
+bool phloem_shed_sample(struct phloem_shed *s, const int32_t *raw,
+			uint64_t now_ns)
+{
+	uint32_t ev0 = s->evpushed, rel0 = s->relays, i, bad = SHED_NONE;
+	uint64_t sq[PHLOEM_MAX_CHANNELS];
+	int32_t *h, *hp;
+
+	if (now_ns > s->now)
+		s->now = now_ns;
+	/* a gap the watchdog did not catch (tick not called) still counts */
+	if (!(s->state & PHLOEM_STATE_F_FAILSAFE) &&
+	    s->now - s->last_good >= shed_ms(s->cfg.stale_ms))
+		shed_failsafe(s, SHED_NONE, PHLOEM_CAUSE_STALE);
+	hp = s->hist[s->hpos];
+	s->hpos = (s->hpos + 1) & (SHED_HIST - 1);
+	h = s->hist[s->hpos];
+
+	for (i = 0; i < s->nch; i++) {
+		struct shed_chan *ch = &s->ch[i];
+		int32_t r = raw[i];
+		int64_t x;
+
+		if ((uint32_t)r > (uint32_t)ch->maxraw) {
+			/* not a reading this ADC can produce: a failed read */
+			bad = i;
+			h[i] = 0;
+			continue;
+		}
+		if (r == 0 || r == ch->maxraw)
+			ch->flags |= PHLOEM_CHAN_F_CLIPPED;
+		x = ((int64_t)(r - ch->off) * ch->k) >> SHED_KSHIFT;
+		if (x > SHED_XMAX)
+			x = SHED_XMAX;
+		else if (x < -SHED_XMAX)
+			x = -SHED_XMAX;
+		h[i] = (int32_t)x;
+	}
+	if (bad != SHED_NONE) {
+		shed_failsafe(s, bad, PHLOEM_CAUSE_ADC);
+		s->have_prev = 0;
+		goto out;
+	}
+	s->last_good = s->now;
+
+	shed_cycle_timing(s, h, hp, s->now);
+	s->prev_t = s->now;
+	s->have_prev = 1;
+
+	for (i = 0; i < s->nch; i++) {
+		sq[i] = (uint64_t)((int64_t)h[i] * h[i]);
+		s->ch[i].sum_sq += sq[i];
+	}
+	for (i = 0; i < s->ncur; i++) {
+		struct shed_chan *ch = &s->ch[s->cur[i]];
+		const int32_t *a = s->hist[(s->hpos - ch->di) & (SHED_HIST - 1)];
+		const int32_t *b = s->hist[(s->hpos - ch->di - 1) &
+					   (SHED_HIST - 1)];
+		/* linear interpolation ch->frac of the way to the older one */
+		int64_t d = a[ch->dly] +
+			    (((int64_t)(b[ch->dly] - a[ch->dly]) * ch->frac) >> 16);
+
+		ch->sum_p += d * h[ch->und];
+	}
+	s->nsamp++;
+
+	for (i = 0; i < s->ncirc; i++) {
+		struct shed_circ *ci = &s->ci[i];
+
+		ci->wsum += sq[ci->ch] - ci->win[s->wpos];
+		ci->win[s->wpos] = sq[ci->ch];
+		if (ci->holdoff) {
+			ci->holdoff--;
+		} else if (ci->wsum > ci->thr) {
+			if (!(s->state & PHLOEM_STATE_F_FAILSAFE))
+				shed_instant(s, i);
+		} else {
+			ci->inst_ep = 0;
+		}
+	}
+	if (++s->wpos >= s->wlen)
+		s->wpos = 0;
+out:
+	if (s->now >= s->next_timer)
+		shed_timers(s);
+	return s->relays != rel0 || s->evpushed != ev0;
+}
+
+bool phloem_shed_fault(struct phloem_shed *s, uint32_t channel,
+		       uint32_t cause, uint64_t now_ns)
+{
+	uint32_t ev0 = s->evpushed, rel0 = s->relays;
+
+	if (now_ns > s->now)
+		s->now = now_ns;
+	shed_failsafe(s, channel, cause);
+	s->have_prev = 0;
+	return s->relays != rel0 || s->evpushed != ev0;
+}
+
+bool phloem_shed_tick(struct phloem_shed *s, uint64_t now_ns)
+{
+	uint32_t ev0 = s->evpushed, rel0 = s->relays;
+
+	if (now_ns > s->now)
+		s->now = now_ns;
+	if (s->now >= s->next_timer)
+		shed_timers(s);
+	if (!(s->state & PHLOEM_STATE_F_FAILSAFE) &&
+	    s->now - s->last_good >= shed_ms(s->cfg.stale_ms))
+		shed_failsafe(s, SHED_NONE, PHLOEM_CAUSE_STALE);
+	return s->relays != rel0 || s->evpushed != ev0;
+}
+
+uint32_t phloem_shed_relays(const struct phloem_shed *s)
+{
+	return s->relays;
+}
+
+bool phloem_shed_pop_event(struct phloem_shed *s, struct phloem_rec_event *ev,
+			   uint64_t *time_ns)
+{
+	const struct shed_ev *e;
+
+	if (!s->evcount)
+		return 0;
+	e = &s->evq[s->evhead];
+	*ev = e->ev;
+	*time_ns = e->time_ns;
+	s->evhead = (s->evhead + 1) & (PHLOEM_SHED_EVQ - 1);
+	s->evcount--;
+	return 1;
+}
+
+uint64_t phloem_shed_events_lost(const struct phloem_shed *s)
+{
+	return s->evlost;
+}
+
+static int shed_boot_limits(const struct phloem_shed *s)
+{
+	uint32_t c;
+
+	if (s->cfg.site_import_limit_mw != s->boot.site_import_limit_mw)
+		return 0;
+	for (c = 0; c < s->ncirc; c++)
+		if (s->cfg.circuit[c].limit_ma != s->boot.circuit[c].limit_ma)
+			return 0;
+	return 1;
+}
+
+static uint32_t shed_state(const struct phloem_shed *s)
+{
+	uint32_t st = s->state;
+
+	if (s->leased)
+		st |= PHLOEM_STATE_F_LEASED;
+	if (shed_boot_limits(s))
+		st |= PHLOEM_STATE_F_BOOT_LIMITS;
+	if (s->shedmask)
+		st |= PHLOEM_STATE_F_SHEDDING;
+	return st;
+}
+
+bool phloem_shed_pop_cycle(struct phloem_shed *s, struct phloem_rec_cycle *c,
+			   uint64_t *time_ns)
+{
+	if (!s->cyc_ready)
+		return 0;
+	*c = s->cyc;
+	c->state = shed_state(s);
+	*time_ns = s->cyc_time;
+	s->cyc_ready = 0;
+	return 1;
+}
+
+static uint32_t shed_left_ms(uint64_t until, uint64_t now)
+{
+	return until > now ? shed_sat32(shed_div(until - now + NS_PER_MS - 1,
+						 NS_PER_MS, 0)) : 0;
+}
+
+void phloem_shed_status(const struct phloem_shed *s, struct phloem_status *st,
+			uint64_t now_ns)
+{
+	uint64_t now = now_ns > s->now ? now_ns : s->now;
+	int fs = !!(s->state & PHLOEM_STATE_F_FAILSAFE);
+	uint32_t i;
+
+	st->state = shed_state(s);
+	st->time_ns = now;
+	st->lease_left_ms = s->leased ? shed_left_ms(s->lease_until, now) : 0;
+	st->site_p_mw = s->ch[s->ci[0].ch].p_mw;
+	st->freq_mhz = s->freq_mhz;
+	st->vrms_mv = s->v0 == SHED_NONE ? 0 : s->ch[s->v0].rms;
+	for (i = 0; i < PHLOEM_MAX_CIRCUITS; i++) {
+		struct phloem_circuit_status *cs = &st->circuit[i];
+
+		cs->irms_ma = 0;
+		cs->limit_ma = 0;
+		cs->heat_permille = 0;
+		cs->reserved = 0;
+		if (i >= s->ncirc)
+			continue;
+		cs->irms_ma = s->ci[i].irms;
+		cs->limit_ma = s->cfg.circuit[i].limit_ma;
+		cs->heat_permille = (uint32_t)shed_div(s->ci[i].heat * 1000,
+						       SHED_BUDGET, 0);
+	}
+	for (i = 0; i < PHLOEM_MAX_RELAYS; i++) {
+		struct phloem_relay_status *rs = &st->relay[i];
+		const struct shed_relay *rl = &s->rl[i];
+
+		rs->on = 0;
+		rs->reason = PHLOEM_RELAY_AUTO;
+		rs->backoff = 0;
+		rs->override = PHLOEM_OVERRIDE_AUTO;
+		rs->shed_count = 0;
+		rs->restore_in_ms = 0;
+		rs->load_ma = 0;
+		if (i >= s->nrel)
+			continue;
+		rs->on = !!(s->relays & (1U << i));
+		rs->backoff = rl->backoff;
+		rs->override = rl->mode;
+		rs->shed_count = rl->shed_count;
+		rs->load_ma = rl->load_ma;
+		if (fs) {
+			rs->reason = PHLOEM_RELAY_SAFE;
+		} else if (rl->mode != PHLOEM_OVERRIDE_AUTO && !rl->shed) {
+			rs->reason = PHLOEM_RELAY_MANUAL;
+			rs->restore_in_ms = shed_left_ms(rl->ovr_until, now);
+		} else if (rl->shed) {
+			rs->reason = PHLOEM_RELAY_SHED;
+			rs->restore_in_ms = shed_left_ms(rl->shed_ns +
+							 shed_off_ns(s, i), now);
+		}
+	}
+	for (i = 0; i < PHLOEM_MAX_CHANNELS; i++) {
+		st->energy[i].import_mwh = i < s->nch ? s->ch[i].imp_mwh : 0;
+		st->energy[i].export_mwh = i < s->nch ? s->ch[i].exp_mwh : 0;
+	}
+}
+
+void phloem_shed_counters(const struct phloem_shed *s,
+			  struct phloem_stats *st)
+{
+	st->cycles = s->cycles;
+	st->sheds = s->sheds;
+	st->restores = s->restores;
+	st->failsafes = s->failsafes;
+	st->lease_expiries = s->lease_expiries;
+}
+
+uint32_t phloem_shed_trip_ms(uint32_t curve, uint32_t mult_milli)
+{
+	uint64_t m2;
+	uint32_t mag;
+
+	if (curve >= __PHLOEM_CURVE_MAX || mult_milli <= SHED_NOTRIP_MILLI)
+		return SHED_U32_MAX;
+	mag = curve == PHLOEM_CURVE_B ? 3000 : curve == PHLOEM_CURVE_C ? 5000 :
+	      10000;
+	if (mult_milli >= mag)
+		return SHED_MAG_MS;
+	/* 60 s / (x^2 - 1), x = mult / 1000 */
+	m2 = (uint64_t)mult_milli * mult_milli - 1000000;
+	return (uint32_t)shed_div(60000ULL * 1000000, m2, 0);
+}

@@ -1,0 +1,300 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * shed_sim: closed-loop simulated metering HAT (see shed_sim.h).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shed_sim.h"
+
+#define SIM_T0	1000000000ULL	/* the clock does not start at zero */
+
+static const double sim_scale[SIM_NCH] = {
+	250000,		/* v0: 250 mV per LSB: +-512 V */
+	100000,		/* site CT: +-204 A peak */
+	80000,		/* circuit 1: +-163 A peak */
+	50000,		/* circuit 2: +-102 A peak */
+};
+
+void sim_default(struct sim *m, uint32_t mains_hz, uint32_t rate_hz)
+{
+	static const struct {
+		const char *name;
+		uint8_t circuit, prio, flags, safe;
+	} relays[SIM_NRELAYS] = {
+		[SIM_EV]     = { "ev",     1, 10, 0, 0 },
+		[SIM_HEATER] = { "heater", 1, 20, 0, 0 },
+		[SIM_DRYER]  = { "dryer",  1, 30, 0, 0 },
+		[SIM_FRIDGE] = { "fridge", 1, 0, PHLOEM_RELAY_F_CRITICAL, 1 },
+		[SIM_PUMP]   = { "pump",   2, 50, 0, 1 },
+		[SIM_OVEN]   = { "oven",   2, 40, 0, 0 },
+	};
+	static const char *chn[SIM_NCH] = { "v0", "i0", "i1", "i2" };
+	uint32_t i;
+
+	memset(m, 0, sizeof(*m));
+	m->info.size = sizeof(m->info);
+	m->info.abi_version = PHLOEM_ABI_VERSION;
+	strcpy(m->info.name, "phloem0");
+	m->info.nchannels = SIM_NCH;
+	m->info.ncircuits = 3;
+	m->info.nrelays = SIM_NRELAYS;
+	m->info.mains_hz = mains_hz;
+	m->info.record_size = PHLOEM_RECORD_SIZE;
+	m->info.ring_records = PHLOEM_RING_RECORDS;
+	for (i = 0; i < SIM_NCH; i++) {
+		strcpy(m->info.chan[i].name, chn[i]);
+		m->info.chan[i].kind = i == SIM_V0 ? PHLOEM_CHAN_VOLTAGE :
+						     PHLOEM_CHAN_CURRENT;
+		m->info.chan[i].phase = 0;
+		m->info.chan[i].circuit = i == SIM_V0 ? PHLOEM_NONE : i - 1;
+		m->info.chan[i].bits = 12;
+		m->cfg.cal[i].scale_uunit = (uint32_t)sim_scale[i];
+		m->cfg.cal[i].offset_lsb = 2048;
+	}
+	strcpy(m->info.circuit[0].name, "site");
+	m->info.circuit[0].channel = SIM_ISITE;
+	m->info.circuit[0].curve = PHLOEM_CURVE_C;
+	m->info.circuit[0].rating_ma = 63000;
+	strcpy(m->info.circuit[1].name, "kitchen");
+	m->info.circuit[1].channel = SIM_I1;
+	m->info.circuit[1].curve = PHLOEM_CURVE_B;
+	m->info.circuit[1].rating_ma = 16000;
+	strcpy(m->info.circuit[2].name, "garage");
+	m->info.circuit[2].channel = SIM_I2;
+	m->info.circuit[2].curve = PHLOEM_CURVE_B;
+	m->info.circuit[2].rating_ma = 20000;
+	for (i = 0; i < SIM_NRELAYS; i++) {
+		strcpy(m->info.relay[i].name, relays[i].name);
+		m->info.relay[i].safe_state = relays[i].safe;
+		m->cfg.relay[i].circuit = relays[i].circuit;
+		m->cfg.relay[i].priority = relays[i].prio;
+		m->cfg.relay[i].flags = relays[i].flags;
+		m->cfg.relay[i].min_off_ms = 2000;
+	}
+	m->cfg.size = sizeof(m->cfg);
+	m->cfg.sample_rate_hz = rate_hz;
+	m->cfg.site_import_grace_ms = 5000;
+	m->cfg.restore_delay_ms = 1000;
+	m->cfg.retrip_window_ms = 60000;
+	m->cfg.backoff_max = 6;
+	m->cfg.stale_ms = 100;
+	m->cfg.nchannels = SIM_NCH;
+	m->cfg.ncircuits = 3;
+	m->cfg.nrelays = SIM_NRELAYS;
+	for (i = 0; i < 3; i++) {
+		m->cfg.circuit[i].limit_ma = m->info.circuit[i].rating_ma;
+		m->cfg.circuit[i].inst_pct = 125;
+		m->cfg.circuit[i].thermal_pct = 40;
+		m->cfg.circuit[i].restore_pct = 80;
+	}
+	m->freq = mains_hz;
+	m->vrms = mains_hz == 60 ? 120 : 230;
+	m->mains = true;
+	m->rng = 0x9e3779b97f4a7c15ULL;
+	m->tick_every = 40;
+	/* a quiet evening: a few amps everywhere */
+	m->base_a[0] = 1.0;
+	m->base_a[1] = 0.5;
+	m->base_a[2] = 0.5;
+	m->relay_a[SIM_EV] = 2.0;
+	m->relay_a[SIM_HEATER] = 2.0;
+	m->relay_a[SIM_DRYER] = 2.0;
+	m->relay_a[SIM_FRIDGE] = 1.0;
+	m->relay_a[SIM_PUMP] = 1.0;
+	m->relay_a[SIM_OVEN] = 2.0;
+}
+
+void sim_start(struct sim *m)
+{
+	m->s = calloc(1, phloem_shed_size());
+	m->ns = SIM_T0;
+	phloem_shed_init(m->s, &m->info, &m->cfg, m->ns);
+}
+
+void sim_free(struct sim *m)
+{
+	free(m->s);
+	m->s = NULL;
+}
+
+/* uniform in [-1, 1), deterministic */
+static double sim_rand(struct sim *m)
+{
+	m->rng = m->rng * 6364136223846793005ULL + 1442695040888963407ULL;
+	return (double)(m->rng >> 11) / (double)(1ULL << 52) - 1.0;
+}
+
+double sim_circuit_a(const struct sim *m, uint32_t c)
+{
+	uint32_t relays = phloem_shed_relays(m->s), r;
+	double a = m->base_a[c];
+
+	if (c == 0) {
+		for (c = 1; c < m->info.ncircuits; c++)
+			a += sim_circuit_a(m, c);
+		return a;
+	}
+	for (r = 0; r < m->info.nrelays; r++)
+		if (relays & (1U << r) && m->cfg.relay[r].circuit == c)
+			a += m->relay_a[r];
+	return a;
+}
+
+/* instantaneous current of circuit @c at phase angle @wt */
+static double sim_circuit_i(const struct sim *m, uint32_t c, double wt,
+			    uint32_t relays)
+{
+	double i = m->base_a[c] * sin(wt - m->base_phi[c]);
+	uint32_t r;
+
+	if (c == 0) {
+		for (c = 1; c < m->info.ncircuits; c++)
+			i += sim_circuit_i(m, c, wt, relays);
+		return i;
+	}
+	for (r = 0; r < m->info.nrelays; r++)
+		if (relays & (1U << r) && m->cfg.relay[r].circuit == c)
+			i += m->relay_a[r] * sin(wt - m->relay_phi[r]);
+	return i;
+}
+
+static int32_t sim_adc(const struct sim *m, uint32_t ch, double x)
+{
+	double lsb = x * 1e6 / m->cfg.cal[ch].scale_uunit;
+	long r = lround(lsb) + (long)m->cfg.cal[ch].offset_lsb;
+	long max = (1L << m->info.chan[ch].bits) - 1;
+
+	return (int32_t)(r < 0 ? 0 : r > max ? max : r);
+}
+
+static void sim_drain(struct sim *m)
+{
+	struct phloem_rec_event ev;
+	struct phloem_rec_cycle c;
+	uint64_t t;
+	uint32_t i;
+
+	if (!m->no_pop) {
+		while (phloem_shed_pop_event(m->s, &ev, &t)) {
+			if (m->nev < SIM_EVMAX) {
+				m->ev[m->nev].ev = ev;
+				m->ev[m->nev].t = t;
+				m->nev++;
+			}
+		}
+	}
+	if (!phloem_shed_pop_cycle(m->s, &c, &t))
+		return;
+	/* the energy the unit should have counted from its own records */
+	for (i = 0; i < c.nchannels; i++) {
+		uint64_t dt = m->ncyc ? t - m->cyc_t : 0;
+		uint64_t cap = 2 * (1000000000ULL / m->info.mains_hz);
+
+		if (m->ncyc == 0)
+			dt = t - SIM_T0;
+		if (dt > cap)
+			dt = cap;
+		if (c.chan[i].p_mw > 0)
+			m->pdt[i] += (unsigned __int128)c.chan[i].p_mw * dt;
+		else
+			m->pdt_neg[i] += (unsigned __int128)(-(int64_t)c.chan[i].p_mw) * dt;
+	}
+	m->prev_cyc_t = m->cyc_t;
+	m->cyc = c;
+	m->cyc_t = t;
+	m->ncyc++;
+}
+
+bool sim_step(struct sim *m)
+{
+	double t = (double)(m->ns - SIM_T0) * 1e-9;
+	double wt = 2 * M_PI * m->freq * t + m->vphase;
+	uint32_t relays = phloem_shed_relays(m->s), ch;
+	int32_t raw[PHLOEM_MAX_CHANNELS];
+	bool r;
+
+	for (ch = 0; ch < m->info.nchannels; ch++) {
+		double x;
+
+		if (m->info.chan[ch].kind == PHLOEM_CHAN_VOLTAGE) {
+			x = m->mains ? M_SQRT2 * m->vrms *
+				       (sin(wt) + m->h3 * sin(3 * wt) +
+					m->h5 * sin(5 * wt)) : 0;
+			x += m->noise_v * sim_rand(m);
+		} else {
+			double lag = m->ct_lag_deg[ch] * M_PI / 180;
+
+			x = M_SQRT2 * sim_circuit_i(m, m->info.chan[ch].circuit,
+						    wt - lag, relays);
+			x += m->noise_i * sim_rand(m);
+		}
+		raw[ch] = sim_adc(m, ch, x);
+	}
+	r = phloem_shed_sample(m->s, raw, m->ns);
+	m->nsamples++;
+	if (m->tick_every && m->nsamples % m->tick_every == 0)
+		r |= phloem_shed_tick(m->s, m->ns);
+	sim_drain(m);
+	m->ns += 1000000000ULL / m->cfg.sample_rate_hz;
+	return r;
+}
+
+void sim_run_ms(struct sim *m, uint64_t ms)
+{
+	uint64_t end = m->ns + ms * 1000000ULL;
+
+	while (m->ns < end)
+		sim_step(m);
+}
+
+bool sim_settle(struct sim *m)
+{
+	uint64_t end = m->ns + 20000 * 1000000ULL;
+	uint32_t all = (1U << m->info.nrelays) - 1;
+
+	while (m->ns < end) {
+		struct phloem_status st;
+
+		sim_step(m);
+		phloem_shed_status(m->s, &st, m->ns);
+		if (!(st.state & PHLOEM_STATE_F_FAILSAFE) &&
+		    phloem_shed_relays(m->s) == all) {
+			sim_run_ms(m, 100);
+			return true;
+		}
+	}
+	return false;
+}
+
+int sim_find(const struct sim *m, int from, uint32_t kind)
+{
+	int i;
+
+	for (i = from < 0 ? 0 : from; i < m->nev; i++)
+		if (m->ev[i].ev.kind == kind)
+			return i;
+	return -1;
+}
+
+int sim_count(const struct sim *m, int from, uint32_t kind)
+{
+	int i, n = 0;
+
+	for (i = from < 0 ? 0 : from; i < m->nev; i++)
+		n += m->ev[i].ev.kind == kind;
+	return n;
+}
+
+uint64_t sim_now_ms(const struct sim *m)
+{
+	return (m->ns - SIM_T0) / 1000000ULL;
+}
+
+void sim_status(const struct sim *m, struct phloem_status *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->size = sizeof(*st);
+	phloem_shed_status(m->s, st, m->ns);
+}

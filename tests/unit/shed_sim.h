@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * shed_sim: a closed-loop simulated metering HAT for the shedding unit.
+ *
+ * Generates mains voltage and load currents (sines with phase, harmonics,
+ * noise), quantises them like a 12-bit ADC, feeds them to the real
+ * phloem_shed_sample() and switches the simulated loads with the relay
+ * bitmap it returns: a shed relay's load disappears from the next sample.
+ * Used by the unit tests and by the benchmark; host only (libm).
+ */
+#ifndef _PHLOEM_SHED_SIM_H
+#define _PHLOEM_SHED_SIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "kernel/shed.h"
+
+#define SIM_EVMAX	8192
+
+/* channels of the default topology */
+enum { SIM_V0, SIM_ISITE, SIM_I1, SIM_I2, SIM_NCH };
+/* relays of the default topology */
+enum { SIM_EV, SIM_HEATER, SIM_DRYER, SIM_FRIDGE, SIM_PUMP, SIM_OVEN,
+       SIM_NRELAYS };
+
+struct sim_ev {
+	struct phloem_rec_event ev;
+	uint64_t t;
+};
+
+/**
+ * struct sim - one simulated device
+ * @base_a: per circuit RMS current not behind any relay (circuit 0: loads
+ *          on the site that are not on a metered sub-circuit)
+ * @relay_a: RMS current of each relay's load while the relay is on
+ * @ct_lag_deg: phase error of each current channel's CT (the unit corrects
+ *              it with cal.phase_mdeg)
+ * @pdt: per channel sum of p_mw * cycle length (mW ns) over popped cycles
+ * @pdt_neg: the same for negative power
+ */
+struct sim {
+	struct phloem_info info;
+	struct phloem_config cfg;
+	struct phloem_shed *s;
+	uint64_t ns;		/* time of the next sample */
+	uint64_t nsamples;
+	double freq, vrms, h3, h5, noise_v, noise_i, vphase;
+	double base_a[PHLOEM_MAX_CIRCUITS], base_phi[PHLOEM_MAX_CIRCUITS];
+	double relay_a[PHLOEM_MAX_RELAYS], relay_phi[PHLOEM_MAX_RELAYS];
+	double ct_lag_deg[PHLOEM_MAX_CHANNELS];
+	bool mains;
+	uint64_t rng;
+	uint32_t tick_every;	/* call phloem_shed_tick every N samples */
+
+	struct sim_ev ev[SIM_EVMAX];
+	int nev;
+	struct phloem_rec_cycle cyc;	/* last popped */
+	uint64_t cyc_t, prev_cyc_t;
+	uint64_t ncyc;
+	unsigned __int128 pdt[PHLOEM_MAX_CHANNELS], pdt_neg[PHLOEM_MAX_CHANNELS];
+	bool no_pop;		/* leave events queued (overflow tests) */
+};
+
+void sim_default(struct sim *m, uint32_t mains_hz, uint32_t rate_hz);
+void sim_start(struct sim *m);
+void sim_free(struct sim *m);
+/* one sample set; returns phloem_shed_sample()'s value */
+bool sim_step(struct sim *m);
+void sim_run_ms(struct sim *m, uint64_t ms);
+/* run until the unit leaves the initial failsafe and every relay is back */
+bool sim_settle(struct sim *m);
+/* circuit RMS current the simulation draws now (closed loop) */
+double sim_circuit_a(const struct sim *m, uint32_t c);
+/* index of the first event of @kind at or after @from, or -1 */
+int sim_find(const struct sim *m, int from, uint32_t kind);
+int sim_count(const struct sim *m, int from, uint32_t kind);
+uint64_t sim_now_ms(const struct sim *m);
+void sim_status(const struct sim *m, struct phloem_status *st);
+
+#endif

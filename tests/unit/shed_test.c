@@ -1,0 +1,978 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * Host unit tests of the shedding unit (kernel/shed.c), driven through the
+ * closed-loop simulated HAT in shed_sim.c: real waveforms in, relay bitmap
+ * out, and the simulated loads follow the relays.
+ *
+ * Topology (shed_sim.c): v0; i0 = site (63 A C); i1 = kitchen (16 A B) with
+ * ev(10) heater(20) dryer(30) fridge(critical, safe on); i2 = garage (20 A B)
+ * with pump(50, safe on) oven(40). Limits = ratings, inst 125 %, thermal
+ * 40 %, restore 80 %, min_off 2 s, restore_delay 1 s, 4 kHz.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kselftest_harness.h"
+#include "shed_sim.h"
+
+#define MS	1000000ULL
+#define ALL_RELAYS	((1U << SIM_NRELAYS) - 1)
+
+static struct sim *sim_new(uint32_t hz, uint32_t rate)
+{
+	struct sim *m = calloc(1, sizeof(*m));
+
+	sim_default(m, hz, rate);
+	return m;
+}
+
+static void sim_del(struct sim *m)
+{
+	sim_free(m);
+	free(m);
+}
+
+static double rel_err(double got, double want)
+{
+	return fabs(got - want) / fabs(want);
+}
+
+/* ------------------------------------------------------------------ */
+/* Metering                                                            */
+/* ------------------------------------------------------------------ */
+
+struct meter_case {
+	uint32_t hz;
+	double freq, vrms, h3, h5, phi_deg;
+};
+
+static void check_meter(struct __test_metadata *_metadata,
+			const struct meter_case *mc)
+{
+	struct sim *m = sim_new(mc->hz, 4000);
+	double vr = mc->vrms * sqrt(1 + mc->h3 * mc->h3 + mc->h5 * mc->h5);
+	double i1, isite, p1;
+	uint32_t r, c;
+
+	m->freq = mc->freq;
+	m->vrms = mc->vrms;
+	m->h3 = mc->h3;
+	m->h5 = mc->h5;
+	for (r = 0; r < SIM_NRELAYS; r++)
+		m->relay_phi[r] = mc->phi_deg * M_PI / 180;
+	for (c = 0; c < 3; c++)
+		m->base_phi[c] = mc->phi_deg * M_PI / 180;
+	m->relay_a[SIM_HEATER] = 6;
+	sim_start(m);
+	ASSERT_TRUE(sim_settle(m));
+	sim_run_ms(m, 500);
+	i1 = sim_circuit_a(m, 1);
+	isite = sim_circuit_a(m, 0);
+	/* harmonics are in the voltage only: P uses the fundamental */
+	p1 = mc->vrms * i1 * cos(mc->phi_deg * M_PI / 180);
+	TH_LOG("V %u mV I1 %u mA P1 %d mW PF %d f %u mHz", m->cyc.chan[SIM_V0].rms,
+	       m->cyc.chan[SIM_I1].rms, m->cyc.chan[SIM_I1].p_mw,
+	       m->cyc.chan[SIM_I1].pf_milli, m->cyc.freq_mhz);
+	EXPECT_LT(rel_err(m->cyc.chan[SIM_V0].rms, vr * 1000), 0.005);
+	EXPECT_LT(rel_err(m->cyc.chan[SIM_I1].rms, i1 * 1000), 0.01);
+	EXPECT_LT(rel_err(m->cyc.chan[SIM_ISITE].rms, isite * 1000), 0.01);
+	EXPECT_LT(rel_err(m->cyc.chan[SIM_I1].p_mw, p1 * 1000), 0.015);
+	EXPECT_LT(rel_err(m->cyc.chan[SIM_I1].s_mva, vr * i1 * 1000), 0.015);
+	EXPECT_LT(fabs(m->cyc.chan[SIM_I1].pf_milli -
+		       1000 * p1 / (vr * i1)), 12);
+	/* one cycle's crossings, 12-bit ADC: a few ppm per cycle */
+	EXPECT_LT(fabs(m->cyc.freq_mhz - mc->freq * 1000), 30);
+	EXPECT_EQ(0, m->cyc.state & PHLOEM_STATE_F_NO_MAINS);
+	EXPECT_EQ(0, m->cyc.chan[SIM_V0].flags);
+	/* one record per mains cycle */
+	EXPECT_LT(fabs((double)(m->cyc_t - m->prev_cyc_t) - 1e9 / mc->freq),
+		  1e9 / 4000 / 4);
+	sim_del(m);
+}
+
+TEST(meter_sine_50hz)
+{
+	const struct meter_case mc = { 50, 50.0, 230, 0, 0, 0 };
+
+	check_meter(_metadata, &mc);
+}
+
+TEST(meter_phase_shift_60hz)
+{
+	const struct meter_case mc = { 60, 60.0, 120, 0, 0, 30 };
+
+	check_meter(_metadata, &mc);
+}
+
+TEST(meter_harmonics)
+{
+	const struct meter_case mc = { 50, 50.0, 230, 0.10, 0.05, 20 };
+
+	check_meter(_metadata, &mc);
+}
+
+TEST(meter_off_nominal_49_5hz)
+{
+	const struct meter_case mc = { 50, 49.5, 230, 0, 0, 0 };
+
+	check_meter(_metadata, &mc);
+}
+
+TEST(meter_leading_pf_60hz_off_nominal)
+{
+	const struct meter_case mc = { 60, 60.4, 120, 0.03, 0, -25 };
+
+	check_meter(_metadata, &mc);
+}
+
+/* A CT with a phase error, corrected by cal.phase_mdeg (both signs). */
+TEST(meter_phase_correction)
+{
+	static const double err_deg[] = { -12.5, 8.0 };
+	unsigned int k;
+
+	for (k = 0; k < 2; k++) {
+		struct sim *m = sim_new(50, 4000);
+		int pf_raw, pf_cor;
+
+		m->ct_lag_deg[SIM_I1] = err_deg[k];
+		m->relay_a[SIM_HEATER] = 8;
+		sim_start(m);
+		ASSERT_TRUE(sim_settle(m));
+		pf_raw = m->cyc.chan[SIM_I1].pf_milli;
+		/*
+		 * A positive correction delays the voltage: it aligns a current
+		 * that lags; a negative one aligns a current that leads.
+		 */
+		m->cfg.cal[SIM_I1].phase_mdeg = (int32_t)lround(err_deg[k] * 1000);
+		ASSERT_EQ(0, phloem_shed_set_config(m->s, &m->cfg, m->ns));
+		sim_run_ms(m, 200);
+		pf_cor = m->cyc.chan[SIM_I1].pf_milli;
+		TH_LOG("err %.1f deg: pf %d -> %d", err_deg[k], pf_raw, pf_cor);
+		EXPECT_LT(abs(pf_raw - (int)(1000 * cos(err_deg[k] * M_PI / 180))), 5);
+		EXPECT_GE(pf_cor, 997);
+		sim_del(m);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Energy                                                              */
+/* ------------------------------------------------------------------ */
+
+static void expect_energy(struct __test_metadata *_metadata, struct sim *m)
+{
+	struct phloem_status st;
+	uint32_t ch;
+
+	sim_status(m, &st);
+	for (ch = 0; ch < SIM_NCH; ch++) {
+		uint64_t imp = (uint64_t)(m->pdt[ch] / 3600000000000ULL);
+		uint64_t exp = (uint64_t)(m->pdt_neg[ch] / 3600000000000ULL);
+
+		EXPECT_EQ(imp, st.energy[ch].import_mwh);
+		EXPECT_EQ(exp, st.energy[ch].export_mwh);
+	}
+}
+
+TEST(energy_import_export_exact)
+{
+	struct sim *m = sim_new(50, 4000);
+	struct phloem_status a, b;
+
+	/* the garage has a PV inverter: it exports */
+	m->base_a[2] = 20;
+	m->base_phi[2] = M_PI;
+	m->base_a[0] = 2;
+	sim_start(m);
+	ASSERT_TRUE(sim_settle(m));
+	sim_run_ms(m, 30000);
+	expect_energy(_metadata, m);
+	sim_status(m, &a);
+	EXPECT_GT(a.energy[SIM_ISITE].export_mwh, 0);
+	EXPECT_GT(a.energy[SIM_I1].import_mwh, 0);
+	EXPECT_GT(a.energy[SIM_I2].export_mwh, 25000);	/* ~4.6 kW, 30 s */
+	EXPECT_EQ(0, a.energy[SIM_V0].import_mwh + a.energy[SIM_V0].export_mwh);
+
+	/* reconfiguration never resets the counters */
+	m->cfg.circuit[1].limit_ma = 12000;
+	m->cfg.sample_rate_hz = 5000;
+	ASSERT_EQ(0, phloem_shed_set_config(m->s, &m->cfg, m->ns));
+	sim_status(m, &b);
+	EXPECT_EQ(0, memcmp(a.energy, b.energy, sizeof(a.energy)));
+	sim_run_ms(m, 5000);
+	expect_energy(_metadata, m);
+	sim_status(m, &b);
+	EXPECT_GT(b.energy[SIM_I2].export_mwh, a.energy[SIM_I2].export_mwh);
+	sim_del(m);
+}
+
+/* ------------------------------------------------------------------ */
+/* Zero crossings and no mains                                         */
+/* ------------------------------------------------------------------ */
+
+TEST(zero_crossing_noise_harmonics)
+{
+	struct sim *m = sim_new(50, 8000);
+	uint64_t n0, bad = 0, ns0;
+
+	m->noise_v = 12;	/* +-12 V of noise */
+	m->h3 = 0.12;
+	m->h5 = 0.08;
+	m->vphase = 1.0;
+	sim_start(m);
+	ASSERT_TRUE(sim_settle(m));
+	n0 = m->ncyc;
+	ns0 = m->ns;
+	while (m->ns - ns0 < 2000 * MS) {
+		uint64_t c = m->ncyc;
+
+		sim_step(m);
+		if (m->ncyc != c && (fabs(m->cyc.freq_mhz - 50000.0) > 300 ||
+				     m->cyc.state & PHLOEM_STATE_F_NO_MAINS))
+			bad++;
+	}
+	EXPECT_EQ(0, bad);
+	EXPECT_LE(labs((long)(m->ncyc - n0) - 100), 1);
+	sim_del(m);
+}
+
+TEST(no_mains_fallback)
+{
+	struct sim *m = sim_new(50, 4000);
+	struct phloem_status st;
+	uint64_t step;
+	int i0, shed;
+
+	m->mains = false;
+	m->noise_v = 3;
+	sim_start(m);
+	ASSERT_TRUE(sim_settle(m));
+	EXPECT_TRUE(m->cyc.state & PHLOEM_STATE_F_NO_MAINS);
+	EXPECT_EQ(0, m->cyc.freq_mhz);
+	/* cycles still close at the nominal period */
+	EXPECT_LT(fabs((double)(m->cyc_t - m->prev_cyc_t) - 20e6), 300e3);
+	sim_status(m, &st);
+	EXPECT_TRUE(st.state & PHLOEM_STATE_F_NO_MAINS);
+
+	/* and the currents are still protected */
+	i0 = m->nev;
+	step = m->ns;
+	m->relay_a[SIM_EV] = 40;
+	sim_run_ms(m, 300);
+	shed = sim_find(m, i0, PHLOEM_EV_SHED);
+	ASSERT_GE(shed, 0);
+	EXPECT_EQ(SIM_EV, m->ev[shed].ev.relay);
+	EXPECT_LE(m->ev[shed].ev.trigger_ns - step, 20 * MS);
+
+	/* mains back: crossings take over again */
+	m->mains = true;
+	sim_run_ms(m, 200);
+	EXPECT_FALSE(m->cyc.state & PHLOEM_STATE_F_NO_MAINS);
+	EXPECT_LT(fabs(m->cyc.freq_mhz - 50000.0), 150);	/* 3 V noise */
+	sim_del(m);
+}
+
+/* ------------------------------------------------------------------ */
+/* Overload steps                                                      */
+/* ------------------------------------------------------------------ */
+
+FIXTURE(step) {
+	struct sim *m;
+};
+
+FIXTURE_VARIANT(step) {
+	double mult;
+	bool ev_on_override;
+};
+
+FIXTURE_VARIANT_ADD(step, x1_2) { .mult = 1.2 };
+FIXTURE_VARIANT_ADD(step, x1_5) { .mult = 1.5 };
+FIXTURE_VARIANT_ADD(step, x2) { .mult = 2.0 };
+FIXTURE_VARIANT_ADD(step, x6) { .mult = 6.0 };
+FIXTURE_VARIANT_ADD(step, x6_override_on) { .mult = 6.0,
+					      .ev_on_override = true };
+FIXTURE_VARIANT_ADD(step, x2_override_on) { .mult = 2.0,
+					      .ev_on_override = true };
+
+FIXTURE_SETUP(step)
+{
+	self->m = sim_new(50, 4000);
+	sim_start(self->m);
+	ASSERT_TRUE(sim_settle(self->m));
+}
+
+FIXTURE_TEARDOWN(step)
+{
+	sim_del(self->m);
+}
+
+/*
+ * The kitchen steps to mult x its 16 A limit: the three sheddable loads
+ * share the step 45/30/25 %, the fridge (critical) draws 1 A, 0.5 A is
+ * unswitched. The unit must shed in priority order (ev, heater, dryer; an
+ * ON-overridden relay last), exactly as many relays as it takes to get
+ * under the limit, never the fridge, and detect within 20 ms from 1.5x and
+ * within half the breaker's modelled trip time always.
+ */
+TEST_F(step, sheds_in_priority_order)
+{
+	struct sim *m = self->m;
+	const double lim = 16.0, fixed = 1.5;
+	double step_a = variant->mult * lim - fixed, i;
+	uint32_t order[3], want_n = 0, k, n = 0;
+	uint32_t trip = phloem_shed_trip_ms(PHLOEM_CURVE_B,
+					    (uint32_t)lround(variant->mult * 1000));
+	uint64_t t_step;
+	int i0, e, last;
+
+	if (variant->ev_on_override) {
+		ASSERT_EQ(0, phloem_shed_override(m->s, SIM_EV, PHLOEM_OVERRIDE_ON,
+						  3600000, m->ns));
+		order[0] = SIM_HEATER, order[1] = SIM_DRYER, order[2] = SIM_EV;
+	} else {
+		order[0] = SIM_EV, order[1] = SIM_HEATER, order[2] = SIM_DRYER;
+	}
+	m->base_a[1] = 0.5;
+	m->relay_a[SIM_FRIDGE] = 1.0;
+	m->relay_a[SIM_EV] = 0.45 * step_a;
+	m->relay_a[SIM_HEATER] = 0.30 * step_a;
+	m->relay_a[SIM_DRYER] = 0.25 * step_a;
+	/* how many must go for the circuit to get under its limit */
+	for (i = variant->mult * lim; i > lim && want_n < 3; want_n++)
+		i -= m->relay_a[order[want_n]];
+
+	i0 = m->nev;
+	t_step = m->ns;
+	sim_run_ms(m, 150000);
+
+	/*
+	 * A restore on an estimate taken mid-step may re-trip later (and back
+	 * off): the shedding sequence is what ends at the first restore.
+	 */
+	last = sim_find(m, i0, PHLOEM_EV_RESTORE);
+	if (last < 0)
+		last = m->nev;
+	for (e = sim_find(m, i0, PHLOEM_EV_SHED); e >= 0 && e < last;
+	     e = sim_find(m, e + 1, PHLOEM_EV_SHED), n++) {
+		const struct phloem_rec_event *ev = &m->ev[e].ev;
+
+		TH_LOG("shed %u cause %u at +%llu ms (trigger +%llu ms) value %u",
+		       ev->relay, ev->cause,
+		       (unsigned long long)((m->ev[e].t - t_step) / MS),
+		       (unsigned long long)((ev->trigger_ns - t_step) / MS),
+		       ev->value);
+		ASSERT_LT(n, 3);
+		EXPECT_EQ(order[n], ev->relay);
+		EXPECT_EQ(1, ev->circuit);
+		if (n == 0) {
+			uint64_t lat = ev->trigger_ns - t_step;
+
+			EXPECT_LE(lat, (uint64_t)trip * MS / 2);
+			if (variant->mult >= 1.5) {
+				EXPECT_LE(lat, 20 * MS);
+				EXPECT_EQ(PHLOEM_CAUSE_INSTANT, ev->cause);
+			} else {
+				EXPECT_EQ(PHLOEM_CAUSE_THERMAL, ev->cause);
+			}
+		}
+	}
+	EXPECT_EQ(want_n, n);
+	if (last == m->nev)
+		EXPECT_LE(sim_circuit_a(m, 1), lim);
+	/* the fridge was never shed, not even later */
+	for (e = sim_find(m, i0, PHLOEM_EV_SHED); e >= 0;
+	     e = sim_find(m, e + 1, PHLOEM_EV_SHED))
+		EXPECT_NE(SIM_FRIDGE, m->ev[e].ev.relay);
+	EXPECT_TRUE(phloem_shed_relays(m->s) & (1U << SIM_FRIDGE));
+	/* an overload episode is announced before its sheds */
+	e = sim_find(m, i0, PHLOEM_EV_OVERLOAD);
+	ASSERT_GE(e, 0);
+	EXPECT_LT(e, sim_find(m, i0, PHLOEM_EV_SHED));
+	EXPECT_EQ(1, m->ev[e].ev.circuit);
+	/* the garage was never touched */
+	k = (1U << SIM_PUMP) | (1U << SIM_OVEN);
+	EXPECT_EQ(k, phloem_shed_relays(m->s) & k);
+}
+
+TEST(critical_never_shed)
+{
+	struct sim *m = sim_new(50, 4000);
+	int e;
+
+	sim_start(m);
+	ASSERT_TRUE(sim_settle(m));
+	/* only the fridge is left to carry an overload: nothing to shed */
+	m->relay_a[SIM_FRIDGE] = 30;
+	sim_run_ms(m, 60000);
+	for (e = sim_find(m, 0, PHLOEM_EV_SHED); e >= 0;
+	     e = sim_find(m, e + 1, PHLOEM_EV_SHED))
+		EXPECT_NE(SIM_FRIDGE, m->ev[e].ev.relay);
+	EXPECT_TRUE(phloem_shed_relays(m->s) & (1U << SIM_FRIDGE));
+	/* the operator may still switch it off */
+	ASSERT_EQ(0, phloem_shed_override(m->s, SIM_FRIDGE, PHLOEM_OVERRIDE_OFF,
+					  1000, m->ns));
+	EXPECT_FALSE(phloem_shed_relays(m->s) & (1U << SIM_FRIDGE));
+	sim_run_ms(m, 1100);
+	EXPECT_TRUE(phloem_shed_relays(m->s) & (1U << SIM_FRIDGE));
+	EXPECT_EQ(2, sim_count(m, 0, PHLOEM_EV_OVERRIDE));
+	sim_del(m);
+}
+
+TEST(site_import_rule)
+{
+	struct sim *m = sim_new(50, 4000);
+	uint64_t prev = 0;
+	int e, n = 0;
+
+	m->cfg.site_import_limit_mw = 3000000;	/* 3 kW */
+	m->cfg.site_import_grace_ms = 2000;
+	m->relay_a[SIM_OVEN] = 6;
+	m->relay_a[SIM_PUMP] = 4;
+	sim_start(m);
+	ASSERT_TRUE(sim_settle(m) || phloem_shed_relays(m->s));
+	sim_run_ms(m, 30000);
+	for (e = sim_find(m, 0, PHLOEM_EV_SHED); e >= 0;
+	     e = sim_find(m, e + 1, PHLOEM_EV_SHED), n++) {
+		if (m->ev[e].ev.cause != PHLOEM_CAUSE_SITE_IMPORT)
+			continue;
+		EXPECT_EQ(0, m->ev[e].ev.circuit);
+		EXPECT_NE(SIM_FRIDGE, m->ev[e].ev.relay);
+		if (prev)
+			EXPECT_GE(m->ev[e].t - prev, 2000 * MS);
+		prev = m->ev[e].t;
+	}
+	EXPECT_GE(n, 1);
+	EXPECT_LE(m->cyc.chan[SIM_ISITE].p_mw, 3000000);
+	sim_del(m);
+}
+
+/* ------------------------------------------------------------------ */
+/* Restore and backoff                                                 */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The kitchen at 21.5 A (1.34x): heater 8, dryer 6, ev 6, fridge 1, 0.5 A
+ * unswitched. The ev (lowest priority) goes; its estimate comes from the
+ * half-cycle RMS at the shed (about the 20 A threshold) minus 15.5 A, so
+ * the heater must stop before the ev fits back under 80 % (12.8 A).
+ */
+static int shed_ev_now(struct __test_metadata *_metadata, struct sim *m)
+{
+	int i0 = m->nev, e;
+
+	m->relay_a[SIM_HEATER] = 8;
+	m->relay_a[SIM_DRYER] = 6;
+	m->relay_a[SIM_EV] = 6;
+	sim_run_ms(m, 100);
+	e = sim_find(m, i0, PHLOEM_EV_SHED);
+	if (e >= 0) {
+		EXPECT_EQ(SIM_EV, m->ev[e].ev.relay);
+		EXPECT_EQ(PHLOEM_CAUSE_INSTANT, m->ev[e].ev.cause);
+	}
+	return e;
+}
+
+TEST(restore_after_headroom_delay)
+{
+	struct sim *m = sim_new(50, 4000);
+	struct phloem_status st;
+	uint64_t t_head;
+	int e, r;
+
+	sim_start(m);
+	ASSERT_TRUE(sim_settle(m));
+	e = shed_ev_now(_metadata, m);
+	ASSERT_GE(e, 0);
+	/* no headroom: 15.5 A + the estimate > 12.8 A */
+	sim_run_ms(m, 8000);
+	EXPECT_EQ(-1, sim_find(m, e, PHLOEM_EV_RESTORE));
+	sim_status(m, &st);
+	EXPECT_EQ(PHLOEM_RELAY_SHED, st.relay[SIM_EV].reason);
+	EXPECT_EQ(0, st.relay[SIM_EV].restore_in_ms);
+	EXPECT_GE(st.relay[SIM_EV].load_ma, 4000);
+	EXPECT_LE(st.relay[SIM_EV].load_ma, 6500);
+	EXPECT_TRUE(st.state & PHLOEM_STATE_F_SHEDDING);
+	EXPECT_EQ(1U << SIM_EV, m->cyc.relays_shed);
+
+	/* the heater finishes: headroom from now, held for restore_delay */
+	m->relay_a[SIM_HEATER] = 0;
+	t_head = m->ns;
+	sim_run_ms(m, 3000);
+	r = sim_find(m, e, PHLOEM_EV_RESTORE);
+	ASSERT_GE(r, 0);
+	EXPECT_EQ(SIM_EV, m->ev[r].ev.relay);
+	EXPECT_EQ(PHLOEM_CAUSE_HEADROOM, m->ev[r].ev.cause);
+	EXPECT_GE(m->ev[r].t - t_head, 1000 * MS);
+	EXPECT_LE(m->ev[r].t - t_head, 1060 * MS);
+	/* and it stays on: the estimate was good enough */
+	EXPECT_EQ(1, sim_count(m, e, PHLOEM_EV_SHED));
+	EXPECT_EQ(1, sim_count(m, e, PHLOEM_EV_RESTORE));
+	sim_status(m, &st);
+	EXPECT_EQ(0, st.state & PHLOEM_STATE_F_SHEDDING);
+	sim_del(m);
+}
+
+TEST(restore_not_before_min_off)
+{
+	struct sim *m = sim_new(50, 4000);
+	int e, r;
+
+	sim_start(m);
+	ASSERT_TRUE(sim_settle(m));
+	e = shed_ev_now(_metadata, m);
+	ASSERT_GE(e, 0);
+	m->relay_a[SIM_HEATER] = 0;	/* headroom at once */
+	sim_run_ms(m, 6000);
+	r = sim_find(m, e, PHLOEM_EV_RESTORE);
+	ASSERT_GE(r, 0);
+	/* min_off 2 s, then headroom held for restore_delay 1 s */
+	EXPECT_GE(m->ev[r].t - m->ev[e].t, 3000 * MS);
+	EXPECT_LE(m->ev[r].t - m->ev[e].t, 3060 * MS);
+	sim_del(m);
+}
+
+TEST(retrip_backoff_doubles_and_decays)
+{
+	struct sim *m = sim_new(50, 4000);
+	struct phloem_status st;
+	int e1, r1, e2, r2;
+
+	sim_start(m);
+	ASSERT_TRUE(sim_settle(m));
+	e1 = shed_ev_now(_metadata, m);
+	ASSERT_GE(e1, 0);
+	EXPECT_EQ(0, m->ev[e1].ev.backoff);
+	m->relay_a[SIM_HEATER] = 0;
+	sim_run_ms(m, 4000);
+	r1 = sim_find(m, e1, PHLOEM_EV_RESTORE);
+	ASSERT_GE(r1, 0);
+
+	/* it trips again within the retrip window: backoff 1 */
+	e2 = shed_ev_now(_metadata, m);
+	ASSERT_GE(e2, 0);
+	EXPECT_EQ(1, m->ev[e2].ev.backoff);
+	sim_status(m, &st);
+	EXPECT_EQ(1, st.relay[SIM_EV].backoff);
+	EXPECT_GT(st.relay[SIM_EV].restore_in_ms, 3800);
+	EXPECT_LE(st.relay[SIM_EV].restore_in_ms, 4000);
+	m->relay_a[SIM_HEATER] = 0;
+	sim_run_ms(m, 8000);
+	r2 = sim_find(m, e2, PHLOEM_EV_RESTORE);
+	ASSERT_GE(r2, 0);
+	/* off time doubled: 2 s << 1, then the 1 s headroom delay */
+	EXPECT_GE(m->ev[r2].t - m->ev[e2].t, 5000 * MS);
+	EXPECT_LE(m->ev[r2].t - m->ev[e2].t, 5060 * MS);
+
+	/* on for a whole retrip window (60 s) after the restore: back to 0 */
+	while (m->ns < m->ev[r2].t + 59900 * MS)
+		sim_step(m);
+	sim_status(m, &st);
+	EXPECT_EQ(1, st.relay[SIM_EV].backoff);
+	sim_run_ms(m, 200);
+	sim_status(m, &st);
+	EXPECT_EQ(0, st.relay[SIM_EV].backoff);
+	EXPECT_EQ(2, st.relay[SIM_EV].shed_count);
+	sim_del(m);
+}
+
+/* ------------------------------------------------------------------ */
+/* Lease                                                               */
+/* ------------------------------------------------------------------ */
+
+TEST(lease_expiry_reverts_limits)
+{
+	struct sim *m = sim_new(50, 4000);
+	struct phloem_config got;
+	struct phloem_status st;
+	struct phloem_stats cnt = { 0 };
+	int e;
+
+	sim_start(m);
+	ASSERT_TRUE(sim_settle(m));
+	sim_status(m, &st);
+	EXPECT_TRUE(st.state & PHLOEM_STATE_F_BOOT_LIMITS);
+	EXPECT_FALSE(st.state & PHLOEM_STATE_F_LEASED);
+	EXPECT_EQ(PHLOEM_SHED_EINVAL, phloem_shed_lease(m->s, 99, m->ns));
+	EXPECT_EQ(PHLOEM_SHED_EINVAL, phloem_shed_lease(m->s, 600001, m->ns));
+	ASSERT_EQ(0, phloem_shed_lease(m->s, 1000, m->ns));
+	m->cfg.circuit[1].limit_ma = 10000;
+	m->cfg.site_import_limit_mw = 9000000;
+	ASSERT_EQ(0, phloem_shed_set_config(m->s, &m->cfg, m->ns));
+	sim_status(m, &st);
+	EXPECT_EQ(10000, st.circuit[1].limit_ma);
+	EXPECT_TRUE(st.state & PHLOEM_STATE_F_LEASED);
+	EXPECT_FALSE(st.state & PHLOEM_STATE_F_BOOT_LIMITS);
+	EXPECT_GT(st.lease_left_ms, 990);
+
+	/* renewed in time: holds */
+	sim_run_ms(m, 800);
+	ASSERT_EQ(0, phloem_shed_lease(m->s, 1000, m->ns));
+	sim_run_ms(m, 800);
+	EXPECT_EQ(-1, sim_find(m, 0, PHLOEM_EV_LEASE_EXPIRED));
+	/* not renewed: lapses, boot limits return */
+	sim_run_ms(m, 300);
+	e = sim_find(m, 0, PHLOEM_EV_LEASE_EXPIRED);
+	ASSERT_GE(e, 0);
+	EXPECT_EQ(PHLOEM_CAUSE_LEASE, m->ev[e].ev.cause);
+	sim_status(m, &st);
+	EXPECT_EQ(16000, st.circuit[1].limit_ma);
+	EXPECT_FALSE(st.state & PHLOEM_STATE_F_LEASED);
+	EXPECT_TRUE(st.state & PHLOEM_STATE_F_BOOT_LIMITS);
+	EXPECT_EQ(0, st.lease_left_ms);
+	phloem_shed_get_config(m->s, &got);
+	EXPECT_EQ(0, got.site_import_limit_mw);
+	phloem_shed_counters(m->s, &cnt);
+	EXPECT_EQ(1, cnt.lease_expiries);
+	EXPECT_EQ(1, sim_count(m, 0, PHLOEM_EV_LEASE_EXPIRED));
+
+	/* without a lease the operator's limits stick; flag by comparison */
+	m->cfg.circuit[1].limit_ma = 12000;
+	m->cfg.site_import_limit_mw = 0;
+	ASSERT_EQ(0, phloem_shed_set_config(m->s, &m->cfg, m->ns));
+	sim_run_ms(m, 2000);
+	sim_status(m, &st);
+	EXPECT_EQ(12000, st.circuit[1].limit_ma);
+	EXPECT_FALSE(st.state & PHLOEM_STATE_F_BOOT_LIMITS);
+	m->cfg.circuit[1].limit_ma = 16000;
+	ASSERT_EQ(0, phloem_shed_set_config(m->s, &m->cfg, m->ns));
+	sim_status(m, &st);
+	EXPECT_TRUE(st.state & PHLOEM_STATE_F_BOOT_LIMITS);
+
+	/* release: boot limits at once */
+	ASSERT_EQ(0, phloem_shed_lease(m->s, 5000, m->ns));
+	m->cfg.circuit[1].limit_ma = 9000;
+	ASSERT_EQ(0, phloem_shed_set_config(m->s, &m->cfg, m->ns));
+	ASSERT_EQ(0, phloem_shed_lease(m->s, 0, m->ns));
+	sim_status(m, &st);
+	EXPECT_EQ(16000, st.circuit[1].limit_ma);
+	EXPECT_FALSE(st.state & PHLOEM_STATE_F_LEASED);
+	phloem_shed_counters(m->s, &cnt);
+	EXPECT_EQ(1, cnt.lease_expiries);
+	sim_del(m);
+}
+
+/* ------------------------------------------------------------------ */
+/* Failsafe                                                            */
+/* ------------------------------------------------------------------ */
+
+static const uint32_t safe_bitmap = (1U << SIM_FRIDGE) | (1U << SIM_PUMP);
+
+static void expect_leave_staggered(struct __test_metadata *_metadata,
+				   struct sim *m, int from)
+{
+	uint64_t prev = 0;
+	int e, n = 0;
+
+	sim_run_ms(m, 60);
+	e = sim_find(m, from, PHLOEM_EV_FAILSAFE_LEAVE);
+	ASSERT_GE(e, 0);
+	sim_run_ms(m, 5000);
+	EXPECT_EQ(ALL_RELAYS, phloem_shed_relays(m->s));
+	/* ev, heater, dryer, oven come back one by one, oven (40) first */
+	for (e = sim_find(m, e, PHLOEM_EV_RESTORE); e >= 0;
+	     e = sim_find(m, e + 1, PHLOEM_EV_RESTORE), n++) {
+		if (n == 0)
+			EXPECT_EQ(SIM_OVEN, m->ev[e].ev.relay);
+		if (prev)
+			EXPECT_GE(m->ev[e].t - prev, 1000 * MS);
+		prev = m->ev[e].t;
+	}
+	EXPECT_EQ(4, n);
+}
+
+TEST(adc_fault_failsafe)
+{
+	struct sim *m = sim_new(50, 4000);
+	struct phloem_stats cnt = { 0 };
+	struct phloem_status st;
+	int i0, e;
+
+	sim_start(m);
+	/* boot: failsafe until the first full cycle */
+	EXPECT_EQ(safe_bitmap, phloem_shed_relays(m->s));
+	ASSERT_TRUE(sim_settle(m));
+	i0 = m->nev;
+	ASSERT_TRUE(phloem_shed_fault(m->s, SIM_I2, PHLOEM_CAUSE_ADC, m->ns));
+	EXPECT_EQ(safe_bitmap, phloem_shed_relays(m->s));
+	sim_run_ms(m, 10);
+	EXPECT_EQ(safe_bitmap, phloem_shed_relays(m->s));
+	sim_status(m, &st);
+	EXPECT_TRUE(st.state & PHLOEM_STATE_F_FAILSAFE);
+	EXPECT_EQ(PHLOEM_RELAY_SAFE, st.relay[SIM_EV].reason);
+	e = sim_find(m, i0, PHLOEM_EV_ADC_FAULT);
+	ASSERT_GE(e, 0);
+	EXPECT_EQ(SIM_I2, m->ev[e].ev.channel);
+	e = sim_find(m, i0, PHLOEM_EV_FAILSAFE_ENTER);
+	ASSERT_GE(e, 0);
+	EXPECT_EQ(PHLOEM_CAUSE_ADC, m->ev[e].ev.cause);
+	phloem_shed_counters(m->s, &cnt);
+	EXPECT_EQ(1, cnt.failsafes);
+	/* the faulty cycle carries the flag */
+	sim_run_ms(m, 25);
+	EXPECT_TRUE(m->cyc.chan[SIM_I2].flags & PHLOEM_CHAN_F_FAULT);
+	EXPECT_EQ(safe_bitmap, phloem_shed_relays(m->s));
+	expect_leave_staggered(_metadata, m, i0);
+	sim_del(m);
+}
+
+TEST(bad_raw_is_adc_fault)
+{
+	struct sim *m = sim_new(50, 4000);
+	int32_t raw[SIM_NCH] = { 2048, 2048, 5000, 2048 };
+
+	sim_start(m);
+	ASSERT_TRUE(sim_settle(m));
+	ASSERT_TRUE(phloem_shed_sample(m->s, raw, m->ns));
+	EXPECT_EQ(safe_bitmap, phloem_shed_relays(m->s));
+	sim_run_ms(m, 1);
+	EXPECT_GE(sim_find(m, 0, PHLOEM_EV_ADC_FAULT), 0);
+	sim_del(m);
+}
+
+TEST(stale_samples_failsafe)
+{
+	struct sim *m = sim_new(50, 4000);
+	struct phloem_stats cnt = { 0 };
+	int i0, e;
+
+	sim_start(m);
+	ASSERT_TRUE(sim_settle(m));
+	i0 = m->nev;
+	/* the sampler stops; only the watchdog ticks */
+	EXPECT_FALSE(phloem_shed_tick(m->s, m->ns + 99 * MS));
+	EXPECT_EQ(ALL_RELAYS, phloem_shed_relays(m->s));
+	EXPECT_TRUE(phloem_shed_tick(m->s, m->ns + 100 * MS));
+	EXPECT_EQ(safe_bitmap, phloem_shed_relays(m->s));
+	m->ns += 150 * MS;
+	sim_step(m);
+	e = sim_find(m, i0, PHLOEM_EV_FAILSAFE_ENTER);
+	ASSERT_GE(e, 0);
+	EXPECT_EQ(PHLOEM_CAUSE_STALE, m->ev[e].ev.cause);
+	EXPECT_EQ(-1, sim_find(m, i0, PHLOEM_EV_ADC_FAULT));
+	phloem_shed_counters(m->s, &cnt);
+	EXPECT_EQ(1, cnt.failsafes);
+	expect_leave_staggered(_metadata, m, i0);
+	sim_del(m);
+}
+
+/* ------------------------------------------------------------------ */
+/* Configuration checks                                                */
+/* ------------------------------------------------------------------ */
+
+#define MUT(n, stmt) \
+	static void mut_##n(struct phloem_info *i, struct phloem_config *c) \
+	{ (void)i; (void)c; stmt; }
+
+MUT(flags, c->flags = 1)
+MUT(rate_low, c->sample_rate_hz = PHLOEM_RATE_MIN_HZ - 1)
+MUT(rate_high, c->sample_rate_hz = PHLOEM_RATE_MAX_HZ + 1)
+MUT(grace, c->site_import_grace_ms = 600001)
+MUT(restore_delay, c->restore_delay_ms = 3600001)
+MUT(retrip, c->retrip_window_ms = 86400001)
+MUT(backoff_max, c->backoff_max = 11)
+MUT(stale_zero, c->stale_ms = 0)
+MUT(stale_high, c->stale_ms = 10001)
+MUT(nchannels, c->nchannels = 3)
+MUT(ncircuits, c->ncircuits = 2)
+MUT(nrelays, c->nrelays = 5)
+MUT(reserved0, c->reserved[0] = 1)
+MUT(reserved3, c->reserved[3] = 1)
+MUT(scale_zero, c->cal[1].scale_uunit = 0)
+MUT(scale_high, c->cal[1].scale_uunit = 100000001)
+MUT(offset, c->cal[2].offset_lsb = 4096)
+MUT(phase_low, c->cal[2].phase_mdeg = -20001)
+MUT(phase_high, c->cal[2].phase_mdeg = 20001)
+MUT(cal_reserved, c->cal[3].reserved = 1)
+MUT(limit_zero, c->circuit[1].limit_ma = 0)
+MUT(limit_over_rating, c->circuit[1].limit_ma = 16001)
+MUT(inst_low, c->circuit[0].inst_pct = 104)
+MUT(inst_high, c->circuit[2].inst_pct = 1001)
+MUT(thermal_low, c->circuit[1].thermal_pct = 4)
+MUT(thermal_high, c->circuit[1].thermal_pct = 91)
+MUT(restore_low, c->circuit[1].restore_pct = 9)
+MUT(restore_high, c->circuit[1].restore_pct = 101)
+MUT(circ_reserved, c->circuit[2].reserved = 1)
+MUT(relay_circuit, c->relay[0].circuit = 3)
+MUT(relay_on_site, c->relay[0].circuit = 0)
+MUT(relay_flags, c->relay[1].flags = 2)
+MUT(relay_reserved, c->relay[1].reserved = 1)
+MUT(min_off, c->relay[5].min_off_ms = 3600001)
+MUT(info_mains, i->mains_hz = 55)
+MUT(info_bits, i->chan[1].bits = 25)
+MUT(info_phase, i->chan[2].phase = 1)
+MUT(info_circuit_chan, i->circuit[1].channel = 0)
+MUT(info_curve, i->circuit[1].curve = __PHLOEM_CURVE_MAX)
+MUT(info_safe, i->relay[0].safe_state = 2)
+
+static const struct {
+	const char *name;
+	void (*fn)(struct phloem_info *, struct phloem_config *);
+} bad_cfg[] = {
+#define B(n) { #n, mut_##n }
+	B(flags), B(rate_low), B(rate_high), B(grace), B(restore_delay),
+	B(retrip), B(backoff_max), B(stale_zero), B(stale_high),
+	B(nchannels), B(ncircuits), B(nrelays), B(reserved0), B(reserved3),
+	B(scale_zero), B(scale_high), B(offset), B(phase_low), B(phase_high),
+	B(cal_reserved), B(limit_zero), B(limit_over_rating), B(inst_low),
+	B(inst_high), B(thermal_low), B(thermal_high), B(restore_low),
+	B(restore_high), B(circ_reserved), B(relay_circuit), B(relay_on_site),
+	B(relay_flags), B(relay_reserved), B(min_off), B(info_mains),
+	B(info_bits), B(info_phase), B(info_circuit_chan), B(info_curve),
+	B(info_safe),
+#undef B
+};
+
+MUT(ok_edges_low, c->sample_rate_hz = 1000; c->stale_ms = 1;
+    c->circuit[1].limit_ma = 1; c->circuit[1].inst_pct = 105;
+    c->circuit[1].thermal_pct = 5; c->circuit[1].restore_pct = 10;
+    c->cal[1].scale_uunit = 1; c->cal[1].offset_lsb = 0;
+    c->cal[2].phase_mdeg = -20000)
+MUT(ok_edges_high, c->sample_rate_hz = 20000; c->stale_ms = 10000;
+    c->site_import_grace_ms = 600000; c->restore_delay_ms = 3600000;
+    c->retrip_window_ms = 86400000; c->backoff_max = 10;
+    c->circuit[1].inst_pct = 1000; c->circuit[1].thermal_pct = 90;
+    c->circuit[1].restore_pct = 100; c->cal[1].scale_uunit = 100000000;
+    c->cal[1].offset_lsb = 4095; c->cal[2].phase_mdeg = 20000;
+    c->relay[0].min_off_ms = 3600000; c->site_import_limit_mw = ~0U)
+
+static void expect_edges_ok(struct __test_metadata *_metadata, struct sim *m,
+			    int e0);
+
+TEST(check_config_rejects_every_bad_field)
+{
+	struct sim *m = sim_new(50, 4000);
+	struct phloem_config before, after;
+	unsigned int k;
+	int e0;
+
+	ASSERT_EQ(0, phloem_shed_check_config(&m->info, &m->cfg));
+	sim_start(m);
+	ASSERT_TRUE(sim_settle(m));
+	phloem_shed_get_config(m->s, &before);
+	e0 = m->nev;
+	for (k = 0; k < sizeof(bad_cfg) / sizeof(bad_cfg[0]); k++) {
+		struct phloem_info info = m->info;
+		struct phloem_config cfg = m->cfg;
+
+		bad_cfg[k].fn(&info, &cfg);
+		EXPECT_EQ(PHLOEM_SHED_EINVAL,
+			  phloem_shed_check_config(&info, &cfg))
+			TH_LOG("%s accepted", bad_cfg[k].name);
+		/* the unit checks against its own topology */
+		if (!memcmp(&info, &m->info, sizeof(info)))
+			EXPECT_EQ(PHLOEM_SHED_EINVAL,
+				  phloem_shed_set_config(m->s, &cfg, m->ns))
+				TH_LOG("%s set", bad_cfg[k].name);
+	}
+	phloem_shed_get_config(m->s, &after);
+	EXPECT_EQ(0, memcmp(&before, &after, sizeof(before)));
+	sim_run_ms(m, 1);
+	EXPECT_EQ(-1, sim_find(m, e0, PHLOEM_EV_CONFIG));
+	expect_edges_ok(_metadata, m, e0);
+	sim_del(m);
+}
+
+/* every range's ends are accepted */
+static void expect_edges_ok(struct __test_metadata *_metadata, struct sim *m,
+			    int e0)
+{
+	{
+		struct phloem_info info = m->info;
+		struct phloem_config cfg = m->cfg;
+
+		mut_ok_edges_low(&info, &cfg);
+		EXPECT_EQ(0, phloem_shed_check_config(&info, &cfg));
+		cfg = m->cfg;
+		mut_ok_edges_high(&info, &cfg);
+		EXPECT_EQ(0, phloem_shed_check_config(&info, &cfg));
+		/* a bad override or lease changes nothing either */
+		EXPECT_EQ(PHLOEM_SHED_EINVAL,
+			  phloem_shed_override(m->s, SIM_NRELAYS, 1, 10, m->ns));
+		EXPECT_EQ(PHLOEM_SHED_EINVAL,
+			  phloem_shed_override(m->s, 0, 3, 10, m->ns));
+		EXPECT_EQ(PHLOEM_SHED_EINVAL,
+			  phloem_shed_override(m->s, 0, 1, 0, m->ns));
+		EXPECT_EQ(PHLOEM_SHED_EINVAL,
+			  phloem_shed_override(m->s, 0, 2, 86400001, m->ns));
+		EXPECT_EQ(ALL_RELAYS, phloem_shed_relays(m->s));
+		ASSERT_EQ(0, phloem_shed_set_config(m->s, &cfg, m->ns));
+		sim_run_ms(m, 1);
+		EXPECT_GE(sim_find(m, e0, PHLOEM_EV_CONFIG), 0);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Events, model                                                       */
+/* ------------------------------------------------------------------ */
+
+TEST(event_queue_overflow_counts)
+{
+	struct sim *m = sim_new(50, 4000);
+	struct phloem_rec_event ev;
+	uint64_t t;
+	int k, n = 0;
+
+	sim_start(m);
+	while (phloem_shed_pop_event(m->s, &ev, &t))
+		;
+	for (k = 0; k < 100; k++)
+		ASSERT_EQ(0, phloem_shed_override(m->s, k % SIM_NRELAYS,
+						  PHLOEM_OVERRIDE_ON, 1000 + k,
+						  m->ns + k));
+	EXPECT_EQ(100 - PHLOEM_SHED_EVQ, phloem_shed_events_lost(m->s));
+	while (phloem_shed_pop_event(m->s, &ev, &t)) {
+		/* oldest dropped: the first kept is override number 36 */
+		if (n == 0) {
+			EXPECT_EQ((100 - PHLOEM_SHED_EVQ) % SIM_NRELAYS, ev.relay);
+			EXPECT_EQ(m->ns + 100 - PHLOEM_SHED_EVQ, t);
+		}
+		EXPECT_EQ(PHLOEM_EV_OVERRIDE, ev.kind);
+		n++;
+	}
+	EXPECT_EQ(PHLOEM_SHED_EVQ, n);
+	EXPECT_EQ(99 % SIM_NRELAYS, ev.relay);
+	sim_del(m);
+}
+
+TEST(trip_model)
+{
+	EXPECT_EQ(UINT32_MAX, phloem_shed_trip_ms(PHLOEM_CURVE_B, 1000));
+	EXPECT_EQ(UINT32_MAX, phloem_shed_trip_ms(PHLOEM_CURVE_B, 1130));
+	EXPECT_EQ(136363, phloem_shed_trip_ms(PHLOEM_CURVE_B, 1200));
+	EXPECT_EQ(48000, phloem_shed_trip_ms(PHLOEM_CURVE_C, 1500));
+	EXPECT_EQ(20000, phloem_shed_trip_ms(PHLOEM_CURVE_D, 2000));
+	EXPECT_EQ(100, phloem_shed_trip_ms(PHLOEM_CURVE_B, 3000));
+	EXPECT_EQ(7500, phloem_shed_trip_ms(PHLOEM_CURVE_C, 3000));
+	EXPECT_EQ(100, phloem_shed_trip_ms(PHLOEM_CURVE_C, 6000));
+	EXPECT_EQ(1714, phloem_shed_trip_ms(PHLOEM_CURVE_D, 6000));
+	EXPECT_EQ(100, phloem_shed_trip_ms(PHLOEM_CURVE_D, 10000));
+	EXPECT_EQ(UINT32_MAX, phloem_shed_trip_ms(__PHLOEM_CURVE_MAX, 5000));
+}
+
+TEST(thermal_heat_rises_and_cools)
+{
+	struct sim *m = sim_new(50, 4000);
+	struct phloem_status st;
+	uint32_t h1;
+
+	sim_start(m);
+	ASSERT_TRUE(sim_settle(m));
+	/* 18 A on 16 A: x^2 - 1 = 0.27, 10 s -> 4.5 % of the budget */
+	m->relay_a[SIM_EV] = 18 - 0.5 - 2 - 2 - 1;
+	sim_run_ms(m, 10000);
+	sim_status(m, &st);
+	h1 = st.circuit[1].heat_permille;
+	EXPECT_GE(h1, 40);
+	EXPECT_LE(h1, 50);
+	m->relay_a[SIM_EV] = 1;
+	sim_run_ms(m, 3000);
+	sim_status(m, &st);
+	EXPECT_LT(st.circuit[1].heat_permille, h1);
+	sim_run_ms(m, 20000);
+	sim_status(m, &st);
+	EXPECT_EQ(0, st.circuit[1].heat_permille);
+	sim_del(m);
+}
+
+TEST_HARNESS_MAIN
