@@ -35,6 +35,7 @@
 struct client {
 	struct pd_watch w;	/* first: epoll's data.ptr */
 	struct pd_control *ctl;
+	struct client *next_dead;
 	uid_t uid;
 	pid_t pid;
 	bool can_read, can_write;
@@ -51,19 +52,46 @@ struct pd_control {
 	struct phloemd *d;
 	char path[PD_SOCK_LEN];
 	struct client *cl[CTL_MAX_CLIENTS];
+	struct client *dead;
 };
 
+static void on_dead(struct pd_watch *w, uint32_t events)
+{
+}
+
+/*
+ * A client may be dropped while the loop still holds events for it from the
+ * same epoll_wait() batch (a slow follower dropped while broadcasting an
+ * event): close it now, free it only in pd_control_reap(), after the batch.
+ */
 static void client_free(struct client *c)
 {
 	struct pd_control *ctl = c->ctl;
 
+	if (c->w.fd < 0)
+		return;
 	for (int i = 0; i < CTL_MAX_CLIENTS; i++)
 		if (ctl->cl[i] == c)
 			ctl->cl[i] = NULL;
 	pd_watch_del(ctl->d, &c->w);
 	close(c->w.fd);
-	free(c->wbuf);
-	free(c);
+	c->w.fd = -1;
+	c->w.fn = on_dead;
+	c->next_dead = ctl->dead;
+	ctl->dead = c;
+}
+
+void pd_control_reap(struct phloemd *d)
+{
+	struct pd_control *ctl = d->ctl;
+
+	while (ctl && ctl->dead) {
+		struct client *c = ctl->dead;
+
+		ctl->dead = c->next_dead;
+		free(c->wbuf);
+		free(c);
+	}
 }
 
 /* Write what we can; wait for EPOLLOUT for the rest. */
@@ -665,6 +693,7 @@ void pd_control_close(struct phloemd *d)
 	for (int i = 0; i < CTL_MAX_CLIENTS; i++)
 		if (ctl->cl[i])
 			client_free(ctl->cl[i]);
+	pd_control_reap(d);
 	pd_watch_del(d, &ctl->w);
 	close(ctl->w.fd);
 	unlink(ctl->path);

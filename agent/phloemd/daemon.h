@@ -92,6 +92,8 @@ void pd_watch_del(struct phloemd *d, struct pd_watch *w);
 int pd_control_open(struct phloemd *d, const char *path, char *err,
 		    size_t errlen);
 void pd_control_close(struct phloemd *d);
+/** Free clients dropped during the last epoll batch (see control.c). */
+void pd_control_reap(struct phloemd *d);
 /** Send an event to every `events --follow` client. */
 void pd_control_event(struct phloemd *d, const struct pd_event_row *e);
 

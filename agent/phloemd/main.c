@@ -883,6 +883,7 @@ int main(int argc, char **argv)
 
 			w->fn(w, evs[i].events);
 		}
+		pd_control_reap(&D);
 	}
 
 	sd_notify(0, "STOPPING=1");

@@ -207,6 +207,36 @@ check "SIGTERM: clean exit" test "$rc" -eq 0
 check "SIGTERM: socket removed" test ! -e "$T/sock"
 check "without phloemd, limits says it is not running" bash -c "'$PHLOEMCTL' limits 2>&1 | grep -q 'not running'"
 
+# ---- privileges: started as root with user = nobody, it switches and
+# still writes its history ----
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+	sed -i 's/^user =$/user = nobody/' "$T/t.conf"
+	check "restart with user = nobody" start
+	check "running as nobody" grep -qE "^Uid:\s+$(id -u nobody)\s" "/proc/$PID/status"
+	evs=$(sqlite3 "$T/h.db" 'select count(*) from event')
+	check "root client may still change relays" ctlq relays off ev --for 30s
+	more_events() { [ "$(sqlite3 "$T/h.db" 'select count(*) from event')" -gt "$evs" ]; }
+	check "history still written after the switch" wait_for 5 more_events
+	kill "$PID"; wait "$PID"; rc=$?; PID=
+	check "clean exit as nobody" test "$rc" -eq 0
+	rm -f "$T/sock"
+	sed -i 's/^user = nobody$/user =/' "$T/t.conf"
+else
+	skip "privilege switch" "not root"
+fi
+
+# ---- kernel backend without phloem.ko: a clear error, never a silent run ----
+if ! grep -qw phloem /proc/modules 2>/dev/null; then
+	out=$("$PHLOEMD" -c "$T/t.conf" -b kernel 2>&1); rc=$?
+	check "kernel backend without the family fails clearly ($out)" \
+		test "$rc" -eq 1 -a -n "$(grep 'netlink family is not registered' <<<"$out")"
+	out=$(ctl status 2>&1); rc=$?
+	check "phloemctl status without phloemd nor phloem.ko says so" \
+		test "$rc" -eq 1 -a -n "$(grep 'phloemd is not running and phloem.ko is not loaded' <<<"$out")"
+else
+	skip "kernel backend absent" "phloem.ko is loaded"
+fi
+
 diag "phloemd log:"
 sed 's/^/#   /' "$T/log" | tail -n 15
 done_testing
