@@ -43,9 +43,10 @@ INSTALLS += install-agent
 # ---- ledger tests (host) ----
 LT := $(BUILD)/tests/ledger
 # The harness compares literal ints with sizes: -Wsign-compare is noise there.
-LEDGER_TEST_CFLAGS = $(AGENT_CFLAGS) -Wno-sign-compare -I$(KSFT_INC) -DVECTORS_FILE=\"$(TOP)/tests/ledger/vectors.txt\"
+LEDGER_TEST_CFLAGS = $(AGENT_CFLAGS) -Wno-sign-compare -I$(KSFT_INC) -DVECTORS_FILE=\"$(TOP)/tests/ledger/vectors.txt\" \
+	-DDOC_FILE=\"$(TOP)/docs/ledger.md\"
 
-$(LT)/%: $(TOP)/tests/ledger/%.c $(LIBPHLOEM) $(KSFT_HDRS) $(LIB_HDRS)
+$(LT)/%: $(TOP)/tests/ledger/%.c $(TOP)/tests/ledger/vectors.h $(LIBPHLOEM) $(KSFT_HDRS) $(LIB_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LEDGER_TEST_CFLAGS) -o $@ $< $(LIBPHLOEM) $(AGENT_LIBS)
 
@@ -70,6 +71,12 @@ check-ledger-fuzz: $(FUZZ_BIN)
 		$(FUZZ_BIN) $(FUZZ_SECONDS) $(BUILD)/tests/fuzz/ledger-corpus
 
 CHECKS += check-ledger check-ledger-powerloss check-ledger-fuzz
+
+# Regenerate the test vectors: only for a deliberate format change, which
+# also bumps LEDGER_FORMAT_VERSION and docs/ledger.md.
+.PHONY: ledger-vectors
+ledger-vectors: $(LT)/vectors_gen
+	$(LT)/vectors_gen > $(TOP)/tests/ledger/vectors.txt
 
 $(BUILD)/bench/ledger_bench: $(TOP)/bench/ledger_bench.c $(LIBPHLOEM) $(LIB_HDRS)
 	@mkdir -p $(dir $@)

@@ -305,6 +305,37 @@ TEST(vectors_match_document)
 	vec_free_keys(&k);
 }
 
+/* The annotated entry in docs/ledger.md is the first vector, byte for byte. */
+TEST(document_annotated_vector)
+{
+	static struct vector v[NVEC];
+	struct vector_keys k;
+	char line[512], hex[2 * LEDGER_ENTRY_MAX + 1] = "";
+	uint8_t buf[LEDGER_ENTRY_MAX];
+	FILE *f = fopen(DOC_FILE, "r");
+	int state = 0;
+
+	ASSERT_NE(NULL, f) TH_LOG("%s: %s", DOC_FILE, strerror(errno));
+	while (fgets(line, sizeof(line), f) && state < 3) {
+		char tok[256];
+
+		if (state == 0 && strstr(line, "The first vector, annotated"))
+			state = 1;
+		else if (state >= 1 && !strncmp(line, "```", 3))
+			state++;
+		else if (state == 2 && sscanf(line, "%255s", tok) == 1 &&
+			 strlen(hex) + strlen(tok) < sizeof(hex))
+			strcat(hex, tok);
+	}
+	fclose(f);
+	ASSERT_EQ(3, state);
+	ASSERT_EQ(0, vec_keys(&k));
+	ASSERT_EQ(0, vec_build(&k, v));
+	ASSERT_EQ(v[0].len, unhex(hex, buf, sizeof(buf)));
+	EXPECT_EQ(0, memcmp(buf, v[0].raw, v[0].len));
+	vec_free_keys(&k);
+}
+
 TEST(roundtrip)
 {
 	static struct vector v[NVEC];
