@@ -46,7 +46,7 @@ int main(int argc, char **argv)
 
 	argv++, argc--;
 	while (argc > 0 && argv[0][0] == '-') {
-		if (!strcmp(argv[0], "--dir") && argc > 1) {
+		if ((!strcmp(argv[0], "--dir") || !strcmp(argv[0], "-d")) && argc > 1) {
 			phloem_dir_opt = argv[1];
 			argv += 2, argc -= 2;
 		} else if (!strncmp(argv[0], "--dir=", 6)) {
