@@ -39,12 +39,16 @@ $(UNIT_OUT): $(PKG)/phloemd.service.in FORCE
 unit: $(UNIT_OUT)
 FORCE:
 
-# Used by tests/arm64/check.sh to cross-build exactly these.
-agent-bins: $(AGENT_BINS)
+# Used by tests/arm64/check.sh and the Yocto recipe to build exactly
+# these. A sub-make, because AGENT_BINS is only complete once every mk/*.mk
+# is read (mk/phloemd.mk comes after this file), and prerequisites are
+# expanded as they are read.
+agent-bins:
+	@$(MAKE) --no-print-directory $(AGENT_BINS)
 print-agent-bins:
 	@echo $(AGENT_BINS)
 
-install-bins: $(AGENT_BINS)
+install-bins: agent-bins
 	@for b in $(AGENT_BINS); do \
 		case $${b##*/} in phloemd) d=$(SBINDIR) ;; *) d=$(BINDIR) ;; esac; \
 		echo "  INSTALL $$d/$${b##*/}"; \
