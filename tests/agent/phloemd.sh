@@ -225,6 +225,30 @@ else
 	skip "privilege switch" "not root"
 fi
 
+# ---- systemd notification protocol ($NOTIFY_SOCKET datagrams) ----
+python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(15)
+try:
+    while True:
+        print(s.recv(4096).decode().replace("\n", " "), flush=True)
+except socket.timeout:
+    pass
+' "$T/notify" >"$T/notify.log" &
+NPID=$!
+sleep 0.5
+NOTIFY_SOCKET=$T/notify WATCHDOG_USEC=400000 "$PHLOEMD" -c "$T/t.conf" 2>>"$T/log" &
+PID=$!
+check "sd_notify READY=1 once running" wait_for 10 grep -q 'READY=1' "$T/notify.log"
+check "sd_notify WATCHDOG=1 from the loop" wait_for 5 grep -q 'WATCHDOG=1' "$T/notify.log"
+kill -HUP "$PID"
+check "sd_notify RELOADING=1 on SIGHUP" wait_for 5 grep -q 'RELOADING=1' "$T/notify.log"
+kill "$PID"; wait "$PID"; PID=
+check "sd_notify STOPPING=1 on SIGTERM" wait_for 5 grep -q 'STOPPING=1' "$T/notify.log"
+kill "$NPID" 2>/dev/null; wait "$NPID" 2>/dev/null
+
 # ---- kernel backend without phloem.ko: a clear error, never a silent run ----
 if ! grep -qw phloem /proc/modules 2>/dev/null; then
 	out=$("$PHLOEMD" -c "$T/t.conf" -b kernel 2>&1); rc=$?
