@@ -178,6 +178,14 @@ else
 	tap_fail "phloemd.conf uses only keys phloemd's parser knows" "$out"
 fi
 
+# And phloemd itself accepts it, when it is built.
+if [ -x "$ROOT/usr/sbin/phloemd" ]; then
+	tap_check "phloemd --check accepts the installed phloemd.conf" \
+		"$ROOT/usr/sbin/phloemd" --check --config "$conf"
+else
+	tap_skip "phloemd --check accepts the installed phloemd.conf" "phloemd not built"
+fi
+
 # A second install keeps a configuration that was edited.
 echo "# edited" >>"$conf"
 if $MAKE --no-print-directory -C "$TOP" install-data DESTDIR="$ROOT" PREFIX=/usr >>"$log" 2>&1 &&
