@@ -38,7 +38,11 @@ $(DTS_OUT)/%.dtbo: $(TOP)/dts-overlays/%.dtso $(wildcard $(TOP)/dts-overlays/*.d
 .PHONY: dtbo check-dts
 dtbo: $(DTBOS)
 
+# What the check runs beyond `make deps` (installed once, if missing).
+DTS_PKGS := device-tree-compiler cpp python3 python3-yaml
+
 check-dts: $(DTS_STAMP)
+	@$(TOP)/tests/lib/deps.sh $(DTS_PKGS)
 	@TOP=$(TOP) OUT=$(DTS_OUT) LINUX=$(DTS_LINUX) DTC_WFLAGS="$(DTC_WFLAGS)" \
 		$(TOP)/tests/lib/run-tap.sh $(RESULTS)/$@.tap $(TOP)/tests/dts/check.sh
 

@@ -82,7 +82,11 @@ INSTALLS += install-bins install-data
 # check-yocto, which compares the recipes' do_install with it.
 INSTALL_ROOT := $(BUILD)/install-root
 .PHONY: check-install
+# systemd-analyze and systemd-sysusers check the unit and the sysusers file.
+INSTALL_CHECK_PKGS := systemd kmod python3
+
 check-install:
+	@$(TOP)/tests/lib/deps.sh $(INSTALL_CHECK_PKGS)
 	@TOP=$(TOP) ROOT=$(INSTALL_ROOT) MAKE="$(MAKE)" \
 		$(TOP)/tests/lib/run-tap.sh $(RESULTS)/$@.tap $(TOP)/tests/install/check.sh
 CHECKS += check-install
