@@ -25,6 +25,6 @@ modules-arm64:
 	cp -a $(TOP)/Kbuild $(TOP)/kernel $(TOP)/uapi $(ARM64_OUT)/mod-arm64/ && \
 	find $(ARM64_OUT)/mod-arm64 \( -name '*.o' -o -name '*.ko' -o -name '.*.cmd' \) -delete && \
 	$(MAKE) -C $$kdir M=$(ARM64_OUT)/mod-arm64 ARCH=arm64 \
-		CROSS_COMPILE=aarch64-linux-gnu- W=1 modules
+		CROSS_COMPILE=aarch64-linux-gnu- modules
 
 CHECKS += check-arm64
