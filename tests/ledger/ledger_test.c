@@ -504,6 +504,15 @@ TEST_F(ledger, refuses_forged_and_malformed)
 	memcpy(raw, good, glen);
 	raw[1] = 42;
 	EXPECT_REFUSED(LEDGER_E_TYPE, raw, glen);
+	memcpy(raw, good, glen);
+	raw[0] = 2;
+	EXPECT_REFUSED(LEDGER_E_VERSION, raw, glen);
+	memcpy(raw, good, glen);
+	raw[2] = 1;
+	EXPECT_REFUSED(LEDGER_E_RESERVED, raw, glen);
+	memcpy(raw, good, glen);
+	memset(raw + 88 + 8, 0, 4);			/* interval length 0 */
+	EXPECT_REFUSED(LEDGER_E_BODY, raw, glen);
 
 	/* Signed by someone else's key: a forgery in A's name. */
 	memset(&e, 0, sizeof(e));
