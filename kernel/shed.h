@@ -16,6 +16,9 @@
  *   cycle record, energy, the I2t breaker model (thermal rule), the site
  *   import rule and restores. Decisions change the desired relay bitmap and
  *   queue events; the caller then drives the GPIOs to phloem_shed_relays().
+ *
+ * The semantics (rules, relay choice, restore, backoff, lease, failsafe,
+ * events) are documented in docs/shedding.md.
  */
 #ifndef _PHLOEM_SHED_H
 #define _PHLOEM_SHED_H
@@ -78,7 +81,9 @@ void phloem_shed_init(struct phloem_shed *s, const struct phloem_info *info,
 /**
  * phloem_shed_set_config() - replace the configuration in force
  * Return: 0, or PHLOEM_SHED_EINVAL (nothing changed). Energy counters,
- * relay states, backoff and the I2t state are kept.
+ * relay states, backoff and the I2t state are kept. On success a
+ * PHLOEM_EV_CONFIG event is queued; a shed relay made critical is restored
+ * at once (PHLOEM_EV_RESTORE, cause MANUAL).
  */
 int phloem_shed_set_config(struct phloem_shed *s,
 			   const struct phloem_config *cfg, uint64_t now_ns);
@@ -106,6 +111,11 @@ int phloem_shed_override(struct phloem_shed *s, uint32_t relay, uint32_t mode,
  * @s: state
  * @raw: nchannels raw ADC readings, in struct phloem_info.chan order
  * @now_ns: time the set was taken (time of its first read)
+ *
+ * A reading outside 0 .. 2^bits - 1 cannot come from the ADC: it is
+ * treated as a failed read of that channel (as phloem_shed_fault() with
+ * PHLOEM_CAUSE_ADC) and the set is not used. A time earlier than one the
+ * unit has already seen is taken as that latest time.
  *
  * Return: true when the desired relay bitmap changed (the caller should
  * drive the GPIOs now) or events were queued.
