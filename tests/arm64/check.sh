@@ -110,7 +110,7 @@ elif kdir32=$("$here/prepare-kernel.sh" arm 2>"$OUT.prep32.log"); then
 		tap_fail "32-bit ARM module build has no warnings" "$(head -n 20 "$OUT/warn32")"
 	fi
 	# Even if modpost was told to only warn: no libgcc 64-bit division.
-	bad=$(cd "$OUT/mod-arm" && for o in $(find . -name '*.o' ! -name '*.mod.o'); do
+	bad=$(cd "$OUT/mod-arm" && find . -name '*.o' ! -name '*.mod.o' | while read -r o; do
 		arm-linux-gnueabihf-nm -u "$o" | grep -E '__aeabi_u?ldivmod|__u?(div|mod)di3' |
 			sed "s|^|$o: |"
 	done)

@@ -55,7 +55,7 @@ phandle_of() { get -t u "$1" "$2" phandle; }
 
 # check_merged MERGED NAME ADC_PATH GPIO_PATH SPI_PATH: the read-back checks.
 check_merged() {
-	local m=$1 name=$2 adc=$3 gpio=$4 spi=$5 errs=() v n i ph want
+	local m=$1 name=$2 adc=$3 gpio=$4 spi=$5 errs=() cells=() v n i ph want
 	local node=/phloem
 
 	[ "$(get "$m" $node compatible)" = "phloem,hat" ] ||
@@ -68,13 +68,13 @@ check_merged() {
 		errs+=("$adc: not an MCP3208")
 	[ "$(get -t u "$m" "$adc" '#io-channel-cells')" = 1 ] ||
 		errs+=("$adc: #io-channel-cells is not 1")
-	read -ra v <<<"$(get -t u "$m" $node io-channels)"
+	read -ra cells <<<"$(get -t u "$m" $node io-channels)"
 	n=$(get "$m" $node io-channel-names | wc -w)
-	[ "${#v[@]}" -eq $((2 * n)) ] && [ "$n" -ge 2 ] ||
-		errs+=("io-channels has ${#v[@]} cells for $n io-channel-names")
-	for ((i = 0; i < ${#v[@]}; i += 2)); do
-		[ "${v[i]}" = "$want" ] || errs+=("io-channels[$((i / 2))] -> phandle ${v[i]}, ADC is $want")
-		[ "${v[i + 1]}" -lt 8 ] || errs+=("io-channels[$((i / 2))]: MCP3208 channel ${v[i + 1]}")
+	[ "${#cells[@]}" -eq $((2 * n)) ] && [ "$n" -ge 2 ] ||
+		errs+=("io-channels has ${#cells[@]} cells for $n io-channel-names")
+	for ((i = 0; i < ${#cells[@]}; i += 2)); do
+		[ "${cells[i]}" = "$want" ] || errs+=("io-channels[$((i / 2))] -> phandle ${cells[i]}, ADC is $want")
+		[ "${cells[i + 1]}" -lt 8 ] || errs+=("io-channels[$((i / 2))]: MCP3208 channel ${cells[i + 1]}")
 	done
 	nchan=$n
 
@@ -90,13 +90,13 @@ check_merged() {
 	want=$(phandle_of "$m" "$gpio")
 	get "$m" "$gpio" gpio-controller >/dev/null || errs+=("$gpio: not a gpio-controller")
 	[ "$(get -t u "$m" "$gpio" '#gpio-cells')" = 2 ] || errs+=("$gpio: #gpio-cells is not 2")
-	read -ra v <<<"$(get -t u "$m" $node relay-gpios)"
-	[ $(( ${#v[@]} % 3 )) -eq 0 ] && [ "${#v[@]}" -gt 0 ] ||
-		errs+=("relay-gpios: ${#v[@]} cells, not a multiple of 3")
-	for ((i = 0; i < ${#v[@]}; i += 3)); do
-		[ "${v[i]}" = "$want" ] || errs+=("relay-gpios[$((i / 3))] -> phandle ${v[i]}, controller is $want")
+	read -ra cells <<<"$(get -t u "$m" $node relay-gpios)"
+	[ $(( ${#cells[@]} % 3 )) -eq 0 ] && [ "${#cells[@]}" -gt 0 ] ||
+		errs+=("relay-gpios: ${#cells[@]} cells, not a multiple of 3")
+	for ((i = 0; i < ${#cells[@]}; i += 3)); do
+		[ "${cells[i]}" = "$want" ] || errs+=("relay-gpios[$((i / 3))] -> phandle ${cells[i]}, controller is $want")
 	done
-	nrelay=$(( ${#v[@]} / 3 ))
+	nrelay=$(( ${#cells[@]} / 3 ))
 
 	# Child nodes and the indices between them.
 	local kids circuits=() labels=() c r

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash
 # tap.sh: TAP helpers for shell tests; source it, report with the functions
 # below, end with tap_done (prints the plan, exits 1 if anything failed).
 #
