@@ -658,6 +658,32 @@ static int keep_net_admin(void)
  * database and its WAL exist. The kernel backend needs CAP_NET_ADMIN for
  * its admin commands, so that one capability is kept across setuid().
  */
+/*
+ * The directories systemd creates for us (StateDirectory=, RuntimeDirectory=
+ * with mode 0750) belong to root. The history's directory must stay usable
+ * by the user we become (SQLite creates and removes its -wal/-shm files
+ * there), and the socket's directory must let the read group through to the
+ * socket. Adjust only a root-owned, non-sticky directory that is not "/":
+ * never a shared one such as /tmp.
+ */
+static void adopt_dir(const char *file, uid_t uid, gid_t gid, mode_t add)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", file);
+	slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return;
+	*slash = 0;
+	if (stat(dir, &st) || !S_ISDIR(st.st_mode) || st.st_uid != 0 ||
+	    (st.st_mode & S_ISVTX) || (st.st_gid != 0 && uid == (uid_t)-1))
+		return;
+	if (chown(dir, uid, gid) || chmod(dir, (st.st_mode & 07777) | add))
+		logmsg("adjusting %s for user/group access: %s", dir, strerror(errno));
+}
+
 static int drop_privileges(const struct pd_config *c)
 {
 	struct passwd *pw;
@@ -671,6 +697,9 @@ static int drop_privileges(const struct pd_config *c)
 		       c->user);
 		return -1;
 	}
+	adopt_dir(c->db, pw->pw_uid, pw->pw_gid, 0);
+	if (D.read_gid != (gid_t)-1)
+		adopt_dir(c->socket, (uid_t)-1, D.read_gid, S_IXGRP);
 	for (const char *sfx = ""; sfx; sfx = !*sfx ? "-wal" : !strcmp(sfx, "-wal") ? "-shm" : NULL) {
 		snprintf(path, sizeof(path), "%s%s", c->db, sfx);
 		if (chown(path, pw->pw_uid, pw->pw_gid) && errno != ENOENT) {

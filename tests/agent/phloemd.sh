@@ -87,6 +87,8 @@ start() {
 }
 
 ctl() { "$PHLOEMCTL" "$@"; }
+# the daemon may hold the write lock for a moment: wait for it
+sq() { sqlite3 -cmd ".timeout 3000" "$T/h.db" "$@"; }
 ctlq() { "$PHLOEMCTL" "$@" >/dev/null; }
 limit_w() { ctl limits --json | jget 'd["site_import_limit_w"]'; }
 
@@ -124,7 +126,7 @@ sleep 0.5
 shed_seen() { ctl events --json | jget 'any(e["kind"] == "shed" for e in d)' | grep -q True; }
 check "overload sheds a relay (event via socket)" wait_for 15 shed_seen
 check "shed event recorded in SQLite" \
-	test "$(sqlite3 "$T/h.db" "select count(*) from event where kind='shed' and relay='ev'")" -ge 1
+	test "$(sq "select count(*) from event where kind='shed' and relay='ev'")" -ge 1
 check "relays shows ev shed" \
 	test "$(ctl relays --json | jget '[r["shed_count"] for r in d["relays"] if r["name"]=="ev"][0] >= 1')" = True
 
@@ -183,20 +185,20 @@ else
 fi
 
 # ---- history: wait for a flush, then the table has bars ----
-has_rows() { [ "$(sqlite3 "$T/h.db" 'select count(*) from minute where import_mwh > 0')" -ge 2 ]; }
+has_rows() { [ "$(sq 'select count(*) from minute where import_mwh > 0')" -ge 2 ]; }
 check "per-minute rows written for both channels" wait_for 15 has_rows
 check "history table shows an ASCII bar" bash -c "'$PHLOEMCTL' history --since 1d | grep -q '|#'"
 check "history --channel garage" bash -c "'$PHLOEMCTL' history --since 1d --channel garage | grep -q '^i1 (garage)'"
 
 # ---- SIGKILL and restart: nothing committed is lost ----
-ev_before=$(sqlite3 "$T/h.db" 'select count(*) from event')
-wh_before=$(sqlite3 "$T/h.db" 'select sum(import_mwh) from minute')
+ev_before=$(sq 'select count(*) from event')
+wh_before=$(sq 'select sum(import_mwh) from minute')
 kill -9 "$PID"; wait "$PID" 2>/dev/null; PID=
 check "restart after SIGKILL (stale socket replaced)" start
-check "SQLite file intact" test "$(sqlite3 "$T/h.db" 'pragma integrity_check')" = ok
+check "SQLite file intact" test "$(sq 'pragma integrity_check')" = ok
 check "events kept across SIGKILL ($ev_before)" \
-	test "$(sqlite3 "$T/h.db" 'select count(*) from event')" -ge "$ev_before"
-more_energy() { [ "$(sqlite3 "$T/h.db" 'select sum(import_mwh) from minute')" -gt "$wh_before" ]; }
+	test "$(sq 'select count(*) from event')" -ge "$ev_before"
+more_energy() { [ "$(sq 'select sum(import_mwh) from minute')" -gt "$wh_before" ]; }
 check "energy keeps adding up after restart (was $wh_before mWh)" wait_for 15 more_energy
 check "restarted daemon serves events from before the kill" \
 	test "$(ctl events --json -n 1000 | jget 'any(e["kind"] == "shed" for e in d)')" = True
@@ -213,9 +215,9 @@ if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
 	sed -i 's/^user =$/user = nobody/' "$T/t.conf"
 	check "restart with user = nobody" start
 	check "running as nobody" grep -qE "^Uid:\s+$(id -u nobody)\s" "/proc/$PID/status"
-	evs=$(sqlite3 "$T/h.db" 'select count(*) from event')
+	evs=$(sq 'select count(*) from event')
 	check "root client may still change relays" ctlq relays off ev --for 30s
-	more_events() { [ "$(sqlite3 "$T/h.db" 'select count(*) from event')" -gt "$evs" ]; }
+	more_events() { [ "$(sq 'select count(*) from event')" -gt "$evs" ]; }
 	check "history still written after the switch" wait_for 5 more_events
 	kill "$PID"; wait "$PID"; rc=$?; PID=
 	check "clean exit as nobody" test "$rc" -eq 0
