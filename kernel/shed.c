@@ -182,6 +182,8 @@ struct phloem_shed {
 	uint8_t zc_state, have_zc;
 	int32_t hyst;
 	uint64_t last_zc, period_ns, cyc_start;
+	uint64_t deadline;		/* no crossing by then: no mains */
+	uint64_t stale_ns;
 	uint32_t nsamp, freq_mhz;
 
 	uint8_t leased;
@@ -444,6 +446,7 @@ static void shed_derive(struct phloem_shed *s)
 			ch->frac = (uint32_t)(d & 0xffff);
 		}
 	}
+	s->stale_ns = shed_ms(s->cfg.stale_ms);
 	wlen = (fs + hz) / (2 * hz);
 	if (wlen > PHLOEM_SHED_WIN_MAX)
 		wlen = PHLOEM_SHED_WIN_MAX;
@@ -950,6 +953,21 @@ static void shed_restore(struct phloem_shed *s)
 	}
 }
 
+/*
+ * The cycle ends at the next crossing, or without one 1.5 nominal periods
+ * after the last close or crossing (a nominal period once in no-mains).
+ * Kept precomputed: the sample path only compares.
+ */
+static void shed_update_deadline(struct phloem_shed *s)
+{
+	uint64_t from = s->cyc_start;
+
+	if (s->have_zc && s->last_zc > from)
+		from = s->last_zc;
+	s->deadline = from + (s->state & PHLOEM_STATE_F_NO_MAINS ?
+			      s->period_ns : s->period_ns * 3 / 2);
+}
+
 static void shed_close(struct phloem_shed *s, uint64_t t_end, uint32_t freq)
 {
 	uint64_t dt = t_end > s->cyc_start ? t_end - s->cyc_start : 0;
@@ -978,7 +996,8 @@ static void shed_close(struct phloem_shed *s, uint64_t t_end, uint32_t freq)
 			rl->restored_ns = SHED_NEVER;
 		}
 	}
-	shed_thermal(s, dt);
+	/* like energy, the heat model does not integrate over a sampling gap */
+	shed_thermal(s, dt > 2 * s->period_ns ? 2 * s->period_ns : dt);
 	shed_site(s);
 	if (!(s->state & PHLOEM_STATE_F_FAILSAFE))
 		shed_restore(s);
@@ -993,6 +1012,7 @@ static void shed_close(struct phloem_shed *s, uint64_t t_end, uint32_t freq)
 	s->nsamp = 0;
 	s->cyc_start = t_end;
 	s->cyc.state = 0;	/* filled by phloem_shed_pop_cycle() */
+	shed_update_deadline(s);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1032,6 +1052,7 @@ void phloem_shed_init(struct phloem_shed *s, const struct phloem_info *info,
 	s->last_good = now_ns;
 	s->cyc_start = now_ns;
 	s->period_ns = 1000000000U / info->mains_hz;
+	shed_update_deadline(s);
 	s->hyst = SHED_HYST_MIN;
 	s->zc_state = SHED_ZC_WAIT_NEG;
 	s->last_restore = SHED_NEVER;
@@ -1140,14 +1161,13 @@ static void shed_crossing(struct phloem_shed *s, uint64_t tc)
 	}
 	s->last_zc = tc;
 	s->have_zc = 1;
+	shed_update_deadline(s);
 }
 
 /* Zero crossings of v0 and the no-mains fallback; before accumulating. */
 static void shed_cycle_timing(struct phloem_shed *s, const int32_t *h,
 			      const int32_t *hp, uint64_t now)
 {
-	uint64_t from, lim;
-
 	if (s->v0 != SHED_NONE) {
 		int32_t x = h[s->v0];
 
@@ -1176,12 +1196,7 @@ static void shed_cycle_timing(struct phloem_shed *s, const int32_t *h,
 			break;
 		}
 	}
-	from = s->cyc_start;
-	if (s->have_zc && s->last_zc > from)
-		from = s->last_zc;
-	lim = s->state & PHLOEM_STATE_F_NO_MAINS ? s->period_ns :
-	      s->period_ns * 3 / 2;
-	if (now - from >= lim) {
+	if (now >= s->deadline) {
 		s->state |= PHLOEM_STATE_F_NO_MAINS;
 		shed_close(s, now, 0);
 	}
@@ -1212,8 +1227,8 @@ bool phloem_shed_sample(struct phloem_shed *s, const int32_t *raw,
 	if (now_ns > s->now)
 		s->now = now_ns;
 	/* a gap the watchdog did not catch (tick not called) still counts */
-	if (!(s->state & PHLOEM_STATE_F_FAILSAFE) &&
-	    s->now - s->last_good >= shed_ms(s->cfg.stale_ms))
+	if (s->now - s->last_good >= s->stale_ns &&
+	    !(s->state & PHLOEM_STATE_F_FAILSAFE))
 		shed_failsafe(s, SHED_NONE, PHLOEM_CAUSE_STALE);
 	hp = s->hist[s->hpos];
 	s->hpos = (s->hpos + 1) & (SHED_HIST - 1);
