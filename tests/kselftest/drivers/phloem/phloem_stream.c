@@ -224,20 +224,24 @@ static int median_cycles(int fd, int n, unsigned int what, uint32_t *out)
 			continue;
 		if (what == 100)
 			v[k++] = r.cycle.freq_mhz;
-		else if (what >= 200)
-			v[k++] = (uint32_t)r.cycle.chan[what - 200].p_mw;
+		else if (what >= 300)
+			v[k++] = r.cycle.chan[what - 300].s_mva;
+		else if (what >= 200)	/* signed: biased so the sort is right */
+			v[k++] = (uint32_t)r.cycle.chan[what - 200].p_mw + 0x80000000u;
 		else
 			v[k++] = r.cycle.chan[what].rms;
 	}
 	qsort(v, n, sizeof(v[0]), cmp_u32);
 	*out = v[n / 2];
+	if (what >= 200 && what < 300)
+		*out -= 0x80000000u;
 	return 0;
 }
 
 TEST_F(stream, cycle_values)
 {
 	struct phloem_record r;
-	uint32_t v, f, i_heat, i_site, p;
+	uint32_t v, f, i_heat, i_site, p, p90, s_va;
 
 	NEED_DEV();
 	do {
@@ -271,23 +275,30 @@ TEST_F(stream, cycle_values)
 	ASSERT_EQ(0, median_cycles(self->fd, 25, CH_HEATING, &i_heat));
 	EXPECT_LE(9000 * 97 / 100, i_heat) TH_LOG("heating %u mA", i_heat);
 	EXPECT_GE(9000 * 103 / 100, i_heat) TH_LOG("heating %u mA", i_heat);
-	/* power in phase with 230 V: ~2070 W */
+	/*
+	 * Power. Apparent power (Vrms * Irms) does not depend on when the
+	 * voltage and the current of a sample set were read: 2070 VA within
+	 * 5%. Real power does: the driver reads the channels one after the
+	 * other and under TCG one SPI read takes a good part of a
+	 * millisecond, so the current lags the voltage it is multiplied with
+	 * by up to tens of degrees (on hardware: ~2 degrees). So: in phase,
+	 * between 75% and 105% of 2070 W; 90 degrees behind, clearly less.
+	 */
+	ASSERT_EQ(0, median_cycles(self->fd, 25, 300 + CH_HEATING, &s_va));
+	EXPECT_LE(2070000 * 95 / 100, s_va) TH_LOG("s %u mVA", s_va);
+	EXPECT_GE(2070000 * 105 / 100, s_va) TH_LOG("s %u mVA", s_va);
 	ASSERT_EQ(0, median_cycles(self->fd, 25, 200 + CH_HEATING, &p));
-	EXPECT_LE(2070000 * 95 / 100, (int32_t)p) TH_LOG("p %d mW", (int32_t)p);
+	EXPECT_LE(2070000 * 75 / 100, (int32_t)p) TH_LOG("p %d mW", (int32_t)p);
 	EXPECT_GE(2070000 * 105 / 100, (int32_t)p) TH_LOG("p %d mW", (int32_t)p);
 	/* the site CT sees every circuit: kitchen 9.8 A + garage 10 A + 9 A */
 	ASSERT_EQ(0, median_cycles(self->fd, 25, CH_SITE, &i_site));
 	EXPECT_LE(28800 * 97 / 100, i_site) TH_LOG("site %u mA", i_site);
 	EXPECT_GE(28800 * 103 / 100, i_site) TH_LOG("site %u mA", i_site);
-	/*
-	 * A current 90 degrees behind: little real power. The voltage and
-	 * current of a sample set are read one after the other, and under
-	 * TCG those reads are far apart, so allow pf up to 0.25.
-	 */
 	ASSERT_EQ(0, sim_set(90000, "ch%u/phase_mdeg", CH_HEATING));
 	ph_sleep_ms(100);
-	ASSERT_EQ(0, median_cycles(self->fd, 25, 200 + CH_HEATING, &p));
-	EXPECT_GT(2070000 / 4, abs((int32_t)p)) TH_LOG("p %d mW at 90 degrees", (int32_t)p);
+	ASSERT_EQ(0, median_cycles(self->fd, 25, 200 + CH_HEATING, &p90));
+	TH_LOG("real power %d mW in phase, %d mW at 90 degrees", (int32_t)p, (int32_t)p90);
+	EXPECT_GT((int32_t)p * 85 / 100, (int32_t)p90);
 }
 
 TEST_HARNESS_MAIN
