@@ -16,7 +16,10 @@
 #    '%' in kernel code becomes a call to libgcc's __aeabi_uldivmod, which
 #    the kernel does not have; modpost and an nm scan catch it. This is what
 #    "32-bit safe division" means, checked rather than reviewed;
-# 3. the agent's binaries with aarch64-linux-gnu-gcc against the Debian
+# 3. every struct of the UAPI header has the same sizes and member offsets
+#    on x86_64, i386, arm64 and 32-bit ARM (uapi_layout.py), so records and
+#    ioctls mean the same to a 32-bit userspace on a 64-bit kernel;
+# 4. the agent's binaries with aarch64-linux-gnu-gcc against the Debian
 #    multiarch :arm64 libraries;
 # and every output is checked to be an ELF file for the right machine.
 #
@@ -123,6 +126,12 @@ elif kdir32=$("$here/prepare-kernel.sh" arm 2>"$OUT.prep32.log"); then
 else
 	tap_fail "arm kernel tree prepared" "$(tail -n 20 "$OUT.prep32.log")"
 fi
+
+# --- UAPI layout ----------------------------------------------------------------
+python3 "$here/uapi_layout.py" "$TOP" "$OUT/uapi" $((tap_n + 1)) >"$OUT/uapi.tap" 2>&1
+cat "$OUT/uapi.tap"
+tap_n=$((tap_n + $(grep -cE '^(not )?ok ' "$OUT/uapi.tap")))
+tap_failed=$((tap_failed + $(grep -c '^not ok ' "$OUT/uapi.tap")))
 
 # --- agent -------------------------------------------------------------------
 # mk/agent.mk names its programs in AGENT_BINS; the top Makefile builds them

@@ -10,6 +10,7 @@ set -eu
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 host_pkgs="gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf binutils-aarch64-linux-gnu
+	linux-libc-dev-armhf-cross libc6-dev-armhf-cross clang
 	file bc bison flex libssl-dev kmod xz-utils pkg-config"
 arm64_pkgs="libc6-dev libsodium-dev libsqlite3-dev libinih-dev libnl-3-dev
 	libnl-genl-3-dev libnl-route-3-dev libmodbus-dev libbpf-dev libjson-c-dev
