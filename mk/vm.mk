@@ -27,14 +27,18 @@ vm-tools: $(VM_TOOLS)
 # One VM for the whole suite. The guest's TAP plus the runner's own lines
 # (kernel log clean, guest finished) land in check-vm.tap; a failure the
 # guest could not report itself still gets a "not ok" line.
+	@mkdir -p $(RESULTS)
+# The whole console (boot, kernel log) is kept in check-vm.console.
 check-vm: modules ksft-phloem
 	@mkdir -p $(RESULTS)
+	@echo "  VM      kselftest drivers/phloem (about 2 minutes under TCG)"
 	@$(VM_RUN) --timeout $(VM_TIMEOUT) --modules \
 		--out $(RESULTS)/check-vm.tap --console $(RESULTS)/check-vm.console -- \
-		env PHLOEM_KO=kernel/phloem.ko $(KSFT_PHLOEM)/run.sh $(KSFT_OUT); \
+		env PHLOEM_KO=kernel/phloem.ko $(KSFT_PHLOEM)/run.sh $(KSFT_OUT) >/dev/null; \
 	rc=$$?; \
+	cat $(RESULTS)/check-vm.tap 2>/dev/null; \
 	if [ $$rc -ne 0 ] && ! grep -q '^not ok ' $(RESULTS)/check-vm.tap 2>/dev/null; then \
-		echo "not ok - check-vm: VM run failed with status $$rc" >> $(RESULTS)/check-vm.tap; \
+		echo "not ok - check-vm: VM run failed with status $$rc" | tee -a $(RESULTS)/check-vm.tap; \
 	fi; \
 	exit $$rc
 
