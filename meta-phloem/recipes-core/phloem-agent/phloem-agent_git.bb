@@ -18,9 +18,12 @@ SYSTEMD_SERVICE:${PN} = "phloemd.service"
 SYSTEMD_AUTO_ENABLE:${PN} = "enable"
 
 # The top Makefile builds the agent under BUILD; CC and the flags are the
-# cross ones, pkg-config is the sysroot's (pkgconfig class).
-EXTRA_OEMAKE = "BUILD=${B} CC='${CC}' AR='${AR}' CFLAGS='${CFLAGS}' \
-                LDFLAGS='${LDFLAGS}' PKG_CONFIG=pkg-config SBINDIR=${sbindir}"
+# cross ones, pkg-config is the sysroot's (pkgconfig class). mk/agent.mk
+# links with $(CFLAGS) and no $(LDFLAGS): LDFLAGS ride in CFLAGS (gcc
+# ignores -Wl, options when only compiling) so that the binaries get
+# GNU_HASH and the QA check "ldflags" passes.
+EXTRA_OEMAKE = "BUILD=${B} CC='${CC}' AR='${AR}' CFLAGS='${CFLAGS} ${LDFLAGS}' \
+                PKG_CONFIG=pkg-config SBINDIR=${sbindir}"
 
 do_configure[noexec] = "1"
 
