@@ -59,19 +59,22 @@ struct chain_state {
 #define CHAIN_CACHE_SLOTS	64
 struct chain_cache {
 	bool valid;
+	bool dirty;		/* newer than the row in "chains" */
 	uint8_t author[LEDGER_KEY_BYTES];
 	struct chain_state c;
 };
 
 /*
  * struct ledger - an open ledger database and its prepared statements.
- * @cache: chain rows seen in the current write transaction (see store.c).
+ * @cache: chain rows of the current write transaction (see store.c);
+ * @snap: @cache as it was at the open savepoint, restored by ROLLBACK TO.
  */
 struct ledger {
 	sqlite3 *db;
 	sqlite3_stmt *st[__ST_MAX];
 	bool rdonly;
 	struct chain_cache cache[CHAIN_CACHE_SLOTS];
+	struct chain_cache snap[CHAIN_CACHE_SLOTS];
 };
 
 /* store.c: reads and writes of one table row each; no policy. */

@@ -105,12 +105,33 @@ int store_err(struct ledger *l, int rc)
 	return -EIO;
 }
 
+static int store_flush(struct ledger *l);
+
+/*
+ * Every transaction statement goes through here, so the chain cache follows
+ * it: dirty rows are written before a commit or a savepoint, a savepoint's
+ * view is kept for its ROLLBACK TO, and a rollback or a new transaction
+ * drops what no longer holds.
+ */
 int store_exec(struct ledger *l, const char *sql)
 {
-	/* Any transaction boundary or rollback ends what the cache may assume. */
-	if (!strncmp(sql, "BEGIN", 5) || !strncmp(sql, "COMMIT", 6) || !strncmp(sql, "ROLLBACK", 8))
+	bool commit = !strncmp(sql, "COMMIT", 6), savepoint = !strncmp(sql, "SAVEPOINT", 9);
+	int ret;
+
+	if (commit || savepoint) {
+		ret = store_flush(l);
+		if (ret)
+			return ret;
+	}
+	if (savepoint)
+		memcpy(l->snap, l->cache, sizeof(l->snap));
+	ret = store_err(l, sqlite3_exec(l->db, sql, NULL, NULL, NULL));
+	if (!strncmp(sql, "ROLLBACK TO", 11))
+		memcpy(l->cache, l->snap, sizeof(l->cache));
+	else if (commit || !strncmp(sql, "BEGIN", 5) || !strncmp(sql, "ROLLBACK", 8) ||
+		 sqlite3_get_autocommit(l->db))
 		store_cache_clear(l);
-	return store_err(l, sqlite3_exec(l->db, sql, NULL, NULL, NULL));
+	return ret;
 }
 
 static int migrate(struct ledger *l)
@@ -238,7 +259,9 @@ static int step_done(struct ledger *l, sqlite3_stmt *st)
 /*
  * Chain states read or written inside the current write transaction. Only
  * used while one is open (we hold the write lock, nobody else can change
- * them) and dropped whenever it ends or rolls back.
+ * them). A write only marks the cached row dirty: a batch of entries from
+ * one author rewrites its "chains" row once, at the next commit, savepoint,
+ * query or eviction, instead of once per entry.
  */
 static struct chain_cache *cache_slot(struct ledger *l, const uint8_t author[32])
 {
@@ -247,21 +270,67 @@ static struct chain_cache *cache_slot(struct ledger *l, const uint8_t author[32]
 
 void store_cache_clear(struct ledger *l)
 {
-	int i;
-
-	for (i = 0; i < CHAIN_CACHE_SLOTS; i++)
-		l->cache[i].valid = false;
+	memset(l->cache, 0, sizeof(l->cache));
 }
 
-static void cache_put(struct ledger *l, const uint8_t author[32], const struct chain_state *c)
+static int write_chain(struct ledger *l, const uint8_t author[32], const struct chain_state *c)
+{
+	sqlite3_stmt *st = stmt(l, ST_UPSERT_CHAIN);
+
+	sqlite3_bind_blob(st, 1, author, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, c->head_seq);
+	sqlite3_bind_blob(st, 3, c->head_hash, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, c->head_ts);
+	sqlite3_bind_blob(st, 5, c->key, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, c->limit_wh);
+	sqlite3_bind_int(st, 7, c->flagged);
+	sqlite3_bind_int64(st, 8, c->claim_max);
+	return step_done(l, st);
+}
+
+static int flush_slot(struct ledger *l, struct chain_cache *slot)
+{
+	int ret;
+
+	if (!slot->valid || !slot->dirty)
+		return 0;
+	ret = write_chain(l, slot->author, &slot->c);
+	if (!ret)
+		slot->dirty = false;
+	return ret;
+}
+
+static int store_flush(struct ledger *l)
+{
+	int i, ret;
+
+	for (i = 0; i < CHAIN_CACHE_SLOTS; i++) {
+		ret = flush_slot(l, &l->cache[i]);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static int cache_put(struct ledger *l, const uint8_t author[32], const struct chain_state *c,
+		     bool dirty)
 {
 	struct chain_cache *slot = cache_slot(l, author);
+	bool same = slot->valid && !memcmp(slot->author, author, 32);
+	int ret;
 
 	if (sqlite3_get_autocommit(l->db))
-		return;
+		return dirty ? write_chain(l, author, c) : 0;
+	if (slot->valid && !same) {
+		ret = flush_slot(l, slot);	/* evicting another author's row */
+		if (ret)
+			return ret;
+	}
 	memcpy(slot->author, author, 32);
 	slot->c = *c;
+	slot->dirty = dirty || (same && slot->dirty);
 	slot->valid = true;
+	return 0;
 }
 
 int store_chain(struct ledger *l, const uint8_t author[32], struct chain_state *c)
@@ -293,8 +362,7 @@ int store_chain(struct ledger *l, const uint8_t author[32], struct chain_state *
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
 		return store_err(l, rc);
-	cache_put(l, author, c);
-	return 0;
+	return cache_put(l, author, c, false);
 }
 
 int store_entry_at(struct ledger *l, const uint8_t author[32], uint64_t seq,
@@ -396,21 +464,7 @@ int store_put_entry(struct ledger *l, const struct ledger_entry *e, const uint8_
 
 int store_put_chain(struct ledger *l, const uint8_t author[32], const struct chain_state *c)
 {
-	sqlite3_stmt *st = stmt(l, ST_UPSERT_CHAIN);
-	int ret;
-
-	sqlite3_bind_blob(st, 1, author, 32, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, c->head_seq);
-	sqlite3_bind_blob(st, 3, c->head_hash, 32, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, c->head_ts);
-	sqlite3_bind_blob(st, 5, c->key, 32, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 6, c->limit_wh);
-	sqlite3_bind_int(st, 7, c->flagged);
-	sqlite3_bind_int64(st, 8, c->claim_max);
-	ret = step_done(l, st);
-	if (!ret)
-		cache_put(l, author, c);
-	return ret;
+	return cache_put(l, author, c, true);
 }
 
 int store_put_meter(struct ledger *l, const struct ledger_entry *e)
@@ -497,6 +551,10 @@ int store_put_fork(struct ledger *l, const uint8_t author[32], uint64_t seq,
 	ret = step_done(l, st);
 	if (ret)
 		return ret;
+	/* The flag is set in SQL: write our newer row first, then forget it. */
+	ret = flush_slot(l, cache_slot(l, author));
+	if (ret)
+		return ret;
 	cache_slot(l, author)->valid = false;
 	st = stmt(l, ST_FLAG);
 	sqlite3_bind_blob(st, 1, author, 32, SQLITE_STATIC);
@@ -553,8 +611,12 @@ static int query(struct ledger *l, const char *sql, const uint8_t *key, int64_t 
 		 int (*row)(sqlite3_stmt *, void *), void *arg)
 {
 	sqlite3_stmt *st;
-	int rc, ret = 0;
+	int rc, ret;
 
+	/* SQL reads "chains" directly: it must see what the cache holds. */
+	ret = store_flush(l);
+	if (ret)
+		return ret;
 	rc = sqlite3_prepare_v2(l->db, sql, -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return store_err(l, rc);
