@@ -1,11 +1,12 @@
 # SPDX-License-Identifier: GPL-2.0
 # The userspace agent: libphloem.a (agent/lib/*/) and phloemctl, plus the
 # ledger's tests, fuzz target and benchmark. Cross builds set CC and
-# PKG_CONFIG (e.g. CC=aarch64-linux-gnu-gcc PKG_CONFIG=aarch64-linux-gnu-pkg-config).
+# PKG_CONFIG (see tests/arm64/check.sh); other mk/*.mk add per-target flags
+# for the libraries they put under agent/lib/.
 PKG_CONFIG ?= pkg-config
-AGENT_PKGS := libsodium sqlite3 libnl-genl-3.0
+AGENT_PKGS := libsodium sqlite3
 AGENT_CFLAGS = $(CFLAGS) $(WARN) -std=c11 -D_GNU_SOURCE -I$(TOP)/uapi \
-	-I$(TOP) -I$(TOP)/kernel -I$(TOP)/agent/lib/ledger -I$(TOP)/agent/lib \
+	-I$(TOP) -I$(TOP)/agent/lib/ledger -I$(TOP)/agent/lib \
 	$(shell $(PKG_CONFIG) --cflags $(AGENT_PKGS) inih 2>/dev/null)
 AGENT_LIBS = $(shell $(PKG_CONFIG) --libs $(AGENT_PKGS) inih 2>/dev/null) -lm
 
