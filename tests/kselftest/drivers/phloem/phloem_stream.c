@@ -282,14 +282,16 @@ TEST_F(stream, cycle_values)
 	 * other and under TCG one SPI read takes a good part of a
 	 * millisecond, so the current lags the voltage it is multiplied with
 	 * by up to tens of degrees (on hardware: ~2 degrees). So: in phase,
-	 * between 75% and 105% of 2070 W; 90 degrees behind, clearly less.
+	 * between 75% and 110% of 2070 W (a mean of v*i over a dozen unevenly
+	 * spaced samples, when the emulator is slow); 90 degrees behind,
+	 * clearly less.
 	 */
 	ASSERT_EQ(0, median_cycles(self->fd, 25, 300 + CH_HEATING, &s_va));
 	EXPECT_LE(2070000 * 95 / 100, s_va) TH_LOG("s %u mVA", s_va);
 	EXPECT_GE(2070000 * 105 / 100, s_va) TH_LOG("s %u mVA", s_va);
 	ASSERT_EQ(0, median_cycles(self->fd, 25, 200 + CH_HEATING, &p));
 	EXPECT_LE(2070000 * 75 / 100, (int32_t)p) TH_LOG("p %d mW", (int32_t)p);
-	EXPECT_GE(2070000 * 105 / 100, (int32_t)p) TH_LOG("p %d mW", (int32_t)p);
+	EXPECT_GE(2070000 * 110 / 100, (int32_t)p) TH_LOG("p %d mW", (int32_t)p);
 	/* the site CT sees every circuit: kitchen 9.8 A + garage 10 A + 9 A */
 	ASSERT_EQ(0, median_cycles(self->fd, 25, CH_SITE, &i_site));
 	EXPECT_LE(28800 * 97 / 100, i_site) TH_LOG("site %u mA", i_site);
