@@ -20,14 +20,21 @@ static const char usage[] =
 	"  show (HASH | --author KEY SEQ) [--json]  one entry, every field\n"
 	"  verify                            re-verify everything from scratch\n"
 	"  export --format json|csv|raw [--author KEY] [--output FILE]\n"
-	"  import FILE|-                     ingest encoded entries (as written by export --format raw)\n"
+	"  import FILE|- [--verbose]         ingest encoded entries (as written by export --format raw)\n"
 	"  forks [--json]                    fork evidence kept\n"
 	"  append-meter --start T --length S --import WH --export WH [--channels MASK] [--time MS]\n"
 	"  set-limit WH                      declare this gateway's credit limit\n"
+	"  offer (--pay KEY | --charge KEY) --amount WH --interval START [--output FILE]\n"
+	"                                    sign our half of a transfer, for the peer\n"
+	"  accept FILE|- [--output FILE]     countersign a peer's offer, append it to our chain\n"
+	"  complete FILE|-                   append a transfer the peer has accepted\n"
 	"Common: -d, --dir DIR  data directory (default $PHLOEM_DIR or " PHLOEM_DEFAULT_DIR ")\n";
 
 struct opts {
 	bool json, have_author, have_start, have_len, have_imp, have_exp;
+	bool have_peer, paying, have_interval, verbose;
+	uint8_t peer[32];
+	uint64_t amount, interval;
 	const char *format, *output;
 	uint8_t author[32];
 	struct ledger_meter m;
@@ -510,7 +517,7 @@ static int cmd_import(struct ledger *l, struct opts *o)
 {
 	struct ledger_blob *blobs;
 	size_t len = 0, off = 0, n = 0, i, cap = IMPORT_BATCH;
-	uint64_t index = 0, stored = 0, refused = 0, forks = 0;
+	uint64_t index = 0, stored = 0, refused = 0, forks = 0, known = 0;
 	uint8_t *buf = NULL;
 	int ret;
 
@@ -551,6 +558,14 @@ static int cmd_import(struct ledger *l, struct opts *o)
 					forks++;
 				if (!blobs[i].status || blobs[i].status == LEDGER_E_FORK)
 					continue;
+				/* Syncing a peer's whole export again is normal: say so, go on. */
+				if (blobs[i].status == LEDGER_E_REPLAY) {
+					known++;
+					if (o->verbose)
+						printf("entry %" PRIu64 ": %s (already stored)\n",
+						       index + i, ledger_strerror(blobs[i].status));
+					continue;
+				}
 				refused++;
 				printf("entry %" PRIu64 ": %s\n", index + i,
 				       ledger_strerror(blobs[i].status));
@@ -564,33 +579,45 @@ static int cmd_import(struct ledger *l, struct opts *o)
 	free(buf);
 	if (ret < 0)
 		return fail(ret, "cannot import %s", o->argv[0]);
-	printf("%" PRIu64 " stored (%" PRIu64 " as fork evidence), %" PRIu64 " refused\n",
-	       stored, forks, refused);
+	printf("%" PRIu64 " stored (%" PRIu64 " as fork evidence), %" PRIu64 " already present "
+	       "(replay), %" PRIu64 " refused\n", stored, forks, known, refused);
 	return refused ? 1 : 0;
 }
 
 /* ---- local appends ---- */
 
+/* This gateway's identity and chain id (which "chain.id" keeps after a rotation). */
+static int load_self(struct ledger_identity **id, uint8_t cid[32])
+{
+	char text[LEDGER_KEYTEXT_SIZE + 2];
+	FILE *f;
+
+	if (load_identity(id))
+		return 1;
+	memcpy(cid, (*id)->pk, 32);
+	f = fopen(phloem_path("chain.id"), "re");
+	if (f) {
+		bool bad = !fgets(text, sizeof(text), f);
+
+		fclose(f);
+		text[strcspn(text, "\n")] = '\0';
+		if (bad || ledger_key_from_text(text, cid)) {
+			ledger_identity_free(*id);
+			return fail(-EINVAL, "bad %s", phloem_path("chain.id"));
+		}
+	}
+	return 0;
+}
+
 static int append_local(struct ledger *l, struct ledger_entry *e)
 {
 	struct ledger_identity *id;
 	uint8_t cid[32], hash[32];
-	char text[LEDGER_KEYTEXT_SIZE], h[65];
-	FILE *f;
+	char h[65];
 	int ret;
 
-	if (load_identity(&id))
+	if (load_self(&id, cid))
 		return 1;
-	memcpy(cid, id->pk, 32);
-	f = fopen(phloem_path("chain.id"), "re");
-	if (f) {
-		if (!fgets(text, sizeof(text), f) || ledger_key_from_text(text, cid)) {
-			fclose(f);
-			ledger_identity_free(id);
-			return fail(-EINVAL, "bad %s", phloem_path("chain.id"));
-		}
-		fclose(f);
-	}
 	ret = ledger_append(l, cid, id, e, hash);
 	ledger_identity_free(id);
 	if (ret)
@@ -620,6 +647,156 @@ static int cmd_set_limit(struct ledger *l, struct opts *o)
 	return append_local(l, &e);
 }
 
+/* ---- transfers: offer, accept, complete ---- */
+
+/*
+ * A transfer travels between the two parties as one line of text:
+ * "phlxfer1:" and the 288-byte body in hex, first with one signature, then
+ * with both. Each party appends the same body to its own chain.
+ */
+#define XFER_PREFIX	"phlxfer1:"
+
+static int write_transfer(const struct ledger_transfer *t, const char *path)
+{
+	uint8_t body[LEDGER_TRANSFER_BYTES];
+	char hex[2 * LEDGER_TRANSFER_BYTES + 1];
+	FILE *f = path ? fopen(path, "we") : stdout;
+
+	if (!f)
+		return fail(-errno, "cannot create %s", path);
+	ledger_transfer_encode(t, body);
+	hex_encode(body, sizeof(body), hex);
+	fprintf(f, "%s%s\n", XFER_PREFIX, hex);
+	if ((path && fclose(f)) || (!path && fflush(f)))
+		return fail(-errno, "cannot write the transfer");
+	return 0;
+}
+
+static int read_transfer(const char *path, struct ledger_transfer *t)
+{
+	char line[2 * LEDGER_TRANSFER_BYTES + 64];
+	uint8_t body[LEDGER_TRANSFER_BYTES];
+	FILE *f = strcmp(path, "-") ? fopen(path, "re") : stdin;
+	int ret;
+
+	if (!f)
+		return fail(-errno, "cannot read %s", path);
+	if (!fgets(line, sizeof(line), f))
+		line[0] = '\0';
+	if (f != stdin)
+		fclose(f);
+	line[strcspn(line, "\r\n")] = '\0';
+	if (strncmp(line, XFER_PREFIX, strlen(XFER_PREFIX)) ||
+	    hex_decode(line + strlen(XFER_PREFIX), body, sizeof(body)))
+		return usage_error("%s: not a transfer (" XFER_PREFIX "<576 hex digits>)", path);
+	ret = ledger_transfer_decode(body, sizeof(body), t);
+	return ret ? fail(ret, "%s", path) : 0;
+}
+
+static int cmd_offer(struct ledger *l, struct opts *o)
+{
+	struct ledger_identity *id;
+	struct ledger_transfer t = { 0 };
+	struct ledger_head mine, theirs;
+	uint8_t cid[32];
+	int ret;
+
+	if (!o->have_peer || !o->amount || !o->have_interval)
+		return usage_error("ledger offer: --pay KEY or --charge KEY, --amount WH and "
+				   "--interval START are required");
+	if (load_self(&id, cid))
+		return 1;
+	ret = ledger_get_head(l, cid, &mine);
+	if (!ret)
+		ret = ledger_get_head(l, o->peer, &theirs);
+	if (ret) {
+		ledger_identity_free(id);
+		return fail(ret, "cannot read the chain heads");
+	}
+	/* Each side's next slot, as this ledger knows the peer's chain. */
+	memcpy(o->paying ? t.debtor : t.creditor, cid, 32);
+	memcpy(o->paying ? t.creditor : t.debtor, o->peer, 32);
+	t.amount_wh = o->amount;
+	t.interval_start = o->interval;
+	if (o->paying) {
+		t.debtor_seq = mine.seq + 1;
+		memcpy(t.debtor_prev, mine.hash, 32);
+		t.creditor_seq = theirs.seq + 1;
+		memcpy(t.creditor_prev, theirs.hash, 32);
+	} else {
+		t.creditor_seq = mine.seq + 1;
+		memcpy(t.creditor_prev, mine.hash, 32);
+		t.debtor_seq = theirs.seq + 1;
+		memcpy(t.debtor_prev, theirs.hash, 32);
+	}
+	ret = ledger_transfer_sign(&t, cid, id);
+	ledger_identity_free(id);
+	if (ret)
+		return fail(ret, "cannot sign the offer");
+	return write_transfer(&t, o->output);
+}
+
+/* Append our copy of a transfer the other party has signed. */
+static int append_transfer(struct ledger *l, struct ledger_transfer *t, bool sign,
+			   const char *output)
+{
+	struct ledger_entry e = { .type = LEDGER_T_TRANSFER };
+	struct ledger_identity *id;
+	struct ledger_head peer;
+	uint8_t cid[32], hash[32];
+	char h[65];
+	bool creditor;
+	int ret;
+
+	if (load_self(&id, cid))
+		return 1;
+	creditor = !memcmp(t->creditor, cid, 32);
+	if (!creditor && memcmp(t->debtor, cid, 32)) {
+		ledger_identity_free(id);
+		return fail(LEDGER_E_NOT_PARTY, "transfer");
+	}
+	/* Check the other side's signature before adding ours to it. */
+	ret = ledger_get_head(l, creditor ? t->debtor : t->creditor, &peer);
+	if (!ret && ledger_transfer_verify_party(t, !creditor, peer.key))
+		ret = LEDGER_E_COUNTERSIG;
+	if (!ret && sign)
+		ret = ledger_transfer_sign(t, cid, id);
+	if (!ret) {
+		e.body.transfer = *t;
+		ret = ledger_append(l, cid, id, &e, hash);
+	}
+	ledger_identity_free(id);
+	if (ret == LEDGER_E_DOUBLE_SPEND)
+		return fail(ret, "transfer does not fit this chain (it moved on since the offer)");
+	if (ret)
+		return fail(ret, "cannot append the transfer");
+	hex_encode(hash, 32, h);
+	fprintf(stderr, "appended as entry %llu %s\n", (unsigned long long)e.seq, h);
+	return sign ? write_transfer(t, output) : 0;
+}
+
+static int cmd_accept(struct ledger *l, struct opts *o)
+{
+	struct ledger_transfer t;
+
+	if (o->argc != 1)
+		return usage_error("ledger accept: give the offer FILE (or -)");
+	if (read_transfer(o->argv[0], &t))
+		return 1;
+	return append_transfer(l, &t, true, o->output);
+}
+
+static int cmd_complete(struct ledger *l, struct opts *o)
+{
+	struct ledger_transfer t;
+
+	if (o->argc != 1)
+		return usage_error("ledger complete: give the accepted transfer FILE (or -)");
+	if (read_transfer(o->argv[0], &t))
+		return 1;
+	return append_transfer(l, &t, false, NULL);
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(struct ledger *, struct opts *);
@@ -634,6 +811,9 @@ static const struct {
 	{ "import", cmd_import, true },
 	{ "append-meter", cmd_append_meter, true },
 	{ "set-limit", cmd_set_limit, true },
+	{ "offer", cmd_offer, true },
+	{ "accept", cmd_accept, true },
+	{ "complete", cmd_complete, true },
 };
 
 static int parse_u32_opt(const char *name, const char *s, uint32_t *v)
@@ -665,6 +845,11 @@ int ledger_main(int argc, char **argv)
 		{ "export", required_argument, NULL, 'e' },
 		{ "channels", required_argument, NULL, 'c' },
 		{ "time", required_argument, NULL, 't' },
+		{ "pay", required_argument, NULL, 'P' },
+		{ "charge", required_argument, NULL, 'C' },
+		{ "amount", required_argument, NULL, 'A' },
+		{ "interval", required_argument, NULL, 'I' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -680,7 +865,7 @@ int ledger_main(int argc, char **argv)
 	}
 	cmd = argv[1];
 	optind = 2;
-	while ((c = getopt_long(argc, argv, "d:ja:f:o:s:l:i:e:c:t:h", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:ja:f:o:s:l:i:e:c:t:P:C:A:I:vh", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'd': phloem_dir_opt = optarg; break;
 		case 'j': o.json = true; break;
@@ -720,6 +905,24 @@ int ledger_main(int argc, char **argv)
 			if ((ret = parse_u64_opt("time", optarg, &o.time_ms)))
 				return ret;
 			break;
+		case 'P':
+		case 'C':
+			if (ledger_key_from_text(optarg, o.peer))
+				return usage_error("ledger: bad key `%s': %s", optarg,
+						   ledger_strerror(LEDGER_E_KEYTEXT));
+			o.have_peer = true;
+			o.paying = c == 'P';
+			break;
+		case 'A':
+			if ((ret = parse_u64_opt("amount", optarg, &o.amount)))
+				return ret;
+			break;
+		case 'I':
+			if ((ret = parse_u64_opt("interval", optarg, &o.interval)))
+				return ret;
+			o.have_interval = true;
+			break;
+		case 'v': o.verbose = true; break;
 		case 'h': fputs(usage, stdout); return 0;
 		default: fputs(usage, stderr); return 2;
 		}

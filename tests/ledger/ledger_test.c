@@ -875,10 +875,17 @@ TEST_F(ledger, phloemctl_verify)
 	EXPECT_EQ(0, run("%s --dir %s ledger verify >/dev/null", ctl, dir2));
 	EXPECT_EQ(0, run("test \"$(%s --dir %s ledger balance --json)\" = "
 			 "\"$(%s --dir %s ledger balance --json)\"", ctl, self->dir, ctl, dir2));
-	/* Importing it again: every entry is a replay, refused, non-zero exit. */
-	EXPECT_EQ(1, run("%s --dir %s ledger import %s/x.bin | grep -q replay; "
-			 "%s --dir %s ledger import %s/x.bin >/dev/null", ctl, dir2, self->dir,
-			 ctl, dir2, self->dir));
+	/* Importing it again: every entry a replay, reported, nothing stored. */
+	EXPECT_EQ(0, run("%s --dir %s ledger import --verbose %s/x.bin | grep -q "
+			 "'entry 0: replay (already stored)'", ctl, dir2, self->dir));
+	EXPECT_EQ(0, run("%s --dir %s ledger import %s/x.bin | grep -q '^0 stored'", ctl, dir2,
+			 self->dir));
+	/* One flipped bit in the file: refused with its reason, exit 1, nothing stored. */
+	EXPECT_EQ(0, run("cd %s && cp x.bin y.bin && printf '\\x55' | "
+			 "dd of=y.bin bs=1 seek=150 conv=notrunc 2>/dev/null && mkdir -p third", self->dir));
+	EXPECT_EQ(1, run("%s --dir %s/third ledger import %s/y.bin | grep -q 'bad signature'; "
+			 "%s --dir %s/third ledger import %s/y.bin >/dev/null", ctl, self->dir,
+			 self->dir, ctl, self->dir, self->dir));
 	/* Tamper with one stored entry behind the library's back. */
 	ASSERT_EQ(SQLITE_OK, sqlite3_open(self->path, &db));
 	ASSERT_EQ(SQLITE_OK, sqlite3_exec(db, "UPDATE entries SET raw = "
@@ -894,6 +901,45 @@ TEST_F(ledger, phloemctl_verify)
 	sqlite3_close(db);
 	EXPECT_EQ(1, run("%s --dir %s ledger verify >/dev/null", ctl, dir2) + 1);
 	EXPECT_EQ(1, run("%s --dir %s ledger verify >/dev/null", ctl, self->dir));
+}
+
+/* Two gateways agree a transfer through files, as an operator would. */
+TEST(phloemctl_transfer_flow)
+{
+	const char *ctl = getenv("PHLOEMCTL");
+	char t[] = "/tmp/ledger-xfer-XXXXXX", script[64];
+	const char *sh =
+		"set -e; C=$1; T=$2; cd $T\n"
+		"KA=$($C -d a identity init); KB=$($C -d b identity init)\n"
+		"$C -d a ledger set-limit 1000 >/dev/null\n"
+		"$C -d b ledger append-meter --start 1700000000 --length 900 --import 0 --export 500 >/dev/null\n"
+		"$C -d b ledger export --format raw -o b.bin 2>/dev/null; $C -d a ledger import b.bin >/dev/null\n"
+		"$C -d a ledger offer --pay $KB --amount 400 --interval 1700000000 -o offer\n"
+		"$C -d b ledger accept offer -o accepted 2>/dev/null\n"
+		"$C -d a ledger complete accepted 2>/dev/null\n"
+		"! $C -d b ledger accept offer 2>/dev/null\n"	/* once only */
+		"$C -d b ledger export --format raw -o b.bin 2>/dev/null; $C -d a ledger import b.bin >/dev/null\n"
+		"$C -d a ledger export --format raw -o a.bin 2>/dev/null; $C -d b ledger import a.bin >/dev/null\n"
+		"for g in a b; do $C -d $g ledger verify >/dev/null\n"
+		"  $C -d $g ledger balance --json | grep -q \"\\\"key\\\":\\\"$KA\\\",\\\"balance_wh\\\":-400\"\n"
+		"  $C -d $g ledger balance --json | grep -q '\"sum_wh\":0}'; done\n"
+		/* 700 more would take A to -1100, past its limit of 1000. */
+		"$C -d a ledger offer --pay $KB --amount 700 --interval 1700000900 -o offer2\n"
+		"! $C -d b ledger accept offer2 -o acc2 2>/dev/null\n"
+		"! $C -d a ledger complete offer2 2>/dev/null\n";
+	FILE *f;
+
+	if (!ctl)
+		SKIP(return, "PHLOEMCTL not set");
+	ASSERT_NE(NULL, mkdtemp(t));
+	snprintf(script, sizeof(script), "%s/flow.sh", t);
+	f = fopen(script, "w");
+	ASSERT_NE(NULL, f);
+	fputs(sh, f);
+	fclose(f);
+	EXPECT_EQ(0, run("bash -x %s \"$(realpath %s)\" %s 2>%s/trace || { tail -5 %s/trace; false; }",
+			 script, ctl, t, t, t));
+	run("rm -rf %s", t);
 }
 
 TEST_HARNESS_MAIN

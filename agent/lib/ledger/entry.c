@@ -174,6 +174,24 @@ int ledger_entry_peek_len(const uint8_t *buf, size_t avail, size_t *len)
 	return 0;
 }
 
+static int decode_transfer(const uint8_t *b, struct ledger_transfer *t)
+{
+	memcpy(t->debtor, b, 32);
+	memcpy(t->creditor, b + 32, 32);
+	t->amount_wh = get_u64(b + 64);
+	t->interval_start = get_u64(b + 72);
+	t->debtor_seq = get_u64(b + 80);
+	memcpy(t->debtor_prev, b + 88, 32);
+	t->creditor_seq = get_u64(b + 120);
+	memcpy(t->creditor_prev, b + 128, 32);
+	memcpy(t->debtor_sig, b + 160, 64);
+	memcpy(t->creditor_sig, b + 224, 64);
+	if (!t->amount_wh || t->amount_wh > LEDGER_AMOUNT_MAX ||
+	    !t->debtor_seq || !t->creditor_seq || !memcmp(t->debtor, t->creditor, 32))
+		return LEDGER_E_BODY;
+	return 0;
+}
+
 static int decode_nested(const uint8_t *p, uint32_t n, uint8_t *dst)
 {
 	struct ledger_entry inner;
@@ -274,26 +292,10 @@ int ledger_entry_decode(const uint8_t *buf, size_t len, struct ledger_entry *e)
 			return LEDGER_E_BODY;
 		return 0;
 	}
-	case LEDGER_T_TRANSFER: {
-		struct ledger_transfer *t = &e->body.transfer;
-
+	case LEDGER_T_TRANSFER:
 		if (blen != BODY_TRANSFER)
 			return LEDGER_E_BODY;
-		memcpy(t->debtor, b, 32);
-		memcpy(t->creditor, b + 32, 32);
-		t->amount_wh = get_u64(b + 64);
-		t->interval_start = get_u64(b + 72);
-		t->debtor_seq = get_u64(b + 80);
-		memcpy(t->debtor_prev, b + 88, 32);
-		t->creditor_seq = get_u64(b + 120);
-		memcpy(t->creditor_prev, b + 128, 32);
-		memcpy(t->debtor_sig, b + 160, 64);
-		memcpy(t->creditor_sig, b + 224, 64);
-		if (!t->amount_wh || t->amount_wh > LEDGER_AMOUNT_MAX ||
-		    !t->debtor_seq || !t->creditor_seq || !memcmp(t->debtor, t->creditor, 32))
-			return LEDGER_E_BODY;
-		return 0;
-	}
+		return decode_transfer(b, &e->body.transfer);
 	case LEDGER_T_LIMIT:
 		if (blen != BODY_LIMIT)
 			return LEDGER_E_BODY;
@@ -315,6 +317,22 @@ int ledger_entry_decode(const uint8_t *buf, size_t len, struct ledger_entry *e)
 		return decode_fork(b, blen, &e->body.fork);
 	}
 	return LEDGER_E_TYPE;
+}
+
+void ledger_transfer_encode(const struct ledger_transfer *t, uint8_t buf[LEDGER_TRANSFER_BYTES])
+{
+	encode_transfer_core(t, buf);
+	memcpy(buf + 160, t->debtor_sig, 64);
+	memcpy(buf + 224, t->creditor_sig, 64);
+}
+
+int ledger_transfer_decode(const uint8_t *buf, size_t len, struct ledger_transfer *t)
+{
+	if (len < BODY_TRANSFER)
+		return LEDGER_E_TRUNCATED;
+	if (len > BODY_TRANSFER)
+		return LEDGER_E_TRAILING;
+	return decode_transfer(buf, t);
 }
 
 void ledger_hash(const uint8_t *buf, size_t len, uint8_t out[LEDGER_HASH_BYTES])

@@ -203,6 +203,14 @@ void ledger_hash(const uint8_t *buf, size_t len, uint8_t out[LEDGER_HASH_BYTES])
 int ledger_entry_sign(struct ledger_entry *e, const struct ledger_identity *id);
 /* Check e->sig against @key (the author's key in force at e->seq). */
 int ledger_entry_verify(const struct ledger_entry *e, const uint8_t key[LEDGER_KEY_BYTES]);
+/*
+ * A transfer body on its own (288 bytes, the layout of docs/ledger.md), as
+ * the two parties pass it between them while collecting signatures.
+ * Decoding applies the body rules of the entry decoder.
+ */
+#define LEDGER_TRANSFER_BYTES	288
+void ledger_transfer_encode(const struct ledger_transfer *t, uint8_t buf[LEDGER_TRANSFER_BYTES]);
+int ledger_transfer_decode(const uint8_t *buf, size_t len, struct ledger_transfer *t);
 /* Identity of a transfer: BLAKE2b-256 of its signed core. */
 void ledger_transfer_id(const struct ledger_transfer *t, uint8_t out[LEDGER_HASH_BYTES]);
 /*
