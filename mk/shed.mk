@@ -9,7 +9,7 @@ SHED_SIMH   := $(TOP)/tests/unit/shed_sim.h
 SHED_FUZZ_RUNS ?= 200000
 SHED_FUZZ_TIME ?= 30
 
-.PHONY: check-shed-unit check-shed-fuzz bench-shed
+.PHONY: check-shed-unit check-shed-fuzz check-shed-arm32 bench-shed
 
 $(SHED_B)/shed_test: $(TOP)/tests/unit/shed_test.c $(SHED_SIM) $(SHED_SIMH) \
 		$(SHED_SRC) $(SHED_HDR) $(KSFT_HDRS)
@@ -53,5 +53,29 @@ $(SHED_B)/shed_bench: $(TOP)/bench/shed_bench.c $(SHED_SIM) $(SHED_SIMH) \
 bench-shed: $(SHED_B)/shed_bench
 	@$(TOP)/bench/shed_bench.sh $(SHED_B)/shed_bench $(SHED_B)
 
-CHECKS  += check-shed-unit check-shed-fuzz
+# 32-bit ARM kernels have no 64-bit division helpers (__aeabi_uldivmod) and
+# no floating point: build shed.c for ARMv7 with soft float, as the kernel
+# does, so any of either becomes a library call, and refuse such references.
+# Only the UAPI header's <linux/types.h> comes from the host (its types are
+# the same asm-generic ones on ARM). Skipped without a cross compiler.
+ARM_CC ?= arm-linux-gnueabihf-gcc
+ARM_NM ?= arm-linux-gnueabihf-nm
+check-shed-arm32: $(SHED_SRC) $(SHED_HDR)
+	@mkdir -p $(SHED_B)
+	@$(TOP)/tests/lib/run-tap.sh $(RESULTS)/$@.tap sh -c '\
+		echo "1..1"; \
+		if ! command -v $(ARM_CC) >/dev/null; then \
+			echo "ok 1 shed.c for 32-bit ARM # SKIP no $(ARM_CC)"; exit 0; fi; \
+		$(ARM_CC) -ffreestanding -mfloat-abi=soft -O2 -Wall -Wextra -Wno-unused-parameter \
+			-Werror -std=gnu11 -I$(TOP) -I$(TOP)/uapi \
+			-idirafter /usr/include \
+			-idirafter /usr/include/$$(gcc -dumpmachine) \
+			-c $(SHED_SRC) -o $(SHED_B)/shed-arm32.o || \
+			{ echo "not ok 1 shed.c for 32-bit ARM: does not build"; exit 1; }; \
+		bad=$$($(ARM_NM) -u $(SHED_B)/shed-arm32.o | \
+			grep -E "__aeabi_(ul|l)div|__aeabi_[dfi]2|__aeabi_[df](add|sub|mul|div)|__(u)?(div|mod)di3" || true); \
+		if [ -n "$$bad" ]; then echo "not ok 1 shed.c for 32-bit ARM: needs $$bad"; exit 1; fi; \
+		echo "ok 1 shed.c for 32-bit ARM: no 64-bit division, no floating point"'
+
+CHECKS  += check-shed-unit check-shed-fuzz check-shed-arm32
 BENCHES += bench-shed
