@@ -550,6 +550,7 @@ static int phloem_probe(struct platform_device *pdev)
 	spin_lock_init(&pd->readers_lock);
 	INIT_LIST_HEAD(&pd->readers);
 	init_waitqueue_head(&pd->wq);
+	spin_lock_init(&pd->nl_lock);
 	phloem_stats_init(pd);
 
 	pd->shed = kzalloc(phloem_shed_size(), GFP_KERNEL);
@@ -573,6 +574,7 @@ static int phloem_probe(struct platform_device *pdev)
 		goto err_chardev;
 
 	platform_set_drvdata(pdev, pd);
+	phloem_netlink_add(pd);
 	dev_info(dev, "/dev/%s: %u channels, %u circuits, %u relays, %u Hz\n",
 		 pd->info.name, pd->info.nchannels, pd->info.ncircuits,
 		 pd->info.nrelays, pd->boot.sample_rate_hz);
@@ -590,6 +592,8 @@ static int phloem_remove(struct platform_device *pdev)
 {
 	struct phloem_dev *pd = platform_get_drvdata(pdev);
 
+	/* First: waits for a netlink op using pd, and lets no new one find it */
+	phloem_netlink_del(pd);
 	phloem_sampler_uninit(pd);
 	phloem_chardev_gone(pd);
 	phloem_chardev_del(pd);
@@ -627,11 +631,16 @@ static int __init phloem_init(void)
 	ret = phloem_chardev_init();
 	if (ret)
 		return ret;
-	ret = platform_driver_register(&phloem_driver);
+	ret = phloem_netlink_init();
 	if (ret)
 		goto err_chardev;
+	ret = platform_driver_register(&phloem_driver);
+	if (ret)
+		goto err_netlink;
 	return 0;
 
+err_netlink:
+	phloem_netlink_uninit();
 err_chardev:
 	phloem_chardev_uninit();
 	return ret;
@@ -640,6 +649,7 @@ err_chardev:
 static void __exit phloem_exit(void)
 {
 	platform_driver_unregister(&phloem_driver);
+	phloem_netlink_uninit();
 	phloem_chardev_uninit();
 	ida_destroy(&phloem_ida);
 }

@@ -2,7 +2,8 @@
 /*
  * phloem.ko internals: the per-device state shared by main.c (probe),
  * sampler.c (sampling thread, relays, watchdog), chardev.c (/dev/phloemN)
- * and stats.c (counters and the latency histogram).
+ * stats.c (counters and the latency histogram) and netlink.c (the generic
+ * netlink family).
  */
 #ifndef _PHLOEM_PHLOEM_H
 #define _PHLOEM_PHLOEM_H
@@ -103,6 +104,11 @@ struct phloem_lat {
  * @wq: readers sleep here for records (and for @gone)
  * @cdev: the character device
  * @cdev_dev: the class device "phloemN"; its refcount owns this struct
+ *
+ * @nl_lock: protects @nl_cycle; a spinlock because the publish path keeps
+ *           it up to date and must not sleep
+ * @nl_cycle: the last cycle record published, for the per channel values
+ *            of a netlink GET_DEVICE reply
  */
 struct phloem_dev {
 	struct device *dev;
@@ -142,6 +148,9 @@ struct phloem_dev {
 	wait_queue_head_t wq;
 	struct cdev cdev;
 	struct device cdev_dev;
+
+	spinlock_t nl_lock;		/* @nl_cycle */
+	struct phloem_rec_cycle nl_cycle;
 };
 
 /* sampler.c */
@@ -160,6 +169,14 @@ int phloem_chardev_add(struct phloem_dev *pd);
 void phloem_chardev_del(struct phloem_dev *pd);
 void phloem_chardev_push(struct phloem_dev *pd, struct phloem_record *rec);
 void phloem_chardev_gone(struct phloem_dev *pd);
+
+/* netlink.c */
+int phloem_netlink_init(void);
+void phloem_netlink_uninit(void);
+void phloem_netlink_add(struct phloem_dev *pd);
+void phloem_netlink_del(struct phloem_dev *pd);
+void phloem_netlink_publish(struct phloem_dev *pd,
+			    const struct phloem_record *rec);
 
 /* stats.c */
 void phloem_stats_init(struct phloem_dev *pd);

@@ -42,8 +42,8 @@
  * @len: size of @body
  *
  * Fans the record out to every opener of /dev/phloemN; the sequence number
- * is assigned there, under the readers lock, so it is dense per device. The
- * generic netlink multicast will hook in here as well. Never sleeps.
+ * is assigned there, under the readers lock, so it is dense per device;
+ * events also go to the netlink "events" group. Never sleeps.
  */
 void phloem_publish(struct phloem_dev *pd, u16 type, u64 time_ns,
 		    const void *body, size_t len)
@@ -57,6 +57,7 @@ void phloem_publish(struct phloem_dev *pd, u16 type, u64 time_ns,
 	rec.hdr.time_ns = time_ns;
 	memcpy(rec.raw, body, min(len, sizeof(rec.raw)));
 	phloem_chardev_push(pd, &rec);
+	phloem_netlink_publish(pd, &rec);
 }
 
 /**

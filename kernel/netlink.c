@@ -1,0 +1,1131 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * phloem generic netlink family "phloem": the control plane of every bound
+ * HAT, and the "events" multicast group (uapi/linux/phloem.h, section
+ * "Generic netlink family"; docs/netlink/phloem.yaml).
+ *
+ * Requests are validated by per-command strict policies before a handler
+ * runs: an attribute a command does not take is rejected by the policy with
+ * a message that says so, rather than silently ignored. Handlers then check
+ * what a policy cannot express (indices against this device's topology,
+ * limits against breaker ratings) for the whole message, and only then
+ * apply the change as one unit under @shed_lock, through the same
+ * phloem_shed_check_config()/phloem_shed_set_config() pair as the ioctl: a
+ * refused request changes nothing.
+ *
+ * Ops are serialised by genl_mutex (no parallel_ops) and additionally hold
+ * phloem_nl_lock, which remove takes to unpublish a device: an op that found
+ * a device can use its hardware-facing state until it returns.
+ */
+#include <linux/kernel.h>
+#include <linux/ktime.h>
+#include <linux/mutex.h>
+#include <linux/rculist.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+#include <net/genetlink.h>
+#include <net/net_namespace.h>
+#include <net/netlink.h>
+
+#include "phloem.h"
+
+enum phloem_nl_groups {
+	PHLOEM_NL_GRP_EVENTS,
+};
+
+static struct genl_family phloem_nl_family;
+
+/*
+ * phloem_nl_devs is indexed by phloem_dev.id (the N of /dev/phloemN), so a
+ * doit finds its device in O(1) and a dump walks devices in index order and
+ * resumes from an index. phloem_nl_gen changes with every add and remove so
+ * a dump that raced one is flagged NLM_F_DUMP_INTR.
+ */
+static DEFINE_MUTEX(phloem_nl_lock);	/* phloem_nl_devs, phloem_nl_gen */
+static struct phloem_dev *phloem_nl_devs[PHLOEM_MAX_DEVS];
+static unsigned int phloem_nl_gen;
+
+/* ------------------------------------------------------------------ */
+/* Policies                                                            */
+/* ------------------------------------------------------------------ */
+
+#define PHLOEM_NL_REJECT(msg) { .type = NLA_REJECT, .reject_message = msg }
+
+#define PHLOEM_NL_MSG_REPLY_ONLY \
+	"reply-only attribute: it is reported by GET_DEVICE/GET_STATS and cannot be set"
+#define PHLOEM_NL_MSG_NOT_HERE \
+	"attribute not accepted by this command (see uapi/linux/phloem.h)"
+
+/* min_off_ms, override expiry and lease timeout do not fit the s16 range */
+static struct netlink_range_validation phloem_nl_min_off_range = {
+	.min = 0, .max = 3600000,
+};
+
+static struct netlink_range_validation phloem_nl_override_ms_range = {
+	.min = 0, .max = 86400000,	/* 0 only with PHLOEM_OVERRIDE_AUTO */
+};
+
+static struct netlink_range_validation phloem_nl_lease_range = {
+	.min = 0, .max = 600000,	/* 1..99 refused by the handler */
+};
+
+/*
+ * Flags get their own validator rather than NLA_POLICY_MASK so the message
+ * names the flags that exist: "reserved bit set" does not tell an operator
+ * that they are running a newer tool against an older module.
+ */
+static int phloem_nl_validate_relay_flags(const struct nlattr *attr,
+					  struct netlink_ext_ack *extack)
+{
+	if (nla_get_u32(attr) & ~__PHLOEM_RELAY_F_ALL) {
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "unknown bit in PHLOEM_A_RELAY_FLAGS: only PHLOEM_RELAY_F_CRITICAL (0x1) is defined");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static const struct nla_policy phloem_nl_circuit_set_policy[PHLOEM_A_CIRCUIT_MAX + 1] = {
+	[PHLOEM_A_CIRCUIT_INDEX] = NLA_POLICY_MAX(NLA_U32, PHLOEM_MAX_CIRCUITS - 1),
+	[PHLOEM_A_CIRCUIT_NAME ... PHLOEM_A_CIRCUIT_RATING_MA] =
+		PHLOEM_NL_REJECT(PHLOEM_NL_MSG_REPLY_ONLY),
+	[PHLOEM_A_CIRCUIT_LIMIT_MA] = NLA_POLICY_MIN(NLA_U32, 1),
+	[PHLOEM_A_CIRCUIT_BOOT_LIMIT_MA ... PHLOEM_A_CIRCUIT_HEAT_PERMILLE] =
+		PHLOEM_NL_REJECT(PHLOEM_NL_MSG_REPLY_ONLY),
+};
+
+static const struct nla_policy phloem_nl_circuit_list_policy[PHLOEM_A_LIST_MAX + 1] = {
+	[PHLOEM_A_LIST_CHANNEL] =
+		PHLOEM_NL_REJECT("PHLOEM_A_DEV_CIRCUITS holds PHLOEM_A_LIST_CIRCUIT nests only"),
+	[PHLOEM_A_LIST_CIRCUIT] = NLA_POLICY_NESTED(phloem_nl_circuit_set_policy),
+	[PHLOEM_A_LIST_RELAY ... PHLOEM_A_LIST_BUCKET] =
+		PHLOEM_NL_REJECT("PHLOEM_A_DEV_CIRCUITS holds PHLOEM_A_LIST_CIRCUIT nests only"),
+};
+
+static const struct nla_policy phloem_nl_relay_set_policy[PHLOEM_A_RELAY_MAX + 1] = {
+	[PHLOEM_A_RELAY_INDEX] = NLA_POLICY_MAX(NLA_U32, PHLOEM_MAX_RELAYS - 1),
+	[PHLOEM_A_RELAY_NAME ... PHLOEM_A_RELAY_CIRCUIT] =
+		PHLOEM_NL_REJECT(PHLOEM_NL_MSG_REPLY_ONLY),
+	[PHLOEM_A_RELAY_PRIORITY] = NLA_POLICY_MAX(NLA_U32, 255),
+	[PHLOEM_A_RELAY_FLAGS] = NLA_POLICY_VALIDATE_FN(NLA_U32,
+						phloem_nl_validate_relay_flags),
+	[PHLOEM_A_RELAY_SAFE_STATE ... PHLOEM_A_RELAY_BACKOFF] =
+		PHLOEM_NL_REJECT(PHLOEM_NL_MSG_REPLY_ONLY),
+	[PHLOEM_A_RELAY_OVERRIDE] = NLA_POLICY_MAX(NLA_U32, __PHLOEM_OVERRIDE_MAX - 1),
+	[PHLOEM_A_RELAY_OVERRIDE_MS] =
+		NLA_POLICY_FULL_RANGE(NLA_U32, &phloem_nl_override_ms_range),
+	[PHLOEM_A_RELAY_LEFT_MS ... PHLOEM_A_RELAY_LOAD_MA] =
+		PHLOEM_NL_REJECT(PHLOEM_NL_MSG_REPLY_ONLY),
+	[PHLOEM_A_RELAY_MIN_OFF_MS] =
+		NLA_POLICY_FULL_RANGE(NLA_U32, &phloem_nl_min_off_range),
+};
+
+/* GET_DEVICE and GET_STATS: a device index and nothing else */
+static const struct nla_policy phloem_nl_get_policy[PHLOEM_A_MAX + 1] = {
+	[PHLOEM_A_DEV_INDEX] = { .type = NLA_U32 },
+	[PHLOEM_A_DEV_NAME ... PHLOEM_A_PAD] =
+		PHLOEM_NL_REJECT("a GET request takes PHLOEM_A_DEV_INDEX only"),
+};
+
+static const struct nla_policy phloem_nl_set_limits_policy[PHLOEM_A_MAX + 1] = {
+	[PHLOEM_A_DEV_INDEX] = { .type = NLA_U32 },
+	[PHLOEM_A_DEV_NAME ... PHLOEM_A_DEV_SAMPLE_RATE_HZ] =
+		PHLOEM_NL_REJECT(PHLOEM_NL_MSG_REPLY_ONLY),
+	[PHLOEM_A_DEV_SITE_IMPORT_LIMIT_MW] = { .type = NLA_U32 },
+	[PHLOEM_A_DEV_CHANNELS] = PHLOEM_NL_REJECT(PHLOEM_NL_MSG_REPLY_ONLY),
+	[PHLOEM_A_DEV_CIRCUITS] = NLA_POLICY_NESTED(phloem_nl_circuit_list_policy),
+	[PHLOEM_A_DEV_RELAYS ... PHLOEM_A_PAD] =
+		PHLOEM_NL_REJECT(PHLOEM_NL_MSG_NOT_HERE),
+};
+
+static const struct nla_policy phloem_nl_set_relay_policy[PHLOEM_A_MAX + 1] = {
+	[PHLOEM_A_DEV_INDEX] = { .type = NLA_U32 },
+	[PHLOEM_A_DEV_NAME ... PHLOEM_A_DEV_RELAYS] =
+		PHLOEM_NL_REJECT(PHLOEM_NL_MSG_NOT_HERE),
+	[PHLOEM_A_RELAY] = NLA_POLICY_NESTED(phloem_nl_relay_set_policy),
+	[PHLOEM_A_STATS ... PHLOEM_A_PAD] =
+		PHLOEM_NL_REJECT(PHLOEM_NL_MSG_NOT_HERE),
+};
+
+static const struct nla_policy phloem_nl_lease_policy[PHLOEM_A_MAX + 1] = {
+	[PHLOEM_A_DEV_INDEX] = { .type = NLA_U32 },
+	[PHLOEM_A_DEV_NAME ... PHLOEM_A_STATS] =
+		PHLOEM_NL_REJECT(PHLOEM_NL_MSG_NOT_HERE),
+	[PHLOEM_A_LEASE_TIMEOUT_MS] =
+		NLA_POLICY_FULL_RANGE(NLA_U32, &phloem_nl_lease_range),
+	[PHLOEM_A_EVENT ... PHLOEM_A_PAD] =
+		PHLOEM_NL_REJECT(PHLOEM_NL_MSG_NOT_HERE),
+};
+
+/* ------------------------------------------------------------------ */
+/* Devices                                                             */
+/* ------------------------------------------------------------------ */
+
+/**
+ * phloem_netlink_add() - make a bound device reachable over netlink
+ * @pd: device, fully probed (sampler running)
+ */
+void phloem_netlink_add(struct phloem_dev *pd)
+{
+	mutex_lock(&phloem_nl_lock);
+	phloem_nl_devs[pd->id] = pd;
+	phloem_nl_gen++;
+	mutex_unlock(&phloem_nl_lock);
+}
+
+/**
+ * phloem_netlink_del() - unpublish a device before it is unbound
+ * @pd: device being removed
+ *
+ * Waits for an op using @pd to finish: after this returns no op touches it.
+ * Events still go out (the unbind's failsafe event among them): they carry
+ * the index only.
+ */
+void phloem_netlink_del(struct phloem_dev *pd)
+{
+	mutex_lock(&phloem_nl_lock);
+	phloem_nl_devs[pd->id] = NULL;
+	phloem_nl_gen++;
+	mutex_unlock(&phloem_nl_lock);
+}
+
+/* The device named by PHLOEM_A_DEV_INDEX; caller holds phloem_nl_lock */
+static struct phloem_dev *phloem_nl_dev_lookup(struct genl_info *info)
+{
+	struct nlattr *attr = info->attrs[PHLOEM_A_DEV_INDEX];
+	struct phloem_dev *pd = NULL;
+	u32 idx;
+
+	if (GENL_REQ_ATTR_CHECK(info, PHLOEM_A_DEV_INDEX)) {
+		GENL_SET_ERR_MSG(info, "PHLOEM_A_DEV_INDEX (N of /dev/phloemN) is required");
+		return ERR_PTR(-EINVAL);
+	}
+	idx = nla_get_u32(attr);
+	if (idx < PHLOEM_MAX_DEVS)
+		pd = phloem_nl_devs[idx];
+	if (!pd) {
+		NL_SET_ERR_MSG_ATTR(info->extack, attr,
+				    "no phloem device with this index (a GET_DEVICE dump lists them)");
+		return ERR_PTR(-ENODEV);
+	}
+	return pd;
+}
+
+/**
+ * struct phloem_nl_snap - one consistent view of a device for a reply
+ * @cfg: configuration in force
+ * @st: live state
+ * @cyc: the last cycle record (per channel RMS and power)
+ *
+ * Taken in one @shed_lock section so limits, states and relay reasons agree
+ * with each other; too big for the stack of an op, hence allocated.
+ */
+struct phloem_nl_snap {
+	struct phloem_config cfg;
+	struct phloem_status st;
+	struct phloem_rec_cycle cyc;
+};
+
+static void phloem_nl_snapshot(struct phloem_dev *pd, struct phloem_nl_snap *s)
+{
+	spin_lock(&pd->shed_lock);
+	phloem_shed_get_config(pd->shed, &s->cfg);
+	phloem_shed_status(pd->shed, &s->st, ktime_get_ns());
+	spin_unlock(&pd->shed_lock);
+
+	spin_lock(&pd->nl_lock);
+	s->cyc = pd->nl_cycle;
+	spin_unlock(&pd->nl_lock);
+}
+
+/* ------------------------------------------------------------------ */
+/* Message fill helpers: each cancels what it began and returns -EMSGSIZE */
+/* ------------------------------------------------------------------ */
+
+static int phloem_nl_put_channels(struct sk_buff *skb, struct phloem_dev *pd,
+				  const struct phloem_nl_snap *s)
+{
+	struct nlattr *list, *item;
+	unsigned int i;
+
+	list = nla_nest_start(skb, PHLOEM_A_DEV_CHANNELS);
+	if (!list)
+		return -EMSGSIZE;
+	for (i = 0; i < pd->info.nchannels; i++) {
+		const struct phloem_chan_info *ci = &pd->info.chan[i];
+		/* Before the first cycle closes there is nothing measured */
+		bool have = i < s->cyc.nchannels;
+
+		item = nla_nest_start(skb, PHLOEM_A_LIST_CHANNEL);
+		if (!item ||
+		    nla_put_u32(skb, PHLOEM_A_CHAN_INDEX, i) ||
+		    nla_put_string(skb, PHLOEM_A_CHAN_NAME, ci->name) ||
+		    nla_put_u32(skb, PHLOEM_A_CHAN_KIND, ci->kind) ||
+		    nla_put_u32(skb, PHLOEM_A_CHAN_PHASE, ci->phase) ||
+		    nla_put_u32(skb, PHLOEM_A_CHAN_CIRCUIT, ci->circuit) ||
+		    nla_put_u32(skb, PHLOEM_A_CHAN_RMS,
+				have ? s->cyc.chan[i].rms : 0) ||
+		    nla_put_s32(skb, PHLOEM_A_CHAN_P_MW,
+				have ? s->cyc.chan[i].p_mw : 0) ||
+		    nla_put_u64_64bit(skb, PHLOEM_A_CHAN_IMPORT_MWH,
+				      s->st.energy[i].import_mwh,
+				      PHLOEM_A_CHAN_PAD) ||
+		    nla_put_u64_64bit(skb, PHLOEM_A_CHAN_EXPORT_MWH,
+				      s->st.energy[i].export_mwh,
+				      PHLOEM_A_CHAN_PAD))
+			goto err;
+		nla_nest_end(skb, item);
+	}
+	nla_nest_end(skb, list);
+	return 0;
+err:
+	nla_nest_cancel(skb, list);
+	return -EMSGSIZE;
+}
+
+static int phloem_nl_put_circuits(struct sk_buff *skb, struct phloem_dev *pd,
+				  const struct phloem_nl_snap *s)
+{
+	struct nlattr *list, *item;
+	unsigned int i;
+
+	list = nla_nest_start(skb, PHLOEM_A_DEV_CIRCUITS);
+	if (!list)
+		return -EMSGSIZE;
+	for (i = 0; i < pd->info.ncircuits; i++) {
+		const struct phloem_circuit_info *ci = &pd->info.circuit[i];
+		const struct phloem_circuit_status *cs = &s->st.circuit[i];
+
+		item = nla_nest_start(skb, PHLOEM_A_LIST_CIRCUIT);
+		if (!item ||
+		    nla_put_u32(skb, PHLOEM_A_CIRCUIT_INDEX, i) ||
+		    nla_put_string(skb, PHLOEM_A_CIRCUIT_NAME, ci->name) ||
+		    nla_put_u32(skb, PHLOEM_A_CIRCUIT_CHANNEL, ci->channel) ||
+		    nla_put_u32(skb, PHLOEM_A_CIRCUIT_CURVE, ci->curve) ||
+		    nla_put_u32(skb, PHLOEM_A_CIRCUIT_RATING_MA, ci->rating_ma) ||
+		    nla_put_u32(skb, PHLOEM_A_CIRCUIT_LIMIT_MA, cs->limit_ma) ||
+		    nla_put_u32(skb, PHLOEM_A_CIRCUIT_BOOT_LIMIT_MA,
+				pd->boot.circuit[i].limit_ma) ||
+		    nla_put_u32(skb, PHLOEM_A_CIRCUIT_IRMS_MA, cs->irms_ma) ||
+		    nla_put_u32(skb, PHLOEM_A_CIRCUIT_HEAT_PERMILLE,
+				cs->heat_permille))
+			goto err;
+		nla_nest_end(skb, item);
+	}
+	nla_nest_end(skb, list);
+	return 0;
+err:
+	nla_nest_cancel(skb, list);
+	return -EMSGSIZE;
+}
+
+static int phloem_nl_put_relays(struct sk_buff *skb, struct phloem_dev *pd,
+				const struct phloem_nl_snap *s)
+{
+	struct nlattr *list, *item;
+	unsigned int i;
+
+	list = nla_nest_start(skb, PHLOEM_A_DEV_RELAYS);
+	if (!list)
+		return -EMSGSIZE;
+	for (i = 0; i < pd->info.nrelays; i++) {
+		const struct phloem_relay_cfg *rc = &s->cfg.relay[i];
+		const struct phloem_relay_status *rs = &s->st.relay[i];
+
+		item = nla_nest_start(skb, PHLOEM_A_LIST_RELAY);
+		if (!item ||
+		    nla_put_u32(skb, PHLOEM_A_RELAY_INDEX, i) ||
+		    nla_put_string(skb, PHLOEM_A_RELAY_NAME,
+				   pd->info.relay[i].name) ||
+		    nla_put_u32(skb, PHLOEM_A_RELAY_CIRCUIT, rc->circuit) ||
+		    nla_put_u32(skb, PHLOEM_A_RELAY_PRIORITY, rc->priority) ||
+		    nla_put_u32(skb, PHLOEM_A_RELAY_FLAGS, rc->flags) ||
+		    nla_put_u32(skb, PHLOEM_A_RELAY_SAFE_STATE,
+				pd->info.relay[i].safe_state) ||
+		    nla_put_u32(skb, PHLOEM_A_RELAY_ON, rs->on) ||
+		    nla_put_u32(skb, PHLOEM_A_RELAY_REASON, rs->reason) ||
+		    nla_put_u32(skb, PHLOEM_A_RELAY_BACKOFF, rs->backoff) ||
+		    nla_put_u32(skb, PHLOEM_A_RELAY_OVERRIDE, rs->override) ||
+		    nla_put_u32(skb, PHLOEM_A_RELAY_LEFT_MS, rs->restore_in_ms) ||
+		    nla_put_u32(skb, PHLOEM_A_RELAY_SHED_COUNT, rs->shed_count) ||
+		    nla_put_u32(skb, PHLOEM_A_RELAY_LOAD_MA, rs->load_ma) ||
+		    nla_put_u32(skb, PHLOEM_A_RELAY_MIN_OFF_MS, rc->min_off_ms))
+			goto err;
+		nla_nest_end(skb, item);
+	}
+	nla_nest_end(skb, list);
+	return 0;
+err:
+	nla_nest_cancel(skb, list);
+	return -EMSGSIZE;
+}
+
+/*
+ * Worst case size of a GET_DEVICE message for the largest topology the
+ * UAPI allows. A doit allocates it, and a dump asks for it as its minimum
+ * buffer (phloem_nl_get_device_start()), so one device always fits in one
+ * message and is never split.
+ */
+static size_t phloem_nl_dev_size(void)
+{
+	size_t name = nla_total_size(PHLOEM_NAME_LEN);
+	size_t u32sz = nla_total_size(sizeof(u32));
+	size_t u64sz = nla_total_size_64bit(sizeof(u64));
+
+	return 9 * u32sz + name +
+	       nla_total_size(0) + PHLOEM_MAX_CHANNELS *
+			(nla_total_size(0) + 6 * u32sz + name + 2 * u64sz) +
+	       nla_total_size(0) + PHLOEM_MAX_CIRCUITS *
+			(nla_total_size(0) + 8 * u32sz + name) +
+	       nla_total_size(0) + PHLOEM_MAX_RELAYS *
+			(nla_total_size(0) + 13 * u32sz + name);
+}
+
+static int phloem_nl_fill_dev(struct sk_buff *skb, struct phloem_dev *pd,
+			      const struct phloem_nl_snap *s, u32 portid,
+			      u32 seq, int flags, struct netlink_callback *cb)
+{
+	void *hdr;
+
+	hdr = genlmsg_put(skb, portid, seq, &phloem_nl_family, flags,
+			  PHLOEM_CMD_GET_DEVICE);
+	if (!hdr)
+		return -EMSGSIZE;
+	if (cb)
+		genl_dump_check_consistent(cb, hdr);
+
+	if (nla_put_u32(skb, PHLOEM_A_DEV_INDEX, pd->id) ||
+	    nla_put_string(skb, PHLOEM_A_DEV_NAME, pd->info.name) ||
+	    nla_put_u32(skb, PHLOEM_A_DEV_STATE, s->st.state) ||
+	    nla_put_u32(skb, PHLOEM_A_DEV_MAINS_HZ, pd->info.mains_hz) ||
+	    nla_put_u32(skb, PHLOEM_A_DEV_FREQ_MHZ, s->st.freq_mhz) ||
+	    nla_put_u32(skb, PHLOEM_A_DEV_VRMS_MV, s->st.vrms_mv) ||
+	    nla_put_s32(skb, PHLOEM_A_DEV_SITE_P_MW, s->st.site_p_mw) ||
+	    nla_put_u32(skb, PHLOEM_A_DEV_LEASE_LEFT_MS, s->st.lease_left_ms) ||
+	    nla_put_u32(skb, PHLOEM_A_DEV_SAMPLE_RATE_HZ,
+			s->cfg.sample_rate_hz) ||
+	    nla_put_u32(skb, PHLOEM_A_DEV_SITE_IMPORT_LIMIT_MW,
+			s->cfg.site_import_limit_mw) ||
+	    phloem_nl_put_channels(skb, pd, s) ||
+	    phloem_nl_put_circuits(skb, pd, s) ||
+	    phloem_nl_put_relays(skb, pd, s))
+		goto err;
+	genlmsg_end(skb, hdr);
+	return 0;
+err:
+	genlmsg_cancel(skb, hdr);
+	return -EMSGSIZE;
+}
+
+static int phloem_nl_fill_stats(struct sk_buff *skb, struct phloem_dev *pd,
+				const struct phloem_stats *st, u32 portid,
+				u32 seq)
+{
+	static const struct {
+		int attr;
+		size_t off;
+	} ctr[] = {
+#define PHLOEM_NL_CTR(a, f) { a, offsetof(struct phloem_stats, f) }
+		PHLOEM_NL_CTR(PHLOEM_A_STATS_SAMPLES, samples),
+		PHLOEM_NL_CTR(PHLOEM_A_STATS_CYCLES, cycles),
+		PHLOEM_NL_CTR(PHLOEM_A_STATS_ADC_ERRORS, adc_errors),
+		PHLOEM_NL_CTR(PHLOEM_A_STATS_OVERRUNS, overruns),
+		PHLOEM_NL_CTR(PHLOEM_A_STATS_SHEDS, sheds),
+		PHLOEM_NL_CTR(PHLOEM_A_STATS_RESTORES, restores),
+		PHLOEM_NL_CTR(PHLOEM_A_STATS_FAILSAFES, failsafes),
+		PHLOEM_NL_CTR(PHLOEM_A_STATS_LEASE_EXPIRIES, lease_expiries),
+		PHLOEM_NL_CTR(PHLOEM_A_STATS_LAT_COUNT, lat_count),
+		PHLOEM_NL_CTR(PHLOEM_A_STATS_LAT_MIN_NS, lat_min_ns),
+		PHLOEM_NL_CTR(PHLOEM_A_STATS_LAT_MAX_NS, lat_max_ns),
+		PHLOEM_NL_CTR(PHLOEM_A_STATS_LAT_SUM_NS, lat_sum_ns),
+#undef PHLOEM_NL_CTR
+	};
+	struct nlattr *nest, *hist, *b;
+	unsigned int i;
+	void *hdr;
+
+	hdr = genlmsg_put(skb, portid, seq, &phloem_nl_family, 0,
+			  PHLOEM_CMD_GET_STATS);
+	if (!hdr)
+		return -EMSGSIZE;
+	if (nla_put_u32(skb, PHLOEM_A_DEV_INDEX, pd->id))
+		goto err;
+	nest = nla_nest_start(skb, PHLOEM_A_STATS);
+	if (!nest)
+		goto err;
+	for (i = 0; i < ARRAY_SIZE(ctr); i++)
+		if (nla_put_u64_64bit(skb, ctr[i].attr,
+				      *(const u64 *)((const u8 *)st + ctr[i].off),
+				      PHLOEM_A_STATS_PAD))
+			goto err;
+	hist = nla_nest_start(skb, PHLOEM_A_STATS_LAT_HIST);
+	if (!hist)
+		goto err;
+	/* Empty buckets are left out: the bounds are fixed, the counts sparse */
+	for (i = 0; i < PHLOEM_LAT_BUCKETS; i++) {
+		if (!st->lat_hist[i])
+			continue;
+		b = nla_nest_start(skb, PHLOEM_A_LIST_BUCKET);
+		if (!b ||
+		    nla_put_u64_64bit(skb, PHLOEM_A_BUCKET_BOUND_NS,
+				      st->lat_bound_ns[i], PHLOEM_A_BUCKET_PAD) ||
+		    nla_put_u64_64bit(skb, PHLOEM_A_BUCKET_COUNT,
+				      st->lat_hist[i], PHLOEM_A_BUCKET_PAD))
+			goto err;
+		nla_nest_end(skb, b);
+	}
+	nla_nest_end(skb, hist);
+	nla_nest_end(skb, nest);
+	genlmsg_end(skb, hdr);
+	return 0;
+err:
+	genlmsg_cancel(skb, hdr);
+	return -EMSGSIZE;
+}
+
+static int phloem_nl_fill_event(struct sk_buff *skb, struct phloem_dev *pd,
+				u64 time_ns, const struct phloem_rec_event *ev)
+{
+	struct nlattr *nest;
+	void *hdr;
+
+	hdr = genlmsg_put(skb, 0, 0, &phloem_nl_family, 0, PHLOEM_CMD_EVENT);
+	if (!hdr)
+		return -EMSGSIZE;
+	if (nla_put_u32(skb, PHLOEM_A_DEV_INDEX, pd->id))
+		goto err;
+	nest = nla_nest_start(skb, PHLOEM_A_EVENT);
+	if (!nest ||
+	    nla_put_u32(skb, PHLOEM_A_EV_KIND, ev->kind) ||
+	    nla_put_u32(skb, PHLOEM_A_EV_CAUSE, ev->cause) ||
+	    nla_put_u64_64bit(skb, PHLOEM_A_EV_TIME_NS, time_ns,
+			      PHLOEM_A_EV_PAD) ||
+	    nla_put_u64_64bit(skb, PHLOEM_A_EV_TRIGGER_NS, ev->trigger_ns,
+			      PHLOEM_A_EV_PAD) ||
+	    nla_put_u64_64bit(skb, PHLOEM_A_EV_LATENCY_NS, ev->latency_ns,
+			      PHLOEM_A_EV_PAD) ||
+	    nla_put_u32(skb, PHLOEM_A_EV_VALUE, ev->value) ||
+	    nla_put_u32(skb, PHLOEM_A_EV_LIMIT, ev->limit) ||
+	    nla_put_u32(skb, PHLOEM_A_EV_BACKOFF, ev->backoff) ||
+	    (ev->relay != PHLOEM_NONE &&
+	     nla_put_u32(skb, PHLOEM_A_EV_RELAY, ev->relay)) ||
+	    (ev->circuit != PHLOEM_NONE &&
+	     nla_put_u32(skb, PHLOEM_A_EV_CIRCUIT, ev->circuit)) ||
+	    (ev->channel != PHLOEM_NONE &&
+	     nla_put_u32(skb, PHLOEM_A_EV_CHANNEL, ev->channel)))
+		goto err;
+	nla_nest_end(skb, nest);
+	genlmsg_end(skb, hdr);
+	return 0;
+err:
+	genlmsg_cancel(skb, hdr);
+	return -EMSGSIZE;
+}
+
+static size_t phloem_nl_event_size(void)
+{
+	return nla_total_size(sizeof(u32)) + nla_total_size(0) +
+	       8 * nla_total_size(sizeof(u32)) +
+	       3 * nla_total_size_64bit(sizeof(u64));
+}
+
+/* ------------------------------------------------------------------ */
+/* Events                                                              */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Devices are global, so events go to listeners in every network
+ * namespace. Checking for one first keeps the publish path at a walk of
+ * the namespace list (one bit test each) when nobody listens: no
+ * allocation, no formatting.
+ */
+static bool phloem_nl_has_listeners(void)
+{
+	struct net *net;
+	bool ret = false;
+
+	rcu_read_lock();
+	for_each_net_rcu(net) {
+		if (genl_has_listeners(&phloem_nl_family, net,
+				       PHLOEM_NL_GRP_EVENTS)) {
+			ret = true;
+			break;
+		}
+	}
+	rcu_read_unlock();
+	return ret;
+}
+
+/**
+ * phloem_netlink_publish() - the netlink side of phloem_publish()
+ * @pd: device
+ * @rec: the record as queued for readers
+ *
+ * Keeps the last cycle record (GET_DEVICE reports per channel values from
+ * it) and multicasts events on the "events" group; cycle records are not
+ * multicast, the stream is their place. Never sleeps: the publish path may
+ * run where sleeping is not allowed, so the message is allocated with
+ * GFP_ATOMIC and genlmsg_multicast_allns() sends without blocking. A
+ * listener that does not keep up loses messages (ENOBUFS on its socket),
+ * never stalls the relay path.
+ */
+void phloem_netlink_publish(struct phloem_dev *pd,
+			    const struct phloem_record *rec)
+{
+	struct sk_buff *skb;
+
+	if (rec->hdr.type == PHLOEM_REC_CYCLE) {
+		spin_lock(&pd->nl_lock);
+		pd->nl_cycle = rec->cycle;
+		spin_unlock(&pd->nl_lock);
+		return;
+	}
+	if (rec->hdr.type != PHLOEM_REC_EVENT || !phloem_nl_has_listeners())
+		return;
+
+	skb = genlmsg_new(phloem_nl_event_size(), GFP_ATOMIC);
+	if (!skb)
+		return;
+	if (phloem_nl_fill_event(skb, pd, rec->hdr.time_ns, &rec->event)) {
+		nlmsg_free(skb);
+		return;
+	}
+	/* -ESRCH when the last listener left meanwhile: nothing to report */
+	genlmsg_multicast_allns(&phloem_nl_family, skb, 0, PHLOEM_NL_GRP_EVENTS);
+}
+
+/* ------------------------------------------------------------------ */
+/* Ops                                                                 */
+/* ------------------------------------------------------------------ */
+
+static int phloem_nl_get_device_doit(struct sk_buff *skb,
+				     struct genl_info *info)
+{
+	struct phloem_nl_snap *s;
+	struct phloem_dev *pd;
+	struct sk_buff *msg;
+	int ret;
+
+	s = kzalloc(sizeof(*s), GFP_KERNEL);
+	if (!s)
+		return -ENOMEM;
+	msg = genlmsg_new(phloem_nl_dev_size(), GFP_KERNEL);
+	if (!msg) {
+		kfree(s);
+		return -ENOMEM;
+	}
+
+	mutex_lock(&phloem_nl_lock);
+	pd = phloem_nl_dev_lookup(info);
+	if (IS_ERR(pd)) {
+		ret = PTR_ERR(pd);
+		goto err_unlock;
+	}
+	phloem_nl_snapshot(pd, s);
+	ret = phloem_nl_fill_dev(msg, pd, s, info->snd_portid, info->snd_seq,
+				 0, NULL);
+	mutex_unlock(&phloem_nl_lock);
+	kfree(s);
+	if (ret) {
+		nlmsg_free(msg);
+		return ret;
+	}
+	return genlmsg_reply(msg, info);
+
+err_unlock:
+	mutex_unlock(&phloem_nl_lock);
+	nlmsg_free(msg);
+	kfree(s);
+	return ret;
+}
+
+static int phloem_nl_get_device_start(struct netlink_callback *cb)
+{
+	cb->min_dump_alloc = max_t(u32, cb->min_dump_alloc,
+				   nlmsg_total_size(GENL_HDRLEN +
+						    phloem_nl_dev_size()));
+	return 0;
+}
+
+/*
+ * One message per device; cb->args[0] is the index to resume from, so a
+ * dump that ran out of room carries on with the device that did not fit.
+ */
+static int phloem_nl_get_device_dumpit(struct sk_buff *skb,
+				       struct netlink_callback *cb)
+{
+	struct phloem_nl_snap *s;
+	struct phloem_dev *pd;
+	unsigned long i;
+	int ret = 0;
+
+	s = kzalloc(sizeof(*s), GFP_KERNEL);
+	if (!s)
+		return -ENOMEM;
+
+	mutex_lock(&phloem_nl_lock);
+	cb->seq = phloem_nl_gen;
+	for (i = cb->args[0]; i < PHLOEM_MAX_DEVS; i++) {
+		pd = phloem_nl_devs[i];
+		if (!pd)
+			continue;
+		phloem_nl_snapshot(pd, s);
+		ret = phloem_nl_fill_dev(skb, pd, s,
+					 NETLINK_CB(cb->skb).portid,
+					 cb->nlh->nlmsg_seq, NLM_F_MULTI, cb);
+		if (ret)
+			break;
+	}
+	mutex_unlock(&phloem_nl_lock);
+	cb->args[0] = i;
+	kfree(s);
+
+	/* Not even one device fitted an empty buffer: do not loop forever */
+	if (ret && !skb->len)
+		return ret;
+	return skb->len;
+}
+
+/*
+ * Replace the configuration in force by @cfg as one unit: checked by the
+ * unit, then set. Caller holds @shed_lock. The extack names the message as
+ * a whole: what the handler could pin on one attribute it already did.
+ */
+static int phloem_nl_set_config_locked(struct phloem_dev *pd,
+				       const struct phloem_config *cfg,
+				       struct genl_info *info)
+{
+	if (phloem_shed_check_config(&pd->info, cfg)) {
+		GENL_SET_ERR_MSG(info, "the resulting configuration is refused by the shedding unit (ranges in uapi/linux/phloem.h)");
+		return -EINVAL;
+	}
+	return phloem_shed_set_config(pd->shed, cfg, ktime_get_ns());
+}
+
+/* After a change went in: the sampler's pacing, then relays and events */
+static void phloem_nl_changed(struct phloem_dev *pd,
+			      const struct phloem_config *cfg)
+{
+	if (cfg)
+		phloem_sampler_config_changed(pd, cfg);
+	phloem_relays_apply(pd);
+}
+
+/**
+ * struct phloem_nl_limits - a validated SET_LIMITS request
+ * @set: bit n: circuit n gets @limit_ma[n]
+ * @limit_ma: new circuit limits
+ * @site_mw: new site import limit, when @has_site
+ * @has_site: PHLOEM_A_DEV_SITE_IMPORT_LIMIT_MW was given
+ */
+struct phloem_nl_limits {
+	unsigned long set;
+	u32 limit_ma[PHLOEM_MAX_CIRCUITS];
+	u32 site_mw;
+	bool has_site;
+};
+
+static int phloem_nl_parse_limits(struct phloem_dev *pd,
+				  struct genl_info *info,
+				  struct phloem_nl_limits *l)
+{
+	struct nlattr *tb[PHLOEM_A_CIRCUIT_MAX + 1];
+	struct nlattr *list = info->attrs[PHLOEM_A_DEV_CIRCUITS];
+	struct nlattr *item;
+	int rem, ret;
+	u32 c, ma;
+
+	if (info->attrs[PHLOEM_A_DEV_SITE_IMPORT_LIMIT_MW]) {
+		l->site_mw = nla_get_u32(info->attrs[PHLOEM_A_DEV_SITE_IMPORT_LIMIT_MW]);
+		l->has_site = true;
+	}
+	if (!list)
+		goto out;
+
+	nla_for_each_nested(item, list, rem) {
+		/* The list policy already let only LIST_CIRCUIT through */
+		ret = nla_parse_nested(tb, PHLOEM_A_CIRCUIT_MAX, item,
+				       phloem_nl_circuit_set_policy,
+				       info->extack);
+		if (ret)
+			return ret;
+		if (NL_REQ_ATTR_CHECK(info->extack, item, tb,
+				      PHLOEM_A_CIRCUIT_INDEX) ||
+		    NL_REQ_ATTR_CHECK(info->extack, item, tb,
+				      PHLOEM_A_CIRCUIT_LIMIT_MA)) {
+			NL_SET_ERR_MSG_ATTR(info->extack, item,
+					    "a circuit entry needs PHLOEM_A_CIRCUIT_INDEX and PHLOEM_A_CIRCUIT_LIMIT_MA");
+			return -EINVAL;
+		}
+		c = nla_get_u32(tb[PHLOEM_A_CIRCUIT_INDEX]);
+		ma = nla_get_u32(tb[PHLOEM_A_CIRCUIT_LIMIT_MA]);
+		if (c >= pd->info.ncircuits) {
+			NL_SET_ERR_MSG_ATTR(info->extack,
+					    tb[PHLOEM_A_CIRCUIT_INDEX],
+					    "no such circuit on this device");
+			return -EINVAL;
+		}
+		if (l->set & BIT(c)) {
+			NL_SET_ERR_MSG_ATTR(info->extack,
+					    tb[PHLOEM_A_CIRCUIT_INDEX],
+					    "circuit given twice in one request");
+			return -EINVAL;
+		}
+		if (ma > pd->info.circuit[c].rating_ma) {
+			NL_SET_ERR_MSG_ATTR(info->extack,
+					    tb[PHLOEM_A_CIRCUIT_LIMIT_MA],
+					    "limit above the circuit's breaker rating (PHLOEM_A_CIRCUIT_RATING_MA)");
+			return -EINVAL;
+		}
+		l->set |= BIT(c);
+		l->limit_ma[c] = ma;
+	}
+out:
+	if (!l->set && !l->has_site) {
+		GENL_SET_ERR_MSG(info, "nothing to set: give PHLOEM_A_DEV_SITE_IMPORT_LIMIT_MW and/or PHLOEM_A_DEV_CIRCUITS");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int phloem_nl_set_limits_doit(struct sk_buff *skb,
+				     struct genl_info *info)
+{
+	struct phloem_nl_limits l = { };
+	struct phloem_config *cfg;
+	struct phloem_dev *pd;
+	unsigned long c;
+	int ret;
+
+	cfg = kzalloc(sizeof(*cfg), GFP_KERNEL);
+	if (!cfg)
+		return -ENOMEM;
+
+	mutex_lock(&phloem_nl_lock);
+	pd = phloem_nl_dev_lookup(info);
+	if (IS_ERR(pd)) {
+		ret = PTR_ERR(pd);
+		goto out;
+	}
+	ret = phloem_nl_parse_limits(pd, info, &l);
+	if (ret)
+		goto out;
+
+	/* Read, modify and replace in one section: no ioctl in between */
+	spin_lock(&pd->shed_lock);
+	phloem_shed_get_config(pd->shed, cfg);
+	if (l.has_site)
+		cfg->site_import_limit_mw = l.site_mw;
+	for_each_set_bit(c, &l.set, PHLOEM_MAX_CIRCUITS)
+		cfg->circuit[c].limit_ma = l.limit_ma[c];
+	ret = phloem_nl_set_config_locked(pd, cfg, info);
+	spin_unlock(&pd->shed_lock);
+	if (!ret)
+		phloem_nl_changed(pd, cfg);
+out:
+	mutex_unlock(&phloem_nl_lock);
+	kfree(cfg);
+	return ret;
+}
+
+/**
+ * struct phloem_nl_relay - a validated SET_RELAY request
+ * @index: relay
+ * @priority: new priority, when @has_priority
+ * @flags: new PHLOEM_RELAY_F_*, when @has_flags
+ * @min_off_ms: new minimum off time, when @has_min_off
+ * @mode: enum phloem_override_mode, when @has_override
+ * @expiry_ms: override expiry
+ * @has_priority: PHLOEM_A_RELAY_PRIORITY given
+ * @has_flags: PHLOEM_A_RELAY_FLAGS given
+ * @has_min_off: PHLOEM_A_RELAY_MIN_OFF_MS given
+ * @has_override: PHLOEM_A_RELAY_OVERRIDE given
+ */
+struct phloem_nl_relay {
+	u32 index, priority, flags, min_off_ms, mode, expiry_ms;
+	bool has_priority, has_flags, has_min_off, has_override;
+};
+
+static int phloem_nl_parse_relay(struct phloem_dev *pd, struct genl_info *info,
+				 struct phloem_nl_relay *r)
+{
+	struct nlattr *tb[PHLOEM_A_RELAY_MAX + 1];
+	struct nlattr *nest = info->attrs[PHLOEM_A_RELAY];
+	int ret;
+
+	if (GENL_REQ_ATTR_CHECK(info, PHLOEM_A_RELAY)) {
+		GENL_SET_ERR_MSG(info, "PHLOEM_A_RELAY (nest with PHLOEM_A_RELAY_INDEX) is required");
+		return -EINVAL;
+	}
+	ret = nla_parse_nested(tb, PHLOEM_A_RELAY_MAX, nest,
+			       phloem_nl_relay_set_policy, info->extack);
+	if (ret)
+		return ret;
+	if (NL_REQ_ATTR_CHECK(info->extack, nest, tb, PHLOEM_A_RELAY_INDEX)) {
+		NL_SET_ERR_MSG_ATTR(info->extack, nest,
+				    "PHLOEM_A_RELAY_INDEX is required");
+		return -EINVAL;
+	}
+	r->index = nla_get_u32(tb[PHLOEM_A_RELAY_INDEX]);
+	if (r->index >= pd->info.nrelays) {
+		NL_SET_ERR_MSG_ATTR(info->extack, tb[PHLOEM_A_RELAY_INDEX],
+				    "no such relay on this device");
+		return -EINVAL;
+	}
+	if (tb[PHLOEM_A_RELAY_PRIORITY]) {
+		r->priority = nla_get_u32(tb[PHLOEM_A_RELAY_PRIORITY]);
+		r->has_priority = true;
+	}
+	if (tb[PHLOEM_A_RELAY_FLAGS]) {
+		r->flags = nla_get_u32(tb[PHLOEM_A_RELAY_FLAGS]);
+		r->has_flags = true;
+	}
+	if (tb[PHLOEM_A_RELAY_MIN_OFF_MS]) {
+		r->min_off_ms = nla_get_u32(tb[PHLOEM_A_RELAY_MIN_OFF_MS]);
+		r->has_min_off = true;
+	}
+	if (tb[PHLOEM_A_RELAY_OVERRIDE_MS] && !tb[PHLOEM_A_RELAY_OVERRIDE]) {
+		NL_SET_ERR_MSG_ATTR(info->extack, tb[PHLOEM_A_RELAY_OVERRIDE_MS],
+				    "PHLOEM_A_RELAY_OVERRIDE_MS needs PHLOEM_A_RELAY_OVERRIDE");
+		return -EINVAL;
+	}
+	if (tb[PHLOEM_A_RELAY_OVERRIDE]) {
+		r->mode = nla_get_u32(tb[PHLOEM_A_RELAY_OVERRIDE]);
+		r->expiry_ms = tb[PHLOEM_A_RELAY_OVERRIDE_MS] ?
+			       nla_get_u32(tb[PHLOEM_A_RELAY_OVERRIDE_MS]) : 0;
+		/* Checked here so the unit's own check cannot fail later */
+		if (r->mode != PHLOEM_OVERRIDE_AUTO && !r->expiry_ms) {
+			NL_SET_ERR_MSG_ATTR(info->extack, tb[PHLOEM_A_RELAY_OVERRIDE],
+					    "an OFF or ON override needs PHLOEM_A_RELAY_OVERRIDE_MS 1..86400000");
+			return -EINVAL;
+		}
+		r->has_override = true;
+	}
+	if (!r->has_priority && !r->has_flags && !r->has_min_off &&
+	    !r->has_override) {
+		NL_SET_ERR_MSG_ATTR(info->extack, nest,
+				    "nothing to set: give PRIORITY, FLAGS, MIN_OFF_MS and/or OVERRIDE");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int phloem_nl_set_relay_doit(struct sk_buff *skb,
+				    struct genl_info *info)
+{
+	struct phloem_nl_relay r = { };
+	struct phloem_config *cfg;
+	struct phloem_relay_cfg *rc;
+	struct phloem_dev *pd;
+	bool policy;
+	int ret;
+
+	cfg = kzalloc(sizeof(*cfg), GFP_KERNEL);
+	if (!cfg)
+		return -ENOMEM;
+
+	mutex_lock(&phloem_nl_lock);
+	pd = phloem_nl_dev_lookup(info);
+	if (IS_ERR(pd)) {
+		ret = PTR_ERR(pd);
+		goto out;
+	}
+	ret = phloem_nl_parse_relay(pd, info, &r);
+	if (ret)
+		goto out;
+	policy = r.has_priority || r.has_flags || r.has_min_off;
+
+	/*
+	 * One section for both halves. The new configuration is checked
+	 * before the override is applied and set after it: the check is the
+	 * one way the set can fail, and the override's arguments were
+	 * checked by the parser, so either everything goes in or nothing.
+	 */
+	spin_lock(&pd->shed_lock);
+	phloem_shed_get_config(pd->shed, cfg);
+	rc = &cfg->relay[r.index];
+	if (r.has_priority)
+		rc->priority = r.priority;
+	if (r.has_flags)
+		rc->flags = r.flags;
+	if (r.has_min_off)
+		rc->min_off_ms = r.min_off_ms;
+	if (policy && phloem_shed_check_config(&pd->info, cfg)) {
+		GENL_SET_ERR_MSG(info, "the resulting configuration is refused by the shedding unit");
+		ret = -EINVAL;
+	}
+	if (!ret && r.has_override) {
+		ret = phloem_shed_override(pd->shed, r.index, r.mode,
+					   r.expiry_ms, ktime_get_ns());
+		if (ret)
+			GENL_SET_ERR_MSG(info, "override refused by the shedding unit");
+	}
+	/* Checked above under the same lock: cannot fail */
+	if (!ret && policy)
+		WARN_ON_ONCE(phloem_shed_set_config(pd->shed, cfg,
+						    ktime_get_ns()));
+	spin_unlock(&pd->shed_lock);
+	if (!ret)
+		phloem_nl_changed(pd, policy ? cfg : NULL);
+out:
+	mutex_unlock(&phloem_nl_lock);
+	kfree(cfg);
+	return ret;
+}
+
+static int phloem_nl_get_stats_doit(struct sk_buff *skb,
+				    struct genl_info *info)
+{
+	struct phloem_stats *st;
+	struct phloem_dev *pd;
+	struct sk_buff *msg;
+	int ret;
+
+	st = kzalloc(sizeof(*st), GFP_KERNEL);
+	if (!st)
+		return -ENOMEM;
+	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	if (!msg) {
+		kfree(st);
+		return -ENOMEM;
+	}
+
+	mutex_lock(&phloem_nl_lock);
+	pd = phloem_nl_dev_lookup(info);
+	if (IS_ERR(pd)) {
+		ret = PTR_ERR(pd);
+		mutex_unlock(&phloem_nl_lock);
+		goto err;
+	}
+	spin_lock(&pd->shed_lock);
+	phloem_shed_counters(pd->shed, st);
+	spin_unlock(&pd->shed_lock);
+	phloem_stats_fill(pd, st);
+	ret = phloem_nl_fill_stats(msg, pd, st, info->snd_portid,
+				   info->snd_seq);
+	mutex_unlock(&phloem_nl_lock);
+	if (ret)
+		goto err;
+	kfree(st);
+	return genlmsg_reply(msg, info);
+
+err:
+	nlmsg_free(msg);
+	kfree(st);
+	return ret;
+}
+
+static int phloem_nl_lease_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct nlattr *attr = info->attrs[PHLOEM_A_LEASE_TIMEOUT_MS];
+	struct phloem_dev *pd;
+	u32 ms;
+	int ret;
+
+	if (GENL_REQ_ATTR_CHECK(info, PHLOEM_A_LEASE_TIMEOUT_MS)) {
+		GENL_SET_ERR_MSG(info, "PHLOEM_A_LEASE_TIMEOUT_MS is required (0 releases the lease)");
+		return -EINVAL;
+	}
+	ms = nla_get_u32(attr);
+	if (ms && ms < 100) {
+		NL_SET_ERR_MSG_ATTR(info->extack, attr,
+				    "lease timeout must be 0 (release) or 100..600000 ms");
+		return -EINVAL;
+	}
+
+	mutex_lock(&phloem_nl_lock);
+	pd = phloem_nl_dev_lookup(info);
+	if (IS_ERR(pd)) {
+		ret = PTR_ERR(pd);
+		goto out;
+	}
+	spin_lock(&pd->shed_lock);
+	ret = phloem_shed_lease(pd->shed, ms, ktime_get_ns());
+	spin_unlock(&pd->shed_lock);
+	if (ret)
+		GENL_SET_ERR_MSG(info, "lease refused by the shedding unit");
+	else
+		phloem_nl_changed(pd, NULL);
+out:
+	mutex_unlock(&phloem_nl_lock);
+	return ret;
+}
+
+static const struct genl_ops phloem_nl_ops[] = {
+	{
+		.cmd = PHLOEM_CMD_GET_DEVICE,
+		.doit = phloem_nl_get_device_doit,
+		.start = phloem_nl_get_device_start,
+		.dumpit = phloem_nl_get_device_dumpit,
+		.policy = phloem_nl_get_policy,
+		.maxattr = ARRAY_SIZE(phloem_nl_get_policy) - 1,
+	},
+	{
+		.cmd = PHLOEM_CMD_SET_LIMITS,
+		.doit = phloem_nl_set_limits_doit,
+		.policy = phloem_nl_set_limits_policy,
+		.maxattr = ARRAY_SIZE(phloem_nl_set_limits_policy) - 1,
+		.flags = GENL_ADMIN_PERM,
+	},
+	{
+		.cmd = PHLOEM_CMD_SET_RELAY,
+		.doit = phloem_nl_set_relay_doit,
+		.policy = phloem_nl_set_relay_policy,
+		.maxattr = ARRAY_SIZE(phloem_nl_set_relay_policy) - 1,
+		.flags = GENL_ADMIN_PERM,
+	},
+	{
+		.cmd = PHLOEM_CMD_GET_STATS,
+		.doit = phloem_nl_get_stats_doit,
+		.policy = phloem_nl_get_policy,
+		.maxattr = ARRAY_SIZE(phloem_nl_get_policy) - 1,
+	},
+	{
+		.cmd = PHLOEM_CMD_LEASE,
+		.doit = phloem_nl_lease_doit,
+		.policy = phloem_nl_lease_policy,
+		.maxattr = ARRAY_SIZE(phloem_nl_lease_policy) - 1,
+		.flags = GENL_ADMIN_PERM,
+	},
+};
+
+static const struct genl_multicast_group phloem_nl_mcgrps[] = {
+	[PHLOEM_NL_GRP_EVENTS] = { .name = PHLOEM_GENL_MCGRP_EVENTS },
+};
+
+static struct genl_family phloem_nl_family __ro_after_init = {
+	.name = PHLOEM_GENL_NAME,
+	.version = PHLOEM_GENL_VERSION,
+	.maxattr = PHLOEM_A_MAX,
+	.netnsok = true,
+	/* Every command is new: strict header and attribute checks for all */
+	.resv_start_op = __PHLOEM_CMD_MAX,
+	.ops = phloem_nl_ops,
+	.n_ops = ARRAY_SIZE(phloem_nl_ops),
+	.mcgrps = phloem_nl_mcgrps,
+	.n_mcgrps = ARRAY_SIZE(phloem_nl_mcgrps),
+	.module = THIS_MODULE,
+};
+
+/**
+ * phloem_netlink_init() - register the "phloem" family
+ *
+ * Before the platform driver: a device probed at once is added to the
+ * family's table, which must exist.
+ * Return: 0 or a negative errno.
+ */
+int __init phloem_netlink_init(void)
+{
+	return genl_register_family(&phloem_nl_family);
+}
+
+/**
+ * phloem_netlink_uninit() - unregister the family
+ *
+ * After the platform driver: every device has been removed, so no op is
+ * running and no event is being sent.
+ */
+void phloem_netlink_uninit(void)
+{
+	genl_unregister_family(&phloem_nl_family);
+}
