@@ -35,8 +35,10 @@
 #define PHLOEM_SHED_EVQ		64	/* pending events (power of two) */
 #define PHLOEM_SHED_WIN_MAX	256	/* half-cycle window, in samples */
 
-/* Return codes of the validating calls (negated errno values, so the kernel
- * can return them as they are; defined here to stay free of errno.h). */
+/*
+ * Return codes of the validating calls (negated errno values, so the kernel
+ * can return them as they are; defined here to stay free of errno.h).
+ */
 #define PHLOEM_SHED_EINVAL	(-22)
 
 /**
