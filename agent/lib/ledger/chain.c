@@ -176,9 +176,11 @@ static int handle_old_seq(struct ledger *l, const struct ledger_entry *e, const 
 		return LEDGER_E_REPLAY;
 	if (crypto_sign_verify_detached(e->sig, raw, len - 64, signer))
 		return LEDGER_E_SIGNATURE;
-	/* A fork proof itself nests only non-proof entries. */
-	if (e->type == LEDGER_T_FORK || len > LEDGER_NESTED_MAX || old_len > LEDGER_NESTED_MAX)
-		return LEDGER_E_OVERSIZED;
+	/*
+	 * Kept even when one side is itself a fork proof: such a pair cannot
+	 * be republished as a proof entry (proofs do not nest), but it still
+	 * shows the author signed two histories.
+	 */
 	ret = store_put_fork(l, e->author, e->seq, old, old_len, raw, len);
 	return ret ? ret : LEDGER_E_FORK;
 }
