@@ -19,6 +19,9 @@
 # The guest runs with a writable tmpfs at /tmp and /run; the repository is
 # read-only. Exit status: CMD's, or 124 on timeout, 125 when the VM could
 # not be set up, 1 on a kernel splat after a successful CMD.
+#
+# VMs are run one at a time per machine (flock on /tmp/phloem-vm.lock;
+# PHLOEM_VM_PARALLEL=1 skips it); the timeout starts once the VM starts.
 set -u
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -122,6 +125,21 @@ trap 'exit 130' INT TERM
 } > "$run/cmd"
 chmod -R a+rwX "$run"
 
+# One VM at a time on this machine: each takes both cores (-smp 2 under
+# TCG), and two or more at once starve the guests' samplers, which turns
+# timing checks into noise. Set PHLOEM_VM_PARALLEL=1 to skip the queue.
+if [ "${PHLOEM_VM_PARALLEL:-0}" != 1 ]; then
+	lock=${PHLOEM_VM_LOCK:-/tmp/phloem-vm.lock}
+	exec 9>>"$lock"
+	if ! flock -n 9; then
+		echo "run.sh: waiting for another test VM to finish ($lock)" >&2
+		if ! flock -w "${PHLOEM_VM_LOCK_WAIT:-1800}" 9; then
+			echo "run.sh: gave up waiting for $lock" >&2
+			exit 125
+		fi
+	fi
+fi
+
 start=$(date +%s)
 # -no-reboot + panic=-1: a panicking guest exits QEMU at once instead of
 # waiting for the hard timeout. stdin is closed so QEMU never grabs a tty.
@@ -131,7 +149,7 @@ timeout -k 10 "$timeout" qemu-system-x86_64 \
 	-append "console=ttyS0 panic=-1 loglevel=4 rdinit=/init" \
 	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
 	-virtfs local,path="$run",mount_tag=vmrun,security_model=none \
-	< /dev/null 2>&1 | tr -d '\r' | tee "$run/console"
+	< /dev/null 9>&- 2>&1 | tr -d '\r' | tee "$run/console"
 qrc=${PIPESTATUS[0]}
 elapsed=$(( $(date +%s) - start ))
 
