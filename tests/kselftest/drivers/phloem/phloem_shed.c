@@ -55,6 +55,30 @@ static int wait_relays(uint32_t want, int timeout_ms, uint32_t *got)
 	return -ETIMEDOUT;
 }
 
+/*
+ * Wait until the driver's own reading of @circuit is within 15% of @ma:
+ * on a busy host the sampler can lag the simulator by tens of ms, and a
+ * limit lowered before it has seen the new steady loads would act on the
+ * old ones.
+ */
+static int wait_irms(int fd, unsigned int circuit, unsigned int ma, int timeout_ms)
+{
+	uint64_t end = ph_now_ns() + (uint64_t)timeout_ms * NSEC_PER_MSEC;
+	struct phloem_status st;
+	int err;
+
+	do {
+		err = ph_status(fd, &st);
+		if (err)
+			return err;
+		if (st.circuit[circuit].irms_ma * 100 <= ma * 115 + 100000 &&
+		    st.circuit[circuit].irms_ma * 100 + 100000 >= ma * 85)
+			return 0;
+		ph_sleep_ms(20);
+	} while (ph_now_ns() < end);
+	return -ETIMEDOUT;
+}
+
 /* Modelled trip time of uapi/shed.h: 60 s / (x^2 - 1), x = I / limit. */
 static uint64_t trip_ms(uint64_t i_ma, uint64_t limit_ma)
 {
@@ -173,6 +197,8 @@ TEST_F_TIMEOUT(shed, step_overload, 120)
 	struct phloem_status st;
 	uint64_t t_step = UINT64_MAX, bound_ms, expect_ms = 0, t_prev;
 	uint32_t relays, want;
+	uint64_t t_rate, n_rate;
+	double rate;
 	long long at;
 	unsigned int r, k;
 	int n;
@@ -188,6 +214,12 @@ TEST_F_TIMEOUT(shed, step_overload, 120)
 		}
 	}
 	ASSERT_EQ(0, ph_drain(self->fd, &self->log, 100));
+	for (r = 0, want = 0; r < SIM_NRELAYS; r++) {
+		if (v->before[r] != KEEP && self->boot.relay[r].circuit == v->circuit)
+			want += v->before[r];
+	}
+	ASSERT_EQ(0, wait_irms(self->fd, v->circuit, want, SLACK_MS))
+		TH_LOG("circuit %u never read the steady %u mA", v->circuit, want);
 	cfg.circuit[v->circuit].limit_ma = v->limit_ma;
 	if (v->thermal_pct)
 		cfg.circuit[v->circuit].thermal_pct = v->thermal_pct;
@@ -202,6 +234,10 @@ TEST_F_TIMEOUT(shed, step_overload, 120)
 	ASSERT_EQ(SIM_RELAYS_ALL, relays);
 	ASSERT_EQ(0, sim_relay_log_clear());
 
+	/* the sampling rate achieved around the step, for the bound below */
+	ASSERT_EQ(0, ph_stats(self->fd, &sx));
+	t_rate = ph_now_ns();
+	n_rate = sx.samples;
 	for (r = 0; r < SIM_NRELAYS; r++) {
 		if (!v->step[r])
 			continue;
@@ -215,19 +251,39 @@ TEST_F_TIMEOUT(shed, step_overload, 120)
 	if (v->cause == PHLOEM_CAUSE_THERMAL) {
 		uint64_t trip = trip_ms(v->total_ma, v->limit_ma);
 
+
 		expect_ms = trip * cfg.circuit[v->circuit].thermal_pct / 100;
 		bound_ms = trip / 2;
 		TH_LOG("modelled trip %llu ms, thermal rule due after %llu ms",
 		       (unsigned long long)trip, (unsigned long long)expect_ms);
 	} else {
-		/* a half-cycle window (10 ms) twice over, plus one period */
-		bound_ms = 20;
+		bound_ms = 20;	/* stretched below to the rate achieved */
 	}
 
 	for (k = 0; k < v->nshed; k++) {
 		ASSERT_EQ(1, ph_wait_event(self->fd, &self->log, PHLOEM_EV_SHED,
-					   PHLOEM_NONE, STEP_IN_MS + bound_ms * 2 + SLACK_MS,
+					   PHLOEM_NONE, STEP_IN_MS + bound_ms * 8 + SLACK_MS,
 					   &ev[k])) TH_LOG("shed #%u missing", k);
+	}
+	if (v->cause == PHLOEM_CAUSE_INSTANT) {
+		/*
+		 * A half-cycle window (10 ms) twice over, plus one period. The
+		 * window is a number of samples at the configured rate: when
+		 * the emulator cannot sample that fast, it spans more time, and
+		 * the bound stretches with it (at most 8 times: a slower
+		 * emulator than that fails the test rather than hide a bug).
+		 */
+		double stretch;
+
+		ASSERT_EQ(0, ph_stats(self->fd, &sx));
+		rate = (sx.samples - n_rate) / ((ph_now_ns() - t_rate) / 1e9);
+		stretch = cfg.sample_rate_hz / (rate > 1 ? rate : 1);
+		if (stretch > 8)
+			stretch = 8;
+		if (stretch > 1.0)
+			bound_ms = (uint64_t)(20 * stretch + 0.5);
+		TH_LOG("sampling at %.0f/s of %u/s: bound %llu ms", rate,
+		       cfg.sample_rate_hz, (unsigned long long)bound_ms);
 	}
 	/* Under the limit now: a second look finds nothing more to shed. */
 	ASSERT_EQ(0, ph_drain(self->fd, &self->log, 1000));
@@ -273,7 +329,7 @@ TEST_F_TIMEOUT(shed, step_overload, 120)
 		 */
 		t_prev = ev[k].hdr.time_ns;
 		if (v->cause == PHLOEM_CAUSE_INSTANT)
-			bound_ms = 40;
+			bound_ms *= 2;
 	}
 
 	/* The relay lines saw exactly these switch-offs, in this order. */
@@ -329,6 +385,7 @@ TEST_F_TIMEOUT(house, restore_and_backoff, 120)
 	ASSERT_EQ(0, quiet_house());
 	ASSERT_EQ(0, sim_set(3000, "relay%u/load_ma", R_EV));
 	ASSERT_EQ(0, sim_set(1000, "relay%u/load_ma", R_GARAGE_HEATER));
+	ASSERT_EQ(0, wait_irms(self->fd, CIR_GARAGE, 4000, SLACK_MS));
 	ASSERT_EQ(0, ph_drain(self->fd, &self->log, 100));
 	cfg.circuit[CIR_GARAGE].limit_ma = GARAGE_LIMIT;	/* inst at 6.25 A */
 	cfg.relay[R_EV].min_off_ms = min_off;
@@ -450,7 +507,7 @@ TEST_F_TIMEOUT(house, lease_expiry, 60)
 
 static void check_failsafe(struct __test_metadata *_metadata,
 			   FIXTURE_DATA(house) *self, const char *knob,
-			   unsigned int cause)
+			   unsigned int cause, unsigned int stale_ms)
 {
 	struct phloem_record ev, leave;
 	struct phloem_status st;
@@ -461,7 +518,7 @@ static void check_failsafe(struct __test_metadata *_metadata,
 
 	/* the way back is one relay per restore_delay: keep it short */
 	cfg.restore_delay_ms = 100;
-	cfg.stale_ms = 300;
+	cfg.stale_ms = stale_ms;
 	ASSERT_EQ(0, ph_set_config(self->fd, &cfg));
 	ASSERT_EQ(0, ph_drain(self->fd, &self->log, 100));
 	ASSERT_EQ(0, sim_relays(&relays));
@@ -494,9 +551,21 @@ static void check_failsafe(struct __test_metadata *_metadata,
 				   PHLOEM_NONE, SLACK_MS, &leave)) TH_LOG("%s: no recovery", knob);
 	ASSERT_EQ(0, wait_relays(SIM_RELAYS_ALL, SIM_NRELAYS * 100 + SLACK_MS, &relays))
 		TH_LOG("relays 0x%x after recovery", relays);
-	/* staggered: critical ones never left, the others one by one */
+	/*
+	 * Staggered: the critical ones never left, the six others come back
+	 * one by one (each RESTORE its own event). With stale_ms at 300 a
+	 * stalled emulator may add a spurious round: at least six, then.
+	 */
 	ASSERT_EQ(0, ph_drain(self->fd, &self->log, 200));
-	EXPECT_EQ(SIM_NRELAYS - 2, ph_evlog_count(&self->log, PHLOEM_EV_RESTORE, PHLOEM_NONE));
+	EXPECT_LE(SIM_NRELAYS - 2, ph_evlog_count(&self->log, PHLOEM_EV_RESTORE, PHLOEM_NONE));
+	for (unsigned int i = 0; i < self->log.n; i++) {
+		const struct phloem_rec_event *e = &self->log.rec[i].event;
+
+		if (e->kind == PHLOEM_EV_RESTORE) {
+			EXPECT_NE(R_FRIDGE, e->relay);
+			EXPECT_NE(R_LIGHTS, e->relay);
+		}
+	}
 	ASSERT_EQ(0, ph_status(self->fd, &st));
 	EXPECT_FALSE(st.state & PHLOEM_STATE_F_FAILSAFE);
 }
@@ -507,7 +576,7 @@ TEST_F(house, adc_fault_failsafe)
 	unsigned int i;
 
 	NEED_DEV();
-	check_failsafe(_metadata, self, "ch3/fault", PHLOEM_CAUSE_ADC);
+	check_failsafe(_metadata, self, "ch3/fault", PHLOEM_CAUSE_ADC, PH_TCG_STALE_MS);
 	for (i = 0; i < self->log.n; i++) {
 		const struct phloem_rec_event *e = &self->log.rec[i].event;
 
@@ -524,7 +593,7 @@ TEST_F(house, adc_fault_failsafe)
 TEST_F(house, stale_samples_failsafe)
 {
 	NEED_DEV();
-	check_failsafe(_metadata, self, "stall", PHLOEM_CAUSE_STALE);
+	check_failsafe(_metadata, self, "stall", PHLOEM_CAUSE_STALE, 300);
 }
 
 TEST_HARNESS_MAIN
