@@ -148,6 +148,7 @@ struct shed_relay {
 	uint32_t shed_count, load_ma, pre_ma;
 };
 
+/* a queued event and the time it happened */
 struct shed_ev {
 	struct phloem_rec_event ev;
 	uint64_t time_ns;
@@ -155,14 +156,69 @@ struct shed_ev {
 
 /**
  * struct phloem_shed - the whole state of one device
+ * @info: topology, copied at init
+ * @cfg: configuration in force, limits included
+ * @boot: boot-time configuration, the fallback when a lease lapses
+ * @ch: per channel state
+ * @ci: per circuit state
+ * @rl: per relay state
+ * @hist: last SHED_HIST calibrated sample sets (phase correction, crossing
+ *        interpolation)
+ * @hpos: row of @hist holding the newest set
+ * @wpos: next slot of the half-cycle windows
+ * @wlen: half-cycle window length in samples
+ * @nch: channels
+ * @ncirc: circuits
+ * @nrel: relays
+ * @v0: first voltage channel, whose crossings time the cycles
+ * @ncur: current channels
+ * @cur: their indexes
+ * @now: latest time seen; never goes back
+ * @prev_t: time of the previous good sample set
+ * @last_good: time of the last good sample set (stale detection)
+ * @state: PHLOEM_STATE_F_FAILSAFE and _NO_MAINS; the other bits are derived
+ * @tainted: the open cycle saw a fault or is partial: it cannot end failsafe
+ * @have_prev: @hist holds a good previous set (crossing interpolation)
+ * @zc_state: enum shed_zc_state
+ * @have_zc: @last_zc is valid
+ * @hyst: crossing detector hysteresis, 1/16 mV
+ * @last_zc: time of the last accepted crossing
+ * @period_ns: nominal mains period
+ * @cyc_start: start of the open cycle
+ * @deadline: without a crossing by then, the cycle closes (no mains)
+ * @stale_ns: stale_ms in ns
+ * @nsamp: sample sets in the open cycle
+ * @freq_mhz: frequency of the last closed cycle, 0 without mains
+ * @leased: a lease is live
+ * @lease_until: its expiry
+ * @site_ep: a site import overload episode is open
+ * @site_since: start of the present site grace period
+ * @site_next: time of the next site shed step
+ * @last_restore: time of the last restore, SHED_NEVER before the first
+ * @next_timer: earliest lease or override expiry
+ * @cyc: last closed cycle record
+ * @cyc_time: its end time
+ * @cyc_ready: @cyc not yet taken by phloem_shed_pop_cycle()
+ * @evq: event ring
+ * @evhead: oldest queued event
+ * @evcount: queued events
+ * @evpushed: events ever queued (tells callers something was queued)
+ * @evlost: events dropped from a full ring
+ * @relays: desired relay bitmap
+ * @shedmask: relays off because a rule shed them
+ * @cycles: cycles closed
+ * @sheds: relays shed by a rule
+ * @restores: relays restored on headroom
+ * @failsafes: failsafe entries
+ * @lease_expiries: leases that lapsed
  *
  * Embeddable as a zeroed allocation of phloem_shed_size() bytes; nothing
  * here points outside itself. No lock: the caller serialises every call.
  */
 struct phloem_shed {
 	struct phloem_info info;
-	struct phloem_config cfg;	/* in force, limits included */
-	struct phloem_config boot;	/* lease fallback */
+	struct phloem_config cfg;
+	struct phloem_config boot;
 	struct shed_chan ch[PHLOEM_MAX_CHANNELS];
 	struct shed_circ ci[PHLOEM_MAX_CIRCUITS];
 	struct shed_relay rl[PHLOEM_MAX_RELAYS];
@@ -171,18 +227,17 @@ struct phloem_shed {
 	uint8_t nch, ncirc, nrel, v0, ncur;
 	uint8_t cur[PHLOEM_MAX_CHANNELS];
 
-	uint64_t now;			/* latest time seen, never goes back */
-	uint64_t prev_t;		/* time of the previous sample set */
-	uint64_t last_good;		/* time of the last good sample set */
-	uint32_t state;			/* FAILSAFE and NO_MAINS; rest derived */
-	uint8_t tainted;		/* open cycle saw a fault / is partial */
+	uint64_t now;
+	uint64_t prev_t;
+	uint64_t last_good;
+	uint32_t state;
+	uint8_t tainted;
 	uint8_t have_prev;
 
-	/* zero crossings and cycle timing */
 	uint8_t zc_state, have_zc;
 	int32_t hyst;
 	uint64_t last_zc, period_ns, cyc_start;
-	uint64_t deadline;		/* no crossing by then: no mains */
+	uint64_t deadline;
 	uint64_t stale_ns;
 	uint32_t nsamp, freq_mhz;
 
@@ -192,8 +247,8 @@ struct phloem_shed {
 	uint8_t site_ep;
 	uint64_t site_since, site_next;
 
-	uint64_t last_restore;		/* SHED_NEVER before the first */
-	uint64_t next_timer;		/* earliest lease/override expiry */
+	uint64_t last_restore;
+	uint64_t next_timer;
 
 	struct phloem_rec_cycle cyc;
 	uint64_t cyc_time;

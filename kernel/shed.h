@@ -82,6 +82,10 @@ void phloem_shed_init(struct phloem_shed *s, const struct phloem_info *info,
 
 /**
  * phloem_shed_set_config() - replace the configuration in force
+ * @s: state
+ * @cfg: new configuration; checked as phloem_shed_check_config(), copied
+ * @now_ns: current time
+ *
  * Return: 0, or PHLOEM_SHED_EINVAL (nothing changed). Energy counters,
  * relay states, backoff and the I2t state are kept. On success a
  * PHLOEM_EV_CONFIG event is queued; a shed relay made critical is restored
@@ -90,19 +94,35 @@ void phloem_shed_init(struct phloem_shed *s, const struct phloem_info *info,
 int phloem_shed_set_config(struct phloem_shed *s,
 			   const struct phloem_config *cfg, uint64_t now_ns);
 
-/** phloem_shed_get_config() - the configuration in force (limits included) */
+/**
+ * phloem_shed_get_config() - the configuration in force (limits included)
+ * @s: state
+ * @cfg: filled, every field
+ */
 void phloem_shed_get_config(const struct phloem_shed *s,
 			    struct phloem_config *cfg);
 
 /**
  * phloem_shed_lease() - renew (timeout_ms > 0) or release (0) the lease
+ * @s: state
+ * @timeout_ms: 100..600000: the lease lapses this long from @now_ns unless
+ *              renewed; 0: release now (boot-time limits come back)
+ * @now_ns: current time
+ *
  * Return: 0 or PHLOEM_SHED_EINVAL for an out-of-range timeout.
  */
 int phloem_shed_lease(struct phloem_shed *s, uint32_t timeout_ms,
 		      uint64_t now_ns);
 
 /**
- * phloem_shed_override() - manual relay override (enum phloem_override_mode)
+ * phloem_shed_override() - manual relay override
+ * @s: state
+ * @relay: relay index, < nrelays
+ * @mode: enum phloem_override_mode
+ * @expiry_ms: 1..86400000: the override ends by itself this long from
+ *             @now_ns (ignored for PHLOEM_OVERRIDE_AUTO)
+ * @now_ns: current time
+ *
  * Return: 0 or PHLOEM_SHED_EINVAL.
  */
 int phloem_shed_override(struct phloem_shed *s, uint32_t relay, uint32_t mode,
@@ -127,8 +147,10 @@ bool phloem_shed_sample(struct phloem_shed *s, const int32_t *raw,
 
 /**
  * phloem_shed_fault() - a channel read failed at @now_ns
+ * @s: state
  * @channel: the channel index
  * @cause: PHLOEM_CAUSE_ADC or PHLOEM_CAUSE_STALE
+ * @now_ns: time of the failed read
  *
  * Enters failsafe: every relay goes to its safe state. The unit leaves
  * failsafe by itself after a full mains cycle of good samples.
@@ -139,6 +161,8 @@ bool phloem_shed_fault(struct phloem_shed *s, uint32_t channel,
 
 /**
  * phloem_shed_tick() - advance timers without a sample
+ * @s: state
+ * @now_ns: current time
  *
  * Handles lease expiry, override expiry and stale samples (no good sample
  * for stale_ms). Called from a watchdog that runs even when the sampling
@@ -152,6 +176,7 @@ uint32_t phloem_shed_relays(const struct phloem_shed *s);
 
 /**
  * phloem_shed_pop_event() - take the oldest queued event
+ * @s: state
  * @ev: filled with the event body (latency_ns left 0: the caller measures it)
  * @time_ns: filled with the event time
  * Return: false when the queue is empty. When the queue overflows the
@@ -165,6 +190,10 @@ uint64_t phloem_shed_events_lost(const struct phloem_shed *s);
 
 /**
  * phloem_shed_pop_cycle() - take the cycle record closed by the last sample
+ * @s: state
+ * @c: filled with the record (state bits as of this call)
+ * @time_ns: filled with the end of the cycle
+ *
  * Return: false when no cycle closed since the last call.
  */
 bool phloem_shed_pop_cycle(struct phloem_shed *s, struct phloem_rec_cycle *c,
@@ -172,15 +201,19 @@ bool phloem_shed_pop_cycle(struct phloem_shed *s, struct phloem_rec_cycle *c,
 
 /**
  * phloem_shed_status() - live state snapshot
- * Fills everything in @st except @st->size.
+ * @s: state
+ * @st: filled, everything except @st->size
+ * @now_ns: time of the snapshot (remaining times are counted from it)
  */
 void phloem_shed_status(const struct phloem_shed *s, struct phloem_status *st,
 			uint64_t now_ns);
 
 /**
  * phloem_shed_counters() - counters kept by the unit
- * Fills cycles, sheds, restores, failsafes, lease_expiries of @st; the
- * caller owns samples, adc_errors, overruns and the latency histogram.
+ * @s: state
+ * @st: receives cycles, sheds, restores, failsafes and lease_expiries;
+ *      the caller owns samples, adc_errors, overruns and the latency
+ *      histogram, which are left alone
  */
 void phloem_shed_counters(const struct phloem_shed *s,
 			  struct phloem_stats *st);
