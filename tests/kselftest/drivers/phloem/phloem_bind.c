@@ -51,7 +51,7 @@ static void expect_streaming(struct __test_metadata *_metadata)
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, ph_info(fd, &info));
 	EXPECT_EQ(SIM_NRELAYS, info.nrelays);
-	ASSERT_EQ(0, ph_settle(fd, 10000));
+	ASSERT_EQ(0, ph_settle(fd, 20000));
 	for (i = 0; i < 5; i++) {
 		do {
 			ASSERT_EQ(1, ph_read_rec(fd, &r, 2000));
@@ -76,7 +76,7 @@ static void make_unsafe(struct __test_metadata *_metadata)
 	int fd = ph_open(O_RDWR);
 
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, ph_settle(fd, 10000));
+	ASSERT_EQ(0, ph_settle(fd, 20000));
 	ASSERT_EQ(0, ph_override(fd, R_FRIDGE, PHLOEM_OVERRIDE_OFF, 60000));
 	ph_sleep_ms(50);
 	ASSERT_EQ(0, sim_relays(&relays));

@@ -151,12 +151,12 @@ FIXTURE_VARIANT_ADD(shed, kitchen_3x_critical_kept) {
 		SKIP(return, "%s absent (phloem.ko + phloem_sim.ko not loaded)", PH_DEV); \
 	ASSERT_EQ(0, sim_reset());					\
 	/* no backoff, no I2t heat, boot configuration */		\
-	ASSERT_EQ(0, ph_rebind_fresh(5000));				\
+	ASSERT_EQ(0, ph_rebind_fresh(20000));				\
 	self->fd = ph_open(O_RDWR);					\
 	ASSERT_LE(0, self->fd);						\
 	ASSERT_EQ(0, ph_info(self->fd, &self->info));			\
 	ASSERT_EQ(0, ph_get_config(self->fd, &self->boot));		\
-	ASSERT_EQ(0, ph_settle(self->fd, 10000));			\
+	ASSERT_EQ(0, ph_settle(self->fd, 20000));			\
 	ASSERT_EQ(0, ph_tolerate_tcg(self->fd, &self->boot));		\
 	ASSERT_EQ(0, sim_relay_log_clear());				\
 	self->ok = true;						\
@@ -169,7 +169,7 @@ FIXTURE_VARIANT_ADD(shed, kitchen_3x_critical_kept) {
 		close(self->fd);					\
 	if (self->ok) {							\
 		sim_reset();						\
-		ph_rebind_fresh(5000);					\
+		ph_rebind_fresh(20000);					\
 	}								\
 } while (0)
 

@@ -35,7 +35,7 @@ FIXTURE_SETUP(stream)
 	self->fd = ph_open(O_RDWR);
 	ASSERT_LE(0, self->fd);
 	ASSERT_EQ(0, ph_get_config(self->fd, &self->cfg));
-	ASSERT_EQ(0, ph_settle(self->fd, 10000));
+	ASSERT_EQ(0, ph_settle(self->fd, 20000));
 	ASSERT_EQ(0, ph_tolerate_tcg(self->fd, &self->tcg));
 	self->ok = true;
 }

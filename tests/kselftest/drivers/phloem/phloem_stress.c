@@ -193,7 +193,7 @@ FIXTURE_TEARDOWN(stress)
 		sim_reset();
 		if (access("/sys/module/phloem", F_OK))
 			ph_insmod();
-		ph_rebind_fresh(5000);
+		ph_rebind_fresh(20000);
 	}
 }
 
@@ -226,7 +226,7 @@ TEST_F_TIMEOUT(stress, random_ioctls, 300)
 	kb0 = reload_and_measure(_metadata);
 	fd = ph_open(O_RDWR);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, ph_settle(fd, 10000));
+	ASSERT_EQ(0, ph_settle(fd, 20000));
 	ASSERT_EQ(0, ph_get_config(fd, &sh.good));
 	close(fd);
 
