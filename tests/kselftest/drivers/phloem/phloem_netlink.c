@@ -421,11 +421,11 @@ FIXTURE_SETUP(nl)
 	if (!ph_present())
 		SKIP(return, "%s absent (phloem.ko + phloem_sim.ko not loaded)", PH_DEV);
 	ASSERT_EQ(0, sim_reset());
-	ASSERT_EQ(0, ph_rebind_fresh(20000));
+	ASSERT_EQ(0, ph_rebind_fresh(5000));
 	self->fd = ph_open(O_RDWR);
 	ASSERT_LE(0, self->fd);
 	ASSERT_EQ(0, ph_info(self->fd, &self->info));
-	ASSERT_EQ(0, ph_settle(self->fd, 20000));
+	ASSERT_EQ(0, ph_settle(self->fd, 10000));
 	ASSERT_EQ(0, ph_tolerate_tcg(self->fd, &self->boot));
 	ASSERT_EQ(0, nl_open(&self->nl));
 	ASSERT_EQ(0, nl_resolve(&self->nl)) TH_LOG("family \"%s\" not registered", PHLOEM_GENL_NAME);
@@ -440,7 +440,7 @@ FIXTURE_TEARDOWN(nl)
 		close(self->fd);
 	if (self->ok) {
 		sim_reset();
-		ph_rebind_fresh(20000);
+		ph_rebind_fresh(5000);
 	}
 	free(self->r);
 }
