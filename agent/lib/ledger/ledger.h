@@ -249,8 +249,11 @@ void ledger_close(struct ledger *l);
  * rotation, the original key). The caller fills e->type and e->body; the
  * library fills version, author, seq, prev, timestamp (if 0: now, but never
  * earlier than the head), signs with @id, validates it like any foreign
- * entry and commits durably before returning. On success @hash (may be
- * NULL) receives the entry hash and @e holds the full entry.
+ * entry and commits durably before returning (inside ledger_begin(): at
+ * ledger_commit()). Returns a reason if the entry breaks a rule (a
+ * transfer past the credit limit, a rotated-away key...), storing nothing.
+ * On success @hash (may be NULL) receives the entry hash and @e holds the
+ * full entry.
  */
 int ledger_append(struct ledger *l, const uint8_t author[LEDGER_KEY_BYTES],
 		  const struct ledger_identity *id, struct ledger_entry *e,
@@ -264,10 +267,13 @@ struct ledger_blob {
 };
 
 /*
- * Validate and store foreign entries, in order, in one transaction. A refused
- * entry changes nothing (each runs in its own savepoint) and does not stop the
- * batch; a fork is kept as evidence and its author flagged (status
- * LEDGER_E_FORK). Returns the number stored (forks included) or -errno.
+ * Validate and store foreign entries, in order, in one transaction (or a
+ * savepoint of the caller's, see ledger_begin()). A refused entry changes
+ * nothing (every rule is checked before anything is written) and does not
+ * stop the batch; its reason is left in its status. A fork is kept as
+ * evidence and its author flagged (status LEDGER_E_FORK). Returns the
+ * number stored (forks included), or -errno after a storage failure, in
+ * which case the whole batch is rolled back.
  */
 int ledger_ingest(struct ledger *l, struct ledger_blob *blobs, size_t n);
 
