@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -901,6 +902,33 @@ TEST_F(ledger, phloemctl_verify)
 	sqlite3_close(db);
 	EXPECT_EQ(1, run("%s --dir %s ledger verify >/dev/null", ctl, dir2) + 1);
 	EXPECT_EQ(1, run("%s --dir %s ledger verify >/dev/null", ctl, self->dir));
+}
+
+/* JSON output stays valid whatever bytes a path holds. */
+TEST(phloemctl_json_escaping)
+{
+	const char *ctl = getenv("PHLOEMCTL");
+	char base[] = "/tmp/ledger-json-XXXXXX", dir[128];
+
+	if (!ctl)
+		SKIP(return, "PHLOEMCTL not set");
+	if (run("python3 -c pass 2>/dev/null"))
+		SKIP(return, "python3 (the JSON parser used to check) is missing");
+	ASSERT_NE(NULL, mkdtemp(base));
+	snprintf(dir, sizeof(dir), "%s/q\"uote\\back\nnew\ttab\x01", base);
+	ASSERT_EQ(0, mkdir(dir, 0700));
+	/* Through the environment: no shell quoting between us and the tool. */
+	setenv("PHLOEM_DIR", dir, 1);
+	setenv("CTL", ctl, 1);
+	EXPECT_EQ(0, run("\"$CTL\" identity init >/dev/null && "
+			 "\"$CTL\" ledger append-meter --start 1 --length 60 --import 1 --export 0 "
+			 ">/dev/null && \"$CTL\" identity show --json | python3 -c 'import json, os, sys; "
+			 "d = json.load(sys.stdin); "
+			 "sys.exit(d[\"key_file\"] != os.environ[\"PHLOEM_DIR\"] + \"/identity.key\")'"));
+	EXPECT_EQ(0, run("\"$CTL\" ledger export --format json | python3 -c 'import json, sys; "
+			 "d = json.load(sys.stdin); sys.exit(len(d[\"entries\"]) != 1)'"));
+	unsetenv("PHLOEM_DIR");
+	run("rm -rf %s", base);
 }
 
 /* Two gateways agree a transfer through files, as an operator would. */
