@@ -327,6 +327,18 @@ static uint32_t shed_isqrt(uint64_t x)
 	return (uint32_t)r;
 }
 
+/*
+ * RMS in mA (mV) of a mean square in (1/16 unit)^2, rounded up: a rule that
+ * fired because the mean square was above limit^2 then never reports a
+ * value equal to the limit.
+ */
+static uint32_t shed_rms_ceil(uint64_t msq)
+{
+	uint64_t r = msq ? (uint64_t)shed_isqrt(msq - 1) + 1 : 0;
+
+	return (uint32_t)((r + (1 << SHED_Q) - 1) >> SHED_Q);
+}
+
 static uint32_t shed_sat32(uint64_t v)
 {
 	return v > SHED_U32_MAX ? SHED_U32_MAX : (uint32_t)v;
@@ -848,6 +860,7 @@ static void shed_thermal(struct phloem_shed *s, uint64_t dt)
 		const struct phloem_circuit_info *inf = &s->info.circuit[c];
 		uint64_t msq = s->ch[ci->ch].mean_sq;	/* (16 mA)^2 */
 		uint64_t x2, mag;
+		uint32_t ma;
 		int heating;
 
 		/* x^2 = I^2 / In^2 in Q16: msq / 256 * 65536 / In^2 */
@@ -883,13 +896,14 @@ static void shed_thermal(struct phloem_shed *s, uint64_t dt)
 		/* still above the budget share but cooling: already enough shed */
 		if (!heating)
 			continue;
+		ma = shed_rms_ceil(msq);
 		if (!ci->therm_ep) {
 			ci->therm_ep = 1;
 			shed_event(s, PHLOEM_EV_OVERLOAD, PHLOEM_CAUSE_THERMAL,
-				   SHED_NONE, c, ci->ch, ci->irms,
+				   SHED_NONE, c, ci->ch, ma,
 				   s->cfg.circuit[c].limit_ma, s->now);
 		}
-		if (shed_one(s, c, PHLOEM_CAUSE_THERMAL, ci->irms,
+		if (shed_one(s, c, PHLOEM_CAUSE_THERMAL, ma,
 			     s->cfg.circuit[c].limit_ma, s->now))
 			ci->therm_wait = 1;
 	}
@@ -1261,7 +1275,7 @@ static void shed_instant(struct phloem_shed *s, uint32_t c)
 {
 	struct shed_circ *ci = &s->ci[c];
 	/* mean of the window as an RMS, for the events */
-	uint32_t ma = shed_isqrt(shed_div(ci->wsum, s->wlen, 0)) >> SHED_Q;
+	uint32_t ma = shed_rms_ceil(shed_div(ci->wsum, s->wlen, 0));
 
 	ci->holdoff = s->wlen;
 	if (!ci->inst_ep) {

@@ -365,6 +365,10 @@ TEST_F(step, sheds_in_priority_order)
 		ASSERT_LT(n, 3);
 		EXPECT_EQ(order[n], ev->relay);
 		EXPECT_EQ(1, ev->circuit);
+		/* the value that crossed, against the threshold it crossed */
+		EXPECT_GT(ev->value, ev->limit);
+		EXPECT_EQ(ev->cause == PHLOEM_CAUSE_INSTANT ? 20000 : 16000,
+			  ev->limit);
 		if (n == 0) {
 			uint64_t lat = ev->trigger_ns - t_step;
 
