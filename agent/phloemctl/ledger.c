@@ -22,6 +22,7 @@ static const char usage[] =
 	"  export --format json|csv|raw [--author KEY] [--output FILE]\n"
 	"  import FILE|- [--verbose]         ingest encoded entries (as written by export --format raw)\n"
 	"  forks [--json]                    fork evidence kept\n"
+	"  publish-forks                     append a fork-proof entry for each fork not yet published\n"
 	"  append-meter --start T --length S --import WH --export WH [--channels MASK] [--time MS]\n"
 	"  set-limit WH                      declare this gateway's credit limit\n"
 	"  offer (--pay KEY | --charge KEY) --amount WH --interval START [--output FILE]\n"
@@ -797,6 +798,86 @@ static int cmd_complete(struct ledger *l, struct opts *o)
 	return append_transfer(l, &t, false, NULL);
 }
 
+/* ---- publishing fork evidence ---- */
+
+struct publish_ctx {
+	struct ledger *l;
+	struct ledger_identity *id;
+	uint8_t cid[32];
+	int published, skipped, ret;
+};
+
+/* Has our own chain already published this pair? */
+static int find_proof(const uint8_t *raw, size_t len, const struct ledger_entry *e,
+		      const uint8_t hash[32], void *arg)
+{
+	const struct ledger_fork *want = arg;
+
+	return e->type == LEDGER_T_FORK && e->body.fork.a_len == want->a_len &&
+	       e->body.fork.b_len == want->b_len &&
+	       !memcmp(e->body.fork.a, want->a, want->a_len) &&
+	       !memcmp(e->body.fork.b, want->b, want->b_len);
+}
+
+static int publish_one(const uint8_t author[32], uint64_t seq, const uint8_t *a, size_t a_len,
+		       const uint8_t *b, size_t b_len, void *arg)
+{
+	struct publish_ctx *p = arg;
+	struct ledger_entry e = { .type = LEDGER_T_FORK }, x;
+	struct ledger_fork *f = &e.body.fork;
+	char text[LEDGER_KEYTEXT_SIZE];
+	int ret;
+
+	/* Proofs nest no proofs and no more than LEDGER_NESTED_MAX bytes. */
+	if (a_len > LEDGER_NESTED_MAX || b_len > LEDGER_NESTED_MAX ||
+	    ledger_entry_decode(a, a_len, &x) || x.type == LEDGER_T_FORK ||
+	    ledger_entry_decode(b, b_len, &x) || x.type == LEDGER_T_FORK) {
+		p->skipped++;
+		return 0;
+	}
+	f->a_len = a_len;
+	memcpy(f->a, a, a_len);
+	f->b_len = b_len;
+	memcpy(f->b, b, b_len);
+	ret = ledger_foreach_entry(p->l, p->cid, find_proof, f);
+	if (ret < 0) {
+		p->ret = ret;
+		return ret;
+	}
+	if (ret)
+		return 0;
+	ret = ledger_append(p->l, p->cid, p->id, &e, NULL);
+	ledger_key_to_text(author, text);
+	if (ret) {
+		p->ret = ret;
+		return fail(ret, "cannot publish the fork of %s seq %llu", text,
+			    (unsigned long long)seq) ? -EIO : 0;
+	}
+	printf("published fork of %s seq %llu as entry %llu\n", text, (unsigned long long)seq,
+	       (unsigned long long)e.seq);
+	p->published++;
+	return 0;
+}
+
+/* Append a fork-proof entry for every fork seen and not yet published by us. */
+static int cmd_publish_forks(struct ledger *l, struct opts *o)
+{
+	struct publish_ctx p = { .l = l };
+	int ret;
+
+	if (load_self(&p.id, p.cid))
+		return 1;
+	ret = ledger_foreach_fork(l, publish_one, &p);
+	ledger_identity_free(p.id);
+	if (p.ret)
+		return 1;
+	if (ret)
+		return fail(ret, "cannot read fork evidence");
+	printf("%d published, %d not publishable (a side is itself a proof)\n", p.published,
+	       p.skipped);
+	return 0;
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(struct ledger *, struct opts *);
@@ -814,6 +895,7 @@ static const struct {
 	{ "offer", cmd_offer, true },
 	{ "accept", cmd_accept, true },
 	{ "complete", cmd_complete, true },
+	{ "publish-forks", cmd_publish_forks, true },
 };
 
 static int parse_u32_opt(const char *name, const char *s, uint32_t *v)

@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "phloemctl.h"
@@ -54,8 +55,14 @@ int usage_error(const char *fmt, ...)
 
 int open_ledger(unsigned int flags, struct ledger **l)
 {
-	const char *path = phloem_path("ledger.db");
-	int ret = ledger_open(path, flags, l);
+	const char *path;
+	int ret;
+
+	/* A gateway that only collects its neighbours' chains has no identity yet. */
+	if ((flags & LEDGER_O_CREATE) && mkdir(phloem_dir(), 0700) && errno != EEXIST)
+		return fail(-errno, "cannot create %s", phloem_dir()) ? -errno : 0;
+	path = phloem_path("ledger.db");
+	ret = ledger_open(path, flags, l);
 
 	if (ret)
 		fail(ret, "cannot open ledger %s", path);

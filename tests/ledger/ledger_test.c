@@ -970,4 +970,46 @@ TEST(phloemctl_transfer_flow)
 	run("rm -rf %s", t);
 }
 
+/* A fork seen by one gateway reaches another only through its proof entry. */
+TEST(phloemctl_fork_published)
+{
+	const char *ctl = getenv("PHLOEMCTL");
+	char t[] = "/tmp/ledger-fork-XXXXXX", script[64];
+	const char *sh =
+		"set -e; C=$1; T=$2; cd $T\n"
+		/* X's key in two places: two different entries 1, a fork. */
+		"KX=$($C -d x identity init); mkdir x2; cp -p x/identity.key x2/\n"
+		"$C -d x ledger append-meter --start 1 --length 60 --import 1 --export 0 >/dev/null\n"
+		"$C -d x2 ledger append-meter --start 1 --length 60 --import 99 --export 0 >/dev/null\n"
+		"$C -d x ledger export --format raw -o x.bin 2>/dev/null\n"
+		"$C -d x2 ledger export --format raw -o x2.bin 2>/dev/null\n"
+		"$C -d w identity init >/dev/null\n"
+		"$C -d w ledger import x.bin >/dev/null\n"
+		"$C -d w ledger import x2.bin | grep -q '(1 as fork evidence)'\n"
+		"$C -d w ledger balance | grep \"^$KX\" | grep -q FORKED\n"
+		"$C -d w ledger publish-forks | grep -q '^1 published'\n"
+		"$C -d w ledger publish-forks | grep -q '^0 published'\n"	/* once */
+		"$C -d w ledger export --format raw -o w.bin 2>/dev/null\n"
+		/* V has only X's first entry and W's chain. */
+		"$C -d v ledger import x.bin >/dev/null\n"
+		"! $C -d v ledger balance | grep \"^$KX\" | grep -q FORKED\n"
+		"$C -d v ledger import w.bin >/dev/null\n"
+		"$C -d v ledger balance | grep \"^$KX\" | grep -q FORKED\n"
+		"$C -d v ledger forks --json | grep -q \"$KX\"\n"
+		"$C -d v ledger verify >/dev/null; $C -d w ledger verify >/dev/null\n";
+	FILE *f;
+
+	if (!ctl)
+		SKIP(return, "PHLOEMCTL not set");
+	ASSERT_NE(NULL, mkdtemp(t));
+	snprintf(script, sizeof(script), "%s/flow.sh", t);
+	f = fopen(script, "w");
+	ASSERT_NE(NULL, f);
+	fputs(sh, f);
+	fclose(f);
+	EXPECT_EQ(0, run("bash -x %s \"$(realpath %s)\" %s 2>%s/trace || { tail -5 %s/trace; false; }",
+			 script, ctl, t, t, t));
+	run("rm -rf %s", t);
+}
+
 TEST_HARNESS_MAIN
