@@ -5,7 +5,8 @@ DEB_PKGS := build-essential clang libclang-rt-14-dev valgrind pkg-config \
 	linux-headers-rt-amd64 linux-source-6.1 qemu-system-x86 busybox-static \
 	kmod cpio xz-utils device-tree-compiler \
 	libnl-3-dev libnl-genl-3-dev libnl-route-3-dev libsodium-dev \
-	libsqlite3-dev sqlite3 libinih-dev libmodbus-dev libbpf-dev iproute2
+	libsqlite3-dev sqlite3 libinih-dev libmodbus-dev libbpf-dev iproute2 \
+	libjson-c-dev libsystemd-dev gcc-arm-linux-gnueabihf file python3
 
 DEPS_STAMP := $(BUILD)/.deps-$(shell echo $(DEB_PKGS) | md5sum | cut -c1-8)
 

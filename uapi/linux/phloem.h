@@ -339,7 +339,9 @@ struct phloem_info {
  * @scale_uunit: micro-volts or micro-amperes per ADC step, 1..100000000
  * @offset_lsb: raw reading at zero volts or amperes (bias), 0..2^bits-1
  * @phase_mdeg: phase correction in milli-degrees, -20000..20000; positive
- *              delays the voltage used for this current's power (CT lead)
+ *              delays the voltage used for this current's power, which
+ *              corrects a current that lags its true phase (a CT's or the
+ *              sampling order's delay); negative corrects a leading one
  * @reserved: must be zero
  */
 struct phloem_chan_cal {
