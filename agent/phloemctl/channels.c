@@ -45,6 +45,7 @@ static int channels_nl(uint32_t dev, bool json)
 		if (cur && c->circuit < d->ncircuits) {
 			json_object_object_add(e, "irms_ma", json_object_new_int64(d->circuit[c->circuit].irms_ma));
 			json_object_object_add(e, "limit_ma", json_object_new_int64(d->circuit[c->circuit].limit_ma));
+			json_object_object_add(e, "rating_ma", json_object_new_int64(d->circuit[c->circuit].rating_ma));
 			json_object_object_add(e, "heat_permille",
 					       json_object_new_int64(d->circuit[c->circuit].heat_permille));
 		} else if (!cur) {

@@ -226,6 +226,7 @@ static struct json_object *do_channels(struct phloemd *d)
 		if (cur && ci->circuit < d->info.ncircuits) {
 			ADD(c, "irms_ma", JI(st.circuit[ci->circuit].irms_ma));
 			ADD(c, "limit_ma", JI(st.circuit[ci->circuit].limit_ma));
+			ADD(c, "rating_ma", JI(d->info.circuit[ci->circuit].rating_ma));
 			ADD(c, "heat_permille", JI(st.circuit[ci->circuit].heat_permille));
 		} else if (!cur) {
 			ADD(c, "vrms_mv", JI(st.vrms_mv));

@@ -567,7 +567,7 @@ static void on_backend(struct pd_watch *w, uint32_t events)
 	int err = D.be.ops->dispatch(&D.be);
 
 	if (err) {
-		logmsg("backend: %s", strerror(-err));
+		logmsg("%s backend: receiving: %s", D.be.ops->name, strerror(-err));
 		D.errors++;
 	}
 }

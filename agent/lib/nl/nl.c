@@ -720,6 +720,11 @@ static int ev_cb(struct nl_msg *msg, void *arg)
 	return NL_OK;
 }
 
+static int no_seq_check(struct nl_msg *msg, void *arg)
+{
+	return NL_OK;
+}
+
 int phloem_nl_recv_events(struct phloem_nl *nl,
 			  void (*fn)(uint32_t, const struct phloem_rec_event *,
 				     uint64_t, void *),
@@ -735,6 +740,10 @@ int phloem_nl_recv_events(struct phloem_nl *nl,
 	if (!cb)
 		return -ENOMEM;
 	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, ev_cb, &ec);
+	/* a fresh callback set has the default sequence check again (the
+	 * socket's own, disabled in subscribe, is not used here): multicast
+	 * messages carry the kernel's sequence numbers, not ours */
+	nl_cb_set(cb, NL_CB_SEQ_CHECK, NL_CB_CUSTOM, no_seq_check, NULL);
 	do {
 		err = nl_recvmsgs(nl->ev, cb);
 	} while (err >= 0);
