@@ -32,7 +32,7 @@ $(PD_SHED): $(TOP)/kernel/shed.c $(TOP)/kernel/shed.h $(TOP)/uapi/linux/phloem.h
 $(PHLOEMD): $(PD_OBJS) $(PD_SHED) $(LIBPHLOEM)
 	$(CC) $(CFLAGS) -o $@ $(PD_OBJS) $(PD_SHED) $(LIBPHLOEM) $(PD_LIBS)
 
-.PHONY: phloemd install-phloemd check-agent check-agent-kernel bench-agent
+.PHONY: phloemd install-phloemd check-agent check-agent-kernel bench-agent bench-agent-kernel
 phloemd: $(PHLOEMD)
 ALL += phloemd
 
@@ -85,3 +85,14 @@ check-agent-kernel: modules $(PHLOEMD) $(PHLOEMCTL)
 	fi; \
 	exit $$rc
 CHECKS += check-agent-kernel
+
+# Netlink round trips against phloem.ko, in the VM.
+$(AT)/nl_bench: $(TOP)/tests/agent/nl_bench.c $(LIBPHLOEM)
+	@mkdir -p $(dir $@)
+	$(CC) $(AT_CFLAGS) -o $@ $< $(LIBPHLOEM) $(PD_LIBS)
+
+bench-agent-kernel: modules $(AT)/nl_bench
+	@mkdir -p $(BUILD)/agent-kernel
+	@cp $(AT)/nl_bench $(BUILD)/agent-kernel/
+	@$(VM_RUN) --timeout 600 --modules -- $(BUILD)/agent-kernel/nl_bench 200
+BENCHES += bench-agent-kernel
