@@ -16,8 +16,8 @@
 #                  target can count a splat or a timeout as a failure
 #   --console FILE the whole serial console (kernel messages included)
 #
-# The guest runs with a writable tmpfs at /tmp and /run; the repository is
-# read-only. Exit status: CMD's, or 124 on timeout, 125 when the VM could
+# The guest sees the host's root read-only, with fresh tmpfs at /tmp and
+# /run: CMD and its files must live elsewhere (the repository, build/). Exit status: CMD's, or 124 on timeout, 125 when the VM could
 # not be set up, 1 on a kernel splat after a successful CMD.
 #
 # VMs are run one at a time per machine (flock on /tmp/phloem-vm.lock;
