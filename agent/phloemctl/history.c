@@ -119,6 +119,9 @@ int history_main(int argc, char **argv)
 		return 0;
 	}
 	rows = pdc_get(rep, "rows");
+	if (pdc_bool(rep, "truncated"))
+		fprintf(stderr, "phloemctl: history: reply cut at %zu rows; use a shorter --since or --channel\n",
+			json_object_array_length(rows));
 	if (!rows || !json_object_array_length(rows))
 		printf("no history in the last %" PRId64 " s\n", since);
 	for (size_t i = 0; rows && i < json_object_array_length(rows); i++) {

@@ -30,7 +30,8 @@
 
 #define CTL_MAX_CLIENTS	32
 #define CTL_LINE_MAX	4096
-#define CTL_WBUF_MAX	(8u << 20)	/* a follower this far behind is dropped */
+#define CTL_WBUF_MAX	(16u << 20)	/* a client this far behind is dropped */
+#define CTL_HISTORY_ROWS 50000		/* per reply: ~6 MiB of JSON */
 
 struct client {
 	struct pd_watch w;	/* first: epoll's data.ptr */
@@ -331,7 +332,12 @@ static int ev_row(const struct pd_event_row *e, void *ctx)
 
 static int min_row(const struct pd_minute_row *r, void *ctx)
 {
-	struct json_object *o = json_object_new_object();
+	struct json_object *o;
+
+	/* a bounded reply: the client asks again from the last ts */
+	if (json_object_array_length(ctx) >= CTL_HISTORY_ROWS)
+		return 1;
+	o = json_object_new_object();
 
 	ADD(o, "ts", JI(r->ts));
 	ADD(o, "channel", JS(r->channel));
@@ -429,11 +435,13 @@ static struct json_object *handle(struct client *c, struct json_object *req)
 		if (since < 0)
 			since += pd_now(d);
 		a = json_object_new_array();
-		if (pd_history_minutes(d->hist, since, ch, min_row, a)) {
+		rc = pd_history_minutes(d->hist, since, ch, min_row, a);
+		if (rc < 0) {
 			json_object_put(a);
 			return error_reply(EIO, pd_history_error(d->hist));
 		}
 		o = ok_reply();
+		ADD(o, "truncated", json_object_new_boolean(rc > 0));
 		ADD(o, "now", JI(pd_now(d)));
 		ADD(o, "rows", a);
 		return o;

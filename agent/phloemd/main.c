@@ -151,8 +151,9 @@ static void relay_policies(struct phloemd *d)
 }
 
 /* Push limits and windowed sheds when they differ from what is applied
- * (or always, after the backend lost them: d->dirty). */
-static void apply_policy(struct phloemd *d, bool force)
+ * (or always, after the backend lost them: d->dirty). Return: 0, or the
+ * backend's -errno when it refused the limits (nothing else changed). */
+static int apply_policy(struct phloemd *d, bool force)
 {
 	struct pd_targets t;
 	struct phloem_status st;
@@ -163,9 +164,10 @@ static void apply_policy(struct phloemd *d, bool force)
 
 	pd_policy_eval(&d->cfg, now, &t);
 	site = d->op_site_mw != UINT32_MAX ? d->op_site_mw : t.site_import_limit_mw;
-	if (d->be.ops->status(&d->be, &st)) {
+	err = d->be.ops->status(&d->be, &st);
+	if (err) {
 		d->errors++;
-		return;
+		return err;
 	}
 	/* circuits the file does not name keep their limit in force */
 	for (uint32_t j = 0; j < d->info.ncircuits; j++)
@@ -182,7 +184,7 @@ static void apply_policy(struct phloemd *d, bool force)
 		if (err) {
 			logmsg("limits refused by backend: %s", strerror(-err));
 			d->errors++;
-			return;
+			return err;
 		}
 		logmsg("limits: site import %u W%s", site / 1000,
 		       t.active ? " (time-of-use window open)" : "");
@@ -225,6 +227,7 @@ static void apply_policy(struct phloemd *d, bool force)
 	}
 	d->applied = t;
 	d->dirty = false;
+	return 0;
 }
 
 int pd_relay_override(struct phloemd *d, int relay, uint32_t mode,
@@ -276,6 +279,7 @@ int pd_limits_override(struct phloemd *d, int circuit, uint32_t value,
 		       char *err, size_t errlen)
 {
 	uint32_t old_site = d->op_site_mw, old_c = 0;
+	int rc;
 
 	if (circuit < 0) {
 		d->op_site_mw = value;
@@ -288,30 +292,30 @@ int pd_limits_override(struct phloemd *d, int circuit, uint32_t value,
 		old_c = d->op_circuit_ma[circuit];
 		d->op_circuit_ma[circuit] = value;
 	}
-	{
-		uint64_t before = d->errors;
-
+	rc = apply_policy(d, true);
+	if (rc) {
+		/* refused: put the operator state back as it was */
+		if (circuit < 0)
+			d->op_site_mw = old_site;
+		else
+			d->op_circuit_ma[circuit] = old_c;
 		apply_policy(d, true);
-		if (d->errors != before) {
-			/* refused: put the operator state back as it was */
-			if (circuit < 0)
-				d->op_site_mw = old_site;
-			else
-				d->op_circuit_ma[circuit] = old_c;
-			apply_policy(d, true);
-			snprintf(err, errlen, "backend refused the limit");
-			return -EINVAL;
-		}
+		snprintf(err, errlen, "backend refused the limit: %s", strerror(-rc));
+		return rc;
 	}
 	return 0;
 }
 
 int pd_limits_reset(struct phloemd *d, char *err, size_t errlen)
 {
+	int rc;
+
 	d->op_site_mw = UINT32_MAX;
 	memset(d->op_circuit_ma, 0, sizeof(d->op_circuit_ma));
-	apply_policy(d, true);
-	return 0;
+	rc = apply_policy(d, true);
+	if (rc)
+		snprintf(err, errlen, "backend refused the policy's limits: %s", strerror(-rc));
+	return rc;
 }
 
 /* ---- history ---- */
@@ -580,8 +584,10 @@ static void reload(void)
 	char err[PD_ERR_LEN];
 	int cmap[PHLOEM_MAX_CIRCUITS], rmap[PHLOEM_MAX_RELAYS];
 
-	if (!nc)
+	if (!nc) {
+		logmsg("reload: out of memory, configuration in force unchanged");
 		return;
+	}
 	sd_notify(0, "RELOADING=1");
 	if (pd_config_load(nc, D.cfg.path, err, sizeof(err)) ||
 	    build_maps(nc, &D.info, cmap, rmap, err, sizeof(err))) {
