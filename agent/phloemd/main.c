@@ -686,7 +686,9 @@ static void adopt_dir(const char *file, uid_t uid, gid_t gid, mode_t add)
 	if (stat(dir, &st) || !S_ISDIR(st.st_mode) || st.st_uid != 0 ||
 	    (st.st_mode & S_ISVTX) || (st.st_gid != 0 && uid == (uid_t)-1))
 		return;
-	if (chown(dir, uid, gid) || chmod(dir, (st.st_mode & 07777) | add))
+	/* chmod while root still owns it: the unit's bounding set has
+	 * CAP_CHOWN but not CAP_FOWNER */
+	if ((add && chmod(dir, (st.st_mode & 07777) | add)) || chown(dir, uid, gid))
 		logmsg("adjusting %s for user/group access: %s", dir, strerror(errno));
 }
 
