@@ -12,10 +12,11 @@
 #    any compiler or modpost warning fails the check, and modpost resolves
 #    every symbol against the arm64 kernel's exports. A second build with
 #    W=1 reports its extra warnings (kernel-doc, mostly) without failing;
-# 2. the same sources for 32-bit ARM (Debian's armmp): a 64-bit '/' or
-#    '%' in kernel code becomes a call to libgcc's __aeabi_uldivmod, which
-#    the kernel does not have; modpost and an nm scan catch it. This is what
-#    "32-bit safe division" means, checked rather than reviewed;
+# 2. the same sources for 32-bit ARM (multi_v7_defconfig): no compiler
+#    warning (32-bit catches size_t/long format and truncation mistakes),
+#    and no 64-bit '/' or '%' in kernel code, which would become a call to
+#    libgcc's __aeabi_uldivmod that the kernel does not have (an nm scan).
+#    This is "32-bit safe division", checked rather than reviewed;
 # 3. every struct of the UAPI header has the same sizes and member offsets
 #    on x86_64, i386, arm64 and 32-bit ARM (uapi_layout.py), so records and
 #    ioctls mean the same to a 32-bit userspace on a 64-bit kernel;
@@ -49,6 +50,16 @@ kbuild() {
 # no_warnings LOG: compiler and modpost warnings both count.
 no_warnings() {
 	if grep -nE 'warning:|WARNING:' "$1"; then return 1; fi
+}
+
+# no_compiler_warnings LOG: for the 32-bit tree, which has no
+# Module.symvers: modpost's notes about unresolved symbols are expected
+# there (arm64 resolves them), anything else is not.
+no_compiler_warnings() {
+	if grep -nE 'warning:|WARNING:' "$1" |
+	   grep -vE 'WARNING: (modpost: "[^"]+" \[[^]]*\] undefined!|modpost: suppressed [0-9]+ unresolved|Module\.symvers is missing)'; then
+		return 1
+	fi
 }
 
 tap_check "cross toolchain and :arm64 libraries installed" "$here/deps.sh" || true
@@ -102,17 +113,18 @@ if ! command -v arm-linux-gnueabihf-gcc >/dev/null; then
 elif kdir32=$("$here/prepare-kernel.sh" arm 2>"$OUT.prep32.log"); then
 	tap_ok "arm kernel tree prepared ($(basename "$kdir32"), symbols: $(cat "$kdir32/Module.symvers.origin"))"
 	if kbuild arm arm-linux-gnueabihf- "$kdir32" "$OUT/mod-arm"; then
-		tap_ok "modules build for 32-bit ARM (modpost resolves every symbol)"
+		tap_ok "modules build for 32-bit ARM"
 	else
-		tap_fail "modules build for 32-bit ARM (modpost resolves every symbol)" \
+		tap_fail "modules build for 32-bit ARM" \
 			"$(grep -E 'error|ERROR|undefined' "$OUT/mod-arm/build.log" | head -n 20)"
 	fi
-	if no_warnings "$OUT/mod-arm/build.log" >"$OUT/warn32"; then
+	if no_compiler_warnings "$OUT/mod-arm/build.log" >"$OUT/warn32"; then
 		tap_ok "32-bit ARM module build has no warnings"
 	else
 		tap_fail "32-bit ARM module build has no warnings" "$(head -n 20 "$OUT/warn32")"
 	fi
-	# Even if modpost was told to only warn: no libgcc 64-bit division.
+	# A 64-bit '/' or '%' compiles to a call of libgcc's helper, which the
+	# kernel does not export: the module would not load. Look for it.
 	bad=$(cd "$OUT/mod-arm" && find . -name '*.o' ! -name '*.mod.o' | while read -r o; do
 		arm-linux-gnueabihf-nm -u "$o" | grep -E '__aeabi_u?ldivmod|__u?(div|mod)di3' |
 			sed "s|^|$o: |"

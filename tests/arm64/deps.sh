@@ -4,8 +4,7 @@
 # deps.sh: install what the arm64 (and arm32) cross-builds need, once.
 # Idempotent: does nothing when everything is there, so `make check` may call
 # it every time. The agent's libraries come as Debian multiarch :arm64 -dev
-# packages, which install beside the amd64 ones. armhf is enabled only so
-# that prepare-kernel.sh can fetch the armhf kernel's Module.symvers.
+# packages, which install beside the amd64 ones.
 set -eu
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -22,14 +21,12 @@ missing=()
 for p in $host_pkgs; do installed "$p" || missing+=("$p"); done
 for p in $arm64_pkgs; do installed "$p:arm64" || missing+=("$p:arm64"); done
 need_update=
-for a in arm64 armhf; do
-	if ! dpkg --print-foreign-architectures | grep -qx $a; then
-		as_root dpkg --add-architecture $a
-		need_update=1
-	fi
-	# A foreign arch's package lists exist only after an update with it enabled.
-	ls /var/lib/apt/lists/*_binary-${a}_Packages* >/dev/null 2>&1 || need_update=1
-done
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+	as_root dpkg --add-architecture arm64
+	need_update=1
+fi
+# A foreign arch's package lists exist only after an update with it enabled.
+ls /var/lib/apt/lists/*_binary-arm64_Packages* >/dev/null 2>&1 || need_update=1
 [ ${#missing[@]} -eq 0 ] && [ -z "$need_update" ] && exit 0
 # A mirror caught mid-sync fails one index; what it needs may still be there.
 [ -z "$need_update" ] || as_root apt-get update -q >/dev/null || echo "arm64 deps: apt-get update had errors" >&2
