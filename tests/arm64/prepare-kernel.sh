@@ -29,7 +29,7 @@
 # ${PHLOEM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/phloem}, keyed by the source
 # package version, the compiler version, the configuration source and the
 # fragment, so a fresh clone (CI) reuses it. Cold cost on two cores, measured:
-# about 65 s for both trees (1.5 GB extracted, one ~10 MB download).
+# 40-65 s for both trees (1.5 GB extracted, one ~10 MB download).
 set -euo pipefail
 
 arch=${1:?usage: prepare-kernel.sh arm64|arm}
