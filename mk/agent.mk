@@ -28,18 +28,13 @@ $(LIBPHLOEM): $(LIB_OBJS)
 	$(AR) rcs $@ $^
 
 $(PHLOEMCTL): $(CTL_OBJS) $(LIBPHLOEM)
-	$(CC) $(CFLAGS) -o $@ $(CTL_OBJS) $(LIBPHLOEM) $(AGENT_LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CTL_OBJS) $(LIBPHLOEM) $(AGENT_LIBS)
 
-.PHONY: agent phloemctl install-agent
+.PHONY: agent phloemctl
 agent phloemctl: $(PHLOEMCTL)
 ALL += phloemctl
 
-install-agent: $(PHLOEMCTL)
-	install -D -m 0755 $(PHLOEMCTL) $(DESTDIR)$(PREFIX)/bin/phloemctl
-	install -D -m 0644 $(TOP)/docs/man/phloemctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/phloemctl.8
-	install -D -m 0644 $(TOP)/agent/phloemctl/phloemctl.bash-completion \
-		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/phloemctl
-INSTALLS += install-agent
+# Installed by mk/install.mk (install-bins, install-data), with the rest.
 
 # ---- ledger tests (host) ----
 LT := $(BUILD)/tests/ledger

@@ -6,7 +6,9 @@ DEB_PKGS := build-essential clang libclang-rt-14-dev valgrind pkg-config \
 	kmod cpio xz-utils device-tree-compiler \
 	libnl-3-dev libnl-genl-3-dev libnl-route-3-dev libsodium-dev \
 	libsqlite3-dev sqlite3 libinih-dev libmodbus-dev libbpf-dev iproute2 \
-	libjson-c-dev libsystemd-dev gcc-arm-linux-gnueabihf file python3
+	libjson-c-dev libsystemd-dev gcc-arm-linux-gnueabihf file python3 \
+	python3-yaml systemd gcc-aarch64-linux-gnu libc6-dev-armhf-cross \
+	linux-libc-dev-armhf-cross
 
 DEPS_STAMP := $(BUILD)/.deps-$(shell echo $(DEB_PKGS) | md5sum | cut -c1-8)
 
