@@ -30,7 +30,7 @@ $(PD_SHED): $(TOP)/kernel/shed.c $(TOP)/kernel/shed.h $(TOP)/uapi/linux/phloem.h
 	$(CC) $(AGENT_CFLAGS) -I$(TOP)/kernel -c -o $@ $<
 
 $(PHLOEMD): $(PD_OBJS) $(PD_SHED) $(LIBPHLOEM)
-	$(CC) $(CFLAGS) -o $@ $(PD_OBJS) $(PD_SHED) $(LIBPHLOEM) $(PD_LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(PD_OBJS) $(PD_SHED) $(LIBPHLOEM) $(PD_LIBS)
 
 .PHONY: phloemd install-phloemd check-agent check-agent-kernel bench-agent bench-agent-kernel
 phloemd: $(PHLOEMD)
