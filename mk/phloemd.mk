@@ -32,13 +32,11 @@ $(PD_SHED): $(TOP)/kernel/shed.c $(TOP)/kernel/shed.h $(TOP)/uapi/linux/phloem.h
 $(PHLOEMD): $(PD_OBJS) $(PD_SHED) $(LIBPHLOEM)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(PD_OBJS) $(PD_SHED) $(LIBPHLOEM) $(PD_LIBS)
 
-.PHONY: phloemd install-phloemd check-agent check-agent-kernel bench-agent bench-agent-kernel
+.PHONY: phloemd check-agent check-agent-kernel bench-agent bench-agent-kernel
 phloemd: $(PHLOEMD)
 ALL += phloemd
 
-install-phloemd: $(PHLOEMD)
-	install -D -m 0755 $(PHLOEMD) $(DESTDIR)$(PREFIX)/sbin/phloemd
-INSTALLS += install-phloemd
+# Installed by mk/install.mk (install-bins: phloemd to sbin).
 
 # ---- host tests: unit tests (kselftest harness) and the daemon driven
 # through real processes, sockets and SQLite files (sim backend) ----
