@@ -224,6 +224,8 @@ static int median_cycles(int fd, int n, unsigned int what, uint32_t *out)
 			continue;
 		if (what == 100)
 			v[k++] = r.cycle.freq_mhz;
+		else if (what == 400)
+			v[k++] = r.cycle.nsamples;
 		else if (what >= 300)
 			v[k++] = r.cycle.chan[what - 300].s_mva;
 		else if (what >= 200)	/* signed: biased so the sort is right */
@@ -241,7 +243,7 @@ static int median_cycles(int fd, int n, unsigned int what, uint32_t *out)
 TEST_F(stream, cycle_values)
 {
 	struct phloem_record r;
-	uint32_t v, f, i_heat, i_site, p, p90, s_va;
+	uint32_t v, f, i_heat, i_site, p, p90, s_va, ns, tol;
 
 	NEED_DEV();
 	do {
@@ -260,42 +262,50 @@ TEST_F(stream, cycle_values)
 	EXPECT_LE(8, r.cycle.nsamples);
 	EXPECT_GE(120, r.cycle.nsamples);
 
+	/*
+	 * 230 V within 2% when the cycle is well sampled. When the emulator
+	 * falls behind (overruns), the samples of a cycle are unevenly spaced
+	 * and a plain mean of squares is biased by a few percent: 5% then.
+	 */
+	ASSERT_EQ(0, median_cycles(self->fd, 25, 400, &ns));
+	tol = ns >= 60 ? 2 : 5;
 	ASSERT_EQ(0, median_cycles(self->fd, 25, CH_V0, &v));
-	EXPECT_LE(225400, v) TH_LOG("Vrms %u mV", v);
-	EXPECT_GE(234600, v) TH_LOG("Vrms %u mV", v);
+	TH_LOG("median %u samples a cycle: Vrms %u mV, tolerance %u%%", ns, v, tol);
+	EXPECT_LE(230000 * (100 - tol) / 100, v) TH_LOG("Vrms %u mV", v);
+	EXPECT_GE(230000 * (100 + tol) / 100, v) TH_LOG("Vrms %u mV", v);
 	ASSERT_EQ(0, median_cycles(self->fd, 25, 100, &f));
 	EXPECT_LE(49500, f) TH_LOG("f %u mHz", f);
 	EXPECT_GE(50500, f) TH_LOG("f %u mHz", f);
 
-	/* a set current on the heating circuit, reproduced within 3% */
+	/* a set current on the heating circuit, reproduced within 3% (6%) */
 	ASSERT_EQ(0, sim_set(0, "relay%u/load_ma", R_HEATPUMP));
 	ASSERT_EQ(0, sim_set(0, "relay%u/load_ma", R_WATER_HEATER));
 	ASSERT_EQ(0, sim_set(9000, "ch%u/rms", CH_HEATING));
 	ph_sleep_ms(100);
 	ASSERT_EQ(0, median_cycles(self->fd, 25, CH_HEATING, &i_heat));
-	EXPECT_LE(9000 * 97 / 100, i_heat) TH_LOG("heating %u mA", i_heat);
-	EXPECT_GE(9000 * 103 / 100, i_heat) TH_LOG("heating %u mA", i_heat);
+	EXPECT_LE(9000 * (100 - tol - 1) / 100, i_heat) TH_LOG("heating %u mA", i_heat);
+	EXPECT_GE(9000 * (100 + tol + 1) / 100, i_heat) TH_LOG("heating %u mA", i_heat);
 	/*
 	 * Power. Apparent power (Vrms * Irms) does not depend on when the
 	 * voltage and the current of a sample set were read: 2070 VA within
 	 * 5%. Real power does: the driver reads the channels one after the
 	 * other and under TCG one SPI read takes a good part of a
-	 * millisecond, so the current lags the voltage it is multiplied with
+	 * millisecond (the RMS tolerances above apply twice to a product), so the current lags the voltage it is multiplied with
 	 * by up to tens of degrees (on hardware: ~2 degrees). So: in phase,
 	 * between 75% and 110% of 2070 W (a mean of v*i over a dozen unevenly
 	 * spaced samples, when the emulator is slow); 90 degrees behind,
 	 * clearly less.
 	 */
 	ASSERT_EQ(0, median_cycles(self->fd, 25, 300 + CH_HEATING, &s_va));
-	EXPECT_LE(2070000 * 95 / 100, s_va) TH_LOG("s %u mVA", s_va);
-	EXPECT_GE(2070000 * 105 / 100, s_va) TH_LOG("s %u mVA", s_va);
+	EXPECT_LE(2070000 * (100 - 2 * tol - 1) / 100, s_va) TH_LOG("s %u mVA", s_va);
+	EXPECT_GE(2070000 * (100 + 2 * tol + 1) / 100, s_va) TH_LOG("s %u mVA", s_va);
 	ASSERT_EQ(0, median_cycles(self->fd, 25, 200 + CH_HEATING, &p));
 	EXPECT_LE(2070000 * 75 / 100, (int32_t)p) TH_LOG("p %d mW", (int32_t)p);
 	EXPECT_GE(2070000 * 110 / 100, (int32_t)p) TH_LOG("p %d mW", (int32_t)p);
 	/* the site CT sees every circuit: kitchen 9.8 A + garage 10 A + 9 A */
 	ASSERT_EQ(0, median_cycles(self->fd, 25, CH_SITE, &i_site));
-	EXPECT_LE(28800 * 97 / 100, i_site) TH_LOG("site %u mA", i_site);
-	EXPECT_GE(28800 * 103 / 100, i_site) TH_LOG("site %u mA", i_site);
+	EXPECT_LE(28800 * (100 - tol - 1) / 100, i_site) TH_LOG("site %u mA", i_site);
+	EXPECT_GE(28800 * (100 + tol + 1) / 100, i_site) TH_LOG("site %u mA", i_site);
 	ASSERT_EQ(0, sim_set(90000, "ch%u/phase_mdeg", CH_HEATING));
 	ph_sleep_ms(100);
 	ASSERT_EQ(0, median_cycles(self->fd, 25, 200 + CH_HEATING, &p90));
