@@ -302,10 +302,13 @@ TEST_F(stream, cycle_values)
 	ASSERT_EQ(0, median_cycles(self->fd, 25, 200 + CH_HEATING, &p));
 	EXPECT_LE(2070000 * 75 / 100, (int32_t)p) TH_LOG("p %d mW", (int32_t)p);
 	EXPECT_GE(2070000 * 110 / 100, (int32_t)p) TH_LOG("p %d mW", (int32_t)p);
-	/* the site CT sees every circuit: kitchen 9.8 A + garage 10 A + 9 A */
+	/*
+	 * The site CT sees every circuit: kitchen 9.8 A + garage 10 A + 9 A.
+	 * Eight sources summed on a coarser CT (170 mA a step): 3% more.
+	 */
 	ASSERT_EQ(0, median_cycles(self->fd, 25, CH_SITE, &i_site));
-	EXPECT_LE(28800 * (100 - tol - 1) / 100, i_site) TH_LOG("site %u mA", i_site);
-	EXPECT_GE(28800 * (100 + tol + 1) / 100, i_site) TH_LOG("site %u mA", i_site);
+	EXPECT_LE(28800 * (100 - tol - 3) / 100, i_site) TH_LOG("site %u mA", i_site);
+	EXPECT_GE(28800 * (100 + tol + 3) / 100, i_site) TH_LOG("site %u mA", i_site);
 	ASSERT_EQ(0, sim_set(90000, "ch%u/phase_mdeg", CH_HEATING));
 	ph_sleep_ms(100);
 	ASSERT_EQ(0, median_cycles(self->fd, 25, 200 + CH_HEATING, &p90));
