@@ -556,6 +556,28 @@ static bool phloem_nl_has_listeners(void)
 	return ret;
 }
 
+/*
+ * Out of line so its cost per event, listener check included, can be
+ * measured on its own with function_graph (make bench-netlink).
+ */
+static noinline void phloem_nl_multicast_event(struct phloem_dev *pd,
+					       const struct phloem_record *rec)
+{
+	struct sk_buff *skb;
+
+	if (!phloem_nl_has_listeners())
+		return;
+	skb = genlmsg_new(phloem_nl_event_size(), GFP_ATOMIC);
+	if (!skb)
+		return;
+	if (phloem_nl_fill_event(skb, pd, rec->hdr.time_ns, &rec->event)) {
+		nlmsg_free(skb);
+		return;
+	}
+	/* -ESRCH when the last listener left meanwhile: nothing to report */
+	genlmsg_multicast_allns(&phloem_nl_family, skb, 0, PHLOEM_NL_GRP_EVENTS);
+}
+
 /**
  * phloem_netlink_publish() - the netlink side of phloem_publish()
  * @pd: device
@@ -572,26 +594,13 @@ static bool phloem_nl_has_listeners(void)
 void phloem_netlink_publish(struct phloem_dev *pd,
 			    const struct phloem_record *rec)
 {
-	struct sk_buff *skb;
-
 	if (rec->hdr.type == PHLOEM_REC_CYCLE) {
 		spin_lock(&pd->nl_lock);
 		pd->nl_cycle = rec->cycle;
 		spin_unlock(&pd->nl_lock);
-		return;
+	} else if (rec->hdr.type == PHLOEM_REC_EVENT) {
+		phloem_nl_multicast_event(pd, rec);
 	}
-	if (rec->hdr.type != PHLOEM_REC_EVENT || !phloem_nl_has_listeners())
-		return;
-
-	skb = genlmsg_new(phloem_nl_event_size(), GFP_ATOMIC);
-	if (!skb)
-		return;
-	if (phloem_nl_fill_event(skb, pd, rec->hdr.time_ns, &rec->event)) {
-		nlmsg_free(skb);
-		return;
-	}
-	/* -ESRCH when the last listener left meanwhile: nothing to report */
-	genlmsg_multicast_allns(&phloem_nl_family, skb, 0, PHLOEM_NL_GRP_EVENTS);
 }
 
 /* ------------------------------------------------------------------ */

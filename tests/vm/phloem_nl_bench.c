@@ -9,7 +9,9 @@
  *   2. the event path: SET_RELAY override ON/OFF as fast as one thread can
  *      issue them, each producing a PHLOEM_EV_OVERRIDE, first with nobody
  *      on the "events" group (the publish path must then cost nothing),
- *      then with a listener thread counting what it receives.
+ *      then with a listener thread counting what it receives;
+ *   3. the event path alone in the kernel (function_graph on
+ *      phloem_nl_multicast_event), with and without a listener.
  *
  * Run as root with phloem.ko bound to phloem_sim.ko (make bench-netlink).
  * Under QEMU TCG the figures are emulated, not a Raspberry Pi's: compare
@@ -203,6 +205,82 @@ static void row(const char *what, double *rate, const char *unit)
 	       rate[ROUNDS - 1]);
 }
 
+/*
+ * In-kernel cost of the event path per event, from function_graph on
+ * phloem_nl_multicast_event() (listener check, allocation, formatting,
+ * multicast): on its own, without the request and relay work around it.
+ * Tracing adds its own overhead to each figure. Optional: skipped when
+ * tracefs is not there.
+ */
+#define TRACING		"/sys/kernel/debug/tracing"
+#define TRACED_FN	"phloem_nl_multicast_event"
+#define TRACE_MAX	(1 << 16)	/* calls kept per storm */
+
+static bool trace_write(const char *file, const char *val)
+{
+	char path[128];
+	FILE *f;
+	bool ok;
+
+	snprintf(path, sizeof(path), TRACING "/%s", file);
+	f = fopen(path, "w");
+	if (!f)
+		return false;
+	ok = fputs(val, f) >= 0;
+	return fclose(f) == 0 && ok;
+}
+
+static bool trace_start(void)
+{
+	return trace_write("tracing_on", "0") &&
+	       trace_write("current_tracer", "nop") &&
+	       trace_write("set_ftrace_filter", TRACED_FN) &&
+	       trace_write("current_tracer", "function_graph") &&
+	       trace_write("trace", "") &&
+	       trace_write("tracing_on", "1");
+}
+
+/* Durations (us) of the traced calls since trace_start(); then stops */
+static unsigned long trace_collect(double *us, unsigned long max)
+{
+	char line[512];
+	unsigned long n = 0;
+	FILE *f;
+
+	trace_write("tracing_on", "0");
+	f = fopen(TRACING "/trace", "r");
+	if (!f)
+		return 0;
+	while (n < max && fgets(line, sizeof(line), f)) {
+		char *bar = strchr(line, '|'), *u, *p;
+
+		if (!bar || !strstr(bar, TRACED_FN))
+			continue;
+		*bar = 0;
+		u = strstr(line, " us");
+		if (!u)
+			continue;
+		for (p = u; p > line && (p[-1] == '.' || (p[-1] >= '0' && p[-1] <= '9')); p--)
+			;
+		us[n++] = strtod(p, NULL);
+	}
+	fclose(f);
+	trace_write("current_tracer", "nop");
+	trace_write("set_ftrace_filter", "");
+	return n;
+}
+
+static void trace_row(const char *what, double *us, unsigned long n)
+{
+	if (!n) {
+		printf("%-40s (no calls traced)\n", what);
+		return;
+	}
+	qsort(us, n, sizeof(*us), cmp_double);
+	printf("%-40s %9.1f us median, %.1f us p99, %.1f us max (%lu calls)\n",
+	       what, us[n / 2], us[n * 99 / 100], us[n - 1], n);
+}
+
 /* Requests per second of @r, answered one at a time, for @secs */
 static double round_trips(int fd, const char *what, struct req *r,
 			  double secs)
@@ -327,7 +405,10 @@ int main(void)
 	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
 	double getfam[ROUNDS], getdev[ROUNDS], getstats[ROUNDS];
 	double quiet[ROUNDS], heard[ROUNDS], evrate[ROUNDS];
-	unsigned long total = 0, ev0, nquiet = 0, nheard = 0;
+	unsigned long total = 0, ev0, nquiet = 0, nheard = 0, events;
+	static double us_quiet[TRACE_MAX], us_heard[TRACE_MAX];
+	unsigned long traced_quiet = 0, traced_heard = 0;
+	bool traced = false;
 	struct listener l = { 0 };
 	struct req fam, dev, stats, on, off, r;
 	pthread_t th;
@@ -377,6 +458,22 @@ int main(void)
 		evrate[i] = (l.overrides - ev0) / (double)STORM_S;
 		total += l.overrides - ev0;
 	}
+
+	events = l.events;
+
+	/* The event path alone, traced: nobody listening, then one listener */
+	if (trace_start()) {
+		unsigned long dummy = 0;
+
+		storm(fd, &on, &off, STORM_S, &dummy);
+		traced_quiet = trace_collect(us_quiet, TRACE_MAX);
+		membership(l.fd, NETLINK_ADD_MEMBERSHIP);
+		traced = trace_start();
+		storm(fd, &on, &off, STORM_S, &dummy);
+		usleep(300000);
+		membership(l.fd, NETLINK_DROP_MEMBERSHIP);
+		traced_heard = trace_collect(us_heard, TRACE_MAX);
+	}
 	l.stop = true;
 	pthread_join(th, NULL);
 
@@ -390,9 +487,19 @@ int main(void)
 	row("SET_RELAY override, 1 listener", heard, "requests/s");
 	row("  EV_OVERRIDE delivered to it", evrate, "events/s");
 	printf("  listener storms: %lu requests, %lu EV_OVERRIDE received (%lu events in all), %lu ENOBUFS\n",
-	       nheard, total, l.events, l.drops);
+	       nheard, total, events, l.drops);
 	printf("  quiet storms: %lu requests, nothing formatted or sent (no listener)\n",
 	       nquiet);
+
+	if (traced) {
+		printf("event path per event (function_graph on %s, tracing overhead included):\n",
+		       TRACED_FN);
+		trace_row("  nobody listening", us_quiet, traced_quiet);
+		trace_row("  1 listener (GFP_ATOMIC, multicast)", us_heard, traced_heard);
+	} else {
+		printf("event path per event: not measured (no tracefs at %s)\n",
+		       TRACING);
+	}
 
 	/* Leave the relay to policy */
 	override_req(&r, PHLOEM_OVERRIDE_AUTO);
