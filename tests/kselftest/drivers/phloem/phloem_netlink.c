@@ -1065,4 +1065,106 @@ TEST_F(nl, netns)
 	ASSERT_EQ(0, WEXITSTATUS(status)) TH_LOG("child step %d failed", WEXITSTATUS(status));
 }
 
+/*
+ * A dump of several devices that does not fit one message buffer: four
+ * simulated HATs, read with an 8 KiB buffer so the kernel has to stop and
+ * resume (cb->args) at least once. Every device comes exactly once, whole,
+ * in index order. Last in the file: it reloads the simulator, and puts it
+ * back to one HAT afterwards.
+ */
+static int sim_reload(unsigned int hats, unsigned int timeout_ms)
+{
+	const char *ko = getenv("PHLOEM_SIM_KO");
+	char cmd[512], node[32];
+	uint64_t end = ph_now_ns() + timeout_ms * NSEC_PER_MSEC;
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "rmmod phloem_sim && insmod %s hats=%u",
+		 ko ? ko : "kernel/sim/phloem_sim.ko", hats);
+	st = system(cmd);
+	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st))
+		return -EIO;
+	snprintf(node, sizeof(node), "/dev/phloem%u", hats - 1);
+	while (access(node, F_OK)) {
+		if (ph_now_ns() > end)
+			return -ETIMEDOUT;
+		ph_sleep_ms(50);
+	}
+	return 0;
+}
+
+FIXTURE(multi) {
+	int unused;
+};
+FIXTURE_SETUP(multi) { }
+FIXTURE_TEARDOWN(multi) { }
+
+TEST_F_TIMEOUT(multi, dump_resumes, 120)
+{
+	static char buf[8192];
+	const struct nlattr *tb[PHLOEM_A_MAX + 1];
+	unsigned int parts = 0, ndev = 0, idx[8];
+	bool done = false;
+	struct nl nl, ctl;
+	struct msg m;
+	int err;
+
+	if (!ph_present())
+		SKIP(return, "%s absent", PH_DEV);
+	ASSERT_EQ(0, sim_reload(4, 10000)) TH_LOG("cannot reload phloem_sim with hats=4");
+	ASSERT_EQ(0, nl_open(&ctl));
+	ASSERT_EQ(0, nl_resolve(&ctl));
+	/*
+	 * A socket that never read with a big buffer: the kernel sizes dump
+	 * parts by the largest read a socket has made (up to 32 KiB), and
+	 * nl_resolve() reads with 64 KiB.
+	 */
+	ASSERT_EQ(0, nl_open(&nl));
+	nl.family = ctl.family;
+
+	msg_init(&m, nl.family, PHLOEM_CMD_GET_DEVICE, NLM_F_DUMP);
+	m.nlh.nlmsg_seq = 4242;
+	ASSERT_LT(0, send(nl.fd, m.buf, m.nlh.nlmsg_len, 0));
+	while (!done) {
+		ssize_t n = recv(nl.fd, buf, sizeof(buf), 0);
+		struct nlmsghdr *h;
+
+		ASSERT_LT(0, n) TH_LOG("recv: %s", strerror(errno));
+		parts++;
+		for (h = (void *)buf; NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
+			if (h->nlmsg_type == NLMSG_DONE) {
+				done = true;
+				break;
+			}
+			ASSERT_NE(NLMSG_ERROR, h->nlmsg_type);
+			ASSERT_EQ(nl.family, h->nlmsg_type);
+			ASSERT_EQ(0, h->nlmsg_flags & NLM_F_DUMP_INTR);
+			attrs_parse((char *)NLMSG_DATA(h) + GENL_HDRLEN,
+				    h->nlmsg_len - NLMSG_LENGTH(GENL_HDRLEN), tb, PHLOEM_A_MAX);
+			ASSERT_LT(ndev, 8);
+			idx[ndev++] = nla_u32(tb[PHLOEM_A_DEV_INDEX]);
+			ASSERT_EQ(SIM_NRELAYS, list_count(tb[PHLOEM_A_DEV_RELAYS]));
+			ASSERT_EQ(SIM_NCIRCUITS, list_count(tb[PHLOEM_A_DEV_CIRCUITS]));
+		}
+	}
+	TH_LOG("%u devices in %u reads", ndev, parts);
+	ASSERT_EQ(4, ndev);
+	for (unsigned int i = 0; i < ndev; i++)
+		ASSERT_EQ(i, idx[i]);
+	ASSERT_LE(3, parts);	/* at least two data parts, then DONE */
+
+	/* Every one of them answers a doit too */
+	for (unsigned int i = 0; i < ndev; i++) {
+		struct reply *r = calloc(1, sizeof(*r));
+
+		ASSERT_NE(NULL, r);
+		err = get_device(&nl, i, r);
+		ASSERT_EQ(0, err) TH_LOG("device %u: %s", i, r->ext);
+		free(r);
+	}
+	close(nl.fd);
+	close(ctl.fd);
+	ASSERT_EQ(0, sim_reload(1, 10000));
+}
+
 TEST_HARNESS_MAIN
