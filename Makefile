@@ -40,7 +40,11 @@ INSTALLS  :=
 .PHONY: all check bench demo install deps clean
 all: modules
 
-include $(sort $(wildcard $(TOP)/mk/*.mk))
+# deps.mk and ksft.mk first: other fragments name their variables
+# (KSFT_HDRS...) in prerequisites, which make expands as it reads them.
+MK_FIRST := $(TOP)/mk/deps.mk $(TOP)/mk/ksft.mk
+include $(MK_FIRST)
+include $(filter-out $(MK_FIRST),$(sort $(wildcard $(TOP)/mk/*.mk)))
 
 all: $(ALL)
 
