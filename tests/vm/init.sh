@@ -33,7 +33,22 @@ mount -t proc proc $R/proc
 mount -t sysfs sysfs $R/sys
 mount -t devtmpfs devtmpfs $R/dev
 mount -t debugfs debugfs $R/sys/kernel/debug
-mount -t tmpfs -o mode=1777 tmpfs $R/tmp
+# The guest's /tmp is its own; a checkout that lives under the host's /tmp
+# (a CI clone, say) is bound back in so the command can still reach it.
+top=$(sed -n 's/.*phloem\.top=\([^ ]*\).*/\1/p' /proc/cmdline)
+case "$top" in
+/tmp/*)
+	mkdir -p /hosttmp
+	mount -o bind $R/tmp /hosttmp
+	mount -t tmpfs -o mode=1777 tmpfs $R/tmp
+	mkdir -p "$R$top"
+	mount -o bind "/hosttmp${top#/tmp}" "$R$top" ||
+		die "bind of the checkout $top failed"
+	;;
+*)
+	mount -t tmpfs -o mode=1777 tmpfs $R/tmp
+	;;
+esac
 mount -t tmpfs -o mode=755 tmpfs $R/run
 mkdir -p $R/run/vm $R/dev/pts $R/dev/shm
 mount -t devpts devpts $R/dev/pts

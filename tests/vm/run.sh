@@ -146,7 +146,7 @@ start=$(date +%s)
 timeout -k 10 "$timeout" qemu-system-x86_64 \
 	-accel tcg -cpu max -m 1G -smp 2 -nographic -no-reboot -nic none \
 	-kernel "$kernel" -initrd "$initrd" \
-	-append "console=ttyS0 panic=-1 loglevel=4 rdinit=/init" \
+	-append "console=ttyS0 panic=-1 loglevel=4 rdinit=/init phloem.top=$TOP" \
 	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
 	-virtfs local,path="$run",mount_tag=vmrun,security_model=none \
 	< /dev/null 9>&- 2>&1 | tr -d '\r' | tee "$run/console"
