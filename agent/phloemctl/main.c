@@ -24,6 +24,8 @@ static const struct {
 	{ "limits", limits_main, "Show the limits in force; set or reset operator limits" },
 	{ "events", events_main, "Show shedding and safety events (--follow to stream them)" },
 	{ "history", history_main, "Per-minute energy per channel, with a bar per minute" },
+	{ "peers", peers_main, "Gateways heard, their liveness and power; community net power; counters" },
+	{ "community", community_main, "Show the community; invite, join or remove a gateway" },
 	{ "config", config_main, "Check a phloemd configuration file (config check FILE)" },
 };
 

@@ -46,6 +46,8 @@ int limits_main(int argc, char **argv);
 int events_main(int argc, char **argv);
 int history_main(int argc, char **argv);
 int config_main(int argc, char **argv);
+int peers_main(int argc, char **argv);
+int community_main(int argc, char **argv);
 
 /* "phloemctl: <message>" for usage errors; returns 2 */
 int pdc_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -26,6 +26,8 @@ int limits_main(int argc, char **argv);
 int events_main(int argc, char **argv);
 int history_main(int argc, char **argv);
 int config_main(int argc, char **argv);
+int peers_main(int argc, char **argv);
+int community_main(int argc, char **argv);
 
 /* util.c */
 extern const char *phloem_dir_opt;	/* --dir given before the subcommand */

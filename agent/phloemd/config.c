@@ -48,7 +48,7 @@ struct parse {
 };
 
 enum { SEC_NONE, SEC_SITE, SEC_CIRCUIT, SEC_RELAY, SEC_TOU, SEC_HISTORY,
-       SEC_AGENT, SEC_SIM };
+       SEC_AGENT, SEC_SIM, SEC_PEERS };
 
 static bool fail(struct parse *p, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -85,6 +85,11 @@ void pd_config_defaults(struct pd_config *c)
 	c->sim_mains_hz = 50;
 	c->sim_rate_hz = 1000;
 	c->sim_restore_delay_ms = 10000;
+	snprintf(c->peer_identity, sizeof(c->peer_identity), "/var/lib/phloem/identity.key");
+	snprintf(c->peer_state, sizeof(c->peer_state), "/var/lib/phloem/community");
+	c->peer_port = 7068;
+	c->peer_announce_ms = 2000;
+	c->peer_settle_interval_s = 900;
 }
 
 /* Unsigned integer in [min, max], whole string, decimal. */
@@ -279,6 +284,8 @@ static bool begin_section(struct parse *p, const char *hdr)
 		p->kind = SEC_AGENT;
 	else if (n == 1 && !strcmp(kind, "sim"))
 		p->kind = SEC_SIM;
+	else if (n == 1 && !strcmp(kind, "peers"))
+		p->kind = SEC_PEERS;
 	else if (n == 2 && !strcmp(kind, "circuit")) {
 		if (!good_name(name, PD_NAME_LEN))
 			return fail(p, p->line, "bad circuit name \"%s\" (letters, digits, -_. and at most %d characters)",
@@ -370,6 +377,49 @@ static bool list_names(struct parse *p, const char *v, char *out, size_t len)
 	snprintf(out, len, "%s", v);
 	return true;
 }
+
+/* [peers]: docs/protocol.md, "Configuration" */
+#define BAD(what) fail(p, l, "[%s] %s: %s", p->section, key, what)
+static int peers_key(struct parse *p, struct pd_config *c, const char *key,
+		     const char *v)
+{
+	int l = p->line;
+
+	if (!strcmp(key, "community")) {
+		size_t n = strlen(v);
+
+		if (!n || n > 63 || strpbrk(v, " \t."))
+			return BAD("expected a name of 1..63 printable bytes without spaces or dots");
+		snprintf(c->peer_community, sizeof(c->peer_community), "%s", v);
+	} else if (!strcmp(key, "interfaces")) {
+		if (strlen(v) >= sizeof(c->peer_interfaces))
+			return BAD("list too long");
+		snprintf(c->peer_interfaces, sizeof(c->peer_interfaces), "%s", v);
+	} else if (!strcmp(key, "static")) {
+		if (strlen(v) >= sizeof(c->peer_static))
+			return BAD("list too long");
+		snprintf(c->peer_static, sizeof(c->peer_static), "%s", v);
+	} else if (!strcmp(key, "identity") || !strcmp(key, "state")) {
+		char *dst = key[0] == 'i' ? c->peer_identity : c->peer_state;
+
+		if (v[0] != '/' || strlen(v) >= PATH_MAX)
+			return BAD("expected an absolute path");
+		snprintf(dst, PATH_MAX, "%s", v);
+	} else if (!strcmp(key, "port")) {
+		if (!parse_u32(v, 1, 65535, &c->peer_port))
+			return BAD("expected a UDP port 1..65535");
+	} else if (!strcmp(key, "announce_ms")) {
+		if (!parse_u32(v, 100, 600000, &c->peer_announce_ms))
+			return BAD("expected milliseconds 100..600000");
+	} else if (!strcmp(key, "settle_interval_s")) {
+		if (!parse_u32(v, 60, 86400, &c->peer_settle_interval_s))
+			return BAD("expected seconds 60..86400");
+	} else {
+		return BAD("unknown key (community, interfaces, static, port, announce_ms, settle_interval_s, identity, state)");
+	}
+	return 1;
+}
+#undef BAD
 
 static int handler(void *user, const char *section, const char *key,
 		   const char *v)
@@ -505,6 +555,8 @@ static int handler(void *user, const char *section, const char *key,
 			return BAD("unknown key (db, retention_days)");
 		}
 		return 1;
+	case SEC_PEERS:
+		return peers_key(p, c, key, v);
 	case SEC_AGENT:
 		if (!strcmp(key, "backend")) {
 			if (!strcmp(v, "kernel"))

@@ -26,6 +26,7 @@
 #include <json-c/json.h>
 
 #include "lib/nl/phloem_nl.h"
+#include "peer/peer.h"
 #include "daemon.h"
 
 #define CTL_MAX_CLIENTS	32
@@ -387,7 +388,9 @@ static struct json_object *handle(struct client *c, struct json_object *req)
 	if (!cmd)
 		return error_reply(EINVAL, "request has no \"cmd\" string");
 	write_cmd = !strcmp(cmd, "relay") || !strcmp(cmd, "priority") ||
-		    !strcmp(cmd, "limits-set") || !strcmp(cmd, "limits-reset");
+		    !strcmp(cmd, "limits-set") || !strcmp(cmd, "limits-reset") ||
+		    !strcmp(cmd, "community-invite") || !strcmp(cmd, "community-join") ||
+		    !strcmp(cmd, "community-remove");
 	if (write_cmd ? !c->can_write : !c->can_read) {
 		fprintf(stderr, "phloemd: control: uid %u (pid %d) refused for \"%s\"\n",
 			(unsigned)c->uid, (int)c->pid, cmd);
@@ -503,6 +506,37 @@ static struct json_object *handle(struct client *c, struct json_object *req)
 	if (!strcmp(cmd, "limits-reset")) {
 		rc = pd_limits_reset(d, err, sizeof(err));
 		return rc ? error_reply(-rc, err) : do_limits(d);
+	}
+	if (!strcmp(cmd, "peers") || !strcmp(cmd, "community")) {
+		struct json_object *o = !strcmp(cmd, "peers") ? pd_peers_json(d) :
+					pd_community_json(d);
+
+		ADD(o, "ok", json_object_new_boolean(1));
+		return o;
+	}
+	if (!strcmp(cmd, "community-invite") || !strcmp(cmd, "community-join") ||
+	    !strcmp(cmd, "community-remove")) {
+		const char *arg = get_str(req, cmd[10] == 'j' ? "token" : "key");
+		char token[PEER_TOKEN_SIZE];
+		struct json_object *o;
+
+		if (!arg)
+			return error_reply(EINVAL, cmd[10] == 'j' ? "missing \"token\"" :
+					   "missing \"key\"");
+		if (cmd[10] == 'i')
+			rc = pd_peers_invite(d, arg, token, sizeof(token), err, sizeof(err));
+		else if (cmd[10] == 'j')
+			rc = pd_peers_join(d, arg, err, sizeof(err));
+		else
+			rc = pd_peers_remove(d, arg, err, sizeof(err));
+		if (rc)
+			return error_reply(rc < 0 ? -rc : EINVAL, err);
+		o = cmd[10] == 'i' ? ok_reply() : pd_community_json(d);
+		if (cmd[10] == 'i')
+			ADD(o, "token", json_object_new_string(token));
+		else
+			ADD(o, "ok", json_object_new_boolean(1));
+		return o;
 	}
 	return error_reply(EOPNOTSUPP, "unknown command");
 }

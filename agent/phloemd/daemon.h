@@ -15,6 +15,8 @@
 #include "phloemd.h"
 
 struct pd_control;
+struct pd_peers;
+struct json_object;
 
 /** struct pd_watch - an fd in the epoll set; data.ptr points here */
 struct pd_watch {
@@ -73,6 +75,7 @@ struct phloemd {
 	uint64_t events, errors;
 	gid_t read_gid;
 	bool quit;
+	struct pd_peers *peers;		/* NULL: [peers] not configured */
 };
 
 /* main.c: actions for control.c; return 0 or -errno with @err filled */
@@ -96,5 +99,15 @@ void pd_control_close(struct phloemd *d);
 void pd_control_reap(struct phloemd *d);
 /** Send an event to every `events --follow` client. */
 void pd_control_event(struct phloemd *d, const struct pd_event_row *e);
+
+/* peers.c: the peer protocol (docs/protocol.md) */
+int pd_peers_open(struct phloemd *d, char *err, size_t errlen);
+void pd_peers_close(struct phloemd *d);
+struct json_object *pd_peers_json(struct phloemd *d);
+struct json_object *pd_community_json(struct phloemd *d);
+int pd_peers_invite(struct phloemd *d, const char *key, char *token, size_t cap,
+		    char *err, size_t errlen);
+int pd_peers_join(struct phloemd *d, const char *token, char *err, size_t errlen);
+int pd_peers_remove(struct phloemd *d, const char *key, char *err, size_t errlen);
 
 #endif /* PHLOEMD_DAEMON_H */

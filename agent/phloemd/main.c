@@ -11,6 +11,7 @@
  *   timerfd    systemd watchdog, when WATCHDOG_USEC is set
  *   backend    netlink events (kernel) or the model's tick (sim)
  *   control    the UNIX socket and its clients
+ *   peers      UDP sockets, rtnetlink and a 100 ms tick ([peers], peers.c)
  * Nothing polls in a loop; the daemon sleeps between those wake-ups.
  *
  * A bad input (a broken file on SIGHUP, a malformed request, a refused
@@ -889,6 +890,15 @@ int main(int argc, char **argv)
 		}
 	}
 
+	{
+		char perr[PD_ERR_LEN];
+
+		if (pd_peers_open(&D, perr, sizeof(perr))) {
+			logmsg("peers: %s", perr);
+			return 1;
+		}
+	}
+
 	/* take over: lease first, so our limits are the ones that hold */
 	renew_lease();
 	relay_policies(&D);
@@ -931,6 +941,7 @@ int main(int argc, char **argv)
 		if (D.held & (1u << i))
 			D.be.ops->override(&D.be, (uint32_t)D.relay_map[i], PHLOEM_OVERRIDE_AUTO, 0);
 	D.be.ops->lease(&D.be, 0);
+	pd_peers_close(&D);
 	pd_control_close(&D);
 	pd_history_close(D.hist);
 	D.be.ops->close(&D.be);

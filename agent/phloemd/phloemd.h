@@ -124,6 +124,15 @@ struct pd_config {
 	uint32_t sim_base_ma[PHLOEM_MAX_CIRCUITS];
 	int nsteps;
 	struct pd_sim_step step[PD_MAX_STEPS];
+	/* [peers]: empty community disables the peer protocol */
+	char peer_community[64];
+	char peer_interfaces[256];
+	char peer_static[1024];
+	char peer_identity[PATH_MAX];
+	char peer_state[PATH_MAX];
+	uint32_t peer_port;
+	uint32_t peer_announce_ms;
+	uint32_t peer_settle_interval_s;
 };
 
 /* config.c */

@@ -1,0 +1,426 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libphloem peer: how gateways of one community find each other, prove who
+ * they are, keep each other's liveness and share their net power.
+ * docs/protocol.md gives every message byte by byte; this header is the C
+ * interface. One file per concern:
+ *
+ *   wire.c       datagram and record encode/decode (strict, bounded)
+ *   session.c    per-peer keys (Ed25519 -> X25519, crypto_kx), AEAD, replay
+ *   member.c     the community: member keys, invites, removals
+ *   swim.c       SWIM failure detector (ping, ping-req, suspect, dead)
+ *   gossip.c     latest signed measurement of every member, community net
+ *   discovery.c  UDP sockets, multicast groups, rtnetlink (libnl-route)
+ *
+ * Conventions: functions return 0 or a negative errno (system failure) or a
+ * negative PEER_E_* (refused input; peer_strerror() names both). Nothing
+ * here keeps pointers to caller memory. Not thread-safe.
+ *
+ * Fuzz entry points (pure, no state, no allocation): peer_wire_decode()
+ * for a whole datagram, peer_wire_decode_inner() for the plaintext of a
+ * sealed message, peer_record_decode() for a membership record.
+ */
+#ifndef PHLOEM_PEER_H
+#define PHLOEM_PEER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define PEER_VERSION		1
+#define PEER_KEY_BYTES		32
+#define PEER_SIG_BYTES		64
+#define PEER_HASH_BYTES		32
+#define PEER_TAG_BYTES		16
+#define PEER_MTU		1200	/* no datagram is larger: no fragments */
+#define PEER_DEFAULT_PORT	7068
+#define PEER_GROUP6		"ff02::7068"
+#define PEER_GROUP4		"239.255.70.68"
+#define PEER_NAME_MAX		63	/* community name, bytes */
+#define PEER_MAX_MEMBERS	64
+#define PEER_MAX_REMOVED	64
+#define PEER_REPLAY_WINDOW	64
+
+/* Datagram types (byte 1 of every datagram). */
+enum peer_dgram {
+	PEER_D_ANNOUNCE	= 1,	/* cleartext, signed */
+	PEER_D_SEALED	= 2,	/* AEAD under the pair's session key */
+};
+
+/* Record types inside a sealed message. */
+enum peer_rec {
+	PEER_R_PING	= 1,
+	PEER_R_ACK	= 2,
+	PEER_R_PING_REQ	= 3,
+	PEER_R_STATE	= 4,	/* SWIM membership update */
+	PEER_R_MEASURE	= 5,	/* signed measurement (gossip) */
+	PEER_R_MEMBER	= 6,	/* signed membership record */
+	__PEER_R_MAX,
+};
+
+/* Why input was refused: the drop counters are indexed by these. */
+enum peer_reason {
+	PEER_OK = 0,
+	PEER_E_TRUNCATED,	/* shorter than its fields, or bad lengths */
+	PEER_E_MALFORMED,	/* version, type, reserved bits, ranges */
+	PEER_E_FORGED,		/* signature or AEAD tag does not verify */
+	PEER_E_REPLAYED,	/* counter seen, or too old, or stale epoch */
+	PEER_E_UNTRUSTED,	/* sender not a member of our community */
+	PEER_E_FOREIGN,		/* another community's traffic */
+	PEER_E_SELF,		/* our own multicast looped back */
+	__PEER_E_MAX,
+};
+const char *peer_strerror(int err);
+const char *peer_reason_name(int reason);	/* "forged", ... */
+
+/* ---- wire.c ---- */
+
+#define PEER_ANNOUNCE_FIXED	(4 + 32 + 32 + 8 + 8 + 2 + 2)
+#define PEER_SEALED_HDR		(4 + 32 + 32 + 8 + 8 + 8)
+#define PEER_RECORD_BYTES	(1 + 1 + 2 + 32 + 32 + 32 + 8 + 64)
+#define PEER_MEASURE_BYTES	(32 + 8 + 4 + 4 + 4 + 8 + 32 + 64)
+
+/**
+ * struct peer_record - a membership record: @signer admits (INVITE) or
+ * removes (REMOVE) @subject from community @community. A founder's record
+ * is an INVITE with signer == subject. Signed over its first 142 bytes.
+ */
+enum peer_record_kind { PEER_REC_INVITE = 1, PEER_REC_REMOVE = 2 };
+struct peer_record {
+	uint8_t kind;
+	uint8_t community[PEER_HASH_BYTES];
+	uint8_t subject[PEER_KEY_BYTES];
+	uint8_t signer[PEER_KEY_BYTES];
+	uint64_t time;			/* Unix seconds when signed */
+	uint8_t sig[PEER_SIG_BYTES];
+};
+
+/**
+ * struct peer_announce - "I am here": sent to the multicast groups and to
+ * static peers every announce_ms and when an interface or address appears.
+ * @epoch: the sender's session epoch (ms since 1970 when it started); a
+ *         larger one than known means the sender restarted
+ * @has_record: the sender's own INVITE, so that members who never saw it
+ *              can admit it
+ */
+struct peer_announce {
+	uint8_t community[PEER_HASH_BYTES];
+	uint8_t key[PEER_KEY_BYTES];
+	uint64_t epoch;
+	uint64_t time_ms;
+	uint16_t port;
+	bool has_record;
+	struct peer_record record;
+	uint8_t sig[PEER_SIG_BYTES];
+};
+
+/** struct peer_sealed - envelope of a sealed message (points into the buffer) */
+struct peer_sealed {
+	uint8_t sender[PEER_KEY_BYTES];
+	uint8_t receiver[PEER_KEY_BYTES];
+	uint64_t epoch;			/* sender's */
+	uint64_t peer_epoch;		/* receiver's, as the sender knows it */
+	uint64_t counter;
+	const uint8_t *hdr;		/* additional data: PEER_SEALED_HDR bytes */
+	const uint8_t *ct;		/* ciphertext including the tag */
+	size_t ct_len;
+};
+
+struct peer_msg {
+	uint8_t type;			/* enum peer_dgram */
+	union {
+		struct peer_announce ann;
+		struct peer_sealed sealed;
+	};
+};
+
+/**
+ * struct peer_measure - one member's signed measurement (gossip)
+ * @net_w: consumption - production, + imports (W)
+ * @head_seq, @head_hash: the member's ledger chain head (0 / zeros: none)
+ */
+struct peer_measure {
+	uint8_t key[PEER_KEY_BYTES];
+	uint64_t time_ms;
+	uint32_t production_w;
+	uint32_t consumption_w;
+	int32_t net_w;
+	uint64_t head_seq;
+	uint8_t head_hash[PEER_HASH_BYTES];
+	uint8_t sig[PEER_SIG_BYTES];
+};
+
+enum peer_swim_state { PEER_ALIVE = 0, PEER_SUSPECT = 1, PEER_DEAD = 2 };
+
+/** struct peer_rec_any - one decoded record of a sealed message */
+struct peer_rec_any {
+	uint8_t type;			/* enum peer_rec */
+	union {
+		struct { uint32_t seq; } ping, ack;
+		struct { uint32_t seq; uint8_t target[PEER_KEY_BYTES]; } ping_req;
+		struct { uint8_t key[PEER_KEY_BYTES]; uint8_t state; uint64_t inc; } state;
+		struct peer_measure measure;
+		struct peer_record member;
+	};
+};
+
+#define PEER_MAX_RECS	16
+struct peer_inner {
+	int nrecs;
+	struct peer_rec_any rec[PEER_MAX_RECS];
+};
+
+/**
+ * peer_wire_decode() - decode one datagram's outer layer
+ * Checks lengths, version, type and reserved bytes; does not verify the
+ * signature (peer_announce_verify()) or open the AEAD (peer_session_open()).
+ * Return: 0, or -PEER_E_TRUNCATED / -PEER_E_MALFORMED. @out is only valid
+ * on 0; for a sealed message it points into @buf.
+ */
+int peer_wire_decode(const uint8_t *buf, size_t len, struct peer_msg *out);
+/** peer_wire_decode_inner() - decode the plaintext of a sealed message */
+int peer_wire_decode_inner(const uint8_t *pt, size_t len, struct peer_inner *out);
+/** peer_record_decode() - decode PEER_RECORD_BYTES of a record */
+int peer_record_decode(const uint8_t *buf, size_t len, struct peer_record *out);
+void peer_record_encode(const struct peer_record *r, uint8_t out[PEER_RECORD_BYTES]);
+
+/** Encode, sign with @sk (Ed25519, 64 bytes): bytes written or -errno. */
+int peer_announce_encode(struct peer_announce *a, const uint8_t sk[64],
+			 uint8_t *buf, size_t cap);
+/** Signature check of a decoded announcement (and of its record). */
+int peer_announce_verify(const struct peer_announce *a, const uint8_t *buf,
+			 size_t len);
+
+/** Inner plaintext builder: append one record; -ENOSPC when it does not fit. */
+struct peer_builder {
+	uint8_t *buf;
+	size_t cap, len;
+	int nrecs;
+};
+void peer_builder_init(struct peer_builder *b, uint8_t *buf, size_t cap);
+int peer_builder_add(struct peer_builder *b, const struct peer_rec_any *r);
+
+void peer_measure_sign(struct peer_measure *m, const uint8_t sk[64]);
+int peer_measure_verify(const struct peer_measure *m);
+void peer_record_sign(struct peer_record *r, const uint8_t sk[64]);
+int peer_record_verify(const struct peer_record *r);
+
+/* ---- session.c ---- */
+
+/**
+ * struct peer_session - keys and counters between us and one peer
+ * @tx_key/@rx_key: per-direction keys, bound to both epochs
+ * @rx_top/@rx_bits: highest counter received and the window below it
+ */
+struct peer_session {
+	uint8_t peer[PEER_KEY_BYTES];
+	uint8_t kx_rx[32], kx_tx[32];	/* crypto_kx session keys */
+	uint64_t my_epoch, peer_epoch;
+	uint8_t tx_key[32], rx_key[32];
+	uint64_t tx_counter;
+	uint64_t rx_top;
+	uint64_t rx_bits;
+	bool ready;
+};
+
+/**
+ * peer_session_init() - static Diffie-Hellman between our Ed25519 key pair
+ * and @peer_pk (both converted to X25519), then crypto_kx session keys; the
+ * lexicographically smaller public key takes the client role.
+ */
+int peer_session_init(struct peer_session *s, const uint8_t my_pk[32],
+		      const uint8_t my_sk[64], const uint8_t peer_pk[32],
+		      uint64_t my_epoch);
+/**
+ * peer_session_peer_epoch() - the peer's epoch from a verified announcement
+ * or sealed message. Keys in both directions are bound to both epochs, so a
+ * restart of either side makes every earlier datagram useless.
+ * A smaller epoch than known is ignored (returns false).
+ */
+bool peer_session_peer_epoch(struct peer_session *s, uint64_t epoch);
+/**
+ * peer_session_seal() - one sealed datagram carrying @pt
+ * Return: datagram length, or -EMSGSIZE.
+ */
+int peer_session_seal(struct peer_session *s, const uint8_t my_pk[32],
+		      const uint8_t *pt, size_t pt_len, uint8_t *out, size_t cap);
+/**
+ * peer_session_open() - authenticate and decrypt @m into @pt
+ * A larger epoch than known (the peer restarted) is adopted only once the
+ * tag verifies; the replay window then restarts.
+ * Return: plaintext length, -PEER_E_FORGED, -PEER_E_REPLAYED or
+ * -PEER_E_TRUNCATED.
+ */
+int peer_session_open(struct peer_session *s, const struct peer_sealed *m,
+		      uint8_t *pt, size_t cap);
+
+/* ---- member.c ---- */
+
+/** struct peer_community - who is in, and the records that say so */
+struct peer_community {
+	char name[PEER_NAME_MAX + 1];
+	uint8_t id[PEER_HASH_BYTES];
+	int nmembers;
+	struct peer_record member[PEER_MAX_MEMBERS];	/* their INVITEs */
+	int nremoved;
+	struct peer_record removed[PEER_MAX_REMOVED];	/* REMOVEs */
+	bool has_anchor;		/* joined: our inviter, trusted by the */
+	uint8_t anchor[PEER_KEY_BYTES];	/* operator before its record arrives */
+};
+
+void peer_community_id(const char *name, uint8_t id[PEER_HASH_BYTES]);
+/** A fresh community with @pk as founder (self-signed INVITE). */
+int peer_community_found(struct peer_community *c, const char *name,
+			 const uint8_t pk[32], const uint8_t sk[64], uint64_t now);
+bool peer_community_is_member(const struct peer_community *c, const uint8_t key[32]);
+const struct peer_record *peer_community_record(const struct peer_community *c,
+						const uint8_t key[32]);
+/**
+ * peer_community_apply() - take in a membership record
+ * INVITE: admitted when the signature verifies, the community matches,
+ * the signer is a member (or signer == subject and @vouched: a founder's
+ * record relayed by a member over a session) and the subject was not
+ * removed. REMOVE: signed by a member; the subject leaves for good.
+ * Return: 1 changed, 0 already known, or -PEER_E_*.
+ */
+int peer_community_apply(struct peer_community *c, const struct peer_record *r,
+			 bool vouched);
+/**
+ * peer_community_join() - a fresh community @name in which @invite (for us)
+ * admits us and its signer is the anchor: a member by the operator's word
+ * until its own record arrives (which it then needs no other signer for).
+ */
+int peer_community_join(struct peer_community *c, const char *name,
+			const struct peer_record *invite);
+/** Text form of an INVITE: "phlinv1-" + base64url. */
+#define PEER_TOKEN_SIZE	320
+int peer_invite_make(const struct peer_community *c, const uint8_t pk[32],
+		     const uint8_t sk[64], const uint8_t invitee[32],
+		     uint64_t now, char *token, size_t cap);
+int peer_invite_parse(const char *token, struct peer_record *r);
+int peer_remove_make(struct peer_community *c, const uint8_t pk[32],
+		     const uint8_t sk[64], const uint8_t subject[32],
+		     uint64_t now, struct peer_record *out);
+/** Persist/restore: one line per record ("name NAME", "rec HEX"). */
+int peer_community_save(const struct peer_community *c, const char *path);
+int peer_community_load(struct peer_community *c, const char *path);
+
+/* ---- swim.c ---- */
+
+#define PEER_SWIM_K		2	/* ping-req helpers */
+
+struct peer_swim_member {
+	uint8_t key[PEER_KEY_BYTES];
+	uint8_t state;			/* enum peer_swim_state */
+	uint64_t inc;
+	uint64_t since_ms;		/* state entered */
+	uint32_t ping_seq;		/* outstanding direct ping, 0: none */
+	uint64_t ping_at_ms;
+	bool req_sent;
+};
+
+/**
+ * struct peer_swim - failure detector state (pure: time is passed in)
+ * @period_ms: protocol period; a direct ping unanswered for @period_ms/2
+ *             triggers ping-req, unanswered for a period makes the member
+ *             suspect; suspect for @suspect_ms makes it dead
+ */
+struct peer_swim {
+	uint8_t self[PEER_KEY_BYTES];
+	uint64_t inc;
+	uint32_t period_ms, suspect_ms;
+	uint64_t next_probe_ms;
+	uint32_t seq;
+	int rr;				/* round-robin probe position */
+	int n;
+	struct peer_swim_member m[PEER_MAX_MEMBERS];
+};
+
+/** What swim_tick asks the caller to send. */
+struct peer_swim_action {
+	enum { PEER_SA_PING, PEER_SA_PING_REQ } kind;
+	uint8_t to[PEER_KEY_BYTES];
+	uint8_t target[PEER_KEY_BYTES];
+	uint32_t seq;
+};
+
+void peer_swim_init(struct peer_swim *s, const uint8_t self[32],
+		    uint32_t period_ms, uint32_t suspect_ms, uint64_t now_ms);
+struct peer_swim_member *peer_swim_find(struct peer_swim *s, const uint8_t key[32]);
+/** Add (ALIVE) if unknown; heard directly from @key: it is alive. */
+struct peer_swim_member *peer_swim_heard(struct peer_swim *s, const uint8_t key[32],
+					 uint64_t now_ms);
+void peer_swim_forget(struct peer_swim *s, const uint8_t key[32]);
+/** Advance timers; fills up to @max actions, returns how many. */
+int peer_swim_tick(struct peer_swim *s, uint64_t now_ms,
+		   struct peer_swim_action *act, int max);
+/** An ACK for @seq arrived (directly or relayed). */
+void peer_swim_ack(struct peer_swim *s, uint32_t seq, uint64_t now_ms);
+/**
+ * peer_swim_update() - gossiped state of @key at incarnation @inc
+ * Usual SWIM precedence: a higher incarnation wins; at equal incarnation
+ * DEAD > SUSPECT > ALIVE. About ourselves: a SUSPECT/DEAD at our
+ * incarnation is refuted by incrementing it. Return: true when it changed.
+ */
+bool peer_swim_update(struct peer_swim *s, const uint8_t key[32], uint8_t state,
+		      uint64_t inc, uint64_t now_ms);
+const char *peer_swim_state_name(int state);
+
+/* ---- gossip.c ---- */
+
+/** struct peer_gossip - every member's latest signed measurement */
+struct peer_gossip {
+	int n;
+	struct peer_measure m[PEER_MAX_MEMBERS];
+	uint32_t max_age_ms;		/* older measurements do not count */
+};
+
+/** Keep @m if it verifies and is newer than what we have: 1 kept, 0 older. */
+int peer_gossip_take(struct peer_gossip *g, const struct peer_measure *m);
+const struct peer_measure *peer_gossip_get(const struct peer_gossip *g,
+					   const uint8_t key[32]);
+void peer_gossip_forget(struct peer_gossip *g, const uint8_t key[32]);
+/**
+ * peer_gossip_net() - community net power (W): the sum of the latest
+ * measurement of every member @live() says is alive, not older than
+ * max_age_ms. @counted gets how many were summed.
+ */
+int64_t peer_gossip_net(const struct peer_gossip *g, uint64_t now_ms,
+			bool (*live)(void *ctx, const uint8_t key[32]), void *ctx,
+			int *counted);
+
+/* ---- discovery.c ---- */
+
+#define PEER_MAX_IFACES	8
+#define PEER_MAX_STATIC	16
+
+/**
+ * struct peer_disc - the UDP sockets and the interfaces they serve
+ * @fd6: dual-stack UDP socket (IPv6 group, unicast v4 and v6)
+ * @fd4: IPv4 socket for the 239.255 group (same port, SO_REUSEADDR)
+ * @nlfd: libnl-route cache manager fd (-1 when no interfaces configured)
+ */
+struct peer_disc {
+	int fd6, fd4, nlfd;
+	uint16_t port;
+	int nifaces;
+	char ifname[PEER_MAX_IFACES][16];
+	int ifindex[PEER_MAX_IFACES];	/* 0: not present */
+	uint32_t ifaddrs[PEER_MAX_IFACES];	/* addresses seen, for changes */
+	int nstatic;
+	struct sockaddr_storage *statics;
+	void *mngr;			/* struct nl_cache_mngr * */
+	void *link_cache, *addr_cache;
+	bool changed;			/* link/address appeared: announce now */
+};
+
+int peer_disc_open(struct peer_disc *d, uint16_t port, const char *ifaces,
+		   const char *statics, char *err, size_t errlen);
+void peer_disc_close(struct peer_disc *d);
+/** The netlink fd is readable: update interfaces and group memberships. */
+void peer_disc_netlink(struct peer_disc *d);
+/** Send @buf to both groups on every present interface and to statics. */
+int peer_disc_multicast(struct peer_disc *d, const uint8_t *buf, size_t len);
+
+#endif /* PHLOEM_PEER_H */

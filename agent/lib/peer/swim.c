@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * SWIM failure detector (Das, Gupta, Motivala 2002), pure: the caller
+ * passes the time and sends what peer_swim_tick() asks for, so the tests
+ * drive it deterministically.
+ *
+ * Every period one member (round robin, so each is probed within n
+ * periods) gets a PING. No ACK within half a period: PEER_SWIM_K other
+ * live members are asked to ping it for us (PING_REQ; they relay the ACK).
+ * No ACK within the period: SUSPECT. Suspect for suspect_ms: DEAD. States
+ * spread by gossip (STATE records piggy-backed on every message) with
+ * incarnation numbers; a member hearing itself suspected at its current
+ * incarnation increments it, and the higher incarnation's ALIVE wins.
+ */
+#include <string.h>
+
+#include "peer.h"
+
+const char *peer_swim_state_name(int st)
+{
+	switch (st) {
+	case PEER_ALIVE:	return "alive";
+	case PEER_SUSPECT:	return "suspect";
+	case PEER_DEAD:		return "dead";
+	default:		return "unknown";
+	}
+}
+
+void peer_swim_init(struct peer_swim *s, const uint8_t self[32],
+		    uint32_t period_ms, uint32_t suspect_ms, uint64_t now_ms)
+{
+	memset(s, 0, sizeof(*s));
+	memcpy(s->self, self, 32);
+	s->period_ms = period_ms ? period_ms : 1000;
+	s->suspect_ms = suspect_ms ? suspect_ms : 3 * s->period_ms;
+	s->next_probe_ms = now_ms + s->period_ms;
+}
+
+struct peer_swim_member *peer_swim_find(struct peer_swim *s, const uint8_t key[32])
+{
+	for (int i = 0; i < s->n; i++)
+		if (!memcmp(s->m[i].key, key, 32))
+			return &s->m[i];
+	return NULL;
+}
+
+static void set_state(struct peer_swim_member *m, uint8_t st, uint64_t now)
+{
+	if (m->state != st)
+		m->since_ms = now;
+	m->state = st;
+}
+
+struct peer_swim_member *peer_swim_heard(struct peer_swim *s, const uint8_t key[32],
+					 uint64_t now_ms)
+{
+	struct peer_swim_member *m;
+
+	if (!memcmp(key, s->self, 32))
+		return NULL;
+	m = peer_swim_find(s, key);
+	if (!m) {
+		if (s->n == PEER_MAX_MEMBERS)
+			return NULL;
+		m = &s->m[s->n++];
+		memset(m, 0, sizeof(*m));
+		memcpy(m->key, key, 32);
+		m->since_ms = now_ms;
+		return m;
+	}
+	/* an authenticated datagram from it is first-hand proof of life */
+	set_state(m, PEER_ALIVE, now_ms);
+	return m;
+}
+
+void peer_swim_forget(struct peer_swim *s, const uint8_t key[32])
+{
+	struct peer_swim_member *m = peer_swim_find(s, key);
+
+	if (m)
+		*m = s->m[--s->n];
+}
+
+static int live_helpers(struct peer_swim *s, const struct peer_swim_member *t,
+			struct peer_swim_action *act, int max)
+{
+	int n = 0;
+
+	for (int i = 0; i < s->n && n < PEER_SWIM_K && n < max; i++) {
+		struct peer_swim_member *h = &s->m[(s->rr + i) % s->n];
+
+		if (h == t || h->state != PEER_ALIVE)
+			continue;
+		act[n].kind = PEER_SA_PING_REQ;
+		memcpy(act[n].to, h->key, 32);
+		memcpy(act[n].target, t->key, 32);
+		act[n].seq = t->ping_seq;
+		n++;
+	}
+	return n;
+}
+
+int peer_swim_tick(struct peer_swim *s, uint64_t now_ms,
+		   struct peer_swim_action *act, int max)
+{
+	int n = 0;
+
+	for (int i = 0; i < s->n; i++) {
+		struct peer_swim_member *m = &s->m[i];
+
+		if (m->ping_seq) {
+			uint64_t age = now_ms - m->ping_at_ms;
+
+			if (age >= s->period_ms) {
+				m->ping_seq = 0;
+				if (m->state == PEER_ALIVE)
+					set_state(m, PEER_SUSPECT, now_ms);
+			} else if (age >= s->period_ms / 2 && !m->req_sent) {
+				m->req_sent = true;
+				n += live_helpers(s, m, act + n, max - n);
+			}
+		}
+		if (m->state == PEER_SUSPECT && now_ms - m->since_ms >= s->suspect_ms)
+			set_state(m, PEER_DEAD, now_ms);
+	}
+	if (now_ms >= s->next_probe_ms && s->n && n < max) {
+		s->next_probe_ms = now_ms + s->period_ms;
+		/*
+		 * Dead members are probed too: one that comes back answers and
+		 * is alive again without waiting for its next announcement.
+		 */
+		for (int i = 0; i < s->n; i++) {
+			struct peer_swim_member *m = &s->m[s->rr++ % s->n];
+
+			if (m->ping_seq)
+				continue;
+			if (++s->seq == 0)
+				s->seq = 1;
+			m->ping_seq = s->seq;
+			m->ping_at_ms = now_ms;
+			m->req_sent = false;
+			act[n].kind = PEER_SA_PING;
+			memcpy(act[n].to, m->key, 32);
+			act[n].seq = m->ping_seq;
+			n++;
+			break;
+		}
+	}
+	return n;
+}
+
+void peer_swim_ack(struct peer_swim *s, uint32_t seq, uint64_t now_ms)
+{
+	if (!seq)
+		return;
+	for (int i = 0; i < s->n; i++) {
+		struct peer_swim_member *m = &s->m[i];
+
+		if (m->ping_seq == seq) {
+			m->ping_seq = 0;
+			set_state(m, PEER_ALIVE, now_ms);
+		}
+	}
+}
+
+bool peer_swim_update(struct peer_swim *s, const uint8_t key[32], uint8_t state,
+		      uint64_t inc, uint64_t now_ms)
+{
+	struct peer_swim_member *m;
+
+	if (state > PEER_DEAD)
+		return false;
+	if (!memcmp(key, s->self, 32)) {
+		/* refute: only we may raise our incarnation */
+		if (state != PEER_ALIVE && inc >= s->inc) {
+			s->inc = inc + 1;
+			return true;
+		}
+		return false;
+	}
+	m = peer_swim_find(s, key);
+	if (!m)
+		return false;
+	if (inc > m->inc || (inc == m->inc && state > m->state)) {
+		m->inc = inc;
+		set_state(m, state, now_ms);
+		return true;
+	}
+	return false;
+}

@@ -1,0 +1,894 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * phloemd: the peer protocol (docs/protocol.md) in the event loop.
+ *
+ * Four fds: the IPv6 and IPv4 UDP sockets, the rtnetlink cache manager and
+ * a 100 ms tick timer. The tick drives the SWIM detector, signs this
+ * gateway's measurement (the backend's site power, so a sim load that
+ * changes changes the community's net power) and sends announcements every
+ * announce_ms. Everything a peer sends is decoded, authenticated and only
+ * then acted on; anything refused is counted by reason and dropped.
+ * Gateways that are not members are listed (untrusted) and sent nothing.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <sodium.h>
+
+#include "ledger/ledger.h"
+#include "peer/peer.h"
+#include "daemon.h"
+
+#define TICK_MS		100
+#define SWIM_PERIOD_MS	1000
+#define MEASURE_MS	1000
+#define MAX_PEERS	(PEER_MAX_MEMBERS * 2)
+#define MAX_RELAYS	16
+
+/**
+ * struct pd_peer - a gateway we heard from
+ * @trusted: a member of our community (sessions, gossip); untrusted ones
+ *           are only listed
+ */
+struct pd_peer {
+	uint8_t key[PEER_KEY_BYTES];
+	bool trusted;
+	bool have_addr;
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	struct peer_session sess;
+	uint64_t last_rx_ms;
+	uint64_t rx_bytes, tx_bytes, rx_msgs, tx_msgs;
+};
+
+/* A ping we send on behalf of a ping-req: forward the ACK to @requester. */
+struct pd_relay_ping {
+	uint32_t our_seq, their_seq;
+	uint8_t requester[PEER_KEY_BYTES];
+	uint64_t at_ms;
+};
+
+struct pd_peers {
+	struct ledger_identity *id;
+	struct peer_community comm;
+	struct peer_swim swim;
+	struct peer_gossip gossip;
+	struct peer_disc disc;
+	uint64_t epoch;
+	uint64_t next_announce_ms, next_measure_ms;
+	int npeers;
+	struct pd_peer peer[MAX_PEERS];
+	struct pd_relay_ping relay[MAX_RELAYS];
+	uint32_t relay_seq;
+	unsigned rot;			/* piggy-back rotation */
+	uint64_t drops[__PEER_E_MAX];
+	uint64_t rx_bytes, tx_bytes, rx_dgrams, tx_dgrams;
+	uint64_t announces_tx, announces_rx;
+	struct pd_watch w6, w4, wnl, wtick;
+	struct phloemd *d;
+};
+
+static void plog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void plog(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("phloemd: peers: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void keytext(const uint8_t *k, char *out)
+{
+	ledger_key_to_text(k, out);
+}
+
+static struct pd_peer *peer_find(struct pd_peers *p, const uint8_t key[32])
+{
+	for (int i = 0; i < p->npeers; i++)
+		if (!memcmp(p->peer[i].key, key, 32))
+			return &p->peer[i];
+	return NULL;
+}
+
+static struct pd_peer *peer_get(struct pd_peers *p, const uint8_t key[32])
+{
+	struct pd_peer *e = peer_find(p, key);
+
+	if (e || p->npeers == MAX_PEERS)
+		return e;
+	e = &p->peer[p->npeers++];
+	memset(e, 0, sizeof(*e));
+	memcpy(e->key, key, 32);
+	return e;
+}
+
+static void save_comm(struct pd_peers *p)
+{
+	int ret = peer_community_save(&p->comm, p->d->cfg.peer_state);
+
+	if (ret)
+		plog("cannot save %s: %s", p->d->cfg.peer_state, strerror(-ret));
+}
+
+/* Membership changed: sessions for new members, none for removed ones. */
+static void sync_trust(struct pd_peers *p)
+{
+	for (int i = 0; i < p->npeers; i++) {
+		struct pd_peer *e = &p->peer[i];
+		bool m = peer_community_is_member(&p->comm, e->key);
+
+		if (m && !e->trusted) {
+			/*
+			 * A session is set up once per run and kept across trust
+			 * changes: setting it up again would restart the counter
+			 * under the same keys, i.e. reuse nonces.
+			 */
+			if (!e->sess.ready) {
+				uint64_t pe = e->sess.peer_epoch;
+
+				if (peer_session_init(&e->sess, p->id->pk, p->id->sk,
+						      e->key, p->epoch))
+					continue;
+				peer_session_peer_epoch(&e->sess, pe);
+			}
+			e->trusted = true;
+			peer_swim_heard(&p->swim, e->key, now_ms());
+		} else if (!m && e->trusted) {
+			e->trusted = false;
+			peer_swim_forget(&p->swim, e->key);
+			peer_gossip_forget(&p->gossip, e->key);
+		}
+	}
+}
+
+static void drop(struct pd_peers *p, int reason)
+{
+	if (reason < 0)
+		reason = -reason;
+	if (reason > 0 && reason < __PEER_E_MAX)
+		p->drops[reason]++;
+}
+
+/* ---- sending ---- */
+
+static void send_to(struct pd_peers *p, struct pd_peer *e, const uint8_t *b, size_t n)
+{
+	int fd = e->addr.ss_family == AF_INET6 ? p->disc.fd6 : p->disc.fd4;
+
+	if (sendto(fd, b, n, 0, (struct sockaddr *)&e->addr, e->addrlen) == (ssize_t)n) {
+		p->tx_bytes += n;
+		p->tx_dgrams++;
+		e->tx_bytes += n;
+		e->tx_msgs++;
+	}
+}
+
+/*
+ * One sealed datagram: @first (a ping, ack or ping-req) then, as room
+ * allows, our own state and measurement and a rotating share of what we
+ * know of others: that is the whole gossip transport.
+ */
+static void send_sealed(struct pd_peers *p, struct pd_peer *e,
+			const struct peer_rec_any *first)
+{
+	uint8_t pt[PEER_MTU], out[PEER_MTU];
+	struct peer_builder b;
+	struct peer_rec_any r;
+	const struct peer_measure *mine;
+	unsigned rot = p->rot++;
+	int n;
+
+	if (!e->trusted || !e->have_addr || !e->sess.peer_epoch)
+		return;
+	peer_builder_init(&b, pt, PEER_MTU - PEER_SEALED_HDR - PEER_TAG_BYTES);
+	if (first)
+		peer_builder_add(&b, first);
+	r.type = PEER_R_STATE;
+	memcpy(r.state.key, p->swim.self, 32);
+	r.state.state = PEER_ALIVE;
+	r.state.inc = p->swim.inc;
+	peer_builder_add(&b, &r);
+	mine = peer_gossip_get(&p->gossip, p->id->pk);
+	if (mine) {
+		r.type = PEER_R_MEASURE;
+		r.measure = *mine;
+		peer_builder_add(&b, &r);
+	}
+	for (int i = 0; i < 3 && p->swim.n; i++) {
+		const struct peer_swim_member *m = &p->swim.m[(rot + i) % p->swim.n];
+
+		r.type = PEER_R_STATE;
+		memcpy(r.state.key, m->key, 32);
+		r.state.state = m->state;
+		r.state.inc = m->inc;
+		if (peer_builder_add(&b, &r))
+			break;
+	}
+	for (int i = 0; i < 2 && p->gossip.n; i++) {
+		const struct peer_measure *m = &p->gossip.m[(rot + i) % p->gossip.n];
+
+		if (m == mine || !memcmp(m->key, e->key, 32))
+			continue;
+		r.type = PEER_R_MEASURE;
+		r.measure = *m;
+		if (peer_builder_add(&b, &r))
+			break;
+	}
+	if (p->comm.nmembers) {
+		r.type = PEER_R_MEMBER;
+		r.member = p->comm.member[rot % p->comm.nmembers];
+		peer_builder_add(&b, &r);
+	}
+	if (p->comm.nremoved) {
+		r.type = PEER_R_MEMBER;
+		r.member = p->comm.removed[rot % p->comm.nremoved];
+		peer_builder_add(&b, &r);
+	}
+	n = peer_session_seal(&e->sess, p->id->pk, pt, b.len, out, sizeof(out));
+	if (n > 0)
+		send_to(p, e, out, (size_t)n);
+}
+
+static void send_simple(struct pd_peers *p, const uint8_t key[32], uint8_t type,
+			uint32_t seq, const uint8_t *target)
+{
+	struct pd_peer *e = peer_find(p, key);
+	struct peer_rec_any r = { .type = type };
+
+	if (!e)
+		return;
+	if (type == PEER_R_PING_REQ) {
+		r.ping_req.seq = seq;
+		memcpy(r.ping_req.target, target, 32);
+	} else {
+		r.ping.seq = seq;
+	}
+	send_sealed(p, e, &r);
+}
+
+static int make_announce(struct pd_peers *p, uint8_t *buf, size_t cap)
+{
+	struct peer_announce a = { .epoch = p->epoch, .time_ms = now_ms(),
+				   .port = p->disc.port };
+	const struct peer_record *own = peer_community_record(&p->comm, p->id->pk);
+
+	memcpy(a.community, p->comm.id, 32);
+	memcpy(a.key, p->id->pk, 32);
+	if (own) {
+		a.has_record = true;
+		a.record = *own;
+	}
+	return peer_announce_encode(&a, p->id->sk, buf, cap);
+}
+
+static void announce(struct pd_peers *p, struct pd_peer *only)
+{
+	uint8_t buf[PEER_MTU];
+	int n = make_announce(p, buf, sizeof(buf));
+
+	if (n < 0)
+		return;
+	if (only) {
+		send_to(p, only, buf, (size_t)n);
+	} else {
+		int sent = peer_disc_multicast(&p->disc, buf, (size_t)n);
+
+		p->tx_bytes += (uint64_t)n * (unsigned)sent;
+		p->tx_dgrams += (unsigned)sent;
+	}
+	p->announces_tx++;
+}
+
+/* ---- receiving ---- */
+
+static void on_announce(struct pd_peers *p, const struct peer_announce *a,
+			const uint8_t *buf, size_t len,
+			const struct sockaddr_storage *from, socklen_t fl)
+{
+	struct pd_peer *e;
+	int ret;
+
+	if (!memcmp(a->key, p->id->pk, 32))
+		return drop(p, PEER_E_SELF);
+	ret = peer_announce_verify(a, buf, len);
+	if (ret)
+		return drop(p, ret);
+	if (memcmp(a->community, p->comm.id, 32))
+		return drop(p, PEER_E_FOREIGN);
+	p->announces_rx++;
+	/* also for our anchor, whose record we lack until it sends it */
+	if (!peer_community_record(&p->comm, a->key) && a->has_record &&
+	    !memcmp(a->record.subject, a->key, 32)) {
+		/* vouched = false: a stranger's self-signed record admits nobody */
+		ret = peer_community_apply(&p->comm, &a->record, false);
+		if (ret > 0) {
+			char kt[LEDGER_KEYTEXT_SIZE];
+
+			keytext(a->key, kt);
+			plog("member %s admitted (invited by a member)", kt);
+			save_comm(p);
+		}
+	}
+	e = peer_get(p, a->key);
+	if (!e)
+		return;
+	e->last_rx_ms = now_ms();
+	e->rx_bytes += len;
+	e->rx_msgs++;
+	e->addr = *from;
+	e->addrlen = fl;
+	/* reply to the announced port: the datagram may come from the v4
+	 * socket of a gateway whose port we share */
+	if (from->ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&e->addr)->sin6_port = htons(a->port);
+	else
+		((struct sockaddr_in *)&e->addr)->sin_port = htons(a->port);
+	e->have_addr = true;
+	sync_trust(p);
+	if (!e->trusted)
+		return drop(p, PEER_E_UNTRUSTED);
+	if (peer_session_peer_epoch(&e->sess, a->epoch)) {
+		/* new to us or restarted: let it learn our epoch now */
+		announce(p, e);
+	}
+	peer_swim_heard(&p->swim, e->key, now_ms());
+}
+
+static void relay_ack(struct pd_peers *p, uint32_t seq)
+{
+	for (int i = 0; i < MAX_RELAYS; i++) {
+		struct pd_relay_ping *r = &p->relay[i];
+
+		if (r->our_seq && r->our_seq == seq) {
+			send_simple(p, r->requester, PEER_R_ACK, r->their_seq, NULL);
+			r->our_seq = 0;
+		}
+	}
+}
+
+static void on_ping_req(struct pd_peers *p, const uint8_t from[32], uint32_t seq,
+			const uint8_t target[32])
+{
+	struct pd_relay_ping *slot = &p->relay[0];
+
+	for (int i = 0; i < MAX_RELAYS; i++)
+		if (!p->relay[i].our_seq || p->relay[i].at_ms < slot->at_ms) {
+			slot = &p->relay[i];
+			if (!slot->our_seq)
+				break;
+		}
+	/* relayed pings count from the top half, so they never collide
+	 * with the detector's own sequence numbers */
+	if (++p->relay_seq == 0x80000000u || p->relay_seq < 0x80000000u)
+		p->relay_seq = 0x80000000u;
+	slot->our_seq = p->relay_seq;
+	slot->their_seq = seq;
+	slot->at_ms = now_ms();
+	memcpy(slot->requester, from, 32);
+	send_simple(p, target, PEER_R_PING, slot->our_seq, NULL);
+}
+
+static void on_sealed(struct pd_peers *p, const struct peer_sealed *s, size_t len)
+{
+	uint8_t pt[PEER_MTU];
+	struct peer_inner in;
+	struct pd_peer *e;
+	bool changed = false;
+	uint64_t now = now_ms();
+	int n, ret;
+
+	if (memcmp(s->receiver, p->id->pk, 32))
+		return drop(p, PEER_E_FOREIGN);
+	e = peer_find(p, s->sender);
+	if (!e || !e->trusted)
+		return drop(p, PEER_E_UNTRUSTED);
+	n = peer_session_open(&e->sess, s, pt, sizeof(pt));
+	if (n < 0)
+		return drop(p, n);
+	ret = peer_wire_decode_inner(pt, (size_t)n, &in);
+	if (ret)
+		return drop(p, ret);
+	e->last_rx_ms = now;
+	e->rx_bytes += len;
+	e->rx_msgs++;
+	peer_swim_heard(&p->swim, e->key, now);
+	for (int i = 0; i < in.nrecs; i++) {
+		const struct peer_rec_any *r = &in.rec[i];
+
+		switch (r->type) {
+		case PEER_R_PING:
+			send_simple(p, e->key, PEER_R_ACK, r->ping.seq, NULL);
+			break;
+		case PEER_R_ACK:
+			if (r->ack.seq & 0x80000000u)
+				relay_ack(p, r->ack.seq);
+			else
+				peer_swim_ack(&p->swim, r->ack.seq, now);
+			break;
+		case PEER_R_PING_REQ:
+			if (peer_community_is_member(&p->comm, r->ping_req.target))
+				on_ping_req(p, e->key, r->ping_req.seq, r->ping_req.target);
+			break;
+		case PEER_R_STATE:
+			if (peer_swim_update(&p->swim, r->state.key, r->state.state,
+					     r->state.inc, now) &&
+			    !memcmp(r->state.key, p->id->pk, 32))
+				plog("refuted suspicion: incarnation %" PRIu64, p->swim.inc);
+			break;
+		case PEER_R_MEASURE:
+			if (peer_community_is_member(&p->comm, r->measure.key) &&
+			    memcmp(r->measure.key, p->id->pk, 32))
+				if (peer_gossip_take(&p->gossip, &r->measure) < 0)
+					drop(p, PEER_E_FORGED);
+			break;
+		case PEER_R_MEMBER:
+			/* vouched: relayed by a member over an authenticated session */
+			ret = peer_community_apply(&p->comm, &r->member, true);
+			if (ret > 0)
+				changed = true;
+			break;
+		}
+	}
+	if (changed) {
+		save_comm(p);
+		sync_trust(p);
+	}
+}
+
+/* one daemon, one peer state: the watches find it here */
+static struct pd_peers *P;
+
+static void on_udp(struct pd_watch *w, uint32_t events)
+{
+	struct pd_peers *p = P;
+	uint8_t buf[PEER_MTU + 1];
+	struct sockaddr_storage from;
+	struct peer_msg m;
+
+	(void)events;
+	for (int k = 0; k < 64; k++) {
+		socklen_t fl = sizeof(from);
+		ssize_t n = recvfrom(w->fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
+		int ret;
+
+		if (n < 0)
+			return;
+		p->rx_bytes += (uint64_t)n;
+		p->rx_dgrams++;
+		ret = peer_wire_decode(buf, (size_t)n, &m);
+		if (ret) {
+			drop(p, ret);
+			continue;
+		}
+		if (m.type == PEER_D_ANNOUNCE)
+			on_announce(p, &m.ann, buf, (size_t)n, &from, fl);
+		else
+			on_sealed(p, &m.sealed, (size_t)n);
+	}
+}
+
+static void on_nl(struct pd_watch *w, uint32_t events)
+{
+	(void)w; (void)events;
+	peer_disc_netlink(&P->disc);
+}
+
+static bool live(void *ctx, const uint8_t key[32])
+{
+	struct pd_peers *p = ctx;
+	struct peer_swim_member *m;
+
+	if (!memcmp(key, p->id->pk, 32))
+		return true;
+	if (!peer_community_is_member(&p->comm, key))
+		return false;
+	m = peer_swim_find(&p->swim, key);
+	return m && m->state != PEER_DEAD;
+}
+
+/*
+ * Our measurement: the site meter's real power. One meter gives the net
+ * only, so production and consumption are its two signs; a gateway with
+ * a production channel would split them (docs/protocol.md).
+ */
+static void measure(struct pd_peers *p, uint64_t now)
+{
+	struct phloemd *d = p->d;
+	struct phloem_status st;
+	struct peer_measure m = { .time_ms = now };
+	int32_t net;
+
+	if (d->be.ops->status(&d->be, &st))
+		return;
+	net = st.site_p_mw / 1000;
+	memcpy(m.key, p->id->pk, 32);
+	m.net_w = net;
+	m.consumption_w = net > 0 ? (uint32_t)net : 0;
+	m.production_w = net < 0 ? (uint32_t)-net : 0;
+	peer_measure_sign(&m, p->id->sk);
+	peer_gossip_take(&p->gossip, &m);
+}
+
+static void on_tick(struct pd_watch *w, uint32_t events)
+{
+	struct pd_peers *p = P;
+	struct peer_swim_action act[8];
+	uint64_t n, now = now_ms();
+	int na;
+
+	(void)events;
+	if (read(w->fd, &n, sizeof(n)) < 0)
+		return;
+	if (now >= p->next_measure_ms) {
+		measure(p, now);
+		p->next_measure_ms = now + MEASURE_MS;
+	}
+	if (now >= p->next_announce_ms || p->disc.changed) {
+		p->disc.changed = false;
+		announce(p, NULL);
+		p->next_announce_ms = now + p->d->cfg.peer_announce_ms;
+	}
+	na = peer_swim_tick(&p->swim, now, act, 8);
+	for (int i = 0; i < na; i++) {
+		if (act[i].kind == PEER_SA_PING)
+			send_simple(p, act[i].to, PEER_R_PING, act[i].seq, NULL);
+		else
+			send_simple(p, act[i].to, PEER_R_PING_REQ, act[i].seq, act[i].target);
+	}
+	for (int i = 0; i < MAX_RELAYS; i++)
+		if (p->relay[i].our_seq && now - p->relay[i].at_ms > SWIM_PERIOD_MS)
+			p->relay[i].our_seq = 0;
+}
+
+/* ---- setup ---- */
+
+static int load_identity(const char *path, struct ledger_identity **id)
+{
+	int ret = ledger_identity_load(path, id);
+
+	if (ret != -ENOENT)
+		return ret;
+	*id = ledger_identity_new();
+	if (!*id)
+		return -errno;
+	ret = ledger_identity_save(*id, path, false);
+	if (ret) {
+		ledger_identity_free(*id);
+		*id = NULL;
+	}
+	return ret;
+}
+
+int pd_peers_open(struct phloemd *d, char *err, size_t errlen)
+{
+	const struct pd_config *c = &d->cfg;
+	struct pd_peers *p;
+	struct itimerspec its = { .it_interval.tv_nsec = TICK_MS * 1000000L,
+				  .it_value.tv_nsec = TICK_MS * 1000000L };
+	uint64_t now = now_ms();
+	int ret;
+
+	if (!c->peer_community[0])
+		return 0;
+	if (sodium_init() < 0) {
+		snprintf(err, errlen, "libsodium init failed");
+		return -EIO;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->d = d;
+	ret = load_identity(c->peer_identity, &p->id);
+	if (ret) {
+		snprintf(err, errlen, "identity %s: %s", c->peer_identity,
+			 ret < 0 ? strerror(-ret) : ledger_strerror(ret));
+		free(p);
+		return ret < 0 ? ret : -EINVAL;
+	}
+	ret = peer_community_load(&p->comm, c->peer_state);
+	if (ret == -ENOENT) {
+		/* first start: found the community; joining one replaces it */
+		ret = peer_community_found(&p->comm, c->peer_community, p->id->pk,
+					   p->id->sk, now / 1000);
+		if (!ret)
+			ret = peer_community_save(&p->comm, c->peer_state);
+	} else if (!ret && strcmp(p->comm.name, c->peer_community)) {
+		snprintf(err, errlen, "%s is community \"%s\", configuration says \"%s\"",
+			 c->peer_state, p->comm.name, c->peer_community);
+		ret = -EINVAL;
+		goto fail;
+	}
+	if (ret) {
+		snprintf(err, errlen, "community %s: %s", c->peer_state, peer_strerror(ret));
+		goto fail;
+	}
+	ret = peer_disc_open(&p->disc, (uint16_t)c->peer_port, c->peer_interfaces,
+			     c->peer_static, err, errlen);
+	if (ret)
+		goto fail;
+	/* the epoch orders our runs; ms since 1970 grows across restarts */
+	p->epoch = now;
+	peer_swim_init(&p->swim, p->id->pk, SWIM_PERIOD_MS, 3 * SWIM_PERIOD_MS, now);
+	p->gossip.max_age_ms = 10 * MEASURE_MS;
+	P = p;
+	d->peers = p;
+	p->w6.fd = p->disc.fd6;
+	p->w6.fn = on_udp;
+	p->w4.fd = p->disc.fd4;
+	p->w4.fn = on_udp;
+	p->wnl.fd = p->disc.nlfd;
+	p->wnl.fn = on_nl;
+	p->wtick.fn = on_tick;
+	p->wtick.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (p->wtick.fd < 0 || timerfd_settime(p->wtick.fd, 0, &its, NULL) ||
+	    pd_watch_add(d, &p->w6, EPOLLIN) || pd_watch_add(d, &p->w4, EPOLLIN) ||
+	    pd_watch_add(d, &p->wtick, EPOLLIN) ||
+	    (p->wnl.fd >= 0 && pd_watch_add(d, &p->wnl, EPOLLIN))) {
+		ret = -errno;
+		snprintf(err, errlen, "peer event setup: %s", strerror(errno));
+		pd_peers_close(d);
+		return ret;
+	}
+	{
+		char kt[LEDGER_KEYTEXT_SIZE];
+
+		keytext(p->id->pk, kt);
+		plog("key %s, community \"%s\" (%d members), port %u", kt,
+		     p->comm.name, p->comm.nmembers, c->peer_port);
+	}
+	return 0;
+fail:
+	if (p->id)
+		ledger_identity_free(p->id);
+	free(p);
+	return ret;
+}
+
+void pd_peers_close(struct phloemd *d)
+{
+	struct pd_peers *p = d->peers;
+
+	if (!p)
+		return;
+	if (p->wtick.fd >= 0)
+		close(p->wtick.fd);
+	peer_disc_close(&p->disc);
+	ledger_identity_free(p->id);
+	free(p);
+	d->peers = NULL;
+	P = NULL;
+}
+
+/* ---- control socket ---- */
+
+#define ADD(o, k, v) json_object_object_add((o), (k), (v))
+
+struct json_object *pd_peers_json(struct phloemd *d)
+{
+	struct pd_peers *p = d->peers;
+	struct json_object *o = json_object_new_object(), *a, *dr;
+	char kt[LEDGER_KEYTEXT_SIZE];
+	uint64_t now = now_ms();
+	int counted;
+	int64_t net;
+
+	ADD(o, "enabled", json_object_new_boolean(p != NULL));
+	if (!p)
+		return o;
+	keytext(p->id->pk, kt);
+	ADD(o, "key", json_object_new_string(kt));
+	ADD(o, "community", json_object_new_string(p->comm.name));
+	ADD(o, "members", json_object_new_int(p->comm.nmembers));
+	ADD(o, "port", json_object_new_int(p->disc.port));
+	ADD(o, "epoch", json_object_new_int64((int64_t)p->epoch));
+	ADD(o, "incarnation", json_object_new_int64((int64_t)p->swim.inc));
+	net = peer_gossip_net(&p->gossip, now, live, p, &counted);
+	ADD(o, "community_net_w", json_object_new_int64(net));
+	ADD(o, "community_counted", json_object_new_int(counted));
+	{
+		const struct peer_measure *m = peer_gossip_get(&p->gossip, p->id->pk);
+
+		ADD(o, "net_w", json_object_new_int(m ? m->net_w : 0));
+	}
+	dr = json_object_new_object();
+	for (int i = 1; i < __PEER_E_MAX; i++)
+		ADD(dr, peer_reason_name(i), json_object_new_int64((int64_t)p->drops[i]));
+	ADD(o, "drops", dr);
+	ADD(o, "rx_bytes", json_object_new_int64((int64_t)p->rx_bytes));
+	ADD(o, "tx_bytes", json_object_new_int64((int64_t)p->tx_bytes));
+	ADD(o, "rx_datagrams", json_object_new_int64((int64_t)p->rx_dgrams));
+	ADD(o, "tx_datagrams", json_object_new_int64((int64_t)p->tx_dgrams));
+	ADD(o, "announces_rx", json_object_new_int64((int64_t)p->announces_rx));
+	ADD(o, "announces_tx", json_object_new_int64((int64_t)p->announces_tx));
+	a = json_object_new_array();
+	for (int i = 0; i < p->npeers; i++) {
+		struct pd_peer *e = &p->peer[i];
+		struct json_object *q = json_object_new_object();
+		struct peer_swim_member *sm = peer_swim_find(&p->swim, e->key);
+		const struct peer_measure *m = peer_gossip_get(&p->gossip, e->key);
+		char host[INET6_ADDRSTRLEN + 8] = "";
+
+		keytext(e->key, kt);
+		if (e->have_addr) {
+			char ip[INET6_ADDRSTRLEN];
+
+			if (e->addr.ss_family == AF_INET6) {
+				struct sockaddr_in6 *s6 = (void *)&e->addr;
+
+				inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
+				snprintf(host, sizeof(host), "[%s]:%u", ip, ntohs(s6->sin6_port));
+			} else {
+				struct sockaddr_in *s4 = (void *)&e->addr;
+
+				inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
+				snprintf(host, sizeof(host), "%s:%u", ip, ntohs(s4->sin_port));
+			}
+		}
+		ADD(q, "key", json_object_new_string(kt));
+		ADD(q, "addr", json_object_new_string(host));
+		ADD(q, "trusted", json_object_new_boolean(e->trusted));
+		ADD(q, "state", json_object_new_string(e->trusted && sm ?
+				peer_swim_state_name(sm->state) : "untrusted"));
+		ADD(q, "incarnation", json_object_new_int64(sm ? (int64_t)sm->inc : 0));
+		ADD(q, "last_rx_ms_ago", json_object_new_int64(e->last_rx_ms ?
+				(int64_t)(now - e->last_rx_ms) : -1));
+		ADD(q, "rx_bytes", json_object_new_int64((int64_t)e->rx_bytes));
+		ADD(q, "tx_bytes", json_object_new_int64((int64_t)e->tx_bytes));
+		if (m) {
+			ADD(q, "net_w", json_object_new_int(m->net_w));
+			ADD(q, "measure_age_ms", json_object_new_int64((int64_t)(now - m->time_ms)));
+		}
+		json_object_array_add(a, q);
+	}
+	ADD(o, "peers", a);
+	return o;
+}
+
+struct json_object *pd_community_json(struct phloemd *d)
+{
+	struct pd_peers *p = d->peers;
+	struct json_object *o = json_object_new_object(), *a;
+	char kt[LEDGER_KEYTEXT_SIZE];
+
+	if (!p)
+		return o;
+	ADD(o, "community", json_object_new_string(p->comm.name));
+	keytext(p->id->pk, kt);
+	ADD(o, "key", json_object_new_string(kt));
+	a = json_object_new_array();
+	for (int i = 0; i < p->comm.nmembers; i++) {
+		struct json_object *q = json_object_new_object();
+
+		keytext(p->comm.member[i].subject, kt);
+		ADD(q, "key", json_object_new_string(kt));
+		keytext(p->comm.member[i].signer, kt);
+		ADD(q, "invited_by", json_object_new_string(kt));
+		ADD(q, "since", json_object_new_int64((int64_t)p->comm.member[i].time));
+		json_object_array_add(a, q);
+	}
+	ADD(o, "members", a);
+	a = json_object_new_array();
+	for (int i = 0; i < p->comm.nremoved; i++) {
+		keytext(p->comm.removed[i].subject, kt);
+		json_object_array_add(a, json_object_new_string(kt));
+	}
+	ADD(o, "removed", a);
+	return o;
+}
+
+int pd_peers_invite(struct phloemd *d, const char *key, char *token, size_t cap,
+		    char *err, size_t errlen)
+{
+	struct pd_peers *p = d->peers;
+	uint8_t k[32];
+	int ret;
+
+	if (!p) {
+		snprintf(err, errlen, "peers are not enabled ([peers] community=)");
+		return -ENOTCONN;
+	}
+	if (ledger_key_from_text(key, k)) {
+		snprintf(err, errlen, "not a gateway key (phl1...)");
+		return -EINVAL;
+	}
+	ret = peer_invite_make(&p->comm, p->id->pk, p->id->sk, k, now_ms() / 1000,
+			       token, cap);
+	if (ret)
+		snprintf(err, errlen, "cannot invite: %s", peer_strerror(ret));
+	return ret;
+}
+
+/*
+ * Join: the operator pasted a token naming our key; the community is
+ * replaced by one where we are admitted by that invite and the inviter is
+ * trusted until its own record, and everyone else's, arrive from it.
+ */
+int pd_peers_join(struct phloemd *d, const char *token, char *err, size_t errlen)
+{
+	struct pd_peers *p = d->peers;
+	struct peer_community nc;
+	struct peer_record r;
+	int ret;
+
+	if (!p) {
+		snprintf(err, errlen, "peers are not enabled ([peers] community=)");
+		return -ENOTCONN;
+	}
+	ret = peer_invite_parse(token, &r);
+	if (ret) {
+		snprintf(err, errlen, "bad invite token: %s", peer_strerror(ret));
+		return -EINVAL;
+	}
+	if (memcmp(r.subject, p->id->pk, 32)) {
+		snprintf(err, errlen, "the invite is for another gateway's key");
+		return -EINVAL;
+	}
+	if (memcmp(r.community, p->comm.id, 32)) {
+		snprintf(err, errlen, "the invite is for another community than \"%s\"",
+			 p->comm.name);
+		return -EINVAL;
+	}
+	ret = peer_community_join(&nc, p->comm.name, &r);
+	if (ret) {
+		snprintf(err, errlen, "cannot join: %s", peer_strerror(ret));
+		return ret;
+	}
+	p->comm = nc;
+	save_comm(p);
+	sync_trust(p);
+	p->next_announce_ms = 0;
+	return 0;
+}
+
+int pd_peers_remove(struct phloemd *d, const char *key, char *err, size_t errlen)
+{
+	struct pd_peers *p = d->peers;
+	struct peer_record r;
+	uint8_t k[32];
+	int ret;
+
+	if (!p) {
+		snprintf(err, errlen, "peers are not enabled ([peers] community=)");
+		return -ENOTCONN;
+	}
+	if (ledger_key_from_text(key, k)) {
+		snprintf(err, errlen, "not a gateway key (phl1...)");
+		return -EINVAL;
+	}
+	if (!memcmp(k, p->id->pk, 32)) {
+		snprintf(err, errlen, "a gateway cannot remove itself");
+		return -EINVAL;
+	}
+	ret = peer_remove_make(&p->comm, p->id->pk, p->id->sk, k, now_ms() / 1000, &r);
+	if (ret) {
+		snprintf(err, errlen, "cannot remove: %s", ret == -ENOENT ?
+			 "not a member" : peer_strerror(ret));
+		return ret < 0 ? ret : -EINVAL;
+	}
+	save_comm(p);
+	sync_trust(p);
+	return 0;
+}

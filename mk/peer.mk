@@ -1,0 +1,28 @@
+# SPDX-License-Identifier: GPL-2.0
+# The peer protocol: agent/lib/peer (built into libphloem.a by mk/agent.mk),
+# its use in phloemd (agent/phloemd/peers.c) and its host tests.
+#
+#   make check-peer   unit tests of wire/session/member/swim/gossip
+#                     (kselftest harness), then three phloemd processes
+#                     (sim backend) over loopback UDP: discovery, invites,
+#                     liveness, community net power, drop counters
+PEER_PKGS := libnl-route-3.0
+$(AB)/obj/lib/peer/%.o: AGENT_CFLAGS += $(shell $(PKG_CONFIG) --cflags $(PEER_PKGS) 2>/dev/null)
+# mk/phloemd.mk is read after this file: its names are spelled out here
+$(AB)/phloemd: PD_LIBS += $(shell $(PKG_CONFIG) --libs $(PEER_PKGS) libsodium 2>/dev/null)
+
+PT := $(BUILD)/tests/peer
+PEER_SRCS := $(sort $(wildcard $(TOP)/agent/lib/peer/*.c))
+PEER_HDRS := $(TOP)/agent/lib/peer/peer.h
+
+$(PT)/peer_test: $(TOP)/tests/peer/peer_test.c $(PEER_SRCS) $(PEER_HDRS) $(KSFT_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(AGENT_CFLAGS) -Wno-sign-compare -I$(KSFT_INC) \
+		$(shell $(PKG_CONFIG) --cflags $(PEER_PKGS)) -o $@ $< $(PEER_SRCS) \
+		$(shell $(PKG_CONFIG) --libs libsodium $(PEER_PKGS))
+
+.PHONY: check-peer
+check-peer: $(PT)/peer_test $(AB)/phloemd $(AB)/phloemctl
+	@PHLOEMD=$(AB)/phloemd PHLOEMCTL=$(AB)/phloemctl PEER_TEST=$(PT)/peer_test \
+		$(TOP)/tests/lib/run-tap.sh $(RESULTS)/$@.tap $(TOP)/tests/peer/run.sh
+CHECKS += check-peer

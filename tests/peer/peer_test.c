@@ -1,0 +1,440 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Peer library unit tests (kselftest harness): wire round trips and strict
+ * decoding (every truncation and every flipped byte of a real datagram),
+ * sessions (round trip, forged, replayed, window, restarts of either side),
+ * membership (founder, invite chain, token, removal, save/load), SWIM
+ * (ping, ping-req, suspect, dead, refutation) and gossip (newest wins,
+ * forgeries refused, net over live members).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "kselftest_harness.h"
+#include "peer/peer.h"
+
+struct kp {
+	uint8_t pk[32], sk[64];
+};
+
+static void kp_seed(struct kp *k, uint8_t n)
+{
+	uint8_t seed[32];
+
+	memset(seed, n, sizeof(seed));
+	crypto_sign_ed25519_seed_keypair(k->pk, k->sk, seed);
+}
+
+/* ---- wire ---- */
+
+TEST(announce_round_trip_and_strict)
+{
+	struct kp a;
+	struct peer_community c;
+	struct peer_announce an = { .epoch = 1000, .time_ms = 2000, .port = 7068 };
+	uint8_t buf[PEER_MTU], bad[PEER_MTU];
+	struct peer_msg m;
+	int n;
+
+	ASSERT_EQ(0, sodium_init() < 0);
+	kp_seed(&a, 1);
+	ASSERT_EQ(0, peer_community_found(&c, "street", a.pk, a.sk, 5));
+	memcpy(an.community, c.id, 32);
+	memcpy(an.key, a.pk, 32);
+	an.has_record = true;
+	an.record = c.member[0];
+	n = peer_announce_encode(&an, a.sk, buf, sizeof(buf));
+	ASSERT_EQ(PEER_ANNOUNCE_FIXED + PEER_RECORD_BYTES + PEER_SIG_BYTES, n);
+	ASSERT_EQ(0, peer_wire_decode(buf, n, &m));
+	ASSERT_EQ(PEER_D_ANNOUNCE, m.type);
+	ASSERT_EQ(1000, m.ann.epoch);
+	ASSERT_EQ(7068, m.ann.port);
+	ASSERT_TRUE(m.ann.has_record);
+	ASSERT_EQ(0, memcmp(m.ann.key, a.pk, 32));
+	ASSERT_EQ(0, peer_announce_verify(&m.ann, buf, n));
+
+	/* every prefix is refused as truncated (or malformed: the flag says
+	 * a record follows, a shorter one cannot be a valid announcement) */
+	for (int l = 0; l < n; l++) {
+		int r = peer_wire_decode(buf, l, &m);
+
+		ASSERT_TRUE(r == -PEER_E_TRUNCATED || r == -PEER_E_MALFORMED)
+			TH_LOG("prefix %d: %d", l, r);
+		if (l < PEER_ANNOUNCE_FIXED + PEER_SIG_BYTES)
+			ASSERT_EQ(-PEER_E_TRUNCATED, r);
+	}
+	/* one trailing byte */
+	memcpy(bad, buf, n);
+	bad[n] = 0;
+	ASSERT_EQ(-PEER_E_MALFORMED, peer_wire_decode(bad, n + 1, &m));
+	/* every single flipped byte is refused by the decoder or the signature */
+	for (int i = 0; i < n; i++) {
+		memcpy(bad, buf, n);
+		bad[i] ^= 0x01;
+		if (peer_wire_decode(bad, n, &m) == 0) {
+			ASSERT_NE(0, peer_announce_verify(&m.ann, bad, n)) TH_LOG("byte %d", i);
+		}
+	}
+}
+
+TEST(inner_records_round_trip)
+{
+	struct kp a;
+	uint8_t buf[PEER_MTU];
+	struct peer_builder b;
+	struct peer_inner in;
+	struct peer_rec_any r = { .type = PEER_R_PING, .ping.seq = 7 };
+
+	kp_seed(&a, 2);
+	peer_builder_init(&b, buf, sizeof(buf));
+	ASSERT_EQ(0, peer_builder_add(&b, &r));
+	r.type = PEER_R_PING_REQ;
+	r.ping_req.seq = 9;
+	memset(r.ping_req.target, 0xab, 32);
+	ASSERT_EQ(0, peer_builder_add(&b, &r));
+	r.type = PEER_R_STATE;
+	memcpy(r.state.key, a.pk, 32);
+	r.state.state = PEER_SUSPECT;
+	r.state.inc = 42;
+	ASSERT_EQ(0, peer_builder_add(&b, &r));
+	memset(&r, 0, sizeof(r));
+	r.type = PEER_R_MEASURE;
+	memcpy(r.measure.key, a.pk, 32);
+	r.measure.time_ms = 123456;
+	r.measure.net_w = -1500;
+	r.measure.production_w = 1500;
+	peer_measure_sign(&r.measure, a.sk);
+	ASSERT_EQ(0, peer_builder_add(&b, &r));
+	ASSERT_EQ(0, peer_wire_decode_inner(buf, b.len, &in));
+	ASSERT_EQ(4, in.nrecs);
+	ASSERT_EQ(7, in.rec[0].ping.seq);
+	ASSERT_EQ(9, in.rec[1].ping_req.seq);
+	ASSERT_EQ(42, in.rec[2].state.inc);
+	ASSERT_EQ(PEER_SUSPECT, in.rec[2].state.state);
+	ASSERT_EQ(-1500, in.rec[3].measure.net_w);
+	ASSERT_EQ(0, peer_measure_verify(&in.rec[3].measure));
+	/* a prefix is good exactly at record boundaries */
+	for (size_t l = 1; l < b.len; l++) {
+		int ret = peer_wire_decode_inner(buf, l, &in);
+
+		if (l == 7 || l == 7 + 39 || l == 7 + 39 + 44) {
+			ASSERT_EQ(0, ret);
+		} else {
+			ASSERT_NE(0, ret) TH_LOG("prefix %zu accepted", l);
+		}
+	}
+	/* a bad state value, an unknown type, a wrong length */
+	buf[3 + 4 + 3 + 36 + 3 + 32] = 3;
+	ASSERT_EQ(-PEER_E_MALFORMED, peer_wire_decode_inner(buf, b.len, &in));
+	buf[0] = 99;
+	ASSERT_EQ(-PEER_E_MALFORMED, peer_wire_decode_inner(buf, b.len, &in));
+	buf[0] = PEER_R_PING;
+	buf[1] = 5;
+	ASSERT_NE(0, peer_wire_decode_inner(buf, b.len, &in));
+	/* altered measurement no longer verifies */
+	in.rec[0].type = 0;
+	r.measure.net_w = 1500;
+	ASSERT_EQ(-PEER_E_FORGED, peer_measure_verify(&r.measure));
+}
+
+/* ---- session ---- */
+
+FIXTURE(sess) {
+	struct kp a, b;
+	struct peer_session sa, sb;
+};
+
+FIXTURE_SETUP(sess)
+{
+	kp_seed(&self->a, 3);
+	kp_seed(&self->b, 4);
+	ASSERT_EQ(0, peer_session_init(&self->sa, self->a.pk, self->a.sk, self->b.pk, 100));
+	ASSERT_EQ(0, peer_session_init(&self->sb, self->b.pk, self->b.sk, self->a.pk, 200));
+	peer_session_peer_epoch(&self->sa, 200);
+	peer_session_peer_epoch(&self->sb, 100);
+}
+
+FIXTURE_TEARDOWN(sess) {}
+
+static int seal(struct peer_session *s, const uint8_t *pk, const char *txt, uint8_t *out)
+{
+	return peer_session_seal(s, pk, (const uint8_t *)txt, strlen(txt), out, PEER_MTU);
+}
+
+static int open_dg(struct peer_session *s, const uint8_t *dg, int n, uint8_t *pt)
+{
+	struct peer_msg m;
+	int r = peer_wire_decode(dg, n, &m);
+
+	if (r)
+		return r;
+	return peer_session_open(s, &m.sealed, pt, PEER_MTU);
+}
+
+TEST_F(sess, round_trip_both_ways)
+{
+	uint8_t dg[PEER_MTU], pt[PEER_MTU];
+	int n = seal(&self->sa, self->a.pk, "hello", dg);
+
+	ASSERT_EQ(PEER_SEALED_HDR + 5 + PEER_TAG_BYTES, n);
+	ASSERT_EQ(5, open_dg(&self->sb, dg, n, pt));
+	ASSERT_EQ(0, memcmp(pt, "hello", 5));
+	n = seal(&self->sb, self->b.pk, "world!", dg);
+	ASSERT_EQ(6, open_dg(&self->sa, dg, n, pt));
+}
+
+TEST_F(sess, forged_replayed_truncated)
+{
+	uint8_t dg[PEER_MTU], bad[PEER_MTU], pt[PEER_MTU];
+	int n = seal(&self->sa, self->a.pk, "pay 5", dg);
+
+	/* any flipped bit, header (additional data) or ciphertext: forged */
+	for (int i = 4; i < n; i++) {
+		int r;
+
+		memcpy(bad, dg, n);
+		bad[i] ^= 0x80;
+		r = open_dg(&self->sb, bad, n, pt);
+		ASSERT_TRUE(r == -PEER_E_FORGED || r == -PEER_E_REPLAYED) TH_LOG("byte %d: %d", i, r);
+	}
+	ASSERT_EQ(5, open_dg(&self->sb, dg, n, pt));
+	ASSERT_EQ(-PEER_E_REPLAYED, open_dg(&self->sb, dg, n, pt));
+	for (int l = 0; l < PEER_SEALED_HDR + PEER_TAG_BYTES; l++) {
+		ASSERT_EQ(-PEER_E_TRUNCATED, open_dg(&self->sb, dg, l, pt));
+	}
+	/* a third key cannot open it */
+	{
+		struct kp c;
+		struct peer_session sc;
+
+		kp_seed(&c, 5);
+		ASSERT_EQ(0, peer_session_init(&sc, c.pk, c.sk, self->a.pk, 200));
+		peer_session_peer_epoch(&sc, 100);
+		n = seal(&self->sa, self->a.pk, "x", dg);
+		ASSERT_EQ(-PEER_E_FORGED, open_dg(&sc, dg, n, pt));
+	}
+}
+
+TEST_F(sess, window_out_of_order)
+{
+	uint8_t dg[70][PEER_MTU], pt[PEER_MTU];
+	int n[70];
+
+	for (int i = 0; i < 70; i++)
+		n[i] = seal(&self->sa, self->a.pk, "m", dg[i]);
+	/* newest first, then older ones within the window are still good */
+	ASSERT_EQ(1, open_dg(&self->sb, dg[69], n[69], pt));
+	for (int i = 68; i >= 69 - PEER_REPLAY_WINDOW + 1; i--) {
+		ASSERT_EQ(1, open_dg(&self->sb, dg[i], n[i], pt)) TH_LOG("msg %d", i);
+	}
+	/* older than the window: refused even though never seen */
+	ASSERT_EQ(-PEER_E_REPLAYED, open_dg(&self->sb, dg[0], n[0], pt));
+	ASSERT_EQ(-PEER_E_REPLAYED, open_dg(&self->sb, dg[40], n[40], pt));
+}
+
+TEST_F(sess, restarts_make_old_datagrams_useless)
+{
+	uint8_t old[PEER_MTU], dg[PEER_MTU], pt[PEER_MTU];
+	int on = seal(&self->sa, self->a.pk, "old", old), n;
+
+	ASSERT_EQ(3, open_dg(&self->sb, old, on, pt));
+	/* a restarts (new epoch 150): its first datagram opens, b adopts 150 */
+	ASSERT_EQ(0, peer_session_init(&self->sa, self->a.pk, self->a.sk, self->b.pk, 150));
+	peer_session_peer_epoch(&self->sa, 200);
+	n = seal(&self->sa, self->a.pk, "new", dg);
+	ASSERT_EQ(3, open_dg(&self->sb, dg, n, pt));
+	ASSERT_EQ(150, self->sb.peer_epoch);
+	ASSERT_EQ(-PEER_E_REPLAYED, open_dg(&self->sb, old, on, pt));
+	/* b restarts (epoch 300): what a sent to b's old run is refused */
+	ASSERT_EQ(0, peer_session_init(&self->sb, self->b.pk, self->b.sk, self->a.pk, 300));
+	peer_session_peer_epoch(&self->sb, 150);
+	ASSERT_EQ(-PEER_E_REPLAYED, open_dg(&self->sb, dg, n, pt));
+	/* a forged "new epoch" does not move b's epoch */
+	memcpy(pt, dg, n);
+	pt[68] = 0xff;	/* sender epoch */
+	pt[76] = 44; pt[77] = 1;	/* receiver epoch 300 */
+	ASSERT_EQ(-PEER_E_FORGED, open_dg(&self->sb, pt, n, dg));
+	ASSERT_EQ(150, self->sb.peer_epoch);
+}
+
+/* ---- membership ---- */
+
+TEST(community_invites_and_removal)
+{
+	struct kp a, b, c, x;
+	struct peer_community ca, cb, cl;
+	struct peer_record r, rm;
+	char tok[PEER_TOKEN_SIZE], t2[PEER_TOKEN_SIZE], path[] = "/tmp/peer-test-XXXXXX";
+	int fd;
+
+	kp_seed(&a, 10);
+	kp_seed(&b, 11);
+	kp_seed(&c, 12);
+	kp_seed(&x, 13);
+	ASSERT_EQ(0, peer_community_found(&ca, "street", a.pk, a.sk, 1));
+	ASSERT_TRUE(peer_community_is_member(&ca, a.pk));
+	ASSERT_FALSE(peer_community_is_member(&ca, b.pk));
+	/* a invites b; b joins with the token */
+	ASSERT_EQ(0, peer_invite_make(&ca, a.pk, a.sk, b.pk, 2, tok, sizeof(tok)));
+	ASSERT_EQ(0, strncmp(tok, "phlinv1-street.", 15));
+	ASSERT_EQ(0, peer_invite_parse(tok, &r));
+	ASSERT_EQ(0, memcmp(r.subject, b.pk, 32));
+	ASSERT_EQ(1, peer_community_apply(&ca, &r, false));
+	ASSERT_EQ(0, peer_community_apply(&ca, &r, false));
+	ASSERT_EQ(0, peer_community_join(&cb, "street", &r));
+	ASSERT_TRUE(peer_community_is_member(&cb, a.pk));	/* anchor */
+	/* the anchor's own record is taken from it when it arrives */
+	ASSERT_EQ(1, peer_community_apply(&cb, &ca.member[0], false));
+	ASSERT_EQ(2, cb.nmembers);
+	/* a token altered anywhere is refused */
+	for (size_t i = 0; i < strlen(tok); i++) {
+		strcpy(t2, tok);
+		t2[i] = t2[i] == 'A' ? 'B' : 'A';
+		ASSERT_NE(0, peer_invite_parse(t2, &r)) TH_LOG("char %zu", i);
+	}
+	/* a stranger cannot invite, nor self-admit without a member vouching */
+	{
+		struct peer_record s = { .kind = PEER_REC_INVITE, .time = 3 };
+
+		memcpy(s.community, ca.id, 32);
+		memcpy(s.subject, c.pk, 32);
+		memcpy(s.signer, x.pk, 32);
+		peer_record_sign(&s, x.sk);
+		ASSERT_EQ(-PEER_E_UNTRUSTED, peer_community_apply(&ca, &s, false));
+		memcpy(s.signer, c.pk, 32);
+		peer_record_sign(&s, c.sk);
+		ASSERT_EQ(-PEER_E_UNTRUSTED, peer_community_apply(&ca, &s, false));
+		/* forged: signed by x, claims a */
+		memcpy(s.signer, a.pk, 32);
+		peer_record_sign(&s, x.sk);
+		ASSERT_EQ(-PEER_E_FORGED, peer_community_apply(&ca, &s, false));
+	}
+	/* b (a member now) invites c, then a removes c for good */
+	ASSERT_EQ(0, peer_invite_make(&ca, b.pk, b.sk, c.pk, 4, tok, sizeof(tok)));
+	ASSERT_EQ(0, peer_invite_parse(tok, &r));
+	ASSERT_EQ(1, peer_community_apply(&ca, &r, false));
+	ASSERT_EQ(3, ca.nmembers);
+	ASSERT_EQ(0, peer_remove_make(&ca, a.pk, a.sk, c.pk, 5, &rm));
+	ASSERT_FALSE(peer_community_is_member(&ca, c.pk));
+	ASSERT_EQ(-PEER_E_UNTRUSTED, peer_community_apply(&ca, &r, false));
+	ASSERT_EQ(-EPERM, peer_invite_make(&ca, a.pk, a.sk, c.pk, 6, tok, sizeof(tok)));
+	/* save and load give the same set */
+	fd = mkstemp(path);
+	ASSERT_GE(fd, 0);
+	close(fd);
+	ASSERT_EQ(0, peer_community_save(&ca, path));
+	ASSERT_EQ(0, peer_community_load(&cl, path));
+	ASSERT_EQ(ca.nmembers, cl.nmembers);
+	ASSERT_EQ(1, cl.nremoved);
+	ASSERT_TRUE(peer_community_is_member(&cl, b.pk));
+	ASSERT_FALSE(peer_community_is_member(&cl, c.pk));
+	unlink(path);
+}
+
+/* ---- SWIM ---- */
+
+TEST(swim_suspect_dead_and_refute)
+{
+	uint8_t self_k[32], b[32], c[32];
+	struct peer_swim s;
+	struct peer_swim_action act[8];
+	struct peer_swim_member *m;
+	int n;
+
+	memset(self_k, 1, 32);
+	memset(b, 2, 32);
+	memset(c, 3, 32);
+	peer_swim_init(&s, self_k, 1000, 3000, 0);
+	peer_swim_heard(&s, b, 0);
+	peer_swim_heard(&s, c, 0);
+	ASSERT_EQ(0, peer_swim_tick(&s, 500, act, 8));
+	/* first period: ping one member, it answers */
+	n = peer_swim_tick(&s, 1000, act, 8);
+	ASSERT_EQ(1, n);
+	ASSERT_EQ(PEER_SA_PING, act[0].kind);
+	m = peer_swim_find(&s, act[0].to);
+	peer_swim_ack(&s, act[0].seq, 1100);
+	ASSERT_EQ(0, m->ping_seq);
+	ASSERT_EQ(PEER_ALIVE, m->state);
+	/* second period: the other one never answers */
+	n = peer_swim_tick(&s, 2000, act, 8);
+	ASSERT_EQ(1, n);
+	m = peer_swim_find(&s, act[0].to);
+	/* half a period later: ping-req through the one live helper */
+	n = peer_swim_tick(&s, 2500, act, 8);
+	ASSERT_EQ(1, n);
+	ASSERT_EQ(PEER_SA_PING_REQ, act[0].kind);
+	ASSERT_EQ(0, memcmp(act[0].target, m->key, 32));
+	ASSERT_NE(0, memcmp(act[0].to, m->key, 32));
+	/* a full period without ack: suspect; suspect_ms later: dead */
+	peer_swim_tick(&s, 3000, act, 8);
+	ASSERT_EQ(PEER_SUSPECT, m->state);
+	peer_swim_tick(&s, 5999, act, 8);
+	ASSERT_EQ(PEER_SUSPECT, m->state);
+	peer_swim_tick(&s, 6000, act, 8);
+	ASSERT_EQ(PEER_DEAD, m->state);
+	/* precedence: higher incarnation wins, equal needs a worse state */
+	ASSERT_TRUE(peer_swim_update(&s, m->key, PEER_ALIVE, 1, 6100));
+	ASSERT_EQ(PEER_ALIVE, m->state);
+	ASSERT_FALSE(peer_swim_update(&s, m->key, PEER_ALIVE, 0, 6100));
+	ASSERT_TRUE(peer_swim_update(&s, m->key, PEER_SUSPECT, 1, 6100));
+	ASSERT_FALSE(peer_swim_update(&s, m->key, PEER_ALIVE, 1, 6100));
+	/* suspicion of ourselves is refuted with a higher incarnation */
+	ASSERT_TRUE(peer_swim_update(&s, self_k, PEER_SUSPECT, 0, 6200));
+	ASSERT_EQ(1, s.inc);
+	ASSERT_FALSE(peer_swim_update(&s, self_k, PEER_SUSPECT, 0, 6200));
+	/* out-of-range state from the wire is ignored */
+	ASSERT_FALSE(peer_swim_update(&s, b, 7, 100, 6300));
+}
+
+/* ---- gossip ---- */
+
+static bool not_c(void *ctx, const uint8_t key[32])
+{
+	return memcmp(key, ctx, 32);
+}
+
+TEST(gossip_newest_signed_and_net)
+{
+	struct kp a, b, c;
+	struct peer_gossip g = { .max_age_ms = 10000 };
+	struct peer_measure m = { 0 };
+	int counted;
+
+	kp_seed(&a, 20);
+	kp_seed(&b, 21);
+	kp_seed(&c, 22);
+	memcpy(m.key, a.pk, 32);
+	m.time_ms = 100000;
+	m.net_w = 1200;
+	peer_measure_sign(&m, a.sk);
+	ASSERT_EQ(1, peer_gossip_take(&g, &m));
+	ASSERT_EQ(0, peer_gossip_take(&g, &m));		/* not newer */
+	m.time_ms = 101000;
+	m.net_w = 5000;					/* not re-signed */
+	ASSERT_EQ(-PEER_E_FORGED, peer_gossip_take(&g, &m));
+	ASSERT_EQ(1200, peer_gossip_get(&g, a.pk)->net_w);
+	memcpy(m.key, b.pk, 32);
+	m.net_w = -3000;
+	peer_measure_sign(&m, b.sk);
+	ASSERT_EQ(1, peer_gossip_take(&g, &m));
+	memcpy(m.key, c.pk, 32);
+	m.net_w = 700;
+	peer_measure_sign(&m, c.sk);
+	ASSERT_EQ(1, peer_gossip_take(&g, &m));
+	ASSERT_EQ(-1100, peer_gossip_net(&g, 105000, NULL, NULL, &counted));
+	ASSERT_EQ(3, counted);
+	/* c not live: not counted */
+	ASSERT_EQ(-1800, peer_gossip_net(&g, 105000, not_c, c.pk, &counted));
+	ASSERT_EQ(2, counted);
+	/* a's measurement (t=100 s) is too old at 110.5 s */
+	ASSERT_EQ(-2300, peer_gossip_net(&g, 110500, NULL, NULL, &counted));
+	ASSERT_EQ(2, counted);
+}
+
+TEST_HARNESS_MAIN

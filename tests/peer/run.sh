@@ -1,0 +1,196 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# check-peer: the peer library's unit tests, then real phloemd processes
+# (sim backend) speaking the peer protocol over loopback UDP. TAP on stdout.
+#
+#        g1 (founder) <----+----> g2 (invited by g1) <----> g3 (invited by g2)
+#           ^               \                                 ^
+#           |                +---- static unicast, 127.0.0.1 -+
+#           +-- g4: same community name, never invited: untrusted
+#
+#   phloemctl --(UNIX socket)--> each phloemd; a Python sender injects
+#   truncated, forged and stale datagrams into g1's port.
+#
+# Env: PEER_TEST, PHLOEMD, PHLOEMCTL.
+set -u
+here=$(dirname "$0")
+. "$here/../agent/lib.sh"
+PEER_TEST=${PEER_TEST:?} PHLOEMD=${PHLOEMD:?} PHLOEMCTL=${PHLOEMCTL:?}
+
+echo "TAP version 13"
+# unit tests, renumbered into this stream
+out=$("$PEER_TEST" 2>&1); rc=$?
+while IFS= read -r line; do
+	case "$line" in
+	"ok "*) ok "unit: ${line#ok * }" ;;
+	"not ok "*) notok "unit: ${line#not ok * }" ;;
+	*) diag "$line" ;;
+	esac
+done <<<"$out"
+[ "$rc" -eq 0 ] || notok "unit tests exited with status $rc"
+
+T=$(mktemp -d /tmp/peer-test.XXXXXX)
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+# ports from the PID so that concurrent runs on one machine do not meet
+base=$(( 20000 + ($$ % 2000) * 10 ))
+port() { echo $((base + $1)); }
+statics="127.0.0.1:$(port 1), 127.0.0.1:$(port 2), 127.0.0.1:$(port 3), 127.0.0.1:$(port 4)"
+
+conf() {	# conf N SITE_BASE_A
+	cat <<EOC
+[agent]
+backend = sim
+socket = $T/g$1/sock
+lease_s = 3
+user =
+group = nogroup
+
+[circuit site]
+channel = i0
+breaker_a = 40
+sim_base_a = $2
+
+[circuit garage]
+channel = i1
+breaker_a = 32
+sim_base_a = 1
+
+[relay ev]
+circuit = garage
+sim_load_a = 10
+
+[history]
+db = $T/g$1/h.db
+
+[peers]
+community = street
+port = $(port "$1")
+static = $statics
+announce_ms = 300
+identity = $T/g$1/identity.key
+state = $T/g$1/community
+EOC
+}
+
+start() {	# start N
+	"$PHLOEMD" -c "$T/g$1/conf" >>"$T/g$1/log" 2>&1 &
+	PIDS[$1]=$!
+	wait_for 10 test -S "$T/g$1/sock"
+}
+ctl() {	# ctl N ARGS...
+	local g=$1; shift
+	PHLOEMD_SOCKET=$T/g$g/sock "$PHLOEMCTL" "$@"
+}
+peers() { ctl "$1" peers --json; }
+quiet() { "$@" >/dev/null; }
+key() { ctl "$1" peers --json | jget 'd["key"]'; }
+
+for i in 1 2 3 4; do
+	mkdir -p "$T/g$i"
+	conf "$i" "$i" >"$T/g$i/conf"
+	rm -f "$T/g$i/sock"
+	start "$i" || notok "g$i started"
+done
+check "four gateways founded their own community" \
+	test "$(for i in 1 2 3 4; do ctl $i community --json | jget 'len(d["members"])'; done | sort -u)" = 1
+
+k2=$(key 2); k3=$(key 3); k4=$(key 4)
+tok=$(ctl 1 community invite "$k2")
+check "g1 invites g2: a token" test "${tok#phlinv1-street.}" != "$tok"
+check "g2 joins with it" quiet ctl 2 community join "$tok"
+check "a token for g2 is refused by g3" sh -c "! PHLOEMD_SOCKET=$T/g3/sock $PHLOEMCTL community join '$tok' 2>/dev/null"
+tok=$(ctl 2 community invite "$k3")
+check "g2 (a member now) invites g3, g3 joins" quiet ctl 3 community join "$tok"
+
+all_see() {	# every one of g1..g3 has both others alive and counts 3
+	for i in 1 2 3; do
+		peers "$i" | jget '1 if sum(p["state"] == "alive" for p in d["peers"]) == 2 and d["community_counted"] == 3 and d["members"] == 3 else 0' |
+			grep -qx 1 || return 1
+	done
+}
+check "g1, g2, g3 converge: 3 members, both others alive, 3 measurements" wait_for 20 all_see
+
+net_ok() {	# community net power at each = sum of the three own values (2 %)
+	local sum=0 v
+	for i in 1 2 3; do v=$(peers "$i" | jget 'd["net_w"]'); sum=$((sum + v)); done
+	for i in 1 2 3; do
+		peers "$i" | jget "1 if abs(d['community_net_w'] - $sum) <= max(50, abs($sum) // 50) else 0" |
+			grep -qx 1 || return 1
+	done
+}
+check "community net power is the sum of the members' net power, at every member" wait_for 10 net_ok
+before=$(peers 2 | jget 'd["community_net_w"]')
+diag "community net power: $before W"
+
+ctl 1 relays off ev >/dev/null
+dropped() {	# g2 sees the community lose g1's 10 A EV load (~2300 W)
+	peers 2 | jget "1 if $before - d['community_net_w'] > 2000 else 0" | grep -qx 1
+}
+check "switching a sim load off at g1 lowers the community net power seen at g2" wait_for 10 dropped
+ctl 1 relays auto ev >/dev/null
+
+check "g4 (never invited) is listed as untrusted by g1" \
+	sh -c "PHLOEMD_SOCKET=$T/g1/sock $PHLOEMCTL peers --json | python3 -c 'import json,sys; d=json.load(sys.stdin); k=\"$k4\"; sys.exit(0 if any(p[\"key\"]==k and p[\"state\"]==\"untrusted\" for p in d[\"peers\"]) else 1)'"
+check "g1 counts g4's announcements as untrusted drops" \
+	test "$(peers 1 | jget 'd["drops"]["untrusted"]')" -gt 0
+check "g4 got no measurement from anyone (members send it nothing)" \
+	test "$(peers 4 | jget 'd["community_counted"]')" -eq 1
+
+# ---- injected datagrams: each refused and counted by its reason ----
+inject() {	# inject KIND: truncated | forged | stale
+	python3 - "$1" "$(port 1)" "$(key 1)" "$k2" "$(peers 1 | jget 'd["epoch"]')" <<'EOP'
+import base64, os, socket, struct, sys
+kind, port, k1, k2, ep1 = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
+def raw(t):	# "phl1" + base32(key || 4-byte checksum), lower case, unpadded
+	b = t[4:].upper()
+	return base64.b32decode(b + "=" * (-len(b) % 8))[:32]
+hdr = lambda ep, pep, ctr: bytes([1, 2, 0, 0]) + raw(k2) + raw(k1) + struct.pack("<QQQ", ep, pep, ctr)
+if kind == "truncated":
+	dg = bytes([1, 2, 0, 0]) + raw(k2)
+elif kind == "forged":	# right addressing and epochs, a "restart" of g2, garbage tag
+	dg = hdr(2**62, ep1, 5) + os.urandom(40)
+else:			# addressed to an earlier run of g1
+	dg = hdr(2**62, 1, 5) + os.urandom(40)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.sendto(dg, ("127.0.0.1", port))
+EOP
+}
+drops() { peers 1 | jget "d['drops']['$1']"; }
+t0=$(drops truncated); inject truncated
+check "a truncated datagram is dropped and counted" wait_for 5 test "$(drops truncated)" -gt "$t0"
+r0=$(drops replayed); inject stale
+check "a datagram for an earlier run (stale epoch) is dropped as replayed" wait_for 5 test "$(drops replayed)" -gt "$r0"
+f0=$(drops forged); inject forged
+check "a sealed datagram that does not authenticate is dropped as forged" wait_for 5 test "$(drops forged)" -gt "$f0"
+check "the forged \"restart\" of g2 changed nothing: g2 still alive at g1" wait_for 5 all_see
+
+# ---- liveness ----
+kill "${PIDS[3]}"; wait "${PIDS[3]}" 2>/dev/null
+state_of() {	# state_of N KEY STATE
+	peers "$1" | jget "[p['state'] for p in d['peers'] if p['key'] == '$2'][0]" | grep -qx "$3"
+}
+check "g3 stopped: suspect at g1" wait_for 5 state_of 1 "$k3" suspect
+dead_both() { state_of 1 "$k3" dead && state_of 2 "$k3" dead; }
+check "then dead at g1 and g2" wait_for 10 dead_both
+check "a dead member's power is not counted" \
+	test "$(peers 1 | jget 'd["community_counted"]')" -eq 2
+start 3
+check "g3 restarted (new epoch): alive again everywhere" wait_for 15 all_see
+
+# ---- removal spreads ----
+check "g1 removes g3" quiet ctl 1 community remove "$k3"
+check "the removal reaches g2: g3 untrusted there" wait_for 10 state_of 2 "$k3" untrusted
+check "g3 cannot be invited again" sh -c "! PHLOEMD_SOCKET=$T/g2/sock $PHLOEMCTL community invite $k3 >/dev/null 2>&1"
+
+for i in 1 2 3 4; do
+	grep -q "peers: key" "$T/g$i/log" || { diag "g$i log:"; sed 's/^/#   /' "$T/g$i/log"; }
+done
+done_testing
