@@ -15,11 +15,14 @@ PT := $(BUILD)/tests/peer
 PEER_SRCS := $(sort $(wildcard $(TOP)/agent/lib/peer/*.c))
 PEER_HDRS := $(TOP)/agent/lib/peer/peer.h
 
-$(PT)/peer_test: $(TOP)/tests/peer/peer_test.c $(PEER_SRCS) $(PEER_HDRS) $(KSFT_HDRS)
+# sync.c works on the ledger: its sources come along (as the fuzz targets do)
+PEER_LEDGER_SRCS := $(sort $(wildcard $(TOP)/agent/lib/ledger/*.c))
+$(PT)/peer_test: $(TOP)/tests/peer/peer_test.c $(PEER_SRCS) $(PEER_HDRS) $(KSFT_HDRS) \
+		$(PEER_LEDGER_SRCS) $(TOP)/agent/lib/ledger/ledger.h
 	@mkdir -p $(dir $@)
 	$(CC) $(AGENT_CFLAGS) -Wno-sign-compare -I$(KSFT_INC) \
 		$(shell $(PKG_CONFIG) --cflags $(PEER_PKGS)) -o $@ $< $(PEER_SRCS) \
-		$(shell $(PKG_CONFIG) --libs libsodium $(PEER_PKGS))
+		$(PEER_LEDGER_SRCS) $(shell $(PKG_CONFIG) --libs libsodium sqlite3 $(PEER_PKGS))
 
 .PHONY: check-peer
 check-peer: $(PT)/peer_test $(AB)/phloemd $(AB)/phloemctl

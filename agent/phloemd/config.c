@@ -399,8 +399,10 @@ static int peers_key(struct parse *p, struct pd_config *c, const char *key,
 		if (strlen(v) >= sizeof(c->peer_static))
 			return BAD("list too long");
 		snprintf(c->peer_static, sizeof(c->peer_static), "%s", v);
-	} else if (!strcmp(key, "identity") || !strcmp(key, "state")) {
-		char *dst = key[0] == 'i' ? c->peer_identity : c->peer_state;
+	} else if (!strcmp(key, "identity") || !strcmp(key, "state") ||
+		   !strcmp(key, "ledger")) {
+		char *dst = key[0] == 'i' ? c->peer_identity :
+			    key[0] == 's' ? c->peer_state : c->peer_ledger;
 
 		if (v[0] != '/' || strlen(v) >= PATH_MAX)
 			return BAD("expected an absolute path");
@@ -415,7 +417,7 @@ static int peers_key(struct parse *p, struct pd_config *c, const char *key,
 		if (!parse_u32(v, 60, 86400, &c->peer_settle_interval_s))
 			return BAD("expected seconds 60..86400");
 	} else {
-		return BAD("unknown key (community, interfaces, static, port, announce_ms, settle_interval_s, identity, state)");
+		return BAD("unknown key (community, interfaces, static, port, announce_ms, settle_interval_s, identity, state, ledger)");
 	}
 	return 1;
 }

@@ -51,7 +51,11 @@ struct pd_peer {
 	struct peer_session sess;
 	uint64_t last_rx_ms;
 	uint64_t rx_bytes, tx_bytes, rx_msgs, tx_msgs;
+	uint64_t sync_at_ms;		/* last SYNC_REQ for this author's chain */
 };
+
+#define MAX_SPREAD	64
+#define FORK_SCAN_MS	2000
 
 /* A ping we send on behalf of a ping-req: forward the ACK to @requester. */
 struct pd_relay_ping {
@@ -76,6 +80,12 @@ struct pd_peers {
 	uint64_t drops[__PEER_E_MAX];
 	uint64_t rx_bytes, tx_bytes, rx_dgrams, tx_dgrams;
 	uint64_t announces_tx, announces_rx;
+	/* anti-entropy */
+	struct ledger *ledger;
+	uint64_t sync_req_tx, sync_req_rx, entries_tx, entries_rx, entries_refused;
+	uint64_t forks_seen, forks_spread, next_fork_scan_ms;
+	int nspread;
+	struct { uint8_t author[32]; uint64_t seq; } spread[MAX_SPREAD];
 	struct pd_watch w6, w4, wnl, wtick;
 	struct phloemd *d;
 };
@@ -391,12 +401,123 @@ static void on_ping_req(struct pd_peers *p, const uint8_t from[32], uint32_t seq
 	send_simple(p, target, PEER_R_PING, slot->our_seq, NULL);
 }
 
+/* ---- anti-entropy (sync.c) ---- */
+
+static void seal_send(struct pd_peers *p, struct pd_peer *e, const struct peer_builder *b)
+{
+	uint8_t out[PEER_MTU];
+	int n;
+
+	if (!e->trusted || !e->have_addr || !e->sess.peer_epoch || !b->nrecs)
+		return;
+	n = peer_session_seal(&e->sess, p->id->pk, b->buf, b->len, out, sizeof(out));
+	if (n > 0)
+		send_to(p, e, out, (size_t)n);
+}
+
+/* @m (verified) says its author's chain reaches m->head_seq: catch up
+ * from @from, who evidently has it, at most one request per 250 ms */
+static void maybe_sync(struct pd_peers *p, struct pd_peer *from,
+		       const struct peer_measure *m, bool force)
+{
+	struct pd_peer *author = peer_find(p, m->key);
+	struct peer_rec_any req;
+	uint8_t pt[PEER_MTU];
+	struct peer_builder b;
+	uint64_t now = now_ms();
+
+	if (!p->ledger || !m || !memcmp(m->key, p->id->pk, 32))
+		return;
+	if (author && !force && now - author->sync_at_ms < 250)
+		return;
+	if (peer_sync_need(p->ledger, m, &req) != 1)
+		return;
+	if (author)
+		author->sync_at_ms = now;
+	peer_builder_init(&b, pt, PEER_MTU - PEER_SEALED_HDR - PEER_TAG_BYTES);
+	peer_builder_add(&b, &req);
+	seal_send(p, from, &b);
+	p->sync_req_tx++;
+}
+
+static void serve_sync(struct pd_peers *p, struct pd_peer *e, const struct peer_rec_any *r)
+{
+	uint8_t pt[PEER_MTU];
+	struct peer_builder b;
+	int n;
+
+	p->sync_req_rx++;
+	if (!peer_community_is_member(&p->comm, r->sync_req.author))
+		return;		/* we keep and serve members' chains only */
+	peer_builder_init(&b, pt, PEER_MTU - PEER_SEALED_HDR - PEER_TAG_BYTES);
+	n = peer_sync_serve(p->ledger, r, &b);
+	if (n > 0) {
+		seal_send(p, e, &b);
+		p->entries_tx += (unsigned)n;
+	}
+}
+
+static bool spread_done(struct pd_peers *p, const uint8_t author[32], uint64_t seq)
+{
+	for (int i = 0; i < p->nspread; i++)
+		if (p->spread[i].seq == seq && !memcmp(p->spread[i].author, author, 32))
+			return true;
+	return false;
+}
+
+/* One fork: both entries to every member, once per run. */
+static int spread_fork(const uint8_t author[32], uint64_t seq, const uint8_t *a,
+		       size_t a_len, const uint8_t *b2, size_t b_len, void *arg)
+{
+	struct pd_peers *p = arg;
+	struct peer_rec_any r = { .type = PEER_R_ENTRY };
+	uint8_t pt[PEER_MTU];
+	struct peer_builder b;
+	char kt[LEDGER_KEYTEXT_SIZE];
+
+	if (spread_done(p, author, seq))
+		return 0;
+	if (p->nspread < MAX_SPREAD) {
+		memcpy(p->spread[p->nspread].author, author, 32);
+		p->spread[p->nspread++].seq = seq;
+	}
+	keytext(author, kt);
+	plog("fork of %s at seq %" PRIu64 ": sending both entries to every member", kt, seq);
+	peer_builder_init(&b, pt, PEER_MTU - PEER_SEALED_HDR - PEER_TAG_BYTES);
+	r.entry.buf = a;
+	r.entry.len = (uint16_t)a_len;
+	if (a_len > PEER_ENTRY_MAX || peer_builder_add(&b, &r))
+		return 0;
+	r.entry.buf = b2;
+	r.entry.len = (uint16_t)b_len;
+	if (b_len > PEER_ENTRY_MAX || peer_builder_add(&b, &r))
+		return 0;
+	for (int i = 0; i < p->npeers; i++)
+		seal_send(p, &p->peer[i], &b);
+	p->forks_spread++;
+	return 0;
+}
+
+static void take_entry(struct pd_peers *p, struct pd_peer *from, const struct peer_rec_any *r)
+{
+	int ret = peer_sync_take(p->ledger, r->entry.buf, r->entry.len);
+
+	if (ret == 1) {
+		p->entries_rx++;
+	} else if (ret == LEDGER_E_FORK) {
+		p->forks_seen++;
+		p->next_fork_scan_ms = 0;	/* spread it at the next tick */
+	} else if (ret) {
+		p->entries_refused++;
+	}
+}
+
 static void on_sealed(struct pd_peers *p, const struct peer_sealed *s, size_t len)
 {
 	uint8_t pt[PEER_MTU];
 	struct peer_inner in;
 	struct pd_peer *e;
-	bool changed = false;
+	bool changed = false, synced = false;
 	uint64_t now = now_ms();
 	int n, ret;
 
@@ -439,10 +560,23 @@ static void on_sealed(struct pd_peers *p, const struct peer_sealed *s, size_t le
 				plog("refuted suspicion: incarnation %" PRIu64, p->swim.inc);
 			break;
 		case PEER_R_MEASURE:
-			if (peer_community_is_member(&p->comm, r->measure.key) &&
-			    memcmp(r->measure.key, p->id->pk, 32))
-				if (peer_gossip_take(&p->gossip, &r->measure) < 0)
-					drop(p, PEER_E_FORGED);
+			if (!peer_community_is_member(&p->comm, r->measure.key) ||
+			    !memcmp(r->measure.key, p->id->pk, 32))
+				break;
+			ret = peer_gossip_take(&p->gossip, &r->measure);
+			if (ret < 0) {
+				drop(p, PEER_E_FORGED);
+				break;
+			}
+			/* the newest verified one we hold, not the unchecked copy */
+			maybe_sync(p, e, peer_gossip_get(&p->gossip, r->measure.key), false);
+			break;
+		case PEER_R_SYNC_REQ:
+			serve_sync(p, e, r);
+			break;
+		case PEER_R_ENTRY:
+			take_entry(p, e, r);
+			synced = true;
 			break;
 		case PEER_R_MEMBER:
 			/* vouched: relayed by a member over an authenticated session */
@@ -456,6 +590,10 @@ static void on_sealed(struct pd_peers *p, const struct peer_sealed *s, size_t le
 		save_comm(p);
 		sync_trust(p);
 	}
+	/* entries came in: ask for the next ones at once */
+	if (synced)
+		for (int i = 0; i < p->gossip.n; i++)
+			maybe_sync(p, e, &p->gossip.m[i], true);
 }
 
 /* one daemon, one peer state: the watches find it here */
@@ -525,6 +663,14 @@ static void measure(struct pd_peers *p, uint64_t now)
 		return;
 	net = st.site_p_mw / 1000;
 	memcpy(m.key, p->id->pk, 32);
+	if (p->ledger) {
+		struct ledger_head h;
+
+		if (!ledger_get_head(p->ledger, p->id->pk, &h)) {
+			m.head_seq = h.seq;
+			memcpy(m.head_hash, h.hash, 32);
+		}
+	}
 	m.net_w = net;
 	m.consumption_w = net > 0 ? (uint32_t)net : 0;
 	m.production_w = net < 0 ? (uint32_t)-net : 0;
@@ -550,6 +696,10 @@ static void on_tick(struct pd_watch *w, uint32_t events)
 		p->disc.changed = false;
 		announce(p, NULL);
 		p->next_announce_ms = now + p->d->cfg.peer_announce_ms;
+	}
+	if (p->ledger && now >= p->next_fork_scan_ms) {
+		ledger_foreach_fork(p->ledger, spread_fork, p);
+		p->next_fork_scan_ms = now + FORK_SCAN_MS;
 	}
 	na = peer_swim_tick(&p->swim, now, act, 8);
 	for (int i = 0; i < na; i++) {
@@ -625,6 +775,14 @@ int pd_peers_open(struct phloemd *d, char *err, size_t errlen)
 		snprintf(err, errlen, "community %s: %s", c->peer_state, peer_strerror(ret));
 		goto fail;
 	}
+	if (c->peer_ledger[0]) {
+		ret = ledger_open(c->peer_ledger, LEDGER_O_CREATE, &p->ledger);
+		if (ret) {
+			snprintf(err, errlen, "ledger %s: %s", c->peer_ledger, ledger_strerror(ret));
+			ret = ret < 0 ? ret : -EINVAL;
+			goto fail;
+		}
+	}
 	ret = peer_disc_open(&p->disc, (uint16_t)c->peer_port, c->peer_interfaces,
 			     c->peer_static, err, errlen);
 	if (ret)
@@ -661,6 +819,8 @@ int pd_peers_open(struct phloemd *d, char *err, size_t errlen)
 	}
 	return 0;
 fail:
+	if (p->ledger)
+		ledger_close(p->ledger);
 	if (p->id)
 		ledger_identity_free(p->id);
 	free(p);
@@ -676,6 +836,8 @@ void pd_peers_close(struct phloemd *d)
 	if (p->wtick.fd >= 0)
 		close(p->wtick.fd);
 	peer_disc_close(&p->disc);
+	if (p->ledger)
+		ledger_close(p->ledger);
 	ledger_identity_free(p->id);
 	free(p);
 	d->peers = NULL;
@@ -723,6 +885,19 @@ struct json_object *pd_peers_json(struct phloemd *d)
 	ADD(o, "tx_datagrams", json_object_new_int64((int64_t)p->tx_dgrams));
 	ADD(o, "announces_rx", json_object_new_int64((int64_t)p->announces_rx));
 	ADD(o, "announces_tx", json_object_new_int64((int64_t)p->announces_tx));
+	{
+		struct json_object *sy = json_object_new_object();
+
+		ADD(sy, "ledger", json_object_new_boolean(p->ledger != NULL));
+		ADD(sy, "requests_tx", json_object_new_int64((int64_t)p->sync_req_tx));
+		ADD(sy, "requests_rx", json_object_new_int64((int64_t)p->sync_req_rx));
+		ADD(sy, "entries_tx", json_object_new_int64((int64_t)p->entries_tx));
+		ADD(sy, "entries_rx", json_object_new_int64((int64_t)p->entries_rx));
+		ADD(sy, "entries_refused", json_object_new_int64((int64_t)p->entries_refused));
+		ADD(sy, "forks_seen", json_object_new_int64((int64_t)p->forks_seen));
+		ADD(sy, "forks_spread", json_object_new_int64((int64_t)p->forks_spread));
+		ADD(o, "sync", sy);
+	}
 	a = json_object_new_array();
 	for (int i = 0; i < p->npeers; i++) {
 		struct pd_peer *e = &p->peer[i];
@@ -758,6 +933,7 @@ struct json_object *pd_peers_json(struct phloemd *d)
 		ADD(q, "rx_bytes", json_object_new_int64((int64_t)e->rx_bytes));
 		ADD(q, "tx_bytes", json_object_new_int64((int64_t)e->tx_bytes));
 		if (m) {
+			ADD(q, "head_seq", json_object_new_int64((int64_t)m->head_seq));
 			ADD(q, "net_w", json_object_new_int(m->net_w));
 			ADD(q, "measure_age_ms", json_object_new_int64((int64_t)(now - m->time_ms)));
 		}

@@ -130,6 +130,7 @@ struct pd_config {
 	char peer_static[1024];
 	char peer_identity[PATH_MAX];
 	char peer_state[PATH_MAX];
+	char peer_ledger[PATH_MAX];	/* empty: no ledger anti-entropy */
 	uint32_t peer_port;
 	uint32_t peer_announce_ms;
 	uint32_t peer_settle_interval_s;

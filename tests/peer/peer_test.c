@@ -5,7 +5,9 @@
  * sessions (round trip, forged, replayed, window, restarts of either side),
  * membership (founder, invite chain, token, removal, save/load), SWIM
  * (ping, ping-req, suspect, dead, refutation) and gossip (newest wins,
- * forgeries refused, net over live members).
+ * forgeries refused, net over live members) and ledger anti-entropy (a
+ * chain pulled through SYNC_REQ/ENTRY records, bad entries refused, a fork
+ * found).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -16,6 +18,7 @@
 #include <sodium.h>
 
 #include "kselftest_harness.h"
+#include "ledger/ledger.h"
 #include "peer/peer.h"
 
 struct kp {
@@ -435,6 +438,94 @@ TEST(gossip_newest_signed_and_net)
 	/* a's measurement (t=100 s) is too old at 110.5 s */
 	ASSERT_EQ(-2300, peer_gossip_net(&g, 110500, NULL, NULL, &counted));
 	ASSERT_EQ(2, counted);
+}
+
+/* ---- anti-entropy ---- */
+
+static void append_meters(struct ledger *l, const struct ledger_identity *id,
+			  int n, uint64_t wh, struct __test_metadata *_metadata)
+{
+	for (int i = 1; i <= n; i++) {
+		struct ledger_entry e = { .type = LEDGER_T_METER };
+
+		e.body.meter.interval_start = 1700000000 + 900 * (uint64_t)i;
+		e.body.meter.interval_len = 900;
+		e.body.meter.wh_import = wh * (uint64_t)i;
+		ASSERT_EQ(0, ledger_append(l, id->pk, id, &e, NULL));
+	}
+}
+
+TEST(sync_pull_a_chain_and_find_a_fork)
+{
+	uint8_t seed[32];
+	struct ledger_identity *id;
+	struct ledger *a, *b, *f, *c;
+	uint8_t one[LEDGER_ENTRY_MAX];
+	size_t ol = sizeof(one);
+	struct peer_measure m = { .time_ms = 1 };
+	struct peer_rec_any req;
+	struct ledger_head h;
+	uint8_t pt[PEER_MTU], raw[LEDGER_ENTRY_MAX];
+	size_t rl = sizeof(raw);
+	struct peer_builder bl;
+	struct peer_inner in;
+
+	memset(seed, 30, sizeof(seed));
+	id = ledger_identity_from_seed(seed);
+	ASSERT_NE(NULL, id);
+	ASSERT_EQ(0, ledger_open(":memory:", LEDGER_O_CREATE, &a));
+	ASSERT_EQ(0, ledger_open(":memory:", LEDGER_O_CREATE, &b));
+	ASSERT_EQ(0, ledger_open(":memory:", LEDGER_O_CREATE, &f));
+	append_meters(a, id, 3, 100, _metadata);
+	ASSERT_EQ(0, ledger_get_head(a, id->pk, &h));
+	memcpy(m.key, id->pk, 32);
+	m.head_seq = h.seq;
+
+	/* b is behind: it asks for 1..3 */
+	ASSERT_EQ(1, peer_sync_need(b, &m, &req));
+	ASSERT_EQ(1, req.sync_req.from);
+	ASSERT_EQ(3, req.sync_req.count);
+	ASSERT_EQ(0, peer_sync_need(a, &m, &req));	/* a is not */
+	/* a serves them, through the wire */
+	peer_builder_init(&bl, pt, sizeof(pt));
+	req.type = PEER_R_SYNC_REQ;
+	req.sync_req.from = 1;
+	req.sync_req.count = 3;
+	ASSERT_EQ(3, peer_sync_serve(a, &req, &bl));
+	ASSERT_EQ(0, peer_wire_decode_inner(pt, bl.len, &in));
+	ASSERT_EQ(3, in.nrecs);
+	for (int i = 0; i < 3; i++) {
+		ASSERT_EQ(PEER_R_ENTRY, in.rec[i].type);
+		ASSERT_EQ(1, peer_sync_take(b, in.rec[i].entry.buf, in.rec[i].entry.len));
+		/* the same again changes nothing */
+		ASSERT_EQ(0, peer_sync_take(b, in.rec[i].entry.buf, in.rec[i].entry.len));
+	}
+	ASSERT_EQ(0, ledger_get_head(b, id->pk, &h));
+	ASSERT_EQ(3, h.seq);
+	ASSERT_EQ(0, peer_sync_need(b, &m, &req));
+
+	/* an altered entry is refused by the ledger, stored nowhere */
+	ASSERT_EQ(0, ledger_get_entry(a, id->pk, 2, raw, &rl));
+	raw[rl - 1] ^= 1;
+	ASSERT_EQ(0, ledger_open(":memory:", LEDGER_O_CREATE, &c));
+	ASSERT_EQ(0, ledger_get_entry(b, id->pk, 1, one, &ol));
+	ASSERT_EQ(1, peer_sync_take(c, one, ol));
+	ASSERT_EQ(LEDGER_E_SIGNATURE, peer_sync_take(c, raw, rl));
+	ASSERT_EQ(0, ledger_get_head(c, id->pk, &h));
+	ASSERT_EQ(1, h.seq);
+	ledger_close(c);
+	/* a truncated one never reaches the ledger's rules */
+	ASSERT_EQ(LEDGER_E_TRUNCATED, peer_sync_take(b, raw, 10));
+
+	/* the same key signs another seq 1: b finds the fork */
+	append_meters(f, id, 1, 7, _metadata);
+	rl = sizeof(raw);
+	ASSERT_EQ(0, ledger_get_entry(f, id->pk, 1, raw, &rl));
+	ASSERT_EQ(LEDGER_E_FORK, peer_sync_take(b, raw, rl));
+	ledger_close(a);
+	ledger_close(b);
+	ledger_close(f);
+	ledger_identity_free(id);
 }
 
 TEST_HARNESS_MAIN

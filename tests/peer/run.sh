@@ -77,6 +77,7 @@ static = $statics
 announce_ms = 300
 identity = $T/g$1/identity.key
 state = $T/g$1/community
+ledger = $T/g$1/ledger.db
 EOC
 }
 
@@ -136,6 +137,34 @@ dropped() {	# g2 sees the community lose g1's 10 A EV load (~2300 W)
 }
 check "switching a sim load off at g1 lowers the community net power seen at g2" wait_for 10 dropped
 ctl 1 relays auto ev >/dev/null
+
+# ---- anti-entropy of ledger chains, and fork evidence ----
+k1=$(key 1)
+for s in 1 2 3; do
+	PHLOEMD_SOCKET=none "$PHLOEMCTL" --dir "$T/g1" ledger append-meter --start $((1700000000 + 900 * s)) \
+		--length 900 --import $((100 * s)) --export 0 >/dev/null || notok "append-meter at g1"
+done
+chain_len() {	# chain_len N KEY: entries of KEY's chain in gN's ledger
+	"$PHLOEMCTL" --dir "$T/g$1" ledger history --author "$2" --json | jget 'len(d)'
+}
+synced() { [ "$(chain_len 2 "$k1")" = 3 ] && [ "$(chain_len 3 "$k1")" = 3 ]; }
+check "g1's three new ledger entries reach g2 and g3 (anti-entropy)" wait_for 15 synced
+check "what they stored verifies" sh -c "$PHLOEMCTL --dir $T/g2 ledger verify >/dev/null && $PHLOEMCTL --dir $T/g3 ledger verify >/dev/null"
+check "g4 (untrusted) got none of them" test "$(chain_len 4 "$k1")" = 0
+
+# a second chain signed with g1's key: seq 1..3 again, with other values
+mkdir -p "$T/forger"
+cp "$T/g1/identity.key" "$T/forger/identity.key"
+for s in 1 2 3; do
+	"$PHLOEMCTL" --dir "$T/forger" ledger append-meter --start $((1700000000 + 900 * s)) \
+		--length 900 --import 7 --export 0 >/dev/null
+done
+"$PHLOEMCTL" --dir "$T/forger" ledger export --format raw --output "$T/forger/raw" >/dev/null 2>&1
+"$PHLOEMCTL" --dir "$T/g3" ledger import "$T/forger/raw" >/dev/null 2>&1
+nforks() { "$PHLOEMCTL" --dir "$T/g$1" ledger forks --json | jget 'len(d)'; }
+check "the fork is in g3's ledger (imported by its operator)" test "$(nforks 3)" -gt 0
+forked() { [ "$(nforks 1)" -gt 0 ] && [ "$(nforks 2)" -gt 0 ]; }
+check "g3's phloemd spreads the fork evidence: g1 and g2 hold it too" wait_for 10 forked
 
 check "g4 (never invited) is listed as untrusted by g1" \
 	sh -c "PHLOEMD_SOCKET=$T/g1/sock $PHLOEMCTL peers --json | python3 -c 'import json,sys; d=json.load(sys.stdin); k=\"$k4\"; sys.exit(0 if any(p[\"key\"]==k and p[\"state\"]==\"untrusted\" for p in d[\"peers\"]) else 1)'"

@@ -56,6 +56,8 @@ enum peer_rec {
 	PEER_R_STATE	= 4,	/* SWIM membership update */
 	PEER_R_MEASURE	= 5,	/* signed measurement (gossip) */
 	PEER_R_MEMBER	= 6,	/* signed membership record */
+	PEER_R_SYNC_REQ	= 7,	/* anti-entropy: send me author's seq range */
+	PEER_R_ENTRY	= 8,	/* one encoded ledger entry */
 	__PEER_R_MAX,
 };
 
@@ -162,8 +164,14 @@ struct peer_rec_any {
 		struct { uint8_t key[PEER_KEY_BYTES]; uint8_t state; uint64_t inc; } state;
 		struct peer_measure measure;
 		struct peer_record member;
+		struct { uint8_t author[PEER_KEY_BYTES]; uint64_t from; uint16_t count; } sync_req;
+		struct { const uint8_t *buf; uint16_t len; } entry;	/* into the plaintext */
 	};
 };
+
+/* Largest ledger entry carried in an ENTRY record: what fits one datagram. */
+#define PEER_ENTRY_MAX	(PEER_MTU - PEER_SEALED_HDR - PEER_TAG_BYTES - 3)
+#define PEER_SYNC_MAX	8	/* entries asked for in one SYNC_REQ */
 
 #define PEER_MAX_RECS	16
 struct peer_inner {
@@ -389,6 +397,35 @@ void peer_gossip_forget(struct peer_gossip *g, const uint8_t key[32]);
 int64_t peer_gossip_net(const struct peer_gossip *g, uint64_t now_ms,
 			bool (*live)(void *ctx, const uint8_t key[32]), void *ctx,
 			int *counted);
+
+/* ---- sync.c: anti-entropy of ledger chains ---- */
+
+struct ledger;
+
+/**
+ * peer_sync_need() - are we behind @m's author's chain head?
+ * Fills @req (a SYNC_REQ for the next entries, at most PEER_SYNC_MAX) and
+ * returns 1 when the gossiped head is ahead of ours, 0 when not, -errno.
+ */
+int peer_sync_need(struct ledger *l, const struct peer_measure *m,
+		   struct peer_rec_any *req);
+/**
+ * peer_sync_serve() - add ENTRY records for @req to @b, as many as fit
+ * (consecutive from req->from; stops at the first missing one).
+ * Return: entries added.
+ */
+int peer_sync_serve(struct ledger *l, const struct peer_rec_any *req,
+		    struct peer_builder *b);
+/**
+ * peer_sync_take() - validate and store one received entry
+ * Return: 1 stored, 0 already had it, LEDGER_E_FORK (positive: a fork,
+ * kept as evidence; spread both entries), another positive ledger reason
+ * (refused), or -errno.
+ */
+int peer_sync_take(struct ledger *l, const uint8_t *raw, size_t len);
+/** Our stored entry of @author at @seq (for spreading a fork). */
+int peer_sync_entry(struct ledger *l, const uint8_t author[32], uint64_t seq,
+		    uint8_t *buf, size_t *len);
 
 /* ---- discovery.c ---- */
 

@@ -295,6 +295,7 @@ static size_t rec_len(uint8_t type)
 	case PEER_R_STATE:	return 32 + 1 + 8;
 	case PEER_R_MEASURE:	return PEER_MEASURE_BYTES;
 	case PEER_R_MEMBER:	return PEER_RECORD_BYTES;
+	case PEER_R_SYNC_REQ:	return 32 + 8 + 2;
 	default:		return 0;
 	}
 }
@@ -316,9 +317,9 @@ int peer_wire_decode_inner(const uint8_t *p, size_t len, struct peer_inner *out)
 		r = &out->rec[out->nrecs];
 		r->type = p[off];
 		l = get16(p + off + 1);
-		want = rec_len(r->type);
+		want = r->type == PEER_R_ENTRY ? l : rec_len(r->type);
 		if (!want)
-			return -PEER_E_MALFORMED;
+			return r->type == PEER_R_ENTRY ? -PEER_E_TRUNCATED : -PEER_E_MALFORMED;
 		if (len - off - 3 < l)
 			return -PEER_E_TRUNCATED;
 		if (l != want)
@@ -350,6 +351,19 @@ int peer_wire_decode_inner(const uint8_t *p, size_t len, struct peer_inner *out)
 			if (ret)
 				return ret;
 			break;
+		case PEER_R_SYNC_REQ:
+			memcpy(r->sync_req.author, p + off, 32);
+			r->sync_req.from = get64(p + off + 32);
+			r->sync_req.count = get16(p + off + 40);
+			if (!r->sync_req.from || !r->sync_req.count ||
+			    r->sync_req.count > PEER_SYNC_MAX)
+				return -PEER_E_MALFORMED;
+			break;
+		case PEER_R_ENTRY:
+			/* the ledger decoder checks the entry itself */
+			r->entry.buf = p + off;
+			r->entry.len = (uint16_t)l;
+			break;
 		}
 		off += l;
 		out->nrecs++;
@@ -367,10 +381,10 @@ void peer_builder_init(struct peer_builder *b, uint8_t *buf, size_t cap)
 
 int peer_builder_add(struct peer_builder *b, const struct peer_rec_any *r)
 {
-	size_t l = rec_len(r->type);
+	size_t l = r->type == PEER_R_ENTRY ? r->entry.len : rec_len(r->type);
 	uint8_t *o;
 
-	if (!l)
+	if (!l || l > PEER_ENTRY_MAX)
 		return -EINVAL;
 	if (b->nrecs == PEER_MAX_RECS || b->cap - b->len < 3 + l)
 		return -ENOSPC;
@@ -400,6 +414,14 @@ int peer_builder_add(struct peer_builder *b, const struct peer_rec_any *r)
 		break;
 	case PEER_R_MEMBER:
 		peer_record_encode(&r->member, o);
+		break;
+	case PEER_R_SYNC_REQ:
+		memcpy(o, r->sync_req.author, 32);
+		put64(o + 32, r->sync_req.from);
+		put16(o + 40, r->sync_req.count);
+		break;
+	case PEER_R_ENTRY:
+		memcpy(o, r->entry.buf, l);
 		break;
 	}
 	b->len += 3 + l;
