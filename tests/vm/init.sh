@@ -57,6 +57,23 @@ mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 vmrun $R/run/vm ||
 	die "mount of the run directory over 9p failed"
 
 echo "PHLOEM-VM-READY: $(cut -d' ' -f1 /proc/uptime)s after boot"
+
+# Guest-side watchdog, due shortly before the host's hard timeout: if the
+# command is still running (a task stuck in the kernel, say), dump the
+# blocked tasks and every CPU's backtrace and keep the kernel log, so the
+# host has something to show besides "timeout".
+wd=$(cat $R/run/vm/watchdog 2>/dev/null)
+if [ -n "$wd" ]; then
+	(
+		sleep "$wd"
+		echo "PHLOEM-VM: guest watchdog: command still running after ${wd}s; blocked tasks and backtraces follow"
+		echo w > /proc/sysrq-trigger
+		echo l > /proc/sysrq-trigger
+		sleep 2
+		dmesg > $R/run/vm/dmesg.watchdog
+		sync
+	) &
+fi
 # The command's own output is kept apart from the console (which also
 # carries kernel messages) so make targets can read clean TAP from it.
 chroot $R /bin/sh -c '

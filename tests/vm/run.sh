@@ -123,6 +123,8 @@ trap 'exit 130' INT TERM
 	fi
 	printf '%q ' "$@"; echo
 } > "$run/cmd"
+# the guest's own watchdog fires this long after boot (see init.sh)
+echo $(( timeout > 40 ? timeout - 20 : timeout / 2 )) > "$run/watchdog"
 chmod -R a+rwX "$run"
 
 # One VM at a time on this machine: each takes both cores (-smp 2 under
@@ -168,6 +170,7 @@ fi
 # The guest dumps dmesg at the end; when it never got there (panic, hang)
 # the console still carries what the kernel printed at loglevel <= 4.
 log=$run/dmesg
+[ -s "$log" ] || log=$run/dmesg.watchdog
 [ -s "$log" ] || log=$run/console
 splat=$(grep -nE 'Oops|WARNING:|BUG:|lockdep|possible circular locking|Call Trace' "$log" | head -n 20)
 
@@ -188,10 +191,11 @@ splat=$(grep -nE 'Oops|WARNING:|BUG:|lockdep|possible circular locking|Call Trac
 [ -n "$out" ] && { mkdir -p "$(dirname "$out")"; cp "$run/tap" "$out"; }
 
 echo "---- vm: kernel $kver, ${elapsed}s wall, command status ${rc} ----"
-if [ -s "$run/dmesg" ] && [ -n "$splat" ]; then
-	echo "---- vm: guest kernel log ----"
-	cat "$run/dmesg"
+if [ "$log" != "$run/console" ] && { [ -n "$splat" ] || [ -n "$verdict" ]; }; then
+	echo "---- vm: guest kernel log ($(basename "$log")) ----"
+	cat "$log"
 fi
+[ -n "$console" ] && [ -s "$run/dmesg.watchdog" ] && cp "$run/dmesg.watchdog" "$console.dmesg"
 if [ -n "$splat" ]; then
 	echo "vm: FAIL: kernel log has a splat:"
 	echo "$splat"
