@@ -10,7 +10,7 @@ KSFT_PHLOEM := $(TOP)/tests/kselftest/drivers/phloem
 KSFT_OUT    := $(BUILD)/kselftest/phloem
 VM_OUT      := $(BUILD)/vm
 VM_TOOLS    := $(VM_OUT)/phloem_watch $(VM_OUT)/phloem_bench
-VM_TIMEOUT  ?= 900
+VM_TIMEOUT  ?= 600
 
 .PHONY: ksft-phloem vm-tools check-vm bench-vm demo
 
