@@ -19,6 +19,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -1063,6 +1064,99 @@ TEST_F(nl, netns)
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	ASSERT_TRUE(WIFEXITED(status));
 	ASSERT_EQ(0, WEXITSTATUS(status)) TH_LOG("child step %d failed", WEXITSTATUS(status));
+}
+
+/*
+ * Ops racing unbind and bind: a child hammers doits and dumps while the
+ * driver is unbound and bound again. Each answer is either good or ENODEV
+ * (the device is not there at that moment), never anything else; the VM
+ * runner fails the run on any oops or splat in the kernel log.
+ */
+static int race_child(int stop_fd, unsigned long *res)
+{
+	struct reply *r = calloc(1, sizeof(*r));
+	struct pollfd p = { .fd = stop_fd, .events = POLLIN };
+	unsigned long ok = 0, gone = 0;
+	struct nl nl;
+	struct msg m;
+	int k = 0, err;
+
+	if (!r || nl_open(&nl) || nl_resolve(&nl))
+		return 100;
+	while (poll(&p, 1, 0) == 0) {
+		switch (k++ % 4) {
+		case 0:
+			msg_init(&m, nl.family, PHLOEM_CMD_GET_DEVICE, 0);
+			msg_u32(&m, PHLOEM_A_DEV_INDEX, 0);
+			break;
+		case 1:
+			msg_init(&m, nl.family, PHLOEM_CMD_SET_RELAY, 0);
+			msg_u32(&m, PHLOEM_A_DEV_INDEX, 0);
+			nest_start(&m, PHLOEM_A_RELAY);
+			msg_u32(&m, PHLOEM_A_RELAY_INDEX, R_OVEN);
+			msg_u32(&m, PHLOEM_A_RELAY_PRIORITY, k & 0xff);
+			nest_end(&m);
+			break;
+		case 2:
+			msg_init(&m, nl.family, PHLOEM_CMD_GET_STATS, 0);
+			msg_u32(&m, PHLOEM_A_DEV_INDEX, 0);
+			break;
+		default:
+			msg_init(&m, nl.family, PHLOEM_CMD_GET_DEVICE, NLM_F_DUMP);
+			break;
+		}
+		err = nl_call(&nl, &m, r);
+		if (err)
+			return 101;
+		if (!r->err)
+			ok++;
+		else if (r->err == -ENODEV)
+			gone++;
+		else {
+			fprintf(stderr, "# op %d: %s (%s)\n", (k - 1) % 4,
+				strerror(-r->err), r->ext);
+			return 102;
+		}
+	}
+	res[0] = ok;
+	res[1] = gone;
+	return 0;
+}
+
+TEST_F_TIMEOUT(nl, ops_race_unbind, 120)
+{
+	unsigned long *res;
+	int stop[2], status, i;
+	pid_t pid;
+
+	NEED_DEV();
+	/*
+	 * An open file keeps the unbound device's struct and its index:
+	 * closed, so the rebound device is phloem0 again.
+	 */
+	close(self->fd);
+	self->fd = -1;
+	res = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, res);
+	ASSERT_EQ(0, pipe(stop));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid)
+		_exit(race_child(stop[0], res));
+	for (i = 0; i < 3; i++) {
+		ph_sleep_ms(300);
+		ASSERT_EQ(0, ph_unbind());
+		ph_sleep_ms(200);
+		ASSERT_EQ(0, ph_bind());
+	}
+	ph_sleep_ms(300);
+	ASSERT_EQ(1, write(stop[1], "x", 1));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(0, WEXITSTATUS(status));
+	TH_LOG("%lu answered, %lu ENODEV while unbound", res[0], res[1]);
+	ASSERT_GT(res[0], 0);
+	munmap(res, 4096);
 }
 
 /*
