@@ -16,7 +16,7 @@ PEER_SRCS := $(sort $(wildcard $(TOP)/agent/lib/peer/*.c))
 PEER_HDRS := $(TOP)/agent/lib/peer/peer.h
 
 # sync.c works on the ledger: its sources come along (as the fuzz targets do)
-PEER_LEDGER_SRCS := $(sort $(wildcard $(TOP)/agent/lib/ledger/*.c))
+PEER_LEDGER_SRCS := $(sort $(wildcard $(TOP)/agent/lib/ledger/*.c)) $(TOP)/agent/lib/settle/settle.c
 $(PT)/peer_test: $(TOP)/tests/peer/peer_test.c $(PEER_SRCS) $(PEER_HDRS) $(KSFT_HDRS) \
 		$(PEER_LEDGER_SRCS) $(TOP)/agent/lib/ledger/ledger.h
 	@mkdir -p $(dir $@)

@@ -390,7 +390,7 @@ static struct json_object *handle(struct client *c, struct json_object *req)
 	write_cmd = !strcmp(cmd, "relay") || !strcmp(cmd, "priority") ||
 		    !strcmp(cmd, "limits-set") || !strcmp(cmd, "limits-reset") ||
 		    !strcmp(cmd, "community-invite") || !strcmp(cmd, "community-join") ||
-		    !strcmp(cmd, "community-remove");
+		    !strcmp(cmd, "community-remove") || !strcmp(cmd, "settle-now");
 	if (write_cmd ? !c->can_write : !c->can_read) {
 		fprintf(stderr, "phloemd: control: uid %u (pid %d) refused for \"%s\"\n",
 			(unsigned)c->uid, (int)c->pid, cmd);
@@ -513,6 +513,15 @@ static struct json_object *handle(struct client *c, struct json_object *req)
 
 		ADD(o, "ok", json_object_new_boolean(1));
 		return o;
+	}
+	if (!strcmp(cmd, "settle-now")) {
+		int64_t start = get_int(req, "interval", -1, &bad);
+		int64_t len = get_int(req, "length", 0, &bad);
+
+		if (bad || start < 0 || len < 0 || len > 86400)
+			return error_reply(EINVAL, "settle-now: \"interval\" (Unix seconds) and optional \"length\" (s) expected");
+		rc = pd_peers_settle(d, (uint64_t)start, (uint32_t)len, err, sizeof(err));
+		return rc ? error_reply(-rc, err) : ok_reply();
 	}
 	if (!strcmp(cmd, "community-invite") || !strcmp(cmd, "community-join") ||
 	    !strcmp(cmd, "community-remove")) {

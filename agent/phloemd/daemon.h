@@ -109,5 +109,7 @@ int pd_peers_invite(struct phloemd *d, const char *key, char *token, size_t cap,
 		    char *err, size_t errlen);
 int pd_peers_join(struct phloemd *d, const char *token, char *err, size_t errlen);
 int pd_peers_remove(struct phloemd *d, const char *key, char *err, size_t errlen);
+int pd_peers_settle(struct phloemd *d, uint64_t start, uint32_t len, char *err,
+		    size_t errlen);
 
 #endif /* PHLOEMD_DAEMON_H */

@@ -28,6 +28,7 @@
 #include <sodium.h>
 
 #include "ledger/ledger.h"
+#include "settle/settle.h"
 #include "peer/peer.h"
 #include "daemon.h"
 
@@ -55,6 +56,36 @@ struct pd_peer {
 };
 
 #define MAX_SPREAD	64
+#define MAX_MINE	16	/* our transfers (as debtor) in one interval */
+#define MAX_ACCEPTED	32
+#define PROPOSE_MS	1000	/* a proposal unanswered is sent again */
+#define SETTLE_GRACE_S	30
+
+enum { XF_PENDING, XF_PROPOSED, XF_DONE, XF_FAILED };
+
+/**
+ * struct pd_settle - the interval being settled
+ * @res: our own computation, made once (see settle_peer.c)
+ * @mine: the transfers of @res where we are the debtor, proposed one at a
+ *        time (each takes the next position of our chain)
+ * @accepted: ids of transfers we signed as creditor, to answer a repeated
+ *            proposal with the same ACCEPT instead of signing twice
+ */
+struct pd_settle {
+	bool have;
+	uint64_t start;
+	uint32_t len;
+	struct settle_result res;
+	int nmine;
+	struct pd_mine {
+		struct settle_transfer st;
+		struct ledger_transfer lt;
+		int state, tries;
+		uint64_t sent_ms;
+	} mine[MAX_MINE];
+	int naccepted;
+	struct { uint8_t id[32]; struct ledger_transfer lt; } accepted[MAX_ACCEPTED];
+};
 #define FORK_SCAN_MS	2000
 
 /* A ping we send on behalf of a ping-req: forward the ACK to @requester. */
@@ -86,6 +117,11 @@ struct pd_peers {
 	uint64_t forks_seen, forks_spread, next_fork_scan_ms;
 	int nspread;
 	struct { uint8_t author[32]; uint64_t seq; } spread[MAX_SPREAD];
+	/* settlement */
+	struct pd_settle st;
+	uint64_t next_settle_s;
+	uint64_t xf_proposed, xf_completed, xf_accepted, xf_refused_rx, xf_refused_tx;
+	uint64_t xf_disagree;
 	struct pd_watch w6, w4, wnl, wtick;
 	struct phloemd *d;
 };
@@ -512,6 +548,237 @@ static void take_entry(struct pd_peers *p, struct pd_peer *from, const struct pe
 	}
 }
 
+/* ---- settlement over sessions (settle_peer.c) ---- */
+
+static int settle_compute(struct pd_peers *p, uint64_t start, uint32_t len)
+{
+	char why[256];
+	int ret;
+
+	if (p->st.have && p->st.start == start)
+		return 0;
+	if (p->st.have)
+		settle_result_free(&p->st.res);
+	memset(&p->st, 0, sizeof(p->st));
+	ret = peer_settle_compute(p->ledger, start, len, &p->st.res, why, sizeof(why));
+	if (ret) {
+		plog("settlement of %" PRIu64 ": %s", start, why);
+		return ret;
+	}
+	p->st.have = true;
+	p->st.start = start;
+	p->st.len = len;
+	for (size_t i = 0; i < p->st.res.n_transfers && p->st.nmine < MAX_MINE; i++) {
+		const struct settle_transfer *t = &p->st.res.transfers[i];
+
+		if (t->kind == SETTLE_ENERGY && !memcmp(t->debtor, p->id->pk, 32))
+			p->st.mine[p->st.nmine++].st = *t;
+	}
+	plog("settlement of %" PRIu64 ": %zu transfers, %d ours to propose",
+	     start, p->st.res.n_transfers, p->st.nmine);
+	return 0;
+}
+
+/* Transfers of ours still to propose or answered: the interval is in flight. */
+static bool settle_busy(const struct pd_peers *p)
+{
+	for (int i = 0; i < p->st.nmine; i++)
+		if (p->st.mine[i].state == XF_PENDING || p->st.mine[i].state == XF_PROPOSED)
+			return true;
+	return false;
+}
+
+int pd_peers_settle(struct phloemd *d, uint64_t start, uint32_t len, char *err,
+		    size_t errlen)
+{
+	struct pd_peers *p = d->peers;
+
+	if (!p || !p->ledger) {
+		snprintf(err, errlen, "settlement needs [peers] community= and ledger=");
+		return -ENOTCONN;
+	}
+	if (p->st.have && p->st.start == start) {
+		snprintf(err, errlen, "interval %" PRIu64 " is already being settled", start);
+		return -EALREADY;
+	}
+	if (settle_compute(p, start, len)) {
+		snprintf(err, errlen, "cannot compute the settlement of %" PRIu64 " (see the log)",
+			 start);
+		return -EINVAL;
+	}
+	p->next_settle_s = 0;
+	return 0;
+}
+
+static void send_xfer(struct pd_peers *p, struct pd_peer *e, uint8_t type,
+		      const struct ledger_transfer *t)
+{
+	struct peer_rec_any r = { .type = type };
+	uint8_t pt[PEER_MTU];
+	struct peer_builder b;
+
+	ledger_transfer_encode(t, r.xfer.body);
+	peer_builder_init(&b, pt, PEER_MTU - PEER_SEALED_HDR - PEER_TAG_BYTES);
+	peer_builder_add(&b, &r);
+	seal_send(p, e, &b);
+}
+
+/* Propose the first of our transfers not done yet: one at a time, since
+ * each one takes the next position of our chain. */
+static void settle_tick(struct pd_peers *p, uint64_t now)
+{
+	for (int i = 0; i < p->st.nmine; i++) {
+		struct pd_mine *x = &p->st.mine[i];
+		struct pd_peer *e;
+
+		if (x->state == XF_DONE || x->state == XF_FAILED)
+			continue;
+		if (x->state == XF_PROPOSED && now - x->sent_ms < PROPOSE_MS)
+			return;
+		e = peer_find(p, x->st.creditor);
+		if (!e || !e->trusted)
+			return;
+		if (++x->tries > 30) {
+			x->state = XF_FAILED;
+			continue;
+		}
+		/* positions from our ledger now: the creditor's may have moved */
+		if (peer_settle_offer(p->ledger, p->id, &x->st, &x->lt))
+			return;
+		send_xfer(p, e, PEER_R_PROPOSE, &x->lt);
+		x->state = XF_PROPOSED;
+		x->sent_ms = now;
+		p->xf_proposed++;
+		return;
+	}
+}
+
+static void refuse(struct pd_peers *p, struct pd_peer *e, const struct ledger_transfer *t,
+		   int reason)
+{
+	struct peer_rec_any r = { .type = PEER_R_REFUSE };
+	uint8_t pt[PEER_MTU];
+	struct peer_builder b;
+
+	ledger_transfer_id(t, r.refuse.id);
+	r.refuse.reason = (uint8_t)reason;
+	peer_builder_init(&b, pt, PEER_MTU - PEER_SEALED_HDR - PEER_TAG_BYTES);
+	peer_builder_add(&b, &r);
+	seal_send(p, e, &b);
+	p->xf_refused_tx++;
+}
+
+/* We are the creditor: sign only what our own computation says. */
+static void on_propose(struct pd_peers *p, struct pd_peer *e, const struct peer_rec_any *r)
+{
+	struct ledger_transfer t;
+	struct ledger_entry en = { .type = LEDGER_T_TRANSFER };
+	uint8_t id[32];
+	int ret;
+
+	if (!p->ledger || ledger_transfer_decode(r->xfer.body, PEER_XFER_BYTES, &t))
+		return drop(p, PEER_E_MALFORMED);
+	if (memcmp(t.debtor, e->key, 32))
+		return refuse(p, e, &t, PEER_SETTLE_NOT_MINE);
+	ledger_transfer_id(&t, id);
+	for (int i = 0; i < p->st.naccepted; i++)
+		if (!memcmp(p->st.accepted[i].id, id, 32))
+			return send_xfer(p, e, PEER_R_ACCEPT, &p->st.accepted[i].lt);
+	/* first use of this interval here: compute it now (len: as metered) */
+	if (settle_compute(p, t.interval_start, p->st.have &&
+			   p->st.start == t.interval_start ? p->st.len : 0))
+		return refuse(p, e, &t, PEER_SETTLE_UNKNOWN);
+	ret = peer_settle_check(p->ledger, &p->st.res, p->id->pk, &t);
+	if (ret == PEER_SETTLE_DISAGREE) {
+		char kt[LEDGER_KEYTEXT_SIZE], in[1024];
+		const struct settle_transfer *mine = peer_settle_find(&p->st.res, t.debtor,
+								      t.creditor);
+
+		keytext(t.debtor, kt);
+		peer_settle_describe(p->ledger, t.interval_start, in, sizeof(in));
+		plog("settlement of %" PRIu64 ": %.16s proposes %" PRIu64 " Wh to us, our computation says %" PRId64
+		     " Wh; not signed. Our inputs: %s", t.interval_start, kt, t.amount_wh,
+		     mine ? mine->amount_wh : 0, in);
+		p->xf_disagree++;
+	}
+	if (ret)
+		return refuse(p, e, &t, ret > 0 ? ret : PEER_SETTLE_UNKNOWN);
+	ret = ledger_transfer_sign(&t, p->id->pk, p->id);
+	if (!ret) {
+		en.body.transfer = t;
+		ret = ledger_append(p->ledger, p->id->pk, p->id, &en, NULL);
+	}
+	if (ret) {
+		plog("settlement: cannot append the transfer: %s", ledger_strerror(ret));
+		return refuse(p, e, &t, PEER_SETTLE_STALE);
+	}
+	if (p->st.naccepted < MAX_ACCEPTED) {
+		memcpy(p->st.accepted[p->st.naccepted].id, id, 32);
+		p->st.accepted[p->st.naccepted++].lt = t;
+	}
+	p->xf_accepted++;
+	send_xfer(p, e, PEER_R_ACCEPT, &t);
+}
+
+/* We are the debtor: the creditor signed what we proposed; append ours. */
+static void on_accept(struct pd_peers *p, struct pd_peer *e, const struct peer_rec_any *r)
+{
+	struct ledger_transfer t;
+	struct ledger_entry en = { .type = LEDGER_T_TRANSFER };
+	struct ledger_head h;
+	uint8_t a[32], b[32];
+	int ret;
+
+	if (!p->ledger || ledger_transfer_decode(r->xfer.body, PEER_XFER_BYTES, &t))
+		return drop(p, PEER_E_MALFORMED);
+	ledger_transfer_id(&t, a);
+	for (int i = 0; i < p->st.nmine; i++) {
+		struct pd_mine *x = &p->st.mine[i];
+
+		if (x->state != XF_PROPOSED)
+			continue;
+		ledger_transfer_id(&x->lt, b);
+		if (memcmp(a, b, 32) || memcmp(t.creditor, e->key, 32))
+			continue;
+		if (ledger_get_head(p->ledger, t.creditor, &h) ||
+		    ledger_transfer_verify_party(&t, true, h.key) ||
+		    memcmp(t.debtor_sig, x->lt.debtor_sig, 64))
+			return drop(p, PEER_E_FORGED);
+		en.body.transfer = t;
+		ret = ledger_append(p->ledger, p->id->pk, p->id, &en, NULL);
+		if (ret) {
+			plog("settlement: cannot append the accepted transfer: %s",
+			     ledger_strerror(ret));
+			x->state = XF_FAILED;
+			return;
+		}
+		x->state = XF_DONE;
+		p->xf_completed++;
+		return;
+	}
+}
+
+static void on_refuse(struct pd_peers *p, struct pd_peer *e, const struct peer_rec_any *r)
+{
+	uint8_t id[32];
+
+	p->xf_refused_rx++;
+	for (int i = 0; i < p->st.nmine; i++) {
+		struct pd_mine *x = &p->st.mine[i];
+
+		if (x->state != XF_PROPOSED)
+			continue;
+		ledger_transfer_id(&x->lt, id);
+		if (memcmp(id, r->refuse.id, 32))
+			continue;
+		/* stale: our view of its chain was behind; anti-entropy will
+		 * catch up and the proposal goes again. Disagreement: again
+		 * too (the inputs may still be arriving), up to the try limit */
+		x->state = XF_PENDING;
+		x->sent_ms = now_ms();
+	}
+}
+
 static void on_sealed(struct pd_peers *p, const struct peer_sealed *s, size_t len)
 {
 	uint8_t pt[PEER_MTU];
@@ -577,6 +844,15 @@ static void on_sealed(struct pd_peers *p, const struct peer_sealed *s, size_t le
 		case PEER_R_ENTRY:
 			take_entry(p, e, r);
 			synced = true;
+			break;
+		case PEER_R_PROPOSE:
+			on_propose(p, e, r);
+			break;
+		case PEER_R_ACCEPT:
+			on_accept(p, e, r);
+			break;
+		case PEER_R_REFUSE:
+			on_refuse(p, e, r);
 			break;
 		case PEER_R_MEMBER:
 			/* vouched: relayed by a member over an authenticated session */
@@ -700,6 +976,21 @@ static void on_tick(struct pd_watch *w, uint32_t events)
 	if (p->ledger && now >= p->next_fork_scan_ms) {
 		ledger_foreach_fork(p->ledger, spread_fork, p);
 		p->next_fork_scan_ms = now + FORK_SCAN_MS;
+	}
+	if (p->ledger) {
+		uint64_t len = p->d->cfg.peer_settle_interval_s, sec = now / 1000;
+
+		/* the interval that ended, a grace period after its end so
+		 * that its metered entries have spread */
+		if (!p->next_settle_s)
+			p->next_settle_s = sec - sec % len + len + SETTLE_GRACE_S;
+		if (sec >= p->next_settle_s && settle_busy(p)) {
+			p->next_settle_s = sec + 10;	/* finish the one in flight */
+		} else if (sec >= p->next_settle_s) {
+			settle_compute(p, sec - sec % len - len, (uint32_t)len);
+			p->next_settle_s = sec - sec % len + len + SETTLE_GRACE_S;
+		}
+		settle_tick(p, now);
 	}
 	na = peer_swim_tick(&p->swim, now, act, 8);
 	for (int i = 0; i < na; i++) {
@@ -836,6 +1127,8 @@ void pd_peers_close(struct phloemd *d)
 	if (p->wtick.fd >= 0)
 		close(p->wtick.fd);
 	peer_disc_close(&p->disc);
+	if (p->st.have)
+		settle_result_free(&p->st.res);
 	if (p->ledger)
 		ledger_close(p->ledger);
 	ledger_identity_free(p->id);
@@ -897,6 +1190,17 @@ struct json_object *pd_peers_json(struct phloemd *d)
 		ADD(sy, "forks_seen", json_object_new_int64((int64_t)p->forks_seen));
 		ADD(sy, "forks_spread", json_object_new_int64((int64_t)p->forks_spread));
 		ADD(o, "sync", sy);
+		sy = json_object_new_object();
+		ADD(sy, "interval", json_object_new_int64(p->st.have ? (int64_t)p->st.start : -1));
+		ADD(sy, "transfers", json_object_new_int64(p->st.have ? (int64_t)p->st.res.n_transfers : 0));
+		ADD(sy, "ours", json_object_new_int(p->st.nmine));
+		ADD(sy, "proposed", json_object_new_int64((int64_t)p->xf_proposed));
+		ADD(sy, "completed", json_object_new_int64((int64_t)p->xf_completed));
+		ADD(sy, "accepted", json_object_new_int64((int64_t)p->xf_accepted));
+		ADD(sy, "refused_rx", json_object_new_int64((int64_t)p->xf_refused_rx));
+		ADD(sy, "refused_tx", json_object_new_int64((int64_t)p->xf_refused_tx));
+		ADD(sy, "disagreements", json_object_new_int64((int64_t)p->xf_disagree));
+		ADD(o, "settle", sy);
 	}
 	a = json_object_new_array();
 	for (int i = 0; i < p->npeers; i++) {

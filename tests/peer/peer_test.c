@@ -19,6 +19,7 @@
 
 #include "kselftest_harness.h"
 #include "ledger/ledger.h"
+#include "settle/settle.h"
 #include "peer/peer.h"
 
 struct kp {
@@ -526,6 +527,103 @@ TEST(sync_pull_a_chain_and_find_a_fork)
 	ledger_close(b);
 	ledger_close(f);
 	ledger_identity_free(id);
+}
+
+/* ---- settlement ---- */
+
+/* Copy @from's chain of @author into @to. */
+static void copy_chain(struct ledger *from, struct ledger *to, const uint8_t *author,
+		       struct __test_metadata *_metadata)
+{
+	uint8_t raw[LEDGER_ENTRY_MAX];
+
+	for (uint64_t s = 1;; s++) {
+		size_t rl = sizeof(raw);
+
+		if (ledger_get_entry(from, author, s, raw, &rl))
+			break;
+		ASSERT_GE(peer_sync_take(to, raw, rl), 0);
+	}
+}
+
+TEST(settle_propose_check_sign)
+{
+	uint8_t seed[32];
+	struct ledger_identity *ex, *im;
+	struct ledger *lx, *li;
+	struct ledger_entry e = { .type = LEDGER_T_METER };
+	struct settle_result rx, ri;
+	const struct settle_transfer *st;
+	struct ledger_transfer t, bad;
+	struct ledger_member lm;
+	char why[256];
+
+	memset(seed, 40, 32);
+	ex = ledger_identity_from_seed(seed);
+	memset(seed, 41, 32);
+	im = ledger_identity_from_seed(seed);
+	ASSERT_EQ(0, ledger_open(":memory:", LEDGER_O_CREATE, &lx));
+	ASSERT_EQ(0, ledger_open(":memory:", LEDGER_O_CREATE, &li));
+	/* exporter 500 Wh, importer 300 Wh with a 1000 Wh limit */
+	e.body.meter.interval_start = 1700009000;
+	e.body.meter.interval_len = 900;
+	e.body.meter.wh_export = 500;
+	ASSERT_EQ(0, ledger_append(lx, ex->pk, ex, &e, NULL));
+	memset(&e, 0, sizeof(e));
+	e.type = LEDGER_T_LIMIT;
+	e.body.limit.limit_wh = 1000;
+	ASSERT_EQ(0, ledger_append(li, im->pk, im, &e, NULL));
+	memset(&e, 0, sizeof(e));
+	e.type = LEDGER_T_METER;
+	e.body.meter.interval_start = 1700009000;
+	e.body.meter.interval_len = 900;
+	e.body.meter.wh_import = 300;
+	ASSERT_EQ(0, ledger_append(li, im->pk, im, &e, NULL));
+	copy_chain(lx, li, ex->pk, _metadata);
+	copy_chain(li, lx, im->pk, _metadata);
+
+	/* both compute the same: importer pays exporter 300 Wh */
+	ASSERT_EQ(0, peer_settle_compute(lx, 1700009000, 900, &rx, why, sizeof(why)));
+	ASSERT_EQ(0, peer_settle_compute(li, 1700009000, 0, &ri, why, sizeof(why)));
+	st = peer_settle_find(&ri, im->pk, ex->pk);
+	ASSERT_NE(NULL, st);
+	ASSERT_EQ(300, st->amount_wh);
+	ASSERT_NE(NULL, peer_settle_find(&rx, im->pk, ex->pk));
+	ASSERT_EQ(NULL, peer_settle_find(&rx, ex->pk, im->pk));
+
+	/* the importer offers; the exporter's check passes, then it signs */
+	ASSERT_EQ(0, peer_settle_offer(li, im, st, &t));
+	ASSERT_EQ(0, peer_settle_check(lx, &rx, ex->pk, &t));
+	/* another amount: disagreement, never signed */
+	bad = t;
+	bad.amount_wh = 301;
+	ASSERT_EQ(PEER_SETTLE_DISAGREE, peer_settle_check(lx, &rx, ex->pk, &bad));
+	/* the right amount with a bad debtor signature: forged */
+	bad = t;
+	bad.debtor_sig[0] ^= 1;
+	ASSERT_EQ(PEER_SETTLE_FORGED, peer_settle_check(lx, &rx, ex->pk, &bad));
+	/* not ours to sign */
+	ASSERT_EQ(PEER_SETTLE_NOT_MINE, peer_settle_check(li, &ri, im->pk, &t));
+	/* signed by both, it goes into both chains */
+	ASSERT_EQ(0, ledger_transfer_sign(&t, ex->pk, ex));
+	memset(&e, 0, sizeof(e));
+	e.type = LEDGER_T_TRANSFER;
+	e.body.transfer = t;
+	ASSERT_EQ(0, ledger_append(lx, ex->pk, ex, &e, NULL));
+	memset(&e, 0, sizeof(e));
+	e.type = LEDGER_T_TRANSFER;
+	e.body.transfer = t;
+	ASSERT_EQ(0, ledger_append(li, im->pk, im, &e, NULL));
+	ASSERT_EQ(0, ledger_get_member(li, im->pk, &lm));
+	ASSERT_EQ(-300, lm.balance_wh);
+	/* the same proposal again: its slot in our chain is taken */
+	ASSERT_EQ(PEER_SETTLE_STALE, peer_settle_check(lx, &rx, ex->pk, &t));
+	settle_result_free(&rx);
+	settle_result_free(&ri);
+	ledger_close(lx);
+	ledger_close(li);
+	ledger_identity_free(ex);
+	ledger_identity_free(im);
 }
 
 TEST_HARNESS_MAIN

@@ -152,6 +152,43 @@ check "g1's three new ledger entries reach g2 and g3 (anti-entropy)" wait_for 15
 check "what they stored verifies" sh -c "$PHLOEMCTL --dir $T/g2 ledger verify >/dev/null && $PHLOEMCTL --dir $T/g3 ledger verify >/dev/null"
 check "g4 (untrusted) got none of them" test "$(chain_len 4 "$k1")" = 0
 
+# ---- counter-signed settlement of one interval ----
+S=$((1700000000 + 900 * 10))
+lg() { local g=$1; shift; "$PHLOEMCTL" --dir "$T/g$g" ledger "$@" >/dev/null; }
+lg 1 append-meter --start $S --length 900 --import 0 --export 500
+lg 2 set-limit 1000
+lg 2 append-meter --start $S --length 900 --import 300 --export 0
+lg 3 set-limit 1000
+lg 3 append-meter --start $S --length 900 --import 200 --export 0
+k2=$(key 2); k3=$(key 3)
+heads_at() {	# heads_at N: gN holds g1's 4 entries and g2's and g3's 2
+	[ "$(chain_len "$1" "$k1")" = 4 ] && [ "$(chain_len "$1" "$k2")" = 2 ] &&
+		[ "$(chain_len "$1" "$k3")" = 2 ]
+}
+all_heads() { heads_at 1 && heads_at 2 && heads_at 3; }
+check "every member holds every member's metered entry of the interval" wait_for 15 all_heads
+settle_now() {	# settle_now N START
+	python3 - "$T/g$1/sock" "$2" <<'EOP'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall((json.dumps({"cmd": "settle-now", "interval": int(sys.argv[2]), "length": 900}) + "\n").encode())
+r = json.loads(s.makefile().readline())
+sys.exit(0 if r.get("ok") else 1)
+EOP
+}
+for i in 1 2 3; do settle_now "$i" "$S" || notok "settle-now at g$i"; done
+balance() {	# balance N KEY: KEY's balance in gN's ledger
+	"$PHLOEMCTL" --dir "$T/g$1" ledger balance --json |
+		jget "[m['balance_wh'] for m in d['members'] if m['key'] == '$2'][0]"
+}
+settled() { [ "$(balance 1 "$k1")" = 500 ] && [ "$(balance 2 "$k2")" = -300 ] && [ "$(balance 3 "$k3")" = -200 ]; }
+check "g2 and g3 proposed, g1 counter-signed: balances +500 / -300 / -200" wait_for 15 settled
+check "g1's chain holds both counter-signed transfers (6 entries)" \
+	sh -c "[ \$($PHLOEMCTL --dir $T/g1 ledger history --author $k1 --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))') = 6 ]"
+check "no disagreement logged" test "$(peers 1 | jget 'd["settle"]["disagreements"]')" = 0
+check "the settled ledgers verify" sh -c "$PHLOEMCTL --dir $T/g1 ledger verify >/dev/null && $PHLOEMCTL --dir $T/g2 ledger verify >/dev/null"
+
 # a second chain signed with g1's key: seq 1..3 again, with other values
 mkdir -p "$T/forger"
 cp "$T/g1/identity.key" "$T/forger/identity.key"

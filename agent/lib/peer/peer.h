@@ -58,6 +58,9 @@ enum peer_rec {
 	PEER_R_MEMBER	= 6,	/* signed membership record */
 	PEER_R_SYNC_REQ	= 7,	/* anti-entropy: send me author's seq range */
 	PEER_R_ENTRY	= 8,	/* one encoded ledger entry */
+	PEER_R_REFUSE	= 9,	/* settlement: a proposal not signed, and why */
+	PEER_R_PROPOSE	= 10,	/* settlement: transfer signed by the debtor */
+	PEER_R_ACCEPT	= 11,	/* settlement: ... and by the creditor */
 	__PEER_R_MAX,
 };
 
@@ -155,6 +158,8 @@ struct peer_measure {
 
 enum peer_swim_state { PEER_ALIVE = 0, PEER_SUSPECT = 1, PEER_DEAD = 2 };
 
+#define PEER_XFER_BYTES	288	/* LEDGER_TRANSFER_BYTES */
+
 /** struct peer_rec_any - one decoded record of a sealed message */
 struct peer_rec_any {
 	uint8_t type;			/* enum peer_rec */
@@ -166,6 +171,8 @@ struct peer_rec_any {
 		struct peer_record member;
 		struct { uint8_t author[PEER_KEY_BYTES]; uint64_t from; uint16_t count; } sync_req;
 		struct { const uint8_t *buf; uint16_t len; } entry;	/* into the plaintext */
+		struct { uint8_t body[PEER_XFER_BYTES]; } xfer;	/* PROPOSE, ACCEPT */
+		struct { uint8_t id[PEER_HASH_BYTES]; uint8_t reason; } refuse;
 	};
 };
 
@@ -426,6 +433,43 @@ int peer_sync_take(struct ledger *l, const uint8_t *raw, size_t len);
 /** Our stored entry of @author at @seq (for spreading a fork). */
 int peer_sync_entry(struct ledger *l, const uint8_t author[32], uint64_t seq,
 		    uint8_t *buf, size_t *len);
+
+/* ---- settle_peer.c: counter-signed settlement ---- */
+
+struct settle_result;
+struct settle_transfer;
+struct ledger_identity;
+struct ledger_transfer;
+
+#define PEER_SETTLE_MAX	128	/* members in one settlement */
+
+/* Why a creditor does not sign (REFUSE reason byte; also returned). */
+enum peer_settle_refusal {
+	PEER_SETTLE_DISAGREE	= 1,	/* not in our own computation */
+	PEER_SETTLE_STALE	= 2,	/* our chain moved: propose again */
+	PEER_SETTLE_FORGED	= 3,	/* the debtor's signature is bad */
+	PEER_SETTLE_NOT_MINE	= 4,	/* we are not its creditor */
+	PEER_SETTLE_UNKNOWN	= 5,	/* no computation possible (inputs) */
+};
+
+/** Settle [start, start+len) from @l (len 0: the first length seen). */
+int peer_settle_compute(struct ledger *l, uint64_t start, uint32_t len,
+			struct settle_result *res, char *why, size_t whylen);
+/** The energy transfer @debtor -> @creditor in @res, or NULL. */
+const struct settle_transfer *peer_settle_find(const struct settle_result *res,
+					       const uint8_t debtor[32],
+					       const uint8_t creditor[32]);
+/** The inputs we hold for @start, one line, for a disagreement log. */
+int peer_settle_describe(struct ledger *l, uint64_t start, char *buf, size_t cap);
+/** Our half of @st (we are its debtor), at both chains' next positions. */
+int peer_settle_offer(struct ledger *l, const struct ledger_identity *id,
+		      const struct settle_transfer *st, struct ledger_transfer *t);
+/**
+ * peer_settle_check() - may we (creditor @me) sign @t?
+ * Return: 0, a PEER_SETTLE_* refusal, or -errno.
+ */
+int peer_settle_check(struct ledger *l, const struct settle_result *res,
+		      const uint8_t me[32], const struct ledger_transfer *t);
 
 /* ---- discovery.c ---- */
 

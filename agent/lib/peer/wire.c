@@ -296,6 +296,9 @@ static size_t rec_len(uint8_t type)
 	case PEER_R_MEASURE:	return PEER_MEASURE_BYTES;
 	case PEER_R_MEMBER:	return PEER_RECORD_BYTES;
 	case PEER_R_SYNC_REQ:	return 32 + 8 + 2;
+	case PEER_R_REFUSE:	return 32 + 1;
+	case PEER_R_PROPOSE:
+	case PEER_R_ACCEPT:	return PEER_XFER_BYTES;
 	default:		return 0;
 	}
 }
@@ -364,6 +367,17 @@ int peer_wire_decode_inner(const uint8_t *p, size_t len, struct peer_inner *out)
 			r->entry.buf = p + off;
 			r->entry.len = (uint16_t)l;
 			break;
+		case PEER_R_REFUSE:
+			memcpy(r->refuse.id, p + off, 32);
+			r->refuse.reason = p[off + 32];
+			if (!r->refuse.reason || r->refuse.reason > PEER_SETTLE_UNKNOWN)
+				return -PEER_E_MALFORMED;
+			break;
+		case PEER_R_PROPOSE:
+		case PEER_R_ACCEPT:
+			/* ledger_transfer_decode() checks the body itself */
+			memcpy(r->xfer.body, p + off, l);
+			break;
 		}
 		off += l;
 		out->nrecs++;
@@ -422,6 +436,14 @@ int peer_builder_add(struct peer_builder *b, const struct peer_rec_any *r)
 		break;
 	case PEER_R_ENTRY:
 		memcpy(o, r->entry.buf, l);
+		break;
+	case PEER_R_REFUSE:
+		memcpy(o, r->refuse.id, 32);
+		o[32] = r->refuse.reason;
+		break;
+	case PEER_R_PROPOSE:
+	case PEER_R_ACCEPT:
+		memcpy(o, r->xfer.body, l);
 		break;
 	}
 	b->len += 3 + l;

@@ -1,0 +1,181 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Settlement between members. Every member computes the settlement of an
+ * interval itself, with settle_run(), from the signed metered entries that
+ * anti-entropy brought into its ledger and the balances and declared
+ * limits the ledger derives; settle_run() is deterministic over the set of
+ * inputs, so members holding the same entries compute the same transfers.
+ * The debtor of each transfer proposes it (its half signed, pinned to both
+ * chains' next positions); the creditor signs only a transfer its own
+ * computation contains, and logs the inputs it used when it does not.
+ *
+ * The computation of an interval is made once, at its first use, and kept
+ * by the caller: balances move as the interval's own transfers are
+ * appended, and a later recomputation would no longer be the same one.
+ * Terms: no line loss, no operator fee (version 1 has no way to agree on
+ * community terms; both are zero for every member).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ledger/ledger.h"
+#include "settle/settle.h"
+#include "peer.h"
+
+struct gather {
+	struct settle_member *m;
+	size_t n, cap;
+	uint32_t len;
+	int err;
+};
+
+static int meter_cb(const uint8_t author[LEDGER_KEY_BYTES],
+		    const struct ledger_meter *mt, void *arg)
+{
+	struct gather *g = arg;
+	struct settle_member *x;
+
+	if (g->len && mt->interval_len != g->len)
+		return 0;	/* another interval length: not this settlement */
+	g->len = mt->interval_len;
+	for (size_t i = 0; i < g->n; i++)
+		if (!memcmp(g->m[i].key, author, 32)) {
+			g->err = SETTLE_E_DUPLICATE;
+			return 1;
+		}
+	if (g->n == g->cap) {
+		g->err = SETTLE_E_NOMEM;
+		return 1;
+	}
+	x = &g->m[g->n++];
+	memset(x, 0, sizeof(*x));
+	memcpy(x->key, author, 32);
+	x->import_wh = mt->wh_import > (uint64_t)SETTLE_WH_MAX ? SETTLE_WH_MAX : (int64_t)mt->wh_import;
+	x->export_wh = mt->wh_export > (uint64_t)SETTLE_WH_MAX ? SETTLE_WH_MAX : (int64_t)mt->wh_export;
+	return 0;
+}
+
+int peer_settle_compute(struct ledger *l, uint64_t start, uint32_t len,
+			struct settle_result *res, char *why, size_t whylen)
+{
+	struct settle_member m[PEER_SETTLE_MAX];
+	struct gather g = { .m = m, .cap = PEER_SETTLE_MAX, .len = len };
+	struct settle_terms t = { .interval_start = start };
+	int ret;
+
+	memset(res, 0, sizeof(*res));
+	ret = ledger_foreach_meter(l, start, meter_cb, &g);
+	if (ret < 0 || g.err) {
+		snprintf(why, whylen, "metered entries at %" PRIu64 ": %s", start,
+			 ret < 0 ? strerror(-ret) : settle_strerror(g.err));
+		return ret < 0 ? ret : -EINVAL;
+	}
+	for (size_t i = 0; i < g.n; i++) {
+		struct ledger_member lm;
+
+		ret = ledger_get_member(l, m[i].key, &lm);
+		if (ret) {
+			snprintf(why, whylen, "balance: %s", ledger_strerror(ret));
+			return ret < 0 ? ret : -EIO;
+		}
+		m[i].balance_wh = lm.balance_wh;
+		m[i].credit_limit_wh = lm.limit_wh > (uint64_t)SETTLE_BALANCE_MAX ?
+				       SETTLE_BALANCE_MAX : (int64_t)lm.limit_wh;
+	}
+	t.interval_len_s = g.len;
+	ret = settle_run(&t, m, g.n, res);
+	if (ret) {
+		snprintf(why, whylen, "settlement: %s", settle_strerror(ret));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+const struct settle_transfer *peer_settle_find(const struct settle_result *res,
+					       const uint8_t debtor[32],
+					       const uint8_t creditor[32])
+{
+	for (size_t i = 0; i < res->n_transfers; i++) {
+		const struct settle_transfer *t = &res->transfers[i];
+
+		if (t->kind == SETTLE_ENERGY && !memcmp(t->debtor, debtor, 32) &&
+		    !memcmp(t->creditor, creditor, 32))
+			return t;
+	}
+	return NULL;
+}
+
+int peer_settle_describe(struct ledger *l, uint64_t start, char *buf, size_t cap)
+{
+	struct settle_member m[PEER_SETTLE_MAX];
+	struct gather g = { .m = m, .cap = PEER_SETTLE_MAX };
+	size_t o = 0;
+
+	buf[0] = 0;
+	if (ledger_foreach_meter(l, start, meter_cb, &g) < 0)
+		return -EIO;
+	for (size_t i = 0; i < g.n && o < cap; i++) {
+		char kt[LEDGER_KEYTEXT_SIZE];
+		struct ledger_member lm = { 0 };
+
+		ledger_get_member(l, m[i].key, &lm);
+		ledger_key_to_text(m[i].key, kt);
+		o += (size_t)snprintf(buf + o, cap - o, "%s%.16s import %" PRId64 " export %" PRId64
+				      " balance %" PRId64 " limit %" PRIu64,
+				      i ? "; " : "", kt, m[i].import_wh, m[i].export_wh,
+				      lm.balance_wh, lm.limit_wh);
+	}
+	return 0;
+}
+
+int peer_settle_offer(struct ledger *l, const struct ledger_identity *id,
+		      const struct settle_transfer *st, struct ledger_transfer *t)
+{
+	struct ledger_head mine, theirs;
+	int ret;
+
+	memset(t, 0, sizeof(*t));
+	ret = ledger_get_head(l, id->pk, &mine);
+	if (!ret)
+		ret = ledger_get_head(l, st->creditor, &theirs);
+	if (ret)
+		return ret;
+	memcpy(t->debtor, id->pk, 32);
+	memcpy(t->creditor, st->creditor, 32);
+	t->amount_wh = (uint64_t)st->amount_wh;
+	t->interval_start = st->interval_start;
+	t->debtor_seq = mine.seq + 1;
+	memcpy(t->debtor_prev, mine.hash, 32);
+	t->creditor_seq = theirs.seq + 1;
+	memcpy(t->creditor_prev, theirs.hash, 32);
+	return ledger_transfer_sign(t, id->pk, id);
+}
+
+int peer_settle_check(struct ledger *l, const struct settle_result *res,
+		      const uint8_t me[32], const struct ledger_transfer *t)
+{
+	const struct settle_transfer *st;
+	struct ledger_head h;
+	int ret;
+
+	if (memcmp(t->creditor, me, 32))
+		return PEER_SETTLE_NOT_MINE;
+	st = peer_settle_find(res, t->debtor, t->creditor);
+	if (!st || (uint64_t)st->amount_wh != t->amount_wh ||
+	    st->interval_start != t->interval_start)
+		return PEER_SETTLE_DISAGREE;
+	ret = ledger_get_head(l, t->debtor, &h);
+	if (ret)
+		return ret < 0 ? ret : PEER_SETTLE_STALE;
+	if (ledger_transfer_verify_party(t, false, h.key))
+		return PEER_SETTLE_FORGED;
+	ret = ledger_get_head(l, me, &h);
+	if (ret)
+		return ret < 0 ? ret : PEER_SETTLE_STALE;
+	if (t->creditor_seq != h.seq + 1 || memcmp(t->creditor_prev, h.hash, 32))
+		return PEER_SETTLE_STALE;
+	return 0;
+}
