@@ -53,6 +53,7 @@ struct pd_peer {
 	uint64_t last_rx_ms;
 	uint64_t rx_bytes, tx_bytes, rx_msgs, tx_msgs;
 	uint64_t sync_at_ms;		/* last SYNC_REQ for this author's chain */
+	uint64_t ann_ms;		/* signed time of the announcement in use */
 };
 
 #define MAX_SPREAD	64
@@ -159,13 +160,27 @@ static struct pd_peer *peer_find(struct pd_peers *p, const uint8_t key[32])
 	return NULL;
 }
 
+/*
+ * Anyone can make keys and sign announcements: when the table is full,
+ * the untrusted gateway heard from least recently makes room, so a flood
+ * of strangers never keeps a member out.
+ */
 static struct pd_peer *peer_get(struct pd_peers *p, const uint8_t key[32])
 {
 	struct pd_peer *e = peer_find(p, key);
 
-	if (e || p->npeers == MAX_PEERS)
+	if (e)
 		return e;
-	e = &p->peer[p->npeers++];
+	if (p->npeers < MAX_PEERS) {
+		e = &p->peer[p->npeers++];
+	} else {
+		for (int i = 0; i < p->npeers; i++)
+			if (!p->peer[i].trusted &&
+			    (!e || p->peer[i].last_rx_ms < e->last_rx_ms))
+				e = &p->peer[i];
+		if (!e)
+			return NULL;
+	}
 	memset(e, 0, sizeof(*e));
 	memcpy(e->key, key, 32);
 	return e;
@@ -384,15 +399,22 @@ static void on_announce(struct pd_peers *p, const struct peer_announce *a,
 	e->last_rx_ms = now_ms();
 	e->rx_bytes += len;
 	e->rx_msgs++;
-	e->addr = *from;
-	e->addrlen = fl;
-	/* reply to the announced port: the datagram may come from the v4
-	 * socket of a gateway whose port we share */
-	if (from->ss_family == AF_INET6)
-		((struct sockaddr_in6 *)&e->addr)->sin6_port = htons(a->port);
-	else
-		((struct sockaddr_in *)&e->addr)->sin_port = htons(a->port);
-	e->have_addr = true;
+	/*
+	 * Announcements are signed but not sealed: anyone can replay one
+	 * from elsewhere. Only a newer one (by its signed time) may move
+	 * the peer's address, so a replay cannot divert its traffic.
+	 */
+	if (!e->have_addr || a->time_ms > e->ann_ms) {
+		e->ann_ms = a->time_ms;
+		e->addr = *from;
+		e->addrlen = fl;
+		/* reply to the announced port */
+		if (from->ss_family == AF_INET6)
+			((struct sockaddr_in6 *)&e->addr)->sin6_port = htons(a->port);
+		else
+			((struct sockaddr_in *)&e->addr)->sin_port = htons(a->port);
+		e->have_addr = true;
+	}
 	sync_trust(p);
 	if (!e->trusted)
 		return drop(p, PEER_E_UNTRUSTED);
