@@ -134,7 +134,10 @@ int peer_swim_tick(struct peer_swim *s, uint64_t now_ms,
 
 			if (m->ping_seq)
 				continue;
-			if (++s->seq == 0)
+			/* 1 .. 2^31 - 1: the upper half is for relayed pings
+			 * (docs/protocol.md, Liveness) */
+			s->seq = (s->seq + 1) & 0x7fffffffu;
+			if (!s->seq)
 				s->seq = 1;
 			m->ping_seq = s->seq;
 			m->ping_at_ms = now_ms;
