@@ -400,6 +400,16 @@ static int shed_check_info(const struct phloem_info *info)
 	return 0;
 }
 
+static bool shed_zero(const void *p, uint32_t len)
+{
+	const uint8_t *b = p;
+
+	while (len--)
+		if (*b++)
+			return false;
+	return true;
+}
+
 int phloem_shed_check_config(const struct phloem_info *info,
 			     const struct phloem_config *cfg)
 {
@@ -441,6 +451,15 @@ int phloem_shed_check_config(const struct phloem_info *info,
 		    c->reserved)
 			return PHLOEM_SHED_EINVAL;
 	}
+	/* slots past the topology are not configuration: they must be zero */
+	if (!shed_zero(&cfg->cal[cfg->nchannels],
+		       sizeof(cfg->cal) - cfg->nchannels * sizeof(cfg->cal[0])) ||
+	    !shed_zero(&cfg->circuit[cfg->ncircuits],
+		       sizeof(cfg->circuit) -
+		       cfg->ncircuits * sizeof(cfg->circuit[0])) ||
+	    !shed_zero(&cfg->relay[cfg->nrelays],
+		       sizeof(cfg->relay) - cfg->nrelays * sizeof(cfg->relay[0])))
+		return PHLOEM_SHED_EINVAL;
 	for (i = 0; i < cfg->nrelays; i++) {
 		const struct phloem_relay_cfg *r = &cfg->relay[i];
 
@@ -642,6 +661,14 @@ static int shed_one(struct phloem_shed *s, uint32_t circuit, uint32_t cause,
 	if (best == SHED_NONE)
 		return 0;
 	rl = &s->rl[best];
+	/*
+	 * The half-cycle windows of the relay's circuit and of the site
+	 * still hold samples from before this shed for one half cycle: let
+	 * their instantaneous rules wait for that, or a second rule would
+	 * shed another relay for load that is already gone.
+	 */
+	s->ci[s->cfg.relay[best].circuit].holdoff = s->wlen;
+	s->ci[0].holdoff = s->wlen;
 	if (rl->restored_ns != SHED_NEVER &&
 	    s->now - rl->restored_ns < shed_ms(s->cfg.retrip_window_ms) &&
 	    rl->backoff < s->cfg.backoff_max)
@@ -1351,8 +1378,13 @@ bool phloem_shed_sample(struct phloem_shed *s, const int32_t *raw,
 	}
 	s->nsamp++;
 
-	for (i = 0; i < s->ncirc; i++) {
-		struct shed_circ *ci = &s->ci[i];
+	/*
+	 * Final circuits first, the site last: a final circuit's shed also
+	 * relieves the site, and holds the site's rule off (shed_one()).
+	 */
+	for (i = 1; i <= s->ncirc; i++) {
+		uint32_t c = i < s->ncirc ? i : 0;
+		struct shed_circ *ci = &s->ci[c];
 
 		ci->wsum += sq[ci->ch] - ci->win[s->wpos];
 		ci->win[s->wpos] = sq[ci->ch];
@@ -1360,7 +1392,7 @@ bool phloem_shed_sample(struct phloem_shed *s, const int32_t *raw,
 			ci->holdoff--;
 		} else if (ci->wsum > ci->thr) {
 			if (!(s->state & PHLOEM_STATE_F_FAILSAFE))
-				shed_instant(s, i);
+				shed_instant(s, c);
 		} else {
 			ci->inst_ep = 0;
 		}

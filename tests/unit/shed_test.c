@@ -423,6 +423,36 @@ TEST(critical_never_shed)
 	sim_del(m);
 }
 
+/*
+ * A step that takes a final circuit and the site over their instantaneous
+ * thresholds at the same sample: one shed relieves both, so only one relay
+ * goes (the second rule must not shed for load that is already gone). The
+ * site limit is swept so that, for some of the runs, both windows cross on
+ * the very same sample.
+ */
+TEST(one_step_two_rules_one_shed)
+{
+	uint32_t limit;
+
+	for (limit = 19300; limit <= 19800; limit += 20) {
+		struct sim *m = sim_new(50, 4000);
+		int e0, e;
+
+		m->cfg.circuit[0].limit_ma = limit;
+		sim_start(m);
+		ASSERT_TRUE(sim_settle(m));
+		e0 = m->nev;
+		m->relay_a[SIM_EV] = 16;
+		sim_run_ms(m, 200);
+		EXPECT_EQ(1, sim_count(m, e0, PHLOEM_EV_SHED))
+			TH_LOG("site limit %u mA", limit);
+		e = sim_find(m, e0, PHLOEM_EV_SHED);
+		ASSERT_GE(e, 0);
+		EXPECT_EQ(SIM_EV, m->ev[e].ev.relay);
+		sim_del(m);
+	}
+}
+
 TEST(site_import_rule)
 {
 	struct sim *m = sim_new(50, 4000);
