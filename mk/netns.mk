@@ -3,9 +3,28 @@
 # over the peer wire decoders (tests/fuzz/peer_fuzz.c) and the discovery /
 # convergence benchmark.
 #
+#   make check-netns       NETNS_N (20) phloemd (sim) in namespaces on a
+#                          bridge: discovery, net power, restart, partition,
+#                          injected datagrams, 10% loss (root; TAP)
+#   make check-netns-power the same with the community net power cases
+#                          (NETNS_POWER=1); not in CHECKS until they pass
 #   make check-peer-fuzz   peer_wire_decode, _decode_inner, record, invite
 #                          token under ASan/UBSan for PEER_FUZZ_SECONDS
-.PHONY: check-peer-fuzz
+#   make bench-netns       discovery and convergence times, bytes/s at rest,
+#                          BENCH_SIZES (10 20 50) gateways, 0 and 10% loss
+NETNS_N ?= 20
+
+.PHONY: check-netns check-netns-power check-peer-fuzz bench-netns
+check-netns: $(AB)/phloemd $(AB)/phloemctl
+	@NETNS_N=$(NETNS_N) PHLOEMD=$(AB)/phloemd PHLOEMCTL=$(AB)/phloemctl \
+		$(TOP)/tests/lib/run-tap.sh $(RESULTS)/$@.tap $(TOP)/tests/netns/netns.sh
+
+check-netns-power: $(AB)/phloemd $(AB)/phloemctl
+	@NETNS_POWER=1 NETNS_N=$(NETNS_N) PHLOEMD=$(AB)/phloemd PHLOEMCTL=$(AB)/phloemctl \
+		$(TOP)/tests/lib/run-tap.sh $(RESULTS)/$@.tap $(TOP)/tests/netns/netns.sh
+
+bench-netns: $(AB)/phloemd $(AB)/phloemctl
+	@PHLOEMD=$(AB)/phloemd PHLOEMCTL=$(AB)/phloemctl $(TOP)/tests/netns/bench.sh
 
 # The target compiles the decoders' sources itself (as ledger_fuzz does the
 # ledger's): wire.c (datagrams, records of a sealed message, membership
@@ -28,4 +47,5 @@ check-peer-fuzz: $(PEER_FUZZ_BIN)
 	@$(TOP)/tests/lib/run-tap.sh $(RESULTS)/$@.tap $(TOP)/tests/fuzz/run-fuzz.sh \
 		$(PEER_FUZZ_BIN) $(PEER_FUZZ_SECONDS) $(BUILD)/tests/fuzz/peer-corpus
 
-CHECKS  += check-peer-fuzz
+CHECKS  += check-netns check-peer-fuzz
+BENCHES += bench-netns

@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""poll.py COND TIMEOUT SOCKET...: ask every phloemd for "peers" on its
+control socket (the JSON-lines protocol of docs/phloemd.md) about every
+50 ms until COND holds at each node, and print the seconds from start until
+the slowest node first satisfied it ("timeout" and exit 1 if one never did).
+A node that satisfied COND once counts as done: what is timed is when the
+information arrived, not whether a later flap takes it away.
+
+One process talks to all the sockets, so a round over 50 nodes takes a
+few milliseconds; phloemctl per node would take seconds and blur the
+figure being measured.
+
+COND:
+  alive            every other node alive (N-1 peers in state "alive")
+  live             every other node alive or suspect (none dead): SWIM
+                   suspects before it fails, and a lossy link makes it do so
+  counted          all N measurements counted in the community net power
+  heard:KEY:W      the node holds a measurement of KEY (its own if it is
+                   KEY) with net_w < W: the change of one member's load has
+                   arrived (community_net_w alone would also fall when a
+                   measurement expires)
+"""
+import json
+import socket
+import sys
+import time
+
+
+def ask(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(2)
+    try:
+        s.connect(path)
+        s.sendall(b'{"cmd": "peers"}\n')
+        buf = b""
+        while not buf.endswith(b"\n"):
+            c = s.recv(65536)
+            if not c:
+                break
+            buf += c
+        return json.loads(buf)
+    except (OSError, ValueError):
+        return None
+    finally:
+        s.close()
+
+
+def holds(cond, d, n):
+    if not d or not d.get("ok", True):
+        return False
+    if cond == "alive":
+        return sum(p["state"] == "alive" for p in d.get("peers", [])) == n - 1
+    if cond == "live":
+        return sum(p["state"] in ("alive", "suspect") for p in d.get("peers", [])) == n - 1
+    if cond == "counted":
+        return d.get("community_counted") == n
+    if cond.startswith("heard:"):
+        _, key, w = cond.split(":")
+        if d.get("key") == key:
+            return d.get("net_w", 1 << 62) < int(w)
+        return any(p["key"] == key and "net_w" in p and p["net_w"] < int(w)
+                   for p in d.get("peers", []))
+    raise SystemExit("poll.py: unknown condition " + cond)
+
+
+def main():
+    cond, timeout, socks = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
+    n = len(socks)
+    holds(cond, {"peers": []}, n)       # an unknown COND fails here
+    t0 = time.monotonic()
+    done = {}
+    while time.monotonic() - t0 < timeout:
+        for s in socks:
+            if s not in done and holds(cond, ask(s), n):
+                done[s] = time.monotonic() - t0
+        if len(done) == n:
+            print("%.2f" % max(done.values()))
+            return 0
+        time.sleep(0.05)
+    print("timeout (%d of %d)" % (len(done), n))
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
