@@ -107,7 +107,10 @@ int channels_main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "jd:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'j': json = true; break;
-		case 'd': dev = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 'd':
+			if (pdc_parse_device(optarg, &dev))
+				return 2;
+			break;
 		case 'h':
 			printf("Usage: phloemctl channels [--json] [--device N]\n");
 			return 0;
@@ -115,7 +118,7 @@ int channels_main(int argc, char **argv)
 		}
 	}
 	if (optind != argc)
-		return pdc_usage("channels: unexpected argument \"%s\"", argv[optind]);
+		return usage_error("channels: unexpected argument \"%s\"", argv[optind]);
 	err = pdc_call(pdc_req("channels"), &rep, NULL);
 	if (pdc_unreachable(err)) {
 		return channels_nl(dev, json);

@@ -71,13 +71,13 @@ int community_main(int argc, char **argv)
 		verb = argv[optind++];
 	if (!strcmp(verb, "show")) {
 		if (optind != argc)
-			return pdc_usage("community show: unexpected argument \"%s\"", argv[optind]);
+			return usage_error("community show: unexpected argument \"%s\"", argv[optind]);
 		req = pdc_req("community");
 	} else if (!strcmp(verb, "invite") || !strcmp(verb, "join") || !strcmp(verb, "remove")) {
 		char cmd[32];
 
 		if (argc - optind != 1)
-			return pdc_usage("community %s: expected one %s", verb,
+			return usage_error("community %s: expected one %s", verb,
 					 verb[0] == 'j' ? "TOKEN" : "KEY");
 		snprintf(cmd, sizeof(cmd), "community-%s", verb);
 		req = pdc_req(cmd);

@@ -68,7 +68,7 @@ int config_main(int argc, char **argv)
 		}
 	}
 	if (optind + 2 != argc || strcmp(argv[optind], "check"))
-		return pdc_usage("config: usage: phloemctl config check FILE [--json]");
+		return usage_error("config: usage: phloemctl config check FILE [--json]");
 	pd = find_phloemd(path, sizeof(path));
 	if (pipe(p))
 		return pdc_fail(-errno, "pipe");

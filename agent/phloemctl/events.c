@@ -61,14 +61,14 @@ int events_main(int argc, char **argv)
 		case 'f': follow = true; break;
 		case 's':
 			if (pdc_parse_duration(optarg, &since))
-				return pdc_usage("events: --since: expected a duration (90s, 15m, 2h, 1d)");
+				return usage_error("events: --since: expected a duration (90s, 15m, 2h, 1d)");
 			break;
 		case 'n': {
 			char *end;
 
 			n = strtoll(optarg, &end, 10);
 			if (*end || n < 0 || n > 100000)
-				return pdc_usage("events: -n: expected 0..100000");
+				return usage_error("events: -n: expected 0..100000");
 			break;
 		}
 		case 'h':
@@ -78,7 +78,7 @@ int events_main(int argc, char **argv)
 		}
 	}
 	if (optind != argc)
-		return pdc_usage("events: unexpected argument \"%s\"", argv[optind]);
+		return usage_error("events: unexpected argument \"%s\"", argv[optind]);
 	req = pdc_req("events");
 	/* negative: relative to phloemd's clock */
 	if (since)

@@ -91,7 +91,7 @@ int history_main(int argc, char **argv)
 		case 'j': json = true; break;
 		case 's':
 			if (pdc_parse_duration(optarg, &since) || since < 1)
-				return pdc_usage("history: --since: expected a duration (90s, 15m, 2h, 1d)");
+				return usage_error("history: --since: expected a duration (90s, 15m, 2h, 1d)");
 			break;
 		case 'c': chan = optarg; break;
 		case 'h':
@@ -101,7 +101,7 @@ int history_main(int argc, char **argv)
 		}
 	}
 	if (optind != argc)
-		return pdc_usage("history: unexpected argument \"%s\"", argv[optind]);
+		return usage_error("history: unexpected argument \"%s\"", argv[optind]);
 	req = pdc_req("history");
 	json_object_object_add(req, "since", json_object_new_int64(-since));
 	if (chan)

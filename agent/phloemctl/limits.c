@@ -66,34 +66,34 @@ int limits_main(int argc, char **argv)
 		verb = argv[optind++];
 	if (!strcmp(verb, "show")) {
 		if (optind != argc)
-			return pdc_usage("limits show: unexpected argument");
+			return usage_error("limits show: unexpected argument");
 		req = pdc_req("limits");
 	} else if (!strcmp(verb, "reset")) {
 		if (optind != argc)
-			return pdc_usage("limits reset: unexpected argument");
+			return usage_error("limits reset: unexpected argument");
 		req = pdc_req("limits-reset");
 	} else if (!strcmp(verb, "set")) {
 		char *end;
 		double v;
 
 		if (optind + 2 != argc)
-			return pdc_usage("limits set: expected \"site WATTS\" or \"CIRCUIT AMPS\"");
+			return usage_error("limits set: expected \"site WATTS\" or \"CIRCUIT AMPS\"");
 		v = strtod(argv[optind + 1], &end);
 		if (*end || end == argv[optind + 1] || !isfinite(v) || v < 0)
-			return pdc_usage("limits set: \"%s\" is not a number", argv[optind + 1]);
+			return usage_error("limits set: \"%s\" is not a number", argv[optind + 1]);
 		req = pdc_req("limits-set");
 		if (!strcmp(argv[optind], "site")) {
 			if (v > 4000000 || v != floor(v))
-				return pdc_usage("limits set site: whole watts 0..4000000");
+				return usage_error("limits set site: whole watts 0..4000000");
 			json_object_object_add(req, "site_w", json_object_new_int64((int64_t)v));
 		} else {
 			if (v <= 0 || v > 1000)
-				return pdc_usage("limits set %s: amperes above 0, at most 1000", argv[optind]);
+				return usage_error("limits set %s: amperes above 0, at most 1000", argv[optind]);
 			json_object_object_add(req, "circuit", json_object_new_string(argv[optind]));
 			json_object_object_add(req, "limit_ma", json_object_new_int64((int64_t)llround(v * 1000)));
 		}
 	} else {
-		return pdc_usage("limits: unknown action \"%s\" (show, set, reset)", verb);
+		return usage_error("limits: unknown action \"%s\" (show, set, reset)", verb);
 	}
 	err = pdc_call(req, &rep, NULL);
 	if (pdc_unreachable(err))

@@ -44,16 +44,17 @@ int pdc_fail(int err, const char *fmt, ...)
 	return 1;
 }
 
-int pdc_usage(const char *fmt, ...)
+int pdc_parse_device(const char *arg, uint32_t *dev)
 {
-	va_list ap;
+	char *end;
+	unsigned long v;
 
-	fputs("phloemctl: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return 2;
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (errno || end == arg || *end || arg[0] == '-' || v > UINT32_MAX)
+		return usage_error("--device: \"%s\" is not a device number", arg);
+	*dev = (uint32_t)v;
+	return 0;
 }
 
 bool pdc_unreachable(int err)

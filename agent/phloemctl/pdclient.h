@@ -50,7 +50,10 @@ int peers_main(int argc, char **argv);
 int community_main(int argc, char **argv);
 
 /* "phloemctl: <message>" for usage errors; returns 2 */
-int pdc_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* util.c: "phloemctl: <message>" on stderr; returns 2 (usage error) */
+int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* --device N: 0 and *dev set, or a usage error printed and 2 returned */
+int pdc_parse_device(const char *arg, uint32_t *dev);
 
 /* A new request {"cmd": @cmd} */
 struct json_object *pdc_req(const char *cmd);

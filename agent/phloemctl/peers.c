@@ -33,7 +33,7 @@ int peers_main(int argc, char **argv)
 		}
 	}
 	if (optind != argc)
-		return pdc_usage("peers: unexpected argument \"%s\"", argv[optind]);
+		return usage_error("peers: unexpected argument \"%s\"", argv[optind]);
 	err = pdc_call(pdc_req("peers"), &rep, NULL);
 	if (err < 0)
 		return pdc_fail(err, "connecting to phloemd at %s", pdc_socket());

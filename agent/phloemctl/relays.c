@@ -154,9 +154,12 @@ int relays_main(int argc, char **argv)
 		case 'j': json = true; break;
 		case 'f':
 			if (pdc_parse_duration(optarg, &for_s) || for_s < 1 || for_s > 86400)
-				return pdc_usage("relays: --for: expected a duration 1s..24h (90s, 15m, 2h)");
+				return usage_error("relays: --for: expected a duration 1s..24h (90s, 15m, 2h)");
 			break;
-		case 'd': dev = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 'd':
+			if (pdc_parse_device(optarg, &dev))
+				return 2;
+			break;
 		case 'h':
 			printf("Usage: phloemctl relays [list] [--json]\n"
 			       "       phloemctl relays on|off NAME [--for DUR]\n"
@@ -170,10 +173,10 @@ int relays_main(int argc, char **argv)
 		verb = argv[optind++];
 	if (!strcmp(verb, "list")) {
 		if (optind != argc)
-			return pdc_usage("relays list: unexpected argument");
+			return usage_error("relays list: unexpected argument");
 	} else if (!strcmp(verb, "on") || !strcmp(verb, "off") || !strcmp(verb, "auto")) {
 		if (optind + 1 != argc)
-			return pdc_usage("relays %s: expected one relay name", verb);
+			return usage_error("relays %s: expected one relay name", verb);
 		name = argv[optind];
 		mode = !strcmp(verb, "on") ? PHLOEM_OVERRIDE_ON :
 		       !strcmp(verb, "off") ? PHLOEM_OVERRIDE_OFF : PHLOEM_OVERRIDE_AUTO;
@@ -182,14 +185,14 @@ int relays_main(int argc, char **argv)
 		long p;
 
 		if (optind + 2 != argc)
-			return pdc_usage("relays priority: expected NAME and N");
+			return usage_error("relays priority: expected NAME and N");
 		name = argv[optind];
 		p = strtol(argv[optind + 1], &end, 10);
 		if (*end || end == argv[optind + 1] || p < 0 || p > 255)
-			return pdc_usage("relays priority: N must be 0 (shed first) .. 255 (shed last)");
+			return usage_error("relays priority: N must be 0 (shed first) .. 255 (shed last)");
 		prio = (int)p;
 	} else {
-		return pdc_usage("relays: unknown action \"%s\" (list, on, off, auto, priority)", verb);
+		return usage_error("relays: unknown action \"%s\" (list, on, off, auto, priority)", verb);
 	}
 
 	if (!name) {

@@ -92,7 +92,10 @@ int status_main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "jd:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'j': json = true; break;
-		case 'd': dev = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 'd':
+			if (pdc_parse_device(optarg, &dev))
+				return 2;
+			break;
 		case 'h':
 			printf("Usage: phloemctl status [--json] [--device N]\n");
 			return 0;
@@ -100,7 +103,7 @@ int status_main(int argc, char **argv)
 		}
 	}
 	if (optind != argc)
-		return pdc_usage("status: unexpected argument \"%s\"", argv[optind]);
+		return usage_error("status: unexpected argument \"%s\"", argv[optind]);
 	err = pdc_call(pdc_req("status"), &rep, NULL);
 	if (pdc_unreachable(err))
 		return status_nl(dev, json);

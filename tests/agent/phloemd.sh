@@ -263,6 +263,13 @@ else
 	skip "kernel backend absent" "phloem.ko is loaded"
 fi
 
+# ---- bad command-line arguments: a usage error (2), nothing else ----
+for bad in "status --device abc" "channels -d -1" "relays --device 4294967296"; do
+	out=$(ctl $bad 2>&1); rc=$?
+	check "phloemctl $bad refused as a usage error ($out)" \
+		test "$rc" -eq 2 -a -n "$(grep 'not a device number' <<<"$out")"
+done
+
 diag "phloemd log:"
 sed 's/^/#   /' "$T/log" | tail -n 15
 done_testing
