@@ -46,6 +46,9 @@ struct pd_chan_acc {
  * @circ_map: config circuit -> device circuit index
  * @relay_map: config relay -> device relay index
  * @applied: policy targets last pushed, to push only changes
+ * @applied_boot: the device reported its boot-time limits in force right
+ *                after our last push: ours equal them, so that state at a
+ *                poll is no sign of a lapsed lease
  * @held: config relays phloemd holds off for a [tou] shed= window
  * @manual: config relays with an operator override (policy leaves them)
  * @op_site_mw: operator's site limit (UINT32_MAX: none, policy decides)
@@ -63,6 +66,7 @@ struct phloemd {
 	int circ_map[PHLOEM_MAX_CIRCUITS];
 	int relay_map[PHLOEM_MAX_RELAYS];
 	struct pd_targets applied;
+	bool applied_boot;
 	bool dirty;
 	uint32_t held;
 	uint32_t manual;

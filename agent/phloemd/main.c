@@ -189,6 +189,8 @@ static int apply_policy(struct phloemd *d, bool force)
 		}
 		logmsg("limits: site import %u W%s", site / 1000,
 		       t.active ? " (time-of-use window open)" : "");
+		d->applied_boot = d->be.ops->status(&d->be, &st) == 0 &&
+				  (st.state & PHLOEM_STATE_F_BOOT_LIMITS);
 	}
 	if (t.active != d->applied.active)
 		for (int i = 0; i < d->cfg.ntou; i++)
@@ -387,8 +389,10 @@ static void meter_poll(struct phloemd *d)
 			c->peak_ma = peak;
 	}
 	/* the device fell back to its boot-time limits (lease lapsed while
-	 * we were stopped or slow): put ours back */
-	if (st.state & PHLOEM_STATE_F_BOOT_LIMITS)
+	 * we were stopped or slow): put ours back. Not when ours are the boot
+	 * values: the state is then set for good, and a push every poll would
+	 * fill the history with a config event every 2 s. */
+	if ((st.state & PHLOEM_STATE_F_BOOT_LIMITS) && !d->applied_boot)
 		d->dirty = true;
 }
 

@@ -11,6 +11,11 @@
 # The configuration is generated from the device itself (names and ratings
 # read over netlink with phloemd stopped), so the test follows whatever
 # topology the simulated HAT has. Skips when the family is not registered.
+# Every limit is read back from phloem.ko over netlink (phloemctl with no
+# socket at its path), not from phloemd: a time-of-use window opening
+# (--time-offset), SIGHUP with a good and a broken file, and SIGKILL, after
+# which the lease lapses to the boot limits and the kernel sheds an overload
+# scripted through phloem_sim's debugfs on its own.
 # Under TCG every process start is slow: checks grep the human output rather
 # than start an interpreter each time.
 set -u
@@ -57,17 +62,47 @@ with open(t + "/k.conf", "w") as f:
                 f"critical = {'yes' if r['critical'] else 'no'}\n\n")
 relay = [r["name"] for r in re if not r["critical"]][0]
 circ = [c for c in ch if c["kind"] == "current" and c["circuit"] not in ("", "site")][0]
-print(f"relay={relay} circ={circ['circuit']} amps={circ['rating_ma'] // 1000 - 1}")
+# the kernel's own shed target once phloemd is gone: the lowest priority
+sr = min((r for r in re if not r["critical"]), key=lambda r: r["priority"])
+src = [c for c in ch if c["kind"] == "current" and c["circuit"] == sr["circuit"]][0]
+print(f"relay={relay} circ={circ['circuit']} amps={circ['rating_ma'] // 1000 - 1} "
+      f"rating_ma={circ['rating_ma']} sr={sr['name']} sr_i={sr['index']} "
+      f"sr_load={sr['load_ma']} sr_over={2 * src['rating_ma']}")
 EOP
 )
 eval "$vars"
-diag "relay=$relay circuit=$circ new limit=$amps A"
+diag "relay=$relay circuit=$circ new limit=$amps A; kernel's shed target $sr (line $sr_i)"
 check "configuration generated from the device is valid" "$PHLOEMD" --check -c "$T/k.conf"
 
-"$PHLOEMD" -c "$T/k.conf" 2>"$T/log" &
+cp "$T/k.conf" "$T/base.conf"
+# A time-of-use window at noon of phloemd's clock, which reads 11:59:35 at
+# start (--time-offset): it opens while the test runs. Its limit is above
+# what the 40 A site can draw, so it shows in the kernel without shedding
+# anything the later cases rely on.
+WIN_W=14000
+printf '[tou noon]\ndays = all\nstart = 12:00\nend = 13:00\nsite_import_limit_w = %s\n\n' \
+	"$WIN_W" >>"$T/k.conf"
+cp "$T/k.conf" "$T/tou.conf"
+
+# Reads straight from phloem.ko over netlink even while phloemd runs: with
+# no socket at that path phloemctl falls back to the family.
+nl() { PHLOEMD_SOCKET=$T/no-such-sock "$PHLOEMCTL" "$@"; }
+k_site_w() { nl status --json | jget 'd["site_import_limit_w"]'; }
+k_limit_ma() {	# k_limit_ma CIRCUIT: limit in force in the kernel
+	nl channels --json | jget "[c['limit_ma'] for c in d['channels'] if c['circuit'] == '$1'][0]"
+}
+k_is() { test "$("$@")" = "$EXPECT"; }
+EXPECT=$WIN_W
+k_site_before=$(k_site_w)
+diag "kernel site import limit before phloemd: $k_site_before W"
+
+OFFSET=$(( $(date -d 'today 11:59:35' +%s) - $(date +%s) ))
+"$PHLOEMD" -c "$T/k.conf" --time-offset "$OFFSET" 2>"$T/log" &
 PID=$!
 trap 'kill $PID 2>/dev/null; wait 2>/dev/null' EXIT
 check "phloemd (kernel backend) starts" wait_for 20 test -S "$T/sock"
+check "before noon: window limit not in the kernel ($(k_site_w) W)" \
+	test "$(k_site_w)" != "$WIN_W"
 ctl status >"$T/status.txt" 2>&1
 check "status: backend kernel" grep -q 'backend kernel' "$T/status.txt"
 check "status: lease held" grep -q '^state: .*leased' "$T/status.txt"
@@ -80,6 +115,30 @@ check "override off in force in the kernel" \
 ev_seen() { ctl events 2>/dev/null | grep -q ' override '; }
 check "override event received on the multicast group and recorded" wait_for 10 ev_seen
 check "relays auto $relay" ctl relays auto "$relay"
+
+# ---- the noon window reaches the kernel ----
+EXPECT=$WIN_W
+check "time-of-use window opens: kernel site limit $WIN_W W (netlink)" \
+	wait_for 60 k_is k_site_w
+check "status lists the open window" bash -c "'$PHLOEMCTL' status | grep -q 'windows open:  noon'"
+
+# ---- SIGHUP: a good file applied, a broken one refused, in the kernel ----
+a2=$((amps - 2)) a3=$((amps - 3))
+sed "/^\[circuit $circ\]/a limit_a = $a2" "$T/tou.conf" >"$T/k.conf"
+kill -HUP "$PID"
+EXPECT=$((a2 * 1000))
+check "good reload: kernel limit $circ = $a2 A (netlink)" wait_for 15 k_is k_limit_ma "$circ"
+sed "/^\[circuit $circ\]/a limit_a = $a3\npriorty = 5" "$T/tou.conf" >"$T/k.conf"
+bad=$(grep -n '^priorty' "$T/k.conf" | cut -d: -f1)
+kill -HUP "$PID"
+check "broken reload refused with file:line in the log" \
+	wait_for 15 grep -q "reload refused.*k.conf:$bad: .*priorty" "$T/log"
+check "broken reload: kernel limit $circ still $a2 A (netlink)" k_is k_limit_ma "$circ"
+EXPECT=$WIN_W
+check "broken reload: kernel site limit still $WIN_W W (netlink)" k_is k_site_w
+check "phloemd alive after the broken reload" kill -0 "$PID"
+cp "$T/base.conf" "$T/k.conf"
+
 kill "$PID"; wait "$PID"; rc=$?; PID=
 check "phloemd stops cleanly" test "$rc" -eq 0
 ctl status >"$T/status2.txt" 2>&1
@@ -89,6 +148,50 @@ check "relays off $relay straight over netlink (phloemd stopped)" ctl relays off
 check "override visible over netlink" \
 	bash -c "'$PHLOEMCTL' relays | grep -qE '^$relay .* off +manual +off '"
 ctl relays auto "$relay" >/dev/null 2>&1
+
+# ---- SIGKILL: the lease lapses and the kernel sheds on its own ----
+"$PHLOEMD" -c "$T/k.conf" 2>>"$T/log" &
+PID=$!
+check "phloemd restarts" wait_for 20 bash -c "'$PHLOEMCTL' status 2>/dev/null | grep -q 'backend kernel'"
+# With no limits of its own (those of base.conf are the boot values) the
+# device reports boot-limits for good: phloemd must not push them again at
+# every 2 s poll, each push a burst of config events in the history.
+n_config() { ctl events -n 1000 | grep -c ' config '; }
+sleep 1	# the start-up push's events land first
+c1=$(n_config); sleep 5; c2=$(n_config)
+check "limits equal to the boot values are not pushed again at every poll ($c1 -> $c2 config events in 5 s)" \
+	test "$c1" -eq "$c2"
+ctl limits set "$circ" "$amps" >/dev/null
+EXPECT=$((amps * 1000))
+check "limit $circ $amps A in the kernel under the lease" wait_for 10 k_is k_limit_ma "$circ"
+kill -9 "$PID"; wait "$PID" 2>/dev/null; PID=
+lapsed() {
+	nl status --json >"$T/st.json" &&
+	jget '"boot-limits" in d["state"] and "leased" not in d["state"] and d["lease_left_ms"] == 0' \
+		<"$T/st.json" | grep -q True
+}
+check "after SIGKILL the lease lapses: boot-limits, lease left 0 (netlink)" wait_for 15 lapsed
+diag "status: $(tr -d "\n" <"$T/st.json")"
+EXPECT=$rating_ma
+check "after SIGKILL $circ back to its boot limit $rating_ma mA (netlink)" k_is k_limit_ma "$circ"
+
+sim=/sys/kernel/debug/phloem_sim/hat0
+line_on() { [ $(( $(cat "$sim/relays") >> sr_i & 1 )) -eq 1 ]; }
+shed_by_kernel() {
+	! line_on && nl relays | grep -qE "^$sr .* off +shed "
+}
+if [ -w "$sim/relay$sr_i/load_ma" ]; then
+	check "$sr on before the overload" wait_for 10 line_on
+	echo "$sr_over" >"$sim/relay$sr_i/load_ma"
+	check "overload of $sr ($sr_over mA) shed by the kernel alone (sim line off, reason shed)" \
+		wait_for 10 shed_by_kernel
+	nl relays | sed 's/^/#   /'
+	echo "$sr_load" >"$sim/relay$sr_i/load_ma"
+	check "load gone: the kernel restores $sr on its own" wait_for 30 line_on
+else
+	skip "overload shed after SIGKILL" "no phloem_sim debugfs at $sim"
+fi
+
 diag "phloemd log:"
 sed 's/^/#   /' "$T/log" | tail -n 25
 done_testing
