@@ -45,7 +45,10 @@ check-vm: modules ksft-phloem
 bench-vm: modules vm-tools
 	@$(VM_RUN) --timeout 600 --modules -- $(VM_OUT)/phloem_bench
 
-demo: modules vm-tools
+# The agent's binaries are copied beside the tools: a concurrent build must
+# not swap them under the running guest.
+demo: modules vm-tools $(PHLOEMD) $(PHLOEMCTL)
+	@cp $(PHLOEMD) $(PHLOEMCTL) $(VM_OUT)/
 	@$(VM_RUN) --timeout 600 --modules -- $(TOP)/tests/vm/demo.sh $(VM_OUT)
 
 CHECKS  += check-vm

@@ -4,7 +4,9 @@
 # demo.sh BINDIR: the small-house demo, run inside the test VM by
 # `make demo` (phloem.ko bound to phloem_sim.ko). A narrator line, then the
 # live readings of phloem_watch, while this script plays the house's loads
-# through the simulator's debugfs.
+# through the simulator's debugfs. Then the agent: phloemd on the kernel
+# backend records the next shed, and phloemctl brings the load back.
+# BINDIR holds phloem_watch, phloemd and phloemctl.
 set -u
 bin=${1:?usage: demo.sh BINDIR}
 sim=/sys/kernel/debug/phloem_sim/hat0
@@ -62,3 +64,70 @@ wait $watch
 
 say "What the kernel counted"
 "$bin/phloem_watch" -S
+
+# ---- the agent ----
+# phloemd on the kernel backend, with a configuration generated from the
+# device itself (as tests/agent/kernel.sh does): names, ratings, priorities.
+D=/tmp/demo
+rm -rf "$D"; mkdir -p "$D"
+export PHLOEMD_SOCKET=$D/sock
+ctl() { echo "\$ phloemctl $*"; "$bin/phloemctl" "$@"; echo; }
+"$bin/phloemctl" channels --json >"$D/ch.json" && "$bin/phloemctl" relays --json >"$D/re.json" || exit 1
+python3 - "$D" <<'EOP' || exit 1
+import json, sys
+d = sys.argv[1]
+ch = json.load(open(d + "/ch.json"))["channels"]
+re = json.load(open(d + "/re.json"))["relays"]
+with open(d + "/phloemd.conf", "w") as f:
+    f.write(f"[agent]\nbackend = kernel\nsocket = {d}/sock\nlease_s = 3\nuser =\n\n")
+    f.write(f"[history]\ndb = {d}/history.db\n\n")
+    for c in ch:
+        if c["kind"] == "current" and c["circuit"]:
+            f.write(f"[circuit {c['circuit']}]\nchannel = {c['name']}\n"
+                    f"breaker_a = {c['rating_ma'] / 1000}\n\n")
+    for r in re:
+        f.write(f"[relay {r['name']}]\ncircuit = {r['circuit']}\npriority = {r['priority']}\n"
+                f"critical = {'yes' if r['critical'] else 'no'}\n\n")
+EOP
+
+say "18:03  phloemd, the agent, starts: it takes the lease on the device and records what happens"
+"$bin/phloemd" -c "$D/phloemd.conf" 2>"$D/log" &
+pd=$!
+trap 'kill $pd 2>/dev/null; wait 2>/dev/null' EXIT
+for i in $(seq 100); do [ -S "$D/sock" ] && break; sleep 0.2; done
+[ -S "$D/sock" ] || { echo "demo: phloemd did not start"; cat "$D/log"; exit 1; }
+ctl status
+# the EV must be back on before the next act
+for i in $(seq 100); do [ $(( $(cat $sim/relays) & 1 )) -eq 1 ] && break; sleep 0.2; done
+ctl relays
+
+say "18:05  the heater goes to full power again: the kernel sheds the EV within a cycle, phloemd records the event"
+set_sim relay1/step_load_ma 26000
+set_sim relay1/step_in_ms 0
+for i in $(seq 50); do [ $(( $(cat $sim/relays) & 1 )) -eq 0 ] && break; sleep 0.2; done
+sleep 2
+ctl events --since 2m
+ctl relays
+
+say "18:06  the owner keeps the EV off while the heater runs, for at most 10 minutes"
+ctl relays off ev --for 10m
+say "18:08  the heater throttles back to 5 A: the headroom is back, the EV stays off (manual)"
+set_sim relay1/load_ma 5000
+sleep 4
+ctl relays
+
+say "18:09  the owner switches the EV back on with phloemctl"
+ctl relays on ev --for 10m
+for i in $(seq 50); do [ $(( $(cat $sim/relays) & 1 )) -eq 1 ] && break; sleep 0.2; done
+ctl relays
+ctl relays auto ev
+[ $(( $(cat $sim/relays) & 1 )) -eq 1 ] || { echo "demo: the EV did not come back"; exit 1; }
+
+say "What the agent recorded: every event, and energy per minute"
+# the partial minute is written every 10 s
+sleep 10
+ctl events --since 10m
+ctl history --since 10m --channel garage
+
+kill $pd; wait $pd
+echo "demo: done"
