@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
-"""poll.py COND TIMEOUT SOCKET...: ask every phloemd for "peers" on its
+"""poll.py COND TIMEOUT SOCKET... | --hold COND SECONDS SOCKET...: ask every phloemd for "peers" on its
 control socket (the JSON-lines protocol of docs/phloemd.md) about every
 50 ms until COND holds at each node, and print the seconds from start until
 the slowest node first satisfied it ("timeout" and exit 1 if one never did).
@@ -64,7 +64,25 @@ def holds(cond, d, n):
     raise SystemExit("poll.py: unknown condition " + cond)
 
 
+def hold(cond, secs, socks):
+    """--hold: COND must hold at every node at every round for SECS."""
+    n = len(socks)
+    t0 = time.monotonic()
+    rounds = 0
+    while time.monotonic() - t0 < secs:
+        for s in socks:
+            if not holds(cond, ask(s), n):
+                print("broken at %s after %.1f s" % (s, time.monotonic() - t0))
+                return 1
+        rounds += 1
+        time.sleep(0.2)
+    print("%.1f (held over %d rounds)" % (secs, rounds))
+    return 0
+
+
 def main():
+    if sys.argv[1] == "--hold":
+        return hold(sys.argv[2], float(sys.argv[3]), sys.argv[4:])
     cond, timeout, socks = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
     n = len(socks)
     holds(cond, {"peers": []}, n)       # an unknown COND fails here
