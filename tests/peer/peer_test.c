@@ -140,6 +140,15 @@ TEST(inner_records_round_trip)
 	buf[0] = PEER_R_PING;
 	buf[1] = 5;
 	ASSERT_NE(0, peer_wire_decode_inner(buf, b.len, &in));
+	/* an ENTRY record longer than PEER_ENTRY_MAX (found by peer_fuzz) */
+	{
+		static uint8_t big[3 + PEER_ENTRY_MAX + 1] = { PEER_R_ENTRY };
+
+		big[1] = (PEER_ENTRY_MAX + 1) & 0xff;
+		big[2] = (PEER_ENTRY_MAX + 1) >> 8;
+		ASSERT_EQ(-PEER_E_MALFORMED,
+			  peer_wire_decode_inner(big, sizeof(big), &in));
+	}
 	/* altered measurement no longer verifies */
 	in.rec[0].type = 0;
 	r.measure.net_w = 1500;

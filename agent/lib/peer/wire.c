@@ -323,6 +323,9 @@ int peer_wire_decode_inner(const uint8_t *p, size_t len, struct peer_inner *out)
 		want = r->type == PEER_R_ENTRY ? l : rec_len(r->type);
 		if (!want)
 			return r->type == PEER_R_ENTRY ? -PEER_E_TRUNCATED : -PEER_E_MALFORMED;
+		/* what the encoder may send is what the decoder accepts */
+		if (r->type == PEER_R_ENTRY && l > PEER_ENTRY_MAX)
+			return -PEER_E_MALFORMED;
 		if (len - off - 3 < l)
 			return -PEER_E_TRUNCATED;
 		if (l != want)
