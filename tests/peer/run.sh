@@ -229,13 +229,15 @@ s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.sendto(dg, ("127.0.0.1", port))
 EOP
 }
+# drops_above REASON N: the counter is re-read on every poll of wait_for
+drops_above() { [ "$(drops "$1")" -gt "$2" ]; }
 drops() { peers 1 | jget "d['drops']['$1']"; }
 t0=$(drops truncated); inject truncated
-check "a truncated datagram is dropped and counted" wait_for 5 test "$(drops truncated)" -gt "$t0"
+check "a truncated datagram is dropped and counted" wait_for 5 drops_above truncated "$t0"
 r0=$(drops replayed); inject stale
-check "a datagram for an earlier run (stale epoch) is dropped as replayed" wait_for 5 test "$(drops replayed)" -gt "$r0"
+check "a datagram for an earlier run (stale epoch) is dropped as replayed" wait_for 5 drops_above replayed "$r0"
 f0=$(drops forged); inject forged
-check "a sealed datagram that does not authenticate is dropped as forged" wait_for 5 test "$(drops forged)" -gt "$f0"
+check "a sealed datagram that does not authenticate is dropped as forged" wait_for 5 drops_above forged "$f0"
 check "the forged \"restart\" of g2 changed nothing: g2 still alive at g1" wait_for 5 all_see
 
 # ---- liveness ----
