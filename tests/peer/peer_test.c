@@ -405,6 +405,37 @@ TEST(swim_suspect_dead_and_refute)
 	ASSERT_FALSE(peer_swim_update(&s, b, 7, 100, 6300));
 }
 
+/* suspicion lasts longer in a larger group: 3 s x floor(log2(n + 1)) */
+TEST(swim_suspicion_scales_with_group)
+{
+	uint8_t self_k[32], k[32];
+	struct peer_swim s;
+	struct peer_swim_action act[8];
+	struct peer_swim_member *m;
+
+	memset(self_k, 1, 32);
+	peer_swim_init(&s, self_k, 1000, 3000, 0);
+	for (int i = 0; i < 19; i++) {
+		memset(k, 10 + i, 32);
+		peer_swim_heard(&s, k, 0);
+	}
+	ASSERT_EQ(19, s.n);
+	m = peer_swim_find(&s, k);
+	ASSERT_TRUE(peer_swim_update(&s, k, PEER_SUSPECT, 0, 100));
+	ASSERT_EQ(PEER_SUSPECT, m->state);
+	/* keep the others answering: only the suspicion timer matters */
+	for (uint64_t t = 100; t < 100 + 12000; t += 500) {
+		peer_swim_tick(&s, t, act, 8);
+		for (int i = 0; i < s.n; i++)
+			if (s.m[i].ping_seq)
+				peer_swim_ack(&s, s.m[i].ping_seq, t);
+		ASSERT_NE(PEER_DEAD, m->state) TH_LOG("dead at %llu ms",
+						      (unsigned long long)t);
+	}
+	peer_swim_tick(&s, 100 + 12000, act, 8);
+	ASSERT_EQ(PEER_DEAD, m->state);
+}
+
 /* ---- gossip ---- */
 
 static bool not_c(void *ctx, const uint8_t key[32])

@@ -247,7 +247,7 @@ state_of() {	# state_of N KEY STATE
 }
 check "g3 stopped: suspect at g1" wait_for 5 state_of 1 "$k3" suspect
 dead_both() { state_of 1 "$k3" dead && state_of 2 "$k3" dead; }
-check "then dead at g1 and g2" wait_for 10 dead_both
+check "then dead at g1 and g2" wait_for 20 dead_both
 check "a dead member's power is not counted" \
 	test "$(peers 1 | jget 'd["community_counted"]')" -eq 2
 start 3

@@ -339,7 +339,8 @@ struct peer_swim_member {
  * struct peer_swim - failure detector state (pure: time is passed in)
  * @period_ms: protocol period; a direct ping unanswered for @period_ms/2
  *             triggers ping-req, unanswered for a period makes the member
- *             suspect; suspect for @suspect_ms makes it dead
+ *             suspect; suspect for @suspect_ms times floor(log2(n + 1))
+ *             (n members known) makes it dead
  */
 struct peer_swim {
 	uint8_t self[PEER_KEY_BYTES];

@@ -7,7 +7,10 @@
  * Every period one member (round robin, so each is probed within n
  * periods) gets a PING. No ACK within half a period: PEER_SWIM_K other
  * live members are asked to ping it for us (PING_REQ; they relay the ACK).
- * No ACK within the period: SUSPECT. Suspect for suspect_ms: DEAD. States
+ * No ACK within the period: SUSPECT. Suspect for suspect_ms times
+ * floor(log2(n + 1)): DEAD (as Lifeguard does, the suspicion must outlast
+ * the time a refutation takes to spread, which grows with the group; a
+ * fixed 3 s made lossy 20-member groups declare live members dead). States
  * spread by gossip (STATE records piggy-backed on every message) with
  * incarnation numbers; a member hearing itself suspected at its current
  * incarnation increments it, and the higher incarnation's ALIVE wins.
@@ -100,6 +103,16 @@ static int live_helpers(struct peer_swim *s, const struct peer_swim_member *t,
 	return n;
 }
 
+/* suspect_ms scaled by floor(log2(n + 1)), at least once */
+static uint64_t suspect_timeout(const struct peer_swim *s)
+{
+	uint64_t k = 0;
+
+	for (uint32_t v = (uint32_t)s->n + 1; v > 1; v >>= 1)
+		k++;
+	return (uint64_t)s->suspect_ms * (k ? k : 1);
+}
+
 int peer_swim_tick(struct peer_swim *s, uint64_t now_ms,
 		   struct peer_swim_action *act, int max)
 {
@@ -120,7 +133,8 @@ int peer_swim_tick(struct peer_swim *s, uint64_t now_ms,
 				n += live_helpers(s, m, act + n, max - n);
 			}
 		}
-		if (m->state == PEER_SUSPECT && now_ms - m->since_ms >= s->suspect_ms)
+		if (m->state == PEER_SUSPECT &&
+		    now_ms - m->since_ms >= suspect_timeout(s))
 			set_state(m, PEER_DEAD, now_ms);
 	}
 	if (now_ms >= s->next_probe_ms && s->n && n < max) {
