@@ -45,21 +45,12 @@ sed 's/^/#   /' "$T/channels.txt" "$T/relays.txt"
 
 # ---- a configuration from the device's own topology ----
 ctl channels --json >"$T/ch.json" && ctl relays --json >"$T/re.json"
+/usr/bin/python3 "$(dirname "$0")/conf_from_device.py" "$T" k.conf h.db
 vars=$(/usr/bin/python3 - "$T" <<'EOP'
 import json, sys
 t = sys.argv[1]
 ch = json.load(open(t + "/ch.json"))["channels"]
 re = json.load(open(t + "/re.json"))["relays"]
-with open(t + "/k.conf", "w") as f:
-    f.write(f"[agent]\nbackend = kernel\nsocket = {t}/sock\nlease_s = 3\nuser =\n\n")
-    f.write(f"[history]\ndb = {t}/h.db\n\n")
-    for c in ch:
-        if c["kind"] == "current" and c["circuit"]:
-            f.write(f"[circuit {c['circuit']}]\nchannel = {c['name']}\n"
-                    f"breaker_a = {c['rating_ma'] / 1000}\n\n")
-    for r in re:
-        f.write(f"[relay {r['name']}]\ncircuit = {r['circuit']}\npriority = {r['priority']}\n"
-                f"critical = {'yes' if r['critical'] else 'no'}\n\n")
 relay = [r["name"] for r in re if not r["critical"]][0]
 circ = [c for c in ch if c["kind"] == "current" and c["circuit"] not in ("", "site")][0]
 # the kernel's own shed target once phloemd is gone: the lowest priority

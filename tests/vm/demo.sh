@@ -73,22 +73,7 @@ rm -rf "$D"; mkdir -p "$D"
 export PHLOEMD_SOCKET=$D/sock
 ctl() { echo "\$ phloemctl $*"; "$bin/phloemctl" "$@"; echo; }
 "$bin/phloemctl" channels --json >"$D/ch.json" && "$bin/phloemctl" relays --json >"$D/re.json" || exit 1
-python3 - "$D" <<'EOP' || exit 1
-import json, sys
-d = sys.argv[1]
-ch = json.load(open(d + "/ch.json"))["channels"]
-re = json.load(open(d + "/re.json"))["relays"]
-with open(d + "/phloemd.conf", "w") as f:
-    f.write(f"[agent]\nbackend = kernel\nsocket = {d}/sock\nlease_s = 3\nuser =\n\n")
-    f.write(f"[history]\ndb = {d}/history.db\n\n")
-    for c in ch:
-        if c["kind"] == "current" and c["circuit"]:
-            f.write(f"[circuit {c['circuit']}]\nchannel = {c['name']}\n"
-                    f"breaker_a = {c['rating_ma'] / 1000}\n\n")
-    for r in re:
-        f.write(f"[relay {r['name']}]\ncircuit = {r['circuit']}\npriority = {r['priority']}\n"
-                f"critical = {'yes' if r['critical'] else 'no'}\n\n")
-EOP
+python3 "$(dirname "$0")/../agent/conf_from_device.py" "$D" phloemd.conf history.db || exit 1
 
 say "18:03  phloemd, the agent, starts: it takes the lease on the device and records what happens"
 "$bin/phloemd" -c "$D/phloemd.conf" 2>"$D/log" &
