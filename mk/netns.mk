@@ -4,23 +4,18 @@
 # convergence benchmark.
 #
 #   make check-netns       NETNS_N (20) phloemd (sim) in namespaces on a
-#                          bridge: discovery, net power, restart, partition,
-#                          injected datagrams, 10% loss (root; TAP)
-#   make check-netns-power the same with the community net power cases
-#                          (NETNS_POWER=1); not in CHECKS until they pass
+#                          bridge: discovery, community net power and a load
+#                          change, restart, partition, injected datagrams,
+#                          10% loss (root; TAP)
 #   make check-peer-fuzz   peer_wire_decode, _decode_inner, record, invite
 #                          token under ASan/UBSan for PEER_FUZZ_SECONDS
 #   make bench-netns       discovery and convergence times, bytes/s at rest,
 #                          BENCH_SIZES (10 20 50) gateways, 0 and 10% loss
 NETNS_N ?= 20
 
-.PHONY: check-netns check-netns-power check-peer-fuzz bench-netns
+.PHONY: check-netns check-peer-fuzz bench-netns
 check-netns: $(AB)/phloemd $(AB)/phloemctl
 	@NETNS_N=$(NETNS_N) PHLOEMD=$(AB)/phloemd PHLOEMCTL=$(AB)/phloemctl \
-		$(TOP)/tests/lib/run-tap.sh $(RESULTS)/$@.tap $(TOP)/tests/netns/netns.sh
-
-check-netns-power: $(AB)/phloemd $(AB)/phloemctl
-	@NETNS_POWER=1 NETNS_N=$(NETNS_N) PHLOEMD=$(AB)/phloemd PHLOEMCTL=$(AB)/phloemctl \
 		$(TOP)/tests/lib/run-tap.sh $(RESULTS)/$@.tap $(TOP)/tests/netns/netns.sh
 
 bench-netns: $(AB)/phloemd $(AB)/phloemctl

@@ -88,7 +88,7 @@ void pd_config_defaults(struct pd_config *c)
 	snprintf(c->peer_identity, sizeof(c->peer_identity), "/var/lib/phloem/identity.key");
 	snprintf(c->peer_state, sizeof(c->peer_state), "/var/lib/phloem/community");
 	c->peer_port = 7068;
-	c->peer_announce_ms = 2000;
+	c->peer_announce_ms = 10000;
 	c->peer_settle_interval_s = 900;
 }
 

@@ -115,5 +115,11 @@ int pd_peers_join(struct phloemd *d, const char *token, char *err, size_t errlen
 int pd_peers_remove(struct phloemd *d, const char *key, char *err, size_t errlen);
 int pd_peers_settle(struct phloemd *d, uint64_t start, uint32_t len, char *err,
 		    size_t errlen);
+/**
+ * pd_peers_may_append() - may our own chain take a new entry now?
+ * False while its next position is promised to a settlement proposal that
+ * its creditor may still sign (struct pd_owed in peers.c).
+ */
+bool pd_peers_may_append(struct phloemd *d);
 
 #endif /* PHLOEMD_DAEMON_H */

@@ -34,7 +34,11 @@
 
 #define TICK_MS		100
 #define SWIM_PERIOD_MS	1000
-#define MEASURE_MS	1000
+#define DIGEST_MS	3000	/* one push-pull digest exchange this often */
+#define PUSH_FANOUT	3	/* members one round of news goes to */
+#define NEWS_SENDS	(4 * PUSH_FANOUT)	/* datagrams a piece of news rides */
+#define ANNOUNCE_FIRST_MS 250	/* then doubling up to announce_ms */
+#define MAX_HOT		(2 * PEER_MAX_MEMBERS + 16)
 #define MAX_PEERS	(PEER_MAX_MEMBERS * 2)
 #define MAX_RELAYS	16
 
@@ -58,7 +62,6 @@ struct pd_peer {
 
 #define MAX_SPREAD	64
 #define MAX_MINE	16	/* our transfers (as debtor) in one interval */
-#define MAX_ACCEPTED	32
 #define PROPOSE_MS	1000	/* a proposal unanswered is sent again */
 #define SETTLE_GRACE_S	30
 
@@ -69,8 +72,6 @@ enum { XF_PENDING, XF_PROPOSED, XF_DONE, XF_FAILED };
  * @res: our own computation, made once (see settle_peer.c)
  * @mine: the transfers of @res where we are the debtor, proposed one at a
  *        time (each takes the next position of our chain)
- * @accepted: ids of transfers we signed as creditor, to answer a repeated
- *            proposal with the same ACCEPT instead of signing twice
  */
 struct pd_settle {
 	bool have;
@@ -84,10 +85,41 @@ struct pd_settle {
 		int state, tries;
 		uint64_t sent_ms;
 	} mine[MAX_MINE];
-	int naccepted;
-	struct { uint8_t id[32]; struct ledger_transfer lt; } accepted[MAX_ACCEPTED];
 };
+
+/**
+ * struct pd_owed - the next position of our chain, promised
+ * Once we sent a PROPOSE for (@creditor, @interval) at @dseq, the creditor
+ * may sign it until the deadline (peer_settle_deadline()), and then both
+ * chains must hold it at the positions it names. Until we know whether it
+ * did, nothing else may take @dseq: not another creditor's transfer, not a
+ * metered entry. Kept in "<ledger>.owed" so that a restart keeps the promise.
+ * @max_cseq: the highest creditor position we offered; once the creditor's
+ *            chain reaches it without our transfer, no offer can be signed
+ */
+struct pd_owed {
+	bool have;
+	uint8_t creditor[PEER_KEY_BYTES];
+	uint64_t interval, dseq, max_cseq, deadline_s;
+};
+#define OWED_MARGIN_S	30	/* clocks of two members may differ this much */
+#define OWED_CHECK_MS	500
 #define FORK_SCAN_MS	2000
+
+/*
+ * struct pd_hot - something that changed, riding in our next datagrams
+ * (SWIM's dissemination: each piggy-back counts, @left are still to go)
+ * @type: PEER_R_MEASURE (news from @key), PEER_R_STATE (@key's liveness),
+ *        PEER_R_MEMBER (the INVITE, or with @removal the REMOVE, of @key)
+ * The record is built from the current state when sent, so a newer value
+ * replaces an older one in flight.
+ */
+struct pd_hot {
+	uint8_t type;
+	bool removal;
+	uint8_t key[PEER_KEY_BYTES];
+	int left;
+};
 
 /* A ping we send on behalf of a ping-req: forward the ACK to @requester. */
 struct pd_relay_ping {
@@ -103,7 +135,11 @@ struct pd_peers {
 	struct peer_gossip gossip;
 	struct peer_disc disc;
 	uint64_t epoch;
-	uint64_t next_announce_ms, next_measure_ms;
+	uint64_t next_announce_ms, announce_gap_ms, next_digest_ms;
+	int nhot;
+	struct pd_hot hot[MAX_HOT];
+	bool push_due;			/* news arrived: a push round now */
+	uint64_t news_tx, pushes, digests_tx, digests_rx, digest_gives;
 	int npeers;
 	struct pd_peer peer[MAX_PEERS];
 	struct pd_relay_ping relay[MAX_RELAYS];
@@ -120,6 +156,9 @@ struct pd_peers {
 	struct { uint8_t author[32]; uint64_t seq; } spread[MAX_SPREAD];
 	/* settlement */
 	struct pd_settle st;
+	struct pd_owed owed;
+	char owed_path[PATH_MAX];
+	uint64_t next_owed_ms, xf_recovered, xf_expired;
 	uint64_t next_settle_s;
 	uint64_t xf_proposed, xf_completed, xf_accepted, xf_refused_rx, xf_refused_tx;
 	uint64_t xf_disagree;
@@ -247,70 +286,299 @@ static void send_to(struct pd_peers *p, struct pd_peer *e, const uint8_t *b, siz
 	}
 }
 
-/*
- * One sealed datagram: @first (a ping, ack or ping-req) then, as room
- * allows, our own state and measurement and a rotating share of what we
- * know of others: that is the whole gossip transport.
- */
-static void send_sealed(struct pd_peers *p, struct pd_peer *e,
-			const struct peer_rec_any *first)
+/* ---- dissemination: what changed rides in the next datagrams ---- */
+
+/* SWIM's lambda * log(n): enough piggy-backs to reach every member whp */
+static int hot_budget(const struct pd_peers *p, uint8_t type)
 {
-	uint8_t pt[PEER_MTU], out[PEER_MTU];
-	struct peer_builder b;
+	int k = 1;
+
+	if (type == PEER_R_MEASURE)
+		return NEWS_SENDS;
+	for (int v = p->swim.n + 1; v > 1; v >>= 1)
+		k++;
+	return 3 * k;
+}
+
+static void hot_add(struct pd_peers *p, uint8_t type, const uint8_t key[32], bool removal)
+{
+	struct pd_hot *h = NULL;
+
+	for (int i = 0; i < p->nhot; i++)
+		if (p->hot[i].type == type && p->hot[i].removal == removal &&
+		    !memcmp(p->hot[i].key, key, 32)) {
+			h = &p->hot[i];
+			break;
+		}
+	if (!h && p->nhot < MAX_HOT) {
+		h = &p->hot[p->nhot++];
+	} else if (!h) {
+		/* full: the item closest to done makes room */
+		h = &p->hot[0];
+		for (int i = 1; i < p->nhot; i++)
+			if (p->hot[i].left < h->left)
+				h = &p->hot[i];
+	}
+	h->type = type;
+	h->removal = removal;
+	memcpy(h->key, key, 32);
+	h->left = hot_budget(p, type);
+	if (type != PEER_R_STATE)
+		p->push_due = true;
+}
+
+/* The record a hot item stands for, from what we hold now; false: gone. */
+static bool hot_record(struct pd_peers *p, const struct pd_hot *h, struct peer_rec_any *r)
+{
+	r->type = h->type;
+	switch (h->type) {
+	case PEER_R_MEASURE: {
+		const struct peer_measure *m = peer_gossip_get(&p->gossip, h->key);
+
+		if (!m)
+			return false;
+		r->measure = *m;
+		return true;
+	}
+	case PEER_R_STATE: {
+		const struct peer_swim_member *m;
+
+		memcpy(r->state.key, h->key, 32);
+		if (!memcmp(h->key, p->swim.self, 32)) {
+			r->state.state = PEER_ALIVE;
+			r->state.inc = p->swim.inc;
+			return true;
+		}
+		m = peer_swim_find(&p->swim, h->key);
+		if (!m)
+			return false;
+		r->state.state = m->state;
+		r->state.inc = m->inc;
+		return true;
+	}
+	case PEER_R_MEMBER: {
+		const struct peer_record *rec = h->removal ? p->comm.removed : p->comm.member;
+		int n = h->removal ? p->comm.nremoved : p->comm.nmembers;
+
+		for (int i = 0; i < n; i++)
+			if (!memcmp(rec[i].subject, h->key, 32)) {
+				r->member = rec[i];
+				return true;
+			}
+		return false;
+	}
+	}
+	return false;
+}
+
+/* Most transmissions still to go first: the freshest news leads. */
+static void hot_sort(struct pd_peers *p)
+{
+	for (int i = 1; i < p->nhot; i++) {
+		struct pd_hot t = p->hot[i];
+		int j = i;
+
+		for (; j > 0 && p->hot[j - 1].left < t.left; j--)
+			p->hot[j] = p->hot[j - 1];
+		p->hot[j] = t;
+	}
+}
+
+static bool hot_pending(const struct pd_peers *p, bool pushed_only)
+{
+	for (int i = 0; i < p->nhot; i++)
+		if (!pushed_only || p->hot[i].type != PEER_R_STATE)
+			return true;
+	return false;
+}
+
+/*
+ * Seal and send @b to @e after adding, as room allows, our own liveness
+ * (it costs 44 bytes and refutes any suspicion at once) and the hot items
+ * the receiver is not the subject of: that is the whole rumour transport.
+ */
+static void send_with_news(struct pd_peers *p, struct pd_peer *e, struct peer_builder *b)
+{
+	uint8_t out[PEER_MTU];
 	struct peer_rec_any r;
-	const struct peer_measure *mine;
-	unsigned rot = p->rot++;
-	int n;
+	int n, k = 0;
 
 	if (!e->trusted || !e->have_addr || !e->sess.peer_epoch)
 		return;
-	peer_builder_init(&b, pt, PEER_MTU - PEER_SEALED_HDR - PEER_TAG_BYTES);
-	if (first)
-		peer_builder_add(&b, first);
 	r.type = PEER_R_STATE;
 	memcpy(r.state.key, p->swim.self, 32);
 	r.state.state = PEER_ALIVE;
 	r.state.inc = p->swim.inc;
-	peer_builder_add(&b, &r);
-	mine = peer_gossip_get(&p->gossip, p->id->pk);
-	if (mine) {
-		r.type = PEER_R_MEASURE;
-		r.measure = *mine;
-		peer_builder_add(&b, &r);
-	}
-	for (int i = 0; i < 3 && p->swim.n; i++) {
-		const struct peer_swim_member *m = &p->swim.m[(rot + i) % p->swim.n];
+	peer_builder_add(b, &r);
+	hot_sort(p);
+	for (int i = 0; i < p->nhot; i++) {
+		struct pd_hot *h = &p->hot[i];
 
-		r.type = PEER_R_STATE;
-		memcpy(r.state.key, m->key, 32);
-		r.state.state = m->state;
-		r.state.inc = m->inc;
-		if (peer_builder_add(&b, &r))
-			break;
-	}
-	for (int i = 0; i < 2 && p->gossip.n; i++) {
-		const struct peer_measure *m = &p->gossip.m[(rot + i) % p->gossip.n];
-
-		if (m == mine || !memcmp(m->key, e->key, 32))
+		/* it knows its own measurement; a STATE about it must reach
+		 * it, though: that is how a suspected member learns to refute */
+		if (h->type == PEER_R_MEASURE && !memcmp(h->key, e->key, 32))
 			continue;
-		r.type = PEER_R_MEASURE;
-		r.measure = *m;
-		if (peer_builder_add(&b, &r))
+		if (!hot_record(p, h, &r)) {
+			h->left = 0;
+			continue;
+		}
+		if (peer_builder_add(b, &r))
 			break;
+		h->left--;
+		if (h->type == PEER_R_MEASURE)
+			p->news_tx++;
 	}
-	if (p->comm.nmembers) {
-		r.type = PEER_R_MEMBER;
-		r.member = p->comm.member[rot % p->comm.nmembers];
-		peer_builder_add(&b, &r);
-	}
-	if (p->comm.nremoved) {
-		r.type = PEER_R_MEMBER;
-		r.member = p->comm.removed[rot % p->comm.nremoved];
-		peer_builder_add(&b, &r);
-	}
-	n = peer_session_seal(&e->sess, p->id->pk, pt, b.len, out, sizeof(out));
+	for (int i = 0; i < p->nhot; i++)
+		if (p->hot[i].left > 0)
+			p->hot[k++] = p->hot[i];
+	p->nhot = k;
+	n = peer_session_seal(&e->sess, p->id->pk, b->buf, b->len, out, sizeof(out));
 	if (n > 0)
 		send_to(p, e, out, (size_t)n);
+}
+
+static void builder_init(struct peer_builder *b, uint8_t *pt)
+{
+	peer_builder_init(b, pt, PEER_MTU - PEER_SEALED_HDR - PEER_TAG_BYTES);
+}
+
+static void send_sealed(struct pd_peers *p, struct pd_peer *e,
+			const struct peer_rec_any *first)
+{
+	uint8_t pt[PEER_MTU];
+	struct peer_builder b;
+
+	builder_init(&b, pt);
+	if (first)
+		peer_builder_add(&b, first);
+	send_with_news(p, e, &b);
+}
+
+/* A member we can send to; @alive_only: not suspect or dead either. */
+static bool reachable(struct pd_peers *p, const struct pd_peer *e, bool alive_only)
+{
+	const struct peer_swim_member *m;
+
+	if (!e->trusted || !e->have_addr || !e->sess.peer_epoch)
+		return false;
+	m = peer_swim_find(&p->swim, e->key);
+	return m && (alive_only ? m->state == PEER_ALIVE : m->state != PEER_DEAD);
+}
+
+/* Up to @max distinct random reachable members into @out. */
+static int pick_random(struct pd_peers *p, struct pd_peer **out, int max)
+{
+	struct pd_peer *c[MAX_PEERS];
+	int n = 0;
+
+	for (int i = 0; i < p->npeers; i++)
+		if (reachable(p, &p->peer[i], true))
+			c[n++] = &p->peer[i];
+	if (!n)		/* everyone suspect: try them anyway */
+		for (int i = 0; i < p->npeers; i++)
+			if (reachable(p, &p->peer[i], false))
+				c[n++] = &p->peer[i];
+	for (int i = 0; i < max && i < n; i++) {
+		int j = i + (int)randombytes_uniform((uint32_t)(n - i));
+		struct pd_peer *t = c[i];
+
+		c[i] = c[j];
+		c[j] = t;
+		out[i] = c[i];
+	}
+	return n < max ? n : max;
+}
+
+/*
+ * A round of rumour mongering: news goes to PUSH_FANOUT random members now
+ * rather than waiting for the next probe. Each item rides NEWS_SENDS
+ * datagrams in all, so every holder of a piece of news pushes it for about
+ * four rounds: at 10% loss a member misses it with probability ~e^-11.
+ */
+static void push_news(struct pd_peers *p)
+{
+	struct pd_peer *to[PUSH_FANOUT];
+	int n;
+
+	p->push_due = false;
+	if (!hot_pending(p, true))
+		return;
+	n = pick_random(p, to, PUSH_FANOUT);
+	for (int i = 0; i < n; i++)
+		send_sealed(p, to[i], NULL);
+	p->pushes++;
+}
+
+/* ---- digests: push-pull anti-entropy of measurements and membership ---- */
+
+static void digest_rec(struct pd_peers *p, struct peer_rec_any *r, uint8_t *ent, uint8_t flags)
+{
+	r->type = PEER_R_DIGEST;
+	r->digest.flags = flags;
+	peer_community_digest(&p->comm, r->digest.comm);
+	r->digest.n = (uint8_t)peer_gossip_digest(&p->gossip, ent, PEER_MAX_MEMBERS);
+	r->digest.ent = ent;
+}
+
+static void send_digest(struct pd_peers *p, struct pd_peer *e, uint8_t flags)
+{
+	uint8_t pt[PEER_MTU], ent[PEER_MAX_MEMBERS * PEER_DIGEST_ENTRY];
+	struct peer_builder b;
+	struct peer_rec_any r;
+
+	builder_init(&b, pt);
+	digest_rec(p, &r, ent, flags);
+	if (peer_builder_add(&b, &r))
+		return;
+	p->digests_tx++;
+	send_with_news(p, e, &b);
+}
+
+/*
+ * A digest came in: send back what its sender lacks (measurements, and
+ * member records in rotation when the member sets differ), and when it
+ * holds something we lack, our own digest so that it does the same.
+ */
+static void on_digest(struct pd_peers *p, struct pd_peer *e, const struct peer_digest *d)
+{
+	const struct peer_measure *give[PEER_MAX_RECS];
+	uint8_t pt[PEER_MTU], comm[8];
+	struct peer_builder b;
+	struct peer_rec_any r;
+	bool behind;
+	int ngive;
+
+	p->digests_rx++;
+	behind = peer_gossip_diff(&p->gossip, d, give, PEER_MAX_RECS, &ngive);
+	peer_community_digest(&p->comm, comm);
+	builder_init(&b, pt);
+	for (int i = 0; i < ngive; i++) {
+		r.type = PEER_R_MEASURE;
+		r.measure = *give[i];
+		if (peer_builder_add(&b, &r))
+			break;
+		p->digest_gives++;
+	}
+	if (memcmp(comm, d->comm, 8)) {
+		int n = p->comm.nmembers + p->comm.nremoved;
+
+		for (int i = 0; i < n; i++) {
+			int k = (int)((p->rot + (unsigned)i) % (unsigned)n);
+
+			r.type = PEER_R_MEMBER;
+			r.member = k < p->comm.nmembers ? p->comm.member[k] :
+				   p->comm.removed[k - p->comm.nmembers];
+			if (peer_builder_add(&b, &r)) {
+				p->rot += (unsigned)i;
+				break;
+			}
+		}
+		behind = true;
+	}
+	if (b.nrecs)
+		send_with_news(p, e, &b);
+	if (behind && !(d->flags & PEER_DIGEST_REPLY))
+		send_digest(p, e, PEER_DIGEST_REPLY);
 }
 
 static void send_simple(struct pd_peers *p, const uint8_t key[32], uint8_t type,
@@ -391,6 +659,7 @@ static void on_announce(struct pd_peers *p, const struct peer_announce *a,
 			keytext(a->key, kt);
 			plog("member %s admitted (invited by a member)", kt);
 			save_comm(p);
+			hot_add(p, PEER_R_MEMBER, a->key, false);
 		}
 	}
 	e = peer_get(p, a->key);
@@ -492,7 +761,7 @@ static void maybe_sync(struct pd_peers *p, struct pd_peer *from,
 		return;
 	if (author)
 		author->sync_at_ms = now;
-	peer_builder_init(&b, pt, PEER_MTU - PEER_SEALED_HDR - PEER_TAG_BYTES);
+	builder_init(&b, pt);
 	peer_builder_add(&b, &req);
 	seal_send(p, from, &b);
 	p->sync_req_tx++;
@@ -507,7 +776,7 @@ static void serve_sync(struct pd_peers *p, struct pd_peer *e, const struct peer_
 	p->sync_req_rx++;
 	if (!peer_community_is_member(&p->comm, r->sync_req.author))
 		return;		/* we keep and serve members' chains only */
-	peer_builder_init(&b, pt, PEER_MTU - PEER_SEALED_HDR - PEER_TAG_BYTES);
+	builder_init(&b, pt);
 	n = peer_sync_serve(p->ledger, r, &b);
 	if (n > 0) {
 		seal_send(p, e, &b);
@@ -541,7 +810,7 @@ static int spread_fork(const uint8_t author[32], uint64_t seq, const uint8_t *a,
 	}
 	keytext(author, kt);
 	plog("fork of %s at seq %" PRIu64 ": sending both entries to every member", kt, seq);
-	peer_builder_init(&b, pt, PEER_MTU - PEER_SEALED_HDR - PEER_TAG_BYTES);
+	builder_init(&b, pt);
 	r.entry.buf = a;
 	r.entry.len = (uint16_t)a_len;
 	if (a_len > PEER_ENTRY_MAX || peer_builder_add(&b, &r))
@@ -640,33 +909,210 @@ static void send_xfer(struct pd_peers *p, struct pd_peer *e, uint8_t type,
 	struct peer_builder b;
 
 	ledger_transfer_encode(t, r.xfer.body);
-	peer_builder_init(&b, pt, PEER_MTU - PEER_SEALED_HDR - PEER_TAG_BYTES);
+	builder_init(&b, pt);
 	peer_builder_add(&b, &r);
 	seal_send(p, e, &b);
+}
+
+/* ---- the promised position (struct pd_owed) ---- */
+
+static int owed_save(struct pd_peers *p)
+{
+	char tmp[PATH_MAX + 8], kt[LEDGER_KEYTEXT_SIZE];
+	FILE *f;
+	int ret = 0;
+
+	if (!p->owed.have) {
+		if (unlink(p->owed_path) && errno != ENOENT)
+			ret = -errno;
+		goto out;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp", p->owed_path);
+	f = fopen(tmp, "w");
+	if (!f) {
+		ret = -errno;
+		goto out;
+	}
+	keytext(p->owed.creditor, kt);
+	fprintf(f, "owed1 %s %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", kt,
+		p->owed.interval, p->owed.dseq, p->owed.max_cseq, p->owed.deadline_s);
+	/* durable before the PROPOSE leaves: the promise must survive us */
+	if (fflush(f) || fsync(fileno(f)))
+		ret = -errno;
+	if (fclose(f) && !ret)
+		ret = -errno;
+	if (!ret && rename(tmp, p->owed_path))
+		ret = -errno;
+out:
+	if (ret)
+		plog("cannot save %s: %s", p->owed_path, strerror(-ret));
+	return ret;
+}
+
+static void owed_load(struct pd_peers *p)
+{
+	char kt[128];
+	struct pd_owed o = { .have = true };
+	FILE *f = fopen(p->owed_path, "r");
+
+	if (!f)
+		return;
+	if (fscanf(f, "owed1 %127s %" SCNu64 " %" SCNu64
+		   " %" SCNu64 " %" SCNu64, kt, &o.interval, &o.dseq, &o.max_cseq,
+		   &o.deadline_s) != 5 || ledger_key_from_text(kt, o.creditor) || !o.dseq) {
+		/* a promise we cannot read is still a promise: keep the
+		 * file for the operator, and say so loudly */
+		plog("%s is unreadable: settlement proposals stay off until it is fixed",
+		     p->owed_path);
+		o.have = true;
+		o.dseq = 0;
+	}
+	fclose(f);
+	p->owed = o;
+	if (o.dseq)
+		plog("resuming: our position %" PRIu64 " is promised to %.16s for interval %" PRIu64,
+		     o.dseq, kt, o.interval);
+}
+
+static void owed_clear(struct pd_peers *p, const char *why)
+{
+	char kt[LEDGER_KEYTEXT_SIZE];
+
+	keytext(p->owed.creditor, kt);
+	plog("position %" PRIu64 " (interval %" PRIu64 ", to %.16s) released: %s",
+	     p->owed.dseq, p->owed.interval, kt, why);
+	memset(&p->owed, 0, sizeof(p->owed));
+	owed_save(p);
+}
+
+/* Our half of a transfer, now signed by both: onto our chain. */
+static int append_transfer(struct pd_peers *p, const struct ledger_transfer *t)
+{
+	struct ledger_entry en = { .type = LEDGER_T_TRANSFER };
+
+	en.body.transfer = *t;
+	return ledger_append(p->ledger, p->id->pk, p->id, &en, NULL);
+}
+
+static struct pd_mine *mine_for(struct pd_peers *p, const uint8_t creditor[32], uint64_t interval)
+{
+	if (!p->st.have || p->st.start != interval)
+		return NULL;
+	for (int i = 0; i < p->st.nmine; i++)
+		if (!memcmp(p->st.mine[i].st.creditor, creditor, 32))
+			return &p->st.mine[i];
+	return NULL;
+}
+
+/*
+ * Is the promise kept or void yet? Kept: the creditor's chain (as
+ * anti-entropy brought it) holds the transfer, at our position: we append
+ * it, even if its ACCEPT never reached us or we restarted since. Void: the
+ * creditor's chain went past every position we offered without it, or the
+ * deadline passed (with a margin for clocks).
+ */
+static void owed_check(struct pd_peers *p, uint64_t now)
+{
+	struct pd_owed *o = &p->owed;
+	struct ledger_head mine, theirs;
+	struct ledger_transfer t;
+	struct pd_mine *x;
+	int ret;
+
+	if (!o->have || !o->dseq || !p->ledger || now < p->next_owed_ms)
+		return;
+	p->next_owed_ms = now + OWED_CHECK_MS;
+	if (ledger_get_head(p->ledger, p->id->pk, &mine))
+		return;
+	x = mine_for(p, o->creditor, o->interval);
+	if (mine.seq >= o->dseq) {
+		owed_clear(p, "our chain holds the position");
+		return;
+	}
+	ret = peer_settle_find_transfer(p->ledger, o->creditor, p->id->pk, o->creditor,
+					o->interval, &t);
+	if (ret == 1) {
+		if (t.debtor_seq != mine.seq + 1 || memcmp(t.debtor_prev, mine.hash, 32)) {
+			owed_clear(p, "the creditor signed a transfer at another position of ours "
+				   "(kept in its chain only; see ledger verify)");
+			return;
+		}
+		ret = append_transfer(p, &t);
+		if (ret) {
+			plog("settlement: cannot append the transfer the creditor signed: %s",
+			     ledger_strerror(ret));
+			return;		/* again at the next check */
+		}
+		p->xf_recovered++;
+		if (x && x->state != XF_DONE) {
+			x->state = XF_DONE;
+			p->xf_completed++;
+		}
+		owed_clear(p, "the creditor's chain holds it signed: appended ours");
+		return;
+	}
+	if (!ledger_get_head(p->ledger, o->creditor, &theirs) && theirs.seq >= o->max_cseq) {
+		if (x && x->state == XF_PROPOSED)
+			x->state = XF_PENDING;
+		owed_clear(p, "the creditor's chain moved past every position offered");
+		return;
+	}
+	if (now / 1000 > o->deadline_s + OWED_MARGIN_S) {
+		if (x && x->state != XF_DONE)
+			x->state = XF_FAILED;
+		p->xf_expired++;
+		owed_clear(p, "the creditor never answered before the deadline");
+	}
+}
+
+bool pd_peers_may_append(struct phloemd *d)
+{
+	return !d->peers || !d->peers->owed.have;
 }
 
 /* Propose the first of our transfers not done yet: one at a time, since
  * each one takes the next position of our chain. */
 static void settle_tick(struct pd_peers *p, uint64_t now)
 {
+	owed_check(p, now);
 	for (int i = 0; i < p->st.nmine; i++) {
 		struct pd_mine *x = &p->st.mine[i];
+		uint64_t deadline = peer_settle_deadline(p->st.start, p->st.len);
+		struct pd_owed *o = &p->owed;
 		struct pd_peer *e;
 
 		if (x->state == XF_DONE || x->state == XF_FAILED)
 			continue;
+		/* our position is promised to another creditor, or unreadable */
+		if (o->have && (!o->dseq || memcmp(o->creditor, x->st.creditor, 32) ||
+				o->interval != p->st.start))
+			return;
 		if (x->state == XF_PROPOSED && now - x->sent_ms < PROPOSE_MS)
 			return;
 		e = peer_find(p, x->st.creditor);
 		if (!e || !e->trusted)
 			return;
-		if (++x->tries > 30) {
+		if (now / 1000 > deadline || ++x->tries > 30) {
+			/* no new offer; one made stays promised until resolved */
 			x->state = XF_FAILED;
 			continue;
 		}
 		/* positions from our ledger now: the creditor's may have moved */
 		if (peer_settle_offer(p->ledger, p->id, &x->st, &x->lt))
 			return;
+		if (o->have && x->lt.debtor_seq != o->dseq)
+			return;		/* cannot happen while the promise holds */
+		if (!o->have || x->lt.creditor_seq > o->max_cseq) {
+			o->have = true;
+			memcpy(o->creditor, x->st.creditor, 32);
+			o->interval = p->st.start;
+			o->dseq = x->lt.debtor_seq;
+			if (x->lt.creditor_seq > o->max_cseq)
+				o->max_cseq = x->lt.creditor_seq;
+			o->deadline_s = deadline;
+			if (owed_save(p))
+				return;	/* not durable: do not promise */
+		}
 		send_xfer(p, e, PEER_R_PROPOSE, &x->lt);
 		x->state = XF_PROPOSED;
 		x->sent_ms = now;
@@ -684,18 +1130,17 @@ static void refuse(struct pd_peers *p, struct pd_peer *e, const struct ledger_tr
 
 	ledger_transfer_id(t, r.refuse.id);
 	r.refuse.reason = (uint8_t)reason;
-	peer_builder_init(&b, pt, PEER_MTU - PEER_SEALED_HDR - PEER_TAG_BYTES);
+	builder_init(&b, pt);
 	peer_builder_add(&b, &r);
 	seal_send(p, e, &b);
 	p->xf_refused_tx++;
 }
 
-/* We are the creditor: sign only what our own computation says. */
+/* We are the creditor: sign only what our own computation says, once. */
 static void on_propose(struct pd_peers *p, struct pd_peer *e, const struct peer_rec_any *r)
 {
-	struct ledger_transfer t;
-	struct ledger_entry en = { .type = LEDGER_T_TRANSFER };
-	uint8_t id[32];
+	struct ledger_transfer t, have;
+	uint8_t id[32], hid[32];
 	int ret;
 
 	if (!p->ledger || ledger_transfer_decode(r->xfer.body, PEER_XFER_BYTES, &t))
@@ -703,13 +1148,24 @@ static void on_propose(struct pd_peers *p, struct pd_peer *e, const struct peer_
 	if (memcmp(t.debtor, e->key, 32))
 		return refuse(p, e, &t, PEER_SETTLE_NOT_MINE);
 	ledger_transfer_id(&t, id);
-	for (int i = 0; i < p->st.naccepted; i++)
-		if (!memcmp(p->st.accepted[i].id, id, 32))
-			return send_xfer(p, e, PEER_R_ACCEPT, &p->st.accepted[i].lt);
+	/*
+	 * Already in our chain (the ACCEPT was lost, or we restarted since):
+	 * the same ACCEPT again, from the ledger, never a second signature.
+	 */
+	ret = peer_settle_find_transfer(p->ledger, p->id->pk, t.debtor, p->id->pk,
+					t.interval_start, &have);
+	if (ret == 1) {
+		ledger_transfer_id(&have, hid);
+		if (!memcmp(id, hid, 32))
+			return send_xfer(p, e, PEER_R_ACCEPT, &have);
+		return refuse(p, e, &t, PEER_SETTLE_STALE);
+	}
 	/* first use of this interval here: compute it now (len: as metered) */
 	if (settle_compute(p, t.interval_start, p->st.have &&
 			   p->st.start == t.interval_start ? p->st.len : 0))
 		return refuse(p, e, &t, PEER_SETTLE_UNKNOWN);
+	if (now_ms() / 1000 > peer_settle_deadline(t.interval_start, p->st.len))
+		return refuse(p, e, &t, PEER_SETTLE_LATE);
 	ret = peer_settle_check(p->ledger, &p->st.res, p->id->pk, &t);
 	if (ret == PEER_SETTLE_DISAGREE) {
 		char kt[LEDGER_KEYTEXT_SIZE], in[1024];
@@ -726,17 +1182,11 @@ static void on_propose(struct pd_peers *p, struct pd_peer *e, const struct peer_
 	if (ret)
 		return refuse(p, e, &t, ret > 0 ? ret : PEER_SETTLE_UNKNOWN);
 	ret = ledger_transfer_sign(&t, p->id->pk, p->id);
-	if (!ret) {
-		en.body.transfer = t;
-		ret = ledger_append(p->ledger, p->id->pk, p->id, &en, NULL);
-	}
+	if (!ret)
+		ret = append_transfer(p, &t);
 	if (ret) {
 		plog("settlement: cannot append the transfer: %s", ledger_strerror(ret));
 		return refuse(p, e, &t, PEER_SETTLE_STALE);
-	}
-	if (p->st.naccepted < MAX_ACCEPTED) {
-		memcpy(p->st.accepted[p->st.naccepted].id, id, 32);
-		p->st.accepted[p->st.naccepted++].lt = t;
 	}
 	p->xf_accepted++;
 	send_xfer(p, e, PEER_R_ACCEPT, &t);
@@ -746,7 +1196,6 @@ static void on_propose(struct pd_peers *p, struct pd_peer *e, const struct peer_
 static void on_accept(struct pd_peers *p, struct pd_peer *e, const struct peer_rec_any *r)
 {
 	struct ledger_transfer t;
-	struct ledger_entry en = { .type = LEDGER_T_TRANSFER };
 	struct ledger_head h;
 	uint8_t a[32], b[32];
 	int ret;
@@ -757,7 +1206,7 @@ static void on_accept(struct pd_peers *p, struct pd_peer *e, const struct peer_r
 	for (int i = 0; i < p->st.nmine; i++) {
 		struct pd_mine *x = &p->st.mine[i];
 
-		if (x->state != XF_PROPOSED)
+		if (x->state == XF_DONE)
 			continue;
 		ledger_transfer_id(&x->lt, b);
 		if (memcmp(a, b, 32) || memcmp(t.creditor, e->key, 32))
@@ -766,16 +1215,17 @@ static void on_accept(struct pd_peers *p, struct pd_peer *e, const struct peer_r
 		    ledger_transfer_verify_party(&t, true, h.key) ||
 		    memcmp(t.debtor_sig, x->lt.debtor_sig, 64))
 			return drop(p, PEER_E_FORGED);
-		en.body.transfer = t;
-		ret = ledger_append(p->ledger, p->id->pk, p->id, &en, NULL);
+		ret = append_transfer(p, &t);
 		if (ret) {
+			/* the promise kept our position: this is a real fault */
 			plog("settlement: cannot append the accepted transfer: %s",
 			     ledger_strerror(ret));
-			x->state = XF_FAILED;
 			return;
 		}
 		x->state = XF_DONE;
 		p->xf_completed++;
+		if (p->owed.have && p->owed.dseq == t.debtor_seq)
+			owed_clear(p, "accepted and appended");
 		return;
 	}
 }
@@ -795,8 +1245,9 @@ static void on_refuse(struct pd_peers *p, struct pd_peer *e, const struct peer_r
 			continue;
 		/* stale: our view of its chain was behind; anti-entropy will
 		 * catch up and the proposal goes again. Disagreement: again
-		 * too (the inputs may still be arriving), up to the try limit */
-		x->state = XF_PENDING;
+		 * too (the inputs may still be arriving), up to the try limit.
+		 * Late: never. The promise stands until owed_check() rules. */
+		x->state = r->refuse.reason == PEER_SETTLE_LATE ? XF_FAILED : XF_PENDING;
 		x->sent_ms = now_ms();
 	}
 }
@@ -843,9 +1294,11 @@ static void on_sealed(struct pd_peers *p, const struct peer_sealed *s, size_t le
 				on_ping_req(p, e->key, r->ping_req.seq, r->ping_req.target);
 			break;
 		case PEER_R_STATE:
-			if (peer_swim_update(&p->swim, r->state.key, r->state.state,
-					     r->state.inc, now) &&
-			    !memcmp(r->state.key, p->id->pk, 32))
+			if (!peer_swim_update(&p->swim, r->state.key, r->state.state,
+					      r->state.inc, now))
+				break;
+			hot_add(p, PEER_R_STATE, r->state.key, false);
+			if (!memcmp(r->state.key, p->id->pk, 32))
 				plog("refuted suspicion: incarnation %" PRIu64, p->swim.inc);
 			break;
 		case PEER_R_MEASURE:
@@ -857,6 +1310,8 @@ static void on_sealed(struct pd_peers *p, const struct peer_sealed *s, size_t le
 				drop(p, PEER_E_FORGED);
 				break;
 			}
+			if (ret == 2)	/* news: pass it on at once */
+				hot_add(p, PEER_R_MEASURE, r->measure.key, false);
 			/* the newest verified one we hold, not the unchecked copy */
 			maybe_sync(p, e, peer_gossip_get(&p->gossip, r->measure.key), false);
 			break;
@@ -879,8 +1334,14 @@ static void on_sealed(struct pd_peers *p, const struct peer_sealed *s, size_t le
 		case PEER_R_MEMBER:
 			/* vouched: relayed by a member over an authenticated session */
 			ret = peer_community_apply(&p->comm, &r->member, true);
-			if (ret > 0)
+			if (ret > 0) {
 				changed = true;
+				hot_add(p, PEER_R_MEMBER, r->member.subject,
+					r->member.kind == PEER_REC_REMOVE);
+			}
+			break;
+		case PEER_R_DIGEST:
+			on_digest(p, e, &r->digest);
 			break;
 		}
 	}
@@ -911,7 +1372,7 @@ static void on_udp(struct pd_watch *w, uint32_t events)
 		int ret;
 
 		if (n < 0)
-			return;
+			break;
 		p->rx_bytes += (uint64_t)n;
 		p->rx_dgrams++;
 		ret = peer_wire_decode(buf, (size_t)n, &m);
@@ -924,6 +1385,9 @@ static void on_udp(struct pd_watch *w, uint32_t events)
 		else
 			on_sealed(p, &m.sealed, (size_t)n);
 	}
+	/* news in this batch: the first push round now, not at the next tick */
+	if (p->push_due)
+		push_news(p);
 }
 
 static void on_nl(struct pd_watch *w, uint32_t events)
@@ -955,6 +1419,8 @@ static void measure(struct pd_peers *p, uint64_t now)
 	struct phloemd *d = p->d;
 	struct phloem_status st;
 	struct peer_measure m = { .time_ms = now };
+	const struct peer_measure *last = peer_gossip_get(&p->gossip, p->id->pk);
+	bool news;
 	int32_t net;
 
 	if (d->be.ops->status(&d->be, &st))
@@ -972,8 +1438,17 @@ static void measure(struct pd_peers *p, uint64_t now)
 	m.net_w = net;
 	m.consumption_w = net > 0 ? (uint32_t)net : 0;
 	m.production_w = net < 0 ? (uint32_t)-net : 0;
+	/*
+	 * Read every tick, signed only when it is news or due for a refresh:
+	 * a change is out within a tick, and a site at rest costs nothing.
+	 */
+	news = !last || peer_measure_news(last, &m);
+	if (!news && now - last->time_ms < PEER_REFRESH_MS)
+		return;
 	peer_measure_sign(&m, p->id->sk);
 	peer_gossip_take(&p->gossip, &m);
+	if (news)
+		hot_add(p, PEER_R_MEASURE, m.key, false);
 }
 
 static void on_tick(struct pd_watch *w, uint32_t events)
@@ -986,14 +1461,24 @@ static void on_tick(struct pd_watch *w, uint32_t events)
 	(void)events;
 	if (read(w->fd, &n, sizeof(n)) < 0)
 		return;
-	if (now >= p->next_measure_ms) {
-		measure(p, now);
-		p->next_measure_ms = now + MEASURE_MS;
-	}
-	if (now >= p->next_announce_ms || p->disc.changed) {
+	measure(p, now);
+	/*
+	 * Announcements at 250 ms, 500 ms, 1 s ... up to announce_ms after a
+	 * start or a link change (a whole street rebooting after a power cut
+	 * finds itself at once), then rarely: members' liveness is SWIM's.
+	 */
+	if (p->disc.changed) {
 		p->disc.changed = false;
+		p->next_announce_ms = 0;
+		p->announce_gap_ms = 0;
+	}
+	if (now >= p->next_announce_ms) {
 		announce(p, NULL);
-		p->next_announce_ms = now + p->d->cfg.peer_announce_ms;
+		p->announce_gap_ms = p->announce_gap_ms ? 2 * p->announce_gap_ms :
+				     ANNOUNCE_FIRST_MS;
+		if (p->announce_gap_ms > p->d->cfg.peer_announce_ms)
+			p->announce_gap_ms = p->d->cfg.peer_announce_ms;
+		p->next_announce_ms = now + p->announce_gap_ms;
 	}
 	if (p->ledger && now >= p->next_fork_scan_ms) {
 		ledger_foreach_fork(p->ledger, spread_fork, p);
@@ -1014,7 +1499,18 @@ static void on_tick(struct pd_watch *w, uint32_t events)
 		}
 		settle_tick(p, now);
 	}
-	na = peer_swim_tick(&p->swim, now, act, 8);
+	{
+		/* what the detector decides locally is gossiped like the rest */
+		uint8_t before[PEER_MAX_MEMBERS];
+
+		for (int i = 0; i < p->swim.n; i++)
+			before[i] = p->swim.m[i].state;
+		na = peer_swim_tick(&p->swim, now, act, 8);
+		for (int i = 0; i < p->swim.n; i++)
+			if (p->swim.m[i].state != before[i] &&
+			    p->swim.m[i].state != PEER_ALIVE)
+				hot_add(p, PEER_R_STATE, p->swim.m[i].key, false);
+	}
 	for (int i = 0; i < na; i++) {
 		if (act[i].kind == PEER_SA_PING)
 			send_simple(p, act[i].to, PEER_R_PING, act[i].seq, NULL);
@@ -1024,6 +1520,15 @@ static void on_tick(struct pd_watch *w, uint32_t events)
 	for (int i = 0; i < MAX_RELAYS; i++)
 		if (p->relay[i].our_seq && now - p->relay[i].at_ms > SWIM_PERIOD_MS)
 			p->relay[i].our_seq = 0;
+	if (now >= p->next_digest_ms) {
+		struct pd_peer *e;
+
+		if (pick_random(p, &e, 1))
+			send_digest(p, e, 0);
+		p->next_digest_ms = now + DIGEST_MS;
+	}
+	/* news still owed its rounds: one per tick until spent */
+	push_news(p);
 }
 
 /* ---- setup ---- */
@@ -1095,6 +1600,8 @@ int pd_peers_open(struct phloemd *d, char *err, size_t errlen)
 			ret = ret < 0 ? ret : -EINVAL;
 			goto fail;
 		}
+		snprintf(p->owed_path, sizeof(p->owed_path), "%s.owed", c->peer_ledger);
+		owed_load(p);
 	}
 	ret = peer_disc_open(&p->disc, (uint16_t)c->peer_port, c->peer_interfaces,
 			     c->peer_static, err, errlen);
@@ -1103,7 +1610,8 @@ int pd_peers_open(struct phloemd *d, char *err, size_t errlen)
 	/* the epoch orders our runs; ms since 1970 grows across restarts */
 	p->epoch = now;
 	peer_swim_init(&p->swim, p->id->pk, SWIM_PERIOD_MS, 3 * SWIM_PERIOD_MS, now);
-	p->gossip.max_age_ms = 10 * MEASURE_MS;
+	/* refreshes travel by digest only: allow them a few rounds */
+	p->gossip.max_age_ms = 4 * PEER_REFRESH_MS;
 	P = p;
 	d->peers = p;
 	p->w6.fd = p->disc.fd6;
@@ -1201,6 +1709,17 @@ struct json_object *pd_peers_json(struct phloemd *d)
 	ADD(o, "announces_rx", json_object_new_int64((int64_t)p->announces_rx));
 	ADD(o, "announces_tx", json_object_new_int64((int64_t)p->announces_tx));
 	{
+		struct json_object *g = json_object_new_object();
+
+		ADD(g, "news_tx", json_object_new_int64((int64_t)p->news_tx));
+		ADD(g, "push_rounds", json_object_new_int64((int64_t)p->pushes));
+		ADD(g, "digests_tx", json_object_new_int64((int64_t)p->digests_tx));
+		ADD(g, "digests_rx", json_object_new_int64((int64_t)p->digests_rx));
+		ADD(g, "digest_gives", json_object_new_int64((int64_t)p->digest_gives));
+		ADD(g, "hot", json_object_new_int(p->nhot));
+		ADD(o, "gossip", g);
+	}
+	{
 		struct json_object *sy = json_object_new_object();
 
 		ADD(sy, "ledger", json_object_new_boolean(p->ledger != NULL));
@@ -1222,6 +1741,10 @@ struct json_object *pd_peers_json(struct phloemd *d)
 		ADD(sy, "refused_rx", json_object_new_int64((int64_t)p->xf_refused_rx));
 		ADD(sy, "refused_tx", json_object_new_int64((int64_t)p->xf_refused_tx));
 		ADD(sy, "disagreements", json_object_new_int64((int64_t)p->xf_disagree));
+		ADD(sy, "recovered", json_object_new_int64((int64_t)p->xf_recovered));
+		ADD(sy, "expired", json_object_new_int64((int64_t)p->xf_expired));
+		ADD(sy, "promised_seq", json_object_new_int64(p->owed.have ?
+				(int64_t)p->owed.dseq : -1));
 		ADD(o, "settle", sy);
 	}
 	a = json_object_new_array();
@@ -1362,6 +1885,7 @@ int pd_peers_join(struct phloemd *d, const char *token, char *err, size_t errlen
 	save_comm(p);
 	sync_trust(p);
 	p->next_announce_ms = 0;
+	p->announce_gap_ms = 0;
 	return 0;
 }
 
@@ -1391,6 +1915,7 @@ int pd_peers_remove(struct phloemd *d, const char *key, char *err, size_t errlen
 		return ret < 0 ? ret : -EINVAL;
 	}
 	save_comm(p);
+	hot_add(p, PEER_R_MEMBER, k, true);
 	sync_trust(p);
 	return 0;
 }

@@ -15,7 +15,9 @@
 #               over 10 s once converged. Target 2 KiB/s.
 #
 # Times come from tests/netns/poll.py (one process polling every control
-# socket every 50 ms), so they are +/- 0.1 s. The machine is a loaded
+# socket every 50 ms), counted from the moment the script made the change
+# (started the daemons, switched the relay), so they include the start of
+# 50 processes or phloemctl's own round trip, and are +/- 0.1 s. The machine is a loaded
 # 2-core box shared with other builds and a TCG VM: figures are upper
 # bounds of what the protocol needs.
 # Env: PHLOEMD, PHLOEMCTL; BENCH_SIZES (default "10 20 50").
@@ -44,7 +46,7 @@ pass() { python3 -c "import sys; sys.exit(0 if $1 else 1)" && echo PASS || echo 
 
 # one_row N LOSS: prints "N LOSS disc net bps_mean bps_max"
 one_row() {
-	local n=$1 loss=$2 i k k1 tok disc net before tx0 tx1 mean max
+	local n=$1 loss=$2 i k k1 tok disc net before tx0 tx1 mean max t0
 	NT=$(mktemp -d /tmp/phl-bench.XXXXXX); chmod 755 "$NT"
 	PFX=phb$$; BR=$PFX-br
 	topo_up "$n" || { echo "$n $loss topo-failed - - -"; netns_cleanup; return; }
@@ -59,13 +61,15 @@ one_row() {
 	for i in $(seq 1 "$n"); do kill "${PID[$i]}" 2>/dev/null; done
 	for i in $(seq 1 "$n"); do wait "${PID[$i]}" 2>/dev/null; PID[$i]=; done
 	[ "$loss" != 0 ] && impair "$loss"
+	t0=$(date +%s.%N)
 	for i in $(seq 1 "$n"); do node_start "$i"; done
-	disc=$(python3 "$here/poll.py" alive 30 $(socks))
+	disc=$(python3 "$here/poll.py" --since "$t0" alive 30 $(socks))
 	python3 "$here/poll.py" counted 30 $(socks) >/dev/null
 	sleep 2
 	read -r k1 before < <(peers_json 1 | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["key"], d["net_w"])')
+	t0=$(date +%s.%N)
 	ctl 1 relays off heater --for 10m >/dev/null
-	net=$(python3 "$here/poll.py" "heard:$k1:$((before - 1500))" 30 $(socks))
+	net=$(python3 "$here/poll.py" --since "$t0" "heard:$k1:$((before - 1500))" 30 $(socks))
 	sleep 2
 	for i in $(seq 1 "$n"); do tx0[$i]=$(tx_bytes "$i"); done
 	sleep 10

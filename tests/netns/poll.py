@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
-"""poll.py COND TIMEOUT SOCKET... | --hold COND SECONDS SOCKET...: ask every phloemd for "peers" on its
+"""poll.py [--since T] COND TIMEOUT SOCKET... | --hold COND SECONDS SOCKET...: ask every phloemd for "peers" on its
 control socket (the JSON-lines protocol of docs/phloemd.md) about every
 50 ms until COND holds at each node, and print the seconds from start until
 the slowest node first satisfied it ("timeout" and exit 1 if one never did).
+With --since T (Unix time, as date +%s.%N prints it) seconds are counted
+from T instead: the moment the caller made the change being timed, so that
+starting this script is not left out of the figure.
 A node that satisfied COND once counts as done: what is timed is when the
 information arrived, not whether a later flap takes it away.
 
@@ -83,10 +86,16 @@ def hold(cond, secs, socks):
 def main():
     if sys.argv[1] == "--hold":
         return hold(sys.argv[2], float(sys.argv[3]), sys.argv[4:])
-    cond, timeout, socks = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
+    args = sys.argv[1:]
+    since = None
+    if args[0] == "--since":
+        since, args = float(args[1]), args[2:]
+    cond, timeout, socks = args[0], float(args[1]), args[2:]
     n = len(socks)
     holds(cond, {"peers": []}, n)       # an unknown COND fails here
     t0 = time.monotonic()
+    if since is not None:
+        t0 -= max(0.0, time.time() - since)
     done = {}
     while time.monotonic() - t0 < timeout:
         for s in socks:

@@ -457,7 +457,7 @@ TEST(gossip_newest_signed_and_net)
 	m.time_ms = 100000;
 	m.net_w = 1200;
 	peer_measure_sign(&m, a.sk);
-	ASSERT_EQ(1, peer_gossip_take(&g, &m));
+	ASSERT_EQ(2, peer_gossip_take(&g, &m));		/* first of a: news */
 	ASSERT_EQ(0, peer_gossip_take(&g, &m));		/* not newer */
 	m.time_ms = 101000;
 	m.net_w = 5000;					/* not re-signed */
@@ -466,11 +466,11 @@ TEST(gossip_newest_signed_and_net)
 	memcpy(m.key, b.pk, 32);
 	m.net_w = -3000;
 	peer_measure_sign(&m, b.sk);
-	ASSERT_EQ(1, peer_gossip_take(&g, &m));
+	ASSERT_EQ(2, peer_gossip_take(&g, &m));
 	memcpy(m.key, c.pk, 32);
 	m.net_w = 700;
 	peer_measure_sign(&m, c.sk);
-	ASSERT_EQ(1, peer_gossip_take(&g, &m));
+	ASSERT_EQ(2, peer_gossip_take(&g, &m));
 	ASSERT_EQ(-1100, peer_gossip_net(&g, 105000, NULL, NULL, &counted));
 	ASSERT_EQ(3, counted);
 	/* c not live: not counted */
@@ -479,6 +479,151 @@ TEST(gossip_newest_signed_and_net)
 	/* a's measurement (t=100 s) is too old at 110.5 s */
 	ASSERT_EQ(-2300, peer_gossip_net(&g, 110500, NULL, NULL, &counted));
 	ASSERT_EQ(2, counted);
+}
+
+TEST(gossip_news_is_a_change_beyond_the_deadband)
+{
+	struct kp a;
+	struct peer_gossip g = { 0 };
+	struct peer_measure m = { 0 }, b;
+
+	kp_seed(&a, 23);
+	memcpy(m.key, a.pk, 32);
+	m.time_ms = 1000;
+	m.net_w = 4000;
+	b = m;
+	/* 2 % of 4000 W is 80 W: 80 is not news, 81 is; below 2.5 kW, 50 W */
+	m.net_w = 4080;
+	ASSERT_FALSE(peer_measure_news(&b, &m));
+	m.net_w = 3919;
+	ASSERT_TRUE(peer_measure_news(&b, &m));
+	b.net_w = -100;
+	m.net_w = -150;
+	ASSERT_FALSE(peer_measure_news(&b, &m));
+	m.net_w = -151;
+	ASSERT_TRUE(peer_measure_news(&b, &m));
+	m = b;
+	m.head_seq = 1;				/* the chain moved */
+	ASSERT_TRUE(peer_measure_news(&b, &m));
+	m = b;
+	m.head_hash[5] = 1;
+	ASSERT_TRUE(peer_measure_news(&b, &m));
+	/* through take: a refresh of the same value is kept but not news */
+	m = b;
+	peer_measure_sign(&m, a.sk);
+	ASSERT_EQ(2, peer_gossip_take(&g, &m));
+	m.time_ms += 30000;
+	m.net_w += 10;
+	peer_measure_sign(&m, a.sk);
+	ASSERT_EQ(1, peer_gossip_take(&g, &m));
+	m.time_ms += 100;
+	m.net_w += 2000;
+	peer_measure_sign(&m, a.sk);
+	ASSERT_EQ(2, peer_gossip_take(&g, &m));
+}
+
+/* Two holders exchange digests: each learns exactly what it lacks. */
+TEST(gossip_digest_push_pull)
+{
+	struct kp k[5];
+	struct peer_gossip x = { 0 }, y = { 0 };
+	uint8_t ent[PEER_MAX_MEMBERS * PEER_DIGEST_ENTRY], pt[PEER_MTU];
+	const struct peer_measure *give[PEER_MAX_RECS];
+	struct peer_digest d = { 0 };
+	struct peer_builder bld;
+	struct peer_inner in;
+	struct peer_rec_any r = { .type = PEER_R_DIGEST };
+	int n;
+
+	for (int i = 0; i < 5; i++) {
+		struct peer_measure m = { .time_ms = 5000, .net_w = 100 * i };
+
+		kp_seed(&k[i], (uint8_t)(30 + i));
+		memcpy(m.key, k[i].pk, 32);
+		peer_measure_sign(&m, k[i].sk);
+		/* x: 0..3, y: 1..4, and y holds a newer 2 */
+		if (i < 4)
+			ASSERT_EQ(2, peer_gossip_take(&x, &m));
+		if (i == 2) {
+			m.time_ms = 6000;
+			peer_measure_sign(&m, k[i].sk);
+		}
+		if (i > 0)
+			ASSERT_EQ(2, peer_gossip_take(&y, &m));
+	}
+	/* x's digest through the wire format, as y would receive it */
+	r.digest.n = (uint8_t)peer_gossip_digest(&x, ent, PEER_MAX_MEMBERS);
+	r.digest.ent = ent;
+	r.digest.comm[0] = 7;
+	ASSERT_EQ(4, r.digest.n);
+	peer_builder_init(&bld, pt, sizeof(pt));
+	ASSERT_EQ(0, peer_builder_add(&bld, &r));
+	ASSERT_EQ(3 + PEER_DIGEST_FIXED + 4 * PEER_DIGEST_ENTRY, (int)bld.len);
+	ASSERT_EQ(0, peer_wire_decode_inner(pt, bld.len, &in));
+	ASSERT_EQ(PEER_R_DIGEST, in.rec[0].type);
+	d = in.rec[0].digest;
+	ASSERT_EQ(7, d.comm[0]);
+	/* y gives 4 (unknown to x) first, then its newer 2; and x holds 0,
+	 * which y lacks: y must answer with its own digest */
+	ASSERT_TRUE(peer_gossip_diff(&y, &d, give, PEER_MAX_RECS, &n));
+	ASSERT_EQ(2, n);
+	ASSERT_EQ(0, memcmp(give[0]->key, k[4].pk, 32));
+	ASSERT_EQ(0, memcmp(give[1]->key, k[2].pk, 32));
+	ASSERT_EQ(6000, (int)give[1]->time_ms);
+	for (int i = 0; i < n; i++)
+		ASSERT_LE(1, peer_gossip_take(&x, give[i]));
+	/* y's digest at x: x gives 0 and is behind in nothing */
+	r.digest.n = (uint8_t)peer_gossip_digest(&y, ent, PEER_MAX_MEMBERS);
+	ASSERT_FALSE(peer_gossip_diff(&x, &r.digest, give, PEER_MAX_RECS, &n));
+	ASSERT_EQ(1, n);
+	ASSERT_EQ(0, memcmp(give[0]->key, k[0].pk, 32));
+	ASSERT_EQ(2, peer_gossip_take(&y, give[0]));
+	/* now equal: nothing either way */
+	r.digest.n = (uint8_t)peer_gossip_digest(&x, ent, PEER_MAX_MEMBERS);
+	ASSERT_FALSE(peer_gossip_diff(&y, &r.digest, give, PEER_MAX_RECS, &n));
+	ASSERT_EQ(0, n);
+	/* bad digests: entries not whole, flags reserved, too many */
+	pt[1] = (uint8_t)(PEER_DIGEST_FIXED + 5);
+	pt[2] = 0;
+	ASSERT_EQ(-PEER_E_MALFORMED, peer_wire_decode_inner(pt, 3 + PEER_DIGEST_FIXED + 5, &in));
+	pt[1] = (uint8_t)PEER_DIGEST_FIXED;
+	pt[3] = 0x80;
+	ASSERT_EQ(-PEER_E_MALFORMED, peer_wire_decode_inner(pt, 3 + PEER_DIGEST_FIXED, &in));
+	pt[3] = 0;
+	ASSERT_EQ(-PEER_E_TRUNCATED, peer_wire_decode_inner(pt, 3 + 4, &in));
+	r.digest.n = PEER_MAX_MEMBERS + 1;
+	peer_builder_init(&bld, pt, sizeof(pt));
+	ASSERT_EQ(-EINVAL, peer_builder_add(&bld, &r));
+}
+
+TEST(community_digest_ignores_order)
+{
+	struct kp f, a, b;
+	struct peer_community c1, c2;
+	struct peer_record ra, rb;
+	char tok[PEER_TOKEN_SIZE];
+	uint8_t d1[8], d2[8];
+
+	kp_seed(&f, 40);
+	kp_seed(&a, 41);
+	kp_seed(&b, 42);
+	ASSERT_EQ(0, peer_community_found(&c1, "street", f.pk, f.sk, 1000));
+	c2 = c1;
+	ASSERT_EQ(0, peer_invite_make(&c1, f.pk, f.sk, a.pk, 1001, tok, sizeof(tok)));
+	ASSERT_EQ(0, peer_invite_parse(tok, &ra));
+	ASSERT_EQ(0, peer_invite_make(&c1, f.pk, f.sk, b.pk, 1002, tok, sizeof(tok)));
+	ASSERT_EQ(0, peer_invite_parse(tok, &rb));
+	peer_community_digest(&c1, d1);
+	peer_community_digest(&c2, d2);
+	ASSERT_EQ(0, memcmp(d1, d2, 8));
+	ASSERT_EQ(1, peer_community_apply(&c1, &ra, false));
+	ASSERT_EQ(1, peer_community_apply(&c1, &rb, false));
+	peer_community_digest(&c1, d1);
+	ASSERT_NE(0, memcmp(d1, d2, 8));
+	ASSERT_EQ(1, peer_community_apply(&c2, &rb, false));
+	ASSERT_EQ(1, peer_community_apply(&c2, &ra, false));
+	peer_community_digest(&c2, d2);
+	ASSERT_EQ(0, memcmp(d1, d2, 8));
 }
 
 /* ---- anti-entropy ---- */
@@ -644,12 +789,29 @@ TEST(settle_propose_check_sign)
 	ASSERT_EQ(PEER_SETTLE_FORGED, peer_settle_check(lx, &rx, ex->pk, &bad));
 	/* not ours to sign */
 	ASSERT_EQ(PEER_SETTLE_NOT_MINE, peer_settle_check(li, &ri, im->pk, &t));
+	/* a debtor position the exporter knows is taken (or not reached):
+	 * the importer could not append it there, so it is not signed */
+	bad = t;
+	bad.debtor_seq = t.debtor_seq - 1;
+	ASSERT_EQ(0, ledger_transfer_sign(&bad, im->pk, im));
+	ASSERT_EQ(PEER_SETTLE_STALE, peer_settle_check(lx, &rx, ex->pk, &bad));
+	bad = t;
+	bad.debtor_prev[0] ^= 1;
+	ASSERT_EQ(0, ledger_transfer_sign(&bad, im->pk, im));
+	ASSERT_EQ(PEER_SETTLE_STALE, peer_settle_check(lx, &rx, ex->pk, &bad));
 	/* signed by both, it goes into both chains */
 	ASSERT_EQ(0, ledger_transfer_sign(&t, ex->pk, ex));
+	ASSERT_EQ(0, peer_settle_find_transfer(lx, ex->pk, im->pk, ex->pk, 1700009000, &bad));
 	memset(&e, 0, sizeof(e));
 	e.type = LEDGER_T_TRANSFER;
 	e.body.transfer = t;
 	ASSERT_EQ(0, ledger_append(lx, ex->pk, ex, &e, NULL));
+	/* the creditor's chain now holds it: found by (debtor, creditor,
+	 * interval), as a debtor that lost the ACCEPT looks for it */
+	ASSERT_EQ(1, peer_settle_find_transfer(lx, ex->pk, im->pk, ex->pk, 1700009000, &bad));
+	ASSERT_EQ(0, memcmp(&bad, &t, sizeof(t)));
+	ASSERT_EQ(0, peer_settle_find_transfer(lx, ex->pk, im->pk, ex->pk, 1700009900, &bad));
+	ASSERT_EQ(0, peer_settle_find_transfer(lx, ex->pk, ex->pk, im->pk, 1700009000, &bad));
 	memset(&e, 0, sizeof(e));
 	e.type = LEDGER_T_TRANSFER;
 	e.body.transfer = t;
@@ -658,6 +820,10 @@ TEST(settle_propose_check_sign)
 	ASSERT_EQ(-300, lm.balance_wh);
 	/* the same proposal again: its slot in our chain is taken */
 	ASSERT_EQ(PEER_SETTLE_STALE, peer_settle_check(lx, &rx, ex->pk, &t));
+	/* deadlines: one interval after the end, at least 120 s after it */
+	ASSERT_EQ(1700009000ull + 1800, peer_settle_deadline(1700009000, 900));
+	ASSERT_EQ(1700009000ull + 10 + 120, peer_settle_deadline(1700009000, 10));
+	ASSERT_EQ(1700009000ull + 120 + 120, peer_settle_deadline(1700009000, 120));
 	settle_result_free(&rx);
 	settle_result_free(&ri);
 	ledger_close(lx);

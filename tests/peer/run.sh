@@ -35,7 +35,7 @@ PIDS=()
 cleanup() {
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
 	wait 2>/dev/null
-	rm -rf "$T"
+	[ -n "${KEEP:-}" ] && echo "# kept $T" || rm -rf "$T"
 }
 trap cleanup EXIT
 
@@ -153,7 +153,9 @@ check "what they stored verifies" sh -c "$PHLOEMCTL --dir $T/g2 ledger verify >/
 check "g4 (untrusted) got none of them" test "$(chain_len 4 "$k1")" = 0
 
 # ---- counter-signed settlement of one interval ----
-S=$((1700000000 + 900 * 10))
+# the interval that just ended: a creditor signs until one interval after
+# its end (docs/protocol.md, the deadline), so an old one would be refused
+S=$(( $(date +%s) / 900 * 900 - 900 ))
 lg() { local g=$1; shift; "$PHLOEMCTL" --dir "$T/g$g" ledger "$@" >/dev/null; }
 lg 1 append-meter --start $S --length 900 --import 0 --export 500
 lg 2 set-limit 1000

@@ -2,14 +2,21 @@
 /*
  * Gossip of measurements: each member signs its own latest measurement
  * (production, consumption, net power, ledger chain head) and every member
- * relays the latest it holds of everyone, piggy-backed on SWIM traffic.
- * Because each is signed by its author, a relay cannot alter one, only
- * withhold it; the newest timestamp wins. Every member then computes the
- * community's net power itself from the live members' latest values.
+ * passes on what it holds of everyone. Because each is signed by its
+ * author, a relay cannot alter one, only withhold it; the newest timestamp
+ * wins. Every member then computes the community's net power itself from
+ * the live members' latest values.
+ *
+ * Two paths carry them (docs/protocol.md, Gossip). News (a change beyond
+ * PEER_NEWS_*) is pushed at once as a rumour, so that a load change is
+ * known everywhere within a few hops; everything else, refreshes included,
+ * goes by push-pull digest exchange with one member at a time, which sends
+ * each member only what it lacks: that keeps a community at rest quiet.
  */
 #include <errno.h>
 #include <string.h>
 
+#include "le.h"
 #include "peer.h"
 
 static int find(const struct peer_gossip *g, const uint8_t key[32])
@@ -20,9 +27,24 @@ static int find(const struct peer_gossip *g, const uint8_t key[32])
 	return -1;
 }
 
+bool peer_measure_news(const struct peer_measure *before, const struct peer_measure *now)
+{
+	int64_t d = (int64_t)now->net_w - before->net_w;
+	int64_t base = before->net_w < 0 ? -(int64_t)before->net_w : before->net_w;
+	int64_t lim = base * PEER_NEWS_PERMILLE / 1000;
+
+	if (lim < PEER_NEWS_MIN_W)
+		lim = PEER_NEWS_MIN_W;
+	if (d < 0)
+		d = -d;
+	return d > lim || now->head_seq != before->head_seq ||
+	       memcmp(now->head_hash, before->head_hash, 32);
+}
+
 int peer_gossip_take(struct peer_gossip *g, const struct peer_measure *m)
 {
 	int i = find(g, m->key);
+	bool news;
 
 	if (i >= 0 && g->m[i].time_ms >= m->time_ms)
 		return 0;
@@ -32,9 +54,68 @@ int peer_gossip_take(struct peer_gossip *g, const struct peer_measure *m)
 		if (g->n == PEER_MAX_MEMBERS)
 			return -ENOSPC;
 		i = g->n++;
+		news = true;
+	} else {
+		news = peer_measure_news(&g->m[i], m);
 	}
 	g->m[i] = *m;
-	return 1;
+	return news ? 2 : 1;
+}
+
+int peer_gossip_digest(const struct peer_gossip *g, uint8_t *out, int max)
+{
+	int n = 0;
+
+	for (int i = 0; i < g->n && n < max; i++, n++) {
+		memcpy(out + n * PEER_DIGEST_ENTRY, g->m[i].key, PEER_DIGEST_PREFIX);
+		put64(out + n * PEER_DIGEST_ENTRY + PEER_DIGEST_PREFIX, g->m[i].time_ms);
+	}
+	return n;
+}
+
+/* the digest's time for @key, or -1: not in it */
+static int64_t digest_time(const struct peer_digest *d, const uint8_t *key)
+{
+	for (int j = 0; j < d->n; j++) {
+		const uint8_t *e = d->ent + j * PEER_DIGEST_ENTRY;
+
+		if (!memcmp(e, key, PEER_DIGEST_PREFIX))
+			return (int64_t)(get64(e + PEER_DIGEST_PREFIX) & INT64_MAX);
+	}
+	return -1;
+}
+
+bool peer_gossip_diff(const struct peer_gossip *g, const struct peer_digest *d,
+		      const struct peer_measure **give, int max, int *ngive)
+{
+	bool behind = false;
+
+	*ngive = 0;
+	/* what they lack: absent there first (a whole member), then older */
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < g->n && *ngive < max; i++) {
+			int64_t t = digest_time(d, g->m[i].key);
+
+			if (pass == 0 ? t < 0 : (t >= 0 && (uint64_t)t < g->m[i].time_ms))
+				give[(*ngive)++] = &g->m[i];
+		}
+	/* what we lack: an entry newer than ours, or of an author unknown here */
+	for (int j = 0; j < d->n && !behind; j++) {
+		const uint8_t *e = d->ent + j * PEER_DIGEST_ENTRY;
+		bool known = false;
+
+		for (int i = 0; i < g->n; i++) {
+			if (memcmp(g->m[i].key, e, PEER_DIGEST_PREFIX))
+				continue;
+			known = true;
+			if (get64(e + PEER_DIGEST_PREFIX) > g->m[i].time_ms)
+				behind = true;
+			break;
+		}
+		if (!known)
+			behind = true;
+	}
+	return behind;
 }
 
 const struct peer_measure *peer_gossip_get(const struct peer_gossip *g,

@@ -27,6 +27,35 @@ void peer_community_id(const char *name, uint8_t id[PEER_HASH_BYTES])
 			   (const uint8_t *)DOM_COMM, sizeof(DOM_COMM) - 1);
 }
 
+static int key_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, PEER_KEY_BYTES);
+}
+
+/* Sorted, so that the order records arrived in does not matter. */
+static void hash_keys(crypto_generichash_state *st, const struct peer_record *r, int n)
+{
+	uint8_t k[PEER_MAX_MEMBERS > PEER_MAX_REMOVED ? PEER_MAX_MEMBERS : PEER_MAX_REMOVED]
+		 [PEER_KEY_BYTES];
+	uint8_t count = (uint8_t)n;
+
+	for (int i = 0; i < n; i++)
+		memcpy(k[i], r[i].subject, PEER_KEY_BYTES);
+	qsort(k, (size_t)n, PEER_KEY_BYTES, key_cmp);
+	crypto_generichash_update(st, &count, 1);
+	crypto_generichash_update(st, &k[0][0], (size_t)n * PEER_KEY_BYTES);
+}
+
+void peer_community_digest(const struct peer_community *c, uint8_t out[8])
+{
+	crypto_generichash_state st;
+
+	crypto_generichash_init(&st, NULL, 0, 8);
+	hash_keys(&st, c->member, c->nmembers);
+	hash_keys(&st, c->removed, c->nremoved);
+	crypto_generichash_final(&st, out, 8);
+}
+
 static bool name_ok(const char *name)
 {
 	size_t l = strlen(name);

@@ -61,6 +61,7 @@ enum peer_rec {
 	PEER_R_REFUSE	= 9,	/* settlement: a proposal not signed, and why */
 	PEER_R_PROPOSE	= 10,	/* settlement: transfer signed by the debtor */
 	PEER_R_ACCEPT	= 11,	/* settlement: ... and by the creditor */
+	PEER_R_DIGEST	= 12,	/* anti-entropy: the measurements we hold */
 	__PEER_R_MAX,
 };
 
@@ -160,6 +161,24 @@ enum peer_swim_state { PEER_ALIVE = 0, PEER_SUSPECT = 1, PEER_DEAD = 2 };
 
 #define PEER_XFER_BYTES	288	/* LEDGER_TRANSFER_BYTES */
 
+/*
+ * A digest: what its sender holds, so that the receiver can send back only
+ * what the sender lacks (push-pull anti-entropy, docs/protocol.md). One
+ * entry per measurement: the first PEER_DIGEST_PREFIX bytes of the author's
+ * key and the measurement's time. @comm: the first bytes of the sender's
+ * peer_community_digest(), so that a differing member set shows too.
+ */
+#define PEER_DIGEST_PREFIX	8
+#define PEER_DIGEST_ENTRY	(PEER_DIGEST_PREFIX + 8)
+#define PEER_DIGEST_FIXED	(1 + 8)
+#define PEER_DIGEST_REPLY	0x01	/* flags: an answer; do not answer it */
+struct peer_digest {
+	uint8_t flags;
+	uint8_t comm[8];
+	uint8_t n;
+	const uint8_t *ent;		/* n x PEER_DIGEST_ENTRY bytes */
+};
+
 /** struct peer_rec_any - one decoded record of a sealed message */
 struct peer_rec_any {
 	uint8_t type;			/* enum peer_rec */
@@ -173,6 +192,7 @@ struct peer_rec_any {
 		struct { const uint8_t *buf; uint16_t len; } entry;	/* into the plaintext */
 		struct { uint8_t body[PEER_XFER_BYTES]; } xfer;	/* PROPOSE, ACCEPT */
 		struct { uint8_t id[PEER_HASH_BYTES]; uint8_t reason; } refuse;
+		struct peer_digest digest;		/* entries point into the plaintext */
 	};
 };
 
@@ -317,6 +337,11 @@ int peer_invite_parse(const char *token, struct peer_record *r);
 int peer_remove_make(struct peer_community *c, const uint8_t pk[32],
 		     const uint8_t sk[64], const uint8_t subject[32],
 		     uint64_t now, struct peer_record *out);
+/**
+ * peer_community_digest() - 8 bytes that differ when two members' views of
+ * the community differ: a hash of the sorted member and removed keys.
+ */
+void peer_community_digest(const struct peer_community *c, uint8_t out[8]);
 /** Persist/restore: one line per record ("name NAME", "rec HEX"). */
 int peer_community_save(const struct peer_community *c, const char *path);
 int peer_community_load(struct peer_community *c, const char *path);
@@ -385,6 +410,16 @@ const char *peer_swim_state_name(int state);
 
 /* ---- gossip.c ---- */
 
+/*
+ * When is a measurement news? A member signs one every tick it changes by
+ * more than PEER_NEWS_MIN_W or PEER_NEWS_PERMILLE of its last published
+ * value, or its chain head moves; otherwise only every PEER_REFRESH_MS. News
+ * is pushed at once (rumour), a refresh travels by digest exchange only.
+ */
+#define PEER_NEWS_MIN_W		50
+#define PEER_NEWS_PERMILLE	20
+#define PEER_REFRESH_MS		30000
+
 /** struct peer_gossip - every member's latest signed measurement */
 struct peer_gossip {
 	int n;
@@ -392,8 +427,29 @@ struct peer_gossip {
 	uint32_t max_age_ms;		/* older measurements do not count */
 };
 
-/** Keep @m if it verifies and is newer than what we have: 1 kept, 0 older. */
+/**
+ * peer_gossip_take() - keep @m if it verifies and is newer than ours
+ * Return: 2 kept and news (peer_measure_news() against what we had, or
+ * the first of its author), 1 kept, 0 not newer, or -PEER_E_FORGED.
+ */
 int peer_gossip_take(struct peer_gossip *g, const struct peer_measure *m);
+/** Does @now differ from @before enough to be pushed (see PEER_NEWS_*)? */
+bool peer_measure_news(const struct peer_measure *before, const struct peer_measure *now);
+/**
+ * peer_gossip_digest() - our digest entries, at most @max (in g->m order)
+ * Return: entries written to @out (@max x PEER_DIGEST_ENTRY bytes).
+ */
+int peer_gossip_digest(const struct peer_gossip *g, uint8_t *out, int max);
+/**
+ * peer_gossip_diff() - compare a received digest with what we hold
+ * @give: filled with up to @max measurements the digest's sender lacks
+ *        (absent from it, or older there), oldest-known first
+ * @ngive: how many
+ * Return: true when the digest holds something we lack (a newer time, or
+ * an author we have nothing of), i.e. we should send our own digest.
+ */
+bool peer_gossip_diff(const struct peer_gossip *g, const struct peer_digest *d,
+		      const struct peer_measure **give, int max, int *ngive);
 const struct peer_measure *peer_gossip_get(const struct peer_gossip *g,
 					   const uint8_t key[32]);
 void peer_gossip_forget(struct peer_gossip *g, const uint8_t key[32]);
@@ -451,8 +507,25 @@ enum peer_settle_refusal {
 	PEER_SETTLE_FORGED	= 3,	/* the debtor's signature is bad */
 	PEER_SETTLE_NOT_MINE	= 4,	/* we are not its creditor */
 	PEER_SETTLE_UNKNOWN	= 5,	/* no computation possible (inputs) */
+	PEER_SETTLE_LATE	= 6,	/* past the interval's deadline */
 };
 
+/**
+ * peer_settle_deadline() - the last second (Unix) at which a creditor signs
+ * a transfer of the interval [start, start + len): one more interval after
+ * its end, and at least PEER_SETTLE_WINDOW_MIN_S. Past it, a debtor whose
+ * proposal was never answered knows it never will be.
+ */
+#define PEER_SETTLE_WINDOW_MIN_S	120
+uint64_t peer_settle_deadline(uint64_t start, uint32_t len);
+/**
+ * peer_settle_find_transfer() - the transfer of @interval from @debtor to
+ * @creditor in @author's chain as @l holds it
+ * Return: 1 found (into @out), 0 none, or a ledger error.
+ */
+int peer_settle_find_transfer(struct ledger *l, const uint8_t author[32],
+			      const uint8_t debtor[32], const uint8_t creditor[32],
+			      uint64_t interval, struct ledger_transfer *out);
 /** Settle [start, start+len) from @l (len 0: the first length seen). */
 int peer_settle_compute(struct ledger *l, uint64_t start, uint32_t len,
 			struct settle_result *res, char *why, size_t whylen);

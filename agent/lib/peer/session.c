@@ -20,11 +20,11 @@
 
 #include <sodium.h>
 
+#include "le.h"
 #include "peer.h"
 
 static const char DOM_SESS[] = "phloem-session-v1";
 
-static void put64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = v >> (8 * i); }
 
 static void derive(uint8_t out[32], const uint8_t kx[32], uint64_t from_epoch,
 		   uint64_t to_epoch)

@@ -172,10 +172,52 @@ int peer_settle_check(struct ledger *l, const struct settle_result *res,
 		return ret < 0 ? ret : PEER_SETTLE_STALE;
 	if (ledger_transfer_verify_party(t, false, h.key))
 		return PEER_SETTLE_FORGED;
+	/*
+	 * The debtor's position too, as far as we know its chain: a debtor
+	 * whose chain moved on cannot also append this transfer there, and
+	 * we would hold a credit that nobody owes.
+	 */
+	if (t->debtor_seq != h.seq + 1 || memcmp(t->debtor_prev, h.hash, 32))
+		return PEER_SETTLE_STALE;
 	ret = ledger_get_head(l, me, &h);
 	if (ret)
 		return ret < 0 ? ret : PEER_SETTLE_STALE;
 	if (t->creditor_seq != h.seq + 1 || memcmp(t->creditor_prev, h.hash, 32))
 		return PEER_SETTLE_STALE;
 	return 0;
+}
+
+uint64_t peer_settle_deadline(uint64_t start, uint32_t len)
+{
+	return start + 2ull * len + (len < PEER_SETTLE_WINDOW_MIN_S ?
+				     PEER_SETTLE_WINDOW_MIN_S - len : 0);
+}
+
+struct find_xfer {
+	const uint8_t *debtor, *creditor;
+	uint64_t interval;
+	struct ledger_transfer *out;
+};
+
+static int find_xfer_cb(const uint8_t *raw, size_t len, const struct ledger_entry *e,
+			const uint8_t hash[LEDGER_HASH_BYTES], void *arg)
+{
+	struct find_xfer *f = arg;
+	const struct ledger_transfer *t = &e->body.transfer;
+
+	(void)raw; (void)len; (void)hash;
+	if (e->type != LEDGER_T_TRANSFER || t->interval_start != f->interval ||
+	    memcmp(t->debtor, f->debtor, 32) || memcmp(t->creditor, f->creditor, 32))
+		return 0;
+	*f->out = *t;
+	return 1;
+}
+
+int peer_settle_find_transfer(struct ledger *l, const uint8_t author[32],
+			      const uint8_t debtor[32], const uint8_t creditor[32],
+			      uint64_t interval, struct ledger_transfer *out)
+{
+	struct find_xfer f = { debtor, creditor, interval, out };
+
+	return ledger_foreach_entry(l, author, find_xfer_cb, &f);
 }

@@ -10,28 +10,8 @@
 
 #include <sodium.h>
 
+#include "le.h"
 #include "peer.h"
-
-static void put16(uint8_t *p, uint16_t v) { p[0] = v; p[1] = v >> 8; }
-static void put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = v >> (8 * i); }
-static void put64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = v >> (8 * i); }
-static uint16_t get16(const uint8_t *p) { return p[0] | (uint16_t)p[1] << 8; }
-static uint32_t get32(const uint8_t *p)
-{
-	uint32_t v = 0;
-
-	for (int i = 3; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
 
 /* Domain separation: a signature over one kind of object never verifies as
  * another, whatever the byte lengths happen to be. */
@@ -321,6 +301,15 @@ int peer_wire_decode_inner(const uint8_t *p, size_t len, struct peer_inner *out)
 		r->type = p[off];
 		l = get16(p + off + 1);
 		want = r->type == PEER_R_ENTRY ? l : rec_len(r->type);
+		if (r->type == PEER_R_DIGEST) {
+			/* variable: the fixed part, then whole entries */
+			if (l < PEER_DIGEST_FIXED)
+				return -PEER_E_TRUNCATED;
+			if ((l - PEER_DIGEST_FIXED) % PEER_DIGEST_ENTRY ||
+			    (l - PEER_DIGEST_FIXED) / PEER_DIGEST_ENTRY > PEER_MAX_MEMBERS)
+				return -PEER_E_MALFORMED;
+			want = l;
+		}
 		if (!want)
 			return r->type == PEER_R_ENTRY ? -PEER_E_TRUNCATED : -PEER_E_MALFORMED;
 		/* what the encoder may send is what the decoder accepts */
@@ -373,13 +362,21 @@ int peer_wire_decode_inner(const uint8_t *p, size_t len, struct peer_inner *out)
 		case PEER_R_REFUSE:
 			memcpy(r->refuse.id, p + off, 32);
 			r->refuse.reason = p[off + 32];
-			if (!r->refuse.reason || r->refuse.reason > PEER_SETTLE_UNKNOWN)
+			if (!r->refuse.reason || r->refuse.reason > PEER_SETTLE_LATE)
 				return -PEER_E_MALFORMED;
 			break;
 		case PEER_R_PROPOSE:
 		case PEER_R_ACCEPT:
 			/* ledger_transfer_decode() checks the body itself */
 			memcpy(r->xfer.body, p + off, l);
+			break;
+		case PEER_R_DIGEST:
+			r->digest.flags = p[off];
+			if (r->digest.flags & ~PEER_DIGEST_REPLY)
+				return -PEER_E_MALFORMED;
+			memcpy(r->digest.comm, p + off + 1, 8);
+			r->digest.n = (uint8_t)((l - PEER_DIGEST_FIXED) / PEER_DIGEST_ENTRY);
+			r->digest.ent = p + off + PEER_DIGEST_FIXED;
 			break;
 		}
 		off += l;
@@ -400,6 +397,12 @@ int peer_builder_add(struct peer_builder *b, const struct peer_rec_any *r)
 {
 	size_t l = r->type == PEER_R_ENTRY ? r->entry.len : rec_len(r->type);
 	uint8_t *o;
+
+	if (r->type == PEER_R_DIGEST) {
+		if (r->digest.n > PEER_MAX_MEMBERS)
+			return -EINVAL;
+		l = PEER_DIGEST_FIXED + (size_t)r->digest.n * PEER_DIGEST_ENTRY;
+	}
 
 	if (!l || l > PEER_ENTRY_MAX)
 		return -EINVAL;
@@ -447,6 +450,13 @@ int peer_builder_add(struct peer_builder *b, const struct peer_rec_any *r)
 	case PEER_R_PROPOSE:
 	case PEER_R_ACCEPT:
 		memcpy(o, r->xfer.body, l);
+		break;
+	case PEER_R_DIGEST:
+		o[0] = r->digest.flags;
+		memcpy(o + 1, r->digest.comm, 8);
+		if (r->digest.n)
+			memcpy(o + PEER_DIGEST_FIXED, r->digest.ent,
+			       (size_t)r->digest.n * PEER_DIGEST_ENTRY);
 		break;
 	}
 	b->len += 3 + l;
