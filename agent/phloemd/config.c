@@ -437,8 +437,10 @@ static int peers_key(struct parse *p, struct pd_config *c, const char *key,
 		if (!parse_u32(v, 100, 600000, &c->peer_announce_ms))
 			return BAD("expected milliseconds 100..600000");
 	} else if (!strcmp(key, "settle_interval_s")) {
-		if (!parse_u32(v, 60, 86400, &c->peer_settle_interval_s))
-			return BAD("expected seconds 60..86400");
+		/* below a minute only for a test community or a demo:
+		 * production settles every 900 s */
+		if (!parse_u32(v, 10, 86400, &c->peer_settle_interval_s))
+			return BAD("expected seconds 10..86400");
 	} else {
 		return BAD("unknown key (community, interfaces, static, port, announce_ms, settle_interval_s, identity, state, ledger)");
 	}

@@ -60,7 +60,11 @@ struct pd_peer {
 #define MAX_MINE	16	/* our transfers (as debtor) in one interval */
 #define MAX_ACCEPTED	32
 #define PROPOSE_MS	1000	/* a proposal unanswered is sent again */
-#define SETTLE_GRACE_S	30
+/* Wait after an interval's end for its metered entries to spread; never
+ * more than half an interval, so that a short one (10 s in tests) is still
+ * settled while it is the previous interval. */
+#define SETTLE_GRACE_MAX_S	30
+#define SETTLE_GRACE_S(len)	((len) / 2 < SETTLE_GRACE_MAX_S ? (len) / 2 : SETTLE_GRACE_MAX_S)
 
 enum { XF_PENDING, XF_PROPOSED, XF_DONE, XF_FAILED };
 
@@ -1005,12 +1009,15 @@ static void on_tick(struct pd_watch *w, uint32_t events)
 		/* the interval that ended, a grace period after its end so
 		 * that its metered entries have spread */
 		if (!p->next_settle_s)
-			p->next_settle_s = sec - sec % len + len + SETTLE_GRACE_S;
+			p->next_settle_s = sec - sec % len + len + SETTLE_GRACE_S(len);
 		if (sec >= p->next_settle_s && settle_busy(p)) {
-			p->next_settle_s = sec + 10;	/* finish the one in flight */
+			/* finish the one in flight; a short interval
+			 * looks again sooner, or the one due would be
+			 * the previous interval no more */
+			p->next_settle_s = sec + (len < 100 ? 1 : 10);
 		} else if (sec >= p->next_settle_s) {
 			settle_compute(p, sec - sec % len - len, (uint32_t)len);
-			p->next_settle_s = sec - sec % len + len + SETTLE_GRACE_S;
+			p->next_settle_s = sec - sec % len + len + SETTLE_GRACE_S(len);
 		}
 		settle_tick(p, now);
 	}

@@ -167,6 +167,10 @@ FIXTURE_VARIANT_ADD(bad, sim_step_bad_amps) {
 	.from = NULL, .to = "[sim]\nstep = 5 garage -x\n",
 	.expect = ":17: [sim] step: expected amperes -1000..1000",
 };
+FIXTURE_VARIANT_ADD(bad, settle_interval_short) {
+	.from = NULL, .to = "[peers]\nsettle_interval_s = 9\n",
+	.expect = ":17: [peers] settle_interval_s: expected seconds 10..86400",
+};
 FIXTURE_VARIANT_ADD(bad, relative_db) {
 	.from = NULL, .to = "[history]\ndb = history.db\n", .expect = ":17: [history] db: expected an absolute path",
 };
@@ -227,7 +231,8 @@ TEST(signed_sim_base)
 	ASSERT_NE(NULL, f);
 	fputs("[circuit garage]\nchannel = i1\nbreaker_a = 32\nsim_base_a = 0\n"
 	      "[circuit site]\nchannel = i0\nbreaker_a = 40\nsim_base_a = -12.5\n"
-	      "[sim]\nstep = 5 garage -3\nstep = 6 site 1000\nstep = 7 site -1000\n", f);
+	      "[sim]\nstep = 5 garage -3\nstep = 6 site 1000\nstep = 7 site -1000\n"
+	      "[peers]\nsettle_interval_s = 10\n", f);
 	fclose(f);
 	ASSERT_EQ(0, pd_config_load(&c, path, err, sizeof(err))) TH_LOG("%s", err);
 	unlink(path);
@@ -239,6 +244,7 @@ TEST(signed_sim_base)
 	EXPECT_EQ(-3000, c.step[0].ma);
 	EXPECT_EQ(1000000, c.step[1].ma);
 	EXPECT_EQ(-1000000, c.step[2].ma);
+	EXPECT_EQ(10u, c.peer_settle_interval_s);	/* a test community */
 }
 
 /* ---- policy ---- */
