@@ -31,6 +31,7 @@
 #include "settle/settle.h"
 #include "peer/peer.h"
 #include "daemon.h"
+#include "meter.h"
 
 #define TICK_MS		100
 #define SWIM_PERIOD_MS	1000
@@ -1400,4 +1401,22 @@ int pd_peers_remove(struct phloemd *d, const char *key, char *err, size_t errlen
 	save_comm(p);
 	sync_trust(p);
 	return 0;
+}
+
+/* ---- for the meter (meter.c) ---- */
+
+/* Our chain's next position is promised to a proposal in flight. */
+bool pd_peers_may_append(struct phloemd *d)
+{
+	return !d->peers || !settle_busy(d->peers);
+}
+
+struct ledger *pd_peers_ledger(struct phloemd *d)
+{
+	return d->peers ? d->peers->ledger : NULL;
+}
+
+const struct ledger_identity *pd_peers_identity(struct phloemd *d)
+{
+	return d->peers ? d->peers->id : NULL;
 }
