@@ -6,6 +6,8 @@
 #                     (kselftest harness), then three phloemd processes
 #                     (sim backend) over loopback UDP: discovery, invites,
 #                     liveness, community net power, drop counters
+#   make check-peer-meter  three phloemd metering their sites into their
+#                     chains every 10 s while they settle (tests/peer/meter.sh)
 PEER_PKGS := libnl-route-3.0
 $(AB)/obj/lib/peer/%.o: AGENT_CFLAGS += $(shell $(PKG_CONFIG) --cflags $(PEER_PKGS) 2>/dev/null)
 # mk/phloemd.mk is read after this file: its names are spelled out here
@@ -29,3 +31,11 @@ check-peer: $(PT)/peer_test $(AB)/phloemd $(AB)/phloemctl
 	@PHLOEMD=$(AB)/phloemd PHLOEMCTL=$(AB)/phloemctl PEER_TEST=$(PT)/peer_test \
 		$(TOP)/tests/lib/run-tap.sh $(RESULTS)/$@.tap $(TOP)/tests/peer/run.sh
 CHECKS += check-peer
+
+# phloemd meters its own site into its chain every 10 s interval while
+# three of them settle (about 60 s)
+.PHONY: check-peer-meter
+check-peer-meter: $(AB)/phloemd $(AB)/phloemctl
+	@PHLOEMD=$(AB)/phloemd PHLOEMCTL=$(AB)/phloemctl \
+		$(TOP)/tests/lib/run-tap.sh $(RESULTS)/$@.tap $(TOP)/tests/peer/meter.sh
+CHECKS += check-peer-meter

@@ -57,7 +57,13 @@ $(AT)/sim_test: $(TOP)/tests/agent/sim_test.c $(LIBPHLOEM) $(PD_SHED) $(KSFT_HDR
 	@mkdir -p $(dir $@)
 	$(CC) $(AT_CFLAGS) -o $@ $< $(LIBPHLOEM) $(PD_SHED) $(PD_LIBS)
 
-AT_BINS := $(AT)/config_test $(AT)/nl_test $(AT)/sim_test
+# the pure half of the meter, as is (meter.c, its daemon half, is not)
+$(AT)/meter_test: $(TOP)/tests/agent/meter_test.c $(TOP)/agent/phloemd/meter_acc.c \
+		$(TOP)/agent/phloemd/meter.h $(KSFT_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(AT_CFLAGS) -o $@ $< $(TOP)/agent/phloemd/meter_acc.c
+
+AT_BINS := $(AT)/config_test $(AT)/nl_test $(AT)/sim_test $(AT)/meter_test
 
 check-agent: $(AT_BINS) $(PHLOEMD) $(PHLOEMCTL) $(TOP)/docs/netlink/phloem.yaml
 	@PHLOEMD=$(PHLOEMD) PHLOEMCTL=$(PHLOEMCTL) AT=$(AT) \

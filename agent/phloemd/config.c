@@ -139,6 +139,29 @@ static bool parse_amps(const char *v, uint32_t max_ma, uint32_t *out)
 	return true;
 }
 
+/*
+ * Signed amperes for the simulated loads: "0", "12.5" or "-12" (negative: a
+ * current in antiphase with the voltage, i.e. the circuit exports, the sign
+ * of real power in the UAPI header). Only one leading '-': "--5" and "-"
+ * are refused by parse_amps() seeing a non-digit or nothing.
+ */
+static bool parse_signed_amps(const char *v, uint32_t max_ma, int32_t *out)
+{
+	bool neg = *v == '-';
+	uint32_t ma;
+
+	if (neg)
+		v++;
+	if (!strcmp(v, "0")) {
+		*out = 0;
+		return true;
+	}
+	if (!parse_amps(v, max_ma, &ma))
+		return false;
+	*out = neg ? -(int32_t)ma : (int32_t)ma;
+	return true;
+}
+
 static bool parse_bool(const char *v, bool *out)
 {
 	if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcmp(v, "1")) {
@@ -414,8 +437,10 @@ static int peers_key(struct parse *p, struct pd_config *c, const char *key,
 		if (!parse_u32(v, 100, 600000, &c->peer_announce_ms))
 			return BAD("expected milliseconds 100..600000");
 	} else if (!strcmp(key, "settle_interval_s")) {
-		if (!parse_u32(v, 60, 86400, &c->peer_settle_interval_s))
-			return BAD("expected seconds 60..86400");
+		/* below a minute only for a test community or a demo:
+		 * production settles every 900 s */
+		if (!parse_u32(v, 10, 86400, &c->peer_settle_interval_s))
+			return BAD("expected seconds 10..86400");
 	} else {
 		return BAD("unknown key (community, interfaces, static, port, announce_ms, settle_interval_s, identity, state, ledger)");
 	}
@@ -477,10 +502,8 @@ static int handler(void *user, const char *section, const char *key,
 				return BAD("expected amperes, above 0 and at most 1000");
 			p->seen_limit[p->idx] = true;
 		} else if (!strcmp(key, "sim_base_a")) {
-			if (!strcmp(v, "0"))
-				c->sim_base_ma[p->idx] = 0;
-			else if (!parse_amps(v, 1000, &c->sim_base_ma[p->idx]))
-				return BAD("expected amperes 0..1000");
+			if (!parse_signed_amps(v, 1000, &c->sim_base_ma[p->idx]))
+				return BAD("expected amperes -1000..1000 (negative: the circuit exports)");
 		} else {
 			return BAD("unknown key (channel, breaker_a, curve, limit_a, sim_base_a)");
 		}
@@ -618,10 +641,8 @@ static int handler(void *user, const char *section, const char *key,
 				return BAD("expected \"SECONDS CIRCUIT AMPS\"");
 			st = &c->step[c->nsteps];
 			st->at_ms = (uint32_t)s * 1000;
-			if (!strcmp(amps, "0"))
-				st->ma = 0;
-			else if (!parse_amps(amps, 1000, &st->ma))
-				return BAD("expected amperes 0..1000");
+			if (!parse_signed_amps(amps, 1000, &st->ma))
+				return BAD("expected amperes -1000..1000 (negative: the circuit exports)");
 			snprintf(p->step_circuit[c->nsteps], PD_NAME_LEN, "%s", cname);
 			p->step_line[c->nsteps] = l;
 			c->nsteps++;
@@ -647,7 +668,7 @@ static bool resolve(struct parse *p)
 	if (site != 0) {
 		/* the site is circuit 0 everywhere else: move it first */
 		struct pd_circuit tmp = c->circuit[site];
-		uint32_t b = c->sim_base_ma[site];
+		int32_t b = c->sim_base_ma[site];
 		bool sc = p->seen_channel[site], sb = p->seen_breaker[site], sl = p->seen_limit[site];
 
 		memmove(&c->circuit[1], &c->circuit[0], sizeof(tmp) * (size_t)site);

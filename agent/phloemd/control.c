@@ -28,6 +28,7 @@
 #include "lib/nl/phloem_nl.h"
 #include "peer/peer.h"
 #include "daemon.h"
+#include "meter.h"
 
 #define CTL_MAX_CLIENTS	32
 #define CTL_LINE_MAX	4096
@@ -202,6 +203,12 @@ static struct json_object *do_status(struct phloemd *d)
 	ADD(o, "windows_open", w);
 	ADD(o, "events_seen", JI(d->events));
 	ADD(o, "errors", JI(d->errors));
+	{
+		struct json_object *m = pd_meter_json(d);
+
+		if (m)
+			ADD(o, "meter", m);
+	}
 	return o;
 }
 

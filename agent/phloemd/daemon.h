@@ -15,6 +15,7 @@
 #include "phloemd.h"
 
 struct pd_control;
+struct pd_meter;
 struct pd_peers;
 struct json_object;
 
@@ -80,6 +81,7 @@ struct phloemd {
 	gid_t read_gid;
 	bool quit;
 	struct pd_peers *peers;		/* NULL: [peers] not configured */
+	struct pd_meter *meter;		/* NULL: no [peers] ledger=, not metering */
 };
 
 /* main.c: actions for control.c; return 0 or -errno with @err filled */

@@ -12,6 +12,8 @@
  *   backend    netlink events (kernel) or the model's tick (sim)
  *   control    the UNIX socket and its clients
  *   peers      UDP sockets, rtnetlink and a 100 ms tick ([peers], peers.c)
+ *   meter      settlement interval boundaries (CLOCK_REALTIME, absolute):
+ *              the site's metered interval onto our chain (meter.c)
  * Nothing polls in a loop; the daemon sleeps between those wake-ups.
  *
  * A bad input (a broken file on SIGHUP, a malformed request, a refused
@@ -41,6 +43,7 @@
 
 #include "lib/nl/phloem_nl.h"
 #include "daemon.h"
+#include "meter.h"
 
 #define METER_POLL_S	2
 #define FLUSH_EVERY	5	/* polls: partial minutes reach disk every 10 s */
@@ -902,6 +905,11 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	rc = pd_meter_open(&D);
+	if (rc) {
+		logmsg("meter: %s", strerror(-rc));
+		return 1;
+	}
 
 	/* take over: lease first, so our limits are the ones that hold */
 	renew_lease();
@@ -945,6 +953,7 @@ int main(int argc, char **argv)
 		if (D.held & (1u << i))
 			D.be.ops->override(&D.be, (uint32_t)D.relay_map[i], PHLOEM_OVERRIDE_AUTO, 0);
 	D.be.ops->lease(&D.be, 0);
+	pd_meter_close(&D);
 	pd_peers_close(&D);
 	pd_control_close(&D);
 	pd_history_close(D.hist);

@@ -31,6 +31,7 @@
 #include "settle/settle.h"
 #include "peer/peer.h"
 #include "daemon.h"
+#include "meter.h"
 
 #define TICK_MS		100
 #define SWIM_PERIOD_MS	1000
@@ -63,7 +64,11 @@ struct pd_peer {
 #define MAX_SPREAD	64
 #define MAX_MINE	16	/* our transfers (as debtor) in one interval */
 #define PROPOSE_MS	1000	/* a proposal unanswered is sent again */
-#define SETTLE_GRACE_S	30
+/* Wait after an interval's end for its metered entries to spread; never
+ * more than half an interval, so that a short one (10 s in tests) is still
+ * settled while it is the previous interval. */
+#define SETTLE_GRACE_MAX_S	30
+#define SETTLE_GRACE_S(len)	((len) / 2 < SETTLE_GRACE_MAX_S ? (len) / 2 : SETTLE_GRACE_MAX_S)
 
 enum { XF_PENDING, XF_PROPOSED, XF_DONE, XF_FAILED };
 
@@ -1490,12 +1495,15 @@ static void on_tick(struct pd_watch *w, uint32_t events)
 		/* the interval that ended, a grace period after its end so
 		 * that its metered entries have spread */
 		if (!p->next_settle_s)
-			p->next_settle_s = sec - sec % len + len + SETTLE_GRACE_S;
+			p->next_settle_s = sec - sec % len + len + SETTLE_GRACE_S(len);
 		if (sec >= p->next_settle_s && settle_busy(p)) {
-			p->next_settle_s = sec + 10;	/* finish the one in flight */
+			/* finish the one in flight; a short interval
+			 * looks again sooner, or the one due would be
+			 * the previous interval no more */
+			p->next_settle_s = sec + (len < 100 ? 1 : 10);
 		} else if (sec >= p->next_settle_s) {
 			settle_compute(p, sec - sec % len - len, (uint32_t)len);
-			p->next_settle_s = sec - sec % len + len + SETTLE_GRACE_S;
+			p->next_settle_s = sec - sec % len + len + SETTLE_GRACE_S(len);
 		}
 		settle_tick(p, now);
 	}
@@ -1918,4 +1926,22 @@ int pd_peers_remove(struct phloemd *d, const char *key, char *err, size_t errlen
 	hot_add(p, PEER_R_MEMBER, k, true);
 	sync_trust(p);
 	return 0;
+}
+
+/* ---- for the meter (meter.c) ---- */
+
+/* Our chain's next position is promised to a proposal in flight. */
+bool pd_peers_may_append(struct phloemd *d)
+{
+	return !d->peers || !settle_busy(d->peers);
+}
+
+struct ledger *pd_peers_ledger(struct phloemd *d)
+{
+	return d->peers ? d->peers->ledger : NULL;
+}
+
+const struct ledger_identity *pd_peers_identity(struct phloemd *d)
+{
+	return d->peers ? d->peers->id : NULL;
 }

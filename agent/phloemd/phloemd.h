@@ -85,11 +85,15 @@ struct pd_tou {
 	int line;
 };
 
-/** struct pd_sim_step - at @at_ms after start, circuit @circuit draws @ma */
+/**
+ * struct pd_sim_step - at @at_ms after start, circuit @circuit draws @ma
+ * @ma: signed like real power: negative is a current in antiphase with the
+ *      voltage (the circuit exports, as a PV inverter does)
+ */
 struct pd_sim_step {
 	uint32_t at_ms;
 	int circuit;
-	uint32_t ma;
+	int32_t ma;
 };
 
 /**
@@ -121,7 +125,7 @@ struct pd_config {
 	uint32_t sim_mains_hz;
 	uint32_t sim_rate_hz;
 	uint32_t sim_restore_delay_ms;
-	uint32_t sim_base_ma[PHLOEM_MAX_CIRCUITS];
+	int32_t sim_base_ma[PHLOEM_MAX_CIRCUITS];	/* < 0: exports */
 	int nsteps;
 	struct pd_sim_step step[PD_MAX_STEPS];
 	/* [peers]: empty community disables the peer protocol */

@@ -151,6 +151,26 @@ FIXTURE_VARIANT_ADD(bad, key_before_section) {
 FIXTURE_VARIANT_ADD(bad, lease_range) {
 	.from = "backend = sim\n", .to = "backend = sim\nlease_s = 601\n", .expect = ":3: [agent] lease_s: expected seconds 1..600",
 };
+FIXTURE_VARIANT_ADD(bad, sim_base_double_minus) {
+	.from = "breaker_a = 32\n", .to = "breaker_a = 32\nsim_base_a = --5\n",
+	.expect = ":9: [circuit garage] sim_base_a: expected amperes -1000..1000",
+};
+FIXTURE_VARIANT_ADD(bad, sim_base_bare_minus) {
+	.from = "breaker_a = 32\n", .to = "breaker_a = 32\nsim_base_a = -\n",
+	.expect = ":9: [circuit garage] sim_base_a: expected amperes -1000..1000",
+};
+FIXTURE_VARIANT_ADD(bad, sim_base_too_negative) {
+	.from = "breaker_a = 40\n", .to = "breaker_a = 40\nsim_base_a = -1001\n",
+	.expect = ":6: [circuit site] sim_base_a: expected amperes -1000..1000",
+};
+FIXTURE_VARIANT_ADD(bad, sim_step_bad_amps) {
+	.from = NULL, .to = "[sim]\nstep = 5 garage -x\n",
+	.expect = ":17: [sim] step: expected amperes -1000..1000",
+};
+FIXTURE_VARIANT_ADD(bad, settle_interval_short) {
+	.from = NULL, .to = "[peers]\nsettle_interval_s = 9\n",
+	.expect = ":17: [peers] settle_interval_s: expected seconds 10..86400",
+};
 FIXTURE_VARIANT_ADD(bad, relative_db) {
 	.from = NULL, .to = "[history]\ndb = history.db\n", .expect = ":17: [history] db: expected an absolute path",
 };
@@ -195,6 +215,36 @@ TEST_F(bad, refused_with_line)
 		snprintf(want, sizeof(want), "%s: %s", self->path, variant->expect);
 	EXPECT_EQ(0, strncmp(err, want, strlen(want)))
 		TH_LOG("got \"%s\", want prefix \"%s\"", err, want);
+}
+
+/* A PV site: negative base currents export, and the site moves to index 0
+ * with its own (signed) base. */
+TEST(signed_sim_base)
+{
+	static struct pd_config c;
+	char path[] = "/tmp/phloemd-conf-XXXXXX", err[PD_ERR_LEN] = "";
+	int fd = mkstemp(path);
+	FILE *f;
+
+	ASSERT_LE(0, fd);
+	f = fdopen(fd, "w");
+	ASSERT_NE(NULL, f);
+	fputs("[circuit garage]\nchannel = i1\nbreaker_a = 32\nsim_base_a = 0\n"
+	      "[circuit site]\nchannel = i0\nbreaker_a = 40\nsim_base_a = -12.5\n"
+	      "[sim]\nstep = 5 garage -3\nstep = 6 site 1000\nstep = 7 site -1000\n"
+	      "[peers]\nsettle_interval_s = 10\n", f);
+	fclose(f);
+	ASSERT_EQ(0, pd_config_load(&c, path, err, sizeof(err))) TH_LOG("%s", err);
+	unlink(path);
+	EXPECT_STREQ("site", c.circuit[0].name);
+	EXPECT_EQ(-12500, c.sim_base_ma[0]);
+	EXPECT_EQ(0, c.sim_base_ma[1]);
+	ASSERT_EQ(3, c.nsteps);
+	EXPECT_EQ(1, c.step[0].circuit);
+	EXPECT_EQ(-3000, c.step[0].ma);
+	EXPECT_EQ(1000000, c.step[1].ma);
+	EXPECT_EQ(-1000000, c.step[2].ma);
+	EXPECT_EQ(10u, c.peer_settle_interval_s);	/* a test community */
 }
 
 /* ---- policy ---- */

@@ -2,7 +2,8 @@
 /*
  * libphloem sim: the waveform model around kernel/shed.c. The model must
  * produce cycles the unit measures back (RMS within a few percent), count
- * energy, and an overload must shed the lowest-priority relay within one
+ * energy in both directions (a negative base current exports), and an
+ * overload must shed the lowest-priority relay within one
  * mains cycle of the step, as the kernel does on hardware.
  */
 #include <string.h>
@@ -145,6 +146,41 @@ TEST_F(sim, overload_sheds_lowest_priority_within_a_cycle)
 	}
 	EXPECT_TRUE(shed);
 	EXPECT_EQ(0x2u, phloem_shed_relays(s));
+}
+
+/* A PV site: 10 A in antiphase on the incomer, nothing else drawing. */
+TEST_F(sim, negative_base_exports)
+{
+	static struct phloem_status st;
+	uint64_t exp1, exp2;
+
+	phloem_sim_set_base(self->sim, 0, -10000);
+	phloem_sim_set_base(self->sim, 1, 0);
+	phloem_sim_set_load(self->sim, 0, 0);
+	phloem_sim_set_load(self->sim, 1, 0);
+	run_until(self->sim, &self->now, 3000 * MS);
+	phloem_shed_status(phloem_sim_shed(self->sim), &st, self->now);
+	/* 230 V x -10 A = -2300 W, within 3 % */
+	EXPECT_GT(-2231000, st.site_p_mw);
+	EXPECT_LT(-2369000, st.site_p_mw);
+	EXPECT_LT(9700u, st.circuit[0].irms_ma);	/* RMS is a magnitude */
+	EXPECT_EQ(0u, st.energy[1].import_mwh);
+	exp1 = st.energy[1].export_mwh;
+	EXPECT_LT(0u, exp1);
+	run_until(self->sim, &self->now, 6000 * MS);
+	phloem_shed_status(phloem_sim_shed(self->sim), &st, self->now);
+	exp2 = st.energy[1].export_mwh;
+	EXPECT_EQ(0u, st.energy[1].import_mwh);
+	/* 3 s at 2300 W = 1916.7 mWh, within 3 % */
+	EXPECT_LT(1859u, exp2 - exp1);
+	EXPECT_GT(1975u, exp2 - exp1);
+	/* the site nets a final circuit's import against its own export */
+	phloem_sim_set_base(self->sim, 1, 4000);
+	run_until(self->sim, &self->now, 7000 * MS);
+	phloem_shed_status(phloem_sim_shed(self->sim), &st, self->now);
+	EXPECT_GT(-1300000, st.site_p_mw);	/* -6 A: -1380 W */
+	EXPECT_LT(-1460000, st.site_p_mw);
+	EXPECT_LT(0u, st.energy[2].import_mwh);	/* the garage imports */
 }
 
 TEST(refuses_bad_config)

@@ -39,9 +39,17 @@ struct phloem_sim *phloem_sim_new(const struct phloem_info *info,
 				  uint32_t vrms_mv, uint64_t now_ns);
 void phloem_sim_free(struct phloem_sim *sim);
 
-/** phloem_sim_set_base() - circuit's own load, without its relays, in mA */
+/**
+ * phloem_sim_set_base() - circuit's own load, without its relays, in mA
+ *
+ * Signed as real power is in the UAPI header: a negative @ma is a current
+ * in antiphase with the voltage, so the circuit exports (PV). The site
+ * channel carries the signed sum of its own base and every circuit, so a
+ * site whose export exceeds its loads shows negative power and counts
+ * export energy.
+ */
 void phloem_sim_set_base(struct phloem_sim *sim, uint32_t circuit,
-			 uint32_t ma);
+			 int32_t ma);
 /** phloem_sim_set_load() - current relay @relay draws when on, in mA */
 void phloem_sim_set_load(struct phloem_sim *sim, uint32_t relay, uint32_t ma);
 

@@ -23,7 +23,7 @@
  *       be replaced later through phloem_shed_set_config(); the model keeps
  *       producing raw values with the calibration it started with, as real
  *       hardware would)
- * @base_ma: per circuit load without relays
+ * @base_ma: per circuit load without relays; negative: exports (antiphase)
  * @load_ma: per relay load when on
  * @t0_ns: start, phase reference of the waveforms
  * @next_ns: time of the next sample to produce
@@ -35,7 +35,7 @@ struct phloem_sim {
 	struct phloem_info info;
 	struct phloem_chan_cal cal[PHLOEM_MAX_CHANNELS];
 	uint32_t vrms_mv;
-	uint32_t base_ma[PHLOEM_MAX_CIRCUITS];
+	int32_t base_ma[PHLOEM_MAX_CIRCUITS];
 	uint32_t load_ma[PHLOEM_MAX_RELAYS];
 	uint64_t t0_ns;
 	uint64_t next_ns;
@@ -110,7 +110,7 @@ void phloem_sim_free(struct phloem_sim *sim)
 	free(sim);
 }
 
-void phloem_sim_set_base(struct phloem_sim *sim, uint32_t circuit, uint32_t ma)
+void phloem_sim_set_base(struct phloem_sim *sim, uint32_t circuit, int32_t ma)
 {
 	if (circuit < PHLOEM_MAX_CIRCUITS)
 		sim->base_ma[circuit] = ma;
@@ -127,7 +127,9 @@ struct phloem_shed *phloem_sim_shed(struct phloem_sim *sim)
 	return sim->shed;
 }
 
-/* RMS current of every circuit for the relay bitmap in force. */
+/* Signed RMS current of every circuit for the relay bitmap in force: the
+ * sign is the phase (negative: antiphase, exporting), so the site's sum
+ * nets export against import as the incomer's CT sees it. */
 static void circuit_rms(const struct phloem_sim *sim, uint32_t relays,
 			const struct phloem_config *cfg, double *ma)
 {
