@@ -109,13 +109,7 @@ void pd_meter_close(struct phloemd *d);
 struct json_object *pd_meter_json(struct phloemd *d);
 
 /* peers.c: what the meter needs from the peer protocol */
-/**
- * pd_peers_may_append() - whether a local entry may go on our chain now
- *
- * False while a settlement proposal of ours is in flight: our chain's next
- * position is promised to that transfer.
- */
-bool pd_peers_may_append(struct phloemd *d);
+/* pd_peers_may_append(): daemon.h */
 /** pd_peers_ledger() - the ledger peers.c opened ([peers] ledger=), or NULL */
 struct ledger *pd_peers_ledger(struct phloemd *d);
 /** pd_peers_identity() - this gateway's key (its chain id), or NULL */

@@ -145,6 +145,7 @@ struct pd_peers {
 	struct pd_hot hot[MAX_HOT];
 	bool push_due;			/* news arrived: a push round now */
 	uint64_t news_tx, pushes, digests_tx, digests_rx, digest_gives;
+	uint64_t rec_rx[__PEER_R_MAX];	/* records taken in, by type */
 	int npeers;
 	struct pd_peer peer[MAX_PEERS];
 	struct pd_relay_ping relay[MAX_RELAYS];
@@ -932,7 +933,10 @@ static int owed_save(struct pd_peers *p)
 			ret = -errno;
 		goto out;
 	}
-	snprintf(tmp, sizeof(tmp), "%s.tmp", p->owed_path);
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", p->owed_path) >= (int)sizeof(tmp)) {
+		ret = -ENAMETOOLONG;
+		goto out;
+	}
 	f = fopen(tmp, "w");
 	if (!f) {
 		ret = -errno;
@@ -1284,6 +1288,9 @@ static void on_sealed(struct pd_peers *p, const struct peer_sealed *s, size_t le
 	for (int i = 0; i < in.nrecs; i++) {
 		const struct peer_rec_any *r = &in.rec[i];
 
+		if (r->type < __PEER_R_MAX)
+			p->rec_rx[r->type]++;
+
 		switch (r->type) {
 		case PEER_R_PING:
 			send_simple(p, e->key, PEER_R_ACK, r->ping.seq, NULL);
@@ -1608,7 +1615,12 @@ int pd_peers_open(struct phloemd *d, char *err, size_t errlen)
 			ret = ret < 0 ? ret : -EINVAL;
 			goto fail;
 		}
-		snprintf(p->owed_path, sizeof(p->owed_path), "%s.owed", c->peer_ledger);
+		if (snprintf(p->owed_path, sizeof(p->owed_path), "%s.owed",
+			     c->peer_ledger) >= (int)sizeof(p->owed_path)) {
+			snprintf(err, errlen, "ledger %s: path too long", c->peer_ledger);
+			ret = -ENAMETOOLONG;
+			goto fail;
+		}
 		owed_load(p);
 	}
 	ret = peer_disc_open(&p->disc, (uint16_t)c->peer_port, c->peer_interfaces,
@@ -1725,6 +1737,21 @@ struct json_object *pd_peers_json(struct phloemd *d)
 		ADD(g, "digests_rx", json_object_new_int64((int64_t)p->digests_rx));
 		ADD(g, "digest_gives", json_object_new_int64((int64_t)p->digest_gives));
 		ADD(g, "hot", json_object_new_int(p->nhot));
+		{
+			static const char *const name[__PEER_R_MAX] = {
+				[PEER_R_PING] = "ping", [PEER_R_ACK] = "ack",
+				[PEER_R_PING_REQ] = "ping_req", [PEER_R_STATE] = "state",
+				[PEER_R_MEASURE] = "measure", [PEER_R_MEMBER] = "member",
+				[PEER_R_SYNC_REQ] = "sync_req", [PEER_R_ENTRY] = "entry",
+				[PEER_R_REFUSE] = "refuse", [PEER_R_PROPOSE] = "propose",
+				[PEER_R_ACCEPT] = "accept", [PEER_R_DIGEST] = "digest",
+			};
+			struct json_object *rr = json_object_new_object();
+
+			for (int i = 1; i < __PEER_R_MAX; i++)
+				ADD(rr, name[i], json_object_new_int64((int64_t)p->rec_rx[i]));
+			ADD(g, "records_rx", rr);
+		}
 		ADD(o, "gossip", g);
 	}
 	{
@@ -1929,12 +1956,6 @@ int pd_peers_remove(struct phloemd *d, const char *key, char *err, size_t errlen
 }
 
 /* ---- for the meter (meter.c) ---- */
-
-/* Our chain's next position is promised to a proposal in flight. */
-bool pd_peers_may_append(struct phloemd *d)
-{
-	return !d->peers || !settle_busy(d->peers);
-}
 
 struct ledger *pd_peers_ledger(struct phloemd *d)
 {

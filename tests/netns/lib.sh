@@ -56,13 +56,40 @@ netns_cleanup() {
 		ip netns del "$ns" 2>/dev/null
 	done
 	[ -n "$NT" ] && [ -z "${KEEP:-}" ] && rm -rf "$NT"
+	neigh_restore
 	return 0
+}
+
+# The kernel's neighbour tables (ARP, ND) are one per family for all
+# namespaces together, 1024 entries by default (gc_thresh3): N gateways
+# that all talk to each other need about N * N per family, so 50 of them
+# overflow it ("neighbor table overflow!"), datagrams wait on unresolved
+# neighbours and are lost. A real gateway has a table of its own; the
+# test raises the shared one for the run and puts it back afterwards.
+NEIGH_SAVED=()
+neigh_raise() {	# neigh_raise N
+	local f v want=$(( 4 * $1 * $1 + 1024 ))
+	for f in ipv4 ipv6; do
+		for v in 1 2 3; do
+			local k=/proc/sys/net/$f/neigh/default/gc_thresh$v cur
+			cur=$(cat "$k") || continue
+			NEIGH_SAVED+=("$k=$cur")
+			[ "$cur" -lt $(( want * v / 3 )) ] && echo $(( want * v / 3 )) >"$k"
+		done
+	done
+	return 0
+}
+neigh_restore() {
+	local kv
+	for kv in "${NEIGH_SAVED[@]}"; do echo "${kv#*=}" >"${kv%%=*}"; done
+	NEIGH_SAVED=()
 }
 
 # topo_up N: the bridge namespace and N gateway namespaces
 topo_up() {
 	local i
 	N=$1
+	neigh_raise "$N"
 	ip netns add "$BR" || return 1
 	inbr ip link set lo up
 	inbr ip link add br0 type bridge mcast_snooping 0 || return 1
