@@ -35,7 +35,7 @@
 
 #define TICK_MS		100
 #define SWIM_PERIOD_MS	1000
-#define DIGEST_MS	3000	/* one push-pull digest exchange this often */
+#define DIGEST_MS	4000	/* one push-pull digest exchange this often */
 #define PUSH_FANOUT	3	/* members one round of news goes to */
 #define NEWS_SENDS	(4 * PUSH_FANOUT)	/* datagrams a piece of news rides */
 #define ANNOUNCE_FIRST_MS 250	/* then doubling up to announce_ms */
@@ -59,6 +59,9 @@ struct pd_peer {
 	uint64_t rx_bytes, tx_bytes, rx_msgs, tx_msgs;
 	uint64_t sync_at_ms;		/* last SYNC_REQ for this author's chain */
 	uint64_t ann_ms;		/* signed time of the announcement in use */
+	bool sealed_rx;			/* a sealed datagram of its current epoch came:
+					 * it knows our epoch */
+	uint64_t ann_reply_ms;		/* our last unicast announcement to it */
 };
 
 #define MAX_SPREAD	64
@@ -123,7 +126,7 @@ struct pd_hot {
 	uint8_t type;
 	bool removal;
 	uint8_t key[PEER_KEY_BYTES];
-	int left;
+	int left, budget;
 };
 
 /* A ping we send on behalf of a ping-req: forward the ACK to @requester. */
@@ -328,7 +331,7 @@ static void hot_add(struct pd_peers *p, uint8_t type, const uint8_t key[32], boo
 	h->type = type;
 	h->removal = removal;
 	memcpy(h->key, key, 32);
-	h->left = hot_budget(p, type);
+	h->left = h->budget = hot_budget(p, type);
 	if (type != PEER_R_STATE)
 		p->push_due = true;
 }
@@ -377,14 +380,23 @@ static bool hot_record(struct pd_peers *p, const struct pd_hot *h, struct peer_r
 	return false;
 }
 
-/* Most transmissions still to go first: the freshest news leads. */
+/*
+ * The largest share of its budget still to go first: the freshest news
+ * leads, and a burst of liveness changes (their budgets are larger) does
+ * not crowd a load change out of every datagram.
+ */
+static bool hot_before(const struct pd_hot *a, const struct pd_hot *b)
+{
+	return (int64_t)a->left * b->budget > (int64_t)b->left * a->budget;
+}
+
 static void hot_sort(struct pd_peers *p)
 {
 	for (int i = 1; i < p->nhot; i++) {
 		struct pd_hot t = p->hot[i];
 		int j = i;
 
-		for (; j > 0 && p->hot[j - 1].left < t.left; j--)
+		for (; j > 0 && hot_before(&t, &p->hot[j - 1]); j--)
 			p->hot[j] = p->hot[j - 1];
 		p->hot[j] = t;
 	}
@@ -693,8 +705,16 @@ static void on_announce(struct pd_peers *p, const struct peer_announce *a,
 	sync_trust(p);
 	if (!e->trusted)
 		return drop(p, PEER_E_UNTRUSTED);
-	if (peer_session_peer_epoch(&e->sess, a->epoch)) {
-		/* new to us or restarted: let it learn our epoch now */
+	if (peer_session_peer_epoch(&e->sess, a->epoch))
+		e->sealed_rx = false;
+	/*
+	 * New to us, restarted, or not yet heard sealed from: it may not know
+	 * our epoch (our multicast was lost, or it started after it), so let
+	 * it learn it now rather than at our next announcement; at most every
+	 * 200 ms.
+	 */
+	if (!e->sealed_rx && now_ms() - e->ann_reply_ms >= 200) {
+		e->ann_reply_ms = now_ms();
 		announce(p, e);
 	}
 	peer_swim_heard(&p->swim, e->key, now_ms());
@@ -1284,6 +1304,7 @@ static void on_sealed(struct pd_peers *p, const struct peer_sealed *s, size_t le
 	e->last_rx_ms = now;
 	e->rx_bytes += len;
 	e->rx_msgs++;
+	e->sealed_rx = true;
 	peer_swim_heard(&p->swim, e->key, now);
 	for (int i = 0; i < in.nrecs; i++) {
 		const struct peer_rec_any *r = &in.rec[i];

@@ -117,6 +117,10 @@ done; return 0; }
 wait_ll() { local t=$(( $1 * 5 )); while [ $t -gt 0 ]; do ll_ready && return 0; sleep 0.2; t=$((t - 1)); done; return 1; }
 
 # ---- one phloemd per namespace ----
+# site_a I: gw I's own site load in A; a caller may redefine it (a
+# negative current exports, as PV does)
+site_a() { echo $(( 1 + $1 % 5 )); }
+
 # node_conf I: write gw I's configuration. PEER_CONF (a function, set by the
 # caller) prints the [peers] section for node I, so that this file does not
 # guess the peer protocol's keys.
@@ -137,7 +141,7 @@ import_limit_w = 20000
 [circuit site]
 channel = i0
 breaker_a = 63
-sim_base_a = $(( 1 + i % 5 ))
+sim_base_a = $(site_a "$i")
 
 [relay heater]
 circuit = site

@@ -10,7 +10,15 @@
 #   (phloemctl community invite KEY / join TOKEN); then:
 #   discovery -> community net power, and after a load change -> kill and
 #   restart -> partition and heal -> injected datagrams from an attacker
-#   namespace -> 10% loss with reordering
+#   namespace -> 10% loss with reordering -> the ledgers
+#
+# All along, energy is shared: every fourth gateway exports (PV, -12 A),
+# the others import and declare credit limits; each meters its site into
+# its own ledger chain every 10 s interval and the community settles each
+# interval by counter-signed transfers, through the SIGKILL, the partition
+# and the loss. At the end every ledger verifies, and the union of every
+# member's own chain verifies, its balances sum to zero and each transfer
+# a creditor signed is on its debtor's chain too.
 #
 # Env: PHLOEMD, PHLOEMCTL; NETNS_N; KEEP=1 keeps the data directories.
 set -u
@@ -28,6 +36,7 @@ chmod 755 "$NT"
 trap netns_cleanup EXIT
 
 
+LEN=10		# settlement interval, s
 PEER_CONF() {
 	cat <<EOC
 
@@ -36,8 +45,12 @@ community = street
 interfaces = eth0
 identity = $NT/gw$1/identity.key
 state = $NT/gw$1/community
+ledger = $NT/gw$1/ledger.db
+settle_interval_s = $LEN
 EOC
 }
+site_a() { [ $(( $1 % 4 )) = 0 ] && echo -12 || echo $(( 1 + $1 % 5 )); }
+lg() { local i=$1; shift; "$PHLOEMCTL" --dir "$NT/gw$i" ledger "$@"; }
 
 peers() { ctl "$1" peers --json; }
 socks() { local i; for i in $(seq "$1" "$2"); do echo "$NT/gw$i/sock"; done; }
@@ -89,7 +102,15 @@ secs() { python3 -c "print('%.1f' % ($2 - $1))"; }
 
 # ---- topology and daemons ----
 check "$NN namespaces on a bridge, link-local addresses ready" topo_up "$NN"
-for i in $(seq 1 "$NN"); do node_conf "$i"; node_start "$i"; done
+limits=0
+for i in $(seq 1 "$NN"); do
+	node_conf "$i"
+	mkdir -p "$NT/gw$i"
+	"$PHLOEMCTL" --dir "$NT/gw$i" identity init >/dev/null &&
+		{ [ $((i % 4)) = 0 ] || lg "$i" set-limit 1000000 >/dev/null; } && limits=$((limits + 1))
+	node_start "$i"
+done
+check "every gateway has its identity, importers a credit limit ($limits)" test "$limits" -eq "$NN"
 check "$NN phloemd processes answer on their control sockets" nodes_up 30
 
 # ---- community by invitation: gw1 founds it, invites the others ----
@@ -213,4 +234,60 @@ done
 alive=0
 for i in $(seq 1 "$NN"); do kill -0 "${PID[$i]}" 2>/dev/null && alive=$((alive + 1)); done
 check "every phloemd still running at the end ($alive/$NN)" test "$alive" -eq "$NN"
+
+# ---- the ledgers, after a run of shared energy ----
+declare -a KEY=()
+for i in $(seq 1 "$NN"); do KEY[$i]=$(key "$i"); done
+for i in $(seq 1 "$NN"); do peers "$i" | jget "'gw$i ' + ' '.join('%s=%s' % kv for kv in d['settle'].items())"; done >"$NT/settle.txt"
+diag "settlement counters, summed: $(python3 - "$NT/settle.txt" <<'EOP'
+import sys, collections
+t = collections.Counter()
+for line in open(sys.argv[1]):
+	for kv in line.split()[1:]:
+		k, v = kv.split("=")
+		if k in ("proposed", "completed", "accepted", "refused_rx", "disagreements", "recovered", "expired"):
+			t[k] += int(v)
+print(" ".join("%s %d" % kv for kv in sorted(t.items())))
+EOP
+)"
+for i in $(seq 1 "$NN"); do node_kill "$i" TERM; done
+bad=0
+for i in $(seq 1 "$NN"); do lg "$i" verify >/dev/null 2>&1 || { bad=$((bad + 1)); diag "gw$i: ledger verify failed"; }; done
+check "every gateway's ledger verifies ($((NN - bad))/$NN)" test "$bad" -eq 0
+# the truth is each member's own chain: their union, in one fresh ledger
+mkdir -p "$NT/all"
+imp=0
+for i in $(seq 1 "$NN"); do
+	lg "$i" export --format raw --author "${KEY[$i]}" --output "$NT/own$i.raw" >/dev/null 2>&1 &&
+		"$PHLOEMCTL" --dir "$NT/all" ledger import "$NT/own$i.raw" >/dev/null 2>&1 && imp=$((imp + 1))
+done
+check "every member's own chain exported and imported into one ledger ($imp/$NN)" test "$imp" -eq "$NN"
+check "the union of the members' own chains verifies" sh -c "$PHLOEMCTL --dir $NT/all ledger verify >/dev/null"
+"$PHLOEMCTL" --dir "$NT/all" ledger history --json >"$NT/all.json"
+"$PHLOEMCTL" --dir "$NT/all" ledger balance --json >"$NT/balance.json"
+nt=$(jget 'sum(e["type"] == "transfer" for e in d)' <"$NT/all.json")
+nm=$(jget 'sum(e["type"] == "meter" for e in d)' <"$NT/all.json")
+diag "own chains: $nm metered intervals, $nt transfer entries (each transfer is on two chains)"
+check "energy was shared: counter-signed transfers on the chains" test "${nt:-0}" -gt 0
+check "balances sum to zero over the members" \
+	test "$(jget 'sum(m["balance_wh"] for m in d["members"])' <"$NT/balance.json")" = 0
+# a transfer the creditor signed (on its chain) is on the debtor's chain:
+# none acknowledged and lost
+lost=$(python3 - "$NT/all.json" <<'EOP'
+import json, sys, collections
+seen, what = collections.defaultdict(set), {}
+for e in json.load(open(sys.argv[1])):
+	if e["type"] == "transfer":
+		seen[e["transfer_id"]].add(e["author"])
+		what[e["transfer_id"]] = e
+lost = [t for t, a in seen.items() if a != {what[t]["debtor"], what[t]["creditor"]}]
+for t in lost[:5]:
+	e = what[t]
+	print("# on %s's chain only: %.12s -> %.12s, %s Wh, interval %s" % (
+		" and ".join(a[:12] for a in seen[t]), e["debtor"], e["creditor"],
+		e["amount_wh"], e["interval_start"]), file=sys.stderr)
+print(len(lost))
+EOP
+)
+check "every counter-signed transfer is on both its debtor's and its creditor's chain (lost: $lost)" test "$lost" = 0
 done_testing

@@ -68,21 +68,29 @@ int peer_gossip_digest(const struct peer_gossip *g, uint8_t *out, int max)
 
 	for (int i = 0; i < g->n && n < max; i++, n++) {
 		memcpy(out + n * PEER_DIGEST_ENTRY, g->m[i].key, PEER_DIGEST_PREFIX);
-		put64(out + n * PEER_DIGEST_ENTRY + PEER_DIGEST_PREFIX, g->m[i].time_ms);
+		put32(out + n * PEER_DIGEST_ENTRY + PEER_DIGEST_PREFIX, (uint32_t)g->m[i].time_ms);
 	}
 	return n;
 }
 
-/* the digest's time for @key, or -1: not in it */
-static int64_t digest_time(const struct peer_digest *d, const uint8_t *key)
+/* Is digest time @d (low 32 bits) newer than our @ms? Serial arithmetic:
+ * right while the two are within 24 days, and measurements older than
+ * max_age_ms do not count anyway. */
+static bool newer(uint32_t d, uint64_t ms)
+{
+	return (int32_t)(d - (uint32_t)ms) > 0;
+}
+
+/* the digest's entry for @key, or NULL: not in it */
+static const uint8_t *digest_entry(const struct peer_digest *d, const uint8_t *key)
 {
 	for (int j = 0; j < d->n; j++) {
 		const uint8_t *e = d->ent + j * PEER_DIGEST_ENTRY;
 
 		if (!memcmp(e, key, PEER_DIGEST_PREFIX))
-			return (int64_t)(get64(e + PEER_DIGEST_PREFIX) & INT64_MAX);
+			return e;
 	}
-	return -1;
+	return NULL;
 }
 
 bool peer_gossip_diff(const struct peer_gossip *g, const struct peer_digest *d,
@@ -94,9 +102,11 @@ bool peer_gossip_diff(const struct peer_gossip *g, const struct peer_digest *d,
 	/* what they lack: absent there first (a whole member), then older */
 	for (int pass = 0; pass < 2; pass++)
 		for (int i = 0; i < g->n && *ngive < max; i++) {
-			int64_t t = digest_time(d, g->m[i].key);
+			const uint8_t *e = digest_entry(d, g->m[i].key);
+			uint32_t t = e ? get32(e + PEER_DIGEST_PREFIX) : 0;
 
-			if (pass == 0 ? t < 0 : (t >= 0 && (uint64_t)t < g->m[i].time_ms))
+			if (pass == 0 ? !e : (e && t != (uint32_t)g->m[i].time_ms &&
+					      !newer(t, g->m[i].time_ms)))
 				give[(*ngive)++] = &g->m[i];
 		}
 	/* what we lack: an entry newer than ours, or of an author unknown here */
@@ -108,7 +118,7 @@ bool peer_gossip_diff(const struct peer_gossip *g, const struct peer_digest *d,
 			if (memcmp(g->m[i].key, e, PEER_DIGEST_PREFIX))
 				continue;
 			known = true;
-			if (get64(e + PEER_DIGEST_PREFIX) > g->m[i].time_ms)
+			if (newer(get32(e + PEER_DIGEST_PREFIX), g->m[i].time_ms))
 				behind = true;
 			break;
 		}

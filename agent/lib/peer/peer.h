@@ -165,11 +165,13 @@ enum peer_swim_state { PEER_ALIVE = 0, PEER_SUSPECT = 1, PEER_DEAD = 2 };
  * A digest: what its sender holds, so that the receiver can send back only
  * what the sender lacks (push-pull anti-entropy, docs/protocol.md). One
  * entry per measurement: the first PEER_DIGEST_PREFIX bytes of the author's
- * key and the measurement's time. @comm: the first bytes of the sender's
+ * key and the low 32 bits of the measurement's time in ms, compared in
+ * serial-number arithmetic (RFC 1982): 8 bytes a member, so that a digest
+ * of 50 is 400 bytes. @comm: the first bytes of the sender's
  * peer_community_digest(), so that a differing member set shows too.
  */
-#define PEER_DIGEST_PREFIX	8
-#define PEER_DIGEST_ENTRY	(PEER_DIGEST_PREFIX + 8)
+#define PEER_DIGEST_PREFIX	4
+#define PEER_DIGEST_ENTRY	(PEER_DIGEST_PREFIX + 4)
 #define PEER_DIGEST_FIXED	(1 + 8)
 #define PEER_DIGEST_REPLY	0x01	/* flags: an answer; do not answer it */
 struct peer_digest {
