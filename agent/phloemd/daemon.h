@@ -6,6 +6,7 @@
 #ifndef PHLOEMD_DAEMON_H
 #define PHLOEMD_DAEMON_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -105,6 +106,11 @@ void pd_control_close(struct phloemd *d);
 void pd_control_reap(struct phloemd *d);
 /** Send an event to every `events --follow` client. */
 void pd_control_event(struct phloemd *d, const struct pd_event_row *e);
+
+/* main.c: one log line "phloemd: WHO: ..." on stderr (the journal); WHO may be NULL */
+void pd_vlog(const char *who, const char *fmt, va_list ap);
+/** pd_realtime_ms() - wall-clock ms since 1970 (the ledger's and peers' time) */
+uint64_t pd_realtime_ms(void);
 
 /* peers.c: the peer protocol (docs/protocol.md) */
 int pd_peers_open(struct phloemd *d, char *err, size_t errlen);

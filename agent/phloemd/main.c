@@ -50,16 +50,31 @@
 
 static struct phloemd D;
 
+void pd_vlog(const char *who, const char *fmt, va_list ap)
+{
+	fputs("phloemd: ", stderr);
+	if (who)
+		fprintf(stderr, "%s: ", who);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 static void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void logmsg(const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	fputs("phloemd: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	pd_vlog(NULL, fmt, ap);
 	va_end(ap);
+}
+
+uint64_t pd_realtime_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 time_t pd_now(const struct phloemd *d)

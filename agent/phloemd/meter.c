@@ -69,18 +69,13 @@ static void mlog(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	fputs("phloemd: meter: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	pd_vlog("meter", fmt, ap);
 	va_end(ap);
 }
 
 static uint64_t real_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return pd_realtime_ms();
 }
 
 static void arm(struct pd_meter *m, uint64_t at_ms)

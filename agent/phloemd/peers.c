@@ -181,18 +181,13 @@ static void plog(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	fputs("phloemd: peers: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	pd_vlog("peers", fmt, ap);
 	va_end(ap);
 }
 
 static uint64_t now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return pd_realtime_ms();
 }
 
 static void keytext(const uint8_t *k, char *out)
@@ -705,15 +700,18 @@ static void on_announce(struct pd_peers *p, const struct peer_announce *a,
 	sync_trust(p);
 	if (!e->trusted)
 		return drop(p, PEER_E_UNTRUSTED);
-	if (peer_session_peer_epoch(&e->sess, a->epoch))
+	if (peer_session_peer_epoch(&e->sess, a->epoch)) {
 		e->sealed_rx = false;
+		e->ann_reply_ms = 0;
+	}
 	/*
 	 * New to us, restarted, or not yet heard sealed from: it may not know
 	 * our epoch (our multicast was lost, or it started after it), so let
-	 * it learn it now rather than at our next announcement; at most every
-	 * 200 ms.
+	 * it learn it now rather than at our next announcement: at once for a
+	 * new epoch, else at most once a second (a whole street starting at
+	 * once would otherwise answer every announcement of every start).
 	 */
-	if (!e->sealed_rx && now_ms() - e->ann_reply_ms >= 200) {
+	if (!e->sealed_rx && now_ms() - e->ann_reply_ms >= 1000) {
 		e->ann_reply_ms = now_ms();
 		announce(p, e);
 	}
