@@ -350,7 +350,9 @@ int peer_community_load(struct peer_community *c, const char *path);
 
 /* ---- swim.c ---- */
 
-#define PEER_SWIM_K		2	/* ping-req helpers */
+#define PEER_SWIM_K		3	/* ping-req helpers: at 10% loss a path of four
+					 * datagrams fails a third of the time, and a
+					 * false suspicion costs a wave of gossip */
 
 struct peer_swim_member {
 	uint8_t key[PEER_KEY_BYTES];
