@@ -290,6 +290,24 @@ static void send_to(struct pd_peers *p, struct pd_peer *e, const uint8_t *b, siz
 	}
 }
 
+/* A member with a session both ways: we know its address and epoch. */
+static bool sendable(const struct pd_peer *e)
+{
+	return e->trusted && e->have_addr && e->sess.peer_epoch;
+}
+
+static void seal_send(struct pd_peers *p, struct pd_peer *e, const struct peer_builder *b)
+{
+	uint8_t out[PEER_MTU];
+	int n;
+
+	if (!sendable(e) || !b->nrecs)
+		return;
+	n = peer_session_seal(&e->sess, p->id->pk, b->buf, b->len, out, sizeof(out));
+	if (n > 0)
+		send_to(p, e, out, (size_t)n);
+}
+
 /* ---- dissemination: what changed rides in the next datagrams ---- */
 
 /* SWIM's lambda * log(n): enough piggy-backs to reach every member whp */
@@ -331,6 +349,26 @@ static void hot_add(struct pd_peers *p, uint8_t type, const uint8_t key[32], boo
 		p->push_due = true;
 }
 
+/* A STATE record of @key (ourselves included) as we believe it now. */
+static bool state_record(struct pd_peers *p, const uint8_t key[32], struct peer_rec_any *r)
+{
+	const struct peer_swim_member *m;
+
+	r->type = PEER_R_STATE;
+	memcpy(r->state.key, key, 32);
+	if (!memcmp(key, p->swim.self, 32)) {
+		r->state.state = PEER_ALIVE;
+		r->state.inc = p->swim.inc;
+		return true;
+	}
+	m = peer_swim_find(&p->swim, key);
+	if (!m)
+		return false;
+	r->state.state = m->state;
+	r->state.inc = m->inc;
+	return true;
+}
+
 /* The record a hot item stands for, from what we hold now; false: gone. */
 static bool hot_record(struct pd_peers *p, const struct pd_hot *h, struct peer_rec_any *r)
 {
@@ -344,22 +382,8 @@ static bool hot_record(struct pd_peers *p, const struct pd_hot *h, struct peer_r
 		r->measure = *m;
 		return true;
 	}
-	case PEER_R_STATE: {
-		const struct peer_swim_member *m;
-
-		memcpy(r->state.key, h->key, 32);
-		if (!memcmp(h->key, p->swim.self, 32)) {
-			r->state.state = PEER_ALIVE;
-			r->state.inc = p->swim.inc;
-			return true;
-		}
-		m = peer_swim_find(&p->swim, h->key);
-		if (!m)
-			return false;
-		r->state.state = m->state;
-		r->state.inc = m->inc;
-		return true;
-	}
+	case PEER_R_STATE:
+		return state_record(p, h->key, r);
 	case PEER_R_MEMBER: {
 		const struct peer_record *rec = h->removal ? p->comm.removed : p->comm.member;
 		int n = h->removal ? p->comm.nremoved : p->comm.nmembers;
@@ -397,10 +421,11 @@ static void hot_sort(struct pd_peers *p)
 	}
 }
 
-static bool hot_pending(const struct pd_peers *p, bool pushed_only)
+/* News to push: a hot MEASURE or MEMBER (STATEs only piggy-back). */
+static bool hot_pushable(const struct pd_peers *p)
 {
 	for (int i = 0; i < p->nhot; i++)
-		if (!pushed_only || p->hot[i].type != PEER_R_STATE)
+		if (p->hot[i].type != PEER_R_STATE)
 			return true;
 	return false;
 }
@@ -412,16 +437,12 @@ static bool hot_pending(const struct pd_peers *p, bool pushed_only)
  */
 static void send_with_news(struct pd_peers *p, struct pd_peer *e, struct peer_builder *b)
 {
-	uint8_t out[PEER_MTU];
 	struct peer_rec_any r;
-	int n, k = 0;
+	int k = 0;
 
-	if (!e->trusted || !e->have_addr || !e->sess.peer_epoch)
+	if (!sendable(e))
 		return;
-	r.type = PEER_R_STATE;
-	memcpy(r.state.key, p->swim.self, 32);
-	r.state.state = PEER_ALIVE;
-	r.state.inc = p->swim.inc;
+	state_record(p, p->swim.self, &r);
 	peer_builder_add(b, &r);
 	hot_sort(p);
 	for (int i = 0; i < p->nhot; i++) {
@@ -445,9 +466,7 @@ static void send_with_news(struct pd_peers *p, struct pd_peer *e, struct peer_bu
 		if (p->hot[i].left > 0)
 			p->hot[k++] = p->hot[i];
 	p->nhot = k;
-	n = peer_session_seal(&e->sess, p->id->pk, b->buf, b->len, out, sizeof(out));
-	if (n > 0)
-		send_to(p, e, out, (size_t)n);
+	seal_send(p, e, b);
 }
 
 static void builder_init(struct peer_builder *b, uint8_t *pt)
@@ -472,7 +491,7 @@ static bool reachable(struct pd_peers *p, const struct pd_peer *e, bool alive_on
 {
 	const struct peer_swim_member *m;
 
-	if (!e->trusted || !e->have_addr || !e->sess.peer_epoch)
+	if (!sendable(e))
 		return false;
 	m = peer_swim_find(&p->swim, e->key);
 	return m && (alive_only ? m->state == PEER_ALIVE : m->state != PEER_DEAD);
@@ -514,7 +533,7 @@ static void push_news(struct pd_peers *p)
 	int n;
 
 	p->push_due = false;
-	if (!hot_pending(p, true))
+	if (!hot_pushable(p))
 		return;
 	n = pick_random(p, to, PUSH_FANOUT);
 	for (int i = 0; i < n; i++)
@@ -754,18 +773,6 @@ static void on_ping_req(struct pd_peers *p, const uint8_t from[32], uint32_t seq
 
 /* ---- anti-entropy (sync.c) ---- */
 
-static void seal_send(struct pd_peers *p, struct pd_peer *e, const struct peer_builder *b)
-{
-	uint8_t out[PEER_MTU];
-	int n;
-
-	if (!e->trusted || !e->have_addr || !e->sess.peer_epoch || !b->nrecs)
-		return;
-	n = peer_session_seal(&e->sess, p->id->pk, b->buf, b->len, out, sizeof(out));
-	if (n > 0)
-		send_to(p, e, out, (size_t)n);
-}
-
 /* @m (verified) says its author's chain reaches m->head_seq: catch up
  * from @from, who evidently has it, at most one request per 250 ms */
 static void maybe_sync(struct pd_peers *p, struct pd_peer *from,
@@ -991,8 +998,7 @@ static void owed_load(struct pd_peers *p)
 		 * file for the operator, and say so loudly */
 		plog("%s is unreadable: settlement proposals stay off until it is fixed",
 		     p->owed_path);
-		o.have = true;
-		o.dseq = 0;
+		o.dseq = 0;	/* have, dseq 0: nothing goes onto our chain */
 	}
 	fclose(f);
 	p->owed = o;
@@ -1101,11 +1107,12 @@ bool pd_peers_may_append(struct phloemd *d)
  * each one takes the next position of our chain. */
 static void settle_tick(struct pd_peers *p, uint64_t now)
 {
+	uint64_t deadline = peer_settle_deadline(p->st.start, p->st.len);
+	struct pd_owed *o = &p->owed;
+
 	owed_check(p, now);
 	for (int i = 0; i < p->st.nmine; i++) {
 		struct pd_mine *x = &p->st.mine[i];
-		uint64_t deadline = peer_settle_deadline(p->st.start, p->st.len);
-		struct pd_owed *o = &p->owed;
 		struct pd_peer *e;
 
 		if (x->state == XF_DONE || x->state == XF_FAILED)

@@ -19,12 +19,23 @@
 #include "le.h"
 #include "peer.h"
 
-static int find(const struct peer_gossip *g, const uint8_t key[32])
+static int find_n(const struct peer_gossip *g, const uint8_t *key, size_t n)
 {
 	for (int i = 0; i < g->n; i++)
-		if (!memcmp(g->m[i].key, key, 32))
+		if (!memcmp(g->m[i].key, key, n))
 			return i;
 	return -1;
+}
+
+static int find(const struct peer_gossip *g, const uint8_t key[32])
+{
+	return find_n(g, key, 32);
+}
+
+/* ours of the author whose key starts like a digest entry's */
+static int find_prefix(const struct peer_gossip *g, const uint8_t *prefix)
+{
+	return find_n(g, prefix, PEER_DIGEST_PREFIX);
 }
 
 bool peer_measure_news(const struct peer_measure *before, const struct peer_measure *now)
@@ -112,18 +123,9 @@ bool peer_gossip_diff(const struct peer_gossip *g, const struct peer_digest *d,
 	/* what we lack: an entry newer than ours, or of an author unknown here */
 	for (int j = 0; j < d->n && !behind; j++) {
 		const uint8_t *e = d->ent + j * PEER_DIGEST_ENTRY;
-		bool known = false;
+		int i = find_prefix(g, e);
 
-		for (int i = 0; i < g->n; i++) {
-			if (memcmp(g->m[i].key, e, PEER_DIGEST_PREFIX))
-				continue;
-			known = true;
-			if (newer(get32(e + PEER_DIGEST_PREFIX), g->m[i].time_ms))
-				behind = true;
-			break;
-		}
-		if (!known)
-			behind = true;
+		behind = i < 0 || newer(get32(e + PEER_DIGEST_PREFIX), g->m[i].time_ms);
 	}
 	return behind;
 }

@@ -189,8 +189,8 @@ int peer_settle_check(struct ledger *l, const struct settle_result *res,
 
 uint64_t peer_settle_deadline(uint64_t start, uint32_t len)
 {
-	return start + 2ull * len + (len < PEER_SETTLE_WINDOW_MIN_S ?
-				     PEER_SETTLE_WINDOW_MIN_S - len : 0);
+	/* the interval's end, then one more interval, at least the minimum */
+	return start + len + (len > PEER_SETTLE_WINDOW_MIN_S ? len : PEER_SETTLE_WINDOW_MIN_S);
 }
 
 struct find_xfer {
