@@ -19,12 +19,16 @@ PREFIX    ?= /usr/local
 DESTDIR   ?=
 
 # The kernel the VM tests boot (Debian's PREEMPT_RT flavour); its headers
-# are installed by `make deps`.
+# are installed by `make deps`. These are recursive (`?=`) and computed with
+# $(shell), not $(wildcard) (make caches directories), so that they are
+# evaluated when a recipe uses them, after `deps` has installed the headers;
+# on a fresh machine make also restarts once the packages are in (below).
 VM_KVER   ?= $(shell ls -d /lib/modules/*-rt-amd64/build 2>/dev/null | sort -V | tail -n1 | cut -d/ -f4)
 KVER      ?= $(shell uname -r)
 # Default to the running kernel's build dir, as a Yocto `module` recipe
 # expects; fall back to the VM test kernel on a host without its headers.
-KERNEL_SRC ?= $(if $(wildcard /lib/modules/$(KVER)/build),/lib/modules/$(KVER)/build,/lib/modules/$(VM_KVER)/build)
+KERNEL_SRC ?= $(shell if [ -d /lib/modules/$(KVER)/build ]; then echo /lib/modules/$(KVER)/build; \
+	else echo /lib/modules/$(VM_KVER)/build; fi)
 
 CC        ?= cc
 CLANG     ?= clang
@@ -54,10 +58,45 @@ check: deps
 	@$(MAKE) --no-print-directory -k $(CHECKS) || true
 	@$(TOP)/tests/lib/summarize.sh $(RESULTS) $(CHECKS)
 
+# Every bench runs, one at a time (timings), even when an earlier one fails
+# or misses a target; each prints its tables and marks a missed target in
+# its row. The summary at the end names the benches that did not pass, and
+# only then does `make bench` fail.
 bench: deps
-	@$(MAKE) --no-print-directory $(BENCHES)
+	@failed=; \
+	for b in $(BENCHES); do \
+		echo; echo "==== $$b"; \
+		$(MAKE) --no-print-directory $$b; rc=$$?; \
+		[ $$rc -eq 0 ] || failed="$$failed $$b(status $$rc)"; \
+		[ $$rc -lt 128 ] || break; \
+	done; \
+	echo; \
+	if [ -n "$$failed" ]; then \
+		echo "bench: missed a target or failed:$$failed"; exit 1; \
+	fi; \
+	echo "bench: $(words $(BENCHES)) benches, every target met"
 
 install: $(INSTALLS)
+
+# A fresh machine: any goal that builds or runs something (`make`, `make
+# demo`, `make check`, `make bench`, `make check-vm`, `make modules`...)
+# first installs Debian's packages (mk/deps.mk). The deps stamp is an
+# included makefile, so make makes it before anything else, then restarts
+# and computes KERNEL_SRC, VM_KVER and the pkg-config flags with the
+# packages in place. Not done in a sub-make, nor for a kernel tree given on
+# the command line (Yocto's module class), nor for the goals a Yocto or
+# cross build runs (agent-bins, unit...), nor without apt-get, nor with
+# PHLOEM_NO_DEPS=1.
+NO_DEPS_GOALS := deps clean agent-bins print-agent-bins unit install-data
+ifeq ($(MAKELEVEL)$(PHLOEM_NO_DEPS),0)
+ifneq ($(origin KERNEL_SRC),command line)
+ifneq ($(wildcard /usr/bin/apt-get),)
+ifneq ($(filter-out $(NO_DEPS_GOALS),$(or $(MAKECMDGOALS),all)),)
+include $(DEPS_STAMP)
+endif
+endif
+endif
+endif
 
 clean:
 	rm -rf $(BUILD)
