@@ -803,6 +803,7 @@ static int phloem_nl_set_limits_doit(struct sk_buff *skb,
 	struct phloem_nl_limits l = { };
 	struct phloem_config *cfg;
 	struct phloem_dev *pd;
+	bool changed = false;
 	unsigned long c;
 	int ret;
 
@@ -823,13 +824,25 @@ static int phloem_nl_set_limits_doit(struct sk_buff *skb,
 	/* Read, modify and replace in one section: no ioctl in between */
 	spin_lock(&pd->shed_lock);
 	phloem_shed_get_config(pd->shed, cfg);
-	if (l.has_site)
+	if (l.has_site && cfg->site_import_limit_mw != l.site_mw) {
 		cfg->site_import_limit_mw = l.site_mw;
-	for_each_set_bit(c, &l.set, PHLOEM_MAX_CIRCUITS)
+		changed = true;
+	}
+	for_each_set_bit(c, &l.set, PHLOEM_MAX_CIRCUITS) {
+		if (cfg->circuit[c].limit_ma == l.limit_ma[c])
+			continue;
 		cfg->circuit[c].limit_ma = l.limit_ma[c];
-	ret = phloem_nl_set_config_locked(pd, cfg, info);
+		changed = true;
+	}
+	/*
+	 * Limits equal to those in force change nothing: no configuration
+	 * event either (an agent re-pushing its whole policy would otherwise
+	 * fill every listener's log with identical CONFIG events).
+	 */
+	if (changed)
+		ret = phloem_nl_set_config_locked(pd, cfg, info);
 	spin_unlock(&pd->shed_lock);
-	if (!ret)
+	if (!ret && changed)
 		phloem_nl_changed(pd, cfg);
 out:
 	mutex_unlock(&phloem_nl_lock);
@@ -942,7 +955,6 @@ static int phloem_nl_set_relay_doit(struct sk_buff *skb,
 	ret = phloem_nl_parse_relay(pd, info, &r);
 	if (ret)
 		goto out;
-	policy = r.has_priority || r.has_flags || r.has_min_off;
 
 	/*
 	 * One section for both halves. The new configuration is checked
@@ -953,6 +965,10 @@ static int phloem_nl_set_relay_doit(struct sk_buff *skb,
 	spin_lock(&pd->shed_lock);
 	phloem_shed_get_config(pd->shed, cfg);
 	rc = &cfg->relay[r.index];
+	/* policy equal to that in force is no change (and no CONFIG event) */
+	policy = (r.has_priority && rc->priority != r.priority) ||
+		 (r.has_flags && rc->flags != r.flags) ||
+		 (r.has_min_off && rc->min_off_ms != r.min_off_ms);
 	if (r.has_priority)
 		rc->priority = r.priority;
 	if (r.has_flags)

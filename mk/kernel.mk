@@ -6,7 +6,7 @@ MODULES := $(TOP)/kernel/phloem.ko $(TOP)/kernel/sim/phloem_sim.ko
 
 .PHONY: modules modules_install
 modules:
-	$(KMAKE) modules
+	+$(KMAKE) modules
 
 # A distribution kernel (Debian's) signs modules on install with a key only
 # its builders have: without the key, install unsigned instead of printing
@@ -17,7 +17,7 @@ MOD_SIG_KEY = $(shell sed -n 's/^CONFIG_MODULE_SIG_KEY="\?\([^"]*\)"\?$$/\1/p' $
 MOD_SIGN    = $(if $(MOD_SIG_KEY),$(if $(wildcard $(MOD_SIG_KEY) $(MOD_KOBJ)/$(MOD_SIG_KEY) $(KERNEL_SRC)/$(MOD_SIG_KEY)),,CONFIG_MODULE_SIG_ALL=))
 
 modules_install: modules
-	$(KMAKE) INSTALL_MOD_PATH=$(DESTDIR) INSTALL_MOD_DIR=extra $(MOD_SIGN) modules_install
+	+$(KMAKE) INSTALL_MOD_PATH=$(DESTDIR) INSTALL_MOD_DIR=extra $(MOD_SIGN) modules_install
 
 ALL += modules
 INSTALLS += modules_install

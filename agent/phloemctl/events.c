@@ -17,9 +17,15 @@
 
 #include "pdclient.h"
 
+/*
+ * One line an operator reads: time, kind, cause ("-" for none), where, and
+ * the measurement with its units ("40.3 A > 40.0 A", "6.20 kW > 6.00 kW");
+ * --json keeps the raw integers (mA or mW) for machines.
+ */
 static void print_event(struct json_object *e, bool json)
 {
-	char t[40];
+	const char *cause = pdc_str(e, "cause");
+	char t[40], m[80];
 
 	if (json) {
 		puts(json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN));
@@ -27,15 +33,17 @@ static void print_event(struct json_object *e, bool json)
 		return;
 	}
 	pdc_format_time(pdc_int(e, "ts_ms"), true, t, sizeof(t));
-	printf("%s  %-15s cause=%s", t, pdc_str(e, "kind"), pdc_str(e, "cause"));
+	printf("%s  %-14s %s", t, pdc_str(e, "kind"), strcmp(cause, "none") ? cause : "-");
 	if (*pdc_str(e, "relay"))
 		printf(" relay=%s", pdc_str(e, "relay"));
 	if (*pdc_str(e, "circuit"))
 		printf(" circuit=%s", pdc_str(e, "circuit"));
-	if (pdc_int(e, "value") || pdc_int(e, "limit"))
-		printf(" value=%" PRId64 " limit=%" PRId64, pdc_int(e, "value"), pdc_int(e, "limit"));
+	phloem_nl_fmt_measure(cause, (uint32_t)pdc_int(e, "value"), (uint32_t)pdc_int(e, "limit"),
+			      m, sizeof(m));
+	if (*m)
+		printf("  %s", m);
 	if (pdc_int(e, "backoff"))
-		printf(" backoff=%" PRId64, pdc_int(e, "backoff"));
+		printf("  backoff=%" PRId64, pdc_int(e, "backoff"));
 	putchar('\n');
 	fflush(stdout);
 }

@@ -23,10 +23,12 @@ static void print_table(struct json_object *rep)
 {
 	struct json_object *a = pdc_get(rep, "circuits");
 
-	printf("site import limit: %" PRId64 " W (%s; policy %" PRId64 " W)\n\n",
-	       pdc_int(rep, "site_import_limit_w"),
+	char lim[32], pol[32];
+
+	printf("site import limit: %s (%s; policy %s)\n\n",
+	       pdc_import_limit(pdc_int(rep, "site_import_limit_w"), lim, sizeof(lim)),
 	       pdc_bool(rep, "site_operator") ? "set by operator" : "from policy",
-	       pdc_int(rep, "site_policy_w"));
+	       pdc_import_limit(pdc_int(rep, "site_policy_w"), pol, sizeof(pol)));
 	printf("%-14s %10s %10s %10s %5s  %s\n", "CIRCUIT", "LIMIT", "POLICY", "RATING", "CURVE", "SOURCE");
 	for (size_t i = 0; a && i < json_object_array_length(a); i++) {
 		struct json_object *c = json_object_array_get_idx(a, i);

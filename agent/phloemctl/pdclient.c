@@ -254,3 +254,12 @@ void pdc_format_time(int64_t ts, bool ms, char *buf, size_t len)
 	if (ms && n + 5 <= len)
 		snprintf(buf + n, len - n, ".%03d", (int)(ts % 1000));
 }
+
+char *pdc_import_limit(int64_t w, char *buf, size_t len)
+{
+	if (w <= 0)
+		snprintf(buf, len, "none");
+	else
+		phloem_nl_fmt_power(w * 1000, buf, len);
+	return buf;
+}

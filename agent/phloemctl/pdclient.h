@@ -74,5 +74,8 @@ int pdc_nl_device(uint32_t dev, struct phloem_nl **nl, struct phloem_nl_device *
 /* Parse "90s", "15m", "2h", "1d" or plain seconds; 0 on success. */
 int pdc_parse_duration(const char *s, int64_t *sec);
 void pdc_format_time(int64_t ts, bool ms, char *buf, size_t len);
+/* A site import limit in whole watts for an operator: "6.00 kW", or
+ * "none" for 0 (the rule is off). Return: @buf. */
+char *pdc_import_limit(int64_t w, char *buf, size_t len);
 
 #endif /* PHLOEMCTL_PDCLIENT_H */

@@ -28,7 +28,7 @@ static void print_table(struct json_object *rep)
 	       "ON", "REASON", "OVERRIDE", "LEFT", "SHEDS", "LOAD");
 	for (size_t i = 0; a && i < json_object_array_length(a); i++) {
 		struct json_object *r = json_object_array_get_idx(a, i);
-		char prio[16], left[16];
+		char prio[16], left[16], load[16];
 
 		if (pdc_bool(r, "critical"))
 			snprintf(prio, sizeof(prio), "crit");
@@ -38,11 +38,16 @@ static void print_table(struct json_object *rep)
 			snprintf(left, sizeof(left), "%.1fs", pdc_int(r, "left_ms") / 1000.0);
 		else
 			snprintf(left, sizeof(left), "-");
-		printf("%-14s %-12s %4s %-4s %-7s %-8s %9s %6" PRId64 " %6.1f A\n",
+		/* the kernel learns a load when it sheds it: 0 mA is "unknown" */
+		if (pdc_int(r, "load_ma"))
+			snprintf(load, sizeof(load), "%.1f A", pdc_int(r, "load_ma") / 1000.0);
+		else
+			snprintf(load, sizeof(load), "unknown");
+		printf("%-14s %-12s %4s %-4s %-7s %-8s %9s %6" PRId64 " %8s\n",
 		       pdc_str(r, "name"), pdc_str(r, "circuit"), prio,
 		       pdc_bool(r, "on") ? "on" : "off", pdc_str(r, "reason"),
 		       pdc_bool(r, "held_by_window") ? "window" : pdc_str(r, "override"),
-		       left, pdc_int(r, "shed_count"), pdc_int(r, "load_ma") / 1000.0);
+		       left, pdc_int(r, "shed_count"), load);
 	}
 }
 
@@ -70,6 +75,7 @@ static struct json_object *nl_list(const struct phloem_nl_device *d)
 		json_object_object_add(e, "backoff", json_object_new_int64(r->backoff));
 		json_object_object_add(e, "shed_count", json_object_new_int64(r->shed_count));
 		json_object_object_add(e, "load_ma", json_object_new_int64(r->load_ma));
+		json_object_object_add(e, "load_known", json_object_new_boolean(r->load_ma != 0));
 		json_object_object_add(e, "min_off_s", json_object_new_int64(r->min_off_ms / 1000));
 		json_object_array_add(a, e);
 	}

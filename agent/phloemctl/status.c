@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,7 @@ static int status_nl(uint32_t dev, bool json)
 {
 	struct phloem_nl *nl = NULL;
 	struct phloem_nl_device *d = calloc(1, sizeof(*d));
-	char st[96];
+	char st[96], pw[32], lim[32];
 	int err;
 
 	if (!d)
@@ -66,8 +67,9 @@ static int status_nl(uint32_t dev, bool json)
 		printf("phloemd:       not running (read from phloem.ko over netlink)\n");
 		printf("device:        %s\n", d->name);
 		printf("state:         %s\n", st);
-		printf("site power:    %.1f W (import limit %u W)\n", d->site_p_mw / 1000.0,
-		       d->site_import_limit_mw / 1000);
+		printf("site power:    %s (import limit %s)\n",
+		       phloem_nl_fmt_power(d->site_p_mw, pw, sizeof(pw)),
+		       pdc_import_limit(d->site_import_limit_mw / 1000, lim, sizeof(lim)));
 		printf("mains:         %.1f V, %.3f Hz\n", d->vrms_mv / 1000.0, d->freq_mhz / 1000.0);
 		printf("lease:         %u ms left\n", d->lease_left_ms);
 	}
@@ -114,7 +116,7 @@ int status_main(int argc, char **argv)
 	if (json) {
 		pdc_print_json(rep);
 	} else {
-		char st[96] = "";
+		char st[96] = "", pw[32], lim[32];
 		size_t o = 0;
 
 		a = pdc_get(rep, "state");
@@ -124,8 +126,9 @@ int status_main(int argc, char **argv)
 		printf("phloemd:       running, backend %s, device %s\n", pdc_str(rep, "backend"),
 		       pdc_str(rep, "device"));
 		printf("state:         %s\n", o ? st : "normal");
-		printf("site power:    %.1f W (import limit %" PRId64 " W)\n", pdc_double(rep, "site_p_w"),
-		       pdc_int(rep, "site_import_limit_w"));
+		printf("site power:    %s (import limit %s)\n",
+		       phloem_nl_fmt_power(llround(pdc_double(rep, "site_p_w") * 1000), pw, sizeof(pw)),
+		       pdc_import_limit(pdc_int(rep, "site_import_limit_w"), lim, sizeof(lim)));
 		printf("mains:         %.1f V, %.3f Hz\n", pdc_double(rep, "vrms_v"), pdc_double(rep, "freq_hz"));
 		printf("lease:         %" PRId64 " ms left\n", pdc_int(rep, "lease_left_ms"));
 		a = pdc_get(rep, "windows_open");

@@ -228,9 +228,15 @@ static int sim_set_config(struct pd_backend *b, const struct phloem_config *cfg,
 			  uint64_t now)
 {
 	struct sim_priv *p = b->priv;
+	struct phloem_config cur;
 
 	if (phloem_shed_check_config(&p->info, cfg))
 		return -EINVAL;
+	/* as phloem.ko's netlink: no change, no CONFIG event */
+	phloem_shed_get_config(phloem_sim_shed(p->sim), &cur);
+	cur.size = cfg->size;
+	if (!memcmp(&cur, cfg, sizeof(cur)))
+		return 0;
 	if (phloem_shed_set_config(phloem_sim_shed(p->sim), cfg, now))
 		return -EINVAL;
 	drain_events(b);

@@ -276,6 +276,8 @@ static struct json_object *do_relays(struct phloemd *d)
 		ADD(c, "backoff", JI(rs->backoff));
 		ADD(c, "shed_count", JI(rs->shed_count));
 		ADD(c, "load_ma", JI(rs->load_ma));
+		/* 0 mA is the kernel's "not measured yet" (never shed) */
+		ADD(c, "load_known", json_object_new_boolean(rs->load_ma != 0));
 		ADD(c, "min_off_s", JI(r->min_off_ms / 1000));
 		json_object_array_add(a, c);
 	}
@@ -318,6 +320,7 @@ static struct json_object *do_limits(struct phloemd *d)
 static struct json_object *event_json(const struct pd_event_row *e)
 {
 	struct json_object *o = json_object_new_object();
+	char m[80];
 
 	ADD(o, "id", JI(e->id));
 	ADD(o, "ts_ms", JI(e->ts_ms));
@@ -329,6 +332,8 @@ static struct json_object *event_json(const struct pd_event_row *e)
 	ADD(o, "value", JI(e->value));
 	ADD(o, "limit", JI(e->limit));
 	ADD(o, "backoff", JI(e->backoff));
+	/* the same with units, as phloemctl prints it: "40.3 A > 40.0 A" */
+	ADD(o, "measure", JS(phloem_nl_fmt_measure(e->cause, e->value, e->limit, m, sizeof(m))));
 	return o;
 }
 

@@ -205,8 +205,12 @@ static int apply_policy(struct phloemd *d, bool force)
 			d->errors++;
 			return err;
 		}
-		logmsg("limits: site import %u W%s", site / 1000,
-		       t.active ? " (time-of-use window open)" : "");
+		if (site)
+			logmsg("limits: site import %u W%s", site / 1000,
+			       t.active ? " (time-of-use window open)" : "");
+		else
+			logmsg("limits: site import none%s",
+			       t.active ? " (time-of-use window open)" : "");
 		d->applied_boot = d->be.ops->status(&d->be, &st) == 0 &&
 				  (st.state & PHLOEM_STATE_F_BOOT_LIMITS);
 	}
@@ -461,6 +465,7 @@ static void on_event(void *ctx, const struct phloem_rec_event *ev, uint64_t t_ns
 	int64_t ts_ms;
 	const char *relay = "", *circuit = "", *chan = "";
 	struct pd_event_row row;
+	char m[80];
 
 	clock_gettime(CLOCK_REALTIME, &rt);
 	ts_ms = (int64_t)rt.tv_sec * 1000 + rt.tv_nsec / 1000000 + d->time_offset * 1000;
@@ -491,9 +496,10 @@ static void on_event(void *ctx, const struct phloem_rec_event *ev, uint64_t t_ns
 	}
 	if (ev->kind == PHLOEM_EV_LEASE_EXPIRED)
 		d->dirty = true;
-	logmsg("event %s cause=%s%s%s%s%s value=%u limit=%u", row.kind, row.cause,
+	logmsg("event %s cause=%s%s%s%s%s%s%s", row.kind, row.cause,
 	       *relay ? " relay=" : "", relay, *circuit ? " circuit=" : "", circuit,
-	       ev->value, ev->limit);
+	       ev->value || ev->limit ? ": " : "",
+	       phloem_nl_fmt_measure(row.cause, ev->value, ev->limit, m, sizeof(m)));
 	pd_control_event(d, &row);
 }
 

@@ -116,6 +116,18 @@ for c in status channels relays limits events history; do
 	check "$c --json parses" bash -c "'$PHLOEMCTL' $c --json | python3 -c 'import json,sys; json.load(sys.stdin)'"
 done
 check "before the window: site import limit 9000 W" test "$(limit_w)" = 9000
+# The start-up push: the relays' policy is the sim's boot configuration
+# already, only the limits differ (9000 W): one config event, where every
+# relay's policy was one more before (counted over the first 3 s, before
+# the window opens).
+n_config() { sq "select count(*) from event where kind='config'"; }
+n_start() { sq "select count(*) from event where kind='config' and ts_ms <= (select min(ts_ms) from event) + 3000"; }
+check "start-up push: one config event, not one per relay ($(n_start))" \
+	test "$(n_start)" -eq 1
+check "LOAD column: never shed, so unknown (not 0.0 A)" \
+	bash -c "'$PHLOEMCTL' relays | grep -qE '^heater .* unknown\$'"
+check "relays --json: load_known false before any shed" \
+	test "$(ctl relays --json | jget '[r["load_known"] for r in d["relays"] if r["name"]=="heater"][0]')" = False
 
 # events --follow: a background follower sees the override below
 ctl events --follow --json -n 0 >"$T/follow" 2>&1 &
@@ -129,6 +141,16 @@ check "shed event recorded in SQLite" \
 	test "$(sq "select count(*) from event where kind='shed' and relay='ev'")" -ge 1
 check "relays shows ev shed" \
 	test "$(ctl relays --json | jget '[r["shed_count"] for r in d["relays"] if r["name"]=="ev"][0] >= 1')" = True
+# an operator reads units: "20.3 A > 20.0 A", not "value=20279 limit=20000"
+shed_line=$(ctl events | grep -m1 ' shed ')
+check "event line in amperes ($shed_line)" \
+	grep -qE ' relay=ev circuit=garage +[0-9]+\.[0-9]+ A > [0-9]+\.[0-9]+ A' <<<"$shed_line"
+check "event line has no raw value=/limit= ($shed_line)" \
+	bash -c "! grep -qE 'value=|limit=' <<<'$shed_line'"
+check "events --json keeps the raw mA and adds the text" \
+	test "$(ctl events --json | jget '[e for e in d if e["kind"]=="shed"][0]["value"] > 20000 and " A > " in [e for e in d if e["kind"]=="shed"][0]["measure"]')" = True
+ev_load() { ctl relays | grep -qE '^ev .* [0-9]+\.[0-9] A$'; }
+check "LOAD column: the EV's load once it was shed" wait_for 5 ev_load
 
 # ---- operator actions ----
 check "relays off heater --for 1m" ctlq relays off heater --for 1m
@@ -140,6 +162,11 @@ check "relays priority heater 5" ctlq relays priority heater 5
 check "priority now 5" \
 	test "$(ctl relays --json | jget '[r["priority"] for r in d["relays"] if r["name"]=="heater"][0]')" = 5
 check "relays on nosuch fails" bash -c "! '$PHLOEMCTL' relays on nosuch 2>/dev/null"
+check "limits set site 0 (import rule off)" ctlq limits set site 0
+check "status says import limit none, not 0 W" \
+	bash -c "'$PHLOEMCTL' status | grep -q '(import limit none)'"
+check "limits says site import limit: none" \
+	bash -c "'$PHLOEMCTL' limits | grep -q '^site import limit: none (set by operator; policy [0-9.]* kW)'"
 check "limits set site 3000" ctlq limits set site 3000
 check "site limit 3000 W" test "$(limit_w)" = 3000
 check "limits set garage 40 refused (above breaker)" bash -c "! '$PHLOEMCTL' limits set garage 40 2>/dev/null"
@@ -168,6 +195,15 @@ check "broken reload refused with file:line in the log" \
 check "broken reload keeps the old limits (2000 W)" test "$(limit_w)" = 2000
 check "daemon still alive after the broken reload" kill -0 "$PID"
 conf 2000 >"$T/t.conf"
+# a reload re-pushes the whole policy: unchanged, it is no config event
+kill -HUP "$PID"
+check "good reload logged" wait_for 5 bash -c "test \$(grep -c 'configuration reloaded' '$T/log') -ge 2"
+n0=$(n_config); sleep 1
+kill -HUP "$PID"
+check "third reload logged" wait_for 5 bash -c "test \$(grep -c 'configuration reloaded' '$T/log') -ge 3"
+sleep 0.5
+check "reloading an unchanged file adds no config event ($n0 -> $(n_config))" \
+	test "$(n_config)" -eq "$n0"
 
 # ---- permissions: nobody (group nogroup = read group) may read, not write;
 # a user outside the group cannot even connect ----

@@ -884,3 +884,58 @@ const char *phloem_nl_curve_name(uint32_t curve)
 	};
 	return NAME(t, curve);
 }
+
+/* ---- quantities for operators ---- */
+
+static char *fmt_current(uint32_t ma, int dec, char *buf, size_t len)
+{
+	snprintf(buf, len, "%.*f A", dec, ma / 1000.0);
+	return buf;
+}
+
+static char *fmt_power(int64_t mw, int dec, char *buf, size_t len)
+{
+	if (mw >= 1000000 || mw <= -1000000)
+		snprintf(buf, len, "%.*f kW", dec + 2, mw / 1e6);
+	else
+		snprintf(buf, len, "%.*f W", dec, mw / 1e3);
+	return buf;
+}
+
+char *phloem_nl_fmt_current(uint32_t ma, char *buf, size_t len)
+{
+	return fmt_current(ma, 1, buf, len);
+}
+
+char *phloem_nl_fmt_power(int64_t mw, char *buf, size_t len)
+{
+	return fmt_power(mw, 0, buf, len);
+}
+
+char *phloem_nl_fmt_measure(const char *cause, uint32_t value, uint32_t limit,
+			    char *buf, size_t len)
+{
+	bool power = cause && !strcmp(cause, "site-import");
+	const char *op = cause && !strcmp(cause, "headroom") ? "<=" : ">";
+	char v[32], l[32];
+
+	if (!value && !limit) {
+		if (len)
+			*buf = '\0';
+		return buf;
+	}
+	/* one decimal, more while the two print alike but differ */
+	for (int dec = power ? 0 : 1; dec <= 3; dec++) {
+		if (power) {
+			fmt_power(value, dec, v, sizeof(v));
+			fmt_power(limit, dec, l, sizeof(l));
+		} else {
+			fmt_current(value, dec, v, sizeof(v));
+			fmt_current(limit, dec, l, sizeof(l));
+		}
+		if (value == limit || strcmp(v, l))
+			break;
+	}
+	snprintf(buf, len, "%s %s %s", v, op, l);
+	return buf;
+}

@@ -179,4 +179,24 @@ const char *phloem_nl_reason_name(uint32_t reason);
 const char *phloem_nl_override_name(uint32_t mode);
 const char *phloem_nl_curve_name(uint32_t curve);
 
+/*
+ * Quantities as an operator reads them: a current in amperes with one
+ * decimal ("40.3 A"), a power in W or kW ("950 W", "6.02 kW"). Return @buf.
+ */
+char *phloem_nl_fmt_current(uint32_t ma, char *buf, size_t len);
+char *phloem_nl_fmt_power(int64_t mw, char *buf, size_t len);
+
+/*
+ * phloem_nl_fmt_measure() - an event's measurement against its limit
+ * @cause: the cause's name (phloem_nl_cause_name(), as stored in history)
+ * @value: struct phloem_rec_event.value (mA, or mW for "site-import")
+ * @limit: struct phloem_rec_event.limit, same unit
+ *
+ * "40.3 A > 40.0 A" (or "<=" for a restore on headroom), with one more
+ * decimal when the two would print alike; "" when the event measured
+ * nothing (value and limit 0). Return: @buf.
+ */
+char *phloem_nl_fmt_measure(const char *cause, uint32_t value, uint32_t limit,
+			    char *buf, size_t len);
+
 #endif /* PHLOEM_NL_H */
