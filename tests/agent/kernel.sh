@@ -97,6 +97,14 @@ check "before noon: window limit not in the kernel ($(k_site_w) W)" \
 ctl status >"$T/status.txt" 2>&1
 check "status: backend kernel" grep -q 'backend kernel' "$T/status.txt"
 check "status: lease held" grep -q '^state: .*leased' "$T/status.txt"
+# The start-up push is the device's own policy (the file was generated
+# from it): phloem.ko takes requests that change nothing without a CONFIG
+# event, where it queued one per relay and one for the limits (9 on the
+# simulated HAT), a burst of identical "config" lines for the operator.
+sleep 1
+n_cfg_start=$(ctl events -n 1000 | grep -c ' config ')
+check "start-up push of an unchanged policy: no config event ($n_cfg_start)" \
+	test "$n_cfg_start" -eq 0
 check "limits set $circ $amps" ctl limits set "$circ" "$amps"
 check "limit in force read back from the kernel" \
 	bash -c "'$PHLOEMCTL' limits | grep -qE '^$circ +$amps\\.00 A'"
