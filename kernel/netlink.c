@@ -120,6 +120,36 @@ static const struct nla_policy phloem_nl_relay_set_policy[PHLOEM_A_RELAY_MAX + 1
 		NLA_POLICY_FULL_RANGE(NLA_U32, &phloem_nl_min_off_range),
 };
 
+/*
+ * A relay's policy inside SET_LIMITS (the whole policy in one request): the
+ * index and any of priority, flags and minimum off time. An override is
+ * an operator's act with an expiry: SET_RELAY only.
+ */
+static const struct nla_policy phloem_nl_relay_policy_set_policy[PHLOEM_A_RELAY_MAX + 1] = {
+	[PHLOEM_A_RELAY_INDEX] = NLA_POLICY_MAX(NLA_U32, PHLOEM_MAX_RELAYS - 1),
+	[PHLOEM_A_RELAY_NAME ... PHLOEM_A_RELAY_CIRCUIT] =
+		PHLOEM_NL_REJECT(PHLOEM_NL_MSG_REPLY_ONLY),
+	[PHLOEM_A_RELAY_PRIORITY] = NLA_POLICY_MAX(NLA_U32, 255),
+	[PHLOEM_A_RELAY_FLAGS] = NLA_POLICY_VALIDATE_FN(NLA_U32,
+						phloem_nl_validate_relay_flags),
+	[PHLOEM_A_RELAY_SAFE_STATE ... PHLOEM_A_RELAY_BACKOFF] =
+		PHLOEM_NL_REJECT(PHLOEM_NL_MSG_REPLY_ONLY),
+	[PHLOEM_A_RELAY_OVERRIDE ... PHLOEM_A_RELAY_OVERRIDE_MS] =
+		PHLOEM_NL_REJECT("an override goes through PHLOEM_CMD_SET_RELAY"),
+	[PHLOEM_A_RELAY_LEFT_MS ... PHLOEM_A_RELAY_LOAD_MA] =
+		PHLOEM_NL_REJECT(PHLOEM_NL_MSG_REPLY_ONLY),
+	[PHLOEM_A_RELAY_MIN_OFF_MS] =
+		NLA_POLICY_FULL_RANGE(NLA_U32, &phloem_nl_min_off_range),
+};
+
+static const struct nla_policy phloem_nl_relay_list_policy[PHLOEM_A_LIST_MAX + 1] = {
+	[PHLOEM_A_LIST_CHANNEL ... PHLOEM_A_LIST_CIRCUIT] =
+		PHLOEM_NL_REJECT("PHLOEM_A_DEV_RELAYS holds PHLOEM_A_LIST_RELAY nests only"),
+	[PHLOEM_A_LIST_RELAY] = NLA_POLICY_NESTED(phloem_nl_relay_policy_set_policy),
+	[PHLOEM_A_LIST_BUCKET] =
+		PHLOEM_NL_REJECT("PHLOEM_A_DEV_RELAYS holds PHLOEM_A_LIST_RELAY nests only"),
+};
+
 /* GET_DEVICE and GET_STATS: a device index and nothing else */
 static const struct nla_policy phloem_nl_get_policy[PHLOEM_A_MAX + 1] = {
 	[PHLOEM_A_DEV_INDEX] = { .type = NLA_U32 },
@@ -134,7 +164,8 @@ static const struct nla_policy phloem_nl_set_limits_policy[PHLOEM_A_MAX + 1] = {
 	[PHLOEM_A_DEV_SITE_IMPORT_LIMIT_MW] = { .type = NLA_U32 },
 	[PHLOEM_A_DEV_CHANNELS] = PHLOEM_NL_REJECT(PHLOEM_NL_MSG_REPLY_ONLY),
 	[PHLOEM_A_DEV_CIRCUITS] = NLA_POLICY_NESTED(phloem_nl_circuit_list_policy),
-	[PHLOEM_A_DEV_RELAYS ... PHLOEM_A_PAD] =
+	[PHLOEM_A_DEV_RELAYS] = NLA_POLICY_NESTED(phloem_nl_relay_list_policy),
+	[PHLOEM_A_RELAY ... PHLOEM_A_PAD] =
 		PHLOEM_NL_REJECT(PHLOEM_NL_MSG_NOT_HERE),
 };
 
@@ -726,13 +757,75 @@ static void phloem_nl_changed(struct phloem_dev *pd,
  * @limit_ma: new circuit limits
  * @site_mw: new site import limit, when @has_site
  * @has_site: PHLOEM_A_DEV_SITE_IMPORT_LIMIT_MW was given
+ * @rset: bit n: relay n is in PHLOEM_A_DEV_RELAYS
+ * @rprio, @rflags, @rmin_off: bit n: relay n gets @prio[n], @flags[n],
+ *        @min_off_ms[n]
  */
 struct phloem_nl_limits {
 	unsigned long set;
 	u32 limit_ma[PHLOEM_MAX_CIRCUITS];
 	u32 site_mw;
 	bool has_site;
+	unsigned long rset, rprio, rflags, rmin_off;
+	u32 prio[PHLOEM_MAX_RELAYS];
+	u32 flags[PHLOEM_MAX_RELAYS];
+	u32 min_off_ms[PHLOEM_MAX_RELAYS];
 };
+
+/* PHLOEM_A_DEV_RELAYS of a SET_LIMITS request: every relay's policy */
+static int phloem_nl_parse_relay_policies(struct phloem_dev *pd,
+					  struct genl_info *info,
+					  struct phloem_nl_limits *l)
+{
+	struct nlattr *tb[PHLOEM_A_RELAY_MAX + 1];
+	struct nlattr *list = info->attrs[PHLOEM_A_DEV_RELAYS];
+	struct nlattr *item;
+	int rem, ret;
+	u32 r;
+
+	if (!list)
+		return 0;
+	nla_for_each_nested(item, list, rem) {
+		ret = nla_parse_nested(tb, PHLOEM_A_RELAY_MAX, item,
+				       phloem_nl_relay_policy_set_policy,
+				       info->extack);
+		if (ret)
+			return ret;
+		if (NL_REQ_ATTR_CHECK(info->extack, item, tb,
+				      PHLOEM_A_RELAY_INDEX)) {
+			NL_SET_ERR_MSG_ATTR(info->extack, item,
+					    "a relay entry needs PHLOEM_A_RELAY_INDEX");
+			return -EINVAL;
+		}
+		r = nla_get_u32(tb[PHLOEM_A_RELAY_INDEX]);
+		if (r >= pd->info.nrelays) {
+			NL_SET_ERR_MSG_ATTR(info->extack,
+					    tb[PHLOEM_A_RELAY_INDEX],
+					    "no such relay on this device");
+			return -EINVAL;
+		}
+		if (l->rset & BIT(r)) {
+			NL_SET_ERR_MSG_ATTR(info->extack,
+					    tb[PHLOEM_A_RELAY_INDEX],
+					    "relay given twice in one request");
+			return -EINVAL;
+		}
+		l->rset |= BIT(r);
+		if (tb[PHLOEM_A_RELAY_PRIORITY]) {
+			l->prio[r] = nla_get_u32(tb[PHLOEM_A_RELAY_PRIORITY]);
+			l->rprio |= BIT(r);
+		}
+		if (tb[PHLOEM_A_RELAY_FLAGS]) {
+			l->flags[r] = nla_get_u32(tb[PHLOEM_A_RELAY_FLAGS]);
+			l->rflags |= BIT(r);
+		}
+		if (tb[PHLOEM_A_RELAY_MIN_OFF_MS]) {
+			l->min_off_ms[r] = nla_get_u32(tb[PHLOEM_A_RELAY_MIN_OFF_MS]);
+			l->rmin_off |= BIT(r);
+		}
+	}
+	return 0;
+}
 
 static int phloem_nl_parse_limits(struct phloem_dev *pd,
 				  struct genl_info *info,
@@ -790,8 +883,11 @@ static int phloem_nl_parse_limits(struct phloem_dev *pd,
 		l->limit_ma[c] = ma;
 	}
 out:
-	if (!l->set && !l->has_site) {
-		GENL_SET_ERR_MSG(info, "nothing to set: give PHLOEM_A_DEV_SITE_IMPORT_LIMIT_MW and/or PHLOEM_A_DEV_CIRCUITS");
+	ret = phloem_nl_parse_relay_policies(pd, info, l);
+	if (ret)
+		return ret;
+	if (!l->set && !l->has_site && !l->rset) {
+		GENL_SET_ERR_MSG(info, "nothing to set: give PHLOEM_A_DEV_SITE_IMPORT_LIMIT_MW, PHLOEM_A_DEV_CIRCUITS and/or PHLOEM_A_DEV_RELAYS");
 		return -EINVAL;
 	}
 	return 0;
@@ -834,10 +930,28 @@ static int phloem_nl_set_limits_doit(struct sk_buff *skb,
 		cfg->circuit[c].limit_ma = l.limit_ma[c];
 		changed = true;
 	}
+	for_each_set_bit(c, &l.rset, PHLOEM_MAX_RELAYS) {
+		struct phloem_relay_cfg *rc = &cfg->relay[c];
+
+		if (test_bit(c, &l.rprio) && rc->priority != l.prio[c]) {
+			rc->priority = l.prio[c];
+			changed = true;
+		}
+		if (test_bit(c, &l.rflags) && rc->flags != l.flags[c]) {
+			rc->flags = l.flags[c];
+			changed = true;
+		}
+		if (test_bit(c, &l.rmin_off) && rc->min_off_ms != l.min_off_ms[c]) {
+			rc->min_off_ms = l.min_off_ms[c];
+			changed = true;
+		}
+	}
 	/*
-	 * Limits equal to those in force change nothing: no configuration
-	 * event either (an agent re-pushing its whole policy would otherwise
-	 * fill every listener's log with identical CONFIG events).
+	 * The limits and relay policies of one request go in as one
+	 * configuration: one CONFIG event, however many relays it names.
+	 * Values equal to those in force change nothing: no event either (an
+	 * agent re-pushing its whole policy would otherwise fill every
+	 * listener's log with identical CONFIG events).
 	 */
 	if (changed)
 		ret = phloem_nl_set_config_locked(pd, cfg, info);

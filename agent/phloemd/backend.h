@@ -21,6 +21,11 @@
 
 struct pd_backend;
 
+/** struct pd_relay_policy - one relay's policy in a whole-policy push */
+struct pd_relay_policy {
+	uint32_t relay, priority, flags, min_off_ms;
+};
+
 /** Called for every event the backend reports; @time_ns is CLOCK_MONOTONIC. */
 typedef void (*pd_event_fn)(void *ctx, const struct phloem_rec_event *ev,
 			    uint64_t time_ns);
@@ -35,6 +40,8 @@ typedef void (*pd_event_fn)(void *ctx, const struct phloem_rec_event *ev,
  * @status: live state
  * @limits: replace the site import limit (mW, 0 disables) and the circuit
  *          limits (mA, index as in @info) as one unit
+ * @policy: @limits and @n relay policies as one configuration change (one
+ *          CONFIG event, none when nothing differs; all or nothing)
  * @relay_policy: priority/critical/min-off of one relay
  * @override: manual override of one relay (enum phloem_override_mode)
  * @lease: renew (ms > 0) or release (0) the agent lease
@@ -52,6 +59,9 @@ struct pd_backend_ops {
 	int (*status)(struct pd_backend *b, struct phloem_status *st);
 	int (*limits)(struct pd_backend *b, uint32_t site_mw,
 		      const uint32_t *circuit_ma);
+	int (*policy)(struct pd_backend *b, uint32_t site_mw,
+		      const uint32_t *circuit_ma,
+		      const struct pd_relay_policy *rp, uint32_t n);
 	int (*relay_policy)(struct pd_backend *b, uint32_t relay,
 			    uint32_t priority, uint32_t flags,
 			    uint32_t min_off_ms);

@@ -118,6 +118,26 @@ static int k_limits(struct pd_backend *b, uint32_t site_mw, const uint32_t *circ
 	return err;
 }
 
+static int k_policy(struct pd_backend *b, uint32_t site_mw, const uint32_t *circuit_ma,
+		    const struct pd_relay_policy *rp, uint32_t n)
+{
+	struct kpriv *p = b->priv;
+	struct phloem_nl_relay_set rs[PHLOEM_MAX_RELAYS];
+	int err;
+
+	if (n > PHLOEM_MAX_RELAYS)
+		return -EINVAL;
+	for (uint32_t i = 0; i < n; i++)
+		rs[i] = (struct phloem_nl_relay_set){
+			.index = rp[i].relay, .set_priority = true, .priority = rp[i].priority,
+			.set_flags = true, .flags = rp[i].flags,
+			.set_min_off = true, .min_off_ms = rp[i].min_off_ms,
+		};
+	err = phloem_nl_set_policy(p->nl, p->dev, site_mw, circuit_ma, p->d.ncircuits, rs, n);
+	log_refusal(p, "policy", err);
+	return err;
+}
+
 static int k_relay_policy(struct pd_backend *b, uint32_t relay, uint32_t prio,
 			  uint32_t flags, uint32_t min_off_ms)
 {
@@ -182,6 +202,7 @@ const struct pd_backend_ops pd_backend_kernel = {
 	.info = k_info,
 	.status = k_status,
 	.limits = k_limits,
+	.policy = k_policy,
 	.relay_policy = k_relay_policy,
 	.override = k_override,
 	.lease = k_lease,

@@ -258,6 +258,28 @@ static int sim_limits(struct pd_backend *b, uint32_t site_mw,
 	return sim_set_config(b, &cfg, now);
 }
 
+static int sim_policy(struct pd_backend *b, uint32_t site_mw, const uint32_t *circuit_ma,
+		      const struct pd_relay_policy *rp, uint32_t n)
+{
+	struct sim_priv *p = b->priv;
+	uint64_t now = catch_up(b);
+	struct phloem_config cfg;
+
+	phloem_shed_get_config(phloem_sim_shed(p->sim), &cfg);
+	cfg.size = sizeof(cfg);
+	cfg.site_import_limit_mw = site_mw;
+	for (uint32_t i = 0; i < p->info.ncircuits; i++)
+		cfg.circuit[i].limit_ma = circuit_ma[i];
+	for (uint32_t i = 0; i < n; i++) {
+		if (rp[i].relay >= p->info.nrelays || rp[i].priority > 255 || rp[i].flags > 255)
+			return -EINVAL;
+		cfg.relay[rp[i].relay].priority = (uint8_t)rp[i].priority;
+		cfg.relay[rp[i].relay].flags = (uint8_t)rp[i].flags;
+		cfg.relay[rp[i].relay].min_off_ms = rp[i].min_off_ms;
+	}
+	return sim_set_config(b, &cfg, now);
+}
+
 static int sim_relay_policy(struct pd_backend *b, uint32_t relay,
 			    uint32_t priority, uint32_t flags,
 			    uint32_t min_off_ms)
@@ -337,6 +359,7 @@ const struct pd_backend_ops pd_backend_sim = {
 	.info = sim_info,
 	.status = sim_status,
 	.limits = sim_limits,
+	.policy = sim_policy,
 	.relay_policy = sim_relay_policy,
 	.override = sim_override,
 	.lease = sim_lease,

@@ -154,7 +154,22 @@ static int build_maps(const struct pd_config *c, const struct phloem_info *in,
 
 /* ---- policy -> backend ---- */
 
+/*
+ * Every relay's policy goes to the backend with the next limits push, in
+ * one request (relay_policies() at start and on reload, then
+ * apply_policy(force)): one configuration change, one CONFIG event, where
+ * there was one per relay and one for the limits.
+ */
+static bool relays_pending;
+
 static void relay_policies(struct phloemd *d)
+{
+	relays_pending = true;
+}
+
+/* One relay at a time: a backend without ->policy, or one that refused the
+ * whole (an older module): each relay then stands on its own. */
+static void relay_policies_each(struct phloemd *d)
 {
 	for (int i = 0; i < d->cfg.nrelays; i++) {
 		const struct pd_relay *r = &d->cfg.relay[i];
@@ -197,9 +212,26 @@ static int apply_policy(struct phloemd *d, bool force)
 		dev_ma[d->circ_map[i]] = t.circuit_ma[i];
 	}
 	t.site_import_limit_mw = site;
-	if (force || d->dirty || memcmp(&t.circuit_ma, &d->applied.circuit_ma, sizeof(t.circuit_ma)) ||
+	if (force || d->dirty || relays_pending ||
+	    memcmp(&t.circuit_ma, &d->applied.circuit_ma, sizeof(t.circuit_ma)) ||
 	    t.site_import_limit_mw != d->applied.site_import_limit_mw) {
-		err = d->be.ops->limits(&d->be, site, dev_ma);
+		err = -EOPNOTSUPP;
+		if (relays_pending && d->be.ops->policy) {
+			struct pd_relay_policy rp[PHLOEM_MAX_RELAYS];
+
+			for (int i = 0; i < d->cfg.nrelays; i++)
+				rp[i] = (struct pd_relay_policy){
+					.relay = (uint32_t)d->relay_map[i], .priority = d->prio[i],
+					.flags = d->cfg.relay[i].critical ? PHLOEM_RELAY_F_CRITICAL : 0,
+					.min_off_ms = d->cfg.relay[i].min_off_ms,
+				};
+			err = d->be.ops->policy(&d->be, site, dev_ma, rp, (uint32_t)d->cfg.nrelays);
+		}
+		if (err && relays_pending)
+			relay_policies_each(d);
+		relays_pending = false;
+		if (err)
+			err = d->be.ops->limits(&d->be, site, dev_ma);
 		if (err) {
 			logmsg("limits refused by backend: %s", strerror(-err));
 			d->errors++;

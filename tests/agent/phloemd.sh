@@ -111,11 +111,13 @@ check "phloemctl config check accepts the good file" ctlq config check "$T/t.con
 # ---- start, clock at 11:59:50 ----
 OFFSET=$(( $(date -d 'today 11:59:50' +%s) - $(date +%s) ))
 check "phloemd (sim) starts and listens" start
+# first, while the clock is still well before noon (a loaded machine
+# takes seconds over the checks below)
+check "before the window: site import limit 9000 W" test "$(limit_w)" = 9000
 check "status (human)" ctlq status
 for c in status channels relays limits events history; do
 	check "$c --json parses" bash -c "'$PHLOEMCTL' $c --json | python3 -c 'import json,sys; json.load(sys.stdin)'"
 done
-check "before the window: site import limit 9000 W" test "$(limit_w)" = 9000
 # The start-up push: the relays' policy is the sim's boot configuration
 # already, only the limits differ (9000 W): one config event, where every
 # relay's policy was one more before (counted over the first 3 s, before
@@ -276,7 +278,9 @@ except socket.timeout:
     pass
 ' "$T/notify" >"$T/notify.log" &
 NPID=$!
-sleep 0.5
+# the receiver must be bound before phloemd sends READY=1 (a loaded
+# machine takes longer than any fixed sleep to start python)
+wait_for 10 test -S "$T/notify"
 NOTIFY_SOCKET=$T/notify WATCHDOG_USEC=400000 "$PHLOEMD" -c "$T/t.conf" 2>>"$T/log" &
 PID=$!
 check "sd_notify READY=1 once running" wait_for 10 grep -q 'READY=1' "$T/notify.log"

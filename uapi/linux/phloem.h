@@ -687,8 +687,12 @@ struct phloem_stats {
  *   PHLOEM_A_DEV_SITE_IMPORT_LIMIT_MW u32 (optional)
  *   PHLOEM_A_DEV_CIRCUITS nest (optional) of PHLOEM_A_LIST_CIRCUIT nests with
  *     PHLOEM_A_CIRCUIT_INDEX (required) and PHLOEM_A_CIRCUIT_LIMIT_MA
+ *   PHLOEM_A_DEV_RELAYS nest (optional) of PHLOEM_A_LIST_RELAY nests with
+ *     PHLOEM_A_RELAY_INDEX (required) and any of PHLOEM_A_RELAY_PRIORITY,
+ *     PHLOEM_A_RELAY_FLAGS, PHLOEM_A_RELAY_MIN_OFF_MS (no override)
  *   Applied as one unit after the whole message validated (limits above a
- *   breaker rating are refused), like PHLOEM_IOC_SET_CONFIG.
+ *   breaker rating are refused), like PHLOEM_IOC_SET_CONFIG: one
+ *   PHLOEM_EV_CONFIG event, none when every value equals the one in force.
  *
  * PHLOEM_CMD_SET_RELAY (admin)
  *   PHLOEM_A_DEV_INDEX u32, PHLOEM_A_RELAY nest (relay attributes) with PHLOEM_A_RELAY_INDEX

@@ -589,6 +589,13 @@ int phloem_nl_dump_devices(struct phloem_nl *nl,
 int phloem_nl_set_limits(struct phloem_nl *nl, uint32_t dev, uint32_t site_mw,
 			 const uint32_t *circuit_ma, uint32_t ncircuits)
 {
+	return phloem_nl_set_policy(nl, dev, site_mw, circuit_ma, ncircuits, NULL, 0);
+}
+
+int phloem_nl_set_policy(struct phloem_nl *nl, uint32_t dev, uint32_t site_mw,
+			 const uint32_t *circuit_ma, uint32_t ncircuits,
+			 const struct phloem_nl_relay_set *relays, uint32_t nrelays)
+{
 	struct nl_msg *msg = msg_new(nl, PHLOEM_CMD_SET_LIMITS, 0, dev, true);
 	struct nlattr *list, *item;
 
@@ -607,6 +614,27 @@ int phloem_nl_set_limits(struct phloem_nl *nl, uint32_t dev, uint32_t site_mw,
 			item = nla_nest_start(msg, PHLOEM_A_LIST_CIRCUIT);
 			if (!item || nla_put_u32(msg, PHLOEM_A_CIRCUIT_INDEX, i) ||
 			    nla_put_u32(msg, PHLOEM_A_CIRCUIT_LIMIT_MA, circuit_ma[i]))
+				goto nomem;
+			nla_nest_end(msg, item);
+		}
+		nla_nest_end(msg, list);
+	}
+	if (nrelays) {
+		list = nla_nest_start(msg, PHLOEM_A_DEV_RELAYS);
+		if (!list)
+			goto nomem;
+		for (uint32_t i = 0; i < nrelays; i++) {
+			const struct phloem_nl_relay_set *rs = &relays[i];
+
+			if (rs->set_override) {
+				nlmsg_free(msg);
+				return -EINVAL;
+			}
+			item = nla_nest_start(msg, PHLOEM_A_LIST_RELAY);
+			if (!item || nla_put_u32(msg, PHLOEM_A_RELAY_INDEX, rs->index) ||
+			    (rs->set_priority && nla_put_u32(msg, PHLOEM_A_RELAY_PRIORITY, rs->priority)) ||
+			    (rs->set_flags && nla_put_u32(msg, PHLOEM_A_RELAY_FLAGS, rs->flags)) ||
+			    (rs->set_min_off && nla_put_u32(msg, PHLOEM_A_RELAY_MIN_OFF_MS, rs->min_off_ms)))
 				goto nomem;
 			nla_nest_end(msg, item);
 		}

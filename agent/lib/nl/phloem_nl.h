@@ -136,6 +136,18 @@ int phloem_nl_set_limits(struct phloem_nl *nl, uint32_t dev, uint32_t site_mw,
 			 const uint32_t *circuit_ma, uint32_t ncircuits);
 int phloem_nl_set_relay(struct phloem_nl *nl, uint32_t dev,
 			const struct phloem_nl_relay_set *rs);
+/**
+ * phloem_nl_set_policy() - the whole policy in one PHLOEM_CMD_SET_LIMITS
+ * @site_mw, @circuit_ma, @ncircuits: as phloem_nl_set_limits()
+ * @relays: @nrelays relay policies (priority, flags, min-off; set_* say
+ *          which; an override is refused here, use phloem_nl_set_relay())
+ *
+ * One configuration change in the kernel, so one CONFIG event (none when
+ * nothing differs from what is in force), and all or nothing.
+ */
+int phloem_nl_set_policy(struct phloem_nl *nl, uint32_t dev, uint32_t site_mw,
+			 const uint32_t *circuit_ma, uint32_t ncircuits,
+			 const struct phloem_nl_relay_set *relays, uint32_t nrelays);
 int phloem_nl_lease(struct phloem_nl *nl, uint32_t dev, uint32_t timeout_ms);
 int phloem_nl_get_stats(struct phloem_nl *nl, uint32_t dev,
 			struct phloem_stats *st);
