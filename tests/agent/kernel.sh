@@ -103,10 +103,14 @@ check "status: lease held" grep -q '^state: .*leased' "$T/status.txt"
 # differs from the simulated HAT's 2 s), where there was one per relay and
 # one for the limits (9 on the simulated HAT): a burst of identical
 # "config" lines for the operator.
+# On a slow machine the noon window may already be open: that is a
+# second push (the window's limit), so one more event.
 sleep 1
 n_cfg_start=$(ctl events -n 1000 | grep -c ' config ')
-check "start-up push: at most one config event, not one per relay ($n_cfg_start)" \
-	test "$n_cfg_start" -le 1
+pushes=1
+[ "$(k_site_w)" = "$WIN_W" ] && pushes=2
+check "start-up push: at most one config event per push, not one per relay ($n_cfg_start events, $pushes pushes)" \
+	test "$n_cfg_start" -le "$pushes"
 # and a request that changes nothing is no event at all
 cfg_now() { ctl events -n 1000 | grep -c ' config '; }
 c0=$(cfg_now)
