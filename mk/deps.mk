@@ -16,3 +16,10 @@ deps: $(DEPS_STAMP)
 $(DEPS_STAMP):
 	@$(TOP)/tests/lib/deps.sh $(DEB_PKGS)
 	@mkdir -p $(BUILD) && touch $@
+
+# The fresh-machine behaviour of the top Makefile, on this host (the full
+# proof in a clean Debian root is tests/fresh/chroot.sh, by hand: slow).
+.PHONY: check-fresh
+check-fresh:
+	@TOP=$(TOP) MAKE="$(MAKE)" $(TOP)/tests/lib/run-tap.sh $(RESULTS)/$@.tap $(TOP)/tests/fresh/make.sh
+CHECKS += check-fresh
