@@ -4,7 +4,8 @@
 # /init of the phloem test VM (busybox sh, PID 1). Built into the initramfs
 # by tests/vm/run.sh. It loads the 9p stack, mounts the host's root
 # read-only plus a writable per-run directory, chroots into the host root
-# and runs the command the host left in that directory. Results go back
+# and runs the command the host left in that directory. On a kernel with
+# kmemleak it scans for leaks after the command. Results go back
 # through the writable share (files) and through the serial console
 # (marker lines), so the host can still tell what happened if 9p breaks.
 /bin/busybox --install -s /bin
@@ -56,6 +57,14 @@ mount -t tmpfs tmpfs $R/dev/shm
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 vmrun $R/run/vm ||
 	die "mount of the run directory over 9p failed"
 
+# A kernel with kmemleak (the debug kernel): forget what boot left
+# unreferenced, so the scan after the command only reports objects
+# allocated while it ran.
+leak=$R/sys/kernel/debug/kmemleak
+if [ -e $leak ]; then
+	echo clear > $leak || echo "PHLOEM-VM: kmemleak clear failed"
+fi
+
 echo "PHLOEM-VM-READY: $(cut -d' ' -f1 /proc/uptime)s after boot"
 
 # Guest-side watchdog, due shortly before the host's hard timeout: if the
@@ -82,6 +91,17 @@ chroot $R /bin/sh -c '
 	{ /bin/bash /run/vm/cmd; echo $? > /run/vm/rc; } 2>&1 | tee /run/vm/out'
 rc=$(cat $R/run/vm/rc 2>/dev/null)
 [ -n "$rc" ] || rc=124
+# Two scans: an object must be unreferenced in both (and older than
+# kmemleak's 5 s) to be listed, which drops pointers merely in flight.
+if [ -e $leak ]; then
+	echo "PHLOEM-VM: kmemleak scan"
+	if echo scan > $leak && sleep 1 && echo scan > $leak; then
+		cat $leak > $R/run/vm/kmemleak
+		echo "PHLOEM-VM: kmemleak scanned"
+	else
+		echo "PHLOEM-VM: kmemleak scan failed"
+	fi
+fi
 dmesg > $R/run/vm/dmesg
 sync
 echo "PHLOEM-VM-EXIT: $rc"
