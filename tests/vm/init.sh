@@ -57,14 +57,6 @@ mount -t tmpfs tmpfs $R/dev/shm
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 vmrun $R/run/vm ||
 	die "mount of the run directory over 9p failed"
 
-# A kernel with kmemleak (the debug kernel): forget what boot left
-# unreferenced, so the scan after the command only reports objects
-# allocated while it ran.
-leak=$R/sys/kernel/debug/kmemleak
-if [ -e $leak ]; then
-	echo clear > $leak || echo "PHLOEM-VM: kmemleak clear failed"
-fi
-
 echo "PHLOEM-VM-READY: $(cut -d' ' -f1 /proc/uptime)s after boot"
 
 # Guest-side watchdog, due shortly before the host's hard timeout: if the
@@ -91,11 +83,13 @@ chroot $R /bin/sh -c '
 	{ /bin/bash /run/vm/cmd; echo $? > /run/vm/rc; } 2>&1 | tee /run/vm/out'
 rc=$(cat $R/run/vm/rc 2>/dev/null)
 [ -n "$rc" ] || rc=124
-# Two scans: an object must be unreferenced in both (and older than
+# A kernel with kmemleak (the debug kernel) is scanned once the command
+# is done. Two scans 5 s apart: an object must be unreferenced in both (and older than
 # kmemleak's 5 s) to be listed, which drops pointers merely in flight.
+leak=$R/sys/kernel/debug/kmemleak
 if [ -e $leak ]; then
 	echo "PHLOEM-VM: kmemleak scan"
-	if echo scan > $leak && sleep 1 && echo scan > $leak; then
+	if echo scan > $leak && sleep 5 && echo scan > $leak; then
 		cat $leak > $R/run/vm/kmemleak
 		echo "PHLOEM-VM: kmemleak scanned"
 	else

@@ -22,7 +22,9 @@
 #                  kernel of tests/vm/debug-kernel/ does). When its kernel
 #                  has kmemleak, the guest scans for leaks after CMD: a leak
 #                  whose allocation backtrace runs through a module (only
-#                  phloem's are loaded) fails the run, others are listed
+#                  phloem's are loaded) fails the run, others are listed;
+#                  with --modules, phloem_sim and phloem are unloaded
+#                  before the scan (one TAP line each)
 #   --mem SIZE     guest memory (QEMU -m; default 1G)
 #   --out FILE     CMD's stdout+stderr, followed by TAP lines for the VM's
 #                  own checks (kernel log clean, guest finished, no leak),
@@ -166,6 +168,23 @@ trap 'exit 130' INT TERM
 		EOS
 	fi
 	printf '%q ' "$@"; echo
+	# On our own (debug) kernel the modules are unloaded at the end, so
+	# kmemleak also sees what their exit paths leave behind.
+	if [ $modules = 1 ] && [ "$kver" = builtin ]; then
+		cat <<-'EOS'
+		rc=$?
+		for m in phloem_sim phloem; do
+			[ -d /sys/module/$m ] || continue
+			if rmmod $m; then
+				echo "ok - vm: rmmod $m after the run"
+			else
+				echo "not ok - vm: rmmod $m after the run"
+				[ $rc = 0 ] && rc=1
+			fi
+		done
+		exit $rc
+		EOS
+	fi
 } > "$run/cmd"
 # the guest's own watchdog fires this long after boot (see init.sh)
 echo $(( timeout > 40 ? timeout - 20 : timeout / 2 )) > "$run/watchdog"

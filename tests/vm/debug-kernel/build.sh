@@ -96,7 +96,17 @@ fi
 
 start=$(date +%s)
 log "building in $obj (allnoconfig + $(basename "$frag")$([ $rt = 1 ] && echo ' + PREEMPT_RT'), -j$jobs; 15-25 min cold on two cores)"
-rm -rf "$obj"; mkdir -p "$obj"
+# A tree of another key (an older fragment, say) is taken over rather than
+# thrown away: after the new configuration Kbuild rebuilds only what it
+# changes.
+if [ ! -d "$obj" ]; then
+	for old in "$cache/x86-debug-linux-$srcver-"*; do
+		case $old in *.src) continue ;; esac
+		[ -d "$old" ] && [ $rt = 0 ] && { log "reusing $old"; mv "$old" "$obj"; break; }
+	done
+fi
+mkdir -p "$obj"
+rm -f "$obj/.config" "$obj/.built"
 allconfig=$obj/.allconfig
 cp "$frag" "$allconfig"
 if [ $rt = 1 ]; then
