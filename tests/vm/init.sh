@@ -17,7 +17,7 @@ mount -t devtmpfs devtmpfs /dev
 die() {
 	echo "PHLOEM-VM: init: $*"
 	echo "PHLOEM-VM-EXIT: 125"
-	poweroff -f
+	reboot -f
 }
 
 # Module order matters: no udev here, insmod does not resolve deps.
@@ -100,4 +100,6 @@ dmesg > $R/run/vm/dmesg
 sync
 echo "PHLOEM-VM-EXIT: $rc"
 umount $R/run/vm
-poweroff -f
+# QEMU runs with -no-reboot: a reboot ends it, with or without ACPI in
+# the kernel (the debug kernel has none, so no ACPI power-off).
+reboot -f
