@@ -294,7 +294,7 @@ fi
 } > "$run/tap"
 [ -n "$out" ] && { mkdir -p "$(dirname "$out")"; cp "$run/tap" "$out"; }
 
-echo "---- vm: kernel $kver, ${elapsed}s wall, command status ${rc} ----"
+echo "---- vm: kernel $kname, ${elapsed}s wall, command status ${rc} ----"
 if [ "$log" != "$run/console" ] && { [ -n "$splat" ] || [ -n "$verdict" ]; }; then
 	echo "---- vm: guest kernel log ($(basename "$log")) ----"
 	cat "$log"
