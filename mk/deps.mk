@@ -8,7 +8,7 @@ DEB_PKGS := build-essential clang libclang-rt-14-dev valgrind pkg-config \
 	libsqlite3-dev sqlite3 libinih-dev libmodbus-dev libbpf-dev iproute2 \
 	libjson-c-dev libsystemd-dev gcc-arm-linux-gnueabihf file python3 \
 	python3-yaml systemd gcc-aarch64-linux-gnu libc6-dev-armhf-cross \
-	linux-libc-dev-armhf-cross
+	linux-libc-dev-armhf-cross bc bison flex libelf-dev libssl-dev
 
 DEPS_STAMP := $(BUILD)/.deps-$(shell echo $(DEB_PKGS) | md5sum | cut -c1-8)
 

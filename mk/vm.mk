@@ -25,22 +25,27 @@ $(VM_OUT)/%: $(TOP)/tests/vm/%.c $(TOP)/uapi/linux/phloem.h
 vm-tools: $(VM_TOOLS)
 
 # One VM for the whole suite. The guest's TAP plus the runner's own lines
-# (kernel log clean, guest finished) land in check-vm.tap; a failure the
+# (kernel log clean, guest finished) land in $(1).tap; a failure the
 # guest could not report itself still gets a "not ok" line.
+# The whole console (boot, kernel log) is kept in $(1).console.
+# $(call vm-ksft,NAME,RUN.SH OPTIONS,TIMEOUT): shared by check-vm and
+# check-vm-debug (mk/debugkernel.mk).
+define vm-ksft
 	@mkdir -p $(RESULTS)
-# The whole console (boot, kernel log) is kept in check-vm.console.
-check-vm: modules ksft-phloem
-	@mkdir -p $(RESULTS)
-	@echo "  VM      kselftest drivers/phloem (about 2 minutes under TCG)"
-	@$(VM_RUN) --timeout $(VM_TIMEOUT) --modules \
-		--out $(RESULTS)/check-vm.tap --console $(RESULTS)/check-vm.console -- \
-		env PHLOEM_KO=kernel/phloem.ko $(KSFT_PHLOEM)/run.sh $(KSFT_OUT) >/dev/null; \
+	@$(VM_RUN) --timeout $(3) --modules $(2) \
+		--out $(RESULTS)/$(1).tap --console $(RESULTS)/$(1).console -- \
+		$(KSFT_PHLOEM)/run.sh $(KSFT_OUT) >/dev/null; \
 	rc=$$?; \
-	cat $(RESULTS)/check-vm.tap 2>/dev/null; \
-	if [ $$rc -ne 0 ] && ! grep -q '^not ok ' $(RESULTS)/check-vm.tap 2>/dev/null; then \
-		echo "not ok - check-vm: VM run failed with status $$rc" | tee -a $(RESULTS)/check-vm.tap; \
+	cat $(RESULTS)/$(1).tap 2>/dev/null; \
+	if [ $$rc -ne 0 ] && ! grep -q '^not ok ' $(RESULTS)/$(1).tap 2>/dev/null; then \
+		echo "not ok - $(1): VM run failed with status $$rc" | tee -a $(RESULTS)/$(1).tap; \
 	fi; \
 	exit $$rc
+endef
+
+check-vm: modules ksft-phloem
+	@echo "  VM      kselftest drivers/phloem (about 2 minutes under TCG)"
+	$(call vm-ksft,check-vm,,$(VM_TIMEOUT))
 
 bench-vm: modules vm-tools
 	@$(VM_RUN) --timeout 600 --modules -- $(VM_OUT)/phloem_bench

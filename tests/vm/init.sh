@@ -4,7 +4,8 @@
 # /init of the phloem test VM (busybox sh, PID 1). Built into the initramfs
 # by tests/vm/run.sh. It loads the 9p stack, mounts the host's root
 # read-only plus a writable per-run directory, chroots into the host root
-# and runs the command the host left in that directory. Results go back
+# and runs the command the host left in that directory. On a kernel with
+# kmemleak it scans for leaks after the command. Results go back
 # through the writable share (files) and through the serial console
 # (marker lines), so the host can still tell what happened if 9p breaks.
 /bin/busybox --install -s /bin
@@ -16,7 +17,7 @@ mount -t devtmpfs devtmpfs /dev
 die() {
 	echo "PHLOEM-VM: init: $*"
 	echo "PHLOEM-VM-EXIT: 125"
-	poweroff -f
+	reboot -f
 }
 
 # Module order matters: no udev here, insmod does not resolve deps.
@@ -82,8 +83,23 @@ chroot $R /bin/sh -c '
 	{ /bin/bash /run/vm/cmd; echo $? > /run/vm/rc; } 2>&1 | tee /run/vm/out'
 rc=$(cat $R/run/vm/rc 2>/dev/null)
 [ -n "$rc" ] || rc=124
+# A kernel with kmemleak (the debug kernel) is scanned once the command
+# is done. Two scans 5 s apart: an object must be unreferenced in both (and older than
+# kmemleak's 5 s) to be listed, which drops pointers merely in flight.
+leak=$R/sys/kernel/debug/kmemleak
+if [ -e $leak ]; then
+	echo "PHLOEM-VM: kmemleak scan"
+	if echo scan > $leak && sleep 5 && echo scan > $leak; then
+		cat $leak > $R/run/vm/kmemleak
+		echo "PHLOEM-VM: kmemleak scanned"
+	else
+		echo "PHLOEM-VM: kmemleak scan failed"
+	fi
+fi
 dmesg > $R/run/vm/dmesg
 sync
 echo "PHLOEM-VM-EXIT: $rc"
 umount $R/run/vm
-poweroff -f
+# QEMU runs with -no-reboot: a reboot ends it, with or without ACPI in
+# the kernel (the debug kernel has none, so no ACPI power-off).
+reboot -f

@@ -1,24 +1,43 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# run.sh [--timeout SEC] [--modules] [--out FILE] [--console FILE] -- CMD...
+# run.sh [--timeout SEC] [--modules] [--modules-dir DIR] [--kernel IMAGE]
+#        [--mem SIZE] [--out FILE] [--console FILE] -- CMD...
 #
 # Boot Debian's PREEMPT_RT kernel under QEMU (TCG: nested KVM hangs on these
 # machines, see ../shared/notes/test-vm.md) with the host's root shared
 # read-only over 9p, run CMD as root in the repository directory, and fail
 # when CMD fails, when the guest does not finish within SEC seconds, or when
-# the guest's kernel log shows an oops, WARN, BUG or lockdep splat.
+# the guest's kernel log shows an oops, WARN, BUG, lockdep, KASAN or debug
+# objects splat.
 #
-#   --modules      modprobe mcp320x, insmod kernel/phloem.ko and
-#                  kernel/sim/phloem_sim.ko before CMD (build them first)
+#   --modules      load mcp320x (modprobe, unless built in), insmod
+#                  kernel/phloem.ko and kernel/sim/phloem_sim.ko before CMD
+#                  (build them first); CMD sees their paths in PHLOEM_KO and
+#                  PHLOEM_SIM_KO
+#   --modules-dir DIR  take phloem.ko and sim/phloem_sim.ko from DIR instead
+#                  of kernel/ (modules built against --kernel's tree)
+#   --kernel IMAGE boot IMAGE (a bzImage) instead of Debian's rt kernel; it
+#                  must have virtio-pci, 9p and mcp320x built in (the debug
+#                  kernel of tests/vm/debug-kernel/ does). When its kernel
+#                  has kmemleak, the guest scans for leaks after CMD: a leak
+#                  whose allocation backtrace runs through a module (only
+#                  phloem's are loaded) fails the run, others are listed;
+#                  with --modules, phloem_sim and phloem are unloaded
+#                  before the scan (one TAP line each)
+#   --mem SIZE     guest memory (QEMU -m; default 1G)
 #   --out FILE     CMD's stdout+stderr, followed by TAP lines for the VM's
-#                  own checks (kernel log clean, guest finished), so a make
-#                  target can count a splat or a timeout as a failure
-#   --console FILE the whole serial console (kernel messages included)
+#                  own checks (kernel log clean, guest finished, no leak),
+#                  so a make target can count a splat or a timeout as a
+#                  failure
+#   --console FILE the whole serial console (kernel messages included);
+#                  the kmemleak report, if any, goes to FILE.kmemleak
+#
+# PHLOEM_VM_KERNEL=IMAGE in the environment is the same as --kernel IMAGE.
 #
 # The guest sees the host's root read-only, with fresh tmpfs at /tmp and
 # /run: CMD and its files must live elsewhere (the repository, build/). Exit status: CMD's, or 124 on timeout, 125 when the VM could
-# not be set up, 1 on a kernel splat after a successful CMD.
+# not be set up, 1 on a kernel splat or a phloem leak after a successful CMD.
 #
 # VMs are run one at a time per machine (flock on /tmp/phloem-vm.lock;
 # PHLOEM_VM_PARALLEL=1 skips it); the timeout starts once the VM starts.
@@ -28,6 +47,9 @@ TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 VMDIR=${BUILD:-$TOP/build}/vm
 timeout=300
 modules=0
+moddir=
+kernel=${PHLOEM_VM_KERNEL:-}
+mem=1G
 out=
 console=
 
@@ -40,6 +62,9 @@ while [ $# -gt 0 ]; do
 	case $1 in
 	--timeout) timeout=${2:?}; shift 2 ;;
 	--modules) modules=1; shift ;;
+	--modules-dir) moddir=${2:?}; shift 2 ;;
+	--kernel) kernel=${2:?}; shift 2 ;;
+	--mem) mem=${2:?}; shift 2 ;;
 	--out) out=${2:?}; shift 2 ;;
 	--console) console=${2:?}; shift 2 ;;
 	--) shift; break ;;
@@ -50,17 +75,33 @@ done
 [ $# -gt 0 ] || { echo "run.sh: no command given" >&2; usage; }
 case $timeout in ''|*[!0-9]*) echo "run.sh: --timeout wants seconds" >&2; exit 2 ;; esac
 
-# The newest installed rt kernel with both an image and modules.
-kver=
-for d in $(ls -d /lib/modules/*-rt-amd64 2>/dev/null | sort -V); do
-	k=${d#/lib/modules/}
-	[ -r "/boot/vmlinuz-$k" ] && kver=$k
-done
-if [ -z "$kver" ]; then
-	echo "run.sh: no /boot/vmlinuz-*-rt-amd64 with modules; run 'make deps'" >&2
-	exit 125
+if [ -n "$kernel" ]; then
+	# A kernel of our own (the debug kernel): its drivers are built in,
+	# the initramfs carries no modules.
+	[ -r "$kernel" ] || { echo "run.sh: kernel image $kernel not readable" >&2; exit 125; }
+	kernel=$(cd "$(dirname "$kernel")" && pwd)/$(basename "$kernel")
+	kver=builtin
+	kname=$kernel
+else
+	# The newest installed rt kernel with both an image and modules.
+	kver=
+	for d in $(ls -d /lib/modules/*-rt-amd64 2>/dev/null | sort -V); do
+		k=${d#/lib/modules/}
+		[ -r "/boot/vmlinuz-$k" ] && kver=$k
+	done
+	if [ -z "$kver" ]; then
+		echo "run.sh: no /boot/vmlinuz-*-rt-amd64 with modules; run 'make deps'" >&2
+		exit 125
+	fi
+	kernel=/boot/vmlinuz-$kver
+	kname=$kver
 fi
-kernel=/boot/vmlinuz-$kver
+if [ -n "$moddir" ]; then
+	moddir=$(cd "$moddir" 2>/dev/null && pwd) ||
+		{ echo "run.sh: --modules-dir: no such directory" >&2; exit 125; }
+else
+	moddir=$TOP/kernel
+fi
 for t in qemu-system-x86_64 cpio; do
 	command -v $t >/dev/null || { echo "run.sh: $t missing; run 'make deps'" >&2; exit 125; }
 done
@@ -80,21 +121,23 @@ if [ ! -s "$initrd" ] || [ "$TOP/tests/vm/init.sh" -nt "$initrd" ] ||
 	ln -s busybox "$stage/bin/sh"
 	cp "$TOP/tests/vm/init.sh" "$stage/init"
 	: > "$stage/modules.order"
-	for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev \
-		 virtio_pci netfs fscache 9pnet 9pnet_virtio 9p; do
-		modprobe -S "$kver" --show-depends "$m" | awk '$1 == "insmod" { print $2 }'
-	done | awk '!seen[$0]++' | while read -r ko; do
-		name=$(basename "$ko")
-		case $ko in
-		*.xz) xz -dc "$ko" > "$stage/modules/${name%.xz}"; name=${name%.xz} ;;
-		*.zst) zstd -qdc "$ko" > "$stage/modules/${name%.zst}"; name=${name%.zst} ;;
-		*) cp "$ko" "$stage/modules/$name" ;;
-		esac
-		echo "$name" >> "$stage/modules.order"
-	done
-	if [ "$(wc -l < "$stage/modules.order")" -lt 10 ]; then
-		echo "run.sh: could not resolve the 9p modules of $kver" >&2
-		rm -rf "$stage"; exit 125
+	if [ "$kver" != builtin ]; then
+		for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev \
+			 virtio_pci netfs fscache 9pnet 9pnet_virtio 9p; do
+			modprobe -S "$kver" --show-depends "$m" | awk '$1 == "insmod" { print $2 }'
+		done | awk '!seen[$0]++' | while read -r ko; do
+			name=$(basename "$ko")
+			case $ko in
+			*.xz) xz -dc "$ko" > "$stage/modules/${name%.xz}"; name=${name%.xz} ;;
+			*.zst) zstd -qdc "$ko" > "$stage/modules/${name%.zst}"; name=${name%.zst} ;;
+			*) cp "$ko" "$stage/modules/$name" ;;
+			esac
+			echo "$name" >> "$stage/modules.order"
+		done
+		if [ "$(wc -l < "$stage/modules.order")" -lt 10 ]; then
+			echo "run.sh: could not resolve the 9p modules of $kver" >&2
+			rm -rf "$stage"; exit 125
+		fi
 	fi
 	(cd "$stage" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) |
 		gzip -1 > "$stage.cpio.gz" && mv "$stage.cpio.gz" "$initrd"
@@ -115,13 +158,33 @@ trap 'exit 130' INT TERM
 {
 	echo "cd $(printf %q "$TOP") || exit 126"
 	if [ $modules = 1 ]; then
+		printf 'export PHLOEM_KO=%q PHLOEM_SIM_KO=%q\n' \
+			"$moddir/phloem.ko" "$moddir/sim/phloem_sim.ko"
 		cat <<-'EOS'
-		modprobe mcp320x || { echo "vm: modprobe mcp320x failed"; exit 125; }
-		insmod kernel/phloem.ko || { echo "vm: insmod kernel/phloem.ko failed"; exit 125; }
-		insmod kernel/sim/phloem_sim.ko || { echo "vm: insmod kernel/sim/phloem_sim.ko failed"; exit 125; }
+		[ -d /sys/bus/spi/drivers/mcp320x ] || modprobe mcp320x ||
+			{ echo "vm: modprobe mcp320x failed"; exit 125; }
+		insmod "$PHLOEM_KO" || { echo "vm: insmod $PHLOEM_KO failed"; exit 125; }
+		insmod "$PHLOEM_SIM_KO" || { echo "vm: insmod $PHLOEM_SIM_KO failed"; exit 125; }
 		EOS
 	fi
 	printf '%q ' "$@"; echo
+	# On our own (debug) kernel the modules are unloaded at the end, so
+	# kmemleak also sees what their exit paths leave behind.
+	if [ $modules = 1 ] && [ "$kver" = builtin ]; then
+		cat <<-'EOS'
+		rc=$?
+		for m in phloem_sim phloem; do
+			[ -d /sys/module/$m ] || continue
+			if rmmod $m; then
+				echo "ok - vm: rmmod $m after the run"
+			else
+				echo "not ok - vm: rmmod $m after the run"
+				[ $rc = 0 ] && rc=1
+			fi
+		done
+		exit $rc
+		EOS
+	fi
 } > "$run/cmd"
 # the guest's own watchdog fires this long after boot (see init.sh)
 echo $(( timeout > 40 ? timeout - 20 : timeout / 2 )) > "$run/watchdog"
@@ -142,13 +205,19 @@ if [ "${PHLOEM_VM_PARALLEL:-0}" != 1 ]; then
 	fi
 fi
 
+# Our own kernel is the debug kernel: its splats are long and lockdep's
+# boot messages many, so a larger ring buffer keeps the whole run for the
+# dmesg the guest hands back.
+kargs=
+[ "$kver" = builtin ] && kargs=" log_buf_len=8M"
+
 start=$(date +%s)
 # -no-reboot + panic=-1: a panicking guest exits QEMU at once instead of
 # waiting for the hard timeout. stdin is closed so QEMU never grabs a tty.
 timeout -k 10 "$timeout" qemu-system-x86_64 \
-	-accel tcg -cpu max -m 1G -smp 2 -nographic -no-reboot -nic none \
+	-accel tcg -cpu max -m "$mem" -smp 2 -nographic -no-reboot -nic none \
 	-kernel "$kernel" -initrd "$initrd" \
-	-append "console=ttyS0 panic=-1 loglevel=4 rdinit=/init phloem.top=$TOP" \
+	-append "console=ttyS0 panic=-1 loglevel=4 rdinit=/init phloem.top=$TOP$kargs" \
 	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
 	-virtfs local,path="$run",mount_tag=vmrun,security_model=none \
 	< /dev/null 9>&- 2>&1 | tr -d '\r' | tee "$run/console"
@@ -172,7 +241,31 @@ fi
 log=$run/dmesg
 [ -s "$log" ] || log=$run/dmesg.watchdog
 [ -s "$log" ] || log=$run/console
-splat=$(grep -nE 'Oops|WARNING:|BUG:|lockdep|possible circular locking|Call Trace' "$log" | head -n 20)
+# WARNING: and BUG: cover lockdep ("WARNING: possible circular locking
+# dependency", "WARNING: inconsistent lock state", "BUG: Invalid wait
+# context"), DEBUG_ATOMIC_SLEEP ("BUG: sleeping function called from
+# invalid context"), KASAN ("BUG: KASAN: ...") and debug objects (a WARN
+# with "ODEBUG: ... object type: ...").
+splat=$(grep -nE 'Oops|WARNING:|BUG:|lockdep|possible circular locking|Call Trace|inconsistent lock state|ODEBUG: .*object|UBSAN:|general protection fault|INFO: task .* blocked' "$log" | head -n 20)
+
+# kmemleak (debug kernel): an unreferenced object whose allocation
+# backtrace has a frame in module space (0xffffffffc0000000 up; only
+# phloem.ko and phloem_sim.ko are modules there, and a frame of an
+# instance since unloaded prints as a bare address) is phloem's leak.
+leaks=
+if [ -e "$run/kmemleak" ]; then
+	leaks=$(awk '
+		/^unreferenced object/ { n++ }
+		{ rec[n] = rec[n] $0 "\n" }
+		/^ *\[<ffffffff[c-f][0-9a-f]{7}>\]/ { ours[n] = 1 }
+		END {
+			for (i = 1; i <= n; i++) {
+				if (ours[i]) { p++; mine = mine rec[i] } else o++
+			}
+			printf "%d %d\n%s", p, o, mine
+		}' "$run/kmemleak")
+	[ -n "$console" ] && cp "$run/kmemleak" "$console.kmemleak"
+fi
 
 {
 	[ -f "$run/out" ] && cat "$run/out"
@@ -182,6 +275,17 @@ splat=$(grep -nE 'Oops|WARNING:|BUG:|lockdep|possible circular locking|Call Trac
 	else
 		echo "ok - vm: kernel log clean"
 	fi
+	if [ -n "$leaks" ]; then
+		read -r nmine nother <<<"$(echo "$leaks" | head -n1)"
+		if [ "$nmine" -gt 0 ]; then
+			echo "not ok - vm: kmemleak: no leak from phloem modules ($nmine found, $nother elsewhere)"
+			echo "$leaks" | tail -n +2 | head -n 60 | sed 's/^/# /'
+		else
+			echo "ok - vm: kmemleak: no leak from phloem modules ($nother unreferenced objects elsewhere)"
+		fi
+	elif grep -q '^PHLOEM-VM: kmemleak scan failed' "$run/console"; then
+		echo "not ok - vm: kmemleak: no leak from phloem modules (scan failed)"
+	fi
 	if [ -n "$verdict" ]; then
 		echo "not ok - vm: guest finished ($verdict)"
 	else
@@ -190,7 +294,7 @@ splat=$(grep -nE 'Oops|WARNING:|BUG:|lockdep|possible circular locking|Call Trac
 } > "$run/tap"
 [ -n "$out" ] && { mkdir -p "$(dirname "$out")"; cp "$run/tap" "$out"; }
 
-echo "---- vm: kernel $kver, ${elapsed}s wall, command status ${rc} ----"
+echo "---- vm: kernel $kname, ${elapsed}s wall, command status ${rc} ----"
 if [ "$log" != "$run/console" ] && { [ -n "$splat" ] || [ -n "$verdict" ]; }; then
 	echo "---- vm: guest kernel log ($(basename "$log")) ----"
 	cat "$log"
@@ -199,6 +303,11 @@ fi
 if [ -n "$splat" ]; then
 	echo "vm: FAIL: kernel log has a splat:"
 	echo "$splat"
+	[ "$rc" = 0 ] && rc=1
+fi
+if [ -n "$leaks" ] && [ "${leaks%% *}" -gt 0 ]; then
+	echo "vm: FAIL: kmemleak found ${leaks%% *} leak(s) allocated by phloem modules:"
+	echo "$leaks" | tail -n +2
 	[ "$rc" = 0 ] && rc=1
 fi
 [ -n "$verdict" ] && echo "vm: FAIL: $verdict"
