@@ -146,7 +146,15 @@ static int wait_event(int fd, unsigned int kind, unsigned int relay, int ms,
 			die("read");
 		if (r.hdr.type != PHLOEM_REC_EVENT)
 			continue;
-		if (r.event.kind == kind && r.event.relay == relay) {
+		/*
+		 * The overload is shed when a garage relay goes: the EV
+		 * normally, the heater when a failsafe's staggered return had
+		 * not brought the EV back yet at the step (then the heater is
+		 * the only candidate, and it carries the step).
+		 */
+		if (r.event.kind == kind &&
+		    (r.event.relay == relay ||
+		     (kind == PHLOEM_EV_SHED && r.event.circuit == GARAGE))) {
 			*out = r;
 			return W_SHED;
 		}
@@ -170,7 +178,10 @@ static void drain(int fd)
 			die("read");
 }
 
-/* wait until the EV is on and the unit out of failsafe; 0 on timeout */
+/*
+ * Wait until the EV and the heater are on and the unit out of failsafe
+ * (after a failsafe they come back one by one); 0 on timeout.
+ */
 static int wait_ev_on(int fd, int ms)
 {
 	uint64_t end = now_ns() + (uint64_t)ms * 1000000;
@@ -178,7 +189,8 @@ static int wait_ev_on(int fd, int ms)
 
 	for (;;) {
 		status(fd, &st);
-		if (st.relay[R_EV].on && !(st.state & PHLOEM_STATE_F_FAILSAFE))
+		if (st.relay[R_EV].on && st.relay[R_HEATER].on &&
+		    !(st.state & PHLOEM_STATE_F_FAILSAFE))
 			return 1;
 		if (now_ns() >= end)
 			return 0;
@@ -234,6 +246,7 @@ int main(int argc, char **argv)
 {
 	unsigned int rounds = 200, inst_pct = 125, rate = 0, nm = 0, stale = 2000;
 	unsigned int i, n = 0, missed = 0, fsafe = 0, no_restore = 0, late = 0;
+	unsigned int heater_shed = 0;
 	const char *tap = NULL;
 	struct per_mult pm[MAXMULT];
 	struct phloem_config boot, cfg;
@@ -303,10 +316,26 @@ int main(int argc, char **argv)
 	cfg.circuit[GARAGE].limit_ma = LIMIT_MA;
 	cfg.circuit[GARAGE].inst_pct = inst_pct;
 	cfg.relay[R_EV].min_off_ms = 50;
+	cfg.relay[R_HEATER].min_off_ms = 50;
 	cfg.restore_delay_ms = 40;
 	cfg.retrip_window_ms = 0;	/* every round starts at backoff 0 */
 	cfg.stale_ms = stale;
 	xioctl(fd, PHLOEM_IOC_SET_CONFIG, &cfg, "SET_CONFIG");
+	/*
+	 * The idle loads are held off by the operator for the run: after a
+	 * failsafe only the EV and the heater then come back (staggered),
+	 * not six relays, 40 ms apart each.
+	 */
+	for (i = 2; i < 7; i++) {
+		struct phloem_override o = {
+			.size = sizeof(o), .relay = i, .mode = PHLOEM_OVERRIDE_OFF,
+			.expiry_ms = 3600000,
+		};
+
+		if (i == 4)	/* the fridge: critical, it stays */
+			continue;
+		xioctl(fd, PHLOEM_IOC_OVERRIDE, &o, "OVERRIDE");
+	}
 	if (!wait_ev_on(fd, 10000))
 		explain(fd, "EV not on before the first round", 0);
 
@@ -322,11 +351,23 @@ int main(int argc, char **argv)
 
 		m->rounds++;
 		if (!wait_ev_on(fd, 5000)) {
+			struct phloem_status st;
+
 			no_restore++;
 			explain(fd, "EV still off 5 s after the previous round", i);
-			/* the round cannot measure anything: count it as missed */
-			missed++;
-			m->missed++;
+			status(fd, &st);
+			/*
+			 * Still shed: the unit will not give it back, and the
+			 * round has nothing to shed: missed. Held by failsafe
+			 * (the guest keeps stalling past stale_ms): the unit
+			 * is protecting by design; the round is not run.
+			 */
+			if (st.relay[R_EV].reason == PHLOEM_RELAY_SHED) {
+				missed++;
+				m->missed++;
+			} else {
+				m->rounds--;
+			}
 			continue;
 		}
 		drain(fd);
@@ -348,6 +389,8 @@ int main(int argc, char **argv)
 			sim_set("relay1/load_ma", 0);
 			continue;
 		}
+		if (shed.event.relay != R_EV)
+			heater_shed++;
 		lat[n] = shed.event.latency_ns;
 		det[n] = shed.event.trigger_ns > (uint64_t)at ?
 			 shed.event.trigger_ns - at : 0;
@@ -360,7 +403,8 @@ int main(int argc, char **argv)
 		/* the load estimate needs the first full cycle after the shed */
 		usleep(60000);
 		sim_set("relay1/load_ma", 0);
-		if (wait_event(fd, PHLOEM_EV_RESTORE, R_EV, 5000, &rest) == W_NONE) {
+		if (wait_event(fd, PHLOEM_EV_RESTORE, shed.event.relay, 5000,
+			       &rest) == W_NONE) {
 			no_restore++;
 			explain(fd, "EV not restored within 5 s", i);
 		}
@@ -370,9 +414,17 @@ int main(int argc, char **argv)
 	s1.size = sizeof(s1);
 	xioctl(fd, PHLOEM_IOC_GET_STATS, &s1, "GET_STATS");
 	xioctl(fd, PHLOEM_IOC_SET_CONFIG, &boot, "SET_CONFIG (restore)");
+	for (i = 2; i < 7; i++) {
+		struct phloem_override o = {
+			.size = sizeof(o), .relay = i, .mode = PHLOEM_OVERRIDE_AUTO,
+		};
 
-	printf("\nphloem shed latency, %u overloads shed (%u not shed, %u failsafe, %u not restored within 5 s) in %.1f s\n",
-	       n, missed, fsafe, no_restore, (t1 - t0) / 1e9);
+		if (i != 4)
+			xioctl(fd, PHLOEM_IOC_OVERRIDE, &o, "OVERRIDE (auto)");
+	}
+
+	printf("\nphloem shed latency, %u overloads shed (%u of them the heater), %u not shed, %u failsafe, %u not restored within 5 s, in %.1f s\n",
+	       n, heater_shed, missed, fsafe, no_restore, (t1 - t0) / 1e9);
 	printf("emulated (QEMU TCG, no KVM): functional figure, not a hardware timing\n\n");
 	printf("  %-34s %10s %10s %10s\n", "ms", "p50", "p99", "max");
 	row("sample -> relay (EV_SHED records)", lat, n);
