@@ -46,8 +46,11 @@
  */
 #define SHED_WSHIFT	8
 #define SHED_WCAP_DIV	2
-/* samples a half-cycle window needs before the instantaneous rule trusts it */
-#define SHED_WIN_MIN	4
+/*
+ * sets a half-cycle window needs before the instantaneous rule trusts it:
+ * the trapezoids of a few irregular samples of sin^2 can be off by half
+ */
+#define SHED_WIN_MIN	8
 
 #define NS_PER_MS	1000000ULL
 /* 1 mWh expressed in mW * ns: the energy remainder's unit */
