@@ -4,7 +4,7 @@
 # reads, and the sample rate lowered; 0 missed. About 8 minutes under TCG.
 #
 #   make check-starve   tests/vm/starve.sh -> $(RESULTS)/check-starve.tap
-STARVE_ROUNDS ?= 250
+STARVE_ROUNDS ?= 260
 
 .PHONY: check-starve
 check-starve: modules vm-tools

@@ -33,7 +33,7 @@ knobs() {
 phase() {
 	local name=$1; shift
 	echo "# ---- $name ----"
-	"$bench" -n "$rounds" -m $mults -i 110 -s 10 -t "starve: $name" "$@" 2>&1 |
+	"$bench" -n "$rounds" -m $mults -i 110 -s 10 -w 30 -e 2000 -t "starve: $name" "$@" 2>&1 |
 		sed -e '/^\(not \)\{0,1\}ok /!s/^/# /'
 	[ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
 }
