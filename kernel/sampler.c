@@ -33,6 +33,15 @@
  */
 #define PHLOEM_WATCHDOG_MAX_MS	100
 
+/*
+ * Consecutive rounds a channel's reads must fail before the unit is told
+ * (and goes to failsafe). A lost read (a bus glitch, a retried transfer)
+ * only costs its sample set: the unit weights every set by the time it
+ * stands for, so one missing set is not a measurement error, and a channel
+ * that stays silent is a fault within a millisecond at any rate we allow.
+ */
+#define PHLOEM_FAULT_ROUNDS	3
+
 /**
  * phloem_publish() - the one exit of every record from the device
  * @pd: device
@@ -185,7 +194,8 @@ static int phloem_sampler_thread(void *data)
 	struct phloem_dev *pd = data;
 	unsigned int n = pd->info.nchannels;
 	s32 raw[PHLOEM_MAX_CHANNELS];
-	unsigned long faulty = 0;	/* channels whose last read failed */
+	unsigned long faulty = 0;	/* channels reported to the unit */
+	u8 fails[PHLOEM_MAX_CHANNELS] = { 0 };	/* consecutive failed reads */
 	ktime_t expires;
 
 	sched_set_fifo(current);
@@ -213,29 +223,38 @@ static int phloem_sampler_thread(void *data)
 						    "channel %s: read failed: %d\n",
 						    pd->info.chan[i].name, ret);
 				__set_bit(i, &failed);
+				if (fails[i] < PHLOEM_FAULT_ROUNDS)
+					fails[i]++;
 				continue;
 			}
+			fails[i] = 0;
 			raw[i] = val;
 		}
 
 		spin_lock(&pd->shed_lock);
 		if (failed) {
 			/*
-			 * Report a channel once when it starts failing, not
-			 * at every round: the unit is in failsafe from the
-			 * first report, and thousands of identical events a
-			 * second would only flood the readers' rings. It
-			 * leaves failsafe after a cycle of good sample sets.
+			 * A set with a failed read is not used. A channel is
+			 * reported once it has failed PHLOEM_FAULT_ROUNDS
+			 * rounds in a row, and once per failing spell, not at
+			 * every round: the unit is in failsafe from the first
+			 * report, and thousands of identical events a second
+			 * would only flood the readers' rings. It leaves
+			 * failsafe after a cycle of good sample sets.
 			 */
-			for_each_set_bit(i, &failed, n)
-				if (!test_bit(i, &faulty))
-					changed |= phloem_shed_fault(pd->shed, i,
-							PHLOEM_CAUSE_ADC, t0);
+			for_each_set_bit(i, &failed, n) {
+				if (fails[i] < PHLOEM_FAULT_ROUNDS ||
+				    test_bit(i, &faulty))
+					continue;
+				__set_bit(i, &faulty);
+				changed |= phloem_shed_fault(pd->shed, i,
+							     PHLOEM_CAUSE_ADC, t0);
+			}
 		} else {
 			changed = phloem_shed_sample(pd->shed, raw, t0);
+			faulty = 0;
 		}
 		spin_unlock(&pd->shed_lock);
-		faulty = failed;
 		if (!failed)
 			atomic64_inc(&pd->samples);
 

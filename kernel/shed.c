@@ -36,6 +36,22 @@
 #define SHED_KSHIFT	20		/* fraction bits of the per-channel gain */
 #define SHED_HIST	32		/* sample history per channel (pow2) */
 
+/*
+ * Time weighting. Every sample set stands for the time since the previous
+ * one (capped at SHED_WCAP_DIV-th of a half cycle, so that one sample after
+ * a gap cannot speak for a whole window), in units of 2^SHED_WSHIFT ns.
+ * Weighted sums use squares in mA^2 (mV^2): (1/16)^2 units >> 8. A square
+ * is then < 2^44 and a weight < 2^14, and the weights of one window or one
+ * cycle add up to < 2^17, so every weighted sum stays under 2^61.
+ */
+#define SHED_WSHIFT	8
+#define SHED_WCAP_DIV	2
+/*
+ * sets a half-cycle window needs before the instantaneous rule trusts it:
+ * the trapezoids of a few irregular samples of sin^2 can be off by half
+ */
+#define SHED_WIN_MIN	8
+
 #define NS_PER_MS	1000000ULL
 /* 1 mWh expressed in mW * ns: the energy remainder's unit */
 #define SHED_MWH	3600000000000ULL
@@ -67,8 +83,10 @@ enum shed_zc_state {
  * @off: raw reading at zero
  * @maxraw: 2^bits - 1
  * @flags: PHLOEM_CHAN_F_* seen during the open cycle
- * @sum_sq: sum of x^2 over the open cycle
- * @sum_p: current channels: sum of v*i over the open cycle
+ * @sum_sq: sum of x^2 (mA^2 or mV^2) times the sample weight over the open
+ *          cycle
+ * @sum_p: current channels: sum of v*i (uW) times the sample weight over the
+ *         open cycle
  * @dly: channel whose value is delayed for the power product
  * @und: channel taken undelayed for the power product
  * @di: whole samples of delay
@@ -77,7 +95,7 @@ enum shed_zc_state {
  * @exp_mwh: energy exported, mWh
  * @imp_rem: sub-mWh remainder of @imp_mwh, mW * ns
  * @exp_rem: sub-mWh remainder of @exp_mwh, mW * ns
- * @mean_sq: mean x^2 of the last closed cycle
+ * @mean_sq: time-weighted mean x^2 of the last closed cycle, (1/16 unit)^2
  * @rms: RMS of the last closed cycle, mV or mA
  * @p_mw: real power of the last closed cycle
  */
@@ -98,11 +116,14 @@ struct shed_chan {
 
 /**
  * struct shed_circ - per circuit rule state
- * @win: half-cycle window of i^2 of the circuit's channel
- * @wsum: sum of @win
- * @thr: @wsum above this is an instantaneous overload
+ * @win: half-cycle window of the circuit's channel: mean i^2 (mA^2) over
+ *       the time each sample set stands for, slots as in phloem_shed.wt
+ * @wsum: sum of @win times the weights
+ * @thr2: (inst_pct% of the limit)^2, mA^2: an instantaneous overload is
+ *        @wsum > @thr2 * phloem_shed.wwsum (a time-weighted mean above it)
  * @thr_ma: inst_pct% of the limit, mA (for events)
- * @holdoff: samples left before the instantaneous rule may shed again
+ * @holdoff_until: the instantaneous rule may not shed again before this
+ *                 time (the window still holds samples from before a shed)
  * @ch: current channel of the circuit
  * @inst_ep: an instantaneous overload episode is open (EV_OVERLOAD sent)
  * @therm_ep: a thermal overload episode is open
@@ -116,9 +137,9 @@ struct shed_chan {
 struct shed_circ {
 	uint64_t win[PHLOEM_SHED_WIN_MAX];
 	uint64_t wsum;
-	uint64_t thr;
+	uint64_t thr2;
 	uint32_t thr_ma;
-	uint32_t holdoff;
+	uint64_t holdoff_until;
 	uint8_t ch;
 	uint8_t inst_ep, therm_ep, therm_wait;
 	uint64_t in2;
@@ -134,6 +155,7 @@ struct shed_circ {
  * @fs_hold: off after failsafe, waiting for its staggered return
  * @backoff: backoff level
  * @est: cycles to wait before measuring the load estimate (0: none pending)
+ * @est_ns: when @load_ma was last measured or halved
  * @ovr_until: override expiry
  * @shed_ns: time of the last shed
  * @restored_ns: time of the last restore, SHED_NEVER once backoff decayed
@@ -144,7 +166,7 @@ struct shed_circ {
  */
 struct shed_relay {
 	uint8_t mode, shed, fs_hold, backoff, est;
-	uint64_t ovr_until, shed_ns, restored_ns, head_since;
+	uint64_t ovr_until, shed_ns, restored_ns, head_since, est_ns;
 	uint32_t shed_count, load_ma, pre_ma;
 };
 
@@ -165,8 +187,20 @@ struct shed_ev {
  * @hist: last SHED_HIST calibrated sample sets (phase correction, crossing
  *        interpolation)
  * @hpos: row of @hist holding the newest set
- * @wpos: next slot of the half-cycle windows
- * @wlen: half-cycle window length in samples
+ * @wt: time of each sample set in the half-cycle windows (a ring)
+ * @ww: its weight, 2^SHED_WSHIFT ns units
+ * @whead: oldest slot of the windows
+ * @wn: slots in use
+ * @wwsum: sum of @ww: the time the windows cover
+ * @half_ns: window length, half a nominal mains period
+ * @wcap_ns: most time one sample set may stand for
+ * @speriod_ns: nominal sampling period (weight of a first sample)
+ * @wprev_t: time of the newest window sample set
+ * @psq: per channel x^2 (mA^2, mV^2) of that set
+ * @pp: per current channel v*i (uW) of that set
+ * @cyc_w: sum of the weights of the open cycle's sample sets
+ * @no_trap: a relay just opened: the next set's interval is not averaged
+ *           with this set's values
  * @nch: channels
  * @ncirc: circuits
  * @nrel: relays
@@ -175,7 +209,8 @@ struct shed_ev {
  * @cur: their indexes
  * @now: latest time seen; never goes back
  * @prev_t: time of the previous good sample set
- * @last_good: time of the last good sample set (stale detection)
+ * @last_good: time of the last good sample set after which the half-cycle
+ *             windows were full enough to judge (stale detection)
  * @state: PHLOEM_STATE_F_FAILSAFE and _NO_MAINS; the other bits are derived
  * @tainted: the open cycle saw a fault or is partial: it cannot end failsafe
  * @have_prev: @hist holds a good previous set (crossing interpolation)
@@ -223,7 +258,14 @@ struct phloem_shed {
 	struct shed_circ ci[PHLOEM_MAX_CIRCUITS];
 	struct shed_relay rl[PHLOEM_MAX_RELAYS];
 	int32_t hist[SHED_HIST][PHLOEM_MAX_CHANNELS];
-	uint32_t hpos, wpos, wlen;
+	uint32_t hpos;
+	uint64_t wt[PHLOEM_SHED_WIN_MAX];
+	uint32_t ww[PHLOEM_SHED_WIN_MAX];
+	uint32_t whead, wn;
+	uint64_t wwsum, half_ns, wcap_ns, speriod_ns, wprev_t, cyc_w;
+	uint64_t psq[PHLOEM_MAX_CHANNELS];
+	int64_t pp[PHLOEM_MAX_CHANNELS];
+	uint8_t no_trap;
 	uint8_t nch, ncirc, nrel, v0, ncur;
 	uint8_t cur[PHLOEM_MAX_CHANNELS];
 
@@ -487,9 +529,9 @@ static void shed_derive_limits(struct phloem_shed *s)
 		ci->thr_ma = shed_sat32(t);
 		/* beyond the clamp of calibrated values it can never trip */
 		if (t > (SHED_XMAX >> SHED_Q))
-			ci->thr = SHED_U64_MAX;
+			ci->thr2 = SHED_U64_MAX >> 4;	/* * weights: no overflow */
 		else
-			ci->thr = (t * t << (2 * SHED_Q)) * s->wlen;
+			ci->thr2 = t * t;
 		ci->restore_ma = shed_sat32(shed_div((uint64_t)cc->restore_pct *
 						     cc->limit_ma, 100, 0));
 		ci->in2 = (uint64_t)cc->limit_ma * cc->limit_ma;
@@ -501,7 +543,7 @@ static void shed_derive_limits(struct phloem_shed *s)
 static void shed_derive(struct phloem_shed *s)
 {
 	uint32_t fs = s->cfg.sample_rate_hz, hz = s->info.mains_hz;
-	uint32_t i, wlen;
+	uint32_t i;
 
 	for (i = 0; i < s->nch; i++) {
 		const struct phloem_chan_cal *cal = &s->cfg.cal[i];
@@ -533,23 +575,14 @@ static void shed_derive(struct phloem_shed *s)
 		}
 	}
 	s->stale_ns = shed_ms(s->cfg.stale_ms);
-	wlen = (fs + hz) / (2 * hz);
-	if (wlen > PHLOEM_SHED_WIN_MAX)
-		wlen = PHLOEM_SHED_WIN_MAX;
-	if (wlen < 1)
-		wlen = 1;
-	if (wlen != s->wlen) {
-		/* a window of the old length means nothing at the new one */
-		for (i = 0; i < s->ncirc; i++) {
-			uint32_t j;
-
-			for (j = 0; j < PHLOEM_SHED_WIN_MAX; j++)
-				s->ci[i].win[j] = 0;
-			s->ci[i].wsum = 0;
-		}
-		s->wpos = 0;
-		s->wlen = wlen;
-	}
+	/*
+	 * The windows are measured in time, not in samples: a rate change
+	 * leaves them valid, and a sampler that runs late or jitters fills
+	 * them with fewer, heavier samples that still mean the same current.
+	 */
+	s->half_ns = 500000000U / hz;
+	s->wcap_ns = s->half_ns / SHED_WCAP_DIV;
+	s->speriod_ns = 1000000000U / fs;
 	shed_derive_limits(s);
 }
 
@@ -667,8 +700,8 @@ static int shed_one(struct phloem_shed *s, uint32_t circuit, uint32_t cause,
 	 * their instantaneous rules wait for that, or a second rule would
 	 * shed another relay for load that is already gone.
 	 */
-	s->ci[s->cfg.relay[best].circuit].holdoff = s->wlen;
-	s->ci[0].holdoff = s->wlen;
+	s->ci[s->cfg.relay[best].circuit].holdoff_until = s->now + s->half_ns;
+	s->ci[0].holdoff_until = s->now + s->half_ns;
 	if (rl->restored_ns != SHED_NEVER &&
 	    s->now - rl->restored_ns < shed_ms(s->cfg.retrip_window_ms) &&
 	    rl->backoff < s->cfg.backoff_max)
@@ -690,6 +723,8 @@ static int shed_one(struct phloem_shed *s, uint32_t circuit, uint32_t cause,
 	    cause != PHLOEM_CAUSE_SITE_IMPORT && value > rl->pre_ma)
 		rl->pre_ma = shed_sat32(value);
 	rl->est = 2;
+	rl->est_ns = s->now;
+	s->no_trap = 1;
 	s->sheds++;
 	shed_update_relays(s);
 	shed_event(s, PHLOEM_EV_SHED, cause, best, circuit,
@@ -819,9 +854,21 @@ static void shed_energy(struct shed_chan *ch, int32_t p_mw, uint64_t dt)
 	}
 }
 
+/* time-weighted mean of a cycle sum in (1/16 unit)^2: sum / w << 8, exact */
+static uint64_t shed_wmean(uint64_t sum, uint64_t w)
+{
+	uint64_t rem, q;
+
+	if (!w)
+		return 0;
+	q = shed_div(sum, w, &rem);
+	return (q << 8) + shed_div(rem << 8, w, 0);
+}
+
 static void shed_measure(struct phloem_shed *s, uint64_t dt)
 {
 	uint32_t n = s->nsamp, i;
+	uint64_t w = s->cyc_w;
 	/* energy never integrates over a sampling gap: cap at two periods */
 	uint64_t edt = dt > 2 * s->period_ns ? 2 * s->period_ns : dt;
 
@@ -830,7 +877,7 @@ static void shed_measure(struct phloem_shed *s, uint64_t dt)
 		struct phloem_chan_cycle *cc = &s->cyc.chan[i];
 		uint64_t rq;
 
-		ch->mean_sq = n ? shed_div(ch->sum_sq, n, 0) : 0;
+		ch->mean_sq = n ? shed_wmean(ch->sum_sq, w) : 0;
 		rq = shed_isqrt(ch->mean_sq);
 		ch->rms = (uint32_t)((rq + (1 << (SHED_Q - 1))) >> SHED_Q);
 		cc->rms = ch->rms;
@@ -838,10 +885,10 @@ static void shed_measure(struct phloem_shed *s, uint64_t dt)
 		cc->p_mw = 0;
 		cc->s_mva = 0;
 		cc->pf_milli = 0;
-		if (s->info.chan[i].kind == PHLOEM_CHAN_CURRENT && n) {
+		if (s->info.chan[i].kind == PHLOEM_CHAN_CURRENT && n && w) {
 			const struct shed_chan *v = &s->ch[s->info.chan[i].phase];
-			/* (1/16 mV)(1/16 mA) = 1/256 uW; mW = /256000 */
-			int64_t p = shed_sdiv_round(ch->sum_p, (uint64_t)n * 256000);
+			/* sum_p is in uW times weight: mW = / (w * 1000) */
+			int64_t p = shed_sdiv_round(ch->sum_p, w * 1000);
 			uint64_t va = (uint64_t)shed_isqrt(v->mean_sq) * rq;
 			uint64_t sva = shed_div(va + 128000, 256000, 0);
 
@@ -959,10 +1006,10 @@ static void shed_site(struct phloem_shed *s)
 	s->site_next = s->now + shed_ms(s->cfg.site_import_grace_ms);
 }
 
-static int shed_headroom(const struct phloem_shed *s, uint32_t r)
+static int shed_headroom(const struct phloem_shed *s, uint32_t r,
+			 uint64_t load)
 {
 	uint32_t c = s->cfg.relay[r].circuit;
-	uint64_t load = s->rl[r].load_ma;
 
 	if (s->ci[c].irms + load > s->ci[c].restore_ma)
 		return 0;
@@ -992,7 +1039,8 @@ static void shed_restore(struct phloem_shed *s)
 	for (r = 0; r < s->nrel; r++) {
 		uint32_t key;
 
-		if (!s->rl[r].fs_hold)
+		/* held off by an override: it returns when that ends */
+		if (!s->rl[r].fs_hold || s->rl[r].mode == PHLOEM_OVERRIDE_OFF)
 			continue;
 		key = !!(s->cfg.relay[r].flags & PHLOEM_RELAY_F_CRITICAL) << 16 |
 		      (uint32_t)s->cfg.relay[r].priority << 8 | (0xff - r);
@@ -1006,9 +1054,32 @@ static void shed_restore(struct phloem_shed *s)
 		struct shed_relay *rl = &s->rl[r];
 		uint32_t key;
 
-		if (!rl->shed || s->now < rl->shed_ns + shed_off_ns(s, r) ||
-		    !shed_headroom(s, r)) {
+		/*
+		 * A relay held off by an override stays shed until the
+		 * override ends: bringing it "back" now would only report a
+		 * restore that switches nothing.
+		 */
+		if (!rl->shed || rl->mode == PHLOEM_OVERRIDE_OFF ||
+		    s->now < rl->shed_ns + shed_off_ns(s, r)) {
 			rl->head_since = SHED_NEVER;
+			continue;
+		}
+		if (!shed_headroom(s, r, rl->load_ma)) {
+			rl->head_since = SHED_NEVER;
+			/*
+			 * The estimate is a measurement of the past (and errs
+			 * high: other loads that left in the same cycles are
+			 * in it). When it alone keeps the relay off (the
+			 * circuit has room without it), halve it every off
+			 * period: a relay must never stay off for good on
+			 * an old number. If the load really is that large,
+			 * the restore trips again and backoff takes over.
+			 */
+			if (rl->load_ma && shed_headroom(s, r, 0) &&
+			    s->now - rl->est_ns >= shed_off_ns(s, r)) {
+				rl->load_ma /= 2;
+				rl->est_ns = s->now;
+			}
 			continue;
 		}
 		if (rl->head_since == SHED_NEVER)
@@ -1085,6 +1156,7 @@ static void shed_close(struct phloem_shed *s, uint64_t t_end, uint32_t freq)
 			uint32_t now_ma = s->ci[s->cfg.relay[r].circuit].irms;
 
 			rl->load_ma = rl->pre_ma > now_ma ? rl->pre_ma - now_ma : 0;
+			rl->est_ns = s->now;
 		}
 		if (!rl->shed && rl->restored_ns != SHED_NEVER &&
 		    s->now - rl->restored_ns >= shed_ms(s->cfg.retrip_window_ms)) {
@@ -1106,6 +1178,7 @@ static void shed_close(struct phloem_shed *s, uint64_t t_end, uint32_t freq)
 	s->cyc_time = t_end;
 	s->cyc_ready = 1;
 	s->nsamp = 0;
+	s->cyc_w = 0;
 	s->cyc_start = t_end;
 	s->cyc.state = 0;	/* filled by phloem_shed_pop_cycle() */
 	shed_update_deadline(s);
@@ -1142,7 +1215,6 @@ void phloem_shed_init(struct phloem_shed *s, const struct phloem_info *info,
 		s->rl[i].restored_ns = SHED_NEVER;
 		s->rl[i].head_since = SHED_NEVER;
 	}
-	s->wlen = 0;
 	shed_derive(s);
 	s->now = now_ns;
 	s->last_good = now_ns;
@@ -1298,13 +1370,16 @@ static void shed_cycle_timing(struct phloem_shed *s, const int32_t *h,
 	}
 }
 
-static void shed_instant(struct phloem_shed *s, uint32_t c)
+static void shed_instant(struct phloem_shed *s, uint32_t c, uint64_t sum,
+			 uint64_t w)
 {
 	struct shed_circ *ci = &s->ci[c];
-	/* mean of the window as an RMS, for the events */
-	uint32_t ma = shed_rms_ceil(shed_div(ci->wsum, s->wlen, 0));
+	/* time-weighted mean of the window as an RMS in mA, rounded up */
+	uint64_t msq = shed_div(sum + w - 1, w, 0);
+	uint64_t r = shed_isqrt(msq);
+	uint32_t ma = shed_sat32(r * r < msq ? r + 1 : r);
 
-	ci->holdoff = s->wlen;
+	ci->holdoff_until = s->now + s->half_ns;
 	if (!ci->inst_ep) {
 		ci->inst_ep = 1;
 		shed_event(s, PHLOEM_EV_OVERLOAD, PHLOEM_CAUSE_INSTANT,
@@ -1317,8 +1392,11 @@ bool phloem_shed_sample(struct phloem_shed *s, const int32_t *raw,
 			uint64_t now_ns)
 {
 	uint32_t ev0 = s->evpushed, rel0 = s->relays, i, bad = SHED_NONE;
-	uint64_t sq[PHLOEM_MAX_CHANNELS];
+	uint64_t sq[PHLOEM_MAX_CHANNELS], w, dt;
+	uint32_t slot;
 	int32_t *h, *hp;
+	uint64_t xw, wc;
+	bool full, first;
 
 	if (now_ns > s->now)
 		s->now = now_ns;
@@ -1355,15 +1433,40 @@ bool phloem_shed_sample(struct phloem_shed *s, const int32_t *raw,
 		s->have_prev = 0;
 		goto out;
 	}
-	s->last_good = s->now;
 
 	shed_cycle_timing(s, h, hp, s->now);
 	s->prev_t = s->now;
 	s->have_prev = 1;
 
+	/*
+	 * The time since the previous set, capped, and the mean of the two
+	 * sets over it (trapezoids): a sampler that falls behind gives fewer,
+	 * heavier samples, so the means below stay means over time, not over
+	 * however many samples happened to arrive.
+	 */
+	/* after a shed the previous set's current is no longer flowing */
+	first = !s->wn || s->no_trap;
+	s->no_trap = 0;
+	dt = !s->wn ? s->speriod_ns : s->now - s->wprev_t;
+	if (dt > s->wcap_ns)
+		dt = s->wcap_ns;
+	w = dt >> SHED_WSHIFT;
+	/*
+	 * The set that opens a cycle brings the time since the previous
+	 * one, from before the crossing: every cycle then spans a whole
+	 * number of sample intervals, which the mean of sin^2 needs more
+	 * than it needs the exact crossing instant.
+	 */
+	wc = w;
+	s->wprev_t = s->now;
+	s->cyc_w += wc;
+
 	for (i = 0; i < s->nch; i++) {
-		sq[i] = (uint64_t)((int64_t)h[i] * h[i]);
-		s->ch[i].sum_sq += sq[i];
+		uint64_t x2 = (uint64_t)((int64_t)h[i] * h[i]) >> (2 * SHED_Q);
+
+		sq[i] = (x2 + (first ? x2 : s->psq[i])) >> 1;
+		s->psq[i] = x2;
+		s->ch[i].sum_sq += sq[i] * wc;
 	}
 	for (i = 0; i < s->ncur; i++) {
 		struct shed_chan *ch = &s->ch[s->cur[i]];
@@ -1374,9 +1477,50 @@ bool phloem_shed_sample(struct phloem_shed *s, const int32_t *raw,
 		int64_t d = a[ch->dly] +
 			    (((int64_t)(b[ch->dly] - a[ch->dly]) * ch->frac) >> 16);
 
-		ch->sum_p += d * h[ch->und];
+		int64_t p = (d * h[ch->und]) >> (2 * SHED_Q);
+
+		ch->sum_p += ((p + (first ? p : s->pp[i])) >> 1) * (int64_t)wc;
+		s->pp[i] = p;
 	}
 	s->nsamp++;
+
+	/* drop what is older than half a cycle, and make room for this set */
+	while (s->wn && (s->wn == PHLOEM_SHED_WIN_MAX ||
+			 s->wt[s->whead] + s->half_ns <= s->now)) {
+		for (i = 0; i < s->ncirc; i++)
+			s->ci[i].wsum -= s->ci[i].win[s->whead] *
+					 s->ww[s->whead];
+		s->wwsum -= s->ww[s->whead];
+		s->whead = (s->whead + 1) & (PHLOEM_SHED_WIN_MAX - 1);
+		s->wn--;
+	}
+	slot = (s->whead + s->wn) & (PHLOEM_SHED_WIN_MAX - 1);
+	s->wt[slot] = s->now;
+	s->ww[slot] = (uint32_t)w;
+	s->wwsum += w;
+	s->wn++;
+	/*
+	 * A window is judged only when a few samples cover at least half of
+	 * it: one sample near a peak is not an RMS. A sampler too starved to
+	 * fill the windows stops refreshing last_good, and the stale rule
+	 * puts the unit in failsafe: it cannot protect, and says so.
+	 */
+	full = s->wn >= SHED_WIN_MIN &&
+	       s->wwsum >= (s->half_ns >> (SHED_WSHIFT + 1));
+	if (full)
+		s->last_good = s->now;
+	/*
+	 * The oldest set may stand for time from before the window: leave
+	 * that part out, so the window spans exactly half a cycle (the mean
+	 * of sin^2 over anything else ripples with the phase).
+	 */
+	{
+		uint64_t lo = s->now - s->half_ns;
+		uint64_t start = s->wt[s->whead] -
+				 ((uint64_t)s->ww[s->whead] << SHED_WSHIFT);
+
+		xw = s->wn > 1 && lo > start ? (lo - start) >> SHED_WSHIFT : 0;
+	}
 
 	/*
 	 * Final circuits first, the site last: a final circuit's shed also
@@ -1386,19 +1530,20 @@ bool phloem_shed_sample(struct phloem_shed *s, const int32_t *raw,
 		uint32_t c = i < s->ncirc ? i : 0;
 		struct shed_circ *ci = &s->ci[c];
 
-		ci->wsum += sq[ci->ch] - ci->win[s->wpos];
-		ci->win[s->wpos] = sq[ci->ch];
-		if (ci->holdoff) {
-			ci->holdoff--;
-		} else if (ci->wsum > ci->thr) {
+		ci->win[slot] = sq[ci->ch];
+		ci->wsum += sq[ci->ch] * w;
+		if (s->now < ci->holdoff_until || !full)
+			continue;
+		if (ci->wsum - ci->win[s->whead] * xw >
+		    ci->thr2 * (s->wwsum - xw)) {
 			if (!(s->state & PHLOEM_STATE_F_FAILSAFE))
-				shed_instant(s, c);
+				shed_instant(s, c, ci->wsum -
+					     ci->win[s->whead] * xw,
+					     s->wwsum - xw);
 		} else {
 			ci->inst_ep = 0;
 		}
 	}
-	if (++s->wpos >= s->wlen)
-		s->wpos = 0;
 out:
 	if (s->now >= s->next_timer)
 		shed_timers(s);

@@ -40,6 +40,8 @@
 #define PHLOEM_SIM_PHASE_MAX	180000	/* mdeg, either sign */
 #define PHLOEM_SIM_HARM_MAX_PCT	100
 #define PHLOEM_SIM_STEP_MAX_MS	3600000
+#define PHLOEM_SIM_ADC_DELAY_MAX_US	20000
+#define PHLOEM_SIM_PPM_MAX	1000000
 
 struct phloem_sim_hat;
 
@@ -176,6 +178,10 @@ struct phloem_sim_mcp {
  * @log_count: valid entries in @log
  * @step_at_ns: instant of the most recently armed step (0: none yet)
  * @stall: while true, SPI transfers block (READ_ONCE/WRITE_ONCE, no lock)
+ * @adc_delay_us: every conversion takes this long (a slow ADC or bus)
+ * @adc_jitter_us: plus up to this much more, at random
+ * @adc_lost_ppm: conversions that fail with -EIO at random, per million
+ *	(lost reads); these three are READ_ONCE/WRITE_ONCE, no lock
  * @dying: set on unload to release stalled transfers for good
  * @stall_wq: where stalled transfers wait for @stall or @dying to change
  * @mcp: serial state of the emulated ADC
@@ -222,6 +228,9 @@ struct phloem_sim_hat {
 
 	bool stall;
 	bool dying;
+	u32 adc_delay_us;
+	u32 adc_jitter_us;
+	u32 adc_lost_ppm;
 	wait_queue_head_t stall_wq;
 
 	struct phloem_sim_mcp mcp;

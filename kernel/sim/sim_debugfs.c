@@ -169,6 +169,32 @@ static int phloem_sim_stall_set(void *data, u64 val)
 DEFINE_DEBUGFS_ATTRIBUTE(phloem_sim_stall_fops, phloem_sim_stall_get,
 			 phloem_sim_stall_set, "%llu\n");
 
+/* Unlocked u32 knobs of the hat in [0, @hi] (READ_ONCE/WRITE_ONCE). */
+#define PHLOEM_SIM_HAT_KNOB(stem, field, hi)				\
+static int stem##_get(void *data, u64 *val)				\
+{									\
+	struct phloem_sim_hat *hat = data;				\
+									\
+	*val = READ_ONCE(hat->field);					\
+	return 0;							\
+}									\
+static int stem##_set(void *data, u64 val)				\
+{									\
+	struct phloem_sim_hat *hat = data;				\
+									\
+	if (val > (hi))							\
+		return -EINVAL;						\
+	WRITE_ONCE(hat->field, val);					\
+	return 0;							\
+}									\
+DEFINE_DEBUGFS_ATTRIBUTE(stem##_fops, stem##_get, stem##_set, "%llu\n")
+
+PHLOEM_SIM_HAT_KNOB(phloem_sim_adc_delay, adc_delay_us,
+		    PHLOEM_SIM_ADC_DELAY_MAX_US);
+PHLOEM_SIM_HAT_KNOB(phloem_sim_adc_jitter, adc_jitter_us,
+		    PHLOEM_SIM_ADC_DELAY_MAX_US);
+PHLOEM_SIM_HAT_KNOB(phloem_sim_adc_lost, adc_lost_ppm, PHLOEM_SIM_PPM_MAX);
+
 static int phloem_sim_relays_get(void *data, u64 *val)
 {
 	struct phloem_sim_hat *hat = data;
@@ -239,6 +265,12 @@ void phloem_sim_debugfs_hat_init(struct phloem_sim_hat *hat)
 				   &phloem_sim_stall_fops);
 	debugfs_create_file_unsafe("relays", 0444, d, hat,
 				   &phloem_sim_relays_fops);
+	debugfs_create_file_unsafe("adc_delay_us", 0644, d, hat,
+				   &phloem_sim_adc_delay_fops);
+	debugfs_create_file_unsafe("adc_jitter_us", 0644, d, hat,
+				   &phloem_sim_adc_jitter_fops);
+	debugfs_create_file_unsafe("adc_lost_ppm", 0644, d, hat,
+				   &phloem_sim_adc_lost_fops);
 	debugfs_create_file("relay_log", 0444, d, hat,
 			    &phloem_sim_relay_log_fops);
 	debugfs_create_file_unsafe("relay_log_clear", 0200, d, hat,

@@ -10,8 +10,10 @@
  * the high nibble of the second, but any alignment a driver may choose (e.g.
  * three bytes with leading zeros, as the datasheet suggests) works too.
  */
+#include <linux/delay.h>
 #include <linux/ktime.h>
 #include <linux/platform_device.h>
+#include <linux/random.h>
 #include <linux/sched/signal.h>
 #include <linux/spi/spi.h>
 
@@ -36,8 +38,23 @@ static int phloem_sim_stall_wait(struct phloem_sim_hat *hat)
 static int phloem_sim_mcp_convert(struct phloem_sim_hat *hat, u8 cfg)
 {
 	unsigned int d = cfg & 7;
+	u32 delay = READ_ONCE(hat->adc_delay_us);
+	u32 jitter = READ_ONCE(hat->adc_jitter_us);
+	u32 lost = READ_ONCE(hat->adc_lost_ppm);
 	int plus, minus;
 	u64 now;
+
+	/*
+	 * A slow, jittery converter: the conversion instant (and the
+	 * reader) is late by the delay. It sleeps, as a driver waiting for
+	 * a DMA completion would, so the CPU is free meanwhile.
+	 */
+	if (jitter)
+		delay += get_random_u32() % (jitter + 1);
+	if (delay)
+		usleep_range(delay, delay + 1);
+	if (lost && get_random_u32() % PHLOEM_SIM_PPM_MAX < lost)
+		return -EIO;
 
 	mutex_lock(&hat->lock);
 	now = ktime_get_ns();

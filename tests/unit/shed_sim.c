@@ -110,6 +110,8 @@ void sim_start(struct sim *m)
 {
 	m->s = calloc(1, phloem_shed_size());
 	m->ns = SIM_T0;
+	m->grid = SIM_T0;
+	m->ns_set = SIM_T0;
 	phloem_shed_init(m->s, &m->info, &m->cfg, m->ns);
 }
 
@@ -207,6 +209,35 @@ static void sim_drain(struct sim *m)
 	m->ncyc++;
 }
 
+/* time of the next sample set: the period grid, bent by a starved sampler */
+static void sim_next(struct sim *m)
+{
+	uint64_t period = 1000000000ULL / m->cfg.sample_rate_hz, t;
+
+	/* a test moved the clock itself: the grid follows */
+	if (m->ns != m->ns_set)
+		m->grid = m->ns;
+	m->grid += period;
+	if (m->late_pct && (uint32_t)((sim_rand(m) + 1) * 50) < m->late_pct)
+		m->grid += period * (1 + (uint64_t)((sim_rand(m) + 1) / 2 *
+						    m->late_max));
+	t = m->grid;
+	if (m->jitter > 0)
+		t += (uint64_t)((sim_rand(m) + 1) / 2 * m->jitter * period);
+	if (m->stall_every_ns) {
+		uint64_t ph = (t - SIM_T0) % m->stall_every_ns;
+
+		/* blocked: the set is taken at the first boundary after */
+		while (ph < m->stall_ns) {
+			m->grid += period;
+			t += period;
+			ph = (t - SIM_T0) % m->stall_every_ns;
+		}
+	}
+	m->ns = t > m->ns ? t : m->ns + 1;
+	m->ns_set = m->ns;
+}
+
 bool sim_step(struct sim *m)
 {
 	double t = (double)(m->ns - SIM_T0) * 1e-9;
@@ -237,7 +268,7 @@ bool sim_step(struct sim *m)
 	if (m->tick_every && m->nsamples % m->tick_every == 0)
 		r |= phloem_shed_tick(m->s, m->ns);
 	sim_drain(m);
-	m->ns += 1000000000ULL / m->cfg.sample_rate_hz;
+	sim_next(m);
 	return r;
 }
 

@@ -59,6 +59,22 @@ struct sim {
 	uint64_t ncyc;
 	unsigned __int128 pdt[PHLOEM_MAX_CHANNELS], pdt_neg[PHLOEM_MAX_CHANNELS];
 	bool no_pop;		/* leave events queued (overflow tests) */
+
+	/*
+	 * A sampler that falls behind, as a starved sampling thread does
+	 * (all off by default: one set every period, on time):
+	 * @late_pct: percent of rounds that overrun and skip 1..@late_max
+	 *            whole periods
+	 * @jitter: each set is taken up to this fraction of a period late
+	 * @stall_every_ns, @stall_ns: every @stall_every_ns the sampler is
+	 *            blocked for @stall_ns (a competing periodic task)
+	 * Sets keep their true time stamps, as the driver's do.
+	 */
+	uint32_t late_pct, late_max;
+	double jitter;
+	uint64_t stall_every_ns, stall_ns;
+	uint64_t grid;		/* the last period boundary */
+	uint64_t ns_set;	/* @ns as sim_step() left it */
 };
 
 void sim_default(struct sim *m, uint32_t mains_hz, uint32_t rate_hz);
