@@ -691,6 +691,9 @@ static int compare_member(const struct ledger_member *m, void *arg)
 	if (ret)
 		return ret;
 	if (v->reverse) {
+		/* a party known only from a pending transfer's claim: nothing to miss */
+		if (!m->head_seq && !m->balance_wh && !m->limit_wh && !m->flagged)
+			return 0;
 		if (!f.head_seq && !f.balance_wh && !f.limit_wh && !f.flagged)
 			problem(v, m->key, 0, "chain state missing from the store");
 		return 0;
