@@ -1206,6 +1206,38 @@ TEST(spec_reasons)
 	ledger_identity_free(b);
 }
 
+/*
+ * Item 15: the Ed25519 rules docs/ledger.md states (libsodium's
+ * crypto_sign_verify_detached): another implementation must split forks
+ * the same way, so it must refuse exactly these too.
+ */
+TEST(ed25519_rules)
+{
+	/* L, the group order, little-endian */
+	static const uint8_t L[32] = {
+		0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2,
+		0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10 };
+	struct ledger_identity *a = ident(0x00);
+	uint8_t msg[] = "phloem", sig[64], bad[64], pk0[32] = { 1 }, sig0[64] = { 1 };
+	unsigned int carry = 0;
+
+	ASSERT_EQ(0, crypto_sign_detached(sig, NULL, msg, sizeof(msg), a->sk));
+	EXPECT_EQ(0, crypto_sign_verify_detached(sig, msg, sizeof(msg), a->pk));
+	/* S + L satisfies the same equation: refused (S must be < L) */
+	memcpy(bad, sig, 64);
+	for (int i = 0; i < 32; i++) {
+		carry += bad[32 + i] + L[i];
+		bad[32 + i] = carry & 0xff;
+		carry >>= 8;
+	}
+	ASSERT_EQ(0, carry);
+	EXPECT_NE(0, crypto_sign_verify_detached(bad, msg, sizeof(msg), a->pk));
+	/* the identity as public key, R the identity, S 0: "valid" for every
+	 * message under the bare equation; refused (small-order key and R) */
+	EXPECT_NE(0, crypto_sign_verify_detached(sig0, msg, sizeof(msg), pk0));
+	ledger_identity_free(a);
+}
+
 /* ---- the real phloemctl on a real file ---- */
 
 static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

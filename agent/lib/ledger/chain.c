@@ -153,7 +153,7 @@ static int check_transfer(struct ledger *l, const struct ledger_entry *e, const 
 	 * transfer on it, credits included, and its latest limit entry): the
 	 * same verdict on every member, in whatever order the chains came.
 	 * The creditor's copy is never judged on the limit here: whether it
-	 * moves credit is decided by count_due() once both copies are held,
+	 * moves credit is decided by count_due() once the debtor's copy is held,
 	 * from the chains only. Our own appends are judged more strictly, on
 	 * the credit already counted: we sign nothing that would not count.
 	 */
@@ -168,7 +168,8 @@ static int check_transfer(struct ledger *l, const struct ledger_entry *e, const 
 }
 
 /*
- * A transfer moves credit ("is counted") once both copies are held and the
+ * A transfer moves credit ("is counted") once the debtor's copy is held
+ * (its chain up to debtor_seq: the debtor committed, in chain order) and the
  * debtor's balance before its slot, counting every debit on the debtor's
  * chain but only counted credits, stays within the limit in force there.
  * Counting a transfer can only raise its creditor's counted credit, so the
@@ -196,7 +197,7 @@ static int count_due(struct ledger *l, const uint8_t first[32])
 		ret = store_xfer_get(l, id, &r);
 		if (ret)
 			break;
-		if (r.held != 3 || r.counted)
+		if (!(r.held & 1) || r.counted)
 			continue;
 		ret = store_limit_at(l, r.debtor, r.debtor_seq, &limit);
 		if (!ret)

@@ -362,8 +362,8 @@ int ledger_held_count(struct ledger *l, const uint8_t *author);
 
 /*
  * Transfers stored but not counted in balances ("pending", see
- * docs/ledger.md, Balances): one copy missing, or over the debtor's limit
- * once only counted credit is taken into account. @cb gets each one.
+ * docs/ledger.md, Balances): the debtor's copy missing, or over the
+ * debtor's limit once only counted credit is taken into account. @cb gets each one.
  */
 typedef int (*ledger_transfer_cb)(const struct ledger_transfer *t, bool counted, void *arg);
 int ledger_foreach_transfer(struct ledger *l, bool pending_only, ledger_transfer_cb cb, void *arg);

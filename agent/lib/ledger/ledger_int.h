@@ -140,7 +140,7 @@ struct xfer_row {
 int store_xfer_get(struct ledger *l, const uint8_t id[32], struct xfer_row *r);
 /* Mark @id counted and move its credit. */
 int store_xfer_count(struct ledger *l, const uint8_t id[32], const struct xfer_row *r);
-/* Ids of @debtor's transfers past slot @after with both copies and not counted (malloc'd). */
+/* Ids of @debtor's transfers past slot @after, its copy held, not counted (malloc'd). */
 int store_xfer_waiting(struct ledger *l, const uint8_t debtor[32], uint64_t after,
 		       uint8_t (**ids)[32], size_t *n);
 /* One copy (@creditor_copy or the debtor's) of transfer @id is stored; counts it when due. */

@@ -93,7 +93,7 @@ static const char *const stmt_sql[__ST_MAX] = {
 			"FROM transfers WHERE id = ?1",
 	[ST_XFER_COUNT] = "UPDATE transfers SET counted = 1 WHERE id = ?1",
 	[ST_XFER_WAITING] = "SELECT id FROM transfers WHERE debtor = ?1 AND debtor_seq > ?2 "
-			    "AND held = 3 AND NOT counted ORDER BY debtor_seq",
+			    "AND held & 1 AND NOT counted ORDER BY debtor_seq",
 	[ST_LIMIT_AT] = "SELECT limit_wh FROM limits WHERE author = ?1 AND seq < ?2 "
 			"ORDER BY seq DESC LIMIT 1",
 	[ST_INS_LIMIT] = "INSERT INTO limits (author, seq, limit_wh) VALUES (?1, ?2, ?3)",
