@@ -1222,18 +1222,22 @@ static void on_propose(struct pd_peers *p, struct pd_peer *e, const struct peer_
 		return refuse(p, e, &t, PEER_SETTLE_STALE);
 	}
 	/*
-	 * The community's interval length, and the deadline, before any
-	 * computation. A proposal for the interval in progress uses its
-	 * computation; for another one, a computation of its own, so that no
-	 * proposal ever replaces the settlement in progress.
+	 * The interval length is ours (the settlement in progress, which our
+	 * timer or operator started, else settle_interval_s), never the
+	 * proposer's or a metered entry's; it and the deadline are checked
+	 * before any computation. A proposal for the interval in progress
+	 * uses its computation; with none in progress, it starts one (kept,
+	 * see settle_peer.c); for another interval it gets a computation of
+	 * its own, so that no proposal replaces the settlement in progress.
 	 */
-	len = (uint32_t)p->d->cfg.peer_settle_interval_s;
+	len = p->st.have && p->st.start == t.interval_start ? p->st.len :
+	      (uint32_t)p->d->cfg.peer_settle_interval_s;
 	ret = peer_settle_admit(now_ms() / 1000, t.interval_start, len);
 	if (ret)
 		return refuse(p, e, &t, ret);
 	if (p->st.have && p->st.start == t.interval_start) {
 		res = &p->st.res;
-	} else if (!p->st.have || settle_busy(p)) {
+	} else if (p->st.have) {
 		char why[256];
 
 		ledger_members(p);

@@ -1238,6 +1238,63 @@ TEST(ed25519_rules)
 	ledger_identity_free(a);
 }
 
+/*
+ * Signatures of a batch are checked ahead on two cores: a rotation inside
+ * the batch (later entries under the new key), a forgery and a replay in
+ * it must get exactly the verdicts of one-by-one ingest.
+ */
+TEST_F(ledger, batch_checked_ahead_same_verdicts)
+{
+	enum { N = 24 };
+	struct ledger_identity *a2 = ident(0x40);
+	static uint8_t raw[N + 2][LEDGER_ENTRY_MAX];
+	struct ledger_blob bl[N + 2];
+	struct ledger *src, *dst;
+	struct ledger_head h;
+	char p[160];
+	int i;
+
+	snprintf(p, sizeof(p), "%s/src.db", self->dir);
+	ASSERT_EQ(0, ledger_open(p, LEDGER_O_CREATE | LEDGER_O_NOSYNC, &src));
+	for (i = 0; i < N; i++) {
+		struct ledger_entry e = { .type = LEDGER_T_METER };
+
+		if (i == 6) {
+			memcpy(e.author, self->c->pk, 32);
+			ASSERT_EQ(0, ledger_rotate_prepare(&e, a2));
+			e.type = LEDGER_T_ROTATE;
+		} else {
+			e.body.meter = (struct ledger_meter){ 1700000100 + 900 * i, 900, i, 0, 1 };
+		}
+		ASSERT_EQ(0, ledger_append(src, self->c->pk, i > 6 ? a2 : self->c, &e, NULL));
+	}
+	for (i = 0; i < N; i++) {
+		size_t len;
+
+		ASSERT_EQ(0, ledger_get_entry(src, self->c->pk, i + 1, raw[i], &len));
+		bl[i] = (struct ledger_blob){ raw[i], len, -1 };
+	}
+	/* a forged copy of entry 10 in place of 11, and entry 3 again */
+	memcpy(raw[N], raw[10], bl[10].len);
+	raw[N][bl[10].len - 5] ^= 1;
+	bl[N] = (struct ledger_blob){ raw[N], bl[10].len, -1 };
+	bl[N + 1] = bl[3];
+	snprintf(p, sizeof(p), "%s/dst.db", self->dir);
+	ASSERT_EQ(0, ledger_open(p, LEDGER_O_CREATE | LEDGER_O_NOSYNC, &dst));
+	EXPECT_EQ(N, ledger_ingest(dst, bl, N + 2));
+	for (i = 0; i < N; i++)
+		EXPECT_EQ(0, bl[i].status) TH_LOG("entry %d: %s", i + 1, ledger_strerror(bl[i].status));
+	EXPECT_EQ(LEDGER_E_SIGNATURE, bl[N].status);
+	EXPECT_EQ(LEDGER_E_REPLAY, bl[N + 1].status);
+	ledger_get_head(dst, self->c->pk, &h);
+	EXPECT_EQ(N, h.seq);
+	EXPECT_EQ(0, memcmp(h.key, a2->pk, 32));
+	EXPECT_EQ(0, ledger_verify(dst, NULL, NULL));
+	ledger_close(src);
+	ledger_close(dst);
+	ledger_identity_free(a2);
+}
+
 /* ---- the real phloemctl on a real file ---- */
 
 static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -54,6 +54,18 @@ enum {
 	__ST_MAX,
 };
 
+/*
+ * A foreign entry's signature, checked ahead of the sequential rules (on
+ * both cores, see ledger_ingest()) against the key its chain had in force
+ * when the batch began. Used only when validation asks for that very key.
+ */
+struct preverify {
+	const uint8_t *raw;
+	size_t len;
+	uint8_t key[LEDGER_KEY_BYTES];
+	int ok;			/* 1 valid, 0 not, -1 not checked */
+};
+
 /* What validation needs to know about one chain (a row of "chains"). */
 struct chain_state {
 	uint64_t head_seq;
@@ -89,6 +101,7 @@ struct ledger {
 	size_t nmembers;
 	uint8_t (*members)[LEDGER_KEY_BYTES];
 	bool local;		/* validating our own append, not a foreign entry */
+	const struct preverify *pre;	/* the entry being ingested, checked ahead */
 	uint64_t fixed_now_ms;	/* 0: CLOCK_REALTIME */
 };
 
