@@ -1295,6 +1295,97 @@ TEST_F(ledger, batch_checked_ahead_same_verdicts)
 	ledger_identity_free(a2);
 }
 
+/* A schema 1 database (as 776df8d wrote it) is replayed under today's rules. */
+TEST_F(ledger, schema1_upgraded)
+{
+	static const char v1[] =
+		"CREATE TABLE entries (id INTEGER PRIMARY KEY, author BLOB NOT NULL,"
+		" seq INTEGER NOT NULL, hash BLOB NOT NULL UNIQUE, type INTEGER NOT NULL,"
+		" ts INTEGER NOT NULL, signer BLOB NOT NULL, raw BLOB NOT NULL, UNIQUE (author, seq));"
+		"CREATE TABLE chains (author BLOB PRIMARY KEY, head_seq INTEGER NOT NULL,"
+		" head_hash BLOB NOT NULL, head_ts INTEGER NOT NULL, key BLOB NOT NULL,"
+		" limit_wh INTEGER NOT NULL, flagged INTEGER NOT NULL, claim_max INTEGER NOT NULL)"
+		" WITHOUT ROWID;"
+		"CREATE TABLE meters (interval_start INTEGER NOT NULL, author BLOB NOT NULL,"
+		" seq INTEGER NOT NULL, interval_len INTEGER NOT NULL, wh_import INTEGER NOT NULL,"
+		" wh_export INTEGER NOT NULL, channels INTEGER NOT NULL,"
+		" PRIMARY KEY (interval_start, author, seq)) WITHOUT ROWID;"
+		"CREATE TABLE transfers (id BLOB PRIMARY KEY, debtor BLOB NOT NULL,"
+		" creditor BLOB NOT NULL, amount INTEGER NOT NULL, interval_start INTEGER NOT NULL,"
+		" debtor_seq INTEGER NOT NULL, debtor_prev BLOB NOT NULL,"
+		" creditor_seq INTEGER NOT NULL, creditor_prev BLOB NOT NULL);"
+		"CREATE TABLE balances (key BLOB PRIMARY KEY, balance INTEGER NOT NULL) WITHOUT ROWID;"
+		"CREATE TABLE forks (author BLOB NOT NULL, seq INTEGER NOT NULL, a BLOB NOT NULL,"
+		" b BLOB NOT NULL, PRIMARY KEY (author, seq, a, b));"
+		"PRAGMA user_version = 1;";
+	static struct vector v[NVEC];
+	struct vector_keys k;
+	struct ledger_member m;
+	struct ledger *l;
+	sqlite3_stmt *st;
+	sqlite3 *db;
+	char p[160];
+	int forks = 0;
+
+	ASSERT_EQ(0, vec_keys(&k));
+	ASSERT_EQ(0, vec_build(&k, v));
+	snprintf(p, sizeof(p), "%s/v1.db", self->dir);
+	ASSERT_EQ(SQLITE_OK, sqlite3_open(p, &db));
+	ASSERT_EQ(SQLITE_OK, sqlite3_exec(db, v1, NULL, NULL, NULL));
+	ASSERT_EQ(SQLITE_OK, sqlite3_prepare_v2(db, "INSERT INTO entries (author, seq, hash,"
+		  " type, ts, signer, raw) VALUES (?1, ?2, ?3, ?4, 0, ?1, ?5)", -1, &st, NULL));
+	for (int i = 0; i < NVEC; i++) {
+		struct ledger_entry e;
+		uint8_t h[32];
+
+		if (i == 7)
+			continue;	/* the conflict: evidence, not chain */
+		ASSERT_EQ(0, ledger_entry_decode(v[i].raw, v[i].len, &e));
+		ledger_hash(v[i].raw, v[i].len, h);
+		sqlite3_bind_blob(st, 1, e.author, 32, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, e.seq);
+		sqlite3_bind_blob(st, 3, h, 32, SQLITE_STATIC);
+		sqlite3_bind_int(st, 4, e.type);
+		sqlite3_bind_blob(st, 5, v[i].raw, v[i].len, SQLITE_STATIC);
+		ASSERT_EQ(SQLITE_DONE, sqlite3_step(st));
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	ASSERT_EQ(SQLITE_OK, sqlite3_prepare_v2(db, "INSERT INTO forks VALUES (?1, 1, ?2, ?3)",
+						-1, &st, NULL));
+	sqlite3_bind_blob(st, 1, k.bob->pk, 32, SQLITE_STATIC);
+	if (bytes_lt(v[2].raw, v[2].len, v[7].raw, v[7].len)) {
+		sqlite3_bind_blob(st, 2, v[2].raw, v[2].len, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 3, v[7].raw, v[7].len, SQLITE_STATIC);
+	} else {
+		sqlite3_bind_blob(st, 2, v[7].raw, v[7].len, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 3, v[2].raw, v[2].len, SQLITE_STATIC);
+	}
+	ASSERT_EQ(SQLITE_DONE, sqlite3_step(st));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+
+	/* read-only: refused until upgraded */
+	EXPECT_EQ(-EPROTO, ledger_open(p, LEDGER_O_RDONLY, &l));
+	ASSERT_EQ(0, ledger_open(p, 0, &l));
+	EXPECT_EQ(-700, balance(l, k.alice->pk));
+	EXPECT_EQ(700, balance(l, k.bob->pk));
+	ledger_get_member(l, k.bob->pk, &m);
+	EXPECT_TRUE(m.flagged);
+	ledger_get_member(l, k.alice->pk, &m);
+	EXPECT_EQ(5, m.head_seq);
+	EXPECT_EQ(5000, m.limit_wh);
+	EXPECT_EQ(0, ledger_foreach_fork(l, count_fork, &forks));
+	EXPECT_EQ(1, forks);
+	EXPECT_EQ(0, ledger_verify(l, NULL, NULL));
+	ledger_close(l);
+	/* and again: nothing left to upgrade */
+	ASSERT_EQ(0, ledger_open(p, LEDGER_O_RDONLY, &l));
+	EXPECT_EQ(-700, balance(l, k.alice->pk));
+	ledger_close(l);
+	vec_free_keys(&k);
+}
+
 /* ---- the real phloemctl on a real file ---- */
 
 static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
