@@ -276,7 +276,11 @@ struct ledger_blob {
  * stop the batch; its reason is left in its status. A fork is kept as
  * evidence and its author flagged (status LEDGER_E_FORK). Returns the
  * number stored (forks included), or -errno after a storage failure, in
- * which case the whole batch is rolled back.
+ * which case the whole batch is rolled back. Entries held from the future
+ * whose time has come are taken in first. From 16 entries on, the
+ * signatures are checked ahead on a second, short-lived thread (libsodium
+ * only; the ledger itself is touched by the calling thread alone). With a
+ * member set, entries of non-members are refused (LEDGER_E_NOT_MEMBER).
  */
 int ledger_ingest(struct ledger *l, struct ledger_blob *blobs, size_t n);
 
