@@ -10,8 +10,14 @@
  *  - verified ingest: the same entries through ledger_ingest() (decode,
  *    hash, chain rules, signature, SQLite writes) in batches of one
  *    transaction each, into a durable (synchronous=FULL) database.
- *    Target: at least 80% of the raw verify rate;
+ *    ledger_ingest() checks a call's signatures on both cores before the
+ *    rules run in order (issue 10 item 6 allows it: the raw rate is one
+ *    core's). Target: at least 80% of the raw verify rate, in the median
+ *    of the interleaved runs;
  *  - local appends with a durable commit each (an fsync per append).
+ *
+ * Every table is printed whatever happens; a missed target is marked in
+ * its row and the exit status is non-zero only at the end.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -50,10 +56,11 @@ static double now(void)
 	return clock_s(CLOCK_MONOTONIC);
 }
 
-/* CPU time of this thread: blind to other processes taking the CPU. */
+/* CPU time of this process (both threads of an ingest): blind to other
+ * processes taking the CPU. */
 static double cpu(void)
 {
-	return clock_s(CLOCK_THREAD_CPUTIME_ID);
+	return clock_s(CLOCK_PROCESS_CPUTIME_ID);
 }
 
 /* Seconds (wall, and CPU into *@c) to verify entries [from, from + n) with libsodium alone. */
@@ -78,8 +85,8 @@ int main(void)
 	struct ledger_identity *ids[AUTHORS], *me;
 	uint8_t prev[AUTHORS][32] = { { 0 } };
 	char dir[] = "/tmp/ledger-bench-XXXXXX", path[128], cmd[160];
-	double raws[REPS], ingests[REPS], ratio[REPS], cpu_ratio[REPS], raw, ingest, appends, t0, c0;
-	int order[REPS], med;
+	double raws[REPS], ingests[REPS], ratio[REPS], cpu_ratio[REPS], raw, ingest, appends = 0, t0, c0;
+	int order[REPS], med, failed = 0, bad_runs = 0, append_err = 0;
 	struct ledger *l;
 	int i, ret, stored = 0;
 
@@ -96,7 +103,7 @@ int main(void)
 		e.seq = i / AUTHORS + 1;
 		memcpy(e.prev, prev[a], 32);
 		e.timestamp_ms = 1700000000000ULL + 900000ULL * e.seq;
-		e.body.meter = (struct ledger_meter){ 1700000000 + 900 * e.seq, 900,
+		e.body.meter = (struct ledger_meter){ 1700000100 + 900 * e.seq, 900,
 						      i % 1000, i % 300, 3 };
 		ledger_entry_sign(&e, ids[a]);
 		ledger_entry_encode(&e, b[i].raw, sizeof(b[i].raw), &b[i].len);
@@ -106,39 +113,46 @@ int main(void)
 
 	for (int rep = 0; rep < REPS; rep++) {
 		double t_raw = 0, t_ing = 0, c_raw = 0, c_ing = 0;
+		int err = 0;
 
 		snprintf(path, sizeof(path), "%s/ingest%d.db", dir, rep);
-		if (ledger_open(path, LEDGER_O_CREATE, &l))
-			return 1;
+		if (ledger_open(path, LEDGER_O_CREATE, &l)) {
+			fprintf(stderr, "run %d: cannot open %s\n", rep, path);
+			ratio[rep] = raws[rep] = ingests[rep] = cpu_ratio[rep] = 0;
+			bad_runs++;
+			continue;
+		}
 		stored = 0;
 		/*
 		 * One transaction per BATCH, fed in slices of SLICE so raw and
 		 * ingest timings alternate every few milliseconds.
 		 */
-		for (i = 0; i < N; i += SLICE) {
+		for (i = 0; i < N && !err; i += SLICE) {
 			t_raw += raw_verify(b, i, SLICE, ids, &c_raw);
 			t0 = now();
 			c0 = cpu();
 			if (i % BATCH == 0 && ledger_begin(l))
-				return 1;
-			ret = ledger_ingest(l, lb + i, SLICE);
+				err = -EIO;
+			ret = err ? err : ledger_ingest(l, lb + i, SLICE);
 			if (ret >= 0 && (i + SLICE) % BATCH == 0 && ledger_commit(l))
 				ret = -EIO;
 			t_ing += now() - t0;
 			c_ing += cpu() - c0;
 			if (ret < 0) {
-				fprintf(stderr, "ingest: %s\n", ledger_strerror(ret));
-				return 1;
+				fprintf(stderr, "run %d: ingest: %s\n", rep, ledger_strerror(ret));
+				err = ret;
+			} else {
+				stored += ret;
 			}
-			stored += ret;
 		}
 		ingests[rep] = N / t_ing;
 		raws[rep] = N / t_raw;
 		ratio[rep] = ingests[rep] / raws[rep];
 		cpu_ratio[rep] = c_raw / c_ing;
-		if (stored != N || ledger_verify(l, NULL, NULL) != 0) {
-			fprintf(stderr, "ingest stored %d of %d or did not verify\n", stored, N);
-			return 1;
+		if (err || stored != N || ledger_verify(l, NULL, NULL) != 0) {
+			fprintf(stderr, "run %d: stored %d of %d or did not verify\n", rep, stored, N);
+			ratio[rep] = 0;
+			bad_runs++;
 		}
 		ledger_close(l);
 	}
@@ -159,38 +173,49 @@ int main(void)
 
 	snprintf(path, sizeof(path), "%s/local.db", dir);
 	me = ledger_identity_new();
-	if (ledger_open(path, LEDGER_O_CREATE, &l))
-		return 1;
-	t0 = now();
-	for (i = 0; i < APPENDS; i++) {
-		struct ledger_entry e = { .type = LEDGER_T_METER };
+	if (!me || ledger_open(path, LEDGER_O_CREATE, &l)) {
+		append_err = 1;
+	} else {
+		t0 = now();
+		for (i = 0; i < APPENDS && !append_err; i++) {
+			struct ledger_entry e = { .type = LEDGER_T_METER };
 
-		e.body.meter = (struct ledger_meter){ 1700000000 + 900 * i, 900, i, 0, 1 };
-		if (ledger_append(l, me->pk, me, &e, NULL))
-			return 1;
+			e.body.meter = (struct ledger_meter){ 1700000100 + 900 * i, 900, i, 0, 1 };
+			append_err = ledger_append(l, me->pk, me, &e, NULL) != 0;
+		}
+		appends = append_err ? 0 : APPENDS / (now() - t0);
+		ledger_close(l);
 	}
-	appends = APPENDS / (now() - t0);
-	ledger_close(l);
 
-	printf("ledger benchmark (%d entries from %d authors, batches of %d, median of %d runs; "
-	       "%d local appends)\n", N, AUTHORS, BATCH, REPS, APPENDS);
-	printf("%-44s %12s\n", "measure", "per second");
-	printf("%-44s %12.0f\n", "raw crypto_sign_verify_detached", raw);
-	printf("%-44s %12.0f\n", "verified ingest of foreign entries", ingest);
-	printf("%-44s %12.0f\n", "local appends, durable commit each", appends);
-	printf("ratios of the %d runs:", REPS);
-	for (i = 0; i < REPS; i++)
-		printf(" %.1f%%", 100 * ratio[order[i]]);
-	printf("\nsame ratio in thread CPU time (blind to other load), median run: %.1f%%\n",
-	       100 * cpu_ratio[med]);
-	printf("ingest / raw verify = %.1f%% (target >= 80%%): %s\n", 100 * ingest / raw,
-	       ingest >= 0.8 * raw ? "PASS" : "FAIL");
+	printf("ledger benchmark (%d entries from %d authors, batches of %d, median of %d "
+	       "interleaved runs; %d local appends)\n\n", N, AUTHORS, BATCH, REPS, APPENDS);
+	printf("%-44s %12s %14s %s\n", "measure", "per second", "target", "");
+	printf("%-44s %12.0f %14s\n", "raw crypto_sign_verify_detached (1 core)", raw, "-");
+	failed |= ingest < 0.8 * raw || bad_runs;
+	printf("%-44s %12.0f %14s %s\n", "verified ingest of foreign entries", ingest,
+	       ">= 80% of raw", ingest >= 0.8 * raw && !bad_runs ? "ok" : "MISSED");
+	printf("%-44s %12.0f %14s %s\n", "local appends, durable commit each", appends, "-",
+	       append_err ? "FAILED" : "");
+	failed |= append_err;
+
+	printf("\n%-8s %14s %14s %10s %10s\n", "run", "raw /s", "ingest /s", "ratio",
+	       "CPU ratio");
+	for (i = 0; i < REPS; i++) {
+		int r = order[i];
+
+		printf("%-8d %14.0f %14.0f %9.1f%% %9.1f%%%s\n", r + 1, raws[r], ingests[r],
+		       100 * ratio[r], 100 * cpu_ratio[r], r == med ? "  <- median" : "");
+	}
+	printf("\ningest / raw verify = %.1f%% in the median run (target >= 80%%): %s\n",
+	       raw > 0 ? 100 * ingest / raw : 0, failed ? "MISSED" : "met");
+	printf("CPU ratio: raw verify CPU time over ingest CPU time (both threads), the\n"
+	       "share of the work that is signature checking; blind to other load.\n");
 
 	for (i = 0; i < AUTHORS; i++)
 		ledger_identity_free(ids[i]);
 	ledger_identity_free(me);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd))
-		return 1;
-	return ingest >= 0.8 * raw ? 0 : 1;
+		fprintf(stderr, "cleanup of %s failed\n", dir);
+	return failed ? 1 : 0;
 }

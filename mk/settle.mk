@@ -18,6 +18,7 @@ SETTLE_TEST     := $(BUILD)/tests/settle/settle_test
 SETTLE_TEST_P   := $(BUILD)/tests/settle/settle_test_portable
 SETTLE_BENCH    := $(BUILD)/bench/settle_bench
 SETTLE_MKLEDGER := $(BUILD)/tests/settle/mkledger
+SETTLE_PEER_TEST := $(BUILD)/tests/settle/settle_peer_test
 SETTLE_CTL      ?= $(BUILD)/agent/phloemctl
 SETTLE_TFLAGS    = $(HOST_CFLAGS) -I$(KSFT_INC) \
 		   -DGOLDEN_DIR='"$(TOP)/tests/settle/golden"'
@@ -40,14 +41,19 @@ $(SETTLE_MKLEDGER): $(TOP)/tests/settle/mkledger.c $(SETTLE_SRCS) $(SETTLE_HDRS)
 		-I$(TOP)/agent/lib -o $@ $< $(wildcard $(TOP)/agent/lib/ledger/*.c) \
 		$(SETTLE_SRCS) $(shell pkg-config --cflags --libs libsodium sqlite3) -linih
 
+# phloemd's side of settlement (agent/lib/peer/settle_peer.c) on real ledgers.
+$(SETTLE_PEER_TEST): $(TOP)/tests/settle/settle_peer_test.c $(LIBPHLOEM) $(LIB_HDRS) $(KSFT_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(AGENT_CFLAGS) -Wno-sign-compare -I$(KSFT_INC) -o $@ $< $(LIBPHLOEM) $(AGENT_LIBS)
+
 $(SETTLE_BENCH): $(TOP)/bench/settle_bench.c $(SETTLE_DIR)/settle.c $(SETTLE_DIR)/settle.h
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_CFLAGS) -O2 -o $@ $< $(SETTLE_DIR)/settle.c
 
 .PHONY: check-settle bench-settle
-check-settle: $(SETTLE_TEST) $(SETTLE_TEST_P) $(SETTLE_CTL) $(SETTLE_MKLEDGER)
+check-settle: $(SETTLE_TEST) $(SETTLE_TEST_P) $(SETTLE_CTL) $(SETTLE_MKLEDGER) $(SETTLE_PEER_TEST)
 	@$(TOP)/tests/lib/run-tap.sh $(RESULTS)/$@.tap $(TOP)/tests/settle/run.sh \
-		$(SETTLE_TEST) $(SETTLE_TEST_P) $(SETTLE_CTL) $(SETTLE_MKLEDGER)
+		$(SETTLE_TEST) $(SETTLE_TEST_P) $(SETTLE_CTL) $(SETTLE_MKLEDGER) $(SETTLE_PEER_TEST)
 
 bench-settle: $(SETTLE_BENCH)
 	@$(SETTLE_BENCH)

@@ -110,6 +110,7 @@ struct meter_ctx {
 	struct settle_scenario *sc;
 	uint32_t len;		/* wanted length; 0: take the first seen */
 	size_t other_len;	/* meters of another length, skipped */
+	size_t dups;		/* later entries of one author for the interval */
 	int err;
 	char errkey[LEDGER_KEYTEXT_SIZE];
 };
@@ -138,8 +139,10 @@ static int meter_cb(const uint8_t author[LEDGER_KEY_BYTES],
 		return 1;
 	}
 	if (c->sc->n == before) {
-		c->err = SETTLE_E_DUPLICATE;
-		return 1;
+		/* a second entry of one author for one interval: the first
+		 * (lowest seq, they come in chain order) counts, as in phloemd */
+		c->dups++;
+		return 0;
 	}
 	x->import_wh = (int64_t)m->wh_import;
 	x->export_wh = (int64_t)m->wh_export;
@@ -177,6 +180,9 @@ static int from_ledger(struct settle_scenario *sc, uint64_t start,
 	if (!sc->n)
 		fprintf(stderr, "phloemctl: note: no metered-interval entries start at %" PRIu64 "\n",
 			start);
+	if (mc.dups)
+		fprintf(stderr, "phloemctl: note: %zu later metered entries of an author "
+			"for the same interval are left out (the first counts)\n", mc.dups);
 	if (mc.other_len)
 		fprintf(stderr, "phloemctl: note: %zu metered entries at %" PRIu64
 			" have another length than %" PRIu32 " s and are left out\n",

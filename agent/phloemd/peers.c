@@ -835,10 +835,12 @@ static int spread_fork(const uint8_t author[32], uint64_t seq, const uint8_t *a,
 
 	if (spread_done(p, author, seq))
 		return 0;
-	if (p->nspread < MAX_SPREAD) {
-		memcpy(p->spread[p->nspread].author, author, 32);
-		p->spread[p->nspread++].seq = seq;
-	}
+	/* every fork is sent once: past MAX_SPREAD no more are (the ledger
+	 * keeps a few per author), rather than the same ones every scan */
+	if (p->nspread >= MAX_SPREAD)
+		return 1;
+	memcpy(p->spread[p->nspread].author, author, 32);
+	p->spread[p->nspread++].seq = seq;
 	keytext(author, kt);
 	plog("fork of %s at seq %" PRIu64 ": sending both entries to every member", kt, seq);
 	builder_init(&b, pt);
@@ -856,9 +858,31 @@ static int spread_fork(const uint8_t author[32], uint64_t seq, const uint8_t *a,
 	return 0;
 }
 
+/*
+ * The ledger takes chains of members only, and settles with members only
+ * (docs/ledger.md, Threat model): hand it the community as we know it now.
+ * Members not yet known here are refused until they are, and pulled again.
+ */
+static void ledger_members(struct pd_peers *p)
+{
+	uint8_t keys[PEER_MAX_MEMBERS + 2][PEER_KEY_BYTES];
+	size_t n = 0;
+
+	for (int i = 0; i < p->comm.nmembers; i++)
+		memcpy(keys[n++], p->comm.member[i].subject, PEER_KEY_BYTES);
+	if (p->comm.has_anchor)
+		memcpy(keys[n++], p->comm.anchor, PEER_KEY_BYTES);
+	memcpy(keys[n++], p->id->pk, PEER_KEY_BYTES);
+	if (ledger_set_members(p->ledger, (const uint8_t (*)[LEDGER_KEY_BYTES])keys, n))
+		plog("ledger: cannot set the member set");
+}
+
 static void take_entry(struct pd_peers *p, struct pd_peer *from, const struct peer_rec_any *r)
 {
-	int ret = peer_sync_take(p->ledger, r->entry.buf, r->entry.len);
+	int ret;
+
+	ledger_members(p);
+	ret = peer_sync_take(p->ledger, r->entry.buf, r->entry.len);
 
 	if (ret == 1) {
 		p->entries_rx++;
@@ -882,6 +906,7 @@ static int settle_compute(struct pd_peers *p, uint64_t start, uint32_t len)
 	if (p->st.have)
 		settle_result_free(&p->st.res);
 	memset(&p->st, 0, sizeof(p->st));
+	ledger_members(p);
 	ret = peer_settle_compute(p->ledger, start, len, &p->st.res, why, sizeof(why));
 	if (ret) {
 		plog("settlement of %" PRIu64 ": %s", start, why);
@@ -1174,7 +1199,9 @@ static void refuse(struct pd_peers *p, struct pd_peer *e, const struct ledger_tr
 static void on_propose(struct pd_peers *p, struct pd_peer *e, const struct peer_rec_any *r)
 {
 	struct ledger_transfer t, have;
+	struct settle_result other, *res;
 	uint8_t id[32], hid[32];
+	uint32_t len;
 	int ret;
 
 	if (!p->ledger || ledger_transfer_decode(r->xfer.body, PEER_XFER_BYTES, &t))
@@ -1194,25 +1221,51 @@ static void on_propose(struct pd_peers *p, struct pd_peer *e, const struct peer_
 			return send_xfer(p, e, PEER_R_ACCEPT, &have);
 		return refuse(p, e, &t, PEER_SETTLE_STALE);
 	}
-	/* first use of this interval here: compute it now (len: as metered) */
-	if (settle_compute(p, t.interval_start, p->st.have &&
-			   p->st.start == t.interval_start ? p->st.len : 0))
-		return refuse(p, e, &t, PEER_SETTLE_UNKNOWN);
-	if (now_ms() / 1000 > peer_settle_deadline(t.interval_start, p->st.len))
-		return refuse(p, e, &t, PEER_SETTLE_LATE);
-	ret = peer_settle_check(p->ledger, &p->st.res, p->id->pk, &t);
+	/*
+	 * The interval length is ours (the settlement in progress, which our
+	 * timer or operator started, else settle_interval_s), never the
+	 * proposer's or a metered entry's; it and the deadline are checked
+	 * before any computation. A proposal for the interval in progress
+	 * uses its computation; with none in progress, it starts one (kept,
+	 * see settle_peer.c); for another interval it gets a computation of
+	 * its own, so that no proposal replaces the settlement in progress.
+	 */
+	len = p->st.have && p->st.start == t.interval_start ? p->st.len :
+	      (uint32_t)p->d->cfg.peer_settle_interval_s;
+	ret = peer_settle_admit(now_ms() / 1000, t.interval_start, len);
+	if (ret)
+		return refuse(p, e, &t, ret);
+	if (p->st.have && p->st.start == t.interval_start) {
+		res = &p->st.res;
+	} else if (p->st.have) {
+		char why[256];
+
+		ledger_members(p);
+		if (peer_settle_compute(p->ledger, t.interval_start, len, &other, why,
+					sizeof(why))) {
+			plog("settlement of %" PRIu64 ": %s", t.interval_start, why);
+			return refuse(p, e, &t, PEER_SETTLE_UNKNOWN);
+		}
+		res = &other;
+	} else {
+		if (settle_compute(p, t.interval_start, len))
+			return refuse(p, e, &t, PEER_SETTLE_UNKNOWN);
+		res = &p->st.res;
+	}
+	ret = peer_settle_check(p->ledger, res, p->id->pk, &t);
 	if (ret == PEER_SETTLE_DISAGREE) {
 		char kt[LEDGER_KEYTEXT_SIZE], in[1024];
-		const struct settle_transfer *mine = peer_settle_find(&p->st.res, t.debtor,
-								      t.creditor);
+		const struct settle_transfer *mine = peer_settle_find(res, t.debtor, t.creditor);
 
 		keytext(t.debtor, kt);
-		peer_settle_describe(p->ledger, t.interval_start, in, sizeof(in));
+		peer_settle_describe(p->ledger, t.interval_start, len, in, sizeof(in));
 		plog("settlement of %" PRIu64 ": %.16s proposes %" PRIu64 " Wh to us, our computation says %" PRId64
 		     " Wh; not signed. Our inputs: %s", t.interval_start, kt, t.amount_wh,
 		     mine ? mine->amount_wh : 0, in);
 		p->xf_disagree++;
 	}
+	if (res == &other)
+		settle_result_free(&other);
 	if (ret)
 		return refuse(p, e, &t, ret > 0 ? ret : PEER_SETTLE_UNKNOWN);
 	ret = ledger_transfer_sign(&t, p->id->pk, p->id);
@@ -1268,7 +1321,6 @@ static void on_refuse(struct pd_peers *p, struct pd_peer *e, const struct peer_r
 {
 	uint8_t id[32];
 
-	p->xf_refused_rx++;
 	for (int i = 0; i < p->st.nmine; i++) {
 		struct pd_mine *x = &p->st.mine[i];
 
@@ -1277,10 +1329,14 @@ static void on_refuse(struct pd_peers *p, struct pd_peer *e, const struct peer_r
 		ledger_transfer_id(&x->lt, id);
 		if (memcmp(id, r->refuse.id, 32))
 			continue;
+		/* anyone can name the id; only the creditor may refuse */
+		if (!peer_settle_refusal_from(&x->lt, e->key))
+			return drop(p, PEER_E_FORGED);
 		/* stale: our view of its chain was behind; anti-entropy will
 		 * catch up and the proposal goes again. Disagreement: again
 		 * too (the inputs may still be arriving), up to the try limit.
 		 * Late: never. The promise stands until owed_check() rules. */
+		p->xf_refused_rx++;
 		x->state = r->refuse.reason == PEER_SETTLE_LATE ? XF_FAILED : XF_PENDING;
 		x->sent_ms = now_ms();
 	}

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -616,7 +617,7 @@ TEST_F(ledger, fork_kept_as_evidence)
 	EXPECT_EQ(0, ledger_foreach_fork(self->l, count_fork, &forks));
 	EXPECT_EQ(1, forks);
 	/* The same evidence again changes nothing. */
-	EXPECT_EQ(LEDGER_E_FORK, ingest1(self->l, raw, len));
+	EXPECT_REFUSED(LEDGER_E_FORK_KNOWN, raw, len);
 	forks = 0;
 	EXPECT_EQ(0, ledger_verify(self->l, NULL, NULL));
 }
@@ -836,6 +837,553 @@ TEST_F(ledger, random_transfers_sum_to_zero)
 	TH_LOG("%d transfers stored, %d refused over the limit", ok, refused);
 	for (i = 0; i < N; i++)
 		ledger_identity_free(m[i]);
+}
+
+/* ---- a hostile member (issue 11) ---- */
+
+static void log_problem(const uint8_t *author, uint64_t seq, const char *what, void *arg)
+{
+	struct __test_metadata *_metadata = arg;
+
+	TH_LOG("verify: seq %llu: %s", (unsigned long long)seq, what);
+}
+
+/* Raw copy of @who's stored entry at @seq. */
+static size_t stored(struct ledger *l, const uint8_t *who, uint64_t seq, uint8_t *raw)
+{
+	size_t len = 0;
+
+	if (ledger_get_entry(l, who, seq, raw, &len))
+		return 0;
+	return len;
+}
+
+/* A transfer signed by both, with the slots given (not read from a ledger). */
+static void signed_transfer(const struct ledger_identity *d, uint64_t dseq, const uint8_t *dprev,
+			    const struct ledger_identity *c, uint64_t cseq, const uint8_t *cprev,
+			    uint64_t wh, struct ledger_transfer *t)
+{
+	memset(t, 0, sizeof(*t));
+	memcpy(t->debtor, d->pk, 32);
+	memcpy(t->creditor, c->pk, 32);
+	t->amount_wh = wh;
+	t->interval_start = 1700000100;
+	t->debtor_seq = dseq;
+	memcpy(t->debtor_prev, dprev, 32);
+	t->creditor_seq = cseq;
+	memcpy(t->creditor_prev, cprev, 32);
+	ledger_transfer_sign(t, d->pk, d);
+	ledger_transfer_sign(t, c->pk, c);
+}
+
+static int count_pending(const struct ledger_transfer *t, bool counted, void *arg)
+{
+	(*(int *)arg) += !counted;
+	return 0;
+}
+
+/*
+ * Item 1: a member makes a throwaway debtor key, signs a transfer from it at
+ * debtor_seq 2 after a random prev, countersigns and appends its own copy.
+ * The debtor's chain never appears: the credit must never count.
+ */
+TEST_F(ledger, throwaway_debtor_mints_nothing)
+{
+	struct ledger_identity *x = ident(0xe0);
+	struct ledger_transfer t;
+	struct ledger_head hc;
+	uint8_t junk[32];
+	int64_t sum = 0;
+
+	randombytes_buf(junk, sizeof(junk));
+	ledger_get_head(self->l, self->c->pk, &hc);
+	signed_transfer(x, 2, junk, self->c, hc.seq + 1, hc.hash, 1000000000000ULL, &t);
+	/* stored: it is a validly signed entry of C's chain ... */
+	EXPECT_EQ(0, append_transfer(self->l, self->c, &t));
+	/* ... but it moves nothing until X's chain holds it within X's limit */
+	EXPECT_EQ(0, balance(self->l, self->c->pk));
+	EXPECT_EQ(0, balance(self->l, x->pk));
+	ASSERT_EQ(0, ledger_foreach_member(self->l, sum_cb, &sum));
+	EXPECT_EQ(0, sum);
+	EXPECT_EQ(0, ledger_verify(self->l, log_problem, _metadata));
+	/* and C cannot spend it: its own append is judged on counted credit */
+	EXPECT_EQ(LEDGER_E_LIMIT, transfer(self->l, self->c, self->b, 1));
+	ledger_identity_free(x);
+}
+
+/*
+ * Item 1 with a colluding member X who never publishes its copy: D spends
+ * the "credit" with an honest B. Nothing counts until X's copy is held and
+ * within X's limit; then both count, in a chain reaction.
+ */
+TEST_F(ledger, spent_credit_counts_only_when_its_debtor_pays)
+{
+	struct ledger_identity *x = ident(0xe0), *d = ident(0xd0);
+	uint8_t raw[LEDGER_ENTRY_MAX], xfer_x[LEDGER_ENTRY_MAX], d3[LEDGER_ENTRY_MAX];
+	struct ledger_head hx, hd, hb;
+	struct ledger_transfer t1, t2;
+	struct ledger_entry e = { 0 };
+	struct ledger *src;
+	size_t len, xlen, l3;
+	char p[160];
+	int pending = 0;
+
+	/* the chains, built in a scratch ledger of their authors */
+	snprintf(p, sizeof(p), "%s/src.db", self->dir);
+	ASSERT_EQ(0, ledger_open(p, LEDGER_O_CREATE | LEDGER_O_NOSYNC, &src));
+	ASSERT_EQ(0, set_limit(src, x, 5000));			/* X 1 */
+	ASSERT_EQ(0, append_meter(src, d, 1700000100));		/* D 1 */
+	ledger_get_head(src, x->pk, &hx);
+	ledger_get_head(src, d->pk, &hd);
+	signed_transfer(x, 2, hx.hash, d, 2, hd.hash, 1000, &t1);
+	ASSERT_EQ(0, append_transfer(src, d, &t1));		/* D 2: X's "credit" */
+	e.body.transfer = t1;
+	next_entry(src, x, &e, LEDGER_T_TRANSFER, xfer_x, &xlen);	/* X 2, withheld */
+
+	/* D spends it with B (B's chain is at 1 on our ledger) */
+	ledger_get_head(self->l, self->b->pk, &hb);
+	ledger_get_head(src, d->pk, &hd);
+	signed_transfer(d, 3, hd.hash, self->b, hb.seq + 1, hb.hash, 1000, &t2);
+	/* D's own ledger does not let D spend uncounted credit */
+	EXPECT_EQ(LEDGER_E_LIMIT, append_transfer(src, d, &t2));
+	memset(&e, 0, sizeof(e));
+	e.body.transfer = t2;
+	next_entry(src, d, &e, LEDGER_T_TRANSFER, d3, &l3);	/* D 3, signed anyway */
+
+	/* we receive X 1, D 1..3 (D's chain alone allows the spend) and B's copy */
+	len = stored(src, x->pk, 1, raw);
+	EXPECT_EQ(0, ingest1(self->l, raw, len));
+	len = stored(src, d->pk, 1, raw);
+	EXPECT_EQ(0, ingest1(self->l, raw, len));
+	len = stored(src, d->pk, 2, raw);
+	EXPECT_EQ(0, ingest1(self->l, raw, len));
+	EXPECT_EQ(0, ingest1(self->l, d3, l3));
+	EXPECT_EQ(0, append_transfer(self->l, self->b, &t2));
+	/* B was promised 1000 Wh that D never had: nothing counts yet */
+	EXPECT_EQ(0, balance(self->l, self->b->pk));
+	EXPECT_EQ(0, balance(self->l, d->pk));
+	EXPECT_EQ(0, balance(self->l, x->pk));
+	EXPECT_EQ(0, ledger_foreach_transfer(self->l, true, count_pending, &pending));
+	EXPECT_EQ(2, pending);
+	EXPECT_EQ(0, ledger_verify(self->l, NULL, NULL));
+	/* X's copy arrives, within X's limit: X pays D, so D pays B */
+	EXPECT_EQ(0, ingest1(self->l, xfer_x, xlen));
+	EXPECT_EQ(-1000, balance(self->l, x->pk));
+	EXPECT_EQ(0, balance(self->l, d->pk));
+	EXPECT_EQ(1000, balance(self->l, self->b->pk));
+	EXPECT_EQ(0, ledger_verify(self->l, NULL, NULL));
+	ledger_close(src);
+	ledger_identity_free(x);
+	ledger_identity_free(d);
+}
+
+struct snapshot {
+	struct ledger_head head_a, head_b;
+	int64_t bal_a, bal_b;
+};
+
+static void snap(struct ledger *l, const struct ledger_identity *a,
+		 const struct ledger_identity *b, struct snapshot *s)
+{
+	memset(s, 0, sizeof(*s));
+	ledger_get_head(l, a->pk, &s->head_a);
+	ledger_get_head(l, b->pk, &s->head_b);
+	s->bal_a = balance(l, a->pk);
+	s->bal_b = balance(l, b->pk);
+}
+
+/*
+ * Item 2: an over-limit transfer's creditor copy, fed to one ledger after
+ * the debtor's chain and to another before it. The verdict must not depend
+ * on that order: same heads, same balances, both clean.
+ */
+TEST_F(ledger, verdict_independent_of_arrival_order)
+{
+	uint8_t r[5][LEDGER_ENTRY_MAX];
+	size_t n[5];
+	struct ledger_transfer t;
+	struct ledger_entry e = { 0 };
+	struct ledger *l1, *l2;
+	struct snapshot s1, s2;
+	char p[160];
+	static const int order1[] = { 0, 1, 2, 3 }, order2[] = { 2, 3, 0, 1 };
+
+	/* our fixture ledger: A 1 meter, A 2 limit 1000; B 1 meter */
+	n[0] = stored(self->l, self->a->pk, 1, r[0]);
+	n[1] = stored(self->l, self->a->pk, 2, r[1]);
+	n[2] = stored(self->l, self->b->pk, 1, r[2]);
+	make_transfer(self->l, self->a, self->b, 5000, &t);	/* 4000 over */
+	e.body.transfer = t;
+	next_entry(self->l, self->b, &e, LEDGER_T_TRANSFER, r[3], &n[3]);
+
+	snprintf(p, sizeof(p), "%s/l1.db", self->dir);
+	ASSERT_EQ(0, ledger_open(p, LEDGER_O_CREATE | LEDGER_O_NOSYNC, &l1));
+	snprintf(p, sizeof(p), "%s/l2.db", self->dir);
+	ASSERT_EQ(0, ledger_open(p, LEDGER_O_CREATE | LEDGER_O_NOSYNC, &l2));
+	for (int i = 0; i < 4; i++) {
+		ingest1(l1, r[order1[i]], n[order1[i]]);
+		ingest1(l2, r[order2[i]], n[order2[i]]);
+	}
+	snap(l1, self->a, self->b, &s1);
+	snap(l2, self->a, self->b, &s2);
+	EXPECT_EQ(2, s1.head_b.seq);		/* B's chain goes on in both */
+	EXPECT_EQ(0, memcmp(&s1, &s2, sizeof(s1))) TH_LOG("balances B %lld vs %lld",
+		(long long)s1.bal_b, (long long)s2.bal_b);
+	EXPECT_EQ(0, s1.bal_b);			/* A never paid: nothing moved */
+	EXPECT_EQ(0, ledger_verify(l1, NULL, NULL));
+	EXPECT_EQ(0, ledger_verify(l2, NULL, NULL));
+	/* A cannot append it: its own copy is over its limit, everywhere */
+	memset(&e, 0, sizeof(e));
+	e.body.transfer = t;
+	next_entry(self->l, self->a, &e, LEDGER_T_TRANSFER, r[4], &n[4]);
+	EXPECT_EQ(LEDGER_E_LIMIT, ingest1(l1, r[4], n[4]));
+	EXPECT_EQ(LEDGER_E_LIMIT, ingest1(l2, r[4], n[4]));
+	ledger_close(l1);
+	ledger_close(l2);
+}
+
+struct meter_seen { int n; uint8_t who[8][32]; };
+
+static int meter_seen_cb(const uint8_t author[32], const struct ledger_meter *m, void *arg)
+{
+	struct meter_seen *s = arg;
+
+	if (s->n < 8)
+		memcpy(s->who[s->n], author, 32);
+	s->n++;
+	return 0;
+}
+
+/* Item 3: chains of non-members are refused, and not settled with. */
+TEST_F(ledger, non_members_refused)
+{
+	uint8_t raw[LEDGER_ENTRY_MAX], keys[2][32], cm[LEDGER_ENTRY_MAX];
+	struct ledger_entry e = { 0 };
+	struct ledger_transfer t;
+	struct meter_seen seen = { 0 };
+	size_t len, cmlen;
+
+	/* C metered before the member set was known: stored, but not settled */
+	ASSERT_EQ(0, append_meter(self->l, self->c, 1700000000));
+	memcpy(keys[0], self->a->pk, 32);
+	memcpy(keys[1], self->b->pk, 32);
+	ASSERT_EQ(0, ledger_set_members(self->l, (const uint8_t (*)[32])keys, 2));
+	EXPECT_TRUE(ledger_is_member(self->l, self->a->pk));
+	EXPECT_FALSE(ledger_is_member(self->l, self->c->pk));
+	ASSERT_EQ(0, ledger_foreach_meter(self->l, 1700000000, meter_seen_cb, &seen));
+	EXPECT_EQ(2, seen.n);
+	/* a stranger's chain pushed unasked */
+	e.body.meter = (struct ledger_meter){ 1700000900, 900, 1, 2, 0 };
+	next_entry(self->l, self->c, &e, LEDGER_T_METER, cm, &cmlen);
+	EXPECT_REFUSED(LEDGER_E_NOT_MEMBER, cm, cmlen);
+	/* a member's transfer to a stranger */
+	make_transfer(self->l, self->a, self->c, 10, &t);
+	memset(&e, 0, sizeof(e));
+	e.body.transfer = t;
+	next_entry(self->l, self->a, &e, LEDGER_T_TRANSFER, raw, &len);
+	EXPECT_REFUSED(LEDGER_E_NOT_MEMBER, raw, len);
+	EXPECT_EQ(LEDGER_E_NOT_MEMBER, append_transfer(self->l, self->a, &t));
+	/* members still trade */
+	EXPECT_EQ(0, transfer(self->l, self->a, self->b, 10));
+	EXPECT_EQ(10, balance(self->l, self->b->pk));
+	/* no set: everyone (tools, imports) */
+	ASSERT_EQ(0, ledger_set_members(self->l, NULL, 0));
+	EXPECT_EQ(0, ingest1(self->l, cm, cmlen));
+}
+
+/* Item 8: one author cannot fill our disk with variants of one slot. */
+TEST_F(ledger, fork_evidence_bounded)
+{
+	uint8_t raw[LEDGER_ENTRY_MAX];
+	struct ledger_entry e = { 0 };
+	size_t len;
+	int forks = 0, first, kept = 0;
+
+	for (int i = 0; i < 40; i++) {
+		memset(&e, 0, sizeof(e));
+		e.version = 1; e.type = LEDGER_T_METER; e.seq = 1; e.timestamp_ms = 5 + i;
+		memcpy(e.author, self->b->pk, 32);
+		e.body.meter = (struct ledger_meter){ 1700000000, 900, 0, 1000 + i, 0 };
+		ledger_entry_sign(&e, self->b);
+		ledger_entry_encode(&e, raw, sizeof(raw), &len);
+		first = ingest1(self->l, raw, len);
+		if (i == 0) {
+			EXPECT_EQ(LEDGER_E_FORK, first);
+		} else {
+			EXPECT_NE(LEDGER_E_FORK, first);
+		}
+		kept += first == LEDGER_E_FORK;
+	}
+	EXPECT_EQ(0, ledger_foreach_fork(self->l, count_fork, &forks));
+	EXPECT_EQ(1, forks);
+	EXPECT_EQ(1, kept);
+	EXPECT_EQ(0, ledger_verify(self->l, NULL, NULL));
+}
+
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Item 11: an entry from the future is held, not stored, and judged later. */
+TEST_F(ledger, future_entries_held)
+{
+	uint8_t raw[LEDGER_ENTRY_MAX], later[LEDGER_ENTRY_MAX];
+	struct ledger_entry e = { 0 };
+	struct ledger_head h;
+	uint64_t now = wall_ms();
+	size_t len, llen;
+
+	e.timestamp_ms = now + 3600 * 1000;	/* an hour ahead */
+	e.body.meter = (struct ledger_meter){ 1700000900, 900, 1, 2, 0 };
+	next_entry(self->l, self->c, &e, LEDGER_T_METER, raw, &len);
+	EXPECT_NE(0, ingest1(self->l, raw, len));
+	ledger_get_head(self->l, self->c->pk, &h);
+	EXPECT_EQ(0, h.seq);			/* not in the chain */
+	EXPECT_EQ(0, ledger_verify(self->l, NULL, NULL));
+	/* within the skew allowance: taken */
+	memset(&e, 0, sizeof(e));
+	e.timestamp_ms = now + LEDGER_SKEW_MS / 2;
+	e.body.meter = (struct ledger_meter){ 1700000900, 900, 1, 2, 0 };
+	next_entry(self->l, self->b, &e, LEDGER_T_METER, later, &llen);
+	EXPECT_EQ(0, ingest1(self->l, later, llen));
+	EXPECT_EQ(1, ledger_held_count(self->l, NULL));
+	/* a pile of future entries is bounded */
+	for (int i = 0; i < 10; i++) {
+		memset(&e, 0, sizeof(e));
+		e.timestamp_ms = now + 3600 * 1000 + i;
+		e.body.meter = (struct ledger_meter){ 1700000900, 900, 1, 2 + i, 0 };
+		next_entry(self->l, self->c, &e, LEDGER_T_METER, later, &llen);
+		EXPECT_EQ(LEDGER_E_FUTURE, ingest1(self->l, later, llen));
+	}
+	EXPECT_EQ(LEDGER_HELD_MAX, ledger_held_count(self->l, self->c->pk));
+	/* the clock catches up: the next ingest judges the held entry */
+	ledger_set_time(self->l, now + 3600 * 1000);
+	EXPECT_EQ(0, ledger_ingest(self->l, NULL, 0));
+	ledger_get_head(self->l, self->c->pk, &h);
+	EXPECT_EQ(1, h.seq);
+	EXPECT_EQ(0, ledger_held_count(self->l, NULL));
+	EXPECT_EQ(0, ledger_verify(self->l, NULL, NULL));
+}
+
+/* Item 15: the reasons the spec gives, for nested proofs and first slots. */
+TEST(spec_reasons)
+{
+	struct ledger_identity *a = ident(0x00), *b = ident(0x20);
+	uint8_t raw[LEDGER_ENTRY_MAX], zero[32] = { 0 }, one[32] = { 1 };
+	struct ledger_entry e = { 0 }, d;
+	struct ledger_transfer t;
+	size_t len;
+
+	/* a fork proof whose nested a is 500 bytes (> 440): malformed body */
+	e.version = 1; e.type = LEDGER_T_FORK; e.seq = 1; e.timestamp_ms = 1;
+	memcpy(e.author, a->pk, 32);
+	ledger_entry_sign(&e, a);
+	ledger_entry_encode(&e, raw, sizeof(raw), &len);	/* 8-byte body */
+	{
+		uint8_t big[LEDGER_ENTRY_MAX] = { 0 };
+		uint32_t alen = 500, blen = 0, body = 8 + 500;
+
+		memcpy(big, raw, 88);
+		memcpy(big + 84, &body, 4);
+		memcpy(big + 88, &alen, 4);
+		memcpy(big + 88 + 4 + 500, &blen, 4);
+		EXPECT_EQ(LEDGER_E_BODY, ledger_entry_decode(big, 88 + body + 64, &d));
+	}
+	/* a transfer at a party's slot 1 must name the zero hash */
+	signed_transfer(a, 1, one, b, 1, zero, 5, &t);
+	memset(&e, 0, sizeof(e));
+	e.version = 1; e.type = LEDGER_T_TRANSFER; e.seq = 1; e.timestamp_ms = 1;
+	memcpy(e.author, b->pk, 32);
+	e.body.transfer = t;
+	ledger_entry_sign(&e, b);
+	ledger_entry_encode(&e, raw, sizeof(raw), &len);
+	EXPECT_EQ(LEDGER_E_BODY, ledger_entry_decode(raw, len, &d));
+	ledger_identity_free(a);
+	ledger_identity_free(b);
+}
+
+/*
+ * Item 15: the Ed25519 rules docs/ledger.md states (libsodium's
+ * crypto_sign_verify_detached): another implementation must split forks
+ * the same way, so it must refuse exactly these too.
+ */
+TEST(ed25519_rules)
+{
+	/* L, the group order, little-endian */
+	static const uint8_t L[32] = {
+		0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2,
+		0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10 };
+	struct ledger_identity *a = ident(0x00);
+	uint8_t msg[] = "phloem", sig[64], bad[64], pk0[32] = { 1 }, sig0[64] = { 1 };
+	unsigned int carry = 0;
+
+	ASSERT_EQ(0, crypto_sign_detached(sig, NULL, msg, sizeof(msg), a->sk));
+	EXPECT_EQ(0, crypto_sign_verify_detached(sig, msg, sizeof(msg), a->pk));
+	/* S + L satisfies the same equation: refused (S must be < L) */
+	memcpy(bad, sig, 64);
+	for (int i = 0; i < 32; i++) {
+		carry += bad[32 + i] + L[i];
+		bad[32 + i] = carry & 0xff;
+		carry >>= 8;
+	}
+	ASSERT_EQ(0, carry);
+	EXPECT_NE(0, crypto_sign_verify_detached(bad, msg, sizeof(msg), a->pk));
+	/* the identity as public key, R the identity, S 0: "valid" for every
+	 * message under the bare equation; refused (small-order key and R) */
+	EXPECT_NE(0, crypto_sign_verify_detached(sig0, msg, sizeof(msg), pk0));
+	ledger_identity_free(a);
+}
+
+/*
+ * Signatures of a batch are checked ahead on two cores: a rotation inside
+ * the batch (later entries under the new key), a forgery and a replay in
+ * it must get exactly the verdicts of one-by-one ingest.
+ */
+TEST_F(ledger, batch_checked_ahead_same_verdicts)
+{
+	enum { N = 24 };
+	struct ledger_identity *a2 = ident(0x40);
+	static uint8_t raw[N + 2][LEDGER_ENTRY_MAX];
+	struct ledger_blob bl[N + 2];
+	struct ledger *src, *dst;
+	struct ledger_head h;
+	char p[160];
+	int i;
+
+	snprintf(p, sizeof(p), "%s/src.db", self->dir);
+	ASSERT_EQ(0, ledger_open(p, LEDGER_O_CREATE | LEDGER_O_NOSYNC, &src));
+	for (i = 0; i < N; i++) {
+		struct ledger_entry e = { .type = LEDGER_T_METER };
+
+		if (i == 6) {
+			memcpy(e.author, self->c->pk, 32);
+			ASSERT_EQ(0, ledger_rotate_prepare(&e, a2));
+			e.type = LEDGER_T_ROTATE;
+		} else {
+			e.body.meter = (struct ledger_meter){ 1700000100 + 900 * i, 900, i, 0, 1 };
+		}
+		ASSERT_EQ(0, ledger_append(src, self->c->pk, i > 6 ? a2 : self->c, &e, NULL));
+	}
+	for (i = 0; i < N; i++) {
+		size_t len;
+
+		ASSERT_EQ(0, ledger_get_entry(src, self->c->pk, i + 1, raw[i], &len));
+		bl[i] = (struct ledger_blob){ raw[i], len, -1 };
+	}
+	/* a forged copy of entry 10 in place of 11, and entry 3 again */
+	memcpy(raw[N], raw[10], bl[10].len);
+	raw[N][bl[10].len - 5] ^= 1;
+	bl[N] = (struct ledger_blob){ raw[N], bl[10].len, -1 };
+	bl[N + 1] = bl[3];
+	snprintf(p, sizeof(p), "%s/dst.db", self->dir);
+	ASSERT_EQ(0, ledger_open(p, LEDGER_O_CREATE | LEDGER_O_NOSYNC, &dst));
+	EXPECT_EQ(N, ledger_ingest(dst, bl, N + 2));
+	for (i = 0; i < N; i++)
+		EXPECT_EQ(0, bl[i].status) TH_LOG("entry %d: %s", i + 1, ledger_strerror(bl[i].status));
+	EXPECT_EQ(LEDGER_E_SIGNATURE, bl[N].status);
+	EXPECT_EQ(LEDGER_E_REPLAY, bl[N + 1].status);
+	ledger_get_head(dst, self->c->pk, &h);
+	EXPECT_EQ(N, h.seq);
+	EXPECT_EQ(0, memcmp(h.key, a2->pk, 32));
+	EXPECT_EQ(0, ledger_verify(dst, NULL, NULL));
+	ledger_close(src);
+	ledger_close(dst);
+	ledger_identity_free(a2);
+}
+
+/* A schema 1 database (as 776df8d wrote it) is replayed under today's rules. */
+TEST_F(ledger, schema1_upgraded)
+{
+	static const char v1[] =
+		"CREATE TABLE entries (id INTEGER PRIMARY KEY, author BLOB NOT NULL,"
+		" seq INTEGER NOT NULL, hash BLOB NOT NULL UNIQUE, type INTEGER NOT NULL,"
+		" ts INTEGER NOT NULL, signer BLOB NOT NULL, raw BLOB NOT NULL, UNIQUE (author, seq));"
+		"CREATE TABLE chains (author BLOB PRIMARY KEY, head_seq INTEGER NOT NULL,"
+		" head_hash BLOB NOT NULL, head_ts INTEGER NOT NULL, key BLOB NOT NULL,"
+		" limit_wh INTEGER NOT NULL, flagged INTEGER NOT NULL, claim_max INTEGER NOT NULL)"
+		" WITHOUT ROWID;"
+		"CREATE TABLE meters (interval_start INTEGER NOT NULL, author BLOB NOT NULL,"
+		" seq INTEGER NOT NULL, interval_len INTEGER NOT NULL, wh_import INTEGER NOT NULL,"
+		" wh_export INTEGER NOT NULL, channels INTEGER NOT NULL,"
+		" PRIMARY KEY (interval_start, author, seq)) WITHOUT ROWID;"
+		"CREATE TABLE transfers (id BLOB PRIMARY KEY, debtor BLOB NOT NULL,"
+		" creditor BLOB NOT NULL, amount INTEGER NOT NULL, interval_start INTEGER NOT NULL,"
+		" debtor_seq INTEGER NOT NULL, debtor_prev BLOB NOT NULL,"
+		" creditor_seq INTEGER NOT NULL, creditor_prev BLOB NOT NULL);"
+		"CREATE TABLE balances (key BLOB PRIMARY KEY, balance INTEGER NOT NULL) WITHOUT ROWID;"
+		"CREATE TABLE forks (author BLOB NOT NULL, seq INTEGER NOT NULL, a BLOB NOT NULL,"
+		" b BLOB NOT NULL, PRIMARY KEY (author, seq, a, b));"
+		"PRAGMA user_version = 1;";
+	static struct vector v[NVEC];
+	struct vector_keys k;
+	struct ledger_member m;
+	struct ledger *l;
+	sqlite3_stmt *st;
+	sqlite3 *db;
+	char p[160];
+	int forks = 0;
+
+	ASSERT_EQ(0, vec_keys(&k));
+	ASSERT_EQ(0, vec_build(&k, v));
+	snprintf(p, sizeof(p), "%s/v1.db", self->dir);
+	ASSERT_EQ(SQLITE_OK, sqlite3_open(p, &db));
+	ASSERT_EQ(SQLITE_OK, sqlite3_exec(db, v1, NULL, NULL, NULL));
+	ASSERT_EQ(SQLITE_OK, sqlite3_prepare_v2(db, "INSERT INTO entries (author, seq, hash,"
+		  " type, ts, signer, raw) VALUES (?1, ?2, ?3, ?4, 0, ?1, ?5)", -1, &st, NULL));
+	for (int i = 0; i < NVEC; i++) {
+		struct ledger_entry e;
+		uint8_t h[32];
+
+		if (i == 7)
+			continue;	/* the conflict: evidence, not chain */
+		ASSERT_EQ(0, ledger_entry_decode(v[i].raw, v[i].len, &e));
+		ledger_hash(v[i].raw, v[i].len, h);
+		sqlite3_bind_blob(st, 1, e.author, 32, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, e.seq);
+		sqlite3_bind_blob(st, 3, h, 32, SQLITE_STATIC);
+		sqlite3_bind_int(st, 4, e.type);
+		sqlite3_bind_blob(st, 5, v[i].raw, v[i].len, SQLITE_STATIC);
+		ASSERT_EQ(SQLITE_DONE, sqlite3_step(st));
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	ASSERT_EQ(SQLITE_OK, sqlite3_prepare_v2(db, "INSERT INTO forks VALUES (?1, 1, ?2, ?3)",
+						-1, &st, NULL));
+	sqlite3_bind_blob(st, 1, k.bob->pk, 32, SQLITE_STATIC);
+	if (bytes_lt(v[2].raw, v[2].len, v[7].raw, v[7].len)) {
+		sqlite3_bind_blob(st, 2, v[2].raw, v[2].len, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 3, v[7].raw, v[7].len, SQLITE_STATIC);
+	} else {
+		sqlite3_bind_blob(st, 2, v[7].raw, v[7].len, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 3, v[2].raw, v[2].len, SQLITE_STATIC);
+	}
+	ASSERT_EQ(SQLITE_DONE, sqlite3_step(st));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+
+	/* read-only: refused until upgraded */
+	EXPECT_EQ(-EPROTO, ledger_open(p, LEDGER_O_RDONLY, &l));
+	ASSERT_EQ(0, ledger_open(p, 0, &l));
+	EXPECT_EQ(-700, balance(l, k.alice->pk));
+	EXPECT_EQ(700, balance(l, k.bob->pk));
+	ledger_get_member(l, k.bob->pk, &m);
+	EXPECT_TRUE(m.flagged);
+	ledger_get_member(l, k.alice->pk, &m);
+	EXPECT_EQ(5, m.head_seq);
+	EXPECT_EQ(5000, m.limit_wh);
+	EXPECT_EQ(0, ledger_foreach_fork(l, count_fork, &forks));
+	EXPECT_EQ(1, forks);
+	EXPECT_EQ(0, ledger_verify(l, NULL, NULL));
+	ledger_close(l);
+	/* and again: nothing left to upgrade */
+	ASSERT_EQ(0, ledger_open(p, LEDGER_O_RDONLY, &l));
+	EXPECT_EQ(-700, balance(l, k.alice->pk));
+	ledger_close(l);
+	vec_free_keys(&k);
 }
 
 /* ---- the real phloemctl on a real file ---- */

@@ -1,16 +1,20 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# run.sh TEST TEST_PORTABLE PHLOEMCTL MKLEDGER: the settlement checks as one
+# run.sh TEST TEST_PORTABLE PHLOEMCTL MKLEDGER PEER_TEST: the settlement checks as one
 # TAP stream: both builds of the unit tests, then the real `phloemctl settle`
 # on the golden files (byte for byte), on real ledgers built from them
 # (--interval must agree with --input), and on bad input (refused, non-zero).
 here=$(cd "$(dirname "$0")" && pwd)
-test=$1 portable=$2 ctl=$3 mkledger=$4
+test=$1 portable=$2 ctl=$3 mkledger=$4 peertest=$5
 rc=0
 
 "$test" || rc=1
 echo "# the same tests with portable (no __int128) arithmetic"
 "$portable" | sed 's/^\(\(not \)\?ok [0-9]*\) /\1 portable./'
+[ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+
+echo "# phloemd's settlement on real ledgers (settle_peer.c)"
+"$peertest" | sed 's/^\(\(not \)\?ok [0-9]*\) /\1 peer./'
 [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
 
 n=0

@@ -36,6 +36,9 @@ static const char *const reason_str[__LEDGER_E_MAX] = {
 	[LEDGER_E_FORK]		= "fork: another entry has this author and sequence",
 	[LEDGER_E_BAD_PROOF]	= "invalid fork proof",
 	[LEDGER_E_KEYTEXT]	= "malformed key (prefix, length, character or checksum)",
+	[LEDGER_E_NOT_MEMBER]	= "not a member of the community",
+	[LEDGER_E_FUTURE]	= "timestamp in the future: held until the clock catches up",
+	[LEDGER_E_FORK_KNOWN]	= "fork evidence for this author already kept",
 };
 
 const char *ledger_strerror(int err)
@@ -189,6 +192,10 @@ static int decode_transfer(const uint8_t *b, struct ledger_transfer *t)
 	if (!t->amount_wh || t->amount_wh > LEDGER_AMOUNT_MAX ||
 	    !t->debtor_seq || !t->creditor_seq || !memcmp(t->debtor, t->creditor, 32))
 		return LEDGER_E_BODY;
+	/* A first slot has no previous entry: its prev is zero (body rule). */
+	if ((t->debtor_seq == 1 && !sodium_is_zero(t->debtor_prev, 32)) ||
+	    (t->creditor_seq == 1 && !sodium_is_zero(t->creditor_prev, 32)))
+		return LEDGER_E_BODY;
 	return 0;
 }
 
@@ -227,8 +234,10 @@ static int decode_fork(const uint8_t *b, uint32_t blen, struct ledger_fork *f)
 	ret = decode_nested(b + 4, f->a_len, f->a);
 	if (!ret)
 		ret = decode_nested(b + 8 + f->a_len, f->b_len, f->b);
+	/* Whatever is wrong inside a nested entry, the proof's body is
+	 * malformed (docs/ledger.md, type 5), oversized included. */
 	if (ret)
-		return ret == LEDGER_E_OVERSIZED ? ret : LEDGER_E_BODY;
+		return LEDGER_E_BODY;
 	ledger_entry_decode(f->a, f->a_len, &ea);
 	ledger_entry_decode(f->b, f->b_len, &eb);
 	/* Canonical order (a < b bytewise) so one fork has one proof. */

@@ -74,6 +74,9 @@ enum ledger_reason {
 	LEDGER_E_FORK,
 	LEDGER_E_BAD_PROOF,
 	LEDGER_E_KEYTEXT,
+	LEDGER_E_NOT_MEMBER,	/* author or counterparty outside the member set */
+	LEDGER_E_FUTURE,	/* timestamp ahead of our clock: held, not stored */
+	LEDGER_E_FORK_KNOWN,	/* fork evidence for that slot already kept */
 	__LEDGER_E_MAX,
 };
 
@@ -273,7 +276,11 @@ struct ledger_blob {
  * stop the batch; its reason is left in its status. A fork is kept as
  * evidence and its author flagged (status LEDGER_E_FORK). Returns the
  * number stored (forks included), or -errno after a storage failure, in
- * which case the whole batch is rolled back.
+ * which case the whole batch is rolled back. Entries held from the future
+ * whose time has come are taken in first. From 16 entries on, the
+ * signatures are checked ahead on a second, short-lived thread (libsodium
+ * only; the ledger itself is touched by the calling thread alone). With a
+ * member set, entries of non-members are refused (LEDGER_E_NOT_MEMBER).
  */
 int ledger_ingest(struct ledger *l, struct ledger_blob *blobs, size_t n);
 
@@ -320,7 +327,8 @@ int ledger_foreach_meter(struct ledger *l, uint64_t interval_start, ledger_meter
 struct ledger_member {
 	uint8_t key[LEDGER_KEY_BYTES];	/* chain id */
 	uint64_t head_seq;		/* 0: known only from others' transfers */
-	int64_t balance_wh;		/* credit received minus credit spent */
+	int64_t balance_wh;		/* credit received minus credit spent, counting
+					 * only counted transfers (docs/ledger.md) */
 	uint64_t limit_wh;		/* balance may not go below -limit_wh */
 	bool flagged;			/* a fork of this author was seen */
 };
@@ -329,6 +337,44 @@ int ledger_foreach_member(struct ledger *l, ledger_member_cb cb, void *arg);
 /* One member; an unknown key gets zero balance and limit. */
 int ledger_get_member(struct ledger *l, const uint8_t key[LEDGER_KEY_BYTES], struct ledger_member *m);
 
+/*
+ * The community's member set. Once set, ledger_ingest() refuses
+ * (LEDGER_E_NOT_MEMBER) every entry whose author is not in it, transfers
+ * whose other party is not, and fork proofs about non-members, and
+ * ledger_foreach_meter() reports members only. @keys (chain ids, @n of
+ * them, any order, copied) replace the previous set; @keys NULL clears it
+ * (every author accepted: tools, imports, tests). Local appends
+ * (ledger_append()) check only the other party of a transfer. Returns 0 or
+ * -ENOMEM.
+ */
+int ledger_set_members(struct ledger *l, const uint8_t (*keys)[LEDGER_KEY_BYTES], size_t n);
+/* Is @key in the member set (always true while no set is given)? */
+bool ledger_is_member(const struct ledger *l, const uint8_t key[LEDGER_KEY_BYTES]);
+
+/*
+ * Clock. An entry whose timestamp is more than LEDGER_SKEW_MS ahead of
+ * the clock is not stored: it is held (at most LEDGER_HELD_MAX per
+ * author, status LEDGER_E_FUTURE) and taken in again by a later
+ * ledger_ingest() once the clock has caught up. @now_ms 0: the real clock
+ * (CLOCK_REALTIME); anything else fixes the clock (tests, replays).
+ */
+#define LEDGER_SKEW_MS		(10 * 60 * 1000)
+#define LEDGER_HELD_MAX		4
+void ledger_set_time(struct ledger *l, uint64_t now_ms);
+/* Held entries (from the future) still waiting, for @author or all (NULL). */
+int ledger_held_count(struct ledger *l, const uint8_t *author);
+
+/*
+ * Transfers stored but not counted in balances ("pending", see
+ * docs/ledger.md, Balances): the debtor's copy missing, or over the
+ * debtor's limit once only counted credit is taken into account. @cb gets each one.
+ */
+typedef int (*ledger_transfer_cb)(const struct ledger_transfer *t, bool counted, void *arg);
+int ledger_foreach_transfer(struct ledger *l, bool pending_only, ledger_transfer_cb cb, void *arg);
+
+/* Fork evidence kept per author: at most one pair per sequence number and
+ * LEDGER_FORKS_MAX pairs per author; more is refused (LEDGER_E_FORK_KNOWN). */
+#define LEDGER_FORKS_MAX	8
 /* Fork evidence: two entries of @author with the same @seq. */
 typedef int (*ledger_fork_cb)(const uint8_t author[LEDGER_KEY_BYTES], uint64_t seq,
 			      const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len,

@@ -16,7 +16,7 @@
 #include "ledger.h"
 #include "ledger_int.h"
 
-#define SCHEMA_VERSION	1
+#define SCHEMA_VERSION	2
 
 static const char schema[] =
 	"CREATE TABLE entries ("
@@ -34,11 +34,20 @@ static const char schema[] =
 	"  interval_len INTEGER NOT NULL, wh_import INTEGER NOT NULL,"
 	"  wh_export INTEGER NOT NULL, channels INTEGER NOT NULL,"
 	"  PRIMARY KEY (interval_start, author, seq)) WITHOUT ROWID;"
+	/* held: bit 0 the debtor's copy is stored, bit 1 the creditor's;
+	 * counted: the transfer moves credit (docs/ledger.md, Balances). */
 	"CREATE TABLE transfers ("
 	"  id BLOB PRIMARY KEY, debtor BLOB NOT NULL, creditor BLOB NOT NULL,"
 	"  amount INTEGER NOT NULL, interval_start INTEGER NOT NULL,"
 	"  debtor_seq INTEGER NOT NULL, debtor_prev BLOB NOT NULL,"
-	"  creditor_seq INTEGER NOT NULL, creditor_prev BLOB NOT NULL);"
+	"  creditor_seq INTEGER NOT NULL, creditor_prev BLOB NOT NULL,"
+	"  held INTEGER NOT NULL, counted INTEGER NOT NULL);"
+	/* every credit-limit entry: the limit in force at a slot */
+	"CREATE TABLE limits (author BLOB NOT NULL, seq INTEGER NOT NULL,"
+	"  limit_wh INTEGER NOT NULL, PRIMARY KEY (author, seq)) WITHOUT ROWID;"
+	/* entries from the future, waiting for our clock (not part of any chain) */
+	"CREATE TABLE held (hash BLOB PRIMARY KEY, author BLOB NOT NULL,"
+	"  seq INTEGER NOT NULL, ts INTEGER NOT NULL, raw BLOB NOT NULL) WITHOUT ROWID;"
 	"CREATE INDEX transfers_debtor ON transfers (debtor, debtor_seq);"
 	"CREATE INDEX transfers_creditor ON transfers (creditor, creditor_seq);"
 	"CREATE TABLE balances (key BLOB PRIMARY KEY, balance INTEGER NOT NULL) WITHOUT ROWID;"
@@ -55,7 +64,7 @@ static const char *const stmt_sql[__ST_MAX] = {
 		      "SELECT id, creditor_prev FROM transfers WHERE creditor = ?1 AND creditor_seq = ?2",
 	[ST_BALANCE_BEFORE] =
 		"SELECT (SELECT COALESCE(SUM(amount), 0) FROM transfers "
-		"        WHERE creditor = ?1 AND creditor_seq < ?2) - "
+		"        WHERE creditor = ?1 AND creditor_seq < ?2 AND (counted OR ?3)) - "
 		"       (SELECT COALESCE(SUM(amount), 0) FROM transfers "
 		"        WHERE debtor = ?1 AND debtor_seq < ?2)",
 	[ST_INS_ENTRY] = "INSERT INTO entries (author, seq, hash, type, ts, signer, raw) "
@@ -69,9 +78,10 @@ static const char *const stmt_sql[__ST_MAX] = {
 	[ST_INS_METER] = "INSERT INTO meters (author, seq, interval_start, interval_len, "
 			 "wh_import, wh_export, channels) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[ST_INS_TRANSFER] =
-		"INSERT OR IGNORE INTO transfers (id, debtor, creditor, amount, interval_start, "
-		"debtor_seq, debtor_prev, creditor_seq, creditor_prev) "
-		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+		"INSERT INTO transfers (id, debtor, creditor, amount, interval_start, "
+		"debtor_seq, debtor_prev, creditor_seq, creditor_prev, held, counted) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0) "
+		"ON CONFLICT (id) DO UPDATE SET held = held | excluded.held",
 	[ST_ADD_BALANCE] = "INSERT INTO balances (key, balance) VALUES (?1, ?2) "
 			   "ON CONFLICT (key) DO UPDATE SET balance = balance + excluded.balance",
 	[ST_INS_FORK] = "INSERT OR IGNORE INTO forks (author, seq, a, b) VALUES (?1, ?2, ?3, ?4)",
@@ -79,6 +89,19 @@ static const char *const stmt_sql[__ST_MAX] = {
 		    "flagged, claim_max) VALUES (?1, 0, zeroblob(32), 0, ?1, 0, 1, 0) "
 		    "ON CONFLICT (author) DO UPDATE SET flagged = 1",
 	[ST_BY_HASH] = "SELECT raw FROM entries WHERE hash = ?1",
+	[ST_XFER_GET] = "SELECT debtor, creditor, amount, debtor_seq, creditor_seq, held, counted "
+			"FROM transfers WHERE id = ?1",
+	[ST_XFER_COUNT] = "UPDATE transfers SET counted = 1 WHERE id = ?1",
+	[ST_XFER_WAITING] = "SELECT id FROM transfers WHERE debtor = ?1 AND debtor_seq > ?2 "
+			    "AND held & 1 AND NOT counted ORDER BY debtor_seq",
+	[ST_LIMIT_AT] = "SELECT limit_wh FROM limits WHERE author = ?1 AND seq < ?2 "
+			"ORDER BY seq DESC LIMIT 1",
+	[ST_INS_LIMIT] = "INSERT INTO limits (author, seq, limit_wh) VALUES (?1, ?2, ?3)",
+	[ST_FORK_COUNT] = "SELECT COUNT(*), COALESCE(SUM(seq = ?2), 0) FROM forks WHERE author = ?1",
+	[ST_HELD_PUT] = "INSERT OR IGNORE INTO held (hash, author, seq, ts, raw) "
+			"VALUES (?1, ?2, ?3, ?4, ?5)",
+	[ST_HELD_COUNT] = "SELECT COUNT(*) FROM held WHERE author = ?1",
+	[ST_HELD_DUE] = "SELECT EXISTS (SELECT 1 FROM held WHERE ts <= ?1)",
 	[ST_ANY_CLAIM] = "SELECT EXISTS (SELECT 1 FROM transfers WHERE debtor = ?1 "
 			 "AND debtor_seq BETWEEN ?2 AND ?2 + 1) OR EXISTS (SELECT 1 FROM transfers "
 			 "WHERE creditor = ?1 AND creditor_seq BETWEEN ?2 AND ?2 + 1)",
@@ -134,6 +157,16 @@ int store_exec(struct ledger *l, const char *sql)
 	return ret;
 }
 
+/*
+ * Schema 1 had no limits, held or counted state: its derived tables are
+ * dropped and the entries (and fork evidence) kept aside, to be replayed
+ * under today's rules by chain_upgrade() once the statements are ready.
+ */
+static const char upgrade_v1[] =
+	"ALTER TABLE entries RENAME TO entries_v1;"
+	"ALTER TABLE forks RENAME TO forks_v1;"
+	"DROP TABLE chains; DROP TABLE meters; DROP TABLE transfers; DROP TABLE balances;";
+
 static int migrate(struct ledger *l)
 {
 	sqlite3_stmt *st;
@@ -148,14 +181,17 @@ static int migrate(struct ledger *l)
 	if (ver == SCHEMA_VERSION)
 		return 0;
 	/* A newer schema may mean entries this code cannot judge: refuse. */
-	if (ver != 0 || l->rdonly)
+	if ((ver != 0 && ver != 1) || l->rdonly)
 		return -EPROTO;
 	ret = store_exec(l, "BEGIN IMMEDIATE");
 	if (ret)
 		return ret;
-	ret = store_exec(l, schema);
+	if (ver == 1)
+		ret = store_exec(l, upgrade_v1);
 	if (!ret)
-		ret = store_exec(l, "PRAGMA user_version = 1");
+		ret = store_exec(l, schema);
+	if (!ret)
+		ret = store_exec(l, "PRAGMA user_version = 2");
 	if (!ret)
 		return store_exec(l, "COMMIT");
 	store_exec(l, "ROLLBACK");
@@ -209,6 +245,10 @@ int ledger_open(const char *path, unsigned int flags, struct ledger **out)
 			goto err;
 		}
 	}
+	if (!l->rdonly)
+		ret = chain_upgrade(l);
+	if (ret)
+		goto err;
 	*out = l;
 	return 0;
 err:
@@ -225,6 +265,7 @@ void ledger_close(struct ledger *l)
 	for (i = 0; i < __ST_MAX; i++)
 		sqlite3_finalize(l->st[i]);
 	sqlite3_close(l->db);
+	free(l->members);
 	free(l);
 }
 
@@ -431,13 +472,15 @@ int store_any_claim(struct ledger *l, const uint8_t party[32], uint64_t seq, boo
 	return rc == SQLITE_ROW ? 0 : store_err(l, rc);
 }
 
-int store_balance_before(struct ledger *l, const uint8_t party[32], uint64_t seq, int64_t *bal)
+int store_balance_before(struct ledger *l, const uint8_t party[32], uint64_t seq, bool all,
+			 int64_t *bal)
 {
 	sqlite3_stmt *st = stmt(l, ST_BALANCE_BEFORE);
 	int rc;
 
 	sqlite3_bind_blob(st, 1, party, 32, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, seq);
+	sqlite3_bind_int(st, 3, all);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		*bal = sqlite3_column_int64(st, 0);
@@ -445,6 +488,145 @@ int store_balance_before(struct ledger *l, const uint8_t party[32], uint64_t seq
 	}
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? 0 : store_err(l, rc);
+}
+
+int store_limit_at(struct ledger *l, const uint8_t author[32], uint64_t seq, uint64_t *limit)
+{
+	sqlite3_stmt *st = stmt(l, ST_LIMIT_AT);
+	int rc;
+
+	sqlite3_bind_blob(st, 1, author, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, seq);
+	rc = sqlite3_step(st);
+	*limit = 0;
+	if (rc == SQLITE_ROW) {
+		*limit = sqlite3_column_int64(st, 0);
+		rc = SQLITE_DONE;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : store_err(l, rc);
+}
+
+int store_put_limit(struct ledger *l, const uint8_t author[32], uint64_t seq, uint64_t limit)
+{
+	sqlite3_stmt *st = stmt(l, ST_INS_LIMIT);
+
+	sqlite3_bind_blob(st, 1, author, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, seq);
+	sqlite3_bind_int64(st, 3, limit);
+	return step_done(l, st);
+}
+
+int store_fork_count(struct ledger *l, const uint8_t author[32], uint64_t seq, int *total,
+		     int *at_seq)
+{
+	sqlite3_stmt *st = stmt(l, ST_FORK_COUNT);
+	int rc;
+
+	sqlite3_bind_blob(st, 1, author, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, seq);
+	rc = sqlite3_step(st);
+	*total = *at_seq = 0;
+	if (rc == SQLITE_ROW) {
+		*total = sqlite3_column_int(st, 0);
+		*at_seq = sqlite3_column_int(st, 1);
+		rc = SQLITE_DONE;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : store_err(l, rc);
+}
+
+int store_held_put(struct ledger *l, const struct ledger_entry *e, const uint8_t *raw,
+		   size_t len, const uint8_t hash[32])
+{
+	sqlite3_stmt *st = stmt(l, ST_HELD_PUT);
+
+	sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, e->author, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, e->seq);
+	sqlite3_bind_int64(st, 4, e->timestamp_ms);
+	sqlite3_bind_blob(st, 5, raw, len, SQLITE_STATIC);
+	return step_done(l, st);
+}
+
+int store_held_count(struct ledger *l, const uint8_t author[32], int *n)
+{
+	sqlite3_stmt *st = stmt(l, ST_HELD_COUNT);
+	int rc;
+
+	sqlite3_bind_blob(st, 1, author, 32, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	*n = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : store_err(l, rc);
+}
+
+int store_held_due(struct ledger *l, uint64_t ts, bool *due)
+{
+	sqlite3_stmt *st = stmt(l, ST_HELD_DUE);
+	int rc;
+
+	sqlite3_bind_int64(st, 1, (int64_t)ts);
+	rc = sqlite3_step(st);
+	*due = rc == SQLITE_ROW && sqlite3_column_int(st, 0);
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : store_err(l, rc);
+}
+
+int store_xfer_get(struct ledger *l, const uint8_t id[32], struct xfer_row *r)
+{
+	sqlite3_stmt *st = stmt(l, ST_XFER_GET);
+	int rc;
+
+	sqlite3_bind_blob(st, 1, id, 32, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return rc == SQLITE_DONE ? -ENOENT : store_err(l, rc);
+	}
+	col_blob(st, 0, r->debtor, 32);
+	col_blob(st, 1, r->creditor, 32);
+	r->amount = sqlite3_column_int64(st, 2);
+	r->debtor_seq = sqlite3_column_int64(st, 3);
+	r->creditor_seq = sqlite3_column_int64(st, 4);
+	r->held = sqlite3_column_int(st, 5);
+	r->counted = sqlite3_column_int(st, 6);
+	sqlite3_reset(st);
+	return 0;
+}
+
+int store_xfer_waiting(struct ledger *l, const uint8_t debtor[32], uint64_t after,
+		       uint8_t (**ids)[32], size_t *n)
+{
+	sqlite3_stmt *st = stmt(l, ST_XFER_WAITING);
+	uint8_t (*v)[32] = NULL;
+	size_t cap = 0;
+	int rc;
+
+	*n = 0;
+	sqlite3_bind_blob(st, 1, debtor, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, after);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*n == cap) {
+			uint8_t (*nv)[32] = realloc(v, (cap ? 2 * cap : 8) * 32);
+
+			if (!nv) {
+				sqlite3_reset(st);
+				free(v);
+				return -ENOMEM;
+			}
+			v = nv;
+			cap = cap ? 2 * cap : 8;
+		}
+		col_blob(st, 0, v[(*n)++], 32);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		free(v);
+		return store_err(l, rc);
+	}
+	*ids = v;
+	return 0;
 }
 
 int store_put_entry(struct ledger *l, const struct ledger_entry *e, const uint8_t *raw, size_t len,
@@ -506,11 +688,19 @@ static int raise_claim_max(struct ledger *l, const uint8_t party[32], uint64_t s
 	return store_put_chain(l, party, &c);
 }
 
-int store_put_transfer(struct ledger *l, const struct ledger_transfer *t, const uint8_t id[32])
+int store_put_transfer(struct ledger *l, const struct ledger_transfer *t, const uint8_t id[32],
+		       bool creditor_copy)
 {
-	sqlite3_stmt *st = stmt(l, ST_INS_TRANSFER);
+	sqlite3_stmt *st;
+	struct xfer_row r;
+	bool fresh;
 	int ret;
 
+	ret = store_xfer_get(l, id, &r);
+	if (ret && ret != -ENOENT)
+		return ret;
+	fresh = ret == -ENOENT;
+	st = stmt(l, ST_INS_TRANSFER);
 	sqlite3_bind_blob(st, 1, id, 32, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 2, t->debtor, 32, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 3, t->creditor, 32, SQLITE_STATIC);
@@ -520,16 +710,25 @@ int store_put_transfer(struct ledger *l, const struct ledger_transfer *t, const 
 	sqlite3_bind_blob(st, 7, t->debtor_prev, 32, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 8, t->creditor_seq);
 	sqlite3_bind_blob(st, 9, t->creditor_prev, 32, SQLITE_STATIC);
+	sqlite3_bind_int(st, 10, creditor_copy ? 2 : 1);
 	ret = step_done(l, st);
-	/* The second party's copy of a transfer moves no credit again. */
-	if (ret || !sqlite3_changes(l->db))
+	/* The first copy promises both slots; the second adds nothing to that. */
+	if (ret || !fresh)
 		return ret;
-	ret = add_balance(l, t->debtor, -(int64_t)t->amount_wh);
-	if (!ret)
-		ret = add_balance(l, t->creditor, (int64_t)t->amount_wh);
-	if (!ret)
-		ret = raise_claim_max(l, t->debtor, t->debtor_seq);
+	ret = raise_claim_max(l, t->debtor, t->debtor_seq);
 	return ret ? ret : raise_claim_max(l, t->creditor, t->creditor_seq);
+}
+
+int store_xfer_count(struct ledger *l, const uint8_t id[32], const struct xfer_row *r)
+{
+	sqlite3_stmt *st = stmt(l, ST_XFER_COUNT);
+	int ret;
+
+	sqlite3_bind_blob(st, 1, id, 32, SQLITE_STATIC);
+	ret = step_done(l, st);
+	if (!ret)
+		ret = add_balance(l, r->debtor, -(int64_t)r->amount);
+	return ret ? ret : add_balance(l, r->creditor, (int64_t)r->amount);
 }
 
 int store_put_fork(struct ledger *l, const uint8_t author[32], uint64_t seq,
@@ -549,8 +748,14 @@ int store_put_fork(struct ledger *l, const uint8_t author[32], uint64_t seq,
 	sqlite3_bind_blob(st, 3, a, alen, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 4, b, blen, SQLITE_STATIC);
 	ret = step_done(l, st);
-	if (ret)
-		return ret;
+	return ret ? ret : store_flag(l, author);
+}
+
+int store_flag(struct ledger *l, const uint8_t author[32])
+{
+	sqlite3_stmt *st;
+	int ret;
+
 	/* The flag is set in SQL: write our newer row first, then forget it. */
 	ret = flush_slot(l, cache_slot(l, author));
 	if (ret)
@@ -637,6 +842,12 @@ static int query(struct ledger *l, const char *sql, const uint8_t *key, int64_t 
 	return ret;
 }
 
+int store_exec_rows(struct ledger *l, const char *sql, int64_t num,
+		    int (*row)(sqlite3_stmt *, void *), void *arg)
+{
+	return query(l, sql, NULL, num, row, arg);
+}
+
 struct entry_walk {
 	ledger_entry_cb cb;
 	void *arg;
@@ -670,6 +881,7 @@ int ledger_foreach_entry(struct ledger *l, const uint8_t *author, ledger_entry_c
 }
 
 struct meter_walk {
+	struct ledger *l;
 	ledger_meter_cb cb;
 	void *arg;
 };
@@ -681,6 +893,9 @@ static int meter_row(sqlite3_stmt *st, void *arg)
 	uint8_t author[32];
 
 	col_blob(st, 0, author, 32);
+	/* Settlement reads this: the metering of non-members does not count. */
+	if (!ledger_is_member(w->l, author))
+		return 0;
 	m.interval_start = sqlite3_column_int64(st, 1);
 	m.interval_len = sqlite3_column_int64(st, 2);
 	m.wh_import = sqlite3_column_int64(st, 3);
@@ -691,7 +906,7 @@ static int meter_row(sqlite3_stmt *st, void *arg)
 
 int ledger_foreach_meter(struct ledger *l, uint64_t interval_start, ledger_meter_cb cb, void *arg)
 {
-	struct meter_walk w = { cb, arg };
+	struct meter_walk w = { l, cb, arg };
 
 	/* Ordered by author so every member iterates identically: settlement
 	 * must be a deterministic function of the ledger. */
@@ -770,4 +985,88 @@ int ledger_foreach_fork(struct ledger *l, ledger_fork_cb cb, void *arg)
 
 	return query(l, "SELECT author, seq, a, b FROM forks ORDER BY author, seq, a, b",
 		     NULL, 0, fork_row, &w);
+}
+
+struct transfer_walk {
+	ledger_transfer_cb cb;
+	void *arg;
+};
+
+static int transfer_row(sqlite3_stmt *st, void *arg)
+{
+	struct transfer_walk *w = arg;
+	struct ledger_transfer t;
+
+	memset(&t, 0, sizeof(t));
+	col_blob(st, 0, t.debtor, 32);
+	col_blob(st, 1, t.creditor, 32);
+	t.amount_wh = sqlite3_column_int64(st, 2);
+	t.interval_start = sqlite3_column_int64(st, 3);
+	t.debtor_seq = sqlite3_column_int64(st, 4);
+	col_blob(st, 5, t.debtor_prev, 32);
+	t.creditor_seq = sqlite3_column_int64(st, 6);
+	col_blob(st, 7, t.creditor_prev, 32);
+	return w->cb(&t, sqlite3_column_int(st, 8), w->arg);
+}
+
+int ledger_foreach_transfer(struct ledger *l, bool pending_only, ledger_transfer_cb cb, void *arg)
+{
+	struct transfer_walk w = { cb, arg };
+
+	return query(l, "SELECT debtor, creditor, amount, interval_start, debtor_seq, debtor_prev, "
+		     "creditor_seq, creditor_prev, counted FROM transfers "
+		     "WHERE NOT counted OR NOT ?1 ORDER BY debtor, debtor_seq, id",
+		     NULL, pending_only, transfer_row, &w);
+}
+
+static int count_row(sqlite3_stmt *st, void *arg)
+{
+	*(int *)arg = sqlite3_column_int(st, 0);
+	return 0;
+}
+
+int ledger_held_count(struct ledger *l, const uint8_t *author)
+{
+	int n = 0, ret;
+
+	if (author)
+		ret = query(l, "SELECT COUNT(*) FROM held WHERE author = ?1", author, 0, count_row, &n);
+	else
+		ret = query(l, "SELECT COUNT(*) FROM held", NULL, 0, count_row, &n);
+	return ret ? ret : n;
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, LEDGER_KEY_BYTES);
+}
+
+int ledger_set_members(struct ledger *l, const uint8_t (*keys)[LEDGER_KEY_BYTES], size_t n)
+{
+	uint8_t (*m)[LEDGER_KEY_BYTES] = NULL;
+
+	if (keys && n) {
+		m = malloc(n * LEDGER_KEY_BYTES);
+		if (!m)
+			return -ENOMEM;
+		memcpy(m, keys, n * LEDGER_KEY_BYTES);
+		qsort(m, n, LEDGER_KEY_BYTES, key_cmp);
+	}
+	free(l->members);
+	l->members = m;
+	l->nmembers = keys ? n : 0;
+	l->members_set = keys != NULL;
+	return 0;
+}
+
+bool ledger_is_member(const struct ledger *l, const uint8_t key[LEDGER_KEY_BYTES])
+{
+	if (!l->members_set)
+		return true;
+	return l->nmembers && bsearch(key, l->members, l->nmembers, LEDGER_KEY_BYTES, key_cmp);
+}
+
+void ledger_set_time(struct ledger *l, uint64_t now_ms)
+{
+	l->fixed_now_ms = now_ms;
 }

@@ -530,7 +530,14 @@ uint64_t peer_settle_deadline(uint64_t start, uint32_t len);
 int peer_settle_find_transfer(struct ledger *l, const uint8_t author[32],
 			      const uint8_t debtor[32], const uint8_t creditor[32],
 			      uint64_t interval, struct ledger_transfer *out);
-/** Settle [start, start+len) from @l (len 0: the first length seen). */
+/**
+ * peer_settle_compute() - settle [start, start+len) from @l
+ * @len is the community's interval length: phloemd passes its own, never
+ * one read from the entries (0, for tools only: the first length seen).
+ * Members' metered entries of exactly that interval count, the first one
+ * (lowest seq) per author; a balance beyond SETTLE_BALANCE_MAX is taken at
+ * that bound.
+ */
 int peer_settle_compute(struct ledger *l, uint64_t start, uint32_t len,
 			struct settle_result *res, char *why, size_t whylen);
 /** The energy transfer @debtor -> @creditor in @res, or NULL. */
@@ -538,7 +545,7 @@ const struct settle_transfer *peer_settle_find(const struct settle_result *res,
 					       const uint8_t debtor[32],
 					       const uint8_t creditor[32]);
 /** The inputs we hold for @start, one line, for a disagreement log. */
-int peer_settle_describe(struct ledger *l, uint64_t start, char *buf, size_t cap);
+int peer_settle_describe(struct ledger *l, uint64_t start, uint32_t len, char *buf, size_t cap);
 /** Our half of @st (we are its debtor), at both chains' next positions. */
 int peer_settle_offer(struct ledger *l, const struct ledger_identity *id,
 		      const struct settle_transfer *st, struct ledger_transfer *t);
@@ -548,6 +555,15 @@ int peer_settle_offer(struct ledger *l, const struct ledger_identity *id,
  */
 int peer_settle_check(struct ledger *l, const struct settle_result *res,
 		      const uint8_t me[32], const struct ledger_transfer *t);
+/**
+ * peer_settle_admit() - may a PROPOSE for interval @start be looked at, at
+ * @now_s, in a community settling every @len seconds? Checked before any
+ * computation, so a proposal never disturbs the settlement in progress.
+ * Return: 0, PEER_SETTLE_LATE or PEER_SETTLE_UNKNOWN (not such an interval).
+ */
+int peer_settle_admit(uint64_t now_s, uint64_t start, uint32_t len);
+/** Does a REFUSE of our proposal @proposed come from its creditor @sender? */
+bool peer_settle_refusal_from(const struct ledger_transfer *proposed, const uint8_t sender[32]);
 
 /* ---- discovery.c ---- */
 

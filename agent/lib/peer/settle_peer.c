@@ -32,6 +32,13 @@ struct gather {
 	int err;
 };
 
+/*
+ * Metered entries of the interval, in (author, seq) order: the community's
+ * interval length only (an entry of another length is not this
+ * settlement), and an author's first entry only. A second entry for the
+ * same interval is the author's mistake or fraud; it must not let one
+ * member veto the interval for everyone.
+ */
 static int meter_cb(const uint8_t author[LEDGER_KEY_BYTES],
 		    const struct ledger_meter *mt, void *arg)
 {
@@ -39,16 +46,20 @@ static int meter_cb(const uint8_t author[LEDGER_KEY_BYTES],
 	struct settle_member *x;
 
 	if (g->len && mt->interval_len != g->len)
-		return 0;	/* another interval length: not this settlement */
-	g->len = mt->interval_len;
-	for (size_t i = 0; i < g->n; i++)
-		if (!memcmp(g->m[i].key, author, 32)) {
-			g->err = SETTLE_E_DUPLICATE;
+		return 0;
+	g->len = mt->interval_len;	/* len 0 (tools): the first length seen */
+	if (g->n && !memcmp(g->m[g->n - 1].key, author, 32))
+		return 0;
+	if (g->n == g->cap) {
+		size_t cap = g->cap ? 2 * g->cap : 16;
+		struct settle_member *m;
+
+		if (cap > SETTLE_MEMBERS_MAX || !(m = realloc(g->m, cap * sizeof(*m)))) {
+			g->err = SETTLE_E_NOMEM;
 			return 1;
 		}
-	if (g->n == g->cap) {
-		g->err = SETTLE_E_NOMEM;
-		return 1;
+		g->m = m;
+		g->cap = cap;
 	}
 	x = &g->m[g->n++];
 	memset(x, 0, sizeof(*x));
@@ -58,35 +69,53 @@ static int meter_cb(const uint8_t author[LEDGER_KEY_BYTES],
 	return 0;
 }
 
+static int gather(struct ledger *l, uint64_t start, uint32_t len, struct gather *g)
+{
+	memset(g, 0, sizeof(*g));
+	g->len = len;
+	return ledger_foreach_meter(l, start, meter_cb, g);
+}
+
+static int64_t clamp_balance(int64_t b)
+{
+	if (b > SETTLE_BALANCE_MAX)
+		return SETTLE_BALANCE_MAX;
+	return b < -SETTLE_BALANCE_MAX ? -SETTLE_BALANCE_MAX : b;
+}
+
 int peer_settle_compute(struct ledger *l, uint64_t start, uint32_t len,
 			struct settle_result *res, char *why, size_t whylen)
 {
-	struct settle_member m[PEER_SETTLE_MAX];
-	struct gather g = { .m = m, .cap = PEER_SETTLE_MAX, .len = len };
-	struct settle_terms t = { .interval_start = start };
+	struct settle_terms t = { .interval_start = start, .interval_len_s = len };
+	struct gather g;
 	int ret;
 
 	memset(res, 0, sizeof(*res));
-	ret = ledger_foreach_meter(l, start, meter_cb, &g);
+	ret = gather(l, start, len, &g);
 	if (ret < 0 || g.err) {
 		snprintf(why, whylen, "metered entries at %" PRIu64 ": %s", start,
 			 ret < 0 ? strerror(-ret) : settle_strerror(g.err));
+		free(g.m);
 		return ret < 0 ? ret : -EINVAL;
 	}
 	for (size_t i = 0; i < g.n; i++) {
 		struct ledger_member lm;
 
-		ret = ledger_get_member(l, m[i].key, &lm);
+		ret = ledger_get_member(l, g.m[i].key, &lm);
 		if (ret) {
 			snprintf(why, whylen, "balance: %s", ledger_strerror(ret));
+			free(g.m);
 			return ret < 0 ? ret : -EIO;
 		}
-		m[i].balance_wh = lm.balance_wh;
-		m[i].credit_limit_wh = lm.limit_wh > (uint64_t)SETTLE_BALANCE_MAX ?
-				       SETTLE_BALANCE_MAX : (int64_t)lm.limit_wh;
+		/* beyond the bound the rule cannot tell the difference, and one
+		 * member's huge balance must not fail the interval for all */
+		g.m[i].balance_wh = clamp_balance(lm.balance_wh);
+		g.m[i].credit_limit_wh = lm.limit_wh > (uint64_t)SETTLE_BALANCE_MAX ?
+					 SETTLE_BALANCE_MAX : (int64_t)lm.limit_wh;
 	}
 	t.interval_len_s = g.len;
-	ret = settle_run(&t, m, g.n, res);
+	ret = settle_run(&t, g.m, g.n, res);
+	free(g.m);
 	if (ret) {
 		snprintf(why, whylen, "settlement: %s", settle_strerror(ret));
 		return -EINVAL;
@@ -108,26 +137,28 @@ const struct settle_transfer *peer_settle_find(const struct settle_result *res,
 	return NULL;
 }
 
-int peer_settle_describe(struct ledger *l, uint64_t start, char *buf, size_t cap)
+int peer_settle_describe(struct ledger *l, uint64_t start, uint32_t len, char *buf, size_t cap)
 {
-	struct settle_member m[PEER_SETTLE_MAX];
-	struct gather g = { .m = m, .cap = PEER_SETTLE_MAX };
+	struct gather g;
 	size_t o = 0;
 
 	buf[0] = 0;
-	if (ledger_foreach_meter(l, start, meter_cb, &g) < 0)
+	if (gather(l, start, len, &g) < 0) {
+		free(g.m);
 		return -EIO;
+	}
 	for (size_t i = 0; i < g.n && o < cap; i++) {
 		char kt[LEDGER_KEYTEXT_SIZE];
 		struct ledger_member lm = { 0 };
 
-		ledger_get_member(l, m[i].key, &lm);
-		ledger_key_to_text(m[i].key, kt);
+		ledger_get_member(l, g.m[i].key, &lm);
+		ledger_key_to_text(g.m[i].key, kt);
 		o += (size_t)snprintf(buf + o, cap - o, "%s%.16s import %" PRId64 " export %" PRId64
 				      " balance %" PRId64 " limit %" PRIu64,
-				      i ? "; " : "", kt, m[i].import_wh, m[i].export_wh,
+				      i ? "; " : "", kt, g.m[i].import_wh, g.m[i].export_wh,
 				      lm.balance_wh, lm.limit_wh);
 	}
+	free(g.m);
 	return 0;
 }
 
@@ -191,6 +222,19 @@ uint64_t peer_settle_deadline(uint64_t start, uint32_t len)
 {
 	/* the interval's end, then one more interval, at least the minimum */
 	return start + len + (len > PEER_SETTLE_WINDOW_MIN_S ? len : PEER_SETTLE_WINDOW_MIN_S);
+}
+
+int peer_settle_admit(uint64_t now_s, uint64_t start, uint32_t len)
+{
+	if (!len || start % len)
+		return PEER_SETTLE_UNKNOWN;
+	return now_s > peer_settle_deadline(start, len) ? PEER_SETTLE_LATE : 0;
+}
+
+bool peer_settle_refusal_from(const struct ledger_transfer *proposed, const uint8_t sender[32])
+{
+	/* sessions authenticate the sender; only the creditor may refuse */
+	return !memcmp(proposed->creditor, sender, 32);
 }
 
 struct find_xfer {
