@@ -42,6 +42,7 @@
 #define MAX_HOT		(2 * PEER_MAX_MEMBERS + 16)
 #define MAX_PEERS	(PEER_MAX_MEMBERS * 2)
 #define MAX_RELAYS	16
+#define ANN_VERIFY_PER_S 32	/* strangers' announcements we verify, a second */
 
 /**
  * struct pd_peer - a gateway we heard from
@@ -61,6 +62,8 @@ struct pd_peer {
 	uint64_t ann_ms;		/* signed time of the announcement in use */
 	bool sealed_rx;			/* a sealed datagram of its current epoch came:
 					 * it knows our epoch */
+	bool sealed_addr;		/* @addr is where an authenticated sealed
+					 * datagram came from */
 	uint64_t ann_reply_ms;		/* our last unicast announcement to it */
 };
 
@@ -152,6 +155,7 @@ struct pd_peers {
 	int npeers;
 	struct pd_peer peer[MAX_PEERS];
 	struct pd_relay_ping relay[MAX_RELAYS];
+	struct peer_bucket ann_bucket;	/* strangers' announcements verified */
 	uint32_t relay_seq;
 	unsigned rot;			/* piggy-back rotation */
 	uint64_t drops[__PEER_E_MAX];
@@ -672,13 +676,28 @@ static void on_announce(struct pd_peers *p, const struct peer_announce *a,
 	struct pd_peer *e;
 	int ret;
 
+	uint64_t now = now_ms();
+
 	if (!memcmp(a->key, p->id->pk, 32))
 		return drop(p, PEER_E_SELF);
+	/* the checks that cost nothing first: another community's, or a
+	 * stale (replayed) or future one, costs no signature check */
+	ret = peer_announce_check(a, p->comm.id, now);
+	if (ret)
+		return drop(p, ret);
+	/*
+	 * Anyone can make keys and sign announcements for our community (its
+	 * id is the hash of its name): a stranger's are verified at most
+	 * ANN_VERIFY_PER_S a second, so a flood of them costs bounded CPU.
+	 * A member's, or a newly invited one's, are always checked; an
+	 * invitee whose record we lack may wait for its next announcement.
+	 */
+	if (!peer_community_is_member(&p->comm, a->key) &&
+	    !peer_bucket_take(&p->ann_bucket, ANN_VERIFY_PER_S, now))
+		return drop(p, PEER_E_UNTRUSTED);
 	ret = peer_announce_verify(a, buf, len);
 	if (ret)
 		return drop(p, ret);
-	if (memcmp(a->community, p->comm.id, 32))
-		return drop(p, PEER_E_FOREIGN);
 	p->announces_rx++;
 	/* also for our anchor, whose record we lack until it sends it */
 	if (!peer_community_record(&p->comm, a->key) && a->has_record &&
@@ -702,10 +721,15 @@ static void on_announce(struct pd_peers *p, const struct peer_announce *a,
 	e->rx_msgs++;
 	/*
 	 * Announcements are signed but not sealed: anyone can replay one
-	 * from elsewhere. Only a newer one (by its signed time) may move
-	 * the peer's address, so a replay cannot divert its traffic.
+	 * from elsewhere. Only a fresh one (peer_announce_check()) newer
+	 * than the one in use (by its signed time) may move the peer's
+	 * address, and an address a sealed datagram authenticated is moved
+	 * by sealed datagrams only (on_sealed()): a replay cannot divert a
+	 * member's traffic for longer than until its next datagram.
 	 */
-	if (!e->have_addr || a->time_ms > e->ann_ms) {
+	if (e->sealed_addr && a->epoch > e->sess.peer_epoch)
+		e->sealed_addr = false;	/* it restarted, maybe elsewhere */
+	if (!e->sealed_addr && (!e->have_addr || a->time_ms > e->ann_ms)) {
 		e->ann_ms = a->time_ms;
 		e->addr = *from;
 		e->addrlen = fl;
@@ -1286,7 +1310,8 @@ static void on_refuse(struct pd_peers *p, struct pd_peer *e, const struct peer_r
 	}
 }
 
-static void on_sealed(struct pd_peers *p, const struct peer_sealed *s, size_t len)
+static void on_sealed(struct pd_peers *p, const struct peer_sealed *s, size_t len,
+		      const struct sockaddr_storage *from, socklen_t fl)
 {
 	uint8_t pt[PEER_MTU];
 	struct peer_inner in;
@@ -1310,6 +1335,15 @@ static void on_sealed(struct pd_peers *p, const struct peer_sealed *s, size_t le
 	e->rx_bytes += len;
 	e->rx_msgs++;
 	e->sealed_rx = true;
+	/* it authenticated: its source is where the member is (it sends from
+	 * the port it listens on), whatever an announcement replayed from
+	 * elsewhere said */
+	if (fl && (!e->have_addr || e->addrlen != fl || memcmp(&e->addr, from, fl))) {
+		e->addr = *from;
+		e->addrlen = fl;
+		e->have_addr = true;
+	}
+	e->sealed_addr = true;
 	peer_swim_heard(&p->swim, e->key, now);
 	for (int i = 0; i < in.nrecs; i++) {
 		const struct peer_rec_any *r = &in.rec[i];
@@ -1343,9 +1377,9 @@ static void on_sealed(struct pd_peers *p, const struct peer_sealed *s, size_t le
 			if (!peer_community_is_member(&p->comm, r->measure.key) ||
 			    !memcmp(r->measure.key, p->id->pk, 32))
 				break;
-			ret = peer_gossip_take(&p->gossip, &r->measure);
+			ret = peer_gossip_take_at(&p->gossip, &r->measure, now);
 			if (ret < 0) {
-				drop(p, PEER_E_FORGED);
+				drop(p, ret);
 				break;
 			}
 			if (ret == 2)	/* news: pass it on at once */
@@ -1421,7 +1455,7 @@ static void on_udp(struct pd_watch *w, uint32_t events)
 		if (m.type == PEER_D_ANNOUNCE)
 			on_announce(p, &m.ann, buf, (size_t)n, &from, fl);
 		else
-			on_sealed(p, &m.sealed, (size_t)n);
+			on_sealed(p, &m.sealed, (size_t)n, &from, fl);
 	}
 	/* news in this batch: the first push round now, not at the next tick */
 	if (p->push_due)

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -153,6 +154,59 @@ TEST(inner_records_round_trip)
 	in.rec[0].type = 0;
 	r.measure.net_w = 1500;
 	ASSERT_EQ(-PEER_E_FORGED, peer_measure_verify(&r.measure));
+}
+
+/*
+ * Issue 11, item 13: 16 PINGs in one sealed message were answered with 16
+ * ACKs (and 16 PING_REQs relayed 16 pings): an amplifier in the hands of
+ * any member. Records that ask for an answer come once per message.
+ */
+TEST(inner_one_reply_per_message)
+{
+	static const uint8_t once[] = { PEER_R_PING, PEER_R_ACK, PEER_R_PING_REQ,
+					PEER_R_SYNC_REQ, PEER_R_PROPOSE, PEER_R_ACCEPT };
+	uint8_t buf[PEER_MTU];
+	struct peer_inner in;
+
+	for (size_t t = 0; t < sizeof(once); t++) {
+		struct peer_rec_any r = { .type = once[t] };
+		size_t l, off = 0;
+
+		/* hand-made, as a hostile sender would: 2 records of the type */
+		r.sync_req.count = 1;
+		r.sync_req.from = 1;
+		{
+			struct peer_builder b;
+
+			peer_builder_init(&b, buf, sizeof(buf));
+			ASSERT_EQ(0, peer_builder_add(&b, &r));
+			l = b.len;
+			/* and the builder refuses to write the second one */
+			ASSERT_EQ(-EINVAL, peer_builder_add(&b, &r));
+		}
+		ASSERT_EQ(0, peer_wire_decode_inner(buf, l, &in));
+		for (int k = 1; k < 16; k++)
+			memcpy(buf + k * l, buf, l);
+		off = 16 * l;
+		if (off > sizeof(buf))
+			off = (sizeof(buf) / l) * l;
+		ASSERT_EQ(-PEER_E_MALFORMED, peer_wire_decode_inner(buf, off, &in))
+			TH_LOG("type %u repeated accepted", once[t]);
+		ASSERT_EQ(-PEER_E_MALFORMED, peer_wire_decode_inner(buf, 2 * l, &in));
+	}
+	/* 16 STATEs (news about 16 members) are fine */
+	{
+		struct peer_builder b;
+		struct peer_rec_any r = { .type = PEER_R_STATE };
+
+		peer_builder_init(&b, buf, sizeof(buf));
+		for (int k = 0; k < 16; k++) {
+			memset(r.state.key, k, 32);
+			ASSERT_EQ(0, peer_builder_add(&b, &r));
+		}
+		ASSERT_EQ(0, peer_wire_decode_inner(buf, b.len, &in));
+		ASSERT_EQ(16, in.nrecs);
+	}
 }
 
 /* ---- session ---- */
@@ -405,6 +459,44 @@ TEST(swim_suspect_dead_and_refute)
 	ASSERT_FALSE(peer_swim_update(&s, b, 7, 100, 6300));
 }
 
+/*
+ * Issue 11, item 10: a hostile member gossips "dead at incarnation
+ * UINT64_MAX". The victim's refutation used to wrap its incarnation to 0,
+ * after which every member kept it dead for good.
+ */
+TEST(swim_incarnation_cannot_be_pinned_at_the_top)
+{
+	uint8_t self_k[32], v[32];
+	struct peer_swim s, o;
+	struct peer_swim_member *m;
+
+	memset(self_k, 1, 32);
+	memset(v, 2, 32);
+	/* the victim's own detector */
+	peer_swim_init(&s, self_k, 1000, 3000, 0);
+	s.inc = 3;
+	peer_swim_update(&s, self_k, PEER_DEAD, UINT64_MAX, 100);
+	ASSERT_EQ(3, s.inc);
+	peer_swim_update(&s, self_k, PEER_DEAD, UINT64_MAX - 1, 100);
+	ASSERT_EQ(3, s.inc);
+	/* a real suspicion at its incarnation is still refuted */
+	ASSERT_TRUE(peer_swim_update(&s, self_k, PEER_SUSPECT, 3, 100));
+	ASSERT_EQ(4, s.inc);
+	/* another member's view of the victim: the forged top incarnation
+	 * is ignored, so the victim's refutation (inc 4) makes it alive */
+	peer_swim_init(&o, v, 1000, 3000, 0);
+	peer_swim_heard(&o, self_k, 0);
+	m = peer_swim_find(&o, self_k);
+	ASSERT_FALSE(peer_swim_update(&o, self_k, PEER_DEAD, UINT64_MAX, 200));
+	ASSERT_EQ(PEER_ALIVE, m->state);
+	ASSERT_TRUE(peer_swim_update(&o, self_k, PEER_SUSPECT, 3, 200));
+	ASSERT_TRUE(peer_swim_update(&o, self_k, PEER_ALIVE, 4, 300));
+	ASSERT_EQ(PEER_ALIVE, m->state);
+	ASSERT_EQ(4, m->inc);
+	/* jumps up to the bound are honest history and are followed */
+	ASSERT_TRUE(peer_swim_update(&o, self_k, PEER_ALIVE, 4 + PEER_SWIM_INC_JUMP, 400));
+}
+
 /* suspicion lasts longer in a larger group: 3 s x floor(log2(n + 1)) */
 TEST(swim_suspicion_scales_with_group)
 {
@@ -479,6 +571,51 @@ TEST(gossip_newest_signed_and_net)
 	/* a's measurement (t=100 s) is too old at 110.5 s */
 	ASSERT_EQ(-2300, peer_gossip_net(&g, 110500, NULL, NULL, &counted));
 	ASSERT_EQ(2, counted);
+}
+
+/*
+ * Issue 11, item 11: a measurement signed a year ahead displaced the
+ * honest one (the newest wins) and still counted a day later.
+ */
+TEST(gossip_refuses_the_future)
+{
+	struct kp a;
+	struct peer_gossip g = { .max_age_ms = 120000 };
+	struct peer_measure m = { 0 }, f;
+	struct timespec ts;
+	uint64_t now;
+	int counted;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	kp_seed(&a, 24);
+	memcpy(m.key, a.pk, 32);
+	m.time_ms = now;
+	m.net_w = 800;
+	peer_measure_sign(&m, a.sk);
+	ASSERT_EQ(2, peer_gossip_take(&g, &m));
+	f = m;
+	f.time_ms = now + 365ull * 86400 * 1000;
+	f.net_w = -90000;
+	peer_measure_sign(&f, a.sk);
+	/* through the daemon's entry point (our real clock) */
+	ASSERT_GT(0, peer_gossip_take(&g, &f));
+	ASSERT_EQ(800, peer_gossip_get(&g, a.pk)->net_w);
+	/* the honest author's next one is still taken */
+	m.time_ms = now + 1000;
+	m.net_w = 900;
+	peer_measure_sign(&m, a.sk);
+	ASSERT_EQ(2, peer_gossip_take(&g, &m));		/* +100 W: news */
+	/* a clock a little ahead of ours is fine */
+	m.time_ms = now + 30000;
+	peer_measure_sign(&m, a.sk);
+	ASSERT_EQ(1, peer_gossip_take(&g, &m));
+	/* held while our clock was ahead, it does not count once it steps
+	 * back (a day later, by the sum's clock, it would not either) */
+	ASSERT_EQ(0, peer_gossip_net(&g, now - 3600 * 1000, NULL, NULL, &counted));
+	ASSERT_EQ(0, counted);
+	ASSERT_EQ(900, peer_gossip_net(&g, now + 30000, NULL, NULL, &counted));
+	ASSERT_EQ(1, counted);
 }
 
 TEST(gossip_news_is_a_change_beyond_the_deadband)

@@ -75,6 +75,8 @@ enum peer_reason {
 	PEER_E_UNTRUSTED,	/* sender not a member of our community */
 	PEER_E_FOREIGN,		/* another community's traffic */
 	PEER_E_SELF,		/* our own multicast looped back */
+	PEER_E_SKEWED,		/* signed time too far ahead of our clock, or too
+				 * old for an announcement */
 	__PEER_E_MAX,
 };
 const char *peer_strerror(int err);
@@ -228,6 +230,30 @@ int peer_announce_encode(struct peer_announce *a, const uint8_t sk[64],
 /** Signature check of a decoded announcement (and of its record). */
 int peer_announce_verify(const struct peer_announce *a, const uint8_t *buf,
 			 size_t len);
+/*
+ * An announcement is taken only while fresh: signed less than this long ago
+ * by our clock (and not more than PEER_CLOCK_AHEAD_MS ahead). Announcements
+ * are not sealed; freshness bounds how long a recorded one can be replayed.
+ */
+#define PEER_ANNOUNCE_FRESH_MS	60000
+/**
+ * peer_announce_check() - the checks that cost nothing, made before the
+ * signature's: our community (else -PEER_E_FOREIGN), and a signed time and
+ * epoch within the clock bounds above (else -PEER_E_SKEWED). A stranger's
+ * datagram of another community costs no Ed25519 verification.
+ */
+int peer_announce_check(const struct peer_announce *a, const uint8_t community[32],
+			uint64_t now_ms);
+
+/**
+ * struct peer_bucket - a token bucket: at most @per_s events a second
+ * (bursts of @per_s). Zero-initialised it starts empty and fills at once.
+ */
+struct peer_bucket {
+	uint64_t at_ms;
+	uint32_t tokens;
+};
+bool peer_bucket_take(struct peer_bucket *b, uint32_t per_s, uint64_t now_ms);
 
 /** Inner plaintext builder: append one record; -ENOSPC when it does not fit. */
 struct peer_builder {
@@ -354,6 +380,15 @@ int peer_community_load(struct peer_community *c, const char *path);
 					 * datagrams fails a third of the time, and a
 					 * false suspicion costs a wave of gossip */
 
+/*
+ * The most an incarnation may rise in one STATE record, over the one we
+ * hold (docs/protocol.md, Liveness). A member raises its own by one per
+ * refutation, so no honest jump comes near; with the bound, a hostile
+ * member needs 2^44 rounds of refutations to bring anybody near the top of
+ * the 64-bit range (where a refutation would wrap around to 0).
+ */
+#define PEER_SWIM_INC_JUMP	(1u << 20)
+
 struct peer_swim_member {
 	uint8_t key[PEER_KEY_BYTES];
 	uint8_t state;			/* enum peer_swim_state */
@@ -406,7 +441,9 @@ void peer_swim_ack(struct peer_swim *s, uint32_t seq, uint64_t now_ms);
  * peer_swim_update() - gossiped state of @key at incarnation @inc
  * Usual SWIM precedence: a higher incarnation wins; at equal incarnation
  * DEAD > SUSPECT > ALIVE. About ourselves: a SUSPECT/DEAD at our
- * incarnation is refuted by incrementing it. Return: true when it changed.
+ * incarnation is refuted by incrementing it. An incarnation more than
+ * PEER_SWIM_INC_JUMP above the one held is ignored. Return: true when it
+ * changed.
  */
 bool peer_swim_update(struct peer_swim *s, const uint8_t key[32], uint8_t state,
 		      uint64_t inc, uint64_t now_ms);
@@ -431,11 +468,26 @@ struct peer_gossip {
 	uint32_t max_age_ms;		/* older measurements do not count */
 };
 
-/**
- * peer_gossip_take() - keep @m if it verifies and is newer than ours
- * Return: 2 kept and news (peer_measure_news() against what we had, or
- * the first of its author), 1 kept, 0 not newer, or -PEER_E_FORGED.
+/*
+ * Signed times (measurements, announcements) may run ahead of our clock by
+ * this much (clocks of two gateways differ); further ahead is refused
+ * (-PEER_E_SKEWED): the newest wins, so a time from the future would
+ * displace every honest value and stay "fresh" for as long.
  */
+#define PEER_CLOCK_AHEAD_MS	60000
+/** The realtime clock, ms since 1970. */
+uint64_t peer_clock_ms(void);
+
+/**
+ * peer_gossip_take_at() - keep @m if it verifies and is newer than ours
+ * @now_ms: our clock; @m more than PEER_CLOCK_AHEAD_MS ahead is refused
+ * Return: 2 kept and news (peer_measure_news() against what we had, or
+ * the first of its author), 1 kept, 0 not newer, -PEER_E_SKEWED or
+ * -PEER_E_FORGED.
+ */
+int peer_gossip_take_at(struct peer_gossip *g, const struct peer_measure *m,
+			uint64_t now_ms);
+/** peer_gossip_take() - peer_gossip_take_at() with peer_clock_ms() */
 int peer_gossip_take(struct peer_gossip *g, const struct peer_measure *m);
 /** Does @now differ from @before enough to be pushed (see PEER_NEWS_*)? */
 bool peer_measure_news(const struct peer_measure *before, const struct peer_measure *now);
@@ -460,7 +512,8 @@ void peer_gossip_forget(struct peer_gossip *g, const uint8_t key[32]);
 /**
  * peer_gossip_net() - community net power (W): the sum of the latest
  * measurement of every member @live() says is alive, not older than
- * max_age_ms. @counted gets how many were summed.
+ * max_age_ms nor further ahead of @now_ms than PEER_CLOCK_AHEAD_MS.
+ * @counted gets how many were summed.
  */
 int64_t peer_gossip_net(const struct peer_gossip *g, uint64_t now_ms,
 			bool (*live)(void *ctx, const uint8_t key[32]), void *ctx,
