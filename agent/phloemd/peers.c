@@ -67,7 +67,6 @@ struct pd_peer {
 	uint64_t ann_reply_ms;		/* our last unicast announcement to it */
 };
 
-#define MAX_SPREAD	64
 #define MAX_MINE	16	/* our transfers (as debtor) in one interval */
 #define PROPOSE_MS	1000	/* a proposal unanswered is sent again */
 /* Wait after an interval's end for its metered entries to spread; never
@@ -165,8 +164,7 @@ struct pd_peers {
 	struct ledger *ledger;
 	uint64_t sync_req_tx, sync_req_rx, entries_tx, entries_rx, entries_refused;
 	uint64_t forks_seen, forks_spread, next_fork_scan_ms;
-	int nspread;
-	struct { uint8_t author[32]; uint64_t seq; } spread[MAX_SPREAD];
+	struct peer_fork_log spread;
 	/* settlement */
 	struct pd_settle st;
 	struct pd_owed owed;
@@ -839,15 +837,8 @@ static void serve_sync(struct pd_peers *p, struct pd_peer *e, const struct peer_
 	}
 }
 
-static bool spread_done(struct pd_peers *p, const uint8_t author[32], uint64_t seq)
-{
-	for (int i = 0; i < p->nspread; i++)
-		if (p->spread[i].seq == seq && !memcmp(p->spread[i].author, author, 32))
-			return true;
-	return false;
-}
-
-/* One fork: both entries to every member, once per run. */
+/* One fork: both entries to every member, once per author and run
+ * (struct peer_fork_log: the scan every 2 s finds every fork again). */
 static int spread_fork(const uint8_t author[32], uint64_t seq, const uint8_t *a,
 		       size_t a_len, const uint8_t *b2, size_t b_len, void *arg)
 {
@@ -857,11 +848,12 @@ static int spread_fork(const uint8_t author[32], uint64_t seq, const uint8_t *a,
 	struct peer_builder b;
 	char kt[LEDGER_KEYTEXT_SIZE];
 
-	if (spread_done(p, author, seq))
+	bool full = p->spread.full;
+
+	if (!peer_fork_log_add(&p->spread, author)) {
+		if (p->spread.full && !full)
+			plog("more forking authors than we track: the others are not spread");
 		return 0;
-	if (p->nspread < MAX_SPREAD) {
-		memcpy(p->spread[p->nspread].author, author, 32);
-		p->spread[p->nspread++].seq = seq;
 	}
 	keytext(author, kt);
 	plog("fork of %s at seq %" PRIu64 ": sending both entries to every member", kt, seq);
@@ -978,8 +970,10 @@ static int owed_save(struct pd_peers *p)
 	int ret = 0;
 
 	if (!p->owed.have) {
-		if (unlink(p->owed_path) && errno != ENOENT)
-			ret = -errno;
+		if (unlink(p->owed_path))
+			ret = errno == ENOENT ? 0 : -errno;
+		else
+			ret = peer_fsync_dir(p->owed_path);
 		goto out;
 	}
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp", p->owed_path) >= (int)sizeof(tmp)) {
@@ -1001,6 +995,9 @@ static int owed_save(struct pd_peers *p)
 		ret = -errno;
 	if (!ret && rename(tmp, p->owed_path))
 		ret = -errno;
+	/* the rename itself is durable only once the directory is */
+	if (!ret)
+		ret = peer_fsync_dir(p->owed_path);
 out:
 	if (ret)
 		plog("cannot save %s: %s", p->owed_path, strerror(-ret));
@@ -1404,8 +1401,12 @@ static void on_sealed(struct pd_peers *p, const struct peer_sealed *s, size_t le
 			on_refuse(p, e, r);
 			break;
 		case PEER_R_MEMBER:
-			/* vouched: relayed by a member over an authenticated session */
-			ret = peer_community_apply(&p->comm, &r->member, true);
+			/* vouched (a founder's record, before we know the owner):
+			 * relayed by our anchor, whom our operator trusted; any
+			 * other member could make one up for a key of its own */
+			ret = peer_community_apply(&p->comm, &r->member,
+						   p->comm.has_anchor &&
+						   !memcmp(e->key, p->comm.anchor, 32));
 			if (ret > 0) {
 				changed = true;
 				hot_add(p, PEER_R_MEMBER, r->member.subject,
@@ -1898,6 +1899,11 @@ struct json_object *pd_community_json(struct phloemd *d)
 	ADD(o, "community", json_object_new_string(p->comm.name));
 	keytext(p->id->pk, kt);
 	ADD(o, "key", json_object_new_string(kt));
+	if (p->comm.has_owner) {
+		keytext(p->comm.owner, kt);
+		ADD(o, "owner", json_object_new_string(kt));
+	}
+	ADD(o, "records", json_object_new_int(p->comm.nrecs));
 	a = json_object_new_array();
 	for (int i = 0; i < p->comm.nmembers; i++) {
 		struct json_object *q = json_object_new_object();
@@ -1988,6 +1994,7 @@ int pd_peers_remove(struct phloemd *d, const char *key, char *err, size_t errlen
 {
 	struct pd_peers *p = d->peers;
 	struct peer_record r;
+	uint64_t now = now_ms() / 1000;
 	uint8_t k[32];
 	int ret;
 
@@ -2003,14 +2010,23 @@ int pd_peers_remove(struct phloemd *d, const char *key, char *err, size_t errlen
 		snprintf(err, errlen, "a gateway cannot remove itself");
 		return -EINVAL;
 	}
-	ret = peer_remove_make(&p->comm, p->id->pk, p->id->sk, k, now_ms() / 1000, &r);
+	ret = peer_remove_make(&p->comm, p->id->pk, p->id->sk, k, now, &r);
 	if (ret) {
-		snprintf(err, errlen, "cannot remove: %s", ret == -ENOENT ?
-			 "not a member" : peer_strerror(ret));
+		snprintf(err, errlen, "cannot remove: %s", ret == -ENOENT ? "not a member" :
+			 ret == -EPERM ? "only the community's owner (its founder) removes, "
+			 "and the owner cannot be removed" : peer_strerror(ret));
 		return ret < 0 ? ret : -EINVAL;
 	}
 	save_comm(p);
 	hot_add(p, PEER_R_MEMBER, k, true);
+	/* the members it had admitted, invited by us now: those records too */
+	for (int i = 0; i < p->comm.nmembers; i++) {
+		const struct peer_record *m = &p->comm.member[i];
+
+		if (m->time == now && !memcmp(m->signer, p->id->pk, 32) &&
+		    memcmp(m->subject, p->id->pk, 32))
+			hot_add(p, PEER_R_MEMBER, m->subject, false);
+	}
 	sync_trust(p);
 	return 0;
 }

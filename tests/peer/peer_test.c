@@ -733,6 +733,165 @@ TEST(gossip_digest_push_pull)
 	ASSERT_EQ(-EINVAL, peer_builder_add(&bld, &r));
 }
 
+static void rec_make(struct peer_record *r, const struct peer_community *c, int kind,
+		     const struct kp *signer, const uint8_t *subject, uint64_t t)
+{
+	memset(r, 0, sizeof(*r));
+	r->kind = kind;
+	r->time = t;
+	memcpy(r->community, c->id, 32);
+	memcpy(r->subject, subject, 32);
+	memcpy(r->signer, signer->pk, 32);
+	peer_record_sign(r, signer->sk);
+}
+
+static int save_load(struct peer_community *c, struct peer_community *out)
+{
+	char path[] = "/tmp/peer-test-XXXXXX";
+	int fd = mkstemp(path), ret;
+
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	ret = peer_community_save(c, path);
+	if (!ret)
+		ret = peer_community_load(out, path);
+	unlink(path);
+	return ret;
+}
+
+/*
+ * Issue 11, item 5: removing a member who had invited others (or the
+ * founder) left a state file whose reload checked each signer was still a
+ * member: every daemon then refused to start.
+ */
+TEST(community_removing_an_inviter_reloads)
+{
+	struct kp a, b, c, d;
+	struct peer_community ca, cl;
+	struct peer_record r, rm;
+
+	kp_seed(&a, 50);
+	kp_seed(&b, 51);
+	kp_seed(&c, 52);
+	kp_seed(&d, 53);
+	ASSERT_EQ(0, peer_community_found(&ca, "street", a.pk, a.sk, 100));
+	rec_make(&r, &ca, PEER_REC_INVITE, &a, b.pk, 101);
+	ASSERT_EQ(1, peer_community_apply(&ca, &r, false));
+	rec_make(&r, &ca, PEER_REC_INVITE, &b, c.pk, 102);	/* b invites c */
+	ASSERT_EQ(1, peer_community_apply(&ca, &r, false));
+	rec_make(&r, &ca, PEER_REC_INVITE, &c, d.pk, 103);	/* c invites d */
+	ASSERT_EQ(1, peer_community_apply(&ca, &r, false));
+	ASSERT_EQ(4, ca.nmembers);
+	/* the founder removes b: c and d, admitted down b's chain, stay */
+	ASSERT_EQ(0, peer_remove_make(&ca, a.pk, a.sk, b.pk, 200, &rm));
+	ASSERT_FALSE(peer_community_is_member(&ca, b.pk));
+	ASSERT_TRUE(peer_community_is_member(&ca, c.pk));
+	ASSERT_TRUE(peer_community_is_member(&ca, d.pk));
+	/* and the state file loads again, to the same community */
+	ASSERT_EQ(0, save_load(&ca, &cl));
+	ASSERT_EQ(3, cl.nmembers);
+	ASSERT_TRUE(peer_community_is_member(&cl, c.pk));
+	ASSERT_TRUE(peer_community_is_member(&cl, d.pk));
+	ASSERT_FALSE(peer_community_is_member(&cl, b.pk));
+	/* b's key, removed, admits nobody any more, even backdated */
+	{
+		struct kp x;
+
+		kp_seed(&x, 54);
+		rec_make(&r, &ca, PEER_REC_INVITE, &b, x.pk, 150);
+		ASSERT_EQ(-PEER_E_UNTRUSTED, peer_community_apply(&ca, &r, false));
+		ASSERT_FALSE(peer_community_is_member(&ca, x.pk));
+	}
+	/* the founder is not removed by anyone (c tries; c's record of it
+	 * is refused too), and the file still loads */
+	ASSERT_EQ(-EPERM, peer_remove_make(&ca, c.pk, c.sk, a.pk, 300, &rm));
+	rec_make(&r, &ca, PEER_REC_REMOVE, &c, a.pk, 300);
+	ASSERT_EQ(-PEER_E_UNTRUSTED, peer_community_apply(&ca, &r, false));
+	ASSERT_TRUE(peer_community_is_member(&ca, a.pk));
+	ASSERT_EQ(0, save_load(&ca, &cl));
+	ASSERT_TRUE(peer_community_is_member(&cl, a.pk));
+}
+
+/*
+ * Issue 11, item 6: membership depended on the order records came in (two
+ * members removing each other left members with different communities
+ * and digests that never agreed), and any one member could remove all
+ * the others. Now it is a function of the set, and only the owner removes.
+ */
+TEST(community_membership_is_a_function_of_the_records)
+{
+	struct kp a, b, c, d;
+	struct peer_community base, c1, c2, cl;
+	struct peer_record inv[3], rbc, rcb, rall[3], ra;
+	uint8_t d1[8], d2[8];
+
+	kp_seed(&a, 60);
+	kp_seed(&b, 61);
+	kp_seed(&c, 62);
+	kp_seed(&d, 63);
+	ASSERT_EQ(0, peer_community_found(&base, "street", a.pk, a.sk, 100));
+	rec_make(&inv[0], &base, PEER_REC_INVITE, &a, b.pk, 101);
+	rec_make(&inv[1], &base, PEER_REC_INVITE, &a, c.pk, 102);
+	rec_make(&inv[2], &base, PEER_REC_INVITE, &b, d.pk, 103);
+	rec_make(&rbc, &base, PEER_REC_REMOVE, &b, c.pk, 200);	/* b removes c */
+	rec_make(&rcb, &base, PEER_REC_REMOVE, &c, b.pk, 200);	/* c removes b */
+	/* one order, then the reverse */
+	c1 = base;
+	c2 = base;
+	for (int i = 0; i < 3; i++)
+		peer_community_apply(&c1, &inv[i], false);
+	peer_community_apply(&c1, &rbc, false);
+	peer_community_apply(&c1, &rcb, false);
+	peer_community_apply(&c2, &rcb, false);
+	peer_community_apply(&c2, &rbc, false);
+	for (int i = 2; i >= 0; i--)
+		peer_community_apply(&c2, &inv[i], false);
+	/* d's invite came before its signer's: taken once b's arrives */
+	peer_community_apply(&c2, &inv[2], false);
+	peer_community_digest(&c1, d1);
+	peer_community_digest(&c2, d2);
+	ASSERT_EQ(0, memcmp(d1, d2, 8));
+	ASSERT_EQ(c1.nmembers, c2.nmembers);
+	ASSERT_EQ(4, c1.nmembers);
+	/* neither member's word removed the other */
+	ASSERT_TRUE(peer_community_is_member(&c1, b.pk));
+	ASSERT_TRUE(peer_community_is_member(&c1, c.pk));
+	ASSERT_TRUE(peer_community_is_member(&c2, b.pk));
+	ASSERT_TRUE(peer_community_is_member(&c2, c.pk));
+	/* one member signing removals of everyone else removes nobody */
+	rec_make(&rall[0], &base, PEER_REC_REMOVE, &d, a.pk, 300);
+	rec_make(&rall[1], &base, PEER_REC_REMOVE, &d, b.pk, 300);
+	rec_make(&rall[2], &base, PEER_REC_REMOVE, &d, c.pk, 300);
+	for (int i = 0; i < 3; i++)
+		peer_community_apply(&c1, &rall[i], false);
+	ASSERT_EQ(4, c1.nmembers);
+	ASSERT_EQ(0, c1.nremoved);
+	/* the owner's removal counts, whatever came before it */
+	rec_make(&ra, &base, PEER_REC_REMOVE, &a, c.pk, 400);
+	ASSERT_EQ(1, peer_community_apply(&c1, &ra, false));
+	ASSERT_EQ(1, peer_community_apply(&c2, &ra, false));
+	peer_community_digest(&c1, d1);
+	peer_community_digest(&c2, d2);
+	ASSERT_EQ(0, memcmp(d1, d2, 8));
+	ASSERT_FALSE(peer_community_is_member(&c1, c.pk));
+	/* and a reload gives the same digest */
+	ASSERT_EQ(0, save_load(&c2, &cl));
+	peer_community_digest(&cl, d2);
+	ASSERT_EQ(0, memcmp(d1, d2, 8));
+	/* a self-signed "founder" of another key, relayed by a member that is
+	 * not our anchor, admits nobody: the owner is pinned */
+	{
+		struct kp x;
+		struct peer_record s;
+
+		kp_seed(&x, 64);
+		rec_make(&s, &base, PEER_REC_INVITE, &x, x.pk, 1);
+		ASSERT_EQ(-PEER_E_UNTRUSTED, peer_community_apply(&c1, &s, true));
+		ASSERT_FALSE(peer_community_is_member(&c1, x.pk));
+	}
+}
+
 TEST(community_digest_ignores_order)
 {
 	struct kp f, a, b;
@@ -761,6 +920,29 @@ TEST(community_digest_ignores_order)
 	ASSERT_EQ(1, peer_community_apply(&c2, &ra, false));
 	peer_community_digest(&c2, d2);
 	ASSERT_EQ(0, memcmp(d1, d2, 8));
+}
+
+/*
+ * Issue 11, item 8: past 64 forks, the others were sent to every member
+ * again at every scan (2 s) for ever. Fork evidence is spread once per
+ * author, and nothing is spread again, however many forks there are.
+ */
+TEST(fork_evidence_spread_once)
+{
+	static struct peer_fork_log l;
+	uint8_t k[32];
+	int spread = 0;
+
+	for (int scan = 0; scan < 5; scan++)		/* the daemon rescans */
+		for (int a = 0; a < 200; a++)		/* 200 forking authors */
+			for (int seq = 0; seq < 3; seq++) {	/* 3 forks each */
+				memset(k, 0, 32);
+				k[0] = (uint8_t)a;
+				k[1] = (uint8_t)(a >> 8);
+				spread += peer_fork_log_add(&l, k);
+			}
+	ASSERT_EQ(PEER_MAX_MEMBERS, spread);
+	ASSERT_TRUE(l.full);
 }
 
 /* ---- anti-entropy ---- */

@@ -193,3 +193,16 @@ int64_t peer_gossip_net(const struct peer_gossip *g, uint64_t now_ms,
 		*counted = n;
 	return sum;
 }
+
+int peer_fork_log_add(struct peer_fork_log *l, const uint8_t author[32])
+{
+	for (int i = 0; i < l->n; i++)
+		if (!memcmp(l->author[i], author, 32))
+			return 0;
+	if (l->n == PEER_MAX_MEMBERS) {
+		l->full = true;
+		return 0;
+	}
+	memcpy(l->author[l->n++], author, 32);
+	return 1;
+}

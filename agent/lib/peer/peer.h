@@ -320,14 +320,29 @@ int peer_session_open(struct peer_session *s, const struct peer_sealed *m,
 
 /* ---- member.c ---- */
 
-/** struct peer_community - who is in, and the records that say so */
+#define PEER_MAX_RECORDS	256	/* membership records held */
+
+/**
+ * struct peer_community - who is in, and the records that say so
+ * @rec: every record held that counts or may count, sorted by signature:
+ *       the input. Membership is a function of this set alone, whatever
+ *       order the records came in (docs/protocol.md, Community).
+ * @member, @removed: derived from @rec: the INVITE that admits each member
+ *       (the owner's own first), the owner's REMOVE of each removed key
+ * @owner: the founder, the only key whose REMOVE counts; pinned when we
+ *       found the community, else taken from our anchor
+ */
 struct peer_community {
 	char name[PEER_NAME_MAX + 1];
 	uint8_t id[PEER_HASH_BYTES];
+	int nrecs;
+	struct peer_record rec[PEER_MAX_RECORDS];
 	int nmembers;
 	struct peer_record member[PEER_MAX_MEMBERS];	/* their INVITEs */
 	int nremoved;
 	struct peer_record removed[PEER_MAX_REMOVED];	/* REMOVEs */
+	bool has_owner;
+	uint8_t owner[PEER_KEY_BYTES];
 	bool has_anchor;		/* joined: our inviter, trusted by the */
 	uint8_t anchor[PEER_KEY_BYTES];	/* operator before its record arrives */
 };
@@ -341,11 +356,15 @@ const struct peer_record *peer_community_record(const struct peer_community *c,
 						const uint8_t key[32]);
 /**
  * peer_community_apply() - take in a membership record
- * INVITE: admitted when the signature verifies, the community matches,
- * the signer is a member (or signer == subject and @vouched: a founder's
- * record relayed by a member over a session) and the subject was not
- * removed. REMOVE: signed by a member; the subject leaves for good.
- * Return: 1 changed, 0 already known, or -PEER_E_*.
+ * Kept when the signature verifies, the community matches and it counts:
+ * INVITE: its signer is a member and its subject not removed; a
+ * self-signed one only as the owner's (when no owner is known yet: with
+ * @vouched, i.e. relayed by our anchor, or the anchor's own). REMOVE:
+ * signed by the owner; the subject leaves for good, and the invites it
+ * signed stop counting. Membership is then recomputed from all records
+ * held.
+ * Return: 1 membership changed, 0 known or kept without effect, -ENOSPC,
+ * or -PEER_E_*.
  */
 int peer_community_apply(struct peer_community *c, const struct peer_record *r,
 			 bool vouched);
@@ -362,9 +381,18 @@ int peer_invite_make(const struct peer_community *c, const uint8_t pk[32],
 		     const uint8_t sk[64], const uint8_t invitee[32],
 		     uint64_t now, char *token, size_t cap);
 int peer_invite_parse(const char *token, struct peer_record *r);
+/**
+ * peer_remove_make() - the owner removes @subject (signs, applies, @out)
+ * Members admitted only through @subject are invited again by the owner in
+ * the same step (those INVITEs are in @c, signed at @now).
+ * Return: 0, -ENOENT (not members), -EPERM (we are not the owner, or
+ * @subject is), -ENOSPC.
+ */
 int peer_remove_make(struct peer_community *c, const uint8_t pk[32],
 		     const uint8_t sk[64], const uint8_t subject[32],
 		     uint64_t now, struct peer_record *out);
+/** fsync the directory holding @path (after a rename into it). */
+int peer_fsync_dir(const char *path);
 /**
  * peer_community_digest() - 8 bytes that differ when two members' views of
  * the community differ: a hash of the sorted member and removed keys.
@@ -518,6 +546,21 @@ void peer_gossip_forget(struct peer_gossip *g, const uint8_t key[32]);
 int64_t peer_gossip_net(const struct peer_gossip *g, uint64_t now_ms,
 			bool (*live)(void *ctx, const uint8_t key[32]), void *ctx,
 			int *counted);
+
+/**
+ * struct peer_fork_log - authors whose fork evidence we spread this run
+ * One fork proves its author cheated: each member's ledger keeps it as
+ * evidence once it holds both entries. So a fork is spread once per
+ * author, and an author that forks at every position (or a flood of forks
+ * beyond the table) costs one spreading each, never one every scan.
+ */
+struct peer_fork_log {
+	int n;
+	bool full;			/* an author did not fit: logged once */
+	uint8_t author[PEER_MAX_MEMBERS][PEER_KEY_BYTES];
+};
+/** 1: a fork of @author not spread yet (now noted: spread it), 0: not. */
+int peer_fork_log_add(struct peer_fork_log *l, const uint8_t author[32]);
 
 /* ---- sync.c: anti-entropy of ledger chains ---- */
 
