@@ -675,6 +675,7 @@ static void on_announce(struct pd_peers *p, const struct peer_announce *a,
 	int ret;
 
 	uint64_t now = now_ms();
+	bool newer;
 
 	if (!memcmp(a->key, p->id->pk, 32))
 		return drop(p, PEER_E_SELF);
@@ -725,10 +726,12 @@ static void on_announce(struct pd_peers *p, const struct peer_announce *a,
 	 * by sealed datagrams only (on_sealed()): a replay cannot divert a
 	 * member's traffic for longer than until its next datagram.
 	 */
+	newer = a->time_ms > e->ann_ms;
+	if (newer)
+		e->ann_ms = a->time_ms;
 	if (e->sealed_addr && a->epoch > e->sess.peer_epoch)
 		e->sealed_addr = false;	/* it restarted, maybe elsewhere */
-	if (!e->sealed_addr && (!e->have_addr || a->time_ms > e->ann_ms)) {
-		e->ann_ms = a->time_ms;
+	if (!e->sealed_addr && (!e->have_addr || newer)) {
 		e->addr = *from;
 		e->addrlen = fl;
 		/* reply to the announced port */
@@ -756,7 +759,9 @@ static void on_announce(struct pd_peers *p, const struct peer_announce *a,
 		e->ann_reply_ms = now_ms();
 		announce(p, e);
 	}
-	peer_swim_heard(&p->swim, e->key, now_ms());
+	/* a replay (not newer) is no sign of life */
+	if (newer)
+		peer_swim_heard(&p->swim, e->key, now_ms());
 }
 
 static void relay_ack(struct pd_peers *p, uint32_t seq)
