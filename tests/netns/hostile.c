@@ -9,14 +9,17 @@
  * "name value" lines; tests/netns/netns.sh checks the honest side.
  *
  *   hostile key IDENTITY                 create the identity, print its key
- *   hostile attack IDENTITY TOKEN IFACE SECONDS VICTIM_KEY
+ *   hostile attack IDENTITY TOKEN IFACE SECONDS VICTIM_KEY [PORT [STATICS]]
+ *
+ * IFACE "-": no multicast; STATICS as phloemd's [peers] static=.
  *
  * Attacks (one pass once sessions are up, then again every 2 s):
  *   remove      REMOVE records, signed by us, of every other member
  *   founder     a self-signed "founder" of a key of ours, and its invite
  *   dead        STATE: the victim dead at incarnation UINT64_MAX
  *   future      our measurement signed a year ahead (1 MW of export)
- *   pings       16 PINGs in one sealed message (ACKs counted: acks_burst)
+ *   pings       16 PINGs in one sealed message (ACKs counted: acks_burst;
+ *               one PING alone, the control, acks_single)
  *   replay      the victim's announcements re-sent from our address
  *   foreign     announcements of another community with bad signatures
  */
@@ -40,6 +43,7 @@
 
 #define MAXP	PEER_MAX_MEMBERS
 #define BURST_SEQ	0x7fff0000u	/* our 16 PINGs: 0x7fff0000 .. +15 */
+#define SINGLE_SEQ	0x7ffe0000u	/* one PING alone: the control */
 
 struct mem {
 	uint8_t key[32];
@@ -58,6 +62,7 @@ static struct mem m[MAXP];
 static int nm;
 static uint64_t epoch;
 static uint64_t st_ann_rx, st_sealed_rx, st_open_fail, st_acks_burst, st_acks;
+static uint64_t st_acks_single;
 static uint64_t st_sent, st_passes;
 
 static uint64_t now_ms(void)
@@ -192,6 +197,8 @@ static void on_dgram(const uint8_t *buf, size_t n, const struct sockaddr_storage
 				st_acks++;
 				if ((r->ack.seq & ~0xfu) == BURST_SEQ)
 					st_acks_burst++;
+				if (r->ack.seq == SINGLE_SEQ)
+					st_acks_single++;
 			}
 		}
 	}
@@ -263,6 +270,11 @@ static void attack(const uint8_t victim[32])
 			off += 7;
 		}
 		seal_raw(e, pt, off);
+		/* the control: one PING alone is answered */
+		memset(&r, 0, sizeof(r));
+		r.type = PEER_R_PING;
+		r.ping.seq = SINGLE_SEQ;
+		seal_one(e, &r);
 		/* replay: the victim's last announcement, from our address */
 		for (int j = 0; j < nm; j++)
 			if (!memcmp(m[j].key, victim, 32) && m[j].annlen)
@@ -317,9 +329,10 @@ int main(int argc, char **argv)
 		printf("%s\n", kt);
 		return 0;
 	}
-	if (argc != 7 || strcmp(argv[1], "attack")) {
+	if (argc < 7 || argc > 9 || strcmp(argv[1], "attack")) {
 		fprintf(stderr, "usage: hostile key IDENTITY\n"
-			"       hostile attack IDENTITY TOKEN IFACE SECONDS VICTIM_KEY\n");
+			"       hostile attack IDENTITY TOKEN IFACE SECONDS VICTIM_KEY "
+			"[PORT [STATICS]]\n");
 		return 2;
 	}
 	if (load_id(argv[2], false) || ledger_key_from_text(argv[6], victim)) {
@@ -338,7 +351,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "hostile: token: %s\n", peer_strerror(ret));
 		return 1;
 	}
-	if (peer_disc_open(&disc, PEER_DEFAULT_PORT, argv[4], NULL, err, sizeof(err))) {
+	if (peer_disc_open(&disc, argc > 7 ? (uint16_t)atoi(argv[7]) : PEER_DEFAULT_PORT,
+			   strcmp(argv[4], "-") ? argv[4] : NULL, argc > 8 ? argv[8] : NULL,
+			   err, sizeof(err))) {
 		fprintf(stderr, "hostile: %s\n", err);
 		return 1;
 	}
@@ -387,9 +402,10 @@ int main(int argc, char **argv)
 			up += m[i].up;
 		printf("sessions %d\nannounces_rx %" PRIu64 "\nsealed_rx %" PRIu64
 		       "\nopen_fail %" PRIu64 "\npasses %" PRIu64 "\nsent %" PRIu64
-		       "\nacks %" PRIu64 "\nacks_burst %" PRIu64 "\nmembers %d\n",
+		       "\nacks %" PRIu64 "\nacks_burst %" PRIu64 "\nacks_single %" PRIu64
+		       "\nmembers %d\n",
 		       up, st_ann_rx, st_sealed_rx, st_open_fail, st_passes, st_sent,
-		       st_acks, st_acks_burst, comm.nmembers);
+		       st_acks, st_acks_burst, st_acks_single, comm.nmembers);
 	}
 	peer_disc_close(&disc);
 	return 0;
