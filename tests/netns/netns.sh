@@ -252,7 +252,18 @@ if [ -n "${HOSTILE:-}" ] && [ -x "$HOSTILE" ]; then
 	check "its dead-at-UINT64_MAX gossip never made gw2 dead anywhere (seen dead in $dead_seen of 12 polls)" \
 		test "$dead_seen" = 0
 	agree "its measurement signed a year ahead counts nowhere: net power = the honest sum" 1 "$NN"
-	check "gw1 refused its future announcements and the replays as skewed" test "$(drops skewed)" -gt "$sk0"
+	check "gw1 refused its announcements signed a year ahead (skewed)" test "$(drops skewed)" -gt "$sk0"
+	xaddrs=$(ip -n "$X" -o addr show dev eth0 | awk '{ sub("/.*", "", $4); print $4 }' | paste -sd'|')
+	not_diverted() {	# no node sends to gw2 at the hostile's addresses
+		local i
+		for i in $(seq 1 "$NN"); do
+			[ "$i" = 2 ] && continue
+			peers "$i" | jget "[p['addr'] for p in d['peers'] if p['key'] == '$k2'][0]" |
+				grep -qE "^\[?($xaddrs)[]%:]" && return 1
+		done
+		return 0
+	}
+	check "gw2's announcements replayed from its address diverted nothing" not_diverted
 	check "gw1 refused its foreign announcements unverified" test "$(drops foreign)" -gt "$fo0"
 	check "gw1 refused its 16-PING messages as malformed" test "$(drops malformed)" -gt "$ma0"
 	check "gw2 is alive at every other node" within 20 gw2_not_dead
