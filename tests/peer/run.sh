@@ -12,11 +12,11 @@
 #   phloemctl --(UNIX socket)--> each phloemd; a Python sender injects
 #   truncated, forged and stale datagrams into g1's port.
 #
-# Env: PEER_TEST, PHLOEMD, PHLOEMCTL.
+# Env: PEER_TEST, PHLOEMD, PHLOEMCTL, HOSTILE (tests/netns/hostile.c).
 set -u
 here=$(dirname "$0")
 . "$here/../agent/lib.sh"
-PEER_TEST=${PEER_TEST:?} PHLOEMD=${PHLOEMD:?} PHLOEMCTL=${PHLOEMCTL:?}
+PEER_TEST=${PEER_TEST:?} PHLOEMD=${PHLOEMD:?} PHLOEMCTL=${PHLOEMCTL:?} HOSTILE=${HOSTILE:-}
 
 echo "TAP version 13"
 # unit tests, renumbered into this stream
@@ -308,11 +308,50 @@ s0=$(drops skewed); announce future
 check "an announcement of g2 signed a year ahead is refused (skewed)" wait_for 5 drops_above skewed "$s0"
 check "g2 is still reached at its own address: alive at g1" wait_for 5 all_see
 
-# ---- liveness ----
-kill "${PIDS[3]}"; wait "${PIDS[3]}" 2>/dev/null
+# ---- a hostile member (tests/netns/hostile.c) ----
+# Invited by g1 like any gateway; for 20 s it then tries every attack of
+# the threat model (docs/protocol.md) against g1, g2, g3: removing the
+# others, a forged founder, g2 dead at incarnation 2^64 - 1, a measurement
+# a year ahead, 16 PINGs in one message, g2's announcements replayed,
+# foreign and future announcements. make check-netns runs it among 20.
 state_of() {	# state_of N KEY STATE
 	peers "$1" | jget "[p['state'] for p in d['peers'] if p['key'] == '$2'][0]" | grep -qx "$3"
 }
+if [ -n "${HOSTILE:-}" ] && [ -x "$HOSTILE" ]; then
+	kh=$("$HOSTILE" key "$T/hostile.key")
+	tokh=$(ctl 1 community invite "$kh")
+	sk0=$(drops skewed); fo0=$(drops foreign); ma0=$(drops malformed)
+	"$HOSTILE" attack "$T/hostile.key" "$tokh" - 20 "$k2" "$(port 5)" "$statics" \
+		>"$T/hostile.out" 2>"$T/hostile.err" &
+	HPID=$!
+	members_are() { local i; for i in 1 2 3; do [ "$(peers $i | jget 'd["members"]')" = "$1" ] || return 1; done; }
+	check "the hostile member is admitted at g1, g2, g3 (4 members)" wait_for 15 members_are 4
+	g2_seen_dead=0
+	while kill -0 "$HPID" 2>/dev/null; do
+		for i in 1 3; do state_of "$i" "$k2" dead && g2_seen_dead=$((g2_seen_dead + 1)); done
+		sleep 1
+	done
+	wait "$HPID"
+	hv() { awk -v k="$1" '$1 == k { print $2 }' "$T/hostile.out"; }
+	diag "hostile: $(tr '\n' ' ' <"$T/hostile.out") $(tr '\n' ' ' <"$T/hostile.err")"
+	check "it held sessions with g1, g2, g3 and attacked ($(hv passes) passes)" \
+		test "$(hv sessions)" -ge 3 -a "$(hv passes)" -ge 3
+	check "its 16-PING messages got no ACK, its single PINGs $(hv acks_single)" \
+		test "$(hv acks_burst)" = 0 -a "$(hv acks_single)" -gt 0
+	check "its removals of every other member removed nobody (4 members everywhere)" members_are 4
+	check "its dead-at-2^64-1 gossip never made g2 dead ($g2_seen_dead sightings)" test "$g2_seen_dead" = 0
+	check "its measurement a year ahead counts nowhere: net power is the members' sum" wait_for 10 net_ok
+	check "g1 refused its announcements from the future (skewed)" test "$(drops skewed)" -gt "$sk0"
+	check "g1 refused its foreign announcements unverified" test "$(drops foreign)" -gt "$fo0"
+	check "g1 refused its 16-PING messages (malformed)" test "$(drops malformed)" -gt "$ma0"
+	check "the owner (g1) removes it" quiet ctl 1 community remove "$kh"
+	check "the removal spreads: 3 members at g1, g2, g3 again" wait_for 15 members_are 3
+else
+	skip "a hostile member attacks g1, g2, g3" "HOSTILE not built"
+fi
+
+# ---- liveness ----
+kill "${PIDS[3]}"; wait "${PIDS[3]}" 2>/dev/null
 check "g3 stopped: suspect (or, on a loaded machine, already dead) at g1" wait_for 10 state_of 1 "$k3" "suspect\\|dead"
 dead_both() { state_of 1 "$k3" dead && state_of 2 "$k3" dead; }
 check "then dead at g1 and g2" wait_for 20 dead_both
