@@ -5,7 +5,8 @@
 #   make check-peer   unit tests of wire/session/member/swim/gossip
 #                     (kselftest harness), then three phloemd processes
 #                     (sim backend) over loopback UDP: discovery, invites,
-#                     liveness, community net power, drop counters
+#                     liveness, community net power, drop counters, and
+#                     a hostile member (tests/netns/hostile.c) attacking
 #   make check-peer-meter  three phloemd metering their sites into their
 #                     chains every 10 s while they settle (tests/peer/meter.sh)
 PEER_PKGS := libnl-route-3.0
