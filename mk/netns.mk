@@ -6,16 +6,24 @@
 #   make check-netns       NETNS_N (20) phloemd (sim) in namespaces on a
 #                          bridge: discovery, community net power and a load
 #                          change, restart, partition, injected datagrams,
-#                          10% loss (root; TAP)
+#                          a hostile member (tests/netns/hostile.c), 10%
+#                          loss (root; TAP)
 #   make check-peer-fuzz   peer_wire_decode, _decode_inner, record, invite
 #                          token under ASan/UBSan for PEER_FUZZ_SECONDS
 #   make bench-netns       discovery and convergence times, bytes/s at rest,
 #                          BENCH_SIZES (10 20 50) gateways, 0 and 10% loss
 NETNS_N ?= 20
 
+# The hostile member (tests/netns/hostile.c): the library the gateways use
+HOSTILE := $(BUILD)/tests/netns/hostile
+$(HOSTILE): $(TOP)/tests/netns/hostile.c $(LIBPHLOEM) $(TOP)/agent/lib/peer/peer.h
+	@mkdir -p $(dir $@)
+	$(CC) $(AGENT_CFLAGS) -o $@ $< $(LIBPHLOEM) $(AGENT_LIBS) \
+		$(shell $(PKG_CONFIG) --libs libnl-route-3.0)
+
 .PHONY: check-netns check-peer-fuzz bench-netns
-check-netns: $(AB)/phloemd $(AB)/phloemctl
-	@NETNS_N=$(NETNS_N) PHLOEMD=$(AB)/phloemd PHLOEMCTL=$(AB)/phloemctl \
+check-netns: $(AB)/phloemd $(AB)/phloemctl $(HOSTILE)
+	@NETNS_N=$(NETNS_N) PHLOEMD=$(AB)/phloemd PHLOEMCTL=$(AB)/phloemctl HOSTILE=$(HOSTILE) \
 		$(TOP)/tests/lib/run-tap.sh $(RESULTS)/$@.tap $(TOP)/tests/netns/netns.sh
 
 bench-netns: $(AB)/phloemd $(AB)/phloemctl

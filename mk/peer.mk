@@ -5,7 +5,8 @@
 #   make check-peer   unit tests of wire/session/member/swim/gossip
 #                     (kselftest harness), then three phloemd processes
 #                     (sim backend) over loopback UDP: discovery, invites,
-#                     liveness, community net power, drop counters
+#                     liveness, community net power, drop counters, and
+#                     a hostile member (tests/netns/hostile.c) attacking
 #   make check-peer-meter  three phloemd metering their sites into their
 #                     chains every 10 s while they settle (tests/peer/meter.sh)
 PEER_PKGS := libnl-route-3.0
@@ -27,8 +28,10 @@ $(PT)/peer_test: $(TOP)/tests/peer/peer_test.c $(PEER_SRCS) $(PEER_HDRS) $(KSFT_
 		$(PEER_LEDGER_SRCS) $(shell $(PKG_CONFIG) --libs libsodium sqlite3 $(PEER_PKGS))
 
 .PHONY: check-peer
-check-peer: $(PT)/peer_test $(AB)/phloemd $(AB)/phloemctl
+# the hostile member of tests/netns (its rule is in mk/netns.mk)
+check-peer: $(PT)/peer_test $(AB)/phloemd $(AB)/phloemctl $(BUILD)/tests/netns/hostile
 	@PHLOEMD=$(AB)/phloemd PHLOEMCTL=$(AB)/phloemctl PEER_TEST=$(PT)/peer_test \
+		HOSTILE=$(BUILD)/tests/netns/hostile \
 		$(TOP)/tests/lib/run-tap.sh $(RESULTS)/$@.tap $(TOP)/tests/peer/run.sh
 CHECKS += check-peer
 

@@ -3,8 +3,10 @@
  * phloemctl community [show|invite KEY|join TOKEN|remove KEY]: who is in
  * this gateway's community. An invite is a token signed by this gateway
  * (a member) for the new gateway's key (`phloemctl identity`); the new
- * gateway's operator joins with it. Removal is signed too and spreads to
- * every member; a removed key cannot be invited again.
+ * gateway's operator joins with it. Only the owner (the founder) removes:
+ * its removal is signed and spreads to every member, a removed key cannot
+ * be invited again, and members the removed one had invited stay (the
+ * owner invites them itself).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -32,8 +34,10 @@ static int show(struct json_object *rep, bool json)
 		printf("community: not enabled (no [peers] community= in phloemd's configuration)\n");
 		return 0;
 	}
-	printf("community: %s\nthis key:  %s\n\n%-64s %s\n", pdc_str(rep, "community"),
-	       pdc_str(rep, "key"), "MEMBER", "INVITED BY");
+	printf("community: %s\nthis key:  %s\nowner:     %s\n\n%-64s %s\n",
+	       pdc_str(rep, "community"), pdc_str(rep, "key"),
+	       pdc_str(rep, "owner") ? pdc_str(rep, "owner") : "(not known yet)",
+	       "MEMBER", "INVITED BY");
 	a = pdc_get(rep, "members");
 	for (size_t i = 0; a && i < json_object_array_length(a); i++) {
 		struct json_object *m = json_object_array_get_idx(a, i);

@@ -42,6 +42,7 @@
 #define MAX_HOT		(2 * PEER_MAX_MEMBERS + 16)
 #define MAX_PEERS	(PEER_MAX_MEMBERS * 2)
 #define MAX_RELAYS	16
+#define ANN_VERIFY_PER_S 32	/* strangers' announcements we verify, a second */
 
 /**
  * struct pd_peer - a gateway we heard from
@@ -61,10 +62,11 @@ struct pd_peer {
 	uint64_t ann_ms;		/* signed time of the announcement in use */
 	bool sealed_rx;			/* a sealed datagram of its current epoch came:
 					 * it knows our epoch */
+	bool sealed_addr;		/* @addr is where an authenticated sealed
+					 * datagram came from */
 	uint64_t ann_reply_ms;		/* our last unicast announcement to it */
 };
 
-#define MAX_SPREAD	64
 #define MAX_MINE	16	/* our transfers (as debtor) in one interval */
 #define PROPOSE_MS	1000	/* a proposal unanswered is sent again */
 /* Wait after an interval's end for its metered entries to spread; never
@@ -152,6 +154,7 @@ struct pd_peers {
 	int npeers;
 	struct pd_peer peer[MAX_PEERS];
 	struct pd_relay_ping relay[MAX_RELAYS];
+	struct peer_bucket ann_bucket;	/* strangers' announcements verified */
 	uint32_t relay_seq;
 	unsigned rot;			/* piggy-back rotation */
 	uint64_t drops[__PEER_E_MAX];
@@ -161,8 +164,7 @@ struct pd_peers {
 	struct ledger *ledger;
 	uint64_t sync_req_tx, sync_req_rx, entries_tx, entries_rx, entries_refused;
 	uint64_t forks_seen, forks_spread, next_fork_scan_ms;
-	int nspread;
-	struct { uint8_t author[32]; uint64_t seq; } spread[MAX_SPREAD];
+	struct peer_fork_log spread;
 	/* settlement */
 	struct pd_settle st;
 	struct pd_owed owed;
@@ -672,13 +674,29 @@ static void on_announce(struct pd_peers *p, const struct peer_announce *a,
 	struct pd_peer *e;
 	int ret;
 
+	uint64_t now = now_ms();
+	bool newer;
+
 	if (!memcmp(a->key, p->id->pk, 32))
 		return drop(p, PEER_E_SELF);
+	/* the checks that cost nothing first: another community's, or a
+	 * stale (replayed) or future one, costs no signature check */
+	ret = peer_announce_check(a, p->comm.id, now);
+	if (ret)
+		return drop(p, ret);
+	/*
+	 * Anyone can make keys and sign announcements for our community (its
+	 * id is the hash of its name): a stranger's are verified at most
+	 * ANN_VERIFY_PER_S a second, so a flood of them costs bounded CPU.
+	 * A member's, or a newly invited one's, are always checked; an
+	 * invitee whose record we lack may wait for its next announcement.
+	 */
+	if (!peer_community_is_member(&p->comm, a->key) &&
+	    !peer_bucket_take(&p->ann_bucket, ANN_VERIFY_PER_S, now))
+		return drop(p, PEER_E_UNTRUSTED);
 	ret = peer_announce_verify(a, buf, len);
 	if (ret)
 		return drop(p, ret);
-	if (memcmp(a->community, p->comm.id, 32))
-		return drop(p, PEER_E_FOREIGN);
 	p->announces_rx++;
 	/* also for our anchor, whose record we lack until it sends it */
 	if (!peer_community_record(&p->comm, a->key) && a->has_record &&
@@ -702,11 +720,18 @@ static void on_announce(struct pd_peers *p, const struct peer_announce *a,
 	e->rx_msgs++;
 	/*
 	 * Announcements are signed but not sealed: anyone can replay one
-	 * from elsewhere. Only a newer one (by its signed time) may move
-	 * the peer's address, so a replay cannot divert its traffic.
+	 * from elsewhere. Only a fresh one (peer_announce_check()) newer
+	 * than the one in use (by its signed time) may move the peer's
+	 * address, and an address a sealed datagram authenticated is moved
+	 * by sealed datagrams only (on_sealed()): a replay cannot divert a
+	 * member's traffic for longer than until its next datagram.
 	 */
-	if (!e->have_addr || a->time_ms > e->ann_ms) {
+	newer = a->time_ms > e->ann_ms;
+	if (newer)
 		e->ann_ms = a->time_ms;
+	if (e->sealed_addr && a->epoch > e->sess.peer_epoch)
+		e->sealed_addr = false;	/* it restarted, maybe elsewhere */
+	if (!e->sealed_addr && (!e->have_addr || newer)) {
 		e->addr = *from;
 		e->addrlen = fl;
 		/* reply to the announced port */
@@ -734,7 +759,9 @@ static void on_announce(struct pd_peers *p, const struct peer_announce *a,
 		e->ann_reply_ms = now_ms();
 		announce(p, e);
 	}
-	peer_swim_heard(&p->swim, e->key, now_ms());
+	/* a replay (not newer) is no sign of life */
+	if (newer)
+		peer_swim_heard(&p->swim, e->key, now_ms());
 }
 
 static void relay_ack(struct pd_peers *p, uint32_t seq)
@@ -815,15 +842,8 @@ static void serve_sync(struct pd_peers *p, struct pd_peer *e, const struct peer_
 	}
 }
 
-static bool spread_done(struct pd_peers *p, const uint8_t author[32], uint64_t seq)
-{
-	for (int i = 0; i < p->nspread; i++)
-		if (p->spread[i].seq == seq && !memcmp(p->spread[i].author, author, 32))
-			return true;
-	return false;
-}
-
-/* One fork: both entries to every member, once per run. */
+/* One fork: both entries to every member, once per author and run
+ * (struct peer_fork_log: the scan every 2 s finds every fork again). */
 static int spread_fork(const uint8_t author[32], uint64_t seq, const uint8_t *a,
 		       size_t a_len, const uint8_t *b2, size_t b_len, void *arg)
 {
@@ -833,14 +853,13 @@ static int spread_fork(const uint8_t author[32], uint64_t seq, const uint8_t *a,
 	struct peer_builder b;
 	char kt[LEDGER_KEYTEXT_SIZE];
 
-	if (spread_done(p, author, seq))
+	bool full = p->spread.full;
+
+	if (!peer_fork_log_add(&p->spread, author)) {
+		if (p->spread.full && !full)
+			plog("more forking authors than we track: the others are not spread");
 		return 0;
-	/* every fork is sent once: past MAX_SPREAD no more are (the ledger
-	 * keeps a few per author), rather than the same ones every scan */
-	if (p->nspread >= MAX_SPREAD)
-		return 1;
-	memcpy(p->spread[p->nspread].author, author, 32);
-	p->spread[p->nspread++].seq = seq;
+	}
 	keytext(author, kt);
 	plog("fork of %s at seq %" PRIu64 ": sending both entries to every member", kt, seq);
 	builder_init(&b, pt);
@@ -979,8 +998,10 @@ static int owed_save(struct pd_peers *p)
 	int ret = 0;
 
 	if (!p->owed.have) {
-		if (unlink(p->owed_path) && errno != ENOENT)
-			ret = -errno;
+		if (unlink(p->owed_path))
+			ret = errno == ENOENT ? 0 : -errno;
+		else
+			ret = peer_fsync_dir(p->owed_path);
 		goto out;
 	}
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp", p->owed_path) >= (int)sizeof(tmp)) {
@@ -1002,6 +1023,9 @@ static int owed_save(struct pd_peers *p)
 		ret = -errno;
 	if (!ret && rename(tmp, p->owed_path))
 		ret = -errno;
+	/* the rename itself is durable only once the directory is */
+	if (!ret)
+		ret = peer_fsync_dir(p->owed_path);
 out:
 	if (ret)
 		plog("cannot save %s: %s", p->owed_path, strerror(-ret));
@@ -1342,7 +1366,8 @@ static void on_refuse(struct pd_peers *p, struct pd_peer *e, const struct peer_r
 	}
 }
 
-static void on_sealed(struct pd_peers *p, const struct peer_sealed *s, size_t len)
+static void on_sealed(struct pd_peers *p, const struct peer_sealed *s, size_t len,
+		      const struct sockaddr_storage *from, socklen_t fl)
 {
 	uint8_t pt[PEER_MTU];
 	struct peer_inner in;
@@ -1366,6 +1391,15 @@ static void on_sealed(struct pd_peers *p, const struct peer_sealed *s, size_t le
 	e->rx_bytes += len;
 	e->rx_msgs++;
 	e->sealed_rx = true;
+	/* it authenticated: its source is where the member is (it sends from
+	 * the port it listens on), whatever an announcement replayed from
+	 * elsewhere said */
+	if (fl && (!e->have_addr || e->addrlen != fl || memcmp(&e->addr, from, fl))) {
+		e->addr = *from;
+		e->addrlen = fl;
+		e->have_addr = true;
+	}
+	e->sealed_addr = true;
 	peer_swim_heard(&p->swim, e->key, now);
 	for (int i = 0; i < in.nrecs; i++) {
 		const struct peer_rec_any *r = &in.rec[i];
@@ -1399,9 +1433,9 @@ static void on_sealed(struct pd_peers *p, const struct peer_sealed *s, size_t le
 			if (!peer_community_is_member(&p->comm, r->measure.key) ||
 			    !memcmp(r->measure.key, p->id->pk, 32))
 				break;
-			ret = peer_gossip_take(&p->gossip, &r->measure);
+			ret = peer_gossip_take_at(&p->gossip, &r->measure, now);
 			if (ret < 0) {
-				drop(p, PEER_E_FORGED);
+				drop(p, ret);
 				break;
 			}
 			if (ret == 2)	/* news: pass it on at once */
@@ -1426,8 +1460,12 @@ static void on_sealed(struct pd_peers *p, const struct peer_sealed *s, size_t le
 			on_refuse(p, e, r);
 			break;
 		case PEER_R_MEMBER:
-			/* vouched: relayed by a member over an authenticated session */
-			ret = peer_community_apply(&p->comm, &r->member, true);
+			/* vouched (a founder's record, before we know the owner):
+			 * relayed by our anchor, whom our operator trusted; any
+			 * other member could make one up for a key of its own */
+			ret = peer_community_apply(&p->comm, &r->member,
+						   p->comm.has_anchor &&
+						   !memcmp(e->key, p->comm.anchor, 32));
 			if (ret > 0) {
 				changed = true;
 				hot_add(p, PEER_R_MEMBER, r->member.subject,
@@ -1477,7 +1515,7 @@ static void on_udp(struct pd_watch *w, uint32_t events)
 		if (m.type == PEER_D_ANNOUNCE)
 			on_announce(p, &m.ann, buf, (size_t)n, &from, fl);
 		else
-			on_sealed(p, &m.sealed, (size_t)n);
+			on_sealed(p, &m.sealed, (size_t)n, &from, fl);
 	}
 	/* news in this batch: the first push round now, not at the next tick */
 	if (p->push_due)
@@ -1920,6 +1958,11 @@ struct json_object *pd_community_json(struct phloemd *d)
 	ADD(o, "community", json_object_new_string(p->comm.name));
 	keytext(p->id->pk, kt);
 	ADD(o, "key", json_object_new_string(kt));
+	if (p->comm.has_owner) {
+		keytext(p->comm.owner, kt);
+		ADD(o, "owner", json_object_new_string(kt));
+	}
+	ADD(o, "records", json_object_new_int(p->comm.nrecs));
 	a = json_object_new_array();
 	for (int i = 0; i < p->comm.nmembers; i++) {
 		struct json_object *q = json_object_new_object();
@@ -2010,6 +2053,7 @@ int pd_peers_remove(struct phloemd *d, const char *key, char *err, size_t errlen
 {
 	struct pd_peers *p = d->peers;
 	struct peer_record r;
+	uint64_t now = now_ms() / 1000;
 	uint8_t k[32];
 	int ret;
 
@@ -2025,14 +2069,23 @@ int pd_peers_remove(struct phloemd *d, const char *key, char *err, size_t errlen
 		snprintf(err, errlen, "a gateway cannot remove itself");
 		return -EINVAL;
 	}
-	ret = peer_remove_make(&p->comm, p->id->pk, p->id->sk, k, now_ms() / 1000, &r);
+	ret = peer_remove_make(&p->comm, p->id->pk, p->id->sk, k, now, &r);
 	if (ret) {
-		snprintf(err, errlen, "cannot remove: %s", ret == -ENOENT ?
-			 "not a member" : peer_strerror(ret));
+		snprintf(err, errlen, "cannot remove: %s", ret == -ENOENT ? "not a member" :
+			 ret == -EPERM ? "only the community's owner (its founder) removes, "
+			 "and the owner cannot be removed" : peer_strerror(ret));
 		return ret < 0 ? ret : -EINVAL;
 	}
 	save_comm(p);
 	hot_add(p, PEER_R_MEMBER, k, true);
+	/* the members it had admitted, invited by us now: those records too */
+	for (int i = 0; i < p->comm.nmembers; i++) {
+		const struct peer_record *m = &p->comm.member[i];
+
+		if (m->time == now && !memcmp(m->signer, p->id->pk, 32) &&
+		    memcmp(m->subject, p->id->pk, 32))
+			hot_add(p, PEER_R_MEMBER, m->subject, false);
+	}
 	sync_trust(p);
 	return 0;
 }

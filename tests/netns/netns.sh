@@ -10,7 +10,9 @@
 #   (phloemctl community invite KEY / join TOKEN); then:
 #   discovery -> community net power, and after a load change -> kill and
 #   restart -> partition and heal -> injected datagrams from an attacker
-#   namespace -> 10% loss with reordering -> the ledgers
+#   namespace -> a hostile member (tests/netns/hostile.c, a valid membership)
+#   trying every attack of the threat model -> 10% loss with reordering ->
+#   the ledgers
 #
 # All along, energy is shared: every fourth gateway exports (PV, -12 A),
 # the others import and declare credit limits; each meters its site into
@@ -20,7 +22,7 @@
 # member's own chain verifies, its balances sum to zero and each transfer
 # a creditor signed is on its debtor's chain too.
 #
-# Env: PHLOEMD, PHLOEMCTL; NETNS_N; KEEP=1 keeps the data directories.
+# Env: PHLOEMD, PHLOEMCTL, HOSTILE; NETNS_N; KEEP=1 keeps the data directories.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
@@ -212,6 +214,71 @@ kx=$(PHLOEMD_SOCKET=$NT/x/sock "$PHLOEMCTL" peers --json | jget 'd["key"]')
 check "and it is listed as untrusted, not as a member" state_at 1 "$kx" untrusted
 kill "$XPID"; wait "$XPID" 2>/dev/null
 check "after all that, every node has all $((NN - 1)) others alive" pollc alive 30 $(socks 1 "$NN")
+
+# ---- a hostile member (tests/netns/hostile.c), while energy is shared ----
+# Invited by gw1 like any gateway, it then tries every attack of the threat
+# model (docs/protocol.md) against every member for 25 s: removing all the
+# others, a forged founder, gw2 dead at the top incarnation, a measurement
+# signed a year ahead, 16 PINGs in one message, gw2's announcements
+# replayed from its address, foreign and future announcements.
+if [ -n "${HOSTILE:-}" ] && [ -x "$HOSTILE" ]; then
+	kh=$("$HOSTILE" key "$NT/x/hostile.key")
+	k2=$(key 2)
+	tokh=$(ctl 1 community invite "$kh")
+	sk0=$(drops skewed); fo0=$(drops foreign); ma0=$(drops malformed)
+	ip netns exec "$X" "$HOSTILE" attack "$NT/x/hostile.key" "$tokh" eth0 25 "$k2" \
+		>"$NT/x/hostile.out" 2>"$NT/x/hostile.err" &
+	HPID=$!
+	members_n() {	# members_n M: every node lists M members
+		local i
+		for i in $(seq 1 "$NN"); do
+			[ "$(peers "$i" | jget 'd["members"]')" = "$1" ] || return 1
+		done
+	}
+	members_all() { members_n $((NN + 1)); }
+	check "the hostile member is admitted everywhere ($((NN + 1)) members at every node)" \
+		within 20 members_all
+	gw2_not_dead() { local i; for i in $(seq 1 "$NN"); do [ "$i" = 2 ] || state_at "$i" "$k2" 'alive|suspect' || return 1; done; }
+	dead_seen=0 rounds=0
+	while kill -0 "$HPID" 2>/dev/null; do	# polled all along the attack
+		for i in $(seq 1 "$NN"); do
+			[ "$i" = 2 ] || ! state_at "$i" "$k2" dead || dead_seen=$((dead_seen + 1))
+		done
+		rounds=$((rounds + 1))
+	done
+	wait "$HPID"
+	hv() { awk -v k="$1" '$1 == k { print $2 }' "$NT/x/hostile.out"; }
+	diag "hostile: $(tr '\n' ' ' <"$NT/x/hostile.out")"
+	check "it held a session with every honest gateway and attacked ($(hv sessions) sessions, $(hv passes) passes)" \
+		test "$(hv sessions)" -ge "$NN" -a "$(hv passes)" -ge 5
+	check "its 16-PING messages got no ACK at all, its single PINGs $(hv acks_single) (one reply-asking record per message)" \
+		test "$(hv acks_burst)" = 0 -a "$(hv acks_single)" -gt 0
+	check "its removals of every other member removed nobody: still $((NN + 1)) members everywhere" members_all
+	check "its dead-at-UINT64_MAX gossip never made gw2 dead anywhere ($dead_seen sightings in $rounds rounds)" \
+		test "$dead_seen" = 0 -a "$rounds" -gt 0
+	agree "its measurement signed a year ahead counts nowhere: net power = the honest sum" 1 "$NN"
+	check "gw1 refused its announcements signed a year ahead (skewed)" test "$(drops skewed)" -gt "$sk0"
+	xaddrs=$(ip -n "$X" -o addr show dev eth0 | awk '{ sub("/.*", "", $4); print $4 }' | paste -sd'|')
+	not_diverted() {	# no node sends to gw2 at the hostile's addresses
+		local i
+		for i in $(seq 1 "$NN"); do
+			[ "$i" = 2 ] && continue
+			peers "$i" | jget "[p['addr'] for p in d['peers'] if p['key'] == '$k2'][0]" |
+				grep -qE "^\[?($xaddrs)[]%:]" && return 1
+		done
+		return 0
+	}
+	check "gw2's announcements replayed from its address diverted nothing" not_diverted
+	check "gw1 refused its foreign announcements unverified" test "$(drops foreign)" -gt "$fo0"
+	check "gw1 refused its 16-PING messages as malformed" test "$(drops malformed)" -gt "$ma0"
+	check "gw2 is alive at every other node" within 20 gw2_not_dead
+	check "the owner (gw1) removes it" sh -c "PHLOEMD_SOCKET=$NT/gw1/sock $PHLOEMCTL community remove $kh >/dev/null"
+	untrusted_all() { local i; for i in $(seq 2 "$NN"); do state_at "$i" "$kh" untrusted || return 1; done; }
+	check "the removal reaches every node: the hostile key is untrusted everywhere" within 20 untrusted_all
+	check "every node lists the $NN honest members again" within 10 members_n "$NN"
+else
+	skip "a hostile member attacks while energy is shared" "HOSTILE not built"
+fi
 
 # ---- 10% loss with reordering ----
 impair 10

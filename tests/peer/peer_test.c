@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -153,6 +154,59 @@ TEST(inner_records_round_trip)
 	in.rec[0].type = 0;
 	r.measure.net_w = 1500;
 	ASSERT_EQ(-PEER_E_FORGED, peer_measure_verify(&r.measure));
+}
+
+/*
+ * Issue 11, item 13: 16 PINGs in one sealed message were answered with 16
+ * ACKs (and 16 PING_REQs relayed 16 pings): an amplifier in the hands of
+ * any member. Records that ask for an answer come once per message.
+ */
+TEST(inner_one_reply_per_message)
+{
+	static const uint8_t once[] = { PEER_R_PING, PEER_R_ACK, PEER_R_PING_REQ,
+					PEER_R_SYNC_REQ, PEER_R_PROPOSE, PEER_R_ACCEPT };
+	uint8_t buf[PEER_MTU];
+	struct peer_inner in;
+
+	for (size_t t = 0; t < sizeof(once); t++) {
+		struct peer_rec_any r = { .type = once[t] };
+		size_t l, off = 0;
+
+		/* hand-made, as a hostile sender would: 2 records of the type */
+		r.sync_req.count = 1;
+		r.sync_req.from = 1;
+		{
+			struct peer_builder b;
+
+			peer_builder_init(&b, buf, sizeof(buf));
+			ASSERT_EQ(0, peer_builder_add(&b, &r));
+			l = b.len;
+			/* and the builder refuses to write the second one */
+			ASSERT_EQ(-EINVAL, peer_builder_add(&b, &r));
+		}
+		ASSERT_EQ(0, peer_wire_decode_inner(buf, l, &in));
+		for (int k = 1; k < 16; k++)
+			memcpy(buf + k * l, buf, l);
+		off = 16 * l;
+		if (off > sizeof(buf))
+			off = (sizeof(buf) / l) * l;
+		ASSERT_EQ(-PEER_E_MALFORMED, peer_wire_decode_inner(buf, off, &in))
+			TH_LOG("type %u repeated accepted", once[t]);
+		ASSERT_EQ(-PEER_E_MALFORMED, peer_wire_decode_inner(buf, 2 * l, &in));
+	}
+	/* 16 STATEs (news about 16 members) are fine */
+	{
+		struct peer_builder b;
+		struct peer_rec_any r = { .type = PEER_R_STATE };
+
+		peer_builder_init(&b, buf, sizeof(buf));
+		for (int k = 0; k < 16; k++) {
+			memset(r.state.key, k, 32);
+			ASSERT_EQ(0, peer_builder_add(&b, &r));
+		}
+		ASSERT_EQ(0, peer_wire_decode_inner(buf, b.len, &in));
+		ASSERT_EQ(16, in.nrecs);
+	}
 }
 
 /* ---- session ---- */
@@ -405,6 +459,44 @@ TEST(swim_suspect_dead_and_refute)
 	ASSERT_FALSE(peer_swim_update(&s, b, 7, 100, 6300));
 }
 
+/*
+ * Issue 11, item 10: a hostile member gossips "dead at incarnation
+ * UINT64_MAX". The victim's refutation used to wrap its incarnation to 0,
+ * after which every member kept it dead for good.
+ */
+TEST(swim_incarnation_cannot_be_pinned_at_the_top)
+{
+	uint8_t self_k[32], v[32];
+	struct peer_swim s, o;
+	struct peer_swim_member *m;
+
+	memset(self_k, 1, 32);
+	memset(v, 2, 32);
+	/* the victim's own detector */
+	peer_swim_init(&s, self_k, 1000, 3000, 0);
+	s.inc = 3;
+	peer_swim_update(&s, self_k, PEER_DEAD, UINT64_MAX, 100);
+	ASSERT_EQ(3, s.inc);
+	peer_swim_update(&s, self_k, PEER_DEAD, UINT64_MAX - 1, 100);
+	ASSERT_EQ(3, s.inc);
+	/* a real suspicion at its incarnation is still refuted */
+	ASSERT_TRUE(peer_swim_update(&s, self_k, PEER_SUSPECT, 3, 100));
+	ASSERT_EQ(4, s.inc);
+	/* another member's view of the victim: the forged top incarnation
+	 * is ignored, so the victim's refutation (inc 4) makes it alive */
+	peer_swim_init(&o, v, 1000, 3000, 0);
+	peer_swim_heard(&o, self_k, 0);
+	m = peer_swim_find(&o, self_k);
+	ASSERT_FALSE(peer_swim_update(&o, self_k, PEER_DEAD, UINT64_MAX, 200));
+	ASSERT_EQ(PEER_ALIVE, m->state);
+	ASSERT_TRUE(peer_swim_update(&o, self_k, PEER_SUSPECT, 3, 200));
+	ASSERT_TRUE(peer_swim_update(&o, self_k, PEER_ALIVE, 4, 300));
+	ASSERT_EQ(PEER_ALIVE, m->state);
+	ASSERT_EQ(4, m->inc);
+	/* jumps up to the bound are honest history and are followed */
+	ASSERT_TRUE(peer_swim_update(&o, self_k, PEER_ALIVE, 4 + PEER_SWIM_INC_JUMP, 400));
+}
+
 /* suspicion lasts longer in a larger group: 3 s x floor(log2(n + 1)) */
 TEST(swim_suspicion_scales_with_group)
 {
@@ -479,6 +571,51 @@ TEST(gossip_newest_signed_and_net)
 	/* a's measurement (t=100 s) is too old at 110.5 s */
 	ASSERT_EQ(-2300, peer_gossip_net(&g, 110500, NULL, NULL, &counted));
 	ASSERT_EQ(2, counted);
+}
+
+/*
+ * Issue 11, item 11: a measurement signed a year ahead displaced the
+ * honest one (the newest wins) and still counted a day later.
+ */
+TEST(gossip_refuses_the_future)
+{
+	struct kp a;
+	struct peer_gossip g = { .max_age_ms = 120000 };
+	struct peer_measure m = { 0 }, f;
+	struct timespec ts;
+	uint64_t now;
+	int counted;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	kp_seed(&a, 24);
+	memcpy(m.key, a.pk, 32);
+	m.time_ms = now;
+	m.net_w = 800;
+	peer_measure_sign(&m, a.sk);
+	ASSERT_EQ(2, peer_gossip_take(&g, &m));
+	f = m;
+	f.time_ms = now + 365ull * 86400 * 1000;
+	f.net_w = -90000;
+	peer_measure_sign(&f, a.sk);
+	/* through the daemon's entry point (our real clock) */
+	ASSERT_GT(0, peer_gossip_take(&g, &f));
+	ASSERT_EQ(800, peer_gossip_get(&g, a.pk)->net_w);
+	/* the honest author's next one is still taken */
+	m.time_ms = now + 1000;
+	m.net_w = 900;
+	peer_measure_sign(&m, a.sk);
+	ASSERT_EQ(2, peer_gossip_take(&g, &m));		/* +100 W: news */
+	/* a clock a little ahead of ours is fine */
+	m.time_ms = now + 30000;
+	peer_measure_sign(&m, a.sk);
+	ASSERT_EQ(1, peer_gossip_take(&g, &m));
+	/* held while our clock was ahead, it does not count once it steps
+	 * back (a day later, by the sum's clock, it would not either) */
+	ASSERT_EQ(0, peer_gossip_net(&g, now - 3600 * 1000, NULL, NULL, &counted));
+	ASSERT_EQ(0, counted);
+	ASSERT_EQ(900, peer_gossip_net(&g, now + 30000, NULL, NULL, &counted));
+	ASSERT_EQ(1, counted);
 }
 
 TEST(gossip_news_is_a_change_beyond_the_deadband)
@@ -596,6 +733,165 @@ TEST(gossip_digest_push_pull)
 	ASSERT_EQ(-EINVAL, peer_builder_add(&bld, &r));
 }
 
+static void rec_make(struct peer_record *r, const struct peer_community *c, int kind,
+		     const struct kp *signer, const uint8_t *subject, uint64_t t)
+{
+	memset(r, 0, sizeof(*r));
+	r->kind = kind;
+	r->time = t;
+	memcpy(r->community, c->id, 32);
+	memcpy(r->subject, subject, 32);
+	memcpy(r->signer, signer->pk, 32);
+	peer_record_sign(r, signer->sk);
+}
+
+static int save_load(struct peer_community *c, struct peer_community *out)
+{
+	char path[] = "/tmp/peer-test-XXXXXX";
+	int fd = mkstemp(path), ret;
+
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	ret = peer_community_save(c, path);
+	if (!ret)
+		ret = peer_community_load(out, path);
+	unlink(path);
+	return ret;
+}
+
+/*
+ * Issue 11, item 5: removing a member who had invited others (or the
+ * founder) left a state file whose reload checked each signer was still a
+ * member: every daemon then refused to start.
+ */
+TEST(community_removing_an_inviter_reloads)
+{
+	struct kp a, b, c, d;
+	struct peer_community ca, cl;
+	struct peer_record r, rm;
+
+	kp_seed(&a, 50);
+	kp_seed(&b, 51);
+	kp_seed(&c, 52);
+	kp_seed(&d, 53);
+	ASSERT_EQ(0, peer_community_found(&ca, "street", a.pk, a.sk, 100));
+	rec_make(&r, &ca, PEER_REC_INVITE, &a, b.pk, 101);
+	ASSERT_EQ(1, peer_community_apply(&ca, &r, false));
+	rec_make(&r, &ca, PEER_REC_INVITE, &b, c.pk, 102);	/* b invites c */
+	ASSERT_EQ(1, peer_community_apply(&ca, &r, false));
+	rec_make(&r, &ca, PEER_REC_INVITE, &c, d.pk, 103);	/* c invites d */
+	ASSERT_EQ(1, peer_community_apply(&ca, &r, false));
+	ASSERT_EQ(4, ca.nmembers);
+	/* the founder removes b: c and d, admitted down b's chain, stay */
+	ASSERT_EQ(0, peer_remove_make(&ca, a.pk, a.sk, b.pk, 200, &rm));
+	ASSERT_FALSE(peer_community_is_member(&ca, b.pk));
+	ASSERT_TRUE(peer_community_is_member(&ca, c.pk));
+	ASSERT_TRUE(peer_community_is_member(&ca, d.pk));
+	/* and the state file loads again, to the same community */
+	ASSERT_EQ(0, save_load(&ca, &cl));
+	ASSERT_EQ(3, cl.nmembers);
+	ASSERT_TRUE(peer_community_is_member(&cl, c.pk));
+	ASSERT_TRUE(peer_community_is_member(&cl, d.pk));
+	ASSERT_FALSE(peer_community_is_member(&cl, b.pk));
+	/* b's key, removed, admits nobody any more, even backdated */
+	{
+		struct kp x;
+
+		kp_seed(&x, 54);
+		rec_make(&r, &ca, PEER_REC_INVITE, &b, x.pk, 150);
+		ASSERT_EQ(-PEER_E_UNTRUSTED, peer_community_apply(&ca, &r, false));
+		ASSERT_FALSE(peer_community_is_member(&ca, x.pk));
+	}
+	/* the founder is not removed by anyone (c tries; c's record of it
+	 * is refused too), and the file still loads */
+	ASSERT_EQ(-EPERM, peer_remove_make(&ca, c.pk, c.sk, a.pk, 300, &rm));
+	rec_make(&r, &ca, PEER_REC_REMOVE, &c, a.pk, 300);
+	ASSERT_EQ(-PEER_E_UNTRUSTED, peer_community_apply(&ca, &r, false));
+	ASSERT_TRUE(peer_community_is_member(&ca, a.pk));
+	ASSERT_EQ(0, save_load(&ca, &cl));
+	ASSERT_TRUE(peer_community_is_member(&cl, a.pk));
+}
+
+/*
+ * Issue 11, item 6: membership depended on the order records came in (two
+ * members removing each other left members with different communities
+ * and digests that never agreed), and any one member could remove all
+ * the others. Now it is a function of the set, and only the owner removes.
+ */
+TEST(community_membership_is_a_function_of_the_records)
+{
+	struct kp a, b, c, d;
+	struct peer_community base, c1, c2, cl;
+	struct peer_record inv[3], rbc, rcb, rall[3], ra;
+	uint8_t d1[8], d2[8];
+
+	kp_seed(&a, 60);
+	kp_seed(&b, 61);
+	kp_seed(&c, 62);
+	kp_seed(&d, 63);
+	ASSERT_EQ(0, peer_community_found(&base, "street", a.pk, a.sk, 100));
+	rec_make(&inv[0], &base, PEER_REC_INVITE, &a, b.pk, 101);
+	rec_make(&inv[1], &base, PEER_REC_INVITE, &a, c.pk, 102);
+	rec_make(&inv[2], &base, PEER_REC_INVITE, &b, d.pk, 103);
+	rec_make(&rbc, &base, PEER_REC_REMOVE, &b, c.pk, 200);	/* b removes c */
+	rec_make(&rcb, &base, PEER_REC_REMOVE, &c, b.pk, 200);	/* c removes b */
+	/* one order, then the reverse */
+	c1 = base;
+	c2 = base;
+	for (int i = 0; i < 3; i++)
+		peer_community_apply(&c1, &inv[i], false);
+	peer_community_apply(&c1, &rbc, false);
+	peer_community_apply(&c1, &rcb, false);
+	peer_community_apply(&c2, &rcb, false);
+	peer_community_apply(&c2, &rbc, false);
+	for (int i = 2; i >= 0; i--)
+		peer_community_apply(&c2, &inv[i], false);
+	/* d's invite came before its signer's: taken once b's arrives */
+	peer_community_apply(&c2, &inv[2], false);
+	peer_community_digest(&c1, d1);
+	peer_community_digest(&c2, d2);
+	ASSERT_EQ(0, memcmp(d1, d2, 8));
+	ASSERT_EQ(c1.nmembers, c2.nmembers);
+	ASSERT_EQ(4, c1.nmembers);
+	/* neither member's word removed the other */
+	ASSERT_TRUE(peer_community_is_member(&c1, b.pk));
+	ASSERT_TRUE(peer_community_is_member(&c1, c.pk));
+	ASSERT_TRUE(peer_community_is_member(&c2, b.pk));
+	ASSERT_TRUE(peer_community_is_member(&c2, c.pk));
+	/* one member signing removals of everyone else removes nobody */
+	rec_make(&rall[0], &base, PEER_REC_REMOVE, &d, a.pk, 300);
+	rec_make(&rall[1], &base, PEER_REC_REMOVE, &d, b.pk, 300);
+	rec_make(&rall[2], &base, PEER_REC_REMOVE, &d, c.pk, 300);
+	for (int i = 0; i < 3; i++)
+		peer_community_apply(&c1, &rall[i], false);
+	ASSERT_EQ(4, c1.nmembers);
+	ASSERT_EQ(0, c1.nremoved);
+	/* the owner's removal counts, whatever came before it */
+	rec_make(&ra, &base, PEER_REC_REMOVE, &a, c.pk, 400);
+	ASSERT_EQ(1, peer_community_apply(&c1, &ra, false));
+	ASSERT_EQ(1, peer_community_apply(&c2, &ra, false));
+	peer_community_digest(&c1, d1);
+	peer_community_digest(&c2, d2);
+	ASSERT_EQ(0, memcmp(d1, d2, 8));
+	ASSERT_FALSE(peer_community_is_member(&c1, c.pk));
+	/* and a reload gives the same digest */
+	ASSERT_EQ(0, save_load(&c2, &cl));
+	peer_community_digest(&cl, d2);
+	ASSERT_EQ(0, memcmp(d1, d2, 8));
+	/* a self-signed "founder" of another key, relayed by a member that is
+	 * not our anchor, admits nobody: the owner is pinned */
+	{
+		struct kp x;
+		struct peer_record s;
+
+		kp_seed(&x, 64);
+		rec_make(&s, &base, PEER_REC_INVITE, &x, x.pk, 1);
+		ASSERT_EQ(-PEER_E_UNTRUSTED, peer_community_apply(&c1, &s, true));
+		ASSERT_FALSE(peer_community_is_member(&c1, x.pk));
+	}
+}
+
 TEST(community_digest_ignores_order)
 {
 	struct kp f, a, b;
@@ -624,6 +920,29 @@ TEST(community_digest_ignores_order)
 	ASSERT_EQ(1, peer_community_apply(&c2, &ra, false));
 	peer_community_digest(&c2, d2);
 	ASSERT_EQ(0, memcmp(d1, d2, 8));
+}
+
+/*
+ * Issue 11, item 8: past 64 forks, the others were sent to every member
+ * again at every scan (2 s) for ever. Fork evidence is spread once per
+ * author, and nothing is spread again, however many forks there are.
+ */
+TEST(fork_evidence_spread_once)
+{
+	static struct peer_fork_log l;
+	uint8_t k[32];
+	int spread = 0;
+
+	for (int scan = 0; scan < 5; scan++)		/* the daemon rescans */
+		for (int a = 0; a < 200; a++)		/* 200 forking authors */
+			for (int seq = 0; seq < 3; seq++) {	/* 3 forks each */
+				memset(k, 0, 32);
+				k[0] = (uint8_t)a;
+				k[1] = (uint8_t)(a >> 8);
+				spread += peer_fork_log_add(&l, k);
+			}
+	ASSERT_EQ(PEER_MAX_MEMBERS, spread);
+	ASSERT_TRUE(l.full);
 }
 
 /* ---- anti-entropy ---- */

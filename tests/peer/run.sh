@@ -12,11 +12,11 @@
 #   phloemctl --(UNIX socket)--> each phloemd; a Python sender injects
 #   truncated, forged and stale datagrams into g1's port.
 #
-# Env: PEER_TEST, PHLOEMD, PHLOEMCTL.
+# Env: PEER_TEST, PHLOEMD, PHLOEMCTL, HOSTILE (tests/netns/hostile.c).
 set -u
 here=$(dirname "$0")
 . "$here/../agent/lib.sh"
-PEER_TEST=${PEER_TEST:?} PHLOEMD=${PHLOEMD:?} PHLOEMCTL=${PHLOEMCTL:?}
+PEER_TEST=${PEER_TEST:?} PHLOEMD=${PHLOEMD:?} PHLOEMCTL=${PHLOEMCTL:?} HOSTILE=${HOSTILE:-}
 
 echo "TAP version 13"
 # unit tests, renumbered into this stream
@@ -182,6 +182,15 @@ r = json.loads(s.makefile().readline())
 sys.exit(0 if r.get("ok") else 1)
 EOP
 }
+# g2 (a debtor) promises its next position in <ledger>.owed before its
+# PROPOSE leaves: watch its renames and fsyncs (issue 11, item 14)
+STRACE_PID=
+if command -v strace >/dev/null; then
+	strace -f -qq -y -e trace=rename,renameat,renameat2,fsync -o "$T/g2/strace" \
+		-p "${PIDS[2]}" 2>/dev/null &
+	STRACE_PID=$!
+	sleep 1
+fi
 for i in 1 2 3; do settle_now "$i" "$S" || notok "settle-now at g$i"; done
 balance() {	# balance N KEY: KEY's balance in gN's ledger
 	"$PHLOEMCTL" --dir "$T/g$1" ledger balance --json |
@@ -193,6 +202,30 @@ check "g1's chain holds both counter-signed transfers (6 entries)" \
 	sh -c "[ \$($PHLOEMCTL --dir $T/g1 ledger history --author $k1 --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))') = 6 ]"
 check "no disagreement logged" test "$(peers 1 | jget 'd["settle"]["disagreements"]')" = 0
 check "the settled ledgers verify" sh -c "$PHLOEMCTL --dir $T/g1 ledger verify >/dev/null && $PHLOEMCTL --dir $T/g2 ledger verify >/dev/null"
+if [ -n "$STRACE_PID" ]; then
+	kill "$STRACE_PID" 2>/dev/null; wait "$STRACE_PID" 2>/dev/null
+	# every rename into place of the promise is followed by an fsync of
+	# its directory before anything else is fsynced (or the run ends)
+	owed_durable() {
+		python3 - "$T/g2/strace" "$T/g2" <<'EOP'
+import re, sys
+lines = open(sys.argv[1]).read().splitlines()
+d = sys.argv[2]
+renames = 0
+for i, l in enumerate(lines):
+	if re.search(r'rename(at2?)?\(.*owed\.tmp', l) and '= 0' in l:
+		renames += 1
+		nxt = [x for x in lines[i + 1:] if 'fsync(' in x]
+		if not nxt or ('<%s>' % d) not in nxt[0]:
+			print("# not followed by an fsync of %s: %s" % (d, l)); sys.exit(1)
+sys.exit(0 if renames else 2)
+EOP
+	}
+	check "the promise file (.owed) is renamed into place, then its directory fsynced" owed_durable
+else
+	skip "the promise file (.owed) is renamed into place, then its directory fsynced" \
+		"strace not installed"
+fi
 
 # a second chain signed with g1's key: seq 1..3 again, with other values
 mkdir -p "$T/forger"
@@ -245,12 +278,81 @@ f0=$(drops forged); inject forged
 check "a sealed datagram that does not authenticate is dropped as forged" wait_for 5 drops_above forged "$f0"
 check "the forged \"restart\" of g2 changed nothing: g2 still alive at g1" wait_for 5 all_see
 
-# ---- liveness ----
-kill "${PIDS[3]}"; wait "${PIDS[3]}" 2>/dev/null
+# ---- announcements that are cheap to refuse (issue 11, items 11 and 13) ----
+announce() {	# announce KIND: foreign | stale | future (signed with g2's key)
+	python3 - "$1" "$(port 1)" "$T/g2/identity.key" "$(port 2)" <<'EOP'
+import hashlib, os, socket, struct, sys, time
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives import serialization
+kind, port, idf, port2 = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+sk = Ed25519PrivateKey.from_private_bytes(open(idf, "rb").read()[:32])
+pk = sk.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+name = b"elsewhere" if kind == "foreign" else b"street"
+comm = hashlib.blake2b(name, key=b"phloem-community-v1", digest_size=32).digest()
+now = int(time.time() * 1000)
+t = {"stale": now - 600000, "future": now + 365 * 86400 * 1000}.get(kind, now)
+body = bytes([1, 1, 0, 0]) + comm + pk + struct.pack("<QQHH", t - 1000, t, port2, 0)
+# a foreign one is not even signed right: it must cost no verification
+sig = os.urandom(64) if kind == "foreign" else sk.sign(b"phloem-announce-v1" + body)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.sendto(body + sig, ("127.0.0.1", port))
+EOP
+}
+f0=$(drops foreign); g0=$(drops forged); announce foreign
+check "another community's announcement is refused as foreign, before its signature" \
+	wait_for 5 drops_above foreign "$f0"
+check "... so its bad signature cost nothing (no forged drop)" test "$(drops forged)" = "$g0"
+s0=$(drops skewed); announce stale
+check "a replayed (10 min old) announcement of g2 is refused (skewed)" wait_for 5 drops_above skewed "$s0"
+s0=$(drops skewed); announce future
+check "an announcement of g2 signed a year ahead is refused (skewed)" wait_for 5 drops_above skewed "$s0"
+check "g2 is still reached at its own address: alive at g1" wait_for 5 all_see
+
+# ---- a hostile member (tests/netns/hostile.c) ----
+# Invited by g1 like any gateway; for 20 s it then tries every attack of
+# the threat model (docs/protocol.md) against g1, g2, g3: removing the
+# others, a forged founder, g2 dead at incarnation 2^64 - 1, a measurement
+# a year ahead, 16 PINGs in one message, g2's announcements replayed,
+# foreign and future announcements. make check-netns runs it among 20.
 state_of() {	# state_of N KEY STATE
 	peers "$1" | jget "[p['state'] for p in d['peers'] if p['key'] == '$2'][0]" | grep -qx "$3"
 }
-check "g3 stopped: suspect at g1" wait_for 5 state_of 1 "$k3" suspect
+if [ -n "${HOSTILE:-}" ] && [ -x "$HOSTILE" ]; then
+	kh=$("$HOSTILE" key "$T/hostile.key")
+	tokh=$(ctl 1 community invite "$kh")
+	sk0=$(drops skewed); fo0=$(drops foreign); ma0=$(drops malformed)
+	"$HOSTILE" attack "$T/hostile.key" "$tokh" - 20 "$k2" "$(port 5)" "$statics" \
+		>"$T/hostile.out" 2>"$T/hostile.err" &
+	HPID=$!
+	members_are() { local i; for i in 1 2 3; do [ "$(peers $i | jget 'd["members"]')" = "$1" ] || return 1; done; }
+	check "the hostile member is admitted at g1, g2, g3 (4 members)" wait_for 15 members_are 4
+	g2_seen_dead=0
+	while kill -0 "$HPID" 2>/dev/null; do
+		for i in 1 3; do state_of "$i" "$k2" dead && g2_seen_dead=$((g2_seen_dead + 1)); done
+		sleep 1
+	done
+	wait "$HPID"
+	hv() { awk -v k="$1" '$1 == k { print $2 }' "$T/hostile.out"; }
+	diag "hostile: $(tr '\n' ' ' <"$T/hostile.out") $(tr '\n' ' ' <"$T/hostile.err")"
+	check "it held sessions with g1, g2, g3 and attacked ($(hv passes) passes)" \
+		test "$(hv sessions)" -ge 3 -a "$(hv passes)" -ge 3
+	check "its 16-PING messages got no ACK, its single PINGs $(hv acks_single)" \
+		test "$(hv acks_burst)" = 0 -a "$(hv acks_single)" -gt 0
+	check "its removals of every other member removed nobody (4 members everywhere)" members_are 4
+	check "its dead-at-2^64-1 gossip never made g2 dead ($g2_seen_dead sightings)" test "$g2_seen_dead" = 0
+	check "its measurement a year ahead counts nowhere: net power is the members' sum" wait_for 10 net_ok
+	check "g1 refused its announcements from the future (skewed)" test "$(drops skewed)" -gt "$sk0"
+	check "g1 refused its foreign announcements unverified" test "$(drops foreign)" -gt "$fo0"
+	check "g1 refused its 16-PING messages (malformed)" test "$(drops malformed)" -gt "$ma0"
+	check "the owner (g1) removes it" quiet ctl 1 community remove "$kh"
+	check "the removal spreads: 3 members at g1, g2, g3 again" wait_for 15 members_are 3
+else
+	skip "a hostile member attacks g1, g2, g3" "HOSTILE not built"
+fi
+
+# ---- liveness ----
+kill "${PIDS[3]}"; wait "${PIDS[3]}" 2>/dev/null
+check "g3 stopped: suspect (or, on a loaded machine, already dead) at g1" wait_for 10 state_of 1 "$k3" "suspect\\|dead"
 dead_both() { state_of 1 "$k3" dead && state_of 2 "$k3" dead; }
 check "then dead at g1 and g2" wait_for 20 dead_both
 check "a dead member's power is not counted" \
@@ -258,10 +360,21 @@ check "a dead member's power is not counted" \
 start 3
 check "g3 restarted (new epoch): alive again everywhere" wait_for 15 all_see
 
-# ---- removal spreads ----
-check "g1 removes g3" quiet ctl 1 community remove "$k3"
-check "the removal reaches g2: g3 untrusted there" wait_for 10 state_of 2 "$k3" untrusted
-check "g3 cannot be invited again" sh -c "! PHLOEMD_SOCKET=$T/g2/sock $PHLOEMCTL community invite $k3 >/dev/null 2>&1"
+# ---- removal: the owner only; a removed inviter's invitees stay ----
+check "g2 (a member, not the owner) cannot remove g1" \
+	sh -c "! PHLOEMD_SOCKET=$T/g2/sock $PHLOEMCTL community remove $k1 >/dev/null 2>&1"
+check "g1 (the owner) removes g2, who had invited g3" quiet ctl 1 community remove "$k2"
+check "the removal reaches g3: g2 untrusted there" wait_for 10 state_of 3 "$k2" untrusted
+members_of() { ctl "$1" community --json | jget "' '.join(sorted(m['key'] for m in d['members']))"; }
+both() { [ "$(members_of 1)" = "$(printf '%s\n' "$k1" "$k3" | sort | paste -sd' ')" ] &&
+	 [ "$(members_of 3)" = "$(members_of 1)" ]; }
+check "g3 (invited by g2) stays a member: g1 and g3 agree on {g1, g3}" wait_for 10 both
+for i in 1 3; do kill "${PIDS[$i]}"; wait "${PIDS[$i]}" 2>/dev/null; rm -f "$T/g$i/sock"; done
+start 1; start 3
+check "g1 and g3 start again with their state files (issue 11, item 5)" \
+	sh -c "kill -0 ${PIDS[1]} && kill -0 ${PIDS[3]} && test -S $T/g1/sock && test -S $T/g3/sock"
+check "and see each other alive" wait_for 15 state_of 1 "$k3" alive
+check "g2 cannot be invited again" sh -c "! PHLOEMD_SOCKET=$T/g1/sock $PHLOEMCTL community invite $k2 >/dev/null 2>&1"
 
 for i in 1 2 3 4; do
 	grep -q "peers: key" "$T/g$i/log" || { diag "g$i log:"; sed 's/^/#   /' "$T/g$i/log"; }

@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 #include "le.h"
 #include "peer.h"
@@ -52,11 +53,32 @@ bool peer_measure_news(const struct peer_measure *before, const struct peer_meas
 	       memcmp(now->head_hash, before->head_hash, 32);
 }
 
+uint64_t peer_clock_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 int peer_gossip_take(struct peer_gossip *g, const struct peer_measure *m)
+{
+	return peer_gossip_take_at(g, m, peer_clock_ms());
+}
+
+int peer_gossip_take_at(struct peer_gossip *g, const struct peer_measure *m,
+			uint64_t now_ms)
 {
 	int i = find(g, m->key);
 	bool news;
 
+	/*
+	 * The newest wins, so a time from the future would displace every
+	 * honest measurement of its author until that time came (and count
+	 * as fresh all along): refused, beyond the clock skew we allow.
+	 */
+	if (m->time_ms > now_ms + PEER_CLOCK_AHEAD_MS)
+		return -PEER_E_SKEWED;
 	if (i >= 0 && g->m[i].time_ms >= m->time_ms)
 		return 0;
 	if (peer_measure_verify(m))
@@ -158,8 +180,11 @@ int64_t peer_gossip_net(const struct peer_gossip *g, uint64_t now_ms,
 
 		if (live && !live(ctx, m->key))
 			continue;
-		/* a clock ahead of ours is fine; a stale value is not */
+		/* a stale value does not count, nor one from further ahead
+		 * than the skew allowed (taken before our clock stepped back) */
 		if (g->max_age_ms && m->time_ms + g->max_age_ms < now_ms)
+			continue;
+		if (m->time_ms > now_ms + PEER_CLOCK_AHEAD_MS)
 			continue;
 		sum += m->net_w;
 		n++;
@@ -167,4 +192,17 @@ int64_t peer_gossip_net(const struct peer_gossip *g, uint64_t now_ms,
 	if (counted)
 		*counted = n;
 	return sum;
+}
+
+int peer_fork_log_add(struct peer_fork_log *l, const uint8_t author[32])
+{
+	for (int i = 0; i < l->n; i++)
+		if (!memcmp(l->author[i], author, 32))
+			return 0;
+	if (l->n == PEER_MAX_MEMBERS) {
+		l->full = true;
+		return 0;
+	}
+	memcpy(l->author[l->n++], author, 32);
+	return 1;
 }

@@ -75,6 +75,8 @@ enum peer_reason {
 	PEER_E_UNTRUSTED,	/* sender not a member of our community */
 	PEER_E_FOREIGN,		/* another community's traffic */
 	PEER_E_SELF,		/* our own multicast looped back */
+	PEER_E_SKEWED,		/* signed time too far ahead of our clock, or too
+				 * old for an announcement */
 	__PEER_E_MAX,
 };
 const char *peer_strerror(int err);
@@ -228,6 +230,30 @@ int peer_announce_encode(struct peer_announce *a, const uint8_t sk[64],
 /** Signature check of a decoded announcement (and of its record). */
 int peer_announce_verify(const struct peer_announce *a, const uint8_t *buf,
 			 size_t len);
+/*
+ * An announcement is taken only while fresh: signed less than this long ago
+ * by our clock (and not more than PEER_CLOCK_AHEAD_MS ahead). Announcements
+ * are not sealed; freshness bounds how long a recorded one can be replayed.
+ */
+#define PEER_ANNOUNCE_FRESH_MS	60000
+/**
+ * peer_announce_check() - the checks that cost nothing, made before the
+ * signature's: our community (else -PEER_E_FOREIGN), and a signed time and
+ * epoch within the clock bounds above (else -PEER_E_SKEWED). A stranger's
+ * datagram of another community costs no Ed25519 verification.
+ */
+int peer_announce_check(const struct peer_announce *a, const uint8_t community[32],
+			uint64_t now_ms);
+
+/**
+ * struct peer_bucket - a token bucket: at most @per_s events a second
+ * (bursts of @per_s). Zero-initialised it starts empty and fills at once.
+ */
+struct peer_bucket {
+	uint64_t at_ms;
+	uint32_t tokens;
+};
+bool peer_bucket_take(struct peer_bucket *b, uint32_t per_s, uint64_t now_ms);
 
 /** Inner plaintext builder: append one record; -ENOSPC when it does not fit. */
 struct peer_builder {
@@ -294,14 +320,29 @@ int peer_session_open(struct peer_session *s, const struct peer_sealed *m,
 
 /* ---- member.c ---- */
 
-/** struct peer_community - who is in, and the records that say so */
+#define PEER_MAX_RECORDS	256	/* membership records held */
+
+/**
+ * struct peer_community - who is in, and the records that say so
+ * @rec: every record held that counts or may count, sorted by signature:
+ *       the input. Membership is a function of this set alone, whatever
+ *       order the records came in (docs/protocol.md, Community).
+ * @member, @removed: derived from @rec: the INVITE that admits each member
+ *       (the owner's own first), the owner's REMOVE of each removed key
+ * @owner: the founder, the only key whose REMOVE counts; pinned when we
+ *       found the community, else taken from our anchor
+ */
 struct peer_community {
 	char name[PEER_NAME_MAX + 1];
 	uint8_t id[PEER_HASH_BYTES];
+	int nrecs;
+	struct peer_record rec[PEER_MAX_RECORDS];
 	int nmembers;
 	struct peer_record member[PEER_MAX_MEMBERS];	/* their INVITEs */
 	int nremoved;
 	struct peer_record removed[PEER_MAX_REMOVED];	/* REMOVEs */
+	bool has_owner;
+	uint8_t owner[PEER_KEY_BYTES];
 	bool has_anchor;		/* joined: our inviter, trusted by the */
 	uint8_t anchor[PEER_KEY_BYTES];	/* operator before its record arrives */
 };
@@ -315,11 +356,15 @@ const struct peer_record *peer_community_record(const struct peer_community *c,
 						const uint8_t key[32]);
 /**
  * peer_community_apply() - take in a membership record
- * INVITE: admitted when the signature verifies, the community matches,
- * the signer is a member (or signer == subject and @vouched: a founder's
- * record relayed by a member over a session) and the subject was not
- * removed. REMOVE: signed by a member; the subject leaves for good.
- * Return: 1 changed, 0 already known, or -PEER_E_*.
+ * Kept when the signature verifies, the community matches and it counts:
+ * INVITE: its signer is a member and its subject not removed; a
+ * self-signed one only as the owner's (when no owner is known yet: with
+ * @vouched, i.e. relayed by our anchor, or the anchor's own). REMOVE:
+ * signed by the owner; the subject leaves for good, and the invites it
+ * signed stop counting. Membership is then recomputed from all records
+ * held.
+ * Return: 1 membership changed, 0 known or kept without effect, -ENOSPC,
+ * or -PEER_E_*.
  */
 int peer_community_apply(struct peer_community *c, const struct peer_record *r,
 			 bool vouched);
@@ -336,9 +381,18 @@ int peer_invite_make(const struct peer_community *c, const uint8_t pk[32],
 		     const uint8_t sk[64], const uint8_t invitee[32],
 		     uint64_t now, char *token, size_t cap);
 int peer_invite_parse(const char *token, struct peer_record *r);
+/**
+ * peer_remove_make() - the owner removes @subject (signs, applies, @out)
+ * Members admitted only through @subject are invited again by the owner in
+ * the same step (those INVITEs are in @c, signed at @now).
+ * Return: 0, -ENOENT (not members), -EPERM (we are not the owner, or
+ * @subject is), -ENOSPC.
+ */
 int peer_remove_make(struct peer_community *c, const uint8_t pk[32],
 		     const uint8_t sk[64], const uint8_t subject[32],
 		     uint64_t now, struct peer_record *out);
+/** fsync the directory holding @path (after a rename into it). */
+int peer_fsync_dir(const char *path);
 /**
  * peer_community_digest() - 8 bytes that differ when two members' views of
  * the community differ: a hash of the sorted member and removed keys.
@@ -353,6 +407,15 @@ int peer_community_load(struct peer_community *c, const char *path);
 #define PEER_SWIM_K		3	/* ping-req helpers: at 10% loss a path of four
 					 * datagrams fails a third of the time, and a
 					 * false suspicion costs a wave of gossip */
+
+/*
+ * The most an incarnation may rise in one STATE record, over the one we
+ * hold (docs/protocol.md, Liveness). A member raises its own by one per
+ * refutation, so no honest jump comes near; with the bound, a hostile
+ * member needs 2^44 rounds of refutations to bring anybody near the top of
+ * the 64-bit range (where a refutation would wrap around to 0).
+ */
+#define PEER_SWIM_INC_JUMP	(1u << 20)
 
 struct peer_swim_member {
 	uint8_t key[PEER_KEY_BYTES];
@@ -406,7 +469,9 @@ void peer_swim_ack(struct peer_swim *s, uint32_t seq, uint64_t now_ms);
  * peer_swim_update() - gossiped state of @key at incarnation @inc
  * Usual SWIM precedence: a higher incarnation wins; at equal incarnation
  * DEAD > SUSPECT > ALIVE. About ourselves: a SUSPECT/DEAD at our
- * incarnation is refuted by incrementing it. Return: true when it changed.
+ * incarnation is refuted by incrementing it. An incarnation more than
+ * PEER_SWIM_INC_JUMP above the one held is ignored. Return: true when it
+ * changed.
  */
 bool peer_swim_update(struct peer_swim *s, const uint8_t key[32], uint8_t state,
 		      uint64_t inc, uint64_t now_ms);
@@ -431,11 +496,26 @@ struct peer_gossip {
 	uint32_t max_age_ms;		/* older measurements do not count */
 };
 
-/**
- * peer_gossip_take() - keep @m if it verifies and is newer than ours
- * Return: 2 kept and news (peer_measure_news() against what we had, or
- * the first of its author), 1 kept, 0 not newer, or -PEER_E_FORGED.
+/*
+ * Signed times (measurements, announcements) may run ahead of our clock by
+ * this much (clocks of two gateways differ); further ahead is refused
+ * (-PEER_E_SKEWED): the newest wins, so a time from the future would
+ * displace every honest value and stay "fresh" for as long.
  */
+#define PEER_CLOCK_AHEAD_MS	60000
+/** The realtime clock, ms since 1970. */
+uint64_t peer_clock_ms(void);
+
+/**
+ * peer_gossip_take_at() - keep @m if it verifies and is newer than ours
+ * @now_ms: our clock; @m more than PEER_CLOCK_AHEAD_MS ahead is refused
+ * Return: 2 kept and news (peer_measure_news() against what we had, or
+ * the first of its author), 1 kept, 0 not newer, -PEER_E_SKEWED or
+ * -PEER_E_FORGED.
+ */
+int peer_gossip_take_at(struct peer_gossip *g, const struct peer_measure *m,
+			uint64_t now_ms);
+/** peer_gossip_take() - peer_gossip_take_at() with peer_clock_ms() */
 int peer_gossip_take(struct peer_gossip *g, const struct peer_measure *m);
 /** Does @now differ from @before enough to be pushed (see PEER_NEWS_*)? */
 bool peer_measure_news(const struct peer_measure *before, const struct peer_measure *now);
@@ -460,11 +540,27 @@ void peer_gossip_forget(struct peer_gossip *g, const uint8_t key[32]);
 /**
  * peer_gossip_net() - community net power (W): the sum of the latest
  * measurement of every member @live() says is alive, not older than
- * max_age_ms. @counted gets how many were summed.
+ * max_age_ms nor further ahead of @now_ms than PEER_CLOCK_AHEAD_MS.
+ * @counted gets how many were summed.
  */
 int64_t peer_gossip_net(const struct peer_gossip *g, uint64_t now_ms,
 			bool (*live)(void *ctx, const uint8_t key[32]), void *ctx,
 			int *counted);
+
+/**
+ * struct peer_fork_log - authors whose fork evidence we spread this run
+ * One fork proves its author cheated: each member's ledger keeps it as
+ * evidence once it holds both entries. So a fork is spread once per
+ * author, and an author that forks at every position (or a flood of forks
+ * beyond the table) costs one spreading each, never one every scan.
+ */
+struct peer_fork_log {
+	int n;
+	bool full;			/* an author did not fit: logged once */
+	uint8_t author[PEER_MAX_MEMBERS][PEER_KEY_BYTES];
+};
+/** 1: a fork of @author not spread yet (now noted: spread it), 0: not. */
+int peer_fork_log_add(struct peer_fork_log *l, const uint8_t author[32]);
 
 /* ---- sync.c: anti-entropy of ledger chains ---- */
 

@@ -188,8 +188,13 @@ bool peer_swim_update(struct peer_swim *s, const uint8_t key[32], uint8_t state,
 	if (state > PEER_DEAD)
 		return false;
 	if (!memcmp(key, s->self, 32)) {
-		/* refute: only we may raise our incarnation */
-		if (state != PEER_ALIVE && inc >= s->inc) {
+		/* refute: only we may raise our incarnation. A claim far
+		 * above it is no real suspicion (nobody but us raises it):
+		 * following it would let one member push us to the top of
+		 * the range, where the next refutation wraps to 0 and we
+		 * stay dead for good */
+		if (state != PEER_ALIVE && inc >= s->inc &&
+		    inc - s->inc <= PEER_SWIM_INC_JUMP) {
 			s->inc = inc + 1;
 			return true;
 		}
@@ -197,6 +202,10 @@ bool peer_swim_update(struct peer_swim *s, const uint8_t key[32], uint8_t state,
 	}
 	m = peer_swim_find(s, key);
 	if (!m)
+		return false;
+	/* the same bound for others: a STATE is not signed by its subject,
+	 * so any member could otherwise pin a victim at UINT64_MAX */
+	if (inc > m->inc && inc - m->inc > PEER_SWIM_INC_JUMP)
 		return false;
 	if (inc > m->inc || (inc == m->inc && state > m->state)) {
 		m->inc = inc;

@@ -51,6 +51,7 @@ const char *peer_reason_name(int r)
 		[PEER_E_MALFORMED] = "malformed", [PEER_E_FORGED] = "forged",
 		[PEER_E_REPLAYED] = "replayed", [PEER_E_UNTRUSTED] = "untrusted",
 		[PEER_E_FOREIGN] = "foreign", [PEER_E_SELF] = "self",
+		[PEER_E_SKEWED] = "skewed",
 	};
 
 	return r >= 0 && r < __PEER_E_MAX ? n[r] : "unknown";
@@ -200,6 +201,33 @@ int peer_announce_verify(const struct peer_announce *a, const uint8_t *buf,
 	return ret;
 }
 
+int peer_announce_check(const struct peer_announce *a, const uint8_t community[32],
+			uint64_t now_ms)
+{
+	if (memcmp(a->community, community, PEER_HASH_BYTES))
+		return -PEER_E_FOREIGN;
+	if (a->time_ms > now_ms + PEER_CLOCK_AHEAD_MS ||
+	    a->time_ms + PEER_ANNOUNCE_FRESH_MS < now_ms ||
+	    a->epoch > now_ms + PEER_CLOCK_AHEAD_MS)
+		return -PEER_E_SKEWED;
+	return 0;
+}
+
+bool peer_bucket_take(struct peer_bucket *b, uint32_t per_s, uint64_t now_ms)
+{
+	uint64_t add = (now_ms - b->at_ms) * per_s / 1000;
+
+	if (now_ms < b->at_ms || add) {
+		b->tokens = add > per_s || now_ms < b->at_ms ? per_s :
+			    (uint32_t)(b->tokens + add > per_s ? per_s : b->tokens + add);
+		b->at_ms = now_ms;
+	}
+	if (!b->tokens)
+		return false;
+	b->tokens--;
+	return true;
+}
+
 static int decode_announce(const uint8_t *b, size_t len, struct peer_announce *a)
 {
 	size_t need;
@@ -283,9 +311,26 @@ static size_t rec_len(uint8_t type)
 	}
 }
 
+/*
+ * Records that make the receiver send something back (an ACK, a relayed
+ * ping, entries, a digest, a refusal) come at most once per message: one
+ * datagram of 16 PINGs would otherwise buy 16 replies, an amplifier for
+ * anyone holding a membership. ACK and ACCEPT ride alone too, as senders
+ * send them.
+ */
+#define ONCE_TYPES	(1u << PEER_R_PING | 1u << PEER_R_ACK | 1u << PEER_R_PING_REQ | \
+			 1u << PEER_R_SYNC_REQ | 1u << PEER_R_DIGEST | \
+			 1u << PEER_R_PROPOSE | 1u << PEER_R_ACCEPT)
+
+static bool once_type(uint8_t type)
+{
+	return type < 32 && (ONCE_TYPES & (1u << type));
+}
+
 int peer_wire_decode_inner(const uint8_t *p, size_t len, struct peer_inner *out)
 {
 	size_t off = 0;
+	uint32_t seen = 0;
 	int ret;
 
 	out->nrecs = 0;
@@ -299,6 +344,11 @@ int peer_wire_decode_inner(const uint8_t *p, size_t len, struct peer_inner *out)
 			return -PEER_E_MALFORMED;
 		r = &out->rec[out->nrecs];
 		r->type = p[off];
+		if (once_type(r->type)) {
+			if (seen & (1u << r->type))
+				return -PEER_E_MALFORMED;
+			seen |= 1u << r->type;
+		}
 		l = get16(p + off + 1);
 		want = r->type == PEER_R_ENTRY ? l : rec_len(r->type);
 		if (r->type == PEER_R_DIGEST) {
@@ -406,6 +456,10 @@ int peer_builder_add(struct peer_builder *b, const struct peer_rec_any *r)
 
 	if (!l || l > PEER_ENTRY_MAX)
 		return -EINVAL;
+	if (once_type(r->type))
+		for (size_t off = 0; off + 3 <= b->len; off += 3 + get16(b->buf + off + 1))
+			if (b->buf[off] == r->type)
+				return -EINVAL;	/* the decoder refuses a second one */
 	if (b->nrecs == PEER_MAX_RECS || b->cap - b->len < 3 + l)
 		return -ENOSPC;
 	o = b->buf + b->len;
