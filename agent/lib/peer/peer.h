@@ -19,7 +19,9 @@
  *
  * Fuzz entry points (pure, no state, no allocation): peer_wire_decode()
  * for a whole datagram, peer_wire_decode_inner() for the plaintext of a
- * sealed message, peer_record_decode() for a membership record.
+ * sealed message, peer_record_decode() for a membership record; and with
+ * a session, peer_session_respond(), _complete() and _open() for what a
+ * datagram of type 3, 4 or 5 carries (tests/fuzz/peer_fuzz.c).
  */
 #ifndef PHLOEM_PEER_H
 #define PHLOEM_PEER_H
@@ -75,7 +77,7 @@ enum peer_reason {
 	PEER_E_TRUNCATED,	/* shorter than its fields, or bad lengths */
 	PEER_E_MALFORMED,	/* version, type, reserved bits, ranges */
 	PEER_E_FORGED,		/* signature or AEAD tag does not verify */
-	PEER_E_REPLAYED,	/* counter seen, or too old, or stale epoch */
+	PEER_E_REPLAYED,	/* counter seen, too old, or no such session */
 	PEER_E_UNTRUSTED,	/* sender not a member of our community */
 	PEER_E_FOREIGN,		/* another community's traffic */
 	PEER_E_SELF,		/* our own multicast looped back */
@@ -109,8 +111,8 @@ struct peer_record {
 /**
  * struct peer_announce - "I am here": sent to the multicast groups and to
  * static peers every announce_ms and when an interface or address appears.
- * @epoch: the sender's session epoch (ms since 1970 when it started); a
- *         larger one than known means the sender restarted
+ * @epoch: the sender's run id, random at every start: another one than
+ *         known means the sender restarted (and lost its sessions)
  * @has_record: the sender's own INVITE, so that members who never saw it
  *              can admit it
  */
@@ -382,8 +384,10 @@ int peer_session_initiate(struct peer_session *s, const struct peer_local *me,
  * proves it holds them, so a replayed initiation never replaces a working
  * session. When both sides initiate at once, the initiation of the smaller
  * key wins: the smaller key ignores the other's while its own is in flight.
- * Return: response length, -PEER_E_FORGED, -PEER_E_REPLAYED (an initiation
- * taken before, or lost the tie), -PEER_E_MALFORMED, -EMSGSIZE.
+ * Return: response length; 0 when ignored (both initiated at once and
+ * ours wins); -PEER_E_FORGED, -PEER_E_REPLAYED (an initiation taken
+ * before), -PEER_E_UNTRUSTED (another sender than this session's peer),
+ * -PEER_E_FOREIGN (for another receiver), -PEER_E_MALFORMED, -EMSGSIZE.
  */
 int peer_session_respond(struct peer_session *s, const struct peer_local *me,
 			 const struct peer_hs_init *m, uint64_t now_ms,
