@@ -364,6 +364,50 @@ TEST_F(sess, replayed_initiation_changes_nothing)
 						PEER_HS_RESP_BYTES));
 }
 
+/*
+ * A replayed initiation that reaches b between a genuine response and a's
+ * first message takes the place of the genuine keys in b's @next: a then
+ * sends with keys b no longer holds. a notices that b still sends with
+ * the keys before, and makes another session.
+ */
+TEST_F(sess, displaced_confirmation_renews)
+{
+	uint8_t old_init[PEER_MTU], init[PEER_MTU], resp[PEER_MTU], junk[PEER_MTU];
+	uint8_t dg[PEER_MTU], pt[PEER_MTU];
+	uint64_t t = self->now;
+	int on, n, r;
+
+	on = peer_session_initiate(&self->sa, &self->la, t, old_init, sizeof(old_init));
+	r = respond_dg(&self->sb, &self->lb, t, old_init, on, resp);
+	ASSERT_EQ(0, complete_dg(&self->sa, &self->la, t, resp, r));
+	n = seal(&self->sa, t, "c", dg);
+	ASSERT_EQ(1, open_dg(&self->sb, t, dg, n, pt));
+	/* push old_init out of b's memory of initiations */
+	for (int i = 0; i < PEER_SEEN_INITS; i++) {
+		ASSERT_EQ(0, shake(&self->sa, &self->la, &self->sb, &self->lb, t));
+	}
+	/* a renews; b answers; the replay lands before a's first message */
+	t += PEER_REKEY_AFTER_MS;
+	n = peer_session_initiate(&self->sa, &self->la, t, init, sizeof(init));
+	r = respond_dg(&self->sb, &self->lb, t, init, n, resp);
+	ASSERT_EQ(PEER_HS_RESP_BYTES, respond_dg(&self->sb, &self->lb, t, old_init, on, junk));
+	ASSERT_EQ(0, complete_dg(&self->sa, &self->la, t, resp, r));
+	n = seal(&self->sa, t, "lost", dg);
+	ASSERT_EQ(-PEER_E_REPLAYED, open_dg(&self->sb, t, dg, n, pt));
+	/* b goes on with the keys it has; a takes them (as @prev) ... */
+	n = seal(&self->sb, t + 1000, "b", dg);
+	ASSERT_EQ(1, open_dg(&self->sa, t + 1000, dg, n, pt));
+	ASSERT_FALSE(peer_session_want_handshake(&self->sa, t + 1000));
+	/* ... and once that lasts, it makes another session */
+	n = seal(&self->sb, t + PEER_UNCONFIRMED_MS, "b", dg);
+	ASSERT_EQ(1, open_dg(&self->sa, t + PEER_UNCONFIRMED_MS, dg, n, pt));
+	ASSERT_TRUE(peer_session_want_handshake(&self->sa, t + PEER_UNCONFIRMED_MS));
+	ASSERT_EQ(0, shake(&self->sa, &self->la, &self->sb, &self->lb, t + PEER_UNCONFIRMED_MS));
+	n = seal(&self->sa, t + PEER_UNCONFIRMED_MS, "ok", dg);
+	ASSERT_EQ(2, open_dg(&self->sb, t + PEER_UNCONFIRMED_MS, dg, n, pt));
+	ASSERT_FALSE(peer_session_want_handshake(&self->sa, t + PEER_UNCONFIRMED_MS));
+}
+
 TEST_F(sess, replayed_and_reordered_transport)
 {
 	uint8_t dg[70][PEER_MTU], pt[PEER_MTU];

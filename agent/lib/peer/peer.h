@@ -286,6 +286,9 @@ int peer_record_verify(const struct peer_record *r);
 #define PEER_REKEY_TIMEOUT_MS	1000	/* an unanswered initiation is redone */
 #define PEER_REKEY_BACKOFF_MS	8000	/* ... doubling up to this */
 #define PEER_SEEN_INITS		8	/* initiations remembered against replays */
+#define PEER_UNCONFIRMED_MS	5000	/* the peer still sends on the keys before
+					 * the ones we initiated: they never
+					 * reached it; a new handshake */
 
 /**
  * struct peer_local - our side of every session: the Ed25519 identity as
@@ -412,6 +415,8 @@ int peer_session_seal(struct peer_session *s, uint64_t now_ms,
 /**
  * peer_session_open() - authenticate and decrypt @m into @pt
  * The first message that opens under @next confirms it: it becomes @cur.
+ * One that opens under @prev PEER_UNCONFIRMED_MS after we initiated @cur
+ * marks the session for renewal (the peer never confirmed @cur).
  * Return: plaintext length, -PEER_E_REPLAYED (counter seen or below the
  * window, unknown or expired index), -PEER_E_FORGED, -PEER_E_TRUNCATED,
  * -EMSGSIZE.

@@ -192,6 +192,16 @@ int peer_session_open(struct peer_session *s, const struct peer_sealed *m,
 						      PEER_SEALED_HDR, nonce, kp->rx))
 		return -PEER_E_FORGED;
 	replay_mark(kp, m->counter + 1);
+	/*
+	 * The peer still sends with the keys before our last handshake, long
+	 * after it answered: our first message under the new ones never
+	 * confirmed them there (lost, or a replayed initiation took their
+	 * place in its @next). Make another session rather than send into
+	 * the void until the renewal.
+	 */
+	if (kp == &s->prev && s->cur.initiator &&
+	    now_ms - s->cur.born_ms >= PEER_UNCONFIRMED_MS)
+		s->renew = true;
 	if (kp == &s->next) {
 		/* the initiator holds these keys: they become the ones we use */
 		sodium_memzero(&s->prev, sizeof(s->prev));
