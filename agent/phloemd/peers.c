@@ -1463,6 +1463,13 @@ static void on_hs_init(struct pd_peers *p, const struct peer_hs_init *m,
 	if (memcmp(m->receiver, p->id->pk, 32))
 		return drop(p, PEER_E_FOREIGN);
 	e = peer_find(p, m->sender);
+	if (!e && peer_community_is_member(&p->comm, m->sender)) {
+		/* a member whose announcements we missed: list it (trusted,
+		 * no address until its first transport message) */
+		e = peer_get(p, m->sender);
+		if (e)
+			sync_trust(p);
+	}
 	if (!e || !e->trusted)
 		return drop(p, PEER_E_UNTRUSTED);
 	if (from->ss_family == AF_INET6 ?
@@ -1500,8 +1507,8 @@ static void on_hs_resp(struct pd_peers *p, const struct peer_hs_resp *m)
 	int ret;
 
 	for (int i = 0; i < p->npeers && !e; i++)
-		if (p->peer[i].trusted && p->peer[i].sess.hs_pending &&
-		    p->peer[i].sess.hs_index == m->receiver_index)
+		if (p->peer[i].trusted &&
+		    peer_session_awaits(&p->peer[i].sess, m->receiver_index))
 			e = &p->peer[i];
 	if (!e)
 		return drop(p, PEER_E_REPLAYED);

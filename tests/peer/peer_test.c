@@ -365,23 +365,25 @@ TEST_F(sess, replayed_initiation_changes_nothing)
 }
 
 /*
- * A replayed initiation that reaches b between a genuine response and a's
- * first message takes the place of the genuine keys in b's @next: a then
- * sends with keys b no longer holds. a notices that b still sends with
+ * Replayed initiations that reach b between a genuine response and a's
+ * first message push the genuine keys out of b's @next and @next_old: a
+ * then sends with keys b no longer holds. a notices that b still sends with
  * the keys before, and makes another session.
  */
 TEST_F(sess, displaced_confirmation_renews)
 {
-	uint8_t old_init[PEER_MTU], init[PEER_MTU], resp[PEER_MTU], junk[PEER_MTU];
+	uint8_t old_init[2][PEER_MTU], init[PEER_MTU], resp[PEER_MTU], junk[PEER_MTU];
 	uint8_t dg[PEER_MTU], pt[PEER_MTU];
 	uint64_t t = self->now;
 	int on, n, r;
 
-	on = peer_session_initiate(&self->sa, &self->la, t, old_init, sizeof(old_init));
-	r = respond_dg(&self->sb, &self->lb, t, old_init, on, resp);
-	ASSERT_EQ(0, complete_dg(&self->sa, &self->la, t, resp, r));
-	n = seal(&self->sa, t, "c", dg);
-	ASSERT_EQ(1, open_dg(&self->sb, t, dg, n, pt));
+	for (int i = 0; i < 2; i++) {
+		on = peer_session_initiate(&self->sa, &self->la, t, old_init[i], PEER_MTU);
+		r = respond_dg(&self->sb, &self->lb, t, old_init[i], on, resp);
+		ASSERT_EQ(0, complete_dg(&self->sa, &self->la, t, resp, r));
+		n = seal(&self->sa, t, "c", dg);
+		ASSERT_EQ(1, open_dg(&self->sb, t, dg, n, pt));
+	}
 	/* push old_init out of b's memory of initiations */
 	for (int i = 0; i < PEER_SEEN_INITS; i++) {
 		ASSERT_EQ(0, shake(&self->sa, &self->la, &self->sb, &self->lb, t));
@@ -390,7 +392,10 @@ TEST_F(sess, displaced_confirmation_renews)
 	t += PEER_REKEY_AFTER_MS;
 	n = peer_session_initiate(&self->sa, &self->la, t, init, sizeof(init));
 	r = respond_dg(&self->sb, &self->lb, t, init, n, resp);
-	ASSERT_EQ(PEER_HS_RESP_BYTES, respond_dg(&self->sb, &self->lb, t, old_init, on, junk));
+	/* one replay leaves the genuine keys in @next_old; a second pushes
+	 * them out */
+	ASSERT_EQ(PEER_HS_RESP_BYTES, respond_dg(&self->sb, &self->lb, t, old_init[0], on, junk));
+	ASSERT_EQ(PEER_HS_RESP_BYTES, respond_dg(&self->sb, &self->lb, t, old_init[1], on, junk));
 	ASSERT_EQ(0, complete_dg(&self->sa, &self->la, t, resp, r));
 	n = seal(&self->sa, t, "lost", dg);
 	ASSERT_EQ(-PEER_E_REPLAYED, open_dg(&self->sb, t, dg, n, pt));
@@ -558,6 +563,37 @@ TEST_F(sess, strangers_and_other_communities_refused)
 	ASSERT_FALSE(self->sb.next.valid);
 	/* a session with ourselves makes no sense */
 	ASSERT_EQ(-EINVAL, peer_session_init(&sc, &lc, c.pk));
+}
+
+/* Under load an answer can take longer than the retry time */
+TEST_F(sess, slow_answer_to_a_retry)
+{
+	uint8_t i1[PEER_MTU], i2[PEER_MTU], i3[PEER_MTU], r1[PEER_MTU], r2[PEER_MTU];
+	uint8_t dg[PEER_MTU], pt[PEER_MTU];
+	uint64_t t = self->now;
+	int n, n1, n2;
+
+	/* a's initiation, retried twice; b answers all three late */
+	peer_session_initiate(&self->sa, &self->la, t, i1, sizeof(i1));
+	peer_session_initiate(&self->sa, &self->la, t + 1000, i2, sizeof(i2));
+	peer_session_initiate(&self->sa, &self->la, t + 3000, i3, sizeof(i3));
+	n1 = respond_dg(&self->sb, &self->lb, t + 3000, i1, PEER_HS_INIT_BYTES, r1);
+	n2 = respond_dg(&self->sb, &self->lb, t + 3000, i2, PEER_HS_INIT_BYTES, r2);
+	/* the answer to two retries back is not taken, to the one before is */
+	ASSERT_EQ(-PEER_E_REPLAYED, complete_dg(&self->sa, &self->la, t + 3000, r1, n1));
+	ASSERT_EQ(0, complete_dg(&self->sa, &self->la, t + 3000, r2, n2));
+	ASSERT_FALSE(self->sa.hs_pending);
+	/* done: the third's answer finds nothing in flight */
+	n = respond_dg(&self->sb, &self->lb, t + 3000, i3, PEER_HS_INIT_BYTES, r1);
+	ASSERT_EQ(-PEER_E_REPLAYED, complete_dg(&self->sa, &self->la, t + 3000, r1, n));
+	/* b answered i3 after i2: it still takes a's first message under
+	 * the keys of i2 (@next_old), and uses them */
+	n = seal(&self->sa, t + 3000, "i2", dg);
+	ASSERT_EQ(2, open_dg(&self->sb, t + 3000, dg, n, pt));
+	ASSERT_EQ(0, memcmp(self->sa.cur.tx, self->sb.cur.rx, 32));
+	ASSERT_FALSE(self->sb.next.valid || self->sb.next_old.valid);
+	n = seal(&self->sb, t + 3000, "b", dg);
+	ASSERT_EQ(1, open_dg(&self->sa, t + 3000, dg, n, pt));
 }
 
 TEST_F(sess, rekey_retry_and_expiry)

@@ -237,6 +237,13 @@ int peer_session_initiate(struct peer_session *s, const struct peer_local *me,
 	if (cap < PEER_HS_INIT_BYTES)
 		return -EMSGSIZE;
 	noise_start(&ns, me->community, me->xpk, s->peer_x);
+	/* a retry: the answer to the one before may still come */
+	if (s->hs_pending) {
+		s->hs_old.index = s->hs_index;
+		memcpy(s->hs_old.esk, s->hs_esk, 32);
+		memcpy(s->hs_old.h, s->hs_h, HASHLEN);
+		memcpy(s->hs_old.ck, s->hs_ck, HASHLEN);
+	}
 	hdr(out, PEER_D_HS_INIT);
 	memcpy(out + 4, me->pk, 32);
 	memcpy(out + 36, s->peer, 32);
@@ -261,6 +268,23 @@ int peer_session_initiate(struct peer_session *s, const struct peer_local *me,
 out:
 	sodium_memzero(&ns, sizeof(ns));
 	return ret;
+}
+
+bool peer_session_awaits(const struct peer_session *s, uint32_t index)
+{
+	return s->ready && s->hs_pending && index &&
+	       (index == s->hs_index || index == s->hs_old.index);
+}
+
+/* nothing in flight any more: forget the ephemeral secrets */
+static void initiation_wipe(struct peer_session *s)
+{
+	s->hs_pending = false;
+	s->hs_index = 0;
+	sodium_memzero(s->hs_esk, 32);
+	sodium_memzero(s->hs_h, HASHLEN);
+	sodium_memzero(s->hs_ck, HASHLEN);
+	sodium_memzero(&s->hs_old, sizeof(s->hs_old));
 }
 
 static void keypair_wipe(struct peer_keypair *kp)
@@ -341,13 +365,12 @@ int peer_session_respond(struct peer_session *s, const struct peer_local *me,
 	memcpy(kp.tx, k2, 32);
 	kp.valid = true;
 	kp.born_ms = now_ms;
-	keypair_wipe(&s->next);
+	keypair_wipe(&s->next_old);
+	s->next_old = s->next;
 	s->next = kp;
 	/* ours, if any, lost (or is stale): the peer answers this one's */
-	if (s->hs_pending) {
-		s->hs_pending = false;
-		sodium_memzero(s->hs_esk, 32);
-	}
+	if (s->hs_pending)
+		initiation_wipe(s);
 	s->hs_tries = 0;
 	ret = PEER_HS_RESP_BYTES;
 out:
@@ -365,16 +388,24 @@ int peer_session_complete(struct peer_session *s, const struct peer_local *me,
 	struct noise ns;
 	struct peer_keypair kp = { 0 };
 	uint8_t idx[4], k1[32], k2[32];
+	const uint8_t *esk;
 	int ret;
 
-	if (!s->ready || !s->hs_pending || m->receiver_index != s->hs_index)
+	if (!peer_session_awaits(s, m->receiver_index))
 		return -PEER_E_REPLAYED;
 	memset(&ns, 0, sizeof(ns));
-	memcpy(ns.h, s->hs_h, HASHLEN);
-	memcpy(ns.ck, s->hs_ck, HASHLEN);
+	if (m->receiver_index == s->hs_index) {
+		memcpy(ns.h, s->hs_h, HASHLEN);
+		memcpy(ns.ck, s->hs_ck, HASHLEN);
+		esk = s->hs_esk;
+	} else {
+		memcpy(ns.h, s->hs_old.h, HASHLEN);
+		memcpy(ns.ck, s->hs_old.ck, HASHLEN);
+		esk = s->hs_old.esk;
+	}
 	/* e, ee, se */
 	mix_hash(&ns, m->eph, 32);
-	ret = dh_mix(&ns, s->hs_esk, m->eph);
+	ret = dh_mix(&ns, esk, m->eph);
 	if (!ret)
 		ret = dh_mix(&ns, me->xsk, m->eph);
 	if (ret)
@@ -392,17 +423,14 @@ int peer_session_complete(struct peer_session *s, const struct peer_local *me,
 	memcpy(kp.tx, k1, 32);
 	memcpy(kp.rx, k2, 32);
 	kp.valid = kp.initiator = kp.confirmed = true;
-	kp.local_index = s->hs_index;
+	kp.local_index = m->receiver_index;
 	kp.born_ms = now_ms;
 	keypair_wipe(&s->prev);
 	s->prev = s->cur;
 	s->cur = kp;
-	s->hs_pending = false;
+	initiation_wipe(s);
 	s->hs_tries = 0;
 	s->renew = false;
-	sodium_memzero(s->hs_esk, 32);
-	sodium_memzero(s->hs_h, HASHLEN);
-	sodium_memzero(s->hs_ck, HASHLEN);
 	s->handshakes++;
 	ret = 0;
 out:

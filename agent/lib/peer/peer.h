@@ -323,8 +323,12 @@ struct peer_keypair {
 /**
  * struct peer_session - everything between us and one member
  * @cur: the keys we send with; @prev: the ones before a rekey (still
- *       received for a while); @next: a responder's keys, unconfirmed
- * @hs_*: our initiation in flight (ephemeral secret, Noise state)
+ *       received for a while); @next: a responder's keys, unconfirmed,
+ *       and @next_old the ones answered before (a retry crossed a slow
+ *       answer: the initiator may complete either)
+ * @hs_*: our initiation in flight (ephemeral secret, Noise state); a
+ *        retry keeps the one before (@hs_old), so that a slow answer
+ *        still completes
  * @seen: ephemeral keys of the last initiations taken: a replay of one is
  *        refused before any Diffie-Hellman
  */
@@ -333,12 +337,16 @@ struct peer_session {
 	uint8_t peer_x[32];		/* its X25519 static */
 	uint8_t ss[32];			/* DH(our static, its static) */
 	bool ready;			/* peer_session_init() succeeded */
-	struct peer_keypair cur, prev, next;
+	struct peer_keypair cur, prev, next, next_old;
 	bool hs_pending;
 	uint32_t hs_index;
 	uint8_t hs_esk[32];
 	uint8_t hs_h[64], hs_ck[64];
 	uint64_t hs_sent_ms;
+	struct {			/* the one before: its answer is taken too */
+		uint32_t index;		/* 0: none */
+		uint8_t esk[32], h[64], ck[64];
+	} hs_old;
 	uint32_t hs_tries;		/* unanswered initiations in a row */
 	bool renew;			/* peer_session_stale() */
 	uint8_t seen[PEER_SEEN_INITS][32];
@@ -403,6 +411,8 @@ int peer_session_respond(struct peer_session *s, const struct peer_local *me,
  */
 int peer_session_complete(struct peer_session *s, const struct peer_local *me,
 			  const struct peer_hs_resp *m, uint64_t now_ms);
+/** Is @index the one of an initiation of ours in flight (a response's)? */
+bool peer_session_awaits(const struct peer_session *s, uint32_t index);
 /** Does a transport message with receiver index @index belong here? */
 bool peer_session_owns(const struct peer_session *s, uint32_t index);
 /**

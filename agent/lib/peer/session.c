@@ -3,11 +3,13 @@
  * Sessions between two members: the keys of completed handshakes
  * (handshake.c) and the transport messages sealed under them.
  *
- * A session holds up to three key pairs, as WireGuard's: @cur, which we
+ * A session holds up to four key pairs, like WireGuard's three: @cur, which we
  * send with; @prev, the one before the last handshake, still opened for
  * datagrams in flight; @next, the keys a responder derived, used only
  * once the initiator's first transport message opens under them (key
- * confirmation: a replayed initiation never displaces a working session).
+ * confirmation: a replayed initiation never displaces a working session),
+ * and @next_old, the ones answered before (an initiator's retry that
+ * crossed a slow answer completes with either).
  * Every key pair comes from a handshake with fresh ephemeral keys on both
  * sides, so its counter (the nonce) starts at 0; it only grows, and a key
  * pair is dropped long before it could wrap (PEER_REJECT_AFTER_MS,
@@ -104,6 +106,8 @@ static struct peer_keypair *find(struct peer_session *s, uint32_t index)
 		return &s->cur;
 	if (s->next.valid && s->next.local_index == index)
 		return &s->next;
+	if (s->next_old.valid && s->next_old.local_index == index)
+		return &s->next_old;
 	if (s->prev.valid && s->prev.local_index == index)
 		return &s->prev;
 	return NULL;
@@ -202,13 +206,15 @@ int peer_session_open(struct peer_session *s, const struct peer_sealed *m,
 	if (kp == &s->prev && s->cur.initiator &&
 	    now_ms - s->cur.born_ms >= PEER_UNCONFIRMED_MS)
 		s->renew = true;
-	if (kp == &s->next) {
-		/* the initiator holds these keys: they become the ones we use */
+	if (kp == &s->next || kp == &s->next_old) {
+		/* the initiator holds these keys: they become the ones we use,
+		 * the other ones answered are for nobody */
 		sodium_memzero(&s->prev, sizeof(s->prev));
 		s->prev = s->cur;
-		s->cur = s->next;
+		s->cur = *kp;
 		s->cur.confirmed = true;
 		sodium_memzero(&s->next, sizeof(s->next));
+		sodium_memzero(&s->next_old, sizeof(s->next_old));
 		s->renew = false;
 		s->handshakes++;
 	}
