@@ -42,3 +42,7 @@ check-peer-meter: $(AB)/phloemd $(AB)/phloemctl
 	@PHLOEMD=$(AB)/phloemd PHLOEMCTL=$(AB)/phloemctl \
 		$(TOP)/tests/lib/run-tap.sh $(RESULTS)/$@.tap $(TOP)/tests/peer/meter.sh
 CHECKS += check-peer-meter
+
+# The fuzz target (tests/fuzz/peer_fuzz.c, built by mk/netns.mk) also drives
+# the handshake and transport decoders of a session with fixed keys.
+PEER_FUZZ_SRCS += $(TOP)/agent/lib/peer/session.c $(TOP)/agent/lib/peer/handshake.c

@@ -60,11 +60,12 @@ struct pd_peer {
 	uint64_t rx_bytes, tx_bytes, rx_msgs, tx_msgs;
 	uint64_t sync_at_ms;		/* last SYNC_REQ for this author's chain */
 	uint64_t ann_ms;		/* signed time of the announcement in use */
-	bool sealed_rx;			/* a sealed datagram of its current epoch came:
-					 * it knows our epoch */
+	bool sealed_rx;			/* a sealed datagram of its current run came:
+					 * it has a session with us */
 	bool sealed_addr;		/* @addr is where an authenticated sealed
 					 * datagram came from */
 	uint64_t ann_reply_ms;		/* our last unicast announcement to it */
+	uint64_t run, run_ms;		/* its announced run id, and that announcement's time */
 };
 
 #define MAX_MINE	16	/* our transfers (as debtor) in one interval */
@@ -144,7 +145,11 @@ struct pd_peers {
 	struct peer_swim swim;
 	struct peer_gossip gossip;
 	struct peer_disc disc;
-	uint64_t epoch;
+	uint64_t epoch;			/* run id: random at every start */
+	struct peer_local me;		/* our static keys for handshakes */
+	struct peer_ratelimit rl;	/* initiations per source address */
+	uint64_t hs_init_tx, hs_init_rx, hs_resp_tx, hs_resp_rx;
+	uint64_t hs_ratelimited, hs_ignored;
 	uint64_t next_announce_ms, announce_gap_ms, next_digest_ms;
 	int nhot;
 	struct pd_hot hot[MAX_HOT];
@@ -190,6 +195,16 @@ static void plog(const char *fmt, ...)
 static uint64_t now_ms(void)
 {
 	return pd_realtime_ms();
+}
+
+/* Session timers run on the monotonic clock: a wall clock that steps
+ * (no RTC, NTP arriving late) neither ages nor revives a session. */
+static uint64_t sess_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static void keytext(const uint8_t *k, char *out)
@@ -248,22 +263,16 @@ static void sync_trust(struct pd_peers *p)
 
 		if (m && !e->trusted) {
 			/*
-			 * A session is set up once per run and kept across trust
-			 * changes: setting it up again would restart the counter
-			 * under the same keys, i.e. reuse nonces.
+			 * No keys until a handshake makes fresh ones: a member
+			 * evicted and trusted again starts from nothing.
 			 */
-			if (!e->sess.ready) {
-				uint64_t pe = e->sess.peer_epoch;
-
-				if (peer_session_init(&e->sess, p->id->pk, p->id->sk,
-						      e->key, p->epoch))
-					continue;
-				peer_session_peer_epoch(&e->sess, pe);
-			}
+			if (peer_session_init(&e->sess, &p->me, e->key))
+				continue;
 			e->trusted = true;
 			peer_swim_heard(&p->swim, e->key, now_ms());
 		} else if (!m && e->trusted) {
 			e->trusted = false;
+			peer_session_wipe(&e->sess);
 			peer_swim_forget(&p->swim, e->key);
 			peer_gossip_forget(&p->gossip, e->key);
 		}
@@ -292,10 +301,10 @@ static void send_to(struct pd_peers *p, struct pd_peer *e, const uint8_t *b, siz
 	}
 }
 
-/* A member with a session both ways: we know its address and epoch. */
+/* A member with a session: we know its address and hold confirmed keys. */
 static bool sendable(const struct pd_peer *e)
 {
-	return e->trusted && e->have_addr && e->sess.peer_epoch;
+	return e->trusted && e->have_addr && peer_session_ready(&e->sess, sess_ms());
 }
 
 static void seal_send(struct pd_peers *p, struct pd_peer *e, const struct peer_builder *b)
@@ -305,9 +314,29 @@ static void seal_send(struct pd_peers *p, struct pd_peer *e, const struct peer_b
 
 	if (!sendable(e) || !b->nrecs)
 		return;
-	n = peer_session_seal(&e->sess, p->id->pk, b->buf, b->len, out, sizeof(out));
+	n = peer_session_seal(&e->sess, sess_ms(), b->buf, b->len, out, sizeof(out));
 	if (n > 0)
 		send_to(p, e, out, (size_t)n);
+}
+
+/*
+ * Handshakes (agent/lib/peer/handshake.c): a member we know the address of
+ * and have no session with, or one due for renewal, gets an initiation;
+ * the library says when (retries, back-off, renewal times).
+ */
+static void maybe_handshake(struct pd_peers *p, struct pd_peer *e)
+{
+	uint8_t out[PEER_HS_INIT_BYTES];
+	int n;
+
+	if (!e->trusted || !e->have_addr ||
+	    !peer_session_want_handshake(&e->sess, sess_ms()))
+		return;
+	n = peer_session_initiate(&e->sess, &p->me, sess_ms(), out, sizeof(out));
+	if (n > 0) {
+		send_to(p, e, out, (size_t)n);
+		p->hs_init_tx++;
+	}
 }
 
 /* ---- dissemination: what changed rides in the next datagrams ---- */
@@ -744,15 +773,26 @@ static void on_announce(struct pd_peers *p, const struct peer_announce *a,
 	sync_trust(p);
 	if (!e->trusted)
 		return drop(p, PEER_E_UNTRUSTED);
-	if (peer_session_peer_epoch(&e->sess, a->epoch)) {
+	/*
+	 * Another run id: it restarted and lost its sessions, so ours is
+	 * renewed at once rather than when it fails. Only from an announcement
+	 * newer than the one that gave the run id in use, so that replays of
+	 * old announcements cannot keep us shaking hands.
+	 */
+	if (a->epoch != e->run && (!e->run || a->time_ms > e->run_ms)) {
+		if (e->run)
+			peer_session_stale(&e->sess);
+		e->run = a->epoch;
+		e->run_ms = a->time_ms;
 		e->sealed_rx = false;
 		e->ann_reply_ms = 0;
 	}
+	maybe_handshake(p, e);
 	/*
 	 * New to us, restarted, or not yet heard sealed from: it may not know
-	 * our epoch (our multicast was lost, or it started after it), so let
+	 * our address (our multicast was lost, or it started after it), so let
 	 * it learn it now rather than at our next announcement: at once for a
-	 * new epoch, else at most once a second (a whole street starting at
+	 * new run, else at most once a second (a whole street starting at
 	 * once would otherwise answer every announcement of every start).
 	 */
 	if (!e->sealed_rx && now_ms() - e->ann_reply_ms >= 1000) {
@@ -1376,14 +1416,25 @@ static void on_sealed(struct pd_peers *p, const struct peer_sealed *s, size_t le
 	uint64_t now = now_ms();
 	int n, ret;
 
-	if (memcmp(s->receiver, p->id->pk, 32))
-		return drop(p, PEER_E_FOREIGN);
-	e = peer_find(p, s->sender);
-	if (!e || !e->trusted)
-		return drop(p, PEER_E_UNTRUSTED);
-	n = peer_session_open(&e->sess, s, pt, sizeof(pt));
+	/* the receiver index names the session; one we do not hold is one
+	 * of an earlier run of ours, expired, or made up */
+	e = NULL;
+	for (int i = 0; i < p->npeers && !e; i++)
+		if (p->peer[i].trusted &&
+		    peer_session_owns(&p->peer[i].sess, s->receiver_index))
+			e = &p->peer[i];
+	if (!e)
+		return drop(p, PEER_E_REPLAYED);
+	n = peer_session_open(&e->sess, s, sess_ms(), pt, sizeof(pt));
 	if (n < 0)
 		return drop(p, n);
+	/* its first authenticated datagram tells where it is, if no
+	 * announcement did (replays were refused above) */
+	if (!e->have_addr && from->ss_family) {
+		e->addr = *from;
+		e->addrlen = fl;
+		e->have_addr = true;
+	}
 	ret = peer_wire_decode_inner(pt, (size_t)n, &in);
 	if (ret)
 		return drop(p, ret);
@@ -1487,6 +1538,80 @@ static void on_sealed(struct pd_peers *p, const struct peer_sealed *s, size_t le
 			maybe_sync(p, e, &p->gossip.m[i], true);
 }
 
+/*
+ * An initiation: everything that costs nothing comes first (addressed to
+ * us, from a member: its key is in clear; its address not over its rate),
+ * then the library's Diffie-Hellman. The response goes back where the
+ * initiation came from; the address in use only moves on announcements.
+ */
+static void on_hs_init(struct pd_peers *p, const struct peer_hs_init *m,
+		       const struct sockaddr_storage *from, socklen_t fl)
+{
+	uint8_t out[PEER_HS_RESP_BYTES];
+	struct pd_peer *e;
+	int fd, n;
+
+	if (!memcmp(m->sender, p->id->pk, 32))
+		return drop(p, PEER_E_SELF);
+	if (memcmp(m->receiver, p->id->pk, 32))
+		return drop(p, PEER_E_FOREIGN);
+	e = peer_find(p, m->sender);
+	if (!e && peer_community_is_member(&p->comm, m->sender)) {
+		/* a member whose announcements we missed: list it (trusted,
+		 * no address until its first transport message) */
+		e = peer_get(p, m->sender);
+		if (e)
+			sync_trust(p);
+	}
+	if (!e || !e->trusted)
+		return drop(p, PEER_E_UNTRUSTED);
+	if (from->ss_family == AF_INET6 ?
+	    !peer_ratelimit_allow(&p->rl, &((const struct sockaddr_in6 *)from)->sin6_addr,
+				  16, sess_ms()) :
+	    !peer_ratelimit_allow(&p->rl, &((const struct sockaddr_in *)from)->sin_addr,
+				  4, sess_ms())) {
+		p->hs_ratelimited++;
+		return;
+	}
+	n = peer_session_respond(&e->sess, &p->me, m, sess_ms(), out, sizeof(out));
+	if (n < 0)
+		return drop(p, n);
+	p->hs_init_rx++;
+	if (!n) {
+		/* both initiated: ours wins (the smaller key), it answers it */
+		p->hs_ignored++;
+		return;
+	}
+	fd = from->ss_family == AF_INET6 ? p->disc.fd6 : p->disc.fd4;
+	if (sendto(fd, out, (size_t)n, 0, (const struct sockaddr *)from, fl) == n) {
+		p->tx_bytes += (uint64_t)n;
+		p->tx_dgrams++;
+		e->tx_bytes += (uint64_t)n;
+		e->tx_msgs++;
+		p->hs_resp_tx++;
+	}
+}
+
+/* A response: the responder waits for our first transport message before
+ * it uses the new keys, so one goes at once (our STATE and hot items). */
+static void on_hs_resp(struct pd_peers *p, const struct peer_hs_resp *m)
+{
+	struct pd_peer *e = NULL;
+	int ret;
+
+	for (int i = 0; i < p->npeers && !e; i++)
+		if (p->peer[i].trusted &&
+		    peer_session_awaits(&p->peer[i].sess, m->receiver_index))
+			e = &p->peer[i];
+	if (!e)
+		return drop(p, PEER_E_REPLAYED);
+	ret = peer_session_complete(&e->sess, &p->me, m, sess_ms());
+	if (ret)
+		return drop(p, ret);
+	p->hs_resp_rx++;
+	send_sealed(p, e, NULL);
+}
+
 /* one daemon, one peer state: the watches find it here */
 static struct pd_peers *P;
 
@@ -1514,6 +1639,10 @@ static void on_udp(struct pd_watch *w, uint32_t events)
 		}
 		if (m.type == PEER_D_ANNOUNCE)
 			on_announce(p, &m.ann, buf, (size_t)n, &from, fl);
+		else if (m.type == PEER_D_HS_INIT)
+			on_hs_init(p, &m.init, &from, fl);
+		else if (m.type == PEER_D_HS_RESP)
+			on_hs_resp(p, &m.resp);
 		else
 			on_sealed(p, &m.sealed, (size_t)n, &from, fl);
 	}
@@ -1612,6 +1741,8 @@ static void on_tick(struct pd_watch *w, uint32_t events)
 			p->announce_gap_ms = p->d->cfg.peer_announce_ms;
 		p->next_announce_ms = now + p->announce_gap_ms;
 	}
+	for (int i = 0; i < p->npeers; i++)
+		maybe_handshake(p, &p->peer[i]);
 	if (p->ledger && now >= p->next_fork_scan_ms) {
 		ledger_foreach_fork(p->ledger, spread_fork, p);
 		p->next_fork_scan_ms = now + FORK_SCAN_MS;
@@ -1728,6 +1859,12 @@ int pd_peers_open(struct phloemd *d, char *err, size_t errlen)
 		snprintf(err, errlen, "community %s: %s", c->peer_state, peer_strerror(ret));
 		goto fail;
 	}
+	ret = peer_local_init(&p->me, p->id->pk, p->id->sk, p->comm.id);
+	if (ret) {
+		snprintf(err, errlen, "identity %s: not a usable key", c->peer_identity);
+		goto fail;
+	}
+	peer_ratelimit_init(&p->rl);
 	if (c->peer_ledger[0]) {
 		ret = ledger_open(c->peer_ledger, LEDGER_O_CREATE, &p->ledger);
 		if (ret) {
@@ -1747,8 +1884,14 @@ int pd_peers_open(struct phloemd *d, char *err, size_t errlen)
 			     c->peer_static, err, errlen);
 	if (ret)
 		goto fail;
-	/* the epoch orders our runs; ms since 1970 grows across restarts */
-	p->epoch = now;
+	/*
+	 * The run id tells members we restarted (and lost our sessions). It
+	 * keys nothing: every session's keys come from its own handshake, so
+	 * neither a clock that repeats nor one that steps back matters.
+	 */
+	do
+		randombytes_buf(&p->epoch, sizeof(p->epoch));
+	while (!(p->epoch &= INT64_MAX));
 	peer_swim_init(&p->swim, p->id->pk, SWIM_PERIOD_MS, 3 * SWIM_PERIOD_MS, now);
 	/* refreshes travel by digest only: allow them a few rounds */
 	p->gossip.max_age_ms = 4 * PEER_REFRESH_MS;
@@ -1784,6 +1927,7 @@ fail:
 		ledger_close(p->ledger);
 	if (p->id)
 		ledger_identity_free(p->id);
+	peer_local_wipe(&p->me);
 	free(p);
 	return ret;
 }
@@ -1802,6 +1946,9 @@ void pd_peers_close(struct phloemd *d)
 	if (p->ledger)
 		ledger_close(p->ledger);
 	ledger_identity_free(p->id);
+	for (int i = 0; i < p->npeers; i++)
+		peer_session_wipe(&p->peer[i].sess);
+	peer_local_wipe(&p->me);
 	free(p);
 	d->peers = NULL;
 	P = NULL;
@@ -1873,6 +2020,26 @@ struct json_object *pd_peers_json(struct phloemd *d)
 			ADD(g, "records_rx", rr);
 		}
 		ADD(o, "gossip", g);
+	}
+	{
+		struct json_object *hs = json_object_new_object();
+		uint64_t est = 0;
+		int ready = 0;
+
+		for (int i = 0; i < p->npeers; i++) {
+			est += p->peer[i].sess.handshakes;
+			ready += p->peer[i].trusted &&
+				 peer_session_ready(&p->peer[i].sess, sess_ms());
+		}
+		ADD(hs, "ready", json_object_new_int(ready));
+		ADD(hs, "established", json_object_new_int64((int64_t)est));
+		ADD(hs, "initiations_tx", json_object_new_int64((int64_t)p->hs_init_tx));
+		ADD(hs, "initiations_rx", json_object_new_int64((int64_t)p->hs_init_rx));
+		ADD(hs, "responses_tx", json_object_new_int64((int64_t)p->hs_resp_tx));
+		ADD(hs, "responses_rx", json_object_new_int64((int64_t)p->hs_resp_rx));
+		ADD(hs, "ignored", json_object_new_int64((int64_t)p->hs_ignored));
+		ADD(hs, "ratelimited", json_object_new_int64((int64_t)p->hs_ratelimited));
+		ADD(o, "sessions", hs);
 	}
 	{
 		struct json_object *sy = json_object_new_object();

@@ -5,10 +5,22 @@
  * make phloemd parse. The first byte chooses the decoder, the rest is its
  * input, so one corpus covers all of them:
  *
- *   0  peer_wire_decode()        a whole datagram (announce or sealed)
+ *   0  peer_wire_decode()        a whole datagram (any type)
  *   1  peer_wire_decode_inner()  the plaintext records of a sealed message
  *   2  peer_record_decode()      a membership record
  *   3  peer_invite_parse()       an invite token as an operator pastes it
+ *   4  peer_session_respond()    a datagram as a handshake initiation from
+ *                                member B to us (A)
+ *   5  peer_session_complete()   ... as the response to A's initiation
+ *   6  peer_session_open()       ... as B's first transport message under
+ *                                keys A answered (confirmation, promotion)
+ *   7  peer_session_open()       ... as a transport message of a session
+ *                                A uses
+ *
+ * For 4..7 the keys are fixed and libsodium's random numbers come from a
+ * deterministic stream restarted for every input, so that the seeds (a real
+ * initiation, response and transport messages of B) authenticate in every
+ * run and the fuzzer mutates from inside the Diffie-Hellman and AEAD paths.
  *
  * Besides "no crash, no sanitizer report", every decoder is strict (no
  * trailing bytes, no reserved bits, one encoding per value), so whatever it
@@ -56,6 +68,21 @@ static void fuzz_datagram(const uint8_t *b, size_t len)
 		n = peer_announce_encode(&a, sk, out, sizeof(out));
 		check(n == (int)len);
 		check(!memcmp(out, b, len - PEER_SIG_BYTES));
+	} else if (m.type == PEER_D_HS_INIT) {
+		/* fixed layout: every field is where the decoder found it */
+		check(len == PEER_HS_INIT_BYTES);
+		check(!memcmp(m.init.sender, b + 4, 32));
+		check(!memcmp(m.init.receiver, b + 36, 32));
+		check(!memcmp(m.init.eph, b + 68, 32));
+		check(m.init.ct == b + 100);
+		check(!b[2] && !b[3]);
+	} else if (m.type == PEER_D_HS_RESP) {
+		check(len == PEER_HS_RESP_BYTES);
+		check(m.resp.receiver_index == (uint32_t)(b[4] | b[5] << 8 | b[6] << 16 |
+							  (uint32_t)b[7] << 24));
+		check(!memcmp(m.resp.eph, b + 8, 32));
+		check(m.resp.ct == b + 40);
+		check(!b[2] && !b[3]);
 	} else {
 		check(m.type == PEER_D_SEALED);
 		check(m.sealed.hdr == b);
@@ -118,6 +145,163 @@ static void fuzz_invite(const uint8_t *b, size_t len)
 	free(tok);
 }
 
+/* ---- sessions: a deterministic random stream, fixed keys ---- */
+
+static uint64_t rnd_ctr;
+
+static void rnd_buf(void *const buf, const size_t size)
+{
+	uint8_t seed[randombytes_SEEDBYTES] = { 0 };
+
+	memcpy(seed, &rnd_ctr, sizeof(rnd_ctr));
+	rnd_ctr++;
+	randombytes_buf_deterministic(buf, size, seed);
+}
+
+static uint32_t rnd_random(void)
+{
+	uint32_t v;
+
+	rnd_buf(&v, sizeof(v));
+	return v;
+}
+
+static const char *rnd_name(void)
+{
+	return "peer_fuzz-deterministic";
+}
+
+static randombytes_implementation rnd_impl = {
+	.implementation_name = rnd_name,
+	.random = rnd_random,
+	.buf = rnd_buf,
+};
+
+static struct {
+	uint8_t apk[32], ask[64], bpk[32], bsk[64];
+	struct peer_local la, lb;
+	struct peer_session fresh;	/* A's, with B: no keys yet */
+	struct peer_session pending;	/* A's, its initiation in flight */
+	struct peer_session answered;	/* A's, keys answered, unconfirmed */
+	struct peer_session est;	/* A's, in use */
+	uint8_t init[PEER_MTU], resp[PEER_MTU], first[PEER_MTU], later[PEER_MTU];
+	int ninit, nresp, nfirst, nlater;
+	bool ok;
+} S;
+
+/* Deterministic: the same states and seed datagrams in every process. */
+static void sessions_setup(void)
+{
+	uint8_t cid[32], seed[32], out[PEER_MTU], pt[PEER_MTU];
+	struct peer_session sb;
+	struct peer_msg m;
+	int n;
+
+	rnd_ctr = 1;
+	peer_community_id("street", cid);
+	memset(seed, 0xa1, 32);
+	crypto_sign_ed25519_seed_keypair(S.apk, S.ask, seed);
+	memset(seed, 0xb2, 32);
+	crypto_sign_ed25519_seed_keypair(S.bpk, S.bsk, seed);
+	if (peer_local_init(&S.la, S.apk, S.ask, cid) ||
+	    peer_local_init(&S.lb, S.bpk, S.bsk, cid) ||
+	    peer_session_init(&S.fresh, &S.la, S.bpk))
+		return;
+
+	/* A initiates, B answers: the response seed */
+	S.pending = S.fresh;
+	if (peer_session_initiate(&S.pending, &S.la, 1000, out, sizeof(out)) <= 0 ||
+	    peer_session_init(&sb, &S.lb, S.apk) || peer_wire_decode(out, PEER_HS_INIT_BYTES, &m))
+		return;
+	S.nresp = peer_session_respond(&sb, &S.lb, &m.init, 1000, S.resp, sizeof(S.resp));
+	if (S.nresp != PEER_HS_RESP_BYTES)
+		return;
+
+	/* B initiates, A answers: the initiation seed; B's first message
+	 * under those keys is the confirmation seed */
+	if (peer_session_init(&sb, &S.lb, S.apk))
+		return;
+	S.ninit = peer_session_initiate(&sb, &S.lb, 1000, S.init, sizeof(S.init));
+	S.answered = S.fresh;
+	if (S.ninit != PEER_HS_INIT_BYTES || peer_wire_decode(S.init, S.ninit, &m) ||
+	    peer_session_respond(&S.answered, &S.la, &m.init, 1000, out, sizeof(out)) !=
+	    PEER_HS_RESP_BYTES || peer_wire_decode(out, PEER_HS_RESP_BYTES, &m) ||
+	    peer_session_complete(&sb, &S.lb, &m.resp, 1000))
+		return;
+	S.nfirst = peer_session_seal(&sb, 1000, (const uint8_t *)"\x01\x04\x00seq!", 7,
+				     S.first, sizeof(S.first));
+	/* ... A takes it: a session in use, and B's later message */
+	S.est = S.answered;
+	if (S.nfirst <= 0 || peer_wire_decode(S.first, S.nfirst, &m) ||
+	    peer_session_open(&S.est, &m.sealed, 1000, pt, sizeof(pt)) != 7)
+		return;
+	n = peer_session_seal(&sb, 1000, (const uint8_t *)"\x02\x04\x00seq!", 7,
+			      S.later, sizeof(S.later));
+	S.nlater = n;
+	peer_session_wipe(&sb);
+	S.ok = n > 0;
+}
+
+static void fuzz_session(int sel, const uint8_t *b, size_t len)
+{
+	static struct peer_session s;
+	uint8_t out[PEER_MTU], pt[PEER_MTU];
+	struct peer_msg m;
+	int ret;
+
+	if (!S.ok || peer_wire_decode(b, len, &m))
+		return;
+	rnd_ctr = 1u << 20;		/* the same stream for every input */
+	switch (sel) {
+	case 4:
+		if (m.type != PEER_D_HS_INIT)
+			return;
+		s = S.fresh;
+		ret = peer_session_respond(&s, &S.la, &m.init, 2000, out, sizeof(out));
+		check(ret <= 0 || ret == PEER_HS_RESP_BYTES);
+		if (ret > 0) {
+			struct peer_msg r;
+
+			/* taken: what it wrote is a response, its keys wait */
+			check(!peer_wire_decode(out, (size_t)ret, &r) &&
+			      r.type == PEER_D_HS_RESP);
+			check(s.next.valid && !s.next.confirmed && !s.cur.valid);
+			/* and the very same initiation is refused the second time */
+			check(peer_session_respond(&s, &S.la, &m.init, 2000, out,
+						   sizeof(out)) == -PEER_E_REPLAYED);
+		} else {
+			check(!s.next.valid);
+		}
+		break;
+	case 5:
+		if (m.type != PEER_D_HS_RESP)
+			return;
+		s = S.pending;
+		ret = peer_session_complete(&s, &S.la, &m.resp, 2000);
+		check(ret <= 0);
+		check(ret ? s.hs_pending && !s.cur.valid :
+			    !s.hs_pending && s.cur.valid && s.cur.confirmed);
+		break;
+	case 6:
+	case 7:
+		if (m.type != PEER_D_SEALED)
+			return;
+		s = sel == 6 ? S.answered : S.est;
+		ret = peer_session_open(&s, &m.sealed, 2000, pt, sizeof(pt));
+		check(ret < 0 || (size_t)ret == m.sealed.ct_len - PEER_TAG_BYTES);
+		if (ret >= 0) {
+			struct peer_inner in;
+
+			check(s.cur.valid && s.cur.confirmed);
+			peer_wire_decode_inner(pt, (size_t)ret, &in);
+			/* a second time it is a replay */
+			check(peer_session_open(&s, &m.sealed, 2000, pt, sizeof(pt)) ==
+			      -PEER_E_REPLAYED);
+		}
+		break;
+	}
+}
+
 /*
  * Seeds, made by the library's own encoders so that the fuzzer starts from
  * inputs every decoder accepts: with PEER_FUZZ_SEEDS=DIR set, write them
@@ -167,14 +351,10 @@ static void write_seeds(const char *dir)
 	if (n > 0)
 		seed(dir, "announce-record", 0, buf, n);
 
-	/* a sealed envelope: header, then ciphertext with its tag */
-	memset(buf, 0, sizeof(buf));
-	buf[0] = PEER_VERSION;
-	buf[1] = PEER_D_SEALED;
-	memcpy(buf + 4, pk, 32);
-	memcpy(buf + 36, pk2, 32);
-	buf[84] = 1;
-	seed(dir, "sealed", 0, buf, PEER_SEALED_HDR + PEER_TAG_BYTES + 24);
+	/* the handshake and transport messages of the session setup */
+	seed(dir, "hs-init", 0, S.init, S.ninit);
+	seed(dir, "hs-resp", 0, S.resp, S.nresp);
+	seed(dir, "sealed", 0, S.later, S.nlater);
 
 	/* one plaintext with a record of every type */
 	peer_builder_init(&b, buf, sizeof(buf));
@@ -195,6 +375,12 @@ static void write_seeds(const char *dir)
 
 	peer_record_encode(&c.member[0], buf);
 	seed(dir, "record", 2, buf, PEER_RECORD_BYTES);
+	if (S.ok) {
+		seed(dir, "hs-init-respond", 4, S.init, S.ninit);
+		seed(dir, "hs-resp-complete", 5, S.resp, S.nresp);
+		seed(dir, "transport-first", 6, S.first, S.nfirst);
+		seed(dir, "transport-later", 7, S.later, S.nlater);
+	}
 	if (!peer_invite_make(&c, pk, sk, pk2, 1700000001, tok, sizeof(tok)))
 		seed(dir, "invite", 3, tok, strlen(tok));
 }
@@ -205,8 +391,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 	(void)argc;
 	(void)argv;
-	if (sodium_init() < 0)
+	if (randombytes_set_implementation(&rnd_impl) || sodium_init() < 0)
 		abort();
+	sessions_setup();
+	if (!S.ok) {
+		fprintf(stderr, "peer_fuzz: session setup failed\n");
+		abort();
+	}
 	if (dir)
 		write_seeds(dir);
 	return 0;
@@ -216,7 +407,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1)
 		return 0;
-	switch (data[0] & 3) {
+	switch (data[0] & 7) {
 	case 0:
 		fuzz_datagram(data + 1, size - 1);
 		break;
@@ -228,6 +419,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case 3:
 		fuzz_invite(data + 1, size - 1);
+		break;
+	default:
+		fuzz_session(data[0] & 7, data + 1, size - 1);
 		break;
 	}
 	return 0;

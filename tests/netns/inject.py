@@ -4,12 +4,15 @@
 docs/protocol.md, for tests/netns/netns.sh. No keys are needed: each one
 must be refused before any secret matters.
 
-  capture IFACE PORT OUTFILE SECONDS   write the first sealed datagram that
+  capture IFACE PORT OUTFILE SECONDS   write the first transport datagram that
                                        arrives for PORT on IFACE (AF_PACKET)
   replay ADDR PORT FILE                send it again, unchanged
-  truncated ADDR PORT K_TO K_FROM EPOCH_TO   a sealed header cut short
-  forged ADDR PORT K_TO K_FROM EPOCH_TO      well addressed, garbage tag
-  stale ADDR PORT K_TO K_FROM EPOCH_TO       addressed to an earlier run
+  truncated ADDR PORT K_TO K_FROM EPOCH_TO   a transport header cut short
+  forged ADDR PORT K_TO K_FROM EPOCH_TO      a handshake initiation from
+                                       K_FROM to K_TO, garbage ephemeral and tag
+  stale ADDR PORT K_TO K_FROM EPOCH_TO       transport for a session K_TO does
+                                       not hold (an earlier run's)
+(EPOCH_TO is no longer used: sessions come from handshakes.)
 Keys are in their text form ("phl1" + base32 of key and checksum).
 """
 import base64
@@ -28,10 +31,16 @@ def raw(t):
     return base64.b32decode(b + "=" * (-len(b) % 8))[:32]
 
 
-def sealed_hdr(k_from, k_to, ep, pep, ctr):
-    # version 1, type 2 (sealed), two reserved bytes, sender, receiver,
-    # sender's epoch, receiver's epoch as the sender knows it, counter
-    return bytes([1, 2, 0, 0]) + raw(k_from) + raw(k_to) + struct.pack("<QQQ", ep, pep, ctr)
+def transport_hdr(index, ctr):
+    # version 1, type 5 (transport), two reserved bytes, the receiver's
+    # session index, the counter
+    return bytes([1, 5, 0, 0]) + struct.pack("<IQ", index, ctr)
+
+
+def initiation(k_from, k_to):
+    # version 1, type 3 (handshake initiation), two reserved bytes, sender,
+    # receiver, ephemeral key, sealed sender index (4 + 16)
+    return bytes([1, 3, 0, 0]) + raw(k_from) + raw(k_to) + os.urandom(32 + 20)
 
 
 def udp_payload(pkt, proto, port):
@@ -60,7 +69,7 @@ def capture(iface, port, out, secs):
         if addr[2] == PACKET_OUTGOING:
             continue
         p = udp_payload(pkt, addr[1], port)
-        if p and len(p) > 100 and p[0] == 1 and p[1] == 2:
+        if p and len(p) > 40 and p[0] == 1 and p[1] == 5:
             with open(out, "wb") as f:
                 f.write(p)
             return 0
@@ -82,15 +91,15 @@ def main(a):
         with open(a[3], "rb") as f:
             send(addr, port, f.read())
         return 0
-    k_to, k_from, ep_to = a[3], a[4], int(a[5])
+    k_to, k_from = a[3], a[4]
     if kind == "truncated":
-        dg = sealed_hdr(k_from, k_to, 2**62, ep_to, 5)[:40]
+        dg = transport_hdr(1, 5)[:12]
     elif kind == "forged":
-        # a "restart" of k_from with the right addressing: only the tag
-        # can tell, and the tag is random
-        dg = sealed_hdr(k_from, k_to, 2**62, ep_to, 5) + os.urandom(40)
+        # k_from is a member, so the receiver does the Diffie-Hellman:
+        # only the tag can tell, and the tag is random
+        dg = initiation(k_from, k_to)
     elif kind == "stale":
-        dg = sealed_hdr(k_from, k_to, 2**62, 1, 5) + os.urandom(40)
+        dg = transport_hdr(struct.unpack("<I", os.urandom(4))[0] | 1, 5) + os.urandom(40)
     else:
         sys.exit("inject.py: unknown kind " + kind)
     send(addr, port, dg)

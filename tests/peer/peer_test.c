@@ -2,7 +2,9 @@
 /*
  * Peer library unit tests (kselftest harness): wire round trips and strict
  * decoding (every truncation and every flipped byte of a real datagram),
- * sessions (round trip, forged, replayed, window, restarts of either side),
+ * sessions (Noise_KK handshake, both sides at once, replayed initiations
+ * and transport messages, restarts without nonce reuse, tampering,
+ * strangers and other communities, rekey and expiry, rate limit),
  * membership (founder, invite chain, token, removal, save/load), SWIM
  * (ping, ping-req, suspect, dead, refutation) and gossip (newest wins,
  * forgeries refused, net over live members) and ledger anti-entropy (a
@@ -209,124 +211,507 @@ TEST(inner_one_reply_per_message)
 	}
 }
 
-/* ---- session ---- */
+/* ---- sessions: Noise_KK handshake, transport ---- */
 
 FIXTURE(sess) {
 	struct kp a, b;
-	struct peer_session sa, sb;
+	struct peer_local la, lb;
+	struct peer_session sa, sb;	/* a's session with b, b's with a */
+	uint64_t now;
 };
+
+static void community_of(const char *name, uint8_t id[32])
+{
+	peer_community_id(name, id);
+}
 
 FIXTURE_SETUP(sess)
 {
+	uint8_t cid[32];
+
+	community_of("street", cid);
 	kp_seed(&self->a, 3);
 	kp_seed(&self->b, 4);
-	ASSERT_EQ(0, peer_session_init(&self->sa, self->a.pk, self->a.sk, self->b.pk, 100));
-	ASSERT_EQ(0, peer_session_init(&self->sb, self->b.pk, self->b.sk, self->a.pk, 200));
-	peer_session_peer_epoch(&self->sa, 200);
-	peer_session_peer_epoch(&self->sb, 100);
+	ASSERT_EQ(0, peer_local_init(&self->la, self->a.pk, self->a.sk, cid));
+	ASSERT_EQ(0, peer_local_init(&self->lb, self->b.pk, self->b.sk, cid));
+	ASSERT_EQ(0, peer_session_init(&self->sa, &self->la, self->b.pk));
+	ASSERT_EQ(0, peer_session_init(&self->sb, &self->lb, self->a.pk));
+	self->now = 5000;
 }
 
 FIXTURE_TEARDOWN(sess) {}
 
-static int seal(struct peer_session *s, const uint8_t *pk, const char *txt, uint8_t *out)
+static int seal(struct peer_session *s, uint64_t now, const char *txt, uint8_t *out)
 {
-	return peer_session_seal(s, pk, (const uint8_t *)txt, strlen(txt), out, PEER_MTU);
+	return peer_session_seal(s, now, (const uint8_t *)txt, strlen(txt), out, PEER_MTU);
 }
 
-static int open_dg(struct peer_session *s, const uint8_t *dg, int n, uint8_t *pt)
+static int open_dg(struct peer_session *s, uint64_t now, const uint8_t *dg, int n,
+		   uint8_t *pt)
 {
 	struct peer_msg m;
 	int r = peer_wire_decode(dg, n, &m);
 
 	if (r)
 		return r;
-	return peer_session_open(s, &m.sealed, pt, PEER_MTU);
+	if (m.type != PEER_D_SEALED)
+		return -PEER_E_MALFORMED;
+	return peer_session_open(s, &m.sealed, now, pt, PEER_MTU);
 }
 
-TEST_F(sess, round_trip_both_ways)
+static int respond_dg(struct peer_session *s, const struct peer_local *me, uint64_t now,
+		      const uint8_t *dg, int n, uint8_t *out)
 {
-	uint8_t dg[PEER_MTU], pt[PEER_MTU];
-	int n = seal(&self->sa, self->a.pk, "hello", dg);
+	struct peer_msg m;
+	int r = peer_wire_decode(dg, n, &m);
 
+	if (r)
+		return r;
+	if (m.type != PEER_D_HS_INIT)
+		return -PEER_E_MALFORMED;
+	return peer_session_respond(s, me, &m.init, now, out, PEER_MTU);
+}
+
+static int complete_dg(struct peer_session *s, const struct peer_local *me, uint64_t now,
+		       const uint8_t *dg, int n)
+{
+	struct peer_msg m;
+	int r = peer_wire_decode(dg, n, &m);
+
+	if (r)
+		return r;
+	if (m.type != PEER_D_HS_RESP)
+		return -PEER_E_MALFORMED;
+	return peer_session_complete(s, me, &m.resp, now);
+}
+
+/* x initiates to y; y's keys are confirmed by x's first message */
+static int shake(struct peer_session *x, const struct peer_local *lx,
+		 struct peer_session *y, const struct peer_local *ly, uint64_t now)
+{
+	uint8_t init[PEER_MTU], resp[PEER_MTU], dg[PEER_MTU], pt[PEER_MTU];
+	int n, r;
+
+	n = peer_session_initiate(x, lx, now, init, sizeof(init));
+	if (n != PEER_HS_INIT_BYTES)
+		return -1000 + n;
+	r = respond_dg(y, ly, now, init, n, resp);
+	if (r != PEER_HS_RESP_BYTES)
+		return -2000 + r;
+	r = complete_dg(x, lx, now, resp, r);
+	if (r)
+		return -3000 + r;
+	n = seal(x, now, "hi", dg);
+	return open_dg(y, now, dg, n, pt) == 2 ? 0 : -4000;
+}
+
+TEST_F(sess, handshake_then_both_ways)
+{
+	uint8_t init[PEER_MTU], resp[PEER_MTU], dg[PEER_MTU], pt[PEER_MTU];
+	int n, r;
+
+	ASSERT_FALSE(peer_session_ready(&self->sa, self->now));
+	ASSERT_TRUE(peer_session_want_handshake(&self->sa, self->now));
+	ASSERT_EQ(-ENOTCONN, seal(&self->sa, self->now, "x", dg));
+	n = peer_session_initiate(&self->sa, &self->la, self->now, init, sizeof(init));
+	ASSERT_EQ(PEER_HS_INIT_BYTES, n);
+	ASSERT_EQ(120, n);
+	/* in flight: no second initiation before the retry time */
+	ASSERT_FALSE(peer_session_want_handshake(&self->sa, self->now + 999));
+	r = respond_dg(&self->sb, &self->lb, self->now, init, n, resp);
+	ASSERT_EQ(PEER_HS_RESP_BYTES, r);
+	ASSERT_EQ(60, r);
+	/* the responder sends nothing until the initiator proves its keys */
+	ASSERT_FALSE(peer_session_ready(&self->sb, self->now));
+	ASSERT_EQ(0, complete_dg(&self->sa, &self->la, self->now, resp, r));
+	ASSERT_TRUE(peer_session_ready(&self->sa, self->now));
+	ASSERT_FALSE(peer_session_want_handshake(&self->sa, self->now));
+	/* same keys, crossed */
+	ASSERT_EQ(0, memcmp(self->sa.cur.tx, self->sb.next.rx, 32));
+	ASSERT_EQ(0, memcmp(self->sa.cur.rx, self->sb.next.tx, 32));
+	ASSERT_NE(0, memcmp(self->sa.cur.tx, self->sa.cur.rx, 32));
+	n = seal(&self->sa, self->now, "hello", dg);
 	ASSERT_EQ(PEER_SEALED_HDR + 5 + PEER_TAG_BYTES, n);
-	ASSERT_EQ(5, open_dg(&self->sb, dg, n, pt));
+	ASSERT_EQ(5, open_dg(&self->sb, self->now, dg, n, pt));
 	ASSERT_EQ(0, memcmp(pt, "hello", 5));
-	n = seal(&self->sb, self->b.pk, "world!", dg);
-	ASSERT_EQ(6, open_dg(&self->sa, dg, n, pt));
+	ASSERT_TRUE(peer_session_ready(&self->sb, self->now));
+	n = seal(&self->sb, self->now, "world!", dg);
+	ASSERT_EQ(6, open_dg(&self->sa, self->now, dg, n, pt));
+	ASSERT_EQ(0, memcmp(pt, "world!", 6));
+	ASSERT_EQ(1, self->sa.handshakes);
+	ASSERT_EQ(1, self->sb.handshakes);
+	/* a replayed response finds nothing in flight */
+	ASSERT_EQ(-PEER_E_REPLAYED, complete_dg(&self->sa, &self->la, self->now, resp, r));
 }
 
-TEST_F(sess, forged_replayed_truncated)
+TEST_F(sess, both_initiate_at_once)
 {
-	uint8_t dg[PEER_MTU], bad[PEER_MTU], pt[PEER_MTU];
-	int n = seal(&self->sa, self->a.pk, "pay 5", dg);
+	uint8_t ia[PEER_MTU], ib[PEER_MTU], ra[PEER_MTU], rb[PEER_MTU];
+	uint8_t dg[PEER_MTU], pt[PEER_MTU];
+	struct peer_session *small, *large;
+	const struct peer_local *lsmall, *llarge;
+	uint8_t *ismall, *ilarge;
+	int na, nb, r1, r2, n;
 
-	/* any flipped bit, header (additional data) or ciphertext: forged */
-	for (int i = 4; i < n; i++) {
-		int r;
-
-		memcpy(bad, dg, n);
-		bad[i] ^= 0x80;
-		r = open_dg(&self->sb, bad, n, pt);
-		ASSERT_TRUE(r == -PEER_E_FORGED || r == -PEER_E_REPLAYED) TH_LOG("byte %d: %d", i, r);
+	na = peer_session_initiate(&self->sa, &self->la, self->now, ia, sizeof(ia));
+	nb = peer_session_initiate(&self->sb, &self->lb, self->now, ib, sizeof(ib));
+	ASSERT_EQ(PEER_HS_INIT_BYTES, na);
+	ASSERT_EQ(PEER_HS_INIT_BYTES, nb);
+	if (memcmp(self->a.pk, self->b.pk, 32) < 0) {
+		small = &self->sa; lsmall = &self->la; ismall = ia;
+		large = &self->sb; llarge = &self->lb; ilarge = ib;
+	} else {
+		small = &self->sb; lsmall = &self->lb; ismall = ib;
+		large = &self->sa; llarge = &self->la; ilarge = ia;
 	}
-	ASSERT_EQ(5, open_dg(&self->sb, dg, n, pt));
-	ASSERT_EQ(-PEER_E_REPLAYED, open_dg(&self->sb, dg, n, pt));
-	for (int l = 0; l < PEER_SEALED_HDR + PEER_TAG_BYTES; l++) {
-		ASSERT_EQ(-PEER_E_TRUNCATED, open_dg(&self->sb, dg, l, pt));
-	}
-	/* a third key cannot open it */
-	{
-		struct kp c;
-		struct peer_session sc;
-
-		kp_seed(&c, 5);
-		ASSERT_EQ(0, peer_session_init(&sc, c.pk, c.sk, self->a.pk, 200));
-		peer_session_peer_epoch(&sc, 100);
-		n = seal(&self->sa, self->a.pk, "x", dg);
-		ASSERT_EQ(-PEER_E_FORGED, open_dg(&sc, dg, n, pt));
-	}
+	/* both initiations cross on the wire */
+	r1 = respond_dg(small, lsmall, self->now, ilarge, PEER_HS_INIT_BYTES, ra);
+	r2 = respond_dg(large, llarge, self->now, ismall, PEER_HS_INIT_BYTES, rb);
+	ASSERT_EQ(0, r1);		/* the smaller key's own wins */
+	ASSERT_EQ(PEER_HS_RESP_BYTES, r2);
+	ASSERT_FALSE(large->hs_pending);	/* the larger dropped its own */
+	ASSERT_EQ(0, complete_dg(small, lsmall, self->now, rb, r2));
+	n = seal(small, self->now, "one", dg);
+	ASSERT_EQ(3, open_dg(large, self->now, dg, n, pt));
+	/* one session, the same at both ends */
+	ASSERT_EQ(0, memcmp(small->cur.tx, large->cur.rx, 32));
+	ASSERT_EQ(0, memcmp(small->cur.rx, large->cur.tx, 32));
+	n = seal(large, self->now, "two", dg);
+	ASSERT_EQ(3, open_dg(small, self->now, dg, n, pt));
+	ASSERT_FALSE(peer_session_want_handshake(&self->sa, self->now + 1));
+	ASSERT_FALSE(peer_session_want_handshake(&self->sb, self->now + 1));
 }
 
-TEST_F(sess, window_out_of_order)
+TEST_F(sess, replayed_initiation_changes_nothing)
+{
+	uint8_t first[PEER_MTU], resp[PEER_MTU], dg[PEER_MTU], pt[PEER_MTU];
+	uint8_t tx[32];
+	uint32_t idx;
+	int n, r;
+
+	/* record a's first initiation, complete it */
+	n = peer_session_initiate(&self->sa, &self->la, self->now, first, sizeof(first));
+	r = respond_dg(&self->sb, &self->lb, self->now, first, n, resp);
+	ASSERT_EQ(0, complete_dg(&self->sa, &self->la, self->now, resp, r));
+	r = seal(&self->sa, self->now, "a", dg);
+	ASSERT_EQ(1, open_dg(&self->sb, self->now, dg, r, pt));
+	/* replayed as is: refused before any Diffie-Hellman */
+	ASSERT_EQ(-PEER_E_REPLAYED, respond_dg(&self->sb, &self->lb, self->now + 10, first, n, resp));
+	/* after enough newer handshakes b no longer remembers it ... */
+	for (int i = 0; i < PEER_SEEN_INITS; i++) {
+		ASSERT_EQ(0, shake(&self->sa, &self->la, &self->sb, &self->lb, self->now + i));
+	}
+	memcpy(tx, self->sb.cur.tx, 32);
+	idx = self->sb.cur.remote_index;
+	/* ... so it answers the replay, but its session stays the one in use */
+	r = respond_dg(&self->sb, &self->lb, self->now + 20, first, n, resp);
+	ASSERT_EQ(PEER_HS_RESP_BYTES, r);
+	ASSERT_TRUE(self->sb.next.valid);
+	ASSERT_EQ(0, memcmp(tx, self->sb.cur.tx, 32));
+	r = seal(&self->sb, self->now + 20, "still", dg);
+	ASSERT_EQ(idx, self->sb.cur.remote_index);
+	ASSERT_EQ(5, open_dg(&self->sa, self->now + 20, dg, r, pt));
+	r = seal(&self->sa, self->now + 20, "both", dg);
+	ASSERT_EQ(4, open_dg(&self->sb, self->now + 20, dg, r, pt));
+	/* nobody can complete it: a has nothing in flight */
+	ASSERT_EQ(-PEER_E_REPLAYED, complete_dg(&self->sa, &self->la, self->now + 20, resp,
+						PEER_HS_RESP_BYTES));
+}
+
+/*
+ * Replayed initiations that reach b between a genuine response and a's
+ * first message push the genuine keys out of b's @next and @next_old: a
+ * then sends with keys b no longer holds. a notices that b still sends with
+ * the keys before, and makes another session.
+ */
+TEST_F(sess, displaced_confirmation_renews)
+{
+	uint8_t old_init[2][PEER_MTU], init[PEER_MTU], resp[PEER_MTU], junk[PEER_MTU];
+	uint8_t dg[PEER_MTU], pt[PEER_MTU];
+	uint64_t t = self->now;
+	int on, n, r;
+
+	for (int i = 0; i < 2; i++) {
+		on = peer_session_initiate(&self->sa, &self->la, t, old_init[i], PEER_MTU);
+		r = respond_dg(&self->sb, &self->lb, t, old_init[i], on, resp);
+		ASSERT_EQ(0, complete_dg(&self->sa, &self->la, t, resp, r));
+		n = seal(&self->sa, t, "c", dg);
+		ASSERT_EQ(1, open_dg(&self->sb, t, dg, n, pt));
+	}
+	/* push old_init out of b's memory of initiations */
+	for (int i = 0; i < PEER_SEEN_INITS; i++) {
+		ASSERT_EQ(0, shake(&self->sa, &self->la, &self->sb, &self->lb, t));
+	}
+	/* a renews; b answers; the replay lands before a's first message */
+	t += PEER_REKEY_AFTER_MS;
+	n = peer_session_initiate(&self->sa, &self->la, t, init, sizeof(init));
+	r = respond_dg(&self->sb, &self->lb, t, init, n, resp);
+	/* one replay leaves the genuine keys in @next_old; a second pushes
+	 * them out */
+	ASSERT_EQ(PEER_HS_RESP_BYTES, respond_dg(&self->sb, &self->lb, t, old_init[0], on, junk));
+	ASSERT_EQ(PEER_HS_RESP_BYTES, respond_dg(&self->sb, &self->lb, t, old_init[1], on, junk));
+	ASSERT_EQ(0, complete_dg(&self->sa, &self->la, t, resp, r));
+	n = seal(&self->sa, t, "lost", dg);
+	ASSERT_EQ(-PEER_E_REPLAYED, open_dg(&self->sb, t, dg, n, pt));
+	/* b goes on with the keys it has; a takes them (as @prev) ... */
+	n = seal(&self->sb, t + 1000, "b", dg);
+	ASSERT_EQ(1, open_dg(&self->sa, t + 1000, dg, n, pt));
+	ASSERT_FALSE(peer_session_want_handshake(&self->sa, t + 1000));
+	/* ... and once that lasts, it makes another session */
+	n = seal(&self->sb, t + PEER_UNCONFIRMED_MS, "b", dg);
+	ASSERT_EQ(1, open_dg(&self->sa, t + PEER_UNCONFIRMED_MS, dg, n, pt));
+	ASSERT_TRUE(peer_session_want_handshake(&self->sa, t + PEER_UNCONFIRMED_MS));
+	ASSERT_EQ(0, shake(&self->sa, &self->la, &self->sb, &self->lb, t + PEER_UNCONFIRMED_MS));
+	n = seal(&self->sa, t + PEER_UNCONFIRMED_MS, "ok", dg);
+	ASSERT_EQ(2, open_dg(&self->sb, t + PEER_UNCONFIRMED_MS, dg, n, pt));
+	ASSERT_FALSE(peer_session_want_handshake(&self->sa, t + PEER_UNCONFIRMED_MS));
+}
+
+TEST_F(sess, replayed_and_reordered_transport)
 {
 	uint8_t dg[70][PEER_MTU], pt[PEER_MTU];
 	int n[70];
 
+	ASSERT_EQ(0, shake(&self->sa, &self->la, &self->sb, &self->lb, self->now));
 	for (int i = 0; i < 70; i++)
-		n[i] = seal(&self->sa, self->a.pk, "m", dg[i]);
+		n[i] = seal(&self->sa, self->now, "m", dg[i]);
+	ASSERT_EQ(1, open_dg(&self->sb, self->now, dg[5], n[5], pt));
+	ASSERT_EQ(-PEER_E_REPLAYED, open_dg(&self->sb, self->now, dg[5], n[5], pt));
 	/* newest first, then older ones within the window are still good */
-	ASSERT_EQ(1, open_dg(&self->sb, dg[69], n[69], pt));
+	ASSERT_EQ(1, open_dg(&self->sb, self->now, dg[69], n[69], pt));
 	for (int i = 68; i >= 69 - PEER_REPLAY_WINDOW + 1; i--) {
-		ASSERT_EQ(1, open_dg(&self->sb, dg[i], n[i], pt)) TH_LOG("msg %d", i);
+		ASSERT_EQ(1, open_dg(&self->sb, self->now, dg[i], n[i], pt)) TH_LOG("msg %d", i);
 	}
 	/* older than the window: refused even though never seen */
-	ASSERT_EQ(-PEER_E_REPLAYED, open_dg(&self->sb, dg[0], n[0], pt));
-	ASSERT_EQ(-PEER_E_REPLAYED, open_dg(&self->sb, dg[40], n[40], pt));
+	ASSERT_EQ(-PEER_E_REPLAYED, open_dg(&self->sb, self->now, dg[0], n[0], pt));
+	ASSERT_EQ(-PEER_E_REPLAYED, open_dg(&self->sb, self->now, dg[40], n[40], pt));
+	/* a made-up receiver index: no such session */
+	dg[69][4] ^= 1;
+	ASSERT_EQ(-PEER_E_REPLAYED, open_dg(&self->sb, self->now, dg[69], n[69], pt));
 }
 
-TEST_F(sess, restarts_make_old_datagrams_useless)
+/*
+ * The bug of issue 11: a gateway without a real-time clock restarts "at the
+ * same time". Here both runs of a start at the same now_ms and send the
+ * same plaintext as their first message: the (key, nonce) pairs must
+ * differ, else the two ciphertexts XOR to the XOR of the plaintexts.
+ */
+TEST_F(sess, restart_new_session_no_nonce_reuse)
 {
-	uint8_t old[PEER_MTU], dg[PEER_MTU], pt[PEER_MTU];
-	int on = seal(&self->sa, self->a.pk, "old", old), n;
+	uint8_t d1[PEER_MTU], d2[PEER_MTU], d3[PEER_MTU], pt[PEER_MTU];
+	uint8_t k1[32];
+	uint64_t c1;
+	int n1, n2, n3;
 
-	ASSERT_EQ(3, open_dg(&self->sb, old, on, pt));
-	/* a restarts (new epoch 150): its first datagram opens, b adopts 150 */
-	ASSERT_EQ(0, peer_session_init(&self->sa, self->a.pk, self->a.sk, self->b.pk, 150));
-	peer_session_peer_epoch(&self->sa, 200);
-	n = seal(&self->sa, self->a.pk, "new", dg);
-	ASSERT_EQ(3, open_dg(&self->sb, dg, n, pt));
-	ASSERT_EQ(150, self->sb.peer_epoch);
-	ASSERT_EQ(-PEER_E_REPLAYED, open_dg(&self->sb, old, on, pt));
-	/* b restarts (epoch 300): what a sent to b's old run is refused */
-	ASSERT_EQ(0, peer_session_init(&self->sb, self->b.pk, self->b.sk, self->a.pk, 300));
-	peer_session_peer_epoch(&self->sb, 150);
-	ASSERT_EQ(-PEER_E_REPLAYED, open_dg(&self->sb, dg, n, pt));
-	/* a forged "new epoch" does not move b's epoch */
-	memcpy(pt, dg, n);
-	pt[68] = 0xff;	/* sender epoch */
-	pt[76] = 44; pt[77] = 1;	/* receiver epoch 300 */
-	ASSERT_EQ(-PEER_E_FORGED, open_dg(&self->sb, pt, n, dg));
-	ASSERT_EQ(150, self->sb.peer_epoch);
+	ASSERT_EQ(0, shake(&self->sa, &self->la, &self->sb, &self->lb, self->now));
+	c1 = self->sa.cur.tx_counter;
+	memcpy(k1, self->sa.cur.tx, 32);
+	n1 = seal(&self->sa, self->now, "meter 42 Wh", d1);
+	ASSERT_EQ(11, open_dg(&self->sb, self->now, d1, n1, pt));
+	/* a restarts: all state lost, same identity, same clock */
+	ASSERT_EQ(0, peer_session_init(&self->sa, &self->la, self->b.pk));
+	ASSERT_EQ(0, shake(&self->sa, &self->la, &self->sb, &self->lb, self->now));
+	ASSERT_EQ(c1, self->sa.cur.tx_counter);	/* the nonce repeats ... */
+	ASSERT_NE(0, memcmp(k1, self->sa.cur.tx, 32));	/* ... under another key */
+	n2 = seal(&self->sa, self->now, "meter 42 Wh", d2);
+	ASSERT_EQ(n1, n2);
+	ASSERT_NE(0, memcmp(d1 + PEER_SEALED_HDR, d2 + PEER_SEALED_HDR, n1 - PEER_SEALED_HDR));
+	ASSERT_EQ(11, open_dg(&self->sb, self->now, d2, n2, pt));
+	/* what a's earlier run sent is not taken again */
+	ASSERT_EQ(-PEER_E_REPLAYED, open_dg(&self->sb, self->now, d1, n1, pt));
+	/* b restarts: what a sent to b's earlier run finds no session */
+	n3 = seal(&self->sa, self->now, "late", d3);
+	ASSERT_EQ(0, peer_session_init(&self->sb, &self->lb, self->a.pk));
+	ASSERT_EQ(-PEER_E_REPLAYED, open_dg(&self->sb, self->now, d3, n3, pt));
+	/* told (an announcement of another run), a renews at once */
+	ASSERT_FALSE(peer_session_want_handshake(&self->sa, self->now + 1));
+	peer_session_stale(&self->sa);
+	ASSERT_TRUE(peer_session_want_handshake(&self->sa, self->now + 1));
+	ASSERT_EQ(0, shake(&self->sa, &self->la, &self->sb, &self->lb, self->now + 1));
+	ASSERT_FALSE(peer_session_want_handshake(&self->sa, self->now + 2));
+	/* or b, restarted, initiates itself */
+	ASSERT_EQ(0, peer_session_init(&self->sb, &self->lb, self->a.pk));
+	ASSERT_EQ(0, shake(&self->sb, &self->lb, &self->sa, &self->la, self->now + 3));
+	n3 = seal(&self->sa, self->now + 3, "again", d3);
+	ASSERT_EQ(5, open_dg(&self->sb, self->now + 3, d3, n3, pt));
+}
+
+TEST_F(sess, tampered_handshake_refused)
+{
+	uint8_t init[PEER_MTU], resp[PEER_MTU], bad[PEER_MTU], out[PEER_MTU];
+	int n, r;
+
+	n = peer_session_initiate(&self->sa, &self->la, self->now, init, sizeof(init));
+	/* every flipped byte of the initiation: refused, nothing kept */
+	for (int i = 0; i < n; i++) {
+		memcpy(bad, init, n);
+		bad[i] ^= 0x01;
+		r = respond_dg(&self->sb, &self->lb, self->now, bad, n, out);
+		ASSERT_TRUE(r < 0) TH_LOG("byte %d: %d", i, r);
+		ASSERT_FALSE(self->sb.next.valid);
+		ASSERT_EQ(0, self->sb.nseen);
+	}
+	for (int l = 0; l < n; l++) {
+		ASSERT_EQ(-PEER_E_TRUNCATED, respond_dg(&self->sb, &self->lb, self->now, init, l, out));
+	}
+	init[n] = 0;
+	ASSERT_EQ(-PEER_E_MALFORMED, respond_dg(&self->sb, &self->lb, self->now, init, n + 1, out));
+	r = respond_dg(&self->sb, &self->lb, self->now, init, n, resp);
+	ASSERT_EQ(PEER_HS_RESP_BYTES, r);
+	/* every flipped byte of the response: refused, ours stays in flight */
+	for (int i = 0; i < r; i++) {
+		memcpy(bad, resp, r);
+		bad[i] ^= 0x01;
+		ASSERT_TRUE(complete_dg(&self->sa, &self->la, self->now, bad, r) < 0)
+			TH_LOG("byte %d", i);
+		ASSERT_TRUE(self->sa.hs_pending);
+		ASSERT_FALSE(self->sa.cur.valid);
+	}
+	for (int l = 0; l < r; l++) {
+		ASSERT_EQ(-PEER_E_TRUNCATED, complete_dg(&self->sa, &self->la, self->now, resp, l));
+	}
+	ASSERT_EQ(0, complete_dg(&self->sa, &self->la, self->now, resp, r));
+	/* every flipped byte of a transport message */
+	n = seal(&self->sa, self->now, "pay 5", out);
+	for (int i = 0; i < n; i++) {
+		memcpy(bad, out, n);
+		bad[i] ^= 0x80;
+		r = open_dg(&self->sb, self->now, bad, n, init);
+		ASSERT_TRUE(r == -PEER_E_FORGED || r == -PEER_E_REPLAYED ||
+			    r == -PEER_E_MALFORMED) TH_LOG("byte %d: %d", i, r);
+	}
+	ASSERT_EQ(5, open_dg(&self->sb, self->now, out, n, init));
+}
+
+TEST_F(sess, strangers_and_other_communities_refused)
+{
+	struct kp c;
+	struct peer_local lc, la2;
+	struct peer_session sc, sa2, sb_c;
+	uint8_t init[PEER_MTU], out[PEER_MTU], cid[32];
+	int n;
+
+	/* c, not a's key, initiates to b under its own name: b has no
+	 * session with c (the daemon finds none: untrusted); through b's
+	 * session with a, the sender does not match */
+	kp_seed(&c, 5);
+	community_of("street", cid);
+	ASSERT_EQ(0, peer_local_init(&lc, c.pk, c.sk, cid));
+	ASSERT_EQ(0, peer_session_init(&sc, &lc, self->b.pk));
+	n = peer_session_initiate(&sc, &lc, self->now, init, sizeof(init));
+	ASSERT_EQ(-PEER_E_UNTRUSTED, respond_dg(&self->sb, &self->lb, self->now, init, n, out));
+	/* c claims to be a: without a's secret key, the tag does not verify */
+	memcpy(init + 4, self->a.pk, 32);
+	ASSERT_EQ(-PEER_E_FORGED, respond_dg(&self->sb, &self->lb, self->now, init, n, out));
+	/* c's initiation for another gateway (b's key is not the receiver) */
+	ASSERT_EQ(0, peer_session_init(&sb_c, &self->lb, c.pk));
+	n = peer_session_initiate(&sc, &lc, self->now, init, sizeof(init));
+	memcpy(init + 36, self->a.pk, 32);
+	ASSERT_EQ(-PEER_E_FOREIGN, respond_dg(&sb_c, &self->lb, self->now, init, n, out));
+	/* a of another community (the prologue differs): refused */
+	community_of("other", cid);
+	ASSERT_EQ(0, peer_local_init(&la2, self->a.pk, self->a.sk, cid));
+	ASSERT_EQ(0, peer_session_init(&sa2, &la2, self->b.pk));
+	n = peer_session_initiate(&sa2, &la2, self->now, init, sizeof(init));
+	ASSERT_EQ(-PEER_E_FORGED, respond_dg(&self->sb, &self->lb, self->now, init, n, out));
+	ASSERT_FALSE(self->sb.next.valid);
+	/* a session with ourselves makes no sense */
+	ASSERT_EQ(-EINVAL, peer_session_init(&sc, &lc, c.pk));
+}
+
+/* Under load an answer can take longer than the retry time */
+TEST_F(sess, slow_answer_to_a_retry)
+{
+	uint8_t i1[PEER_MTU], i2[PEER_MTU], i3[PEER_MTU], r1[PEER_MTU], r2[PEER_MTU];
+	uint8_t dg[PEER_MTU], pt[PEER_MTU];
+	uint64_t t = self->now;
+	int n, n1, n2;
+
+	/* a's initiation, retried twice; b answers all three late */
+	peer_session_initiate(&self->sa, &self->la, t, i1, sizeof(i1));
+	peer_session_initiate(&self->sa, &self->la, t + 1000, i2, sizeof(i2));
+	peer_session_initiate(&self->sa, &self->la, t + 3000, i3, sizeof(i3));
+	n1 = respond_dg(&self->sb, &self->lb, t + 3000, i1, PEER_HS_INIT_BYTES, r1);
+	n2 = respond_dg(&self->sb, &self->lb, t + 3000, i2, PEER_HS_INIT_BYTES, r2);
+	/* the answer to two retries back is not taken, to the one before is */
+	ASSERT_EQ(-PEER_E_REPLAYED, complete_dg(&self->sa, &self->la, t + 3000, r1, n1));
+	ASSERT_EQ(0, complete_dg(&self->sa, &self->la, t + 3000, r2, n2));
+	ASSERT_FALSE(self->sa.hs_pending);
+	/* done: the third's answer finds nothing in flight */
+	n = respond_dg(&self->sb, &self->lb, t + 3000, i3, PEER_HS_INIT_BYTES, r1);
+	ASSERT_EQ(-PEER_E_REPLAYED, complete_dg(&self->sa, &self->la, t + 3000, r1, n));
+	/* b answered i3 after i2: it still takes a's first message under
+	 * the keys of i2 (@next_old), and uses them */
+	n = seal(&self->sa, t + 3000, "i2", dg);
+	ASSERT_EQ(2, open_dg(&self->sb, t + 3000, dg, n, pt));
+	ASSERT_EQ(0, memcmp(self->sa.cur.tx, self->sb.cur.rx, 32));
+	ASSERT_FALSE(self->sb.next.valid || self->sb.next_old.valid);
+	n = seal(&self->sb, t + 3000, "b", dg);
+	ASSERT_EQ(1, open_dg(&self->sa, t + 3000, dg, n, pt));
+}
+
+TEST_F(sess, rekey_retry_and_expiry)
+{
+	uint8_t old[PEER_MTU], dg[PEER_MTU], pt[PEER_MTU], k[32];
+	uint64_t t = self->now;
+	int on, n;
+
+	ASSERT_EQ(0, shake(&self->sa, &self->la, &self->sb, &self->lb, t));
+	memcpy(k, self->sa.cur.tx, 32);
+	on = seal(&self->sa, t, "in flight", old);
+	/* the initiator renews on time; the responder only later */
+	ASSERT_FALSE(peer_session_want_handshake(&self->sa, t + PEER_REKEY_AFTER_MS - 1));
+	ASSERT_TRUE(peer_session_want_handshake(&self->sa, t + PEER_REKEY_AFTER_MS));
+	ASSERT_FALSE(peer_session_want_handshake(&self->sb, t + PEER_REKEY_AFTER_MS));
+	ASSERT_TRUE(peer_session_want_handshake(&self->sb, t + PEER_REKEY_RESPONDER_MS));
+	t += PEER_REKEY_AFTER_MS;
+	/* unanswered initiations are redone, 1 s then doubling to 8 s */
+	ASSERT_EQ(PEER_HS_INIT_BYTES, peer_session_initiate(&self->sa, &self->la, t, dg, sizeof(dg)));
+	ASSERT_FALSE(peer_session_want_handshake(&self->sa, t + 999));
+	ASSERT_TRUE(peer_session_want_handshake(&self->sa, t + 1000));
+	ASSERT_EQ(PEER_HS_INIT_BYTES, peer_session_initiate(&self->sa, &self->la, t + 1000, dg, sizeof(dg)));
+	ASSERT_FALSE(peer_session_want_handshake(&self->sa, t + 2999));
+	ASSERT_TRUE(peer_session_want_handshake(&self->sa, t + 3000));
+	/* the session in use goes on meanwhile */
+	ASSERT_TRUE(peer_session_ready(&self->sa, t + 3000));
+	t += 3000;
+	ASSERT_EQ(0, shake(&self->sa, &self->la, &self->sb, &self->lb, t));
+	ASSERT_NE(0, memcmp(k, self->sa.cur.tx, 32));
+	/* a datagram of the earlier keys, still in flight, opens */
+	ASSERT_EQ(9, open_dg(&self->sb, t, old, on, pt));
+	/* keys are never used past PEER_REJECT_AFTER_MS */
+	n = seal(&self->sa, t, "x", dg);
+	ASSERT_EQ(-PEER_E_REPLAYED, open_dg(&self->sb, t + PEER_REJECT_AFTER_MS, dg, n, pt));
+	ASSERT_FALSE(peer_session_ready(&self->sa, t + PEER_REJECT_AFTER_MS));
+	ASSERT_EQ(-ENOTCONN, seal(&self->sa, t + PEER_REJECT_AFTER_MS, "x", dg));
+	ASSERT_TRUE(peer_session_want_handshake(&self->sa, t + PEER_REJECT_AFTER_MS));
+	/* trust withdrawn: every key gone, nothing opens */
+	n = seal(&self->sa, t, "y", dg);
+	peer_session_wipe(&self->sb);
+	ASSERT_EQ(-ENOTCONN, open_dg(&self->sb, t, dg, n, pt));
+	ASSERT_FALSE(peer_session_want_handshake(&self->sb, t));
+}
+
+TEST(handshake_ratelimit_per_address)
+{
+	struct peer_ratelimit rl;
+	uint8_t a1[4] = { 10, 0, 0, 1 }, a2[4] = { 10, 0, 0, 2 };
+	int ok = 0;
+
+	peer_ratelimit_init(&rl);
+	for (int i = 0; i < 100; i++)
+		ok += peer_ratelimit_allow(&rl, a1, 4, 1000);
+	ASSERT_EQ(PEER_RL_BURST, ok);
+	/* another address is not held back */
+	ASSERT_TRUE(peer_ratelimit_allow(&rl, a2, 4, 1000));
+	/* tokens come back at PEER_RL_RATE a second */
+	ASSERT_FALSE(peer_ratelimit_allow(&rl, a1, 4, 1000 + 1000 / PEER_RL_RATE - 1));
+	ASSERT_TRUE(peer_ratelimit_allow(&rl, a1, 4, 1000 + 1000 / PEER_RL_RATE));
+	ASSERT_FALSE(peer_ratelimit_allow(&rl, a1, 4, 1000 + 1000 / PEER_RL_RATE));
+	ok = 0;
+	for (int i = 0; i < 100; i++)
+		ok += peer_ratelimit_allow(&rl, a1, 4, 60000);
+	ASSERT_EQ(PEER_RL_BURST, ok);
 }
 
 /* ---- membership ---- */

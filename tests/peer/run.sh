@@ -250,19 +250,18 @@ check "g4 got no measurement from anyone (members send it nothing)" \
 
 # ---- injected datagrams: each refused and counted by its reason ----
 inject() {	# inject KIND: truncated | forged | stale
-	python3 - "$1" "$(port 1)" "$(key 1)" "$k2" "$(peers 1 | jget 'd["epoch"]')" <<'EOP'
+	python3 - "$1" "$(port 1)" "$(key 1)" "$k2" <<'EOP'
 import base64, os, socket, struct, sys
-kind, port, k1, k2, ep1 = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
+kind, port, k1, k2 = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 def raw(t):	# "phl1" + base32(key || 4-byte checksum), lower case, unpadded
 	b = t[4:].upper()
 	return base64.b32decode(b + "=" * (-len(b) % 8))[:32]
-hdr = lambda ep, pep, ctr: bytes([1, 2, 0, 0]) + raw(k2) + raw(k1) + struct.pack("<QQQ", ep, pep, ctr)
-if kind == "truncated":
-	dg = bytes([1, 2, 0, 0]) + raw(k2)
-elif kind == "forged":	# right addressing and epochs, a "restart" of g2, garbage tag
-	dg = hdr(2**62, ep1, 5) + os.urandom(40)
-else:			# addressed to an earlier run of g1
-	dg = hdr(2**62, 1, 5) + os.urandom(40)
+if kind == "truncated":	# a transport header cut short
+	dg = bytes([1, 5, 0, 0]) + os.urandom(4)
+elif kind == "forged":	# a handshake initiation "from g2": random ephemeral, garbage tag
+	dg = bytes([1, 3, 0, 0]) + raw(k2) + raw(k1) + os.urandom(32 + 20)
+else:			# transport for a session g1 does not hold (an earlier run's)
+	dg = bytes([1, 5, 0, 0]) + struct.pack("<IQ", 0x5eed, 5) + os.urandom(40)
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.sendto(dg, ("127.0.0.1", port))
 EOP
@@ -273,10 +272,10 @@ drops() { peers 1 | jget "d['drops']['$1']"; }
 t0=$(drops truncated); inject truncated
 check "a truncated datagram is dropped and counted" wait_for 5 drops_above truncated "$t0"
 r0=$(drops replayed); inject stale
-check "a datagram for an earlier run (stale epoch) is dropped as replayed" wait_for 5 drops_above replayed "$r0"
+check "a datagram for a session g1 does not hold (an earlier run's) is dropped as replayed" wait_for 5 drops_above replayed "$r0"
 f0=$(drops forged); inject forged
-check "a sealed datagram that does not authenticate is dropped as forged" wait_for 5 drops_above forged "$f0"
-check "the forged \"restart\" of g2 changed nothing: g2 still alive at g1" wait_for 5 all_see
+check "a handshake initiation that does not authenticate is dropped as forged" wait_for 5 drops_above forged "$f0"
+check "the forged initiation \"from g2\" changed nothing: g2 still alive at g1" wait_for 5 all_see
 
 # ---- announcements that are cheap to refuse (issue 11, items 11 and 13) ----
 announce() {	# announce KIND: foreign | stale | future (signed with g2's key)

@@ -6,7 +6,8 @@
  * interface. One file per concern:
  *
  *   wire.c       datagram and record encode/decode (strict, bounded)
- *   session.c    per-peer keys (Ed25519 -> X25519, crypto_kx), AEAD, replay
+ *   handshake.c  Noise_KK handshake (X25519, ChaCha20-Poly1305, BLAKE2b)
+ *   session.c    per-peer sessions: keys, rekey, transport AEAD, replay
  *   member.c     the community: member keys, invites, removals
  *   swim.c       SWIM failure detector (ping, ping-req, suspect, dead)
  *   gossip.c     latest signed measurement of every member, community net
@@ -18,7 +19,9 @@
  *
  * Fuzz entry points (pure, no state, no allocation): peer_wire_decode()
  * for a whole datagram, peer_wire_decode_inner() for the plaintext of a
- * sealed message, peer_record_decode() for a membership record.
+ * sealed message, peer_record_decode() for a membership record; and with
+ * a session, peer_session_respond(), _complete() and _open() for what a
+ * datagram of type 3, 4 or 5 carries (tests/fuzz/peer_fuzz.c).
  */
 #ifndef PHLOEM_PEER_H
 #define PHLOEM_PEER_H
@@ -42,10 +45,13 @@
 #define PEER_MAX_REMOVED	64
 #define PEER_REPLAY_WINDOW	64
 
-/* Datagram types (byte 1 of every datagram). */
+/* Datagram types (byte 1 of every datagram). 2 was the sealed message
+ * bound to start-time epochs; it is refused now. */
 enum peer_dgram {
 	PEER_D_ANNOUNCE	= 1,	/* cleartext, signed */
-	PEER_D_SEALED	= 2,	/* AEAD under the pair's session key */
+	PEER_D_HS_INIT	= 3,	/* handshake initiation */
+	PEER_D_HS_RESP	= 4,	/* handshake response */
+	PEER_D_SEALED	= 5,	/* transport: AEAD under a session's keys */
 };
 
 /* Record types inside a sealed message. */
@@ -71,7 +77,7 @@ enum peer_reason {
 	PEER_E_TRUNCATED,	/* shorter than its fields, or bad lengths */
 	PEER_E_MALFORMED,	/* version, type, reserved bits, ranges */
 	PEER_E_FORGED,		/* signature or AEAD tag does not verify */
-	PEER_E_REPLAYED,	/* counter seen, or too old, or stale epoch */
+	PEER_E_REPLAYED,	/* counter seen, too old, or no such session */
 	PEER_E_UNTRUSTED,	/* sender not a member of our community */
 	PEER_E_FOREIGN,		/* another community's traffic */
 	PEER_E_SELF,		/* our own multicast looped back */
@@ -85,7 +91,7 @@ const char *peer_reason_name(int reason);	/* "forged", ... */
 /* ---- wire.c ---- */
 
 #define PEER_ANNOUNCE_FIXED	(4 + 32 + 32 + 8 + 8 + 2 + 2)
-#define PEER_SEALED_HDR		(4 + 32 + 32 + 8 + 8 + 8)
+#define PEER_SEALED_HDR		(4 + 4 + 8)
 #define PEER_RECORD_BYTES	(1 + 1 + 2 + 32 + 32 + 32 + 8 + 64)
 #define PEER_MEASURE_BYTES	(32 + 8 + 4 + 4 + 4 + 8 + 32 + 64)
 
@@ -107,8 +113,8 @@ struct peer_record {
 /**
  * struct peer_announce - "I am here": sent to the multicast groups and to
  * static peers every announce_ms and when an interface or address appears.
- * @epoch: the sender's session epoch (ms since 1970 when it started); a
- *         larger one than known means the sender restarted
+ * @epoch: the sender's run id, random at every start: another one than
+ *         known means the sender restarted (and lost its sessions)
  * @has_record: the sender's own INVITE, so that members who never saw it
  *              can admit it
  */
@@ -123,16 +129,31 @@ struct peer_announce {
 	uint8_t sig[PEER_SIG_BYTES];
 };
 
-/** struct peer_sealed - envelope of a sealed message (points into the buffer) */
+/** struct peer_sealed - envelope of a transport message (points into the buffer) */
 struct peer_sealed {
-	uint8_t sender[PEER_KEY_BYTES];
-	uint8_t receiver[PEER_KEY_BYTES];
-	uint64_t epoch;			/* sender's */
-	uint64_t peer_epoch;		/* receiver's, as the sender knows it */
-	uint64_t counter;
+	uint32_t receiver_index;	/* the receiver's index of the session */
+	uint64_t counter;		/* the nonce */
 	const uint8_t *hdr;		/* additional data: PEER_SEALED_HDR bytes */
 	const uint8_t *ct;		/* ciphertext including the tag */
 	size_t ct_len;
+};
+
+#define PEER_HS_INIT_BYTES	(4 + 32 + 32 + 32 + 4 + PEER_TAG_BYTES)
+#define PEER_HS_RESP_BYTES	(4 + 4 + 32 + 4 + PEER_TAG_BYTES)
+
+/** struct peer_hs_init - handshake initiation (type 3, KK "e, es, ss") */
+struct peer_hs_init {
+	uint8_t sender[PEER_KEY_BYTES];		/* initiator's Ed25519 key */
+	uint8_t receiver[PEER_KEY_BYTES];	/* responder's */
+	uint8_t eph[32];			/* initiator's ephemeral X25519 */
+	const uint8_t *ct;			/* sealed sender index: 4 + tag */
+};
+
+/** struct peer_hs_resp - handshake response (type 4, KK "e, ee, se") */
+struct peer_hs_resp {
+	uint32_t receiver_index;		/* the initiator's */
+	uint8_t eph[32];			/* responder's ephemeral X25519 */
+	const uint8_t *ct;			/* sealed sender index: 4 + tag */
 };
 
 struct peer_msg {
@@ -140,6 +161,8 @@ struct peer_msg {
 	union {
 		struct peer_announce ann;
 		struct peer_sealed sealed;
+		struct peer_hs_init init;
+		struct peer_hs_resp resp;
 	};
 };
 
@@ -200,8 +223,10 @@ struct peer_rec_any {
 	};
 };
 
-/* Largest ledger entry carried in an ENTRY record: what fits one datagram. */
-#define PEER_ENTRY_MAX	(PEER_MTU - PEER_SEALED_HDR - PEER_TAG_BYTES - 3)
+/* Largest ledger entry carried in an ENTRY record: what fitted one datagram
+ * under the 92-byte sealed header of the first sessions (kept so that
+ * encoders and decoders of both agree). */
+#define PEER_ENTRY_MAX	1089
 #define PEER_SYNC_MAX	8	/* entries asked for in one SYNC_REQ */
 
 #define PEER_MAX_RECS	16
@@ -238,8 +263,9 @@ int peer_announce_verify(const struct peer_announce *a, const uint8_t *buf,
 #define PEER_ANNOUNCE_FRESH_MS	60000
 /**
  * peer_announce_check() - the checks that cost nothing, made before the
- * signature's: our community (else -PEER_E_FOREIGN), and a signed time and
- * epoch within the clock bounds above (else -PEER_E_SKEWED). A stranger's
+ * signature's: our community (else -PEER_E_FOREIGN), and a signed time
+ * within the clock bounds above (else -PEER_E_SKEWED); the epoch is a random
+ * run id, not a time, so it has no bound. A stranger's
  * datagram of another community costs no Ed25519 verification.
  */
 int peer_announce_check(const struct peer_announce *a, const uint8_t community[32],
@@ -269,54 +295,193 @@ int peer_measure_verify(const struct peer_measure *m);
 void peer_record_sign(struct peer_record *r, const uint8_t sk[64]);
 int peer_record_verify(const struct peer_record *r);
 
-/* ---- session.c ---- */
+/* ---- session.c, handshake.c ---- */
+
+/*
+ * Sessions are Noise_KK_25519_ChaChaPoly_BLAKE2b handshakes (docs/protocol.md,
+ * "Sessions"): both sides already know each other's static key (membership),
+ * each handshake brings fresh ephemeral keys from both, so every session
+ * has keys of its own and its nonces start at 0 without ever repeating a
+ * (key, nonce) pair, whatever the clocks say and across restarts. Nothing
+ * here reads a clock or touches a socket: time comes in as @now_ms (any
+ * monotonic ms), datagrams go in and out as bytes.
+ */
+#define PEER_REKEY_AFTER_MS	120000	/* the initiator of a session renews it */
+#define PEER_REKEY_RESPONDER_MS	150000	/* ... or else its responder does */
+#define PEER_REJECT_AFTER_MS	180000	/* a session is never used after this */
+#define PEER_REKEY_AFTER_MSGS	(1ull << 60)
+#define PEER_REKEY_TIMEOUT_MS	1000	/* an unanswered initiation is redone */
+#define PEER_REKEY_BACKOFF_MS	8000	/* ... doubling up to this */
+#define PEER_SEEN_INITS		8	/* initiations remembered against replays */
+#define PEER_UNCONFIRMED_MS	5000	/* the peer still sends on the keys before
+					 * the ones we initiated: they never
+					 * reached it; a new handshake */
 
 /**
- * struct peer_session - keys and counters between us and one peer
- * @tx_key/@rx_key: per-direction keys, bound to both epochs
- * @rx_top/@rx_bits: highest counter received and the window below it
+ * struct peer_local - our side of every session: the Ed25519 identity as
+ * X25519 static key pair, and the community the handshakes are bound to
+ * (the Noise prologue). Holds a secret: peer_local_wipe() it.
  */
-struct peer_session {
-	uint8_t peer[PEER_KEY_BYTES];
-	uint8_t kx_rx[32], kx_tx[32];	/* crypto_kx session keys */
-	uint64_t my_epoch, peer_epoch;
-	uint8_t tx_key[32], rx_key[32];
-	uint64_t tx_counter;
-	uint64_t rx_top;
-	uint64_t rx_bits;
-	bool ready;
+struct peer_local {
+	uint8_t pk[PEER_KEY_BYTES];
+	uint8_t xpk[32], xsk[32];
+	uint8_t community[PEER_HASH_BYTES];
+};
+int peer_local_init(struct peer_local *l, const uint8_t pk[32],
+		    const uint8_t sk[64], const uint8_t community[32]);
+void peer_local_wipe(struct peer_local *l);
+
+/**
+ * struct peer_keypair - the transport keys of one completed handshake
+ * @local_index: ours, random; the peer puts it in every transport header
+ * @remote_index: the peer's, which we put in ours
+ * @confirmed: the peer proved it holds the keys (a response, or a
+ *             transport message under them): only then do we send
+ */
+struct peer_keypair {
+	bool valid, initiator, confirmed;
+	uint32_t local_index, remote_index;
+	uint8_t tx[32], rx[32];
+	uint64_t born_ms;
+	uint64_t tx_counter;		/* next nonce */
+	uint64_t rx_top, rx_bits;	/* replay window (counter + 1) */
 };
 
 /**
- * peer_session_init() - static Diffie-Hellman between our Ed25519 key pair
- * and @peer_pk (both converted to X25519), then crypto_kx session keys; the
- * lexicographically smaller public key takes the client role.
+ * struct peer_session - everything between us and one member
+ * @cur: the keys we send with; @prev: the ones before a rekey (still
+ *       received for a while); @next: a responder's keys, unconfirmed,
+ *       and @next_old the ones answered before (a retry crossed a slow
+ *       answer: the initiator may complete either)
+ * @hs_*: our initiation in flight (ephemeral secret, Noise state); a
+ *        retry keeps the one before (@hs_old), so that a slow answer
+ *        still completes
+ * @seen: ephemeral keys of the last initiations taken: a replay of one is
+ *        refused before any Diffie-Hellman
  */
-int peer_session_init(struct peer_session *s, const uint8_t my_pk[32],
-		      const uint8_t my_sk[64], const uint8_t peer_pk[32],
-		      uint64_t my_epoch);
+struct peer_session {
+	uint8_t peer[PEER_KEY_BYTES];
+	uint8_t peer_x[32];		/* its X25519 static */
+	uint8_t ss[32];			/* DH(our static, its static) */
+	bool ready;			/* peer_session_init() succeeded */
+	struct peer_keypair cur, prev, next, next_old;
+	bool hs_pending;
+	uint32_t hs_index;
+	uint8_t hs_esk[32];
+	uint8_t hs_h[64], hs_ck[64];
+	uint64_t hs_sent_ms;
+	struct {			/* the one before: its answer is taken too */
+		uint32_t index;		/* 0: none */
+		uint8_t esk[32], h[64], ck[64];
+	} hs_old;
+	uint32_t hs_tries;		/* unanswered initiations in a row */
+	bool renew;			/* peer_session_stale() */
+	uint8_t seen[PEER_SEEN_INITS][32];
+	unsigned nseen;
+	uint64_t handshakes;		/* completed, either role */
+};
+
 /**
- * peer_session_peer_epoch() - the peer's epoch from a verified announcement
- * or sealed message. Keys in both directions are bound to both epochs, so a
- * restart of either side makes every earlier datagram useless.
- * A smaller epoch than known is ignored (returns false).
+ * peer_session_init() - a session with member @peer_pk, no keys yet
+ * Wipes whatever @s held (a member evicted and trusted again starts from
+ * nothing: its next handshake brings new keys).
+ * Return: 0, -EINVAL (our own key), -PEER_E_MALFORMED (not a curve point).
  */
-bool peer_session_peer_epoch(struct peer_session *s, uint64_t epoch);
+int peer_session_init(struct peer_session *s, const struct peer_local *me,
+		      const uint8_t peer_pk[32]);
+/** peer_session_wipe() - forget every key (an evicted member) */
+void peer_session_wipe(struct peer_session *s);
+/** A confirmed, unexpired session to send with. */
+bool peer_session_ready(const struct peer_session *s, uint64_t now_ms);
 /**
- * peer_session_seal() - one sealed datagram carrying @pt
- * Return: datagram length, or -EMSGSIZE.
+ * peer_session_want_handshake() - should we initiate now? No session, one
+ * due for renewal (age, messages), or one peer_session_stale() marked;
+ * never while an initiation of ours is younger than its retry time
+ * (PEER_REKEY_TIMEOUT_MS, doubling with every unanswered one up to
+ * PEER_REKEY_BACKOFF_MS), nor while keys we answered wait for their
+ * confirmation.
  */
-int peer_session_seal(struct peer_session *s, const uint8_t my_pk[32],
+bool peer_session_want_handshake(const struct peer_session *s, uint64_t now_ms);
+/**
+ * peer_session_stale() - the peer may have lost our session (it announced
+ * another run): renew it at the next peer_session_want_handshake(). The
+ * session in use stays until the new one is made.
+ */
+void peer_session_stale(struct peer_session *s);
+/**
+ * peer_session_initiate() - write an initiation (PEER_HS_INIT_BYTES) to @out
+ * with a fresh ephemeral key; it replaces any earlier one in flight.
+ * Return: datagram length, -EMSGSIZE, -ENOTCONN (no peer_session_init()).
+ */
+int peer_session_initiate(struct peer_session *s, const struct peer_local *me,
+			  uint64_t now_ms, uint8_t *out, size_t cap);
+/**
+ * peer_session_respond() - take an initiation addressed to us from this
+ * session's peer and write the response (PEER_HS_RESP_BYTES) to @out.
+ * The new keys wait in @next until the initiator's first transport message
+ * proves it holds them, so a replayed initiation never replaces a working
+ * session. When both sides initiate at once, the initiation of the smaller
+ * key wins: the smaller key ignores the other's while its own is in flight.
+ * Return: response length; 0 when ignored (both initiated at once and
+ * ours wins); -PEER_E_FORGED, -PEER_E_REPLAYED (an initiation taken
+ * before), -PEER_E_UNTRUSTED (another sender than this session's peer),
+ * -PEER_E_FOREIGN (for another receiver), -PEER_E_MALFORMED, -EMSGSIZE.
+ */
+int peer_session_respond(struct peer_session *s, const struct peer_local *me,
+			 const struct peer_hs_init *m, uint64_t now_ms,
+			 uint8_t *out, size_t cap);
+/**
+ * peer_session_complete() - take the response to our initiation in flight:
+ * its keys become @cur (the former @cur becomes @prev).
+ * Return: 0, -PEER_E_REPLAYED (nothing in flight with that index),
+ * -PEER_E_FORGED, -PEER_E_MALFORMED.
+ */
+int peer_session_complete(struct peer_session *s, const struct peer_local *me,
+			  const struct peer_hs_resp *m, uint64_t now_ms);
+/** Is @index the one of an initiation of ours in flight (a response's)? */
+bool peer_session_awaits(const struct peer_session *s, uint32_t index);
+/** Does a transport message with receiver index @index belong here? */
+bool peer_session_owns(const struct peer_session *s, uint32_t index);
+/**
+ * peer_session_seal() - one transport datagram carrying @pt under @cur
+ * Return: datagram length, -ENOTCONN (no usable session: handshake first),
+ * -EMSGSIZE.
+ */
+int peer_session_seal(struct peer_session *s, uint64_t now_ms,
 		      const uint8_t *pt, size_t pt_len, uint8_t *out, size_t cap);
 /**
  * peer_session_open() - authenticate and decrypt @m into @pt
- * A larger epoch than known (the peer restarted) is adopted only once the
- * tag verifies; the replay window then restarts.
- * Return: plaintext length, -PEER_E_FORGED, -PEER_E_REPLAYED or
- * -PEER_E_TRUNCATED.
+ * The first message that opens under @next confirms it: it becomes @cur.
+ * One that opens under @prev PEER_UNCONFIRMED_MS after we initiated @cur
+ * marks the session for renewal (the peer never confirmed @cur).
+ * Return: plaintext length, -PEER_E_REPLAYED (counter seen or below the
+ * window, unknown or expired index), -PEER_E_FORGED, -PEER_E_TRUNCATED,
+ * -EMSGSIZE.
  */
 int peer_session_open(struct peer_session *s, const struct peer_sealed *m,
-		      uint8_t *pt, size_t cap);
+		      uint64_t now_ms, uint8_t *pt, size_t cap);
+
+/**
+ * struct peer_ratelimit - handshake initiations taken per source address:
+ * a token bucket of PEER_RL_RATE a second (burst PEER_RL_BURST) for each
+ * of the PEER_RL_SLOTS addresses heard last. Strangers cost a table
+ * lookup; this bounds what replayed or forged initiations from one
+ * address cost in Diffie-Hellman.
+ */
+#define PEER_RL_SLOTS	64
+#define PEER_RL_RATE	10
+#define PEER_RL_BURST	10
+struct peer_ratelimit {
+	uint8_t key[16];		/* SipHash key: addresses do not collide on purpose */
+	struct {
+		uint64_t tag;		/* 0: free */
+		uint64_t at_ms;
+		uint32_t milli;		/* tokens x 1000 */
+	} slot[PEER_RL_SLOTS];
+};
+void peer_ratelimit_init(struct peer_ratelimit *rl);
+bool peer_ratelimit_allow(struct peer_ratelimit *rl, const void *addr,
+			  size_t len, uint64_t now_ms);
 
 /* ---- member.c ---- */
 

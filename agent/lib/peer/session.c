@@ -1,19 +1,24 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * Sessions between two members. There is no handshake round trip: both
- * sides already know each other's Ed25519 key (membership), so each
- * converts both keys to X25519 and runs crypto_kx, the smaller public key
- * taking the client role. The per-direction keys are then bound to both
- * sides' epochs (start times, carried in announcements and in every sealed
- * header):
+ * Sessions between two members: the keys of completed handshakes
+ * (handshake.c) and the transport messages sealed under them.
  *
- *   key = BLAKE2b-256(key = kx key, "phloem-session-v1" || sender epoch ||
- *                     receiver epoch)
+ * A session holds up to four key pairs, like WireGuard's three: @cur, which we
+ * send with; @prev, the one before the last handshake, still opened for
+ * datagrams in flight; @next, the keys a responder derived, used only
+ * once the initiator's first transport message opens under them (key
+ * confirmation: a replayed initiation never displaces a working session),
+ * and @next_old, the ones answered before (an initiator's retry that
+ * crossed a slow answer completes with either).
+ * Every key pair comes from a handshake with fresh ephemeral keys on both
+ * sides, so its counter (the nonce) starts at 0; it only grows, and a key
+ * pair is dropped long before it could wrap (PEER_REJECT_AFTER_MS,
+ * PEER_REKEY_AFTER_MSGS). Within a key pair a WireGuard-style 64-message
+ * window refuses replays.
  *
- * so a datagram recorded before either side restarted never opens again,
- * and the 64-bit counter (the XChaCha20 nonce) can restart at 1 with each
- * epoch without ever reusing a (key, nonce) pair. Within an epoch a
- * WireGuard-style 64-message window refuses replays.
+ * Transport message: version, type 5, two zero bytes, the receiver's
+ * index (4), the counter (8), then ChaCha20-Poly1305-IETF of the plaintext
+ * with those 16 bytes as additional data and nonce 4 zero bytes || counter.
  */
 #include <errno.h>
 #include <string.h>
@@ -23,122 +28,154 @@
 #include "le.h"
 #include "peer.h"
 
-static const char DOM_SESS[] = "phloem-session-v1";
+/* a counter is never used past this (Noise reserves 2^64 - 1) */
+#define REJECT_AFTER_MSGS	(UINT64_MAX - (1ull << 13))
 
-
-static void derive(uint8_t out[32], const uint8_t kx[32], uint64_t from_epoch,
-		   uint64_t to_epoch)
+int peer_session_init(struct peer_session *s, const struct peer_local *me,
+		      const uint8_t peer_pk[32])
 {
-	uint8_t m[sizeof(DOM_SESS) - 1 + 16];
-
-	memcpy(m, DOM_SESS, sizeof(DOM_SESS) - 1);
-	put64(m + sizeof(DOM_SESS) - 1, from_epoch);
-	put64(m + sizeof(DOM_SESS) - 1 + 8, to_epoch);
-	crypto_generichash(out, 32, m, sizeof(m), kx, 32);
-}
-
-static void rekey(struct peer_session *s)
-{
-	derive(s->tx_key, s->kx_tx, s->my_epoch, s->peer_epoch);
-	derive(s->rx_key, s->kx_rx, s->peer_epoch, s->my_epoch);
-}
-
-int peer_session_init(struct peer_session *s, const uint8_t my_pk[32],
-		      const uint8_t my_sk[64], const uint8_t peer_pk[32],
-		      uint64_t my_epoch)
-{
-	uint8_t xpk[32], xsk[32], ppk[32];
 	int ret;
 
-	memset(s, 0, sizeof(*s));
+	peer_session_wipe(s);
 	memcpy(s->peer, peer_pk, 32);
-	if (!memcmp(my_pk, peer_pk, 32))
+	if (!memcmp(me->pk, peer_pk, 32))
 		return -EINVAL;
-	if (crypto_sign_ed25519_pk_to_curve25519(xpk, my_pk) ||
-	    crypto_sign_ed25519_sk_to_curve25519(xsk, my_sk) ||
-	    crypto_sign_ed25519_pk_to_curve25519(ppk, peer_pk))
+	if (crypto_sign_ed25519_pk_to_curve25519(s->peer_x, peer_pk))
 		return -PEER_E_MALFORMED;	/* not a valid curve point */
-	if (memcmp(my_pk, peer_pk, 32) < 0)
-		ret = crypto_kx_client_session_keys(s->kx_rx, s->kx_tx, xpk, xsk, ppk);
-	else
-		ret = crypto_kx_server_session_keys(s->kx_rx, s->kx_tx, xpk, xsk, ppk);
-	sodium_memzero(xsk, sizeof(xsk));
+	/* the static-static DH of every handshake with this peer, once */
+	ret = crypto_scalarmult(s->ss, me->xsk, s->peer_x);
 	if (ret)
 		return -PEER_E_MALFORMED;	/* low-order point */
-	s->my_epoch = my_epoch;
-	s->tx_counter = 0;
-	rekey(s);
 	s->ready = true;
 	return 0;
 }
 
-bool peer_session_peer_epoch(struct peer_session *s, uint64_t epoch)
+void peer_session_wipe(struct peer_session *s)
 {
-	if (epoch <= s->peer_epoch)
-		return false;
-	s->peer_epoch = epoch;
-	s->rx_top = 0;
-	s->rx_bits = 0;
-	/* our sending keys change too: restart our counter under them */
-	s->tx_counter = 0;
-	rekey(s);
-	return true;
+	sodium_memzero(s, sizeof(*s));
 }
 
-int peer_session_seal(struct peer_session *s, const uint8_t my_pk[32],
-		      const uint8_t *pt, size_t pt_len, uint8_t *out, size_t cap)
+static bool usable(const struct peer_keypair *kp, uint64_t now_ms)
 {
-	uint8_t nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES] = { 0 };
-	unsigned long long clen;
+	return kp->valid && kp->confirmed &&
+	       now_ms - kp->born_ms < PEER_REJECT_AFTER_MS &&
+	       kp->tx_counter < REJECT_AFTER_MSGS;
+}
+
+bool peer_session_ready(const struct peer_session *s, uint64_t now_ms)
+{
+	return s->ready && usable(&s->cur, now_ms);
+}
+
+void peer_session_stale(struct peer_session *s)
+{
+	s->renew = true;
+}
+
+bool peer_session_want_handshake(const struct peer_session *s, uint64_t now_ms)
+{
+	const struct peer_keypair *kp = &s->cur;
+	uint64_t retry = PEER_REKEY_TIMEOUT_MS;
 
 	if (!s->ready)
+		return false;
+	if (s->hs_pending) {
+		for (uint32_t i = 1; i < s->hs_tries && retry < PEER_REKEY_BACKOFF_MS; i++)
+			retry *= 2;
+		if (now_ms - s->hs_sent_ms < retry)
+			return false;
+	}
+	/* we answered an initiation: its first transport message is on its way */
+	if (s->next.valid && now_ms - s->next.born_ms < PEER_REKEY_TIMEOUT_MS)
+		return false;
+	if (!usable(kp, now_ms) || s->renew)
+		return true;
+	/* only the initiator renews on time, unless it fails to: no two
+	 * handshakes for one renewal */
+	if (now_ms - kp->born_ms >= (kp->initiator ? PEER_REKEY_AFTER_MS :
+					PEER_REKEY_RESPONDER_MS))
+		return true;
+	return kp->tx_counter >= PEER_REKEY_AFTER_MSGS;
+}
+
+static struct peer_keypair *find(struct peer_session *s, uint32_t index)
+{
+	if (!index)
+		return NULL;
+	if (s->cur.valid && s->cur.local_index == index)
+		return &s->cur;
+	if (s->next.valid && s->next.local_index == index)
+		return &s->next;
+	if (s->next_old.valid && s->next_old.local_index == index)
+		return &s->next_old;
+	if (s->prev.valid && s->prev.local_index == index)
+		return &s->prev;
+	return NULL;
+}
+
+bool peer_session_owns(const struct peer_session *s, uint32_t index)
+{
+	return s->ready && find((struct peer_session *)s, index);
+}
+
+static void nonce12(uint8_t nonce[12], uint64_t n)
+{
+	memset(nonce, 0, 4);
+	put64(nonce + 4, n);
+}
+
+int peer_session_seal(struct peer_session *s, uint64_t now_ms,
+		      const uint8_t *pt, size_t pt_len, uint8_t *out, size_t cap)
+{
+	struct peer_keypair *kp = &s->cur;
+	uint8_t nonce[12];
+	unsigned long long clen;
+
+	if (!peer_session_ready(s, now_ms))
 		return -ENOTCONN;
 	if (cap < PEER_SEALED_HDR + pt_len + PEER_TAG_BYTES ||
 	    PEER_SEALED_HDR + pt_len + PEER_TAG_BYTES > PEER_MTU)
 		return -EMSGSIZE;
-	s->tx_counter++;
 	out[0] = PEER_VERSION;
 	out[1] = PEER_D_SEALED;
 	out[2] = out[3] = 0;
-	memcpy(out + 4, my_pk, 32);
-	memcpy(out + 36, s->peer, 32);
-	put64(out + 68, s->my_epoch);
-	put64(out + 76, s->peer_epoch);
-	put64(out + 84, s->tx_counter);
-	put64(nonce, s->tx_counter);
-	crypto_aead_xchacha20poly1305_ietf_encrypt(out + PEER_SEALED_HDR, &clen,
-						   pt, pt_len, out, PEER_SEALED_HDR,
-						   NULL, nonce, s->tx_key);
+	put32(out + 4, kp->remote_index);
+	put64(out + 8, kp->tx_counter);
+	nonce12(nonce, kp->tx_counter);
+	kp->tx_counter++;
+	crypto_aead_chacha20poly1305_ietf_encrypt(out + PEER_SEALED_HDR, &clen,
+						  pt, pt_len, out, PEER_SEALED_HDR,
+						  NULL, nonce, kp->tx);
 	return (int)(PEER_SEALED_HDR + clen);
 }
 
-static bool replay_seen(const struct peer_session *s, uint64_t c)
+/* the window counts counter + 1, so that 0 (rx_top) means none yet */
+static bool replay_seen(const struct peer_keypair *kp, uint64_t c)
 {
-	if (c > s->rx_top)
+	if (c > kp->rx_top)
 		return false;
-	if (s->rx_top - c >= PEER_REPLAY_WINDOW)
+	if (kp->rx_top - c >= PEER_REPLAY_WINDOW)
 		return true;
-	return s->rx_bits >> (s->rx_top - c) & 1;
+	return kp->rx_bits >> (kp->rx_top - c) & 1;
 }
 
-static void replay_mark(struct peer_session *s, uint64_t c)
+static void replay_mark(struct peer_keypair *kp, uint64_t c)
 {
-	if (c > s->rx_top) {
-		uint64_t sh = c - s->rx_top;
+	if (c > kp->rx_top) {
+		uint64_t sh = c - kp->rx_top;
 
-		s->rx_bits = sh >= 64 ? 0 : s->rx_bits << sh;
-		s->rx_top = c;
+		kp->rx_bits = sh >= 64 ? 0 : kp->rx_bits << sh;
+		kp->rx_top = c;
 	}
-	s->rx_bits |= 1ull << (s->rx_top - c);
+	kp->rx_bits |= 1ull << (kp->rx_top - c);
 }
 
 int peer_session_open(struct peer_session *s, const struct peer_sealed *m,
-		      uint8_t *pt, size_t cap)
+		      uint64_t now_ms, uint8_t *pt, size_t cap)
 {
-	uint8_t nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES] = { 0 };
-	uint8_t key[32];
+	struct peer_keypair *kp;
+	uint8_t nonce[12];
 	unsigned long long plen;
-	bool new_epoch = false;
 
 	if (!s->ready)
 		return -ENOTCONN;
@@ -146,27 +183,40 @@ int peer_session_open(struct peer_session *s, const struct peer_sealed *m,
 		return -PEER_E_TRUNCATED;
 	if (cap < m->ct_len - PEER_TAG_BYTES)
 		return -EMSGSIZE;
-	/* sent to an earlier run of ours, or from an earlier run of theirs */
-	if (m->peer_epoch != s->my_epoch || m->epoch < s->peer_epoch)
+	/* a session we never had, or had before a restart or a rekey */
+	kp = find(s, m->receiver_index);
+	if (!kp || now_ms - kp->born_ms >= PEER_REJECT_AFTER_MS ||
+	    m->counter >= REJECT_AFTER_MSGS)
 		return -PEER_E_REPLAYED;
-	if (m->counter == 0)
-		return -PEER_E_MALFORMED;
-	if (m->epoch > s->peer_epoch) {
-		/* candidate key; adopted only once the tag verifies */
-		derive(key, s->kx_rx, m->epoch, s->my_epoch);
-		new_epoch = true;
-	} else {
-		if (replay_seen(s, m->counter))
-			return -PEER_E_REPLAYED;
-		memcpy(key, s->rx_key, 32);
-	}
-	put64(nonce, m->counter);
-	if (crypto_aead_xchacha20poly1305_ietf_decrypt(pt, &plen, NULL, m->ct,
-						       m->ct_len, m->hdr,
-						       PEER_SEALED_HDR, nonce, key))
+	if (replay_seen(kp, m->counter + 1))
+		return -PEER_E_REPLAYED;
+	nonce12(nonce, m->counter);
+	if (crypto_aead_chacha20poly1305_ietf_decrypt(pt, &plen, NULL, m->ct,
+						      m->ct_len, m->hdr,
+						      PEER_SEALED_HDR, nonce, kp->rx))
 		return -PEER_E_FORGED;
-	if (new_epoch)
-		peer_session_peer_epoch(s, m->epoch);
-	replay_mark(s, m->counter);
+	replay_mark(kp, m->counter + 1);
+	/*
+	 * The peer still sends with the keys before our last handshake, long
+	 * after it answered: our first message under the new ones never
+	 * confirmed them there (lost, or a replayed initiation took their
+	 * place in its @next). Make another session rather than send into
+	 * the void until the renewal.
+	 */
+	if (kp == &s->prev && s->cur.initiator &&
+	    now_ms - s->cur.born_ms >= PEER_UNCONFIRMED_MS)
+		s->renew = true;
+	if (kp == &s->next || kp == &s->next_old) {
+		/* the initiator holds these keys: they become the ones we use,
+		 * the other ones answered are for nobody */
+		sodium_memzero(&s->prev, sizeof(s->prev));
+		s->prev = s->cur;
+		s->cur = *kp;
+		s->cur.confirmed = true;
+		sodium_memzero(&s->next, sizeof(s->next));
+		sodium_memzero(&s->next_old, sizeof(s->next_old));
+		s->renew = false;
+		s->handshakes++;
+	}
 	return (int)plen;
 }

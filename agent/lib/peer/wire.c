@@ -207,8 +207,7 @@ int peer_announce_check(const struct peer_announce *a, const uint8_t community[3
 	if (memcmp(a->community, community, PEER_HASH_BYTES))
 		return -PEER_E_FOREIGN;
 	if (a->time_ms > now_ms + PEER_CLOCK_AHEAD_MS ||
-	    a->time_ms + PEER_ANNOUNCE_FRESH_MS < now_ms ||
-	    a->epoch > now_ms + PEER_CLOCK_AHEAD_MS)
+	    a->time_ms + PEER_ANNOUNCE_FRESH_MS < now_ms)
 		return -PEER_E_SKEWED;
 	return 0;
 }
@@ -273,16 +272,34 @@ int peer_wire_decode(const uint8_t *b, size_t len, struct peer_msg *out)
 	switch (b[1]) {
 	case PEER_D_ANNOUNCE:
 		return decode_announce(b, len, &out->ann);
+	case PEER_D_HS_INIT:
+		/* fixed length: the responder does Diffie-Hellman only on the
+		 * exact shape, and only for a member (its key is in clear) */
+		if (len < PEER_HS_INIT_BYTES)
+			return -PEER_E_TRUNCATED;
+		if (len > PEER_HS_INIT_BYTES || b[2] || b[3])
+			return -PEER_E_MALFORMED;
+		memcpy(out->init.sender, b + 4, 32);
+		memcpy(out->init.receiver, b + 36, 32);
+		memcpy(out->init.eph, b + 68, 32);
+		out->init.ct = b + 100;
+		return 0;
+	case PEER_D_HS_RESP:
+		if (len < PEER_HS_RESP_BYTES)
+			return -PEER_E_TRUNCATED;
+		if (len > PEER_HS_RESP_BYTES || b[2] || b[3])
+			return -PEER_E_MALFORMED;
+		out->resp.receiver_index = get32(b + 4);
+		memcpy(out->resp.eph, b + 8, 32);
+		out->resp.ct = b + 40;
+		return 0;
 	case PEER_D_SEALED:
 		if (len < PEER_SEALED_HDR + PEER_TAG_BYTES)
 			return -PEER_E_TRUNCATED;
 		if (b[2] || b[3])
 			return -PEER_E_MALFORMED;
-		memcpy(out->sealed.sender, b + 4, 32);
-		memcpy(out->sealed.receiver, b + 36, 32);
-		out->sealed.epoch = get64(b + 68);
-		out->sealed.peer_epoch = get64(b + 76);
-		out->sealed.counter = get64(b + 84);
+		out->sealed.receiver_index = get32(b + 4);
+		out->sealed.counter = get64(b + 8);
 		out->sealed.hdr = b;
 		out->sealed.ct = b + PEER_SEALED_HDR;
 		out->sealed.ct_len = len - PEER_SEALED_HDR;
