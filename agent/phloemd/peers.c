@@ -758,7 +758,7 @@ static void on_announce(struct pd_peers *p, const struct peer_announce *a,
 	newer = a->time_ms > e->ann_ms;
 	if (newer)
 		e->ann_ms = a->time_ms;
-	if (e->sealed_addr && a->epoch > e->sess.peer_epoch)
+	if (e->sealed_addr && newer && e->run && a->epoch != e->run)
 		e->sealed_addr = false;	/* it restarted, maybe elsewhere */
 	if (!e->sealed_addr && (!e->have_addr || newer)) {
 		e->addr = *from;
