@@ -69,22 +69,6 @@ static struct netlink_range_validation phloem_nl_lease_range = {
 	.min = 0, .max = 600000,	/* 1..99 refused by the handler */
 };
 
-/*
- * Flags get their own validator rather than NLA_POLICY_MASK so the message
- * names the flags that exist: "reserved bit set" does not tell an operator
- * that they are running a newer tool against an older module.
- */
-static int phloem_nl_validate_relay_flags(const struct nlattr *attr,
-					  struct netlink_ext_ack *extack)
-{
-	if (nla_get_u32(attr) & ~__PHLOEM_RELAY_F_ALL) {
-		NL_SET_ERR_MSG_ATTR(extack, attr,
-				    "unknown bit in PHLOEM_A_RELAY_FLAGS: only PHLOEM_RELAY_F_CRITICAL (0x1) is defined");
-		return -EINVAL;
-	}
-	return 0;
-}
-
 static const struct nla_policy phloem_nl_circuit_set_policy[PHLOEM_A_CIRCUIT_MAX + 1] = {
 	[PHLOEM_A_CIRCUIT_INDEX] = NLA_POLICY_MAX(NLA_U32, PHLOEM_MAX_CIRCUITS - 1),
 	[PHLOEM_A_CIRCUIT_NAME ... PHLOEM_A_CIRCUIT_RATING_MA] =
@@ -107,8 +91,13 @@ static const struct nla_policy phloem_nl_relay_set_policy[PHLOEM_A_RELAY_MAX + 1
 	[PHLOEM_A_RELAY_NAME ... PHLOEM_A_RELAY_CIRCUIT] =
 		PHLOEM_NL_REJECT(PHLOEM_NL_MSG_REPLY_ONLY),
 	[PHLOEM_A_RELAY_PRIORITY] = NLA_POLICY_MAX(NLA_U32, 255),
-	[PHLOEM_A_RELAY_FLAGS] = NLA_POLICY_VALIDATE_FN(NLA_U32,
-						phloem_nl_validate_relay_flags),
+	/*
+	 * A mask, not a validation function: `genl ctrl policy` (any user
+	 * may dump a family's policies) cannot describe a function, and 6.1's
+	 * nla_get_range_unsigned() WARNs on one. The mask is also what a
+	 * newer tool reads to learn which flags this module knows.
+	 */
+	[PHLOEM_A_RELAY_FLAGS] = NLA_POLICY_MASK(NLA_U32, __PHLOEM_RELAY_F_ALL),
 	[PHLOEM_A_RELAY_SAFE_STATE ... PHLOEM_A_RELAY_BACKOFF] =
 		PHLOEM_NL_REJECT(PHLOEM_NL_MSG_REPLY_ONLY),
 	[PHLOEM_A_RELAY_OVERRIDE] = NLA_POLICY_MAX(NLA_U32, __PHLOEM_OVERRIDE_MAX - 1),
@@ -130,8 +119,13 @@ static const struct nla_policy phloem_nl_relay_policy_set_policy[PHLOEM_A_RELAY_
 	[PHLOEM_A_RELAY_NAME ... PHLOEM_A_RELAY_CIRCUIT] =
 		PHLOEM_NL_REJECT(PHLOEM_NL_MSG_REPLY_ONLY),
 	[PHLOEM_A_RELAY_PRIORITY] = NLA_POLICY_MAX(NLA_U32, 255),
-	[PHLOEM_A_RELAY_FLAGS] = NLA_POLICY_VALIDATE_FN(NLA_U32,
-						phloem_nl_validate_relay_flags),
+	/*
+	 * A mask, not a validation function: `genl ctrl policy` (any user
+	 * may dump a family's policies) cannot describe a function, and 6.1's
+	 * nla_get_range_unsigned() WARNs on one. The mask is also what a
+	 * newer tool reads to learn which flags this module knows.
+	 */
+	[PHLOEM_A_RELAY_FLAGS] = NLA_POLICY_MASK(NLA_U32, __PHLOEM_RELAY_F_ALL),
 	[PHLOEM_A_RELAY_SAFE_STATE ... PHLOEM_A_RELAY_BACKOFF] =
 		PHLOEM_NL_REJECT(PHLOEM_NL_MSG_REPLY_ONLY),
 	[PHLOEM_A_RELAY_OVERRIDE ... PHLOEM_A_RELAY_OVERRIDE_MS] =

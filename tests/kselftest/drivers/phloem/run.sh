@@ -23,4 +23,11 @@ for p in $progs; do
 	[ "$st" -ne 0 ] && [ "$st" -ne 4 ] && rc=1
 	rm -f "$out"
 done
+# Shell tests live beside this script (not built into BINDIR)
+for t in phloem_policy.sh; do
+	echo "# ---- $t ----"
+	"$(dirname "$0")/$t"
+	st=$?
+	[ "$st" -ne 0 ] && [ "$st" -ne 4 ] && rc=1
+done
 exit $rc
