@@ -84,7 +84,10 @@ fi
 root=$(mktemp -d "$FRESH_DIR/root.XXXXXX")
 mounts=()
 cleanup() {
-	local i
+	local i m
+	# what the run mounted itself first (ip netns: /run/netns), deepest first
+	awk -v r="$root/" 'index($2, r) == 1 { print $2 }' /proc/mounts | sort -r |
+		while read -r m; do umount -l "$m" 2>/dev/null || true; done
 	for (( i=${#mounts[@]}-1; i>=0; i-- )); do
 		umount -l "${mounts[$i]}" 2>/dev/null || true
 	done
