@@ -20,7 +20,8 @@
 #
 # The base root is cached as a tarball in $FRESH_DIR (default
 # /var/tmp/phloem-fresh); each run unpacks it afresh. /proc, /sys and /dev
-# are bind-mounted (QEMU and network namespaces need them), and the
+# are bind-mounted (QEMU and network namespaces need them), the root itself
+# is made a mount point (`ip netns exec` needs one), and the
 # host's VM and netns locks are bind-mounted over the chroot's own, so a
 # VM in the chroot still queues behind the host's.
 #
@@ -83,7 +84,10 @@ fi
 root=$(mktemp -d "$FRESH_DIR/root.XXXXXX")
 mounts=()
 cleanup() {
-	local i
+	local i m
+	# what the run mounted itself first (ip netns: /run/netns), deepest first
+	awk -v r="$root/" 'index($2, r) == 1 { print $2 }' /proc/mounts | sort -r |
+		while read -r m; do umount -l "$m" 2>/dev/null || true; done
 	for (( i=${#mounts[@]}-1; i>=0; i-- )); do
 		umount -l "${mounts[$i]}" 2>/dev/null || true
 	done
@@ -111,6 +115,9 @@ grep -rlsiE 'proxy|Check-Valid-Until' /etc/apt/apt.conf.d/ | while read -r f; do
 done
 cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
 
+# The root a mount point of its own: `ip netns exec` (bench-netns,
+# check-netns) makes / a slave mount, which fails on a plain directory.
+mnt --bind "$root" "$root"
 mnt --bind /proc "$root/proc"
 mnt --bind /sys "$root/sys"
 mnt --bind /dev "$root/dev"
