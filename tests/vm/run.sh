@@ -245,8 +245,12 @@ log=$run/dmesg
 # dependency", "WARNING: inconsistent lock state", "BUG: Invalid wait
 # context"), DEBUG_ATOMIC_SLEEP ("BUG: sleeping function called from
 # invalid context"), KASAN ("BUG: KASAN: ...") and debug objects (a WARN
-# with "ODEBUG: ... object type: ...").
-splat=$(grep -nE 'Oops|WARNING:|BUG:|lockdep|possible circular locking|Call Trace|inconsistent lock state|ODEBUG: .*object|UBSAN:|general protection fault|INFO: task .* blocked' "$log" | head -n 20)
+# with "ODEBUG: ... object type: ..."; "ODEBUG: Out of memory" means they
+# stopped checking).
+# The one line with "lockdep" a clean boot prints is RCU's announcement
+# that it checks with lockdep.
+splat=$(grep -nE 'Oops|WARNING:|BUG:|lockdep|possible circular locking|Call Trace|inconsistent lock state|ODEBUG: .*object type|ODEBUG: Out of memory|UBSAN:|general protection fault|INFO: task .* blocked' "$log" |
+	grep -v 'RCU lockdep checking is enabled' | head -n 20)
 
 # kmemleak (debug kernel): an unreferenced object whose allocation
 # backtrace has a frame in module space (0xffffffffc0000000 up; only
