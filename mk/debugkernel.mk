@@ -33,7 +33,7 @@ modules-debug:
 # missing result.
 check-vm-debug: ksft-phloem
 	@mkdir -p $(RESULTS)
-	@echo "  KERNEL  debug kernel + modules (cached; 15-25 min cold on two cores)"
+	@echo "  KERNEL  debug kernel + modules (cached; cold about 20 min on two idle cores)"
 	@$(MAKE) --no-print-directory modules-debug >$(RESULTS)/check-vm-debug.build 2>&1 || { \
 		tail -n 30 $(RESULTS)/check-vm-debug.build; \
 		echo "not ok - check-vm-debug: debug kernel and modules built (see check-vm-debug.build)" | \

@@ -26,7 +26,9 @@
 #
 # Cache: ${PHLOEM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/phloem}/x86-debug-linux-<version>-<key>,
 # keyed by the source package version, the compiler and the fragment. Cold
-# cost on two cores: see tests/vm/README.md.
+# cost: about 20 min of two idle cores (estimated from the CPU time per
+# object); on a machine shared with other builds (load 10-40) well over an
+# hour.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -95,7 +97,7 @@ if [ -e "$src/debian/patches-rt/series" ] || [ -n "$rtpatch" ]; then
 fi
 
 start=$(date +%s)
-log "building in $obj (allnoconfig + $(basename "$frag")$([ $rt = 1 ] && echo ' + PREEMPT_RT'), -j$jobs; 15-25 min cold on two cores)"
+log "building in $obj (allnoconfig + $(basename "$frag")$([ $rt = 1 ] && echo ' + PREEMPT_RT'), -j$jobs; cold: about 20 min of two idle cores, over an hour on a busy machine)"
 # A tree of another key (an older fragment, say) is taken over rather than
 # thrown away: after the new configuration Kbuild rebuilds only what it
 # changes.
