@@ -126,6 +126,34 @@ static void explain(int fd, const char *what, unsigned int round)
 		round, what, st.state, r->on, r->reason, r->load_ma,
 		r->restore_in_ms, r->backoff, st.circuit[GARAGE].irms_ma,
 		st.circuit[GARAGE].heat_permille);
+	/*
+	 * What happened since the round's outcome: the records still queued
+	 * (the next round drains them), the last few garage and safety ones.
+	 */
+	{
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		struct phloem_rec_event ev[12];
+		struct phloem_record rec;
+		unsigned int k, nev = 0, seen = 0;
+
+		while (poll(&p, 1, 0) > 0) {
+			if (read(fd, &rec, sizeof(rec)) != sizeof(rec))
+				die("read");
+			if (rec.hdr.type != PHLOEM_REC_EVENT ||
+			    rec.event.kind == PHLOEM_EV_ADC_FAULT)
+				continue;
+			ev[nev++ % 12] = rec.event;
+			seen++;
+		}
+		for (k = seen > 12 ? seen - 12 : 0; k < seen; k++) {
+			const struct phloem_rec_event *e = &ev[k % 12];
+
+			fprintf(stderr, "phloem_bench:   event kind %u cause %u relay %d circuit %d value %lld limit %lld\n",
+				e->kind, e->cause, (int)e->relay, (int)e->circuit,
+				(long long)e->value, (long long)e->limit);
+		}
+		fprintf(stderr, "phloem_bench:   (%u events queued since the round)\n", seen);
+	}
 }
 
 enum { W_NONE, W_SHED, W_FAILSAFE };
