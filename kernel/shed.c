@@ -50,7 +50,7 @@
  * sets a half-cycle window needs before the instantaneous rule trusts it:
  * the trapezoids of a few irregular samples of sin^2 can be off by half
  */
-#define SHED_WIN_MIN	8
+#define SHED_WIN_MIN	4
 
 #define NS_PER_MS	1000000ULL
 /* 1 mWh expressed in mW * ns: the energy remainder's unit */
@@ -1029,6 +1029,22 @@ static int shed_headroom(const struct phloem_shed *s, uint32_t r,
 	return 1;
 }
 
+/*
+ * A load estimate that could never be restored, even with nothing else on
+ * its circuit (or on the site's main): an EV charger of 29 A on a 32 A
+ * circuit restoring at 80 %, or an estimate inflated by other loads that
+ * left in the same cycles. Only such an estimate is decayed; one that
+ * fits an emptier circuit keeps the relay off while the circuit is full.
+ */
+static int shed_never_fits(const struct phloem_shed *s, uint32_t r)
+{
+	uint32_t c = s->cfg.relay[r].circuit;
+	uint64_t load = s->rl[r].load_ma;
+
+	return load > s->ci[c].restore_ma ||
+	       (c && load > s->ci[0].restore_ma);
+}
+
 static void shed_restore(struct phloem_shed *s)
 {
 	uint64_t delay = shed_ms(s->cfg.restore_delay_ms);
@@ -1069,13 +1085,15 @@ static void shed_restore(struct phloem_shed *s)
 			/*
 			 * The estimate is a measurement of the past (and errs
 			 * high: other loads that left in the same cycles are
-			 * in it). When it alone keeps the relay off (the
-			 * circuit has room without it), halve it every off
+			 * in it). When it alone keeps the relay off (larger
+			 * than the restore threshold even on an empty circuit,
+			 * while the circuit has room without it), halve it every off
 			 * period: a relay must never stay off for good on
 			 * an old number. If the load really is that large,
 			 * the restore trips again and backoff takes over.
 			 */
-			if (rl->load_ma && shed_headroom(s, r, 0) &&
+			if (rl->load_ma && shed_never_fits(s, r) &&
+			    shed_headroom(s, r, 0) &&
 			    s->now - rl->est_ns >= shed_off_ns(s, r)) {
 				rl->load_ma /= 2;
 				rl->est_ns = s->now;

@@ -3,7 +3,8 @@
  * hostile: a member that cheats (issue 11). It speaks the peer protocol
  * with a valid membership (an invite token from an honest member), built
  * from the library the gateways use (agent/lib/peer, through libphloem.a):
- * the same announcements and sessions, so it adapts when they change. It
+ * the same announcements and sessions (Noise_KK handshakes driven as
+ * agent/phloemd/peers.c drives them), so it adapts when they change. It
  * then tries, against every member it holds a session with, each attack
  * of docs/protocol.md's threat model, and prints what it saw as
  * "name value" lines; tests/netns/netns.sh checks the honest side.
@@ -44,13 +45,16 @@
 #define MAXP	PEER_MAX_MEMBERS
 #define BURST_SEQ	0x7fff0000u	/* our 16 PINGs: 0x7fff0000 .. +15 */
 #define SINGLE_SEQ	0x7ffe0000u	/* one PING alone: the control */
+#define CONFIRM_SEQ	0x7ffd0000u	/* the PING that confirms new keys */
 
 struct mem {
 	uint8_t key[32];
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	struct peer_session s;
-	bool up;
+	bool have_addr;
+	uint64_t run, run_ms;		/* its run id, and the announcement's time */
+	uint64_t ann_ms;		/* the newest announcement's time */
 	uint8_t ann[PEER_MTU];		/* its last announcement, for replay */
 	size_t annlen;
 };
@@ -58,24 +62,64 @@ struct mem {
 static struct ledger_identity *id;
 static struct peer_community comm;
 static struct peer_disc disc;
+static struct peer_local me;		/* our static keys for handshakes */
 static struct mem m[MAXP];
 static int nm;
 static uint64_t epoch;
 static uint64_t st_ann_rx, st_sealed_rx, st_open_fail, st_acks_burst, st_acks;
 static uint64_t st_acks_single;
 static uint64_t st_sent, st_passes;
+static uint64_t st_hs_init_tx, st_hs_init_rx, st_hs_resp_rx, st_hs_fail;
 
 static uint64_t now_ms(void)
 {
 	return peer_clock_ms();
 }
 
+/* session timers run on the monotonic clock, as phloemd's (sess_ms()) */
+static uint64_t sess_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void sendto_addr(const struct sockaddr_storage *a, socklen_t al,
+			const uint8_t *b, size_t n)
+{
+	int fd = a->ss_family == AF_INET6 ? disc.fd6 : disc.fd4;
+
+	if (sendto(fd, b, n, 0, (const struct sockaddr *)a, al) == (ssize_t)n)
+		st_sent++;
+}
+
 static void sendto_mem(struct mem *e, const uint8_t *b, size_t n)
 {
-	int fd = e->addr.ss_family == AF_INET6 ? disc.fd6 : disc.fd4;
+	if (e->have_addr)
+		sendto_addr(&e->addr, e->addrlen, b, n);
+}
 
-	if (sendto(fd, b, n, 0, (struct sockaddr *)&e->addr, e->addrlen) == (ssize_t)n)
-		st_sent++;
+/* A session to attack over: confirmed keys, not expired. */
+static bool up(const struct mem *e)
+{
+	return e->s.ready && e->have_addr && peer_session_ready(&e->s, sess_ms());
+}
+
+/* as phloemd's maybe_handshake(): the library says when */
+static void maybe_handshake(struct mem *e)
+{
+	uint8_t out[PEER_HS_INIT_BYTES];
+	int n;
+
+	if (!e->s.ready || !e->have_addr ||
+	    !peer_session_want_handshake(&e->s, sess_ms()))
+		return;
+	n = peer_session_initiate(&e->s, &me, sess_ms(), out, sizeof(out));
+	if (n > 0) {
+		sendto_mem(e, out, (size_t)n);
+		st_hs_init_tx++;
+	}
 }
 
 /* seal a raw plaintext: the builder refuses what a cheat sends */
@@ -84,9 +128,9 @@ static void seal_raw(struct mem *e, const uint8_t *pt, size_t len)
 	uint8_t out[PEER_MTU];
 	int n;
 
-	if (!e->up)
+	if (!up(e))
 		return;
-	n = peer_session_seal(&e->s, id->pk, pt, len, out, sizeof(out));
+	n = peer_session_seal(&e->s, sess_ms(), pt, len, out, sizeof(out));
 	if (n > 0)
 		sendto_mem(e, out, (size_t)n);
 }
@@ -125,7 +169,66 @@ static struct mem *mem_get(const uint8_t key[32])
 		return NULL;
 	memset(&m[nm], 0, sizeof(m[nm]));
 	memcpy(m[nm].key, key, 32);
+	/* no keys until a handshake makes them */
+	if (peer_session_init(&m[nm].s, &me, key))
+		return NULL;
 	return &m[nm++];
+}
+
+/* the first transport message under keys we initiated confirms them to
+ * the responder (phloemd sends its STATE): one PING, answered by an ACK */
+static void confirm(struct mem *e)
+{
+	struct peer_rec_any r = { .type = PEER_R_PING, .ping.seq = CONFIRM_SEQ };
+
+	seal_one(e, &r);
+}
+
+/* an initiation from a member (phloemd's on_hs_init() without its rate
+ * limit): the response goes back where it came from */
+static void on_hs_init(const struct peer_hs_init *hi, const struct sockaddr_storage *from,
+		       socklen_t fl)
+{
+	uint8_t out[PEER_HS_RESP_BYTES];
+	struct mem *e;
+	int n;
+
+	if (memcmp(hi->receiver, id->pk, 32) || !peer_community_is_member(&comm, hi->sender))
+		return;
+	e = mem_get(hi->sender);
+	if (!e)
+		return;
+	n = peer_session_respond(&e->s, &me, hi, sess_ms(), out, sizeof(out));
+	if (n < 0) {
+		st_hs_fail++;
+		return;
+	}
+	st_hs_init_rx++;
+	if (!e->have_addr) {	/* it sends from the port it listens on */
+		e->addr = *from;
+		e->addrlen = fl;
+		e->have_addr = true;
+	}
+	if (n > 0)
+		sendto_addr(from, fl, out, (size_t)n);
+}
+
+/* a response to ours: the responder waits for a transport message */
+static void on_hs_resp(const struct peer_hs_resp *hr)
+{
+	struct mem *e = NULL;
+
+	for (int i = 0; i < nm && !e; i++)
+		if (peer_session_awaits(&m[i].s, hr->receiver_index))
+			e = &m[i];
+	if (!e)
+		return;
+	if (peer_session_complete(&e->s, &me, hr, sess_ms())) {
+		st_hs_fail++;
+		return;
+	}
+	st_hs_resp_rx++;
+	confirm(e);
 }
 
 static void on_dgram(const uint8_t *buf, size_t n, const struct sockaddr_storage *from,
@@ -150,20 +253,33 @@ static void on_dgram(const uint8_t *buf, size_t n, const struct sockaddr_storage
 		e = mem_get(a->key);
 		if (!e)
 			return;
+		/* a replay of an older one (ours, to the victim) moves nothing */
+		if (e->have_addr && a->time_ms <= e->ann_ms)
+			return;
+		e->ann_ms = a->time_ms;
 		memcpy(e->ann, buf, n);
 		e->annlen = n;
 		e->addr = *from;
 		e->addrlen = fl;
+		e->have_addr = true;
 		if (from->ss_family == AF_INET6)
 			((struct sockaddr_in6 *)&e->addr)->sin6_port = htons(a->port);
 		else
 			((struct sockaddr_in *)&e->addr)->sin_port = htons(a->port);
-		if (!e->s.ready && peer_session_init(&e->s, id->pk, id->sk, e->key, epoch))
-			return;
-		peer_session_peer_epoch(&e->s, a->epoch);
-		e->up = e->s.peer_epoch != 0;
+		/* another run id: it lost our session, renew it at once */
+		if (a->epoch != e->run) {
+			if (e->run)
+				peer_session_stale(&e->s);
+			e->run = a->epoch;
+			e->run_ms = a->time_ms;
+		}
+		maybe_handshake(e);
 		return;
 	}
+	if (msg.type == PEER_D_HS_INIT)
+		return on_hs_init(&msg.init, from, fl);
+	if (msg.type == PEER_D_HS_RESP)
+		return on_hs_resp(&msg.resp);
 	/* sealed: answer pings like a member (so that we stay alive), count
 	 * the ACKs of our burst */
 	{
@@ -171,13 +287,16 @@ static void on_dgram(const uint8_t *buf, size_t n, const struct sockaddr_storage
 		struct peer_inner in;
 		int len;
 
+		/* the receiver index names the session */
 		e = NULL;
-		for (int i = 0; i < nm; i++)
-			if (!memcmp(m[i].key, msg.sealed.sender, 32))
+		for (int i = 0; i < nm && !e; i++)
+			if (m[i].s.ready && peer_session_owns(&m[i].s, msg.sealed.receiver_index))
 				e = &m[i];
-		if (!e || !e->s.ready)
+		if (!e) {
+			st_open_fail++;
 			return;
-		len = peer_session_open(&e->s, &msg.sealed, pt, sizeof(pt));
+		}
+		len = peer_session_open(&e->s, &msg.sealed, sess_ms(), pt, sizeof(pt));
 		if (len < 0) {
 			st_open_fail++;
 			return;
@@ -216,7 +335,7 @@ static void attack(const uint8_t victim[32])
 	for (int i = 0; i < nm; i++) {
 		struct mem *e = &m[i];
 
-		if (!e->up)
+		if (!up(e))
 			continue;
 		/* remove: every other member, signed by us */
 		for (int j = 0; j < nm; j++) {
@@ -357,9 +476,17 @@ int main(int argc, char **argv)
 		fprintf(stderr, "hostile: %s\n", err);
 		return 1;
 	}
-	epoch = now_ms();
-	end = epoch + (uint64_t)atoi(argv[5]) * 1000;
-	next_attack = epoch + 5000;	/* sessions first */
+	ret = peer_local_init(&me, id->pk, id->sk, comm.id);
+	if (ret) {
+		fprintf(stderr, "hostile: session keys: %s\n", peer_strerror(ret));
+		return 1;
+	}
+	/* a run id, random at every start, as phloemd's */
+	do
+		randombytes_buf(&epoch, sizeof(epoch));
+	while (!(epoch &= INT64_MAX));
+	end = now_ms() + (uint64_t)atoi(argv[5]) * 1000;
+	next_attack = now_ms() + 5000;	/* sessions first */
 	while (now_ms() < end) {
 		struct pollfd pf[3] = { { disc.fd6, POLLIN, 0 }, { disc.fd4, POLLIN, 0 },
 					{ disc.nlfd, POLLIN, 0 } };
@@ -372,6 +499,8 @@ int main(int argc, char **argv)
 				peer_disc_multicast(&disc, buf, (size_t)n);
 			next_ann = t + 500;
 		}
+		for (int i = 0; i < nm; i++)
+			maybe_handshake(&m[i]);
 		if (t >= next_attack) {
 			attack(victim);
 			next_attack = t + 2000;
@@ -398,15 +527,20 @@ int main(int argc, char **argv)
 	{
 		int up = 0;
 
+		/* members a handshake gave us keys with */
 		for (int i = 0; i < nm; i++)
-			up += m[i].up;
-		printf("sessions %d\nannounces_rx %" PRIu64 "\nsealed_rx %" PRIu64
+			up += m[i].s.handshakes > 0;
+		printf("sessions %d\nhs_init_tx %" PRIu64 "\nhs_init_rx %" PRIu64
+		       "\nhs_resp_rx %" PRIu64 "\nhs_fail %" PRIu64 "\nannounces_rx %" PRIu64 "\nsealed_rx %" PRIu64
 		       "\nopen_fail %" PRIu64 "\npasses %" PRIu64 "\nsent %" PRIu64
 		       "\nacks %" PRIu64 "\nacks_burst %" PRIu64 "\nacks_single %" PRIu64
 		       "\nmembers %d\n",
-		       up, st_ann_rx, st_sealed_rx, st_open_fail, st_passes, st_sent,
+		       up, st_hs_init_tx, st_hs_init_rx, st_hs_resp_rx, st_hs_fail, st_ann_rx, st_sealed_rx, st_open_fail, st_passes, st_sent,
 		       st_acks, st_acks_burst, st_acks_single, comm.nmembers);
 	}
+	for (int i = 0; i < nm; i++)
+		peer_session_wipe(&m[i].s);
+	peer_local_wipe(&me);
 	peer_disc_close(&disc);
 	return 0;
 }
