@@ -39,7 +39,12 @@ check-vm-debug: ksft-phloem
 		echo "not ok - check-vm-debug: debug kernel and modules built (see check-vm-debug.build)" | \
 			tee $(RESULTS)/check-vm-debug.tap; exit 1; }
 	@echo "  VM      kselftest drivers/phloem on the debug kernel"
-	$(call vm-ksft,check-vm-debug,--modules-dir $(DEBUG_MOD)/kernel \
-		--kernel $$(cat $(DEBUG_MOD)/.kdir)/arch/x86/boot/bzImage --mem $(VM_DEBUG_MEM),$(VM_DEBUG_TIMEOUT))
+	@$(VM_RUN) --timeout $(VM_DEBUG_TIMEOUT) --modules --modules-dir $(DEBUG_MOD)/kernel \
+		--kernel $$(cat $(DEBUG_MOD)/.kdir)/arch/x86/boot/bzImage --mem $(VM_DEBUG_MEM) \
+		--out $(RESULTS)/check-vm-debug.raw --console $(RESULTS)/check-vm-debug.console -- \
+		$(KSFT_PHLOEM)/run.sh $(KSFT_OUT) >/dev/null; \
+	$(TOP)/tests/vm/debug-kernel/verdict.sh $(RESULTS)/check-vm-debug.raw \
+		> $(RESULTS)/check-vm-debug.tap; rc=$$?; \
+	cat $(RESULTS)/check-vm-debug.tap; exit $$rc
 
 CHECKS += check-vm-debug
