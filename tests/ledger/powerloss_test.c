@@ -141,7 +141,15 @@ TEST(sigkill_at_random_points)
 		buf[used] = '\0';
 		nacks = parse_acks(buf, acks, nacks);
 
-		ASSERT_EQ(0, ledger_open(path, 0, &l));
+		i = ledger_open(path, 0, &l);
+		/*
+		 * Killed before the file existed (a loaded machine may not
+		 * reach the create in the shortest delays): nothing was
+		 * acknowledged, so nothing can have been lost; next round.
+		 */
+		if (i == -ENOENT && nacks == 0)
+			continue;
+		ASSERT_EQ(0, i) TH_LOG("round %d: ledger_open: %d", round, i);
 		problems = ledger_verify(l, NULL, NULL);
 		ASSERT_EQ(0, problems) TH_LOG("round %d: %d problems", round, problems);
 		for (i = 0; i < nacks; i++) {
