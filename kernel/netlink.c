@@ -119,12 +119,7 @@ static const struct nla_policy phloem_nl_relay_policy_set_policy[PHLOEM_A_RELAY_
 	[PHLOEM_A_RELAY_NAME ... PHLOEM_A_RELAY_CIRCUIT] =
 		PHLOEM_NL_REJECT(PHLOEM_NL_MSG_REPLY_ONLY),
 	[PHLOEM_A_RELAY_PRIORITY] = NLA_POLICY_MAX(NLA_U32, 255),
-	/*
-	 * A mask, not a validation function: `genl ctrl policy` (any user
-	 * may dump a family's policies) cannot describe a function, and 6.1's
-	 * nla_get_range_unsigned() WARNs on one. The mask is also what a
-	 * newer tool reads to learn which flags this module knows.
-	 */
+	/* a mask, as in phloem_nl_relay_set_policy */
 	[PHLOEM_A_RELAY_FLAGS] = NLA_POLICY_MASK(NLA_U32, __PHLOEM_RELAY_F_ALL),
 	[PHLOEM_A_RELAY_SAFE_STATE ... PHLOEM_A_RELAY_BACKOFF] =
 		PHLOEM_NL_REJECT(PHLOEM_NL_MSG_REPLY_ONLY),
