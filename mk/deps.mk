@@ -8,7 +8,10 @@ DEB_PKGS := build-essential clang libclang-rt-14-dev valgrind pkg-config \
 	libsqlite3-dev sqlite3 libinih-dev libmodbus-dev libbpf-dev iproute2 \
 	libjson-c-dev libsystemd-dev gcc-arm-linux-gnueabihf file python3 \
 	python3-yaml systemd gcc-aarch64-linux-gnu libc6-dev-armhf-cross \
-	linux-libc-dev-armhf-cross bc bison flex libelf-dev libssl-dev
+	linux-libc-dev-armhf-cross bc bison flex libelf-dev libssl-dev \
+	libmosquitto-dev mosquitto mosquitto-clients libmicrohttpd-dev \
+	bpftool dwarves chromium frama-c-base z3 cvc4 why3 \
+	python3-pymodbus mbpoll socat python3-nacl nodejs npm
 
 DEPS_STAMP := $(BUILD)/.deps-$(shell echo $(DEB_PKGS) | md5sum | cut -c1-8)
 
