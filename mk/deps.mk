@@ -11,13 +11,16 @@ DEB_PKGS := build-essential clang libclang-rt-14-dev valgrind pkg-config \
 	linux-libc-dev-armhf-cross bc bison flex libelf-dev libssl-dev \
 	libmosquitto-dev mosquitto mosquitto-clients libmicrohttpd-dev \
 	bpftool dwarves chromium frama-c-base z3 cvc4 why3 \
-	python3-pymodbus mbpoll socat python3-nacl nodejs npm
+	python3-pymodbus mbpoll socat python3-nacl
 
 DEPS_STAMP := $(BUILD)/.deps-$(shell echo $(DEB_PKGS) | md5sum | cut -c1-8)
 
 deps: $(DEPS_STAMP)
 $(DEPS_STAMP):
 	@$(TOP)/tests/lib/deps.sh $(DEB_PKGS)
+	@# node and npm (the browser tests' playwright-core): Debian's, unless a
+	@# node with its own npm is installed already (they conflict)
+	@command -v npm >/dev/null || $(TOP)/tests/lib/deps.sh nodejs npm
 	@mkdir -p $(BUILD) && touch $@
 
 # The fresh-machine behaviour of the top Makefile, on this host (the full
