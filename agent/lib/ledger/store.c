@@ -298,6 +298,20 @@ static int step_done(struct ledger *l, sqlite3_stmt *st)
 }
 
 /*
+ * One-row query of integers (a count, a sum, a limit): its first @n columns
+ * into @v, or zeros when it returns no row.
+ */
+static int step_ints(struct ledger *l, sqlite3_stmt *st, int64_t *v, int n)
+{
+	int rc = sqlite3_step(st);
+
+	for (int i = 0; i < n; i++)
+		v[i] = rc == SQLITE_ROW ? sqlite3_column_int64(st, i) : 0;
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : store_err(l, rc);
+}
+
+/*
  * Chain states read or written inside the current write transaction. Only
  * used while one is open (we hold the write lock, nobody else can change
  * them). A write only marks the cached row dirty: a batch of entries from
@@ -462,49 +476,38 @@ int store_claim(struct ledger *l, const uint8_t party[32], uint64_t seq,
 int store_any_claim(struct ledger *l, const uint8_t party[32], uint64_t seq, bool *found)
 {
 	sqlite3_stmt *st = stmt(l, ST_ANY_CLAIM);
+	int64_t v;
 	int rc;
 
 	sqlite3_bind_blob(st, 1, party, 32, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, seq);
-	rc = sqlite3_step(st);
-	*found = rc == SQLITE_ROW && sqlite3_column_int(st, 0);
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 0 : store_err(l, rc);
+	rc = step_ints(l, st, &v, 1);
+	*found = v != 0;
+	return rc;
 }
 
 int store_balance_before(struct ledger *l, const uint8_t party[32], uint64_t seq, bool all,
 			 int64_t *bal)
 {
 	sqlite3_stmt *st = stmt(l, ST_BALANCE_BEFORE);
-	int rc;
 
 	sqlite3_bind_blob(st, 1, party, 32, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, seq);
 	sqlite3_bind_int(st, 3, all);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*bal = sqlite3_column_int64(st, 0);
-		rc = SQLITE_DONE;
-	}
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : store_err(l, rc);
+	return step_ints(l, st, bal, 1);
 }
 
 int store_limit_at(struct ledger *l, const uint8_t author[32], uint64_t seq, uint64_t *limit)
 {
 	sqlite3_stmt *st = stmt(l, ST_LIMIT_AT);
+	int64_t v;
 	int rc;
 
 	sqlite3_bind_blob(st, 1, author, 32, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, seq);
-	rc = sqlite3_step(st);
-	*limit = 0;
-	if (rc == SQLITE_ROW) {
-		*limit = sqlite3_column_int64(st, 0);
-		rc = SQLITE_DONE;
-	}
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : store_err(l, rc);
+	rc = step_ints(l, st, &v, 1);
+	*limit = v;
+	return rc;
 }
 
 int store_put_limit(struct ledger *l, const uint8_t author[32], uint64_t seq, uint64_t limit)
@@ -521,19 +524,15 @@ int store_fork_count(struct ledger *l, const uint8_t author[32], uint64_t seq, i
 		     int *at_seq)
 {
 	sqlite3_stmt *st = stmt(l, ST_FORK_COUNT);
+	int64_t v[2];
 	int rc;
 
 	sqlite3_bind_blob(st, 1, author, 32, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, seq);
-	rc = sqlite3_step(st);
-	*total = *at_seq = 0;
-	if (rc == SQLITE_ROW) {
-		*total = sqlite3_column_int(st, 0);
-		*at_seq = sqlite3_column_int(st, 1);
-		rc = SQLITE_DONE;
-	}
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : store_err(l, rc);
+	rc = step_ints(l, st, v, 2);
+	*total = v[0];
+	*at_seq = v[1];
+	return rc;
 }
 
 int store_held_put(struct ledger *l, const struct ledger_entry *e, const uint8_t *raw,
@@ -552,25 +551,25 @@ int store_held_put(struct ledger *l, const struct ledger_entry *e, const uint8_t
 int store_held_count(struct ledger *l, const uint8_t author[32], int *n)
 {
 	sqlite3_stmt *st = stmt(l, ST_HELD_COUNT);
+	int64_t v;
 	int rc;
 
 	sqlite3_bind_blob(st, 1, author, 32, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	*n = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 0 : store_err(l, rc);
+	rc = step_ints(l, st, &v, 1);
+	*n = v;
+	return rc;
 }
 
 int store_held_due(struct ledger *l, uint64_t ts, bool *due)
 {
 	sqlite3_stmt *st = stmt(l, ST_HELD_DUE);
+	int64_t v;
 	int rc;
 
 	sqlite3_bind_int64(st, 1, (int64_t)ts);
-	rc = sqlite3_step(st);
-	*due = rc == SQLITE_ROW && sqlite3_column_int(st, 0);
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 0 : store_err(l, rc);
+	rc = step_ints(l, st, &v, 1);
+	*due = v != 0;
+	return rc;
 }
 
 int store_xfer_get(struct ledger *l, const uint8_t id[32], struct xfer_row *r)
