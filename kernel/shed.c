@@ -556,8 +556,21 @@ static void shed_derive_limits(struct phloem_shed *s)
  */
 static void shed_win_size(struct phloem_shed *s)
 {
-	s->win_ns = s->pace_ns * SHED_WIN_MIN > s->half_ns ? 2 * s->half_ns :
-							     s->half_ns;
+	uint64_t win = s->pace_ns * SHED_WIN_MIN > s->half_ns ?
+		       2 * s->half_ns : s->half_ns;
+	uint32_t c;
+
+	/*
+	 * A longer window keeps sets that the shorter one would have
+	 * dropped: the hold-off after a shed (until the shed + the window)
+	 * must last until the sets from before the shed are out of the new
+	 * window too, even one that had just ended.
+	 */
+	if (win > s->win_ns)
+		for (c = 0; c < s->ncirc; c++)
+			if (s->ci[c].holdoff_until + (win - s->win_ns) > s->now)
+				s->ci[c].holdoff_until += win - s->win_ns;
+	s->win_ns = win;
 }
 
 /* Everything derived from rate and calibration. */

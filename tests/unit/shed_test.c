@@ -1281,10 +1281,36 @@ static bool sim_all_on(struct sim *m, uint64_t ms)
 	}
 }
 
-TEST(slow_adc_bench_rounds)
+FIXTURE(slow_adc) {
+	struct sim *m;
+};
+
+/*
+ * Rounds of 3.8, 2.6 and 1.9 ms (+ up to 0.8): about 230, 320 and 410 sets
+ * a second; the last puts about 4 sets in half a cycle, where the window
+ * moves between half a cycle and a whole one.
+ */
+FIXTURE_VARIANT(slow_adc) {
+	uint64_t busy_us;
+};
+FIXTURE_VARIANT_ADD(slow_adc, sets_230) { .busy_us = 3800 };
+FIXTURE_VARIANT_ADD(slow_adc, sets_320) { .busy_us = 2600 };
+FIXTURE_VARIANT_ADD(slow_adc, sets_410) { .busy_us = 1900 };
+
+FIXTURE_SETUP(slow_adc)
+{
+	self->m = slow_adc_new(variant->busy_us);
+}
+
+FIXTURE_TEARDOWN(slow_adc)
+{
+	sim_del(self->m);
+}
+
+TEST_F(slow_adc, bench_rounds)
 {
 	static const double mults[] = { 1.25, 1.5, 2, 3, 4, 6 };
-	struct sim *m = slow_adc_new(3800);
+	struct sim *m = self->m;
 	struct phloem_stats cnt = { 0 };
 	double worst[6] = { 0 };
 	uint64_t s0, t0;
@@ -1333,7 +1359,6 @@ TEST(slow_adc_bench_rounds)
 		       mults[k], worst[k]);
 	TH_LOG("%.0f sets a second", (m->nsamples - s0) / ((m->ns - t0) / 1e9));
 	EXPECT_EQ(0, cnt.failsafes);
-	sim_del(m);
 }
 
 /*
