@@ -567,6 +567,23 @@ TEST(restore_not_before_min_off)
 }
 
 /*
+ * phloem_bench's garage on the kitchen circuit: a 5 A limit, the EV at 3 A
+ * and nothing else drawing, quick restores (min_off 50 ms, 40 ms apart)
+ */
+static void bench_garage(struct sim *m)
+{
+	m->cfg.circuit[1].limit_ma = 5000;
+	m->cfg.relay[SIM_EV].min_off_ms = 50;
+	m->cfg.restore_delay_ms = 40;
+	m->cfg.retrip_window_ms = 0;
+	m->base_a[1] = 0;
+	m->relay_a[SIM_FRIDGE] = 0;
+	m->relay_a[SIM_DRYER] = 0;
+	m->relay_a[SIM_HEATER] = 0;
+	m->relay_a[SIM_EV] = 3;
+}
+
+/*
  * make bench-vm's round (issue 10): 3 A steady, a 4 A step on a 5 A limit
  * (instantaneous rule at 6.25 A) sheds the 3 A relay; the step load then
  * leaves before the first full cycle after the shed has closed (a sampler
@@ -581,15 +598,7 @@ TEST(restore_when_load_left_before_estimate)
 	struct phloem_status st;
 	int e, r, round;
 
-	m->cfg.circuit[1].limit_ma = 5000;
-	m->cfg.relay[SIM_EV].min_off_ms = 50;
-	m->cfg.restore_delay_ms = 40;
-	m->cfg.retrip_window_ms = 0;
-	m->base_a[1] = 0;
-	m->relay_a[SIM_FRIDGE] = 0;
-	m->relay_a[SIM_DRYER] = 0;
-	m->relay_a[SIM_HEATER] = 0;
-	m->relay_a[SIM_EV] = 3;
+	bench_garage(m);
 	sim_start(m);
 	ASSERT_TRUE(sim_settle(m));
 	for (round = 0; round < 20; round++) {
@@ -1247,19 +1256,11 @@ static struct sim *slow_adc_new(uint64_t busy_us)
 
 	m->busy_ns = busy_us * 1000;
 	m->busy_jitter_ns = 800 * 1000;
+	bench_garage(m);
+	/* as check-starve runs it */
 	m->cfg.stale_ms = 10;
-	m->cfg.restore_delay_ms = 40;
-	m->cfg.retrip_window_ms = 0;
-	m->cfg.relay[SIM_EV].min_off_ms = 50;
 	m->cfg.relay[SIM_HEATER].min_off_ms = 50;
-	/* phloem_bench's garage: a 5 A limit, instantaneous rule at 110 % */
-	m->cfg.circuit[1].limit_ma = 5000;
 	m->cfg.circuit[1].inst_pct = 110;
-	m->base_a[1] = 0;
-	m->relay_a[SIM_FRIDGE] = 0;
-	m->relay_a[SIM_DRYER] = 0;
-	m->relay_a[SIM_HEATER] = 0;
-	m->relay_a[SIM_EV] = 3;
 	sim_start(m);
 	return m;
 }
