@@ -47,10 +47,14 @@
 #define SHED_WSHIFT	8
 #define SHED_WCAP_DIV	2
 /*
- * sets a half-cycle window needs before the instantaneous rule trusts it:
- * the trapezoids of a few irregular samples of sin^2 can be off by half
+ * sets a window needs before the instantaneous rule trusts it: the
+ * trapezoids of a few irregular samples of sin^2 can be off by half. A
+ * sampler too slow to put that many in half a cycle gets a window of a
+ * whole cycle (never longer: the rule promises a shed within a cycle).
  */
 #define SHED_WIN_MIN	4
+/* the sampler's pace is a running mean of its intervals, 1/2^N per set */
+#define SHED_PACE_SHIFT	3
 
 #define NS_PER_MS	1000000ULL
 /* 1 mWh expressed in mW * ns: the energy remainder's unit */
@@ -192,7 +196,11 @@ struct shed_ev {
  * @whead: oldest slot of the windows
  * @wn: slots in use
  * @wwsum: sum of @ww: the time the windows cover
- * @half_ns: window length, half a nominal mains period
+ * @half_ns: half a nominal mains period
+ * @win_ns: window length: @half_ns, or a whole nominal period when the
+ *          sampler's pace cannot put SHED_WIN_MIN sets in half a cycle
+ * @pace_ns: running mean of the interval between sample sets, each capped
+ *           at @wcap_ns (a gap is not the sampler's pace)
  * @wcap_ns: most time one sample set may stand for
  * @speriod_ns: nominal sampling period (weight of a first sample)
  * @wprev_t: time of the newest window sample set
@@ -212,7 +220,8 @@ struct shed_ev {
  * @last_good: time of the last good sample set after which the half-cycle
  *             windows were full enough to judge (stale detection)
  * @state: PHLOEM_STATE_F_FAILSAFE and _NO_MAINS; the other bits are derived
- * @tainted: the open cycle saw a fault or is partial: it cannot end failsafe
+ * @tainted: the open cycle saw a fault, is partial, or had windows too
+ *           thin to judge for stale_ms: it cannot end failsafe
  * @have_prev: @hist holds a good previous set (crossing interpolation)
  * @zc_state: enum shed_zc_state
  * @have_zc: @last_zc is valid
@@ -262,7 +271,8 @@ struct phloem_shed {
 	uint64_t wt[PHLOEM_SHED_WIN_MAX];
 	uint32_t ww[PHLOEM_SHED_WIN_MAX];
 	uint32_t whead, wn;
-	uint64_t wwsum, half_ns, wcap_ns, speriod_ns, wprev_t, cyc_w;
+	uint64_t wwsum, half_ns, win_ns, pace_ns, wcap_ns, speriod_ns;
+	uint64_t wprev_t, cyc_w;
 	uint64_t psq[PHLOEM_MAX_CHANNELS];
 	int64_t pp[PHLOEM_MAX_CHANNELS];
 	uint8_t no_trap;
@@ -539,6 +549,30 @@ static void shed_derive_limits(struct phloem_shed *s)
 	}
 }
 
+/*
+ * The instantaneous rule's window: half a cycle when the sampler's pace
+ * puts SHED_WIN_MIN sets in it, else a whole cycle. Both are whole half
+ * cycles, over which the mean of sin^2 is exact whatever the phase.
+ */
+static void shed_win_size(struct phloem_shed *s)
+{
+	uint64_t win = s->pace_ns * SHED_WIN_MIN > s->half_ns ?
+		       2 * s->half_ns : s->half_ns;
+	uint32_t c;
+
+	/*
+	 * A longer window keeps sets that the shorter one would have
+	 * dropped: the hold-off after a shed (until the shed + the window)
+	 * must last until the sets from before the shed are out of the new
+	 * window too, even one that had just ended.
+	 */
+	if (win > s->win_ns)
+		for (c = 0; c < s->ncirc; c++)
+			if (s->ci[c].holdoff_until + (win - s->win_ns) > s->now)
+				s->ci[c].holdoff_until += win - s->win_ns;
+	s->win_ns = win;
+}
+
 /* Everything derived from rate and calibration. */
 static void shed_derive(struct phloem_shed *s)
 {
@@ -583,6 +617,15 @@ static void shed_derive(struct phloem_shed *s)
 	s->half_ns = 500000000U / hz;
 	s->wcap_ns = s->half_ns / SHED_WCAP_DIV;
 	s->speriod_ns = 1000000000U / fs;
+	/*
+	 * The pace is measured, not configured: a new configuration (even a
+	 * new rate) leaves it, and the window sized on it, to the sets.
+	 */
+	if (!s->pace_ns) {
+		s->pace_ns = s->speriod_ns < s->wcap_ns ? s->speriod_ns :
+							  s->wcap_ns;
+		shed_win_size(s);
+	}
 	shed_derive_limits(s);
 }
 
@@ -700,8 +743,8 @@ static int shed_one(struct phloem_shed *s, uint32_t circuit, uint32_t cause,
 	 * their instantaneous rules wait for that, or a second rule would
 	 * shed another relay for load that is already gone.
 	 */
-	s->ci[s->cfg.relay[best].circuit].holdoff_until = s->now + s->half_ns;
-	s->ci[0].holdoff_until = s->now + s->half_ns;
+	s->ci[s->cfg.relay[best].circuit].holdoff_until = s->now + s->win_ns;
+	s->ci[0].holdoff_until = s->now + s->win_ns;
 	if (rl->restored_ns != SHED_NEVER &&
 	    s->now - rl->restored_ns < shed_ms(s->cfg.retrip_window_ms) &&
 	    rl->backoff < s->cfg.backoff_max)
@@ -770,6 +813,23 @@ static void shed_failsafe(struct phloem_shed *s, uint32_t channel,
 	shed_update_relays(s);
 	shed_event(s, PHLOEM_EV_FAILSAFE_ENTER, cause, SHED_NONE, SHED_NONE,
 		   channel, 0, 0, s->now);
+}
+
+/*
+ * No window judged for stale_ms: the unit cannot protect. Out of failsafe
+ * it enters it; in failsafe the open cycle cannot end it. Leaving takes a
+ * whole cycle in which the windows were judged all along, the same test
+ * as entering: a sampler that leaves the windows too thin stays in
+ * failsafe, relays safe, instead of leaving at every cycle to be stale
+ * again at the next set (and never bringing back more than the first
+ * relay of the staggered return).
+ */
+static void shed_stale(struct phloem_shed *s)
+{
+	if (s->state & PHLOEM_STATE_F_FAILSAFE)
+		s->tainted = 1;
+	else
+		shed_failsafe(s, SHED_NONE, PHLOEM_CAUSE_STALE);
 }
 
 static void shed_failsafe_leave(struct phloem_shed *s)
@@ -1397,7 +1457,7 @@ static void shed_instant(struct phloem_shed *s, uint32_t c, uint64_t sum,
 	uint64_t r = shed_isqrt(msq);
 	uint32_t ma = shed_sat32(r * r < msq ? r + 1 : r);
 
-	ci->holdoff_until = s->now + s->half_ns;
+	ci->holdoff_until = s->now + s->win_ns;
 	if (!ci->inst_ep) {
 		ci->inst_ep = 1;
 		shed_event(s, PHLOEM_EV_OVERLOAD, PHLOEM_CAUSE_INSTANT,
@@ -1419,9 +1479,8 @@ bool phloem_shed_sample(struct phloem_shed *s, const int32_t *raw,
 	if (now_ns > s->now)
 		s->now = now_ns;
 	/* a gap the watchdog did not catch (tick not called) still counts */
-	if (s->now - s->last_good >= s->stale_ns &&
-	    !(s->state & PHLOEM_STATE_F_FAILSAFE))
-		shed_failsafe(s, SHED_NONE, PHLOEM_CAUSE_STALE);
+	if (s->now - s->last_good >= s->stale_ns)
+		shed_stale(s);
 	hp = s->hist[s->hpos];
 	s->hpos = (s->hpos + 1) & (SHED_HIST - 1);
 	h = s->hist[s->hpos];
@@ -1469,6 +1528,12 @@ bool phloem_shed_sample(struct phloem_shed *s, const int32_t *raw,
 	if (dt > s->wcap_ns)
 		dt = s->wcap_ns;
 	w = dt >> SHED_WSHIFT;
+	/* the pace the sampler keeps, and the window it can fill */
+	if (s->wn) {
+		s->pace_ns -= s->pace_ns >> SHED_PACE_SHIFT;
+		s->pace_ns += dt >> SHED_PACE_SHIFT;
+		shed_win_size(s);
+	}
 	/*
 	 * The set that opens a cycle brings the time since the previous
 	 * one, from before the crossing: every cycle then spans a whole
@@ -1502,9 +1567,9 @@ bool phloem_shed_sample(struct phloem_shed *s, const int32_t *raw,
 	}
 	s->nsamp++;
 
-	/* drop what is older than half a cycle, and make room for this set */
+	/* drop what is older than the window, and make room for this set */
 	while (s->wn && (s->wn == PHLOEM_SHED_WIN_MAX ||
-			 s->wt[s->whead] + s->half_ns <= s->now)) {
+			 s->wt[s->whead] + s->win_ns <= s->now)) {
 		for (i = 0; i < s->ncirc; i++)
 			s->ci[i].wsum -= s->ci[i].win[s->whead] *
 					 s->ww[s->whead];
@@ -1520,20 +1585,21 @@ bool phloem_shed_sample(struct phloem_shed *s, const int32_t *raw,
 	/*
 	 * A window is judged only when a few samples cover at least half of
 	 * it: one sample near a peak is not an RMS. A sampler too starved to
-	 * fill the windows stops refreshing last_good, and the stale rule
-	 * puts the unit in failsafe: it cannot protect, and says so.
+	 * fill even a cycle's window stops refreshing last_good, and the
+	 * stale rule puts the unit in failsafe: it cannot protect, and says
+	 * so.
 	 */
 	full = s->wn >= SHED_WIN_MIN &&
-	       s->wwsum >= (s->half_ns >> (SHED_WSHIFT + 1));
+	       s->wwsum >= (s->win_ns >> (SHED_WSHIFT + 1));
 	if (full)
 		s->last_good = s->now;
 	/*
 	 * The oldest set may stand for time from before the window: leave
-	 * that part out, so the window spans exactly half a cycle (the mean
-	 * of sin^2 over anything else ripples with the phase).
+	 * that part out, so the window spans exactly its half cycles (the
+	 * mean of sin^2 over anything else ripples with the phase).
 	 */
 	{
-		uint64_t lo = s->now - s->half_ns;
+		uint64_t lo = s->now - s->win_ns;
 		uint64_t start = s->wt[s->whead] -
 				 ((uint64_t)s->ww[s->whead] << SHED_WSHIFT);
 
@@ -1588,9 +1654,8 @@ bool phloem_shed_tick(struct phloem_shed *s, uint64_t now_ns)
 		s->now = now_ns;
 	if (s->now >= s->next_timer)
 		shed_timers(s);
-	if (!(s->state & PHLOEM_STATE_F_FAILSAFE) &&
-	    s->now - s->last_good >= shed_ms(s->cfg.stale_ms))
-		shed_failsafe(s, SHED_NONE, PHLOEM_CAUSE_STALE);
+	if (s->now - s->last_good >= s->stale_ns)
+		shed_stale(s);
 	return s->relays != rel0 || s->evpushed != ev0;
 }
 

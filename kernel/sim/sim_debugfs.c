@@ -31,7 +31,13 @@ static int name(void *data, u64 *val)					\
 	return 0;							\
 }
 
-/* Unsigned knob @field of @type in [lo, hi]: fops @stem##_fops. */
+/*
+ * Unsigned knob @field of @type in [lo, hi]: fops @stem##_fops. A write
+ * first commits the steps already due, as a read does: a step armed before
+ * the write, whose instant has passed, must not land after it (a load set
+ * to 0 while the sampler was stalled would come back with the step's
+ * value at the next conversion).
+ */
 #define PHLOEM_SIM_U32_ATTR(stem, type, field, lo, hi)			\
 PHLOEM_SIM_GETTER(stem##_get, type, obj->field)				\
 static int stem##_set(void *data, u64 val)			\
@@ -41,6 +47,7 @@ static int stem##_set(void *data, u64 val)			\
 	if (val < (lo) || val > (hi))					\
 		return -EINVAL;						\
 	mutex_lock(&obj->hat->lock);					\
+	phloem_sim_wave_apply_steps(obj->hat, ktime_get_ns());		\
 	obj->field = val;						\
 	mutex_unlock(&obj->hat->lock);					\
 	return 0;							\
@@ -58,6 +65,7 @@ static int stem##_set(void *data, u64 val)			\
 	if (v < (lo) || v > (hi))					\
 		return -EINVAL;						\
 	mutex_lock(&obj->hat->lock);					\
+	phloem_sim_wave_apply_steps(obj->hat, ktime_get_ns());		\
 	obj->field = v;							\
 	mutex_unlock(&obj->hat->lock);					\
 	return 0;							\
@@ -67,7 +75,8 @@ DEFINE_DEBUGFS_ATTRIBUTE_SIGNED(stem##_fops, stem##_get, stem##_set,	\
 
 /*
  * Arm @step of @type: @ms from now its staged value takes effect. The
- * instant is also published as the hat's step_at_ns.
+ * instant is also published as the hat's step_at_ns. A step already due is
+ * committed first, with the value it was staged with.
  */
 #define PHLOEM_SIM_STEP_ATTR(prefix, type)				\
 static int prefix##_step_in_ms_set(void *data, u64 val)			\
@@ -78,6 +87,7 @@ static int prefix##_step_in_ms_set(void *data, u64 val)			\
 	if (val > PHLOEM_SIM_STEP_MAX_MS)				\
 		return -EINVAL;						\
 	mutex_lock(&hat->lock);						\
+	phloem_sim_wave_apply_steps(hat, ktime_get_ns());		\
 	obj->step.at_ns = ktime_get_ns() + val * NSEC_PER_MSEC;		\
 	obj->step.armed = true;						\
 	hat->step_at_ns = obj->step.at_ns;				\

@@ -164,9 +164,10 @@ static void phloem_sim_step_apply(struct phloem_sim_step *step, u32 *value,
  * @hat: instance, its lock held
  * @now: CLOCK_MONOTONIC ns
  *
- * Steps are applied lazily, at the first sample or debugfs read at or after
- * their instant; since that is decided by comparing times, a sample taken at
- * t >= at_ns always sees the new value, whenever it is computed.
+ * Steps are applied lazily, at the first sample or debugfs access (read or
+ * write) at or after their instant; since that is decided by comparing
+ * times, a sample taken at t >= at_ns always sees the new value, whenever
+ * it is computed, and a write after the instant always wins over the step.
  */
 void phloem_sim_wave_apply_steps(struct phloem_sim_hat *hat, u64 now)
 {

@@ -221,6 +221,13 @@ static void sim_next(struct sim *m)
 	if (m->late_pct && (uint32_t)((sim_rand(m) + 1) * 50) < m->late_pct)
 		m->grid += period * (1 + (uint64_t)((sim_rand(m) + 1) / 2 *
 						    m->late_max));
+	if (m->busy_ns) {
+		uint64_t done = m->ns + m->busy_ns +
+				(uint64_t)((sim_rand(m) + 1) / 2 * m->busy_jitter_ns);
+
+		while (m->grid < done)
+			m->grid += period;
+	}
 	t = m->grid;
 	if (m->jitter > 0)
 		t += (uint64_t)((sim_rand(m) + 1) / 2 * m->jitter * period);

@@ -68,9 +68,14 @@ struct sim {
 	 * @jitter: each set is taken up to this fraction of a period late
 	 * @stall_every_ns, @stall_ns: every @stall_every_ns the sampler is
 	 *            blocked for @stall_ns (a competing periodic task)
+	 * @busy_ns, @busy_jitter_ns: a slow converter: every round takes
+	 *            @busy_ns plus up to @busy_jitter_ns to read its channels,
+	 *            and the next set starts at the first period boundary
+	 *            after that (the driver's thread skips missed periods)
 	 * Sets keep their true time stamps, as the driver's do.
 	 */
 	uint32_t late_pct, late_max;
+	uint64_t busy_ns, busy_jitter_ns;
 	double jitter;
 	uint64_t stall_every_ns, stall_ns;
 	uint64_t grid;		/* the last period boundary */

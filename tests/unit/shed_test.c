@@ -567,6 +567,23 @@ TEST(restore_not_before_min_off)
 }
 
 /*
+ * phloem_bench's garage on the kitchen circuit: a 5 A limit, the EV at 3 A
+ * and nothing else drawing, quick restores (min_off 50 ms, 40 ms apart)
+ */
+static void bench_garage(struct sim *m)
+{
+	m->cfg.circuit[1].limit_ma = 5000;
+	m->cfg.relay[SIM_EV].min_off_ms = 50;
+	m->cfg.restore_delay_ms = 40;
+	m->cfg.retrip_window_ms = 0;
+	m->base_a[1] = 0;
+	m->relay_a[SIM_FRIDGE] = 0;
+	m->relay_a[SIM_DRYER] = 0;
+	m->relay_a[SIM_HEATER] = 0;
+	m->relay_a[SIM_EV] = 3;
+}
+
+/*
  * make bench-vm's round (issue 10): 3 A steady, a 4 A step on a 5 A limit
  * (instantaneous rule at 6.25 A) sheds the 3 A relay; the step load then
  * leaves before the first full cycle after the shed has closed (a sampler
@@ -581,15 +598,7 @@ TEST(restore_when_load_left_before_estimate)
 	struct phloem_status st;
 	int e, r, round;
 
-	m->cfg.circuit[1].limit_ma = 5000;
-	m->cfg.relay[SIM_EV].min_off_ms = 50;
-	m->cfg.restore_delay_ms = 40;
-	m->cfg.retrip_window_ms = 0;
-	m->base_a[1] = 0;
-	m->relay_a[SIM_FRIDGE] = 0;
-	m->relay_a[SIM_DRYER] = 0;
-	m->relay_a[SIM_HEATER] = 0;
-	m->relay_a[SIM_EV] = 3;
+	bench_garage(m);
 	sim_start(m);
 	ASSERT_TRUE(sim_settle(m));
 	for (round = 0; round < 20; round++) {
@@ -1112,7 +1121,7 @@ FIXTURE(starve) {
 FIXTURE_VARIANT(starve) {
 	uint32_t rate, late_pct, late_max;
 	double jitter;
-	uint64_t stall_every_ms, stall_us;
+	uint64_t stall_every_ms, stall_us, busy_us, busy_jitter_us;
 	double tol;	/* mean cycle RMS error allowed */
 };
 
@@ -1127,6 +1136,12 @@ FIXTURE_VARIANT_ADD(starve, stall_10ms) { .rate = 4000, .stall_every_ms = 10, .s
 FIXTURE_VARIANT_ADD(starve, stall_20ms) { .rate = 4000, .stall_every_ms = 20, .stall_us = 6000, .tol = 0.05 };
 FIXTURE_VARIANT_ADD(starve, rate_1k_jitter) { .rate = 1000, .jitter = 0.9, .late_pct = 10, .late_max = 2, .tol = 0.01 };
 FIXTURE_VARIANT_ADD(starve, rate_1k_stall) { .rate = 1000, .stall_every_ms = 10, .stall_us = 1500, .tol = 0.05 };
+/*
+ * check-starve's slow-ADC phase: every round of conversions takes 3.8 to
+ * 4.6 ms, the 4 kHz sampler delivers about 230 sets a second, 2 or 3 a
+ * half cycle: the window is a whole cycle.
+ */
+FIXTURE_VARIANT_ADD(starve, slow_adc_230) { .rate = 4000, .busy_us = 3800, .busy_jitter_us = 800, .tol = 0.03 };
 
 FIXTURE_SETUP(starve)
 {
@@ -1136,6 +1151,8 @@ FIXTURE_SETUP(starve)
 	self->m->jitter = variant->jitter;
 	self->m->stall_every_ns = variant->stall_every_ms * MS;
 	self->m->stall_ns = variant->stall_us * 1000;
+	self->m->busy_ns = variant->busy_us * 1000;
+	self->m->busy_jitter_ns = variant->busy_jitter_us * 1000;
 	self->m->cfg.stale_ms = 1000;
 	self->m->base_a[1] = 0;
 	self->m->relay_a[SIM_FRIDGE] = 0;
@@ -1223,6 +1240,170 @@ TEST_F(starve, same_rms_and_sheds_in_time)
 			EXPECT_EQ(-1, sim_find(m, i0, PHLOEM_EV_FAILSAFE_ENTER));
 		}
 	}
+}
+
+/*
+ * check-starve's slow-ADC phase as the bench runs it (issue 10): every
+ * round of conversions takes 3.8..4.6 ms, so the 4 kHz sampler delivers
+ * about 230 sets a second, 2 or 3 a half cycle; stale_ms 10. On 3fe07bf
+ * no half-cycle window ever held 4 sets, last_good never moved, and the
+ * unit left failsafe at every cycle only to go stale again at the next
+ * set: the oven came back, then everything went safe again, for ever.
+ */
+static struct sim *slow_adc_new(uint64_t busy_us)
+{
+	struct sim *m = sim_new(50, 4000);
+
+	m->busy_ns = busy_us * 1000;
+	m->busy_jitter_ns = 800 * 1000;
+	bench_garage(m);
+	/* as check-starve runs it */
+	m->cfg.stale_ms = 10;
+	m->cfg.relay[SIM_HEATER].min_off_ms = 50;
+	m->cfg.circuit[1].inst_pct = 110;
+	sim_start(m);
+	return m;
+}
+
+/* run until every relay is on and the unit out of failsafe */
+static bool sim_all_on(struct sim *m, uint64_t ms)
+{
+	uint64_t end = m->ns + ms * MS;
+	struct phloem_status st;
+
+	for (;;) {
+		sim_status(m, &st);
+		if (!(st.state & PHLOEM_STATE_F_FAILSAFE) &&
+		    phloem_shed_relays(m->s) == ALL_RELAYS)
+			return true;
+		if (m->ns >= end)
+			return false;
+		sim_step(m);
+	}
+}
+
+FIXTURE(slow_adc) {
+	struct sim *m;
+};
+
+/*
+ * Rounds of 3.8, 2.6 and 1.9 ms (+ up to 0.8): about 230, 320 and 410 sets
+ * a second; the last puts about 4 sets in half a cycle, where the window
+ * moves between half a cycle and a whole one.
+ */
+FIXTURE_VARIANT(slow_adc) {
+	uint64_t busy_us;
+};
+FIXTURE_VARIANT_ADD(slow_adc, sets_230) { .busy_us = 3800 };
+FIXTURE_VARIANT_ADD(slow_adc, sets_320) { .busy_us = 2600 };
+FIXTURE_VARIANT_ADD(slow_adc, sets_410) { .busy_us = 1900 };
+
+FIXTURE_SETUP(slow_adc)
+{
+	self->m = slow_adc_new(variant->busy_us);
+}
+
+FIXTURE_TEARDOWN(slow_adc)
+{
+	sim_del(self->m);
+}
+
+TEST_F(slow_adc, bench_rounds)
+{
+	static const double mults[] = { 1.25, 1.5, 2, 3, 4, 6 };
+	struct sim *m = self->m;
+	struct phloem_stats cnt = { 0 };
+	double worst[6] = { 0 };
+	uint64_t s0, t0;
+	unsigned int round, k;
+
+	ASSERT_TRUE(sim_all_on(m, 2000))
+		TH_LOG("the unit never stays out of failsafe (%d events)", m->nev);
+	s0 = m->nsamples;
+	t0 = m->ns;
+	for (round = 0; round < 60; round++) {
+		double mult = mults[round % 6], lat;
+		uint64_t t_step;
+		int i0, e;
+
+		ASSERT_TRUE(sim_all_on(m, 2000))
+			TH_LOG("round %u: the EV is not back", round);
+		sim_run_ms(m, 20 + round % 9);	/* another phase of the wave */
+		/*
+		 * The step is a load behind no relay, gone as soon as the EV
+		 * is shed: this is about seeing the step, not about restoring
+		 * relays whose load changed while they were off.
+		 */
+		i0 = m->nev;
+		m->base_a[1] = mult * 5 - 3;
+		t_step = m->ns;
+		while (sim_find(m, i0, PHLOEM_EV_SHED) < 0 &&
+		       m->ns < t_step + 200 * MS)
+			sim_step(m);
+		m->base_a[1] = 0;
+		e = sim_find(m, i0, PHLOEM_EV_SHED);
+		ASSERT_GE(e, 0) TH_LOG("%.2fx: not shed", mult);
+		EXPECT_EQ(SIM_EV, m->ev[e].ev.relay);
+		EXPECT_EQ(PHLOEM_CAUSE_INSTANT, m->ev[e].ev.cause);
+		lat = (m->ev[e].ev.trigger_ns - t_step) / 1e6;
+		/* one mains cycle of signal time from 1.5x, two below */
+		EXPECT_LE(lat, mult >= 1.5 ? 20 : 40)
+			TH_LOG("%.2fx: shed %.1f ms after the step", mult, lat);
+		if (lat > worst[round % 6])
+			worst[round % 6] = lat;
+		EXPECT_EQ(1, sim_count(m, i0, PHLOEM_EV_SHED));
+	}
+	ASSERT_TRUE(sim_all_on(m, 2000));
+	phloem_shed_counters(m->s, &cnt);
+	for (k = 0; k < 6; k++)
+		TH_LOG("%.2fx: worst %.1f ms from the step to the shed",
+		       mults[k], worst[k]);
+	TH_LOG("%.0f sets a second", (m->nsamples - s0) / ((m->ns - t0) / 1e9));
+	EXPECT_EQ(0, cnt.failsafes);
+}
+
+/*
+ * A sampler too slow even for a cycle's window (about 100 sets a second,
+ * 2 a cycle) cannot protect: the unit goes to failsafe once, stays there
+ * with every relay safe, and says so once. On 3fe07bf it left failsafe at
+ * every cycle close and re-entered at the next set (a FAILSAFE_ENTER and
+ * LEAVE every cycle, the first staggered relay switched on each time).
+ * When the sampler recovers the unit leaves, and every relay comes back.
+ */
+TEST(too_slow_sampler_stays_in_failsafe)
+{
+	struct sim *m = slow_adc_new(0);
+	struct phloem_stats cnt = { 0 };
+	struct phloem_status st;
+	uint64_t end;
+	int i0;
+
+	ASSERT_TRUE(sim_all_on(m, 2000));
+	i0 = m->nev;
+	m->busy_ns = 9000 * 1000;
+	sim_run_ms(m, 30);
+	for (end = m->ns + 3000 * MS; m->ns < end;) {
+		sim_step(m);
+		sim_status(m, &st);
+		ASSERT_TRUE(st.state & PHLOEM_STATE_F_FAILSAFE)
+			TH_LOG("left failsafe at %llu ms",
+			       (unsigned long long)sim_now_ms(m));
+		ASSERT_EQ(safe_bitmap, phloem_shed_relays(m->s));
+	}
+	phloem_shed_counters(m->s, &cnt);
+	EXPECT_EQ(1, cnt.failsafes);
+	EXPECT_EQ(1, sim_count(m, i0, PHLOEM_EV_FAILSAFE_ENTER));
+	EXPECT_EQ(PHLOEM_CAUSE_STALE,
+		  m->ev[sim_find(m, i0, PHLOEM_EV_FAILSAFE_ENTER)].ev.cause);
+	EXPECT_EQ(0, sim_count(m, i0, PHLOEM_EV_FAILSAFE_LEAVE));
+	/* the sampler recovers: one leave, and the staggered return */
+	m->busy_ns = 0;
+	m->busy_jitter_ns = 0;
+	ASSERT_TRUE(sim_all_on(m, 2000));
+	EXPECT_EQ(1, sim_count(m, i0, PHLOEM_EV_FAILSAFE_LEAVE));
+	phloem_shed_counters(m->s, &cnt);
+	EXPECT_EQ(1, cnt.failsafes);
+	sim_del(m);
 }
 
 TEST_HARNESS_MAIN

@@ -5,7 +5,9 @@
 # (tests/vm/starve.sh runs it in the VM with phloem.ko bound to the sim,
 # beside a CPU hog on the host). Four phases of ROUNDS step overloads each
 # (default 250), from 1.25x to 6x a 5 A limit (instantaneous rule at 110 %,
-# so every multiple is an instantaneous overload), one TAP line per phase:
+# so every multiple is an instantaneous overload), one TAP line per phase,
+# after a check of the simulator (a step armed before a write of the same
+# load does not land after it):
 #
 #   loaded      the host busy, nothing else
 #   slow-adc    every conversion 100..300 us late (the sampler falls to
@@ -38,8 +40,33 @@ phase() {
 	[ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
 }
 
-echo "1..4"
+# A round that ends in failsafe takes its step load off with a write of
+# load_ma 0. When no conversion ran between the step's arming and that
+# write (the sampler stalled: the very reason for the failsafe), the armed
+# step used to land after the write, at the next conversion, and the
+# heater came back from failsafe carrying it: an overload right after the
+# leave. The stall knob holds conversions off while we write.
+step_race() {
+	local v
+	echo 1 > $sim/stall
+	sleep 0.1
+	echo 4321 > $sim/relay1/step_load_ma
+	echo 0 > $sim/relay1/step_in_ms
+	echo 0 > $sim/relay1/load_ma
+	v=$(cat $sim/relay1/load_ma)
+	echo 0 > $sim/stall
+	if [ "$v" = 0 ]; then
+		echo "ok - starve: a load written after a due step stays written"
+	else
+		echo "not ok - starve: a load written after a due step stays written (load_ma $v)"
+		rc=1
+	fi
+	sleep 0.5	# the unit leaves the failsafe of the stall
+}
+
+echo "1..5"
 knobs 0 0 0
+step_race
 phase loaded
 knobs 100 200 0
 phase slow-adc
