@@ -27,8 +27,8 @@
 /*
  * Calibrated values are kept in 1/16 mV or 1/16 mA (SHED_Q fraction bits),
  * clamped to +-2^26 (about 4.2 kV / 4.2 kA). That bound keeps a square under
- * 2^52, so a half-cycle window (<= 256 samples) and a cycle (< 1024 samples,
- * a cycle never runs past 1.5 nominal periods at 20 kHz) of squares or of v*i
+ * 2^52, so a half-cycle window (<= 256 samples) and a cycle (a cycle never
+ * runs past 2 nominal periods: shed_update_deadline()) of squares or of v*i
  * products fit in 64 bits with room to spare.
  */
 #define SHED_Q		4
@@ -41,8 +41,10 @@
  * one (capped at SHED_WCAP_DIV-th of a half cycle, so that one sample after
  * a gap cannot speak for a whole window), in units of 2^SHED_WSHIFT ns.
  * Weighted sums use squares in mA^2 (mV^2): (1/16)^2 units >> 8. A square
- * is then < 2^44 and a weight < 2^14, and the weights of one window or one
- * cycle add up to < 2^17, so every weighted sum stays under 2^61.
+ * is then < 2^44 and a weight < 2^15 (5 ms at 50 Hz), and the weights of
+ * one window (10 ms + one cap) or one cycle (at most 2 periods + one cap:
+ * 45 ms, 175782) add up to < 2^17.5, so every weighted sum, and a v*i sum
+ * (|v*i| < 2^44 too), stays under 2^62.
  */
 #define SHED_WSHIFT	8
 #define SHED_WCAP_DIV	2
@@ -79,7 +81,8 @@ enum shed_zc_state {
 
 /**
  * struct shed_chan - per ADC channel state
- * @k: gain, 1/16 mV (or mA) per LSB in Q(SHED_KSHIFT)
+ * @kh: gain, 1/16 mV (or mA) per LSB in Q(SHED_KSHIFT): its integer part
+ * @kl: its fraction bits; the gain is @kh << SHED_KSHIFT | @kl
  * @off: raw reading at zero
  * @maxraw: 2^bits - 1
  * @flags: PHLOEM_CHAN_F_* seen during the open cycle
@@ -100,7 +103,7 @@ enum shed_zc_state {
  * @p_mw: real power of the last closed cycle
  */
 struct shed_chan {
-	int64_t k;
+	int32_t kh, kl;
 	int32_t off;
 	int32_t maxraw;
 	uint32_t flags;
@@ -550,8 +553,12 @@ static void shed_derive(struct phloem_shed *s)
 		struct shed_chan *ch = &s->ch[i];
 
 		/* uunit/LSB -> (1/16 unit)/LSB in Q20: scale * 2^24 / 1000 */
-		ch->k = (int64_t)shed_div((uint64_t)cal->scale_uunit <<
-					  (SHED_KSHIFT + SHED_Q), 1000, 0);
+		uint64_t k = shed_div((uint64_t)cal->scale_uunit <<
+				      (SHED_KSHIFT + SHED_Q), 1000, 0);
+
+		/* split: k < 2^41, so kh < 2^21 (see phloem_shed_sample()) */
+		ch->kh = (int32_t)(k >> SHED_KSHIFT);
+		ch->kl = (int32_t)(k & ((1U << SHED_KSHIFT) - 1));
 		ch->off = (int32_t)cal->offset_lsb;
 		ch->maxraw = (int32_t)((1U << s->info.chan[i].bits) - 1);
 		if (s->info.chan[i].kind == PHLOEM_CHAN_CURRENT) {
@@ -1140,17 +1147,24 @@ static void shed_restore(struct phloem_shed *s)
 
 /*
  * The cycle ends at the next crossing, or without one 1.5 nominal periods
- * after the last close or crossing (a nominal period once in no-mains).
- * Kept precomputed: the sample path only compares.
+ * after the last close or crossing (a nominal period once in no-mains),
+ * and never later than two nominal periods after it opened: a crossing
+ * that lands just past the deadline (too late to close the cycle) would
+ * otherwise push it on, cycle after cycle, and the cycle sums, bounded by
+ * the time a cycle spans, would overflow. Two periods is the longest a
+ * cycle of real mains takes: mains back in the last instant of a no-mains
+ * period, then one period. Kept precomputed: the sample path only compares.
  */
 static void shed_update_deadline(struct phloem_shed *s)
 {
-	uint64_t from = s->cyc_start;
+	uint64_t from = s->cyc_start, end = s->cyc_start + 2 * s->period_ns;
 
 	if (s->have_zc && s->last_zc > from)
 		from = s->last_zc;
 	s->deadline = from + (s->state & PHLOEM_STATE_F_NO_MAINS ?
 			      s->period_ns : s->period_ns * 3 / 2);
+	if (s->deadline > end)
+		s->deadline = end;
 }
 
 static void shed_close(struct phloem_shed *s, uint64_t t_end, uint32_t freq)
@@ -1428,7 +1442,7 @@ bool phloem_shed_sample(struct phloem_shed *s, const int32_t *raw,
 
 	for (i = 0; i < s->nch; i++) {
 		struct shed_chan *ch = &s->ch[i];
-		int32_t r = raw[i];
+		int32_t r = raw[i], d;
 		int64_t x;
 
 		if ((uint32_t)r > (uint32_t)ch->maxraw) {
@@ -1439,7 +1453,16 @@ bool phloem_shed_sample(struct phloem_shed *s, const int32_t *raw,
 		}
 		if (r == 0 || r == ch->maxraw)
 			ch->flags |= PHLOEM_CHAN_F_CLIPPED;
-		x = ((int64_t)(r - ch->off) * ch->k) >> SHED_KSHIFT;
+		/*
+		 * (r - off) * gain >> 20, as two products: a 24-bit reading
+		 * at 100 V per step (both accepted) needs 2^24 * 2^40.6,
+		 * past 64 bits. |r - off| < 2^24 and kh < 2^21, kl < 2^20
+		 * keep each product under 2^45, exact (an arithmetic shift
+		 * of a*2^20 + b is a + (b >> 20)), and 32x32 bit multiplies
+		 * on 32-bit ARM.
+		 */
+		d = r - ch->off;
+		x = (int64_t)d * ch->kh + (((int64_t)d * ch->kl) >> SHED_KSHIFT);
 		if (x > SHED_XMAX)
 			x = SHED_XMAX;
 		else if (x < -SHED_XMAX)

@@ -1,0 +1,24 @@
+# SPDX-License-Identifier: GPL-2.0
+# The decision unit (kernel/shed.c) checked formally and at its arithmetic
+# limits: host tests of the overflows EVA found, Frama-C's value analysis
+# (EVA) over a harness that drives every public function with arbitrary
+# inputs, and WP proofs of its ACSL contracts. See docs/shedding.md, Proofs.
+FRAMA_B := $(BUILD)/frama
+# (shed.mk is read after this file: name the sources here)
+FRAMA_SRC := $(TOP)/kernel/shed.c
+FRAMA_HDR := $(TOP)/kernel/shed.h $(TOP)/uapi/linux/phloem.h
+
+.PHONY: check-shed-overflow
+
+$(FRAMA_B)/shed_overflow_test: $(TOP)/tests/unit/shed_overflow_test.c \
+		$(FRAMA_SRC) $(FRAMA_HDR) \
+		$(KSFT_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(HOST_CFLAGS) -Wno-sign-compare -fsanitize=address,undefined \
+		-fno-sanitize-recover=undefined -I$(KSFT_INC) \
+		-o $@ $(TOP)/tests/unit/shed_overflow_test.c $(FRAMA_SRC)
+
+check-shed-overflow: $(FRAMA_B)/shed_overflow_test
+	@$(TOP)/tests/lib/run-tap.sh $(RESULTS)/$@.tap $<
+
+CHECKS += check-shed-overflow
