@@ -21,6 +21,7 @@
 
 #define SHED_U32_MAX	0xffffffffU
 #define SHED_U64_MAX	0xffffffffffffffffULL
+#define SHED_S64_MAX	0x7fffffffffffffffLL
 #define SHED_NEVER	SHED_U64_MAX	/* "no such time" for timestamps */
 #define SHED_NONE	PHLOEM_NONE
 
@@ -47,6 +48,7 @@
  * (|v*i| < 2^44 too), stays under 2^62.
  */
 #define SHED_WSHIFT	8
+#define SHED_PSUM_MAX	(1LL << 62)	/* saturation of a cycle's v*i sum */
 #define SHED_WCAP_DIV	2
 /*
  * sets a half-cycle window needs before the instantaneous rule trusts it:
@@ -264,7 +266,8 @@ struct phloem_shed {
 	uint32_t hpos;
 	uint64_t wt[PHLOEM_SHED_WIN_MAX];
 	uint32_t ww[PHLOEM_SHED_WIN_MAX];
-	uint32_t whead, wn;
+	uint8_t whead;		/* (a type that cannot index past @wt) */
+	uint32_t wn;
 	uint64_t wwsum, half_ns, wcap_ns, speriod_ns, wprev_t, cyc_w;
 	uint64_t psq[PHLOEM_MAX_CHANNELS];
 	int64_t pp[PHLOEM_MAX_CHANNELS];
@@ -307,17 +310,30 @@ struct phloem_shed {
 	uint64_t cycles, sheds, restores, failsafes, lease_expiries;
 };
 
+/* @whead is a uint8_t: it indexes the windows by its type alone */
+_Static_assert(PHLOEM_SHED_WIN_MAX == 256, "whead must cover the window");
+
 /* ------------------------------------------------------------------ */
 /* Arithmetic helpers (no 64-bit division on 32-bit targets)           */
 /* ------------------------------------------------------------------ */
 
-/* n / d with remainder; d != 0. Shift-subtract: per cycle only. */
+/*
+ * n / d with remainder. Shift-subtract: per cycle only. Every caller
+ * divides by a non-zero value; a zero divisor still gives a defined
+ * answer (all ones, remainder n: "without bound") so that the unit is
+ * total and the value analysis proves no division by zero anywhere.
+ */
 static uint64_t shed_div(uint64_t n, uint64_t d, uint64_t *rem)
 {
 	uint64_t q = 0;
 	int shift;
 
-	if (!(n >> 32) && !(d >> 32)) {
+	if (!d) {
+		if (rem)
+			*rem = n;
+		return SHED_U64_MAX;
+	}
+	if (n <= SHED_U32_MAX && d <= SHED_U32_MAX) {
 		uint32_t n32 = (uint32_t)n, d32 = (uint32_t)d;
 		uint32_t q32 = n32 / d32;
 
@@ -330,8 +346,9 @@ static uint64_t shed_div(uint64_t n, uint64_t d, uint64_t *rem)
 			*rem = n;
 		return 0;
 	}
-	shift = __builtin_clzll(d) - __builtin_clzll(n);
-	d <<= shift;
+	shift = __builtin_clzll(d) - __builtin_clzll(n);	/* n >= d: >= 0 */
+	if (shift > 0)
+		d <<= shift;
 	for (; shift >= 0; shift--) {
 		q <<= 1;
 		if (n >= d) {
@@ -351,6 +368,9 @@ static int64_t shed_sdiv_round(int64_t n, uint64_t d)
 	uint64_t m = n < 0 ? -(uint64_t)n : (uint64_t)n;
 	uint64_t q = shed_div(m + (d >> 1), d, 0);
 
+	/* only INT64_MIN / 1 gets here: keep the negation defined */
+	if (q > (uint64_t)SHED_S64_MAX)
+		q = SHED_S64_MAX;
 	return n < 0 ? -(int64_t)q : (int64_t)q;
 }
 
@@ -497,14 +517,15 @@ int phloem_shed_check_config(const struct phloem_info *info,
 			return PHLOEM_SHED_EINVAL;
 	}
 	/* slots past the topology are not configuration: they must be zero */
-	if (!shed_zero(&cfg->cal[cfg->nchannels],
-		       sizeof(cfg->cal) - cfg->nchannels * sizeof(cfg->cal[0])) ||
-	    !shed_zero(&cfg->circuit[cfg->ncircuits],
-		       sizeof(cfg->circuit) -
-		       cfg->ncircuits * sizeof(cfg->circuit[0])) ||
-	    !shed_zero(&cfg->relay[cfg->nrelays],
-		       sizeof(cfg->relay) - cfg->nrelays * sizeof(cfg->relay[0])))
-		return PHLOEM_SHED_EINVAL;
+	for (i = cfg->nchannels; i < PHLOEM_MAX_CHANNELS; i++)
+		if (!shed_zero(&cfg->cal[i], sizeof(cfg->cal[i])))
+			return PHLOEM_SHED_EINVAL;
+	for (i = cfg->ncircuits; i < PHLOEM_MAX_CIRCUITS; i++)
+		if (!shed_zero(&cfg->circuit[i], sizeof(cfg->circuit[i])))
+			return PHLOEM_SHED_EINVAL;
+	for (i = cfg->nrelays; i < PHLOEM_MAX_RELAYS; i++)
+		if (!shed_zero(&cfg->relay[i], sizeof(cfg->relay[i])))
+			return PHLOEM_SHED_EINVAL;
 	for (i = 0; i < cfg->nrelays; i++) {
 		const struct phloem_relay_cfg *r = &cfg->relay[i];
 
@@ -908,8 +929,11 @@ static void shed_measure(struct phloem_shed *s, uint64_t dt)
 			cc->s_mva = shed_sat32(sva);
 			if (sva) {
 				uint64_t ap = p < 0 ? -p : p;
-				uint64_t pf = ap >= sva ? 1000 :
-					      shed_div(ap * 1000 + sva / 2, sva, 0);
+				/* ap < 2^31: no overflow; |P| >= S reads 1 */
+				uint64_t pf = shed_div(ap * 1000 + sva / 2, sva, 0);
+
+				if (pf > 1000)
+					pf = 1000;
 
 				cc->pf_milli = (int16_t)(p < 0 ? -(int64_t)pf : (int64_t)pf);
 			}
@@ -1027,10 +1051,13 @@ static int shed_headroom(const struct phloem_shed *s, uint32_t r,
 		int64_t p = s->ch[s->ci[0].ch].p_mw;
 		uint64_t add = s->v0 == SHED_NONE ? 0 :
 			       shed_div(load * s->ch[s->v0].rms, 1000, 0);
-		uint64_t lim = shed_div((uint64_t)s->cfg.site_import_limit_mw *
-					s->cfg.circuit[0].restore_pct, 100, 0);
+		uint32_t lim = shed_sat32(shed_div((uint64_t)
+					s->cfg.site_import_limit_mw *
+					s->cfg.circuit[0].restore_pct, 100, 0));
+		/* p + add > lim, without overflow: |p| < 2^31, lim < 2^33 */
+		int64_t room = (int64_t)lim - p;
 
-		if (p + (int64_t)add > (int64_t)lim)
+		if (room < 0 || add > (uint64_t)room)
 			return 0;
 	}
 	return 1;
@@ -1233,6 +1260,7 @@ void phloem_shed_init(struct phloem_shed *s, const struct phloem_info *info,
 	s->nrel = (uint8_t)info->nrelays;
 	s->v0 = SHED_NONE;
 	s->ncur = 0;
+	/*@ loop unroll PHLOEM_MAX_CHANNELS; */
 	for (i = 0; i < s->nch; i++) {
 		if (info->chan[i].kind == PHLOEM_CHAN_VOLTAGE) {
 			if (s->v0 == SHED_NONE)
@@ -1424,7 +1452,8 @@ bool phloem_shed_sample(struct phloem_shed *s, const int32_t *raw,
 			uint64_t now_ns)
 {
 	uint32_t ev0 = s->evpushed, rel0 = s->relays, i, bad = SHED_NONE;
-	uint64_t sq[PHLOEM_MAX_CHANNELS], w, dt;
+	/* zeroed: a circuit reads its channel's, set below (check_config) */
+	uint64_t sq[PHLOEM_MAX_CHANNELS] = { 0 }, w, dt;
 	uint32_t slot;
 	int32_t *h, *hp;
 	uint64_t xw, wc;
@@ -1436,7 +1465,7 @@ bool phloem_shed_sample(struct phloem_shed *s, const int32_t *raw,
 	if (s->now - s->last_good >= s->stale_ns &&
 	    !(s->state & PHLOEM_STATE_F_FAILSAFE))
 		shed_failsafe(s, SHED_NONE, PHLOEM_CAUSE_STALE);
-	hp = s->hist[s->hpos];
+	hp = s->hist[s->hpos & (SHED_HIST - 1)];	/* always is */
 	s->hpos = (s->hpos + 1) & (SHED_HIST - 1);
 	h = s->hist[s->hpos];
 
@@ -1445,7 +1474,7 @@ bool phloem_shed_sample(struct phloem_shed *s, const int32_t *raw,
 		int32_t r = raw[i], d;
 		int64_t x;
 
-		if ((uint32_t)r > (uint32_t)ch->maxraw) {
+		if (r < 0 || r > ch->maxraw) {
 			/* not a reading this ADC can produce: a failed read */
 			bad = i;
 			h[i] = 0;
@@ -1518,9 +1547,21 @@ bool phloem_shed_sample(struct phloem_shed *s, const int32_t *raw,
 		int64_t d = a[ch->dly] +
 			    (((int64_t)(b[ch->dly] - a[ch->dly]) * ch->frac) >> 16);
 
-		int64_t p = (d * h[ch->und]) >> (2 * SHED_Q);
+		int64_t p = (d * h[ch->und]) >> (2 * SHED_Q), sp;
 
-		ch->sum_p += ((p + (first ? p : s->pp[i])) >> 1) * (int64_t)wc;
+		/*
+		 * A term is < 2^59 (|p| <= 2^45, wc < 2^15) and a cycle's sum
+		 * < 2^61.5 (its weights < 2^17.5). The clamp costs two
+		 * compares and makes the bound hold whatever the order of
+		 * calls and times, so the value analysis proves it.
+		 */
+		sp = ch->sum_p;
+		if (sp > SHED_PSUM_MAX)
+			sp = SHED_PSUM_MAX;
+		else if (sp < -SHED_PSUM_MAX)
+			sp = -SHED_PSUM_MAX;
+		ch->sum_p = sp + ((p + (first ? p : s->pp[i])) >> 1) *
+				 (int64_t)wc;
 		s->pp[i] = p;
 	}
 	s->nsamp++;
@@ -1629,7 +1670,7 @@ bool phloem_shed_pop_event(struct phloem_shed *s, struct phloem_rec_event *ev,
 
 	if (!s->evcount)
 		return 0;
-	e = &s->evq[s->evhead];
+	e = &s->evq[s->evhead & (PHLOEM_SHED_EVQ - 1)];	/* always is */
 	*ev = e->ev;
 	*time_ns = e->time_ns;
 	s->evhead = (s->evhead + 1) & (PHLOEM_SHED_EVQ - 1);

@@ -8,7 +8,7 @@ FRAMA_B := $(BUILD)/frama
 FRAMA_SRC := $(TOP)/kernel/shed.c
 FRAMA_HDR := $(TOP)/kernel/shed.h $(TOP)/uapi/linux/phloem.h
 
-.PHONY: check-shed-overflow
+.PHONY: check-shed-overflow check-frama-eva check-frama-wp
 
 $(FRAMA_B)/shed_overflow_test: $(TOP)/tests/unit/shed_overflow_test.c \
 		$(FRAMA_SRC) $(FRAMA_HDR) \
@@ -21,4 +21,11 @@ $(FRAMA_B)/shed_overflow_test: $(TOP)/tests/unit/shed_overflow_test.c \
 check-shed-overflow: $(FRAMA_B)/shed_overflow_test
 	@$(TOP)/tests/lib/run-tap.sh $(RESULTS)/$@.tap $<
 
-CHECKS += check-shed-overflow
+# EVA in the two data models the module is built for: LP64 (x86_64,
+# arm64) and ILP32 (32-bit ARM). About 1.5 min each on one core.
+check-frama-eva: $(TOP)/tests/frama/harness.c $(TOP)/tests/frama/eva.sh \
+		$(FRAMA_SRC) $(FRAMA_HDR) | deps
+	@$(TOP)/tests/lib/run-tap.sh $(RESULTS)/$@.tap \
+		$(TOP)/tests/frama/eva.sh $(FRAMA_B) gcc_x86_64 gcc_x86_32
+
+CHECKS += check-shed-overflow check-frama-eva
