@@ -21,14 +21,15 @@
 
 #define SHED_U32_MAX	0xffffffffU
 #define SHED_U64_MAX	0xffffffffffffffffULL
+#define SHED_S64_MAX	0x7fffffffffffffffLL
 #define SHED_NEVER	SHED_U64_MAX	/* "no such time" for timestamps */
 #define SHED_NONE	PHLOEM_NONE
 
 /*
  * Calibrated values are kept in 1/16 mV or 1/16 mA (SHED_Q fraction bits),
  * clamped to +-2^26 (about 4.2 kV / 4.2 kA). That bound keeps a square under
- * 2^52, so a half-cycle window (<= 256 samples) and a cycle (< 1024 samples,
- * a cycle never runs past 1.5 nominal periods at 20 kHz) of squares or of v*i
+ * 2^52, so a half-cycle window (<= 256 samples) and a cycle (a cycle never
+ * runs past 2 nominal periods: shed_update_deadline()) of squares or of v*i
  * products fit in 64 bits with room to spare.
  */
 #define SHED_Q		4
@@ -41,10 +42,13 @@
  * one (capped at SHED_WCAP_DIV-th of a half cycle, so that one sample after
  * a gap cannot speak for a whole window), in units of 2^SHED_WSHIFT ns.
  * Weighted sums use squares in mA^2 (mV^2): (1/16)^2 units >> 8. A square
- * is then < 2^44 and a weight < 2^14, and the weights of one window or one
- * cycle add up to < 2^17, so every weighted sum stays under 2^61.
+ * is then < 2^44 and a weight < 2^15 (5 ms at 50 Hz), and the weights of
+ * one window (10 ms + one cap) or one cycle (at most 2 periods + one cap:
+ * 45 ms, 175782) add up to < 2^17.5, so every weighted sum, and a v*i sum
+ * (|v*i| < 2^44 too), stays under 2^62.
  */
 #define SHED_WSHIFT	8
+#define SHED_PSUM_MAX	(1LL << 62)	/* saturation of a cycle's v*i sum */
 #define SHED_WCAP_DIV	2
 /*
  * sets a window needs before the instantaneous rule trusts it: the
@@ -83,7 +87,8 @@ enum shed_zc_state {
 
 /**
  * struct shed_chan - per ADC channel state
- * @k: gain, 1/16 mV (or mA) per LSB in Q(SHED_KSHIFT)
+ * @kh: gain, 1/16 mV (or mA) per LSB in Q(SHED_KSHIFT): its integer part
+ * @kl: its fraction bits; the gain is @kh << SHED_KSHIFT | @kl
  * @off: raw reading at zero
  * @maxraw: 2^bits - 1
  * @flags: PHLOEM_CHAN_F_* seen during the open cycle
@@ -104,7 +109,7 @@ enum shed_zc_state {
  * @p_mw: real power of the last closed cycle
  */
 struct shed_chan {
-	int64_t k;
+	int32_t kh, kl;
 	int32_t off;
 	int32_t maxraw;
 	uint32_t flags;
@@ -270,7 +275,8 @@ struct phloem_shed {
 	uint32_t hpos;
 	uint64_t wt[PHLOEM_SHED_WIN_MAX];
 	uint32_t ww[PHLOEM_SHED_WIN_MAX];
-	uint32_t whead, wn;
+	uint8_t whead;		/* (a type that cannot index past @wt) */
+	uint32_t wn;
 	uint64_t wwsum, half_ns, win_ns, pace_ns, wcap_ns, speriod_ns;
 	uint64_t wprev_t, cyc_w;
 	uint64_t psq[PHLOEM_MAX_CHANNELS];
@@ -314,17 +320,30 @@ struct phloem_shed {
 	uint64_t cycles, sheds, restores, failsafes, lease_expiries;
 };
 
+/* @whead is a uint8_t: it indexes the windows by its type alone */
+_Static_assert(PHLOEM_SHED_WIN_MAX == 256, "whead must cover the window");
+
 /* ------------------------------------------------------------------ */
 /* Arithmetic helpers (no 64-bit division on 32-bit targets)           */
 /* ------------------------------------------------------------------ */
 
-/* n / d with remainder; d != 0. Shift-subtract: per cycle only. */
+/*
+ * n / d with remainder. Shift-subtract: per cycle only. Every caller
+ * divides by a non-zero value; a zero divisor still gives a defined
+ * answer (all ones, remainder n: "without bound") so that the unit is
+ * total and the value analysis proves no division by zero anywhere.
+ */
 static uint64_t shed_div(uint64_t n, uint64_t d, uint64_t *rem)
 {
 	uint64_t q = 0;
 	int shift;
 
-	if (!(n >> 32) && !(d >> 32)) {
+	if (!d) {
+		if (rem)
+			*rem = n;
+		return SHED_U64_MAX;
+	}
+	if (n <= SHED_U32_MAX && d <= SHED_U32_MAX) {
 		uint32_t n32 = (uint32_t)n, d32 = (uint32_t)d;
 		uint32_t q32 = n32 / d32;
 
@@ -337,8 +356,9 @@ static uint64_t shed_div(uint64_t n, uint64_t d, uint64_t *rem)
 			*rem = n;
 		return 0;
 	}
-	shift = __builtin_clzll(d) - __builtin_clzll(n);
-	d <<= shift;
+	shift = __builtin_clzll(d) - __builtin_clzll(n);	/* n >= d: >= 0 */
+	if (shift > 0)
+		d <<= shift;
 	for (; shift >= 0; shift--) {
 		q <<= 1;
 		if (n >= d) {
@@ -358,6 +378,9 @@ static int64_t shed_sdiv_round(int64_t n, uint64_t d)
 	uint64_t m = n < 0 ? -(uint64_t)n : (uint64_t)n;
 	uint64_t q = shed_div(m + (d >> 1), d, 0);
 
+	/* only INT64_MIN / 1 gets here: keep the negation defined */
+	if (q > (uint64_t)SHED_S64_MAX)
+		q = SHED_S64_MAX;
 	return n < 0 ? -(int64_t)q : (int64_t)q;
 }
 
@@ -504,14 +527,15 @@ int phloem_shed_check_config(const struct phloem_info *info,
 			return PHLOEM_SHED_EINVAL;
 	}
 	/* slots past the topology are not configuration: they must be zero */
-	if (!shed_zero(&cfg->cal[cfg->nchannels],
-		       sizeof(cfg->cal) - cfg->nchannels * sizeof(cfg->cal[0])) ||
-	    !shed_zero(&cfg->circuit[cfg->ncircuits],
-		       sizeof(cfg->circuit) -
-		       cfg->ncircuits * sizeof(cfg->circuit[0])) ||
-	    !shed_zero(&cfg->relay[cfg->nrelays],
-		       sizeof(cfg->relay) - cfg->nrelays * sizeof(cfg->relay[0])))
-		return PHLOEM_SHED_EINVAL;
+	for (i = cfg->nchannels; i < PHLOEM_MAX_CHANNELS; i++)
+		if (!shed_zero(&cfg->cal[i], sizeof(cfg->cal[i])))
+			return PHLOEM_SHED_EINVAL;
+	for (i = cfg->ncircuits; i < PHLOEM_MAX_CIRCUITS; i++)
+		if (!shed_zero(&cfg->circuit[i], sizeof(cfg->circuit[i])))
+			return PHLOEM_SHED_EINVAL;
+	for (i = cfg->nrelays; i < PHLOEM_MAX_RELAYS; i++)
+		if (!shed_zero(&cfg->relay[i], sizeof(cfg->relay[i])))
+			return PHLOEM_SHED_EINVAL;
 	for (i = 0; i < cfg->nrelays; i++) {
 		const struct phloem_relay_cfg *r = &cfg->relay[i];
 
@@ -584,8 +608,12 @@ static void shed_derive(struct phloem_shed *s)
 		struct shed_chan *ch = &s->ch[i];
 
 		/* uunit/LSB -> (1/16 unit)/LSB in Q20: scale * 2^24 / 1000 */
-		ch->k = (int64_t)shed_div((uint64_t)cal->scale_uunit <<
-					  (SHED_KSHIFT + SHED_Q), 1000, 0);
+		uint64_t k = shed_div((uint64_t)cal->scale_uunit <<
+				      (SHED_KSHIFT + SHED_Q), 1000, 0);
+
+		/* split: k < 2^41, so kh < 2^21 (see phloem_shed_sample()) */
+		ch->kh = (int32_t)(k >> SHED_KSHIFT);
+		ch->kl = (int32_t)(k & ((1U << SHED_KSHIFT) - 1));
 		ch->off = (int32_t)cal->offset_lsb;
 		ch->maxraw = (int32_t)((1U << s->info.chan[i].bits) - 1);
 		if (s->info.chan[i].kind == PHLOEM_CHAN_CURRENT) {
@@ -961,8 +989,11 @@ static void shed_measure(struct phloem_shed *s, uint64_t dt)
 			cc->s_mva = shed_sat32(sva);
 			if (sva) {
 				uint64_t ap = p < 0 ? -p : p;
-				uint64_t pf = ap >= sva ? 1000 :
-					      shed_div(ap * 1000 + sva / 2, sva, 0);
+				/* ap < 2^31: no overflow; |P| >= S reads 1 */
+				uint64_t pf = shed_div(ap * 1000 + sva / 2, sva, 0);
+
+				if (pf > 1000)
+					pf = 1000;
 
 				cc->pf_milli = (int16_t)(p < 0 ? -(int64_t)pf : (int64_t)pf);
 			}
@@ -1080,10 +1111,13 @@ static int shed_headroom(const struct phloem_shed *s, uint32_t r,
 		int64_t p = s->ch[s->ci[0].ch].p_mw;
 		uint64_t add = s->v0 == SHED_NONE ? 0 :
 			       shed_div(load * s->ch[s->v0].rms, 1000, 0);
-		uint64_t lim = shed_div((uint64_t)s->cfg.site_import_limit_mw *
-					s->cfg.circuit[0].restore_pct, 100, 0);
+		uint32_t lim = shed_sat32(shed_div((uint64_t)
+					s->cfg.site_import_limit_mw *
+					s->cfg.circuit[0].restore_pct, 100, 0));
+		/* p + add > lim, without overflow: |p| < 2^31, lim < 2^33 */
+		int64_t room = (int64_t)lim - p;
 
-		if (p + (int64_t)add > (int64_t)lim)
+		if (room < 0 || add > (uint64_t)room)
 			return 0;
 	}
 	return 1;
@@ -1200,17 +1234,24 @@ static void shed_restore(struct phloem_shed *s)
 
 /*
  * The cycle ends at the next crossing, or without one 1.5 nominal periods
- * after the last close or crossing (a nominal period once in no-mains).
- * Kept precomputed: the sample path only compares.
+ * after the last close or crossing (a nominal period once in no-mains),
+ * and never later than two nominal periods after it opened: a crossing
+ * that lands just past the deadline (too late to close the cycle) would
+ * otherwise push it on, cycle after cycle, and the cycle sums, bounded by
+ * the time a cycle spans, would overflow. Two periods is the longest a
+ * cycle of real mains takes: mains back in the last instant of a no-mains
+ * period, then one period. Kept precomputed: the sample path only compares.
  */
 static void shed_update_deadline(struct phloem_shed *s)
 {
-	uint64_t from = s->cyc_start;
+	uint64_t from = s->cyc_start, end = s->cyc_start + 2 * s->period_ns;
 
 	if (s->have_zc && s->last_zc > from)
 		from = s->last_zc;
 	s->deadline = from + (s->state & PHLOEM_STATE_F_NO_MAINS ?
 			      s->period_ns : s->period_ns * 3 / 2);
+	if (s->deadline > end)
+		s->deadline = end;
 }
 
 static void shed_close(struct phloem_shed *s, uint64_t t_end, uint32_t freq)
@@ -1279,6 +1320,7 @@ void phloem_shed_init(struct phloem_shed *s, const struct phloem_info *info,
 	s->nrel = (uint8_t)info->nrelays;
 	s->v0 = SHED_NONE;
 	s->ncur = 0;
+	/*@ loop unroll PHLOEM_MAX_CHANNELS; */
 	for (i = 0; i < s->nch; i++) {
 		if (info->chan[i].kind == PHLOEM_CHAN_VOLTAGE) {
 			if (s->v0 == SHED_NONE)
@@ -1470,7 +1512,8 @@ bool phloem_shed_sample(struct phloem_shed *s, const int32_t *raw,
 			uint64_t now_ns)
 {
 	uint32_t ev0 = s->evpushed, rel0 = s->relays, i, bad = SHED_NONE;
-	uint64_t sq[PHLOEM_MAX_CHANNELS], w, dt;
+	/* zeroed: a circuit reads its channel's, set below (check_config) */
+	uint64_t sq[PHLOEM_MAX_CHANNELS] = { 0 }, w, dt;
 	uint32_t slot;
 	int32_t *h, *hp;
 	uint64_t xw, wc;
@@ -1481,16 +1524,16 @@ bool phloem_shed_sample(struct phloem_shed *s, const int32_t *raw,
 	/* a gap the watchdog did not catch (tick not called) still counts */
 	if (s->now - s->last_good >= s->stale_ns)
 		shed_stale(s);
-	hp = s->hist[s->hpos];
+	hp = s->hist[s->hpos & (SHED_HIST - 1)];	/* always is */
 	s->hpos = (s->hpos + 1) & (SHED_HIST - 1);
 	h = s->hist[s->hpos];
 
 	for (i = 0; i < s->nch; i++) {
 		struct shed_chan *ch = &s->ch[i];
-		int32_t r = raw[i];
+		int32_t r = raw[i], d;
 		int64_t x;
 
-		if ((uint32_t)r > (uint32_t)ch->maxraw) {
+		if (r < 0 || r > ch->maxraw) {
 			/* not a reading this ADC can produce: a failed read */
 			bad = i;
 			h[i] = 0;
@@ -1498,7 +1541,16 @@ bool phloem_shed_sample(struct phloem_shed *s, const int32_t *raw,
 		}
 		if (r == 0 || r == ch->maxraw)
 			ch->flags |= PHLOEM_CHAN_F_CLIPPED;
-		x = ((int64_t)(r - ch->off) * ch->k) >> SHED_KSHIFT;
+		/*
+		 * (r - off) * gain >> 20, as two products: a 24-bit reading
+		 * at 100 V per step (both accepted) needs 2^24 * 2^40.6,
+		 * past 64 bits. |r - off| < 2^24 and kh < 2^21, kl < 2^20
+		 * keep each product under 2^45, exact (an arithmetic shift
+		 * of a*2^20 + b is a + (b >> 20)), and 32x32 bit multiplies
+		 * on 32-bit ARM.
+		 */
+		d = r - ch->off;
+		x = (int64_t)d * ch->kh + (((int64_t)d * ch->kl) >> SHED_KSHIFT);
 		if (x > SHED_XMAX)
 			x = SHED_XMAX;
 		else if (x < -SHED_XMAX)
@@ -1560,9 +1612,21 @@ bool phloem_shed_sample(struct phloem_shed *s, const int32_t *raw,
 		int64_t d = a[ch->dly] +
 			    (((int64_t)(b[ch->dly] - a[ch->dly]) * ch->frac) >> 16);
 
-		int64_t p = (d * h[ch->und]) >> (2 * SHED_Q);
+		int64_t p = (d * h[ch->und]) >> (2 * SHED_Q), sp;
 
-		ch->sum_p += ((p + (first ? p : s->pp[i])) >> 1) * (int64_t)wc;
+		/*
+		 * A term is < 2^59 (|p| <= 2^45, wc < 2^15) and a cycle's sum
+		 * < 2^61.5 (its weights < 2^17.5). The clamp costs two
+		 * compares and makes the bound hold whatever the order of
+		 * calls and times, so the value analysis proves it.
+		 */
+		sp = ch->sum_p;
+		if (sp > SHED_PSUM_MAX)
+			sp = SHED_PSUM_MAX;
+		else if (sp < -SHED_PSUM_MAX)
+			sp = -SHED_PSUM_MAX;
+		ch->sum_p = sp + ((p + (first ? p : s->pp[i])) >> 1) *
+				 (int64_t)wc;
 		s->pp[i] = p;
 	}
 	s->nsamp++;
@@ -1671,7 +1735,7 @@ bool phloem_shed_pop_event(struct phloem_shed *s, struct phloem_rec_event *ev,
 
 	if (!s->evcount)
 		return 0;
-	e = &s->evq[s->evhead];
+	e = &s->evq[s->evhead & (PHLOEM_SHED_EVQ - 1)];	/* always is */
 	*ev = e->ev;
 	*time_ns = e->time_ns;
 	s->evhead = (s->evhead + 1) & (PHLOEM_SHED_EVQ - 1);
