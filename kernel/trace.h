@@ -175,12 +175,12 @@ DECLARE_EVENT_CLASS(phloem_event_class,
 		__field(int, dev)
 		__field(u16, kind)
 		__field(u16, cause)
-		__field(u32, relay)
-		__field(u32, circuit)
-		__field(u32, channel)
-		__field(u32, backoff)
-		__field(s64, value)
-		__field(s64, limit)
+		__field(u8, relay)
+		__field(u8, circuit)
+		__field(u8, channel)
+		__field(u8, backoff)
+		__field(u32, value)
+		__field(u32, limit)
 		__field(u64, time_ns)
 		__field(u64, trigger_ns)
 		__field(u64, latency_ns)
@@ -199,10 +199,10 @@ DECLARE_EVENT_CLASS(phloem_event_class,
 		__entry->trigger_ns = ev->trigger_ns;
 		__entry->latency_ns = ev->latency_ns;
 	),
-	TP_printk("dev=%d %s rule=%s relay=%d circuit=%d channel=%d value=%lld limit=%lld backoff=%u trigger=%llu latency_ns=%llu",
+	TP_printk("dev=%d %s rule=%s relay=%u circuit=%u channel=%u value=%u limit=%u backoff=%u trigger=%llu latency_ns=%llu",
 		  __entry->dev, phloem_show_kind(__entry->kind),
-		  phloem_show_cause(__entry->cause), (int)__entry->relay,
-		  (int)__entry->circuit, (int)__entry->channel, __entry->value,
+		  phloem_show_cause(__entry->cause), __entry->relay,
+		  __entry->circuit, __entry->channel, __entry->value,
 		  __entry->limit, __entry->backoff, __entry->trigger_ns,
 		  __entry->latency_ns)
 );
