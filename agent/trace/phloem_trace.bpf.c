@@ -71,11 +71,12 @@ static __always_inline __u32 log2_u64(__u64 v)
 
 static __always_inline void hist_add(__u64 *h, __u64 ns)
 {
-	__u32 i = log2_u64(ns);
-
-	if (i >= PT_LOG2)
-		i = PT_LOG2 - 1;
-	__sync_fetch_and_add(&h[i], 1);
+	/*
+	 * Every index below is masked to a power-of-two array size: the 6.1
+	 * verifier loses a bound checked in one register when the compiler
+	 * indexes with a copy of it.
+	 */
+	__sync_fetch_and_add(&h[log2_u64(ns) & (PT_LOG2 - 1)], 1);
 }
 
 static __always_inline struct cpu_log *this_log(void)
@@ -245,6 +246,8 @@ int BPF_PROG(on_adc_read, int dev, __u32 channel, int val, int ret,
 {
 	if (dev != targ_dev || channel >= PT_CHANNELS)
 		return 0;
+	barrier_var(channel);	/* keep the mask: the check above is not enough */
+	channel &= PT_CHANNELS - 1;
 	if (ret < 0)
 		__sync_fetch_and_add(&hists.adc_errors[channel], 1);
 	else
@@ -309,8 +312,7 @@ int BPF_PROG(on_event, int dev, const struct phloem_rec_event *kev,
 		return 0;
 
 	b = lat_bucket(ev.latency_ns);
-	if (b < PT_LAT_BUCKETS)
-		__sync_fetch_and_add(&hists.shed_lat[b], 1);
+	__sync_fetch_and_add(&hists.shed_lat[b & 63], 1);
 	__sync_fetch_and_add(&hists.shed_lat_sum, ev.latency_ns);
 
 	rec = bpf_ringbuf_reserve(&records, sizeof(*rec), 0);

@@ -394,7 +394,8 @@ static void json_log2(const char *name, const __u64 *h)
 		if (!h[i])
 			continue;
 		printf("%s[%" PRIu64 ",%" PRIu64 ",%" PRIu64 "]", first ? "" : ",",
-		       (uint64_t)(i ? 1ULL << i : 0), (uint64_t)2 << i, (uint64_t)h[i]);
+		       (uint64_t)(i ? 1ULL << i : 0),
+		       i == PT_LOG2 - 1 ? UINT64_MAX : (uint64_t)2 << i, (uint64_t)h[i]);
 		first = false;
 	}
 	printf("]");
@@ -566,10 +567,12 @@ int main(int argc, char **argv)
 	memcpy((void *)skel->rodata->lat_bound, st0.lat_bound_ns, sizeof(st0.lat_bound_ns));
 	err = phloem_trace__load(skel);
 	if (err) {
+		/* Privileges were checked: EACCES is the verifier, EPERM lockdown */
 		if (err == -EPERM || err == -EACCES)
 			fprintf(stderr, "phloem-trace: the kernel refused the BPF programs: %s "
-				"(root, or CAP_BPF and CAP_PERFMON; kernel.unprivileged_bpf_disabled "
-				"does not apply to those)\n", strerror(-err));
+				"(%s)\n", strerror(-err), err == -EPERM ?
+				"kernel lockdown, or a security module" :
+				"the verifier rejected one: -v shows its log");
 		else
 			fprintf(stderr, "phloem-trace: cannot load the BPF programs: %s%s\n",
 				strerror(-err), opt.verbose ? "" : " (-v shows libbpf's log)");

@@ -8,7 +8,7 @@
 #ifndef PHLOEM_TRACE_H
 #define PHLOEM_TRACE_H
 
-#define PT_LOG2		40	/* log2 histogram: [2^i, 2^(i+1)) ns, last open */
+#define PT_LOG2		64	/* log2 histogram: [2^i, 2^(i+1)) ns */
 #define PT_LAT_BUCKETS	48	/* = PHLOEM_LAT_BUCKETS, the driver's histogram */
 #define PT_CHANNELS	8	/* = PHLOEM_MAX_CHANNELS */
 #define PT_KINDS	16	/* > __PHLOEM_EV_MAX */
@@ -102,7 +102,7 @@ struct pt_hists {
 	__u64 adc_errors[PT_CHANNELS];
 	__u64 decide[PT_LOG2];
 	__u64 write[PT_LOG2];
-	__u64 shed_lat[PT_LAT_BUCKETS];
+	__u64 shed_lat[64];	/* PT_LAT_BUCKETS used; 64 for a mask index */
 	__u64 shed_lat_sum;
 	__u64 events[PT_KINDS];
 	__u64 samples;
