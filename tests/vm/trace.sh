@@ -141,7 +141,8 @@ tool=$!
 wait_for "$W/late.err" 'tracing' 120 $tool ||
 	echo "# not attached: $(head -c 300 "$W/late.err")"
 for i in 1 2 3; do
-	chrt -f 90 taskset -c 1 timeout 0.15 bash -c 'while :; do :; done'
+	# timeout above the hog's priority, or it could never end it
+	chrt -f 91 taskset -c 1 timeout 0.15 chrt -f 90 bash -c 'while :; do :; done'
 	sleep 0.3
 done
 kill -INT $tool
