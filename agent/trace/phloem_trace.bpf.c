@@ -32,6 +32,13 @@ const volatile __u64 late_ns = 1000000;
 const volatile __u64 lat_bound[PT_LAT_BUCKETS];
 
 struct pt_hists hists;
+/*
+ * Set by the tool once every program is attached, cleared before it reads
+ * the totals: libbpf attaches one program after the other (milliseconds
+ * apart under emulation), and every phloem program must count the same
+ * sample sets.
+ */
+int armed;
 struct pt_round cur;		/* the sampling thread's last round */
 
 struct cpu_log {
@@ -219,7 +226,7 @@ int BPF_PROG(on_sample, int dev, __u64 expires, __u64 t0, __u64 done,
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	__u64 late;
 
-	if (dev != targ_dev)
+	if (!armed || dev != targ_dev)
 		return 0;
 	late = t0 > expires ? t0 - expires : 0;
 	hist_add(hists.late, late);
@@ -244,7 +251,7 @@ SEC("raw_tp/phloem_adc_read")
 int BPF_PROG(on_adc_read, int dev, __u32 channel, int val, int ret,
 	     __u64 start, __u64 dur)
 {
-	if (dev != targ_dev || channel >= PT_CHANNELS)
+	if (!armed || dev != targ_dev || channel >= PT_CHANNELS)
 		return 0;
 	barrier_var(channel);	/* keep the mask: the check above is not enough */
 	channel &= PT_CHANNELS - 1;
@@ -259,7 +266,7 @@ SEC("raw_tp/phloem_decide")
 int BPF_PROG(on_decide, int dev, __u64 t0, __u64 start, __u64 dur,
 	     bool changed)
 {
-	if (dev != targ_dev)
+	if (!armed || dev != targ_dev)
 		return 0;
 	hist_add(hists.decide, dur);
 	if (t0 == cur.t0) {
@@ -273,7 +280,7 @@ SEC("raw_tp/phloem_relay_write")
 int BPF_PROG(on_relay_write, int dev, __u32 relay, bool on, __u64 start,
 	     __u64 dur)
 {
-	if (dev != targ_dev)
+	if (!armed || dev != targ_dev)
 		return 0;
 	hist_add(hists.write, dur);
 	/* Only the sampling thread's own writes belong to its round */
@@ -303,7 +310,7 @@ int BPF_PROG(on_event, int dev, const struct phloem_rec_event *kev,
 	struct pt_shed *rec;
 	__u32 b;
 
-	if (dev != targ_dev)
+	if (!armed || dev != targ_dev)
 		return 0;
 	if (bpf_probe_read_kernel(&ev, sizeof(ev), kev))
 		return 0;
@@ -338,7 +345,7 @@ int BPF_PROG(on_event, int dev, const struct phloem_rec_event *kev,
 SEC("raw_tp/phloem_lease")
 int BPF_PROG(on_lease, int dev, __u32 timeout_ms, int ret)
 {
-	if (dev == targ_dev)
+	if (armed && dev == targ_dev)
 		__sync_fetch_and_add(&hists.leases, 1);
 	return 0;
 }

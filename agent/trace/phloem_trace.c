@@ -589,7 +589,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "phloem-trace: ring buffer: %s\n", strerror(errno));
 		goto out;
 	}
-	/* The driver's baseline once attached: the two count the same sheds */
+	/* The driver's baseline once armed: the two count the same sheds */
+	skel->bss->armed = 1;
 	if (get_stats(&st0))
 		goto out;
 
@@ -618,9 +619,10 @@ int main(int argc, char **argv)
 			t_next += (uint64_t)opt.interval_s * 1000000000ULL;
 		}
 	}
-	ring_buffer__consume(rb);
 	if (get_stats(&st1))
 		goto out;
+	skel->bss->armed = 0;
+	ring_buffer__consume(rb);
 	memcpy(&snap, &skel->bss->hists, sizeof(snap));
 	summary(&snap, &st1, (double)(now_ns() - t_start) / 1e9);
 	ret = 0;

@@ -124,37 +124,44 @@ samples = s["samples"]
 ds = s1["samples"] - s0["samples"]
 ok(samples > 0 and tot(h["late"]) == samples, "lateness histogram: %d sample sets traced (driver: %d over a shorter span)"
    % (samples, ds))
-ok(all(tot(r) + e >= samples for r, e in zip(h["adc"].values(), s["adc_errors"])) and h["adc"],
-   "ADC read histograms, %d channels: every read of every set" % len(h["adc"]))
-ok(0 < tot(h["decide"]) <= samples, "decision cost histogram: %d decisions" % tot(h["decide"]))
+# Counted while armed: a set read across the arming or disarming apart
+reads = [tot(r) + e for r, e in zip(h["adc"].values(), s["adc_errors"])]
+ok(h["adc"] and all(abs(r - samples) <= 1 for r in reads),
+   "ADC read histograms: every read of every set, per channel (%s reads, %d sets)"
+   % (" ".join(map(str, reads)), samples))
+ok(0 < tot(h["decide"]) <= samples + 1, "decision cost histogram: %d decisions" % tot(h["decide"]))
 ok(tot(h["relay_write"]) >= dcount + s["events"]["restore"],
    "relay write histogram: %d writes for %d sheds and %d restores"
    % (tot(h["relay_write"]), dcount, s["events"]["restore"]))
 ok(s["records_lost"] == 0, "no record lost (%d)" % s["records_lost"])
 PYEOF
 
-# -- 4. who ran while the sampler was late
-pid=$(sampler_pid)
-taskset -p -c 1 "$pid" > /dev/null
+# -- 4. who ran while the sampler was late: a SCHED_FIFO 90 busy loop on
+# each CPU for 150 ms (above the sampler's FIFO 50), three times
 "$T" --json -l 30000 > "$W/late.json" 2> "$W/late.err" &
 tool=$!
 wait_for "$W/late.err" 'tracing' 120 $tool ||
 	echo "# not attached: $(head -c 300 "$W/late.err")"
 for i in 1 2 3; do
 	# timeout above the hog's priority, or it could never end it
-	chrt -f 91 taskset -c 1 timeout 0.15 chrt -f 90 bash -c 'while :; do :; done'
-	sleep 0.3
+	for c in 0 1; do
+		chrt -f 91 taskset -c $c timeout 0.15 chrt -f 90 bash -c 'while :; do :; done' &
+	done
+	wait
+	sleep 0.5
 done
 kill -INT $tool
 wait $tool
 tool=
-taskset -p -c 0-1 "$pid" > /dev/null
 $PY - "$W/late.json" <<'PYEOF'
 import json, sys
 late = [l for l in (json.loads(x) for x in open(sys.argv[1]) if x.strip()) if l["type"] == "late"]
 hog = [l for l in late if any(r["what"].startswith("task bash/") and r["us"] >= 50000 for r in l["ran"])]
-print(("ok" if hog else "not ok") + " - late wake-ups: %d; the pinned SCHED_FIFO hog named in %d of them%s"
+print(("ok" if hog else "not ok") + " - late wake-ups: %d; the SCHED_FIFO hog named in %d of them%s"
       % (len(late), len(hog), (": " + json.dumps(hog[0])[:300]) if hog else ""))
+if not hog:
+    for l in late[:3]:
+        print("# " + json.dumps(l)[:600])
 PYEOF
 
 # -- 5. the tables
