@@ -6,8 +6,8 @@
 # phloem-trace.
 #
 # The sampling thread's CPU time (/proc/PID/schedstat: ns on a CPU) over
-# the sample sets it took (PHLOEM_IOC_GET_STATS), in windows of WINDOW_S
-# seconds, alternately without and with phloem-trace attached (every
+# the sample sets it took (PHLOEM_IOC_GET_STATS, read at the same moment),
+# in windows of about WINDOW_S seconds, alternately without and with phloem-trace attached (every
 # program: phloem's tracepoints, sched_switch, irq and softirq), ROUNDS
 # windows each, so both see the same machine. Without the tool the
 # tracepoints are off: static keys, and no extra clock reads.
@@ -27,20 +27,18 @@ trap '[ -n "$tool" ] && kill $tool 2>/dev/null; rm -rf "$W"' EXIT
 
 pid=$(sampler_pid) || { echo "trace-bench: no phloem0 thread"; exit 125; }
 
-# window LABEL: one measurement, appended to $W/LABEL as "ns_per_sample rate"
+# window LABEL: one measurement, appended to $W/LABEL as "ns_per_sample
+# rate"; the CPU time and the sample count are read together
 window() {
-	local c0 c1
-	phloem_stats "$W/s0"
-	c0=$(cut -d' ' -f1 /proc/$pid/schedstat)
+	phloem_stats "$W/s0" "$pid"
 	sleep "$WINDOW_S"
-	c1=$(cut -d' ' -f1 /proc/$pid/schedstat)
-	phloem_stats "$W/s1"
-	$PY - "$W/s0" "$W/s1" "$c0" "$c1" "$WINDOW_S" >> "$W/$1" <<'PYEOF'
+	phloem_stats "$W/s1" "$pid"
+	$PY - "$W/s0" "$W/s1" >> "$W/$1" <<'PYEOF'
 import json, sys
 s0, s1 = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
 n = s1["samples"] - s0["samples"]
-cpu = int(sys.argv[4]) - int(sys.argv[3])
-print("%.0f %.0f" % (cpu / max(n, 1), n / float(sys.argv[5])))
+print("%.0f %.0f" % ((s1["cpu_ns"] - s0["cpu_ns"]) / max(n, 1),
+                     n * 1e9 / max(s1["t_ns"] - s0["t_ns"], 1)))
 PYEOF
 }
 

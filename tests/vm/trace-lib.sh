@@ -26,12 +26,14 @@ tap_run() {
 	return $rc
 }
 
-# phloem_stats FILE: struct phloem_stats of /dev/phloem0 as JSON in FILE
-# (samples, sheds, lat_count, lat_sum_ns, lat_hist[48]). The ioctl number
-# is _IOR(0xE7, 6, struct phloem_stats) of uapi/linux/phloem.h.
+# phloem_stats FILE [PID]: struct phloem_stats of /dev/phloem0 as JSON in
+# FILE (samples, sheds, lat_count, lat_sum_ns, lat_hist[48]...), and with
+# PID, that task's CPU time (ns, /proc/PID/schedstat) read right after it.
+# The ioctl number is _IOR(0xE7, 6, struct phloem_stats) of
+# uapi/linux/phloem.h.
 phloem_stats() {
-	$PY - "$1" <<'PYEOF'
-import fcntl, json, struct, sys
+	$PY - "$1" "${2:-}" <<'PYEOF'
+import fcntl, json, struct, sys, time
 fmt = "<II12Q48Q48Q"
 size = struct.calcsize(fmt)
 req = (2 << 30) | (size << 16) | (0xE7 << 8) | 6
@@ -45,6 +47,9 @@ names = ["samples", "cycles", "adc_errors", "overruns", "sheds", "restores",
 out = dict(zip(names, v[2:14]))
 out["lat_bound_ns"] = list(v[14:62])
 out["lat_hist"] = list(v[62:110])
+out["t_ns"] = time.monotonic_ns()
+if sys.argv[2]:
+    out["cpu_ns"] = int(open("/proc/%s/schedstat" % sys.argv[2]).read().split()[0])
 json.dump(out, open(sys.argv[1], "w"))
 PYEOF
 }
