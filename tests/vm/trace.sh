@@ -144,10 +144,12 @@ wait_for "$W/late.err" 'tracing' 120 $tool ||
 	echo "# not attached: $(head -c 300 "$W/late.err")"
 for i in 1 2 3; do
 	# timeout above the hog's priority, or it could never end it
+	hogs=
 	for c in 0 1; do
 		chrt -f 91 taskset -c $c timeout 0.15 chrt -f 90 bash -c 'while :; do :; done' &
+		hogs="$hogs $!"
 	done
-	wait
+	wait $hogs	# not the tool
 	sleep 0.5
 done
 kill -INT $tool
