@@ -20,6 +20,7 @@
 #include <linux/uaccess.h>
 
 #include "phloem.h"
+#include "trace.h"
 
 static dev_t phloem_devt;
 static struct class *phloem_class;
@@ -318,6 +319,7 @@ static long phloem_ioctl_locked(struct phloem_dev *pd, unsigned int nr,
 		ret = phloem_shed_lease(pd->shed, b->lease.timeout_ms,
 					ktime_get_ns());
 		spin_unlock(&pd->shed_lock);
+		trace_phloem_lease(pd->id, b->lease.timeout_ms, ret);
 		if (ret)
 			return ret;
 		phloem_relays_apply(pd);

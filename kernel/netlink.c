@@ -28,6 +28,7 @@
 #include <net/netlink.h>
 
 #include "phloem.h"
+#include "trace.h"
 
 enum phloem_nl_groups {
 	PHLOEM_NL_GRP_EVENTS,
@@ -1170,6 +1171,7 @@ static int phloem_nl_lease_doit(struct sk_buff *skb, struct genl_info *info)
 	spin_lock(&pd->shed_lock);
 	ret = phloem_shed_lease(pd->shed, ms, ktime_get_ns());
 	spin_unlock(&pd->shed_lock);
+	trace_phloem_lease(pd->id, ms, ret);
 	if (ret)
 		GENL_SET_ERR_MSG(info, "lease refused by the shedding unit");
 	else

@@ -25,6 +25,7 @@
 #include <linux/string.h>
 
 #include "phloem.h"
+#include "trace.h"
 
 /*
  * Longest watchdog interval. The unit's stale limit may be up to 10 s, but
@@ -108,9 +109,15 @@ void phloem_relays_apply(struct phloem_dev *pd)
 		want = pd->safe_bits;
 
 	diff = (want ^ pd->relay_state) & GENMASK(nrelays - 1, 0);
-	for_each_set_bit(i, &diff, nrelays)
+	for_each_set_bit(i, &diff, nrelays) {
+		u64 w0 = trace_phloem_relay_write_enabled() ? ktime_get_ns() : 0;
+
 		gpiod_set_value_cansleep(pd->relays->desc[i],
 					 !!(want & BIT(i)));
+		if (w0)
+			trace_phloem_relay_write(pd->id, i, !!(want & BIT(i)),
+						 w0, ktime_get_ns() - w0);
+	}
 	WRITE_ONCE(pd->relay_state, want);
 	done_ns = ktime_get_ns();
 
@@ -122,6 +129,7 @@ void phloem_relays_apply(struct phloem_dev *pd)
 					 done_ns - ev->trigger_ns : 0;
 			phloem_stats_latency(pd, ev->latency_ns);
 		}
+		phloem_trace_event(pd->id, ev, pd->evtime[i]);
 		phloem_publish(pd, PHLOEM_REC_EVENT, pd->evtime[i], ev,
 			       sizeof(*ev));
 	}
@@ -205,7 +213,7 @@ static int phloem_sampler_thread(void *data)
 		unsigned long failed = 0;
 		unsigned int i;
 		bool changed = false;
-		u64 t0;
+		u64 t0, d0 = 0, d1 = 0;
 
 		phloem_sampler_wait(pd, &expires);
 		if (kthread_should_stop())
@@ -214,9 +222,14 @@ static int phloem_sampler_thread(void *data)
 		/* Reads may sleep (SPI): no lock held here */
 		t0 = ktime_get_ns();
 		for (i = 0; i < n; i++) {
+			u64 r0 = trace_phloem_adc_read_enabled() ? ktime_get_ns() : 0;
 			int val, ret;
 
 			ret = iio_read_channel_raw(pd->chan[i], &val);
+			if (r0)
+				trace_phloem_adc_read(pd->id, i, ret < 0 ? 0 : val,
+						      min(ret, 0), r0,
+						      ktime_get_ns() - r0);
 			if (ret < 0) {
 				atomic64_inc(&pd->adc_errors);
 				dev_err_ratelimited(pd->dev,
@@ -230,6 +243,9 @@ static int phloem_sampler_thread(void *data)
 			fails[i] = 0;
 			raw[i] = val;
 		}
+		if (trace_phloem_sample_enabled())
+			trace_phloem_sample(pd->id, ktime_to_ns(expires), t0,
+					    ktime_get_ns(), failed);
 
 		spin_lock(&pd->shed_lock);
 		if (failed) {
@@ -251,10 +267,16 @@ static int phloem_sampler_thread(void *data)
 							     PHLOEM_CAUSE_ADC, t0);
 			}
 		} else {
+			if (trace_phloem_decide_enabled())
+				d0 = ktime_get_ns();
 			changed = phloem_shed_sample(pd->shed, raw, t0);
+			if (d0)
+				d1 = ktime_get_ns();
 			faulty = 0;
 		}
 		spin_unlock(&pd->shed_lock);
+		if (d0)
+			trace_phloem_decide(pd->id, t0, d0, d1 - d0, changed);
 		if (!failed)
 			atomic64_inc(&pd->samples);
 
@@ -355,6 +377,7 @@ void phloem_sampler_uninit(struct phloem_dev *pd)
 	pd->relay_state = pd->safe_bits;
 	ev.trigger_ns = ktime_get_ns();
 	phloem_publish(pd, PHLOEM_REC_EVENT, ev.trigger_ns, &ev, sizeof(ev));
+	phloem_trace_event(pd->id, &ev, ev.trigger_ns);
 	mutex_unlock(&pd->relay_lock);
 	dev_info(pd->dev, "unbinding: relays in safe state (on: 0x%x)\n",
 		 pd->safe_bits);

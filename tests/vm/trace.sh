@@ -1,0 +1,181 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# trace.sh DIR: phloem-trace in the test VM (make check-vm-trace), run by
+# tests/vm/run.sh --modules (phloem.ko bound to phloem_sim.ko). DIR holds
+# phloem-trace and phloem_bench.
+#
+#   1. phloem.ko's tracepoints are registered (tracefs events/phloem/)
+#   2. the tool refuses clearly without privileges and without BTF
+#   3. 20 step overloads (phloem_bench) with the tool attached: its shed
+#      latency histogram equals the driver's own (PHLOEM_IOC_GET_STATS
+#      read here before and after, bucket by bucket, count and sum); each
+#      shed is broken down sample -> decision -> relay write and the parts
+#      add up to the driver's latency; every histogram counted samples
+#   4. a SCHED_FIFO hog pinned to the sampler's CPU makes it late: the
+#      tool names the hog among what ran on that CPU meanwhile
+#   5. the tables (no --json) have every section
+set -u
+dir=${1:?usage: trace.sh DIR}
+. "$(dirname "$0")/trace-lib.sh"
+T=$dir/phloem-trace
+W=$(mktemp -d)
+tool=
+cleanup() {
+	[ -n "$tool" ] && kill "$tool" 2>/dev/null
+	rm -rf "$W"
+}
+
+main() {
+trap cleanup EXIT
+# -- 1. tracepoints
+mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracing
+missing=
+for e in phloem_sample phloem_adc_read phloem_decide phloem_relay_write \
+	 phloem_event phloem_failsafe phloem_lease_expired phloem_lease; do
+	[ -d /sys/kernel/tracing/events/phloem/$e ] || missing="$missing $e"
+done
+ok "$([ -z "$missing" ]; echo $?)" "tracepoints: phloem:* registered${missing:+ (missing:$missing)}"
+
+# The tracepoints through ftrace too: one sample event, then off again
+echo 1 > /sys/kernel/tracing/events/phloem/phloem_sample/enable
+sleep 0.5
+echo 0 > /sys/kernel/tracing/events/phloem/phloem_sample/enable
+grep -m1 'phloem_sample: dev=0' /sys/kernel/tracing/trace > "$W/ftrace" 2>/dev/null
+ok "$([ -s "$W/ftrace" ]; echo $?)" "tracepoints: phloem_sample fires through ftrace ($(cut -c1-100 "$W/ftrace"))"
+echo > /sys/kernel/tracing/trace
+
+# -- 2. refusals
+setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
+	"$T" -D 1 > "$W/out" 2> "$W/err"
+rc=$?
+ok "$([ $rc = 1 ] && grep -q 'permission denied: needs root, or CAP_BPF and CAP_PERFMON' "$W/err"; echo $?)" \
+	"refuses without privileges: status $rc, \"$(head -c 120 "$W/err")\""
+"$T" --btf /nonexistent/vmlinux -D 1 > "$W/out" 2> "$W/err"
+rc=$?
+ok "$([ $rc = 1 ] && grep -q 'btf /nonexistent/vmlinux: No such file' "$W/err" && [ ! -s "$W/out" ]; echo $?)" \
+	"refuses a missing BTF file: status $rc, \"$(head -c 120 "$W/err")\""
+
+# -- 3. totals against the driver's histogram
+"$T" --json -l 5000 > "$W/trace.json" 2> "$W/trace.err" &
+tool=$!
+if wait_for "$W/trace.err" 'tracing' 120 $tool; then
+	ok 0 "attached: $(head -c 100 "$W/trace.err")"
+else
+	ok 1 "attached within 120 s: $(head -c 300 "$W/trace.err")"
+fi
+phloem_stats "$W/s0.json"
+"$dir/phloem_bench" -n 20 > "$W/bench.out" 2>&1
+brc=$?
+phloem_stats "$W/s1.json"
+sleep 0.5
+kill -INT $tool
+wait $tool
+trc=$?
+tool=
+ok "$([ $brc = 0 ]; echo $?)" "20 step overloads ran (phloem_bench status $brc)"
+ok "$([ $trc = 0 ]; echo $?)" "phloem-trace ended cleanly on SIGINT (status $trc)"
+[ $brc = 0 ] || tail -n 20 "$W/bench.out" | sed 's/^/# /'
+
+$PY - "$W/trace.json" "$W/s0.json" "$W/s1.json" <<'PYEOF'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+s0, s1 = json.load(open(sys.argv[2])), json.load(open(sys.argv[3]))
+summ = [l for l in lines if l["type"] == "summary"]
+sheds = [l for l in lines if l["type"] == "shed"]
+def ok(cond, msg):
+    print(("ok" if cond else "not ok") + " - " + msg)
+if not summ:
+    ok(False, "the tool printed a summary"); sys.exit(0)
+s = summ[-1]
+sl = s["shed_latency"]
+drv = [b - a for a, b in zip(s0["lat_hist"], s1["lat_hist"])]
+dcount = s1["lat_count"] - s0["lat_count"]
+dsum = s1["lat_sum_ns"] - s0["lat_sum_ns"]
+ok(dcount >= 20, "the driver counted %d sheds (>= 20)" % dcount)
+ok(sl["tool"] == drv, "shed latency: the tool's histogram equals the driver's, bucket by bucket "
+   "(%d buckets used)" % sum(1 for x in drv if x))
+ok(sl["tool_count"] == dcount and s["events"]["shed"] == dcount,
+   "shed count: tool %d (events %d), driver %d" % (sl["tool_count"], s["events"]["shed"], dcount))
+ok(sl["tool_sum_ns"] == dsum, "shed latency sum: tool %d ns, driver %d ns" % (sl["tool_sum_ns"], dsum))
+ok(sl["bounds_ns"][:-1] == s1["lat_bound_ns"][:-1] and sl["bounds_ns"][-1] is None,
+   "same buckets: the tool's bounds are the driver's")
+ok(len(sheds) == dcount, "one breakdown line per shed (%d)" % len(sheds))
+matched = [x for x in sheds if x["matched"]]
+ok(len(matched) >= len(sheds) * 0.8 and matched,
+   "%d of %d sheds broken down from their trigger sample" % (len(matched), len(sheds)))
+bad = []
+for x in matched:
+    parts = [x[k] for k in ("reads_us", "decide_us", "wait_us", "write_us", "rest_us")]
+    if any(p is None or p < 0 for p in parts) or x["late_us"] is None:
+        bad.append(x); continue
+    if abs(sum(parts) * 1000 - x["latency_ns"]) > 2000:
+        bad.append(x)
+ok(not bad, "reads + decide + wait + write + rest = the driver's latency, within 2 us%s"
+   % ("" if not bad else ": " + json.dumps(bad[0])))
+if matched:
+    m = sorted(matched, key=lambda x: x["latency_ns"])[len(matched) // 2]
+    print("# median shed (us): late %.0f | reads %.0f | decide %.1f | wait %.0f | write %.0f | rest %.0f | total %.0f"
+          % (m["late_us"], m["reads_us"], m["decide_us"], m["wait_us"], m["write_us"], m["rest_us"],
+             m["latency_ns"] / 1000))
+h = s["hist_ns"]
+tot = lambda rows: sum(r[2] for r in rows)
+samples = s["samples"]
+ds = s1["samples"] - s0["samples"]
+ok(samples > 0 and tot(h["late"]) == samples, "lateness histogram: %d sample sets traced (driver: %d over a shorter span)"
+   % (samples, ds))
+# Counted while armed: a set read across the arming or disarming apart
+reads = [tot(r) + e for r, e in zip(h["adc"].values(), s["adc_errors"])]
+ok(h["adc"] and all(abs(r - samples) <= 1 for r in reads),
+   "ADC read histograms: every read of every set, per channel (%s reads, %d sets)"
+   % (" ".join(map(str, reads)), samples))
+ok(0 < tot(h["decide"]) <= samples + 1, "decision cost histogram: %d decisions" % tot(h["decide"]))
+ok(tot(h["relay_write"]) >= dcount + s["events"]["restore"],
+   "relay write histogram: %d writes for %d sheds and %d restores"
+   % (tot(h["relay_write"]), dcount, s["events"]["restore"]))
+ok(s["records_lost"] == 0, "no record lost (%d)" % s["records_lost"])
+PYEOF
+
+# -- 4. who ran while the sampler was late: a SCHED_FIFO 90 busy loop on
+# each CPU for 150 ms (above the sampler's FIFO 50), three times
+"$T" --json -l 30000 > "$W/late.json" 2> "$W/late.err" &
+tool=$!
+wait_for "$W/late.err" 'tracing' 120 $tool ||
+	echo "# not attached: $(head -c 300 "$W/late.err")"
+for i in 1 2 3; do
+	# timeout above the hog's priority, or it could never end it
+	hogs=
+	for c in 0 1; do
+		chrt -f 91 taskset -c $c timeout 0.15 chrt -f 90 bash -c 'while :; do :; done' &
+		hogs="$hogs $!"
+	done
+	wait $hogs	# not the tool
+	sleep 0.5
+done
+kill -INT $tool
+wait $tool
+tool=
+$PY - "$W/late.json" <<'PYEOF'
+import json, sys
+late = [l for l in (json.loads(x) for x in open(sys.argv[1]) if x.strip()) if l["type"] == "late"]
+hog = [l for l in late if any(r["what"].startswith("task bash/") and r["us"] >= 50000 for r in l["ran"])]
+print(("ok" if hog else "not ok") + " - late wake-ups: %d; the SCHED_FIFO hog named in %d of them%s"
+      % (len(late), len(hog), (": " + json.dumps(hog[0])[:300]) if hog else ""))
+if not hog:
+    for l in late[:3]:
+        print("# " + json.dumps(l)[:600])
+PYEOF
+
+# -- 5. the tables
+"$T" -D 3 -l 100000 > "$W/tables" 2> "$W/tables.err"
+rc=$?
+miss=
+for t in 'samples, ' 'timer wake-up lateness' 'ADC read, channel 0' 'decision (phloem_shed_sample' \
+	 'relay GPIO write' "shed latency, sample to relay write, in the driver's buckets"; do
+	grep -qF "$t" "$W/tables" || miss="$miss [$t]"
+done
+ok "$([ $rc = 0 ] && [ -z "$miss" ]; echo $?)" "tables: every section printed (status $rc)${miss:+ missing:$miss}"
+sed -n '1,40p' "$W/tables" | sed 's/^/# /'
+}
+
+tap_run main
