@@ -79,6 +79,7 @@ void pd_config_defaults(struct pd_config *c)
 	c->backend = PD_BACKEND_KERNEL;
 	snprintf(c->socket, sizeof(c->socket), "/run/phloem/phloemd.sock");
 	c->lease_s = 30;
+	c->sample_ms = 100;
 	snprintf(c->user, sizeof(c->user), "phloem");
 	snprintf(c->group, sizeof(c->group), "phloem");
 	c->sim_vrms_mv = 230000;
@@ -598,6 +599,11 @@ static int handler(void *user, const char *section, const char *key,
 			/* the kernel takes 100 ms .. 600 s */
 			if (!parse_u32(v, 1, 600, &c->lease_s))
 				return BAD("expected seconds 1..600");
+		} else if (!strcmp(key, "sample_ms")) {
+			/* the site state's kernel measurement: what device
+			 * control reacts to and peers gossip */
+			if (!parse_u32(v, 20, 10000, &c->sample_ms))
+				return BAD("expected milliseconds 20..10000");
 		} else if (!strcmp(key, "user") || !strcmp(key, "group")) {
 			char *dst = key[0] == 'u' ? c->user : c->group;
 
@@ -608,7 +614,7 @@ static int handler(void *user, const char *section, const char *key,
 			if (!parse_u32(v, 0, 255, &c->device))
 				return BAD("expected a device index 0..255");
 		} else {
-			return BAD("unknown key (backend, socket, lease_s, user, group, device)");
+			return BAD("unknown key (backend, socket, lease_s, sample_ms, user, group, device)");
 		}
 		return 1;
 	case SEC_SIM:

@@ -56,6 +56,7 @@ struct pd_control {
 	char path[PD_SOCK_LEN];
 	struct client *cl[CTL_MAX_CLIENTS];
 	struct client *dead;
+	int sub;		/* our PD_SITE_EVENT subscription */
 };
 
 static void on_dead(struct pd_watch *w, uint32_t events)
@@ -177,11 +178,22 @@ static struct json_object *state_flags(uint32_t state)
 
 /* ---- reads ---- */
 
+/* The site's kernel measurement of this instant: a reply tells the state
+ * when it was asked, not up to sample_ms before. */
+static int sample(struct phloemd *d, struct phloem_status *st)
+{
+	int err = pd_site_sample(&d->site);
+
+	if (!err)
+		*st = d->site.kernel.st;
+	return err;
+}
+
 static struct json_object *do_status(struct phloemd *d)
 {
 	struct phloem_status st;
 	struct json_object *o, *w;
-	int err = d->be.ops->status(&d->be, &st);
+	int err = sample(d, &st);
 
 	if (err)
 		return error_reply(-err, "backend status failed");
@@ -216,7 +228,7 @@ static struct json_object *do_channels(struct phloemd *d)
 {
 	struct phloem_status st;
 	struct json_object *o, *a;
-	int err = d->be.ops->status(&d->be, &st);
+	int err = sample(d, &st);
 
 	if (err)
 		return error_reply(-err, "backend status failed");
@@ -252,7 +264,7 @@ static struct json_object *do_relays(struct phloemd *d)
 {
 	struct phloem_status st;
 	struct json_object *o, *a;
-	int err = d->be.ops->status(&d->be, &st);
+	int err = sample(d, &st);
 
 	if (err)
 		return error_reply(-err, "backend status failed");
@@ -290,7 +302,7 @@ static struct json_object *do_limits(struct phloemd *d)
 	struct phloem_status st;
 	struct pd_targets t;
 	struct json_object *o, *a;
-	int err = d->be.ops->status(&d->be, &st);
+	int err = sample(d, &st);
 
 	if (err)
 		return error_reply(-err, "backend status failed");
@@ -670,8 +682,11 @@ static void on_accept(struct pd_watch *w, uint32_t events)
 	ctl->cl[slot] = c;
 }
 
-void pd_control_event(struct phloemd *d, const struct pd_event_row *e)
+/* Every event of the site to every `events --follow` client. */
+static void on_site_event(void *ctx, struct pd_site *s, uint32_t changed,
+			  const struct pd_event_row *e)
 {
+	struct phloemd *d = ctx;
 	struct pd_control *ctl = d->ctl;
 	struct json_object *o;
 
@@ -738,6 +753,7 @@ int pd_control_open(struct phloemd *d, const char *path, char *err,
 	ctl->d = d;
 	if (pd_watch_add(d, &ctl->w, EPOLLIN))
 		goto fail;
+	ctl->sub = pd_site_subscribe(&d->site, PD_SITE_EVENT, on_site_event, d);
 	d->ctl = ctl;
 	return 0;
 fail:
@@ -758,6 +774,7 @@ void pd_control_close(struct phloemd *d)
 		if (ctl->cl[i])
 			client_free(ctl->cl[i]);
 	pd_control_reap(d);
+	pd_site_unsubscribe(&d->site, ctl->sub);
 	pd_watch_del(d, &ctl->w);
 	close(ctl->w.fd);
 	unlink(ctl->path);

@@ -1,7 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * phloemd: state of the running daemon, shared by main.c (event loop and
- * policy application) and control.c (the UNIX socket). Single-threaded.
+ * phloemd: state of the running daemon. Single-threaded (a Modbus bus has
+ * its own thread, which touches nothing here: see modbus.c).
+ *
+ * Each subsystem is a module with open/close and its own fds (struct
+ * pd_watch in the one epoll set). What they share about the site, they
+ * share through @site (site.h): producers commit changes, consumers
+ * subscribe, the loop dispatches. Commands (the control socket's overrides)
+ * go to the policy's functions below.
  */
 #ifndef PHLOEMD_DAEMON_H
 #define PHLOEMD_DAEMON_H
@@ -14,6 +20,7 @@
 #include "backend.h"
 #include "history.h"
 #include "phloemd.h"
+#include "site.h"
 
 struct pd_control;
 struct pd_meter;
@@ -56,6 +63,7 @@ struct pd_chan_acc {
  * @op_site_mw: operator's site limit (UINT32_MAX: none, policy decides)
  * @op_circuit_ma: operator's circuit limits (0: none)
  * @prio: relay priorities in force (config, or operator's)
+ * @site: the site state (site.h); @site.kernel.info is @info
  */
 struct phloemd {
 	struct pd_config cfg;
@@ -83,6 +91,7 @@ struct phloemd {
 	bool quit;
 	struct pd_peers *peers;		/* NULL: [peers] not configured */
 	struct pd_meter *meter;		/* NULL: no [peers] ledger=, not metering */
+	struct pd_site site;
 };
 
 /* main.c: actions for control.c; return 0 or -errno with @err filled */
@@ -104,8 +113,6 @@ int pd_control_open(struct phloemd *d, const char *path, char *err,
 void pd_control_close(struct phloemd *d);
 /** Free clients dropped during the last epoll batch (see control.c). */
 void pd_control_reap(struct phloemd *d);
-/** Send an event to every `events --follow` client. */
-void pd_control_event(struct phloemd *d, const struct pd_event_row *e);
 
 /* main.c: one log line "phloemd: WHO: ..." on stderr (the journal); WHO may be NULL */
 void pd_vlog(const char *who, const char *fmt, va_list ap);

@@ -117,6 +117,7 @@ struct pd_config {
 	enum pd_backend_kind backend;
 	char socket[PD_SOCK_LEN];
 	uint32_t lease_s;
+	uint32_t sample_ms;	/* kernel measurement into the site state */
 	char user[32];		/* empty: do not drop privileges */
 	char group[32];		/* group allowed to read over the socket */
 	uint32_t device;	/* PHLOEM_A_DEV_INDEX */
