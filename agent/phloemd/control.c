@@ -189,6 +189,60 @@ static int sample(struct phloemd *d, struct phloem_status *st)
 	return err;
 }
 
+/* a struct pd_val: null when unknown, never a made-up number */
+static struct json_object *jval(struct pd_val v, double div)
+{
+	return v.known ? json_object_new_double((double)v.milli / div) : NULL;
+}
+
+/* The site state's devices and what they add up to (docs/modbus.md). */
+static void site_json(struct phloemd *d, struct json_object *o)
+{
+	const struct pd_site *s = &d->site;
+	struct json_object *a = json_object_new_array();
+	bool known;
+	int64_t w;
+
+	w = pd_site_pv_mw(s, &known);
+	ADD(o, "pv_w", known ? json_object_new_double(w / 1000.0) : NULL);
+	w = pd_site_battery_mw(s, &known);
+	ADD(o, "battery_w", known ? json_object_new_double(w / 1000.0) : NULL);
+	for (int i = 0; i < s->ndevices; i++) {
+		const struct pd_site_device *dv = &s->dev[i];
+		struct json_object *e = json_object_new_object();
+
+		ADD(e, "name", JS(dv->name));
+		ADD(e, "kind", JS(pd_dev_kind_name(dv->kind)));
+		ADD(e, "state", JS(pd_dev_state_name(dv->state)));
+		ADD(e, "detail", JS(dv->detail));
+		ADD(e, "manufacturer", JS(dv->manufacturer));
+		ADD(e, "model", JS(dv->model));
+		ADD(e, "serial", JS(dv->serial));
+		ADD(e, "updated_ms", JI((int64_t)dv->updated_ms));
+		ADD(e, "reads", JI((int64_t)dv->reads));
+		ADD(e, "failures", JI((int64_t)dv->failures));
+		ADD(e, "writes", JI((int64_t)dv->writes));
+		ADD(e, "refused", JI((int64_t)dv->refused));
+		ADD(e, "ac_w", jval(dv->ac_mw, 1000));
+		ADD(e, "pv_w", jval(dv->pv_mw, 1000));
+		ADD(e, "soc_pct", jval(dv->soc_mpct, 1000));
+		ADD(e, "reserve_pct", jval(dv->reserve_mpct, 1000));
+		ADD(e, "capacity_wh", jval(dv->capacity_mwh, 1000));
+		ADD(e, "max_charge_w", jval(dv->max_charge_mw, 1000));
+		ADD(e, "max_discharge_w", jval(dv->max_discharge_mw, 1000));
+		ADD(e, "setpoint_w", jval(dv->setpoint_mw, 1000));
+		ADD(e, "pv_limit_pct", jval(dv->pv_limit_mpct, 1000));
+		ADD(e, "rating_w", jval(dv->rating_mw, 1000));
+		ADD(e, "meter_w", jval(dv->meter_mw, 1000));
+		ADD(e, "import_wh", jval(dv->import_mwh, 1000));
+		ADD(e, "export_wh", jval(dv->export_mwh, 1000));
+		ADD(e, "vrms_v", jval(dv->vrms_mv, 1000));
+		ADD(e, "freq_hz", jval(dv->freq_mhz, 1000));
+		json_object_array_add(a, e);
+	}
+	ADD(o, "devices", a);
+}
+
 static struct json_object *do_status(struct phloemd *d)
 {
 	struct phloem_status st;
@@ -221,6 +275,8 @@ static struct json_object *do_status(struct phloemd *d)
 		if (m)
 			ADD(o, "meter", m);
 	}
+	if (d->site.ndevices)
+		site_json(d, o);
 	return o;
 }
 

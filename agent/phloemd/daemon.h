@@ -25,6 +25,8 @@
 struct pd_control;
 struct pd_meter;
 struct pd_peers;
+struct pd_devices;
+struct pd_mbserver_state;
 struct json_object;
 
 /** struct pd_watch - an fd in the epoll set; data.ptr points here */
@@ -91,6 +93,8 @@ struct phloemd {
 	bool quit;
 	struct pd_peers *peers;		/* NULL: [peers] not configured */
 	struct pd_meter *meter;		/* NULL: no [peers] ledger=, not metering */
+	struct pd_devices *devices;	/* NULL: no [device] sections */
+	struct pd_mbserver_state *mbserver; /* NULL: no [modbus_server] */
 	struct pd_site site;
 };
 

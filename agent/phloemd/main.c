@@ -51,6 +51,7 @@
 #include "lib/nl/phloem_nl.h"
 #include "daemon.h"
 #include "meter.h"
+#include "devices.h"
 
 #define METER_POLL_S	2
 #define FLUSH_EVERY	5	/* polls: partial minutes reach disk every 10 s */
@@ -1017,6 +1018,18 @@ int main(int argc, char **argv)
 		logmsg("meter: %s", strerror(-rc));
 		return 1;
 	}
+	{
+		char derr[PD_ERR_LEN];
+
+		if (pd_devices_open(&D, derr, sizeof(derr)) < 0) {
+			logmsg("devices: %s", derr);
+			return 1;
+		}
+		if (pd_mbserver_open(&D, derr, sizeof(derr)) < 0) {
+			logmsg("modbus server: %s", derr);
+			return 1;
+		}
+	}
 
 	/* take over: lease first, so our limits are the ones that hold */
 	renew_lease();
@@ -1063,6 +1076,8 @@ int main(int argc, char **argv)
 		if (D.held & (1u << i))
 			D.be.ops->override(&D.be, (uint32_t)D.relay_map[i], PHLOEM_OVERRIDE_AUTO, 0);
 	D.be.ops->lease(&D.be, 0);
+	pd_mbserver_close(&D);
+	pd_devices_close(&D);
 	pd_meter_close(&D);
 	pd_peers_close(&D);
 	pd_control_close(&D);
