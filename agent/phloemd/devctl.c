@@ -72,6 +72,11 @@ void pd_devctl_plan(const struct pd_devctl_in *in, struct pd_devctl_out *out)
 		      clamp(allowed * 100000 / in->pv_rating_mw, 0, 100000);
 		if (in->pv_ref_mpct >= 100000 && grid_after >= -in->export_limit_mw)
 			pct = 100000;	/* not curtailed, and no need */
+		/* curtailed, but producing well below its limit (the sun
+		 * went): the limit holds nothing back, let it go */
+		if (in->pv_ref_mpct < 100000 && grid_after >= -in->export_limit_mw &&
+		    in->pv_mw * 100000 < (in->pv_ref_mpct - 2 * PV_STEP_MPCT) * in->pv_rating_mw)
+			pct = 100000;
 		if ((pct >= 100000) != (in->pv_ref_mpct >= 100000) ||
 		    llabs(pct - in->pv_ref_mpct) > PV_STEP_MPCT) {
 			out->pv_write = true;
@@ -83,6 +88,8 @@ void pd_devctl_plan(const struct pd_devctl_in *in, struct pd_devctl_out *out)
 	}
 }
 
+/* ---- in the daemon (devctl_test builds the rules above alone) ---- */
+#ifndef PD_DEVCTL_PURE
 static void ctl_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void ctl_log(const char *fmt, ...)
 {
@@ -176,3 +183,4 @@ void pd_devctl_run(struct pd_devctl *c, struct pd_devices *mod,
 	}
 	(void)now;
 }
+#endif /* PD_DEVCTL_PURE */

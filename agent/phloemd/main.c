@@ -713,6 +713,13 @@ static void reload(void)
 	memcpy(nc->db, D.cfg.db, sizeof(nc->db));
 	memcpy(nc->user, D.cfg.user, sizeof(nc->user));
 	nc->device = D.cfg.device;
+	/* the buses and the Modbus server run on what they started with */
+	if (nc->ndevices != D.cfg.ndevices || memcmp(nc->dev, D.cfg.dev, sizeof(nc->dev)) ||
+	    memcmp(&nc->mbserver, &D.cfg.mbserver, sizeof(nc->mbserver)))
+		logmsg("reload: [device] and [modbus_server] take effect at restart");
+	nc->ndevices = D.cfg.ndevices;
+	memcpy(nc->dev, D.cfg.dev, sizeof(nc->dev));
+	nc->mbserver = D.cfg.mbserver;
 	/* release the windowed holds of the old file; the new one re-takes
 	 * what it wants */
 	for (int i = 0; i < D.cfg.nrelays; i++)

@@ -43,6 +43,7 @@
 #define BACKOFF_MIN_MS	1000
 #define BACKOFF_MAX_MS	30000
 #define MB_EVQ		16
+#define REFUSED_HOLD_MS	30000
 
 /* models a device may have, by role */
 enum { M_COMMON, M_INV, M_NAMEPLATE, M_CTL123, M_STORAGE, M_DERCTL, M_BATTERY,
@@ -75,6 +76,8 @@ struct mb_dev {
 	int64_t cmd_batt_mw, cmd_pv_mpct;
 	uint64_t cmd_seq, done_seq;
 	uint64_t cmd_t0_ns;
+	uint64_t refused_at_ms;
+	int64_t refused_mw;
 };
 
 struct mb_bus {
@@ -175,11 +178,14 @@ static void set_state(struct mb_bus *b, struct mb_dev *m, enum pd_dev_state st,
 		      const char *fmt, ...)
 {
 	enum pd_dev_state old = m->snap.state;
+	char detail[sizeof(m->snap.detail)];
 	va_list ap;
 
+	/* @fmt's arguments may be the detail itself */
 	va_start(ap, fmt);
-	vsnprintf(m->snap.detail, sizeof(m->snap.detail), fmt, ap);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
+	memcpy(m->snap.detail, detail, sizeof(detail));
 	m->snap.state = st;
 	if (st != PD_DEV_S_ONLINE) {
 		/* what it said before is no measurement now */
@@ -247,6 +253,8 @@ static int connect_bus(struct mb_bus *b, struct mb_dev *m)
 	modbus_set_byte_timeout(b->ctx, to / 1000, (to % 1000) * 1000);
 	if (modbus_connect(b->ctx))
 		return -1;
+	/* a serial line keeps the bytes of an answer that came too late */
+	modbus_flush(b->ctx);
 	for (int i = 0; i < b->ndev; i++)
 		b->dev[i]->connected = true;
 	return 0;
@@ -686,6 +694,11 @@ static bool do_writes(struct mb_bus *b, struct mb_dev *m)
 	if (seq == m->done_seq || m->snap.state != PD_DEV_S_ONLINE)
 		return true;
 	m->done_seq = seq;
+	/* the same setpoint the device refused a moment ago: it would
+	 * refuse again; wait before asking (a write storm helps nobody) */
+	if (batt && m->refused_at_ms && mono_ms() - m->refused_at_ms < REFUSED_HOLD_MS &&
+	    llabs(bmw - m->refused_mw) < 100000)
+		batt = false;
 	if (batt) {
 		rc = write_battery(b, m, bmw, what, sizeof(what));
 		if (rc == -1) {
@@ -694,6 +707,8 @@ static bool do_writes(struct mb_bus *b, struct mb_dev *m)
 		}
 		if (rc) {
 			m->snap.refused++;
+			m->refused_at_ms = mono_ms();
+			m->refused_mw = bmw;
 			post_event(b, m, "refused", "battery setpoint %s: %s", what,
 				   errno == EREMOTEIO ? "read back differs" : modbus_strerror(errno));
 		} else {

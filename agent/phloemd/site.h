@@ -280,7 +280,7 @@ struct pd_site {
 	} sub[PD_SITE_MAX_SUBS];
 	struct pd_site_evq_entry {
 		struct pd_event_row row;
-		char kind[24], cause[24], relay[32], circuit[32],
+		char kind[24], cause[128], relay[32], circuit[32],
 		     channel[32];
 	} evq[PD_SITE_EVQ];
 	unsigned evq_head, evq_len;
