@@ -88,6 +88,14 @@ struct phloemd {
 	int64_t cur_minute;
 	unsigned polls;
 	struct pd_chan_acc ch[PHLOEM_MAX_CHANNELS];
+	/* devices' AC energy of the minute (history rows "dev:NAME"):
+	 * integrated from their power at each of their updates */
+	struct {
+		uint64_t last_ms;
+		int64_t last_mw;
+		bool known;
+		uint64_t acc_out_uwh, acc_in_uwh;	/* µWh: + into the site, - */
+	} dev_acc[PD_SITE_MAX_DEVICES];
 	uint64_t events, errors;
 	gid_t read_gid;
 	bool quit;

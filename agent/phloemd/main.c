@@ -502,8 +502,28 @@ static void flush_minute(struct phloemd *d)
 		    pd_history_set_meter(d->hist, c->name, c->base_imp, c->base_exp))
 			goto fail;
 	}
+	for (int i = 0; i < d->site.ndevices; i++) {
+		char name[40];
+		const struct pd_site_device *dv = &d->site.dev[i];
+		struct pd_minute_row r = {
+			.ts = d->cur_minute, .channel = name, .circuit = pd_dev_kind_name(dv->kind),
+			.import_mwh = (int64_t)(d->dev_acc[i].acc_in_uwh / 1000),
+			.export_mwh = (int64_t)(d->dev_acc[i].acc_out_uwh / 1000),
+		};
+
+		if (dv->kind == PD_DEV_METER || dv->kind == PD_DEV_UNKNOWN)
+			continue;
+		snprintf(name, sizeof(name), "dev:%s", dv->name);
+		if (pd_history_add_minute(d->hist, &r))
+			goto fail;
+	}
 	if (pd_history_commit(d->hist))
 		goto fail_nort;
+	for (int i = 0; i < d->site.ndevices; i++) {
+		/* the sub-mWh remainder stays for the next flush */
+		d->dev_acc[i].acc_in_uwh %= 1000;
+		d->dev_acc[i].acc_out_uwh %= 1000;
+	}
 	for (uint32_t i = 0; i < d->info.nchannels; i++) {
 		d->ch[i].acc_imp = d->ch[i].acc_exp = 0;
 		d->ch[i].sheds = 0;
@@ -557,6 +577,37 @@ static void on_event(void *ctx, const struct phloem_rec_event *ev, uint64_t t_ns
 	       ev->value || ev->limit ? ": " : "",
 	       phloem_nl_fmt_measure(row.cause, ev->value, ev->limit, m, sizeof(m)));
 	pd_site_event(&d->site, &row);
+}
+
+/*
+ * The devices' AC energy into the history's minute rows (channel
+ * "dev:NAME", circuit its kind): each update's power held since the last
+ * one; export_mwh is what it put into the site (PV production, battery
+ * discharge), import_mwh what it took (battery charge). A device not
+ * online counts nothing: its power is unknown.
+ */
+static void history_on_devices(void *ctx, struct pd_site *s, uint32_t changed,
+			       const struct pd_event_row *e)
+{
+	struct phloemd *d = ctx;
+	uint64_t now = pd_realtime_ms();
+
+	for (int i = 0; i < s->ndevices; i++) {
+		const struct pd_site_device *dv = &s->dev[i];
+		__typeof__(d->dev_acc[0]) *a = &d->dev_acc[i];
+
+		if (a->known && now > a->last_ms && now - a->last_ms < 60000) {
+			uint64_t uwh = (uint64_t)llabs(a->last_mw) * (now - a->last_ms) / 3600;
+
+			if (a->last_mw > 0)
+				a->acc_out_uwh += uwh;
+			else
+				a->acc_in_uwh += uwh;
+		}
+		a->known = dv->state == PD_DEV_S_ONLINE && dv->ac_mw.known;
+		a->last_mw = a->known ? dv->ac_mw.milli : 0;
+		a->last_ms = now;
+	}
 }
 
 /* Every event of the site (kernel's, devices') into the history. */
@@ -972,6 +1023,7 @@ int main(int argc, char **argv)
 	}
 	load_baseline(&D, &D.site.kernel.st);
 	pd_site_subscribe(&D.site, PD_SITE_EVENT, history_on_event, &D);
+	pd_site_subscribe(&D.site, PD_SITE_DEVICES, history_on_devices, &D);
 	/* control socket */
 	if (pd_control_open(&D, D.cfg.socket, err, sizeof(err))) {
 		logmsg("control socket: %s", err);

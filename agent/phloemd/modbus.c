@@ -633,45 +633,35 @@ static int write_battery(struct mb_bus *b, struct mb_dev *m, int64_t mw, char *w
 static int write_pv(struct mb_bus *b, struct mb_dev *m, int64_t mpct, char *what,
 		    size_t wl)
 {
+	/* the limit and its enable: 123 WMaxLimPct (5), WMaxLim_Ena (9);
+	 * 704 WMaxLimPct (15), WMaxLimPctEna (14) */
+	int slot = m->addr[M_CTL123] ? M_CTL123 : M_DERCTL;
+	uint16_t id = slot == M_CTL123 ? 123 : 704;
+	uint16_t pct_off = id == 123 ? 5 : 15, ena_off = id == 123 ? 9 : 14;
 	uint16_t r[160], v;
 	size_t n;
 	int64_t raw;
 	bool release = mpct >= 100000;
 	int rc;
 
-	if (m->addr[M_CTL123]) {
-		if (read_model(b, m, M_CTL123, r, sizeof(r) / 2, &n))
-			return -1;
-		if (sunspec_raw_from_milli(release ? 100000 : mpct,
-					   sf_of(r, n, 123, "WMaxLimPct_SF"), SS_UINT16, &raw)) {
-			errno = ERANGE;
-			return -2;
-		}
-		snprintf(what, wl, "WMaxLimPct %" PRId64 " WMaxLim_Ena %d", raw, !release);
-		v = (uint16_t)raw;
-		if ((rc = wr(b, m, (uint16_t)(m->addr[M_CTL123] + 5), 1, &v)))
-			return rc;
-		v = release ? 0 : 1;
-		return wr(b, m, (uint16_t)(m->addr[M_CTL123] + 9), 1, &v);
+	if (!m->addr[slot]) {
+		errno = EOPNOTSUPP;
+		snprintf(what, wl, "no control model (123 or 704)");
+		return -2;
 	}
-	if (m->addr[M_DERCTL]) {
-		if (read_model(b, m, M_DERCTL, r, sizeof(r) / 2, &n))
-			return -1;
-		if (sunspec_raw_from_milli(release ? 100000 : mpct,
-					   sf_of(r, n, 704, "WMaxLimPct_SF"), SS_UINT16, &raw)) {
-			errno = ERANGE;
-			return -2;
-		}
-		snprintf(what, wl, "WMaxLimPct %" PRId64 " WMaxLimPctEna %d", raw, !release);
-		v = (uint16_t)raw;
-		if ((rc = wr(b, m, (uint16_t)(m->addr[M_DERCTL] + 15), 1, &v)))
-			return rc;
-		v = release ? 0 : 1;
-		return wr(b, m, (uint16_t)(m->addr[M_DERCTL] + 14), 1, &v);
+	if (read_model(b, m, slot, r, sizeof(r) / 2, &n))
+		return -1;
+	if (sunspec_raw_from_milli(release ? 100000 : mpct, sf_of(r, n, id, "WMaxLimPct_SF"),
+				   SS_UINT16, &raw)) {
+		errno = ERANGE;
+		return -2;
 	}
-	errno = EOPNOTSUPP;
-	snprintf(what, wl, "no control model (123 or 704)");
-	return -2;
+	snprintf(what, wl, "model %u WMaxLimPct %" PRId64 " enabled %d", id, raw, !release);
+	v = (uint16_t)raw;
+	if ((rc = wr(b, m, (uint16_t)(m->addr[slot] + pct_off), 1, &v)))
+		return rc;
+	v = release ? 0 : 1;
+	return wr(b, m, (uint16_t)(m->addr[slot] + ena_off), 1, &v);
 }
 
 /* thread: carry out what the control posted; false when the bus failed */

@@ -131,7 +131,14 @@ timeout_ms = 1000
         lat = []
         renew = set()
         lapsed = 0
-        lease_ms = 3000
+
+        def lease_sample(renew, lease_ms=3000):
+            """the time of the last renewal, from the lease left now; 1
+            when the lease had lapsed"""
+            left = status(env)['lease_left_ms']
+            now = time.monotonic_ns()
+            renew.add(round((now / 1e6 - (lease_ms - left)) / 5) * 5)
+            return 1 if left <= 0 else 0
         for i in range(STEPS):
             seen = os.path.getsize(wfile) if os.path.exists(wfile) else 0
             t0 = time.monotonic_ns()
@@ -150,12 +157,7 @@ timeout_ms = 1000
                         t_arrive = int(line.split()[0])
                         break
                 # the lease, meanwhile (the slow device times out all along)
-                st = status(env)
-                now = time.monotonic_ns()
-                left = st['lease_left_ms']
-                if left <= 0:
-                    lapsed += 1
-                renew.add(round((now / 1e6 - (lease_ms - left)) / 5) * 5)
+                lapsed += lease_sample(renew)
                 time.sleep(0.02)
             if t_arrive is None:
                 lat.append(None)
@@ -164,12 +166,7 @@ timeout_ms = 1000
             # let the loop settle and the lease renew a few times
             t_end = time.monotonic() + 1.5
             while time.monotonic() < t_end:
-                st = status(env)
-                now = time.monotonic_ns()
-                left = st['lease_left_ms']
-                if left <= 0:
-                    lapsed += 1
-                renew.add(round((now / 1e6 - (lease_ms - left)) / 5) * 5)
+                lapsed += lease_sample(renew)
                 time.sleep(0.05)
         got = [x for x in lat if x is not None]
         # renewals: cluster estimates within 30 ms (poll rounding)

@@ -270,6 +270,9 @@ kill -HUP "$PD"
 check "a write the device does not keep is refused (event)" wait_for 10 sh -c "$PHLOEMCTL events --json 2>/dev/null | grep -q 'read back differs'"
 check "refusals counted" test "$(dev b2 refused)" -ge 1
 stop_pd
+dev_wh() { sqlite3 "$T/h.db" "SELECT coalesce(sum($2), 0) FROM minute WHERE channel = 'dev:$1'"; }
+check "the battery's discharge is in the history's minutes ($(dev_wh b2 export_mwh) mWh)" \
+	test "$(dev_wh b2 export_mwh)" -gt 0
 
 # ---- 3: PV curtailed to the export limit ----
 PI3=$(port)
@@ -299,5 +302,7 @@ check "released when the sun goes (no export to limit)" wait_for 15 dev_is i3 pv
 json_ok() { status | is_json; }
 check "status --json stays valid" json_ok
 stop_pd
+check "the PV production is in the history's minutes ($(dev_wh i3 export_mwh) mWh)" \
+	test "$(dev_wh i3 export_mwh)" -gt 0
 
 done_testing

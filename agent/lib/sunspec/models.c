@@ -27,38 +27,6 @@ static const struct sunspec_point m101[] = {
 	{ "W_SF", 15, SS_SUNSSF, 1, 0 },
 };
 
-static const struct sunspec_point m102[] = {
-	{ "A", 2, SS_UINT16, 1, 6 },
-	{ "PhVphA", 10, SS_UINT16, 1, 13 },
-	{ "W", 14, SS_INT16, 1, 15 },
-	{ "Hz", 16, SS_UINT16, 1, 17 },
-	{ "WH", 24, SS_ACC32, 2, 26 },
-	{ "DCW", 31, SS_INT16, 1, 32 },
-	{ "St", 38, SS_ENUM16, 1, 0 },
-	{ "A_SF", 6, SS_SUNSSF, 1, 0 },
-	{ "DCW_SF", 32, SS_SUNSSF, 1, 0 },
-	{ "Hz_SF", 17, SS_SUNSSF, 1, 0 },
-	{ "V_SF", 13, SS_SUNSSF, 1, 0 },
-	{ "WH_SF", 26, SS_SUNSSF, 1, 0 },
-	{ "W_SF", 15, SS_SUNSSF, 1, 0 },
-};
-
-static const struct sunspec_point m103[] = {
-	{ "A", 2, SS_UINT16, 1, 6 },
-	{ "PhVphA", 10, SS_UINT16, 1, 13 },
-	{ "W", 14, SS_INT16, 1, 15 },
-	{ "Hz", 16, SS_UINT16, 1, 17 },
-	{ "WH", 24, SS_ACC32, 2, 26 },
-	{ "DCW", 31, SS_INT16, 1, 32 },
-	{ "St", 38, SS_ENUM16, 1, 0 },
-	{ "A_SF", 6, SS_SUNSSF, 1, 0 },
-	{ "DCW_SF", 32, SS_SUNSSF, 1, 0 },
-	{ "Hz_SF", 17, SS_SUNSSF, 1, 0 },
-	{ "V_SF", 13, SS_SUNSSF, 1, 0 },
-	{ "WH_SF", 26, SS_SUNSSF, 1, 0 },
-	{ "W_SF", 15, SS_SUNSSF, 1, 0 },
-};
-
 static const struct sunspec_point m120[] = {
 	{ "WRtg", 3, SS_UINT16, 1, 4 },
 	{ "WRtg_SF", 4, SS_SUNSSF, 1, 0 },
@@ -100,21 +68,6 @@ static const struct sunspec_point m201[] = {
 	{ "W_SF", 22, SS_SUNSSF, 1, 0 },
 };
 
-static const struct sunspec_point m202[] = {
-	{ "A", 2, SS_INT16, 1, 6 },
-	{ "PhV", 7, SS_INT16, 1, 15 },
-	{ "PhVphA", 8, SS_INT16, 1, 15 },
-	{ "Hz", 16, SS_INT16, 1, 17 },
-	{ "W", 18, SS_INT16, 1, 22 },
-	{ "TotWhExp", 38, SS_ACC32, 2, 54 },
-	{ "TotWhImp", 46, SS_ACC32, 2, 54 },
-	{ "A_SF", 6, SS_SUNSSF, 1, 0 },
-	{ "Hz_SF", 17, SS_SUNSSF, 1, 0 },
-	{ "TotWh_SF", 54, SS_SUNSSF, 1, 0 },
-	{ "V_SF", 15, SS_SUNSSF, 1, 0 },
-	{ "W_SF", 22, SS_SUNSSF, 1, 0 },
-};
-
 static const struct sunspec_point m203[] = {
 	{ "A", 2, SS_INT16, 1, 6 },
 	{ "AphA", 3, SS_INT16, 1, 6 },
@@ -123,21 +76,6 @@ static const struct sunspec_point m203[] = {
 	{ "Hz", 16, SS_INT16, 1, 17 },
 	{ "W", 18, SS_INT16, 1, 22 },
 	{ "WphA", 19, SS_INT16, 1, 22 },
-	{ "TotWhExp", 38, SS_ACC32, 2, 54 },
-	{ "TotWhImp", 46, SS_ACC32, 2, 54 },
-	{ "A_SF", 6, SS_SUNSSF, 1, 0 },
-	{ "Hz_SF", 17, SS_SUNSSF, 1, 0 },
-	{ "TotWh_SF", 54, SS_SUNSSF, 1, 0 },
-	{ "V_SF", 15, SS_SUNSSF, 1, 0 },
-	{ "W_SF", 22, SS_SUNSSF, 1, 0 },
-};
-
-static const struct sunspec_point m204[] = {
-	{ "A", 2, SS_INT16, 1, 6 },
-	{ "PhV", 7, SS_INT16, 1, 15 },
-	{ "PhVphA", 8, SS_INT16, 1, 15 },
-	{ "Hz", 16, SS_INT16, 1, 17 },
-	{ "W", 18, SS_INT16, 1, 22 },
 	{ "TotWhExp", 38, SS_ACC32, 2, 54 },
 	{ "TotWhImp", 46, SS_ACC32, 2, 54 },
 	{ "A_SF", 6, SS_SUNSSF, 1, 0 },
@@ -187,15 +125,15 @@ static const struct sunspec_point m802[] = {
 static const struct sunspec_model_def defs[] = {
 	{ 1, 66, "common", m1, sizeof(m1) / sizeof(m1[0]) },
 	{ 101, 50, "inverter_single_phase", m101, sizeof(m101) / sizeof(m101[0]) },
-	{ 102, 50, "inverter_split_phase", m102, sizeof(m102) / sizeof(m102[0]) },
-	{ 103, 50, "inverter_three_phase", m103, sizeof(m103) / sizeof(m103[0]) },
+	{ 102, 50, "inverter_split_phase", m101, sizeof(m101) / sizeof(m101[0]) },
+	{ 103, 50, "inverter_three_phase", m101, sizeof(m101) / sizeof(m101[0]) },
 	{ 120, 26, "nameplate", m120, sizeof(m120) / sizeof(m120[0]) },
 	{ 123, 24, "controls", m123, sizeof(m123) / sizeof(m123[0]) },
 	{ 124, 24, "storage_basic", m124, sizeof(m124) / sizeof(m124[0]) },
 	{ 201, 105, "ac_meter_an_or_ab", m201, sizeof(m201) / sizeof(m201[0]) },
-	{ 202, 105, "ac_meter_abn", m202, sizeof(m202) / sizeof(m202[0]) },
+	{ 202, 105, "ac_meter_abn", m201, sizeof(m201) / sizeof(m201[0]) },
 	{ 203, 105, "ac_meter_abcn", m203, sizeof(m203) / sizeof(m203[0]) },
-	{ 204, 105, "ac_meter_abc", m204, sizeof(m204) / sizeof(m204[0]) },
+	{ 204, 105, "ac_meter_abc", m201, sizeof(m201) / sizeof(m201[0]) },
 	{ 701, 153, "DERMeasureAC", m701, sizeof(m701) / sizeof(m701[0]) },
 	{ 704, 65, "DERCtlAC", m704, sizeof(m704) / sizeof(m704[0]) },
 	{ 802, 62, "battery", m802, sizeof(m802) / sizeof(m802[0]) },
