@@ -26,6 +26,44 @@ static void state_str(uint32_t st, char *buf, size_t len)
 		snprintf(buf, len, "normal");
 }
 
+/* a device value: "?" when unknown (null), never a made-up number */
+static const char *dval(struct json_object *d, const char *key, const char *unit,
+			char *buf, size_t len)
+{
+	struct json_object *v = pdc_get(d, key);
+
+	if (!v || json_object_is_type(v, json_type_null))
+		return "?";
+	snprintf(buf, len, "%.1f %s", json_object_get_double(v), unit);
+	return buf;
+}
+
+/* The site's Modbus/SunSpec devices (docs/modbus.md), when there are any. */
+static void print_devices(struct json_object *rep)
+{
+	struct json_object *a = pdc_get(rep, "devices");
+	char b1[32], b2[32], b3[32];
+
+	if (!a)
+		return;
+	printf("pv:            %s\n", dval(rep, "pv_w", "W", b1, sizeof(b1)));
+	printf("battery:       %s\n", dval(rep, "battery_w", "W", b1, sizeof(b1)));
+	printf("%-12s %-9s %-12s %12s %10s %12s  %s\n", "DEVICE", "KIND", "STATE", "AC", "SOC",
+	       "SETPOINT", "DETAIL");
+	for (size_t i = 0; i < json_object_array_length(a); i++) {
+		struct json_object *d = json_object_array_get_idx(a, i);
+		const char *kind = pdc_str(d, "kind");
+		bool meter = !strcmp(kind, "meter");
+
+		printf("%-12s %-9s %-12s %12s %10s %12s  %s\n", pdc_str(d, "name"), kind,
+		       pdc_str(d, "state"), dval(d, meter ? "meter_w" : "ac_w", "W", b1, sizeof(b1)),
+		       dval(d, "soc_pct", "%", b2, sizeof(b2)),
+		       dval(d, !strcmp(kind, "inverter") ? "pv_limit_pct" : "setpoint_w",
+			    !strcmp(kind, "inverter") ? "%" : "W", b3, sizeof(b3)),
+		       pdc_str(d, "detail"));
+	}
+}
+
 static int status_nl(uint32_t dev, bool json)
 {
 	struct phloem_nl *nl = NULL;
@@ -137,6 +175,7 @@ int status_main(int argc, char **argv)
 			printf("%s%s", i ? ", " : "", json_object_get_string(json_object_array_get_idx(a, i)));
 		printf("%s\n", a && json_object_array_length(a) ? "" : "none");
 		printf("events seen:   %" PRId64 "\n", pdc_int(rep, "events_seen"));
+		print_devices(rep);
 	}
 	json_object_put(rep);
 	return 0;

@@ -6,6 +6,10 @@
  * order), and the relays in file order. [sim] gives the waveform: voltage,
  * per-circuit base loads (sim_base_a), per-relay loads (sim_load_a) and
  * timed steps, so tests can make a circuit overload at a known time.
+ * [sim] device_power couples a device simulator (tests/modbus/) to the
+ * model: the AC power it writes to a file flows on a circuit, so what the
+ * daemon tells a battery or an inverter shows in the site's measurement,
+ * as it would on real wires.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -31,7 +35,43 @@ struct sim_priv {
 	int nsteps;
 	struct pd_sim_step step[PD_MAX_STEPS];
 	uint32_t step_done;
+	int32_t base_ma[PHLOEM_MAX_CIRCUITS];	/* own load, config or step */
+	int32_t dev_ma[PHLOEM_MAX_CIRCUITS];	/* coupled devices' current */
+	int32_t vrms_mv;
+	int ncouple;
+	int couple_circuit[PD_MAX_COUPLE];
+	char couple_file[PD_MAX_COUPLE][PATH_MAX];
+	uint64_t next_couple_ns;
 };
+
+/* The coupled devices' power, read at most every 50 ms: W into the site is
+ * a current in antiphase (negative), as a circuit's export. */
+static void couple(struct sim_priv *p, uint64_t now)
+{
+	int32_t ma[PHLOEM_MAX_CIRCUITS] = { 0 };
+
+	if (!p->ncouple || now < p->next_couple_ns)
+		return;
+	p->next_couple_ns = now + 50000000ull;
+	for (int i = 0; i < p->ncouple; i++) {
+		FILE *f = fopen(p->couple_file[i], "re");
+		long w = 0;
+
+		if (!f)
+			continue;
+		if (fscanf(f, "%ld", &w) != 1)
+			w = 0;
+		fclose(f);
+		if (w > 4000000 || w < -4000000)
+			continue;
+		ma[p->couple_circuit[i]] -= (int32_t)(w * 1000000 / p->vrms_mv);
+	}
+	for (int c = 0; c < PHLOEM_MAX_CIRCUITS; c++)
+		if (ma[c] != p->dev_ma[c]) {
+			p->dev_ma[c] = ma[c];
+			phloem_sim_set_base(p->sim, (uint32_t)c, p->base_ma[c] + ma[c]);
+		}
+}
 
 static uint64_t mono_ns(void)
 {
@@ -142,10 +182,13 @@ static uint64_t catch_up(struct pd_backend *b)
 			continue;
 		/* produce the samples before the step with the old load */
 		phloem_sim_advance(p->sim, p->t0_ns + (uint64_t)p->step[i].at_ms * 1000000ull);
-		phloem_sim_set_base(p->sim, (uint32_t)p->step[i].circuit, p->step[i].ma);
+		p->base_ma[p->step[i].circuit] = p->step[i].ma;
+		phloem_sim_set_base(p->sim, (uint32_t)p->step[i].circuit,
+				    p->step[i].ma + p->dev_ma[p->step[i].circuit]);
 		p->step_done |= 1u << i;
 	}
 	phloem_sim_advance(p->sim, now);
+	couple(p, now);
 	drain_events(b);
 	return now;
 }
@@ -172,8 +215,14 @@ static int sim_open(struct pd_backend *b, const struct pd_config *c)
 		free(p);
 		return err;
 	}
-	for (int i = 0; i < c->ncircuits; i++)
+	for (int i = 0; i < c->ncircuits; i++) {
+		p->base_ma[i] = c->sim_base_ma[i];
 		phloem_sim_set_base(p->sim, (uint32_t)i, c->sim_base_ma[i]);
+	}
+	p->vrms_mv = (int32_t)c->sim_vrms_mv;
+	p->ncouple = c->ncouple;
+	memcpy(p->couple_circuit, c->couple_circuit, sizeof(p->couple_circuit));
+	memcpy(p->couple_file, c->couple_file, sizeof(p->couple_file));
 	for (int i = 0; i < c->nrelays; i++)
 		phloem_sim_set_load(p->sim, (uint32_t)i, c->relay[i].sim_load_ma);
 	p->nsteps = c->nsteps;

@@ -42,13 +42,15 @@ struct parse {
 	int tou_shed_line[PD_MAX_TOU];
 	char step_circuit[PD_MAX_STEPS][PD_NAME_LEN];
 	int step_line[PD_MAX_STEPS];
+	char couple_circuit[PD_MAX_COUPLE][PD_NAME_LEN];
+	int couple_line[PD_MAX_COUPLE];
 	bool seen_days[PD_MAX_TOU], seen_start[PD_MAX_TOU], seen_end[PD_MAX_TOU];
 	bool seen_channel[PHLOEM_MAX_CIRCUITS], seen_breaker[PHLOEM_MAX_CIRCUITS];
 	bool seen_limit[PHLOEM_MAX_CIRCUITS], seen_rcircuit[PHLOEM_MAX_RELAYS];
 };
 
 enum { SEC_NONE, SEC_SITE, SEC_CIRCUIT, SEC_RELAY, SEC_TOU, SEC_HISTORY,
-       SEC_AGENT, SEC_SIM, SEC_PEERS };
+       SEC_AGENT, SEC_SIM, SEC_PEERS, SEC_DEVICE, SEC_MBSERVER };
 
 static bool fail(struct parse *p, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -79,6 +81,7 @@ void pd_config_defaults(struct pd_config *c)
 	c->backend = PD_BACKEND_KERNEL;
 	snprintf(c->socket, sizeof(c->socket), "/run/phloem/phloemd.sock");
 	c->lease_s = 30;
+	c->sample_ms = 100;
 	snprintf(c->user, sizeof(c->user), "phloem");
 	snprintf(c->group, sizeof(c->group), "phloem");
 	c->sim_vrms_mv = 230000;
@@ -90,6 +93,12 @@ void pd_config_defaults(struct pd_config *c)
 	c->peer_port = 7068;
 	c->peer_announce_ms = 10000;
 	c->peer_settle_interval_s = 900;
+	snprintf(c->mbserver.listen, sizeof(c->mbserver.listen), "127.0.0.1");
+	c->mbserver.port = 1502;
+	c->mbserver.unit = 1;
+	c->mbserver.model = 203;
+	c->mbserver.base = 40000;
+	c->mbserver.max_clients = 4;
 }
 
 /* Unsigned integer in [min, max], whole string, decimal. */
@@ -293,11 +302,11 @@ int pd_config_relay_index(const struct pd_config *c, const char *name)
 static bool begin_section(struct parse *p, const char *hdr)
 {
 	struct pd_config *c = p->c;
-	char kind[16], name[64], extra[8];
+	char kind[16], name[32], extra[8];
 	int n;
 
 	snprintf(p->section, sizeof(p->section), "%s", hdr);
-	n = sscanf(hdr, "%15s %63s %7s", kind, name, extra);
+	n = sscanf(hdr, "%15s %31s %7s", kind, name, extra);
 	p->idx = -1;
 	if (n == 1 && !strcmp(kind, "site"))
 		p->kind = SEC_SITE;
@@ -309,6 +318,31 @@ static bool begin_section(struct parse *p, const char *hdr)
 		p->kind = SEC_SIM;
 	else if (n == 1 && !strcmp(kind, "peers"))
 		p->kind = SEC_PEERS;
+	else if (n == 1 && !strcmp(kind, "modbus_server")) {
+		p->kind = SEC_MBSERVER;
+		c->mbserver.enabled = true;
+	} else if (n == 2 && !strcmp(kind, "device")) {
+		struct pd_device *d;
+
+		if (!good_name(name, sizeof(c->dev[0].name)))
+			return fail(p, p->line, "bad device name \"%s\"", name);
+		for (int i = 0; i < c->ndevices; i++)
+			if (!strcmp(c->dev[i].name, name))
+				return fail(p, p->line, "device \"%s\" defined twice", name);
+		if (c->ndevices == PD_MAX_DEVICES)
+			return fail(p, p->line, "more than %d devices", PD_MAX_DEVICES);
+		p->kind = SEC_DEVICE;
+		p->idx = c->ndevices++;
+		d = &c->dev[p->idx];
+		snprintf(d->name, sizeof(d->name), "%s", name);
+		d->line = p->line;
+		d->baud = 9600;
+		d->parity = 'N';
+		d->unit = 1;
+		d->base = -1;
+		d->poll_ms = 1000;
+		d->timeout_ms = 500;
+	}
 	else if (n == 2 && !strcmp(kind, "circuit")) {
 		if (!good_name(name, PD_NAME_LEN))
 			return fail(p, p->line, "bad circuit name \"%s\" (letters, digits, -_. and at most %d characters)",
@@ -348,7 +382,7 @@ static bool begin_section(struct parse *p, const char *hdr)
 		snprintf(c->tou[p->idx].name, sizeof(c->tou[0].name), "%.*s", (int)sizeof(c->tou[0].name) - 1, name);
 		c->tou[p->idx].line = p->line;
 	} else {
-		return fail(p, p->line, "unknown section [%s] (expected site, circuit NAME, relay NAME, tou NAME, history, agent, sim)",
+		return fail(p, p->line, "unknown section [%s] (expected site, circuit NAME, relay NAME, tou NAME, device NAME, modbus_server, history, agent, sim)",
 			    hdr);
 	}
 	return true;
@@ -401,8 +435,109 @@ static bool list_names(struct parse *p, const char *v, char *out, size_t len)
 	return true;
 }
 
-/* [peers]: docs/protocol.md, "Configuration" */
+static bool parse_yesno(const char *v, bool *out)
+{
+	if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "1"))
+		*out = true;
+	else if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "0"))
+		*out = false;
+	else
+		return false;
+	return true;
+}
+
 #define BAD(what) fail(p, l, "[%s] %s: %s", p->section, key, what)
+/* [device NAME] */
+static int device_key(struct parse *p, struct pd_device *d, const char *key,
+		      const char *v, int l)
+{
+	uint32_t u;
+
+	if (!strcmp(key, "url")) {
+		if (strlen(v) >= sizeof(d->url) ||
+		    (strncmp(v, "tcp://", 6) && strncmp(v, "rtu:/", 5)))
+			return BAD("expected tcp://HOST:PORT or rtu:/dev/PATH");
+		if (!strncmp(v, "tcp://", 6)) {
+			const char *colon = strrchr(v + 6, ':');
+			uint32_t port;
+
+			if (!colon || colon == v + 6 || !parse_u32(colon + 1, 1, 65535, &port))
+				return BAD("expected tcp://HOST:PORT");
+		}
+		snprintf(d->url, sizeof(d->url), "%s", v);
+	} else if (!strcmp(key, "baud")) {
+		if (!parse_u32(v, 1200, 1000000, &d->baud))
+			return BAD("expected 1200..1000000");
+	} else if (!strcmp(key, "parity")) {
+		if (strcmp(v, "N") && strcmp(v, "E") && strcmp(v, "O"))
+			return BAD("expected N, E or O");
+		d->parity = v[0];
+	} else if (!strcmp(key, "unit")) {
+		if (!parse_u32(v, 0, 247, &d->unit))
+			return BAD("expected a unit id 0..247");
+	} else if (!strcmp(key, "base")) {
+		if (!strcmp(v, "auto")) {
+			d->base = -1;
+		} else {
+			if (!parse_u32(v, 0, 65535, &u) || (u != 0 && u != 40000 && u != 50000))
+				return BAD("expected auto, 0, 40000 or 50000");
+			d->base = (int32_t)u;
+		}
+	} else if (!strcmp(key, "poll_ms")) {
+		if (!parse_u32(v, 50, 600000, &d->poll_ms))
+			return BAD("expected milliseconds 50..600000");
+	} else if (!strcmp(key, "timeout_ms")) {
+		if (!parse_u32(v, 10, 10000, &d->timeout_ms))
+			return BAD("expected milliseconds 10..10000");
+	} else if (!strcmp(key, "control")) {
+		if (!parse_yesno(v, &d->control))
+			return BAD("expected yes or no");
+	} else if (!strcmp(key, "reserve_pct")) {
+		if (!parse_u32(v, 0, 100, &d->reserve_pct))
+			return BAD("expected percent 0..100");
+	} else if (!strcmp(key, "rating_w")) {
+		if (!parse_u32(v, 1, 4000000, &d->rating_w))
+			return BAD("expected watts 1..4000000");
+	} else {
+		return BAD("unknown key (url, baud, parity, unit, base, poll_ms, timeout_ms, control, reserve_pct, rating_w)");
+	}
+	return 1;
+}
+
+/* [modbus_server] */
+static int mbserver_key(struct parse *p, struct pd_mbserver *m, const char *key,
+			const char *v, int l)
+{
+	if (!strcmp(key, "listen")) {
+		if (strlen(v) >= sizeof(m->listen) || !*v)
+			return BAD("expected an address");
+		snprintf(m->listen, sizeof(m->listen), "%s", v);
+	} else if (!strcmp(key, "port")) {
+		if (!parse_u32(v, 1, 65535, &m->port))
+			return BAD("expected a port 1..65535");
+	} else if (!strcmp(key, "unit")) {
+		if (!parse_u32(v, 1, 247, &m->unit))
+			return BAD("expected a unit id 1..247");
+	} else if (!strcmp(key, "model")) {
+		if (!parse_u32(v, 201, 203, &m->model) || m->model == 202)
+			return BAD("expected 201 (single phase) or 203 (three phase)");
+	} else if (!strcmp(key, "base")) {
+		if (!parse_u32(v, 0, 50000, &m->base) ||
+		    (m->base != 0 && m->base != 40000 && m->base != 50000))
+			return BAD("expected 0, 40000 or 50000");
+	} else if (!strcmp(key, "writable")) {
+		if (!parse_yesno(v, &m->writable))
+			return BAD("expected yes or no");
+	} else if (!strcmp(key, "max_clients")) {
+		if (!parse_u32(v, 1, 64, &m->max_clients))
+			return BAD("expected 1..64");
+	} else {
+		return BAD("unknown key (listen, port, unit, model, base, writable, max_clients)");
+	}
+	return 1;
+}
+
+/* [peers]: docs/protocol.md, "Configuration" */
 static int peers_key(struct parse *p, struct pd_config *c, const char *key,
 		     const char *v)
 {
@@ -472,8 +607,12 @@ static int handler(void *user, const char *section, const char *key,
 			if (!parse_u32(v, 0, 4000000, &u))
 				return BAD("expected watts 0..4000000 (0 disables)");
 			c->peak_target_mw = u * 1000;
+		} else if (!strcmp(key, "export_limit_w")) {
+			if (!parse_u32(v, 0, 4000000, &u))
+				return BAD("expected watts 0..4000000 (0 disables)");
+			c->export_limit_mw = u * 1000;
 		} else {
-			return BAD("unknown key (import_limit_w, peak_shaving_target_w)");
+			return BAD("unknown key (import_limit_w, peak_shaving_target_w, export_limit_w)");
 		}
 		return 1;
 	case SEC_CIRCUIT: {
@@ -563,8 +702,12 @@ static int handler(void *user, const char *section, const char *key,
 			if (!list_names(p, v, p->tou_shed[p->idx], sizeof(p->tou_shed[0])))
 				return 0;
 			p->tou_shed_line[p->idx] = l;
+		} else if (!strcmp(key, "battery")) {
+			if (strcmp(v, "discharge"))
+				return BAD("expected discharge");
+			t->discharge = true;
 		} else {
-			return BAD("unknown key (days, start, end, site_import_limit_w, shed)");
+			return BAD("unknown key (days, start, end, site_import_limit_w, shed, battery)");
 		}
 		return 1;
 	}
@@ -582,6 +725,10 @@ static int handler(void *user, const char *section, const char *key,
 		return 1;
 	case SEC_PEERS:
 		return peers_key(p, c, key, v);
+	case SEC_DEVICE:
+		return device_key(p, &c->dev[p->idx], key, v, l);
+	case SEC_MBSERVER:
+		return mbserver_key(p, &c->mbserver, key, v, l);
 	case SEC_AGENT:
 		if (!strcmp(key, "backend")) {
 			if (!strcmp(v, "kernel"))
@@ -598,6 +745,11 @@ static int handler(void *user, const char *section, const char *key,
 			/* the kernel takes 100 ms .. 600 s */
 			if (!parse_u32(v, 1, 600, &c->lease_s))
 				return BAD("expected seconds 1..600");
+		} else if (!strcmp(key, "sample_ms")) {
+			/* the site state's kernel measurement: what device
+			 * control reacts to and peers gossip */
+			if (!parse_u32(v, 20, 10000, &c->sample_ms))
+				return BAD("expected milliseconds 20..10000");
 		} else if (!strcmp(key, "user") || !strcmp(key, "group")) {
 			char *dst = key[0] == 'u' ? c->user : c->group;
 
@@ -608,7 +760,7 @@ static int handler(void *user, const char *section, const char *key,
 			if (!parse_u32(v, 0, 255, &c->device))
 				return BAD("expected a device index 0..255");
 		} else {
-			return BAD("unknown key (backend, socket, lease_s, user, group, device)");
+			return BAD("unknown key (backend, socket, lease_s, sample_ms, user, group, device)");
 		}
 		return 1;
 	case SEC_SIM:
@@ -646,8 +798,23 @@ static int handler(void *user, const char *section, const char *key,
 			snprintf(p->step_circuit[c->nsteps], PD_NAME_LEN, "%s", cname);
 			p->step_line[c->nsteps] = l;
 			c->nsteps++;
+		} else if (!strcmp(key, "device_power")) {
+			/* device_power = CIRCUIT FILE: the AC power (W, + into
+			 * the site) a device simulator writes to FILE flows on
+			 * CIRCUIT, so the meter sees what the device does */
+			char cname[64], path[PATH_MAX], extra[2];
+
+			if (c->ncouple == PD_MAX_COUPLE)
+				return BAD("too many device_power lines");
+			if (sscanf(v, "%63s %4095s %1s", cname, path, extra) != 2 ||
+			    strlen(cname) >= PD_NAME_LEN || path[0] != '/')
+				return BAD("expected \"CIRCUIT /ABSOLUTE/FILE\"");
+			snprintf(p->couple_circuit[c->ncouple], PD_NAME_LEN, "%s", cname);
+			snprintf(c->couple_file[c->ncouple], PATH_MAX, "%s", path);
+			p->couple_line[c->ncouple] = l;
+			c->ncouple++;
 		} else {
-			return BAD("unknown key (vrms_v, mains_hz, sample_rate_hz, restore_delay_s, step)");
+			return BAD("unknown key (vrms_v, mains_hz, sample_rate_hz, restore_delay_s, step, device_power)");
 		}
 		return 1;
 	default:
@@ -723,8 +890,8 @@ static bool resolve(struct parse *p)
 			return fail(p, t->line, "[tou %s]: days=, start= and end= are required", t->name);
 		if (t->start_min == t->end_min)
 			return fail(p, t->line, "[tou %s]: start equals end (empty window)", t->name);
-		if (!t->site_import_limit_mw && !p->tou_shed[i][0])
-			return fail(p, t->line, "[tou %s]: the window sets neither site_import_limit_w= nor shed=",
+		if (!t->site_import_limit_mw && !p->tou_shed[i][0] && !t->discharge)
+			return fail(p, t->line, "[tou %s]: the window sets none of site_import_limit_w=, shed=, battery=",
 				    t->name);
 		snprintf(buf, sizeof(buf), "%s", p->tou_shed[i]);
 		for (tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
@@ -740,6 +907,16 @@ static bool resolve(struct parse *p)
 		}
 		if (p->tou_shed[i][0] && !t->shed)
 			return fail(p, p->tou_shed_line[i], "[tou %s] shed: empty list", t->name);
+	}
+	for (int i = 0; i < c->ndevices; i++)
+		if (!c->dev[i].url[0])
+			return fail(p, c->dev[i].line, "[device %s]: url= is required",
+				    c->dev[i].name);
+	for (int i = 0; i < c->ncouple; i++) {
+		c->couple_circuit[i] = pd_config_circuit_index(c, p->couple_circuit[i]);
+		if (c->couple_circuit[i] < 0)
+			return fail(p, p->couple_line[i], "[sim] device_power: circuit \"%s\" is not defined",
+				    p->couple_circuit[i]);
 	}
 	for (int i = 0; i < c->nsteps; i++) {
 		c->step[i].circuit = pd_config_circuit_index(c, p->step_circuit[i]);

@@ -56,6 +56,7 @@ struct pd_control {
 	char path[PD_SOCK_LEN];
 	struct client *cl[CTL_MAX_CLIENTS];
 	struct client *dead;
+	int sub;		/* our PD_SITE_EVENT subscription */
 };
 
 static void on_dead(struct pd_watch *w, uint32_t events)
@@ -177,11 +178,76 @@ static struct json_object *state_flags(uint32_t state)
 
 /* ---- reads ---- */
 
+/* The site's kernel measurement of this instant: a reply tells the state
+ * when it was asked, not up to sample_ms before. */
+static int sample(struct phloemd *d, struct phloem_status *st)
+{
+	int err = pd_site_sample(&d->site);
+
+	if (!err)
+		*st = d->site.kernel.st;
+	return err;
+}
+
+/* a struct pd_val: null when unknown, never a made-up number */
+static struct json_object *jval(struct pd_val v, double div)
+{
+	return v.known ? json_object_new_double((double)v.milli / div) : NULL;
+}
+
+/* The site state's devices and what they add up to (docs/modbus.md). */
+static void site_json(struct phloemd *d, struct json_object *o)
+{
+	const struct pd_site *s = &d->site;
+	struct json_object *a = json_object_new_array();
+	bool known;
+	int64_t w;
+
+	w = pd_site_pv_mw(s, &known);
+	ADD(o, "pv_w", known ? json_object_new_double(w / 1000.0) : NULL);
+	w = pd_site_battery_mw(s, &known);
+	ADD(o, "battery_w", known ? json_object_new_double(w / 1000.0) : NULL);
+	for (int i = 0; i < s->ndevices; i++) {
+		const struct pd_site_device *dv = &s->dev[i];
+		struct json_object *e = json_object_new_object();
+
+		ADD(e, "name", JS(dv->name));
+		ADD(e, "kind", JS(pd_dev_kind_name(dv->kind)));
+		ADD(e, "state", JS(pd_dev_state_name(dv->state)));
+		ADD(e, "detail", JS(dv->detail));
+		ADD(e, "manufacturer", JS(dv->manufacturer));
+		ADD(e, "model", JS(dv->model));
+		ADD(e, "serial", JS(dv->serial));
+		ADD(e, "updated_ms", JI((int64_t)dv->updated_ms));
+		ADD(e, "reads", JI((int64_t)dv->reads));
+		ADD(e, "failures", JI((int64_t)dv->failures));
+		ADD(e, "writes", JI((int64_t)dv->writes));
+		ADD(e, "refused", JI((int64_t)dv->refused));
+		ADD(e, "ac_w", jval(dv->ac_mw, 1000));
+		ADD(e, "pv_w", jval(dv->pv_mw, 1000));
+		ADD(e, "soc_pct", jval(dv->soc_mpct, 1000));
+		ADD(e, "reserve_pct", jval(dv->reserve_mpct, 1000));
+		ADD(e, "capacity_wh", jval(dv->capacity_mwh, 1000));
+		ADD(e, "max_charge_w", jval(dv->max_charge_mw, 1000));
+		ADD(e, "max_discharge_w", jval(dv->max_discharge_mw, 1000));
+		ADD(e, "setpoint_w", jval(dv->setpoint_mw, 1000));
+		ADD(e, "pv_limit_pct", jval(dv->pv_limit_mpct, 1000));
+		ADD(e, "rating_w", jval(dv->rating_mw, 1000));
+		ADD(e, "meter_w", jval(dv->meter_mw, 1000));
+		ADD(e, "import_wh", jval(dv->import_mwh, 1000));
+		ADD(e, "export_wh", jval(dv->export_mwh, 1000));
+		ADD(e, "vrms_v", jval(dv->vrms_mv, 1000));
+		ADD(e, "freq_hz", jval(dv->freq_mhz, 1000));
+		json_object_array_add(a, e);
+	}
+	ADD(o, "devices", a);
+}
+
 static struct json_object *do_status(struct phloemd *d)
 {
 	struct phloem_status st;
 	struct json_object *o, *w;
-	int err = d->be.ops->status(&d->be, &st);
+	int err = sample(d, &st);
 
 	if (err)
 		return error_reply(-err, "backend status failed");
@@ -209,6 +275,8 @@ static struct json_object *do_status(struct phloemd *d)
 		if (m)
 			ADD(o, "meter", m);
 	}
+	if (d->site.ndevices)
+		site_json(d, o);
 	return o;
 }
 
@@ -216,7 +284,7 @@ static struct json_object *do_channels(struct phloemd *d)
 {
 	struct phloem_status st;
 	struct json_object *o, *a;
-	int err = d->be.ops->status(&d->be, &st);
+	int err = sample(d, &st);
 
 	if (err)
 		return error_reply(-err, "backend status failed");
@@ -252,7 +320,7 @@ static struct json_object *do_relays(struct phloemd *d)
 {
 	struct phloem_status st;
 	struct json_object *o, *a;
-	int err = d->be.ops->status(&d->be, &st);
+	int err = sample(d, &st);
 
 	if (err)
 		return error_reply(-err, "backend status failed");
@@ -290,7 +358,7 @@ static struct json_object *do_limits(struct phloemd *d)
 	struct phloem_status st;
 	struct pd_targets t;
 	struct json_object *o, *a;
-	int err = d->be.ops->status(&d->be, &st);
+	int err = sample(d, &st);
 
 	if (err)
 		return error_reply(-err, "backend status failed");
@@ -670,8 +738,11 @@ static void on_accept(struct pd_watch *w, uint32_t events)
 	ctl->cl[slot] = c;
 }
 
-void pd_control_event(struct phloemd *d, const struct pd_event_row *e)
+/* Every event of the site to every `events --follow` client. */
+static void on_site_event(void *ctx, struct pd_site *s, uint32_t changed,
+			  const struct pd_event_row *e)
 {
+	struct phloemd *d = ctx;
 	struct pd_control *ctl = d->ctl;
 	struct json_object *o;
 
@@ -738,6 +809,7 @@ int pd_control_open(struct phloemd *d, const char *path, char *err,
 	ctl->d = d;
 	if (pd_watch_add(d, &ctl->w, EPOLLIN))
 		goto fail;
+	ctl->sub = pd_site_subscribe(&d->site, PD_SITE_EVENT, on_site_event, d);
 	d->ctl = ctl;
 	return 0;
 fail:
@@ -758,6 +830,7 @@ void pd_control_close(struct phloemd *d)
 		if (ctl->cl[i])
 			client_free(ctl->cl[i]);
 	pd_control_reap(d);
+	pd_site_unsubscribe(&d->site, ctl->sub);
 	pd_watch_del(d, &ctl->w);
 	close(ctl->w.fd);
 	unlink(ctl->path);

@@ -1,7 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * phloemd: state of the running daemon, shared by main.c (event loop and
- * policy application) and control.c (the UNIX socket). Single-threaded.
+ * phloemd: state of the running daemon. Single-threaded (a Modbus bus has
+ * its own thread, which touches nothing here: see modbus.c).
+ *
+ * Each subsystem is a module with open/close and its own fds (struct
+ * pd_watch in the one epoll set). What they share about the site, they
+ * share through @site (site.h): producers commit changes, consumers
+ * subscribe, the loop dispatches. Commands (the control socket's overrides)
+ * go to the policy's functions below.
  */
 #ifndef PHLOEMD_DAEMON_H
 #define PHLOEMD_DAEMON_H
@@ -14,10 +20,13 @@
 #include "backend.h"
 #include "history.h"
 #include "phloemd.h"
+#include "site.h"
 
 struct pd_control;
 struct pd_meter;
 struct pd_peers;
+struct pd_devices;
+struct pd_mbserver_state;
 struct json_object;
 
 /** struct pd_watch - an fd in the epoll set; data.ptr points here */
@@ -56,6 +65,7 @@ struct pd_chan_acc {
  * @op_site_mw: operator's site limit (UINT32_MAX: none, policy decides)
  * @op_circuit_ma: operator's circuit limits (0: none)
  * @prio: relay priorities in force (config, or operator's)
+ * @site: the site state (site.h); @site.kernel.info is @info
  */
 struct phloemd {
 	struct pd_config cfg;
@@ -78,11 +88,22 @@ struct phloemd {
 	int64_t cur_minute;
 	unsigned polls;
 	struct pd_chan_acc ch[PHLOEM_MAX_CHANNELS];
+	/* devices' AC energy of the minute (history rows "dev:NAME"):
+	 * integrated from their power at each of their updates */
+	struct {
+		uint64_t last_ms;
+		int64_t last_mw;
+		bool known;
+		uint64_t acc_out_uwh, acc_in_uwh;	/* µWh: + into the site, - */
+	} dev_acc[PD_SITE_MAX_DEVICES];
 	uint64_t events, errors;
 	gid_t read_gid;
 	bool quit;
 	struct pd_peers *peers;		/* NULL: [peers] not configured */
 	struct pd_meter *meter;		/* NULL: no [peers] ledger=, not metering */
+	struct pd_devices *devices;	/* NULL: no [device] sections */
+	struct pd_mbserver_state *mbserver; /* NULL: no [modbus_server] */
+	struct pd_site site;
 };
 
 /* main.c: actions for control.c; return 0 or -errno with @err filled */
@@ -104,8 +125,6 @@ int pd_control_open(struct phloemd *d, const char *path, char *err,
 void pd_control_close(struct phloemd *d);
 /** Free clients dropped during the last epoll batch (see control.c). */
 void pd_control_reap(struct phloemd *d);
-/** Send an event to every `events --follow` client. */
-void pd_control_event(struct phloemd *d, const struct pd_event_row *e);
 
 /* main.c: one log line "phloemd: WHO: ..." on stderr (the journal); WHO may be NULL */
 void pd_vlog(const char *who, const char *fmt, va_list ap);

@@ -8,13 +8,20 @@
  *              minute in history and re-evaluate the time-of-use policy
  *   timerfd    lease renewal, every lease_s / 3
  *   timerfd    meter poll, every 2 s: energy counters and peaks
+ *   timerfd    site sample, every [agent] sample_ms: the kernel's
+ *              measurement into the site state (site.h)
  *   timerfd    systemd watchdog, when WATCHDOG_USEC is set
  *   backend    netlink events (kernel) or the model's tick (sim)
  *   control    the UNIX socket and its clients
  *   peers      UDP sockets, rtnetlink and a 100 ms tick ([peers], peers.c)
  *   meter      settlement interval boundaries (CLOCK_REALTIME, absolute):
  *              the site's metered interval onto our chain (meter.c)
+ *   devices    Modbus buses, each on its own thread (modbus.c)
  * Nothing polls in a loop; the daemon sleeps between those wake-ups.
+ * After every batch of ready fds the site state's changes go to their
+ * subscribers (pd_site_dispatch()): this file produces the kernel
+ * measurement and events and consumes events (history); control.c,
+ * peers.c and modbus.c subscribe to what they need.
  *
  * A bad input (a broken file on SIGHUP, a malformed request, a refused
  * backend call) is logged and refused; the daemon carries on with what it
@@ -44,6 +51,7 @@
 #include "lib/nl/phloem_nl.h"
 #include "daemon.h"
 #include "meter.h"
+#include "devices.h"
 
 #define METER_POLL_S	2
 #define FLUSH_EVERY	5	/* polls: partial minutes reach disk every 10 s */
@@ -284,6 +292,11 @@ static int apply_policy(struct phloemd *d, bool force)
 	}
 	d->applied = t;
 	d->dirty = false;
+	if (d->site.limits.site_import_mw != site || d->site.limits.windows != t.active) {
+		d->site.limits.site_import_mw = site;
+		d->site.limits.windows = t.active;
+		pd_site_commit(&d->site, PD_SITE_LIMITS);
+	}
 	return 0;
 }
 
@@ -375,6 +388,24 @@ int pd_limits_reset(struct phloemd *d, char *err, size_t errlen)
 	return rc;
 }
 
+/* ---- the kernel measurement into the site state ---- */
+
+static int sample_kernel(void *ctx, struct pd_site *s)
+{
+	struct phloemd *d = ctx;
+	int err = d->be.ops->status(&d->be, &s->kernel.st);
+
+	if (err) {
+		d->errors++;
+		return err;
+	}
+	s->kernel.valid = true;
+	s->kernel.time_ms = pd_realtime_ms();
+	s->kernel.seq++;
+	pd_site_commit(s, PD_SITE_KERNEL);
+	return 0;
+}
+
 /* ---- history ---- */
 
 static void init_channels(struct phloemd *d)
@@ -416,15 +447,13 @@ static void load_baseline(struct phloemd *d, const struct phloem_status *st)
 
 static void meter_poll(struct phloemd *d)
 {
-	struct phloem_status st;
+	const struct phloem_status *st = &d->site.kernel.st;
 
-	if (d->be.ops->status(&d->be, &st)) {
-		d->errors++;
+	if (pd_site_sample(&d->site))
 		return;
-	}
 	for (uint32_t i = 0; i < d->info.nchannels; i++) {
 		struct pd_chan_acc *c = &d->ch[i];
-		uint64_t imp = st.energy[i].import_mwh, exp = st.energy[i].export_mwh;
+		uint64_t imp = st->energy[i].import_mwh, exp = st->energy[i].export_mwh;
 		uint32_t ci = d->info.chan[i].circuit, peak;
 
 		if (!c->current)
@@ -438,7 +467,7 @@ static void meter_poll(struct phloemd *d)
 		c->base_exp = exp;
 		peak = d->be.ops->peak ? d->be.ops->peak(&d->be, i) : 0;
 		if (!peak && ci < d->info.ncircuits)
-			peak = st.circuit[ci].irms_ma;
+			peak = st->circuit[ci].irms_ma;
 		if (peak > c->peak_ma)
 			c->peak_ma = peak;
 	}
@@ -446,7 +475,7 @@ static void meter_poll(struct phloemd *d)
 	 * we were stopped or slow): put ours back. Not when ours are the boot
 	 * values: the state is then set for good, and a push every poll would
 	 * fill the history with a config event every 2 s. */
-	if ((st.state & PHLOEM_STATE_F_BOOT_LIMITS) && !d->applied_boot)
+	if ((st->state & PHLOEM_STATE_F_BOOT_LIMITS) && !d->applied_boot)
 		d->dirty = true;
 }
 
@@ -473,8 +502,28 @@ static void flush_minute(struct phloemd *d)
 		    pd_history_set_meter(d->hist, c->name, c->base_imp, c->base_exp))
 			goto fail;
 	}
+	for (int i = 0; i < d->site.ndevices; i++) {
+		char name[40];
+		const struct pd_site_device *dv = &d->site.dev[i];
+		struct pd_minute_row r = {
+			.ts = d->cur_minute, .channel = name, .circuit = pd_dev_kind_name(dv->kind),
+			.import_mwh = (int64_t)(d->dev_acc[i].acc_in_uwh / 1000),
+			.export_mwh = (int64_t)(d->dev_acc[i].acc_out_uwh / 1000),
+		};
+
+		if (dv->kind == PD_DEV_METER || dv->kind == PD_DEV_UNKNOWN)
+			continue;
+		snprintf(name, sizeof(name), "dev:%s", dv->name);
+		if (pd_history_add_minute(d->hist, &r))
+			goto fail;
+	}
 	if (pd_history_commit(d->hist))
 		goto fail_nort;
+	for (int i = 0; i < d->site.ndevices; i++) {
+		/* the sub-mWh remainder stays for the next flush */
+		d->dev_acc[i].acc_in_uwh %= 1000;
+		d->dev_acc[i].acc_out_uwh %= 1000;
+	}
 	for (uint32_t i = 0; i < d->info.nchannels; i++) {
 		d->ch[i].acc_imp = d->ch[i].acc_exp = 0;
 		d->ch[i].sheds = 0;
@@ -515,11 +564,6 @@ static void on_event(void *ctx, const struct phloem_rec_event *ev, uint64_t t_ns
 		.relay = relay, .circuit = circuit, .channel = chan,
 		.value = ev->value, .limit = ev->limit, .backoff = ev->backoff,
 	};
-	d->events++;
-	if (pd_history_add_event(d->hist, &row)) {
-		logmsg("history: event not recorded: %s", pd_history_error(d->hist));
-		d->errors++;
-	}
 	if (ev->kind == PHLOEM_EV_SHED && ev->circuit < d->info.ncircuits) {
 		uint32_t ch = d->info.circuit[ev->circuit].channel;
 
@@ -532,12 +576,56 @@ static void on_event(void *ctx, const struct phloem_rec_event *ev, uint64_t t_ns
 	       *relay ? " relay=" : "", relay, *circuit ? " circuit=" : "", circuit,
 	       ev->value || ev->limit ? ": " : "",
 	       phloem_nl_fmt_measure(row.cause, ev->value, ev->limit, m, sizeof(m)));
-	pd_control_event(d, &row);
+	pd_site_event(&d->site, &row);
+}
+
+/*
+ * The devices' AC energy into the history's minute rows (channel
+ * "dev:NAME", circuit its kind): each update's power held since the last
+ * one; export_mwh is what it put into the site (PV production, battery
+ * discharge), import_mwh what it took (battery charge). A device not
+ * online counts nothing: its power is unknown.
+ */
+static void history_on_devices(void *ctx, struct pd_site *s, uint32_t changed,
+			       const struct pd_event_row *e)
+{
+	struct phloemd *d = ctx;
+	uint64_t now = pd_realtime_ms();
+
+	for (int i = 0; i < s->ndevices; i++) {
+		const struct pd_site_device *dv = &s->dev[i];
+		__typeof__(d->dev_acc[0]) *a = &d->dev_acc[i];
+
+		if (a->known && now > a->last_ms && now - a->last_ms < 60000) {
+			uint64_t uwh = (uint64_t)llabs(a->last_mw) * (now - a->last_ms) / 3600;
+
+			if (a->last_mw > 0)
+				a->acc_out_uwh += uwh;
+			else
+				a->acc_in_uwh += uwh;
+		}
+		a->known = dv->state == PD_DEV_S_ONLINE && dv->ac_mw.known;
+		a->last_mw = a->known ? dv->ac_mw.milli : 0;
+		a->last_ms = now;
+	}
+}
+
+/* Every event of the site (kernel's, devices') into the history. */
+static void history_on_event(void *ctx, struct pd_site *s, uint32_t changed,
+			     const struct pd_event_row *e)
+{
+	struct phloemd *d = ctx;
+
+	d->events++;
+	if (pd_history_add_event(d->hist, e)) {
+		logmsg("history: event not recorded: %s", pd_history_error(d->hist));
+		d->errors++;
+	}
 }
 
 /* ---- timers ---- */
 
-static struct pd_watch w_sig, w_minute, w_lease, w_meter, w_wd, w_backend;
+static struct pd_watch w_sig, w_minute, w_lease, w_meter, w_wd, w_backend, w_sample;
 
 static int timer_periodic(struct pd_watch *w, uint64_t ns)
 {
@@ -619,6 +707,15 @@ static void on_meter(struct pd_watch *w, uint32_t events)
 		apply_policy(&D, true);
 }
 
+static void on_sample(struct pd_watch *w, uint32_t events)
+{
+	uint64_t n;
+
+	if (read(w->fd, &n, sizeof(n)) < 0)
+		return;
+	pd_site_sample(&D.site);
+}
+
 static void on_watchdog_cb(struct pd_watch *w, uint32_t events)
 {
 	uint64_t n;
@@ -667,6 +764,13 @@ static void reload(void)
 	memcpy(nc->db, D.cfg.db, sizeof(nc->db));
 	memcpy(nc->user, D.cfg.user, sizeof(nc->user));
 	nc->device = D.cfg.device;
+	/* the buses and the Modbus server run on what they started with */
+	if (nc->ndevices != D.cfg.ndevices || memcmp(nc->dev, D.cfg.dev, sizeof(nc->dev)) ||
+	    memcmp(&nc->mbserver, &D.cfg.mbserver, sizeof(nc->mbserver)))
+		logmsg("reload: [device] and [modbus_server] take effect at restart");
+	nc->ndevices = D.cfg.ndevices;
+	memcpy(nc->dev, D.cfg.dev, sizeof(nc->dev));
+	nc->mbserver = D.cfg.mbserver;
 	/* release the windowed holds of the old file; the new one re-takes
 	 * what it wants */
 	for (int i = 0; i < D.cfg.nrelays; i++)
@@ -691,6 +795,10 @@ static void reload(void)
 		its.it_interval.tv_sec = its.it_value.tv_sec = (time_t)(ns / 1000000000ull);
 		its.it_interval.tv_nsec = its.it_value.tv_nsec = (long)(ns % 1000000000ull);
 		timerfd_settime(w_lease.fd, 0, &its, NULL);
+		ns = (uint64_t)D.cfg.sample_ms * 1000000ull;
+		its.it_interval.tv_sec = its.it_value.tv_sec = (time_t)(ns / 1000000000ull);
+		its.it_interval.tv_nsec = its.it_value.tv_nsec = (long)(ns % 1000000000ull);
+		timerfd_settime(w_sample.fd, 0, &its, NULL);
 	}
 	renew_lease();
 	logmsg("configuration reloaded from %s", D.cfg.path);
@@ -817,7 +925,6 @@ int main(int argc, char **argv)
 	const char *path = PD_DEFAULT_CONF, *backend = NULL;
 	bool check = false;
 	char err[PD_ERR_LEN];
-	struct phloem_status st;
 	sigset_t mask;
 	uint64_t wd_usec = 0;
 	struct group *gr;
@@ -901,17 +1008,22 @@ int main(int argc, char **argv)
 		logmsg("%s", err);
 		return 1;
 	}
+	pd_site_init(&D.site);
+	D.site.kernel.info = D.info;
+	pd_site_set_sampler(&D.site, sample_kernel, &D);
 	/* history */
 	if (pd_history_open(&D.hist, D.cfg.db, err, sizeof(err))) {
 		logmsg("history: %s", err);
 		return 1;
 	}
 	init_channels(&D);
-	if (D.be.ops->status(&D.be, &st)) {
+	if (pd_site_sample(&D.site)) {
 		logmsg("%s backend: cannot read the device status", D.be.ops->name);
 		return 1;
 	}
-	load_baseline(&D, &st);
+	load_baseline(&D, &D.site.kernel.st);
+	pd_site_subscribe(&D.site, PD_SITE_EVENT, history_on_event, &D);
+	pd_site_subscribe(&D.site, PD_SITE_DEVICES, history_on_devices, &D);
 	/* control socket */
 	if (pd_control_open(&D, D.cfg.socket, err, sizeof(err))) {
 		logmsg("control socket: %s", err);
@@ -934,11 +1046,13 @@ int main(int argc, char **argv)
 	w_lease.fn = on_lease;
 	w_meter.fn = on_meter;
 	w_backend.fn = on_backend;
+	w_sample.fn = on_sample;
 	w_backend.fd = D.be.ops->fd(&D.be);
 	if (w_sig.fd < 0 || w_minute.fd < 0 || pd_watch_add(&D, &w_sig, EPOLLIN) ||
 	    pd_watch_add(&D, &w_minute, EPOLLIN) || pd_watch_add(&D, &w_backend, EPOLLIN) ||
 	    timer_periodic(&w_lease, (uint64_t)D.cfg.lease_s * 1000000000ull / 3) ||
-	    timer_periodic(&w_meter, METER_POLL_S * 1000000000ull)) {
+	    timer_periodic(&w_meter, METER_POLL_S * 1000000000ull) ||
+	    timer_periodic(&w_sample, (uint64_t)D.cfg.sample_ms * 1000000ull)) {
 		logmsg("event loop setup: %s", strerror(errno));
 		return 1;
 	}
@@ -963,6 +1077,18 @@ int main(int argc, char **argv)
 		logmsg("meter: %s", strerror(-rc));
 		return 1;
 	}
+	{
+		char derr[PD_ERR_LEN];
+
+		if (pd_devices_open(&D, derr, sizeof(derr)) < 0) {
+			logmsg("devices: %s", derr);
+			return 1;
+		}
+		if (pd_mbserver_open(&D, derr, sizeof(derr)) < 0) {
+			logmsg("modbus server: %s", derr);
+			return 1;
+		}
+	}
 
 	/* take over: lease first, so our limits are the ones that hold */
 	renew_lease();
@@ -979,6 +1105,7 @@ int main(int argc, char **argv)
 	       D.be.ops->name, D.info.name, D.info.nchannels, D.info.ncircuits,
 	       D.info.nrelays, D.cfg.socket, D.cfg.db);
 	sd_notify(0, "READY=1\nSTATUS=running");
+	pd_site_dispatch(&D.site);
 
 	while (!D.quit) {
 		struct epoll_event evs[16];
@@ -995,6 +1122,7 @@ int main(int argc, char **argv)
 
 			w->fn(w, evs[i].events);
 		}
+		pd_site_dispatch(&D.site);
 		pd_control_reap(&D);
 	}
 
@@ -1002,10 +1130,13 @@ int main(int argc, char **argv)
 	logmsg("stopping: releasing the lease and the time-of-use holds");
 	meter_poll(&D);
 	flush_minute(&D);
+	pd_site_dispatch(&D.site);	/* the last events into the history */
 	for (int i = 0; i < D.cfg.nrelays; i++)
 		if (D.held & (1u << i))
 			D.be.ops->override(&D.be, (uint32_t)D.relay_map[i], PHLOEM_OVERRIDE_AUTO, 0);
 	D.be.ops->lease(&D.be, 0);
+	pd_mbserver_close(&D);
+	pd_devices_close(&D);
 	pd_meter_close(&D);
 	pd_peers_close(&D);
 	pd_control_close(&D);

@@ -103,10 +103,11 @@ static void queue(struct pd_meter *m, const struct pd_meter_interval *iv)
 /* Read the counters now and feed them; false when the backend failed. */
 static bool reading(struct phloemd *d, struct pd_meter *m)
 {
-	struct phloem_status st;
+	const struct phloem_status *st = &d->site.kernel.st;
 	struct pd_meter_interval iv;
 	unsigned int r;
-	int err = d->be.ops->status(&d->be, &st);
+	/* a fresh sample: the reading belongs to this boundary */
+	int err = pd_site_sample(&d->site);
 
 	if (err) {
 		if (!m->failing)
@@ -115,8 +116,8 @@ static bool reading(struct phloemd *d, struct pd_meter *m)
 		return false;
 	}
 	m->failing = false;
-	r = pd_meter_feed(&m->acc, real_ms(), st.energy[m->chan].import_mwh,
-			  st.energy[m->chan].export_mwh, &iv);
+	r = pd_meter_feed(&m->acc, real_ms(), st->energy[m->chan].import_mwh,
+			  st->energy[m->chan].export_mwh, &iv);
 	if (r & PD_METER_BACKWARDS)
 		mlog("energy counters of %s went backwards (device probed again?): new baseline, interval %" PRIu64 " under-reported",
 		     d->info.chan[m->chan].name, m->acc.start);

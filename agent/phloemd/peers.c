@@ -4,9 +4,11 @@
  *
  * Four fds: the IPv6 and IPv4 UDP sockets, the rtnetlink cache manager and
  * a 100 ms tick timer. The tick drives the SWIM detector, signs this
- * gateway's measurement (the backend's site power, so a sim load that
- * changes changes the community's net power) and sends announcements every
- * announce_ms. Everything a peer sends is decoded, authenticated and only
+ * gateway's measurement (the site state's: the kernel's site power, so a
+ * sim load that changes changes the community's net power, and the PV and
+ * battery power of the site's devices) and sends announcements every
+ * announce_ms. It produces the site state's community net power and our
+ * ledger balance. Everything a peer sends is decoded, authenticated and only
  * then acted on; anything refused is counted by reason and dropped.
  * Gateways that are not members are listed (untrusted) and sent nothing.
  */
@@ -179,6 +181,7 @@ struct pd_peers {
 	uint64_t xf_proposed, xf_completed, xf_accepted, xf_refused_rx, xf_refused_tx;
 	uint64_t xf_disagree;
 	struct pd_watch w6, w4, wnl, wtick;
+	uint64_t next_balance_ms;	/* site_update() */
 	struct phloemd *d;
 };
 
@@ -1671,22 +1674,28 @@ static bool live(void *ctx, const uint8_t key[32])
 }
 
 /*
- * Our measurement: the site meter's real power. One meter gives the net
- * only, so production and consumption are its two signs; a gateway with
- * a production channel would split them (docs/protocol.md).
+ * Our measurement, from the site state: the site meter's real power (the
+ * net), and what the site's devices produce. Without devices one meter
+ * gives the net only, so production and consumption are its two signs;
+ * with PV or a battery that tells its power, production is the PV's plus
+ * the battery's discharge, and consumption is the net plus production
+ * (docs/protocol.md).
  */
 static void measure(struct pd_peers *p, uint64_t now)
 {
-	struct phloemd *d = p->d;
-	struct phloem_status st;
+	const struct pd_site *s = &p->d->site;
 	struct peer_measure m = { .time_ms = now };
 	const struct peer_measure *last = peer_gossip_get(&p->gossip, p->id->pk);
-	bool news;
+	bool news, pv_known, batt_known;
+	int64_t pv, batt, prod;
 	int32_t net;
 
-	if (d->be.ops->status(&d->be, &st))
+	if (!s->kernel.valid)
 		return;
-	net = st.site_p_mw / 1000;
+	net = s->kernel.st.site_p_mw / 1000;
+	pv = pd_site_pv_mw(s, &pv_known);
+	batt = pd_site_battery_mw(s, &batt_known);
+	prod = (pv > 0 ? pv : 0) + (batt > 0 ? batt : 0);
 	memcpy(m.key, p->id->pk, 32);
 	if (p->ledger) {
 		struct ledger_head h;
@@ -1697,8 +1706,15 @@ static void measure(struct pd_peers *p, uint64_t now)
 		}
 	}
 	m.net_w = net;
-	m.consumption_w = net > 0 ? (uint32_t)net : 0;
-	m.production_w = net < 0 ? (uint32_t)-net : 0;
+	if (pv_known || batt_known) {
+		int64_t cons = (int64_t)net + prod / 1000;
+
+		m.production_w = (uint32_t)(prod / 1000);
+		m.consumption_w = cons > 0 ? (uint32_t)cons : 0;
+	} else {
+		m.consumption_w = net > 0 ? (uint32_t)net : 0;
+		m.production_w = net < 0 ? (uint32_t)-net : 0;
+	}
 	/*
 	 * Read every tick, signed only when it is news or due for a refresh:
 	 * a change is out within a tick, and a site at rest costs nothing.
@@ -1712,6 +1728,36 @@ static void measure(struct pd_peers *p, uint64_t now)
 		hot_add(p, PEER_R_MEASURE, m.key, false);
 }
 
+/* The community's net power and our balance into the site state, when they
+ * change (the balance is a ledger query: once a second). */
+static void site_update(struct pd_peers *p, uint64_t now)
+{
+	struct pd_site *s = &p->d->site;
+	struct pd_site_community c = { .valid = true, .members = p->comm.nmembers };
+
+	c.net_mw = peer_gossip_net(&p->gossip, now, live, p, &c.counted) * 1000;
+	if (!s->community.valid || c.net_mw != s->community.net_mw ||
+	    c.counted != s->community.counted || c.members != s->community.members) {
+		s->community = c;
+		pd_site_commit(s, PD_SITE_COMMUNITY);
+	}
+	if (p->ledger && now >= p->next_balance_ms) {
+		struct ledger_member lm;
+		struct pd_site_ledger l = { .valid = true };
+
+		p->next_balance_ms = now + 1000;
+		if (!ledger_get_member(p->ledger, p->id->pk, &lm)) {
+			l.balance_mwh = lm.balance_wh * 1000;
+			l.head_seq = lm.head_seq;
+		}
+		if (!s->ledger.valid || l.balance_mwh != s->ledger.balance_mwh ||
+		    l.head_seq != s->ledger.head_seq) {
+			s->ledger = l;
+			pd_site_commit(s, PD_SITE_LEDGER);
+		}
+	}
+}
+
 static void on_tick(struct pd_watch *w, uint32_t events)
 {
 	struct pd_peers *p = P;
@@ -1723,6 +1769,7 @@ static void on_tick(struct pd_watch *w, uint32_t events)
 	if (read(w->fd, &n, sizeof(n)) < 0)
 		return;
 	measure(p, now);
+	site_update(p, now);
 	/*
 	 * Announcements at 250 ms, 500 ms, 1 s ... up to announce_ms after a
 	 * start or a link change (a whole street rebooting after a power cut

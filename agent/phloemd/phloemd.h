@@ -19,6 +19,8 @@
 
 #define PD_MAX_TOU	16
 #define PD_MAX_STEPS	16
+#define PD_MAX_DEVICES	8	/* = PD_SITE_MAX_DEVICES */
+#define PD_MAX_COUPLE	4
 #define PD_NAME_LEN	PHLOEM_NAME_LEN
 #define PD_ERR_LEN	(PATH_MAX + 160)
 #define PD_SOCK_LEN	108	/* sun_path */
@@ -74,6 +76,8 @@ struct pd_relay {
  *           window runs past midnight and belongs to the day it opened
  * @site_import_limit_mw: site import limit in the window, 0 when not set
  * @shed: relays held off during the window (bit n: relay n)
+ * @discharge: batteries discharge to cover the site's import (expensive
+ *             tariff), down to their reserve
  */
 struct pd_tou {
 	char name[32];
@@ -82,7 +86,58 @@ struct pd_tou {
 	uint32_t end_min;
 	uint32_t site_import_limit_mw;
 	uint32_t shed;
+	bool discharge;
 	int line;
+};
+
+/**
+ * struct pd_device - a [device NAME] section: a Modbus/SunSpec device
+ * @url: "tcp://HOST:PORT" or "rtu:/dev/PATH"
+ * @baud: RTU speed; @parity 'N', 'E' or 'O'
+ * @unit: Modbus unit (slave) id
+ * @base: SunSpec base address, or -1 to look at 0, 40000 and 50000
+ * @poll_ms: read period
+ * @timeout_ms: one request's response timeout
+ * @control: phloem may write its setpoints (battery power, PV limit)
+ * @reserve_pct: battery: state of charge kept for outages (never discharged
+ *               below), overriding the device's own MinRsvPct when higher
+ * @rating_w: inverter: AC rating for curtailment, 0 from model 120 WRtg
+ */
+struct pd_device {
+	char name[32];
+	char url[128];
+	uint32_t baud;
+	char parity;
+	uint32_t unit;
+	int32_t base;
+	uint32_t poll_ms;
+	uint32_t timeout_ms;
+	bool control;
+	uint32_t reserve_pct;
+	uint32_t rating_w;
+	int line;
+};
+
+/**
+ * struct pd_mbserver - [modbus_server]: phloem's meter served as SunSpec
+ * @enabled: the section is present
+ * @listen: address to bind ("0.0.0.0", "127.0.0.1", "::")
+ * @port: TCP port
+ * @unit: unit id answered (0 and 255 are always answered)
+ * @model: 201 (single phase) or 203
+ * @base: register address of the SunS marker
+ * @writable: allow writes (to the common model's DA only); default refuse
+ * @max_clients: connections at once; more are closed at accept
+ */
+struct pd_mbserver {
+	bool enabled;
+	char listen[64];
+	uint32_t port;
+	uint32_t unit;
+	uint32_t model;
+	uint32_t base;
+	bool writable;
+	uint32_t max_clients;
 };
 
 /**
@@ -106,6 +161,7 @@ struct pd_config {
 	char path[PATH_MAX];
 	uint32_t site_import_limit_mw;
 	uint32_t peak_target_mw;	/* 0: no peak shaving */
+	uint32_t export_limit_mw;	/* 0: none; PV curtailed to keep it */
 	int ncircuits;
 	struct pd_circuit circuit[PHLOEM_MAX_CIRCUITS];
 	int nrelays;
@@ -117,6 +173,7 @@ struct pd_config {
 	enum pd_backend_kind backend;
 	char socket[PD_SOCK_LEN];
 	uint32_t lease_s;
+	uint32_t sample_ms;	/* kernel measurement into the site state */
 	char user[32];		/* empty: do not drop privileges */
 	char group[32];		/* group allowed to read over the socket */
 	uint32_t device;	/* PHLOEM_A_DEV_INDEX */
@@ -128,6 +185,13 @@ struct pd_config {
 	int32_t sim_base_ma[PHLOEM_MAX_CIRCUITS];	/* < 0: exports */
 	int nsteps;
 	struct pd_sim_step step[PD_MAX_STEPS];
+	/* [sim] device_power = CIRCUIT FILE: a device simulator's AC power */
+	int ncouple;
+	int couple_circuit[PD_MAX_COUPLE];
+	char couple_file[PD_MAX_COUPLE][PATH_MAX];
+	int ndevices;
+	struct pd_device dev[PD_MAX_DEVICES];
+	struct pd_mbserver mbserver;
 	/* [peers]: empty community disables the peer protocol */
 	char peer_community[64];
 	char peer_interfaces[256];
