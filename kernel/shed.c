@@ -753,6 +753,44 @@ static uint64_t shed_off_ns(const struct phloem_shed *s, uint32_t r)
 	return shed_ms((uint64_t)s->cfg.relay[r].min_off_ms << b);
 }
 
+/* The state of relay @best as a rule sheds it (shed_one()). */
+#ifdef SHED_WP
+/*@ requires shed_ok(s);
+    requires best < PHLOEM_MAX_RELAYS;
+    assigns s->rl[best];
+    ensures shed_ok(s);
+    ensures s->rl[best].shed == 1;
+ */
+#endif
+static void shed_mark(struct phloem_shed *s, uint32_t best, uint32_t circuit,
+		      uint32_t cause, uint64_t value)
+{
+	struct shed_relay *rl = &s->rl[best];
+
+	if (rl->restored_ns != SHED_NEVER &&
+	    s->now - rl->restored_ns < shed_ms(s->cfg.retrip_window_ms) &&
+	    rl->backoff < s->cfg.backoff_max)
+		rl->backoff++;
+	rl->restored_ns = SHED_NEVER;
+	rl->shed = 1;
+	rl->shed_ns = s->now;
+	rl->shed_count++;
+	rl->head_since = SHED_NEVER;
+	/*
+	 * The load estimate is the drop from the cycle before the shed to the
+	 * first full cycle after it. A sudden step is not in the previous
+	 * cycle yet: when the rule measured the relay's own circuit, its
+	 * value (the half-cycle RMS for the instantaneous rule) is used when
+	 * larger, so the estimate errs high and the restore waits longer.
+	 */
+	rl->pre_ma = s->ci[s->cfg.relay[best].circuit].irms;
+	if (circuit == s->cfg.relay[best].circuit &&
+	    cause != PHLOEM_CAUSE_SITE_IMPORT && value > rl->pre_ma)
+		rl->pre_ma = shed_sat32(value);
+	rl->est = 2;
+	rl->est_ns = s->now;
+}
+
 /*
  * Shed one relay for a rule on @circuit (0: the site, any circuit's relay).
  * Candidates: on, not shed, not critical; ON-overridden relays only when no
@@ -778,7 +816,6 @@ static int shed_one(struct phloem_shed *s, uint32_t circuit, uint32_t cause,
 		    uint64_t value, uint64_t limit, uint64_t trig)
 {
 	uint32_t r, best = SHED_NONE, best_key = 0;
-	struct shed_relay *rl;
 
 #ifdef SHED_WP
 	/*@ loop invariant 0 <= r <= s->nrel;
@@ -809,7 +846,6 @@ static int shed_one(struct phloem_shed *s, uint32_t circuit, uint32_t cause,
 #ifdef SHED_WP
 	/*@ assert chosen: best < s->nrel && !critical(s, best); */
 #endif
-	rl = &s->rl[best];
 	/*
 	 * The half-cycle windows of the relay's circuit and of the site
 	 * still hold samples from before this shed for one half cycle: let
@@ -818,28 +854,7 @@ static int shed_one(struct phloem_shed *s, uint32_t circuit, uint32_t cause,
 	 */
 	s->ci[s->cfg.relay[best].circuit].holdoff_until = s->now + s->half_ns;
 	s->ci[0].holdoff_until = s->now + s->half_ns;
-	if (rl->restored_ns != SHED_NEVER &&
-	    s->now - rl->restored_ns < shed_ms(s->cfg.retrip_window_ms) &&
-	    rl->backoff < s->cfg.backoff_max)
-		rl->backoff++;
-	rl->restored_ns = SHED_NEVER;
-	rl->shed = 1;
-	rl->shed_ns = s->now;
-	rl->shed_count++;
-	rl->head_since = SHED_NEVER;
-	/*
-	 * The load estimate is the drop from the cycle before the shed to the
-	 * first full cycle after it. A sudden step is not in the previous
-	 * cycle yet: when the rule measured the relay's own circuit, its
-	 * value (the half-cycle RMS for the instantaneous rule) is used when
-	 * larger, so the estimate errs high and the restore waits longer.
-	 */
-	rl->pre_ma = s->ci[s->cfg.relay[best].circuit].irms;
-	if (circuit == s->cfg.relay[best].circuit &&
-	    cause != PHLOEM_CAUSE_SITE_IMPORT && value > rl->pre_ma)
-		rl->pre_ma = shed_sat32(value);
-	rl->est = 2;
-	rl->est_ns = s->now;
+	shed_mark(s, best, circuit, cause, value);
 	s->no_trap = 1;
 	s->sheds++;
 	shed_update_relays(s);

@@ -11,10 +11,11 @@
 #                 circuit, and the site for a final circuit, stay at or
 #                 below their restore thresholds with the load added
 #   the others    the contracts those two rely on, and bounds everywhere
+#                 in them (shed_mark: the state of the relay being shed)
 out=$1
 top=$(cd "$(dirname "$0")/../.." && pwd)
 fc=${FRAMA_C:-frama-c}
-fcts="shed_div shed_sat32 shed_ms shed_event shed_update_relays shed_one shed_headroom"
+fcts="shed_div shed_sat32 shed_ms shed_event shed_update_relays shed_mark shed_one shed_headroom"
 mkdir -p "$out"
 set -- $fcts
 echo "1..$#"
