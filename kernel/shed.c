@@ -323,6 +323,33 @@ struct phloem_shed {
 /* @whead is a uint8_t: it indexes the windows by its type alone */
 _Static_assert(PHLOEM_SHED_WIN_MAX == 256, "whead must cover the window");
 
+/*
+ * ACSL (checked by make check-frama-wp; see docs/shedding.md, Proofs),
+ * under SHED_WP: the value analysis (make check-frama-eva) must reach its
+ * verdict on the code alone, not on contracts it cannot decide and would
+ * then assume. shed_ok(): the shape every function below may rely on, which
+ * phloem_shed_init() establishes from a checked configuration.
+ */
+#ifdef SHED_WP
+/*@ predicate shed_ok(struct phloem_shed *s) =
+      \valid(s) && s->nrel <= PHLOEM_MAX_RELAYS &&
+      s->ncirc <= PHLOEM_MAX_CIRCUITS &&
+      s->evcount <= PHLOEM_SHED_EVQ &&
+      (\forall integer r; 0 <= r < PHLOEM_MAX_RELAYS ==>
+         s->cfg.relay[r].circuit < PHLOEM_MAX_CIRCUITS) &&
+      (\forall integer c; 0 <= c < PHLOEM_MAX_CIRCUITS ==>
+         s->ci[c].ch < PHLOEM_MAX_CHANNELS) &&
+      (s->v0 < PHLOEM_MAX_CHANNELS || s->v0 == PHLOEM_NONE);
+    predicate critical(struct phloem_shed *s, integer r) =
+      (s->cfg.relay[r].flags & PHLOEM_RELAY_F_CRITICAL) != 0;
+    logic integer circ(struct phloem_shed *s, integer r) =
+      s->cfg.relay[r].circuit;
+    predicate headroom_for(struct phloem_shed *s, integer r, integer load) =
+      s->ci[circ(s, r)].irms + load <= s->ci[circ(s, r)].restore_ma &&
+      (circ(s, r) != 0 ==> s->ci[0].irms + load <= s->ci[0].restore_ma);
+ */
+#endif
+
 /* ------------------------------------------------------------------ */
 /* Arithmetic helpers (no 64-bit division on 32-bit targets)           */
 /* ------------------------------------------------------------------ */
@@ -333,6 +360,11 @@ _Static_assert(PHLOEM_SHED_WIN_MAX == 256, "whead must cover the window");
  * answer (all ones, remainder n: "without bound") so that the unit is
  * total and the value analysis proves no division by zero anywhere.
  */
+#ifdef SHED_WP
+/*@ requires rem == \null || \valid(rem);
+    assigns *rem;
+ */
+#endif
 static uint64_t shed_div(uint64_t n, uint64_t d, uint64_t *rem)
 {
 	uint64_t q = 0;
@@ -359,6 +391,9 @@ static uint64_t shed_div(uint64_t n, uint64_t d, uint64_t *rem)
 	shift = __builtin_clzll(d) - __builtin_clzll(n);	/* n >= d: >= 0 */
 	if (shift > 0)
 		d <<= shift;
+#ifdef SHED_WP
+	/*@ loop assigns shift, q, n, d; */
+#endif
 	for (; shift >= 0; shift--) {
 		q <<= 1;
 		if (n >= d) {
@@ -414,11 +449,19 @@ static uint32_t shed_rms_ceil(uint64_t msq)
 	return (uint32_t)((r + (1 << SHED_Q) - 1) >> SHED_Q);
 }
 
+#ifdef SHED_WP
+/*@ assigns \nothing;
+    ensures \result == (v > SHED_U32_MAX ? SHED_U32_MAX : v);
+ */
+#endif
 static uint32_t shed_sat32(uint64_t v)
 {
 	return v > SHED_U32_MAX ? SHED_U32_MAX : (uint32_t)v;
 }
 
+#ifdef SHED_WP
+/*@ assigns \nothing; */
+#endif
 static uint64_t shed_ms(uint64_t ms)
 {
 	return ms * NS_PER_MS;
@@ -661,6 +704,13 @@ static void shed_derive(struct phloem_shed *s)
 /* Events and relays                                                   */
 /* ------------------------------------------------------------------ */
 
+#ifdef SHED_WP
+/*@ requires shed_ok(s);
+    assigns s->evq[0 .. PHLOEM_SHED_EVQ - 1], s->evhead, s->evcount,
+            s->evpushed, s->evlost;
+    ensures shed_ok(s);
+ */
+#endif
 static void shed_event(struct phloem_shed *s, uint32_t kind, uint32_t cause,
 		       uint32_t relay, uint32_t circuit, uint32_t channel,
 		       uint64_t value, uint64_t limit, uint64_t trigger_ns)
@@ -668,13 +718,13 @@ static void shed_event(struct phloem_shed *s, uint32_t kind, uint32_t cause,
 	struct shed_ev *e;
 	uint32_t slot;
 
-	if (s->evcount == PHLOEM_SHED_EVQ) {
+	if (s->evcount >= PHLOEM_SHED_EVQ) {
 		/* drop the oldest: the newest says most about now */
-		s->evhead = (s->evhead + 1) & (PHLOEM_SHED_EVQ - 1);
+		s->evhead = (s->evhead + 1) % PHLOEM_SHED_EVQ;
 		s->evcount--;
 		s->evlost++;
 	}
-	slot = (s->evhead + s->evcount) & (PHLOEM_SHED_EVQ - 1);
+	slot = (s->evhead + s->evcount) % PHLOEM_SHED_EVQ;
 	e = &s->evq[slot];
 	e->ev.kind = (uint16_t)kind;
 	e->ev.cause = (uint16_t)cause;
@@ -691,11 +741,22 @@ static void shed_event(struct phloem_shed *s, uint32_t kind, uint32_t cause,
 	s->evpushed++;
 }
 
+#ifdef SHED_WP
+/*@ requires shed_ok(s);
+    assigns s->relays, s->shedmask;
+    ensures shed_ok(s);
+ */
+#endif
 static void shed_update_relays(struct phloem_shed *s)
 {
 	uint32_t on = 0, shed = 0, r;
 	int fs = !!(s->state & PHLOEM_STATE_F_FAILSAFE);
 
+#ifdef SHED_WP
+	/*@ loop invariant 0 <= r <= s->nrel;
+	    loop assigns r, on, shed;
+	 */
+#endif
 	for (r = 0; r < s->nrel; r++) {
 		const struct shed_relay *rl = &s->rl[r];
 		int bit;
@@ -735,44 +796,20 @@ static uint64_t shed_off_ns(const struct phloem_shed *s, uint32_t r)
 	return shed_ms((uint64_t)s->cfg.relay[r].min_off_ms << b);
 }
 
-/*
- * Shed one relay for a rule on @circuit (0: the site, any circuit's relay).
- * Candidates: on, not shed, not critical; ON-overridden relays only when no
- * other is left; lowest priority first, then the highest index.
+/* The state of relay @best as a rule sheds it (shed_one()). */
+#ifdef SHED_WP
+/*@ requires shed_ok(s);
+    requires best < PHLOEM_MAX_RELAYS;
+    assigns s->rl[best];
+    ensures shed_ok(s);
+    ensures s->rl[best].shed == 1;
  */
-static int shed_one(struct phloem_shed *s, uint32_t circuit, uint32_t cause,
-		    uint64_t value, uint64_t limit, uint64_t trig)
+#endif
+static void shed_mark(struct phloem_shed *s, uint32_t best, uint32_t circuit,
+		      uint32_t cause, uint64_t value)
 {
-	uint32_t r, best = SHED_NONE, best_key = 0;
-	struct shed_relay *rl;
+	struct shed_relay *rl = &s->rl[best];
 
-	for (r = 0; r < s->nrel; r++) {
-		const struct phloem_relay_cfg *rc = &s->cfg.relay[r];
-		uint32_t key;
-
-		if (!(s->relays & (1U << r)) ||
-		    rc->flags & PHLOEM_RELAY_F_CRITICAL ||
-		    (circuit && rc->circuit != circuit))
-			continue;
-		/* smaller key first: override ON last, then priority, index */
-		key = (s->rl[r].mode == PHLOEM_OVERRIDE_ON) << 16 |
-		      (uint32_t)rc->priority << 8 | (0xff - r);
-		if (best == SHED_NONE || key < best_key) {
-			best = r;
-			best_key = key;
-		}
-	}
-	if (best == SHED_NONE)
-		return 0;
-	rl = &s->rl[best];
-	/*
-	 * The half-cycle windows of the relay's circuit and of the site
-	 * still hold samples from before this shed for one half cycle: let
-	 * their instantaneous rules wait for that, or a second rule would
-	 * shed another relay for load that is already gone.
-	 */
-	s->ci[s->cfg.relay[best].circuit].holdoff_until = s->now + s->win_ns;
-	s->ci[0].holdoff_until = s->now + s->win_ns;
 	if (rl->restored_ns != SHED_NEVER &&
 	    s->now - rl->restored_ns < shed_ms(s->cfg.retrip_window_ms) &&
 	    rl->backoff < s->cfg.backoff_max)
@@ -795,6 +832,72 @@ static int shed_one(struct phloem_shed *s, uint32_t circuit, uint32_t cause,
 		rl->pre_ma = shed_sat32(value);
 	rl->est = 2;
 	rl->est_ns = s->now;
+}
+
+/*
+ * Shed one relay for a rule on @circuit (0: the site, any circuit's relay).
+ * Candidates: on, not shed, not critical; ON-overridden relays only when no
+ * other is left; lowest priority first, then the highest index.
+ */
+#ifdef SHED_WP
+/*@ requires shed_ok(s);
+    requires circuit < PHLOEM_MAX_CIRCUITS;
+    assigns s->rl[0 .. PHLOEM_MAX_RELAYS - 1],
+            s->ci[0 .. PHLOEM_MAX_CIRCUITS - 1].holdoff_until,
+            s->no_trap, s->sheds, s->relays, s->shedmask,
+            s->evq[0 .. PHLOEM_SHED_EVQ - 1], s->evhead, s->evcount,
+            s->evpushed, s->evlost;
+    ensures shed_ok(s);
+    ensures never_critical: \forall integer r; 0 <= r < s->nrel &&
+              critical(s, r) ==> s->rl[r].shed == \old(s->rl[r].shed);
+    ensures only_its_circuit: \forall integer r; 0 <= r < s->nrel &&
+              circuit != 0 && circ(s, r) != circuit ==>
+              s->rl[r].shed == \old(s->rl[r].shed);
+ */
+#endif
+static int shed_one(struct phloem_shed *s, uint32_t circuit, uint32_t cause,
+		    uint64_t value, uint64_t limit, uint64_t trig)
+{
+	uint32_t r, best = SHED_NONE, best_key = 0;
+
+#ifdef SHED_WP
+	/*@ loop invariant 0 <= r <= s->nrel;
+	    loop invariant best == SHED_NONE ||
+	      (0 <= best < r && !critical(s, best) &&
+	       (circuit == 0 || circ(s, best) == circuit));
+	    loop assigns r, best, best_key;
+	 */
+#endif
+	for (r = 0; r < s->nrel; r++) {
+		const struct phloem_relay_cfg *rc = &s->cfg.relay[r];
+		uint32_t key;
+
+		if (!(s->relays & (1U << r)) ||
+		    rc->flags & PHLOEM_RELAY_F_CRITICAL ||
+		    (circuit && rc->circuit != circuit))
+			continue;
+		/* smaller key first: override ON last, then priority, index */
+		key = (s->rl[r].mode == PHLOEM_OVERRIDE_ON) << 16 |
+		      (uint32_t)rc->priority << 8 | (0xff - r);
+		if (best == SHED_NONE || key < best_key) {
+			best = r;
+			best_key = key;
+		}
+	}
+	if (best == SHED_NONE)
+		return 0;
+#ifdef SHED_WP
+	/*@ assert chosen: best < s->nrel && !critical(s, best); */
+#endif
+	/*
+	 * The half-cycle windows of the relay's circuit and of the site
+	 * still hold samples from before this shed for one half cycle: let
+	 * their instantaneous rules wait for that, or a second rule would
+	 * shed another relay for load that is already gone.
+	 */
+	s->ci[s->cfg.relay[best].circuit].holdoff_until = s->now + s->win_ns;
+	s->ci[0].holdoff_until = s->now + s->win_ns;
+	shed_mark(s, best, circuit, cause, value);
 	s->no_trap = 1;
 	s->sheds++;
 	shed_update_relays(s);
@@ -1097,6 +1200,15 @@ static void shed_site(struct phloem_shed *s)
 	s->site_next = s->now + shed_ms(s->cfg.site_import_grace_ms);
 }
 
+#ifdef SHED_WP
+/*@ requires shed_ok((struct phloem_shed *)s);
+    requires r < PHLOEM_MAX_RELAYS;
+    requires load <= SHED_U32_MAX;
+    assigns \nothing;
+    ensures below_restore: \result != 0 ==>
+      headroom_for((struct phloem_shed *)s, r, load);
+ */
+#endif
 static int shed_headroom(const struct phloem_shed *s, uint32_t r,
 			 uint64_t load)
 {

@@ -28,4 +28,9 @@ check-frama-eva: $(TOP)/tests/frama/harness.c $(TOP)/tests/frama/eva.sh \
 	@$(TOP)/tests/lib/run-tap.sh $(RESULTS)/$@.tap \
 		$(TOP)/tests/frama/eva.sh $(FRAMA_B) gcc_x86_64 gcc_x86_32
 
-CHECKS += check-shed-overflow check-frama-eva
+# WP over the contracted functions, one after the other, 2 prover jobs.
+check-frama-wp: $(TOP)/tests/frama/wp.sh $(FRAMA_SRC) $(FRAMA_HDR) | deps
+	@$(TOP)/tests/lib/run-tap.sh $(RESULTS)/$@.tap \
+		$(TOP)/tests/frama/wp.sh $(FRAMA_B)
+
+CHECKS += check-shed-overflow check-frama-eva check-frama-wp

@@ -27,7 +27,7 @@ for m in "$@"; do
 		"$top/tests/frama/harness.c" \
 		-eva -eva-precision 0 -eva-ilevel 64 -eva-plevel 4096 \
 		-eva-auto-loop-unroll 20 -eva-no-alloc-returns-null \
-		-eva-no-print > "$log" 2>&1
+		-eva-no-print ${EVA_EXTRA} > "$log" 2>&1
 	rc=$?
 	secs=$(( $(date +%s) - start ))
 	alarms=$(grep -c '^\[eva:alarm\]' "$log")

@@ -1,0 +1,53 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# wp.sh OUTDIR: WP proofs of the ACSL contracts in kernel/shed.c, as TAP:
+# one test per function, passing when every goal of that function (its
+# contract, loop invariants and assigns, and -wp-rte's checks of every
+# index, pointer and signed operation in it) is proved by Qed, Z3 or CVC4.
+# The properties (docs/shedding.md, Proofs):
+#   shed_one      never_critical: no shedding rule opens a critical relay;
+#                 only_its_circuit: a circuit's rule opens only its relays
+#   shed_headroom below_restore: a restore is allowed only when the
+#                 circuit, and the site for a final circuit, stay at or
+#                 below their restore thresholds with the load added
+#   the others    the contracts those two rely on, and bounds everywhere
+#                 in them (shed_mark: the state of the relay being shed)
+out=$1
+top=$(cd "$(dirname "$0")/../.." && pwd)
+fc=${FRAMA_C:-frama-c}
+fcts="shed_div shed_sat32 shed_ms shed_event shed_update_relays shed_mark shed_one shed_headroom"
+mkdir -p "$out"
+set -- $fcts
+echo "1..$#"
+if ! command -v "$fc" >/dev/null || ! command -v why3 >/dev/null; then
+	for f in $fcts; do echo "not ok - WP $f: no $fc or why3 (make deps)"; done
+	exit 1
+fi
+# the provers Debian installed, in a why3 configuration of our own
+export WHY3CONFIG=$out/why3.conf
+why3 config detect > "$out/why3-detect.log" 2>&1
+echo "# $($fc -version 2>&1 | head -n1), why3 $(why3 --version 2>&1 | awk '{print $NF}'), $(z3 --version), CVC4 $(cvc4 --version | sed -n 's/.*version \([0-9.]*\).*/\1/p' | head -n1)"
+n=0; fail=0
+for f in $fcts; do
+	n=$((n + 1))
+	log=$out/wp-$f.log
+	start=$(date +%s)
+	"$fc" -machdep gcc_x86_64 -c11 \
+		-cpp-extra-args="-D__FRAMAC__ -DSHED_WP -I$top -I$top/uapi -idirafter /usr/include -idirafter /usr/include/$(gcc -dumpmachine)" \
+		"$top/kernel/shed.c" -wp -wp-rte -wp-fct "$f" -wp-split \
+		-wp-prover z3,cvc4 -wp-timeout "${WP_TIMEOUT:-60}" \
+		-wp-par "${WP_PAR:-2}" > "$log" 2>&1
+	rc=$?
+	secs=$(( $(date +%s) - start ))
+	res=$(sed -n 's/^\[wp\] Proved goals: *\([0-9]*\) \/ \([0-9]*\)/\1 \2/p' "$log")
+	set -- $res
+	echo "# $f: ${1:-?} / ${2:-?} goals proved in ${secs}s"
+	if [ "$rc" -eq 0 ] && [ -n "$1" ] && [ "$1" = "$2" ]; then
+		echo "ok $n - WP $f: every goal proved"
+	else
+		grep -A2 '^\[wp\] \[\(Failed\|Unknown\|Timeout\)\]\|User Error' "$log" | sed 's/^/# /' | head -n 40
+		echo "not ok $n - WP $f: ${1:-?} of ${2:-?} goals proved (see $log)"
+		fail=1
+	fi
+done
+exit $fail
