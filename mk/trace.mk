@@ -89,5 +89,7 @@ check-vm-trace-debug: trace-vm-tools
 bench-vm-trace: modules trace-vm-tools
 	@$(VM_RUN) --timeout 600 --modules -- $(TOP)/tests/vm/trace-bench.sh $(TRACE_VM)
 
-CHECKS  += check-vm-trace check-vm-trace-debug
+# check-vm-trace-debug is by hand until it has been run once (the debug
+# kernel's VM queue slot is long; docs/trace.md)
+CHECKS  += check-vm-trace
 BENCHES += bench-vm-trace

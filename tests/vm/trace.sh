@@ -12,8 +12,8 @@
 #      read here before and after, bucket by bucket, count and sum); each
 #      shed is broken down sample -> decision -> relay write and the parts
 #      add up to the driver's latency; every histogram counted samples
-#   4. a SCHED_FIFO hog pinned to the sampler's CPU makes it late: the
-#      tool names the hog among what ran on that CPU meanwhile
+#   4. a SCHED_FIFO hog on the sampler's CPU (both pinned) makes it late:
+#      the tool names the hog among what ran on that CPU meanwhile
 #   5. the tables (no --json) have every section
 set -u
 dir=${1:?usage: trace.sh DIR}
@@ -136,25 +136,25 @@ ok(tot(h["relay_write"]) >= dcount + s["events"]["restore"],
 ok(s["records_lost"] == 0, "no record lost (%d)" % s["records_lost"])
 PYEOF
 
-# -- 4. who ran while the sampler was late: a SCHED_FIFO 90 busy loop on
-# each CPU for 150 ms (above the sampler's FIFO 50), three times
+# -- 4. who ran while the sampler was late: the sampler pinned to CPU 1,
+# a SCHED_FIFO 90 busy loop (above the sampler's 50) there for 200 ms,
+# three times. The loop times itself: under TCG an exec takes longer than
+# a timeout(1) could allow for it.
+pid=$(sampler_pid)
+taskset -p -c 1 "$pid" > /dev/null || echo "# could not pin the sampler ($pid) to CPU 1"
 "$T" --json -l 30000 > "$W/late.json" 2> "$W/late.err" &
 tool=$!
 wait_for "$W/late.err" 'tracing' 120 $tool ||
 	echo "# not attached: $(head -c 300 "$W/late.err")"
 for i in 1 2 3; do
-	# timeout above the hog's priority, or it could never end it
-	hogs=
-	for c in 0 1; do
-		chrt -f 91 taskset -c $c timeout 0.15 chrt -f 90 bash -c 'while :; do :; done' &
-		hogs="$hogs $!"
-	done
-	wait $hogs	# not the tool
+	chrt -f 90 taskset -c 1 bash -c \
+		'end=$(( ${EPOCHREALTIME/./} + 200000 )); while (( ${EPOCHREALTIME/./} < end )); do :; done'
 	sleep 0.5
 done
 kill -INT $tool
 wait $tool
 tool=
+taskset -p -c 0-1 "$pid" > /dev/null
 $PY - "$W/late.json" <<'PYEOF'
 import json, sys
 late = [l for l in (json.loads(x) for x in open(sys.argv[1]) if x.strip()) if l["type"] == "late"]
