@@ -891,7 +891,7 @@ static bool resolve(struct parse *p)
 		if (t->start_min == t->end_min)
 			return fail(p, t->line, "[tou %s]: start equals end (empty window)", t->name);
 		if (!t->site_import_limit_mw && !p->tou_shed[i][0] && !t->discharge)
-			return fail(p, t->line, "[tou %s]: the window sets none of site_import_limit_w=, shed=, battery=",
+			return fail(p, t->line, "[tou %s]: the window sets neither site_import_limit_w=, shed= nor battery=",
 				    t->name);
 		snprintf(buf, sizeof(buf), "%s", p->tou_shed[i]);
 		for (tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {

@@ -139,6 +139,25 @@ FIXTURE_VARIANT_ADD(bad, shed_unknown_relay) {
 FIXTURE_VARIANT_ADD(bad, window_without_effect) {
 	.from = "site_import_limit_w = 3000\n", .to = "", .expect = ":11: [tou peak]: the window sets neither",
 };
+FIXTURE_VARIANT_ADD(bad, device_url) {
+	.from = NULL, .to = "[device pv]\nurl = http://192.168.1.4/\n",
+	.expect = ":17: [device pv] url: expected tcp://HOST:PORT or rtu:/dev/PATH",
+};
+FIXTURE_VARIANT_ADD(bad, device_without_url) {
+	.from = NULL, .to = "[device pv]\nunit = 3\n", .expect = ":16: [device pv]: url= is required",
+};
+FIXTURE_VARIANT_ADD(bad, device_base) {
+	.from = NULL, .to = "[device pv]\nurl = tcp://h:502\nbase = 40001\n",
+	.expect = ":18: [device pv] base: expected auto, 0, 40000 or 50000",
+};
+FIXTURE_VARIANT_ADD(bad, modbus_server_model) {
+	.from = NULL, .to = "[modbus_server]\nmodel = 202\n",
+	.expect = ":17: [modbus_server] model: expected 201 (single phase) or 203",
+};
+FIXTURE_VARIANT_ADD(bad, sim_device_power_circuit) {
+	.from = NULL, .to = "[sim]\ndevice_power = attic /tmp/p\n",
+	.expect = ":17: [sim] device_power: circuit \"attic\" is not defined",
+};
 FIXTURE_VARIANT_ADD(bad, syntax) {
 	.from = NULL, .to = "just words\n", .expect = ":16: syntax error",
 };
