@@ -3,7 +3,8 @@
 # files live in agent/phloemd/; it links libphloem.a (nl and sim among it)
 # and the kernel's pure shedding unit, kernel/shed.c, compiled for the host
 # (the sim backend runs the very code the module runs).
-PD_PKGS    := libnl-genl-3.0 json-c libsystemd sqlite3 inih
+PD_PKGS    := libnl-genl-3.0 json-c libsystemd sqlite3 inih \
+	libmosquitto libmicrohttpd	# mqtt/web hook: mk/mqtt.mk, mk/web.mk
 PD_CFLAGS   = $(shell $(PKG_CONFIG) --cflags $(PD_PKGS) 2>/dev/null) \
 	-I$(TOP)/agent -I$(TOP)/kernel
 PD_LIBS     = $(shell $(PKG_CONFIG) --libs $(PD_PKGS) 2>/dev/null) -lm
@@ -44,10 +45,11 @@ AT := $(BUILD)/tests/agent
 AT_CFLAGS = $(AGENT_CFLAGS) $(PD_CFLAGS) -Wno-sign-compare -I$(KSFT_INC) -I$(TOP)/agent/phloemd
 
 $(AT)/config_test: $(TOP)/tests/agent/config_test.c $(TOP)/agent/phloemd/config.c \
-		$(TOP)/agent/phloemd/policy.c $(PD_HDRS) $(KSFT_HDRS)
+		$(TOP)/agent/phloemd/policy.c $(TOP)/agent/phloemd/mqttweb_conf.c $(PD_HDRS) $(KSFT_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(AT_CFLAGS) -DTEST_DATA=\"$(TOP)/tests/agent/conf\" -o $@ $< \
-		$(TOP)/agent/phloemd/config.c $(TOP)/agent/phloemd/policy.c $(PD_LIBS)
+		$(TOP)/agent/phloemd/config.c $(TOP)/agent/phloemd/policy.c \
+		$(TOP)/agent/phloemd/mqttweb_conf.c $(PD_LIBS)
 
 $(AT)/nl_test: $(TOP)/tests/agent/nl_test.c $(LIBPHLOEM) $(KSFT_HDRS)
 	@mkdir -p $(dir $@)

@@ -711,6 +711,8 @@ static void reload(void)
 	memcpy(nc->socket, D.cfg.socket, sizeof(nc->socket));
 	memcpy(nc->db, D.cfg.db, sizeof(nc->db));
 	memcpy(nc->user, D.cfg.user, sizeof(nc->user));
+	nc->mqtt = D.cfg.mqtt;	/* mqtt/web hook: bound at start too */
+	nc->web = D.cfg.web;
 	nc->device = D.cfg.device;
 	/* release the windowed holds of the old file; the new one re-takes
 	 * what it wants */
@@ -1017,6 +1019,14 @@ int main(int argc, char **argv)
 		logmsg("meter: %s", strerror(-rc));
 		return 1;
 	}
+	{	/* mqtt/web hook: site-state consumers */
+		char uerr[PD_ERR_LEN];
+
+		if (pd_mqtt_open(&D, uerr, sizeof(uerr)) || pd_web_open(&D, uerr, sizeof(uerr))) {
+			logmsg("%s", uerr);
+			return 1;
+		}
+	}
 
 	/* take over: lease first, so our limits are the ones that hold */
 	renew_lease();
@@ -1063,6 +1073,8 @@ int main(int argc, char **argv)
 		if (D.held & (1u << i))
 			D.be.ops->override(&D.be, (uint32_t)D.relay_map[i], PHLOEM_OVERRIDE_AUTO, 0);
 	D.be.ops->lease(&D.be, 0);
+	pd_web_close(&D);	/* mqtt/web hook */
+	pd_mqtt_close(&D);
 	pd_meter_close(&D);
 	pd_peers_close(&D);
 	pd_control_close(&D);
