@@ -35,6 +35,7 @@
 
 #define MQTT_PAYLOAD_MAX	512	/* a command longer than this is refused */
 #define MQTT_RETRY_MAX_S	30
+#define JSON_PLAIN	(JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 
 struct qmsg {
 	char *topic;
@@ -164,7 +165,7 @@ static void pub_now(struct pd_mqtt *mq, const char *topic, const char *payload,
 static void pub_json(struct pd_mqtt *mq, const char *topic, struct json_object *o,
 		     bool retain)
 {
-	pub_now(mq, topic, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
+	pub_now(mq, topic, json_object_to_json_string_ext(o, JSON_PLAIN),
 		0, retain, NULL);
 }
 
@@ -335,7 +336,7 @@ static void discover(struct pd_mqtt *mq, const struct disc *x)
 	json_object_object_add(o, "origin", org);
 	snprintf(topic, sizeof(topic), "%s/%s/%s/%s/config", c->discovery, x->component,
 		 c->node_id, x->object);
-	pub_now(mq, topic, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), 1,
+	pub_now(mq, topic, json_object_to_json_string_ext(o, JSON_PLAIN), 1,
 		true, NULL);
 	json_object_put(o);
 }
@@ -354,7 +355,7 @@ static void discover_all(struct pd_mqtt *mq)
 		 "{{ value_json.vrms_v }}", "voltage", "V", "measurement", NULL });
 	discover(mq, &(struct disc){ "sensor", "frequency", "Mains frequency", "state",
 		 "{{ value_json.freq_hz }}", "frequency", "Hz", "measurement", NULL });
-	discover(mq, &(struct disc){ "sensor", "last_event", "Last event", "event",
+	discover(mq, &(struct disc){ "sensor", "last_event", "Last event", "event/last",
 		 "{{ value_json.kind }} {{ value_json.cause }} {{ value_json.relay }}",
 		 NULL, NULL, NULL, NULL });
 	if (d->peers)
@@ -411,6 +412,15 @@ static double num(struct json_object *o, const char *k)
 	return json_object_get_double(jget(o, k));
 }
 
+/* a figure printed as people write it (json-c would print 19.983000000000001) */
+static struct json_object *jfix(double x, int decimals)
+{
+	char b[40];
+
+	snprintf(b, sizeof(b), "%.*f", decimals, x);
+	return json_object_new_double_s(x, b);
+}
+
 static void publish_state(struct pd_mqtt *mq)
 {
 	struct phloemd *d = mq->d;
@@ -422,9 +432,9 @@ static void publish_state(struct pd_mqtt *mq)
 	st = call(d, "status");
 	if (reply_ok(st)) {
 		o = json_object_new_object();
-		json_object_object_add(o, "site_p_w", json_object_get(jget(st, "site_p_w")));
-		json_object_object_add(o, "vrms_v", json_object_get(jget(st, "vrms_v")));
-		json_object_object_add(o, "freq_hz", json_object_get(jget(st, "freq_hz")));
+		json_object_object_add(o, "site_p_w", jfix(num(st, "site_p_w"), 1));
+		json_object_object_add(o, "vrms_v", jfix(num(st, "vrms_v"), 2));
+		json_object_object_add(o, "freq_hz", jfix(num(st, "freq_hz"), 3));
 		json_object_object_add(o, "state", json_object_get(jget(st, "state")));
 		json_object_object_add(o, "site_import_limit_w",
 				       json_object_get(jget(st, "site_import_limit_w")));
@@ -443,20 +453,20 @@ static void publish_state(struct pd_mqtt *mq)
 		if (strcmp(json_object_get_string(jget(c, "kind")), "current"))
 			continue;
 		o = json_object_new_object();
-		json_object_object_add(o, "import_kwh", json_object_new_double(num(c, "import_wh") / 1000));
-		json_object_object_add(o, "export_kwh", json_object_new_double(num(c, "export_wh") / 1000));
-		json_object_object_add(o, "import_wh", json_object_get(jget(c, "import_wh")));
-		json_object_object_add(o, "export_wh", json_object_get(jget(c, "export_wh")));
+		json_object_object_add(o, "import_kwh", jfix(num(c, "import_wh") / 1000, 6));
+		json_object_object_add(o, "export_kwh", jfix(num(c, "export_wh") / 1000, 6));
+		json_object_object_add(o, "import_wh", jfix(num(c, "import_wh"), 3));
+		json_object_object_add(o, "export_wh", jfix(num(c, "export_wh"), 3));
 		json_object_object_add(o, "circuit", json_object_new_string(circ));
 		topic_of(mq, topic, sizeof(topic), "energy", json_object_get_string(jget(c, "name")), NULL);
-		qpush(mq, topic, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), true, true);
+		qpush(mq, topic, json_object_to_json_string_ext(o, JSON_PLAIN), true, true);
 		json_object_put(o);
 		if (!*circ)
 			continue;
 		o = json_object_new_object();
-		json_object_object_add(o, "irms_a", json_object_new_double(num(c, "irms_ma") / 1000));
-		json_object_object_add(o, "limit_a", json_object_new_double(num(c, "limit_ma") / 1000));
-		json_object_object_add(o, "rating_a", json_object_new_double(num(c, "rating_ma") / 1000));
+		json_object_object_add(o, "irms_a", jfix(num(c, "irms_ma") / 1000, 3));
+		json_object_object_add(o, "limit_a", jfix(num(c, "limit_ma") / 1000, 3));
+		json_object_object_add(o, "rating_a", jfix(num(c, "rating_ma") / 1000, 3));
 		json_object_object_add(o, "heat_permille", json_object_get(jget(c, "heat_permille")));
 		for (size_t j = 0; reply_ok(lim) && j < json_object_array_length(jget(lim, "circuits")); j++) {
 			struct json_object *l = json_object_array_get_idx(jget(lim, "circuits"), j);
@@ -508,7 +518,10 @@ void pd_mqtt_event(struct phloemd *d, const struct pd_event_row *e)
 	json_object_object_add(o, "value", json_object_new_int64(e->value));
 	json_object_object_add(o, "limit", json_object_new_int64(e->limit));
 	topic_of(mq, topic, sizeof(topic), "event", NULL, NULL);
-	qpush(mq, topic, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), false, false);
+	qpush(mq, topic, json_object_to_json_string_ext(o, JSON_PLAIN), false, false);
+	/* the latest one retained, for the "Last event" sensor */
+	topic_of(mq, topic, sizeof(topic), "event", "last", NULL);
+	pub_json(mq, topic, o, true);
 	json_object_put(o);
 	/* the relay's new state with it, not at the next period */
 	publish_state(mq);
@@ -532,7 +545,7 @@ static void cmd_result(struct pd_mqtt *mq, const char *topic, bool ok, const cha
 	if (!ok)
 		json_object_object_add(o, "error", json_object_new_string(msg));
 	topic_of(mq, t, sizeof(t), "command", "result", NULL);
-	pub_now(mq, t, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), 1, false, NULL);
+	pub_now(mq, t, json_object_to_json_string_ext(o, JSON_PLAIN), 1, false, NULL);
 	json_object_put(o);
 }
 

@@ -147,7 +147,7 @@ static enum MHD_Result send_buf(struct MHD_Connection *c, unsigned code, const c
 
 static enum MHD_Result send_json(struct MHD_Connection *c, unsigned code, struct json_object *o)
 {
-	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	enum MHD_Result rc = send_buf(c, code, "application/json", s, strlen(s),
 				      MHD_RESPMEM_MUST_COPY);
 
@@ -170,7 +170,7 @@ static enum MHD_Result send_error(struct pd_web *web, struct MHD_Connection *c,
 
 static void sse_push(struct pd_web *web, const char *event, struct json_object *o)
 {
-	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	size_t need = strlen(event) + strlen(s) + 16;
 
 	for (struct sse *v = web->views; v; v = v->next) {
