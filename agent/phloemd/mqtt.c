@@ -31,7 +31,41 @@
 #include <mosquitto.h>
 
 #include "daemon.h"
+#include "dynlib.h"
 #include "mqtt.h"
+
+/* the library, loaded when the section is configured (dynlib.h) */
+#ifndef PD_LIBMOSQUITTO
+#define PD_LIBMOSQUITTO "libmosquitto.so.1"
+#endif
+#define MOSQ_FUNCS(X) \
+	X(mosquitto_connack_string) \
+	X(mosquitto_connect_async) \
+	X(mosquitto_connect_callback_set) \
+	X(mosquitto_destroy) \
+	X(mosquitto_disconnect) \
+	X(mosquitto_disconnect_callback_set) \
+	X(mosquitto_lib_cleanup) \
+	X(mosquitto_lib_init) \
+	X(mosquitto_loop_misc) \
+	X(mosquitto_loop_read) \
+	X(mosquitto_loop_write) \
+	X(mosquitto_message_callback_set) \
+	X(mosquitto_new) \
+	X(mosquitto_publish) \
+	X(mosquitto_publish_callback_set) \
+	X(mosquitto_reconnect_async) \
+	X(mosquitto_socket) \
+	X(mosquitto_strerror) \
+	X(mosquitto_subscribe) \
+	X(mosquitto_tls_set) \
+	X(mosquitto_username_pw_set) \
+	X(mosquitto_want_write) \
+	X(mosquitto_will_set)
+static struct {
+	MOSQ_FUNCS(PD_DYN_FIELD)
+} mosq;
+static const char *const mosq_names[] = { MOSQ_FUNCS(PD_DYN_NAME) };
 
 #define MQTT_PAYLOAD_MAX	512	/* a command longer than this is refused */
 #define MQTT_RETRY_MAX_S	30
@@ -106,8 +140,8 @@ static bool reply_ok(struct json_object *r)
 
 static void sock_sync(struct pd_mqtt *mq)
 {
-	int fd = mosquitto_socket(mq->m);
-	uint32_t ev = EPOLLIN | (mosquitto_want_write(mq->m) ? EPOLLOUT : 0);
+	int fd = mosq.mosquitto_socket(mq->m);
+	uint32_t ev = EPOLLIN | (mosq.mosquitto_want_write(mq->m) ? EPOLLOUT : 0);
 
 	/* a socket libmosquitto closed has left epoll by itself; the number
 	 * may come back for the next connection, so modify-or-add each time */
@@ -124,7 +158,7 @@ static void sock_sync(struct pd_mqtt *mq)
 static void lost(struct pd_mqtt *mq, int rc)
 {
 	if (mq->connected)
-		mlog("broker connection lost: %s; retrying", mosquitto_strerror(rc));
+		mlog("broker connection lost: %s; retrying", mosq.mosquitto_strerror(rc));
 	mq->connected = false;
 	sock_sync(mq);
 }
@@ -135,9 +169,9 @@ static void on_sock(struct pd_watch *w, uint32_t events)
 	int rc = MOSQ_ERR_SUCCESS;
 
 	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
-		rc = mosquitto_loop_read(mq->m, 1);
+		rc = mosq.mosquitto_loop_read(mq->m, 1);
 	if (rc == MOSQ_ERR_SUCCESS && (events & EPOLLOUT))
-		rc = mosquitto_loop_write(mq->m, 1);
+		rc = mosq.mosquitto_loop_write(mq->m, 1);
 	if (rc != MOSQ_ERR_SUCCESS)
 		lost(mq, rc);
 	else
@@ -153,13 +187,13 @@ static void pub_now(struct pd_mqtt *mq, const char *topic, const char *payload,
 
 	if (!mq->connected)
 		return;
-	rc = mosquitto_publish(mq->m, mid, topic, (int)strlen(payload), payload, qos, retain);
+	rc = mosq.mosquitto_publish(mq->m, mid, topic, (int)strlen(payload), payload, qos, retain);
 	if (rc == MOSQ_ERR_SUCCESS)
 		mq->published++;
 	else if (rc == MOSQ_ERR_NO_CONN || rc == MOSQ_ERR_CONN_LOST)
 		lost(mq, rc);
 	else
-		mlog("publish %s: %s", topic, mosquitto_strerror(rc));
+		mlog("publish %s: %s", topic, mosq.mosquitto_strerror(rc));
 }
 
 static void pub_json(struct pd_mqtt *mq, const char *topic, struct json_object *o,
@@ -696,7 +730,7 @@ static void on_connect(struct mosquitto *m, void *obj, int rc)
 	char topic[200];
 
 	if (rc) {
-		mlog("broker refused the connection: %s", mosquitto_connack_string(rc));
+		mlog("broker refused the connection: %s", mosq.mosquitto_connack_string(rc));
 		return;
 	}
 	mq->connected = true;
@@ -707,13 +741,13 @@ static void on_connect(struct mosquitto *m, void *obj, int rc)
 	pub_now(mq, topic, "online", 1, true, NULL);
 	if (c->commands) {
 		topic_of(mq, topic, sizeof(topic), "relay", "+", "set");
-		mosquitto_subscribe(m, NULL, topic, 1);
+		mosq.mosquitto_subscribe(m, NULL, topic, 1);
 		topic_of(mq, topic, sizeof(topic), "limits", "set", NULL);
-		mosquitto_subscribe(m, NULL, topic, 1);
+		mosq.mosquitto_subscribe(m, NULL, topic, 1);
 	}
 	if (c->discovery[0]) {
 		snprintf(topic, sizeof(topic), "%s/status", c->discovery);
-		mosquitto_subscribe(m, NULL, topic, 1);
+		mosq.mosquitto_subscribe(m, NULL, topic, 1);
 	}
 	discover_all(mq);
 	for (unsigned i = 0; i < mq->qlen; i++)
@@ -730,14 +764,14 @@ static void on_disconnect(struct mosquitto *m, void *obj, int rc)
 static void try_connect(struct pd_mqtt *mq)
 {
 	const struct pd_mqtt_conf *c = &mq->d->cfg.mqtt;
-	int rc = mq->connects || mq->ticks ? mosquitto_reconnect_async(mq->m) :
-		 mosquitto_connect_async(mq->m, c->host, (int)c->port, (int)c->keepalive_s);
+	int rc = mq->connects || mq->ticks ? mosq.mosquitto_reconnect_async(mq->m) :
+		 mosq.mosquitto_connect_async(mq->m, c->host, (int)c->port, (int)c->keepalive_s);
 
 	if (rc != MOSQ_ERR_SUCCESS) {
 		/* once per backoff step, not every try */
 		if (mq->retry_s < MQTT_RETRY_MAX_S)
 			mlog("broker %s:%u: %s", c->host, c->port,
-			     rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+			     rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosq.mosquitto_strerror(rc));
 		mq->retry_s = mq->retry_s * 2 > MQTT_RETRY_MAX_S ? MQTT_RETRY_MAX_S : mq->retry_s * 2;
 	}
 	mq->retry_in = mq->retry_s;
@@ -753,14 +787,14 @@ static void on_tick(struct pd_watch *w, uint32_t events)
 	if (read(w->fd, &n, sizeof(n)) < 0)
 		return;
 	mq->ticks++;
-	if (mosquitto_socket(mq->m) >= 0) {
-		int rc = mosquitto_loop_misc(mq->m);
+	if (mosq.mosquitto_socket(mq->m) >= 0) {
+		int rc = mosq.mosquitto_loop_misc(mq->m);
 
 		if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_NO_CONN)
 			lost(mq, rc);
 		sock_sync(mq);
 	}
-	if (mosquitto_socket(mq->m) < 0) {
+	if (mosq.mosquitto_socket(mq->m) < 0) {
 		mq->connected = false;
 		if (!mq->retry_in || !--mq->retry_in)
 			try_connect(mq);
@@ -800,7 +834,18 @@ int pd_mqtt_open(struct phloemd *d, char *err, size_t errlen)
 
 	if (!c->host[0])
 		return 0;
-	mosquitto_lib_init();
+	_Static_assert(sizeof(mosq) == sizeof(mosq_names) / sizeof(mosq_names[0]) * sizeof(void *),
+		       "one pointer per name");
+	if (!mosq.mosquitto_new) {
+		char e[PD_ERR_LEN];
+
+		if (pd_dynlib_load(PD_LIBMOSQUITTO, mosq_names, &mosq,
+				   sizeof(mosq_names) / sizeof(mosq_names[0]), e, sizeof(e))) {
+			snprintf(err, errlen, "mqtt: %s", e);
+			return -ENOENT;
+		}
+	}
+	mosq.mosquitto_lib_init();
 	mq = calloc(1, sizeof(*mq));
 	if (!mq || !(mq->q = calloc(c->queue, sizeof(*mq->q)))) {
 		free(mq);
@@ -817,26 +862,26 @@ int pd_mqtt_open(struct phloemd *d, char *err, size_t errlen)
 	snprintf(id, sizeof(id), "%s", c->client_id[0] ? c->client_id : c->node_id);
 	/* clean_session false: the broker keeps our subscriptions and its
 	 * half of QoS 1 exchanges across a reconnect */
-	mq->m = mosquitto_new(id, false, mq);
+	mq->m = mosq.mosquitto_new(id, false, mq);
 	if (!mq->m) {
 		snprintf(err, errlen, "mqtt: %s", strerror(errno));
 		goto fail;
 	}
 	topic_of(mq, topic, sizeof(topic), "status", NULL, NULL);
-	rc = mosquitto_will_set(mq->m, topic, 7, "offline", 1, true);
+	rc = mosq.mosquitto_will_set(mq->m, topic, 7, "offline", 1, true);
 	if (rc == MOSQ_ERR_SUCCESS && c->username[0])
-		rc = mosquitto_username_pw_set(mq->m, c->username, c->password[0] ? c->password : NULL);
+		rc = mosq.mosquitto_username_pw_set(mq->m, c->username, c->password[0] ? c->password : NULL);
 	if (rc == MOSQ_ERR_SUCCESS && c->tls)
-		rc = mosquitto_tls_set(mq->m, c->cafile, NULL, c->certfile[0] ? c->certfile : NULL,
+		rc = mosq.mosquitto_tls_set(mq->m, c->cafile, NULL, c->certfile[0] ? c->certfile : NULL,
 				       c->keyfile[0] ? c->keyfile : NULL, NULL);
 	if (rc != MOSQ_ERR_SUCCESS) {
-		snprintf(err, errlen, "mqtt: %s", mosquitto_strerror(rc));
+		snprintf(err, errlen, "mqtt: %s", mosq.mosquitto_strerror(rc));
 		goto fail;
 	}
-	mosquitto_connect_callback_set(mq->m, on_connect);
-	mosquitto_disconnect_callback_set(mq->m, on_disconnect);
-	mosquitto_publish_callback_set(mq->m, on_publish);
-	mosquitto_message_callback_set(mq->m, on_message);
+	mosq.mosquitto_connect_callback_set(mq->m, on_connect);
+	mosq.mosquitto_disconnect_callback_set(mq->m, on_disconnect);
+	mosq.mosquitto_publish_callback_set(mq->m, on_publish);
+	mosq.mosquitto_message_callback_set(mq->m, on_message);
 	mq->w_tick.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (mq->w_tick.fd < 0 || timerfd_settime(mq->w_tick.fd, 0, &its, NULL) ||
 	    pd_watch_add(d, &mq->w_tick, EPOLLIN)) {
@@ -851,7 +896,7 @@ fail:
 	if (mq->w_tick.fd > 0)
 		close(mq->w_tick.fd);
 	if (mq->m)
-		mosquitto_destroy(mq->m);
+		mosq.mosquitto_destroy(mq->m);
 	free(mq->q);
 	free(mq);
 	return -EINVAL;
@@ -868,18 +913,18 @@ void pd_mqtt_close(struct phloemd *d)
 		/* a clean stop says offline itself (the will is for a crash) */
 		topic_of(mq, topic, sizeof(topic), "status", NULL, NULL);
 		pub_now(mq, topic, "offline", 0, true, NULL);
-		mosquitto_loop_write(mq->m, 8);
-		mosquitto_disconnect(mq->m);
+		mosq.mosquitto_loop_write(mq->m, 8);
+		mosq.mosquitto_disconnect(mq->m);
 	}
 	if (mq->sock_fd >= 0)
 		pd_watch_del(d, &mq->w_sock);
 	pd_watch_del(d, &mq->w_tick);
 	close(mq->w_tick.fd);
-	mosquitto_destroy(mq->m);
+	mosq.mosquitto_destroy(mq->m);
 	for (unsigned i = 0; i < mq->qlen; i++)
 		qfree(qat(mq, i));
 	free(mq->q);
 	free(mq);
 	d->mqtt = NULL;
-	mosquitto_lib_cleanup();
+	mosq.mosquitto_lib_cleanup();
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * phloemd web dashboard: libmicrohttpd in our epoll loop (MHD_USE_EPOLL:
- * its epoll fd sits in ours, MHD_run() when it is readable and on a timer).
+ * its epoll fd sits in ours, mhd.MHD_run() when it is readable and on a timer).
  * Routes and rules: docs/web.md.
  *
  * Reads are open on the listening address: the page (embedded at build time
@@ -29,8 +29,31 @@
 #include <microhttpd.h>
 
 #include "daemon.h"
+#include "dynlib.h"
 #include "mqtt.h"
 #include "web.h"
+
+/* the library, loaded when the section is configured (dynlib.h) */
+#ifndef PD_LIBMICROHTTPD
+#define PD_LIBMICROHTTPD "libmicrohttpd.so.12"
+#endif
+#define MHD_FUNCS(X) \
+	X(MHD_add_response_header) \
+	X(MHD_create_response_from_buffer) \
+	X(MHD_create_response_from_callback) \
+	X(MHD_destroy_response) \
+	X(MHD_get_daemon_info) \
+	X(MHD_lookup_connection_value) \
+	X(MHD_queue_response) \
+	X(MHD_resume_connection) \
+	X(MHD_run) \
+	X(MHD_start_daemon) \
+	X(MHD_stop_daemon) \
+	X(MHD_suspend_connection)
+static struct {
+	MHD_FUNCS(PD_DYN_FIELD)
+} mhd;
+static const char *const mhd_names[] = { MHD_FUNCS(PD_DYN_NAME) };
 
 #define WEB_BODY_MAX	4096
 #define WEB_SSE_MAX	8		/* live views at once */
@@ -128,20 +151,20 @@ static struct json_object *call(struct phloemd *d, const char *cmd)
 static enum MHD_Result send_buf(struct MHD_Connection *c, unsigned code, const char *type,
 				const void *data, size_t len, enum MHD_ResponseMemoryMode mode)
 {
-	struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)data, mode);
+	struct MHD_Response *r = mhd.MHD_create_response_from_buffer(len, (void *)data, mode);
 	enum MHD_Result rc;
 
 	if (!r)
 		return MHD_NO;
-	MHD_add_response_header(r, "Content-Type", type);
-	MHD_add_response_header(r, "Cache-Control", "no-store");
-	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-	MHD_add_response_header(r, "X-Frame-Options", "DENY");
-	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
-	MHD_add_response_header(r, "Content-Security-Policy",
+	mhd.MHD_add_response_header(r, "Content-Type", type);
+	mhd.MHD_add_response_header(r, "Cache-Control", "no-store");
+	mhd.MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	mhd.MHD_add_response_header(r, "X-Frame-Options", "DENY");
+	mhd.MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+	mhd.MHD_add_response_header(r, "Content-Security-Policy",
 				"default-src 'self'; img-src 'self' data:; frame-ancestors 'none'");
-	rc = MHD_queue_response(c, code, r);
-	MHD_destroy_response(r);
+	rc = mhd.MHD_queue_response(c, code, r);
+	mhd.MHD_destroy_response(r);
 	return rc;
 }
 
@@ -189,7 +212,7 @@ static void sse_push(struct pd_web *web, const char *event, struct json_object *
 		}
 		if (v->suspended) {
 			v->suspended = false;
-			MHD_resume_connection(v->conn);
+			mhd.MHD_resume_connection(v->conn);
 		}
 	}
 }
@@ -205,7 +228,7 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 			return MHD_CONTENT_READER_END_OF_STREAM;
 		/* nothing to say: sleep until sse_push() wakes us */
 		v->suspended = true;
-		MHD_suspend_connection(v->conn);
+		mhd.MHD_suspend_connection(v->conn);
 		return 0;
 	}
 	if (n > max)
@@ -270,7 +293,7 @@ static enum MHD_Result open_live(struct pd_web *web, struct MHD_Connection *c)
 		return MHD_NO;
 	v->web = web;
 	v->conn = c;
-	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, sse_read, v, sse_free);
+	r = mhd.MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, sse_read, v, sse_free);
 	if (!r) {
 		free(v);
 		return MHD_NO;
@@ -278,11 +301,11 @@ static enum MHD_Result open_live(struct pd_web *web, struct MHD_Connection *c)
 	v->next = web->views;
 	web->views = v;
 	web->nviews++;
-	MHD_add_response_header(r, "Content-Type", "text/event-stream");
-	MHD_add_response_header(r, "Cache-Control", "no-store");
-	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-	rc = MHD_queue_response(c, 200, r);
-	MHD_destroy_response(r);
+	mhd.MHD_add_response_header(r, "Content-Type", "text/event-stream");
+	mhd.MHD_add_response_header(r, "Cache-Control", "no-store");
+	mhd.MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	rc = mhd.MHD_queue_response(c, 200, r);
+	mhd.MHD_destroy_response(r);
 	/* the first figures at once, not after a period */
 	o = live_state(web);
 	{
@@ -318,7 +341,7 @@ void pd_web_event(struct phloemd *d, const struct pd_event_row *e)
 	json_object_put(o);
 	/* the relays as they are now, with the event that changed them */
 	push_state(web);
-	MHD_run(web->mhd);
+	mhd.MHD_run(web->mhd);
 }
 
 /* ---- /metrics (Prometheus text format 0.0.4) ---- */
@@ -493,8 +516,8 @@ static bool token_ok(const struct pd_web *web, const char *auth)
 /* Origin, when the browser sends one, must be the host it asked */
 static bool origin_ok(struct MHD_Connection *c)
 {
-	const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
-	const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
+	const char *origin = mhd.MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+	const char *host = mhd.MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
 	const char *o;
 
 	if (!origin)
@@ -569,7 +592,7 @@ bad:
 static enum MHD_Result do_change(struct pd_web *web, struct MHD_Connection *c,
 				 const char *route, struct req *rq)
 {
-	const char *ctype = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+	const char *ctype = mhd.MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
 	const char *why = NULL;
 	struct json_object *req, *rep;
 	bool ok;
@@ -578,7 +601,7 @@ static enum MHD_Result do_change(struct pd_web *web, struct MHD_Connection *c,
 		return send_error(web, c, 403, "read-only dashboard: no [web] token_file");
 	if (!origin_ok(c))
 		return send_error(web, c, 403, "cross-origin request refused");
-	if (!token_ok(web, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization")))
+	if (!token_ok(web, mhd.MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization")))
 		return send_error(web, c, 401, "changes need \"Authorization: Bearer <token>\"");
 	if (!ctype || strncmp(ctype, "application/json", 16))
 		return send_error(web, c, 415, "body must be application/json");
@@ -665,8 +688,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (!strcmp(url, "/api/events") || !strcmp(url, "/api/history")) {
 		bool ev = url[5] == 'e';
 		const char *k1 = ev ? "since_ms" : "since", *k2 = ev ? "limit" : "channel";
-		const char *v1 = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, k1);
-		const char *v2 = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, k2);
+		const char *v1 = mhd.MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, k1);
+		const char *v2 = mhd.MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, k2);
 		struct json_object *req = json_object_new_object(), *rep;
 		char *end;
 		long long x;
@@ -719,7 +742,7 @@ static void on_mhd(struct pd_watch *w, uint32_t events)
 	struct pd_web *web = (struct pd_web *)((char *)w - offsetof(struct pd_web, w_mhd));
 
 	(void)events;
-	MHD_run(web->mhd);
+	mhd.MHD_run(web->mhd);
 }
 
 static void on_tick(struct pd_watch *w, uint32_t events)
@@ -731,7 +754,7 @@ static void on_tick(struct pd_watch *w, uint32_t events)
 	if (read(w->fd, &n, sizeof(n)) < 0)
 		return;
 	push_state(web);
-	MHD_run(web->mhd);
+	mhd.MHD_run(web->mhd);
 }
 
 static int read_token(struct pd_web *web, const char *path, char *err, size_t errlen)
@@ -777,6 +800,17 @@ int pd_web_open(struct phloemd *d, char *err, size_t errlen)
 
 	if (!c->enabled)
 		return 0;
+	_Static_assert(sizeof(mhd) == sizeof(mhd_names) / sizeof(mhd_names[0]) * sizeof(void *),
+		       "one pointer per name");
+	if (!mhd.MHD_run) {
+		char e[PD_ERR_LEN];
+
+		if (pd_dynlib_load(PD_LIBMICROHTTPD, mhd_names, &mhd,
+				   sizeof(mhd_names) / sizeof(mhd_names[0]), e, sizeof(e))) {
+			snprintf(err, errlen, "web: %s", e);
+			return -ENOENT;
+		}
+	}
 	if (inet_pton(AF_INET, c->listen, &s4->sin_addr) == 1) {
 		s4->sin_family = AF_INET;
 		s4->sin_port = htons((uint16_t)c->port);
@@ -800,7 +834,7 @@ int pd_web_open(struct phloemd *d, char *err, size_t errlen)
 	rc = read_token(web, c->token_file, err, errlen);
 	if (rc)
 		goto fail;
-	web->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, web,
+	web->mhd = mhd.MHD_start_daemon(flags, 0, NULL, NULL, on_request, web,
 				    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 				    MHD_OPTION_NOTIFY_COMPLETED, on_done, web,
 				    MHD_OPTION_CONNECTION_LIMIT, (unsigned)WEB_CONN_MAX,
@@ -812,9 +846,9 @@ int pd_web_open(struct phloemd *d, char *err, size_t errlen)
 		snprintf(err, errlen, "web: cannot listen on %s port %u", c->listen, c->port);
 		goto fail;
 	}
-	info = MHD_get_daemon_info(web->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+	info = mhd.MHD_get_daemon_info(web->mhd, MHD_DAEMON_INFO_EPOLL_FD);
 	web->w_mhd.fd = info ? info->epoll_fd : -1;
-	info = MHD_get_daemon_info(web->mhd, MHD_DAEMON_INFO_BIND_PORT);
+	info = mhd.MHD_get_daemon_info(web->mhd, MHD_DAEMON_INFO_BIND_PORT);
 	web->port = info ? info->port : (uint16_t)c->port;
 	web->w_tick.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (web->w_mhd.fd < 0 || pd_watch_add(d, &web->w_mhd, EPOLLIN) ||
@@ -833,7 +867,7 @@ fail:
 	if (web->w_tick.fd >= 0)
 		close(web->w_tick.fd);
 	if (web->mhd)
-		MHD_stop_daemon(web->mhd);
+		mhd.MHD_stop_daemon(web->mhd);
 	free(web);
 	return rc;
 }
@@ -849,14 +883,14 @@ void pd_web_close(struct phloemd *d)
 		v->closing = true;
 		if (v->suspended) {
 			v->suspended = false;
-			MHD_resume_connection(v->conn);
+			mhd.MHD_resume_connection(v->conn);
 		}
 	}
-	MHD_run(web->mhd);
+	mhd.MHD_run(web->mhd);
 	pd_watch_del(d, &web->w_mhd);
 	pd_watch_del(d, &web->w_tick);
 	close(web->w_tick.fd);
-	MHD_stop_daemon(web->mhd);
+	mhd.MHD_stop_daemon(web->mhd);
 	explicit_bzero(web->token, sizeof(web->token));
 	free(web);
 	d->web = NULL;
