@@ -5,3 +5,13 @@
 WEB_ASSETS := $(wildcard $(TOP)/agent/phloemd/web/*)
 $(BUILD)/phloemd-obj/web.o: $(WEB_ASSETS)
 $(BUILD)/phloemd-obj/web.o: PD_CFLAGS += -DPD_WEB_DIR=\"$(TOP)/agent/phloemd/web\"
+
+# The dashboard in headless Chromium: playwright-core from the npm registry
+# (tests/web/package.json) installed once under build/tests/web; without it
+# or without chromium the browser checks skip. Screenshots: build/results/web.
+WEB_PW := $(BUILD)/tests/web
+check-web: $(PHLOEMD) $(PHLOEMCTL)
+	@PHLOEMD=$(PHLOEMD) PHLOEMCTL=$(PHLOEMCTL) PW_DIR=$(WEB_PW) WEB_OUT=$(RESULTS)/web \
+		$(TOP)/tests/lib/run-tap.sh $(RESULTS)/$@.tap $(TOP)/tests/web/run.sh
+CHECKS += check-web
+.PHONY: check-web

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * phloemd web dashboard: libmicrohttpd in our epoll loop (MHD_USE_EPOLL:
- * its epoll fd sits in ours, mhd.MHD_run() when it is readable and on a timer).
+ * its epoll fd sits in ours, MHD_run() when it is readable and on a timer).
  * Routes and rules: docs/web.md.
  *
  * Reads are open on the listening address: the page (embedded at build time
@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -105,11 +106,14 @@ struct req {
  * struct pd_web - the dashboard
  * @w_mhd: MHD's own epoll fd, in ours
  * @w_tick: push_ms timer: live figures, MHD's timeouts
+ * @w_kick: eventfd: views resumed, run MHD from the loop (not from inside
+ *          one of its callbacks, where a change from the page comes from)
  * @views: live views (server-sent event streams)
  */
 struct pd_web {
 	struct pd_watch w_mhd;
 	struct pd_watch w_tick;
+	struct pd_watch w_kick;
 	struct phloemd *d;
 	struct MHD_Daemon *mhd;
 	char token[128];
@@ -194,7 +198,9 @@ static enum MHD_Result send_error(struct pd_web *web, struct MHD_Connection *c,
 static void sse_push(struct pd_web *web, const char *event, struct json_object *o)
 {
 	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	size_t need = strlen(event) + strlen(s) + 16;
+	/* "event: " E "\ndata: " S "\n\n" and snprintf's NUL */
+	size_t need = 7 + strlen(event) + 7 + strlen(s) + 2 + 1;
+	bool kick = false;
 
 	for (struct sse *v = web->views; v; v = v->next) {
 		char *nb;
@@ -207,14 +213,17 @@ static void sse_push(struct pd_web *web, const char *event, struct json_object *
 			v->closing = true;	/* too far behind: the browser reconnects */
 		} else {
 			v->buf = nb;
-			v->len += (size_t)snprintf(v->buf + v->len, need, "event: %s\ndata: %s\n\n",
-						   event, s);
+			snprintf(v->buf + v->len, need, "event: %s\ndata: %s\n\n", event, s);
+			v->len += need - 1;	/* not the NUL */
 		}
 		if (v->suspended) {
 			v->suspended = false;
 			mhd.MHD_resume_connection(v->conn);
+			kick = true;
 		}
 	}
+	if (kick && eventfd_write(web->w_kick.fd, 1))
+		wlog("kick: %s", strerror(errno));
 }
 
 static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
@@ -339,9 +348,11 @@ void pd_web_event(struct phloemd *d, const struct pd_event_row *e)
 	json_object_object_add(o, "limit", json_object_new_int64(e->limit));
 	sse_push(web, "event", o);
 	json_object_put(o);
-	/* the relays as they are now, with the event that changed them */
+	/* the relays as they are now, with the event that changed them. No
+	 * MHD_run() here: this may run inside one of MHD's callbacks (a change
+	 * from the page makes an event); resuming a view wakes MHD's epoll fd,
+	 * which is in ours, so the loop runs MHD at once. */
 	push_state(web);
-	mhd.MHD_run(web->mhd);
 }
 
 /* ---- /metrics (Prometheus text format 0.0.4) ---- */
@@ -745,6 +756,19 @@ static void on_mhd(struct pd_watch *w, uint32_t events)
 	mhd.MHD_run(web->mhd);
 }
 
+static void on_kick(struct pd_watch *w, uint32_t events)
+{
+	struct pd_web *web = (struct pd_web *)((char *)w - offsetof(struct pd_web, w_kick));
+	eventfd_t n;
+
+	(void)events;
+	if (eventfd_read(w->fd, &n))
+		return;
+	/* the first run takes the resumed views back, the second writes */
+	mhd.MHD_run(web->mhd);
+	mhd.MHD_run(web->mhd);
+}
+
 static void on_tick(struct pd_watch *w, uint32_t events)
 {
 	struct pd_web *web = (struct pd_web *)((char *)w - offsetof(struct pd_web, w_tick));
@@ -831,6 +855,8 @@ int pd_web_open(struct phloemd *d, char *err, size_t errlen)
 	web->w_mhd.fn = on_mhd;
 	web->w_tick.fn = on_tick;
 	web->w_tick.fd = -1;
+	web->w_kick.fn = on_kick;
+	web->w_kick.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	rc = read_token(web, c->token_file, err, errlen);
 	if (rc)
 		goto fail;
@@ -853,7 +879,8 @@ int pd_web_open(struct phloemd *d, char *err, size_t errlen)
 	web->w_tick.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (web->w_mhd.fd < 0 || pd_watch_add(d, &web->w_mhd, EPOLLIN) ||
 	    web->w_tick.fd < 0 || timerfd_settime(web->w_tick.fd, 0, &its, NULL) ||
-	    pd_watch_add(d, &web->w_tick, EPOLLIN)) {
+	    pd_watch_add(d, &web->w_tick, EPOLLIN) ||
+	    web->w_kick.fd < 0 || pd_watch_add(d, &web->w_kick, EPOLLIN)) {
 		rc = -errno;
 		snprintf(err, errlen, "web: event loop: %s", strerror(errno));
 		goto fail;
@@ -866,6 +893,8 @@ int pd_web_open(struct phloemd *d, char *err, size_t errlen)
 fail:
 	if (web->w_tick.fd >= 0)
 		close(web->w_tick.fd);
+	if (web->w_kick.fd >= 0)
+		close(web->w_kick.fd);
 	if (web->mhd)
 		mhd.MHD_stop_daemon(web->mhd);
 	free(web);
@@ -889,7 +918,9 @@ void pd_web_close(struct phloemd *d)
 	mhd.MHD_run(web->mhd);
 	pd_watch_del(d, &web->w_mhd);
 	pd_watch_del(d, &web->w_tick);
+	pd_watch_del(d, &web->w_kick);
 	close(web->w_tick.fd);
+	close(web->w_kick.fd);
 	mhd.MHD_stop_daemon(web->mhd);
 	explicit_bzero(web->token, sizeof(web->token));
 	free(web);

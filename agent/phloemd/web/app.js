@@ -119,21 +119,32 @@ function render(st) {
 			fmt(c.rating_ma / 1000, 'A', 0), `${(c.heat_permille / 10).toFixed(1)} %`,
 			l.operator ? 'operator' : 'policy']);
 	}));
+	// relay rows are kept and updated in place: a button keeps its focus
+	// (keyboard users) and is never swapped under a click
 	const rb = $('relay-rows');
-	rb.replaceChildren(...((st.relays && st.relays.relays) || []).map((r) => {
-		const btns = el('span', { class: 'btns' });
-		for (const m of ['on', 'off', 'auto']) {
-			const b = el('button', { type: 'button', 'data-relay': r.name, 'data-mode': m,
-				'aria-label': `${r.name}: ${m === 'auto' ? 'back to automatic' : 'force ' + m}` }, m);
-			b.addEventListener('click', () => change('/api/relay', { name: r.name, mode: m, for_s: forSeconds() }));
-			btns.appendChild(b);
-		}
-		const tr = row([r.name, r.circuit, r.on ? 'on' : 'off', r.reason, r.override, String(r.shed_count), btns]);
+	const relays = (st.relays && st.relays.relays) || [];
+	if (rb.dataset.names !== relays.map((r) => r.name).join(' ')) {
+		rb.dataset.names = relays.map((r) => r.name).join(' ');
+		rb.replaceChildren(...relays.map((r) => {
+			const btns = el('span', { class: 'btns' });
+			for (const m of ['on', 'off', 'auto']) {
+				const b = el('button', { type: 'button', 'data-relay': r.name, 'data-mode': m,
+					'aria-label': `${r.name}: ${m === 'auto' ? 'back to automatic' : 'force ' + m}` }, m);
+				b.addEventListener('click', () => change('/api/relay', { name: r.name, mode: m, for_s: forSeconds() }));
+				btns.appendChild(b);
+			}
+			const tr = row([r.name, '', '', '', '', '', btns]);
+			tr.dataset.relay = r.name;
+			return tr;
+		}));
+	}
+	relays.forEach((r, i) => {
+		const tr = rb.children[i];
+		const cells = [r.circuit, r.on ? 'on' : 'off', r.reason, r.override, String(r.shed_count)];
+		cells.forEach((v, j) => { if (tr.children[j + 1].textContent !== v) tr.children[j + 1].textContent = v; });
 		tr.children[2].className = r.on ? 'on' : 'off';
-		tr.dataset.relay = r.name;
 		tr.dataset.on = r.on ? '1' : '0';
-		return tr;
-	}));
+	});
 	if (st.peers && st.peers.enabled) {
 		$('community-p').textContent = fmt(st.peers.community_net_w, 'W', 0);
 		$('peer-figures').replaceChildren(...[
