@@ -152,10 +152,16 @@ try {
 			const r = b.getBoundingClientRect();
 			return r.width < 24 || r.height < 24;
 		}).length;
-		return { sw: de.scrollWidth, cw: de.clientWidth, small };
+		// the override buttons on screen, not behind a table's own scrolling
+		const hidden = [...document.querySelectorAll('#relay-rows button')].filter((b) =>
+			b.getBoundingClientRect().right > de.clientWidth).length;
+		const flow = document.querySelectorAll('#flow-svg rect').length;
+		return { sw: de.scrollWidth, cw: de.clientWidth, small, hidden, flow };
 	});
 	check('phone width (360 px): no horizontal scrolling', fit.sw <= fit.cw, `${fit.sw} <= ${fit.cw}`);
 	check('phone width: every button at least 24x24 px', fit.small === 0, fit.small);
+	check('phone width: override buttons within the screen', fit.hidden === 0, fit.hidden);
+	check('power flow drawn (grid, house, circuits)', fit.flow >= 3, fit.flow);
 	await pp.screenshot({ path: `${out}/dashboard-phone.png`, fullPage: true });
 	check('no script errors in the page', res.errors.length === 0, res.errors.join('; '));
 } catch (e) {

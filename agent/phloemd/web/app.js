@@ -111,6 +111,7 @@ function render(st) {
 		while (live.length && live[0][0] < Date.now() - LIVE_MS) live.shift();
 		drawLine($('live-chart'), live);
 	}
+	drawFlow(st);
 	const limits = new Map(((st.limits && st.limits.circuits) || []).map((c) => [c.name, c]));
 	const cb = $('circuit-rows');
 	cb.replaceChildren(...((st.channels && st.channels.channels) || []).filter((c) => c.circuit).map((c) => {
