@@ -92,6 +92,8 @@ struct pd_mqtt {
 	struct phloemd *d;
 	struct mosquitto *m;
 	int sock_fd;
+	int sub;
+	int announced;	/* site figures in the discovery sent */
 	bool connected;
 	unsigned retry_s, retry_in, ticks;
 	char base[160];
@@ -298,6 +300,41 @@ static void on_publish(struct mosquitto *m, void *obj, int mid)
 	qtrim(mq);
 }
 
+/* a figure printed as people write it (json-c would print 19.983000000000001) */
+static struct json_object *jfix(double x, int decimals)
+{
+	char b[40];
+
+	snprintf(b, sizeof(b), "%.*f", decimals, x);
+	return json_object_new_double_s(x, b);
+}
+
+/* PV, battery, community and ledger from the site state, when known */
+static void site_figures(struct phloemd *d, struct json_object *o)
+{
+	const struct pd_site *site = &d->site;
+	bool known;
+	int64_t mw;
+
+	mw = pd_site_pv_mw(site, &known);
+	if (known)
+		json_object_object_add(o, "pv_w", jfix(mw / 1000.0, 1));
+	mw = pd_site_battery_mw(site, &known);
+	if (known)
+		json_object_object_add(o, "battery_w", jfix(mw / 1000.0, 1));
+	for (int i = 0; i < site->ndevices; i++)
+		if (site->dev[i].kind == PD_DEV_BATTERY && site->dev[i].soc_mpct.known) {
+			json_object_object_add(o, "battery_soc_pct",
+					       jfix(site->dev[i].soc_mpct.milli / 1000.0, 1));
+			break;
+		}
+	if (site->community.valid)
+		json_object_object_add(o, "community_net_w", jfix(site->community.net_mw / 1000.0, 0));
+	if (site->ledger.valid)
+		json_object_object_add(o, "ledger_balance_kwh",
+				       jfix(site->ledger.balance_mwh / 1e6, 6));
+}
+
 /* ---- Home Assistant discovery ---- */
 
 /* names allow '.', object ids and topic levels we build do not */
@@ -392,10 +429,30 @@ static void discover_all(struct pd_mqtt *mq)
 	discover(mq, &(struct disc){ "sensor", "last_event", "Last event", "event/last",
 		 "{{ value_json.kind }} {{ value_json.cause }} {{ value_json.relay }}",
 		 NULL, NULL, NULL, NULL });
-	if (d->peers)
-		discover(mq, &(struct disc){ "sensor", "community_power", "Community net power",
-			 "community", "{{ value_json.community_net_w }}", "power", "W",
-			 "measurement", NULL });
+	{
+		struct json_object *o = json_object_new_object();
+
+		/* what the site knows now: PV, battery, community, ledger */
+		site_figures(d, o);
+		if (jget(o, "pv_w"))
+			discover(mq, &(struct disc){ "sensor", "pv_power", "PV power", "state",
+				 "{{ value_json.pv_w }}", "power", "W", "measurement", NULL });
+		if (jget(o, "battery_w"))
+			discover(mq, &(struct disc){ "sensor", "battery_power", "Battery power (+ discharge)",
+				 "state", "{{ value_json.battery_w }}", "power", "W", "measurement", NULL });
+		if (jget(o, "battery_soc_pct"))
+			discover(mq, &(struct disc){ "sensor", "battery_soc", "Battery charge", "state",
+				 "{{ value_json.battery_soc_pct }}", "battery", "%", "measurement", NULL });
+		if (jget(o, "community_net_w"))
+			discover(mq, &(struct disc){ "sensor", "community_power", "Community net power",
+				 "state", "{{ value_json.community_net_w }}", "power", "W",
+				 "measurement", NULL });
+		if (jget(o, "ledger_balance_kwh"))
+			discover(mq, &(struct disc){ "sensor", "ledger_balance", "Ledger balance", "state",
+				 "{{ value_json.ledger_balance_kwh }}", NULL, "kWh", "measurement", NULL });
+		mq->announced = json_object_object_length(o);
+		json_object_put(o);
+	}
 	for (int i = 0; i < d->cfg.ncircuits; i++) {
 		const char *cn = d->cfg.circuit[i].name;
 		const char *ch = d->cfg.circuit[i].channel;
@@ -446,15 +503,6 @@ static double num(struct json_object *o, const char *k)
 	return json_object_get_double(jget(o, k));
 }
 
-/* a figure printed as people write it (json-c would print 19.983000000000001) */
-static struct json_object *jfix(double x, int decimals)
-{
-	char b[40];
-
-	snprintf(b, sizeof(b), "%.*f", decimals, x);
-	return json_object_new_double_s(x, b);
-}
-
 static void publish_state(struct pd_mqtt *mq)
 {
 	struct phloemd *d = mq->d;
@@ -473,6 +521,7 @@ static void publish_state(struct pd_mqtt *mq)
 		json_object_object_add(o, "site_import_limit_w",
 				       json_object_get(jget(st, "site_import_limit_w")));
 		json_object_object_add(o, "time", json_object_get(jget(st, "time")));
+		site_figures(d, o);
 		topic_of(mq, topic, sizeof(topic), "state", NULL, NULL);
 		pub_json(mq, topic, o, true);
 		json_object_put(o);
@@ -525,21 +574,19 @@ static void publish_state(struct pd_mqtt *mq)
 		pub_json(mq, topic, r, true);
 	}
 	json_object_put(rl);
-	if (d->peers) {
-		o = pd_peers_json(d);
-		topic_of(mq, topic, sizeof(topic), "community", NULL, NULL);
-		pub_json(mq, topic, o, true);
-		json_object_put(o);
-	}
 }
 
-void pd_mqtt_event(struct phloemd *d, const struct pd_event_row *e)
+/* a site subscriber: events (queued, they must not be lost) */
+static void on_site(void *ctx, struct pd_site *site, uint32_t changed,
+		    const struct pd_event_row *e)
 {
-	struct pd_mqtt *mq = d->mqtt;
+	struct pd_mqtt *mq = ctx;
+	struct phloemd *d = mq->d;
 	struct json_object *o;
 	char topic[200];
 
-	if (!mq)
+	(void)site;
+	if (!(changed & PD_SITE_EVENT) || !e)
 		return;
 	o = json_object_new_object();
 	/* events seen since start: a reader spots a gap or a resent one */
@@ -800,8 +847,16 @@ static void on_tick(struct pd_watch *w, uint32_t events)
 			try_connect(mq);
 		return;
 	}
-	if (mq->ticks % mq->d->cfg.mqtt.interval_s == 0)
+	if (mq->ticks % mq->d->cfg.mqtt.interval_s == 0) {
+		struct json_object *o = json_object_new_object();
+
+		/* a device found or a ledger opened since: announce its sensors */
+		site_figures(mq->d, o);
+		if ((int)json_object_object_length(o) > mq->announced)
+			discover_all(mq);
+		json_object_put(o);
 		publish_state(mq);
+	}
 }
 
 struct json_object *pd_mqtt_json(struct phloemd *d)
@@ -888,6 +943,12 @@ int pd_mqtt_open(struct phloemd *d, char *err, size_t errlen)
 		snprintf(err, errlen, "mqtt: timer: %s", strerror(errno));
 		goto fail;
 	}
+	mq->sub = pd_site_subscribe(&d->site, PD_SITE_EVENT, on_site, mq);
+	if (mq->sub < 0) {
+		snprintf(err, errlen, "mqtt: no room for another site subscriber");
+		pd_watch_del(d, &mq->w_tick);
+		goto fail;
+	}
 	d->mqtt = mq;
 	/* a broker that is not there yet is no error: we retry */
 	try_connect(mq);
@@ -916,6 +977,7 @@ void pd_mqtt_close(struct phloemd *d)
 		mosq.mosquitto_loop_write(mq->m, 8);
 		mosq.mosquitto_disconnect(mq->m);
 	}
+	pd_site_unsubscribe(&d->site, mq->sub);
 	if (mq->sock_fd >= 0)
 		pd_watch_del(d, &mq->w_sock);
 	pd_watch_del(d, &mq->w_tick);

@@ -56,10 +56,10 @@ bool pd_mqtt_allowed(const struct pd_mqtt_conf *m, const char *what);
 
 struct phloemd;
 struct pd_event_row;
-/* mqtt.c: a site-state consumer with its own fds in the epoll set */
+/* mqtt.c: a site-state consumer (events by subscription, figures read
+ * each period) with its own fds in the epoll set */
 int pd_mqtt_open(struct phloemd *d, char *err, size_t errlen);
 void pd_mqtt_close(struct phloemd *d);
-void pd_mqtt_event(struct phloemd *d, const struct pd_event_row *e);
 struct json_object *pd_mqtt_json(struct phloemd *d);
 
 #endif /* PHLOEMD_MQTT_H */

@@ -115,6 +115,7 @@ struct pd_web {
 	struct pd_watch w_tick;
 	struct pd_watch w_kick;
 	struct phloemd *d;
+	int sub;
 	struct MHD_Daemon *mhd;
 	char token[128];
 	struct sse *views;
@@ -263,6 +264,46 @@ static void sse_free(void *cls)
 	free(v);
 }
 
+static struct json_object *val(struct pd_val v, double scale)
+{
+	return v.known ? json_object_new_double(v.milli / scale) : json_object_new_null();
+}
+
+/* PV, battery, devices, community and ledger from the site state */
+static struct json_object *site_json(const struct pd_site *site)
+{
+	struct json_object *o = json_object_new_object(), *a = json_object_new_array();
+	bool known;
+	int64_t mw;
+
+	mw = pd_site_pv_mw(site, &known);
+	json_object_object_add(o, "pv_w", known ? json_object_new_double(mw / 1000.0) : NULL);
+	mw = pd_site_battery_mw(site, &known);
+	json_object_object_add(o, "battery_w", known ? json_object_new_double(mw / 1000.0) : NULL);
+	for (int i = 0; i < site->ndevices; i++) {
+		const struct pd_site_device *dv = &site->dev[i];
+		struct json_object *e = json_object_new_object();
+
+		json_object_object_add(e, "name", json_object_new_string(dv->name));
+		json_object_object_add(e, "kind", json_object_new_string(pd_dev_kind_name(dv->kind)));
+		json_object_object_add(e, "state", json_object_new_string(pd_dev_state_name(dv->state)));
+		json_object_object_add(e, "ac_w", val(dv->ac_mw, 1000));
+		json_object_object_add(e, "soc_pct", val(dv->soc_mpct, 1000));
+		json_object_array_add(a, e);
+	}
+	json_object_object_add(o, "devices", a);
+	if (site->community.valid) {
+		json_object_object_add(o, "community_net_w", json_object_new_int64(site->community.net_mw / 1000));
+		json_object_object_add(o, "community_counted", json_object_new_int(site->community.counted));
+	}
+	if (site->ledger.valid) {
+		json_object_object_add(o, "ledger_balance_wh",
+				       json_object_new_double(site->ledger.balance_mwh / 1000.0));
+		json_object_object_add(o, "ledger_entries", json_object_new_int64((int64_t)site->ledger.head_seq));
+	}
+	return o;
+}
+
 static struct json_object *live_state(struct pd_web *web)
 {
 	struct json_object *o = json_object_new_object();
@@ -272,6 +313,7 @@ static struct json_object *live_state(struct pd_web *web)
 		json_object_object_add(o, parts[i], call(web->d, parts[i]));
 	if (web->d->peers)
 		json_object_object_add(o, "peers", pd_peers_json(web->d));
+	json_object_object_add(o, "site", site_json(&web->d->site));
 	json_object_object_add(o, "mqtt", pd_mqtt_json(web->d));
 	return o;
 }
@@ -330,12 +372,16 @@ static enum MHD_Result open_live(struct pd_web *web, struct MHD_Connection *c)
 	return rc;
 }
 
-void pd_web_event(struct phloemd *d, const struct pd_event_row *e)
+/* a site subscriber: events go to the live views at once */
+static void on_site(void *ctx, struct pd_site *site, uint32_t changed,
+		    const struct pd_event_row *e)
 {
-	struct pd_web *web = d->web;
+	struct pd_web *web = ctx;
+	struct phloemd *d = web->d;
 	struct json_object *o;
 
-	if (!web || !web->views)
+	(void)site;
+	if (!(changed & PD_SITE_EVENT) || !e || !web->views)
 		return;
 	o = json_object_new_object();
 	json_object_object_add(o, "seq", json_object_new_int64((int64_t)d->events));
@@ -885,6 +931,15 @@ int pd_web_open(struct phloemd *d, char *err, size_t errlen)
 		snprintf(err, errlen, "web: event loop: %s", strerror(errno));
 		goto fail;
 	}
+	web->sub = pd_site_subscribe(&d->site, PD_SITE_EVENT, on_site, web);
+	if (web->sub < 0) {
+		rc = -ENOSPC;
+		snprintf(err, errlen, "web: no room for another site subscriber");
+		pd_watch_del(d, &web->w_mhd);
+		pd_watch_del(d, &web->w_tick);
+		pd_watch_del(d, &web->w_kick);
+		goto fail;
+	}
 	d->web = web;
 	wlog("dashboard on http://%s%s%s:%u/ (%s)", ss.ss_family == AF_INET6 ? "[" : "",
 	     c->listen, ss.ss_family == AF_INET6 ? "]" : "", web->port,
@@ -907,6 +962,7 @@ void pd_web_close(struct phloemd *d)
 
 	if (!web)
 		return;
+	pd_site_unsubscribe(&d->site, web->sub);
 	/* MHD wants every suspended connection resumed before it stops */
 	for (struct sse *v = web->views; v; v = v->next) {
 		v->closing = true;

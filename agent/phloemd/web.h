@@ -35,6 +35,5 @@ struct phloemd;
 struct pd_event_row;
 int pd_web_open(struct phloemd *d, char *err, size_t errlen);
 void pd_web_close(struct phloemd *d);
-void pd_web_event(struct phloemd *d, const struct pd_event_row *e);
 
 #endif /* PHLOEMD_WEB_H */

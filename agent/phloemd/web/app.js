@@ -26,36 +26,34 @@ function clearSvg(svg) {
 		if (c.nodeName !== 'title' && c.nodeName !== 'desc') svg.removeChild(c);
 }
 
-// grid, PV, battery, circuits and community around the house
+// grid, PV, battery, circuits and community around the house; lines
+// first, boxes over them. PV and battery appear when a device reports them.
 function drawFlow(st) {
 	const svg = $('flow-svg');
 	const site = st.status && st.status.ok ? st.status.site_p_w : 0;
-	const peers = st.peers && st.peers.enabled ? st.peers.community_net_w : null;
+	const ss = st.site || {};
+	const peers = ss.community_net_w === undefined ? null : ss.community_net_w;
 	const circuits = (st.channels && st.channels.channels || []).filter((c) => c.circuit && c.circuit !== 'site');
+	const nodes = [], lines = [];
+	const W = (w) => `${Math.abs(w).toFixed(0)} W`;
+	const add = (x, y, label, value) => { lines.push([x, y]); nodes.push([x, y, label, value]); };
+	add(50, 30, 'Grid', `${site >= 0 ? 'in' : 'out'} ${W(site)}`);
+	if (ss.pv_w !== null && ss.pv_w !== undefined) add(160, 30, 'PV', W(ss.pv_w));
+	if (peers !== null) add(270, 30, 'Community', `${peers} W`);
+	if (ss.battery_w !== null && ss.battery_w !== undefined)
+		add(270, 90, 'Battery', `${ss.battery_w >= 0 ? 'out' : 'in'} ${W(ss.battery_w)}`);
+	circuits.slice(0, 3).forEach((c, i) => add(50 + i * 110, 150, c.circuit, fmt(c.irms_ma / 1000, 'A')));
 	clearSvg(svg);
-	const node = (x, y, label, value) => {
-		svg.appendChild(el('svg:rect', { x: x - 42, y: y - 18, width: 84, height: 36, rx: 6, class: 'node' }));
+	for (const [x, y] of lines) svg.appendChild(el('svg:line', { x1: x, y1: y, x2: 160, y2: 90, class: 'flow' }));
+	const box = (x, y, label, value) => {
+		svg.appendChild(el('svg:rect', { x: x - 45, y: y - 18, width: 90, height: 36, rx: 6, class: 'node' }));
 		svg.appendChild(el('svg:text', { x, y: y - 3, 'text-anchor': 'middle' }, label));
 		svg.appendChild(el('svg:text', { x, y: y + 12, 'text-anchor': 'middle' }, value));
 	};
-	const arrow = (x1, y1, x2, y2) => svg.appendChild(el('svg:line', { x1, y1, x2, y2, class: 'flow' }));
-	arrow(60, 40, 160, 90);
-	node(60, 30, 'Grid', `${site >= 0 ? 'in' : 'out'} ${Math.abs(site).toFixed(0)} W`);
-	node(160, 90, 'House', `${circuits.length} circuits`);
-	if (peers !== null) {
-		arrow(260, 40, 160, 90);
-		node(260, 30, 'Community', `${peers} W`);
-	}
-	circuits.slice(0, 3).forEach((c, i) => {
-		const x = 60 + i * 100;
-		arrow(160, 90, x, 150);
-		node(x, 150, c.circuit, fmt(c.irms_ma / 1000, 'A'));
-	});
-	// PV and battery appear when a device reports them (none on this site yet)
-	const desc = `Grid ${site >= 0 ? 'import' : 'export'} ${Math.abs(site).toFixed(0)} watts` +
-		(peers !== null ? `, community net ${peers} watts` : '') +
-		circuits.map((c) => `, ${c.circuit} ${(c.irms_ma / 1000).toFixed(1)} amperes`).join('');
-	svg.querySelector('desc').textContent = desc;
+	box(160, 90, 'House', `${circuits.length} circuits`);
+	for (const n of nodes) box(...n);
+	svg.querySelector('desc').textContent = nodes.map((n) => `${n[2]} ${n[3]}`).join(', ');
+	if (ss.ledger_balance_wh !== undefined) $('ledger').textContent = fmt(ss.ledger_balance_wh / 1000, 'kWh', 3);
 }
 
 function drawLine(svg, pts) {
