@@ -15,3 +15,8 @@ check-web: $(PHLOEMD) $(PHLOEMCTL)
 		$(TOP)/tests/lib/run-tap.sh $(RESULTS)/$@.tap $(TOP)/tests/web/run.sh
 CHECKS += check-web
 .PHONY: check-web
+
+bench-web: $(PHLOEMD) $(PHLOEMCTL)
+	@PHLOEMD=$(PHLOEMD) PHLOEMCTL=$(PHLOEMCTL) PW_DIR=$(WEB_PW) $(TOP)/tests/web/bench.sh
+BENCHES += bench-web
+.PHONY: bench-web

@@ -211,6 +211,7 @@ ctl limits reset >/dev/null
 
 # ---- the browser ----
 PW_DIR=${PW_DIR:-$here/../../build/tests/web}
+mkdir -p "$PW_DIR" && PW_DIR=$(cd "$PW_DIR" && pwd)
 if [ ! -d "$PW_DIR/node_modules/playwright-core" ]; then
 	mkdir -p "$PW_DIR"
 	cp "$here/package.json" "$PW_DIR/"
