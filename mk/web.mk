@@ -20,3 +20,8 @@ bench-web: $(PHLOEMD) $(PHLOEMCTL)
 	@PHLOEMD=$(PHLOEMD) PHLOEMCTL=$(PHLOEMCTL) PW_DIR=$(WEB_PW) $(TOP)/tests/web/bench.sh
 BENCHES += bench-web
 .PHONY: bench-web
+
+# The dashboard on the sim backend, for a person: prints its address.
+demo-web: $(PHLOEMD)
+	@PHLOEMD=$(PHLOEMD) $(TOP)/tests/web/demo.sh
+.PHONY: demo-web
