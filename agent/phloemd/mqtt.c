@@ -30,6 +30,7 @@
 #include <json-c/json.h>
 #include <mosquitto.h>
 
+#include "ctljson.h"
 #include "daemon.h"
 #include "dynlib.h"
 #include "mqtt.h"
@@ -115,27 +116,9 @@ static void mlog(const char *fmt, ...)
 
 /* ---- the control socket's requests ---- */
 
-static struct json_object *call(struct phloemd *d, const char *cmd)
-{
-	struct json_object *req = json_object_new_object();
-	struct json_object *r;
-
-	json_object_object_add(req, "cmd", json_object_new_string(cmd));
-	r = pd_control_call(d, req, false);
-	json_object_put(req);
-	return r;
-}
-
-static struct json_object *jget(struct json_object *o, const char *k)
-{
-	struct json_object *v = NULL;
-
-	return o && json_object_object_get_ex(o, k, &v) ? v : NULL;
-}
-
 static bool reply_ok(struct json_object *r)
 {
-	return json_object_get_boolean(jget(r, "ok"));
+	return json_object_get_boolean(pd_json_get(r, "ok"));
 }
 
 /* ---- socket and epoll ---- */
@@ -434,20 +417,20 @@ static void discover_all(struct pd_mqtt *mq)
 
 		/* what the site knows now: PV, battery, community, ledger */
 		site_figures(d, o);
-		if (jget(o, "pv_w"))
+		if (pd_json_get(o, "pv_w"))
 			discover(mq, &(struct disc){ "sensor", "pv_power", "PV power", "state",
 				 "{{ value_json.pv_w }}", "power", "W", "measurement", NULL });
-		if (jget(o, "battery_w"))
+		if (pd_json_get(o, "battery_w"))
 			discover(mq, &(struct disc){ "sensor", "battery_power", "Battery power (+ discharge)",
 				 "state", "{{ value_json.battery_w }}", "power", "W", "measurement", NULL });
-		if (jget(o, "battery_soc_pct"))
+		if (pd_json_get(o, "battery_soc_pct"))
 			discover(mq, &(struct disc){ "sensor", "battery_soc", "Battery charge", "state",
 				 "{{ value_json.battery_soc_pct }}", "battery", "%", "measurement", NULL });
-		if (jget(o, "community_net_w"))
+		if (pd_json_get(o, "community_net_w"))
 			discover(mq, &(struct disc){ "sensor", "community_power", "Community net power",
 				 "state", "{{ value_json.community_net_w }}", "power", "W",
 				 "measurement", NULL });
-		if (jget(o, "ledger_balance_kwh"))
+		if (pd_json_get(o, "ledger_balance_kwh"))
 			discover(mq, &(struct disc){ "sensor", "ledger_balance", "Ledger balance", "state",
 				 "{{ value_json.ledger_balance_kwh }}", NULL, "kWh", "measurement", NULL });
 		mq->announced = json_object_object_length(o);
@@ -500,7 +483,7 @@ static void topic_of(struct pd_mqtt *mq, char *dst, size_t cap, const char *a,
 
 static double num(struct json_object *o, const char *k)
 {
-	return json_object_get_double(jget(o, k));
+	return json_object_get_double(pd_json_get(o, k));
 }
 
 static void publish_state(struct pd_mqtt *mq)
@@ -511,29 +494,29 @@ static void publish_state(struct pd_mqtt *mq)
 
 	if (!mq->connected)
 		return;
-	st = call(d, "status");
+	st = pd_control_read(d, "status");
 	if (reply_ok(st)) {
 		o = json_object_new_object();
 		json_object_object_add(o, "site_p_w", jfix(num(st, "site_p_w"), 1));
 		json_object_object_add(o, "vrms_v", jfix(num(st, "vrms_v"), 2));
 		json_object_object_add(o, "freq_hz", jfix(num(st, "freq_hz"), 3));
-		json_object_object_add(o, "state", json_object_get(jget(st, "state")));
+		json_object_object_add(o, "state", json_object_get(pd_json_get(st, "state")));
 		json_object_object_add(o, "site_import_limit_w",
-				       json_object_get(jget(st, "site_import_limit_w")));
-		json_object_object_add(o, "time", json_object_get(jget(st, "time")));
+				       json_object_get(pd_json_get(st, "site_import_limit_w")));
+		json_object_object_add(o, "time", json_object_get(pd_json_get(st, "time")));
 		site_figures(d, o);
 		topic_of(mq, topic, sizeof(topic), "state", NULL, NULL);
 		pub_json(mq, topic, o, true);
 		json_object_put(o);
 	}
 	json_object_put(st);
-	ch = call(d, "channels");
-	lim = call(d, "limits");
-	for (size_t i = 0; reply_ok(ch) && i < json_object_array_length(jget(ch, "channels")); i++) {
-		struct json_object *c = json_object_array_get_idx(jget(ch, "channels"), i);
-		const char *circ = json_object_get_string(jget(c, "circuit"));
+	ch = pd_control_read(d, "channels");
+	lim = pd_control_read(d, "limits");
+	for (size_t i = 0; reply_ok(ch) && i < json_object_array_length(pd_json_get(ch, "channels")); i++) {
+		struct json_object *c = json_object_array_get_idx(pd_json_get(ch, "channels"), i);
+		const char *circ = json_object_get_string(pd_json_get(c, "circuit"));
 
-		if (strcmp(json_object_get_string(jget(c, "kind")), "current"))
+		if (strcmp(json_object_get_string(pd_json_get(c, "kind")), "current"))
 			continue;
 		o = json_object_new_object();
 		json_object_object_add(o, "import_kwh", jfix(num(c, "import_wh") / 1000, 6));
@@ -541,7 +524,7 @@ static void publish_state(struct pd_mqtt *mq)
 		json_object_object_add(o, "import_wh", jfix(num(c, "import_wh"), 3));
 		json_object_object_add(o, "export_wh", jfix(num(c, "export_wh"), 3));
 		json_object_object_add(o, "circuit", json_object_new_string(circ));
-		topic_of(mq, topic, sizeof(topic), "energy", json_object_get_string(jget(c, "name")), NULL);
+		topic_of(mq, topic, sizeof(topic), "energy", json_object_get_string(pd_json_get(c, "name")), NULL);
 		qpush(mq, topic, json_object_to_json_string_ext(o, JSON_PLAIN), true, true);
 		json_object_put(o);
 		if (!*circ)
@@ -550,12 +533,12 @@ static void publish_state(struct pd_mqtt *mq)
 		json_object_object_add(o, "irms_a", jfix(num(c, "irms_ma") / 1000, 3));
 		json_object_object_add(o, "limit_a", jfix(num(c, "limit_ma") / 1000, 3));
 		json_object_object_add(o, "rating_a", jfix(num(c, "rating_ma") / 1000, 3));
-		json_object_object_add(o, "heat_permille", json_object_get(jget(c, "heat_permille")));
-		for (size_t j = 0; reply_ok(lim) && j < json_object_array_length(jget(lim, "circuits")); j++) {
-			struct json_object *l = json_object_array_get_idx(jget(lim, "circuits"), j);
+		json_object_object_add(o, "heat_permille", json_object_get(pd_json_get(c, "heat_permille")));
+		for (size_t j = 0; reply_ok(lim) && j < json_object_array_length(pd_json_get(lim, "circuits")); j++) {
+			struct json_object *l = json_object_array_get_idx(pd_json_get(lim, "circuits"), j);
 
-			if (!strcmp(json_object_get_string(jget(l, "name")), circ))
-				json_object_object_add(o, "operator", json_object_get(jget(l, "operator")));
+			if (!strcmp(json_object_get_string(pd_json_get(l, "name")), circ))
+				json_object_object_add(o, "operator", json_object_get(pd_json_get(l, "operator")));
 		}
 		topic_of(mq, topic, sizeof(topic), "circuit", circ, NULL);
 		pub_json(mq, topic, o, true);
@@ -563,13 +546,13 @@ static void publish_state(struct pd_mqtt *mq)
 	}
 	json_object_put(ch);
 	json_object_put(lim);
-	rl = call(d, "relays");
-	for (size_t i = 0; reply_ok(rl) && i < json_object_array_length(jget(rl, "relays")); i++) {
-		struct json_object *r = json_object_array_get_idx(jget(rl, "relays"), i);
-		const char *name = json_object_get_string(jget(r, "name"));
+	rl = pd_control_read(d, "relays");
+	for (size_t i = 0; reply_ok(rl) && i < json_object_array_length(pd_json_get(rl, "relays")); i++) {
+		struct json_object *r = json_object_array_get_idx(pd_json_get(rl, "relays"), i);
+		const char *name = json_object_get_string(pd_json_get(r, "name"));
 
 		topic_of(mq, topic, sizeof(topic), "relay", name, "state");
-		pub_now(mq, topic, json_object_get_boolean(jget(r, "on")) ? "ON" : "OFF", 0, true, NULL);
+		pub_now(mq, topic, json_object_get_boolean(pd_json_get(r, "on")) ? "ON" : "OFF", 0, true, NULL);
 		topic_of(mq, topic, sizeof(topic), "relay", name, NULL);
 		pub_json(mq, topic, r, true);
 	}
@@ -684,15 +667,15 @@ static struct json_object *cmd_request(const char *relay, const char *p, const c
 	if (relay) {
 		json_object_object_add(req, "cmd", json_object_new_string("relay"));
 		json_object_object_add(req, "name", json_object_new_string(relay));
-		if (!jget(req, "mode")) {
+		if (!pd_json_get(req, "mode")) {
 			*why = "\"mode\" missing (on, off, auto)";
 			goto refuse;
 		}
 	} else {
-		bool reset = json_object_get_boolean(jget(req, "reset"));
+		bool reset = json_object_get_boolean(pd_json_get(req, "reset"));
 
-		if (jget(req, "reset") && (!reset || jget(req, "circuit") || jget(req, "site_w") ||
-					   jget(req, "limit_ma"))) {
+		if (pd_json_get(req, "reset") && (!reset || pd_json_get(req, "circuit") || pd_json_get(req, "site_w") ||
+					   pd_json_get(req, "limit_ma"))) {
 			*why = "reset must be true and alone";
 			goto refuse;
 		}
@@ -763,7 +746,7 @@ static void on_message(struct mosquitto *m, void *obj, const struct mosquitto_me
 	rep = pd_control_call(mq->d, req, true);
 	json_object_put(req);
 	cmd_result(mq, msg->topic, reply_ok(rep),
-		   reply_ok(rep) ? "" : json_object_get_string(jget(rep, "error")));
+		   reply_ok(rep) ? "" : json_object_get_string(pd_json_get(rep, "error")));
 	json_object_put(rep);
 	publish_state(mq);
 }

@@ -29,6 +29,7 @@
 #include <json-c/json.h>
 #include <microhttpd.h>
 
+#include "ctljson.h"
 #include "daemon.h"
 #include "dynlib.h"
 #include "mqtt.h"
@@ -132,23 +133,6 @@ static void wlog(const char *fmt, ...)
 	va_start(ap, fmt);
 	pd_vlog("web", fmt, ap);
 	va_end(ap);
-}
-
-static struct json_object *jget(struct json_object *o, const char *k)
-{
-	struct json_object *v = NULL;
-
-	return o && json_object_object_get_ex(o, k, &v) ? v : NULL;
-}
-
-static struct json_object *call(struct phloemd *d, const char *cmd)
-{
-	struct json_object *req = json_object_new_object(), *r;
-
-	json_object_object_add(req, "cmd", json_object_new_string(cmd));
-	r = pd_control_call(d, req, false);
-	json_object_put(req);
-	return r;
 }
 
 /* ---- responses ---- */
@@ -310,7 +294,7 @@ static struct json_object *live_state(struct pd_web *web)
 	static const char *const parts[] = { "status", "relays", "channels", "limits" };
 
 	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
-		json_object_object_add(o, parts[i], call(web->d, parts[i]));
+		json_object_object_add(o, parts[i], pd_control_read(web->d, parts[i]));
 	if (web->d->peers)
 		json_object_object_add(o, "peers", pd_peers_json(web->d));
 	json_object_object_add(o, "site", site_json(&web->d->site));
@@ -443,12 +427,12 @@ static void mhead(struct mbuf *b, const char *name, const char *type, const char
 
 static double jd(struct json_object *o, const char *k)
 {
-	return json_object_get_double(jget(o, k));
+	return json_object_get_double(pd_json_get(o, k));
 }
 
 static const char *js(struct json_object *o, const char *k)
 {
-	const char *s = json_object_get_string(jget(o, k));
+	const char *s = json_object_get_string(pd_json_get(o, k));
 
 	return s ? s : "";
 }
@@ -456,8 +440,8 @@ static const char *js(struct json_object *o, const char *k)
 static char *metrics(struct pd_web *web, size_t *len)
 {
 	struct phloemd *d = web->d;
-	struct json_object *st = call(d, "status"), *ch = call(d, "channels");
-	struct json_object *rl = call(d, "relays"), *mq = pd_mqtt_json(d);
+	struct json_object *st = pd_control_read(d, "status"), *ch = pd_control_read(d, "channels");
+	struct json_object *rl = pd_control_read(d, "relays"), *mq = pd_mqtt_json(d);
 	struct json_object *a;
 	struct mbuf b = { 0 };
 	size_t n;
@@ -474,7 +458,7 @@ static char *metrics(struct pd_web *web, size_t *len)
 	mprintf(&b, "phloem_events_total %g\n", jd(st, "events_seen"));
 	mhead(&b, "phloem_errors_total", "counter", "Errors counted by phloemd");
 	mprintf(&b, "phloem_errors_total %g\n", jd(st, "errors"));
-	a = jget(ch, "channels");
+	a = pd_json_get(ch, "channels");
 	n = json_object_array_length(a);
 	mhead(&b, "phloem_circuit_current_amperes", "gauge", "Circuit RMS current");
 	for (size_t i = 0; i < n; i++) {
@@ -507,14 +491,14 @@ static char *metrics(struct pd_web *web, size_t *len)
 					jd(c, dir ? "export_wh" : "import_wh"));
 		}
 	}
-	a = jget(rl, "relays");
+	a = pd_json_get(rl, "relays");
 	n = json_object_array_length(a);
 	mhead(&b, "phloem_relay_on", "gauge", "1 when the relay is energised");
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *r = json_object_array_get_idx(a, i);
 
 		mprintf(&b, "phloem_relay_on{relay=\"%s\",circuit=\"%s\"} %d\n", js(r, "name"),
-			js(r, "circuit"), json_object_get_boolean(jget(r, "on")));
+			js(r, "circuit"), json_object_get_boolean(pd_json_get(r, "on")));
 	}
 	mhead(&b, "phloem_relay_sheds_total", "counter", "Times the relay was shed since probe");
 	for (size_t i = 0; i < n; i++) {
@@ -531,9 +515,9 @@ static char *metrics(struct pd_web *web, size_t *len)
 		mprintf(&b, "phloem_community_net_power_watts %g\n", jd(p, "community_net_w"));
 		json_object_put(p);
 	}
-	if (json_object_get_boolean(jget(mq, "enabled"))) {
+	if (json_object_get_boolean(pd_json_get(mq, "enabled"))) {
 		mhead(&b, "phloem_mqtt_connected", "gauge", "1 while connected to the MQTT broker");
-		mprintf(&b, "phloem_mqtt_connected %d\n", json_object_get_boolean(jget(mq, "connected")));
+		mprintf(&b, "phloem_mqtt_connected %d\n", json_object_get_boolean(pd_json_get(mq, "connected")));
 		mhead(&b, "phloem_mqtt_published_total", "counter", "MQTT messages handed to the broker");
 		mprintf(&b, "phloem_mqtt_published_total %g\n", jd(mq, "published"));
 		mhead(&b, "phloem_mqtt_queued", "gauge", "Messages waiting for the broker's acknowledgement");
@@ -637,7 +621,7 @@ static struct json_object *change_request(const char *route, const char *body, c
 		}
 	}
 	json_object_object_add(req, "cmd", json_object_new_string(
-		relay ? "relay" : jget(in, "reset") ? "limits-reset" : "limits-set"));
+		relay ? "relay" : pd_json_get(in, "reset") ? "limits-reset" : "limits-set"));
 	json_object_put(in);
 	return req;
 bad:
@@ -669,9 +653,9 @@ static enum MHD_Result do_change(struct pd_web *web, struct MHD_Connection *c,
 		return send_error(web, c, 400, why);
 	rep = pd_control_call(web->d, req, true);
 	json_object_put(req);
-	ok = json_object_get_boolean(jget(rep, "ok"));
+	ok = json_object_get_boolean(pd_json_get(rep, "ok"));
 	if (!ok) {
-		int64_t e = json_object_get_int64(jget(rep, "errno"));
+		int64_t e = json_object_get_int64(pd_json_get(rep, "errno"));
 
 		web->refused++;
 		wlog("change refused: %s", js(rep, "error"));
@@ -773,12 +757,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		}
 		rep = pd_control_call(web->d, req, false);
 		json_object_put(req);
-		return send_json(c, json_object_get_boolean(jget(rep, "ok")) ? 200 : 400, rep);
+		return send_json(c, json_object_get_boolean(pd_json_get(rep, "ok")) ? 200 : 400, rep);
 	}
 	if (!strncmp(url, "/api/", 5))
 		for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++)
 			if (!strcmp(url + 5, reads[i]))
-				return send_json(c, 200, call(web->d, reads[i]));
+				return send_json(c, 200, pd_control_read(web->d, reads[i]));
 	return send_error(web, c, 404, "not found");
 }
 

@@ -49,43 +49,14 @@ sub() { mosquitto_sub -h 127.0.0.1 -p "$PORT" -u ha -P ha-secret "$@"; }
 pub() { mosquitto_pub -h 127.0.0.1 -p "$PORT" -u ha -P ha-secret -q 1 "$@"; }
 ctl() { "$PHLOEMCTL" "$@"; }
 
+. "$here/../web/house.sh"
 conf() {	# conf EXTRA_MQTT_LINES
+	house_conf "$T"
 	cat <<EOC
-[agent]
-backend = sim
-socket = $T/sock
-lease_s = 3
-user =
-group = nogroup
-
-[circuit site]
-channel = i0
-breaker_a = 40
-sim_base_a = 1
-
-[circuit garage]
-channel = i1
-breaker_a = 32
-limit_a = 20
-sim_base_a = 2
-
-[relay ev]
-circuit = garage
-priority = 10
-min_off_s = 2
-sim_load_a = 10
-
-[relay heater]
-circuit = garage
-priority = 20
-sim_load_a = 4
 
 [sim]
 restore_delay_s = 1
 step = 3 garage 15
-
-[history]
-db = $T/h.db
 
 [mqtt]
 host = 127.0.0.1

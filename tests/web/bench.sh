@@ -42,26 +42,8 @@ mosquitto -c "$T/b.conf" >"$T/b.log" 2>&1 &
 BPID=$!
 wait_for 10 mosquitto_pub -h 127.0.0.1 -p "$PORT" -t probe -n 2>/dev/null
 printf 'abcdefghijklmnopqrstuvwxyz\n' >"$T/token"
-cat >"$T/t.conf" <<EOC
-[agent]
-backend = sim
-socket = $T/sock
-user =
-group = nogroup
-[circuit site]
-channel = i0
-breaker_a = 40
-[circuit garage]
-channel = i1
-breaker_a = 32
-[relay ev]
-circuit = garage
-sim_load_a = 10
-[relay heater]
-circuit = garage
-sim_load_a = 4
-[history]
-db = $T/h.db
+. "$here/house.sh"
+{ house_conf "$T"; cat <<EOC
 [mqtt]
 host = 127.0.0.1
 port = $PORT
@@ -71,6 +53,7 @@ enable = yes
 port = 0
 token_file = $T/token
 EOC
+} >"$T/t.conf"
 "$PHLOEMD" -c "$T/t.conf" 2>"$T/log" &
 PID=$!
 wait_for 10 grep -q "mqtt: connected" "$T/log"

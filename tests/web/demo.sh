@@ -12,34 +12,11 @@ PID=
 trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$T"' EXIT
 trap "exit 0" INT TERM
 head -c 18 /dev/urandom | base64 | tr '/+' '_-' >"$T/token"
-cat >"$T/demo.conf" <<EOC
-[agent]
-backend = sim
-socket = $T/sock
-user =
-group = nogroup
-[circuit site]
-channel = i0
-breaker_a = 40
-sim_base_a = 2
-[circuit garage]
-channel = i1
-breaker_a = 32
-limit_a = 20
-sim_base_a = 2
-[relay ev]
-circuit = garage
-priority = 10
-sim_load_a = 10
-[relay heater]
-circuit = garage
-priority = 20
-sim_load_a = 4
+. "$(dirname "$0")/house.sh"
+{ house_conf "$T"; cat <<EOC
 [sim]
 restore_delay_s = 5
 step = 8 garage 9
-[history]
-db = $T/h.db
 [web]
 enable = yes
 listen = ${DEMO_LISTEN:-127.0.0.1}
@@ -47,6 +24,7 @@ port = ${DEMO_PORT:-8080}
 token_file = $T/token
 push_ms = 500
 EOC
+} >"$T/demo.conf"
 "$PHLOEMD" -c "$T/demo.conf" 2>"$T/log" &
 PID=$!
 for _ in $(seq 50); do grep -q "dashboard on" "$T/log" && break; sleep 0.2; done

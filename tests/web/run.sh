@@ -32,41 +32,13 @@ ctl() { "$PHLOEMCTL" "$@"; }
 TOKEN=$(head -c 24 /dev/urandom | base64 | tr '/+' '_-')
 printf '%s\n' "$TOKEN" >"$T/token"
 
+. "$here/house.sh"
 conf() {	# conf EXTRA_WEB_LINES
+	house_conf "$T"
 	cat <<EOC
-[agent]
-backend = sim
-socket = $T/sock
-lease_s = 3
-user =
-group = nogroup
-
-[circuit site]
-channel = i0
-breaker_a = 40
-sim_base_a = 1
-
-[circuit garage]
-channel = i1
-breaker_a = 32
-limit_a = 20
-sim_base_a = 2
-
-[relay ev]
-circuit = garage
-priority = 10
-sim_load_a = 10
-
-[relay heater]
-circuit = garage
-priority = 20
-sim_load_a = 4
 
 [sim]
 restore_delay_s = 1
-
-[history]
-db = $T/h.db
 
 [web]
 enable = yes
