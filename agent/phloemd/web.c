@@ -437,76 +437,68 @@ static const char *js(struct json_object *o, const char *k)
 	return s ? s : "";
 }
 
+/*
+ * One metric over the entries of @a that have a non-empty @filter member:
+ * labelled by their @lkey members (as label @lname, and "circuit" when
+ * @circ), the value @vkey times @scale.
+ */
+static void per_entry(struct mbuf *b, struct json_object *a, const char *name,
+		      const char *type, const char *help, const char *filter,
+		      const char *lname, const char *lkey, bool circ,
+		      const char *vkey, double scale)
+{
+	size_t n = json_object_array_length(a);
+
+	mhead(b, name, type, help);
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *e = json_object_array_get_idx(a, i);
+		struct json_object *v = pd_json_get(e, vkey);
+
+		if (!*js(e, filter))
+			continue;
+		mprintf(b, "%s{%s=\"%s\"%s%s%s} %g\n", name, lname, js(e, lkey),
+			circ ? ",circuit=\"" : "", circ ? js(e, "circuit") : "", circ ? "\"" : "",
+			json_object_is_type(v, json_type_boolean) ? (double)json_object_get_boolean(v) :
+			json_object_get_double(v) * scale);
+	}
+}
+
 static char *metrics(struct pd_web *web, size_t *len)
 {
+	static const struct {
+		const char *name, *type, *key, *help;
+	} site[] = {
+		{ "phloem_site_power_watts", "gauge", "site_p_w", "Site real power, positive when importing" },
+		{ "phloem_mains_voltage_volts", "gauge", "vrms_v", "Mains RMS voltage" },
+		{ "phloem_mains_frequency_hertz", "gauge", "freq_hz", "Mains frequency" },
+		{ "phloem_site_import_limit_watts", "gauge", "site_import_limit_w", "Site import limit in force (0: none)" },
+		{ "phloem_events_total", "counter", "events_seen", "Device events seen by phloemd" },
+		{ "phloem_errors_total", "counter", "errors", "Errors counted by phloemd" },
+	};
 	struct phloemd *d = web->d;
 	struct json_object *st = pd_control_read(d, "status"), *ch = pd_control_read(d, "channels");
 	struct json_object *rl = pd_control_read(d, "relays"), *mq = pd_mqtt_json(d);
-	struct json_object *a;
+	struct json_object *chans = pd_json_get(ch, "channels"), *relays = pd_json_get(rl, "relays");
 	struct mbuf b = { 0 };
-	size_t n;
 
-	mhead(&b, "phloem_site_power_watts", "gauge", "Site real power, positive when importing");
-	mprintf(&b, "phloem_site_power_watts %g\n", jd(st, "site_p_w"));
-	mhead(&b, "phloem_mains_voltage_volts", "gauge", "Mains RMS voltage");
-	mprintf(&b, "phloem_mains_voltage_volts %g\n", jd(st, "vrms_v"));
-	mhead(&b, "phloem_mains_frequency_hertz", "gauge", "Mains frequency");
-	mprintf(&b, "phloem_mains_frequency_hertz %g\n", jd(st, "freq_hz"));
-	mhead(&b, "phloem_site_import_limit_watts", "gauge", "Site import limit in force (0: none)");
-	mprintf(&b, "phloem_site_import_limit_watts %g\n", jd(st, "site_import_limit_w"));
-	mhead(&b, "phloem_events_total", "counter", "Device events seen by phloemd");
-	mprintf(&b, "phloem_events_total %g\n", jd(st, "events_seen"));
-	mhead(&b, "phloem_errors_total", "counter", "Errors counted by phloemd");
-	mprintf(&b, "phloem_errors_total %g\n", jd(st, "errors"));
-	a = pd_json_get(ch, "channels");
-	n = json_object_array_length(a);
-	mhead(&b, "phloem_circuit_current_amperes", "gauge", "Circuit RMS current");
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *c = json_object_array_get_idx(a, i);
-
-		if (*js(c, "circuit"))
-			mprintf(&b, "phloem_circuit_current_amperes{circuit=\"%s\"} %g\n",
-				js(c, "circuit"), jd(c, "irms_ma") / 1000);
+	for (size_t i = 0; i < sizeof(site) / sizeof(site[0]); i++) {
+		mhead(&b, site[i].name, site[i].type, site[i].help);
+		mprintf(&b, "%s %g\n", site[i].name, jd(st, site[i].key));
 	}
-	mhead(&b, "phloem_circuit_limit_amperes", "gauge", "Circuit current limit in force");
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *c = json_object_array_get_idx(a, i);
-
-		if (*js(c, "circuit"))
-			mprintf(&b, "phloem_circuit_limit_amperes{circuit=\"%s\"} %g\n",
-				js(c, "circuit"), jd(c, "limit_ma") / 1000);
-	}
-	for (int dir = 0; dir < 2; dir++) {
-		const char *name = dir ? "phloem_energy_exported_watthours_total" :
-				   "phloem_energy_imported_watthours_total";
-
-		mhead(&b, name, "counter", dir ? "Energy exported through a channel since its probe" :
-		      "Energy imported through a channel since its probe");
-		for (size_t i = 0; i < n; i++) {
-			struct json_object *c = json_object_array_get_idx(a, i);
-
-			if (!strcmp(js(c, "kind"), "current"))
-				mprintf(&b, "%s{channel=\"%s\",circuit=\"%s\"} %g\n", name,
-					js(c, "name"), js(c, "circuit"),
-					jd(c, dir ? "export_wh" : "import_wh"));
-		}
-	}
-	a = pd_json_get(rl, "relays");
-	n = json_object_array_length(a);
-	mhead(&b, "phloem_relay_on", "gauge", "1 when the relay is energised");
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *r = json_object_array_get_idx(a, i);
-
-		mprintf(&b, "phloem_relay_on{relay=\"%s\",circuit=\"%s\"} %d\n", js(r, "name"),
-			js(r, "circuit"), json_object_get_boolean(pd_json_get(r, "on")));
-	}
-	mhead(&b, "phloem_relay_sheds_total", "counter", "Times the relay was shed since probe");
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *r = json_object_array_get_idx(a, i);
-
-		mprintf(&b, "phloem_relay_sheds_total{relay=\"%s\"} %g\n", js(r, "name"),
-			jd(r, "shed_count"));
-	}
+	per_entry(&b, chans, "phloem_circuit_current_amperes", "gauge", "Circuit RMS current",
+		  "circuit", "circuit", "circuit", false, "irms_ma", 0.001);
+	per_entry(&b, chans, "phloem_circuit_limit_amperes", "gauge", "Circuit current limit in force",
+		  "circuit", "circuit", "circuit", false, "limit_ma", 0.001);
+	per_entry(&b, chans, "phloem_energy_imported_watthours_total", "counter",
+		  "Energy imported through a channel since its probe", "circuit", "channel", "name",
+		  true, "import_wh", 1);
+	per_entry(&b, chans, "phloem_energy_exported_watthours_total", "counter",
+		  "Energy exported through a channel since its probe", "circuit", "channel", "name",
+		  true, "export_wh", 1);
+	per_entry(&b, relays, "phloem_relay_on", "gauge", "1 when the relay is energised",
+		  "name", "relay", "name", true, "on", 1);
+	per_entry(&b, relays, "phloem_relay_sheds_total", "counter",
+		  "Times the relay was shed since probe", "name", "relay", "name", false, "shed_count", 1);
 	if (d->peers) {
 		struct json_object *p = pd_peers_json(d);
 
