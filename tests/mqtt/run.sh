@@ -88,7 +88,8 @@ check "tls without cafile refused" bash -c "! '$PHLOEMD' --check -c '$T/tls.conf
 # phloemd sends before the recorder is back.
 broker
 wait_for 10 broker_up
-sub -v -t '#' -i recorder -c -q 1 >"$T/rec" 2>>"$T/sub.log" &
+# not through sub(): $! must be mosquitto_sub itself, for the cleanup
+mosquitto_sub -h 127.0.0.1 -p "$PORT" -u ha -P ha-secret -v -t '#' -i recorder -c -q 1 >"$T/rec" 2>>"$T/sub.log" &
 SPID=$!
 sleep 2.5
 kill -9 "$BPID"; wait "$BPID" 2>/dev/null
