@@ -217,8 +217,34 @@ check "every event ($seen, $((seen - before)) of them while the broker was down)
 allseq "$seen" diag
 check "availability online again after the restart" wait_for 5 bash -c "$(declare -f sub); PORT=$PORT sub -C 1 -W 3 -t phloem/house1/status | grep -qx online"
 
+# ---- TLS: a second listener, a CA of the test's own ----
+if command -v openssl >/dev/null; then
+	TPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=test-ca -keyout "$T/ca.key" \
+		-out "$T/ca.crt" 2>/dev/null
+	openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout "$T/srv.key" -out "$T/srv.csr" 2>/dev/null
+	printf 'subjectAltName=IP:127.0.0.1\n' >"$T/san"
+	openssl x509 -req -in "$T/srv.csr" -CA "$T/ca.crt" -CAkey "$T/ca.key" -CAcreateserial -days 1 \
+		-extfile "$T/san" -out "$T/srv.crt" 2>/dev/null
+	chmod 644 "$T"/*.key
+	printf 'listener %s 127.0.0.1\ncafile %s\ncertfile %s\nkeyfile %s\n' "$TPORT" \
+		"$T/ca.crt" "$T/srv.crt" "$T/srv.key" >>"$T/broker.conf"
+	kill "$BPID"; wait "$BPID" 2>/dev/null
+	broker
+	wait_for 10 broker_up
+	kill "$PID"; wait "$PID" 2>/dev/null
+	sed -i "s/^port = $PORT\$/port = $TPORT\ntls = yes\ncafile = ${T//\//\\/}\/ca.crt/" "$T/t.conf"
+	"$PHLOEMD" -c "$T/t.conf" 2>>"$T/tls.log" &
+	PID=$!
+	check "TLS with username and password: connects and publishes" \
+		wait_for 15 bash -c "grep -q 'mqtt: connected' '$T/tls.log' && timeout 3 mosquitto_sub -h 127.0.0.1 -p $TPORT --cafile '$T/ca.crt' -u ha -P ha-secret -C 1 -t phloem/house1/status | grep -qx online"
+	printf 'wrong\n' >/dev/null
+else
+	skip "TLS" "openssl not installed"
+fi
+
 # ---- clean stop says offline ----
 kill "$PID"; wait "$PID" 2>/dev/null; PID=
 check "a stopped phloemd is offline (retained)" bash -c "$(declare -f sub); PORT=$PORT sub -C 1 -W 3 -t phloem/house1/status | grep -qx offline"
-grep -q "mqtt: queue full" "$T/log" && notok "queue overflowed" || ok "bounded queue never overflowed in this run"
+grep -q "mqtt: queue full" "$T/log" "$T/tls.log" 2>/dev/null && notok "queue overflowed" || ok "bounded queue never overflowed in this run"
 done_testing
