@@ -44,10 +44,11 @@ AT := $(BUILD)/tests/agent
 AT_CFLAGS = $(AGENT_CFLAGS) $(PD_CFLAGS) -Wno-sign-compare -I$(KSFT_INC) -I$(TOP)/agent/phloemd
 
 $(AT)/config_test: $(TOP)/tests/agent/config_test.c $(TOP)/agent/phloemd/config.c \
-		$(TOP)/agent/phloemd/policy.c $(PD_HDRS) $(KSFT_HDRS)
+		$(TOP)/agent/phloemd/policy.c $(TOP)/agent/phloemd/mqttweb_conf.c $(PD_HDRS) $(KSFT_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(AT_CFLAGS) -DTEST_DATA=\"$(TOP)/tests/agent/conf\" -o $@ $< \
-		$(TOP)/agent/phloemd/config.c $(TOP)/agent/phloemd/policy.c $(PD_LIBS)
+		$(TOP)/agent/phloemd/config.c $(TOP)/agent/phloemd/policy.c \
+		$(TOP)/agent/phloemd/mqttweb_conf.c $(PD_LIBS)
 
 $(AT)/nl_test: $(TOP)/tests/agent/nl_test.c $(LIBPHLOEM) $(KSFT_HDRS)
 	@mkdir -p $(dir $@)

@@ -50,7 +50,8 @@ struct parse {
 };
 
 enum { SEC_NONE, SEC_SITE, SEC_CIRCUIT, SEC_RELAY, SEC_TOU, SEC_HISTORY,
-       SEC_AGENT, SEC_SIM, SEC_PEERS, SEC_DEVICE, SEC_MBSERVER };
+       SEC_AGENT, SEC_SIM, SEC_PEERS, SEC_DEVICE, SEC_MBSERVER,
+       SEC_MQTT, SEC_WEB /* keys in mqttweb_conf.c */ };
 
 static bool fail(struct parse *p, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -79,6 +80,8 @@ void pd_config_defaults(struct pd_config *c)
 	snprintf(c->db, sizeof(c->db), "/var/lib/phloem/history.db");
 	c->retention_days = 400;
 	c->backend = PD_BACKEND_KERNEL;
+	pd_mqtt_conf_defaults(&c->mqtt);	/* mqtt/web hook */
+	pd_web_conf_defaults(&c->web);
 	snprintf(c->socket, sizeof(c->socket), "/run/phloem/phloemd.sock");
 	c->lease_s = 30;
 	c->sample_ms = 100;
@@ -342,7 +345,8 @@ static bool begin_section(struct parse *p, const char *hdr)
 		d->base = -1;
 		d->poll_ms = 1000;
 		d->timeout_ms = 500;
-	}
+	} else if (n == 1 && (!strcmp(kind, "mqtt") || !strcmp(kind, "web")))
+		p->kind = kind[0] == 'm' ? SEC_MQTT : SEC_WEB;
 	else if (n == 2 && !strcmp(kind, "circuit")) {
 		if (!good_name(name, PD_NAME_LEN))
 			return fail(p, p->line, "bad circuit name \"%s\" (letters, digits, -_. and at most %d characters)",
@@ -382,7 +386,7 @@ static bool begin_section(struct parse *p, const char *hdr)
 		snprintf(c->tou[p->idx].name, sizeof(c->tou[0].name), "%.*s", (int)sizeof(c->tou[0].name) - 1, name);
 		c->tou[p->idx].line = p->line;
 	} else {
-		return fail(p, p->line, "unknown section [%s] (expected site, circuit NAME, relay NAME, tou NAME, device NAME, modbus_server, history, agent, sim)",
+		return fail(p, p->line, "unknown section [%s] (expected site, circuit NAME, relay NAME, tou NAME, device NAME, modbus_server, history, agent, sim, peers, mqtt, web)",
 			    hdr);
 	}
 	return true;
@@ -817,6 +821,15 @@ static int handler(void *user, const char *section, const char *key,
 			return BAD("unknown key (vrms_v, mains_hz, sample_rate_hz, restore_delay_s, step, device_power)");
 		}
 		return 1;
+	case SEC_MQTT:	/* mqtt/web hook */
+	case SEC_WEB: {
+		char e[200];
+
+		if ((p->kind == SEC_MQTT ? pd_mqtt_conf_key(&c->mqtt, key, v, e, sizeof(e)) :
+		     pd_web_conf_key(&c->web, key, v, e, sizeof(e))))
+			return BAD(e);
+		return 1;
+	}
 	default:
 		return fail(p, l, "key \"%s\" outside any known section", key);
 	}
@@ -829,6 +842,12 @@ static bool resolve(struct parse *p)
 	uint32_t chans = 0;
 	int site;
 
+	{	/* mqtt/web hook */
+		char e[200];
+
+		if (pd_mqtt_conf_check(&c->mqtt, e, sizeof(e)))
+			return fail(p, 0, "[mqtt]: %s", e);
+	}
 	site = pd_config_circuit_index(c, "site");
 	if (site < 0)
 		return fail(p, 0, "no [circuit site] section (the site incomer is circuit 0)");

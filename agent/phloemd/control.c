@@ -630,6 +630,16 @@ static struct json_object *handle(struct client *c, struct json_object *req)
 	return error_reply(EOPNOTSUPP, "unknown command");
 }
 
+/* ---- mqtt.c and web.c: the same requests, with their own rights ---- */
+struct json_object *pd_control_call(struct phloemd *d, struct json_object *req,
+				    bool can_write)
+{
+	struct client c = { .ctl = d->ctl, .uid = (uid_t)-1, .pid = 0,
+			    .can_read = true, .can_write = can_write };
+
+	return d->ctl ? handle(&c, req) : error_reply(ENOTCONN, "no control");
+}
+
 static void on_client(struct pd_watch *w, uint32_t events)
 {
 	struct client *c = (struct client *)w;

@@ -27,6 +27,8 @@ struct pd_meter;
 struct pd_peers;
 struct pd_devices;
 struct pd_mbserver_state;
+struct pd_mqtt;
+struct pd_web;
 struct json_object;
 
 /** struct pd_watch - an fd in the epoll set; data.ptr points here */
@@ -104,6 +106,8 @@ struct phloemd {
 	struct pd_devices *devices;	/* NULL: no [device] sections */
 	struct pd_mbserver_state *mbserver; /* NULL: no [modbus_server] */
 	struct pd_site site;
+	struct pd_mqtt *mqtt;		/* mqtt/web hook: NULL when off */
+	struct pd_web *web;
 };
 
 /* main.c: actions for control.c; return 0 or -errno with @err filled */
@@ -125,6 +129,13 @@ int pd_control_open(struct phloemd *d, const char *path, char *err,
 void pd_control_close(struct phloemd *d);
 /** Free clients dropped during the last epoll batch (see control.c). */
 void pd_control_reap(struct phloemd *d);
+/**
+ * pd_control_call() - one control request, as a socket client with read
+ * rights (and write rights when @can_write) would send it; for mqtt.c and
+ * web.c, so their reads and changes are the socket's. Caller owns the reply.
+ */
+struct json_object *pd_control_call(struct phloemd *d, struct json_object *req,
+				    bool can_write);
 
 /* main.c: one log line "phloemd: WHO: ..." on stderr (the journal); WHO may be NULL */
 void pd_vlog(const char *who, const char *fmt, va_list ap);

@@ -763,6 +763,8 @@ static void reload(void)
 	memcpy(nc->socket, D.cfg.socket, sizeof(nc->socket));
 	memcpy(nc->db, D.cfg.db, sizeof(nc->db));
 	memcpy(nc->user, D.cfg.user, sizeof(nc->user));
+	nc->mqtt = D.cfg.mqtt;	/* mqtt/web hook: bound at start too */
+	nc->web = D.cfg.web;
 	nc->device = D.cfg.device;
 	/* the buses and the Modbus server run on what they started with */
 	if (nc->ndevices != D.cfg.ndevices || memcmp(nc->dev, D.cfg.dev, sizeof(nc->dev)) ||
@@ -1088,6 +1090,11 @@ int main(int argc, char **argv)
 			logmsg("modbus server: %s", derr);
 			return 1;
 		}
+		/* site-state consumers */
+		if (pd_mqtt_open(&D, derr, sizeof(derr)) || pd_web_open(&D, derr, sizeof(derr))) {
+			logmsg("%s", derr);
+			return 1;
+		}
 	}
 
 	/* take over: lease first, so our limits are the ones that hold */
@@ -1135,6 +1142,8 @@ int main(int argc, char **argv)
 		if (D.held & (1u << i))
 			D.be.ops->override(&D.be, (uint32_t)D.relay_map[i], PHLOEM_OVERRIDE_AUTO, 0);
 	D.be.ops->lease(&D.be, 0);
+	pd_web_close(&D);	/* mqtt/web hook */
+	pd_mqtt_close(&D);
 	pd_mbserver_close(&D);
 	pd_devices_close(&D);
 	pd_meter_close(&D);

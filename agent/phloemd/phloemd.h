@@ -17,6 +17,9 @@
 
 #include <linux/phloem.h>
 
+#include "mqtt.h"	/* mqtt/web hook: their config sections */
+#include "web.h"
+
 #define PD_MAX_TOU	16
 #define PD_MAX_STEPS	16
 #define PD_MAX_DEVICES	8	/* = PD_SITE_MAX_DEVICES */
@@ -202,6 +205,8 @@ struct pd_config {
 	uint32_t peer_port;
 	uint32_t peer_announce_ms;
 	uint32_t peer_settle_interval_s;
+	struct pd_mqtt_conf mqtt;	/* mqtt/web hook: [mqtt], [web] */
+	struct pd_web_conf web;
 };
 
 /* config.c */
