@@ -89,7 +89,8 @@ check-vm-trace-debug: trace-vm-tools
 bench-vm-trace: modules trace-vm-tools
 	@$(VM_RUN) --timeout 600 --modules -- $(TOP)/tests/vm/trace-bench.sh $(TRACE_VM)
 
-# check-vm-trace-debug is by hand until it has been run once (the debug
-# kernel's VM queue slot is long; docs/trace.md)
-CHECKS  += check-vm-trace
+# check-vm-trace and check-vm-trace-debug are by hand for now: two of the
+# last runs of check-vm-trace hung the guest (once after the tracefs step,
+# once in the SCHED_FIFO hog section) and the cause is not found yet; a
+# hang costs its whole VM timeout (docs/trace.md, "Status").
 BENCHES += bench-vm-trace

@@ -147,7 +147,8 @@ tool=$!
 wait_for "$W/late.err" 'tracing' 120 $tool ||
 	echo "# not attached: $(head -c 300 "$W/late.err")"
 for i in 1 2 3; do
-	chrt -f 90 taskset -c 1 bash -c \
+	# timeout(1) outside the pin: a hog that never ends is killed after 10 s
+	timeout -s KILL 10 chrt -f 90 taskset -c 1 bash -c \
 		'end=$(( ${EPOCHREALTIME/./} + 200000 )); while (( ${EPOCHREALTIME/./} < end )); do :; done'
 	sleep 0.5
 done
