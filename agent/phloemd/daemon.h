@@ -139,6 +139,8 @@ struct json_object *pd_control_call(struct phloemd *d, struct json_object *req,
 
 /* main.c: one log line "phloemd: WHO: ..." on stderr (the journal); WHO may be NULL */
 void pd_vlog(const char *who, const char *fmt, va_list ap);
+/** pd_log() - pd_vlog() with the arguments inline */
+void pd_log(const char *who, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /** pd_realtime_ms() - wall-clock ms since 1970 (the ledger's and peers' time) */
 uint64_t pd_realtime_ms(void);
 

@@ -90,15 +90,7 @@ void pd_devctl_plan(const struct pd_devctl_in *in, struct pd_devctl_out *out)
 
 /* ---- in the daemon (devctl_test builds the rules above alone) ---- */
 #ifndef PD_DEVCTL_PURE
-static void ctl_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void ctl_log(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	pd_vlog("control", fmt, ap);
-	va_end(ap);
-}
+#define ctl_log(...) pd_log("control", __VA_ARGS__)
 
 static const char *fmt_w(int64_t mw, char *buf, size_t len)
 {

@@ -67,15 +67,16 @@ void pd_vlog(const char *who, const char *fmt, va_list ap)
 	fputc('\n', stderr);
 }
 
-static void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void logmsg(const char *fmt, ...)
+void pd_log(const char *who, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	pd_vlog(NULL, fmt, ap);
+	pd_vlog(who, fmt, ap);
 	va_end(ap);
 }
+
+#define logmsg(...) pd_log(NULL, __VA_ARGS__)
 
 uint64_t pd_realtime_ms(void)
 {

@@ -48,15 +48,7 @@ struct pd_mbserver_state {
 	uint64_t requests, exceptions, refused_clients;
 };
 
-static void slog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void slog(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	pd_vlog("modbus server", fmt, ap);
-	va_end(ap);
-}
+#define slog(...) pd_log("modbus server", __VA_ARGS__)
 
 static void drop(struct mb_client *c)
 {

@@ -63,15 +63,7 @@ struct pd_meter {
 	bool failing;
 };
 
-static void mlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void mlog(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	pd_vlog("meter", fmt, ap);
-	va_end(ap);
-}
+#define mlog(...) pd_log("meter", __VA_ARGS__)
 
 static uint64_t real_ms(void)
 {

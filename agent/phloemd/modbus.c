@@ -107,15 +107,7 @@ struct pd_devices {
 	struct pd_devctl ctl;
 };
 
-static void dlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void dlog(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	pd_vlog("devices", fmt, ap);
-	va_end(ap);
-}
+#define dlog(...) pd_log("devices", __VA_ARGS__)
 
 static uint64_t mono_ms(void)
 {

@@ -104,15 +104,7 @@ struct pd_mqtt {
 	uint64_t cmd_ok, cmd_refused, connects;
 };
 
-static void mlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void mlog(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	pd_vlog("mqtt", fmt, ap);
-	va_end(ap);
-}
+#define mlog(...) pd_log("mqtt", __VA_ARGS__)
 
 /* ---- the control socket's requests ---- */
 

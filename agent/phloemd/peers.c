@@ -185,15 +185,7 @@ struct pd_peers {
 	struct phloemd *d;
 };
 
-static void plog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void plog(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	pd_vlog("peers", fmt, ap);
-	va_end(ap);
-}
+#define plog(...) pd_log("peers", __VA_ARGS__)
 
 static uint64_t now_ms(void)
 {

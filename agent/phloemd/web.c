@@ -125,15 +125,7 @@ struct pd_web {
 	uint64_t requests, refused, pushes;
 };
 
-static void wlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void wlog(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	pd_vlog("web", fmt, ap);
-	va_end(ap);
-}
+#define wlog(...) pd_log("web", __VA_ARGS__)
 
 /* ---- responses ---- */
 
