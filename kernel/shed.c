@@ -76,6 +76,21 @@
 /* below this the model never trips (IEC 60898-1 conventional non-tripping) */
 #define SHED_NOTRIP_MILLI 1130U
 
+/*
+ * Load estimates (shed_est_pre(), shed_est_post()): each circuit keeps the
+ * RMS of its last SHED_EST_HIST cycles. A run of SHED_EST_RUN cycles is
+ * steady when each differs from its neighbour by at most SHED_STEADY_MA
+ * plus 1/16 of the larger; an estimate is the mean of the newest steady run
+ * before the shed minus the mean of the first steady run after the cycle
+ * the relay opened in. A cycle with a transient (inrush, a spike) is not
+ * steady with its neighbours, so it never enters an estimate.
+ */
+#define SHED_EST_HIST	8	/* power of two */
+#define SHED_EST_RUN	3
+#define SHED_EST_WAIT	(SHED_EST_HIST - 2)	/* post cycles looked at */
+#define SHED_STEADY_MA	250U
+#define SHED_HOLD_LVL_MAX 16	/* delay << level: far past any max hold */
+
 /* the smallest hysteresis of the zero-crossing detector: 10 V in 1/16 mV */
 #define SHED_HYST_MIN	(10000 << SHED_Q)
 
@@ -142,6 +157,9 @@ struct shed_chan {
  * @heat_thr: thermal_pct% of the budget
  * @restore_ma: restore_pct% of the limit, mA
  * @irms: RMS current of the last closed cycle, mA
+ * @rh: RMS of the last SHED_EST_HIST closed cycles, mA; cycle n (counted
+ *      by phloem_shed.cycles) in slot n % SHED_EST_HIST
+ * @hold_ns: max_hold_s in ns (its default for 0)
  */
 struct shed_circ {
 	uint64_t win[PHLOEM_SHED_WIN_MAX];
@@ -155,6 +173,8 @@ struct shed_circ {
 	uint64_t heat, heat_thr;
 	uint32_t restore_ma;
 	uint32_t irms;
+	uint32_t rh[SHED_EST_HIST];
+	uint64_t hold_ns;
 };
 
 /**
@@ -163,19 +183,30 @@ struct shed_circ {
  * @shed: off because a rule shed it
  * @fs_hold: off after failsafe, waiting for its staggered return
  * @backoff: backoff level
- * @est: cycles to wait before measuring the load estimate (0: none pending)
- * @est_ns: when @load_ma was last measured or halved
+ * @est: the load estimate is being measured (since the last shed)
+ * @hold: enum phloem_hold, as last decided
+ * @hold_sent: the hold reason last reported by a PHLOEM_EV_HOLD
+ * @hold_lvl: restore attempts made on a load estimate that did not fit,
+ *            since the relay last stayed on for retrip_window_ms
  * @ovr_until: override expiry
  * @shed_ns: time of the last shed
+ * @off_until: end of its minimum off time (shed_ns + min_off_ms << backoff)
+ * @try_ns: its next restore attempt whether or not its estimate fits:
+ *          never later than @off_until plus its circuit's max hold
+ * @hold_ev_ns: time of the last PHLOEM_EV_HOLD (one per second at most)
  * @restored_ns: time of the last restore, SHED_NEVER once backoff decayed
  * @head_since: start of the continuous headroom, SHED_NEVER when none
+ * @shed_cyc: phloem_shed.cycles when it was shed (the next cycle to close
+ *            holds the switching)
  * @shed_count: times shed
  * @load_ma: load estimate
- * @pre_ma: circuit current in the cycle before the shed
+ * @pre_ma: steady circuit current before the shed
  */
 struct shed_relay {
 	uint8_t mode, shed, fs_hold, backoff, est;
-	uint64_t ovr_until, shed_ns, restored_ns, head_since, est_ns;
+	uint8_t hold, hold_sent, hold_lvl;
+	uint64_t ovr_until, shed_ns, off_until, try_ns, hold_ev_ns;
+	uint64_t restored_ns, head_since, shed_cyc;
 	uint32_t shed_count, load_ma, pre_ma;
 };
 
@@ -243,6 +274,8 @@ struct shed_ev {
  * @site_ep: a site import overload episode is open
  * @site_since: start of the present site grace period
  * @site_next: time of the next site shed step
+ * @site_restore_mw: restore_pct (of circuit 0) % of the site import limit
+ * @delay_ns: restore_delay_ms in ns
  * @last_restore: time of the last restore, SHED_NEVER before the first
  * @next_timer: earliest lease or override expiry
  * @cyc: last closed cycle record
@@ -304,6 +337,8 @@ struct phloem_shed {
 
 	uint8_t site_ep;
 	uint64_t site_since, site_next;
+	uint32_t site_restore_mw;
+	uint64_t delay_ns;
 
 	uint64_t last_restore;
 	uint64_t next_timer;
@@ -347,6 +382,31 @@ _Static_assert(PHLOEM_SHED_WIN_MAX == 256, "whead must cover the window");
     predicate headroom_for(struct phloem_shed *s, integer r, integer load) =
       s->ci[circ(s, r)].irms + load <= s->ci[circ(s, r)].restore_ma &&
       (circ(s, r) != 0 ==> s->ci[0].irms + load <= s->ci[0].restore_ma);
+    // the site's import at or below its restore threshold
+    predicate site_below(struct phloem_shed *s) =
+      s->cfg.site_import_limit_mw == 0 ||
+      s->ch[s->ci[0].ch].p_mw <= s->site_restore_mw;
+    // no rule is shedding on the relay's circuit or the site
+    predicate calm(struct phloem_shed *s, integer r) =
+      s->ci[circ(s, r)].inst_ep == 0 && s->ci[circ(s, r)].therm_ep == 0 &&
+      s->ci[0].inst_ep == 0 && s->ci[0].therm_ep == 0 &&
+      s->site_ep == 0 && (s->state & PHLOEM_STATE_F_FAILSAFE) == 0;
+    // a relay may come back: measured room without its load, all calm
+    predicate room(struct phloem_shed *s, integer r) =
+      headroom_for(s, r, 0) && site_below(s) && calm(s, r);
+    // a shed relay whose hold is over and that has room: due an attempt
+    predicate due(struct phloem_shed *s, integer r) =
+      s->rl[r].shed != 0 && s->rl[r].mode != PHLOEM_OVERRIDE_OFF &&
+      s->rl[r].est == 0 && s->now >= s->rl[r].off_until &&
+      s->now >= s->rl[r].try_ns && room(s, r);
+    predicate fs_pending(struct phloem_shed *s) =
+      \exists integer r; 0 <= r < s->nrel && s->rl[r].fs_hold != 0 &&
+        s->rl[r].mode != PHLOEM_OVERRIDE_OFF;
+    // restore_delay_ms since the last restore (the spacing of restores)
+    predicate spaced(struct phloem_shed *s) =
+      s->last_restore == SHED_NEVER ||
+      (s->now >= s->last_restore &&
+       s->now - s->last_restore >= s->delay_ns);
  */
 #endif
 
@@ -566,7 +626,7 @@ int phloem_shed_check_config(const struct phloem_info *info,
 		    c->inst_pct < 105 || c->inst_pct > 1000 ||
 		    c->thermal_pct < 5 || c->thermal_pct > 90 ||
 		    c->restore_pct < 10 || c->restore_pct > 100 ||
-		    c->reserved)
+		    c->max_hold_s > PHLOEM_MAX_HOLD_MAX_S)
 			return PHLOEM_SHED_EINVAL;
 	}
 	/* slots past the topology are not configuration: they must be zero */
@@ -613,7 +673,13 @@ static void shed_derive_limits(struct phloem_shed *s)
 						     cc->limit_ma, 100, 0));
 		ci->in2 = (uint64_t)cc->limit_ma * cc->limit_ma;
 		ci->heat_thr = SHED_BUDGET / 100 * cc->thermal_pct;
+		ci->hold_ns = shed_ms(1000ULL * (cc->max_hold_s ? cc->max_hold_s :
+						 PHLOEM_MAX_HOLD_DEFAULT_S));
 	}
+	s->site_restore_mw = shed_sat32(shed_div((uint64_t)
+				s->cfg.site_import_limit_mw *
+				s->cfg.circuit[0].restore_pct, 100, 0));
+	s->delay_ns = shed_ms(s->cfg.restore_delay_ms);
 }
 
 /*
@@ -787,13 +853,167 @@ static void shed_update_timer(struct phloem_shed *s)
 	s->next_timer = t;
 }
 
+/* min_off_ms << backoff, in ns: a relay's minimum off time after a shed */
+#ifdef SHED_WP
+/*@ requires shed_ok((struct phloem_shed *)s);
+    requires r < PHLOEM_MAX_RELAYS;
+    assigns \nothing;
+ */
+#endif
 static uint64_t shed_off_ns(const struct phloem_shed *s, uint32_t r)
 {
 	uint32_t b = s->rl[r].backoff;
 
 	if (b > s->cfg.backoff_max)
 		b = s->cfg.backoff_max;
+	if (b > 10)	/* backoff_max <= 10 (phloem_shed_check_config()) */
+		b = 10;
 	return shed_ms((uint64_t)s->cfg.relay[r].min_off_ms << b);
+}
+
+/* RMS of closed cycle @n of circuit @c (valid for the last SHED_EST_HIST) */
+#ifdef SHED_WP
+/*@ requires shed_ok((struct phloem_shed *)s);
+    requires c < PHLOEM_MAX_CIRCUITS;
+    assigns \nothing;
+ */
+#endif
+static uint32_t shed_rh(const struct phloem_shed *s, uint32_t c, uint64_t n)
+{
+	return s->ci[c].rh[n & (SHED_EST_HIST - 1)];
+}
+
+/* a and b within SHED_STEADY_MA plus 1/16 of the larger: no transient */
+#ifdef SHED_WP
+/*@ assigns \nothing; */
+#endif
+static int shed_steady(uint32_t a, uint32_t b)
+{
+	uint32_t d = a > b ? a - b : b - a;
+	uint32_t m = a > b ? a : b;
+
+	return d <= SHED_STEADY_MA + (m >> 4);
+}
+
+/*
+ * Mean of the SHED_EST_RUN cycles of circuit @c ending with cycle @end
+ * into *@mean when each is steady with the next; 0 when one is not.
+ */
+#ifdef SHED_WP
+/*@ requires shed_ok((struct phloem_shed *)s);
+    requires c < PHLOEM_MAX_CIRCUITS;
+    requires \valid(mean);
+    requires end >= SHED_EST_RUN - 1;
+    assigns *mean;
+ */
+#endif
+static int shed_run(const struct phloem_shed *s, uint32_t c, uint64_t end,
+		    uint32_t *mean)
+{
+	uint64_t sum = shed_rh(s, c, end);
+	uint32_t k;
+
+#ifdef SHED_WP
+	/*@ loop invariant 1 <= k <= SHED_EST_RUN;
+	    loop invariant sum <= k * (uint64_t)SHED_U32_MAX;
+	    loop assigns k, sum;
+	    loop variant SHED_EST_RUN - k;
+	 */
+#endif
+	for (k = 1; k < SHED_EST_RUN; k++) {
+		uint32_t b = shed_rh(s, c, end - k);
+
+		if (!shed_steady(shed_rh(s, c, end - k + 1), b))
+			return 0;
+		sum += b;
+	}
+	*mean = (uint32_t)shed_div(sum, SHED_EST_RUN, 0);
+	return 1;
+}
+
+/*
+ * The circuit current the relay's load is measured against, taken from
+ * cycles @lo..@hi of circuit @c (inclusive, at most SHED_EST_HIST): the
+ * newest steady run (@newest, before a shed) or the oldest (after one);
+ * without a steady run, the smallest cycle (a transient only ever adds
+ * current, so the smallest is the one least inflated by it).
+ */
+#ifdef SHED_WP
+/*@ requires shed_ok((struct phloem_shed *)s);
+    requires c < PHLOEM_MAX_CIRCUITS;
+    requires lo <= hi;
+    assigns \nothing;
+ */
+#endif
+static uint32_t shed_level(const struct phloem_shed *s, uint32_t c,
+			   uint64_t lo, uint64_t hi, int newest)
+{
+	uint32_t mean, min = SHED_U32_MAX;
+	uint64_t n;
+
+	if (hi - lo >= SHED_EST_RUN - 1) {
+		uint64_t k;
+
+#ifdef SHED_WP
+		/*@ loop invariant 0 <= k <= hi - lo - (SHED_EST_RUN - 1) + 1;
+		    loop assigns k, mean;
+		    loop variant hi - lo - (SHED_EST_RUN - 1) + 1 - k;
+		 */
+#endif
+		for (k = 0; k <= hi - lo - (SHED_EST_RUN - 1); k++) {
+			uint64_t end = newest ? hi - k :
+					       lo + (SHED_EST_RUN - 1) + k;
+
+			if (shed_run(s, c, end, &mean))
+				return mean;
+		}
+	}
+#ifdef SHED_WP
+	/*@ loop invariant lo <= n <= hi + 1;
+	    loop assigns n, min;
+	    loop variant hi + 1 - n;
+	 */
+#endif
+	for (n = lo; n <= hi; n++)
+		if (shed_rh(s, c, n) < min)
+			min = shed_rh(s, c, n);
+	return min;
+}
+
+/*
+ * Steady current before a shed: from the newest SHED_EST_HIST closed
+ * cycles (the cycle open now holds the switching and any transient that
+ * made a rule shed: it is not among them).
+ */
+static uint32_t shed_est_pre(const struct phloem_shed *s, uint32_t c)
+{
+	uint64_t hi = s->cycles;
+
+	if (!hi)
+		return s->ci[c].irms;
+	return shed_level(s, c, hi >= SHED_EST_HIST ? hi - SHED_EST_HIST + 1 : 1,
+			  hi, 1);
+}
+
+/* The time (ns) of hold level @r's next attempt: restore_delay << level */
+#ifdef SHED_WP
+/*@ requires shed_ok((struct phloem_shed *)s);
+    requires r < PHLOEM_MAX_RELAYS;
+    assigns \nothing;
+    ensures \result <= s->ci[circ((struct phloem_shed *)s, r)].hold_ns;
+ */
+#endif
+static uint64_t shed_retry_ns(const struct phloem_shed *s, uint32_t r)
+{
+	uint64_t hold = s->ci[s->cfg.relay[r].circuit].hold_ns;
+	uint32_t lvl = s->rl[r].hold_lvl;
+	uint64_t t;
+
+	if (lvl > SHED_HOLD_LVL_MAX)
+		lvl = SHED_HOLD_LVL_MAX;
+	/* delay <= 3600 s < 2^42 ns: << 16 stays below 2^58 */
+	t = s->delay_ns << lvl;
+	return t < hold ? t : hold;
 }
 
 /* The state of relay @best as a rule sheds it (shed_one()). */
@@ -803,12 +1023,14 @@ static uint64_t shed_off_ns(const struct phloem_shed *s, uint32_t r)
     assigns s->rl[best];
     ensures shed_ok(s);
     ensures s->rl[best].shed == 1;
+    ensures within_hold: s->rl[best].try_ns <=
+              s->rl[best].off_until + s->ci[circ(s, best)].hold_ns;
  */
 #endif
-static void shed_mark(struct phloem_shed *s, uint32_t best, uint32_t circuit,
-		      uint32_t cause, uint64_t value)
+static void shed_mark(struct phloem_shed *s, uint32_t best)
 {
 	struct shed_relay *rl = &s->rl[best];
+	uint32_t c = s->cfg.relay[best].circuit;
 
 	if (rl->restored_ns != SHED_NEVER &&
 	    s->now - rl->restored_ns < shed_ms(s->cfg.retrip_window_ms) &&
@@ -820,18 +1042,18 @@ static void shed_mark(struct phloem_shed *s, uint32_t best, uint32_t circuit,
 	rl->shed_count++;
 	rl->head_since = SHED_NEVER;
 	/*
-	 * The load estimate is the drop from the cycle before the shed to the
-	 * first full cycle after it. A sudden step is not in the previous
-	 * cycle yet: when the rule measured the relay's own circuit, its
-	 * value (the half-cycle RMS for the instantaneous rule) is used when
-	 * larger, so the estimate errs high and the restore waits longer.
+	 * The load estimate is the drop from the steady cycles before the
+	 * shed to the first steady ones after it (shed_close()); until then
+	 * the relay is held. Whatever the estimate says, the relay gets a
+	 * restore attempt one max hold after its off time at the latest.
 	 */
-	rl->pre_ma = s->ci[s->cfg.relay[best].circuit].irms;
-	if (circuit == s->cfg.relay[best].circuit &&
-	    cause != PHLOEM_CAUSE_SITE_IMPORT && value > rl->pre_ma)
-		rl->pre_ma = shed_sat32(value);
-	rl->est = 2;
-	rl->est_ns = s->now;
+	rl->pre_ma = shed_est_pre(s, c);
+	rl->est = 1;
+	rl->shed_cyc = s->cycles;
+	rl->off_until = s->now + shed_off_ns(s, best);
+	rl->try_ns = rl->off_until + s->ci[c].hold_ns;
+	rl->hold = PHLOEM_HOLD_MIN_OFF;
+	rl->hold_sent = PHLOEM_HOLD_MIN_OFF;
 }
 
 /*
@@ -897,7 +1119,7 @@ static int shed_one(struct phloem_shed *s, uint32_t circuit, uint32_t cause,
 	 */
 	s->ci[s->cfg.relay[best].circuit].holdoff_until = s->now + s->win_ns;
 	s->ci[0].holdoff_until = s->now + s->win_ns;
-	shed_mark(s, best, circuit, cause, value);
+	shed_mark(s, best);
 	s->no_trap = 1;
 	s->sheds++;
 	shed_update_relays(s);
@@ -934,6 +1156,8 @@ static void shed_failsafe(struct phloem_shed *s, uint32_t channel,
 		s->rl[r].shed = 0;
 		s->rl[r].fs_hold = 0;
 		s->rl[r].est = 0;
+		s->rl[r].hold = PHLOEM_HOLD_NONE;
+		s->rl[r].hold_sent = PHLOEM_HOLD_NONE;
 		s->rl[r].head_since = SHED_NEVER;
 	}
 	for (c = 0; c < s->ncirc; c++) {
@@ -1202,11 +1426,27 @@ static void shed_site(struct phloem_shed *s)
 
 #ifdef SHED_WP
 /*@ requires shed_ok((struct phloem_shed *)s);
+    assigns \nothing;
+    ensures \result != 0 <==> site_below((struct phloem_shed *)s);
+ */
+#endif
+static int shed_site_below(const struct phloem_shed *s)
+{
+	return !s->cfg.site_import_limit_mw ||
+	       s->ch[s->ci[0].ch].p_mw <= (int64_t)s->site_restore_mw;
+}
+
+#ifdef SHED_WP
+/*@ requires shed_ok((struct phloem_shed *)s);
     requires r < PHLOEM_MAX_RELAYS;
     requires load <= SHED_U32_MAX;
     assigns \nothing;
     ensures below_restore: \result != 0 ==>
-      headroom_for((struct phloem_shed *)s, r, load);
+      headroom_for((struct phloem_shed *)s, r, load) &&
+      site_below((struct phloem_shed *)s);
+    ensures load == 0 ==> (\result != 0 <==>
+      headroom_for((struct phloem_shed *)s, r, 0) &&
+      site_below((struct phloem_shed *)s));
  */
 #endif
 static int shed_headroom(const struct phloem_shed *s, uint32_t r,
@@ -1218,30 +1458,62 @@ static int shed_headroom(const struct phloem_shed *s, uint32_t r,
 		return 0;
 	if (c && s->ci[0].irms + load > s->ci[0].restore_ma)
 		return 0;
-	if (s->cfg.site_import_limit_mw) {
+	if (!shed_site_below(s))
+		return 0;
+	if (load && s->cfg.site_import_limit_mw && s->v0 != SHED_NONE) {
 		/* the load's power at the present voltage and a unity PF */
 		int64_t p = s->ch[s->ci[0].ch].p_mw;
-		uint64_t add = s->v0 == SHED_NONE ? 0 :
-			       shed_div(load * s->ch[s->v0].rms, 1000, 0);
-		uint32_t lim = shed_sat32(shed_div((uint64_t)
-					s->cfg.site_import_limit_mw *
-					s->cfg.circuit[0].restore_pct, 100, 0));
-		/* p + add > lim, without overflow: |p| < 2^31, lim < 2^33 */
-		int64_t room = (int64_t)lim - p;
+		uint64_t add = shed_div(load * s->ch[s->v0].rms, 1000, 0);
+		/* p <= the threshold (above), |p| < 2^31: room >= 0 */
+		int64_t room = (int64_t)s->site_restore_mw - p;
 
-		if (room < 0 || add > (uint64_t)room)
+		if (add > (uint64_t)room)
 			return 0;
 	}
 	return 1;
 }
 
+/* no rule is shedding on @r's circuit or on the site (and no failsafe) */
+#ifdef SHED_WP
+/*@ requires shed_ok((struct phloem_shed *)s);
+    requires r < PHLOEM_MAX_RELAYS;
+    assigns \nothing;
+    ensures \result != 0 <==> calm((struct phloem_shed *)s, r);
+ */
+#endif
+static int shed_calm(const struct phloem_shed *s, uint32_t r)
+{
+	const struct shed_circ *ci = &s->ci[s->cfg.relay[r].circuit];
+
+	return !ci->inst_ep && !ci->therm_ep && !s->ci[0].inst_ep &&
+	       !s->ci[0].therm_ep && !s->site_ep &&
+	       !(s->state & PHLOEM_STATE_F_FAILSAFE);
+}
+
+/* The one gate of every restore on headroom: room without the load. */
+#ifdef SHED_WP
+/*@ requires shed_ok((struct phloem_shed *)s);
+    requires r < PHLOEM_MAX_RELAYS;
+    assigns \nothing;
+    ensures \result != 0 <==> room((struct phloem_shed *)s, r);
+ */
+#endif
+static int shed_room(const struct phloem_shed *s, uint32_t r)
+{
+	return shed_calm(s, r) && shed_headroom(s, r, 0);
+}
+
 /*
  * A load estimate that could never be restored, even with nothing else on
  * its circuit (or on the site's main): an EV charger of 29 A on a 32 A
- * circuit restoring at 80 %, or an estimate inflated by other loads that
- * left in the same cycles. Only such an estimate is decayed; one that
- * fits an emptier circuit keeps the relay off while the circuit is full.
+ * circuit restoring at 80 %.
  */
+#ifdef SHED_WP
+/*@ requires shed_ok((struct phloem_shed *)s);
+    requires r < PHLOEM_MAX_RELAYS;
+    assigns \nothing;
+ */
+#endif
 static int shed_never_fits(const struct phloem_shed *s, uint32_t r)
 {
 	uint32_t c = s->cfg.relay[r].circuit;
@@ -1251,13 +1523,96 @@ static int shed_never_fits(const struct phloem_shed *s, uint32_t r)
 	       (c && load > s->ci[0].restore_ma);
 }
 
+/*
+ * Why shed relay @r is held now that it is past its off time and its
+ * estimate, with room for nothing more: its circuit or the site.
+ */
+#ifdef SHED_WP
+/*@ requires shed_ok((struct phloem_shed *)s);
+    requires r < PHLOEM_MAX_RELAYS;
+    requires load <= SHED_U32_MAX;
+    assigns \nothing;
+ */
+#endif
+static uint32_t shed_full(const struct phloem_shed *s, uint32_t r,
+			  uint64_t load)
+{
+	uint32_t c = s->cfg.relay[r].circuit;
+
+	return s->ci[c].irms + load > s->ci[c].restore_ma ?
+	       PHLOEM_HOLD_CIRCUIT : PHLOEM_HOLD_SITE;
+}
+
+/*
+ * Record why @r is held and say so when that changed: one PHLOEM_EV_HOLD
+ * per relay and second at most (a circuit that hovers at its threshold
+ * must not flood the queue); a change held back goes out after that.
+ */
+#ifdef SHED_WP
+/*@ requires shed_ok(s);
+    requires r < s->nrel;
+    assigns s->rl[r].hold, s->rl[r].hold_sent, s->rl[r].hold_ev_ns,
+            s->evq[0 .. PHLOEM_SHED_EVQ - 1], s->evhead, s->evcount,
+            s->evpushed, s->evlost;
+    ensures shed_ok(s);
+ */
+#endif
+static void shed_hold_note(struct phloem_shed *s, uint32_t r, uint32_t why)
+{
+	struct shed_relay *rl = &s->rl[r];
+	uint32_t c = s->cfg.relay[r].circuit;
+	uint64_t left;
+
+	rl->hold = (uint8_t)why;
+	if (why == rl->hold_sent || s->now - rl->hold_ev_ns < 1000 * NS_PER_MS)
+		return;
+	rl->hold_sent = (uint8_t)why;
+	rl->hold_ev_ns = s->now;
+	left = why == PHLOEM_HOLD_MIN_OFF ? rl->off_until : rl->try_ns;
+	left = left > s->now ? shed_div(left - s->now, NS_PER_MS, 0) : 0;
+	shed_event(s, PHLOEM_EV_HOLD, PHLOEM_CAUSE_NONE, r, c, s->ci[c].ch,
+		   why, left, s->now);
+}
+
+/*
+ * Restores, one per call at most and restore_delay_ms apart: first the
+ * staggered return after failsafe, then shed relays. A shed relay comes
+ * back when its estimated load fits under the restore thresholds for
+ * restore_delay_ms, or, when it does not fit, at its next attempt
+ * (restore_delay_ms << attempts so far, one max hold at most after its
+ * off time). Either only with measured room: its circuit and the site
+ * at or under their restore thresholds and no rule shedding.
+ */
+#ifdef SHED_WP
+/*@ requires shed_ok(s);
+    assigns s->rl[0 .. PHLOEM_MAX_RELAYS - 1], s->last_restore,
+            s->restores, s->relays, s->shedmask,
+            s->evq[0 .. PHLOEM_SHED_EVQ - 1], s->evhead, s->evcount,
+            s->evpushed, s->evlost;
+    ensures shed_ok(s);
+    ensures no_restore_into_overload: \forall integer r; 0 <= r < s->nrel &&
+              \old(s->rl[r].shed) != 0 && s->rl[r].shed == 0 ==> room(s, r);
+    ensures attempt_when_due:
+              (\exists integer r; 0 <= r < s->nrel && due{Pre}(s, r)) &&
+              !fs_pending{Pre}(s) && spaced{Pre}(s) ==>
+              \exists integer r; 0 <= r < s->nrel &&
+                \old(s->rl[r].shed) != 0 && s->rl[r].shed == 0;
+ */
+#endif
 static void shed_restore(struct phloem_shed *s)
 {
-	uint64_t delay = shed_ms(s->cfg.restore_delay_ms);
 	uint32_t r, best = SHED_NONE, best_key = 0;
-	int fs_pending = 0;
+	uint32_t fbest = SHED_NONE, fbest_key = 0;
 
 	/* staggered return after failsafe: critical first, then priority */
+#ifdef SHED_WP
+	/*@ loop invariant 0 <= r <= s->nrel;
+	    loop invariant fbest == SHED_NONE || (fbest < r &&
+	      s->rl[fbest].fs_hold != 0 &&
+	      s->rl[fbest].mode != PHLOEM_OVERRIDE_OFF);
+	    loop assigns r, fbest, fbest_key;
+	 */
+#endif
 	for (r = 0; r < s->nrel; r++) {
 		uint32_t key;
 
@@ -1266,80 +1621,108 @@ static void shed_restore(struct phloem_shed *s)
 			continue;
 		key = !!(s->cfg.relay[r].flags & PHLOEM_RELAY_F_CRITICAL) << 16 |
 		      (uint32_t)s->cfg.relay[r].priority << 8 | (0xff - r);
-		if (best == SHED_NONE || key > best_key) {
-			best = r;
-			best_key = key;
+		if (fbest == SHED_NONE || key > fbest_key) {
+			fbest = r;
+			fbest_key = key;
 		}
-		fs_pending = 1;
 	}
+#ifdef SHED_WP
+	/*@ loop invariant 0 <= r <= s->nrel;
+	    loop invariant shed_ok(s);
+	    loop invariant best == SHED_NONE ||
+	      (best < r && s->rl[best].shed != 0 && room(s, best));
+	    loop invariant fbest == SHED_NONE && (\exists integer k;
+	      0 <= k < r && due(s, k)) ==> best != SHED_NONE;
+	    loop assigns r, best, best_key,
+	      s->rl[0 .. PHLOEM_MAX_RELAYS - 1].head_since,
+	      s->rl[0 .. PHLOEM_MAX_RELAYS - 1].hold,
+	      s->rl[0 .. PHLOEM_MAX_RELAYS - 1].hold_sent,
+	      s->rl[0 .. PHLOEM_MAX_RELAYS - 1].hold_ev_ns,
+	      s->evq[0 .. PHLOEM_SHED_EVQ - 1], s->evhead, s->evcount,
+	      s->evpushed, s->evlost;
+	 */
+#endif
 	for (r = 0; r < s->nrel; r++) {
 		struct shed_relay *rl = &s->rl[r];
-		uint32_t key;
+		uint32_t why, key;
+		int fits = 0;
 
 		/*
 		 * A relay held off by an override stays shed until the
 		 * override ends: bringing it "back" now would only report a
 		 * restore that switches nothing.
 		 */
-		if (!rl->shed || rl->mode == PHLOEM_OVERRIDE_OFF ||
-		    s->now < rl->shed_ns + shed_off_ns(s, r)) {
+		if (!rl->shed || rl->mode == PHLOEM_OVERRIDE_OFF) {
 			rl->head_since = SHED_NEVER;
 			continue;
 		}
-		if (!shed_headroom(s, r, rl->load_ma)) {
-			rl->head_since = SHED_NEVER;
-			/*
-			 * The estimate is a measurement of the past (and errs
-			 * high: other loads that left in the same cycles are
-			 * in it). When it alone keeps the relay off (larger
-			 * than the restore threshold even on an empty circuit,
-			 * while the circuit has room without it), halve it every off
-			 * period: a relay must never stay off for good on
-			 * an old number. If the load really is that large,
-			 * the restore trips again and backoff takes over.
-			 */
-			if (rl->load_ma && shed_never_fits(s, r) &&
-			    shed_headroom(s, r, 0) &&
-			    s->now - rl->est_ns >= shed_off_ns(s, r)) {
-				rl->load_ma /= 2;
-				rl->est_ns = s->now;
-			}
-			continue;
+		if (s->now < rl->off_until)
+			why = PHLOEM_HOLD_MIN_OFF;
+		else if (rl->est)
+			why = PHLOEM_HOLD_ESTIMATE;
+		else if (!shed_calm(s, r))
+			why = PHLOEM_HOLD_SHEDDING;
+		else if (!shed_headroom(s, r, 0))
+			why = shed_full(s, r, 0);
+		else if (s->now >= rl->try_ns)
+			why = PHLOEM_HOLD_DELAY;	/* an attempt is due */
+		else if (!shed_headroom(s, r, rl->load_ma))
+			why = shed_never_fits(s, r) ? PHLOEM_HOLD_NO_FIT :
+			      shed_full(s, r, rl->load_ma);
+		else {
+			why = PHLOEM_HOLD_DELAY;
+			fits = 1;
 		}
-		if (rl->head_since == SHED_NEVER)
+		if (!fits)
+			rl->head_since = SHED_NEVER;
+		else if (rl->head_since == SHED_NEVER)
 			rl->head_since = s->now;
-		if (fs_pending || s->now - rl->head_since < delay)
+		shed_hold_note(s, r, why);
+		if (why != PHLOEM_HOLD_DELAY || fbest != SHED_NONE ||
+		    (fits && s->now - rl->head_since < s->delay_ns))
 			continue;
-		key = (uint32_t)s->cfg.relay[r].priority << 8 | (0xff - r);
+		/* due attempts first: they have waited longest */
+		key = !fits << 16 | (uint32_t)s->cfg.relay[r].priority << 8 |
+		      (0xff - r);
 		if (best == SHED_NONE || key > best_key) {
 			best = r;
 			best_key = key;
 		}
 	}
-	if (best == SHED_NONE)
+	if (s->last_restore != SHED_NEVER &&
+	    s->now - s->last_restore < s->delay_ns)
 		return;
-	if (s->last_restore != SHED_NEVER && s->now - s->last_restore < delay)
-		return;
-	s->last_restore = s->now;
-	if (fs_pending) {
-		s->rl[best].fs_hold = 0;
+	if (fbest != SHED_NONE) {
+		s->last_restore = s->now;
+		s->rl[fbest].fs_hold = 0;
 		shed_update_relays(s);
-		shed_event(s, PHLOEM_EV_RESTORE, PHLOEM_CAUSE_NONE, best,
-			   s->cfg.relay[best].circuit, SHED_NONE, 0, 0, s->now);
+		shed_event(s, PHLOEM_EV_RESTORE, PHLOEM_CAUSE_NONE, fbest,
+			   s->cfg.relay[fbest].circuit, SHED_NONE, 0, 0, s->now);
 		return;
 	}
+	/* measured again, as the last word: never into an overload */
+	if (best == SHED_NONE || !shed_room(s, best))
+		return;
+	s->last_restore = s->now;
 	{
 		struct shed_relay *rl = &s->rl[best];
 		uint32_t c = s->cfg.relay[best].circuit;
+		/* past its hold without room for its estimate: an attempt */
+		int attempt = !shed_headroom(s, best, rl->load_ma);
 
 		rl->shed = 0;
 		rl->est = 0;
 		rl->head_since = SHED_NEVER;
 		rl->restored_ns = s->now;
+		rl->hold = PHLOEM_HOLD_NONE;
+		rl->hold_sent = PHLOEM_HOLD_NONE;
+		if (attempt && rl->hold_lvl < SHED_HOLD_LVL_MAX)
+			rl->hold_lvl++;
 		s->restores++;
 		shed_update_relays(s);
-		shed_event(s, PHLOEM_EV_RESTORE, PHLOEM_CAUSE_HEADROOM, best, c,
-			   s->ci[c].ch, (uint64_t)s->ci[c].irms + rl->load_ma,
+		shed_event(s, PHLOEM_EV_RESTORE, attempt ? PHLOEM_CAUSE_HOLD :
+			   PHLOEM_CAUSE_HEADROOM, best, c, s->ci[c].ch,
+			   (uint64_t)s->ci[c].irms + rl->load_ma,
 			   s->ci[c].restore_ma, s->now);
 	}
 }
@@ -1366,6 +1749,37 @@ static void shed_update_deadline(struct phloem_shed *s)
 		s->deadline = end;
 }
 
+/*
+ * The estimate of shed relay @r, once its circuit has steady cycles after
+ * the switching: the first SHED_EST_RUN steady ones after the cycle the
+ * relay opened in, or, when none have come by SHED_EST_WAIT cycles, the
+ * smallest of them. A load that never fits its circuit's restore
+ * threshold gets its attempts sooner than the max hold (shed_retry_ns()).
+ */
+static void shed_est_post(struct phloem_shed *s, uint32_t r)
+{
+	struct shed_relay *rl = &s->rl[r];
+	uint32_t c = s->cfg.relay[r].circuit;
+	uint64_t lo = rl->shed_cyc + 2, n = s->cycles, t;
+	uint32_t post, mean;
+
+	if (n < lo + SHED_EST_RUN - 1)
+		return;
+	if (shed_run(s, c, n, &mean))
+		post = mean;
+	else if (n >= lo + SHED_EST_WAIT)
+		post = shed_level(s, c, lo, n, 0);
+	else
+		return;
+	rl->est = 0;
+	rl->load_ma = rl->pre_ma > post ? rl->pre_ma - post : 0;
+	if (shed_never_fits(s, r)) {
+		t = rl->off_until + shed_retry_ns(s, r);
+		if (t < rl->try_ns)
+			rl->try_ns = t;
+	}
+}
+
 static void shed_close(struct phloem_shed *s, uint64_t t_end, uint32_t freq)
 {
 	uint64_t dt = t_end > s->cyc_start ? t_end - s->cyc_start : 0;
@@ -1379,19 +1793,17 @@ static void shed_close(struct phloem_shed *s, uint64_t t_end, uint32_t freq)
 		shed_failsafe_leave(s);
 	s->tainted = 0;
 
+	for (r = 0; r < s->ncirc; r++)
+		s->ci[r].rh[s->cycles & (SHED_EST_HIST - 1)] = s->ci[r].irms;
 	for (r = 0; r < s->nrel; r++) {
 		struct shed_relay *rl = &s->rl[r];
 
-		/* first full cycle after the shed: the drop is the load */
-		if (rl->est && !--rl->est) {
-			uint32_t now_ma = s->ci[s->cfg.relay[r].circuit].irms;
-
-			rl->load_ma = rl->pre_ma > now_ma ? rl->pre_ma - now_ma : 0;
-			rl->est_ns = s->now;
-		}
+		if (rl->est)
+			shed_est_post(s, r);
 		if (!rl->shed && rl->restored_ns != SHED_NEVER &&
 		    s->now - rl->restored_ns >= shed_ms(s->cfg.retrip_window_ms)) {
 			rl->backoff = 0;
+			rl->hold_lvl = 0;
 			rl->restored_ns = SHED_NEVER;
 		}
 	}
@@ -1480,6 +1892,8 @@ int phloem_shed_set_config(struct phloem_shed *s,
 			continue;
 		s->rl[r].shed = 0;
 		s->rl[r].est = 0;
+		s->rl[r].hold = PHLOEM_HOLD_NONE;
+		s->rl[r].hold_sent = PHLOEM_HOLD_NONE;
 		shed_update_relays(s);
 		shed_event(s, PHLOEM_EV_RESTORE, PHLOEM_CAUSE_MANUAL, r,
 			   cfg->relay[r].circuit, SHED_NONE, 0, 0, s->now);
@@ -1534,6 +1948,8 @@ int phloem_shed_override(struct phloem_shed *s, uint32_t relay, uint32_t mode,
 		rl->shed = 0;
 		rl->est = 0;
 		rl->fs_hold = 0;
+		rl->hold = PHLOEM_HOLD_NONE;
+		rl->hold_sent = PHLOEM_HOLD_NONE;
 	}
 	shed_update_relays(s);
 	shed_update_timer(s);
@@ -1941,6 +2357,7 @@ void phloem_shed_status(const struct phloem_shed *s, struct phloem_status *st,
 		rs->shed_count = 0;
 		rs->restore_in_ms = 0;
 		rs->load_ma = 0;
+		st->hold[i] = PHLOEM_HOLD_NONE;
 		if (i >= s->nrel)
 			continue;
 		rs->on = !!(s->relays & (1U << i));
@@ -1955,8 +2372,10 @@ void phloem_shed_status(const struct phloem_shed *s, struct phloem_status *st,
 			rs->restore_in_ms = shed_left_ms(rl->ovr_until, now);
 		} else if (rl->shed) {
 			rs->reason = PHLOEM_RELAY_SHED;
-			rs->restore_in_ms = shed_left_ms(rl->shed_ns +
-							 shed_off_ns(s, i), now);
+			rs->restore_in_ms = shed_left_ms(rl->off_until, now);
+			if (!rs->restore_in_ms && rl->hold == PHLOEM_HOLD_NO_FIT)
+				rs->restore_in_ms = shed_left_ms(rl->try_ns, now);
+			st->hold[i] = rl->hold;
 		}
 	}
 	for (i = 0; i < PHLOEM_MAX_CHANNELS; i++) {

@@ -96,7 +96,7 @@ static void any_config(struct phloem_config *c, const struct phloem_info *in)
 		c->circuit[i].inst_pct = (uint16_t)any_u32(105, 1000);
 		c->circuit[i].thermal_pct = (uint16_t)any_u32(5, 90);
 		c->circuit[i].restore_pct = (uint16_t)any_u32(10, 100);
-		c->circuit[i].reserved = 0;
+		c->circuit[i].max_hold_s = (uint16_t)any_u32(0, PHLOEM_MAX_HOLD_MAX_S);
 	}
 	for (i = 0; i < PHLOEM_MAX_RELAYS; i++) {
 		c->relay[i].circuit = (uint8_t)any_u32(0,

@@ -175,6 +175,9 @@ enum phloem_event_kind {
 	PHLOEM_EV_ADC_FAULT,		/* a channel read failed */
 	PHLOEM_EV_OVERRIDE,		/* manual override set or expired */
 	PHLOEM_EV_CONFIG,		/* configuration replaced */
+	PHLOEM_EV_HOLD,			/* why a shed relay is held changed:
+					 * value enum phloem_hold, limit ms
+					 * to its next restore attempt */
 	__PHLOEM_EV_MAX,
 };
 
@@ -190,6 +193,9 @@ enum phloem_cause {
 	PHLOEM_CAUSE_STALE,		/* samples stopped arriving */
 	PHLOEM_CAUSE_UNLOAD,		/* driver unbound */
 	PHLOEM_CAUSE_HEADROOM,		/* restore: load fits under hysteresis */
+	PHLOEM_CAUSE_HOLD,		/* restore attempt at the end of a hold:
+					 * the estimate did not fit, the
+					 * circuit and site measure room */
 	__PHLOEM_CAUSE_MAX,
 };
 
@@ -362,15 +368,24 @@ struct phloem_chan_cal {
  * @restore_pct: hysteresis: a shed relay comes back only when the measured
  *               current plus the relay's estimated load is under this
  *               percentage of @limit_ma; 10..100
- * @reserved: must be zero
+ * @max_hold_s: the longest a shed relay of this circuit is held off past
+ *              its minimum off time because its load estimate does not
+ *              fit: it then gets a restore attempt whenever the circuit
+ *              and the site measure under their restore thresholds and no
+ *              rule is shedding. 0..PHLOEM_MAX_HOLD_MAX_S, 0 meaning
+ *              PHLOEM_MAX_HOLD_DEFAULT_S. Earlier attempts follow a backoff
+ *              of restore_delay_ms, doubled per failed attempt.
  */
 struct phloem_circuit_cfg {
 	__u32 limit_ma;
 	__u16 inst_pct;
 	__u16 thermal_pct;
 	__u16 restore_pct;
-	__u16 reserved;
+	__u16 max_hold_s;
 };
+
+#define PHLOEM_MAX_HOLD_DEFAULT_S	900	/* 15 minutes */
+#define PHLOEM_MAX_HOLD_MAX_S		43200	/* 12 hours */
 
 /* struct phloem_relay_cfg.flags */
 #define PHLOEM_RELAY_F_CRITICAL	(1U << 0)	/* never shed by policy */
@@ -501,6 +516,26 @@ enum phloem_relay_reason {
 };
 
 /**
+ * enum phloem_hold - why a shed relay is still off (struct phloem_status
+ * .hold, PHLOEM_A_RELAY_HOLD, PHLOEM_EV_HOLD)
+ */
+enum phloem_hold {
+	PHLOEM_HOLD_NONE,	/* not shed */
+	PHLOEM_HOLD_MIN_OFF,	/* within min_off_ms << backoff of the shed */
+	PHLOEM_HOLD_ESTIMATE,	/* its load estimate is being measured */
+	PHLOEM_HOLD_SHEDDING,	/* a rule on its circuit or the site is
+				 * shedding (an overload episode is open) */
+	PHLOEM_HOLD_CIRCUIT,	/* its circuit measures above the restore
+				 * threshold, or would with its load */
+	PHLOEM_HOLD_SITE,	/* the site's main or import does */
+	PHLOEM_HOLD_NO_FIT,	/* its estimate alone is above the restore
+				 * threshold: waiting for the next attempt */
+	PHLOEM_HOLD_DELAY,	/* headroom: waiting restore_delay_ms, or
+				 * its turn among relays coming back */
+	__PHLOEM_HOLD_MAX,
+};
+
+/**
  * struct phloem_relay_status - live state of one relay
  * @on: 1 when energised
  * @reason: enum phloem_relay_reason
@@ -508,7 +543,9 @@ enum phloem_relay_reason {
  * @override: enum phloem_override_mode in force
  * @shed_count: times shed since probe
  * @restore_in_ms: for a shed relay, time left before a restore may be
- *                 considered; for an override, time left before it expires
+ *                 considered (its minimum off time, then, when its
+ *                 estimate does not fit, its next restore attempt); for an
+ *                 override, time left before it expires
  * @load_ma: estimated load of the relay (circuit current drop measured when
  *           it was last shed), 0 when unknown
  */
@@ -549,7 +586,11 @@ struct phloem_chan_energy {
 	__u64 export_mwh;
 };
 
-#define PHLOEM_STATUS_SIZE_VER0	sizeof(struct phloem_status)
+/* the size before @hold was added: still accepted, @hold then not copied */
+#define PHLOEM_STATUS_SIZE_VER0	(32 + 16 * PHLOEM_MAX_CIRCUITS + \
+				 16 * PHLOEM_MAX_RELAYS + \
+				 16 * PHLOEM_MAX_CHANNELS)
+#define PHLOEM_STATUS_SIZE_VER1	sizeof(struct phloem_status)
 
 /**
  * struct phloem_status - live state (PHLOEM_IOC_GET_STATUS)
@@ -563,6 +604,7 @@ struct phloem_chan_energy {
  * @circuit: per circuit state
  * @relay: per relay state
  * @energy: per channel energy counters (zero for voltage channels)
+ * @hold: per relay enum phloem_hold (appended in VER1)
  */
 struct phloem_status {
 	__u32 size;
@@ -575,6 +617,7 @@ struct phloem_status {
 	struct phloem_circuit_status circuit[PHLOEM_MAX_CIRCUITS];
 	struct phloem_relay_status relay[PHLOEM_MAX_RELAYS];
 	struct phloem_chan_energy energy[PHLOEM_MAX_CHANNELS];
+	__u8 hold[PHLOEM_MAX_RELAYS];
 };
 
 #define PHLOEM_STATS_SIZE_VER0	sizeof(struct phloem_stats)
@@ -800,6 +843,7 @@ enum phloem_circuit_attr {
 	PHLOEM_A_CIRCUIT_BOOT_LIMIT_MA,
 	PHLOEM_A_CIRCUIT_IRMS_MA,
 	PHLOEM_A_CIRCUIT_HEAT_PERMILLE,
+	PHLOEM_A_CIRCUIT_MAX_HOLD_S,
 	__PHLOEM_A_CIRCUIT_LAST,
 };
 #define PHLOEM_A_CIRCUIT_MAX (__PHLOEM_A_CIRCUIT_LAST - 1)
@@ -821,6 +865,7 @@ enum phloem_relay_attr {
 	PHLOEM_A_RELAY_SHED_COUNT,
 	PHLOEM_A_RELAY_LOAD_MA,
 	PHLOEM_A_RELAY_MIN_OFF_MS,
+	PHLOEM_A_RELAY_HOLD,
 	__PHLOEM_A_RELAY_LAST,
 };
 #define PHLOEM_A_RELAY_MAX (__PHLOEM_A_RELAY_LAST - 1)
