@@ -66,6 +66,11 @@ static struct netlink_range_validation phloem_nl_override_ms_range = {
 	.min = 0, .max = 86400000,	/* 0 only with PHLOEM_OVERRIDE_AUTO */
 };
 
+/* a range, not a function: `genl ctrl policy` dumps it (issue 17) */
+static struct netlink_range_validation phloem_nl_max_hold_range = {
+	.min = 0, .max = PHLOEM_MAX_HOLD_MAX_S,	/* 0: the default */
+};
+
 static struct netlink_range_validation phloem_nl_lease_range = {
 	.min = 0, .max = 600000,	/* 1..99 refused by the handler */
 };
@@ -77,6 +82,8 @@ static const struct nla_policy phloem_nl_circuit_set_policy[PHLOEM_A_CIRCUIT_MAX
 	[PHLOEM_A_CIRCUIT_LIMIT_MA] = NLA_POLICY_MIN(NLA_U32, 1),
 	[PHLOEM_A_CIRCUIT_BOOT_LIMIT_MA ... PHLOEM_A_CIRCUIT_HEAT_PERMILLE] =
 		PHLOEM_NL_REJECT(PHLOEM_NL_MSG_REPLY_ONLY),
+	[PHLOEM_A_CIRCUIT_MAX_HOLD_S] =
+		NLA_POLICY_FULL_RANGE(NLA_U32, &phloem_nl_max_hold_range),
 };
 
 static const struct nla_policy phloem_nl_circuit_list_policy[PHLOEM_A_LIST_MAX + 1] = {
@@ -108,6 +115,7 @@ static const struct nla_policy phloem_nl_relay_set_policy[PHLOEM_A_RELAY_MAX + 1
 		PHLOEM_NL_REJECT(PHLOEM_NL_MSG_REPLY_ONLY),
 	[PHLOEM_A_RELAY_MIN_OFF_MS] =
 		NLA_POLICY_FULL_RANGE(NLA_U32, &phloem_nl_min_off_range),
+	[PHLOEM_A_RELAY_HOLD] = PHLOEM_NL_REJECT(PHLOEM_NL_MSG_REPLY_ONLY),
 };
 
 /*
@@ -130,6 +138,7 @@ static const struct nla_policy phloem_nl_relay_policy_set_policy[PHLOEM_A_RELAY_
 		PHLOEM_NL_REJECT(PHLOEM_NL_MSG_REPLY_ONLY),
 	[PHLOEM_A_RELAY_MIN_OFF_MS] =
 		NLA_POLICY_FULL_RANGE(NLA_U32, &phloem_nl_min_off_range),
+	[PHLOEM_A_RELAY_HOLD] = PHLOEM_NL_REJECT(PHLOEM_NL_MSG_REPLY_ONLY),
 };
 
 static const struct nla_policy phloem_nl_relay_list_policy[PHLOEM_A_LIST_MAX + 1] = {
@@ -329,7 +338,9 @@ static int phloem_nl_put_circuits(struct sk_buff *skb, struct phloem_dev *pd,
 				pd->boot.circuit[i].limit_ma) ||
 		    nla_put_u32(skb, PHLOEM_A_CIRCUIT_IRMS_MA, cs->irms_ma) ||
 		    nla_put_u32(skb, PHLOEM_A_CIRCUIT_HEAT_PERMILLE,
-				cs->heat_permille))
+				cs->heat_permille) ||
+		    nla_put_u32(skb, PHLOEM_A_CIRCUIT_MAX_HOLD_S,
+				s->cfg.circuit[i].max_hold_s))
 			goto err;
 		nla_nest_end(skb, item);
 	}
@@ -370,7 +381,8 @@ static int phloem_nl_put_relays(struct sk_buff *skb, struct phloem_dev *pd,
 		    nla_put_u32(skb, PHLOEM_A_RELAY_LEFT_MS, rs->restore_in_ms) ||
 		    nla_put_u32(skb, PHLOEM_A_RELAY_SHED_COUNT, rs->shed_count) ||
 		    nla_put_u32(skb, PHLOEM_A_RELAY_LOAD_MA, rs->load_ma) ||
-		    nla_put_u32(skb, PHLOEM_A_RELAY_MIN_OFF_MS, rc->min_off_ms))
+		    nla_put_u32(skb, PHLOEM_A_RELAY_MIN_OFF_MS, rc->min_off_ms) ||
+		    nla_put_u32(skb, PHLOEM_A_RELAY_HOLD, s->st.hold[i]))
 			goto err;
 		nla_nest_end(skb, item);
 	}
@@ -745,6 +757,8 @@ static void phloem_nl_changed(struct phloem_dev *pd,
  * struct phloem_nl_limits - a validated SET_LIMITS request
  * @set: bit n: circuit n gets @limit_ma[n]
  * @limit_ma: new circuit limits
+ * @hset: bit n: circuit n gets @max_hold_s[n]
+ * @max_hold_s: new circuit max holds
  * @site_mw: new site import limit, when @has_site
  * @has_site: PHLOEM_A_DEV_SITE_IMPORT_LIMIT_MW was given
  * @rset: bit n: relay n is in PHLOEM_A_DEV_RELAYS
@@ -752,8 +766,9 @@ static void phloem_nl_changed(struct phloem_dev *pd,
  *        @min_off_ms[n]
  */
 struct phloem_nl_limits {
-	unsigned long set;
+	unsigned long set, hset;
 	u32 limit_ma[PHLOEM_MAX_CIRCUITS];
+	u32 max_hold_s[PHLOEM_MAX_CIRCUITS];
 	u32 site_mw;
 	bool has_site;
 	unsigned long rset, rprio, rflags, rmin_off;
@@ -843,26 +858,33 @@ static int phloem_nl_parse_limits(struct phloem_dev *pd,
 			return ret;
 		if (NL_REQ_ATTR_CHECK(info->extack, item, tb,
 				      PHLOEM_A_CIRCUIT_INDEX) ||
-		    NL_REQ_ATTR_CHECK(info->extack, item, tb,
-				      PHLOEM_A_CIRCUIT_LIMIT_MA)) {
+		    (!tb[PHLOEM_A_CIRCUIT_LIMIT_MA] &&
+		     !tb[PHLOEM_A_CIRCUIT_MAX_HOLD_S])) {
 			NL_SET_ERR_MSG_ATTR(info->extack, item,
-					    "a circuit entry needs PHLOEM_A_CIRCUIT_INDEX and PHLOEM_A_CIRCUIT_LIMIT_MA");
+					    "a circuit entry needs PHLOEM_A_CIRCUIT_INDEX and PHLOEM_A_CIRCUIT_LIMIT_MA and/or PHLOEM_A_CIRCUIT_MAX_HOLD_S");
 			return -EINVAL;
 		}
 		c = nla_get_u32(tb[PHLOEM_A_CIRCUIT_INDEX]);
-		ma = nla_get_u32(tb[PHLOEM_A_CIRCUIT_LIMIT_MA]);
 		if (c >= pd->info.ncircuits) {
 			NL_SET_ERR_MSG_ATTR(info->extack,
 					    tb[PHLOEM_A_CIRCUIT_INDEX],
 					    "no such circuit on this device");
 			return -EINVAL;
 		}
-		if (l->set & BIT(c)) {
+		if ((l->set | l->hset) & BIT(c)) {
 			NL_SET_ERR_MSG_ATTR(info->extack,
 					    tb[PHLOEM_A_CIRCUIT_INDEX],
 					    "circuit given twice in one request");
 			return -EINVAL;
 		}
+		if (tb[PHLOEM_A_CIRCUIT_MAX_HOLD_S]) {
+			l->hset |= BIT(c);
+			l->max_hold_s[c] =
+				nla_get_u32(tb[PHLOEM_A_CIRCUIT_MAX_HOLD_S]);
+		}
+		if (!tb[PHLOEM_A_CIRCUIT_LIMIT_MA])
+			continue;
+		ma = nla_get_u32(tb[PHLOEM_A_CIRCUIT_LIMIT_MA]);
 		if (ma > pd->info.circuit[c].rating_ma) {
 			NL_SET_ERR_MSG_ATTR(info->extack,
 					    tb[PHLOEM_A_CIRCUIT_LIMIT_MA],
@@ -876,7 +898,7 @@ out:
 	ret = phloem_nl_parse_relay_policies(pd, info, l);
 	if (ret)
 		return ret;
-	if (!l->set && !l->has_site && !l->rset) {
+	if (!l->set && !l->hset && !l->has_site && !l->rset) {
 		GENL_SET_ERR_MSG(info, "nothing to set: give PHLOEM_A_DEV_SITE_IMPORT_LIMIT_MW, PHLOEM_A_DEV_CIRCUITS and/or PHLOEM_A_DEV_RELAYS");
 		return -EINVAL;
 	}
@@ -918,6 +940,12 @@ static int phloem_nl_set_limits_doit(struct sk_buff *skb,
 		if (cfg->circuit[c].limit_ma == l.limit_ma[c])
 			continue;
 		cfg->circuit[c].limit_ma = l.limit_ma[c];
+		changed = true;
+	}
+	for_each_set_bit(c, &l.hset, PHLOEM_MAX_CIRCUITS) {
+		if (cfg->circuit[c].max_hold_s == l.max_hold_s[c])
+			continue;
+		cfg->circuit[c].max_hold_s = l.max_hold_s[c];
 		changed = true;
 	}
 	for_each_set_bit(c, &l.rset, PHLOEM_MAX_RELAYS) {

@@ -941,7 +941,7 @@ static int shed_run(const struct phloem_shed *s, uint32_t c, uint64_t end,
 #ifdef SHED_WP
 /*@ requires shed_ok((struct phloem_shed *)s);
     requires c < PHLOEM_MAX_CIRCUITS;
-    requires lo <= hi;
+    requires lo <= hi && hi - lo < SHED_EST_HIST;
     assigns \nothing;
  */
 #endif
@@ -969,14 +969,14 @@ static uint32_t shed_level(const struct phloem_shed *s, uint32_t c,
 		}
 	}
 #ifdef SHED_WP
-	/*@ loop invariant lo <= n <= hi + 1;
+	/*@ loop invariant 0 <= n <= hi - lo + 1;
 	    loop assigns n, min;
-	    loop variant hi + 1 - n;
+	    loop variant hi - lo + 1 - n;
 	 */
 #endif
-	for (n = lo; n <= hi; n++)
-		if (shed_rh(s, c, n) < min)
-			min = shed_rh(s, c, n);
+	for (n = 0; n <= hi - lo; n++)
+		if (shed_rh(s, c, lo + n) < min)
+			min = shed_rh(s, c, lo + n);
 	return min;
 }
 
@@ -985,6 +985,12 @@ static uint32_t shed_level(const struct phloem_shed *s, uint32_t c,
  * cycles (the cycle open now holds the switching and any transient that
  * made a rule shed: it is not among them).
  */
+#ifdef SHED_WP
+/*@ requires shed_ok((struct phloem_shed *)s);
+    requires c < PHLOEM_MAX_CIRCUITS;
+    assigns \nothing;
+ */
+#endif
 static uint32_t shed_est_pre(const struct phloem_shed *s, uint32_t c)
 {
 	uint64_t hi = s->cycles;
@@ -1575,6 +1581,50 @@ static void shed_hold_note(struct phloem_shed *s, uint32_t r, uint32_t why)
 }
 
 /*
+ * Switch shed relay @r back on, measured again as the last word: only
+ * with room (never into an overload). Return: 1 when it did.
+ */
+#ifdef SHED_WP
+/*@ requires shed_ok(s);
+    requires r < s->nrel;
+    assigns s->rl[r], s->last_restore, s->restores, s->relays, s->shedmask,
+            s->evq[0 .. PHLOEM_SHED_EVQ - 1], s->evhead, s->evcount,
+            s->evpushed, s->evlost;
+    ensures shed_ok(s);
+    ensures \result != 0 <==> room(s, r);
+    ensures \result != 0 ==> s->rl[r].shed == 0;
+    ensures \result == 0 ==> s->rl[r].shed == \old(s->rl[r].shed);
+ */
+#endif
+static int shed_bring_back(struct phloem_shed *s, uint32_t r)
+{
+	struct shed_relay *rl = &s->rl[r];
+	uint32_t c = s->cfg.relay[r].circuit;
+	int attempt;
+
+	if (!shed_room(s, r))
+		return 0;
+	/* past its hold without room for its estimate: an attempt */
+	attempt = !shed_headroom(s, r, rl->load_ma);
+	s->last_restore = s->now;
+	rl->shed = 0;
+	rl->est = 0;
+	rl->head_since = SHED_NEVER;
+	rl->restored_ns = s->now;
+	rl->hold = PHLOEM_HOLD_NONE;
+	rl->hold_sent = PHLOEM_HOLD_NONE;
+	if (attempt && rl->hold_lvl < SHED_HOLD_LVL_MAX)
+		rl->hold_lvl++;
+	s->restores++;
+	shed_update_relays(s);
+	shed_event(s, PHLOEM_EV_RESTORE, attempt ? PHLOEM_CAUSE_HOLD :
+		   PHLOEM_CAUSE_HEADROOM, r, c, s->ci[c].ch,
+		   (uint64_t)s->ci[c].irms + rl->load_ma, s->ci[c].restore_ma,
+		   s->now);
+	return 1;
+}
+
+/*
  * Restores, one per call at most and restore_delay_ms apart: first the
  * staggered return after failsafe, then shed relays. A shed relay comes
  * back when its estimated load fits under the restore thresholds for
@@ -1700,31 +1750,8 @@ static void shed_restore(struct phloem_shed *s)
 			   s->cfg.relay[fbest].circuit, SHED_NONE, 0, 0, s->now);
 		return;
 	}
-	/* measured again, as the last word: never into an overload */
-	if (best == SHED_NONE || !shed_room(s, best))
-		return;
-	s->last_restore = s->now;
-	{
-		struct shed_relay *rl = &s->rl[best];
-		uint32_t c = s->cfg.relay[best].circuit;
-		/* past its hold without room for its estimate: an attempt */
-		int attempt = !shed_headroom(s, best, rl->load_ma);
-
-		rl->shed = 0;
-		rl->est = 0;
-		rl->head_since = SHED_NEVER;
-		rl->restored_ns = s->now;
-		rl->hold = PHLOEM_HOLD_NONE;
-		rl->hold_sent = PHLOEM_HOLD_NONE;
-		if (attempt && rl->hold_lvl < SHED_HOLD_LVL_MAX)
-			rl->hold_lvl++;
-		s->restores++;
-		shed_update_relays(s);
-		shed_event(s, PHLOEM_EV_RESTORE, attempt ? PHLOEM_CAUSE_HOLD :
-			   PHLOEM_CAUSE_HEADROOM, best, c, s->ci[c].ch,
-			   (uint64_t)s->ci[c].irms + rl->load_ma,
-			   s->ci[c].restore_ma, s->now);
-	}
+	if (best != SHED_NONE)
+		shed_bring_back(s, best);
 }
 
 /*

@@ -42,6 +42,11 @@ static void print_event(struct json_object *e, bool json)
 			      m, sizeof(m));
 	if (*m)
 		printf("  %s", m);
+	/* why the relay is held now, and when its next attempt comes */
+	if (!strcmp(pdc_str(e, "kind"), "hold"))
+		printf("  held=%s next=%.1fs",
+		       phloem_nl_hold_name((uint32_t)pdc_int(e, "value")),
+		       pdc_int(e, "limit") / 1000.0);
 	if (pdc_int(e, "backoff"))
 		printf("  backoff=%" PRId64, pdc_int(e, "backoff"));
 	putchar('\n');

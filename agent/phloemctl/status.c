@@ -64,6 +64,34 @@ static void print_devices(struct json_object *rep)
 	}
 }
 
+/* A shed relay, why it is still off and when it may come back. */
+static void print_held(const char *name, const char *hold, int64_t left_ms)
+{
+	if (left_ms)
+		printf("held:          %s (%s, %.1f s)\n", name, hold, left_ms / 1000.0);
+	else
+		printf("held:          %s (%s)\n", name, hold);
+}
+
+/* phloemd's relay list: the shed relays with their hold reason */
+static void print_held_pd(void)
+{
+	struct json_object *rep, *a;
+
+	if (pdc_call(pdc_req("relays"), &rep, NULL))
+		return;
+	a = pdc_get(rep, "relays");
+	for (size_t i = 0; a && i < json_object_array_length(a); i++) {
+		struct json_object *r = json_object_array_get_idx(a, i);
+
+		if (strcmp(pdc_str(r, "reason"), "shed"))
+			continue;
+		print_held(pdc_str(r, "name"), *pdc_str(r, "hold") ? pdc_str(r, "hold") : "-",
+			   pdc_int(r, "left_ms"));
+	}
+	json_object_put(rep);
+}
+
 static int status_nl(uint32_t dev, bool json)
 {
 	struct phloem_nl *nl = NULL;
@@ -110,6 +138,11 @@ static int status_nl(uint32_t dev, bool json)
 		       pdc_import_limit(d->site_import_limit_mw / 1000, lim, sizeof(lim)));
 		printf("mains:         %.1f V, %.3f Hz\n", d->vrms_mv / 1000.0, d->freq_mhz / 1000.0);
 		printf("lease:         %u ms left\n", d->lease_left_ms);
+		for (uint32_t i = 0; i < d->nrelays; i++)
+			if (d->relay[i].reason == PHLOEM_RELAY_SHED)
+				print_held(d->relay[i].name,
+					   phloem_nl_hold_name(d->relay[i].hold),
+					   d->relay[i].left_ms);
 	}
 	phloem_nl_close(nl);
 	free(d);
@@ -175,6 +208,7 @@ int status_main(int argc, char **argv)
 			printf("%s%s", i ? ", " : "", json_object_get_string(json_object_array_get_idx(a, i)));
 		printf("%s\n", a && json_object_array_length(a) ? "" : "none");
 		printf("events seen:   %" PRId64 "\n", pdc_int(rep, "events_seen"));
+		print_held_pd();
 		print_devices(rep);
 	}
 	json_object_put(rep);

@@ -338,6 +338,7 @@ static struct json_object *do_relays(struct phloemd *d)
 		ADD(c, "critical", json_object_new_boolean(r->critical));
 		ADD(c, "on", json_object_new_boolean(rs->on));
 		ADD(c, "reason", JS(phloem_nl_reason_name(rs->reason)));
+		ADD(c, "hold", JS(phloem_nl_hold_name(st.hold[d->relay_map[i]])));
 		ADD(c, "override", JS(phloem_nl_override_name(rs->override)));
 		ADD(c, "held_by_window", json_object_new_boolean(d->held & (1u << i)));
 		ADD(c, "left_ms", JI(rs->restore_in_ms));

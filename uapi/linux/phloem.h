@@ -712,7 +712,8 @@ struct phloem_stats {
  *       (enum phloem_curve), PHLOEM_A_CIRCUIT_RATING_MA u32,
  *       PHLOEM_A_CIRCUIT_LIMIT_MA u32 (in force),
  *       PHLOEM_A_CIRCUIT_BOOT_LIMIT_MA u32, PHLOEM_A_CIRCUIT_IRMS_MA u32,
- *       PHLOEM_A_CIRCUIT_HEAT_PERMILLE u32
+ *       PHLOEM_A_CIRCUIT_HEAT_PERMILLE u32,
+ *       PHLOEM_A_CIRCUIT_MAX_HOLD_S u32 (in force; 0: the default)
  *     PHLOEM_A_DEV_RELAYS         nest, one PHLOEM_A_LIST_RELAY nest each:
  *       PHLOEM_A_RELAY_INDEX u32, PHLOEM_A_RELAY_NAME string,
  *       PHLOEM_A_RELAY_CIRCUIT u32, PHLOEM_A_RELAY_PRIORITY u32,
@@ -723,13 +724,16 @@ struct phloem_stats {
  *       (enum phloem_override_mode), PHLOEM_A_RELAY_LEFT_MS u32
  *       (restore_in_ms of struct phloem_relay_status),
  *       PHLOEM_A_RELAY_SHED_COUNT u32, PHLOEM_A_RELAY_LOAD_MA u32,
- *       PHLOEM_A_RELAY_MIN_OFF_MS u32
+ *       PHLOEM_A_RELAY_MIN_OFF_MS u32, PHLOEM_A_RELAY_HOLD u32
+ *       (enum phloem_hold)
  *
  * PHLOEM_CMD_SET_LIMITS (admin)
  *   PHLOEM_A_DEV_INDEX u32 (required)
  *   PHLOEM_A_DEV_SITE_IMPORT_LIMIT_MW u32 (optional)
  *   PHLOEM_A_DEV_CIRCUITS nest (optional) of PHLOEM_A_LIST_CIRCUIT nests with
- *     PHLOEM_A_CIRCUIT_INDEX (required) and PHLOEM_A_CIRCUIT_LIMIT_MA
+ *     PHLOEM_A_CIRCUIT_INDEX (required) and PHLOEM_A_CIRCUIT_LIMIT_MA and/or
+ *     PHLOEM_A_CIRCUIT_MAX_HOLD_S (0..PHLOEM_MAX_HOLD_MAX_S, a range the
+ *     policy dump shows)
  *   PHLOEM_A_DEV_RELAYS nest (optional) of PHLOEM_A_LIST_RELAY nests with
  *     PHLOEM_A_RELAY_INDEX (required) and any of PHLOEM_A_RELAY_PRIORITY,
  *     PHLOEM_A_RELAY_FLAGS, PHLOEM_A_RELAY_MIN_OFF_MS (no override)

@@ -137,6 +137,7 @@ static struct nla_policy circuit_pol[PHLOEM_A_CIRCUIT_MAX + 1] = {
 	[PHLOEM_A_CIRCUIT_BOOT_LIMIT_MA] = { .type = NLA_U32 },
 	[PHLOEM_A_CIRCUIT_IRMS_MA] = { .type = NLA_U32 },
 	[PHLOEM_A_CIRCUIT_HEAT_PERMILLE] = { .type = NLA_U32 },
+	[PHLOEM_A_CIRCUIT_MAX_HOLD_S] = { .type = NLA_U32 },
 };
 
 static struct nla_policy relay_pol[PHLOEM_A_RELAY_MAX + 1] = {
@@ -155,6 +156,7 @@ static struct nla_policy relay_pol[PHLOEM_A_RELAY_MAX + 1] = {
 	[PHLOEM_A_RELAY_SHED_COUNT] = { .type = NLA_U32 },
 	[PHLOEM_A_RELAY_LOAD_MA] = { .type = NLA_U32 },
 	[PHLOEM_A_RELAY_MIN_OFF_MS] = { .type = NLA_U32 },
+	[PHLOEM_A_RELAY_HOLD] = { .type = NLA_U32 },
 };
 
 static struct nla_policy dev_pol[PHLOEM_A_MAX + 1] = {
@@ -262,6 +264,7 @@ static int parse_circuit(struct nlattr *item, struct phloem_nl_device *d)
 	c->boot_limit_ma = u32_or(tb[PHLOEM_A_CIRCUIT_BOOT_LIMIT_MA], 0);
 	c->irms_ma = u32_or(tb[PHLOEM_A_CIRCUIT_IRMS_MA], 0);
 	c->heat_permille = u32_or(tb[PHLOEM_A_CIRCUIT_HEAT_PERMILLE], 0);
+	c->max_hold_s = u32_or(tb[PHLOEM_A_CIRCUIT_MAX_HOLD_S], 0);
 	if (i + 1 > d->ncircuits)
 		d->ncircuits = i + 1;
 	return 0;
@@ -294,6 +297,7 @@ static int parse_relay(struct nlattr *item, struct phloem_nl_device *d)
 	r->shed_count = u32_or(tb[PHLOEM_A_RELAY_SHED_COUNT], 0);
 	r->load_ma = u32_or(tb[PHLOEM_A_RELAY_LOAD_MA], 0);
 	r->min_off_ms = u32_or(tb[PHLOEM_A_RELAY_MIN_OFF_MS], 0);
+	r->hold = u32_or(tb[PHLOEM_A_RELAY_HOLD], PHLOEM_HOLD_NONE);
 	if (i + 1 > d->nrelays)
 		d->nrelays = i + 1;
 	return 0;
@@ -861,6 +865,7 @@ const char *phloem_nl_event_name(uint32_t kind)
 		[PHLOEM_EV_ADC_FAULT] = "adc-fault",
 		[PHLOEM_EV_OVERRIDE] = "override",
 		[PHLOEM_EV_CONFIG] = "config",
+		[PHLOEM_EV_HOLD] = "hold",
 	};
 	return NAME(t, kind);
 }
@@ -878,6 +883,7 @@ const char *phloem_nl_cause_name(uint32_t cause)
 		[PHLOEM_CAUSE_STALE] = "stale",
 		[PHLOEM_CAUSE_UNLOAD] = "unload",
 		[PHLOEM_CAUSE_HEADROOM] = "headroom",
+		[PHLOEM_CAUSE_HOLD] = "hold",
 	};
 	return NAME(t, cause);
 }
@@ -891,6 +897,21 @@ const char *phloem_nl_reason_name(uint32_t reason)
 		[PHLOEM_RELAY_SAFE] = "safe",
 	};
 	return NAME(t, reason);
+}
+
+const char *phloem_nl_hold_name(uint32_t hold)
+{
+	static const char *const t[] = {
+		[PHLOEM_HOLD_NONE] = "-",
+		[PHLOEM_HOLD_MIN_OFF] = "min-off",
+		[PHLOEM_HOLD_ESTIMATE] = "estimate",
+		[PHLOEM_HOLD_SHEDDING] = "shedding",
+		[PHLOEM_HOLD_CIRCUIT] = "circuit",
+		[PHLOEM_HOLD_SITE] = "site",
+		[PHLOEM_HOLD_NO_FIT] = "no-fit",
+		[PHLOEM_HOLD_DELAY] = "delay",
+	};
+	return NAME(t, hold);
 }
 
 const char *phloem_nl_override_name(uint32_t mode)
@@ -947,7 +968,12 @@ char *phloem_nl_fmt_measure(const char *cause, uint32_t value, uint32_t limit,
 	const char *op = cause && !strcmp(cause, "headroom") ? "<=" : ">";
 	char v[32], l[32];
 
-	if (!value && !limit) {
+	/*
+	 * Events without a cause measure nothing, except PHLOEM_EV_HOLD,
+	 * whose value and limit are a reason and a time (phloemctl events
+	 * prints those): no quantity for either.
+	 */
+	if ((!value && !limit) || (cause && !strcmp(cause, "none"))) {
 		if (len)
 			*buf = '\0';
 		return buf;

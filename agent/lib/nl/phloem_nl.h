@@ -47,6 +47,7 @@ struct phloem_nl_circuit {
 	uint32_t boot_limit_ma;
 	uint32_t irms_ma;
 	uint32_t heat_permille;
+	uint32_t max_hold_s;	/* 0: PHLOEM_MAX_HOLD_DEFAULT_S */
 };
 
 /** struct phloem_nl_relay - one relay of a GET_DEVICE reply */
@@ -65,6 +66,7 @@ struct phloem_nl_relay {
 	uint32_t shed_count;
 	uint32_t load_ma;
 	uint32_t min_off_ms;
+	uint32_t hold;		/* enum phloem_hold */
 };
 
 /**
@@ -188,6 +190,8 @@ void phloem_nl_device_status(const struct phloem_nl_device *d,
 const char *phloem_nl_event_name(uint32_t kind);
 const char *phloem_nl_cause_name(uint32_t cause);
 const char *phloem_nl_reason_name(uint32_t reason);
+/* enum phloem_hold: why a shed relay is still off ("min-off", "no-fit") */
+const char *phloem_nl_hold_name(uint32_t hold);
 const char *phloem_nl_override_name(uint32_t mode);
 const char *phloem_nl_curve_name(uint32_t curve);
 
