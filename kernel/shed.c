@@ -1580,6 +1580,29 @@ static void shed_hold_note(struct phloem_shed *s, uint32_t r, uint32_t why)
 		   why, left, s->now);
 }
 
+/* The state of shed relay @r as it comes back (shed_bring_back()). */
+#ifdef SHED_WP
+/*@ requires shed_ok(s);
+    requires r < PHLOEM_MAX_RELAYS;
+    assigns s->rl[r];
+    ensures shed_ok(s);
+    ensures s->rl[r].shed == 0;
+ */
+#endif
+static void shed_unmark(struct phloem_shed *s, uint32_t r, int attempt)
+{
+	struct shed_relay *rl = &s->rl[r];
+
+	rl->shed = 0;
+	rl->est = 0;
+	rl->head_since = SHED_NEVER;
+	rl->restored_ns = s->now;
+	rl->hold = PHLOEM_HOLD_NONE;
+	rl->hold_sent = PHLOEM_HOLD_NONE;
+	if (attempt && rl->hold_lvl < SHED_HOLD_LVL_MAX)
+		rl->hold_lvl++;
+}
+
 /*
  * Switch shed relay @r back on, measured again as the last word: only
  * with room (never into an overload). Return: 1 when it did.
@@ -1607,15 +1630,8 @@ static int shed_bring_back(struct phloem_shed *s, uint32_t r)
 	/* past its hold without room for its estimate: an attempt */
 	attempt = !shed_headroom(s, r, rl->load_ma);
 	s->last_restore = s->now;
-	rl->shed = 0;
-	rl->est = 0;
-	rl->head_since = SHED_NEVER;
-	rl->restored_ns = s->now;
-	rl->hold = PHLOEM_HOLD_NONE;
-	rl->hold_sent = PHLOEM_HOLD_NONE;
-	if (attempt && rl->hold_lvl < SHED_HOLD_LVL_MAX)
-		rl->hold_lvl++;
 	s->restores++;
+	shed_unmark(s, r, attempt);
 	shed_update_relays(s);
 	shed_event(s, PHLOEM_EV_RESTORE, attempt ? PHLOEM_CAUSE_HOLD :
 		   PHLOEM_CAUSE_HEADROOM, r, c, s->ci[c].ch,

@@ -18,7 +18,7 @@ fc=${FRAMA_C:-frama-c}
 fcts=${WP_FCTS:-"shed_div shed_sat32 shed_ms shed_event shed_update_relays shed_off_ns
 	shed_rh shed_steady shed_run shed_level shed_est_pre shed_retry_ns
 	shed_mark shed_one shed_site_below shed_headroom shed_calm shed_room
-	shed_never_fits shed_full shed_hold_note shed_bring_back shed_restore"}
+	shed_never_fits shed_full shed_hold_note shed_unmark shed_bring_back shed_restore"}
 mkdir -p "$out"
 set -- $fcts
 echo "1..$#"

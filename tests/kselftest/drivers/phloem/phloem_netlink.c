@@ -565,6 +565,7 @@ TEST_F(nl, set_limits)
 	nest_start(&m, PHLOEM_A_LIST_CIRCUIT);
 	msg_u32(&m, PHLOEM_A_CIRCUIT_INDEX, CIR_GARAGE);
 	msg_u32(&m, PHLOEM_A_CIRCUIT_LIMIT_MA, lim);
+	msg_u32(&m, PHLOEM_A_CIRCUIT_MAX_HOLD_S, 120);
 	nest_end(&m);
 	nest_end(&m);
 	ASSERT_EQ(0, nl_call(&self->nl, &m, self->r));
@@ -573,12 +574,14 @@ TEST_F(nl, set_limits)
 	ASSERT_EQ(0, ph_get_config(self->fd, &cfg));
 	ASSERT_EQ(9000000, cfg.site_import_limit_mw);
 	ASSERT_EQ(lim, cfg.circuit[CIR_GARAGE].limit_ma);
+	ASSERT_EQ(120, cfg.circuit[CIR_GARAGE].max_hold_s);
 	ASSERT_EQ(self->boot.circuit[CIR_KITCHEN].limit_ma, cfg.circuit[CIR_KITCHEN].limit_ma);
 	ASSERT_EQ(0, get_device(&self->nl, 0, self->r));
 	reply_attrs(self->r, tb, PHLOEM_A_MAX);
 	ASSERT_EQ(9000000, nla_u32(tb[PHLOEM_A_DEV_SITE_IMPORT_LIMIT_MW]));
 	ASSERT_TRUE(list_item(tb[PHLOEM_A_DEV_CIRCUITS], CIR_GARAGE, c, PHLOEM_A_CIRCUIT_MAX));
 	ASSERT_EQ(lim, nla_u32(c[PHLOEM_A_CIRCUIT_LIMIT_MA]));
+	ASSERT_EQ(120, nla_u32(c[PHLOEM_A_CIRCUIT_MAX_HOLD_S]));
 	ASSERT_EQ(self->boot.circuit[CIR_GARAGE].limit_ma,
 		  nla_u32(c[PHLOEM_A_CIRCUIT_BOOT_LIMIT_MA]));
 }
@@ -814,6 +817,18 @@ static void b_priority_range(struct msg *m, const struct phloem_info *info)
 	nest_end(m);
 }
 
+/* a max hold past PHLOEM_MAX_HOLD_MAX_S: the range policy refuses it */
+static void b_max_hold_range(struct msg *m, const struct phloem_info *info)
+{
+	msg_u32(m, PHLOEM_A_DEV_INDEX, 0);
+	nest_start(m, PHLOEM_A_DEV_CIRCUITS);
+	nest_start(m, PHLOEM_A_LIST_CIRCUIT);
+	msg_u32(m, PHLOEM_A_CIRCUIT_INDEX, CIR_GARAGE);
+	msg_u32(m, PHLOEM_A_CIRCUIT_MAX_HOLD_S, PHLOEM_MAX_HOLD_MAX_S + 1);
+	nest_end(m);
+	nest_end(m);
+}
+
 static void b_lease_short(struct msg *m, const struct phloem_info *info)
 {
 	msg_u32(m, PHLOEM_A_DEV_INDEX, 0);
@@ -848,6 +863,7 @@ BAD(relay_reply_only, PHLOEM_CMD_SET_RELAY, -EINVAL);
 BAD(relay_no_such, PHLOEM_CMD_SET_RELAY, -EINVAL);
 BAD(override_no_expiry, PHLOEM_CMD_SET_RELAY, -EINVAL);
 BAD(priority_range, PHLOEM_CMD_SET_RELAY, -ERANGE);
+BAD(max_hold_range, PHLOEM_CMD_SET_LIMITS, -ERANGE);
 BAD(lease_short, PHLOEM_CMD_LEASE, -EINVAL);
 BAD(lease_long, PHLOEM_CMD_LEASE, -ERANGE);
 BAD(get_extra, PHLOEM_CMD_GET_DEVICE, -EINVAL);
