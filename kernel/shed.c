@@ -1699,6 +1699,8 @@ static void shed_restore(struct phloem_shed *s)
 	      (best < r && s->rl[best].shed != 0 && room(s, best));
 	    loop invariant fbest == SHED_NONE && (\exists integer k;
 	      0 <= k < r && due(s, k)) ==> best != SHED_NONE;
+	    loop invariant \forall integer k; 0 <= k < PHLOEM_MAX_RELAYS ==>
+	      s->rl[k].shed == \at(s->rl[k].shed, Pre);
 	    loop assigns r, best, best_key,
 	      s->rl[0 .. PHLOEM_MAX_RELAYS - 1].head_since,
 	      s->rl[0 .. PHLOEM_MAX_RELAYS - 1].hold,

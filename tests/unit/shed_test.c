@@ -728,6 +728,16 @@ static void ev_circuit(struct sim *m)
 	m->relay_a[SIM_FRIDGE] = 0;
 }
 
+/* start, settle and run half a second of steady cycles before a test */
+static bool ev_start(struct sim *m)
+{
+	sim_start(m);
+	if (!sim_settle(m))
+		return false;
+	sim_run_ms(m, 500);
+	return true;
+}
+
 /* run until the next event of @kind from @from, at most @ms; its index */
 static int run_until(struct sim *m, int from, uint32_t kind, uint64_t ms)
 {
@@ -752,9 +762,7 @@ TEST(ev_charger_comes_back)
 	int e, h, r, i0;
 
 	ev_circuit(m);
-	sim_start(m);
-	ASSERT_TRUE(sim_settle(m));
-	sim_run_ms(m, 500);
+	ASSERT_TRUE(ev_start(m));
 	i0 = m->nev;
 	m->relay_a[SIM_HEATER] = 9;
 	e = run_until(m, i0, PHLOEM_EV_SHED, 60000);
@@ -812,9 +820,7 @@ TEST(estimate_not_from_a_spike)
 	int e, i0;
 
 	ev_circuit(m);
-	sim_start(m);
-	ASSERT_TRUE(sim_settle(m));
-	sim_run_ms(m, 500);
+	ASSERT_TRUE(ev_start(m));
 	i0 = m->nev;
 	m->relay_a[SIM_HEATER] = 60;
 	end = m->ns + 4 * MS;
@@ -894,9 +900,7 @@ TEST(max_hold_then_attempt)
 	ev_circuit(m);
 	m->relay_a[SIM_EV] = 10;
 	m->cfg.circuit[1].max_hold_s = 5;
-	sim_start(m);
-	ASSERT_TRUE(sim_settle(m));
-	sim_run_ms(m, 500);
+	ASSERT_TRUE(ev_start(m));
 	i0 = m->nev;
 	m->relay_a[SIM_HEATER] = 29;	/* 39.5 A: thermal, in 46 s */
 	e = run_until(m, i0, PHLOEM_EV_SHED, 60000);
