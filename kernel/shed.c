@@ -948,7 +948,7 @@ static int shed_run(const struct phloem_shed *s, uint32_t c, uint64_t end,
 static uint32_t shed_level(const struct phloem_shed *s, uint32_t c,
 			   uint64_t lo, uint64_t hi, int newest)
 {
-	uint32_t mean, min = SHED_U32_MAX;
+	uint32_t mean = 0, min = SHED_U32_MAX;
 	uint64_t n;
 
 	if (hi - lo >= SHED_EST_RUN - 1) {
@@ -1806,7 +1806,7 @@ static void shed_est_post(struct phloem_shed *s, uint32_t r)
 	struct shed_relay *rl = &s->rl[r];
 	uint32_t c = s->cfg.relay[r].circuit;
 	uint64_t lo = rl->shed_cyc + 2, n = s->cycles, t;
-	uint32_t post, mean;
+	uint32_t post, mean = 0;
 
 	if (n < lo + SHED_EST_RUN - 1)
 		return;

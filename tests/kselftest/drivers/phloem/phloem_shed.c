@@ -483,6 +483,7 @@ TEST_F_TIMEOUT(house, held_load_back_after_max_hold, 120)
 	ASSERT_EQ(0, sim_set(0, "relay%u/load_ma", R_GARAGE_HEATER));
 	ASSERT_EQ(0, wait_irms(self->fd, CIR_GARAGE, 3000, SLACK_MS));
 	cfg.circuit[CIR_GARAGE].limit_ma = GARAGE_LIMIT;
+	cfg.circuit[CIR_GARAGE].inst_pct = 300;	/* the thermal rule acts */
 	cfg.circuit[CIR_GARAGE].thermal_pct = 5;	/* about 15 s at 1.1x */
 	cfg.circuit[CIR_GARAGE].restore_pct = 50;
 	cfg.circuit[CIR_GARAGE].max_hold_s = hold_s;
