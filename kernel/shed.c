@@ -880,7 +880,7 @@ static uint64_t shed_off_ns(const struct phloem_shed *s, uint32_t r)
 #endif
 static uint32_t shed_rh(const struct phloem_shed *s, uint32_t c, uint64_t n)
 {
-	return s->ci[c].rh[n & (SHED_EST_HIST - 1)];
+	return s->ci[c].rh[n % SHED_EST_HIST];	/* (a mask, for the compiler) */
 }
 
 /* a and b within SHED_STEADY_MA plus 1/16 of the larger: no transient */
