@@ -6,7 +6,7 @@ keeps history and the neighbourhood ledger; phloemctl inspects and drives it."
 require inc/phloem.inc
 LICENSE = "GPL-2.0-only"
 
-DEPENDS = "libnl libsodium libmodbus libbpf sqlite3 libinih json-c systemd"
+DEPENDS = "libnl libsodium libmodbus libbpf sqlite3 libinih json-c"
 
 inherit systemd pkgconfig
 
