@@ -212,13 +212,15 @@ check "the right token after the wait: 200" test "$(code -X POST -H "$J" -H "$A"
 # ---- the browser ----
 PW_DIR=${PW_DIR:-$here/../../build/tests/web}
 mkdir -p "$PW_DIR" && PW_DIR=$(cd "$PW_DIR" && pwd)
-if [ ! -d "$PW_DIR/node_modules/playwright-core" ]; then
+if [ ! -d "$PW_DIR/node_modules/playwright-core" ] || [ ! -d "$PW_DIR/node_modules/axe-core" ] ||
+   ! cmp -s "$here/package.json" "$PW_DIR/package.json"; then
 	mkdir -p "$PW_DIR"
 	cp "$here/package.json" "$PW_DIR/"
 	(cd "$PW_DIR" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --silent >/dev/null 2>&1)
 fi
-if [ ! -x /usr/bin/chromium ] || [ ! -d "$PW_DIR/node_modules/playwright-core" ]; then
-	skip "browser checks" "chromium or playwright-core (npm) not available"
+if [ ! -x /usr/bin/chromium ] || [ ! -d "$PW_DIR/node_modules/playwright-core" ] ||
+   [ ! -d "$PW_DIR/node_modules/axe-core" ]; then
+	skip "browser checks" "chromium, or playwright-core and axe-core (npm), not available"
 	done_testing
 	exit
 fi
