@@ -45,7 +45,7 @@ def result(ok, what, why=()):
                 print(f'#   {line}')
 
 
-ASSIGN = re.compile(r'^(?:export\s+)?([A-Za-z0-9_\-.:${}/+]+?)\s*'
+ASSIGN = re.compile(r'^(?:export\s+)?([A-Za-z0-9_\-.:${}/+\[\]]+?)\s*'
                     r'(\?\?=|\?=|:=|\+=|=\+|\.=|=\.|=)\s*"(.*)"\s*$', re.S)
 
 
@@ -244,6 +244,13 @@ if agent in parsed:
     need = ['libnl', 'libsodium', 'libmodbus', 'libbpf', 'sqlite3', 'libinih']
     result(all(d in deps for d in need), f'{agent}: DEPENDS on {" ".join(need)}',
            [f'DEPENDS: {" ".join(deps)}'])
+    # MQTT and web: headers at build time, the dlopen()ed libraries at run time
+    pc = words(v.get('PACKAGECONFIG'))
+    result(all(d in deps for d in ('mosquitto', 'libmicrohttpd')) and
+           'mqtt' in pc and 'libmosquitto1' in v.get('PACKAGECONFIG[mqtt]', '') and
+           'web' in pc and 'libmicrohttpd' in v.get('PACKAGECONFIG[web]', ''),
+           f'{agent}: builds against mosquitto and libmicrohttpd, runs with them (PACKAGECONFIG mqtt web)',
+           [f'DEPENDS: {" ".join(deps)}', f'PACKAGECONFIG: {" ".join(pc)}'])
     rr = words(v.get('RRECOMMENDS:${PN}'))
     result('kernel-module-phloem' in rr, f'{agent}: RRECOMMENDS kernel-module-phloem')
 
