@@ -224,7 +224,7 @@ if [ ! -x /usr/bin/chromium ] || [ ! -d "$PW_DIR/node_modules/playwright-core" ]
 	done_testing
 	exit
 fi
-PW_DIR=$PW_DIR/node_modules timeout 240 node "$here/dash.mjs" "$URL" "$OUT" "$TOKEN" "$ROUNDS" >"$T/browser.json" 2>"$T/browser.err"
+PW_DIR=$PW_DIR/node_modules timeout $((150 + 30 * ROUNDS)) node "$here/dash.mjs" "$URL" "$OUT" "$TOKEN" "$ROUNDS" >"$T/browser.json" 2>"$T/browser.err"
 if ! is_json <"$T/browser.json"; then
 	notok "browser run: $(tail -3 "$T/browser.err")"
 else
