@@ -305,4 +305,77 @@ stop_pd
 check "the PV production is in the history's minutes ($(dev_wh i3 export_mwh) mWh)" \
 	test "$(dev_wh i3 export_mwh)" -gt 0
 
+# ---- 4: several batteries share a setpoint; several inverters are curtailed alike ----
+PBA=$(port); PBB=$(port); PBC=$(port)
+sim b4a battery --tcp "$PBA" --base 40000
+ctl b4a '{"soc_pct": 80}'
+sim b4b battery --tcp "$PBB" --base 40000
+ctl b4b '{"soc_pct": 40}'
+sim b4c battery --tcp "$PBC" --base 40000
+ctl b4c '{"soc_pct": 15}'
+{
+	common_conf 10
+	cat <<EOC
+[site]
+peak_shaving_target_w = 1000
+
+[sim]
+device_power = site $T/b4a/power
+device_power = site $T/b4b/power
+device_power = site $T/b4c/power
+EOC
+	for b in b4a:$PBA b4b:$PBB b4c:$PBC; do
+		printf '\n[device %s]\nurl = tcp://127.0.0.1:%s\npoll_ms = 200\ncontrol = yes\nreserve_pct = 20\n' "${b%%:*}" "${b#*:}"
+	done
+} >"$T/pd.conf"
+start_pd
+check "three batteries online" wait_for 10 sh -c "[ \"\$($PHLOEMCTL status --json | $PY -c 'import json,sys; d=json.load(sys.stdin); print(sum(x[\"state\"]==\"online\" for x in d[\"devices\"]))')\" = 3 ]"
+check "together they shave the peak to 1000 W (site 2300 W)" wait_for 15 sh -c "$PHLOEMCTL status --json | $PY -c 'import json,sys; d=json.load(sys.stdin); sys.exit(not 880 < d[\"site_p_w\"] < 1120)'"
+check "site battery power is the batteries' sum" sh -c "$PHLOEMCTL status --json | $PY -c 'import json,sys; d=json.load(sys.stdin); s=sum(x[\"ac_w\"] or 0 for x in d[\"devices\"]); sys.exit(abs(d[\"battery_w\"] - s) > 1)'"
+# energy above the 20 % reserve: 60 % of b4a, 20 % of b4b (same capacity): 3 : 1
+ratio() {
+	$PHLOEMCTL status --json | $PY -c 'import json,sys
+d = {x["name"]: x for x in json.load(sys.stdin)["devices"]}
+a, b = d["b4a"]["setpoint_w"] or 0, d["b4b"]["setpoint_w"] or 0
+print(a, b, d["b4c"]["setpoint_w"])
+sys.exit(not (a > 0 and b > 0 and 2.4 < a / b < 3.6))'
+}
+check "split by energy above reserve, 3 : 1 ($(ratio))" wait_for 5 ratio
+check "the battery at its reserve is not discharged" sh -c "[ \"\$($PHLOEMCTL status --json | $PY -c 'import json,sys; d={x[\"name\"]: x for x in json.load(sys.stdin)[\"devices\"]}; print((d[\"b4c\"][\"setpoint_w\"] or 0) <= 0 and (d[\"b4c\"][\"ac_w\"] or 0) <= 0)')\" = True ]"
+check "each setpoint within its battery's rate" sh -c "$PHLOEMCTL status --json | $PY -c 'import json,sys; d=json.load(sys.stdin); sys.exit(any(abs(x[\"setpoint_w\"] or 0) > 3000 for x in d[\"devices\"]))'"
+stop_pd
+
+PIA=$(port); PIB=$(port)
+sim i4a inverter --tcp "$PIA" --base 40000
+ctl i4a '{"pv_avail_w": 4000}'
+sim i4b inverter --tcp "$PIB" --base 40000
+ctl i4b '{"pv_avail_w": 3000}'
+{
+	common_conf 1
+	cat <<EOC
+[site]
+export_limit_w = 1000
+
+[sim]
+device_power = site $T/i4a/power
+device_power = site $T/i4b/power
+
+[device i4a]
+url = tcp://127.0.0.1:$PIA
+poll_ms = 200
+control = yes
+
+[device i4b]
+url = tcp://127.0.0.1:$PIB
+poll_ms = 200
+control = yes
+EOC
+} >"$T/pd.conf"
+start_pd
+check "two inverters online" wait_for 10 sh -c "$PHLOEMCTL status --json | $PY -c 'import json,sys; d=json.load(sys.stdin); sys.exit(sum(x[\"state\"]==\"online\" for x in d[\"devices\"]) != 2)'"
+check "export of 7000 W of PV held at the 1000 W limit" wait_for 20 sh -c "$PHLOEMCTL status --json | $PY -c 'import json,sys; d=json.load(sys.stdin); sys.exit(not -1120 < d[\"site_p_w\"] < -850)'"
+check "both curtailed to the same share of their rating" sh -c "$PHLOEMCTL status --json | $PY -c 'import json,sys; d={x[\"name\"]: x for x in json.load(sys.stdin)[\"devices\"]}; a, b = d[\"i4a\"][\"pv_limit_pct\"], d[\"i4b\"][\"pv_limit_pct\"]; sys.exit(not (a == b and a < 100))'"
+check "site PV is their sum" sh -c "$PHLOEMCTL status --json | $PY -c 'import json,sys; d=json.load(sys.stdin); sys.exit(abs(d[\"pv_w\"] - sum(x[\"ac_w\"] or 0 for x in d[\"devices\"])) > 1)'"
+stop_pd
+
 done_testing
