@@ -106,7 +106,7 @@ peer_g1() {	# peer_g1 FIELD: g2's record of g1
 }
 prod_ok() { [ "$(peer_g1 production_w 2>/dev/null)" = 4000 ]; }
 check "g2 sees g1's production: its PV, 4000 W" wait_for 15 prod_ok
-net_ok() { n=$(peer_g1 net_w 2>/dev/null) && [ "$n" -gt -3650 ] && [ "$n" -lt -3430 ]; }
+net_ok() { local w; w=$(peer_g1 net_w 2>/dev/null) && [ "$w" -gt -3650 ] && [ "$w" -lt -3430 ]; }
 check "g2 sees g1's net: export of PV minus load ($(peer_g1 net_w 2>/dev/null) W)" wait_for 10 net_ok
 comm() { ctl 2 peers --json | jget 'str(d["community_counted"]) + " " + str(d["community_net_w"])'; }
 comm_ok() {
@@ -126,9 +126,13 @@ for e in json.load(sys.stdin):
 two_whole() { [ "$(clean_entries 2 | wc -l)" -ge 2 ]; }
 check "g1's metered entries with a clean part reach g2's ledger" wait_for $((3 * LEN + 10)) two_whole
 read -r start exp clean <<<"$(clean_entries 2 | sed -n 2p)"
-# 3540 W for 10 s is 9.8 Wh; the PV (4000 W) covered all of it
-check "a whole interval: export ${exp:-?} Wh, all clean (${clean:-?} Wh)" \
-	test -n "${exp:-}" -a "${exp:-0}" -ge 9 -a "${exp:-0}" -le 11 -a "${clean:-x}" = "${exp:-y}"
+# 3540 W for 10 s is 9.8 Wh; the PV (4000 W) covered all of it. The clean
+# part is floored without a carried remainder (the export carries its own),
+# and a sample while the inverter's reading is unknown (a poll timed out on
+# a loaded host) is not clean: up to 2 Wh less, never more
+check "a whole interval: export ${exp:-?} Wh, clean ${clean:-?} Wh (all of it, floored)" \
+	test -n "${exp:-}" -a "${exp:-0}" -ge 9 -a "${exp:-0}" -le 11 -a \
+	"${clean:-99}" -le "${exp:-0}" -a "${clean:-0}" -ge $(( ${exp:-0} - 2 ))
 check "g1's own chain says the same" sh -c "clean=\$($PHLOEMCTL --dir $T/g1 ledger history --author $k1 --json | $PY -c 'import json,sys; print([e[\"wh_clean\"] for e in json.load(sys.stdin) if e[\"type\"] == \"meter\" and e[\"interval_start\"] == $start][0])'); [ \$clean = $clean ]"
 check "g1's meter says so in status" sh -c "PHLOEMD_SOCKET=$T/g1/sock $PHLOEMCTL status --json | grep -q '\"wh_clean\"'"
 # settlement on g2's ledger: g1's clean export is its clean part
