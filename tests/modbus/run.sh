@@ -329,20 +329,24 @@ EOC
 	done
 } >"$T/pd.conf"
 start_pd
-check "three batteries online" wait_for 10 sh -c "[ \"\$($PHLOEMCTL status --json | $PY -c 'import json,sys; d=json.load(sys.stdin); print(sum(x[\"state\"]==\"online\" for x in d[\"devices\"]))')\" = 3 ]"
-check "together they shave the peak to 1000 W (site 2300 W)" wait_for 15 sh -c "$PHLOEMCTL status --json | $PY -c 'import json,sys; d=json.load(sys.stdin); sys.exit(not 880 < d[\"site_p_w\"] < 1120)'"
-check "site battery power is the batteries' sum" sh -c "$PHLOEMCTL status --json | $PY -c 'import json,sys; d=json.load(sys.stdin); s=sum(x[\"ac_w\"] or 0 for x in d[\"devices\"]); sys.exit(abs(d[\"battery_w\"] - s) > 1)'"
-# energy above the 20 % reserve: 60 % of b4a, 20 % of b4b (same capacity): 3 : 1
-ratio() {
-	$PHLOEMCTL status --json | $PY -c 'import json,sys
-d = {x["name"]: x for x in json.load(sys.stdin)["devices"]}
-a, b = d["b4a"]["setpoint_w"] or 0, d["b4b"]["setpoint_w"] or 0
-print(a, b, d["b4c"]["setpoint_w"])
-sys.exit(not (a > 0 and b > 0 and 2.4 < a / b < 3.6))'
+# sj EXPR: true when the Python EXPR holds of status --json (d: all of it,
+# D: the devices by name, w(NAME, FIELD): a device's value, None as 0)
+sj() {
+	status | $PY -c 'import json,sys
+d = json.load(sys.stdin)
+D = {x["name"]: x for x in d["devices"]}
+w = lambda n, f: D[n][f] or 0
+sys.exit(0 if ('"$1"') else 1)'
 }
-check "split by energy above reserve, 3 : 1 ($(ratio))" wait_for 5 ratio
-check "the battery at its reserve is not discharged" sh -c "[ \"\$($PHLOEMCTL status --json | $PY -c 'import json,sys; d={x[\"name\"]: x for x in json.load(sys.stdin)[\"devices\"]}; print((d[\"b4c\"][\"setpoint_w\"] or 0) <= 0 and (d[\"b4c\"][\"ac_w\"] or 0) <= 0)')\" = True ]"
-check "each setpoint within its battery's rate" sh -c "$PHLOEMCTL status --json | $PY -c 'import json,sys; d=json.load(sys.stdin); sys.exit(any(abs(x[\"setpoint_w\"] or 0) > 3000 for x in d[\"devices\"]))'"
+check "three batteries online" wait_for 10 sj 'sum(x["state"] == "online" for x in d["devices"]) == 3'
+check "together they shave the peak to 1000 W (site 2300 W)" wait_for 15 sj '880 < d["site_p_w"] < 1120'
+check "site battery power is the batteries' sum" sj 'abs(d["battery_w"] - sum(w(n, "ac_w") for n in D)) <= 1'
+# energy above the 20 % reserve: 60 % of b4a, 20 % of b4b (same capacity): 3 : 1
+shares() { status | jget '" ".join(str(x["setpoint_w"]) for x in d["devices"])'; }
+check "split by energy above reserve, 3 : 1 ($(shares))" \
+	wait_for 5 sj 'w("b4a", "setpoint_w") > 0 and w("b4b", "setpoint_w") > 0 and 2.4 < w("b4a", "setpoint_w") / w("b4b", "setpoint_w") < 3.6'
+check "the battery at its reserve is not discharged" sj 'w("b4c", "setpoint_w") <= 0 and w("b4c", "ac_w") <= 0'
+check "each setpoint within its battery's rate" sj 'all(abs(w(n, "setpoint_w")) <= 3000 for n in D)'
 stop_pd
 
 PIA=$(port); PIB=$(port)
@@ -359,23 +363,17 @@ export_limit_w = 1000
 [sim]
 device_power = site $T/i4a/power
 device_power = site $T/i4b/power
-
-[device i4a]
-url = tcp://127.0.0.1:$PIA
-poll_ms = 200
-control = yes
-
-[device i4b]
-url = tcp://127.0.0.1:$PIB
-poll_ms = 200
-control = yes
 EOC
+	for i in i4a:$PIA i4b:$PIB; do
+		printf '\n[device %s]\nurl = tcp://127.0.0.1:%s\npoll_ms = 200\ncontrol = yes\n' "${i%%:*}" "${i#*:}"
+	done
 } >"$T/pd.conf"
 start_pd
-check "two inverters online" wait_for 10 sh -c "$PHLOEMCTL status --json | $PY -c 'import json,sys; d=json.load(sys.stdin); sys.exit(sum(x[\"state\"]==\"online\" for x in d[\"devices\"]) != 2)'"
-check "export of 7000 W of PV held at the 1000 W limit" wait_for 20 sh -c "$PHLOEMCTL status --json | $PY -c 'import json,sys; d=json.load(sys.stdin); sys.exit(not -1120 < d[\"site_p_w\"] < -850)'"
-check "both curtailed to the same share of their rating" sh -c "$PHLOEMCTL status --json | $PY -c 'import json,sys; d={x[\"name\"]: x for x in json.load(sys.stdin)[\"devices\"]}; a, b = d[\"i4a\"][\"pv_limit_pct\"], d[\"i4b\"][\"pv_limit_pct\"]; sys.exit(not (a == b and a < 100))'"
-check "site PV is their sum" sh -c "$PHLOEMCTL status --json | $PY -c 'import json,sys; d=json.load(sys.stdin); sys.exit(abs(d[\"pv_w\"] - sum(x[\"ac_w\"] or 0 for x in d[\"devices\"])) > 1)'"
+check "two inverters online" wait_for 10 sj 'sum(x["state"] == "online" for x in d["devices"]) == 2'
+check "export of 7000 W of PV held at the 1000 W limit" wait_for 20 sj '-1120 < d["site_p_w"] < -850'
+check "both curtailed to the same share of their rating" \
+	wait_for 5 sj 'w("i4a", "pv_limit_pct") == w("i4b", "pv_limit_pct") < 100'
+check "site PV is their sum" sj 'abs(d["pv_w"] - sum(w(n, "ac_w") for n in D)) <= 1'
 stop_pd
 
 done_testing
