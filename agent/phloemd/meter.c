@@ -156,6 +156,7 @@ static int append_one(struct phloemd *d, struct pd_meter *m)
 	const struct pd_meter_interval *iv = &m->pending[0];
 	struct own_walk w = { .key = id->pk };
 	struct ledger_entry e;
+	char clean[48];
 	int ret;
 
 	ret = ledger_foreach_meter(l, iv->start, own_meter, &w);
@@ -194,9 +195,10 @@ static int append_one(struct phloemd *d, struct pd_meter *m)
 		m->refused++;
 		return 1;
 	}
+	snprintf(clean, sizeof(clean), " (%" PRIu64 " Wh clean)", iv->wh_clean);
 	mlog("interval %" PRIu64 "+%" PRIu32 " s: import %" PRIu64 " Wh, export %" PRIu64
-	     " Wh (%" PRIu64 " Wh clean%s), seq %" PRIu64 "%s", iv->start, iv->len, iv->wh_import,
-	     iv->wh_export, iv->wh_clean, iv->clean_known ? "" : ": no PV measured", e.seq,
+	     " Wh%s, seq %" PRIu64 "%s", iv->start, iv->len, iv->wh_import,
+	     iv->wh_export, iv->clean_known ? clean : "", e.seq,
 	     iv->partial ? " (partial: metered from phloemd's start or a counter reset)" : "");
 	m->have_last = true;
 	m->last = *iv;
