@@ -306,27 +306,27 @@ check "the PV production is in the history's minutes ($(dev_wh i3 export_mwh) mW
 	test "$(dev_wh i3 export_mwh)" -gt 0
 
 # ---- 4: several batteries share a setpoint; several inverters are curtailed alike ----
-PBA=$(port); PBB=$(port); PBC=$(port)
-sim b4a battery --tcp "$PBA" --base 40000
-ctl b4a '{"soc_pct": 80}'
-sim b4b battery --tcp "$PBB" --base 40000
-ctl b4b '{"soc_pct": 40}'
-sim b4c battery --tcp "$PBC" --base 40000
-ctl b4c '{"soc_pct": 15}'
+# several KIND EXTRA_CONF NAME:CONTROL_JSON...: a simulator of KIND per
+# NAME, on the sim's site wires ($T/sim.conf) and controlled by phloemd
+# ($T/dev.conf, each section with EXTRA_CONF)
+several() {
+	local kind=$1 extra=$2 a name p; shift 2
+	for a in "$@"; do
+		name=${a%%:*} p=$(port)
+		sim "$name" "$kind" --tcp "$p" --base 40000
+		ctl "$name" "${a#*:}"
+		printf 'device_power = site %s/%s/power\n' "$T" "$name" >>"$T/sim.conf"
+		printf '\n[device %s]\nurl = tcp://127.0.0.1:%s\npoll_ms = 200\ncontrol = yes\n%s' \
+			"$name" "$p" "$extra" >>"$T/dev.conf"
+	done
+}
+: >"$T/sim.conf"; : >"$T/dev.conf"
+several battery 'reserve_pct = 20
+' 'b4a:{"soc_pct": 80}' 'b4b:{"soc_pct": 40}' 'b4c:{"soc_pct": 15}'
 {
 	common_conf 10
-	cat <<EOC
-[site]
-peak_shaving_target_w = 1000
-
-[sim]
-device_power = site $T/b4a/power
-device_power = site $T/b4b/power
-device_power = site $T/b4c/power
-EOC
-	for b in b4a:$PBA b4b:$PBB b4c:$PBC; do
-		printf '\n[device %s]\nurl = tcp://127.0.0.1:%s\npoll_ms = 200\ncontrol = yes\nreserve_pct = 20\n' "${b%%:*}" "${b#*:}"
-	done
+	printf '[site]\npeak_shaving_target_w = 1000\n\n[sim]\n'
+	cat "$T/sim.conf" "$T/dev.conf"
 } >"$T/pd.conf"
 start_pd
 # sj EXPR: true when the Python EXPR holds of status --json (d: all of it,
@@ -349,24 +349,12 @@ check "the battery at its reserve is not discharged" sj 'w("b4c", "setpoint_w") 
 check "each setpoint within its battery's rate" sj 'all(abs(w(n, "setpoint_w")) <= 3000 for n in D)'
 stop_pd
 
-PIA=$(port); PIB=$(port)
-sim i4a inverter --tcp "$PIA" --base 40000
-ctl i4a '{"pv_avail_w": 4000}'
-sim i4b inverter --tcp "$PIB" --base 40000
-ctl i4b '{"pv_avail_w": 3000}'
+: >"$T/sim.conf"; : >"$T/dev.conf"
+several inverter '' 'i4a:{"pv_avail_w": 4000}' 'i4b:{"pv_avail_w": 3000}'
 {
 	common_conf 1
-	cat <<EOC
-[site]
-export_limit_w = 1000
-
-[sim]
-device_power = site $T/i4a/power
-device_power = site $T/i4b/power
-EOC
-	for i in i4a:$PIA i4b:$PIB; do
-		printf '\n[device %s]\nurl = tcp://127.0.0.1:%s\npoll_ms = 200\ncontrol = yes\n' "${i%%:*}" "${i#*:}"
-	done
+	printf '[site]\nexport_limit_w = 1000\n\n[sim]\n'
+	cat "$T/sim.conf" "$T/dev.conf"
 } >"$T/pd.conf"
 start_pd
 check "two inverters online" wait_for 10 sj 'sum(x["state"] == "online" for x in d["devices"]) == 2'
