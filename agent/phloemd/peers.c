@@ -2145,6 +2145,9 @@ struct json_object *pd_peers_json(struct phloemd *d)
 		if (m) {
 			ADD(q, "head_seq", json_object_new_int64((int64_t)m->head_seq));
 			ADD(q, "net_w", json_object_new_int(m->net_w));
+			/* what its devices produce (PV, battery discharge) */
+			ADD(q, "production_w", json_object_new_int64(m->production_w));
+			ADD(q, "consumption_w", json_object_new_int64(m->consumption_w));
 			ADD(q, "measure_age_ms", json_object_new_int64((int64_t)(now - m->time_ms)));
 		}
 		json_object_array_add(a, q);

@@ -25,6 +25,11 @@ PACKAGECONFIG[web] = ",,,libmicrohttpd"
 
 inherit systemd pkgconfig
 
+# phloemd talks to the site's PV, battery and meters over Modbus/SunSpec
+# (docs/modbus.md) and links libmodbus; shlibs would find it, the recipe
+# says it too so that an image without it fails at build, not at run time.
+RDEPENDS:${PN} += "libmodbus"
+
 # The agent without the module is of little use, but an image may build
 # the module into its kernel instead: recommend, do not depend.
 RRECOMMENDS:${PN} = "kernel-module-phloem"
