@@ -1652,6 +1652,14 @@ static void on_nl(struct pd_watch *w, uint32_t events)
 	peer_disc_netlink(&P->disc);
 }
 
+/* SWIM's direct path (struct peer_swim @direct): a session with @key */
+static bool swim_direct(void *ctx, const uint8_t key[32])
+{
+	const struct pd_peer *e = peer_find(ctx, key);
+
+	return e && sendable(e);
+}
+
 static bool live(void *ctx, const uint8_t key[32])
 {
 	struct pd_peers *p = ctx;
@@ -1932,6 +1940,8 @@ int pd_peers_open(struct phloemd *d, char *err, size_t errlen)
 		randombytes_buf(&p->epoch, sizeof(p->epoch));
 	while (!(p->epoch &= INT64_MAX));
 	peer_swim_init(&p->swim, p->id->pk, SWIM_PERIOD_MS, 3 * SWIM_PERIOD_MS, now);
+	p->swim.direct = swim_direct;
+	p->swim.ctx = p;
 	/* refreshes travel by digest only: allow them a few rounds */
 	p->gossip.max_age_ms = 4 * PEER_REFRESH_MS;
 	P = p;

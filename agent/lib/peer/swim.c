@@ -68,11 +68,12 @@ struct peer_swim_member *peer_swim_heard(struct peer_swim *s, const uint8_t key[
 		m = &s->m[s->n++];
 		memset(m, 0, sizeof(*m));
 		memcpy(m->key, key, 32);
-		m->since_ms = now_ms;
+		m->since_ms = m->heard_ms = now_ms;
 		return m;
 	}
 	/* an authenticated datagram from it is first-hand proof of life */
 	set_state(m, PEER_ALIVE, now_ms);
+	m->heard_ms = now_ms;
 	return m;
 }
 
@@ -92,7 +93,8 @@ static int live_helpers(struct peer_swim *s, const struct peer_swim_member *t,
 	for (int i = 0; i < s->n && n < PEER_SWIM_K && n < max; i++) {
 		struct peer_swim_member *h = &s->m[(s->rr + i) % s->n];
 
-		if (h == t || h->state != PEER_ALIVE)
+		if (h == t || h->state != PEER_ALIVE ||
+		    (s->direct && !s->direct(s->ctx, h->key)))
 			continue;
 		act[n].kind = PEER_SA_PING_REQ;
 		memcpy(act[n].to, h->key, 32);
@@ -146,6 +148,9 @@ int peer_swim_tick(struct peer_swim *s, uint64_t now_ms,
 		for (int i = 0; i < s->n; i++) {
 			struct peer_swim_member *m = &s->m[s->rr++ % s->n];
 
+			bool direct = !s->direct || s->direct(s->ctx, m->key);
+			int k;
+
 			if (m->ping_seq)
 				continue;
 			/* 1 .. 2^31 - 1: the upper half is for relayed pings
@@ -156,10 +161,21 @@ int peer_swim_tick(struct peer_swim *s, uint64_t now_ms,
 			m->ping_seq = s->seq;
 			m->ping_at_ms = now_ms;
 			m->req_sent = false;
-			act[n].kind = PEER_SA_PING;
-			memcpy(act[n].to, m->key, 32);
-			act[n].seq = m->ping_seq;
-			n++;
+			if (direct) {
+				act[n].kind = PEER_SA_PING;
+				memcpy(act[n].to, m->key, 32);
+				act[n].seq = m->ping_seq;
+				n++;
+				break;
+			}
+			/* no session with it (yet): through helpers at once */
+			m->req_sent = true;
+			k = live_helpers(s, m, act + n, max - n);
+			n += k;
+			/* nobody to carry the probe: not a failure of the
+			 * member's while it was heard lately */
+			if (!k && now_ms - m->heard_ms < 3ull * s->period_ms)
+				m->ping_seq = 0;
 			break;
 		}
 	}
