@@ -512,30 +512,31 @@ static void send_sealed(struct pd_peers *p, struct pd_peer *e,
 	send_with_news(p, e, &b);
 }
 
-/* A member we can send to; @alive_only: not suspect or dead either. */
-static bool reachable(struct pd_peers *p, const struct pd_peer *e, bool alive_only)
+/* A member we can send to and do not hold dead. */
+static bool reachable(struct pd_peers *p, const struct pd_peer *e)
 {
 	const struct peer_swim_member *m;
 
 	if (!sendable(e))
 		return false;
 	m = peer_swim_find(&p->swim, e->key);
-	return m && (alive_only ? m->state == PEER_ALIVE : m->state != PEER_DEAD);
+	return m && m->state != PEER_DEAD;
 }
 
-/* Up to @max distinct random reachable members into @out. */
+/*
+ * Up to @max distinct random reachable members into @out, suspects
+ * included: at 10% loss most suspicions are false, and a member left out
+ * of every push while suspected missed the news for seconds (until a
+ * digest), and heard of its suspicion (to refute it) only when probed.
+ */
 static int pick_random(struct pd_peers *p, struct pd_peer **out, int max)
 {
 	struct pd_peer *c[MAX_PEERS];
 	int n = 0;
 
 	for (int i = 0; i < p->npeers; i++)
-		if (reachable(p, &p->peer[i], true))
+		if (reachable(p, &p->peer[i]))
 			c[n++] = &p->peer[i];
-	if (!n)		/* everyone suspect: try them anyway */
-		for (int i = 0; i < p->npeers; i++)
-			if (reachable(p, &p->peer[i], false))
-				c[n++] = &p->peer[i];
 	for (int i = 0; i < max && i < n; i++) {
 		int j = i + (int)randombytes_uniform((uint32_t)(n - i));
 		struct pd_peer *t = c[i];

@@ -833,12 +833,15 @@ TEST(swim_suspect_dead_and_refute)
 	n = peer_swim_tick(&s, 2000, act, 8);
 	ASSERT_EQ(1, n);
 	m = peer_swim_find(&s, act[0].to);
-	/* half a period later: ping-req through the one live helper */
+	/* half a period later: the PING again, and a ping-req through the
+	 * one live helper */
 	n = peer_swim_tick(&s, 2500, act, 8);
-	ASSERT_EQ(1, n);
-	ASSERT_EQ(PEER_SA_PING_REQ, act[0].kind);
-	ASSERT_EQ(0, memcmp(act[0].target, m->key, 32));
-	ASSERT_NE(0, memcmp(act[0].to, m->key, 32));
+	ASSERT_EQ(2, n);
+	ASSERT_EQ(PEER_SA_PING, act[0].kind);
+	ASSERT_EQ(0, memcmp(act[0].to, m->key, 32));
+	ASSERT_EQ(PEER_SA_PING_REQ, act[1].kind);
+	ASSERT_EQ(0, memcmp(act[1].target, m->key, 32));
+	ASSERT_NE(0, memcmp(act[1].to, m->key, 32));
 	/* a full period without ack: suspect; suspect_ms later: dead */
 	peer_swim_tick(&s, 3000, act, 8);
 	ASSERT_EQ(PEER_SUSPECT, m->state);
