@@ -125,6 +125,7 @@ struct node {
 	int id;
 	bool up;
 	uint64_t start, next_tick, next_ann, ann_gap, next_digest;
+	int ann_n;
 	uint8_t pk[32], sk[64];
 	struct peer_local me;
 	struct peer_swim swim;
@@ -405,7 +406,7 @@ static void tick(struct node *a)
 	measure(a);
 	if (now >= a->next_ann) {
 		announce(a, -1);
-		a->ann_gap = a->ann_gap ? 2 * a->ann_gap : 250;
+		a->ann_gap = a->ann_n++ < 4 ? 250 : 2 * a->ann_gap;
 		if (a->ann_gap > 10000)
 			a->ann_gap = 10000;
 		a->next_ann = now + a->ann_gap;
@@ -620,7 +621,7 @@ static struct result run(int n, double loss_pct, uint64_t seed)
 		crypto_sign_seed_keypair(a->pk, a->sk, seedb);
 		if (peer_local_init(&a->me, a->pk, a->sk, comm))
 			abort();
-		a->start = uniform(100);
+		a->start = uniform(getenv("SPREAD") ? atoi(getenv("SPREAD")) : 100);
 		a->next_tick = a->start;
 		a->net_w = 1000 + (int32_t)uniform(2000);
 		a->gossip.max_age_ms = 60000;
@@ -663,6 +664,24 @@ static struct result run(int n, double loss_pct, uint64_t seed)
 		}
 		if (!t_disc && all_alive())
 			t_disc = now ? now : 1;
+		if (getenv("SIM_DEBUG") && !t_disc && now % 250 == 0) {
+			int unknown = 0, susp = 0, dead = 0, nosess = 0;
+
+			for (int i = 0; i < N; i++)
+				for (int j = 0; j < N; j++) {
+					const struct peer_swim_member *m;
+
+					if (i == j || !nd[i].up || !nd[j].up)
+						continue;
+					m = peer_swim_find(&nd[i].swim, nd[j].pk);
+					unknown += !m;
+					susp += m && m->state == PEER_SUSPECT;
+					dead += m && m->state == PEER_DEAD;
+					nosess += !sendable(&nd[i], j);
+				}
+			fprintf(stderr, "# %llu ms: pairs unknown %d suspect %d dead %d, no session %d\n",
+				(unsigned long long)now, unknown, susp, dead, nosess);
+		}
 		if (t_change && !t_net && all_heard_change())
 			t_net = now;
 		/* SIM_DEBUG=1: how the news spreads, and what the bytes at rest are */
