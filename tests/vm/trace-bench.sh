@@ -20,7 +20,7 @@ dir=${1:?usage: trace-bench.sh DIR}
 . "$(dirname "$0")/trace-lib.sh"
 ROUNDS=${ROUNDS:-3}
 WINDOW_S=${WINDOW_S:-8}
-TARGET_PCT=${TARGET_PCT:-50}
+TARGET_PCT=${TARGET_PCT:-10}
 W=$(mktemp -d)
 tool=
 trap '[ -n "$tool" ] && kill $tool 2>/dev/null; rm -rf "$W"' EXIT
