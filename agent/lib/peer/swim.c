@@ -86,6 +86,20 @@ void peer_swim_forget(struct peer_swim *s, const uint8_t key[32])
 		*m = s->m[--s->n];
 }
 
+/* a direct path to @key: a session with it, or no @direct hook to ask */
+static bool has_direct(const struct peer_swim *s, const uint8_t key[32])
+{
+	return !s->direct || s->direct(s->ctx, key);
+}
+
+/* a PING of @m's current probe into @a */
+static void add_ping(struct peer_swim_action *a, const struct peer_swim_member *m)
+{
+	a->kind = PEER_SA_PING;
+	memcpy(a->to, m->key, 32);
+	a->seq = m->ping_seq;
+}
+
 static int live_helpers(struct peer_swim *s, const struct peer_swim_member *t,
 			struct peer_swim_action *act, int max)
 {
@@ -94,8 +108,7 @@ static int live_helpers(struct peer_swim *s, const struct peer_swim_member *t,
 	for (int i = 0; i < s->n && n < PEER_SWIM_K && n < max; i++) {
 		struct peer_swim_member *h = &s->m[(s->rr + i) % s->n];
 
-		if (h == t || h->state != PEER_ALIVE ||
-		    (s->direct && !s->direct(s->ctx, h->key)))
+		if (h == t || h->state != PEER_ALIVE || !has_direct(s, h->key))
 			continue;
 		act[n].kind = PEER_SA_PING_REQ;
 		memcpy(act[n].to, h->key, 32);
@@ -137,12 +150,8 @@ int peer_swim_tick(struct peer_swim *s, uint64_t now_ms,
 				 * loss a direct round trip fails 19% of the time, and
 				 * every false suspicion costs a wave of STATEs
 				 * through the whole community, then its refutation */
-				if (n < max && (!s->direct || s->direct(s->ctx, m->key))) {
-					act[n].kind = PEER_SA_PING;
-					memcpy(act[n].to, m->key, 32);
-					act[n].seq = m->ping_seq;
-					n++;
-				}
+				if (n < max && has_direct(s, m->key))
+					add_ping(&act[n++], m);
 				n += live_helpers(s, m, act + n, max - n);
 			}
 		}
@@ -158,8 +167,6 @@ int peer_swim_tick(struct peer_swim *s, uint64_t now_ms,
 		 */
 		for (int i = 0; i < s->n; i++) {
 			struct peer_swim_member *m = &s->m[s->rr++ % s->n];
-
-			bool direct = !s->direct || s->direct(s->ctx, m->key);
 			int k;
 
 			if (m->ping_seq)
@@ -172,11 +179,8 @@ int peer_swim_tick(struct peer_swim *s, uint64_t now_ms,
 			m->ping_seq = s->seq;
 			m->ping_at_ms = now_ms;
 			m->req_sent = false;
-			if (direct) {
-				act[n].kind = PEER_SA_PING;
-				memcpy(act[n].to, m->key, 32);
-				act[n].seq = m->ping_seq;
-				n++;
+			if (has_direct(s, m->key)) {
+				add_ping(&act[n++], m);
 				break;
 			}
 			/* no session with it (yet): through helpers at once */
