@@ -220,6 +220,12 @@ void pd_devctl_init(struct pd_devctl *c)
 	*c = (struct pd_devctl){ 0 };
 }
 
+/* an inverter's PV limit in force, m%: above 100 % it does not limit */
+static int64_t pv_limit(const struct pd_site_device *d)
+{
+	return d->pv_limit_mpct.milli > 100000 ? 100000 : d->pv_limit_mpct.milli;
+}
+
 static int64_t ref(struct pd_val set, struct pd_val ac)
 {
 	return set.known ? set.milli : ac.known ? ac.milli : 0;
@@ -277,8 +283,7 @@ void pd_devctl_run(struct pd_devctl *c, struct pd_devices *mod,
 			in.pv = true;
 			in.pv_mw += d->ac_mw.milli;
 			rating += d->rating_mw.milli;
-			limit_w += d->rating_mw.milli / 1000 * (d->pv_limit_mpct.milli > 100000 ?
-								100000 : d->pv_limit_mpct.milli);
+			limit_w += d->rating_mw.milli / 1000 * pv_limit(d);
 			pi[np++] = i;
 		}
 	}
@@ -309,9 +314,7 @@ void pd_devctl_run(struct pd_devctl *c, struct pd_devices *mod,
 	/* several inverters at different limits: all to the mean in force */
 	if (!out.pv_write && np > 1) {
 		for (int k = 0; k < np; k++) {
-			int64_t l = s->dev[pi[k]].pv_limit_mpct.milli;
-
-			if (llabs((l > 100000 ? 100000 : l) - in.pv_ref_mpct) > PV_STEP_MPCT) {
+			if (llabs(pv_limit(&s->dev[pi[k]]) - in.pv_ref_mpct) > PV_STEP_MPCT) {
 				out.pv_write = true;
 				out.pv_mpct = in.pv_ref_mpct;
 				if (!out.batt_write)
