@@ -3,6 +3,9 @@
 # phloemd end to end against pymodbus simulators of an inverter, a battery
 # and a meter (TCP and RTU over a socat pty pair), mbpoll reading phloemd's
 # SunSpec meter server (tests/modbus/run.sh; docs/modbus.md).
+# check-modbus-peer: a site's PV read over Modbus reaches a neighbour's
+# phloemd (gossip, community net power, the clean part of its ledger
+# entries; tests/modbus/peer.sh, loopback UDP, no namespaces).
 MT := $(BUILD)/tests/modbus
 
 $(MT)/sunspec_test: $(TOP)/tests/modbus/sunspec_test.c $(TOP)/agent/lib/sunspec/sunspec.c \
@@ -21,6 +24,12 @@ check-modbus: $(MT)/sunspec_test $(MT)/devctl_test $(PHLOEMD) $(PHLOEMCTL)
 	@PHLOEMD=$(PHLOEMD) PHLOEMCTL=$(PHLOEMCTL) AT=$(MT) \
 		$(TOP)/tests/lib/run-tap.sh $(RESULTS)/$@.tap $(TOP)/tests/modbus/run.sh
 CHECKS += check-modbus
+
+.PHONY: check-modbus-peer
+check-modbus-peer: $(PHLOEMD) $(PHLOEMCTL)
+	@PHLOEMD=$(PHLOEMD) PHLOEMCTL=$(PHLOEMCTL) \
+		$(TOP)/tests/lib/run-tap.sh $(RESULTS)/$@.tap $(TOP)/tests/modbus/peer.sh
+CHECKS += check-modbus-peer
 
 bench-modbus: $(PHLOEMD) $(PHLOEMCTL)
 	@PHLOEMD=$(PHLOEMD) PHLOEMCTL=$(PHLOEMCTL) $(TOP)/tests/modbus/bench.sh

@@ -21,13 +21,21 @@ $(HOSTILE): $(TOP)/tests/netns/hostile.c $(LIBPHLOEM) $(TOP)/agent/lib/peer/peer
 	$(CC) $(AGENT_CFLAGS) -o $@ $< $(LIBPHLOEM) $(AGENT_LIBS) \
 		$(shell $(PKG_CONFIG) --libs libnl-route-3.0)
 
+# The lossy hub for kernels without sch_netem (tests/netns/hub.c; hub.py
+# is used when it is not built)
+NETNS_HUB := $(BUILD)/tests/netns/hub
+$(NETNS_HUB): $(TOP)/tests/netns/hub.c
+	@mkdir -p $(dir $@)
+	$(CC) $(AGENT_CFLAGS) -o $@ $<
+
 .PHONY: check-netns check-peer-fuzz bench-netns
-check-netns: $(AB)/phloemd $(AB)/phloemctl $(HOSTILE)
+check-netns: $(AB)/phloemd $(AB)/phloemctl $(HOSTILE) $(NETNS_HUB)
 	@NETNS_N=$(NETNS_N) PHLOEMD=$(AB)/phloemd PHLOEMCTL=$(AB)/phloemctl HOSTILE=$(HOSTILE) \
+		HUB=$(NETNS_HUB) \
 		$(TOP)/tests/lib/run-tap.sh $(RESULTS)/$@.tap $(TOP)/tests/netns/netns.sh
 
-bench-netns: $(AB)/phloemd $(AB)/phloemctl
-	@PHLOEMD=$(AB)/phloemd PHLOEMCTL=$(AB)/phloemctl $(TOP)/tests/netns/bench.sh
+bench-netns: $(AB)/phloemd $(AB)/phloemctl $(NETNS_HUB)
+	@PHLOEMD=$(AB)/phloemd PHLOEMCTL=$(AB)/phloemctl HUB=$(NETNS_HUB) $(TOP)/tests/netns/bench.sh
 
 # The target compiles the decoders' sources itself (as ledger_fuzz does the
 # ledger's): wire.c (datagrams, records of a sealed message, membership

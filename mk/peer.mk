@@ -46,3 +46,16 @@ CHECKS += check-peer-meter
 # The fuzz target (tests/fuzz/peer_fuzz.c, built by mk/netns.mk) also drives
 # the handshake and transport decoders of a session with fixed keys.
 PEER_FUZZ_SRCS += $(TOP)/agent/lib/peer/session.c $(TOP)/agent/lib/peer/handshake.c
+
+# 50 gateways in one process on a simulated clock and a lossy in-memory
+# LAN, running the peer library (tests/peer/scale_sim.c): issue 11's scale
+# targets asserted over fixed seeds (deterministic, about 15 s of CPU)
+SCALE_SIM_SRCS := $(addprefix $(TOP)/agent/lib/peer/,wire.c session.c handshake.c swim.c gossip.c member.c)
+$(PT)/scale_sim: $(TOP)/tests/peer/scale_sim.c $(SCALE_SIM_SRCS) $(PEER_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(AGENT_CFLAGS) -o $@ $< $(SCALE_SIM_SRCS) $(shell $(PKG_CONFIG) --libs libsodium)
+
+.PHONY: check-peer-scale
+check-peer-scale: $(PT)/scale_sim
+	@$(TOP)/tests/lib/run-tap.sh $(RESULTS)/$@.tap $(PT)/scale_sim
+CHECKS += check-peer-scale

@@ -3,7 +3,7 @@
 # files live in agent/phloemd/; it links libphloem.a (nl and sim among it)
 # and the kernel's pure shedding unit, kernel/shed.c, compiled for the host
 # (the sim backend runs the very code the module runs).
-PD_PKGS    := libnl-genl-3.0 json-c libsystemd sqlite3 inih libmodbus
+PD_PKGS    := libnl-genl-3.0 json-c sqlite3 inih libmodbus
 PD_CFLAGS   = $(shell $(PKG_CONFIG) --cflags $(PD_PKGS) 2>/dev/null) \
 	-I$(TOP)/agent -I$(TOP)/kernel
 PD_LIBS     = $(shell $(PKG_CONFIG) --libs $(PD_PKGS) 2>/dev/null) -lm -lpthread

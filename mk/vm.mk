@@ -51,10 +51,13 @@ bench-vm: modules vm-tools
 	@$(VM_RUN) --timeout 600 --modules -- $(VM_OUT)/phloem_bench
 
 # The agent's binaries are copied beside the tools: a concurrent build must
-# not swap them under the running guest.
+# not swap them under the running guest. Then the dashboard on this
+# machine (tests/web/demo.sh): it ends by printing its address; it stays up
+# DEMO_S seconds (20), or until Ctrl-C with DEMO_KEEP=1.
 demo: modules vm-tools $(PHLOEMD) $(PHLOEMCTL)
 	@cp $(PHLOEMD) $(PHLOEMCTL) $(VM_OUT)/
 	@$(VM_RUN) --timeout 600 --modules -- $(TOP)/tests/vm/demo.sh $(VM_OUT)
+	@PHLOEMD=$(PHLOEMD) DEMO_KEEP=$(DEMO_KEEP) $(TOP)/tests/web/demo.sh
 
 CHECKS  += check-vm
 BENCHES += bench-vm

@@ -172,6 +172,8 @@ static void entry_json(struct json *j, const uint8_t *raw, size_t len,
 		json_u64(j, "wh_import", e->body.meter.wh_import);
 		json_u64(j, "wh_export", e->body.meter.wh_export);
 		json_u64(j, "channels", e->body.meter.channels);
+		if (e->body.meter.clean_known)
+			json_u64(j, "wh_clean", e->body.meter.wh_clean);
 		break;
 	case LEDGER_T_TRANSFER: {
 		const struct ledger_transfer *t = &e->body.transfer;

@@ -129,7 +129,7 @@ static int meter_cb(const uint8_t author[LEDGER_KEY_BYTES],
 	c->len = m->interval_len;
 	ledger_key_to_text(author, c->errkey);
 	if (m->wh_import > (uint64_t)SETTLE_WH_MAX ||
-	    m->wh_export > (uint64_t)SETTLE_WH_MAX) {
+	    m->wh_export > (uint64_t)SETTLE_WH_MAX || m->wh_clean > m->wh_export) {
 		c->err = SETTLE_E_RANGE;
 		return 1;
 	}
@@ -146,6 +146,8 @@ static int meter_cb(const uint8_t author[LEDGER_KEY_BYTES],
 	}
 	x->import_wh = (int64_t)m->wh_import;
 	x->export_wh = (int64_t)m->wh_export;
+	/* the author's signed clean part (40-byte form); 0 when absent */
+	x->clean_export_wh = (int64_t)m->wh_clean;
 	return 0;
 }
 

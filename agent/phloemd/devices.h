@@ -88,6 +88,49 @@ struct pd_devctl_out {
 void pd_devctl_plan(const struct pd_devctl_in *in, struct pd_devctl_out *out);
 
 /**
+ * struct pd_devctl_batt - one of several batteries, for the split
+ * @soc_mpct, @reserve_mpct: state of charge and the reserve kept
+ * @capacity_mwh: usable capacity; <= 0 when unknown (then its energy is
+ *                reckoned as one hour at its maximum rate)
+ * @max_charge_mw, @max_discharge_mw: its rates (> 0)
+ * @ref_mw: its setpoint in force (+ discharge)
+ */
+struct pd_devctl_batt {
+	int64_t soc_mpct;
+	int64_t reserve_mpct;
+	int64_t capacity_mwh;
+	int64_t max_charge_mw;
+	int64_t max_discharge_mw;
+	int64_t ref_mw;
+};
+
+/**
+ * pd_devctl_batteries() - several batteries as the one pd_devctl_plan() sees
+ * @b: @n batteries (n >= 1)
+ * @in: its batt_* fields are set: the sum of the setpoints in force, the
+ *      sum of the rates of those that may move that way (above reserve to
+ *      discharge, below full to charge), and a state of charge that lets
+ *      the rules of the reserve and of a full battery act on them all
+ * With n = 1 this is exactly that battery.
+ */
+void pd_devctl_batteries(const struct pd_devctl_batt *b, int n, struct pd_devctl_in *in);
+
+/**
+ * pd_devctl_split() - share a total battery setpoint among @n batteries
+ * @total_mw: + discharge, - charge
+ * @out: @n setpoints; they sum to @total_mw unless every battery that may
+ *       take a share is at its rate
+ *
+ * Discharge is shared in proportion to each battery's energy above its
+ * reserve, charge in proportion to the room below full, each capped at its
+ * rate (what a capped battery cannot take goes to the others, in
+ * proportion again). A battery at or below its reserve gets no discharge,
+ * a full one no charge. Integers only; the last Wh of rounding go to the
+ * first batteries in config order, so the result is reproducible.
+ */
+void pd_devctl_split(const struct pd_devctl_batt *b, int n, int64_t total_mw, int64_t *out);
+
+/**
  * struct pd_devctl - the control's memory between kernel samples
  * @hold_until_ms: after a write, the meter has not seen its effect yet:
  *                 no new decision before (CLOCK_MONOTONIC ms)

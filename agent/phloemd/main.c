@@ -46,12 +46,12 @@
 #include <unistd.h>
 
 #include <linux/capability.h>
-#include <systemd/sd-daemon.h>
 
 #include "lib/nl/phloem_nl.h"
 #include "daemon.h"
 #include "meter.h"
 #include "devices.h"
+#include "notify.h"
 
 #define METER_POLL_S	2
 #define FLUSH_EVERY	5	/* polls: partial minutes reach disk every 10 s */
@@ -722,7 +722,7 @@ static void on_watchdog_cb(struct pd_watch *w, uint32_t events)
 	uint64_t n;
 
 	if (read(w->fd, &n, sizeof(n)) >= 0)
-		sd_notify(0, "WATCHDOG=1");
+		pd_notify("WATCHDOG=1");
 }
 
 static void on_backend(struct pd_watch *w, uint32_t events)
@@ -747,11 +747,11 @@ static void reload(void)
 		logmsg("reload: out of memory, configuration in force unchanged");
 		return;
 	}
-	sd_notify(0, "RELOADING=1");
+	pd_notify("RELOADING=1");
 	if (pd_config_load(nc, D.cfg.path, err, sizeof(err)) ||
 	    build_maps(nc, &D.info, cmap, rmap, err, sizeof(err))) {
 		logmsg("reload refused, configuration in force unchanged: %s", err);
-		sd_notifyf(0, "READY=1\nSTATUS=reload refused: %s", err);
+		pd_notifyf("READY=1\nSTATUS=reload refused: %s", err);
 		free(nc);
 		return;
 	}
@@ -805,7 +805,7 @@ static void reload(void)
 	}
 	renew_lease();
 	logmsg("configuration reloaded from %s", D.cfg.path);
-	sd_notify(0, "READY=1\nSTATUS=running");
+	pd_notify("READY=1\nSTATUS=running");
 }
 
 static void on_signal(struct pd_watch *w, uint32_t events)
@@ -1059,7 +1059,7 @@ int main(int argc, char **argv)
 		logmsg("event loop setup: %s", strerror(errno));
 		return 1;
 	}
-	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec) {
+	if ((wd_usec = pd_watchdog_usec())) {
 		w_wd.fn = on_watchdog_cb;
 		if (timer_periodic(&w_wd, wd_usec * 1000 / 2)) {
 			logmsg("watchdog timer: %s", strerror(errno));
@@ -1112,7 +1112,7 @@ int main(int argc, char **argv)
 	logmsg("running: backend %s, device %s, %u channels, %u circuits, %u relays, socket %s, history %s",
 	       D.be.ops->name, D.info.name, D.info.nchannels, D.info.ncircuits,
 	       D.info.nrelays, D.cfg.socket, D.cfg.db);
-	sd_notify(0, "READY=1\nSTATUS=running");
+	pd_notify("READY=1\nSTATUS=running");
 	pd_site_dispatch(&D.site);
 
 	while (!D.quit) {
@@ -1134,7 +1134,7 @@ int main(int argc, char **argv)
 		pd_control_reap(&D);
 	}
 
-	sd_notify(0, "STOPPING=1");
+	pd_notify("STOPPING=1");
 	logmsg("stopping: releasing the lease and the time-of-use holds");
 	meter_poll(&D);
 	flush_minute(&D);

@@ -15,6 +15,12 @@
  * ours is in flight, since our chain's next position is promised to it,
  * and an interval that already has an entry of ours on the chain (a
  * restart, a clock step back) is never appended twice.
+ *
+ * The clean part of the export (docs/settlement.md, "Clean energy"): every
+ * kernel sample (a site subscription) adds min(export, PV production) over
+ * the time since the previous sample, with the PV the site's devices
+ * reported last (pd_site_pv_mw()). The entry carries it (the 40-byte form)
+ * only when a device told the PV production during the interval.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -37,6 +43,9 @@
 /* Closed intervals waiting to be appended: a settlement in flight holds
  * them for seconds; 64 covers 16 h of 900 s intervals. */
 #define METER_PENDING	64
+/* A gap between kernel samples longer than this (the backend failed, the
+ * loop stalled) counts only this long: clean energy is never made up. */
+#define METER_CLEAN_GAP_MS	5000
 
 /**
  * struct pd_meter - the meter in the daemon
@@ -61,6 +70,8 @@ struct pd_meter {
 	uint64_t appended, duplicates, dropped, refused;
 	bool held;
 	bool failing;
+	int sub;
+	uint64_t last_sample_ms;
 };
 
 #define mlog(...) pd_log("meter", __VA_ARGS__)
@@ -145,6 +156,7 @@ static int append_one(struct phloemd *d, struct pd_meter *m)
 	const struct pd_meter_interval *iv = &m->pending[0];
 	struct own_walk w = { .key = id->pk };
 	struct ledger_entry e;
+	char clean[48];
 	int ret;
 
 	ret = ledger_foreach_meter(l, iv->start, own_meter, &w);
@@ -167,6 +179,8 @@ static int append_one(struct phloemd *d, struct pd_meter *m)
 	e.body.meter.wh_import = iv->wh_import;
 	e.body.meter.wh_export = iv->wh_export;
 	e.body.meter.channels = 1u << m->chan;
+	e.body.meter.clean_known = iv->clean_known;
+	e.body.meter.wh_clean = iv->wh_clean;
 	ret = ledger_append(l, id->pk, id, &e, NULL);
 	if (ret < 0 || ret == LEDGER_E_DOUBLE_SPEND) {
 		/* storage trouble, or a transfer we did not propose holds our
@@ -181,8 +195,10 @@ static int append_one(struct phloemd *d, struct pd_meter *m)
 		m->refused++;
 		return 1;
 	}
+	snprintf(clean, sizeof(clean), " (%" PRIu64 " Wh clean)", iv->wh_clean);
 	mlog("interval %" PRIu64 "+%" PRIu32 " s: import %" PRIu64 " Wh, export %" PRIu64
-	     " Wh, seq %" PRIu64 "%s", iv->start, iv->len, iv->wh_import, iv->wh_export, e.seq,
+	     " Wh%s, seq %" PRIu64 "%s", iv->start, iv->len, iv->wh_import,
+	     iv->wh_export, iv->clean_known ? clean : "", e.seq,
 	     iv->partial ? " (partial: metered from phloemd's start or a counter reset)" : "");
 	m->have_last = true;
 	m->last = *iv;
@@ -240,6 +256,27 @@ static void on_timer(struct pd_watch *w, uint32_t events)
 	arm(m, next);
 }
 
+/* PD_SITE_KERNEL: this sample's share of the open interval's clean export */
+static void on_sample(void *ctx, struct pd_site *s, uint32_t changed,
+		      const struct pd_event_row *ev)
+{
+	struct pd_meter *m = ctx;
+	uint64_t t = s->kernel.time_ms, dt;
+	bool known;
+	int64_t pv;
+
+	(void)changed;
+	(void)ev;
+	if (!s->kernel.valid || t <= m->last_sample_ms)
+		return;
+	dt = m->last_sample_ms ? t - m->last_sample_ms : 0;
+	m->last_sample_ms = t;
+	if (dt > METER_CLEAN_GAP_MS)
+		dt = METER_CLEAN_GAP_MS;
+	pv = pd_site_pv_mw(s, &known);
+	pd_meter_clean(&m->acc, dt, s->kernel.st.site_p_mw, pv, known);
+}
+
 int pd_meter_open(struct phloemd *d)
 {
 	struct pd_meter *m;
@@ -271,6 +308,9 @@ int pd_meter_open(struct phloemd *d)
 		free(m);
 		return err;
 	}
+	m->sub = pd_site_subscribe(&d->site, PD_SITE_KERNEL, on_sample, m);
+	if (m->sub < 0)
+		mlog("no room to follow the kernel's samples: no clean part in our entries");
 	d->meter = m;
 	/* the baseline: what the counters held before now is not ours to
 	 * put in this interval (a restart under-reports it, see meter.h) */
@@ -289,6 +329,8 @@ void pd_meter_close(struct phloemd *d)
 	if (m->npending)
 		mlog("stopping with %d intervals not appended (from %" PRIu64 ")", m->npending,
 		     m->pending[0].start);
+	if (m->sub >= 0)
+		pd_site_unsubscribe(&d->site, m->sub);
 	pd_watch_del(d, &m->w);
 	close(m->w.fd);
 	free(m);
@@ -319,6 +361,8 @@ struct json_object *pd_meter_json(struct phloemd *d)
 		ADD(l, "len", json_object_new_int64(m->last.len));
 		ADD(l, "wh_import", json_object_new_int64((int64_t)m->last.wh_import));
 		ADD(l, "wh_export", json_object_new_int64((int64_t)m->last.wh_export));
+		if (m->last.clean_known)
+			ADD(l, "wh_clean", json_object_new_int64((int64_t)m->last.wh_clean));
 		ADD(l, "partial", json_object_new_boolean(m->last.partial));
 		ADD(l, "seq", json_object_new_int64((int64_t)m->last_seq));
 		ADD(o, "last", l);

@@ -38,6 +38,9 @@ struct json_object;
  * @acc_imp: import of the open interval so far, mWh, including the sub-Wh
  *           remainder carried from the interval before
  * @acc_exp: the same for export
+ * @clean_known: the site's PV production was known during the open
+ *               interval (a device read it): its entry carries wh_clean
+ * @acc_clean: export covered by PV production in the open interval, mW*ms
  *
  * Plain data, no clock and no I/O: every function below is given the time
  * and the counters, so the tests drive it with any sequence.
@@ -49,6 +52,8 @@ struct pd_meter_acc {
 	uint64_t start;
 	uint64_t base_imp, base_exp;
 	uint64_t acc_imp, acc_exp;
+	bool clean_known;
+	uint64_t acc_clean;
 };
 
 /**
@@ -59,12 +64,18 @@ struct pd_meter_acc {
  *             stays in the accumulator for the next interval)
  * @wh_export: the same for export
  * @partial: metered from later than @start (see struct pd_meter_acc)
+ * @clean_known: @wh_clean is measured (the 40-byte entry, docs/ledger.md)
+ * @wh_clean: of @wh_export, the Wh the site's own PV covered: the
+ *            integral of min(export, PV production) over the interval's
+ *            samples, floored, at most @wh_export
  */
 struct pd_meter_interval {
 	uint64_t start;
 	uint32_t len;
 	uint64_t wh_import, wh_export;
 	bool partial;
+	bool clean_known;
+	uint64_t wh_clean;
 };
 
 /* pd_meter_feed() result bits */
@@ -93,6 +104,21 @@ int pd_meter_init(struct pd_meter_acc *a, uint32_t len);
 unsigned int pd_meter_feed(struct pd_meter_acc *a, uint64_t now_ms,
 			   uint64_t imp_mwh, uint64_t exp_mwh,
 			   struct pd_meter_interval *out);
+
+/**
+ * pd_meter_clean() - one kernel sample's share of clean export
+ * @dt_ms: time the sample stands for (since the previous one)
+ * @site_p_mw: the kernel's site power (+ import, - export)
+ * @pv_mw: the site's PV production now (pd_site_pv_mw()), when @pv_known
+ *
+ * Export is clean up to the PV production measured at the same moment;
+ * battery discharge is not counted clean (the battery may have been
+ * charged from the grid: phloem does not track where its energy came
+ * from). Without a known PV value the sample adds nothing and does not
+ * make the interval's clean part known.
+ */
+void pd_meter_clean(struct pd_meter_acc *a, uint64_t dt_ms, int64_t site_p_mw,
+		    int64_t pv_mw, bool pv_known);
 
 /** pd_meter_next_boundary() - end of the interval containing @now_s. */
 uint64_t pd_meter_next_boundary(uint32_t len, uint64_t now_s);

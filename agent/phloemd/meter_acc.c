@@ -58,6 +58,14 @@ unsigned int pd_meter_feed(struct pd_meter_acc *a, uint64_t now_ms,
 	out->wh_import = a->acc_imp / 1000;
 	out->wh_export = a->acc_exp / 1000;
 	out->partial = a->partial;
+	/* floored, so never more than measured; and within the export,
+	 * whose remainder carries (the decoder refuses clean > export) */
+	out->clean_known = a->clean_known;
+	out->wh_clean = a->acc_clean / 3600000000u;
+	if (out->wh_clean > out->wh_export)
+		out->wh_clean = out->wh_export;
+	a->clean_known = false;
+	a->acc_clean = 0;
 	/* whole Wh go on the chain; the rest is the next interval's, so
 	 * rounding never loses energy over a run */
 	a->acc_imp %= 1000;
@@ -65,4 +73,17 @@ unsigned int pd_meter_feed(struct pd_meter_acc *a, uint64_t now_ms,
 	a->start = cur;
 	a->partial = false;
 	return ret | PD_METER_CLOSED;
+}
+
+void pd_meter_clean(struct pd_meter_acc *a, uint64_t dt_ms, int64_t site_p_mw,
+		    int64_t pv_mw, bool pv_known)
+{
+	int64_t exp = site_p_mw < 0 ? -site_p_mw : 0;
+
+	if (!a->started || !pv_known)
+		return;
+	a->clean_known = true;
+	if (pv_mw <= 0 || !exp)
+		return;
+	a->acc_clean += (uint64_t)(exp < pv_mw ? exp : pv_mw) * dt_ms;
 }

@@ -24,6 +24,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -44,6 +45,7 @@
 	X(MHD_create_response_from_buffer) \
 	X(MHD_create_response_from_callback) \
 	X(MHD_destroy_response) \
+	X(MHD_get_connection_info) \
 	X(MHD_get_daemon_info) \
 	X(MHD_lookup_connection_value) \
 	X(MHD_queue_response) \
@@ -61,6 +63,26 @@ static const char *const mhd_names[] = { MHD_FUNCS(PD_DYN_NAME) };
 #define WEB_SSE_MAX	8		/* live views at once */
 #define WEB_SSE_BUF_MAX	(256u << 10)	/* a view this far behind is dropped */
 #define WEB_CONN_MAX	32
+
+/*
+ * Wrong tokens, per client address (an IPv6 client by its /64): the first
+ * WEB_AUTH_FREE in a row are answered 401 at once; each one after blocks
+ * the address for 1, 2, 4 ... up to WEB_AUTH_MAX_S seconds, during which
+ * every change from it gets 429 with Retry-After, the right token or not.
+ * A right token clears the address; WEB_AUTH_FORGET_S without a failure
+ * does too. The table is fixed: when full, the entry idle longest goes.
+ */
+#define WEB_AUTH_FREE		5
+#define WEB_AUTH_MAX_S		300
+#define WEB_AUTH_FORGET_S	600
+#define WEB_AUTH_SLOTS		64
+
+struct auth_slot {
+	uint8_t addr[16];	/* IPv4 as ::ffff:a.b.c.d, IPv6 its /64 */
+	uint32_t fails;
+	int64_t last_ms;	/* latest failure, monotonic */
+	int64_t until_ms;	/* blocked until */
+};
 
 /* the page, embedded by the assembler (no generator, no network) */
 #define ASSET(sym, file)						\
@@ -122,21 +144,29 @@ struct pd_web {
 	struct sse *views;
 	unsigned nviews;
 	uint16_t port;
-	uint64_t requests, refused, pushes;
+	uint64_t requests, refused, pushes, throttled;
+	struct auth_slot auth[WEB_AUTH_SLOTS];
 };
 
 #define wlog(...) pd_log("web", __VA_ARGS__)
 
 /* ---- responses ---- */
 
+/* @retry_s: a Retry-After header when not 0 */
 static enum MHD_Result send_buf(struct MHD_Connection *c, unsigned code, const char *type,
-				const void *data, size_t len, enum MHD_ResponseMemoryMode mode)
+				const void *data, size_t len, enum MHD_ResponseMemoryMode mode,
+				unsigned retry_s)
 {
 	struct MHD_Response *r = mhd.MHD_create_response_from_buffer(len, (void *)data, mode);
 	enum MHD_Result rc;
+	char ra[16];
 
 	if (!r)
 		return MHD_NO;
+	if (retry_s) {
+		snprintf(ra, sizeof(ra), "%u", retry_s);
+		mhd.MHD_add_response_header(r, "Retry-After", ra);
+	}
 	mhd.MHD_add_response_header(r, "Content-Type", type);
 	mhd.MHD_add_response_header(r, "Cache-Control", "no-store");
 	mhd.MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
@@ -149,25 +179,39 @@ static enum MHD_Result send_buf(struct MHD_Connection *c, unsigned code, const c
 	return rc;
 }
 
-static enum MHD_Result send_json(struct MHD_Connection *c, unsigned code, struct json_object *o)
+static enum MHD_Result send_json_retry(struct MHD_Connection *c, unsigned code,
+				       struct json_object *o, unsigned retry_s)
 {
 	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	enum MHD_Result rc = send_buf(c, code, "application/json", s, strlen(s),
-				      MHD_RESPMEM_MUST_COPY);
+				      MHD_RESPMEM_MUST_COPY, retry_s);
 
 	json_object_put(o);
 	return rc;
 }
 
-static enum MHD_Result send_error(struct pd_web *web, struct MHD_Connection *c,
-				  unsigned code, const char *msg)
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned code, struct json_object *o)
+{
+	return send_json_retry(c, code, o, 0);
+}
+
+static enum MHD_Result send_error_retry(struct pd_web *web, struct MHD_Connection *c,
+					unsigned code, const char *msg, unsigned retry_s)
 {
 	struct json_object *o = json_object_new_object();
 
 	web->refused++;
 	json_object_object_add(o, "ok", json_object_new_boolean(0));
 	json_object_object_add(o, "error", json_object_new_string(msg));
-	return send_json(c, code, o);
+	if (retry_s)
+		json_object_object_add(o, "retry_after_s", json_object_new_int((int)retry_s));
+	return send_json_retry(c, code, o, retry_s);
+}
+
+static enum MHD_Result send_error(struct pd_web *web, struct MHD_Connection *c,
+				  unsigned code, const char *msg)
+{
+	return send_error_retry(web, c, code, msg, 0);
 }
 
 /* ---- live view: server-sent events ---- */
@@ -513,6 +557,9 @@ static char *metrics(struct pd_web *web, size_t *len)
 	mprintf(&b, "phloem_web_requests_total %llu\n", (unsigned long long)web->requests);
 	mhead(&b, "phloem_web_refused_total", "counter", "HTTP requests refused (4xx, 5xx)");
 	mprintf(&b, "phloem_web_refused_total %llu\n", (unsigned long long)web->refused);
+	mhead(&b, "phloem_web_throttled_total", "counter",
+	      "Changes refused 429: too many wrong tokens from the address");
+	mprintf(&b, "phloem_web_throttled_total %llu\n", (unsigned long long)web->throttled);
 	json_object_put(st);
 	json_object_put(ch);
 	json_object_put(rl);
@@ -552,6 +599,99 @@ static bool origin_ok(struct MHD_Connection *c)
 	o = !strncmp(origin, "http://", 7) ? origin + 7 : !strncmp(origin, "https://", 8) ?
 	    origin + 8 : NULL;
 	return o && !strcmp(o, host);
+}
+
+/* ---- wrong tokens: a delay per client address ---- */
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* the client's key: IPv4 mapped into IPv6, IPv6 cut to its /64 */
+static bool client_key(struct MHD_Connection *c, uint8_t key[16])
+{
+	const union MHD_ConnectionInfo *ci =
+		mhd.MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+	memset(key, 0, 16);
+	if (sa && sa->sa_family == AF_INET) {
+		key[10] = key[11] = 0xff;
+		memcpy(key + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		return true;
+	}
+	if (sa && sa->sa_family == AF_INET6) {
+		const uint8_t *a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+
+		/* a mapped IPv4 address is that address, all of it */
+		memcpy(key, a, IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)a) ? 16 : 8);
+		return true;
+	}
+	return false;
+}
+
+/* @key's slot, or NULL; with @make, a new one (the slot idle longest) */
+static struct auth_slot *auth_slot(struct pd_web *web, const uint8_t key[16], bool make,
+				   int64_t now)
+{
+	struct auth_slot *old = &web->auth[0];
+
+	for (int i = 0; i < WEB_AUTH_SLOTS; i++) {
+		struct auth_slot *a = &web->auth[i];
+
+		if (a->fails && now - a->last_ms > WEB_AUTH_FORGET_S * 1000 && now >= a->until_ms)
+			memset(a, 0, sizeof(*a));	/* forgiven */
+		if (a->fails && !memcmp(a->addr, key, 16))
+			return a;
+		if (!a->fails ? old->fails : old->fails && a->last_ms < old->last_ms)
+			old = a;
+	}
+	if (!make)
+		return NULL;
+	memset(old, 0, sizeof(*old));
+	memcpy(old->addr, key, 16);
+	return old;
+}
+
+/* seconds the client must still wait (0: may try) */
+static unsigned auth_wait_s(struct pd_web *web, const uint8_t key[16])
+{
+	int64_t now = mono_ms();
+	struct auth_slot *a = auth_slot(web, key, false, now);
+
+	return a && a->until_ms > now ? (unsigned)((a->until_ms - now + 999) / 1000) : 0;
+}
+
+static void auth_failed(struct pd_web *web, const uint8_t key[16])
+{
+	int64_t now = mono_ms();
+	struct auth_slot *a = auth_slot(web, key, true, now);
+	char who[INET6_ADDRSTRLEN];
+
+	a->fails++;
+	a->last_ms = now;
+	if (a->fails > WEB_AUTH_FREE) {
+		unsigned n = a->fails - WEB_AUTH_FREE - 1;
+		unsigned s = n >= 9 ? WEB_AUTH_MAX_S : 1u << n;
+
+		if (s > WEB_AUTH_MAX_S)
+			s = WEB_AUTH_MAX_S;
+		a->until_ms = now + (int64_t)s * 1000;
+		inet_ntop(AF_INET6, key, who, sizeof(who));
+		wlog("%u wrong tokens from %s: changes from it refused for %u s", a->fails, who, s);
+	}
+}
+
+static void auth_ok(struct pd_web *web, const uint8_t key[16])
+{
+	struct auth_slot *a = auth_slot(web, key, false, mono_ms());
+
+	if (a)
+		memset(a, 0, sizeof(*a));
 }
 
 /* POST body -> control request; NULL with @why when refused */
@@ -618,16 +758,32 @@ static enum MHD_Result do_change(struct pd_web *web, struct MHD_Connection *c,
 				 const char *route, struct req *rq)
 {
 	const char *ctype = mhd.MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+	const char *auth = mhd.MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
 	const char *why = NULL;
 	struct json_object *req, *rep;
-	bool ok;
+	uint8_t key[16];
+	bool keyed, ok;
+	unsigned wait_s;
 
 	if (!web->token[0])
 		return send_error(web, c, 403, "read-only dashboard: no [web] token_file");
 	if (!origin_ok(c))
 		return send_error(web, c, 403, "cross-origin request refused");
-	if (!token_ok(web, mhd.MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization")))
+	keyed = client_key(c, key);
+	if (keyed && (wait_s = auth_wait_s(web, key))) {
+		web->throttled++;
+		return send_error_retry(web, c, 429, "too many wrong tokens from this address",
+					wait_s);
+	}
+	if (!token_ok(web, auth)) {
+		/* a token given and wrong counts; none at all (a click before
+		 * typing it) does not */
+		if (keyed && auth)
+			auth_failed(web, key);
 		return send_error(web, c, 401, "changes need \"Authorization: Bearer <token>\"");
+	}
+	if (keyed)
+		auth_ok(web, key);
 	if (!ctype || strncmp(ctype, "application/json", 16))
 		return send_error(web, c, 415, "body must be application/json");
 	if (rq->too_big)
@@ -694,7 +850,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		    (i == 0 && !strcmp(url, "/index.html")))
 			return send_buf(c, 200, assets[i].type, assets[i].start,
 					(size_t)(assets[i].end - assets[i].start),
-					MHD_RESPMEM_PERSISTENT);
+					MHD_RESPMEM_PERSISTENT, 0);
 	if (!strcmp(url, "/metrics")) {
 		size_t len;
 		char *s = metrics(web, &len);
@@ -702,7 +858,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		if (!s)
 			return send_error(web, c, 500, "out of memory");
 		return send_buf(c, 200, "text/plain; version=0.0.4; charset=utf-8", s, len,
-				MHD_RESPMEM_MUST_FREE);
+				MHD_RESPMEM_MUST_FREE, 0);
 	}
 	if (!strcmp(url, "/api/live")) {
 		rq->sse = true;

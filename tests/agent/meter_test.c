@@ -107,6 +107,39 @@ TEST(late_reading_and_clock_steps)
 	EXPECT_EQ(T0 + 10, pd_meter_next_boundary(10, T0 + 9));
 }
 
+/* The clean part of the export: min(export, PV) integrated, floored,
+ * never above the export, unknown without a PV reading. */
+TEST(clean_export_from_pv)
+{
+	struct pd_meter_acc a;
+	struct pd_meter_interval out;
+
+	ASSERT_EQ(0, pd_meter_init(&a, 10));
+	pd_meter_clean(&a, 1000, -3000000, 5000000, true);	/* not started: nothing */
+	EXPECT_FALSE(a.clean_known);
+	pd_meter_feed(&a, T0 * 1000, 0, 0, &out);
+	/* 3 kW export, 2 kW PV for 3.6 s: 2 Wh clean; then import: none */
+	pd_meter_clean(&a, 3600, -3000000, 2000000, true);
+	pd_meter_clean(&a, 3600, 500000, 2000000, true);
+	/* 1 kW export, 4 kW PV for 3.6 s: the export, 1 Wh */
+	pd_meter_clean(&a, 3600, -1000000, 4000000, true);
+	/* PV unknown (device offline): adds nothing */
+	pd_meter_clean(&a, 3600, -9000000, 0, false);
+	ASSERT_EQ(PD_METER_CLOSED, pd_meter_feed(&a, (T0 + 10) * 1000, 0, 5000, &out));
+	EXPECT_TRUE(out.clean_known);
+	EXPECT_EQ(5u, out.wh_export);
+	EXPECT_EQ(3u, out.wh_clean);
+	/* the next interval starts over; without PV its clean part is unknown */
+	ASSERT_EQ(PD_METER_CLOSED, pd_meter_feed(&a, (T0 + 20) * 1000, 0, 9000, &out));
+	EXPECT_FALSE(out.clean_known);
+	EXPECT_EQ(0u, out.wh_clean);
+	/* clean never beyond the export that goes on the chain */
+	pd_meter_clean(&a, 7200, -2000000, 2000000, true);	/* 4 Wh */
+	ASSERT_EQ(PD_METER_CLOSED, pd_meter_feed(&a, (T0 + 30) * 1000, 0, 11500, &out));
+	EXPECT_EQ(2u, out.wh_export);		/* 2500 mWh: 2 Wh, 500 carried */
+	EXPECT_EQ(2u, out.wh_clean);
+}
+
 /* Over a long run with readings at random moments, every mWh counted is in
  * some entry or in the remainder: rounding never loses energy. */
 TEST(nothing_lost_over_a_run)

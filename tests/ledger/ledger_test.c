@@ -1386,6 +1386,78 @@ TEST_F(ledger, schema1_upgraded)
 	vec_free_keys(&k);
 }
 
+/* The metered interval's clean part: its own body form, kept and read back. */
+struct clean_seen { int n; bool known[4]; uint64_t clean[4]; };
+
+static int clean_seen_cb(const uint8_t author[32], const struct ledger_meter *m, void *arg)
+{
+	struct clean_seen *s = arg;
+
+	(void)author;
+	if (s->n < 4) {
+		s->known[s->n] = m->clean_known;
+		s->clean[s->n] = m->wh_clean;
+	}
+	s->n++;
+	return 0;
+}
+
+TEST_F(ledger, meter_clean_part)
+{
+	uint8_t raw[LEDGER_ENTRY_MAX], buf[LEDGER_ENTRY_MAX];
+	struct ledger_entry e = { 0 }, d;
+	struct clean_seen seen = { 0 };
+	size_t len, len2;
+	sqlite3 *db;
+
+	/* the fixture's file as schema 2 wrote it (no wh_clean column): it
+	 * is upgraded in place, its 32-byte meters attribute nothing */
+	ledger_close(self->l);
+	self->l = NULL;
+	ASSERT_EQ(SQLITE_OK, sqlite3_open(self->path, &db));
+	ASSERT_EQ(SQLITE_OK, sqlite3_exec(db, "ALTER TABLE meters DROP COLUMN wh_clean;"
+				      "PRAGMA user_version = 2;", NULL, NULL, NULL));
+	sqlite3_close(db);
+	ASSERT_EQ(0, ledger_open(self->path, LEDGER_O_CREATE, &self->l));
+	ASSERT_EQ(0, ledger_foreach_meter(self->l, 1700000000, clean_seen_cb, &seen));
+	ASSERT_EQ(2, seen.n);
+	EXPECT_FALSE(seen.known[0]);
+	EXPECT_FALSE(seen.known[1]);
+	EXPECT_EQ(0, ledger_verify(self->l, NULL, NULL));
+
+	/* the 40-byte form: one encoding, read back from the store */
+	e.body.meter = (struct ledger_meter){ 1700000900, 900, 10, 700, 1, true, 450 };
+	next_entry(self->l, self->a, &e, LEDGER_T_METER, raw, &len);
+	EXPECT_EQ(LEDGER_HEADER_BYTES + 40 + LEDGER_SIG_BYTES, len);
+	ASSERT_EQ(0, ledger_entry_decode(raw, len, &d));
+	EXPECT_TRUE(d.body.meter.clean_known);
+	EXPECT_EQ(450u, d.body.meter.wh_clean);
+	ASSERT_EQ(0, ledger_entry_encode(&d, buf, sizeof(buf), &len2));
+	ASSERT_EQ(len, len2);
+	EXPECT_EQ(0, memcmp(raw, buf, len));
+	/* clean beyond the export: malformed */
+	memcpy(buf, raw, len);
+	buf[88 + 32] = 0xbd; buf[88 + 33] = 0x02;	/* 701 > 700 */
+	EXPECT_EQ(LEDGER_E_BODY, ledger_entry_decode(buf, len, &d));
+	/* any other body length is neither form */
+	memcpy(buf, raw, len);
+	buf[84] = 36;
+	EXPECT_EQ(LEDGER_E_BODY, ledger_entry_decode(buf, len - 4, &d));
+	EXPECT_EQ(0, ingest1(self->l, raw, len));
+	/* B: the 32-byte form, an old gateway's */
+	memset(&e, 0, sizeof(e));
+	e.body.meter = (struct ledger_meter){ 1700000900, 900, 0, 300, 1 };
+	next_entry(self->l, self->b, &e, LEDGER_T_METER, raw, &len);
+	EXPECT_EQ(LEDGER_HEADER_BYTES + 32 + LEDGER_SIG_BYTES, len);
+	EXPECT_EQ(0, ingest1(self->l, raw, len));
+	memset(&seen, 0, sizeof(seen));
+	ASSERT_EQ(0, ledger_foreach_meter(self->l, 1700000900, clean_seen_cb, &seen));
+	ASSERT_EQ(2, seen.n);
+	EXPECT_EQ(1, (int)seen.known[0] + (int)seen.known[1]);
+	EXPECT_EQ(450u, seen.clean[0] + seen.clean[1]);
+	EXPECT_EQ(0, ledger_verify(self->l, NULL, NULL));
+}
+
 /* ---- the real phloemctl on a real file ---- */
 
 static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -137,4 +137,93 @@ TEST(pv_curtailed_only_past_the_battery)
 	EXPECT_FALSE(out.pv_write);
 }
 
+/* ---- several batteries ---- */
+
+/* docs/modbus.md's worked example: A 10 kWh at 80 % (reserve 20 %),
+ * B 5 kWh at 50 % (reserve 20 %), C 5 kWh at 20 % (at its reserve). */
+static void three(struct pd_devctl_batt b[3])
+{
+	b[0] = (struct pd_devctl_batt){ 80000, 20000, 10000000, 3000000, 3000000, 0 };
+	b[1] = (struct pd_devctl_batt){ 50000, 20000, 5000000, 2000000, 2000000, 0 };
+	b[2] = (struct pd_devctl_batt){ 20000, 20000, 5000000, 2000000, 2000000, 0 };
+}
+
+TEST(split_discharge_by_energy_above_reserve)
+{
+	struct pd_devctl_batt b[3];
+	int64_t out[3];
+
+	three(b);
+	/* above reserve: A 6000 Wh, B 1500 Wh, C none. 2500 W: 2000 / 500 */
+	pd_devctl_split(b, 3, 2500000, out);
+	EXPECT_EQ(0, out[2]);
+	EXPECT_EQ(2500000, out[0] + out[1]);
+	EXPECT_LT(llabs(out[0] - 2000000), 1000);
+	EXPECT_LT(llabs(out[1] - 500000), 1000);
+	/* 4500 W: A's share 3600 W is over its 3000 W rate: A 3000, B the rest */
+	pd_devctl_split(b, 3, 4500000, out);
+	EXPECT_EQ(3000000, out[0]);
+	EXPECT_EQ(1500000, out[1]);
+	EXPECT_EQ(0, out[2]);
+	/* more than A and B can give: both at their rates, C still nothing */
+	pd_devctl_split(b, 3, 9000000, out);
+	EXPECT_EQ(3000000, out[0]);
+	EXPECT_EQ(2000000, out[1]);
+	EXPECT_EQ(0, out[2]);
+}
+
+TEST(split_charge_by_room_below_full)
+{
+	struct pd_devctl_batt b[3];
+	int64_t out[3];
+
+	three(b);
+	b[0].soc_mpct = 100000;		/* A full */
+	/* room: B 2500 Wh, C 4000 Wh: 1300 W charge -> 500 / 800 */
+	pd_devctl_split(b, 3, -1300000, out);
+	EXPECT_EQ(0, out[0]);
+	EXPECT_EQ(-1300000, out[1] + out[2]);
+	EXPECT_LT(llabs(out[1] + 500000), 1000);
+	EXPECT_LT(llabs(out[2] + 800000), 1000);
+	/* zero: everyone zero */
+	pd_devctl_split(b, 3, 0, out);
+	EXPECT_EQ(0, out[0] | out[1] | out[2]);
+}
+
+TEST(several_batteries_as_one)
+{
+	struct pd_devctl_batt b[3];
+	struct pd_devctl_in in = { .grid_mw = 3000000, .peak_mw = 1000000 };
+	struct pd_devctl_out out;
+
+	three(b);
+	pd_devctl_batteries(b, 3, &in);
+	/* C is at its reserve: only A and B may discharge */
+	EXPECT_EQ(5000000, in.max_discharge_mw);
+	EXPECT_EQ(7000000, in.max_charge_mw);
+	pd_devctl_plan(&in, &out);
+	ASSERT_TRUE(out.batt_write);
+	EXPECT_EQ(2000000, out.batt_mw);	/* 3 kW to a 1 kW peak */
+	/* every one at its reserve: no discharge, and the rule says why */
+	for (int i = 0; i < 3; i++)
+		b[i].soc_mpct = b[i].reserve_mpct;
+	pd_devctl_batteries(b, 3, &in);
+	pd_devctl_plan(&in, &out);
+	EXPECT_FALSE(out.batt_write && out.batt_mw > 0);
+	EXPECT_STREQ("at reserve: no discharge", out.why);
+	/* all full: no charge from a surplus */
+	for (int i = 0; i < 3; i++)
+		b[i].soc_mpct = 100000;
+	in.grid_mw = -2000000;
+	pd_devctl_batteries(b, 3, &in);
+	pd_devctl_plan(&in, &out);
+	EXPECT_FALSE(out.batt_write);
+	/* one battery is itself */
+	three(b);
+	pd_devctl_batteries(b, 1, &in);
+	EXPECT_EQ(80000, in.soc_mpct);
+	EXPECT_EQ(20000, in.reserve_mpct);
+	EXPECT_EQ(3000000, in.max_discharge_mw);
+}
+
 TEST_HARNESS_MAIN

@@ -305,4 +305,63 @@ stop_pd
 check "the PV production is in the history's minutes ($(dev_wh i3 export_mwh) mWh)" \
 	test "$(dev_wh i3 export_mwh)" -gt 0
 
+# ---- 4: several batteries share a setpoint; several inverters are curtailed alike ----
+# several KIND EXTRA_CONF NAME:CONTROL_JSON...: a simulator of KIND per
+# NAME, on the sim's site wires ($T/sim.conf) and controlled by phloemd
+# ($T/dev.conf, each section with EXTRA_CONF)
+several() {
+	local kind=$1 extra=$2 a name p; shift 2
+	for a in "$@"; do
+		name=${a%%:*} p=$(port)
+		sim "$name" "$kind" --tcp "$p" --base 40000
+		ctl "$name" "${a#*:}"
+		printf 'device_power = site %s/%s/power\n' "$T" "$name" >>"$T/sim.conf"
+		printf '\n[device %s]\nurl = tcp://127.0.0.1:%s\npoll_ms = 200\ncontrol = yes\n%s' \
+			"$name" "$p" "$extra" >>"$T/dev.conf"
+	done
+}
+: >"$T/sim.conf"; : >"$T/dev.conf"
+several battery 'reserve_pct = 20
+' 'b4a:{"soc_pct": 80}' 'b4b:{"soc_pct": 40}' 'b4c:{"soc_pct": 15}'
+{
+	common_conf 10
+	printf '[site]\npeak_shaving_target_w = 1000\n\n[sim]\n'
+	cat "$T/sim.conf" "$T/dev.conf"
+} >"$T/pd.conf"
+start_pd
+# sj EXPR: true when the Python EXPR holds of status --json (d: all of it,
+# D: the devices by name, w(NAME, FIELD): a device's value, None as 0)
+sj() {
+	status | $PY -c 'import json,sys
+d = json.load(sys.stdin)
+D = {x["name"]: x for x in d["devices"]}
+w = lambda n, f: D[n][f] or 0
+sys.exit(0 if ('"$1"') else 1)'
+}
+check "three batteries online" wait_for 10 sj 'sum(x["state"] == "online" for x in d["devices"]) == 3'
+check "together they shave the peak to 1000 W (site 2300 W)" wait_for 15 sj '880 < d["site_p_w"] < 1120'
+check "site battery power is the batteries' sum" sj 'abs(d["battery_w"] - sum(w(n, "ac_w") for n in D)) <= 1'
+# energy above the 20 % reserve: 60 % of b4a, 20 % of b4b (same capacity): 3 : 1
+shares() { status | jget '" ".join(str(x["setpoint_w"]) for x in d["devices"])'; }
+check "split by energy above reserve, 3 : 1 ($(shares))" \
+	wait_for 5 sj 'w("b4a", "setpoint_w") > 0 and w("b4b", "setpoint_w") > 0 and 2.4 < w("b4a", "setpoint_w") / w("b4b", "setpoint_w") < 3.6'
+check "the battery at its reserve is not discharged" sj 'w("b4c", "setpoint_w") <= 0 and w("b4c", "ac_w") <= 0'
+check "each setpoint within its battery's rate" sj 'all(abs(w(n, "setpoint_w")) <= 3000 for n in D)'
+stop_pd
+
+: >"$T/sim.conf"; : >"$T/dev.conf"
+several inverter '' 'i4a:{"pv_avail_w": 4000}' 'i4b:{"pv_avail_w": 3000}'
+{
+	common_conf 1
+	printf '[site]\nexport_limit_w = 1000\n\n[sim]\n'
+	cat "$T/sim.conf" "$T/dev.conf"
+} >"$T/pd.conf"
+start_pd
+check "two inverters online" wait_for 10 sj 'sum(x["state"] == "online" for x in d["devices"]) == 2'
+check "export of 7000 W of PV held at the 1000 W limit" wait_for 20 sj '-1120 < d["site_p_w"] < -850'
+check "both curtailed to the same share of their rating" \
+	wait_for 5 sj 'w("i4a", "pv_limit_pct") == w("i4b", "pv_limit_pct") < 100'
+check "site PV is their sum" sj 'abs(d["pv_w"] - sum(w(n, "ac_w") for n in D)) <= 1'
+stop_pd
+
 done_testing

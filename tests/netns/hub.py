@@ -3,12 +3,15 @@
 """hub.py [--loss PCT] [--delay-ms MS] [--stats FILE] PORT...
 
 A lossy, reordering Ethernet hub between interfaces, for kernels without
-sch_netem (tests/netns/lib.sh uses netem when it is there). Every frame
-received on a port is offered to every other port; each copy is dropped
+sch_netem (tests/netns/lib.sh uses netem when it is there). Like a switch it
+learns which port each source MAC is behind: a frame for a learnt unicast
+MAC goes to that port only, anything else (multicast, broadcast, a MAC not
+seen yet) is offered to every other port; each copy is dropped
 with probability PCT/100, independently (as netem on each egress would),
 and otherwise sent after a uniform random delay in [0, MS): frames sent
-close together overtake each other, which is the reordering. Unicast is
-flooded as well; a node's kernel ignores frames for other MACs.
+close together overtake each other, which is the reordering. (Flooding every unicast frame to
+49 ports, as a plain hub would, made this Python process the bottleneck of a
+50-node bench: its queueing delays, not the 10% loss, timed SWIM out.)
 
 Runs in the bridge namespace, with the ports taken off the bridge. The
 stats file is rewritten each second with forwarded/dropped counts and is
@@ -92,6 +95,7 @@ def main():
     seq = 0
     last_stats = 0.0
     rnd = random.Random()
+    where = {}          # source MAC -> fd of the port it was seen on
 
     def stats():
         if a.stats:
@@ -122,10 +126,15 @@ def main():
                 # our own transmissions come back as PACKET_OUTGOING
                 if addr[2] == PACKET_OUTGOING:
                     continue
+                if len(frame) < 14:
+                    continue
+                if not frame[6] & 1:
+                    where[frame[6:12]] = fd
                 frame = fix_udp(frame)
                 now = time.monotonic()
+                dst = where.get(frame[0:6]) if not frame[0] & 1 else None
                 for ofd, (oname, o) in socks.items():
-                    if ofd == fd:
+                    if ofd == fd or (dst is not None and ofd != dst):
                         continue
                     if rnd.random() * 100 < a.loss:
                         drop += 1

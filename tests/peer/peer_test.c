@@ -305,6 +305,20 @@ static int shake(struct peer_session *x, const struct peer_local *lx,
 	return open_dg(y, now, dg, n, pt) == 2 ? 0 : -4000;
 }
 
+/* the retry schedule: 250 ms doubling to 8 s, jitter within a quarter */
+TEST(hs_retry_schedule)
+{
+	static const uint32_t base[] = { 250, 500, 1000, 2000, 4000, 8000, 8000, 8000 };
+
+	for (int k = 0; k < 200; k++)
+		for (uint32_t t = 1; t <= 8; t++) {
+			uint32_t w = peer_hs_wait(t);
+
+			ASSERT_GE(w, base[t - 1]);
+			ASSERT_LE(w, base[t - 1] + base[t - 1] / 4);
+		}
+}
+
 TEST_F(sess, handshake_then_both_ways)
 {
 	uint8_t init[PEER_MTU], resp[PEER_MTU], dg[PEER_MTU], pt[PEER_MTU];
@@ -317,7 +331,7 @@ TEST_F(sess, handshake_then_both_ways)
 	ASSERT_EQ(PEER_HS_INIT_BYTES, n);
 	ASSERT_EQ(120, n);
 	/* in flight: no second initiation before the retry time */
-	ASSERT_FALSE(peer_session_want_handshake(&self->sa, self->now + 999));
+	ASSERT_FALSE(peer_session_want_handshake(&self->sa, self->now + PEER_REKEY_TIMEOUT_MS - 1));
 	r = respond_dg(&self->sb, &self->lb, self->now, init, n, resp);
 	ASSERT_EQ(PEER_HS_RESP_BYTES, r);
 	ASSERT_EQ(60, r);
@@ -665,16 +679,18 @@ TEST_F(sess, rekey_retry_and_expiry)
 	ASSERT_FALSE(peer_session_want_handshake(&self->sb, t + PEER_REKEY_AFTER_MS));
 	ASSERT_TRUE(peer_session_want_handshake(&self->sb, t + PEER_REKEY_RESPONDER_MS));
 	t += PEER_REKEY_AFTER_MS;
-	/* unanswered initiations are redone, 1 s then doubling to 8 s */
+	/* unanswered initiations are redone after 250 ms, then doubling to
+	 * 8 s, each wait plus up to a quarter at random */
 	ASSERT_EQ(PEER_HS_INIT_BYTES, peer_session_initiate(&self->sa, &self->la, t, dg, sizeof(dg)));
-	ASSERT_FALSE(peer_session_want_handshake(&self->sa, t + 999));
-	ASSERT_TRUE(peer_session_want_handshake(&self->sa, t + 1000));
-	ASSERT_EQ(PEER_HS_INIT_BYTES, peer_session_initiate(&self->sa, &self->la, t + 1000, dg, sizeof(dg)));
-	ASSERT_FALSE(peer_session_want_handshake(&self->sa, t + 2999));
-	ASSERT_TRUE(peer_session_want_handshake(&self->sa, t + 3000));
+	ASSERT_FALSE(peer_session_want_handshake(&self->sa, t + 249));
+	ASSERT_TRUE(peer_session_want_handshake(&self->sa, t + 250 + 250 / 4));
+	t += 250 + 250 / 4;
+	ASSERT_EQ(PEER_HS_INIT_BYTES, peer_session_initiate(&self->sa, &self->la, t, dg, sizeof(dg)));
+	ASSERT_FALSE(peer_session_want_handshake(&self->sa, t + 499));
+	ASSERT_TRUE(peer_session_want_handshake(&self->sa, t + 500 + 500 / 4));
 	/* the session in use goes on meanwhile */
-	ASSERT_TRUE(peer_session_ready(&self->sa, t + 3000));
-	t += 3000;
+	ASSERT_TRUE(peer_session_ready(&self->sa, t + 1000));
+	t += 1000;
 	ASSERT_EQ(0, shake(&self->sa, &self->la, &self->sb, &self->lb, t));
 	ASSERT_NE(0, memcmp(k, self->sa.cur.tx, 32));
 	/* a datagram of the earlier keys, still in flight, opens */
@@ -817,12 +833,15 @@ TEST(swim_suspect_dead_and_refute)
 	n = peer_swim_tick(&s, 2000, act, 8);
 	ASSERT_EQ(1, n);
 	m = peer_swim_find(&s, act[0].to);
-	/* half a period later: ping-req through the one live helper */
+	/* half a period later: the PING again, and a ping-req through the
+	 * one live helper */
 	n = peer_swim_tick(&s, 2500, act, 8);
-	ASSERT_EQ(1, n);
-	ASSERT_EQ(PEER_SA_PING_REQ, act[0].kind);
-	ASSERT_EQ(0, memcmp(act[0].target, m->key, 32));
-	ASSERT_NE(0, memcmp(act[0].to, m->key, 32));
+	ASSERT_EQ(2, n);
+	ASSERT_EQ(PEER_SA_PING, act[0].kind);
+	ASSERT_EQ(0, memcmp(act[0].to, m->key, 32));
+	ASSERT_EQ(PEER_SA_PING_REQ, act[1].kind);
+	ASSERT_EQ(0, memcmp(act[1].target, m->key, 32));
+	ASSERT_NE(0, memcmp(act[1].to, m->key, 32));
 	/* a full period without ack: suspect; suspect_ms later: dead */
 	peer_swim_tick(&s, 3000, act, 8);
 	ASSERT_EQ(PEER_SUSPECT, m->state);
@@ -842,6 +861,63 @@ TEST(swim_suspect_dead_and_refute)
 	ASSERT_FALSE(peer_swim_update(&s, self_k, PEER_SUSPECT, 0, 6200));
 	/* out-of-range state from the wire is ignored */
 	ASSERT_FALSE(peer_swim_update(&s, b, 7, 100, 6300));
+}
+
+/*
+ * Issue 11, scale: a member we hold no session with yet (a handshake lost
+ * at 10% loss) was pinged anyway: the ping was never sent, and a period
+ * later the member was suspect, so a restarted street of 50 never saw
+ * everyone alive. Now it is probed through helpers we can reach, and one
+ * nobody can carry a probe to is not suspected while heard lately.
+ */
+static bool no_session_with_b(void *ctx, const uint8_t key[32])
+{
+	return key[0] != 2;
+}
+
+TEST(swim_no_session_probed_through_helpers)
+{
+	uint8_t self_k[32], b[32], c[32];
+	struct peer_swim s;
+	struct peer_swim_action act[8];
+	struct peer_swim_member *mb;
+	int n;
+
+	memset(self_k, 1, 32);
+	memset(b, 2, 32);
+	memset(c, 3, 32);
+	peer_swim_init(&s, self_k, 1000, 3000, 0);
+	s.direct = no_session_with_b;
+	mb = peer_swim_heard(&s, b, 0);
+	/* alone with b: nobody carries a probe; b stays alive while heard */
+	for (uint64_t t = 1000; t <= 2500; t += 100)
+		peer_swim_tick(&s, t, act, 8);
+	ASSERT_EQ(PEER_ALIVE, mb->state);
+	peer_swim_heard(&s, c, 2500);
+	peer_swim_heard(&s, b, 2500);
+	/* b's turn: at once a PING_REQ to c, no PING to b */
+	for (uint64_t t = 2600; t <= 6000; t += 100) {
+		n = peer_swim_tick(&s, t, act, 8);
+		for (int i = 0; i < n; i++) {
+			ASSERT_NE(0, memcmp(act[i].to, b, 32));
+			if (act[i].kind == PEER_SA_PING_REQ) {
+				ASSERT_EQ(0, memcmp(act[i].to, c, 32));
+				ASSERT_EQ(0, memcmp(act[i].target, b, 32));
+				/* c relays b's ACK */
+				peer_swim_ack(&s, act[i].seq, t + 50);
+			} else if (!memcmp(act[i].to, c, 32)) {
+				peer_swim_ack(&s, act[i].seq, t + 50);
+			}
+		}
+		ASSERT_EQ(PEER_ALIVE, mb->state);
+	}
+	/* without c, a b not heard for 3 periods is probed and suspected */
+	s.direct = NULL;
+	peer_swim_forget(&s, c);
+	s.direct = no_session_with_b;
+	for (uint64_t t = 6100; t <= 12000; t += 100)
+		peer_swim_tick(&s, t, act, 8);
+	ASSERT_NE(PEER_ALIVE, mb->state);
 }
 
 /*

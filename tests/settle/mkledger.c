@@ -140,6 +140,9 @@ int main(int argc, char **argv)
 		e.body.meter.wh_import = (uint64_t)m->import_wh;
 		e.body.meter.wh_export = (uint64_t)m->export_wh;
 		e.body.meter.channels = 1;
+		/* measured PV: the 40-byte form carries the clean part */
+		e.body.meter.clean_known = m->clean_export_wh > 0;
+		e.body.meter.wh_clean = (uint64_t)m->clean_export_wh;
 		if ((err = ledger_append(l, ids[i]->pk, ids[i], &e, NULL)))
 			die("meter entry", err);
 	}
@@ -180,8 +183,10 @@ int main(int argc, char **argv)
 		fprintf(in, "\n[member %s]\n", sc.names[i]);
 		keyline(in, ids[i]->pk);
 		fprintf(in, "import_wh = %" PRId64 "\nexport_wh = %" PRId64
-			"\nbalance_wh = %" PRId64 "\ncredit_limit_wh = %" PRId64 "\n",
-			m->import_wh, m->export_wh, m->balance_wh, m->credit_limit_wh);
+			"\nbalance_wh = %" PRId64 "\ncredit_limit_wh = %" PRId64
+			"\nclean_export_wh = %" PRId64 "\n",
+			m->import_wh, m->export_wh, m->balance_wh, m->credit_limit_wh,
+			m->clean_export_wh);
 		fprintf(terms, "\n[member %s]\n", sc.names[i]);
 		keyline(terms, ids[i]->pk);
 		for (int k = 0; k < 2; k++) {

@@ -135,6 +135,9 @@ static size_t gen_community(uint64_t *s, struct settle_terms *t,
 			x->flags |= SETTLE_F_CLEAN;
 		if (rng_next(s) % 4 == 0)
 			x->flags |= SETTLE_F_CLEAN_ONLY;
+		/* measured PV: part of an export clean (docs/settlement.md) */
+		if (!(x->flags & SETTLE_F_CLEAN) && x->export_wh && rng_next(s) % 2)
+			x->clean_export_wh = rng_range(s, 0, x->export_wh);
 	}
 	/* the shared-prefix trick can repeat a key: give such a one a fresh key */
 	for (i = 1; i < n; i++) {
@@ -220,7 +223,7 @@ static const char *check_invariants(const struct settle_terms *t,
 			bad = "fee not paid to the operator";
 		else if (x->kind == SETTLE_ENERGY &&
 			 (d->flags & SETTLE_F_CLEAN_ONLY) &&
-			 !(c->flags & SETTLE_F_CLEAN))
+			 c->clean_avail_wh <= 0)
 			bad = "clean-only member bought unclean energy";
 		if (bad)
 			break;
@@ -294,9 +297,16 @@ static const char *check_invariants(const struct settle_terms *t,
 				bad = "importer matched beyond its headroom";
 		}
 		if (avail > 0) {
+			/* the clean part, recomputed: all of it, or the
+			 * export's clean share, rounded down */
+			int64_t ca = s->flags & SETTLE_F_CLEAN ? avail :
+				     s->export_wh ? (int64_t)((unsigned __int128)avail *
+							      s->clean_export_wh / s->export_wh) : 0;
+
+			if (ca != s->clean_avail_wh)
+				bad = "clean part of the available export";
 			n_exp++;
-			if (s->flags & SETTLE_F_CLEAN)
-				offer[0] += avail;
+			offer[0] += ca;
 			offer[1] += avail;
 		}
 	}
@@ -511,6 +521,14 @@ TEST(bad_input_refused)
 
 	two_members(&t, m);
 	m[0].reserve_wh = -5;
+	EXPECT_EQ(SETTLE_E_RANGE, settle_run(&t, m, 2, &r));
+
+	/* measured clean export beyond the export */
+	two_members(&t, m);
+	m[0].clean_export_wh = m[0].export_wh + 1;
+	EXPECT_EQ(SETTLE_E_RANGE, settle_run(&t, m, 2, &r));
+	EXPECT_EQ(NULL, r.members);
+	m[0].clean_export_wh = -1;
 	EXPECT_EQ(SETTLE_E_RANGE, settle_run(&t, m, 2, &r));
 
 	two_members(&t, m);

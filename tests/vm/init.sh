@@ -68,8 +68,13 @@ if [ -n "$wd" ]; then
 	(
 		sleep "$wd"
 		echo "PHLOEM-VM: guest watchdog: command still running after ${wd}s; blocked tasks and backtraces follow"
+		# Straight to the console as well: the share that should carry
+		# dmesg.watchdog back may be what hangs
+		dmesg -n 8
 		echo w > /proc/sysrq-trigger
 		echo l > /proc/sysrq-trigger
+		grep -E '^(cpu#|  \.(nr_running|curr->pid|rt_throttled|rt_time|rt_runtime|nr_switches))|^ *>?[RD] ' \
+			$R/sys/kernel/debug/sched/debug 2>/dev/null | head -n 120
 		sleep 2
 		dmesg > $R/run/vm/dmesg.watchdog
 		sync

@@ -210,6 +210,17 @@ fi
 # dmesg the guest hands back.
 kargs=
 [ "$kver" = builtin ] && kargs=" log_buf_len=8M"
+# tsc=reliable: under TCG both vCPUs read one host-derived TSC, but a
+# loaded host preempts a vCPU inside the clocksource watchdog's TSC/HPET
+# read pair, the watchdog calls the skew an unstable TSC and the guest
+# falls back to the HPET, where every clock read is an emulated MMIO
+# access. The sampler, which reads the clock several times a round, then
+# needs more than its 250 us period and holds its CPU at SCHED_FIFO 50:
+# the virtio interrupt threads (also FIFO 50) behind it starve, RT
+# throttling then stops them outright, and every 9p access hangs (seen
+# in check-vm-trace: the tool stuck in p9_client_read, CPU 1 in the
+# sampler under read_hpet, "sched: RT throttling activated").
+kargs="$kargs tsc=reliable"
 
 start=$(date +%s)
 # -no-reboot + panic=-1: a panicking guest exits QEMU at once instead of

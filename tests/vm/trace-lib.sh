@@ -72,3 +72,43 @@ wait_for() {
 		sleep 0.5
 	done
 }
+
+# isolate_sampler CPU IRQCPU: the sampling thread of /dev/phloem0 pinned
+# to CPU, every virtio interrupt moved to IRQCPU (their threads follow);
+# isolate_sampler undo: both back as they were
+isolate_sampler() {
+	local q p
+	if [ "$1" = undo ]; then
+		for q in ${_iso_irqs:-}; do
+			echo "${q#*=}" > "/proc/irq/${q%%=*}/smp_affinity_list" 2>/dev/null
+		done
+		[ -n "${_iso_pid:-}" ] && taskset -p -c "$_iso_cpus" "$_iso_pid" > /dev/null 2>&1
+		_iso_irqs= _iso_pid=
+		return 0
+	fi
+	_iso_irqs=
+	for q in $(awk -F: '/virtio/ { gsub(/ /, "", $1); print $1 }' /proc/interrupts); do
+		_iso_irqs="$_iso_irqs $q=$(cat "/proc/irq/$q/smp_affinity_list")"
+		echo "$2" > "/proc/irq/$q/smp_affinity_list" ||
+			echo "# could not move interrupt $q to CPU $2"
+	done
+	p=$(sampler_pid) || { echo "# no phloem0 thread to pin"; return 1; }
+	_iso_pid=$p
+	_iso_cpus=$(taskset -c -p "$p" | sed 's/.*: //')
+	taskset -p -c "$1" "$p" > /dev/null || echo "# could not pin the sampler ($p) to CPU $1"
+	echo "# sampler $p on CPU $(taskset -c -p "$p" | sed 's/.*: //'), virtio interrupts on CPU" \
+		$(for q in $_iso_irqs; do cat "/proc/irq/${q%%=*}/effective_affinity_list"; done | sort -u)
+}
+
+# stop_tool PID: SIGINT, and its exit status; SIGKILL (status 137) when it
+# has not ended within 60 s
+stop_tool() {
+	local i
+	kill -INT "$1" 2>/dev/null
+	for i in $(seq 120); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.5
+	done
+	kill -0 "$1" 2>/dev/null && { echo "# phloem-trace $1 did not end on SIGINT: killed"; kill -KILL "$1"; }
+	wait "$1"
+}

@@ -34,6 +34,8 @@ print(len(l), statistics.median(l), max(l))
 EOP
 )
 read -r n med worst <<<"${lat:-0 0 0}"
+# rounds lost: say why (the browser test's failures and their details)
+[ "$n" = "$ROUNDS" ] || grep -A2 '^not ok' "$T/web.tap" | sed 's/^/bench-web: /'
 
 # ---- MQTT rate and idle RSS ----
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -59,6 +61,10 @@ PID=$!
 wait_for 10 grep -q "mqtt: connected" "$T/log"
 sleep "$IDLE_S"
 rss=$(awk '/^VmRSS/ {print $2}' "/proc/$PID/status")
+# where it goes: the TLS stacks the two libraries are linked against
+# (Debian: libmosquitto -> OpenSSL, libmicrohttpd -> GnuTLS and its six)
+tls=$(awk '/^[0-9a-f]+-[0-9a-f]+ / { lib = $6 } /^Rss:/ && lib ~ /lib(crypto|ssl|gnutls|p11-kit|nettle|hogweed|gmp|tasn1|idn2|unistring|ffi)\./ { s += $2 } END { print s + 0 }' "/proc/$PID/smaps")
+libs=$(awk '/^[0-9a-f]+-[0-9a-f]+ / { lib = $6 } /^Rss:/ && lib ~ /lib(mosquitto|microhttpd)\./ { s += $2 } END { print s + 0 }' "/proc/$PID/smaps")
 timeout 10 mosquitto_sub -h 127.0.0.1 -p "$PORT" -t 'phloem/#' -t 'homeassistant/#' -v >"$T/steady" 2>/dev/null
 steady=$(( $(grep -vc ' .*config' "$T/steady" || true) ))
 # a burst: 200 overrides, each an event (queued, QoS 1) and a state round
@@ -83,4 +89,6 @@ printf '%-52s %9.0f /s %10s  %s\n' "MQTT events delivered, $burst overrides by p
 v=$(verdict "$rss" 8192)
 [ "$v" = ok ] || missed="$missed rss"
 printf '%-52s %8s KiB %10s  %s\n' "VmRSS, both on, ${IDLE_S}s idle" "$rss" "<= 8192" "$v"
+printf '%-52s %8s KiB %10s  %s\n' "  of which libmosquitto and libmicrohttpd" "$libs" "" ""
+printf '%-52s %8s KiB %10s  %s\n' "  of which the TLS libraries they pull in" "$tls" "" ""
 [ -z "$missed" ] || { echo "bench-web: missed:$missed"; exit 1; }

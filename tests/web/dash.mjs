@@ -6,14 +6,33 @@
 // Usage: node dash.mjs URL OUTDIR TOKEN ROUNDS; env PHLOEMCTL, PHLOEMD_SOCKET.
 // Prints one JSON object on stdout.
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
 
 const require = createRequire(process.env.PW_DIR + '/');
 const { chromium } = require('playwright-core');
+// axe-core, evaluated in the page through the DevTools protocol (the page's
+// CSP forbids inline scripts, and rightly)
+const axeSource = readFileSync(dirname(require.resolve('axe-core')) + '/axe.min.js', 'utf8');
+async function axe(page, name) {
+	await page.evaluate(axeSource);
+	const v = await page.evaluate(async () => (await window.axe.run(document, {
+		resultTypes: ['violations'],
+		runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'] },
+	})).violations.map((x) => ({ id: x.id, impact: x.impact, n: x.nodes.length,
+		where: x.nodes.slice(0, 2).map((n) => n.target.join(' ')).join(', ') })));
+	const bad = v.filter((x) => x.impact === 'serious' || x.impact === 'critical');
+	const fmt = (l) => l.map((x) => `${x.id} (${x.impact}, ${x.n}: ${x.where})`).join('; ');
+	check(`axe-core ${name}: no serious or critical violation`, bad.length === 0,
+		v.length ? `violations: ${fmt(v)}` : 'no violation at any impact');
+	res.axe[name] = v;
+	return v;
+}
 const [url, out, token, roundsArg] = process.argv.slice(2);
 const rounds = Number(roundsArg || 1);
 const ctl = (...a) => execFileSync(process.env.PHLOEMCTL, a, { encoding: 'utf8' });
-const res = { checks: {}, latency_ms: [], errors: [] };
+const res = { checks: {}, latency_ms: [], errors: [], axe: {} };
 const check = (name, ok, detail) => { res.checks[name] = { ok: !!ok, detail: detail === undefined ? '' : String(detail) }; };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -84,12 +103,18 @@ try {
 	});
 	check('accessibility: landmarks, labels, names, headings, tables, contrast',
 		a11y.issues.length === 0, `${a11y.checked} texts checked; ${a11y.issues.slice(0, 5).join('; ')}`);
+	await axe(page, 'desktop (1280 px)');
 	await page.screenshot({ path: `${out}/dashboard.png`, fullPage: true });
 
 	// ---- overload: the shed on the page within 1 s of the kernel's event ----
 	for (let r = 0; r < rounds; r++) {
-		// every relay back on (restore delay, backoff) before the next overload
+		// every relay back on (restore delay) before the next overload; a
+		// relay shed again within the retrip window doubles its off time
+		// (backoff: ev's 2 s reaches 32 s by the fifth round), so after a
+		// while go with what is on: the overload below sheds whatever is
 		for (let i = 0; i < 150 && !JSON.parse(ctl('relays', '--json')).relays.every((x) => x.on); i++)
+			await sleep(100);
+		for (let i = 0; i < 300 && !JSON.parse(ctl('relays', '--json')).relays.some((x) => x.on); i++)
 			await sleep(100);
 		await page.evaluate(() => {
 			window.__seen = null;
@@ -103,7 +128,9 @@ try {
 			}).observe(list, { childList: true });
 		});
 		const since = Date.now() - 1;
-		ctl('limits', 'set', 'garage', '6');
+		// 3 A: below the base load with the heater alone (2 + 4 A), so
+		// there is a shed whichever relays are on
+		ctl('limits', 'set', 'garage', '3');
 		let seen = null;
 		for (let i = 0; i < 50 && !seen; i++) {
 			await sleep(100);
@@ -143,7 +170,7 @@ try {
 	check('the auto button gives it back to the kernel, and the page shows it', true);
 
 	// ---- phone width ----
-	const phone = await browser.newContext({ viewport: { width: 360, height: 740 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+	const phone = await browser.newContext({ viewport: { width: 360, height: 740 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, colorScheme: 'dark' });
 	const pp = await phone.newPage();
 	await pp.goto(url);
 	await pp.waitForFunction(() => document.getElementById('conn').textContent === 'Live' &&
@@ -164,6 +191,7 @@ try {
 	check('phone width: every button at least 24x24 px', fit.small === 0, fit.small);
 	check('phone width: override buttons within the screen', fit.hidden === 0, fit.hidden);
 	check('power flow drawn (grid, house, circuits)', fit.flow >= 3, fit.flow);
+	await axe(pp, 'phone (360 px, dark scheme)');
 	await pp.screenshot({ path: `${out}/dashboard-phone.png`, fullPage: true });
 	check('no script errors in the page', res.errors.length === 0, res.errors.join('; '));
 } catch (e) {

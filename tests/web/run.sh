@@ -181,20 +181,50 @@ check "after 15 bad requests nothing changed (events, overrides, limits)" test "
 check "a good change: 200, and phloemctl sees it" bash -c "[ \$(curl -s -o /dev/null -w '%{http_code}' -X POST -H '$J' -H '$A' -d '{\"circuit\":\"garage\",\"limit_a\":18}' '$URL/api/limits') = 200 ] && '$PHLOEMCTL' limits --json | grep -q 18000"
 ctl limits reset >/dev/null
 
+# ---- wrong tokens: a growing delay per client address ----
+W="Authorization: Bearer not-the-token-not-the-token"
+RESET='{"reset":true}'
+codes=
+for _ in 1 2 3 4 5 6; do codes="$codes $(code -X POST -H "$J" -H "$W" -d "$RESET" "$URL/api/limits")"; done
+check "6 wrong tokens in a row: 401 each ($codes)" test "$codes" = " 401 401 401 401 401 401"
+hdr=$(curl -s -D - -o "$T/body" -X POST -H "$J" -H "$A" -d "$RESET" "$URL/api/limits" | tr -d '\r')
+check "then 429 with Retry-After, the right token too" \
+	bash -c "grep -q '^HTTP/1.1 429' <<<'$hdr' && grep -q '^Retry-After: [1-9]' <<<'$hdr' && grep -q retry_after_s '$T/body'"
+check "another address is not held back (from 127.0.0.2)" \
+	test "$(code --interface 127.0.0.2 -X POST -H "$J" -H "$A" -d "$RESET" "$URL/api/limits")" = 200
+sleep "$(sed -n 's/^Retry-After: //p' <<<"$hdr")"
+check "after Retry-After the right token passes, and clears the address" \
+	test "$(code -X POST -H "$J" -H "$A" -d "$RESET" "$URL/api/limits")" = 200
+codes=
+for _ in 1 2 3 4 5 6 7; do codes="$codes $(code -X POST -H "$J" -H "$W" -d "$RESET" "$URL/api/limits")"; done
+check "cleared: five free tries again, then 429 ($codes)" test "$codes" = " 401 401 401 401 401 401 429"
+sleep 1.1
+check "the delay doubles: the 7th wrong token holds the address 2 s" \
+	bash -c "[ \$(curl -s -o /dev/null -w '%{http_code}' -X POST -H '$J' -H '$W' -d '$RESET' '$URL/api/limits') = 401 ] && curl -s -D - -o /dev/null -X POST -H '$J' -H '$W' -d '$RESET' '$URL/api/limits' | tr -d '\r' | grep -q '^Retry-After: 2$'"
+check "no token at all does not count (a click before typing it)" \
+	test "$(code --interface 127.0.0.3 -X POST -H "$J" -d "$RESET" "$URL/api/limits")$(code --interface 127.0.0.3 -X POST -H "$J" -d "$RESET" "$URL/api/limits")$(code --interface 127.0.0.3 -X POST -H "$J" -d "$RESET" "$URL/api/limits")$(code --interface 127.0.0.3 -X POST -H "$J" -d "$RESET" "$URL/api/limits")$(code --interface 127.0.0.3 -X POST -H "$J" -d "$RESET" "$URL/api/limits")$(code --interface 127.0.0.3 -X POST -H "$J" -d "$RESET" "$URL/api/limits")$(code --interface 127.0.0.3 -X POST -H "$J" -H "$A" -d "$RESET" "$URL/api/limits")" = 401401401401401401200
+check "/metrics counts the refusals (phloem_web_throttled_total)" \
+	bash -c "curl -s '$URL/metrics' | grep -Eq '^phloem_web_throttled_total [2-9]'"
+check "the holds are logged" grep -q "wrong tokens from ::ffff:127.0.0.1" "$T/log"
+sleep 2.2
+check "the right token after the wait: 200" test "$(code -X POST -H "$J" -H "$A" -d "$RESET" "$URL/api/limits")" = 200
+
 # ---- the browser ----
 PW_DIR=${PW_DIR:-$here/../../build/tests/web}
 mkdir -p "$PW_DIR" && PW_DIR=$(cd "$PW_DIR" && pwd)
-if [ ! -d "$PW_DIR/node_modules/playwright-core" ]; then
+if [ ! -d "$PW_DIR/node_modules/playwright-core" ] || [ ! -d "$PW_DIR/node_modules/axe-core" ] ||
+   ! cmp -s "$here/package.json" "$PW_DIR/package.json"; then
 	mkdir -p "$PW_DIR"
 	cp "$here/package.json" "$PW_DIR/"
 	(cd "$PW_DIR" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --silent >/dev/null 2>&1)
 fi
-if [ ! -x /usr/bin/chromium ] || [ ! -d "$PW_DIR/node_modules/playwright-core" ]; then
-	skip "browser checks" "chromium or playwright-core (npm) not available"
+if [ ! -x /usr/bin/chromium ] || [ ! -d "$PW_DIR/node_modules/playwright-core" ] ||
+   [ ! -d "$PW_DIR/node_modules/axe-core" ]; then
+	skip "browser checks" "chromium, or playwright-core and axe-core (npm), not available"
 	done_testing
 	exit
 fi
-PW_DIR=$PW_DIR/node_modules timeout 240 node "$here/dash.mjs" "$URL" "$OUT" "$TOKEN" "$ROUNDS" >"$T/browser.json" 2>"$T/browser.err"
+PW_DIR=$PW_DIR/node_modules timeout $((150 + 30 * ROUNDS)) node "$here/dash.mjs" "$URL" "$OUT" "$TOKEN" "$ROUNDS" >"$T/browser.json" 2>"$T/browser.err"
 if ! is_json <"$T/browser.json"; then
 	notok "browser run: $(tail -3 "$T/browser.err")"
 else

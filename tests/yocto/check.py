@@ -45,7 +45,7 @@ def result(ok, what, why=()):
                 print(f'#   {line}')
 
 
-ASSIGN = re.compile(r'^(?:export\s+)?([A-Za-z0-9_\-.:${}/+]+?)\s*'
+ASSIGN = re.compile(r'^(?:export\s+)?([A-Za-z0-9_\-.:${}/+\[\]]+?)\s*'
                     r'(\?\?=|\?=|:=|\+=|=\+|\.=|=\.|=)\s*"(.*)"\s*$', re.S)
 
 
@@ -244,8 +244,39 @@ if agent in parsed:
     need = ['libnl', 'libsodium', 'libmodbus', 'libbpf', 'sqlite3', 'libinih']
     result(all(d in deps for d in need), f'{agent}: DEPENDS on {" ".join(need)}',
            [f'DEPENDS: {" ".join(deps)}'])
+    # MQTT and web: headers at build time, the dlopen()ed libraries at run time
+    pc = words(v.get('PACKAGECONFIG'))
+    result(all(d in deps for d in ('mosquitto', 'libmicrohttpd')) and
+           'mqtt' in pc and 'libmosquitto1' in v.get('PACKAGECONFIG[mqtt]', '') and
+           'web' in pc and 'libmicrohttpd' in v.get('PACKAGECONFIG[web]', ''),
+           f'{agent}: builds against mosquitto and libmicrohttpd, runs with them (PACKAGECONFIG mqtt web)',
+           [f'DEPENDS: {" ".join(deps)}', f'PACKAGECONFIG: {" ".join(pc)}'])
     rr = words(v.get('RRECOMMENDS:${PN}'))
     result('kernel-module-phloem' in rr, f'{agent}: RRECOMMENDS kernel-module-phloem')
+
+    # Every library phloemd is built against (mk/phloemd.mk's pkg-config
+    # list, read, not copied) is a DEPENDS, by its OE recipe's name.
+    recipe_of = {'libnl-genl-3.0': 'libnl', 'json-c': 'json-c', 'libsystemd': 'systemd',
+                 'sqlite3': 'sqlite3', 'inih': 'libinih', 'libmodbus': 'libmodbus',
+                 'libsodium': 'libsodium'}
+    with open(os.path.join(TOP, 'mk/phloemd.mk')) as f:
+        m = re.search(r'^PD_PKGS\s*:=\s*(.*)$', f.read(), re.M)
+    pkgs = m.group(1).split() if m else []
+    missing = [p for p in pkgs if recipe_of.get(p, '?') not in deps]
+    result(pkgs and not missing, f'{agent}: DEPENDS covers phloemd\'s pkg-config '
+           f'libraries ({" ".join(pkgs)})', [f'missing: {" ".join(missing)}'])
+    # libmodbus at run time: phloemd links it (DT_NEEDED, so the shlibs
+    # dependency exists) and the recipe says so too.
+    rd = words(v.get('RDEPENDS:${PN}'))
+    pd = os.path.join(BUILD, 'agent/phloemd')
+    try:
+        dyn = subprocess.run(['readelf', '-d', pd], capture_output=True, text=True).stdout
+    except OSError as e:
+        dyn = str(e)
+    needed = re.findall(r'\(NEEDED\).*\[(.*)\]', dyn)
+    result('libmodbus' in rd and any(n.startswith('libmodbus.so') for n in needed),
+           f'{agent}: RDEPENDS libmodbus, which phloemd links (DT_NEEDED)',
+           [f'RDEPENDS: {" ".join(rd)}', f'{pd} needs: {" ".join(needed) or dyn[:200]}'])
 
     # do_install for real, with a merged-/usr layout (what PREFIX=/usr gives).
     layout = {'prefix': '/usr', 'exec_prefix': '/usr', 'bindir': '/usr/bin',

@@ -73,7 +73,7 @@ static uint64_t get_u64(const uint8_t *p) { return get_u32(p) | (uint64_t)get_u3
 static size_t body_len_of(const struct ledger_entry *e)
 {
 	switch (e->type) {
-	case LEDGER_T_METER:	return BODY_METER;
+	case LEDGER_T_METER:	return e->body.meter.clean_known ? BODY_METER_CLEAN : BODY_METER;
 	case LEDGER_T_TRANSFER:	return BODY_TRANSFER;
 	case LEDGER_T_LIMIT:	return BODY_LIMIT;
 	case LEDGER_T_ROTATE:	return BODY_ROTATE;
@@ -117,6 +117,8 @@ static size_t encode_signed(const struct ledger_entry *e, uint8_t *p)
 		put_u64(b + 12, e->body.meter.wh_import);
 		put_u64(b + 20, e->body.meter.wh_export);
 		put_u32(b + 28, e->body.meter.channels);
+		if (e->body.meter.clean_known)
+			put_u64(b + 32, e->body.meter.wh_clean);
 		break;
 	case LEDGER_T_TRANSFER:
 		encode_transfer_core(&e->body.transfer, b);
@@ -289,15 +291,19 @@ int ledger_entry_decode(const uint8_t *buf, size_t len, struct ledger_entry *e)
 	case LEDGER_T_METER: {
 		struct ledger_meter *m = &e->body.meter;
 
-		if (blen != BODY_METER)
+		/* two forms, each with one encoding: the body length says
+		 * whether the clean part is there (0 clean is not "unknown") */
+		if (blen != BODY_METER && blen != BODY_METER_CLEAN)
 			return LEDGER_E_BODY;
 		m->interval_start = get_u64(b);
 		m->interval_len = get_u32(b + 8);
 		m->wh_import = get_u64(b + 12);
 		m->wh_export = get_u64(b + 20);
 		m->channels = get_u32(b + 28);
+		m->clean_known = blen == BODY_METER_CLEAN;
+		m->wh_clean = m->clean_known ? get_u64(b + 32) : 0;
 		if (!m->interval_len || m->wh_import > LEDGER_AMOUNT_MAX ||
-		    m->wh_export > LEDGER_AMOUNT_MAX)
+		    m->wh_export > LEDGER_AMOUNT_MAX || m->wh_clean > m->wh_export)
 			return LEDGER_E_BODY;
 		return 0;
 	}

@@ -80,13 +80,22 @@ enum ledger_reason {
 	__LEDGER_E_MAX,
 };
 
-/* Metered interval: what this site imported and exported, in Wh. */
+/*
+ * Metered interval: what this site imported and exported, in Wh. With
+ * @clean_known the body carries the clean part of the export too (the
+ * 40-byte form, docs/ledger.md): @wh_clean <= @wh_export is the export
+ * covered by the site's own measured PV production. Without it (the 32-byte
+ * form, and every entry written before the field existed) nothing of the
+ * export is attributed clean.
+ */
 struct ledger_meter {
 	uint64_t interval_start;	/* Unix seconds */
 	uint32_t interval_len;		/* seconds, > 0 */
 	uint64_t wh_import;
 	uint64_t wh_export;
 	uint32_t channels;		/* bit n: HAT channel n contributed */
+	bool clean_known;		/* the body has wh_clean (40 bytes) */
+	uint64_t wh_clean;		/* <= wh_export; 0 unless clean_known */
 };
 
 /*

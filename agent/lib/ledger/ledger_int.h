@@ -8,6 +8,7 @@
 #include "ledger.h"
 
 #define BODY_METER	32
+#define BODY_METER_CLEAN	40	/* with wh_clean */
 #define BODY_TRANSFER	288
 #define BODY_LIMIT	8
 #define BODY_ROTATE	96

@@ -16,7 +16,7 @@
 #include "ledger.h"
 #include "ledger_int.h"
 
-#define SCHEMA_VERSION	2
+#define SCHEMA_VERSION	3
 
 static const char schema[] =
 	"CREATE TABLE entries ("
@@ -33,6 +33,7 @@ static const char schema[] =
 	"  interval_start INTEGER NOT NULL, author BLOB NOT NULL, seq INTEGER NOT NULL,"
 	"  interval_len INTEGER NOT NULL, wh_import INTEGER NOT NULL,"
 	"  wh_export INTEGER NOT NULL, channels INTEGER NOT NULL,"
+	"  wh_clean INTEGER,"	/* NULL: the 32-byte form, nothing attributed */
 	"  PRIMARY KEY (interval_start, author, seq)) WITHOUT ROWID;"
 	/* held: bit 0 the debtor's copy is stored, bit 1 the creditor's;
 	 * counted: the transfer moves credit (docs/ledger.md, Balances). */
@@ -76,7 +77,8 @@ static const char *const stmt_sql[__ST_MAX] = {
 		"head_ts = excluded.head_ts, key = excluded.key, limit_wh = excluded.limit_wh, "
 		"flagged = excluded.flagged, claim_max = excluded.claim_max",
 	[ST_INS_METER] = "INSERT INTO meters (author, seq, interval_start, interval_len, "
-			 "wh_import, wh_export, channels) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+			 "wh_import, wh_export, channels, wh_clean) "
+			 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[ST_INS_TRANSFER] =
 		"INSERT INTO transfers (id, debtor, creditor, amount, interval_start, "
 		"debtor_seq, debtor_prev, creditor_seq, creditor_prev, held, counted) "
@@ -167,6 +169,13 @@ static const char upgrade_v1[] =
 	"ALTER TABLE forks RENAME TO forks_v1;"
 	"DROP TABLE chains; DROP TABLE meters; DROP TABLE transfers; DROP TABLE balances;";
 
+/*
+ * Schema 2 had no clean part of a metered export. Every entry stored then
+ * is of the 32-byte form (the 40-byte one did not decode yet), so NULL is
+ * exactly what replaying them would give.
+ */
+static const char upgrade_v2[] = "ALTER TABLE meters ADD COLUMN wh_clean INTEGER;";
+
 static int migrate(struct ledger *l)
 {
 	sqlite3_stmt *st;
@@ -181,17 +190,21 @@ static int migrate(struct ledger *l)
 	if (ver == SCHEMA_VERSION)
 		return 0;
 	/* A newer schema may mean entries this code cannot judge: refuse. */
-	if ((ver != 0 && ver != 1) || l->rdonly)
+	if (ver > SCHEMA_VERSION || ver < 0 || l->rdonly)
 		return -EPROTO;
 	ret = store_exec(l, "BEGIN IMMEDIATE");
 	if (ret)
 		return ret;
-	if (ver == 1)
-		ret = store_exec(l, upgrade_v1);
+	if (ver == 2) {
+		ret = store_exec(l, upgrade_v2);
+	} else {
+		if (ver == 1)
+			ret = store_exec(l, upgrade_v1);
+		if (!ret)
+			ret = store_exec(l, schema);
+	}
 	if (!ret)
-		ret = store_exec(l, schema);
-	if (!ret)
-		ret = store_exec(l, "PRAGMA user_version = 2");
+		ret = store_exec(l, "PRAGMA user_version = 3");
 	if (!ret)
 		return store_exec(l, "COMMIT");
 	store_exec(l, "ROLLBACK");
@@ -660,6 +673,10 @@ int store_put_meter(struct ledger *l, const struct ledger_entry *e)
 	sqlite3_bind_int64(st, 5, m->wh_import);
 	sqlite3_bind_int64(st, 6, m->wh_export);
 	sqlite3_bind_int64(st, 7, m->channels);
+	if (m->clean_known)
+		sqlite3_bind_int64(st, 8, (int64_t)m->wh_clean);
+	else
+		sqlite3_bind_null(st, 8);
 	return step_done(l, st);
 }
 
@@ -900,6 +917,8 @@ static int meter_row(sqlite3_stmt *st, void *arg)
 	m.wh_import = sqlite3_column_int64(st, 3);
 	m.wh_export = sqlite3_column_int64(st, 4);
 	m.channels = sqlite3_column_int64(st, 5);
+	m.clean_known = sqlite3_column_type(st, 6) != SQLITE_NULL;
+	m.wh_clean = m.clean_known ? (uint64_t)sqlite3_column_int64(st, 6) : 0;
 	return w->cb(author, &m, w->arg);
 }
 
@@ -910,7 +929,7 @@ int ledger_foreach_meter(struct ledger *l, uint64_t interval_start, ledger_meter
 	/* Ordered by author so every member iterates identically: settlement
 	 * must be a deterministic function of the ledger. */
 	return query(l, "SELECT author, interval_start, interval_len, wh_import, wh_export, "
-		     "channels FROM meters WHERE interval_start = ?1 ORDER BY author, seq",
+		     "channels, wh_clean FROM meters WHERE interval_start = ?1 ORDER BY author, seq",
 		     NULL, (int64_t)interval_start, meter_row, &w);
 }
 

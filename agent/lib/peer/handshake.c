@@ -225,6 +225,25 @@ static void hdr(uint8_t *out, uint8_t type)
 	out[2] = out[3] = 0;
 }
 
+/*
+ * How long initiation number @tries (1: the first) waits for its answer:
+ * PEER_REKEY_TIMEOUT_MS doubling up to PEER_REKEY_BACKOFF_MS, plus up to a
+ * quarter of that at random, so that the 2 x 1225 initiations of a street
+ * restarting at once neither retry in step nor wait seconds for one lost
+ * datagram: a loss costs 250 ms the first time, and a peer that is gone
+ * costs one initiation every 8 to 10 s.
+ */
+uint32_t peer_hs_wait(uint32_t tries)
+{
+	uint32_t w = PEER_REKEY_TIMEOUT_MS;
+
+	for (uint32_t i = 1; i < tries && w < PEER_REKEY_BACKOFF_MS; i++)
+		w *= 2;
+	if (w > PEER_REKEY_BACKOFF_MS)
+		w = PEER_REKEY_BACKOFF_MS;
+	return w + randombytes_uniform(w / 4 + 1);
+}
+
 int peer_session_initiate(struct peer_session *s, const struct peer_local *me,
 			  uint64_t now_ms, uint8_t *out, size_t cap)
 {
@@ -264,6 +283,7 @@ int peer_session_initiate(struct peer_session *s, const struct peer_local *me,
 	s->hs_pending = true;
 	s->hs_sent_ms = now_ms;
 	s->hs_tries++;
+	s->hs_wait_ms = peer_hs_wait(s->hs_tries);
 	ret = PEER_HS_INIT_BYTES;
 out:
 	sodium_memzero(&ns, sizeof(ns));
@@ -325,7 +345,7 @@ int peer_session_respond(struct peer_session *s, const struct peer_local *me,
 	 * end with the same one session. The larger key answers (below, and
 	 * drops its own); the smaller ignores this one while its own is fresh.
 	 */
-	if (s->hs_pending && now_ms - s->hs_sent_ms < PEER_REKEY_TIMEOUT_MS &&
+	if (s->hs_pending && now_ms - s->hs_sent_ms < s->hs_wait_ms &&
 	    memcmp(me->pk, s->peer, 32) < 0)
 		return 0;
 

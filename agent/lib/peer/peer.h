@@ -310,8 +310,10 @@ int peer_record_verify(const struct peer_record *r);
 #define PEER_REKEY_RESPONDER_MS	150000	/* ... or else its responder does */
 #define PEER_REJECT_AFTER_MS	180000	/* a session is never used after this */
 #define PEER_REKEY_AFTER_MSGS	(1ull << 60)
-#define PEER_REKEY_TIMEOUT_MS	1000	/* an unanswered initiation is redone */
-#define PEER_REKEY_BACKOFF_MS	8000	/* ... doubling up to this */
+#define PEER_REKEY_TIMEOUT_MS	250	/* an unanswered initiation is redone */
+#define PEER_REKEY_BACKOFF_MS	8000	/* ... doubling up to this, each wait
+					 * plus up to a quarter of it at random
+					 * (docs/protocol.md, Retries) */
 #define PEER_SEEN_INITS		8	/* initiations remembered against replays */
 #define PEER_UNCONFIRMED_MS	5000	/* the peer still sends on the keys before
 					 * the ones we initiated: they never
@@ -370,6 +372,7 @@ struct peer_session {
 	uint8_t hs_esk[32];
 	uint8_t hs_h[64], hs_ck[64];
 	uint64_t hs_sent_ms;
+	uint32_t hs_wait_ms;		/* its retry time, drawn when sent */
 	struct {			/* the one before: its answer is taken too */
 		uint32_t index;		/* 0: none */
 		uint8_t esk[32], h[64], ck[64];
@@ -408,6 +411,8 @@ bool peer_session_want_handshake(const struct peer_session *s, uint64_t now_ms);
  * session in use stays until the new one is made.
  */
 void peer_session_stale(struct peer_session *s);
+/** The retry time of initiation number @tries (1: first), jitter included. */
+uint32_t peer_hs_wait(uint32_t tries);
 /**
  * peer_session_initiate() - write an initiation (PEER_HS_INIT_BYTES) to @out
  * with a fresh ephemeral key; it replaces any earlier one in flight.
@@ -587,6 +592,7 @@ struct peer_swim_member {
 	uint8_t state;			/* enum peer_swim_state */
 	uint64_t inc;
 	uint64_t since_ms;		/* state entered */
+	uint64_t heard_ms;		/* last first-hand sign of life */
 	uint32_t ping_seq;		/* outstanding direct ping, 0: none */
 	uint64_t ping_at_ms;
 	bool req_sent;
@@ -608,6 +614,16 @@ struct peer_swim {
 	int rr;				/* round-robin probe position */
 	int n;
 	struct peer_swim_member m[PEER_MAX_MEMBERS];
+	/*
+	 * @direct: can we send to @key ourselves (a session with it)? NULL:
+	 * always. A member we cannot reach directly yet is probed through
+	 * PEER_SWIM_K helpers at once (PING_REQ), helpers are only members we
+	 * reach, and one nobody can carry a probe to is not suspected while
+	 * it was heard less than 3 periods ago: no suspicion for want of a
+	 * session (a handshake still on its way after a restart).
+	 */
+	bool (*direct)(void *ctx, const uint8_t key[32]);
+	void *ctx;
 };
 
 /** What swim_tick asks the caller to send. */

@@ -75,16 +75,11 @@ void peer_session_stale(struct peer_session *s)
 bool peer_session_want_handshake(const struct peer_session *s, uint64_t now_ms)
 {
 	const struct peer_keypair *kp = &s->cur;
-	uint64_t retry = PEER_REKEY_TIMEOUT_MS;
 
 	if (!s->ready)
 		return false;
-	if (s->hs_pending) {
-		for (uint32_t i = 1; i < s->hs_tries && retry < PEER_REKEY_BACKOFF_MS; i++)
-			retry *= 2;
-		if (now_ms - s->hs_sent_ms < retry)
-			return false;
-	}
+	if (s->hs_pending && now_ms - s->hs_sent_ms < s->hs_wait_ms)
+		return false;
 	/* we answered an initiation: its first transport message is on its way */
 	if (s->next.valid && now_ms - s->next.born_ms < PEER_REKEY_TIMEOUT_MS)
 		return false;

@@ -66,6 +66,13 @@ static int meter_cb(const uint8_t author[LEDGER_KEY_BYTES],
 	memcpy(x->key, author, 32);
 	x->import_wh = mt->wh_import > (uint64_t)SETTLE_WH_MAX ? SETTLE_WH_MAX : (int64_t)mt->wh_import;
 	x->export_wh = mt->wh_export > (uint64_t)SETTLE_WH_MAX ? SETTLE_WH_MAX : (int64_t)mt->wh_export;
+	/*
+	 * The clean part the author signed (docs/settlement.md, "Clean
+	 * energy"): the decoder keeps it <= wh_export; clamped with it. An
+	 * entry without it (32-byte form) attributes nothing clean.
+	 */
+	x->clean_export_wh = mt->wh_clean < (uint64_t)x->export_wh ? (int64_t)mt->wh_clean :
+			     x->export_wh;
 	return 0;
 }
 

@@ -100,6 +100,11 @@ size_t settle_format(const struct settle_result *r, char *buf, size_t cap)
 		    s->grid_import_wh, s->grid_export_wh, s->fee_paid_wh,
 		    s->fee_received_wh, s->credit_limit_wh,
 		    s->balance_before_wh, s->balance_after_wh);
+		/* only where measured PV made part of an export clean: the
+		 * text of a settlement without any stays what it was */
+		if (s->clean_export_wh && !(s->flags & SETTLE_F_CLEAN))
+			put(&o, "clean %s export=%" PRId64 " available=%" PRId64 "\n",
+			    a, s->clean_export_wh, s->clean_avail_wh);
 	}
 	return o.len;
 }

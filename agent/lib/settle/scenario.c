@@ -27,6 +27,7 @@ enum {
 	F_FEE		= SETTLE_SET_FEE,
 	F_OPERATOR	= SETTLE_SET_OPERATOR,
 	F_KEY		= SETTLE_SET_KEY,
+	F_CLEAN_EXPORT	= SETTLE_SET_CLEAN_EXPORT,
 };
 
 /* One [member NAME] section of the file being read, merged at its end. */
@@ -223,6 +224,7 @@ static int member(struct settle_scenario *sc, const char *name,
 		{ "reserve_wh", F_RESERVE, 0, SETTLE_WH_MAX },
 		{ "clean", F_CLEAN, 0, 1 },
 		{ "clean_only", F_CLEAN_ONLY, 0, 1 },
+		{ "clean_export_wh", F_CLEAN_EXPORT, 0, SETTLE_WH_MAX },
 	};
 	struct settle_member *m;
 	struct settle_pending *p;
@@ -280,6 +282,9 @@ static int member(struct settle_scenario *sc, const char *name,
 	case F_CLEAN_ONLY:
 		m->flags |= x ? SETTLE_F_CLEAN_ONLY : 0;
 		break;
+	case F_CLEAN_EXPORT:
+		m->clean_export_wh = x;
+		break;
 	}
 	return 1;
 }
@@ -333,6 +338,8 @@ static int merge_pending(struct settle_scenario *sc)
 		if (p->seen & F_CLEAN_ONLY)
 			m->flags = (m->flags & ~(uint32_t)SETTLE_F_CLEAN_ONLY) |
 				   (p->v.flags & SETTLE_F_CLEAN_ONLY);
+		if (p->seen & F_CLEAN_EXPORT)
+			m->clean_export_wh = p->v.clean_export_wh;
 	}
 	return 0;
 }

@@ -19,6 +19,7 @@
  *   reserve_wh = 0
  *   clean = 0|1
  *   clean_only = 0|1
+ *   clean_export_wh = <Wh of export_wh its own PV produced>
  *
  * The key is a name=value line rather than part of the section header
  * because libinih truncates section names at 50 characters and a key is
@@ -54,6 +55,7 @@ enum settle_set {
 	SETTLE_SET_FEE		= 1u << 10,
 	SETTLE_SET_OPERATOR	= 1u << 11,
 	SETTLE_SET_KEY		= 1u << 12,
+	SETTLE_SET_CLEAN_EXPORT	= 1u << 13,
 };
 
 /**

@@ -104,6 +104,7 @@ struct member_work {
 	const struct settle_member *in;
 	int64_t net_import, net_export;
 	int64_t reserve, loss, avail;	/* avail = offer after loss */
+	int64_t clean_avail;		/* of avail, what the clean pool may take */
 	int64_t cap;			/* most it may be matched (headroom) */
 	int64_t got[2];			/* matched import per pool */
 	int64_t gave[2];		/* credited export per pool */
@@ -249,7 +250,8 @@ static int check_member(const struct settle_member *m)
 		return SETTLE_E_FLAGS;
 	if (m->import_wh < 0 || m->import_wh > SETTLE_WH_MAX ||
 	    m->export_wh < 0 || m->export_wh > SETTLE_WH_MAX ||
-	    m->reserve_wh < 0 || m->reserve_wh > SETTLE_WH_MAX)
+	    m->reserve_wh < 0 || m->reserve_wh > SETTLE_WH_MAX ||
+	    m->clean_export_wh < 0 || m->clean_export_wh > m->export_wh)
 		return SETTLE_E_RANGE;
 	if (m->balance_wh < -SETTLE_BALANCE_MAX ||
 	    m->balance_wh > SETTLE_BALANCE_MAX ||
@@ -325,12 +327,11 @@ static void settle_pool(struct run *r, size_t n, int pool,
 		demand += mw[i].cap;
 		ni++;
 	}
-	/* exporters of this pool: what they still have available */
+	/* exporters of this pool: what they still have available (the
+	 * clean pool runs first, so there it is the clean part) */
 	for (i = 0; i < n; i++) {
-		int64_t left = mw[i].avail - mw[i].gave[0];
+		int64_t left = pool == 0 ? mw[i].clean_avail : mw[i].avail - mw[i].gave[0];
 
-		if (pool == 0 && !(mw[i].in->flags & SETTLE_F_CLEAN))
-			continue;
 		if (left > 0)
 			offer += left;
 	}
@@ -343,10 +344,9 @@ static void settle_pool(struct run *r, size_t n, int pool,
 		mw[r->idx[k]].got[pool] = r->out[k];
 
 	for (i = 0; i < n; i++) {
-		int64_t left = mw[i].avail - mw[i].gave[0];
+		int64_t left = pool == 0 ? mw[i].clean_avail : mw[i].avail - mw[i].gave[0];
 
-		if ((pool == 0 && !(mw[i].in->flags & SETTLE_F_CLEAN)) ||
-		    left <= 0)
+		if (left <= 0)
 			continue;
 		r->idx[ne] = i;
 		r->w[ne] = left;
@@ -482,6 +482,17 @@ int settle_run(const struct settle_terms *t,
 		mw[i].loss = offer - mul_div(offer, SETTLE_PPM - t->loss_ppm,
 					     SETTLE_PPM, NULL);
 		mw[i].avail = offer - mw[i].loss;
+		/*
+		 * The clean part: netting, reserve and loss take clean and
+		 * other energy alike, so the clean share of what is left is
+		 * the clean share of the export, rounded down (never credit
+		 * as clean what may not have been).
+		 */
+		if (m->flags & SETTLE_F_CLEAN)
+			mw[i].clean_avail = mw[i].avail;
+		else if (m->clean_export_wh && m->export_wh)
+			mw[i].clean_avail = mul_div(mw[i].avail, m->clean_export_wh,
+						    m->export_wh, NULL);
 		mw[i].cap = min64(mw[i].net_import,
 				  max_match(m->balance_wh + m->credit_limit_wh,
 					    fee_ppm));
@@ -518,6 +529,8 @@ int settle_run(const struct settle_terms *t,
 
 		memcpy(s->key, m->key, SETTLE_KEY_LEN);
 		s->flags = m->flags;
+		s->clean_export_wh = m->clean_export_wh;
+		s->clean_avail_wh = mw[i].clean_avail;
 		s->import_wh = m->import_wh;
 		s->export_wh = m->export_wh;
 		s->self_wh = m->import_wh - mw[i].net_import;

@@ -21,7 +21,8 @@
  *  3. Headroom: an importer may take at most the matched energy m such that
  *     m + fee(m) <= balance + credit_limit (0 if already past the limit).
  *  4. Clean pool first: clean-only importers share the available energy of
- *     clean exporters; matched = min(pool, capped demand), shared pro-rata to
+ *     clean exporters (all of it for SETTLE_F_CLEAN, else the share
+ *     clean_export_wh / export_wh of it, rounded down); matched = min(pool, capped demand), shared pro-rata to
  *     demand, capped by headroom (a capped member's surplus goes to the
  *     others until nothing changes), rounded down with the remainder handed
  *     out one Wh at a time by largest remainder, ties by key order.
@@ -67,7 +68,8 @@ enum settle_err {
 	SETTLE_E_INVAL		= -1,	/* NULL pointer or n > SETTLE_MEMBERS_MAX */
 	SETTLE_E_TERMS		= -2,	/* loss_ppm or fee_ppm > 1e6 */
 	SETTLE_E_DUPLICATE	= -3,	/* the same key appears twice */
-	SETTLE_E_RANGE		= -4,	/* a Wh value < 0 or > SETTLE_WH_MAX */
+	SETTLE_E_RANGE		= -4,	/* a Wh value < 0 or > SETTLE_WH_MAX,
+					 * or clean_export_wh > export_wh */
 	SETTLE_E_BALANCE	= -5,	/* |balance| or limit > SETTLE_BALANCE_MAX */
 	SETTLE_E_FLAGS		= -6,	/* unknown member flag bits */
 	SETTLE_E_OPERATOR	= -7,	/* fee_ppm > 0 but operator is not a member */
@@ -92,6 +94,11 @@ enum settle_member_flags {
  * @reserve_wh:      net export kept out of the community pool (it goes to
  *                   the grid, e.g. under a supplier contract); >= 0.
  * @flags:           SETTLE_F_*.
+ * @clean_export_wh: of @export_wh, the Wh its own measured PV produced
+ *                   (0 .. export_wh; the signed meter entry's wh_clean).
+ *                   That share of its available energy may go to the clean
+ *                   pool; with SETTLE_F_CLEAN all of it may and this is
+ *                   not used. 0: none.
  */
 struct settle_member {
 	uint8_t key[SETTLE_KEY_LEN];
@@ -101,6 +108,7 @@ struct settle_member {
 	int64_t credit_limit_wh;
 	int64_t reserve_wh;
 	uint32_t flags;
+	int64_t clean_export_wh;
 };
 
 /**
@@ -155,6 +163,8 @@ struct settle_transfer {
  * @grid_export_wh:    net export not credited (reserve, loss, unsold).
  * @fee_paid_wh:       fee paid to the operator.
  * @fee_received_wh:   fees received (operator only).
+ * @clean_export_wh:   input copy.
+ * @clean_avail_wh:    what it could sell in the clean pool.
  * @balance_before_wh: input balance.
  * @balance_after_wh:  balance after every transfer of this interval.
  */
@@ -174,6 +184,8 @@ struct settle_summary {
 	int64_t grid_export_wh;
 	int64_t fee_paid_wh;
 	int64_t fee_received_wh;
+	int64_t clean_export_wh;
+	int64_t clean_avail_wh;
 	int64_t credit_limit_wh;
 	int64_t balance_before_wh;
 	int64_t balance_after_wh;

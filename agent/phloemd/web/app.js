@@ -177,7 +177,7 @@ async function change(url, body) {
 	try {
 		const r = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
 		const j = await r.json();
-		out.textContent = r.ok ? `Done: ${body.name || 'limits'} ${body.mode || ''}` : `Refused (${r.status}): ${j.error}`;
+		out.textContent = r.ok ? `Done: ${body.name || 'limits'} ${body.mode || ''}` : `Refused (${r.status}): ${j.error}` + (j.retry_after_s ? `; try again in ${j.retry_after_s} s` : '');
 	} catch (err) {
 		out.textContent = `Failed: ${err}`;
 	}

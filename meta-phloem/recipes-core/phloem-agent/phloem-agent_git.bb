@@ -6,9 +6,29 @@ keeps history and the neighbourhood ledger; phloemctl inspects and drives it."
 require inc/phloem.inc
 LICENSE = "GPL-2.0-only"
 
-DEPENDS = "libnl libsodium libmodbus libbpf sqlite3 libinih json-c systemd"
+DEPENDS = "libnl libsodium libmodbus libbpf sqlite3 libinih json-c"
+
+# MQTT (libmosquitto, meta-oe) and the web dashboard (libmicrohttpd,
+# oe-core): phloemd builds against their headers but loads the libraries
+# with dlopen() only when [mqtt] or [web] is configured (a daemon with
+# neither stays small), so no shlibs dependency is generated: the runtime
+# packages come from PACKAGECONFIG. The dashboard's page is embedded in
+# phloemd (.incbin): there are no web files to install.
+# phloemd never uses libmicrohttpd's own TLS (the dashboard is plain HTTP
+# on localhost by default): PACKAGECONFIG:remove:pn-libmicrohttpd = "https"
+# in the distro or local.conf drops GnuTLS from the image and about 2.3 MiB
+# from phloemd's resident memory with the dashboard on (docs/web.md).
+DEPENDS += "mosquitto libmicrohttpd"
+PACKAGECONFIG ??= "mqtt web"
+PACKAGECONFIG[mqtt] = ",,,libmosquitto1"
+PACKAGECONFIG[web] = ",,,libmicrohttpd"
 
 inherit systemd pkgconfig
+
+# phloemd talks to the site's PV, battery and meters over Modbus/SunSpec
+# (docs/modbus.md) and links libmodbus; shlibs would find it, the recipe
+# says it too so that an image without it fails at build, not at run time.
+RDEPENDS:${PN} += "libmodbus"
 
 # The agent without the module is of little use, but an image may build
 # the module into its kernel instead: recommend, do not depend.

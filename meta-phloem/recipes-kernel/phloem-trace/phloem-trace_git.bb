@@ -40,8 +40,11 @@ do_configure[noexec] = "1"
 
 do_compile() {
 	cfg=${STAGING_KERNEL_BUILDDIR}/.config
-	if [ -e "$cfg" ] && ! grep -q '^CONFIG_DEBUG_INFO_BTF=y' "$cfg"; then
-		bbfatal "phloem-trace needs a kernel with BTF: CONFIG_DEBUG_INFO_BTF=y, CONFIG_BPF_SYSCALL=y and CONFIG_BPF_EVENTS=y (docs/trace.md)"
+	if [ -e "$cfg" ]; then
+		for o in CONFIG_DEBUG_INFO_BTF CONFIG_BPF_SYSCALL CONFIG_BPF_EVENTS; do
+			grep -q "^$o=y" "$cfg" ||
+				bbfatal "phloem-trace needs a kernel with BTF: CONFIG_DEBUG_INFO_BTF=y, CONFIG_BPF_SYSCALL=y and CONFIG_BPF_EVENTS=y; $o is off (docs/trace.md)"
+		done
 	fi
 	oe_runmake -C ${S} trace
 }
