@@ -1155,15 +1155,14 @@ static void shed_failsafe(struct phloem_shed *s, uint32_t channel,
 	s->state |= PHLOEM_STATE_F_FAILSAFE;
 	s->failsafes++;
 	/*
-	 * Sheds were decided on measurements we no longer trust: forget them
-	 * (backoff is kept). After failsafe the rules start from scratch.
+	 * The rules start from scratch after failsafe. A shed relay stays
+	 * shed (its estimate, hold and backoff kept): it comes back only
+	 * through the restore gate, measured again (shed_bring_back()), not
+	 * in the staggered return, which on 455807c switched it back into
+	 * the overload it was shed for (issue 17).
 	 */
 	for (r = 0; r < s->nrel; r++) {
-		s->rl[r].shed = 0;
 		s->rl[r].fs_hold = 0;
-		s->rl[r].est = 0;
-		s->rl[r].hold = PHLOEM_HOLD_NONE;
-		s->rl[r].hold_sent = PHLOEM_HOLD_NONE;
 		s->rl[r].head_since = SHED_NEVER;
 	}
 	for (c = 0; c < s->ncirc; c++) {
@@ -1205,7 +1204,8 @@ static void shed_failsafe_leave(struct phloem_shed *s)
 	 */
 	for (r = 0; r < s->nrel; r++)
 		s->rl[r].fs_hold = !s->info.relay[r].safe_state &&
-				   s->rl[r].mode != PHLOEM_OVERRIDE_OFF;
+				   s->rl[r].mode != PHLOEM_OVERRIDE_OFF &&
+				   !s->rl[r].shed;
 	s->last_restore = SHED_NEVER;
 	shed_update_relays(s);
 	shed_event(s, PHLOEM_EV_FAILSAFE_LEAVE, PHLOEM_CAUSE_NONE, SHED_NONE,

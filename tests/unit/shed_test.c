@@ -1105,6 +1105,57 @@ TEST(stale_samples_failsafe)
 	sim_del(m);
 }
 
+/*
+ * Issue 17: never restore into a measured overload, failsafe or not. The
+ * EV is shed with the kitchen at 15.5 A without it (restore at 12.8 A:
+ * held CIRCUIT); then the sampler stalls for 150 ms (failsafe STALE, as in
+ * a loaded VM). On 455807c the failsafe forgot the shed and its staggered
+ * return switched the EV back into the overload (21.5 A, shed again by
+ * the instantaneous rule: kselftest house.restore_and_backoff once saw
+ * it restored at 4.5 A against 4 A). It stays shed and comes back on
+ * headroom once the heater stops.
+ */
+TEST(failsafe_keeps_a_shed_relay_shed)
+{
+	struct sim *m = sim_new(50, 4000);
+	struct phloem_status st;
+	int e, i0, r;
+
+	sim_start(m);
+	ASSERT_TRUE(sim_settle(m));
+	e = shed_ev_now(_metadata, m);
+	ASSERT_GE(e, 0);
+	sim_run_ms(m, 3000);
+	sim_status(m, &st);
+	EXPECT_EQ(PHLOEM_HOLD_CIRCUIT, st.hold[SIM_EV]);
+	/* the sampler stops; only the watchdog ticks */
+	i0 = m->nev;
+	EXPECT_TRUE(phloem_shed_tick(m->s, m->ns + 100 * MS));
+	m->ns += 150 * MS;
+	sim_step(m);
+	ASSERT_GE(sim_find(m, i0, PHLOEM_EV_FAILSAFE_ENTER), 0);
+	sim_run_ms(m, 6000);
+	ASSERT_GE(sim_find(m, i0, PHLOEM_EV_FAILSAFE_LEAVE), 0);
+	/* the others came back, the EV did not: 15.5 A > 12.8 A */
+	EXPECT_EQ(ALL_RELAYS & ~(1U << SIM_EV), phloem_shed_relays(m->s));
+	for (r = sim_find(m, i0, PHLOEM_EV_RESTORE); r >= 0;
+	     r = sim_find(m, r + 1, PHLOEM_EV_RESTORE))
+		EXPECT_NE(SIM_EV, m->ev[r].ev.relay)
+			TH_LOG("the EV restored into %.1f A", sim_circuit_a(m, 1));
+	EXPECT_EQ(1, sim_count(m, e, PHLOEM_EV_SHED));
+	sim_status(m, &st);
+	EXPECT_EQ(PHLOEM_RELAY_SHED, st.relay[SIM_EV].reason);
+	EXPECT_EQ(PHLOEM_HOLD_CIRCUIT, st.hold[SIM_EV]);
+	/* the heater stops: the EV comes back on headroom */
+	i0 = m->nev;
+	m->relay_a[SIM_HEATER] = 0;
+	r = run_until(m, i0, PHLOEM_EV_RESTORE, 3000);
+	ASSERT_GE(r, 0);
+	EXPECT_EQ(SIM_EV, m->ev[r].ev.relay);
+	EXPECT_EQ(PHLOEM_CAUSE_HEADROOM, m->ev[r].ev.cause);
+	sim_del(m);
+}
+
 /* ------------------------------------------------------------------ */
 /* Configuration checks                                                */
 /* ------------------------------------------------------------------ */
