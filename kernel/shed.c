@@ -201,6 +201,12 @@ struct shed_circ {
  * @shed_count: times shed
  * @load_ma: load estimate
  * @pre_ma: steady circuit current before the shed
+ * @on_ma: its load learned when it was last switched on (a restore or the
+ *         staggered return): the first steady cycles after the switching
+ *         minus the steady ones before it; 0 when not known
+ * @on_pre: steady circuit current before that switching
+ * @on_cyc: phloem_shed.cycles at that switching
+ * @on_est: @on_ma is being measured (since the last switching on)
  */
 struct shed_relay {
 	uint8_t mode, shed, fs_hold, backoff, est;
@@ -208,6 +214,9 @@ struct shed_relay {
 	uint64_t ovr_until, shed_ns, off_until, try_ns, hold_ev_ns;
 	uint64_t restored_ns, head_since, shed_cyc;
 	uint32_t shed_count, load_ma, pre_ma;
+	uint32_t on_ma, on_pre;
+	uint64_t on_cyc;
+	uint8_t on_est;
 };
 
 /* a queued event and the time it happened */
@@ -1580,6 +1589,27 @@ static void shed_hold_note(struct phloem_shed *s, uint32_t r, uint32_t why)
 		   why, left, s->now);
 }
 
+/*
+ * Relay @r is switched on now: learn its load from the steady cycles
+ * around this switching (shed_learn_post()), so that a later shed whose
+ * own switching shows no drop (shed within a load step) still knows it.
+ */
+#ifdef SHED_WP
+/*@ requires shed_ok(s);
+    requires r < PHLOEM_MAX_RELAYS;
+    assigns s->rl[r].on_pre, s->rl[r].on_cyc, s->rl[r].on_est;
+    ensures shed_ok(s);
+ */
+#endif
+static void shed_learn_on(struct phloem_shed *s, uint32_t r)
+{
+	struct shed_relay *rl = &s->rl[r];
+
+	rl->on_pre = shed_est_pre(s, s->cfg.relay[r].circuit);
+	rl->on_cyc = s->cycles;
+	rl->on_est = 1;
+}
+
 /* The state of shed relay @r as it comes back (shed_bring_back()). */
 #ifdef SHED_WP
 /*@ requires shed_ok(s);
@@ -1601,6 +1631,7 @@ static void shed_unmark(struct phloem_shed *s, uint32_t r, int attempt)
 	rl->hold_sent = PHLOEM_HOLD_NONE;
 	if (attempt && rl->hold_lvl < SHED_HOLD_LVL_MAX)
 		rl->hold_lvl++;
+	shed_learn_on(s, r);
 }
 
 /*
@@ -1763,6 +1794,7 @@ static void shed_restore(struct phloem_shed *s)
 	if (fbest != SHED_NONE) {
 		s->last_restore = s->now;
 		s->rl[fbest].fs_hold = 0;
+		shed_learn_on(s, fbest);
 		shed_update_relays(s);
 		shed_event(s, PHLOEM_EV_RESTORE, PHLOEM_CAUSE_NONE, fbest,
 			   s->cfg.relay[fbest].circuit, SHED_NONE, 0, 0, s->now);
@@ -1818,11 +1850,45 @@ static void shed_est_post(struct phloem_shed *s, uint32_t r)
 		return;
 	rl->est = 0;
 	rl->load_ma = rl->pre_ma > post ? rl->pre_ma - post : 0;
+	/*
+	 * No drop beyond noise at the shed: another load stepped on as this
+	 * one went off (shed within a step). The load it drew when it was
+	 * last switched on is the better estimate, when known.
+	 */
+	if (rl->load_ma <= SHED_STEADY_MA && rl->on_ma > rl->load_ma)
+		rl->load_ma = rl->on_ma;
 	if (shed_never_fits(s, r)) {
 		t = rl->off_until + shed_retry_ns(s, r);
 		if (t < rl->try_ns)
 			rl->try_ns = t;
 	}
+}
+
+/*
+ * The load of relay @r switched on at cycle on_cyc: the first steady run
+ * of its circuit after the cycle it closed in, minus the steady current
+ * before it. No steady run by SHED_EST_WAIT cycles, or shed again before
+ * that: nothing learned this time.
+ */
+static void shed_learn_post(struct phloem_shed *s, uint32_t r)
+{
+	struct shed_relay *rl = &s->rl[r];
+	uint64_t lo = rl->on_cyc + 2, n = s->cycles;
+	uint32_t mean = 0;
+
+	if (rl->shed) {
+		rl->on_est = 0;
+		return;
+	}
+	if (n < lo + SHED_EST_RUN - 1)
+		return;
+	if (!shed_run(s, s->cfg.relay[r].circuit, n, &mean)) {
+		if (n >= lo + SHED_EST_WAIT)
+			rl->on_est = 0;
+		return;
+	}
+	rl->on_est = 0;
+	rl->on_ma = mean > rl->on_pre + SHED_STEADY_MA ? mean - rl->on_pre : 0;
 }
 
 static void shed_close(struct phloem_shed *s, uint64_t t_end, uint32_t freq)
@@ -1845,6 +1911,8 @@ static void shed_close(struct phloem_shed *s, uint64_t t_end, uint32_t freq)
 
 		if (rl->est)
 			shed_est_post(s, r);
+		if (rl->on_est)
+			shed_learn_post(s, r);
 		if (!rl->shed && rl->restored_ns != SHED_NEVER &&
 		    s->now - rl->restored_ns >= shed_ms(s->cfg.retrip_window_ms)) {
 			rl->backoff = 0;
