@@ -34,7 +34,8 @@
 		{ PHLOEM_EV_LEASE_EXPIRED,	"lease_expired" },	\
 		{ PHLOEM_EV_ADC_FAULT,		"adc_fault" },		\
 		{ PHLOEM_EV_OVERRIDE,		"override" },		\
-		{ PHLOEM_EV_CONFIG,		"config" })
+		{ PHLOEM_EV_CONFIG,		"config" },		\
+		{ PHLOEM_EV_HOLD,		"hold" })
 
 #define phloem_show_cause(c)						\
 	__print_symbolic(c,						\
@@ -47,7 +48,8 @@
 		{ PHLOEM_CAUSE_ADC,		"adc" },		\
 		{ PHLOEM_CAUSE_STALE,		"stale" },		\
 		{ PHLOEM_CAUSE_UNLOAD,		"unload" },		\
-		{ PHLOEM_CAUSE_HEADROOM,	"headroom" })
+		{ PHLOEM_CAUSE_HEADROOM,	"headroom" },		\
+		{ PHLOEM_CAUSE_HOLD,		"hold" })
 
 /*
  * phloem_sample - a sample set was taken (all channels read)
