@@ -307,8 +307,37 @@ static int sim_limits(struct pd_backend *b, uint32_t site_mw,
 	return sim_set_config(b, &cfg, now);
 }
 
+static int sim_max_hold(struct pd_backend *b, const uint32_t *max_hold_s)
+{
+	struct sim_priv *p = b->priv;
+	uint64_t now = catch_up(b);
+	struct phloem_config cfg;
+
+	phloem_shed_get_config(phloem_sim_shed(p->sim), &cfg);
+	cfg.size = sizeof(cfg);
+	for (uint32_t i = 0; i < p->info.ncircuits; i++) {
+		if (max_hold_s[i] == UINT32_MAX)
+			continue;
+		if (max_hold_s[i] > PHLOEM_MAX_HOLD_MAX_S)
+			return -EINVAL;
+		cfg.circuit[i].max_hold_s = (uint16_t)max_hold_s[i];
+	}
+	return sim_set_config(b, &cfg, now);
+}
+
+static int sim_max_holds(struct pd_backend *b, uint32_t *max_hold_s)
+{
+	struct sim_priv *p = b->priv;
+	struct phloem_config cfg;
+
+	phloem_shed_get_config(phloem_sim_shed(p->sim), &cfg);
+	for (uint32_t i = 0; i < p->info.ncircuits; i++)
+		max_hold_s[i] = cfg.circuit[i].max_hold_s;
+	return 0;
+}
+
 static int sim_policy(struct pd_backend *b, uint32_t site_mw, const uint32_t *circuit_ma,
-		      const struct pd_relay_policy *rp, uint32_t n)
+		      const uint32_t *max_hold_s, const struct pd_relay_policy *rp, uint32_t n)
 {
 	struct sim_priv *p = b->priv;
 	uint64_t now = catch_up(b);
@@ -317,8 +346,14 @@ static int sim_policy(struct pd_backend *b, uint32_t site_mw, const uint32_t *ci
 	phloem_shed_get_config(phloem_sim_shed(p->sim), &cfg);
 	cfg.size = sizeof(cfg);
 	cfg.site_import_limit_mw = site_mw;
-	for (uint32_t i = 0; i < p->info.ncircuits; i++)
+	for (uint32_t i = 0; i < p->info.ncircuits; i++) {
 		cfg.circuit[i].limit_ma = circuit_ma[i];
+		if (!max_hold_s || max_hold_s[i] == UINT32_MAX)
+			continue;
+		if (max_hold_s[i] > PHLOEM_MAX_HOLD_MAX_S)
+			return -EINVAL;
+		cfg.circuit[i].max_hold_s = (uint16_t)max_hold_s[i];
+	}
 	for (uint32_t i = 0; i < n; i++) {
 		if (rp[i].relay >= p->info.nrelays || rp[i].priority > 255 || rp[i].flags > 255)
 			return -EINVAL;
@@ -415,4 +450,6 @@ const struct pd_backend_ops pd_backend_sim = {
 	.peak = sim_peak,
 	.stats = sim_stats,
 	.close = sim_close,
+	.max_hold = sim_max_hold,
+	.max_holds = sim_max_holds,
 };

@@ -360,6 +360,7 @@ static bool begin_section(struct parse *p, const char *hdr)
 		snprintf(c->circuit[p->idx].name, PD_NAME_LEN, "%.*s", PD_NAME_LEN - 1, name);
 		c->circuit[p->idx].line = p->line;
 		c->circuit[p->idx].curve = PHLOEM_CURVE_B;
+		c->circuit[p->idx].max_hold_s = UINT32_MAX;
 	} else if (n == 2 && !strcmp(kind, "relay")) {
 		if (!good_name(name, PD_NAME_LEN))
 			return fail(p, p->line, "bad relay name \"%s\" (letters, digits, -_. and at most %d characters)",
@@ -647,8 +648,11 @@ static int handler(void *user, const char *section, const char *key,
 		} else if (!strcmp(key, "sim_base_a")) {
 			if (!parse_signed_amps(v, 1000, &c->sim_base_ma[p->idx]))
 				return BAD("expected amperes -1000..1000 (negative: the circuit exports)");
+		} else if (!strcmp(key, "max_hold_s")) {
+			if (!parse_u32(v, 0, PHLOEM_MAX_HOLD_MAX_S, &ci->max_hold_s))
+				return BAD("expected seconds 0..43200 (0: the default, 900)");
 		} else {
-			return BAD("unknown key (channel, breaker_a, curve, limit_a, sim_base_a)");
+			return BAD("unknown key (channel, breaker_a, curve, limit_a, max_hold_s, sim_base_a)");
 		}
 		return 1;
 	}

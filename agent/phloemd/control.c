@@ -359,6 +359,7 @@ static struct json_object *do_limits(struct phloemd *d)
 	struct phloem_status st;
 	struct pd_targets t;
 	struct json_object *o, *a;
+	uint32_t hold[PHLOEM_MAX_CIRCUITS];
 	int err = sample(d, &st);
 
 	if (err)
@@ -369,6 +370,9 @@ static struct json_object *do_limits(struct phloemd *d)
 	ADD(o, "site_policy_w", JI(t.site_import_limit_mw / 1000));
 	ADD(o, "site_operator", json_object_new_boolean(d->op_site_mw != UINT32_MAX));
 	a = json_object_new_array();
+	if (!d->be.ops->max_holds || d->be.ops->max_holds(&d->be, hold))
+		for (int j = 0; j < PHLOEM_MAX_CIRCUITS; j++)
+			hold[j] = UINT32_MAX;
 	for (int i = 0; i < d->cfg.ncircuits; i++) {
 		const struct pd_circuit *c = &d->cfg.circuit[i];
 		struct json_object *e = json_object_new_object();
@@ -376,6 +380,11 @@ static struct json_object *do_limits(struct phloemd *d)
 
 		ADD(e, "name", JS(c->name));
 		ADD(e, "limit_ma", JI(st.circuit[dev].limit_ma));
+		/* in force (0: the unit's default); absent when unknown */
+		if (hold[dev] != UINT32_MAX) {
+			ADD(e, "max_hold_s", JI(hold[dev] ? hold[dev] : PHLOEM_MAX_HOLD_DEFAULT_S));
+			ADD(e, "max_hold_default", json_object_new_boolean(hold[dev] == 0));
+		}
 		ADD(e, "policy_ma", JI(t.circuit_ma[i]));
 		ADD(e, "operator", json_object_new_boolean(d->op_circuit_ma[i] != 0));
 		ADD(e, "rating_ma", JI(d->info.circuit[dev].rating_ma));

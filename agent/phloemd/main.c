@@ -171,9 +171,45 @@ static int build_maps(const struct pd_config *c, const struct phloem_info *in,
  */
 static bool relays_pending;
 
+static bool holds_pending;
+
 static void relay_policies(struct phloemd *d)
 {
 	relays_pending = true;
+	holds_pending = true;
+}
+
+/*
+ * The circuits' max holds the file names ([circuit] max_hold_s), at start
+ * and on reload: one request, all or nothing; a circuit the file does not
+ * name keeps the one in force.
+ */
+static bool max_holds(const struct phloemd *d, uint32_t *hs)
+{
+	bool any = false;
+
+	for (uint32_t j = 0; j < PHLOEM_MAX_CIRCUITS; j++)
+		hs[j] = UINT32_MAX;
+	for (int i = 0; i < d->cfg.ncircuits; i++) {
+		hs[d->circ_map[i]] = d->cfg.circuit[i].max_hold_s;
+		any |= d->cfg.circuit[i].max_hold_s != UINT32_MAX;
+	}
+	return any;
+}
+
+static int push_max_holds(struct phloemd *d)
+{
+	uint32_t hs[PHLOEM_MAX_CIRCUITS];
+	int err;
+
+	if (!max_holds(d, hs))
+		return 0;
+	err = d->be.ops->max_hold ? d->be.ops->max_hold(&d->be, hs) : -EOPNOTSUPP;
+	if (err) {
+		logmsg("max holds refused by backend: %s", strerror(-err));
+		d->errors++;
+	}
+	return err;
 }
 
 /* One relay at a time: a backend without ->policy, or one that refused the
@@ -221,12 +257,19 @@ static int apply_policy(struct phloemd *d, bool force)
 		dev_ma[d->circ_map[i]] = t.circuit_ma[i];
 	}
 	t.site_import_limit_mw = site;
+	/* with the relays' policies when they go too (one CONFIG event) */
+	if (holds_pending && !(relays_pending && d->be.ops->policy)) {
+		holds_pending = false;
+		push_max_holds(d);
+	}
 	if (force || d->dirty || relays_pending ||
 	    memcmp(&t.circuit_ma, &d->applied.circuit_ma, sizeof(t.circuit_ma)) ||
 	    t.site_import_limit_mw != d->applied.site_import_limit_mw) {
 		err = -EOPNOTSUPP;
 		if (relays_pending && d->be.ops->policy) {
 			struct pd_relay_policy rp[PHLOEM_MAX_RELAYS];
+			uint32_t hs[PHLOEM_MAX_CIRCUITS];
+			bool h = holds_pending && max_holds(d, hs);
 
 			for (int i = 0; i < d->cfg.nrelays; i++)
 				rp[i] = (struct pd_relay_policy){
@@ -234,11 +277,19 @@ static int apply_policy(struct phloemd *d, bool force)
 					.flags = d->cfg.relay[i].critical ? PHLOEM_RELAY_F_CRITICAL : 0,
 					.min_off_ms = d->cfg.relay[i].min_off_ms,
 				};
-			err = d->be.ops->policy(&d->be, site, dev_ma, rp, (uint32_t)d->cfg.nrelays);
+			err = d->be.ops->policy(&d->be, site, dev_ma, h ? hs : NULL, rp,
+						(uint32_t)d->cfg.nrelays);
+			/* refused as a whole: the holds then go on their own */
+			if (!err)
+				holds_pending = false;
 		}
 		if (err && relays_pending)
 			relay_policies_each(d);
 		relays_pending = false;
+		if (holds_pending) {
+			holds_pending = false;
+			push_max_holds(d);
+		}
 		if (err)
 			err = d->be.ops->limits(&d->be, site, dev_ma);
 		if (err) {

@@ -43,6 +43,8 @@ enum pd_backend_kind {
  * @curve: enum phloem_curve
  * @limit_ma: operating limit (default: the rating)
  * @line: line of the section header, for messages about the section
+ * @max_hold_s: longest a shed relay of the circuit is held (s, 0: the
+ *              unit's default), UINT32_MAX when the file does not say
  */
 struct pd_circuit {
 	char name[PD_NAME_LEN];
@@ -51,6 +53,7 @@ struct pd_circuit {
 	uint32_t curve;
 	uint32_t limit_ma;
 	int line;
+	uint32_t max_hold_s;
 };
 
 /**

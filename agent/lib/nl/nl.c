@@ -593,11 +593,12 @@ int phloem_nl_dump_devices(struct phloem_nl *nl,
 int phloem_nl_set_limits(struct phloem_nl *nl, uint32_t dev, uint32_t site_mw,
 			 const uint32_t *circuit_ma, uint32_t ncircuits)
 {
-	return phloem_nl_set_policy(nl, dev, site_mw, circuit_ma, ncircuits, NULL, 0);
+	return phloem_nl_set_policy(nl, dev, site_mw, circuit_ma, NULL, ncircuits, NULL, 0);
 }
 
 int phloem_nl_set_policy(struct phloem_nl *nl, uint32_t dev, uint32_t site_mw,
-			 const uint32_t *circuit_ma, uint32_t ncircuits,
+			 const uint32_t *circuit_ma, const uint32_t *max_hold_s,
+			 uint32_t ncircuits,
 			 const struct phloem_nl_relay_set *relays, uint32_t nrelays)
 {
 	struct nl_msg *msg = msg_new(nl, PHLOEM_CMD_SET_LIMITS, 0, dev, true);
@@ -613,11 +614,15 @@ int phloem_nl_set_policy(struct phloem_nl *nl, uint32_t dev, uint32_t site_mw,
 		if (!list)
 			goto nomem;
 		for (uint32_t i = 0; i < ncircuits; i++) {
-			if (circuit_ma[i] == UINT32_MAX)
+			bool hold = max_hold_s && max_hold_s[i] != UINT32_MAX;
+
+			if (circuit_ma[i] == UINT32_MAX && !hold)
 				continue;
 			item = nla_nest_start(msg, PHLOEM_A_LIST_CIRCUIT);
 			if (!item || nla_put_u32(msg, PHLOEM_A_CIRCUIT_INDEX, i) ||
-			    nla_put_u32(msg, PHLOEM_A_CIRCUIT_LIMIT_MA, circuit_ma[i]))
+			    (circuit_ma[i] != UINT32_MAX &&
+			     nla_put_u32(msg, PHLOEM_A_CIRCUIT_LIMIT_MA, circuit_ma[i])) ||
+			    (hold && nla_put_u32(msg, PHLOEM_A_CIRCUIT_MAX_HOLD_S, max_hold_s[i])))
 				goto nomem;
 			nla_nest_end(msg, item);
 		}
@@ -644,6 +649,33 @@ int phloem_nl_set_policy(struct phloem_nl *nl, uint32_t dev, uint32_t site_mw,
 		}
 		nla_nest_end(msg, list);
 	}
+	return transact(nl, msg, NULL, NULL);
+nomem:
+	nlmsg_free(msg);
+	return -EMSGSIZE;
+}
+
+int phloem_nl_set_max_holds(struct phloem_nl *nl, uint32_t dev,
+			    const uint32_t *max_hold_s, uint32_t ncircuits)
+{
+	struct nl_msg *msg = msg_new(nl, PHLOEM_CMD_SET_LIMITS, 0, dev, true);
+	struct nlattr *list, *item;
+
+	if (!msg)
+		return -ENOMEM;
+	list = nla_nest_start(msg, PHLOEM_A_DEV_CIRCUITS);
+	if (!list)
+		goto nomem;
+	for (uint32_t i = 0; i < ncircuits; i++) {
+		if (max_hold_s[i] == UINT32_MAX)
+			continue;
+		item = nla_nest_start(msg, PHLOEM_A_LIST_CIRCUIT);
+		if (!item || nla_put_u32(msg, PHLOEM_A_CIRCUIT_INDEX, i) ||
+		    nla_put_u32(msg, PHLOEM_A_CIRCUIT_MAX_HOLD_S, max_hold_s[i]))
+			goto nomem;
+		nla_nest_end(msg, item);
+	}
+	nla_nest_end(msg, list);
 	return transact(nl, msg, NULL, NULL);
 nomem:
 	nlmsg_free(msg);

@@ -141,6 +141,8 @@ int phloem_nl_set_relay(struct phloem_nl *nl, uint32_t dev,
 /**
  * phloem_nl_set_policy() - the whole policy in one PHLOEM_CMD_SET_LIMITS
  * @site_mw, @circuit_ma, @ncircuits: as phloem_nl_set_limits()
+ * @max_hold_s: NULL, or per circuit max hold (s, PHLOEM_A_CIRCUIT_MAX_HOLD_S;
+ *              UINT32_MAX leaves a circuit's out)
  * @relays: @nrelays relay policies (priority, flags, min-off; set_* say
  *          which; an override is refused here, use phloem_nl_set_relay())
  *
@@ -148,9 +150,17 @@ int phloem_nl_set_relay(struct phloem_nl *nl, uint32_t dev,
  * nothing differs from what is in force), and all or nothing.
  */
 int phloem_nl_set_policy(struct phloem_nl *nl, uint32_t dev, uint32_t site_mw,
-			 const uint32_t *circuit_ma, uint32_t ncircuits,
+			 const uint32_t *circuit_ma, const uint32_t *max_hold_s,
+			 uint32_t ncircuits,
 			 const struct phloem_nl_relay_set *relays, uint32_t nrelays);
 int phloem_nl_lease(struct phloem_nl *nl, uint32_t dev, uint32_t timeout_ms);
+/**
+ * phloem_nl_set_max_holds() - PHLOEM_CMD_SET_LIMITS with the circuits' max
+ * holds only (PHLOEM_A_CIRCUIT_MAX_HOLD_S, s); UINT32_MAX leaves a circuit
+ * out. All or nothing.
+ */
+int phloem_nl_set_max_holds(struct phloem_nl *nl, uint32_t dev,
+			    const uint32_t *max_hold_s, uint32_t ncircuits);
 int phloem_nl_get_stats(struct phloem_nl *nl, uint32_t dev,
 			struct phloem_stats *st);
 
