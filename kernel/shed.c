@@ -1671,6 +1671,132 @@ static int shed_bring_back(struct phloem_shed *s, uint32_t r)
 	return 1;
 }
 
+/* The staggered return after failsafe next: critical first, then priority */
+#ifdef SHED_WP
+/*@ requires shed_ok((struct phloem_shed *)s);
+    assigns \nothing;
+    ensures \result == SHED_NONE || (\result < s->nrel &&
+      s->rl[\result].fs_hold != 0 &&
+      s->rl[\result].mode != PHLOEM_OVERRIDE_OFF);
+ */
+#endif
+static uint32_t shed_fs_pick(const struct phloem_shed *s)
+{
+	uint32_t r, fbest = SHED_NONE, fbest_key = 0;
+
+#ifdef SHED_WP
+	/*@ loop invariant 0 <= r <= s->nrel;
+	    loop invariant fbest == SHED_NONE || (fbest < r &&
+	      s->rl[fbest].fs_hold != 0 &&
+	      s->rl[fbest].mode != PHLOEM_OVERRIDE_OFF);
+	    loop assigns r, fbest, fbest_key;
+	    loop variant s->nrel - r;
+	 */
+#endif
+	for (r = 0; r < s->nrel; r++) {
+		uint32_t key;
+
+		/* held off by an override: it returns when that ends */
+		if (!s->rl[r].fs_hold || s->rl[r].mode == PHLOEM_OVERRIDE_OFF)
+			continue;
+		key = !!(s->cfg.relay[r].flags & PHLOEM_RELAY_F_CRITICAL) << 16 |
+		      (uint32_t)s->cfg.relay[r].priority << 8 | (0xff - r);
+		if (fbest == SHED_NONE || key > fbest_key) {
+			fbest = r;
+			fbest_key = key;
+		}
+	}
+	return fbest;
+}
+
+/*
+ * Why shed relay @r (not held by an OFF override) is held now, and into
+ * *@fits whether its estimate fits (a restore on headroom). DELAY means it
+ * may come back: with room, due its attempt or its estimate fitting.
+ */
+#ifdef SHED_WP
+/*@ requires shed_ok((struct phloem_shed *)s);
+    requires r < PHLOEM_MAX_RELAYS;
+    requires \valid(fits);
+    assigns *fits;
+    ensures may_come_back: \result == PHLOEM_HOLD_DELAY ==>
+      room((struct phloem_shed *)s, r);
+    ensures *fits != 0 ==> \result == PHLOEM_HOLD_DELAY;
+    ensures due_attempt: s->rl[r].est == 0 &&
+      s->now >= s->rl[r].off_until && s->now >= s->rl[r].try_ns &&
+      room((struct phloem_shed *)s, r) ==>
+      \result == PHLOEM_HOLD_DELAY && *fits == 0;
+ */
+#endif
+static uint32_t shed_why(const struct phloem_shed *s, uint32_t r, int *fits)
+{
+	const struct shed_relay *rl = &s->rl[r];
+
+	*fits = 0;
+	if (s->now < rl->off_until)
+		return PHLOEM_HOLD_MIN_OFF;
+	if (rl->est)
+		return PHLOEM_HOLD_ESTIMATE;
+	if (!shed_calm(s, r))
+		return PHLOEM_HOLD_SHEDDING;
+	if (!shed_headroom(s, r, 0))
+		return shed_full(s, r, 0);
+	if (s->now >= rl->try_ns)
+		return PHLOEM_HOLD_DELAY;	/* an attempt is due */
+	if (!shed_headroom(s, r, rl->load_ma))
+		return shed_never_fits(s, r) ? PHLOEM_HOLD_NO_FIT :
+		       shed_full(s, r, rl->load_ma);
+	*fits = 1;
+	return PHLOEM_HOLD_DELAY;
+}
+
+/*
+ * Relay @r in shed_restore()'s look at every relay: its headroom time and
+ * hold reason brought up to date. Return: 1 when it may come back now,
+ * its rank in *@key (due attempts first, then priority, lowest index).
+ */
+#ifdef SHED_WP
+/*@ requires shed_ok(s);
+    requires r < s->nrel;
+    requires \valid(key) && \separated(key, s);
+    assigns *key, s->rl[r].head_since, s->rl[r].hold, s->rl[r].hold_sent,
+            s->rl[r].hold_ev_ns, s->evq[0 .. PHLOEM_SHED_EVQ - 1],
+            s->evhead, s->evcount, s->evpushed, s->evlost;
+    ensures shed_ok(s);
+    ensures candidate: \result != 0 ==> s->rl[r].shed != 0 && room(s, r);
+    ensures due_ranked: due{Pre}(s, r) ==> \result != 0;
+ */
+#endif
+static int shed_rank(struct phloem_shed *s, uint32_t r, uint32_t *key)
+{
+	struct shed_relay *rl = &s->rl[r];
+	uint32_t why;
+	int fits;
+
+	/*
+	 * A relay held off by an override stays shed until the override
+	 * ends: bringing it "back" now would only report a restore that
+	 * switches nothing.
+	 */
+	if (!rl->shed || rl->mode == PHLOEM_OVERRIDE_OFF) {
+		rl->head_since = SHED_NEVER;
+		return 0;
+	}
+	why = shed_why(s, r, &fits);
+	if (!fits)
+		rl->head_since = SHED_NEVER;
+	else if (rl->head_since == SHED_NEVER)
+		rl->head_since = s->now;
+	shed_hold_note(s, r, why);
+	if (why != PHLOEM_HOLD_DELAY ||
+	    (fits && s->now - rl->head_since < s->delay_ns))
+		return 0;
+	/* due attempts first: they have waited longest */
+	*key = !fits << 16 | (uint32_t)s->cfg.relay[r].priority << 8 |
+	       (0xff - r);
+	return 1;
+}
+
 /*
  * Restores, one per call at most and restore_delay_ms apart: first the
  * staggered return after failsafe, then shed relays. A shed relay comes
@@ -1699,37 +1825,15 @@ static int shed_bring_back(struct phloem_shed *s, uint32_t r)
 static void shed_restore(struct phloem_shed *s)
 {
 	uint32_t r, best = SHED_NONE, best_key = 0;
-	uint32_t fbest = SHED_NONE, fbest_key = 0;
+	uint32_t fbest = shed_fs_pick(s);
 
-	/* staggered return after failsafe: critical first, then priority */
-#ifdef SHED_WP
-	/*@ loop invariant 0 <= r <= s->nrel;
-	    loop invariant fbest == SHED_NONE || (fbest < r &&
-	      s->rl[fbest].fs_hold != 0 &&
-	      s->rl[fbest].mode != PHLOEM_OVERRIDE_OFF);
-	    loop assigns r, fbest, fbest_key;
-	 */
-#endif
-	for (r = 0; r < s->nrel; r++) {
-		uint32_t key;
-
-		/* held off by an override: it returns when that ends */
-		if (!s->rl[r].fs_hold || s->rl[r].mode == PHLOEM_OVERRIDE_OFF)
-			continue;
-		key = !!(s->cfg.relay[r].flags & PHLOEM_RELAY_F_CRITICAL) << 16 |
-		      (uint32_t)s->cfg.relay[r].priority << 8 | (0xff - r);
-		if (fbest == SHED_NONE || key > fbest_key) {
-			fbest = r;
-			fbest_key = key;
-		}
-	}
 #ifdef SHED_WP
 	/*@ loop invariant 0 <= r <= s->nrel;
 	    loop invariant shed_ok(s);
 	    loop invariant best == SHED_NONE ||
 	      (best < r && s->rl[best].shed != 0 && room(s, best));
-	    loop invariant fbest == SHED_NONE && (\exists integer k;
-	      0 <= k < r && due(s, k)) ==> best != SHED_NONE;
+	    loop invariant (\exists integer k; 0 <= k < r && due{Pre}(s, k)) ==>
+	      best != SHED_NONE;
 	    loop invariant \forall integer k; 0 <= k < PHLOEM_MAX_RELAYS ==>
 	      s->rl[k].shed == \at(s->rl[k].shed, Pre);
 	    loop assigns r, best, best_key,
@@ -1739,51 +1843,13 @@ static void shed_restore(struct phloem_shed *s)
 	      s->rl[0 .. PHLOEM_MAX_RELAYS - 1].hold_ev_ns,
 	      s->evq[0 .. PHLOEM_SHED_EVQ - 1], s->evhead, s->evcount,
 	      s->evpushed, s->evlost;
+	    loop variant s->nrel - r;
 	 */
 #endif
 	for (r = 0; r < s->nrel; r++) {
-		struct shed_relay *rl = &s->rl[r];
-		uint32_t why, key;
-		int fits = 0;
+		uint32_t key = 0;
 
-		/*
-		 * A relay held off by an override stays shed until the
-		 * override ends: bringing it "back" now would only report a
-		 * restore that switches nothing.
-		 */
-		if (!rl->shed || rl->mode == PHLOEM_OVERRIDE_OFF) {
-			rl->head_since = SHED_NEVER;
-			continue;
-		}
-		if (s->now < rl->off_until)
-			why = PHLOEM_HOLD_MIN_OFF;
-		else if (rl->est)
-			why = PHLOEM_HOLD_ESTIMATE;
-		else if (!shed_calm(s, r))
-			why = PHLOEM_HOLD_SHEDDING;
-		else if (!shed_headroom(s, r, 0))
-			why = shed_full(s, r, 0);
-		else if (s->now >= rl->try_ns)
-			why = PHLOEM_HOLD_DELAY;	/* an attempt is due */
-		else if (!shed_headroom(s, r, rl->load_ma))
-			why = shed_never_fits(s, r) ? PHLOEM_HOLD_NO_FIT :
-			      shed_full(s, r, rl->load_ma);
-		else {
-			why = PHLOEM_HOLD_DELAY;
-			fits = 1;
-		}
-		if (!fits)
-			rl->head_since = SHED_NEVER;
-		else if (rl->head_since == SHED_NEVER)
-			rl->head_since = s->now;
-		shed_hold_note(s, r, why);
-		if (why != PHLOEM_HOLD_DELAY || fbest != SHED_NONE ||
-		    (fits && s->now - rl->head_since < s->delay_ns))
-			continue;
-		/* due attempts first: they have waited longest */
-		key = !fits << 16 | (uint32_t)s->cfg.relay[r].priority << 8 |
-		      (0xff - r);
-		if (best == SHED_NONE || key > best_key) {
+		if (shed_rank(s, r, &key) && (best == SHED_NONE || key > best_key)) {
 			best = r;
 			best_key = key;
 		}
