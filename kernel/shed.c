@@ -1547,6 +1547,7 @@ static int shed_never_fits(const struct phloem_shed *s, uint32_t r)
     requires r < PHLOEM_MAX_RELAYS;
     requires load <= SHED_U32_MAX;
     assigns \nothing;
+    ensures \result == PHLOEM_HOLD_CIRCUIT || \result == PHLOEM_HOLD_SITE;
  */
 #endif
 static uint32_t shed_full(const struct phloem_shed *s, uint32_t r,
