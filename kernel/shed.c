@@ -1571,6 +1571,8 @@ static uint32_t shed_full(const struct phloem_shed *s, uint32_t r,
             s->evq[0 .. PHLOEM_SHED_EVQ - 1], s->evhead, s->evcount,
             s->evpushed, s->evlost;
     ensures shed_ok(s);
+    ensures room_kept: \forall integer k; 0 <= k < PHLOEM_MAX_RELAYS ==>
+      (room(s, k) <==> \old(room(s, k)));
  */
 #endif
 static void shed_hold_note(struct phloem_shed *s, uint32_t r, uint32_t why)
@@ -1766,6 +1768,8 @@ static uint32_t shed_why(const struct phloem_shed *s, uint32_t r, int *fits)
     ensures shed_ok(s);
     ensures candidate: \result != 0 ==> s->rl[r].shed != 0 && room(s, r);
     ensures due_ranked: due{Pre}(s, r) ==> \result != 0;
+    ensures room_kept: \forall integer k; 0 <= k < PHLOEM_MAX_RELAYS ==>
+      (room(s, k) <==> \old(room(s, k)));
  */
 #endif
 static int shed_rank(struct phloem_shed *s, uint32_t r, uint32_t *key)
@@ -1784,11 +1788,20 @@ static int shed_rank(struct phloem_shed *s, uint32_t r, uint32_t *key)
 		return 0;
 	}
 	why = shed_why(s, r, &fits);
+#ifdef SHED_WP
+	/*@ assert why == PHLOEM_HOLD_DELAY ==> room(s, r); */
+#endif
 	if (!fits)
 		rl->head_since = SHED_NEVER;
 	else if (rl->head_since == SHED_NEVER)
 		rl->head_since = s->now;
+#ifdef SHED_WP
+	/*@ assert why == PHLOEM_HOLD_DELAY ==> room(s, r); */
+#endif
 	shed_hold_note(s, r, why);
+#ifdef SHED_WP
+	/*@ assert why == PHLOEM_HOLD_DELAY ==> room(s, r); */
+#endif
 	if (why != PHLOEM_HOLD_DELAY ||
 	    (fits && s->now - rl->head_since < s->delay_ns))
 		return 0;
@@ -1850,6 +1863,9 @@ static void shed_restore(struct phloem_shed *s)
 	for (r = 0; r < s->nrel; r++) {
 		uint32_t key = 0;
 
+#ifdef SHED_WP
+		/*@ assert due{Pre}(s, r) ==> due(s, r); */
+#endif
 		if (shed_rank(s, r, &key) && (best == SHED_NONE || key > best_key)) {
 			best = r;
 			best_key = key;
