@@ -1740,10 +1740,12 @@ static uint32_t shed_why(const struct phloem_shed *s, uint32_t r, int *fits)
 		return PHLOEM_HOLD_MIN_OFF;
 	if (rl->est)
 		return PHLOEM_HOLD_ESTIMATE;
-	if (!shed_calm(s, r))
-		return PHLOEM_HOLD_SHEDDING;
-	if (!shed_headroom(s, r, 0))
-		return shed_full(s, r, 0);
+	if (!shed_room(s, r))
+		return !shed_calm(s, r) ? PHLOEM_HOLD_SHEDDING :
+					  shed_full(s, r, 0);
+#ifdef SHED_WP
+	/*@ assert room((struct phloem_shed *)s, r); */
+#endif
 	if (s->now >= rl->try_ns)
 		return PHLOEM_HOLD_DELAY;	/* an attempt is due */
 	if (!shed_headroom(s, r, rl->load_ma))
