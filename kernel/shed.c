@@ -1571,8 +1571,7 @@ static uint32_t shed_full(const struct phloem_shed *s, uint32_t r,
             s->evq[0 .. PHLOEM_SHED_EVQ - 1], s->evhead, s->evcount,
             s->evpushed, s->evlost;
     ensures shed_ok(s);
-    ensures room_kept: \forall integer k; 0 <= k < PHLOEM_MAX_RELAYS ==>
-      (room(s, k) <==> \old(room(s, k)));
+    ensures room_kept: room(s, r) <==> \old(room(s, r));
  */
 #endif
 static void shed_hold_note(struct phloem_shed *s, uint32_t r, uint32_t why)
@@ -1768,10 +1767,8 @@ static uint32_t shed_why(const struct phloem_shed *s, uint32_t r, int *fits)
             s->rl[r].hold_ev_ns, s->evq[0 .. PHLOEM_SHED_EVQ - 1],
             s->evhead, s->evcount, s->evpushed, s->evlost;
     ensures shed_ok(s);
-    ensures candidate: \result != 0 ==> s->rl[r].shed != 0 && room(s, r);
+    ensures candidate: \result != 0 ==> s->rl[r].shed != 0 && room{Pre}(s, r);
     ensures due_ranked: due{Pre}(s, r) ==> \result != 0;
-    ensures room_kept: \forall integer k; 0 <= k < PHLOEM_MAX_RELAYS ==>
-      (room(s, k) <==> \old(room(s, k)));
  */
 #endif
 static int shed_rank(struct phloem_shed *s, uint32_t r, uint32_t *key)
@@ -1797,13 +1794,7 @@ static int shed_rank(struct phloem_shed *s, uint32_t r, uint32_t *key)
 		rl->head_since = SHED_NEVER;
 	else if (rl->head_since == SHED_NEVER)
 		rl->head_since = s->now;
-#ifdef SHED_WP
-	/*@ assert why == PHLOEM_HOLD_DELAY ==> room(s, r); */
-#endif
 	shed_hold_note(s, r, why);
-#ifdef SHED_WP
-	/*@ assert why == PHLOEM_HOLD_DELAY ==> room(s, r); */
-#endif
 	if (why != PHLOEM_HOLD_DELAY ||
 	    (fits && s->now - rl->head_since < s->delay_ns))
 		return 0;
@@ -1847,7 +1838,7 @@ static void shed_restore(struct phloem_shed *s)
 	/*@ loop invariant 0 <= r <= s->nrel;
 	    loop invariant shed_ok(s);
 	    loop invariant best == SHED_NONE ||
-	      (best < r && s->rl[best].shed != 0 && room(s, best));
+	      (best < r && s->rl[best].shed != 0 && room{Pre}(s, best));
 	    loop invariant (\exists integer k; 0 <= k < r && due{Pre}(s, k)) ==>
 	      best != SHED_NONE;
 	    loop invariant \forall integer k; 0 <= k < PHLOEM_MAX_RELAYS ==>
@@ -1867,12 +1858,16 @@ static void shed_restore(struct phloem_shed *s)
 
 #ifdef SHED_WP
 		/*@ assert due{Pre}(s, r) ==> due(s, r); */
+		/*@ assert room(s, r) <==> room{Pre}(s, r); */
 #endif
 		if (shed_rank(s, r, &key) && (best == SHED_NONE || key > best_key)) {
 			best = r;
 			best_key = key;
 		}
 	}
+#ifdef SHED_WP
+	/*@ assert best != SHED_NONE ==> room(s, best); */
+#endif
 	if (s->last_restore != SHED_NEVER &&
 	    s->now - s->last_restore < s->delay_ns)
 		return;
