@@ -405,8 +405,13 @@ TEST_F_TIMEOUT(house, restore_and_backoff, 120)
 	for (k = 0; k < 3; k++) {
 		uint64_t off_ns = ((uint64_t)min_off << k) * NSEC_PER_MSEC, t_low;
 
-		/* 3 A + 4.5 A = 7.5 A > 6.25 A: the EV goes first */
-		ASSERT_EQ(0, sim_set(4500, "relay%u/load_ma", R_GARAGE_HEATER));
+		/*
+		 * 3 A + 5.5 A = 8.5 A > 6.25 A: the EV goes first. (The
+		 * simulated CT reads a 4.5 A heater at 3.6..4.3 A, around the
+		 * 4 A restore threshold: the garage measured room at times,
+		 * and the EV, its estimate never fitting, had its attempt.)
+		 */
+		ASSERT_EQ(0, sim_set(5500, "relay%u/load_ma", R_GARAGE_HEATER));
 		ASSERT_EQ(1, ph_wait_event(self->fd, &self->log, PHLOEM_EV_SHED,
 					   PHLOEM_NONE, SLACK_MS, &shed)) TH_LOG("round %u", k);
 		EXPECT_EQ(R_EV, shed.event.relay);
@@ -416,7 +421,7 @@ TEST_F_TIMEOUT(house, restore_and_backoff, 120)
 		EXPECT_EQ(PHLOEM_RELAY_SHED, st.relay[R_EV].reason);
 
 		if (k == 0) {
-			/* 4.5 A > 80% of 5 A: no restore, however long */
+			/* 5.5 A > 80% of 5 A: no restore, however long */
 			ASSERT_EQ(0, ph_drain(self->fd, &self->log,
 					      min_off + delay + 1200));
 			ASSERT_EQ(0, ph_evlog_count(&self->log, PHLOEM_EV_RESTORE, R_EV))
@@ -444,7 +449,13 @@ TEST_F_TIMEOUT(house, restore_and_backoff, 120)
 		ASSERT_EQ(1, ph_wait_event(self->fd, &self->log, PHLOEM_EV_RESTORE,
 					   R_EV, (min_off << k) + delay + SLACK_MS, &rest))
 			TH_LOG("round %u: no restore", k);
-		EXPECT_EQ(PHLOEM_CAUSE_HEADROOM, rest.event.cause);
+		/*
+		 * on headroom, or, when its estimate (learned when it was last
+		 * switched on) never fits 4 A, at its attempt: either with room
+		 */
+		EXPECT_TRUE(rest.event.cause == PHLOEM_CAUSE_HEADROOM ||
+			    rest.event.cause == PHLOEM_CAUSE_HOLD)
+			TH_LOG("round %u: cause %u", k, rest.event.cause);
 		EXPECT_LE(shed.hdr.time_ns + off_ns, rest.hdr.time_ns)
 			TH_LOG("round %u: restored %.1f ms after the shed, min off %llu ms",
 			       k, (rest.hdr.time_ns - (double)shed.hdr.time_ns) / 1e6,
