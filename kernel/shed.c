@@ -1719,7 +1719,7 @@ static uint32_t shed_fs_pick(const struct phloem_shed *s)
 #ifdef SHED_WP
 /*@ requires shed_ok((struct phloem_shed *)s);
     requires r < PHLOEM_MAX_RELAYS;
-    requires \valid(fits);
+    requires \valid(fits) && \separated(fits, s);
     assigns *fits;
     ensures may_come_back: \result == PHLOEM_HOLD_DELAY ==>
       room((struct phloem_shed *)s, r);
