@@ -1571,7 +1571,6 @@ static uint32_t shed_full(const struct phloem_shed *s, uint32_t r,
             s->evq[0 .. PHLOEM_SHED_EVQ - 1], s->evhead, s->evcount,
             s->evpushed, s->evlost;
     ensures shed_ok(s);
-    ensures room_kept: room(s, r) <==> \old(room(s, r));
  */
 #endif
 static void shed_hold_note(struct phloem_shed *s, uint32_t r, uint32_t why)
@@ -1767,7 +1766,8 @@ static uint32_t shed_why(const struct phloem_shed *s, uint32_t r, int *fits)
             s->rl[r].hold_ev_ns, s->evq[0 .. PHLOEM_SHED_EVQ - 1],
             s->evhead, s->evcount, s->evpushed, s->evlost;
     ensures shed_ok(s);
-    ensures candidate: \result != 0 ==> s->rl[r].shed != 0 && room{Pre}(s, r);
+    ensures candidate: \result != 0 ==> \old(s->rl[r].shed) != 0 &&
+      room{Pre}(s, r);
     ensures due_ranked: due{Pre}(s, r) ==> \result != 0;
  */
 #endif
@@ -1838,7 +1838,8 @@ static void shed_restore(struct phloem_shed *s)
 	/*@ loop invariant 0 <= r <= s->nrel;
 	    loop invariant shed_ok(s);
 	    loop invariant best == SHED_NONE ||
-	      (best < r && s->rl[best].shed != 0 && room{Pre}(s, best));
+	      (best < r && \at(s->rl[best].shed, Pre) != 0 &&
+	       room{Pre}(s, best));
 	    loop invariant (\exists integer k; 0 <= k < r && due{Pre}(s, k)) ==>
 	      best != SHED_NONE;
 	    loop invariant \forall integer k; 0 <= k < PHLOEM_MAX_RELAYS ==>
