@@ -1838,8 +1838,7 @@ static void shed_restore(struct phloem_shed *s)
 	/*@ loop invariant 0 <= r <= s->nrel;
 	    loop invariant shed_ok(s);
 	    loop invariant best == SHED_NONE ||
-	      (best < r && \at(s->rl[best].shed, Pre) != 0 &&
-	       room{Pre}(s, best));
+	      (best < r && s->rl[best].shed != 0 && room{Pre}(s, best));
 	    loop invariant (\exists integer k; 0 <= k < r && due{Pre}(s, k)) ==>
 	      best != SHED_NONE;
 	    loop invariant \forall integer k; 0 <= k < PHLOEM_MAX_RELAYS ==>
