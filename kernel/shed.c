@@ -1710,6 +1710,29 @@ static uint32_t shed_fs_pick(const struct phloem_shed *s)
 	return fbest;
 }
 
+/* The staggered return of relay @r after failsafe (no shed state changes) */
+#ifdef SHED_WP
+/*@ requires shed_ok(s);
+    requires r < s->nrel;
+    assigns s->rl[r].fs_hold, s->rl[r].on_pre, s->rl[r].on_cyc,
+            s->rl[r].on_est, s->last_restore, s->relays, s->shedmask,
+            s->evq[0 .. PHLOEM_SHED_EVQ - 1], s->evhead, s->evcount,
+            s->evpushed, s->evlost;
+    ensures shed_ok(s);
+    ensures \forall integer k; 0 <= k < PHLOEM_MAX_RELAYS ==>
+      s->rl[k].shed == \old(s->rl[k].shed);
+ */
+#endif
+static void shed_fs_return(struct phloem_shed *s, uint32_t r)
+{
+	s->last_restore = s->now;
+	s->rl[r].fs_hold = 0;
+	shed_learn_on(s, r);
+	shed_update_relays(s);
+	shed_event(s, PHLOEM_EV_RESTORE, PHLOEM_CAUSE_NONE, r,
+		   s->cfg.relay[r].circuit, SHED_NONE, 0, 0, s->now);
+}
+
 /*
  * Why shed relay @r (not held by an OFF override) is held now, and into
  * *@fits whether its estimate fits (a restore on headroom). DELAY means it
@@ -1872,12 +1895,7 @@ static void shed_restore(struct phloem_shed *s)
 	    s->now - s->last_restore < s->delay_ns)
 		return;
 	if (fbest != SHED_NONE) {
-		s->last_restore = s->now;
-		s->rl[fbest].fs_hold = 0;
-		shed_learn_on(s, fbest);
-		shed_update_relays(s);
-		shed_event(s, PHLOEM_EV_RESTORE, PHLOEM_CAUSE_NONE, fbest,
-			   s->cfg.relay[fbest].circuit, SHED_NONE, 0, 0, s->now);
+		shed_fs_return(s, fbest);
 		return;
 	}
 	if (best != SHED_NONE)

@@ -14,6 +14,13 @@
 #                 most one max hold after its off time (issue 17)
 #   shed_room, shed_calm, shed_site_below: the measured room a restore
 #                 needs (restore thresholds, no shedding state)
+#   shed_restore  no_restore_into_overload: a relay whose shed state the
+#                 call clears has room; attempt_when_due: a relay due its
+#                 attempt (past its hold, with room) is restored when no
+#                 staggered return is pending and restores are spaced
+#   shed_bring_back, shed_rank, shed_why, shed_fs_pick: the parts of it
+#                 (the one gate; a relay's rank; its hold reason; the
+#                 staggered return's pick)
 #   the others    the contracts those two rely on, and bounds everywhere
 #                 in them (shed_mark: the state of the relay being shed)
 out=$1
@@ -22,9 +29,9 @@ fc=${FRAMA_C:-frama-c}
 fcts=${WP_FCTS:-"shed_div shed_sat32 shed_ms shed_event shed_update_relays shed_off_ns
 	shed_rh shed_steady shed_run shed_level shed_est_pre shed_retry_ns
 	shed_mark shed_one shed_site_below shed_headroom shed_calm shed_room
-	shed_never_fits shed_full shed_hold_note shed_unmark"}
-# Not yet proved, so not in the default list (docs/shedding.md, Proofs):
-# WP_FCTS="shed_bring_back shed_restore" tests/frama/wp.sh OUT tries them.
+	shed_never_fits shed_full shed_hold_note shed_unmark
+	shed_learn_on shed_fs_pick shed_why shed_rank shed_bring_back
+	shed_restore"}
 mkdir -p "$out"
 set -- $fcts
 echo "1..$#"
