@@ -658,28 +658,14 @@ nomem:
 int phloem_nl_set_max_holds(struct phloem_nl *nl, uint32_t dev,
 			    const uint32_t *max_hold_s, uint32_t ncircuits)
 {
-	struct nl_msg *msg = msg_new(nl, PHLOEM_CMD_SET_LIMITS, 0, dev, true);
-	struct nlattr *list, *item;
+	uint32_t keep[PHLOEM_MAX_CIRCUITS];
 
-	if (!msg)
-		return -ENOMEM;
-	list = nla_nest_start(msg, PHLOEM_A_DEV_CIRCUITS);
-	if (!list)
-		goto nomem;
-	for (uint32_t i = 0; i < ncircuits; i++) {
-		if (max_hold_s[i] == UINT32_MAX)
-			continue;
-		item = nla_nest_start(msg, PHLOEM_A_LIST_CIRCUIT);
-		if (!item || nla_put_u32(msg, PHLOEM_A_CIRCUIT_INDEX, i) ||
-		    nla_put_u32(msg, PHLOEM_A_CIRCUIT_MAX_HOLD_S, max_hold_s[i]))
-			goto nomem;
-		nla_nest_end(msg, item);
-	}
-	nla_nest_end(msg, list);
-	return transact(nl, msg, NULL, NULL);
-nomem:
-	nlmsg_free(msg);
-	return -EMSGSIZE;
+	if (ncircuits > PHLOEM_MAX_CIRCUITS)
+		return -EINVAL;
+	for (uint32_t i = 0; i < ncircuits; i++)
+		keep[i] = UINT32_MAX;
+	return phloem_nl_set_policy(nl, dev, UINT32_MAX, keep, max_hold_s, ncircuits,
+				    NULL, 0);
 }
 
 int phloem_nl_set_relay(struct phloem_nl *nl, uint32_t dev,
