@@ -1889,7 +1889,10 @@ static void shed_restore(struct phloem_shed *s)
 		}
 	}
 #ifdef SHED_WP
+	/*@ assert best != SHED_NONE ==> s->rl[best].shed != 0; */
 	/*@ assert best != SHED_NONE ==> room(s, best); */
+	/*@ assert !fs_pending{Pre}(s) ==> fbest == SHED_NONE; */
+	/*@ assert spaced{Pre}(s) ==> spaced(s); */
 #endif
 	if (s->last_restore != SHED_NEVER &&
 	    s->now - s->last_restore < s->delay_ns)
@@ -1898,8 +1901,14 @@ static void shed_restore(struct phloem_shed *s)
 		shed_fs_return(s, fbest);
 		return;
 	}
-	if (best != SHED_NONE)
-		shed_bring_back(s, best);
+	if (best != SHED_NONE) {
+		int back = shed_bring_back(s, best);
+
+#ifdef SHED_WP
+		/*@ assert back != 0 && s->rl[best].shed == 0; */
+#endif
+		(void)back;
+	}
 }
 
 /*
