@@ -1647,6 +1647,7 @@ static void shed_unmark(struct phloem_shed *s, uint32_t r, int attempt)
             s->evpushed, s->evlost;
     ensures shed_ok(s);
     ensures \result != 0 <==> room(s, r);
+    ensures room_at_call: \result != 0 <==> \old(room(s, r));
     ensures \result != 0 ==> s->rl[r].shed == 0;
     ensures \result == 0 ==> s->rl[r].shed == \old(s->rl[r].shed);
  */
