@@ -1168,11 +1168,20 @@ static void shed_failsafe(struct phloem_shed *s, uint32_t channel,
 	 * shed (its estimate, hold and backoff kept): it comes back only
 	 * through the restore gate, measured again (shed_bring_back()), not
 	 * in the staggered return, which on 455807c switched it back into
-	 * the overload it was shed for (issue 17).
+	 * the overload it was shed for (issue 17). A relay whose safe state
+	 * is on is switched on now and stays on: its shed is over.
 	 */
 	for (r = 0; r < s->nrel; r++) {
-		s->rl[r].fs_hold = 0;
-		s->rl[r].head_since = SHED_NEVER;
+		struct shed_relay *rl = &s->rl[r];
+
+		rl->fs_hold = 0;
+		rl->head_since = SHED_NEVER;
+		if (s->info.relay[r].safe_state && rl->shed) {
+			rl->shed = 0;
+			rl->est = 0;
+			rl->hold = PHLOEM_HOLD_NONE;
+			rl->hold_sent = PHLOEM_HOLD_NONE;
+		}
 	}
 	for (c = 0; c < s->ncirc; c++) {
 		s->ci[c].inst_ep = 0;
