@@ -207,6 +207,9 @@ struct shed_circ {
  * @on_pre: steady circuit current before that switching
  * @on_cyc: phloem_shed.cycles at that switching
  * @on_est: @on_ma is being measured (since the last switching on)
+ * @room_since: start of the continuous room (shed_room()) while shed,
+ *              SHED_NEVER when none: an attempt needs restore_delay_ms of
+ *              it, as a restore on headroom does
  */
 struct shed_relay {
 	uint8_t mode, shed, fs_hold, backoff, est;
@@ -217,6 +220,7 @@ struct shed_relay {
 	uint32_t on_ma, on_pre;
 	uint64_t on_cyc;
 	uint8_t on_est;
+	uint64_t room_since;
 };
 
 /* a queued event and the time it happened */
@@ -407,7 +411,9 @@ _Static_assert(PHLOEM_SHED_WIN_MAX == 256, "whead must cover the window");
     predicate due(struct phloem_shed *s, integer r) =
       s->rl[r].shed != 0 && s->rl[r].mode != PHLOEM_OVERRIDE_OFF &&
       s->rl[r].est == 0 && s->now >= s->rl[r].off_until &&
-      s->now >= s->rl[r].try_ns && room(s, r);
+      s->now >= s->rl[r].try_ns && room(s, r) &&
+      s->rl[r].room_since != SHED_NEVER && s->now >= s->rl[r].room_since &&
+      s->now - s->rl[r].room_since >= s->delay_ns;
     predicate fs_pending(struct phloem_shed *s) =
       \exists integer r; 0 <= r < s->nrel && s->rl[r].fs_hold != 0 &&
         s->rl[r].mode != PHLOEM_OVERRIDE_OFF;
@@ -1056,6 +1062,7 @@ static void shed_mark(struct phloem_shed *s, uint32_t best)
 	rl->shed_ns = s->now;
 	rl->shed_count++;
 	rl->head_since = SHED_NEVER;
+	rl->room_since = SHED_NEVER;
 	/*
 	 * The load estimate is the drop from the steady cycles before the
 	 * shed to the first steady ones after it (shed_close()); until then
@@ -1176,6 +1183,7 @@ static void shed_failsafe(struct phloem_shed *s, uint32_t channel,
 
 		rl->fs_hold = 0;
 		rl->head_since = SHED_NEVER;
+		rl->room_since = SHED_NEVER;
 		if (s->info.relay[r].safe_state && rl->shed) {
 			rl->shed = 0;
 			rl->est = 0;
@@ -1795,7 +1803,8 @@ static uint32_t shed_why(const struct phloem_shed *s, uint32_t r, int *fits)
 /*@ requires shed_ok(s);
     requires r < s->nrel;
     requires \valid(key) && \separated(key, s);
-    assigns *key, s->rl[r].head_since, s->rl[r].hold, s->rl[r].hold_sent,
+    assigns *key, s->rl[r].head_since, s->rl[r].room_since,
+            s->rl[r].hold, s->rl[r].hold_sent,
             s->rl[r].hold_ev_ns, s->evq[0 .. PHLOEM_SHED_EVQ - 1],
             s->evhead, s->evcount, s->evpushed, s->evlost;
     ensures shed_ok(s);
@@ -1817,8 +1826,20 @@ static int shed_rank(struct phloem_shed *s, uint32_t r, uint32_t *key)
 	 */
 	if (!rl->shed || rl->mode == PHLOEM_OVERRIDE_OFF) {
 		rl->head_since = SHED_NEVER;
+		rl->room_since = SHED_NEVER;
 		return 0;
 	}
+	/*
+	 * Room measured in one cycle is not enough for an attempt: a
+	 * circuit at its threshold dips under it now and then (issue 17:
+	 * the VM's garage at 3.6..4.3 A against 4 A let the EV back into
+	 * its overload). Like a restore on headroom, it needs
+	 * restore_delay_ms of continuous room.
+	 */
+	if (!shed_room(s, r))
+		rl->room_since = SHED_NEVER;
+	else if (rl->room_since == SHED_NEVER)
+		rl->room_since = s->now;
 	why = shed_why(s, r, &fits);
 #ifdef SHED_WP
 	/*@ assert why == PHLOEM_HOLD_DELAY ==> room(s, r); */
@@ -1829,7 +1850,8 @@ static int shed_rank(struct phloem_shed *s, uint32_t r, uint32_t *key)
 		rl->head_since = s->now;
 	shed_hold_note(s, r, why);
 	if (why != PHLOEM_HOLD_DELAY ||
-	    (fits && s->now - rl->head_since < s->delay_ns))
+	    (fits && s->now - rl->head_since < s->delay_ns) ||
+	    (!fits && s->now - rl->room_since < s->delay_ns))
 		return 0;
 	/* due attempts first: they have waited longest */
 	*key = !fits << 16 | (uint32_t)s->cfg.relay[r].priority << 8 |
@@ -1878,6 +1900,7 @@ static void shed_restore(struct phloem_shed *s)
 	      s->rl[k].shed == \at(s->rl[k].shed, Pre);
 	    loop assigns r, best, best_key,
 	      s->rl[0 .. PHLOEM_MAX_RELAYS - 1].head_since,
+	      s->rl[0 .. PHLOEM_MAX_RELAYS - 1].room_since,
 	      s->rl[0 .. PHLOEM_MAX_RELAYS - 1].hold,
 	      s->rl[0 .. PHLOEM_MAX_RELAYS - 1].hold_sent,
 	      s->rl[0 .. PHLOEM_MAX_RELAYS - 1].hold_ev_ns,
