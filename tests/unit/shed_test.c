@@ -767,22 +767,34 @@ static int run_until(struct sim *m, int from, uint32_t kind, uint64_t ms)
  * held with reason NO_FIT and gets its first attempt restore_delay after
  * its minimum off time, since the circuit measures 0.5 A, and stays on.
  */
+/* the charger shed by the thermal rule beside a 9 A heater; its event */
+static int ev_shed_beside_heater(struct sim *m)
+{
+	int i0, e;
+
+	ev_circuit(m);
+	if (!ev_start(m))
+		return -1;
+	i0 = m->nev;
+	m->relay_a[SIM_HEATER] = 9;
+	e = run_until(m, i0, PHLOEM_EV_SHED, 60000);
+	/* then steady cycles for its estimate (29 A) */
+	if (e >= 0)
+		sim_run_ms(m, 500);
+	return e;
+}
+
 TEST(ev_charger_comes_back)
 {
 	struct sim *m = sim_new(50, 4000);
 	struct phloem_status st;
-	int e, h, r, i0;
+	int e, h, r;
 
-	ev_circuit(m);
-	ASSERT_TRUE(ev_start(m));
-	i0 = m->nev;
-	m->relay_a[SIM_HEATER] = 9;
-	e = run_until(m, i0, PHLOEM_EV_SHED, 60000);
+	e = ev_shed_beside_heater(m);
 	ASSERT_GE(e, 0);
 	ASSERT_EQ(SIM_EV, m->ev[e].ev.relay);
 	EXPECT_EQ(PHLOEM_CAUSE_THERMAL, m->ev[e].ev.cause);
 	/* the heater stops later: its drop is not in the estimate */
-	sim_run_ms(m, 500);
 	m->relay_a[SIM_HEATER] = 0;
 
 	/* min_off 2 s: then held, because 29 A never fits 25.6 A */
@@ -954,16 +966,11 @@ TEST(no_attempt_on_one_cycle_of_room)
 {
 	struct sim *m = sim_new(50, 4000);
 	uint64_t end, t_room;
-	int e, r, i0, k;
+	int e, r, k;
 
-	ev_circuit(m);
-	ASSERT_TRUE(ev_start(m));
-	i0 = m->nev;
-	m->relay_a[SIM_HEATER] = 9;
-	e = run_until(m, i0, PHLOEM_EV_SHED, 60000);
+	e = ev_shed_beside_heater(m);
 	ASSERT_GE(e, 0);
 	ASSERT_EQ(SIM_EV, m->ev[e].ev.relay);
-	sim_run_ms(m, 500);	/* its estimate: 29 A, from steady cycles */
 	/* its attempt is due 3 s after the shed: hover for 8 s */
 	end = m->ns + 8000 * MS;
 	for (k = 0; m->ns < end; k++) {
