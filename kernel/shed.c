@@ -95,9 +95,9 @@
 #define SHED_HYST_MIN	(10000 << SHED_Q)
 
 /*
- * The frequency rule's filter (shed_freq_period()): the median of the last
- * SHED_FQ_MED3 accepted periods, averaged over the last SHED_FQ_AVG
- * medians. A power of two: the ring is indexed by a mask.
+ * The frequency rule's filter (shed_freq_period()): the sum of the last
+ * SHED_FQ_AVG accepted periods (a power of two: the ring is indexed by a
+ * mask), and the median of the last SHED_FQ_MED3 such sums.
  */
 #define SHED_FQ_MED3	3
 #define SHED_FQ_AVG	4
@@ -316,11 +316,14 @@ struct shed_ev {
  * @restores: relays restored on headroom
  * @failsafes: failsafe entries
  * @lease_expiries: leases that lapsed
- * @fq_per: the last SHED_FQ_MED3 accepted periods, ns, newest first
- * @fq_med: ring of the last SHED_FQ_AVG medians of three, ns
+ * @fq_per: ring of the last SHED_FQ_AVG accepted periods, ns
+ * @fq_sum: the last SHED_FQ_MED3 sums of @fq_per, ns, newest first
  * @fq_np: valid entries of @fq_per
- * @fq_nm: valid entries of @fq_med
- * @fq_mi: next slot of @fq_med
+ * @fq_nm: valid entries of @fq_sum
+ * @fq_mi: next slot of @fq_per
+ * @fq_due: the earliest end of a PENDING stage's delay (SHED_NEVER: none),
+ *          checked on every sample set so that a stage operates on time
+ *          and not at the next crossing
  * @fq_mhz: filtered frequency, 0 while unknown
  * @fq_at: time of the period that last updated @fq_mhz
  * @fq_block: relays held shed by an operated stage (OR of their @block)
@@ -389,11 +392,11 @@ struct phloem_shed {
 	uint32_t relays, shedmask;
 	uint64_t cycles, sheds, restores, failsafes, lease_expiries;
 
-	uint32_t fq_per[SHED_FQ_MED3];
-	uint32_t fq_med[SHED_FQ_AVG];
+	uint32_t fq_per[SHED_FQ_AVG];
+	uint32_t fq_sum[SHED_FQ_MED3];
 	uint8_t fq_np, fq_nm, fq_mi, fq_over;
 	uint32_t fq_mhz, fq_block;
-	uint64_t fq_at, fq_over_since;
+	uint64_t fq_at, fq_over_since, fq_due;
 	struct shed_fstage fs[PHLOEM_FREQ_STAGES];
 };
 
@@ -1961,13 +1964,17 @@ static void shed_close(struct phloem_shed *s, uint64_t t_end, uint32_t freq)
 
 /*
  * The filter. Every accepted zero-crossing period (3/4 to 3/2 of nominal,
- * shed_crossing()) enters a median of the last three, which drops one bad
- * crossing whole: a crossing moved by a spike makes one period short and
- * the next long, and the median of three takes the good neighbour. The
- * mean of the last four medians then averages quantisation and noise.
- * The result, 4e12 / (sum of the four) mHz, stands for the frequency of
- * about three cycles before the last crossing (60 ms at 50 Hz): the
- * filter's group delay, inside the 100 ms operate budget.
+ * shed_crossing()) enters a sum of the last four: four cycles timed from
+ * one crossing to the fourth after it, so the timing noise of the
+ * crossings in between cancels and only the two ends count. The median of
+ * the last three such sums then drops one bad crossing whole: a crossing
+ * moved by a spike (or a spike taken for one) lengthens one period and
+ * shortens the next, which leaves every sum that holds both unchanged; the
+ * only two sums it spoils, one that ends and one that starts at it, are
+ * four apart and never two of three neighbours. The result, 4e12 / median
+ * mHz, stands for the frequency about three cycles before the last
+ * crossing (60 ms at 50 Hz): the filter's group delay, which leaves room
+ * in the 100 ms operate budget for the cycle it is computed at.
  */
 static uint32_t shed_med3(uint32_t a, uint32_t b, uint32_t c)
 {
@@ -1988,30 +1995,30 @@ static void shed_freq_gap(struct phloem_shed *s)
 
 static void shed_freq_period(struct phloem_shed *s, uint32_t p)
 {
-	uint64_t sum = 0;
-	uint32_t i;
+	uint32_t sum = 0, i, m;
 
 	shed_freq_gap(s);
 	s->fq_at = s->now;
-	s->fq_per[2] = s->fq_per[1];
-	s->fq_per[1] = s->fq_per[0];
-	s->fq_per[0] = p;
-	if (s->fq_np < SHED_FQ_MED3)
-		s->fq_np++;
-	if (s->fq_np < SHED_FQ_MED3)
-		return;
-	s->fq_med[s->fq_mi & (SHED_FQ_AVG - 1)] =
-		shed_med3(s->fq_per[0], s->fq_per[1], s->fq_per[2]);
+	s->fq_per[s->fq_mi & (SHED_FQ_AVG - 1)] = p;
 	s->fq_mi = (s->fq_mi + 1) & (SHED_FQ_AVG - 1);
-	if (s->fq_nm < SHED_FQ_AVG)
-		s->fq_nm++;
-	if (s->fq_nm < SHED_FQ_AVG)
+	if (s->fq_np < SHED_FQ_AVG)
+		s->fq_np++;
+	if (s->fq_np < SHED_FQ_AVG)
 		return;
+	/* periods are at most 3/2 of 20 ms: four fit in 32 bits */
 	for (i = 0; i < SHED_FQ_AVG; i++)
-		sum += s->fq_med[i];
-	/* periods are 3/4..3/2 nominal: sum > 0, the quotient < 2^32 */
-	s->fq_mhz = (uint32_t)shed_div(1000000000000ULL * SHED_FQ_AVG +
-				       sum / 2, sum, 0);
+		sum += s->fq_per[i];
+	s->fq_sum[2] = s->fq_sum[1];
+	s->fq_sum[1] = s->fq_sum[0];
+	s->fq_sum[0] = sum;
+	if (s->fq_nm < SHED_FQ_MED3)
+		s->fq_nm++;
+	if (s->fq_nm < SHED_FQ_MED3)
+		return;
+	m = shed_med3(s->fq_sum[0], s->fq_sum[1], s->fq_sum[2]);
+	/* m >= 4 * 3/4 of a 60 Hz period: > 0, the quotient < 2^32 */
+	s->fq_mhz = (uint32_t)shed_div(1000000000000ULL * SHED_FQ_AVG + m / 2,
+				       m, 0);
 }
 
 /* relays stage @k covers: not critical, priority in its range */
@@ -2098,6 +2105,7 @@ static void shed_freq_rule(struct phloem_shed *s)
 {
 	uint32_t f = s->fq_mhz, o = s->cfg.over_freq_mhz, k;
 
+	s->fq_due = SHED_NEVER;
 	if (s->state & PHLOEM_STATE_F_FAILSAFE)
 		return;
 	for (k = 0; k < PHLOEM_FREQ_STAGES; k++) {
@@ -2111,14 +2119,19 @@ static void shed_freq_rule(struct phloem_shed *s)
 				break;
 			fs->state = PHLOEM_FREQ_PENDING;
 			fs->since = s->now;
-			/* fall through: a stage without delay operates now */
+			/* a stage without delay operates now */
+			/* fall through */
 		case PHLOEM_FREQ_PENDING:
 			if (!f || f >= fc->threshold_mhz) {
 				fs->state = PHLOEM_FREQ_IDLE;
 				break;
 			}
-			if (s->now - fs->since < shed_ms(fc->delay_ms))
+			if (s->now - fs->since < shed_ms(fc->delay_ms)) {
+				if (fs->since + shed_ms(fc->delay_ms) < s->fq_due)
+					s->fq_due = fs->since +
+						    shed_ms(fc->delay_ms);
 				break;
+			}
 			fs->state = PHLOEM_FREQ_OPERATED;
 			fs->block = shed_freq_range(s, k);
 			shed_freq_mask(s);
@@ -2244,6 +2257,7 @@ void phloem_shed_init(struct phloem_shed *s, const struct phloem_info *info,
 	s->tainted = 1;		/* the first cycle is partial */
 	s->fq_at = now_ns;
 	s->fq_over_since = SHED_NEVER;
+	s->fq_due = SHED_NEVER;
 	shed_freq_config(s);
 	shed_update_relays(s);
 }
@@ -2471,6 +2485,9 @@ bool phloem_shed_sample(struct phloem_shed *s, const int32_t *raw,
 	}
 
 	shed_cycle_timing(s, h, hp, s->now);
+	/* a stage's operate delay ends between crossings: on time */
+	if (s->now >= s->fq_due)
+		shed_freq_rule(s);
 	s->prev_t = s->now;
 	s->have_prev = 1;
 
