@@ -2113,24 +2113,25 @@ static void shed_freq_rule(struct phloem_shed *s)
 		struct shed_fstage *fs = &s->fs[k];
 		uint32_t back = fc->threshold_mhz + fc->hyst_mhz;
 
-		switch (fs->state) {
-		case PHLOEM_FREQ_IDLE:
+		if (fs->state == PHLOEM_FREQ_OFF)
+			continue;
+		if (fs->state == PHLOEM_FREQ_IDLE) {
 			if (!f || f >= fc->threshold_mhz)
-				break;
+				continue;
 			fs->state = PHLOEM_FREQ_PENDING;
 			fs->since = s->now;
-			/* a stage without delay operates now */
-			/* fall through */
-		case PHLOEM_FREQ_PENDING:
+			/* and on: a stage without delay operates now */
+		}
+		if (fs->state == PHLOEM_FREQ_PENDING) {
 			if (!f || f >= fc->threshold_mhz) {
 				fs->state = PHLOEM_FREQ_IDLE;
-				break;
+				continue;
 			}
 			if (s->now - fs->since < shed_ms(fc->delay_ms)) {
 				if (fs->since + shed_ms(fc->delay_ms) < s->fq_due)
 					s->fq_due = fs->since +
 						    shed_ms(fc->delay_ms);
-				break;
+				continue;
 			}
 			fs->state = PHLOEM_FREQ_OPERATED;
 			fs->block = shed_freq_range(s, k);
@@ -2138,31 +2139,28 @@ static void shed_freq_rule(struct phloem_shed *s)
 			shed_freq_event(s, PHLOEM_CAUSE_UNDER_FREQ, k,
 					fc->threshold_mhz, fs->since);
 			shed_freq_shed(s, k, 1);
-			break;
-		case PHLOEM_FREQ_OPERATED:
+			continue;
+		}
+		if (fs->state == PHLOEM_FREQ_OPERATED) {
 			if (f < back) {
 				shed_freq_shed(s, k, 0);
-				break;
+				continue;
 			}
 			fs->state = PHLOEM_FREQ_RECOVERING;
 			fs->since = s->now;
-			/* fall through */
-		case PHLOEM_FREQ_RECOVERING:
-			if (f < back) {
-				fs->state = PHLOEM_FREQ_OPERATED;
-				break;
-			}
-			if (s->now - fs->since < shed_ms(fc->restore_ms))
-				break;
-			/* its relays go back by the restore path, staggered */
-			fs->state = PHLOEM_FREQ_IDLE;
-			fs->block = 0;
-			shed_freq_mask(s);
-			shed_freq_event(s, PHLOEM_CAUSE_FREQ_OK, k, back, s->now);
-			break;
-		default:	/* PHLOEM_FREQ_OFF */
-			break;
 		}
+		/* RECOVERING */
+		if (f < back) {
+			fs->state = PHLOEM_FREQ_OPERATED;
+			continue;
+		}
+		if (s->now - fs->since < shed_ms(fc->restore_ms))
+			continue;
+		/* its relays go back by the restore path, staggered */
+		fs->state = PHLOEM_FREQ_IDLE;
+		fs->block = 0;
+		shed_freq_mask(s);
+		shed_freq_event(s, PHLOEM_CAUSE_FREQ_OK, k, back, s->now);
 	}
 	if (!o)
 		return;

@@ -820,6 +820,15 @@ struct phloem_stats {
  *       PHLOEM_A_RELAY_SHED_COUNT u32, PHLOEM_A_RELAY_LOAD_MA u32,
  *       PHLOEM_A_RELAY_MIN_OFF_MS u32, PHLOEM_A_RELAY_HOLD u32
  *       (enum phloem_hold)
+ *     PHLOEM_A_DEV_FREQ           nest, the frequency rule:
+ *       PHLOEM_A_FREQ_EST_MHZ u32 (filtered, 0 unknown),
+ *       PHLOEM_A_FREQ_OVER_MHZ u32, PHLOEM_A_FREQ_OVER_MS u32,
+ *       PHLOEM_A_FREQ_STAGES nest, one PHLOEM_A_LIST_STAGE nest per
+ *       configured stage: PHLOEM_A_STAGE_INDEX u32,
+ *       PHLOEM_A_STAGE_THRESHOLD_MHZ, _DELAY_MS, _HYST_MHZ, _RESTORE_MS,
+ *       _PRIO_MIN, _PRIO_MAX (u32 each, as struct phloem_freq_stage),
+ *       PHLOEM_A_STAGE_STATE u32 (enum phloem_freq_state),
+ *       PHLOEM_A_STAGE_LEFT_MS u32 (freq_left_ms of struct phloem_status)
  *
  * PHLOEM_CMD_SET_LIMITS (admin)
  *   PHLOEM_A_DEV_INDEX u32 (required)
@@ -831,6 +840,12 @@ struct phloem_stats {
  *   PHLOEM_A_DEV_RELAYS nest (optional) of PHLOEM_A_LIST_RELAY nests with
  *     PHLOEM_A_RELAY_INDEX (required) and any of PHLOEM_A_RELAY_PRIORITY,
  *     PHLOEM_A_RELAY_FLAGS, PHLOEM_A_RELAY_MIN_OFF_MS (no override)
+ *   PHLOEM_A_DEV_FREQ nest (optional) with PHLOEM_A_FREQ_OVER_MHZ and
+ *     PHLOEM_A_FREQ_OVER_MS (both or neither) and/or PHLOEM_A_FREQ_STAGES
+ *     of PHLOEM_A_LIST_STAGE nests: PHLOEM_A_STAGE_INDEX (required) and
+ *     the stage's new fields; a field left out is 0, so an entry with the
+ *     index alone switches the stage off. Checked as a whole
+ *     configuration (limits in struct phloem_freq_stage)
  *   Applied as one unit after the whole message validated (limits above a
  *   breaker rating are refused), like PHLOEM_IOC_SET_CONFIG: one
  *   PHLOEM_EV_CONFIG event, none when every value equals the one in force.
@@ -857,7 +872,9 @@ struct phloem_stats {
  *   PHLOEM_A_EV_CAUSE u32, PHLOEM_A_EV_TIME_NS u64, PHLOEM_A_EV_TRIGGER_NS
  *   u64, PHLOEM_A_EV_LATENCY_NS u64, PHLOEM_A_EV_VALUE u32,
  *   PHLOEM_A_EV_LIMIT u32, PHLOEM_A_EV_BACKOFF u32, and where they apply
- *   PHLOEM_A_EV_RELAY, PHLOEM_A_EV_CIRCUIT, PHLOEM_A_EV_CHANNEL (u32).
+ *   PHLOEM_A_EV_RELAY, PHLOEM_A_EV_CIRCUIT, PHLOEM_A_EV_CHANNEL (u32),
+ *   PHLOEM_A_EV_STAGE (u32, PHLOEM_EV_FREQ only: the stage,
+ *   PHLOEM_FREQ_STAGES for over-frequency).
  */
 
 #define PHLOEM_GENL_NAME		"phloem"
@@ -896,6 +913,7 @@ enum phloem_attr {
 	PHLOEM_A_LEASE_TIMEOUT_MS,
 	PHLOEM_A_EVENT,
 	PHLOEM_A_PAD,
+	PHLOEM_A_DEV_FREQ,
 	__PHLOEM_A_LAST,
 };
 #define PHLOEM_A_MAX (__PHLOEM_A_LAST - 1)
@@ -910,6 +928,7 @@ enum phloem_list_attr {
 	PHLOEM_A_LIST_CIRCUIT,	/* inside PHLOEM_A_DEV_CIRCUITS */
 	PHLOEM_A_LIST_RELAY,	/* inside PHLOEM_A_DEV_RELAYS */
 	PHLOEM_A_LIST_BUCKET,	/* inside PHLOEM_A_STATS_LAT_HIST */
+	PHLOEM_A_LIST_STAGE,	/* inside PHLOEM_A_FREQ_STAGES */
 	__PHLOEM_A_LIST_LAST,
 };
 #define PHLOEM_A_LIST_MAX (__PHLOEM_A_LIST_LAST - 1)
@@ -1011,8 +1030,36 @@ enum phloem_event_attr {
 	PHLOEM_A_EV_CIRCUIT,
 	PHLOEM_A_EV_CHANNEL,
 	PHLOEM_A_EV_PAD,
+	PHLOEM_A_EV_STAGE,
 	__PHLOEM_A_EV_LAST,
 };
 #define PHLOEM_A_EV_MAX (__PHLOEM_A_EV_LAST - 1)
+
+/* inside PHLOEM_A_DEV_FREQ */
+enum phloem_freq_attr {
+	PHLOEM_A_FREQ_UNSPEC,
+	PHLOEM_A_FREQ_EST_MHZ,
+	PHLOEM_A_FREQ_OVER_MHZ,
+	PHLOEM_A_FREQ_OVER_MS,
+	PHLOEM_A_FREQ_STAGES,
+	__PHLOEM_A_FREQ_LAST,
+};
+#define PHLOEM_A_FREQ_MAX (__PHLOEM_A_FREQ_LAST - 1)
+
+/* inside a PHLOEM_A_LIST_STAGE nest */
+enum phloem_stage_attr {
+	PHLOEM_A_STAGE_UNSPEC,
+	PHLOEM_A_STAGE_INDEX,
+	PHLOEM_A_STAGE_THRESHOLD_MHZ,
+	PHLOEM_A_STAGE_DELAY_MS,
+	PHLOEM_A_STAGE_HYST_MHZ,
+	PHLOEM_A_STAGE_RESTORE_MS,
+	PHLOEM_A_STAGE_PRIO_MIN,
+	PHLOEM_A_STAGE_PRIO_MAX,
+	PHLOEM_A_STAGE_STATE,
+	PHLOEM_A_STAGE_LEFT_MS,
+	__PHLOEM_A_STAGE_LAST,
+};
+#define PHLOEM_A_STAGE_MAX (__PHLOEM_A_STAGE_LAST - 1)
 
 #endif /* _UAPI_LINUX_PHLOEM_H */
