@@ -2207,6 +2207,8 @@ static void shed_freq_config(struct phloem_shed *s)
 		s->fq_over = 0;
 		s->fq_over_since = SHED_NEVER;
 	}
+	/* a new delay may end sooner: judge again at the next sample set */
+	s->fq_due = 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -2255,7 +2257,6 @@ void phloem_shed_init(struct phloem_shed *s, const struct phloem_info *info,
 	s->tainted = 1;		/* the first cycle is partial */
 	s->fq_at = now_ns;
 	s->fq_over_since = SHED_NEVER;
-	s->fq_due = SHED_NEVER;
 	shed_freq_config(s);
 	shed_update_relays(s);
 }
