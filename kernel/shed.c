@@ -1966,7 +1966,8 @@ static void shed_close(struct phloem_shed *s, uint64_t t_end, uint32_t freq)
 
 /*
  * The filter. Every accepted zero-crossing period (3/4 to 3/2 of nominal,
- * shed_crossing()) enters a sum of the last four: four cycles timed from
+ * shed_crossing()) that is plausible beside the one before it (below)
+ * enters a sum of the last four: four cycles timed from
  * one crossing to the fourth after it, so the timing noise of the
  * crossings in between cancels and only the two ends count. The median of
  * the last three such sums then drops one bad crossing whole: a crossing
