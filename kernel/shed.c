@@ -325,9 +325,7 @@ struct shed_ev {
  *          checked on every sample set so that a stage operates on time
  *          and not at the next crossing
  * @fq_mhz: filtered frequency, 0 while unknown
- * @fq_at: time of the last period that entered @fq_per
- * @fq_last: the last period closed, whether plausible or not, ns
- * @fq_last_at: when it closed
+ * @fq_at: time of the period that last updated @fq_mhz
  * @fq_block: relays held shed by an operated stage (OR of their @block)
  * @fs: per under-frequency stage state
  * @fq_over: over-frequency reported and not yet ended
@@ -397,8 +395,8 @@ struct phloem_shed {
 	uint32_t fq_per[SHED_FQ_AVG];
 	uint32_t fq_sum[SHED_FQ_MED3];
 	uint8_t fq_np, fq_nm, fq_mi, fq_over;
-	uint32_t fq_mhz, fq_block, fq_last;
-	uint64_t fq_at, fq_over_since, fq_due, fq_last_at;
+	uint32_t fq_mhz, fq_block;
+	uint64_t fq_at, fq_over_since, fq_due;
 	struct shed_fstage fs[PHLOEM_FREQ_STAGES];
 };
 
@@ -1966,8 +1964,7 @@ static void shed_close(struct phloem_shed *s, uint64_t t_end, uint32_t freq)
 
 /*
  * The filter. Every accepted zero-crossing period (3/4 to 3/2 of nominal,
- * shed_crossing()) that is plausible beside the one before it (below)
- * enters a sum of the last four: four cycles timed from
+ * shed_crossing()) enters a sum of the last four: four cycles timed from
  * one crossing to the fourth after it, so the timing noise of the
  * crossings in between cancels and only the two ends count. The median of
  * the last three such sums then drops one bad crossing whole: a crossing
@@ -1998,23 +1995,9 @@ static void shed_freq_gap(struct phloem_shed *s)
 
 static void shed_freq_period(struct phloem_shed *s, uint32_t p)
 {
-	uint32_t sum = 0, i, m, prev = s->fq_last;
-	/* the previous period ended at the crossing that started this one */
-	int next = s->now - s->fq_last_at <= 2 * s->period_ns;
+	uint32_t sum = 0, i, m;
 
-	s->fq_last = p;
-	s->fq_last_at = s->now;
 	shed_freq_gap(s);
-	/*
-	 * Plausible only beside its neighbour: a grid cannot move 1/64 of its
-	 * period (0.8 Hz) in one cycle (that is a RoCoF of 39 Hz/s). A
-	 * crossing timed wrong (a sampler that stalled around it, a read
-	 * stamped long before it was taken) spoils the two periods it
-	 * separates; both are left out, and the one after them too. A step
-	 * of the frequency costs one period.
-	 */
-	if (!next || (p > prev ? p - prev : prev - p) > (uint32_t)(s->period_ns >> 6))
-		return;
 	s->fq_at = s->now;
 	s->fq_per[s->fq_mi & (SHED_FQ_AVG - 1)] = p;
 	s->fq_mi = (s->fq_mi + 1) & (SHED_FQ_AVG - 1);

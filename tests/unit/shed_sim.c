@@ -288,6 +288,7 @@ bool sim_step(struct sim *m)
 	double wt = m->fm ? sim_freq_angle(m) : 2 * M_PI * m->freq * t + m->vphase;
 	uint32_t relays = phloem_shed_relays(m->s), ch;
 	int32_t raw[PHLOEM_MAX_CHANNELS];
+	uint64_t stamp;
 	bool r;
 
 	for (ch = 0; ch < m->info.nchannels; ch++) {
@@ -311,7 +312,11 @@ bool sim_step(struct sim *m)
 		}
 		raw[ch] = sim_adc(m, ch, x);
 	}
-	r = phloem_shed_sample(m->s, raw, m->ns);
+	stamp = m->ns;
+	if (m->misstamp_pct &&
+	    (uint32_t)((sim_rand(m) + 1) * 50) < m->misstamp_pct)
+		stamp -= (uint64_t)((sim_rand(m) + 1) / 2 * m->misstamp_ns);
+	r = phloem_shed_sample(m->s, raw, stamp);
 	m->nsamples++;
 	if (m->tick_every && m->nsamples % m->tick_every == 0)
 		r |= phloem_shed_tick(m->s, m->ns);

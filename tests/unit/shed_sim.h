@@ -93,6 +93,14 @@ struct sim {
 	bool fm;
 	double ph, ramp_hz_s, ramp_to, spike_v;
 	uint64_t ph_ns, spike_ns;
+	/*
+	 * Mis-stamped reads, as a sampling thread preempted between taking
+	 * the time and reading the ADC gives (and the VM's emulation, often):
+	 * @misstamp_pct percent of the sets are stamped up to @misstamp_ns
+	 * before the instant they were really taken.
+	 */
+	uint32_t misstamp_pct;
+	uint64_t misstamp_ns;
 };
 
 void sim_default(struct sim *m, uint32_t mains_hz, uint32_t rate_hz);
