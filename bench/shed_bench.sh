@@ -7,6 +7,8 @@
 #    and 8 channels, beside a baseline measured in the same run: a bare
 #    calibrate-and-square loop over the same samples.
 # 2. Detection latency of step overloads (shed_bench latency).
+# 3. The frequency rule: filtered frequency error on clean, harmonic and
+#    noisy mains, and a stage's operate time on ramps (shed_bench freq).
 set -e
 bin=$1; out=$2
 nsets=${SHED_BENCH_SETS:-40000}
@@ -22,7 +24,8 @@ ir() {	# ir NCH FN: instructions callgrind counted inside FN
 }
 
 echo "phloem_shed_sample() cost: callgrind instructions (Ir) per sample per channel"
-echo "($nsets sample sets at 4 kHz, 50 Hz, steady state; includes the per-cycle work)"
+echo "($nsets sample sets at 4 kHz, 50 Hz, steady state; includes the per-cycle work;"
+echo " all rules on: instantaneous, thermal, site import, 4 under-frequency stages, over-frequency)"
 echo
 printf '%-9s %14s %14s %10s %8s %-6s\n' channels shed_Ir/smp/ch \
 	base_Ir/smp/ch shed/base target result
@@ -40,4 +43,5 @@ for nch in 3 8; do
 		"<= $target" "$ok"
 done
 "$bin" latency || fail=1
+"$bin" freq || fail=1
 exit $fail

@@ -154,6 +154,34 @@ static const struct nla_policy phloem_nl_get_policy[PHLOEM_A_MAX + 1] = {
 	[PHLOEM_A_DEV_INDEX] = { .type = NLA_U32 },
 	[PHLOEM_A_DEV_NAME ... PHLOEM_A_PAD] =
 		PHLOEM_NL_REJECT("a GET request takes PHLOEM_A_DEV_INDEX only"),
+	[PHLOEM_A_DEV_FREQ] =
+		PHLOEM_NL_REJECT("a GET request takes PHLOEM_A_DEV_INDEX only"),
+};
+
+/* a stage of a SET_LIMITS request: every field a u32, ranges as config */
+static const struct nla_policy phloem_nl_stage_set_policy[PHLOEM_A_STAGE_MAX + 1] = {
+	[PHLOEM_A_STAGE_INDEX] = NLA_POLICY_MAX(NLA_U32, PHLOEM_FREQ_STAGES - 1),
+	[PHLOEM_A_STAGE_THRESHOLD_MHZ] = { .type = NLA_U32 },
+	[PHLOEM_A_STAGE_DELAY_MS] = { .type = NLA_U32 },
+	[PHLOEM_A_STAGE_HYST_MHZ] = { .type = NLA_U32 },
+	[PHLOEM_A_STAGE_RESTORE_MS] = { .type = NLA_U32 },
+	[PHLOEM_A_STAGE_PRIO_MIN] = NLA_POLICY_MAX(NLA_U32, 255),
+	[PHLOEM_A_STAGE_PRIO_MAX] = NLA_POLICY_MAX(NLA_U32, 255),
+	[PHLOEM_A_STAGE_STATE ... PHLOEM_A_STAGE_LEFT_MS] =
+		PHLOEM_NL_REJECT(PHLOEM_NL_MSG_REPLY_ONLY),
+};
+
+static const struct nla_policy phloem_nl_stage_list_policy[PHLOEM_A_LIST_MAX + 1] = {
+	[PHLOEM_A_LIST_CHANNEL ... PHLOEM_A_LIST_BUCKET] =
+		PHLOEM_NL_REJECT("PHLOEM_A_FREQ_STAGES holds PHLOEM_A_LIST_STAGE nests"),
+	[PHLOEM_A_LIST_STAGE] = NLA_POLICY_NESTED(phloem_nl_stage_set_policy),
+};
+
+static const struct nla_policy phloem_nl_freq_set_policy[PHLOEM_A_FREQ_MAX + 1] = {
+	[PHLOEM_A_FREQ_EST_MHZ] = PHLOEM_NL_REJECT(PHLOEM_NL_MSG_REPLY_ONLY),
+	[PHLOEM_A_FREQ_OVER_MHZ] = { .type = NLA_U32 },
+	[PHLOEM_A_FREQ_OVER_MS] = { .type = NLA_U32 },
+	[PHLOEM_A_FREQ_STAGES] = NLA_POLICY_NESTED(phloem_nl_stage_list_policy),
 };
 
 static const struct nla_policy phloem_nl_set_limits_policy[PHLOEM_A_MAX + 1] = {
@@ -166,6 +194,7 @@ static const struct nla_policy phloem_nl_set_limits_policy[PHLOEM_A_MAX + 1] = {
 	[PHLOEM_A_DEV_RELAYS] = NLA_POLICY_NESTED(phloem_nl_relay_list_policy),
 	[PHLOEM_A_RELAY ... PHLOEM_A_PAD] =
 		PHLOEM_NL_REJECT(PHLOEM_NL_MSG_NOT_HERE),
+	[PHLOEM_A_DEV_FREQ] = NLA_POLICY_NESTED(phloem_nl_freq_set_policy),
 };
 
 static const struct nla_policy phloem_nl_set_relay_policy[PHLOEM_A_MAX + 1] = {
@@ -175,6 +204,7 @@ static const struct nla_policy phloem_nl_set_relay_policy[PHLOEM_A_MAX + 1] = {
 	[PHLOEM_A_RELAY] = NLA_POLICY_NESTED(phloem_nl_relay_set_policy),
 	[PHLOEM_A_STATS ... PHLOEM_A_PAD] =
 		PHLOEM_NL_REJECT(PHLOEM_NL_MSG_NOT_HERE),
+	[PHLOEM_A_DEV_FREQ] = PHLOEM_NL_REJECT(PHLOEM_NL_MSG_NOT_HERE),
 };
 
 static const struct nla_policy phloem_nl_lease_policy[PHLOEM_A_MAX + 1] = {
@@ -185,6 +215,7 @@ static const struct nla_policy phloem_nl_lease_policy[PHLOEM_A_MAX + 1] = {
 		NLA_POLICY_FULL_RANGE(NLA_U32, &phloem_nl_lease_range),
 	[PHLOEM_A_EVENT ... PHLOEM_A_PAD] =
 		PHLOEM_NL_REJECT(PHLOEM_NL_MSG_NOT_HERE),
+	[PHLOEM_A_DEV_FREQ] = PHLOEM_NL_REJECT(PHLOEM_NL_MSG_NOT_HERE),
 };
 
 /* ------------------------------------------------------------------ */
@@ -411,7 +442,51 @@ static size_t phloem_nl_dev_size(void)
 	       nla_total_size(0) + PHLOEM_MAX_CIRCUITS *
 			(nla_total_size(0) + 8 * u32sz + name) +
 	       nla_total_size(0) + PHLOEM_MAX_RELAYS *
-			(nla_total_size(0) + 13 * u32sz + name);
+			(nla_total_size(0) + 13 * u32sz + name) +
+	       2 * nla_total_size(0) + 3 * u32sz + PHLOEM_FREQ_STAGES *
+			(nla_total_size(0) + 9 * u32sz);
+}
+
+/* the frequency rule: filtered frequency, over-freq, configured stages */
+static int phloem_nl_put_freq(struct sk_buff *skb,
+			      const struct phloem_nl_snap *s)
+{
+	struct nlattr *nest, *list, *st;
+	unsigned int k;
+
+	nest = nla_nest_start(skb, PHLOEM_A_DEV_FREQ);
+	if (!nest ||
+	    nla_put_u32(skb, PHLOEM_A_FREQ_EST_MHZ, s->st.freq_est_mhz) ||
+	    nla_put_u32(skb, PHLOEM_A_FREQ_OVER_MHZ, s->cfg.over_freq_mhz) ||
+	    nla_put_u32(skb, PHLOEM_A_FREQ_OVER_MS, s->cfg.over_freq_ms))
+		return -EMSGSIZE;
+	list = nla_nest_start(skb, PHLOEM_A_FREQ_STAGES);
+	if (!list)
+		return -EMSGSIZE;
+	for (k = 0; k < PHLOEM_FREQ_STAGES; k++) {
+		const struct phloem_freq_stage *fc = &s->cfg.freq_stage[k];
+
+		if (!fc->threshold_mhz)
+			continue;
+		st = nla_nest_start(skb, PHLOEM_A_LIST_STAGE);
+		if (!st ||
+		    nla_put_u32(skb, PHLOEM_A_STAGE_INDEX, k) ||
+		    nla_put_u32(skb, PHLOEM_A_STAGE_THRESHOLD_MHZ,
+				fc->threshold_mhz) ||
+		    nla_put_u32(skb, PHLOEM_A_STAGE_DELAY_MS, fc->delay_ms) ||
+		    nla_put_u32(skb, PHLOEM_A_STAGE_HYST_MHZ, fc->hyst_mhz) ||
+		    nla_put_u32(skb, PHLOEM_A_STAGE_RESTORE_MS, fc->restore_ms) ||
+		    nla_put_u32(skb, PHLOEM_A_STAGE_PRIO_MIN, fc->prio_min) ||
+		    nla_put_u32(skb, PHLOEM_A_STAGE_PRIO_MAX, fc->prio_max) ||
+		    nla_put_u32(skb, PHLOEM_A_STAGE_STATE, s->st.freq_stage[k]) ||
+		    nla_put_u32(skb, PHLOEM_A_STAGE_LEFT_MS,
+				s->st.freq_left_ms[k]))
+			return -EMSGSIZE;
+		nla_nest_end(skb, st);
+	}
+	nla_nest_end(skb, list);
+	nla_nest_end(skb, nest);
+	return 0;
 }
 
 static int phloem_nl_fill_dev(struct sk_buff *skb, struct phloem_dev *pd,
@@ -441,7 +516,8 @@ static int phloem_nl_fill_dev(struct sk_buff *skb, struct phloem_dev *pd,
 			s->cfg.site_import_limit_mw) ||
 	    phloem_nl_put_channels(skb, pd, s) ||
 	    phloem_nl_put_circuits(skb, pd, s) ||
-	    phloem_nl_put_relays(skb, pd, s))
+	    phloem_nl_put_relays(skb, pd, s) ||
+	    phloem_nl_put_freq(skb, s))
 		goto err;
 	genlmsg_end(skb, hdr);
 	return 0;
@@ -545,7 +621,9 @@ static int phloem_nl_fill_event(struct sk_buff *skb, struct phloem_dev *pd,
 	    (ev->circuit != PHLOEM_NONE &&
 	     nla_put_u32(skb, PHLOEM_A_EV_CIRCUIT, ev->circuit)) ||
 	    (ev->channel != PHLOEM_NONE &&
-	     nla_put_u32(skb, PHLOEM_A_EV_CHANNEL, ev->channel)))
+	     nla_put_u32(skb, PHLOEM_A_EV_CHANNEL, ev->channel)) ||
+	    (ev->kind == PHLOEM_EV_FREQ &&
+	     nla_put_u32(skb, PHLOEM_A_EV_STAGE, ev->backoff)))
 		goto err;
 	nla_nest_end(skb, nest);
 	genlmsg_end(skb, hdr);
@@ -764,6 +842,8 @@ static void phloem_nl_changed(struct phloem_dev *pd,
  * @rset: bit n: relay n is in PHLOEM_A_DEV_RELAYS
  * @rprio, @rflags, @rmin_off: bit n: relay n gets @prio[n], @flags[n],
  *        @min_off_ms[n]
+ * @fset: bit k: frequency stage k gets @stage[k]
+ * @has_over: over-frequency gets @over_mhz and @over_ms
  */
 struct phloem_nl_limits {
 	unsigned long set, hset;
@@ -775,7 +855,80 @@ struct phloem_nl_limits {
 	u32 prio[PHLOEM_MAX_RELAYS];
 	u32 flags[PHLOEM_MAX_RELAYS];
 	u32 min_off_ms[PHLOEM_MAX_RELAYS];
+	unsigned long fset;
+	struct phloem_freq_stage stage[PHLOEM_FREQ_STAGES];
+	u32 over_mhz, over_ms;
+	bool has_over;
 };
+
+static u32 phloem_nl_u32_or(const struct nlattr *a, u32 dflt)
+{
+	return a ? nla_get_u32(a) : dflt;
+}
+
+/* PHLOEM_A_DEV_FREQ of a SET_LIMITS request: over-frequency and stages */
+static int phloem_nl_parse_freq(struct genl_info *info,
+				struct phloem_nl_limits *l)
+{
+	struct nlattr *tb[PHLOEM_A_FREQ_MAX + 1];
+	struct nlattr *sb[PHLOEM_A_STAGE_MAX + 1];
+	struct nlattr *item;
+	int rem, ret;
+	u32 k;
+
+	if (!info->attrs[PHLOEM_A_DEV_FREQ])
+		return 0;
+	ret = nla_parse_nested(tb, PHLOEM_A_FREQ_MAX,
+			       info->attrs[PHLOEM_A_DEV_FREQ],
+			       phloem_nl_freq_set_policy, info->extack);
+	if (ret)
+		return ret;
+	if (!tb[PHLOEM_A_FREQ_OVER_MHZ] != !tb[PHLOEM_A_FREQ_OVER_MS]) {
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[PHLOEM_A_DEV_FREQ],
+				    "give PHLOEM_A_FREQ_OVER_MHZ and PHLOEM_A_FREQ_OVER_MS together");
+		return -EINVAL;
+	}
+	if (tb[PHLOEM_A_FREQ_OVER_MHZ]) {
+		l->has_over = true;
+		l->over_mhz = nla_get_u32(tb[PHLOEM_A_FREQ_OVER_MHZ]);
+		l->over_ms = nla_get_u32(tb[PHLOEM_A_FREQ_OVER_MS]);
+	}
+	if (!tb[PHLOEM_A_FREQ_STAGES])
+		return 0;
+	nla_for_each_nested(item, tb[PHLOEM_A_FREQ_STAGES], rem) {
+		struct phloem_freq_stage *fc;
+
+		ret = nla_parse_nested(sb, PHLOEM_A_STAGE_MAX, item,
+				       phloem_nl_stage_set_policy,
+				       info->extack);
+		if (ret)
+			return ret;
+		if (NL_REQ_ATTR_CHECK(info->extack, item, sb,
+				      PHLOEM_A_STAGE_INDEX)) {
+			NL_SET_ERR_MSG_ATTR(info->extack, item,
+					    "a stage entry needs PHLOEM_A_STAGE_INDEX");
+			return -EINVAL;
+		}
+		k = nla_get_u32(sb[PHLOEM_A_STAGE_INDEX]);
+		if (l->fset & BIT(k)) {
+			NL_SET_ERR_MSG_ATTR(info->extack,
+					    sb[PHLOEM_A_STAGE_INDEX],
+					    "stage given twice in one request");
+			return -EINVAL;
+		}
+		l->fset |= BIT(k);
+		fc = &l->stage[k];
+		fc->threshold_mhz = phloem_nl_u32_or(sb[PHLOEM_A_STAGE_THRESHOLD_MHZ], 0);
+		fc->delay_ms = phloem_nl_u32_or(sb[PHLOEM_A_STAGE_DELAY_MS], 0);
+		fc->restore_ms = phloem_nl_u32_or(sb[PHLOEM_A_STAGE_RESTORE_MS], 0);
+		/* wider than the field: out of range is the check's to refuse */
+		k = phloem_nl_u32_or(sb[PHLOEM_A_STAGE_HYST_MHZ], 0);
+		fc->hyst_mhz = k > PHLOEM_FREQ_HYST_MAX_MHZ ? U16_MAX : k;
+		fc->prio_min = phloem_nl_u32_or(sb[PHLOEM_A_STAGE_PRIO_MIN], 0);
+		fc->prio_max = phloem_nl_u32_or(sb[PHLOEM_A_STAGE_PRIO_MAX], 0);
+	}
+	return 0;
+}
 
 /* PHLOEM_A_DEV_RELAYS of a SET_LIMITS request: every relay's policy */
 static int phloem_nl_parse_relay_policies(struct phloem_dev *pd,
@@ -898,7 +1051,11 @@ out:
 	ret = phloem_nl_parse_relay_policies(pd, info, l);
 	if (ret)
 		return ret;
-	if (!l->set && !l->hset && !l->has_site && !l->rset) {
+	ret = phloem_nl_parse_freq(info, l);
+	if (ret)
+		return ret;
+	if (!l->set && !l->hset && !l->has_site && !l->rset && !l->fset &&
+	    !l->has_over) {
 		GENL_SET_ERR_MSG(info, "nothing to set: give PHLOEM_A_DEV_SITE_IMPORT_LIMIT_MW, PHLOEM_A_DEV_CIRCUITS and/or PHLOEM_A_DEV_RELAYS");
 		return -EINVAL;
 	}
@@ -963,6 +1120,18 @@ static int phloem_nl_set_limits_doit(struct sk_buff *skb,
 			rc->min_off_ms = l.min_off_ms[c];
 			changed = true;
 		}
+	}
+	if (l.has_over && (cfg->over_freq_mhz != l.over_mhz ||
+			   cfg->over_freq_ms != l.over_ms)) {
+		cfg->over_freq_mhz = l.over_mhz;
+		cfg->over_freq_ms = l.over_ms;
+		changed = true;
+	}
+	for_each_set_bit(c, &l.fset, PHLOEM_FREQ_STAGES) {
+		if (!memcmp(&cfg->freq_stage[c], &l.stage[c], sizeof(l.stage[c])))
+			continue;
+		cfg->freq_stage[c] = l.stage[c];
+		changed = true;
 	}
 	/*
 	 * The limits and relay policies of one request go in as one

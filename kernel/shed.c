@@ -94,6 +94,16 @@
 /* the smallest hysteresis of the zero-crossing detector: 10 V in 1/16 mV */
 #define SHED_HYST_MIN	(10000 << SHED_Q)
 
+/*
+ * The frequency rule's filter (shed_freq_period()): the sum of the last
+ * SHED_FQ_AVG accepted periods (a power of two: the ring is indexed by a
+ * mask), and the median of the last SHED_FQ_MED3 such sums.
+ */
+#define SHED_FQ_MED3	3
+#define SHED_FQ_AVG	4
+/* a filtered frequency older than this many nominal periods is unknown */
+#define SHED_FQ_STALE	8
+
 enum shed_zc_state {
 	SHED_ZC_WAIT_NEG,	/* waiting for v0 below -hyst */
 	SHED_ZC_ARMED,		/* below -hyst: next sample >= 0 is a crossing */
@@ -223,6 +233,19 @@ struct shed_relay {
 	uint64_t room_since;
 };
 
+/**
+ * struct shed_fstage - state of one under-frequency stage
+ * @state: enum phloem_freq_state
+ * @since: PENDING: when the filtered frequency went under the threshold;
+ *         RECOVERING: when it came back above threshold + hysteresis
+ * @block: relays the stage holds shed while OPERATED or RECOVERING
+ */
+struct shed_fstage {
+	uint8_t state;
+	uint64_t since;
+	uint32_t block;
+};
+
 /* a queued event and the time it happened */
 struct shed_ev {
 	struct phloem_rec_event ev;
@@ -306,6 +329,21 @@ struct shed_ev {
  * @restores: relays restored on headroom
  * @failsafes: failsafe entries
  * @lease_expiries: leases that lapsed
+ * @fq_per: ring of the last SHED_FQ_AVG accepted periods, ns
+ * @fq_sum: the last SHED_FQ_MED3 sums of @fq_per, ns, newest first
+ * @fq_np: valid entries of @fq_per
+ * @fq_nm: valid entries of @fq_sum
+ * @fq_mi: next slot of @fq_per
+ * @fq_due: the earliest end of a PENDING stage's delay (SHED_NEVER: none),
+ *          checked on every sample set so that a stage operates on time
+ *          and not at the next crossing
+ * @fq_mhz: filtered frequency, 0 while unknown
+ * @fq_at: time of the period that last updated @fq_mhz
+ * @fq_block: relays held shed by an operated stage (OR of their @block)
+ * @fs: per under-frequency stage state
+ * @fq_over: over-frequency reported and not yet ended
+ * @fq_over_since: when the filtered frequency went above over_freq_mhz,
+ *                 SHED_NEVER when it is not
  *
  * Embeddable as a zeroed allocation of phloem_shed_size() bytes; nothing
  * here points outside itself. No lock: the caller serialises every call.
@@ -366,6 +404,13 @@ struct phloem_shed {
 
 	uint32_t relays, shedmask;
 	uint64_t cycles, sheds, restores, failsafes, lease_expiries;
+
+	uint32_t fq_per[SHED_FQ_AVG];
+	uint32_t fq_sum[SHED_FQ_MED3];
+	uint8_t fq_np, fq_nm, fq_mi, fq_over;
+	uint32_t fq_mhz, fq_block;
+	uint64_t fq_at, fq_over_since, fq_due;
+	struct shed_fstage fs[PHLOEM_FREQ_STAGES];
 };
 
 /* @whead is a uint8_t: it indexes the windows by its type alone */
@@ -403,7 +448,8 @@ _Static_assert(PHLOEM_SHED_WIN_MAX == 256, "whead must cover the window");
     predicate calm(struct phloem_shed *s, integer r) =
       s->ci[circ(s, r)].inst_ep == 0 && s->ci[circ(s, r)].therm_ep == 0 &&
       s->ci[0].inst_ep == 0 && s->ci[0].therm_ep == 0 &&
-      s->site_ep == 0 && (s->state & PHLOEM_STATE_F_FAILSAFE) == 0;
+      s->site_ep == 0 && (s->state & PHLOEM_STATE_F_FAILSAFE) == 0 &&
+      (s->fq_block & (1 << r)) == 0;
     // a relay may come back: measured room without its load, all calm
     predicate room(struct phloem_shed *s, integer r) =
       headroom_for(s, r, 0) && site_below(s) && calm(s, r);
@@ -603,6 +649,43 @@ static bool shed_zero(const void *p, uint32_t len)
 	return true;
 }
 
+/*
+ * The frequency rule's fields: thresholds relative to nominal, a stage's
+ * release point (threshold + hysteresis) under the normal band so that a
+ * grid back in it always releases it, a disabled stage all zero.
+ */
+static int shed_check_freq(const struct phloem_info *info,
+			   const struct phloem_config *cfg)
+{
+	uint32_t nom = info->mains_hz * 1000, k;
+
+	if (cfg->over_freq_mhz ?
+	    cfg->over_freq_mhz < nom + PHLOEM_FREQ_BAND_MHZ ||
+	    cfg->over_freq_mhz > nom / 10 * 11 ||
+	    cfg->over_freq_ms > PHLOEM_FREQ_DELAY_MAX_MS :
+	    cfg->over_freq_ms != 0)
+		return PHLOEM_SHED_EINVAL;
+	for (k = 0; k < PHLOEM_FREQ_STAGES; k++) {
+		const struct phloem_freq_stage *fc = &cfg->freq_stage[k];
+
+		if (!fc->threshold_mhz) {
+			if (!shed_zero(fc, sizeof(*fc)))
+				return PHLOEM_SHED_EINVAL;
+			continue;
+		}
+		if (fc->threshold_mhz < nom / 10 * 9 ||
+		    fc->threshold_mhz > nom ||
+		    fc->hyst_mhz > PHLOEM_FREQ_HYST_MAX_MHZ ||
+		    fc->threshold_mhz + fc->hyst_mhz >
+		    nom - PHLOEM_FREQ_BAND_MHZ ||
+		    fc->delay_ms > PHLOEM_FREQ_DELAY_MAX_MS ||
+		    fc->restore_ms > PHLOEM_FREQ_RESTORE_MAX_MS ||
+		    fc->prio_min > fc->prio_max)
+			return PHLOEM_SHED_EINVAL;
+	}
+	return 0;
+}
+
 int phloem_shed_check_config(const struct phloem_info *info,
 			     const struct phloem_config *cfg)
 {
@@ -664,7 +747,7 @@ int phloem_shed_check_config(const struct phloem_info *info,
 		    r->min_off_ms > 3600000)
 			return PHLOEM_SHED_EINVAL;
 	}
-	return 0;
+	return shed_check_freq(info, cfg);
 }
 
 /* Everything derived from the limits in force: called whenever they move. */
@@ -1519,7 +1602,8 @@ static int shed_calm(const struct phloem_shed *s, uint32_t r)
 
 	return !ci->inst_ep && !ci->therm_ep && !s->ci[0].inst_ep &&
 	       !s->ci[0].therm_ep && !s->site_ep &&
-	       !(s->state & PHLOEM_STATE_F_FAILSAFE);
+	       !(s->state & PHLOEM_STATE_F_FAILSAFE) &&
+	       !(s->fq_block & (1U << r));
 }
 
 /* The one gate of every restore on headroom: room without the load. */
@@ -1780,8 +1864,9 @@ static uint32_t shed_why(const struct phloem_shed *s, uint32_t r, int *fits)
 	if (rl->est)
 		return PHLOEM_HOLD_ESTIMATE;
 	if (!shed_room(s, r))
-		return !shed_calm(s, r) ? PHLOEM_HOLD_SHEDDING :
-					  shed_full(s, r, 0);
+		return s->fq_block & (1U << r) ? PHLOEM_HOLD_FREQ :
+		       !shed_calm(s, r) ? PHLOEM_HOLD_SHEDDING :
+		       shed_full(s, r, 0);
 #ifdef SHED_WP
 	/*@ assert room((struct phloem_shed *)s, r); */
 #endif
@@ -2081,6 +2166,259 @@ static void shed_close(struct phloem_shed *s, uint64_t t_end, uint32_t freq)
 }
 
 /* ------------------------------------------------------------------ */
+/* Frequency rule: under-frequency stages and over-frequency           */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The filter. Every accepted zero-crossing period (3/4 to 3/2 of nominal,
+ * shed_crossing()) enters a sum of the last four: four cycles timed from
+ * one crossing to the fourth after it, so the timing noise of the
+ * crossings in between cancels and only the two ends count. The median of
+ * the last three such sums then drops one bad crossing whole: a crossing
+ * moved by a spike (or a spike taken for one) lengthens one period and
+ * shortens the next, which leaves every sum that holds both unchanged; the
+ * only two sums it spoils, one that ends and one that starts at it, are
+ * four apart and never two of three neighbours. The result, 4e12 / median
+ * mHz, stands for the frequency about three cycles before the last
+ * crossing (60 ms at 50 Hz): the filter's group delay, which leaves room
+ * in the 100 ms operate budget for the cycle it is computed at.
+ */
+static uint32_t shed_med3(uint32_t a, uint32_t b, uint32_t c)
+{
+	uint32_t lo = a < b ? a : b, hi = a < b ? b : a;
+
+	return c < lo ? lo : c > hi ? hi : c;
+}
+
+/* a gap in the periods (no mains, missed crossings): start again */
+static void shed_freq_gap(struct phloem_shed *s)
+{
+	if (s->now - s->fq_at <= SHED_FQ_STALE * s->period_ns)
+		return;
+	s->fq_np = 0;
+	s->fq_nm = 0;
+	s->fq_mhz = 0;
+}
+
+static void shed_freq_period(struct phloem_shed *s, uint32_t p)
+{
+	uint32_t sum = 0, i, m;
+
+	shed_freq_gap(s);
+	s->fq_at = s->now;
+	s->fq_per[s->fq_mi & (SHED_FQ_AVG - 1)] = p;
+	s->fq_mi = (s->fq_mi + 1) & (SHED_FQ_AVG - 1);
+	if (s->fq_np < SHED_FQ_AVG)
+		s->fq_np++;
+	if (s->fq_np < SHED_FQ_AVG)
+		return;
+	/* periods are at most 3/2 of 20 ms: four fit in 32 bits */
+	for (i = 0; i < SHED_FQ_AVG; i++)
+		sum += s->fq_per[i];
+	s->fq_sum[2] = s->fq_sum[1];
+	s->fq_sum[1] = s->fq_sum[0];
+	s->fq_sum[0] = sum;
+	if (s->fq_nm < SHED_FQ_MED3)
+		s->fq_nm++;
+	if (s->fq_nm < SHED_FQ_MED3)
+		return;
+	m = shed_med3(s->fq_sum[0], s->fq_sum[1], s->fq_sum[2]);
+	/* m >= 4 * 3/4 of a 60 Hz period: > 0, the quotient < 2^32 */
+	s->fq_mhz = (uint32_t)shed_div(1000000000000ULL * SHED_FQ_AVG + m / 2,
+				       m, 0);
+}
+
+/* relays stage @k covers: not critical, priority in its range */
+static uint32_t shed_freq_range(const struct phloem_shed *s, uint32_t k)
+{
+	const struct phloem_freq_stage *fc = &s->cfg.freq_stage[k];
+	uint32_t r, m = 0;
+
+	for (r = 0; r < s->nrel; r++) {
+		const struct phloem_relay_cfg *rc = &s->cfg.relay[r];
+
+		if (!(rc->flags & PHLOEM_RELAY_F_CRITICAL) &&
+		    rc->priority >= fc->prio_min && rc->priority <= fc->prio_max)
+			m |= 1U << r;
+	}
+	return m;
+}
+
+/* the relays every operated stage holds: the restore gate's input */
+static void shed_freq_mask(struct phloem_shed *s)
+{
+	uint32_t k, m = 0;
+
+	for (k = 0; k < PHLOEM_FREQ_STAGES; k++)
+		if (s->fs[k].state >= PHLOEM_FREQ_OPERATED)
+			m |= s->fs[k].block;
+	s->fq_block = m;
+}
+
+/* a PHLOEM_EV_FREQ of stage @k (PHLOEM_FREQ_STAGES: over-frequency) */
+static void shed_freq_event(struct phloem_shed *s, uint32_t cause,
+			    uint32_t k, uint64_t limit, uint64_t trig)
+{
+	shed_event(s, PHLOEM_EV_FREQ, cause, SHED_NONE, SHED_NONE, s->v0,
+		   s->fq_mhz, limit, trig);
+	/* the stage rides in the backoff byte, which a relay-less event
+	 * leaves 0 (shed_event() just queued this one: evcount >= 1)
+	 */
+	s->evq[(s->evhead + s->evcount - 1) & (PHLOEM_SHED_EVQ - 1)].ev.backoff =
+		(uint8_t)k;
+}
+
+/*
+ * Shed the relays operated stage @k covers that are not shed yet: when it
+ * operates (@edge) every one, ON overrides included as by any rule; while
+ * it stays operated, those that came back by another way (the staggered
+ * return after a failsafe), but not an ON override set since.
+ */
+static void shed_freq_shed(struct phloem_shed *s, uint32_t k, int edge)
+{
+	uint32_t r, c, n = 0;
+
+	for (r = 0; r < s->nrel; r++) {
+		struct shed_relay *rl = &s->rl[r];
+
+		if (!(s->fs[k].block & (1U << r)) || rl->shed ||
+		    rl->mode == PHLOEM_OVERRIDE_OFF ||
+		    (!edge && rl->mode == PHLOEM_OVERRIDE_ON))
+			continue;
+		c = s->cfg.relay[r].circuit;
+		/* the windows still hold its current: as shed_one() */
+		s->ci[c].holdoff_until = s->now + s->win_ns;
+		s->ci[0].holdoff_until = s->now + s->win_ns;
+		shed_mark(s, r);
+		rl->fs_hold = 0;
+		s->sheds++;
+		n++;
+		shed_update_relays(s);
+		shed_event(s, PHLOEM_EV_SHED, PHLOEM_CAUSE_UNDER_FREQ, r, c,
+			   s->v0, s->fq_mhz, s->cfg.freq_stage[k].threshold_mhz,
+			   edge ? s->fs[k].since : s->now);
+	}
+	if (n)
+		s->no_trap = 1;
+}
+
+/*
+ * The stages and the over-frequency report, on every filtered frequency
+ * (0: unknown, which neither operates nor releases a stage). Not in
+ * failsafe: the relays are in their safe state, and the sheds that a
+ * failsafe forgot are made again when it ends (shed_freq_shed()).
+ */
+static void shed_freq_rule(struct phloem_shed *s)
+{
+	uint32_t f = s->fq_mhz, o = s->cfg.over_freq_mhz, k;
+
+	s->fq_due = SHED_NEVER;
+	if (s->state & PHLOEM_STATE_F_FAILSAFE)
+		return;
+	for (k = 0; k < PHLOEM_FREQ_STAGES; k++) {
+		const struct phloem_freq_stage *fc = &s->cfg.freq_stage[k];
+		struct shed_fstage *fs = &s->fs[k];
+		uint32_t back = fc->threshold_mhz + fc->hyst_mhz;
+
+		if (fs->state == PHLOEM_FREQ_OFF)
+			continue;
+		if (fs->state == PHLOEM_FREQ_IDLE) {
+			if (!f || f >= fc->threshold_mhz)
+				continue;
+			fs->state = PHLOEM_FREQ_PENDING;
+			fs->since = s->now;
+			/* and on: a stage without delay operates now */
+		}
+		if (fs->state == PHLOEM_FREQ_PENDING) {
+			if (!f || f >= fc->threshold_mhz) {
+				fs->state = PHLOEM_FREQ_IDLE;
+				continue;
+			}
+			if (s->now - fs->since < shed_ms(fc->delay_ms)) {
+				if (fs->since + shed_ms(fc->delay_ms) < s->fq_due)
+					s->fq_due = fs->since +
+						    shed_ms(fc->delay_ms);
+				continue;
+			}
+			fs->state = PHLOEM_FREQ_OPERATED;
+			fs->block = shed_freq_range(s, k);
+			shed_freq_mask(s);
+			shed_freq_event(s, PHLOEM_CAUSE_UNDER_FREQ, k,
+					fc->threshold_mhz, fs->since);
+			shed_freq_shed(s, k, 1);
+			continue;
+		}
+		if (fs->state == PHLOEM_FREQ_OPERATED) {
+			if (f < back) {
+				shed_freq_shed(s, k, 0);
+				continue;
+			}
+			fs->state = PHLOEM_FREQ_RECOVERING;
+			fs->since = s->now;
+		}
+		/* RECOVERING */
+		if (f < back) {
+			fs->state = PHLOEM_FREQ_OPERATED;
+			continue;
+		}
+		if (s->now - fs->since < shed_ms(fc->restore_ms))
+			continue;
+		/* its relays go back by the restore path, staggered */
+		fs->state = PHLOEM_FREQ_IDLE;
+		fs->block = 0;
+		shed_freq_mask(s);
+		shed_freq_event(s, PHLOEM_CAUSE_FREQ_OK, k, back, s->now);
+	}
+	if (!o)
+		return;
+	if (f > o) {
+		if (s->fq_over_since == SHED_NEVER)
+			s->fq_over_since = s->now;
+		if (!s->fq_over &&
+		    s->now - s->fq_over_since >= shed_ms(s->cfg.over_freq_ms)) {
+			s->fq_over = 1;
+			shed_freq_event(s, PHLOEM_CAUSE_OVER_FREQ,
+					PHLOEM_FREQ_STAGES, o, s->fq_over_since);
+		}
+		return;
+	}
+	s->fq_over_since = SHED_NEVER;
+	if (s->fq_over && f && f <= o - PHLOEM_FREQ_OVER_HYST_MHZ) {
+		s->fq_over = 0;
+		shed_freq_event(s, PHLOEM_CAUSE_FREQ_OK, PHLOEM_FREQ_STAGES,
+				o - PHLOEM_FREQ_OVER_HYST_MHZ, s->now);
+	}
+}
+
+/*
+ * A new configuration: a stage switched off is released (its relays go
+ * back by the restore path); an operated one keeps its state and holds
+ * the relays its new range covers.
+ */
+static void shed_freq_config(struct phloem_shed *s)
+{
+	uint32_t k;
+
+	for (k = 0; k < PHLOEM_FREQ_STAGES; k++) {
+		struct shed_fstage *fs = &s->fs[k];
+
+		if (!s->cfg.freq_stage[k].threshold_mhz)
+			fs->state = PHLOEM_FREQ_OFF;
+		else if (fs->state == PHLOEM_FREQ_OFF)
+			fs->state = PHLOEM_FREQ_IDLE;
+		fs->block = fs->state >= PHLOEM_FREQ_OPERATED ?
+			    shed_freq_range(s, k) : 0;
+	}
+	shed_freq_mask(s);
+	if (!s->cfg.over_freq_mhz) {
+		s->fq_over = 0;
+		s->fq_over_since = SHED_NEVER;
+	}
+	/* a new delay may end sooner: judge again at the next sample set */
+	s->fq_due = 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* Public entry points                                                 */
 /* ------------------------------------------------------------------ */
 
@@ -2124,6 +2462,9 @@ void phloem_shed_init(struct phloem_shed *s, const struct phloem_info *info,
 	s->next_timer = SHED_NEVER;
 	s->state = PHLOEM_STATE_F_FAILSAFE;
 	s->tainted = 1;		/* the first cycle is partial */
+	s->fq_at = now_ns;
+	s->fq_over_since = SHED_NEVER;
+	shed_freq_config(s);
 	shed_update_relays(s);
 }
 
@@ -2138,6 +2479,7 @@ int phloem_shed_set_config(struct phloem_shed *s,
 		s->now = now_ns;
 	s->cfg = *cfg;
 	shed_derive(s);
+	shed_freq_config(s);
 	/* a relay made critical is never shed: give it back now */
 	for (r = 0; r < s->nrel; r++) {
 		if (!s->rl[r].shed ||
@@ -2224,6 +2566,8 @@ static void shed_crossing(struct phloem_shed *s, uint64_t tc)
 			return;
 		if (p <= T * 3 / 2 && tc > s->cyc_start) {
 			s->state &= ~PHLOEM_STATE_F_NO_MAINS;
+			shed_freq_period(s, (uint32_t)p);
+			shed_freq_rule(s);
 			shed_close(s, tc, (uint32_t)shed_div(1000000000000ULL +
 							     p / 2, p, 0));
 		}
@@ -2267,6 +2611,8 @@ static void shed_cycle_timing(struct phloem_shed *s, const int32_t *h,
 	}
 	if (now >= s->deadline) {
 		s->state |= PHLOEM_STATE_F_NO_MAINS;
+		shed_freq_gap(s);
+		shed_freq_rule(s);
 		shed_close(s, now, 0);
 	}
 }
@@ -2345,6 +2691,9 @@ bool phloem_shed_sample(struct phloem_shed *s, const int32_t *raw,
 	}
 
 	shed_cycle_timing(s, h, hp, s->now);
+	/* a stage's operate delay ends between crossings: on time */
+	if (s->now >= s->fq_due)
+		shed_freq_rule(s);
 	s->prev_t = s->now;
 	s->have_prev = 1;
 
@@ -2541,6 +2890,16 @@ static int shed_boot_limits(const struct phloem_shed *s)
 	return 1;
 }
 
+static int shed_freq_operated(const struct phloem_shed *s)
+{
+	uint32_t k;
+
+	for (k = 0; k < PHLOEM_FREQ_STAGES; k++)
+		if (s->fs[k].state >= PHLOEM_FREQ_OPERATED)
+			return 1;
+	return 0;
+}
+
 static uint32_t shed_state(const struct phloem_shed *s)
 {
 	uint32_t st = s->state;
@@ -2551,6 +2910,10 @@ static uint32_t shed_state(const struct phloem_shed *s)
 		st |= PHLOEM_STATE_F_BOOT_LIMITS;
 	if (s->shedmask)
 		st |= PHLOEM_STATE_F_SHEDDING;
+	if (shed_freq_operated(s))
+		st |= PHLOEM_STATE_F_UNDER_FREQ;
+	if (s->fq_over)
+		st |= PHLOEM_STATE_F_OVER_FREQ;
 	return st;
 }
 
@@ -2630,6 +2993,19 @@ void phloem_shed_status(const struct phloem_shed *s, struct phloem_status *st,
 				rs->restore_in_ms = shed_left_ms(rl->try_ns, now);
 			st->hold[i] = rl->hold;
 		}
+	}
+	st->freq_est_mhz = s->fq_mhz;
+	for (i = 0; i < PHLOEM_FREQ_STAGES; i++) {
+		const struct phloem_freq_stage *fc = &s->cfg.freq_stage[i];
+		const struct shed_fstage *fs = &s->fs[i];
+
+		st->freq_stage[i] = fs->state;
+		st->freq_left_ms[i] =
+			fs->state == PHLOEM_FREQ_PENDING ?
+			shed_left_ms(fs->since + shed_ms(fc->delay_ms), now) :
+			fs->state == PHLOEM_FREQ_RECOVERING ?
+			shed_left_ms(fs->since + shed_ms(fc->restore_ms), now) :
+			0;
 	}
 	for (i = 0; i < PHLOEM_MAX_CHANNELS; i++) {
 		st->energy[i].import_mwh = i < s->nch ? s->ch[i].imp_mwh : 0;

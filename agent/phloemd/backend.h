@@ -45,6 +45,9 @@ typedef void (*pd_event_fn)(void *ctx, const struct phloem_rec_event *ev,
  *          event, none when nothing differs; all or nothing)
  * @relay_policy: priority/critical/min-off of one relay
  * @override: manual override of one relay (enum phloem_override_mode)
+ * @freq: the frequency rule: over-frequency report (@over_mhz 0: off) and
+ *        all PHLOEM_FREQ_STAGES stages (threshold 0: off), as one
+ *        configuration change; NULL when the backend has none
  * @lease: renew (ms > 0) or release (0) the agent lease
  * @peak: largest RMS seen on a channel since the last call, 0 when the
  *        backend cannot tell (the daemon then uses its own polls)
@@ -72,6 +75,8 @@ struct pd_backend_ops {
 			    uint32_t min_off_ms);
 	int (*override)(struct pd_backend *b, uint32_t relay, uint32_t mode,
 			uint32_t expiry_ms);
+	int (*freq)(struct pd_backend *b, uint32_t over_mhz, uint32_t over_ms,
+		    const struct phloem_freq_stage *stages);
 	int (*lease)(struct pd_backend *b, uint32_t timeout_ms);
 	uint32_t (*peak)(struct pd_backend *b, uint32_t chan);
 	int (*stats)(struct pd_backend *b, struct phloem_stats *st);

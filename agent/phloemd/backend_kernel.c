@@ -154,6 +154,17 @@ static int k_relay_policy(struct pd_backend *b, uint32_t relay, uint32_t prio,
 	return err;
 }
 
+static int k_freq(struct pd_backend *b, uint32_t over_mhz, uint32_t over_ms,
+		  const struct phloem_freq_stage *stages)
+{
+	struct kpriv *p = b->priv;
+	int err = phloem_nl_set_freq(p->nl, p->dev, over_mhz, over_ms, stages,
+				     (1U << PHLOEM_FREQ_STAGES) - 1);
+
+	log_refusal(p, "frequency rule", err);
+	return err;
+}
+
 static int k_override(struct pd_backend *b, uint32_t relay, uint32_t mode,
 		      uint32_t expiry_ms)
 {
@@ -225,6 +236,7 @@ const struct pd_backend_ops pd_backend_kernel = {
 	.policy = k_policy,
 	.relay_policy = k_relay_policy,
 	.override = k_override,
+	.freq = k_freq,
 	.lease = k_lease,
 	.peak = NULL,
 	.stats = k_stats,

@@ -382,6 +382,21 @@ static int sim_relay_policy(struct pd_backend *b, uint32_t relay,
 	return sim_set_config(b, &cfg, now);
 }
 
+static int sim_freq(struct pd_backend *b, uint32_t over_mhz, uint32_t over_ms,
+		    const struct phloem_freq_stage *stages)
+{
+	struct sim_priv *p = b->priv;
+	uint64_t now = catch_up(b);
+	struct phloem_config cfg;
+
+	phloem_shed_get_config(phloem_sim_shed(p->sim), &cfg);
+	cfg.size = sizeof(cfg);
+	cfg.over_freq_mhz = over_mhz;
+	cfg.over_freq_ms = over_ms;
+	memcpy(cfg.freq_stage, stages, sizeof(cfg.freq_stage));
+	return sim_set_config(b, &cfg, now);
+}
+
 static int sim_override(struct pd_backend *b, uint32_t relay, uint32_t mode,
 			uint32_t expiry_ms)
 {
@@ -446,6 +461,7 @@ const struct pd_backend_ops pd_backend_sim = {
 	.policy = sim_policy,
 	.relay_policy = sim_relay_policy,
 	.override = sim_override,
+	.freq = sim_freq,
 	.lease = sim_lease,
 	.peak = sim_peak,
 	.stats = sim_stats,

@@ -51,7 +51,8 @@ struct parse {
 
 enum { SEC_NONE, SEC_SITE, SEC_CIRCUIT, SEC_RELAY, SEC_TOU, SEC_HISTORY,
        SEC_AGENT, SEC_SIM, SEC_PEERS, SEC_DEVICE, SEC_MBSERVER,
-       SEC_MQTT, SEC_WEB /* keys in mqttweb_conf.c */ };
+       SEC_MQTT, SEC_WEB /* keys in mqttweb_conf.c */, SEC_FREQ,
+       SEC_FREQ_STAGE };
 
 static bool fail(struct parse *p, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -386,11 +387,57 @@ static bool begin_section(struct parse *p, const char *hdr)
 		p->idx = c->ntou++;
 		snprintf(c->tou[p->idx].name, sizeof(c->tou[0].name), "%.*s", (int)sizeof(c->tou[0].name) - 1, name);
 		c->tou[p->idx].line = p->line;
+	} else if (n == 1 && !strcmp(kind, "freq")) {
+		p->kind = SEC_FREQ;
+	} else if (n == 2 && !strcmp(kind, "freq_stage")) {
+		struct pd_freq_stage *fs;
+
+		if (!good_name(name, PD_NAME_LEN))
+			return fail(p, p->line, "bad stage name \"%s\"", name);
+		for (int i = 0; i < c->nfreq; i++)
+			if (!strcmp(c->freq[i].name, name))
+				return fail(p, p->line, "stage \"%s\" defined twice", name);
+		if (c->nfreq == PHLOEM_FREQ_STAGES)
+			return fail(p, p->line, "more than %d [freq_stage] sections",
+				    PHLOEM_FREQ_STAGES);
+		p->kind = SEC_FREQ_STAGE;
+		p->idx = c->nfreq++;
+		fs = &c->freq[p->idx];
+		snprintf(fs->name, PD_NAME_LEN, "%.*s", PD_NAME_LEN - 1, name);
+		fs->line = p->line;
+		/* defaults: an LFDD stage of a grid code (docs/phloemd.md) */
+		fs->st.delay_ms = 100;
+		fs->st.hyst_mhz = 200;
+		fs->st.restore_ms = 30000;
 	} else {
-		return fail(p, p->line, "unknown section [%s] (expected site, circuit NAME, relay NAME, tou NAME, device NAME, modbus_server, history, agent, sim, peers, mqtt, web)",
+		return fail(p, p->line, "unknown section [%s] (expected site, circuit NAME, relay NAME, tou NAME, device NAME, modbus_server, history, agent, sim, peers, mqtt, web, freq, freq_stage NAME)",
 			    hdr);
 	}
 	return true;
+}
+
+/* a frequency in Hz with up to 3 decimals into mHz, 0 < f <= @max_hz */
+static bool parse_hz(const char *v, uint32_t max_hz, uint32_t *mhz)
+{
+	return parse_amps(v, max_hz, mhz);
+}
+
+/* "LO-HI" or one priority: the relays a stage sheds */
+static bool parse_prio_range(const char *v, uint8_t *lo, uint8_t *hi)
+{
+	unsigned a, b;
+	char x;
+
+	if (sscanf(v, "%3u-%3u%c", &a, &b, &x) == 2 && a <= b && b <= 255) {
+		*lo = (uint8_t)a;
+		*hi = (uint8_t)b;
+		return true;
+	}
+	if (sscanf(v, "%3u%c", &a, &x) == 1 && a <= 255 && isdigit((unsigned char)v[strlen(v) - 1])) {
+		*lo = *hi = (uint8_t)a;
+		return true;
+	}
+	return false;
 }
 
 /*
@@ -834,6 +881,49 @@ static int handler(void *user, const char *section, const char *key,
 			return BAD(e);
 		return 1;
 	}
+	case SEC_FREQ:
+		if (!strcmp(key, "over_hz")) {
+			if (strcmp(v, "0") && !parse_hz(v, 66, &c->over_freq_mhz))
+				return BAD("expected Hz above nominal, e.g. 51.5 (0 disables)");
+			if (!strcmp(v, "0"))
+				c->over_freq_mhz = 0;
+		} else if (!strcmp(key, "over_delay_ms")) {
+			if (!parse_u32(v, 0, PHLOEM_FREQ_DELAY_MAX_MS, &c->over_freq_ms))
+				return BAD("expected milliseconds 0..60000");
+		} else {
+			return BAD("unknown key (over_hz, over_delay_ms)");
+		}
+		return 1;
+	case SEC_FREQ_STAGE: {
+		struct pd_freq_stage *fs = &c->freq[p->idx];
+
+		if (!strcmp(key, "below_hz")) {
+			if (!parse_hz(v, 60, &u) || u < 45000)
+				return BAD("expected Hz 45..60, e.g. 49.0");
+			fs->st.threshold_mhz = u;
+			fs->seen_below = true;
+		} else if (!strcmp(key, "delay_ms")) {
+			if (!parse_u32(v, 0, PHLOEM_FREQ_DELAY_MAX_MS, &fs->st.delay_ms))
+				return BAD("expected milliseconds 0..60000");
+		} else if (!strcmp(key, "hysteresis_hz")) {
+			if (!strcmp(v, "0"))
+				u = 0;
+			else if (!parse_hz(v, 2, &u))
+				return BAD("expected Hz 0..2, e.g. 0.2");
+			fs->st.hyst_mhz = (uint16_t)u;
+		} else if (!strcmp(key, "restore_s")) {
+			if (!parse_u32(v, 0, PHLOEM_FREQ_RESTORE_MAX_MS / 1000, &u))
+				return BAD("expected seconds 0..3600");
+			fs->st.restore_ms = u * 1000;
+		} else if (!strcmp(key, "priorities")) {
+			if (!parse_prio_range(v, &fs->st.prio_min, &fs->st.prio_max))
+				return BAD("expected a priority or a range LO-HI within 0..255, e.g. 0-20");
+			fs->seen_prio = true;
+		} else {
+			return BAD("unknown key (below_hz, delay_ms, hysteresis_hz, restore_s, priorities)");
+		}
+		return 1;
+	}
 	default:
 		return fail(p, l, "key \"%s\" outside any known section", key);
 	}
@@ -852,6 +942,17 @@ static bool resolve(struct parse *p)
 		if (pd_mqtt_conf_check(&c->mqtt, e, sizeof(e)))
 			return fail(p, 0, "[mqtt]: %s", e);
 	}
+	for (int i = 0; i < c->nfreq; i++) {
+		const struct pd_freq_stage *fs = &c->freq[i];
+
+		if (!fs->seen_below)
+			return fail(p, fs->line, "[freq_stage %s]: below_hz= is required", fs->name);
+		if (!fs->seen_prio)
+			return fail(p, fs->line, "[freq_stage %s]: priorities= is required (the relays it sheds)",
+				    fs->name);
+	}
+	if (c->over_freq_ms && !c->over_freq_mhz)
+		return fail(p, 0, "[freq]: over_delay_ms= without over_hz=");
 	site = pd_config_circuit_index(c, "site");
 	if (site < 0)
 		return fail(p, 0, "no [circuit site] section (the site incomer is circuit 0)");

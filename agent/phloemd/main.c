@@ -175,8 +175,29 @@ static bool holds_pending;
 
 static void relay_policies(struct phloemd *d)
 {
+	struct phloem_freq_stage st[PHLOEM_FREQ_STAGES] = { 0 };
+	int err;
+
 	relays_pending = true;
 	holds_pending = true;
+	/*
+	 * The frequency rule goes with them, whole, at start and on reload
+	 * (stages the file no longer has are switched off). Its priorities
+	 * are the relays' priorities in force in the kernel.
+	 */
+	if (!d->be.ops->freq)
+		return;
+	for (int i = 0; i < d->cfg.nfreq; i++)
+		st[i] = d->cfg.freq[i].st;
+	err = d->be.ops->freq(&d->be, d->cfg.over_freq_mhz, d->cfg.over_freq_ms, st);
+	if (err) {
+		logmsg("frequency rule refused by backend: %s", strerror(-err));
+		d->errors++;
+	} else if (d->cfg.nfreq || d->cfg.over_freq_mhz) {
+		logmsg("frequency rule: %d under-frequency stage%s, over-frequency %s",
+		       d->cfg.nfreq, d->cfg.nfreq == 1 ? "" : "s",
+		       d->cfg.over_freq_mhz ? "reported" : "off");
+	}
 }
 
 /*

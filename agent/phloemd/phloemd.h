@@ -157,6 +157,14 @@ struct pd_sim_step {
 	int32_t ma;
 };
 
+/** struct pd_freq_stage - one [freq_stage NAME] section */
+struct pd_freq_stage {
+	char name[PD_NAME_LEN];
+	int line;
+	bool seen_below, seen_prio;
+	struct phloem_freq_stage st;
+};
+
 /**
  * struct pd_config - the whole configuration, as parsed and validated
  *
@@ -210,6 +218,14 @@ struct pd_config {
 	uint32_t peer_settle_interval_s;
 	struct pd_mqtt_conf mqtt;	/* mqtt/web hook: [mqtt], [web] */
 	struct pd_web_conf web;
+	/*
+	 * [freq] and [freq_stage NAME]: the kernel's frequency rule (over-
+	 * frequency report, under-frequency stages; docs/phloemd.md). Stage k
+	 * of the kernel is the k-th [freq_stage] of the file.
+	 */
+	uint32_t over_freq_mhz, over_freq_ms;
+	int nfreq;
+	struct pd_freq_stage freq[PHLOEM_FREQ_STAGES];
 };
 
 /* config.c */

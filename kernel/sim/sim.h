@@ -42,6 +42,8 @@
 #define PHLOEM_SIM_STEP_MAX_MS	3600000
 #define PHLOEM_SIM_ADC_DELAY_MAX_US	20000
 #define PHLOEM_SIM_PPM_MAX	1000000
+#define PHLOEM_SIM_RAMP_MAX_MHZ_S	100000	/* 100 Hz/s, either sign */
+#define PHLOEM_SIM_NOISE_MAX_LSB	512
 
 struct phloem_sim_hat;
 
@@ -170,6 +172,13 @@ struct phloem_sim_mcp {
  * @anchor_ns: time at which the mains angle was @anchor_phase; moved on
  *	every frequency change so that the waveform stays continuous
  * @anchor_phase: mains angle at @anchor_ns, 2^32 per cycle
+ * @ramp_mhz_s: the frequency moves at this rate (mHz/s, signed) from
+ *	@ramp_from_mhz at @ramp_ns until it reaches @ramp_to_mhz; 0: no ramp
+ * @ramp_to_mhz: where a ramp stops
+ * @ramp_from_mhz: frequency when the ramp started
+ * @ramp_ns: when it started
+ * @noise_lsb: the mains voltage input gets uniform noise of +-this many
+ *	codes on every conversion (READ_ONCE/WRITE_ONCE, no lock)
  * @chan: the wired ADC inputs (the others read mid-scale: zero)
  * @relay: the relay loads
  * @lines: relay line values, bit N = line N
@@ -218,6 +227,10 @@ struct phloem_sim_hat {
 	u32 freq_mhz;
 	u64 anchor_ns;
 	u32 anchor_phase;
+	s32 ramp_mhz_s;
+	u32 ramp_to_mhz, ramp_from_mhz;
+	u64 ramp_ns;
+	u32 noise_lsb;
 	struct phloem_sim_chan chan[PHLOEM_SIM_CHANNELS];
 	struct phloem_sim_relay relay[PHLOEM_SIM_RELAYS];
 	unsigned long lines;

@@ -66,6 +66,25 @@ static void any_info(struct phloem_info *in)
 		in->relay[i].safe_state = (uint8_t)any_u32(0, 1);
 }
 
+/* the frequency rule: any stage, on or off, over-frequency on or off */
+static void any_freq(struct phloem_config *c)
+{
+	uint32_t k;
+
+	c->over_freq_mhz = Frama_C_nondet(0, any_u32(50050, 66000));
+	c->over_freq_ms = any_u32(0, PHLOEM_FREQ_DELAY_MAX_MS);
+	for (k = 0; k < PHLOEM_FREQ_STAGES; k++) {
+		struct phloem_freq_stage *fc = &c->freq_stage[k];
+
+		fc->threshold_mhz = Frama_C_nondet(0, any_u32(45000, 60000));
+		fc->delay_ms = any_u32(0, PHLOEM_FREQ_DELAY_MAX_MS);
+		fc->restore_ms = any_u32(0, PHLOEM_FREQ_RESTORE_MAX_MS);
+		fc->hyst_mhz = (uint16_t)any_u32(0, PHLOEM_FREQ_HYST_MAX_MHZ);
+		fc->prio_min = (uint8_t)any_u32(0, 255);
+		fc->prio_max = (uint8_t)any_u32(0, 255);
+	}
+}
+
 /* every field in its documented range; the check decides the rest */
 static void any_config(struct phloem_config *c, const struct phloem_info *in)
 {
@@ -106,6 +125,7 @@ static void any_config(struct phloem_config *c, const struct phloem_info *in)
 		c->relay[i].reserved = 0;
 		c->relay[i].min_off_ms = any_u32(0, 3600000);
 	}
+	any_freq(c);
 }
 
 int main(void)

@@ -142,6 +142,9 @@ struct phloem_chan_cycle {
 #define PHLOEM_STATE_F_NO_MAINS	(1U << 3)	/* no zero crossings: cycles
 						 * are timed at nominal rate */
 #define PHLOEM_STATE_F_SHEDDING	(1U << 4)	/* at least one relay shed */
+#define PHLOEM_STATE_F_UNDER_FREQ (1U << 5)	/* an under-frequency stage
+						 * is operated */
+#define PHLOEM_STATE_F_OVER_FREQ (1U << 6)	/* above over_freq_mhz */
 
 /**
  * struct phloem_rec_cycle - measurements over one mains cycle
@@ -178,6 +181,14 @@ enum phloem_event_kind {
 	PHLOEM_EV_HOLD,			/* why a shed relay is held changed:
 					 * value enum phloem_hold, limit ms
 					 * to its next restore attempt */
+	PHLOEM_EV_FREQ,			/* a frequency rule changed state:
+					 * cause UNDER_FREQ (a stage
+					 * operated), OVER_FREQ (over-
+					 * frequency began) or FREQ_OK (it
+					 * ended, a stage released); value
+					 * the filtered frequency, limit the
+					 * threshold (mHz); backoff the stage,
+					 * PHLOEM_FREQ_STAGES for over-freq */
 	__PHLOEM_EV_MAX,
 };
 
@@ -196,6 +207,12 @@ enum phloem_cause {
 	PHLOEM_CAUSE_HOLD,		/* restore attempt at the end of a hold:
 					 * the estimate did not fit, the
 					 * circuit and site measure room */
+	PHLOEM_CAUSE_UNDER_FREQ,	/* filtered frequency under a stage's
+					 * threshold for its delay */
+	PHLOEM_CAUSE_OVER_FREQ,		/* above over_freq_mhz for its delay */
+	PHLOEM_CAUSE_FREQ_OK,		/* frequency back: a stage released
+					 * (above threshold + hysteresis for
+					 * restore_ms) or over-freq ended */
 	__PHLOEM_CAUSE_MAX,
 };
 
@@ -411,7 +428,46 @@ struct phloem_relay_cfg {
 /* struct phloem_config.flags: none defined yet */
 #define __PHLOEM_CFG_F_ALL	0x0U
 
-#define PHLOEM_CONFIG_SIZE_VER0	sizeof(struct phloem_config)
+#define PHLOEM_FREQ_STAGES	4	/* under-frequency stages */
+#define PHLOEM_FREQ_DELAY_MAX_MS	60000
+#define PHLOEM_FREQ_RESTORE_MAX_MS	3600000
+#define PHLOEM_FREQ_HYST_MAX_MHZ	2000
+#define PHLOEM_FREQ_BAND_MHZ	50	/* normal band half-width: a stage's
+					 * threshold + hysteresis must stay
+					 * this far under nominal */
+#define PHLOEM_FREQ_OVER_HYST_MHZ	50	/* over-freq ends this far
+						 * under over_freq_mhz */
+
+/**
+ * struct phloem_freq_stage - one under-frequency load-shedding stage
+ * @threshold_mhz: the stage operates when the filtered frequency stays
+ *                 below this for @delay_ms; 0 disables the stage (every
+ *                 other field then 0). From 90 % of nominal (45000 at
+ *                 50 Hz, 54000 at 60 Hz) to nominal minus
+ *                 PHLOEM_FREQ_BAND_MHZ minus @hyst_mhz
+ * @delay_ms: operate delay, 0..PHLOEM_FREQ_DELAY_MAX_MS
+ * @restore_ms: the frequency must be at or above @threshold_mhz +
+ *              @hyst_mhz this long before the stage releases its relays to
+ *              the normal restore path; 0..PHLOEM_FREQ_RESTORE_MAX_MS
+ * @hyst_mhz: restore hysteresis, 0..PHLOEM_FREQ_HYST_MAX_MHZ
+ * @prio_min: the stage sheds every relay that is not critical and whose
+ *            priority is in @prio_min..@prio_max (inclusive)
+ * @prio_max: >= @prio_min
+ */
+struct phloem_freq_stage {
+	__u32 threshold_mhz;
+	__u32 delay_ms;
+	__u32 restore_ms;
+	__u16 hyst_mhz;
+	__u8 prio_min;
+	__u8 prio_max;
+};
+
+/* the size before the frequency rule was appended: still accepted */
+#define PHLOEM_CONFIG_SIZE_VER0	(64 + 16 * PHLOEM_MAX_CHANNELS + \
+				 12 * PHLOEM_MAX_CIRCUITS + \
+				 8 * PHLOEM_MAX_RELAYS)
+#define PHLOEM_CONFIG_SIZE_VER1	sizeof(struct phloem_config)
 
 /**
  * struct phloem_config - configuration (PHLOEM_IOC_GET/SET_CONFIG)
@@ -436,6 +492,15 @@ struct phloem_relay_cfg {
  * @cal: per channel calibration
  * @circuit: per circuit limits
  * @relay: per relay policy
+ * @over_freq_mhz: over-frequency is reported (PHLOEM_EV_FREQ, state
+ *                 PHLOEM_STATE_F_OVER_FREQ) when the filtered frequency
+ *                 stays above this for @over_freq_ms; 0 disables it, else
+ *                 nominal + PHLOEM_FREQ_BAND_MHZ .. 110 % of nominal
+ *                 (appended in VER1, as every field below)
+ * @over_freq_ms: 0..PHLOEM_FREQ_DELAY_MAX_MS; 0 when @over_freq_mhz is 0
+ * @freq_stage: under-frequency stages (all off: zero)
+ *
+ * A caller that sets the VER0 size sets the frequency rule to off.
  */
 struct phloem_config {
 	__u32 size;
@@ -454,6 +519,9 @@ struct phloem_config {
 	struct phloem_chan_cal cal[PHLOEM_MAX_CHANNELS];
 	struct phloem_circuit_cfg circuit[PHLOEM_MAX_CIRCUITS];
 	struct phloem_relay_cfg relay[PHLOEM_MAX_RELAYS];
+	__u32 over_freq_mhz;
+	__u32 over_freq_ms;
+	struct phloem_freq_stage freq_stage[PHLOEM_FREQ_STAGES];
 };
 
 /** enum phloem_override_mode - manual relay override */
@@ -532,6 +600,9 @@ enum phloem_hold {
 				 * threshold: waiting for the next attempt */
 	PHLOEM_HOLD_DELAY,	/* headroom: waiting restore_delay_ms, or
 				 * its turn among relays coming back */
+	PHLOEM_HOLD_FREQ,	/* an operated under-frequency stage covers
+				 * its priority: held until the stage
+				 * releases */
 	__PHLOEM_HOLD_MAX,
 };
 
@@ -590,7 +661,21 @@ struct phloem_chan_energy {
 #define PHLOEM_STATUS_SIZE_VER0	(32 + 16 * PHLOEM_MAX_CIRCUITS + \
 				 16 * PHLOEM_MAX_RELAYS + \
 				 16 * PHLOEM_MAX_CHANNELS)
-#define PHLOEM_STATUS_SIZE_VER1	sizeof(struct phloem_status)
+#define PHLOEM_STATUS_SIZE_VER1	(PHLOEM_STATUS_SIZE_VER0 + PHLOEM_MAX_RELAYS)
+#define PHLOEM_STATUS_SIZE_VER2	sizeof(struct phloem_status)
+
+/**
+ * enum phloem_freq_state - state of an under-frequency stage
+ * (struct phloem_status.freq_stage, PHLOEM_A_STAGE_STATE)
+ */
+enum phloem_freq_state {
+	PHLOEM_FREQ_OFF,	/* not configured */
+	PHLOEM_FREQ_IDLE,	/* frequency above the threshold */
+	PHLOEM_FREQ_PENDING,	/* below it: the operate delay runs */
+	PHLOEM_FREQ_OPERATED,	/* shed; frequency under threshold + hyst */
+	PHLOEM_FREQ_RECOVERING,	/* above threshold + hyst: restore_ms runs */
+	__PHLOEM_FREQ_STATE_MAX,
+};
 
 /**
  * struct phloem_status - live state (PHLOEM_IOC_GET_STATUS)
@@ -605,6 +690,12 @@ struct phloem_chan_energy {
  * @relay: per relay state
  * @energy: per channel energy counters (zero for voltage channels)
  * @hold: per relay enum phloem_hold (appended in VER1)
+ * @freq_est_mhz: the filtered frequency the frequency rule judges (median
+ *                of three periods, averaged over four: docs/shedding.md),
+ *                0 while it is not known (appended in VER2, as below)
+ * @freq_stage: per stage enum phloem_freq_state
+ * @freq_left_ms: per stage, time left of its operate delay (PENDING) or
+ *                of its restore time (RECOVERING), else 0
  */
 struct phloem_status {
 	__u32 size;
@@ -618,6 +709,9 @@ struct phloem_status {
 	struct phloem_relay_status relay[PHLOEM_MAX_RELAYS];
 	struct phloem_chan_energy energy[PHLOEM_MAX_CHANNELS];
 	__u8 hold[PHLOEM_MAX_RELAYS];
+	__u32 freq_est_mhz;
+	__u8 freq_stage[PHLOEM_FREQ_STAGES];
+	__u32 freq_left_ms[PHLOEM_FREQ_STAGES];
 };
 
 #define PHLOEM_STATS_SIZE_VER0	sizeof(struct phloem_stats)
@@ -726,6 +820,15 @@ struct phloem_stats {
  *       PHLOEM_A_RELAY_SHED_COUNT u32, PHLOEM_A_RELAY_LOAD_MA u32,
  *       PHLOEM_A_RELAY_MIN_OFF_MS u32, PHLOEM_A_RELAY_HOLD u32
  *       (enum phloem_hold)
+ *     PHLOEM_A_DEV_FREQ           nest, the frequency rule:
+ *       PHLOEM_A_FREQ_EST_MHZ u32 (filtered, 0 unknown),
+ *       PHLOEM_A_FREQ_OVER_MHZ u32, PHLOEM_A_FREQ_OVER_MS u32,
+ *       PHLOEM_A_FREQ_STAGES nest, one PHLOEM_A_LIST_STAGE nest per
+ *       configured stage: PHLOEM_A_STAGE_INDEX u32,
+ *       PHLOEM_A_STAGE_THRESHOLD_MHZ, _DELAY_MS, _HYST_MHZ, _RESTORE_MS,
+ *       _PRIO_MIN, _PRIO_MAX (u32 each, as struct phloem_freq_stage),
+ *       PHLOEM_A_STAGE_STATE u32 (enum phloem_freq_state),
+ *       PHLOEM_A_STAGE_LEFT_MS u32 (freq_left_ms of struct phloem_status)
  *
  * PHLOEM_CMD_SET_LIMITS (admin)
  *   PHLOEM_A_DEV_INDEX u32 (required)
@@ -737,6 +840,12 @@ struct phloem_stats {
  *   PHLOEM_A_DEV_RELAYS nest (optional) of PHLOEM_A_LIST_RELAY nests with
  *     PHLOEM_A_RELAY_INDEX (required) and any of PHLOEM_A_RELAY_PRIORITY,
  *     PHLOEM_A_RELAY_FLAGS, PHLOEM_A_RELAY_MIN_OFF_MS (no override)
+ *   PHLOEM_A_DEV_FREQ nest (optional) with PHLOEM_A_FREQ_OVER_MHZ and
+ *     PHLOEM_A_FREQ_OVER_MS (both or neither) and/or PHLOEM_A_FREQ_STAGES
+ *     of PHLOEM_A_LIST_STAGE nests: PHLOEM_A_STAGE_INDEX (required) and
+ *     the stage's new fields; a field left out is 0, so an entry with the
+ *     index alone switches the stage off. Checked as a whole
+ *     configuration (limits in struct phloem_freq_stage)
  *   Applied as one unit after the whole message validated (limits above a
  *   breaker rating are refused), like PHLOEM_IOC_SET_CONFIG: one
  *   PHLOEM_EV_CONFIG event, none when every value equals the one in force.
@@ -763,7 +872,9 @@ struct phloem_stats {
  *   PHLOEM_A_EV_CAUSE u32, PHLOEM_A_EV_TIME_NS u64, PHLOEM_A_EV_TRIGGER_NS
  *   u64, PHLOEM_A_EV_LATENCY_NS u64, PHLOEM_A_EV_VALUE u32,
  *   PHLOEM_A_EV_LIMIT u32, PHLOEM_A_EV_BACKOFF u32, and where they apply
- *   PHLOEM_A_EV_RELAY, PHLOEM_A_EV_CIRCUIT, PHLOEM_A_EV_CHANNEL (u32).
+ *   PHLOEM_A_EV_RELAY, PHLOEM_A_EV_CIRCUIT, PHLOEM_A_EV_CHANNEL (u32),
+ *   PHLOEM_A_EV_STAGE (u32, PHLOEM_EV_FREQ only: the stage,
+ *   PHLOEM_FREQ_STAGES for over-frequency).
  */
 
 #define PHLOEM_GENL_NAME		"phloem"
@@ -802,6 +913,7 @@ enum phloem_attr {
 	PHLOEM_A_LEASE_TIMEOUT_MS,
 	PHLOEM_A_EVENT,
 	PHLOEM_A_PAD,
+	PHLOEM_A_DEV_FREQ,
 	__PHLOEM_A_LAST,
 };
 #define PHLOEM_A_MAX (__PHLOEM_A_LAST - 1)
@@ -816,6 +928,7 @@ enum phloem_list_attr {
 	PHLOEM_A_LIST_CIRCUIT,	/* inside PHLOEM_A_DEV_CIRCUITS */
 	PHLOEM_A_LIST_RELAY,	/* inside PHLOEM_A_DEV_RELAYS */
 	PHLOEM_A_LIST_BUCKET,	/* inside PHLOEM_A_STATS_LAT_HIST */
+	PHLOEM_A_LIST_STAGE,	/* inside PHLOEM_A_FREQ_STAGES */
 	__PHLOEM_A_LIST_LAST,
 };
 #define PHLOEM_A_LIST_MAX (__PHLOEM_A_LIST_LAST - 1)
@@ -917,8 +1030,36 @@ enum phloem_event_attr {
 	PHLOEM_A_EV_CIRCUIT,
 	PHLOEM_A_EV_CHANNEL,
 	PHLOEM_A_EV_PAD,
+	PHLOEM_A_EV_STAGE,
 	__PHLOEM_A_EV_LAST,
 };
 #define PHLOEM_A_EV_MAX (__PHLOEM_A_EV_LAST - 1)
+
+/* inside PHLOEM_A_DEV_FREQ */
+enum phloem_freq_attr {
+	PHLOEM_A_FREQ_UNSPEC,
+	PHLOEM_A_FREQ_EST_MHZ,
+	PHLOEM_A_FREQ_OVER_MHZ,
+	PHLOEM_A_FREQ_OVER_MS,
+	PHLOEM_A_FREQ_STAGES,
+	__PHLOEM_A_FREQ_LAST,
+};
+#define PHLOEM_A_FREQ_MAX (__PHLOEM_A_FREQ_LAST - 1)
+
+/* inside a PHLOEM_A_LIST_STAGE nest */
+enum phloem_stage_attr {
+	PHLOEM_A_STAGE_UNSPEC,
+	PHLOEM_A_STAGE_INDEX,
+	PHLOEM_A_STAGE_THRESHOLD_MHZ,
+	PHLOEM_A_STAGE_DELAY_MS,
+	PHLOEM_A_STAGE_HYST_MHZ,
+	PHLOEM_A_STAGE_RESTORE_MS,
+	PHLOEM_A_STAGE_PRIO_MIN,
+	PHLOEM_A_STAGE_PRIO_MAX,
+	PHLOEM_A_STAGE_STATE,
+	PHLOEM_A_STAGE_LEFT_MS,
+	__PHLOEM_A_STAGE_LAST,
+};
+#define PHLOEM_A_STAGE_MAX (__PHLOEM_A_STAGE_LAST - 1)
 
 #endif /* _UAPI_LINUX_PHLOEM_H */

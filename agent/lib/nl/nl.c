@@ -177,6 +177,7 @@ static struct nla_policy dev_pol[PHLOEM_A_MAX + 1] = {
 	[PHLOEM_A_STATS] = { .type = NLA_NESTED },
 	[PHLOEM_A_LEASE_TIMEOUT_MS] = { .type = NLA_U32 },
 	[PHLOEM_A_EVENT] = { .type = NLA_NESTED },
+	[PHLOEM_A_DEV_FREQ] = { .type = NLA_NESTED },
 };
 
 static struct nla_policy ev_pol[PHLOEM_A_EV_MAX + 1] = {
@@ -191,6 +192,18 @@ static struct nla_policy ev_pol[PHLOEM_A_EV_MAX + 1] = {
 	[PHLOEM_A_EV_RELAY] = { .type = NLA_U32 },
 	[PHLOEM_A_EV_CIRCUIT] = { .type = NLA_U32 },
 	[PHLOEM_A_EV_CHANNEL] = { .type = NLA_U32 },
+	[PHLOEM_A_EV_STAGE] = { .type = NLA_U32 },
+};
+
+static struct nla_policy freq_pol[PHLOEM_A_FREQ_MAX + 1] = {
+	[PHLOEM_A_FREQ_EST_MHZ] = { .type = NLA_U32 },
+	[PHLOEM_A_FREQ_OVER_MHZ] = { .type = NLA_U32 },
+	[PHLOEM_A_FREQ_OVER_MS] = { .type = NLA_U32 },
+	[PHLOEM_A_FREQ_STAGES] = { .type = NLA_NESTED },
+};
+
+static struct nla_policy stage_pol[PHLOEM_A_STAGE_MAX + 1] = {
+	[PHLOEM_A_STAGE_INDEX ... PHLOEM_A_STAGE_LEFT_MS] = { .type = NLA_U32 },
 };
 
 static struct nla_policy stats_pol[PHLOEM_A_STATS_MAX + 1] = {
@@ -303,6 +316,30 @@ static int parse_relay(struct nlattr *item, struct phloem_nl_device *d)
 	return 0;
 }
 
+static int parse_stage(struct nlattr *item, struct phloem_nl_device *d)
+{
+	struct nlattr *tb[PHLOEM_A_STAGE_MAX + 1];
+	struct phloem_freq_stage *fc;
+	uint32_t k;
+
+	if (nla_parse_nested(tb, PHLOEM_A_STAGE_MAX, item, stage_pol) ||
+	    !tb[PHLOEM_A_STAGE_INDEX])
+		return -EINVAL;
+	k = nla_get_u32(tb[PHLOEM_A_STAGE_INDEX]);
+	if (k >= PHLOEM_FREQ_STAGES)
+		return -EINVAL;
+	fc = &d->freq.stage[k];
+	fc->threshold_mhz = u32_or(tb[PHLOEM_A_STAGE_THRESHOLD_MHZ], 0);
+	fc->delay_ms = u32_or(tb[PHLOEM_A_STAGE_DELAY_MS], 0);
+	fc->restore_ms = u32_or(tb[PHLOEM_A_STAGE_RESTORE_MS], 0);
+	fc->hyst_mhz = (uint16_t)u32_or(tb[PHLOEM_A_STAGE_HYST_MHZ], 0);
+	fc->prio_min = (uint8_t)u32_or(tb[PHLOEM_A_STAGE_PRIO_MIN], 0);
+	fc->prio_max = (uint8_t)u32_or(tb[PHLOEM_A_STAGE_PRIO_MAX], 0);
+	d->freq.state[k] = u32_or(tb[PHLOEM_A_STAGE_STATE], PHLOEM_FREQ_OFF);
+	d->freq.left_ms[k] = u32_or(tb[PHLOEM_A_STAGE_LEFT_MS], 0);
+	return 0;
+}
+
 /* Every item of a list nest must have the expected list type. */
 static int parse_list(struct nlattr *list, int type,
 		      int (*item)(struct nlattr *, struct phloem_nl_device *),
@@ -356,6 +393,16 @@ int phloem_nl_parse_device(const struct nlmsghdr *nlh,
 		err = parse_list(tb[PHLOEM_A_DEV_CIRCUITS], PHLOEM_A_LIST_CIRCUIT, parse_circuit, d);
 	if (!err)
 		err = parse_list(tb[PHLOEM_A_DEV_RELAYS], PHLOEM_A_LIST_RELAY, parse_relay, d);
+	if (!err && tb[PHLOEM_A_DEV_FREQ]) {
+		struct nlattr *ft[PHLOEM_A_FREQ_MAX + 1];
+
+		if (nla_parse_nested(ft, PHLOEM_A_FREQ_MAX, tb[PHLOEM_A_DEV_FREQ], freq_pol))
+			return -EINVAL;
+		d->freq.est_mhz = u32_or(ft[PHLOEM_A_FREQ_EST_MHZ], 0);
+		d->freq.over_mhz = u32_or(ft[PHLOEM_A_FREQ_OVER_MHZ], 0);
+		d->freq.over_ms = u32_or(ft[PHLOEM_A_FREQ_OVER_MS], 0);
+		err = parse_list(ft[PHLOEM_A_FREQ_STAGES], PHLOEM_A_LIST_STAGE, parse_stage, d);
+	}
 	return err;
 }
 
@@ -377,6 +424,9 @@ int phloem_nl_parse_event(const struct nlmsghdr *nlh, uint32_t *dev,
 	ev->circuit = (uint8_t)u32_or(et[PHLOEM_A_EV_CIRCUIT], PHLOEM_NONE);
 	ev->channel = (uint8_t)u32_or(et[PHLOEM_A_EV_CHANNEL], PHLOEM_NONE);
 	ev->backoff = (uint8_t)u32_or(et[PHLOEM_A_EV_BACKOFF], 0);
+	/* a frequency event's stage rides in the record's backoff byte */
+	if (et[PHLOEM_A_EV_STAGE])
+		ev->backoff = (uint8_t)nla_get_u32(et[PHLOEM_A_EV_STAGE]);
 	ev->value = u32_or(et[PHLOEM_A_EV_VALUE], 0);
 	ev->limit = u32_or(et[PHLOEM_A_EV_LIMIT], 0);
 	ev->trigger_ns = et[PHLOEM_A_EV_TRIGGER_NS] ? nla_get_u64(et[PHLOEM_A_EV_TRIGGER_NS]) : 0;
@@ -690,6 +740,50 @@ int phloem_nl_set_relay(struct phloem_nl *nl, uint32_t dev,
 	return transact(nl, msg, NULL, NULL);
 }
 
+int phloem_nl_set_freq(struct phloem_nl *nl, uint32_t dev, uint32_t over_mhz,
+		       uint32_t over_ms, const struct phloem_freq_stage *stages,
+		       uint32_t mask)
+{
+	struct nl_msg *msg = msg_new(nl, PHLOEM_CMD_SET_LIMITS, 0, dev, true);
+	struct nlattr *f, *list, *item;
+
+	if (!msg)
+		return -ENOMEM;
+	f = nla_nest_start(msg, PHLOEM_A_DEV_FREQ);
+	if (!f || (over_mhz != UINT32_MAX &&
+		   (nla_put_u32(msg, PHLOEM_A_FREQ_OVER_MHZ, over_mhz) ||
+		    nla_put_u32(msg, PHLOEM_A_FREQ_OVER_MS, over_ms))))
+		goto nomem;
+	if (mask) {
+		list = nla_nest_start(msg, PHLOEM_A_FREQ_STAGES);
+		if (!list)
+			goto nomem;
+		for (uint32_t k = 0; k < PHLOEM_FREQ_STAGES; k++) {
+			const struct phloem_freq_stage *fc = &stages[k];
+
+			if (!(mask & (1U << k)))
+				continue;
+			item = nla_nest_start(msg, PHLOEM_A_LIST_STAGE);
+			if (!item || nla_put_u32(msg, PHLOEM_A_STAGE_INDEX, k) ||
+			    (fc->threshold_mhz &&
+			     (nla_put_u32(msg, PHLOEM_A_STAGE_THRESHOLD_MHZ, fc->threshold_mhz) ||
+			      nla_put_u32(msg, PHLOEM_A_STAGE_DELAY_MS, fc->delay_ms) ||
+			      nla_put_u32(msg, PHLOEM_A_STAGE_HYST_MHZ, fc->hyst_mhz) ||
+			      nla_put_u32(msg, PHLOEM_A_STAGE_RESTORE_MS, fc->restore_ms) ||
+			      nla_put_u32(msg, PHLOEM_A_STAGE_PRIO_MIN, fc->prio_min) ||
+			      nla_put_u32(msg, PHLOEM_A_STAGE_PRIO_MAX, fc->prio_max))))
+				goto nomem;
+			nla_nest_end(msg, item);
+		}
+		nla_nest_end(msg, list);
+	}
+	nla_nest_end(msg, f);
+	return transact(nl, msg, NULL, NULL);
+nomem:
+	nlmsg_free(msg);
+	return -EMSGSIZE;
+}
+
 int phloem_nl_lease(struct phloem_nl *nl, uint32_t dev, uint32_t timeout_ms)
 {
 	struct nl_msg *msg = msg_new(nl, PHLOEM_CMD_LEASE, 0, dev, true);
@@ -864,6 +958,11 @@ void phloem_nl_device_status(const struct phloem_nl_device *d,
 		st->energy[i].import_mwh = d->chan[i].import_mwh;
 		st->energy[i].export_mwh = d->chan[i].export_mwh;
 	}
+	st->freq_est_mhz = d->freq.est_mhz;
+	for (uint32_t k = 0; k < PHLOEM_FREQ_STAGES; k++) {
+		st->freq_stage[k] = (uint8_t)d->freq.state[k];
+		st->freq_left_ms[k] = d->freq.left_ms[k];
+	}
 }
 
 /* ---- names ---- */
@@ -884,6 +983,7 @@ const char *phloem_nl_event_name(uint32_t kind)
 		[PHLOEM_EV_OVERRIDE] = "override",
 		[PHLOEM_EV_CONFIG] = "config",
 		[PHLOEM_EV_HOLD] = "hold",
+		[PHLOEM_EV_FREQ] = "freq",
 	};
 	return NAME(t, kind);
 }
@@ -902,6 +1002,9 @@ const char *phloem_nl_cause_name(uint32_t cause)
 		[PHLOEM_CAUSE_UNLOAD] = "unload",
 		[PHLOEM_CAUSE_HEADROOM] = "headroom",
 		[PHLOEM_CAUSE_HOLD] = "hold",
+		[PHLOEM_CAUSE_UNDER_FREQ] = "under-freq",
+		[PHLOEM_CAUSE_OVER_FREQ] = "over-freq",
+		[PHLOEM_CAUSE_FREQ_OK] = "freq-ok",
 	};
 	return NAME(t, cause);
 }
@@ -928,6 +1031,7 @@ const char *phloem_nl_hold_name(uint32_t hold)
 		[PHLOEM_HOLD_SITE] = "site",
 		[PHLOEM_HOLD_NO_FIT] = "no-fit",
 		[PHLOEM_HOLD_DELAY] = "delay",
+		[PHLOEM_HOLD_FREQ] = "freq",
 	};
 	return NAME(t, hold);
 }
@@ -940,6 +1044,18 @@ const char *phloem_nl_override_name(uint32_t mode)
 		[PHLOEM_OVERRIDE_ON] = "on",
 	};
 	return NAME(t, mode);
+}
+
+const char *phloem_nl_freq_state_name(uint32_t state)
+{
+	static const char *const t[] = {
+		[PHLOEM_FREQ_OFF] = "off",
+		[PHLOEM_FREQ_IDLE] = "idle",
+		[PHLOEM_FREQ_PENDING] = "pending",
+		[PHLOEM_FREQ_OPERATED] = "operated",
+		[PHLOEM_FREQ_RECOVERING] = "recovering",
+	};
+	return NAME(t, state);
 }
 
 const char *phloem_nl_curve_name(uint32_t curve)
@@ -994,6 +1110,14 @@ char *phloem_nl_fmt_measure(const char *cause, uint32_t value, uint32_t limit,
 	if ((!value && !limit) || (cause && !strcmp(cause, "none"))) {
 		if (len)
 			*buf = '\0';
+		return buf;
+	}
+	/* the frequency rule measures mHz */
+	if (cause && (!strcmp(cause, "under-freq") || !strcmp(cause, "over-freq") ||
+		      !strcmp(cause, "freq-ok"))) {
+		snprintf(buf, len, "%.3f Hz %s %.3f Hz", value / 1e3,
+			 value < limit ? "<" : value > limit ? ">" : "=",
+			 limit / 1e3);
 		return buf;
 	}
 	/* one decimal, more while the two print alike but differ */

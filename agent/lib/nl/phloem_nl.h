@@ -70,6 +70,22 @@ struct phloem_nl_relay {
 };
 
 /**
+ * struct phloem_nl_freq - the frequency rule of a GET_DEVICE reply
+ * @est_mhz: filtered frequency, 0 while unknown
+ * @over_mhz, @over_ms: over-frequency report (0: off)
+ * @stage: per stage configuration (threshold 0: off)
+ * @state: per stage enum phloem_freq_state
+ * @left_ms: per stage, time left of its delay or its restore time
+ */
+struct phloem_nl_freq {
+	uint32_t est_mhz;
+	uint32_t over_mhz, over_ms;
+	struct phloem_freq_stage stage[PHLOEM_FREQ_STAGES];
+	uint32_t state[PHLOEM_FREQ_STAGES];
+	uint32_t left_ms[PHLOEM_FREQ_STAGES];
+};
+
+/**
  * struct phloem_nl_device - a GET_DEVICE reply
  *
  * Lists are stored at their item's index (PHLOEM_A_*_INDEX); n* count the
@@ -90,6 +106,7 @@ struct phloem_nl_device {
 	struct phloem_nl_chan chan[PHLOEM_MAX_CHANNELS];
 	struct phloem_nl_circuit circuit[PHLOEM_MAX_CIRCUITS];
 	struct phloem_nl_relay relay[PHLOEM_MAX_RELAYS];
+	struct phloem_nl_freq freq;
 };
 
 /**
@@ -153,6 +170,18 @@ int phloem_nl_set_policy(struct phloem_nl *nl, uint32_t dev, uint32_t site_mw,
 			 const uint32_t *circuit_ma, const uint32_t *max_hold_s,
 			 uint32_t ncircuits,
 			 const struct phloem_nl_relay_set *relays, uint32_t nrelays);
+/**
+ * phloem_nl_set_freq() - the frequency rule, in one PHLOEM_CMD_SET_LIMITS
+ * @over_mhz, @over_ms: over-frequency report; @over_mhz UINT32_MAX leaves
+ *                      it out
+ * @stages: PHLOEM_FREQ_STAGES stages, of which those in @mask (bit k:
+ *          stage k) are sent whole; a threshold of 0 switches one off
+ *
+ * Checked by the kernel as a whole configuration: all or nothing.
+ */
+int phloem_nl_set_freq(struct phloem_nl *nl, uint32_t dev, uint32_t over_mhz,
+		       uint32_t over_ms, const struct phloem_freq_stage *stages,
+		       uint32_t mask);
 int phloem_nl_lease(struct phloem_nl *nl, uint32_t dev, uint32_t timeout_ms);
 /**
  * phloem_nl_set_max_holds() - PHLOEM_CMD_SET_LIMITS with the circuits' max
@@ -203,6 +232,8 @@ const char *phloem_nl_reason_name(uint32_t reason);
 /* enum phloem_hold: why a shed relay is still off ("min-off", "no-fit") */
 const char *phloem_nl_hold_name(uint32_t hold);
 const char *phloem_nl_override_name(uint32_t mode);
+/* enum phloem_freq_state: "off", "idle", "pending", "operated", ... */
+const char *phloem_nl_freq_state_name(uint32_t state);
 const char *phloem_nl_curve_name(uint32_t curve);
 
 /*
@@ -220,7 +251,9 @@ char *phloem_nl_fmt_power(int64_t mw, char *buf, size_t len);
  *
  * "40.3 A > 40.0 A" (or "<=" for a restore on headroom), with one more
  * decimal when the two would print alike; "" when the event measured
- * nothing (value and limit 0). Return: @buf.
+ * nothing (value and limit 0); for the frequency causes ("under-freq",
+ * "over-freq", "freq-ok") a frequency: "48.912 Hz < 49.000 Hz".
+ * Return: @buf.
  */
 char *phloem_nl_fmt_measure(const char *cause, uint32_t value, uint32_t limit,
 			    char *buf, size_t len);
