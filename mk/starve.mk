@@ -23,8 +23,9 @@ check-starve: modules vm-tools
 
 # By hand, not in CHECKS: on 7ae2781 its two full runs had 0 missed, but
 # the first had one shed at 1.5x in 22.0 ms of signal time, over the
-# one-cycle (20 ms) bound: sets after sampler stalls of 5..9 ms (under the
-# 10 ms stale limit) land at one phase of i2 and a whole-cycle window of 4
-# to 7 of them reads the RMS low (docs/shedding.md, "Starvation"). A check
+# one-cycle (20 ms) bound. In the host model such sheds come from sampler
+# stalls of 5..9 ms (under the 10 ms stale limit): the sets land at one
+# phase of i2 and a whole-cycle window of 4 to 7 of them reads the RMS low
+# (docs/shedding.md, "Starvation"). A check
 # that fails one run in two would turn make check red at random; it goes in
 # when that bound holds run after run.
