@@ -127,10 +127,12 @@ static void explain(int fd, const char *what, unsigned int round)
 	status(fd, &st);
 	r = &st.relay[R_EV];
 	fprintf(stderr, "phloem_bench: round %u: %s: state 0x%x, ev on %u reason %u "
-		"load_ma %u restore_in_ms %u backoff %u, garage irms %u mA heat %u/1000\n",
+		"load_ma %u restore_in_ms %u backoff %u, heater on %u reason %u "
+		"load_ma %u, garage irms %u mA heat %u/1000\n",
 		round, what, st.state, r->on, r->reason, r->load_ma,
-		r->restore_in_ms, r->backoff, st.circuit[GARAGE].irms_ma,
-		st.circuit[GARAGE].heat_permille);
+		r->restore_in_ms, r->backoff, st.relay[R_HEATER].on,
+		st.relay[R_HEATER].reason, st.relay[R_HEATER].load_ma,
+		st.circuit[GARAGE].irms_ma, st.circuit[GARAGE].heat_permille);
 	/*
 	 * What happened since the round's outcome: the records still queued
 	 * (the next round drains them), the last few garage and safety ones.
@@ -240,19 +242,53 @@ static unsigned int drain(int fd, uint64_t off_ns)
 /*
  * Wait until the EV and the heater are on and the unit out of failsafe
  * (after a failsafe they come back one by one); 0 on timeout.
+ *
+ * From 2x the heater, still carrying the step after the EV went, is shed
+ * too, with its step current as its estimate. That estimate is halved
+ * while it alone exceeds the restore threshold (4 A), so it ends between
+ * 2 and 4 A; meanwhile the EV (3 A) fits the empty circuit and comes back
+ * first. The unit then rightly keeps the heater off while the EV leaves
+ * no room for it (a load that changed while its relay was off is not
+ * seen: shedding.md, "Load estimate"). A house gets the heater back when
+ * the EV pauses; so does the bench: when the heater has been held shed
+ * beside the EV for HEATER_WAIT_MS, the EV's load goes to 0 until the
+ * heater is back, then to its 3 A again (counted in *@paused). Before,
+ * only a failsafe (which forgets every shed) brought the heater back, and
+ * the round was "not run".
  */
-static int wait_ev_on(int fd, int ms)
+#define HEATER_WAIT_MS	300
+#define EV_SETTLE_MS	100	/* the EV's current back in the windows */
+
+static int wait_ev_on(int fd, int ms, unsigned int *paused)
 {
-	uint64_t end = now_ns() + (uint64_t)ms * 1000000;
+	uint64_t t0 = now_ns(), end = t0 + (uint64_t)ms * 1000000;
 	struct phloem_status st;
+	int pause = 0;
 
 	for (;;) {
 		status(fd, &st);
 		if (st.relay[R_EV].on && st.relay[R_HEATER].on &&
-		    !(st.state & PHLOEM_STATE_F_FAILSAFE))
-			return 1;
-		if (now_ns() >= end)
+		    !(st.state & PHLOEM_STATE_F_FAILSAFE)) {
+			if (!pause)
+				return 1;
+			sim_set("relay0/load_ma", EV_MA);
+			pause = 0;
+			usleep(EV_SETTLE_MS * 1000);
+			continue;
+		}
+		if (!pause && st.relay[R_EV].on &&
+		    st.relay[R_HEATER].reason == PHLOEM_RELAY_SHED &&
+		    !(st.state & PHLOEM_STATE_F_FAILSAFE) &&
+		    now_ns() - t0 >= HEATER_WAIT_MS * 1000000ULL) {
+			sim_set("relay0/load_ma", 0);
+			pause = 1;
+			(*paused)++;
+		}
+		if (now_ns() >= end) {
+			if (pause)
+				sim_set("relay0/load_ma", EV_MA);
 			return 0;
+		}
 		usleep(5000);
 	}
 }
@@ -306,7 +342,7 @@ int main(int argc, char **argv)
 	unsigned int rounds = 200, inst_pct = 125, rate = 0, nm = 0, stale = 2000;
 	unsigned int i, n = 0, missed = 0, fsafe = 0, no_restore = 0, late = 0;
 	unsigned int heater_shed = 0, hold_ms = 60, evwait_ms = 5000, unrun;
-	unsigned int stray = 0;
+	unsigned int stray = 0, paused = 0;
 	uint64_t off_ns;
 	int bad;
 	const char *tap = NULL;
@@ -400,7 +436,7 @@ int main(int argc, char **argv)
 			continue;
 		xioctl(fd, PHLOEM_IOC_OVERRIDE, &o, "OVERRIDE");
 	}
-	if (!wait_ev_on(fd, 10000))
+	if (!wait_ev_on(fd, 10000, &paused))
 		explain(fd, "EV not on before the first round", 0);
 
 	memset(&s0, 0, sizeof(s0));
@@ -415,7 +451,7 @@ int main(int argc, char **argv)
 		int got;
 
 		m->rounds++;
-		if (!wait_ev_on(fd, (int)evwait_ms)) {
+		if (!wait_ev_on(fd, (int)evwait_ms, &paused)) {
 			struct phloem_status st;
 
 			no_restore++;
@@ -533,6 +569,7 @@ int main(int argc, char **argv)
 	printf("  %-34s %10llu\n", "failsafes",
 	       (unsigned long long)(s1.failsafes - s0.failsafes));
 	printf("  %-34s %10u\n", "overloads with no step on", stray);
+	printf("  %-34s %10u\n", "EV paused for the shed heater", paused);
 	printf("  %-34s %10llu / %llu\n", "sheds / restores",
 	       (unsigned long long)(s1.sheds - s0.sheds),
 	       (unsigned long long)(s1.restores - s0.restores));
@@ -549,8 +586,9 @@ int main(int argc, char **argv)
 	if (tap)
 		printf("%s - %s: %u step overloads, %u shed, %u failsafe, %u missed, "
 		       "%u late at >= 1.5x, %u not restored (%u rounds not run: "
-		       "relays held by failsafe), %u overloads with no step on\n",
+		       "relays held by failsafe), %u overloads with no step on, "
+		       "%u EV pauses for the shed heater\n",
 		       bad ? "not ok" : "ok", tap, rounds - unrun, n, fsafe,
-		       missed, late, no_restore, unrun, stray);
+		       missed, late, no_restore, unrun, stray, paused);
 	return bad ? 1 : 0;
 }
