@@ -35,7 +35,8 @@
 		{ PHLOEM_EV_ADC_FAULT,		"adc_fault" },		\
 		{ PHLOEM_EV_OVERRIDE,		"override" },		\
 		{ PHLOEM_EV_CONFIG,		"config" },		\
-		{ PHLOEM_EV_HOLD,		"hold" })
+		{ PHLOEM_EV_HOLD,		"hold" },		\
+		{ PHLOEM_EV_FREQ,		"freq" })
 
 #define phloem_show_cause(c)						\
 	__print_symbolic(c,						\
@@ -49,7 +50,10 @@
 		{ PHLOEM_CAUSE_STALE,		"stale" },		\
 		{ PHLOEM_CAUSE_UNLOAD,		"unload" },		\
 		{ PHLOEM_CAUSE_HEADROOM,	"headroom" },		\
-		{ PHLOEM_CAUSE_HOLD,		"hold" })
+		{ PHLOEM_CAUSE_HOLD,		"hold" },		\
+		{ PHLOEM_CAUSE_UNDER_FREQ,	"under_freq" },		\
+		{ PHLOEM_CAUSE_OVER_FREQ,	"over_freq" },		\
+		{ PHLOEM_CAUSE_FREQ_OK,		"freq_ok" })
 
 /*
  * phloem_sample - a sample set was taken (all channels read)
