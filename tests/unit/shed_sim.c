@@ -270,7 +270,8 @@ bool sim_step(struct sim *m)
 		}
 		raw[ch] = sim_adc(m, ch, x);
 	}
-	r = phloem_shed_sample(m->s, raw, m->ns);
+	r = m->info.nsignals ? phloem_shed_signal(m->s, m->lines, m->ns) : 0;
+	r |= phloem_shed_sample(m->s, raw, m->ns);
 	m->nsamples++;
 	if (m->tick_every && m->nsamples % m->tick_every == 0)
 		r |= phloem_shed_tick(m->s, m->ns);

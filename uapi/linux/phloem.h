@@ -66,6 +66,7 @@
 #define PHLOEM_MAX_CHANNELS	8	/* ADC inputs: voltages and currents */
 #define PHLOEM_MAX_CIRCUITS	8	/* circuit 0 is the site (main incomer) */
 #define PHLOEM_MAX_RELAYS	16
+#define PHLOEM_MAX_SIGNALS	4	/* grid-operator input lines, K1..K4 */
 #define PHLOEM_NAME_LEN		16	/* NUL-terminated */
 #define PHLOEM_RING_RECORDS	1024	/* per opener */
 #define PHLOEM_LAT_BUCKETS	48
@@ -142,6 +143,8 @@ struct phloem_chan_cycle {
 #define PHLOEM_STATE_F_NO_MAINS	(1U << 3)	/* no zero crossings: cycles
 						 * are timed at nominal rate */
 #define PHLOEM_STATE_F_SHEDDING	(1U << 4)	/* at least one relay shed */
+#define PHLOEM_STATE_F_GRID_SIGNAL (1U << 5)	/* a grid-operator input line
+						 * is active */
 
 /**
  * struct phloem_rec_cycle - measurements over one mains cycle
@@ -178,6 +181,13 @@ enum phloem_event_kind {
 	PHLOEM_EV_HOLD,			/* why a shed relay is held changed:
 					 * value enum phloem_hold, limit ms
 					 * to its next restore attempt */
+	PHLOEM_EV_SIGNAL,		/* a grid-operator input line changed
+					 * (after its debounce): channel the
+					 * line (0 = K1), value 1 active or 0
+					 * inactive, limit the site import
+					 * limit in force after it (mW, 0
+					 * none), trigger_ns the first sample
+					 * set that saw the new level */
 	__PHLOEM_EV_MAX,
 };
 
@@ -196,6 +206,9 @@ enum phloem_cause {
 	PHLOEM_CAUSE_HOLD,		/* restore attempt at the end of a hold:
 					 * the estimate did not fit, the
 					 * circuit and site measure room */
+	PHLOEM_CAUSE_GRID_SIGNAL,	/* a grid-operator input line: its
+					 * relays, or site import above its
+					 * cap */
 	__PHLOEM_CAUSE_MAX,
 };
 
@@ -308,7 +321,11 @@ struct phloem_relay_info {
 	__u8 reserved[3];
 };
 
-#define PHLOEM_INFO_SIZE_VER0	sizeof(struct phloem_info)
+/* the size before @nsignals was added: still accepted */
+#define PHLOEM_INFO_SIZE_VER0	(48 + 20 * PHLOEM_MAX_CHANNELS + \
+				 24 * PHLOEM_MAX_CIRCUITS + \
+				 20 * PHLOEM_MAX_RELAYS)
+#define PHLOEM_INFO_SIZE_VER1	sizeof(struct phloem_info)
 
 /**
  * struct phloem_info - device identity and topology (PHLOEM_IOC_INFO)
@@ -324,6 +341,8 @@ struct phloem_relay_info {
  * @chan: channels
  * @circuit: circuits; circuit 0 is the site
  * @relay: relays
+ * @nsignals: grid-operator input lines (grid-signal-gpios), 0..
+ *            PHLOEM_MAX_SIGNALS; line n is K(n+1) (appended in VER1)
  */
 struct phloem_info {
 	__u32 size;
@@ -338,6 +357,7 @@ struct phloem_info {
 	struct phloem_chan_info chan[PHLOEM_MAX_CHANNELS];
 	struct phloem_circuit_info circuit[PHLOEM_MAX_CIRCUITS];
 	struct phloem_relay_info relay[PHLOEM_MAX_RELAYS];
+	__u32 nsignals;
 };
 
 /**
@@ -411,7 +431,31 @@ struct phloem_relay_cfg {
 /* struct phloem_config.flags: none defined yet */
 #define __PHLOEM_CFG_F_ALL	0x0U
 
-#define PHLOEM_CONFIG_SIZE_VER0	sizeof(struct phloem_config)
+/**
+ * struct phloem_signal_cfg - action of one grid-operator input line while
+ * it is active (contact in its active level, after the debounce)
+ * @import_cap_mw: cap on the site real power import; the limit in force is
+ *                 the lower of site_import_limit_mw (when set) and every
+ *                 active line's cap. Above it the unit sheds by priority at
+ *                 once, without site_import_grace_ms. 0: no cap
+ * @shed_relays: bit n: relay n is shed while the line is active (critical
+ *               relays never are); bits only below nrelays
+ */
+struct phloem_signal_cfg {
+	__u32 import_cap_mw;
+	__u32 shed_relays;
+};
+
+#define PHLOEM_SIGNAL_DEBOUNCE_MAX_US	10000	/* half a 50 Hz cycle */
+
+/*
+ * the size before the grid-operator lines were added: still accepted, and
+ * a SET_CONFIG of that size keeps their configuration in force
+ */
+#define PHLOEM_CONFIG_SIZE_VER0	(64 + 16 * PHLOEM_MAX_CHANNELS + \
+				 12 * PHLOEM_MAX_CIRCUITS + \
+				 8 * PHLOEM_MAX_RELAYS)
+#define PHLOEM_CONFIG_SIZE_VER1	sizeof(struct phloem_config)
 
 /**
  * struct phloem_config - configuration (PHLOEM_IOC_GET/SET_CONFIG)
@@ -436,6 +480,11 @@ struct phloem_relay_cfg {
  * @cal: per channel calibration
  * @circuit: per circuit limits
  * @relay: per relay policy
+ * @signal_debounce_us: a grid-operator line must hold a new level this long
+ *                      before it counts; 0..PHLOEM_SIGNAL_DEBOUNCE_MAX_US
+ *                      (appended in VER1, as the fields below)
+ * @signal_reserved: must be zero
+ * @signal: per grid-operator line action, zero past info.nsignals
  */
 struct phloem_config {
 	__u32 size;
@@ -454,6 +503,9 @@ struct phloem_config {
 	struct phloem_chan_cal cal[PHLOEM_MAX_CHANNELS];
 	struct phloem_circuit_cfg circuit[PHLOEM_MAX_CIRCUITS];
 	struct phloem_relay_cfg relay[PHLOEM_MAX_RELAYS];
+	__u32 signal_debounce_us;
+	__u32 signal_reserved;
+	struct phloem_signal_cfg signal[PHLOEM_MAX_SIGNALS];
 };
 
 /** enum phloem_override_mode - manual relay override */
@@ -532,6 +584,7 @@ enum phloem_hold {
 				 * threshold: waiting for the next attempt */
 	PHLOEM_HOLD_DELAY,	/* headroom: waiting restore_delay_ms, or
 				 * its turn among relays coming back */
+	PHLOEM_HOLD_SIGNAL,	/* an active grid-operator line sheds it */
 	__PHLOEM_HOLD_MAX,
 };
 
@@ -590,7 +643,8 @@ struct phloem_chan_energy {
 #define PHLOEM_STATUS_SIZE_VER0	(32 + 16 * PHLOEM_MAX_CIRCUITS + \
 				 16 * PHLOEM_MAX_RELAYS + \
 				 16 * PHLOEM_MAX_CHANNELS)
-#define PHLOEM_STATUS_SIZE_VER1	sizeof(struct phloem_status)
+#define PHLOEM_STATUS_SIZE_VER1	(PHLOEM_STATUS_SIZE_VER0 + PHLOEM_MAX_RELAYS)
+#define PHLOEM_STATUS_SIZE_VER2	sizeof(struct phloem_status)
 
 /**
  * struct phloem_status - live state (PHLOEM_IOC_GET_STATUS)
@@ -605,6 +659,10 @@ struct phloem_chan_energy {
  * @relay: per relay state
  * @energy: per channel energy counters (zero for voltage channels)
  * @hold: per relay enum phloem_hold (appended in VER1)
+ * @signal_state: bit n set while grid-operator line n is active, after its
+ *                debounce (appended in VER2, as @import_cap_mw)
+ * @import_cap_mw: site import limit in force, the lower of the configured
+ *                 one and the active lines' caps; 0 when there is none
  */
 struct phloem_status {
 	__u32 size;
@@ -618,6 +676,8 @@ struct phloem_status {
 	struct phloem_relay_status relay[PHLOEM_MAX_RELAYS];
 	struct phloem_chan_energy energy[PHLOEM_MAX_CHANNELS];
 	__u8 hold[PHLOEM_MAX_RELAYS];
+	__u32 signal_state;
+	__u32 import_cap_mw;
 };
 
 #define PHLOEM_STATS_SIZE_VER0	sizeof(struct phloem_stats)
@@ -726,6 +786,15 @@ struct phloem_stats {
  *       PHLOEM_A_RELAY_SHED_COUNT u32, PHLOEM_A_RELAY_LOAD_MA u32,
  *       PHLOEM_A_RELAY_MIN_OFF_MS u32, PHLOEM_A_RELAY_HOLD u32
  *       (enum phloem_hold)
+ *     PHLOEM_A_DEV_SIGNAL_STATE   u32, bit n: grid-operator line n active
+ *     PHLOEM_A_DEV_IMPORT_CAP_MW  u32, site import limit in force with the
+ *                                 active lines' caps (0: none)
+ *     PHLOEM_A_DEV_SIGNAL_DEBOUNCE_US u32
+ *     PHLOEM_A_DEV_SIGNALS        nest (only with grid-operator lines), one
+ *                                 PHLOEM_A_LIST_SIGNAL nest per line:
+ *       PHLOEM_A_SIGNAL_INDEX u32 (0 = K1), PHLOEM_A_SIGNAL_ACTIVE u32,
+ *       PHLOEM_A_SIGNAL_IMPORT_CAP_MW u32, PHLOEM_A_SIGNAL_SHED_RELAYS u32
+ *       (relay bitmask)
  *
  * PHLOEM_CMD_SET_LIMITS (admin)
  *   PHLOEM_A_DEV_INDEX u32 (required)
@@ -737,6 +806,11 @@ struct phloem_stats {
  *   PHLOEM_A_DEV_RELAYS nest (optional) of PHLOEM_A_LIST_RELAY nests with
  *     PHLOEM_A_RELAY_INDEX (required) and any of PHLOEM_A_RELAY_PRIORITY,
  *     PHLOEM_A_RELAY_FLAGS, PHLOEM_A_RELAY_MIN_OFF_MS (no override)
+ *   PHLOEM_A_DEV_SIGNAL_DEBOUNCE_US u32 (optional,
+ *     0..PHLOEM_SIGNAL_DEBOUNCE_MAX_US)
+ *   PHLOEM_A_DEV_SIGNALS nest (optional) of PHLOEM_A_LIST_SIGNAL nests with
+ *     PHLOEM_A_SIGNAL_INDEX (required) and PHLOEM_A_SIGNAL_IMPORT_CAP_MW
+ *     and/or PHLOEM_A_SIGNAL_SHED_RELAYS
  *   Applied as one unit after the whole message validated (limits above a
  *   breaker rating are refused), like PHLOEM_IOC_SET_CONFIG: one
  *   PHLOEM_EV_CONFIG event, none when every value equals the one in force.
@@ -763,7 +837,9 @@ struct phloem_stats {
  *   PHLOEM_A_EV_CAUSE u32, PHLOEM_A_EV_TIME_NS u64, PHLOEM_A_EV_TRIGGER_NS
  *   u64, PHLOEM_A_EV_LATENCY_NS u64, PHLOEM_A_EV_VALUE u32,
  *   PHLOEM_A_EV_LIMIT u32, PHLOEM_A_EV_BACKOFF u32, and where they apply
- *   PHLOEM_A_EV_RELAY, PHLOEM_A_EV_CIRCUIT, PHLOEM_A_EV_CHANNEL (u32).
+ *   PHLOEM_A_EV_RELAY, PHLOEM_A_EV_CIRCUIT, PHLOEM_A_EV_CHANNEL (u32);
+ *   for PHLOEM_EV_SIGNAL PHLOEM_A_EV_LINE u32 (the line) instead of
+ *   PHLOEM_A_EV_CHANNEL.
  */
 
 #define PHLOEM_GENL_NAME		"phloem"
@@ -802,6 +878,10 @@ enum phloem_attr {
 	PHLOEM_A_LEASE_TIMEOUT_MS,
 	PHLOEM_A_EVENT,
 	PHLOEM_A_PAD,
+	PHLOEM_A_DEV_SIGNAL_STATE,
+	PHLOEM_A_DEV_IMPORT_CAP_MW,
+	PHLOEM_A_DEV_SIGNAL_DEBOUNCE_US,
+	PHLOEM_A_DEV_SIGNALS,
 	__PHLOEM_A_LAST,
 };
 #define PHLOEM_A_MAX (__PHLOEM_A_LAST - 1)
@@ -816,6 +896,7 @@ enum phloem_list_attr {
 	PHLOEM_A_LIST_CIRCUIT,	/* inside PHLOEM_A_DEV_CIRCUITS */
 	PHLOEM_A_LIST_RELAY,	/* inside PHLOEM_A_DEV_RELAYS */
 	PHLOEM_A_LIST_BUCKET,	/* inside PHLOEM_A_STATS_LAT_HIST */
+	PHLOEM_A_LIST_SIGNAL,	/* inside PHLOEM_A_DEV_SIGNALS */
 	__PHLOEM_A_LIST_LAST,
 };
 #define PHLOEM_A_LIST_MAX (__PHLOEM_A_LIST_LAST - 1)
@@ -917,8 +998,19 @@ enum phloem_event_attr {
 	PHLOEM_A_EV_CIRCUIT,
 	PHLOEM_A_EV_CHANNEL,
 	PHLOEM_A_EV_PAD,
+	PHLOEM_A_EV_LINE,
 	__PHLOEM_A_EV_LAST,
 };
 #define PHLOEM_A_EV_MAX (__PHLOEM_A_EV_LAST - 1)
+
+enum phloem_signal_attr {
+	PHLOEM_A_SIGNAL_UNSPEC,
+	PHLOEM_A_SIGNAL_INDEX,
+	PHLOEM_A_SIGNAL_ACTIVE,
+	PHLOEM_A_SIGNAL_IMPORT_CAP_MW,
+	PHLOEM_A_SIGNAL_SHED_RELAYS,
+	__PHLOEM_A_SIGNAL_LAST,
+};
+#define PHLOEM_A_SIGNAL_MAX (__PHLOEM_A_SIGNAL_LAST - 1)
 
 #endif /* _UAPI_LINUX_PHLOEM_H */
