@@ -149,6 +149,21 @@ static const struct nla_policy phloem_nl_relay_list_policy[PHLOEM_A_LIST_MAX + 1
 		PHLOEM_NL_REJECT("PHLOEM_A_DEV_RELAYS holds PHLOEM_A_LIST_RELAY nests only"),
 };
 
+/* a grid-operator line's action inside SET_LIMITS */
+static const struct nla_policy phloem_nl_signal_set_policy[PHLOEM_A_SIGNAL_MAX + 1] = {
+	[PHLOEM_A_SIGNAL_INDEX] = NLA_POLICY_MAX(NLA_U32, PHLOEM_MAX_SIGNALS - 1),
+	[PHLOEM_A_SIGNAL_ACTIVE] = PHLOEM_NL_REJECT(PHLOEM_NL_MSG_REPLY_ONLY),
+	[PHLOEM_A_SIGNAL_IMPORT_CAP_MW] = { .type = NLA_U32 },
+	[PHLOEM_A_SIGNAL_SHED_RELAYS] =
+		NLA_POLICY_MASK(NLA_U32, (1U << PHLOEM_MAX_RELAYS) - 1),
+};
+
+static const struct nla_policy phloem_nl_signal_list_policy[PHLOEM_A_LIST_MAX + 1] = {
+	[PHLOEM_A_LIST_CHANNEL ... PHLOEM_A_LIST_BUCKET] =
+		PHLOEM_NL_REJECT("PHLOEM_A_DEV_SIGNALS holds PHLOEM_A_LIST_SIGNAL nests only"),
+	[PHLOEM_A_LIST_SIGNAL] = NLA_POLICY_NESTED(phloem_nl_signal_set_policy),
+};
+
 /* GET_DEVICE and GET_STATS: a device index and nothing else */
 static const struct nla_policy phloem_nl_get_policy[PHLOEM_A_MAX + 1] = {
 	[PHLOEM_A_DEV_INDEX] = { .type = NLA_U32 },
@@ -166,6 +181,11 @@ static const struct nla_policy phloem_nl_set_limits_policy[PHLOEM_A_MAX + 1] = {
 	[PHLOEM_A_DEV_RELAYS] = NLA_POLICY_NESTED(phloem_nl_relay_list_policy),
 	[PHLOEM_A_RELAY ... PHLOEM_A_PAD] =
 		PHLOEM_NL_REJECT(PHLOEM_NL_MSG_NOT_HERE),
+	[PHLOEM_A_DEV_SIGNAL_STATE ... PHLOEM_A_DEV_IMPORT_CAP_MW] =
+		PHLOEM_NL_REJECT(PHLOEM_NL_MSG_REPLY_ONLY),
+	[PHLOEM_A_DEV_SIGNAL_DEBOUNCE_US] =
+		NLA_POLICY_MAX(NLA_U32, PHLOEM_SIGNAL_DEBOUNCE_MAX_US),
+	[PHLOEM_A_DEV_SIGNALS] = NLA_POLICY_NESTED(phloem_nl_signal_list_policy),
 };
 
 static const struct nla_policy phloem_nl_set_relay_policy[PHLOEM_A_MAX + 1] = {
@@ -351,6 +371,37 @@ err:
 	return -EMSGSIZE;
 }
 
+static int phloem_nl_put_signals(struct sk_buff *skb, struct phloem_dev *pd,
+				 const struct phloem_nl_snap *s)
+{
+	struct nlattr *list, *item;
+	unsigned int i;
+
+	if (!pd->info.nsignals)
+		return 0;
+	list = nla_nest_start(skb, PHLOEM_A_DEV_SIGNALS);
+	if (!list)
+		return -EMSGSIZE;
+	for (i = 0; i < pd->info.nsignals; i++) {
+		item = nla_nest_start(skb, PHLOEM_A_LIST_SIGNAL);
+		if (!item ||
+		    nla_put_u32(skb, PHLOEM_A_SIGNAL_INDEX, i) ||
+		    nla_put_u32(skb, PHLOEM_A_SIGNAL_ACTIVE,
+				!!(s->st.signal_state & BIT(i))) ||
+		    nla_put_u32(skb, PHLOEM_A_SIGNAL_IMPORT_CAP_MW,
+				s->cfg.signal[i].import_cap_mw) ||
+		    nla_put_u32(skb, PHLOEM_A_SIGNAL_SHED_RELAYS,
+				s->cfg.signal[i].shed_relays))
+			goto err;
+		nla_nest_end(skb, item);
+	}
+	nla_nest_end(skb, list);
+	return 0;
+err:
+	nla_nest_cancel(skb, list);
+	return -EMSGSIZE;
+}
+
 static int phloem_nl_put_relays(struct sk_buff *skb, struct phloem_dev *pd,
 				const struct phloem_nl_snap *s)
 {
@@ -411,7 +462,9 @@ static size_t phloem_nl_dev_size(void)
 	       nla_total_size(0) + PHLOEM_MAX_CIRCUITS *
 			(nla_total_size(0) + 8 * u32sz + name) +
 	       nla_total_size(0) + PHLOEM_MAX_RELAYS *
-			(nla_total_size(0) + 13 * u32sz + name);
+			(nla_total_size(0) + 13 * u32sz + name) +
+	       3 * u32sz + nla_total_size(0) + PHLOEM_MAX_SIGNALS *
+			(nla_total_size(0) + 4 * u32sz);
 }
 
 static int phloem_nl_fill_dev(struct sk_buff *skb, struct phloem_dev *pd,
@@ -439,9 +492,14 @@ static int phloem_nl_fill_dev(struct sk_buff *skb, struct phloem_dev *pd,
 			s->cfg.sample_rate_hz) ||
 	    nla_put_u32(skb, PHLOEM_A_DEV_SITE_IMPORT_LIMIT_MW,
 			s->cfg.site_import_limit_mw) ||
+	    nla_put_u32(skb, PHLOEM_A_DEV_SIGNAL_STATE, s->st.signal_state) ||
+	    nla_put_u32(skb, PHLOEM_A_DEV_IMPORT_CAP_MW, s->st.import_cap_mw) ||
+	    nla_put_u32(skb, PHLOEM_A_DEV_SIGNAL_DEBOUNCE_US,
+			s->cfg.signal_debounce_us) ||
 	    phloem_nl_put_channels(skb, pd, s) ||
 	    phloem_nl_put_circuits(skb, pd, s) ||
-	    phloem_nl_put_relays(skb, pd, s))
+	    phloem_nl_put_relays(skb, pd, s) ||
+	    phloem_nl_put_signals(skb, pd, s))
 		goto err;
 	genlmsg_end(skb, hdr);
 	return 0;
@@ -545,7 +603,8 @@ static int phloem_nl_fill_event(struct sk_buff *skb, struct phloem_dev *pd,
 	    (ev->circuit != PHLOEM_NONE &&
 	     nla_put_u32(skb, PHLOEM_A_EV_CIRCUIT, ev->circuit)) ||
 	    (ev->channel != PHLOEM_NONE &&
-	     nla_put_u32(skb, PHLOEM_A_EV_CHANNEL, ev->channel)))
+	     nla_put_u32(skb, ev->kind == PHLOEM_EV_SIGNAL ? PHLOEM_A_EV_LINE :
+			 PHLOEM_A_EV_CHANNEL, ev->channel)))
 		goto err;
 	nla_nest_end(skb, nest);
 	genlmsg_end(skb, hdr);
@@ -764,6 +823,8 @@ static void phloem_nl_changed(struct phloem_dev *pd,
  * @rset: bit n: relay n is in PHLOEM_A_DEV_RELAYS
  * @rprio, @rflags, @rmin_off: bit n: relay n gets @prio[n], @flags[n],
  *        @min_off_ms[n]
+ * @gcap, @gmask: bit n: grid-operator line n gets @cap_mw[n], @shed[n]
+ * @debounce_us: new signal_debounce_us, when @has_debounce
  */
 struct phloem_nl_limits {
 	unsigned long set, hset;
@@ -775,7 +836,74 @@ struct phloem_nl_limits {
 	u32 prio[PHLOEM_MAX_RELAYS];
 	u32 flags[PHLOEM_MAX_RELAYS];
 	u32 min_off_ms[PHLOEM_MAX_RELAYS];
+	unsigned long gcap, gmask;
+	u32 cap_mw[PHLOEM_MAX_SIGNALS];
+	u32 shed[PHLOEM_MAX_SIGNALS];
+	u32 debounce_us;
+	bool has_debounce;
 };
+
+/* PHLOEM_A_DEV_SIGNALS and _SIGNAL_DEBOUNCE_US of a SET_LIMITS request */
+static int phloem_nl_parse_signals(struct phloem_dev *pd,
+				   struct genl_info *info,
+				   struct phloem_nl_limits *l)
+{
+	struct nlattr *tb[PHLOEM_A_SIGNAL_MAX + 1];
+	struct nlattr *list = info->attrs[PHLOEM_A_DEV_SIGNALS];
+	struct nlattr *item;
+	int rem, ret;
+	u32 g;
+
+	if (info->attrs[PHLOEM_A_DEV_SIGNAL_DEBOUNCE_US]) {
+		l->debounce_us = nla_get_u32(info->attrs[PHLOEM_A_DEV_SIGNAL_DEBOUNCE_US]);
+		l->has_debounce = true;
+	}
+	if (!list)
+		return 0;
+	nla_for_each_nested(item, list, rem) {
+		ret = nla_parse_nested(tb, PHLOEM_A_SIGNAL_MAX, item,
+				       phloem_nl_signal_set_policy,
+				       info->extack);
+		if (ret)
+			return ret;
+		if (NL_REQ_ATTR_CHECK(info->extack, item, tb,
+				      PHLOEM_A_SIGNAL_INDEX) ||
+		    (!tb[PHLOEM_A_SIGNAL_IMPORT_CAP_MW] &&
+		     !tb[PHLOEM_A_SIGNAL_SHED_RELAYS])) {
+			NL_SET_ERR_MSG_ATTR(info->extack, item,
+					    "a signal entry needs PHLOEM_A_SIGNAL_INDEX and PHLOEM_A_SIGNAL_IMPORT_CAP_MW and/or PHLOEM_A_SIGNAL_SHED_RELAYS");
+			return -EINVAL;
+		}
+		g = nla_get_u32(tb[PHLOEM_A_SIGNAL_INDEX]);
+		if (g >= pd->info.nsignals) {
+			NL_SET_ERR_MSG_ATTR(info->extack,
+					    tb[PHLOEM_A_SIGNAL_INDEX],
+					    "no such grid-operator line on this device");
+			return -EINVAL;
+		}
+		if ((l->gcap | l->gmask) & BIT(g)) {
+			NL_SET_ERR_MSG_ATTR(info->extack,
+					    tb[PHLOEM_A_SIGNAL_INDEX],
+					    "line given twice in one request");
+			return -EINVAL;
+		}
+		if (tb[PHLOEM_A_SIGNAL_IMPORT_CAP_MW]) {
+			l->cap_mw[g] = nla_get_u32(tb[PHLOEM_A_SIGNAL_IMPORT_CAP_MW]);
+			l->gcap |= BIT(g);
+		}
+		if (tb[PHLOEM_A_SIGNAL_SHED_RELAYS]) {
+			l->shed[g] = nla_get_u32(tb[PHLOEM_A_SIGNAL_SHED_RELAYS]);
+			if (l->shed[g] >> pd->info.nrelays) {
+				NL_SET_ERR_MSG_ATTR(info->extack,
+						    tb[PHLOEM_A_SIGNAL_SHED_RELAYS],
+						    "a relay in the mask does not exist on this device");
+				return -EINVAL;
+			}
+			l->gmask |= BIT(g);
+		}
+	}
+	return 0;
+}
 
 /* PHLOEM_A_DEV_RELAYS of a SET_LIMITS request: every relay's policy */
 static int phloem_nl_parse_relay_policies(struct phloem_dev *pd,
@@ -896,10 +1024,13 @@ static int phloem_nl_parse_limits(struct phloem_dev *pd,
 	}
 out:
 	ret = phloem_nl_parse_relay_policies(pd, info, l);
+	if (!ret)
+		ret = phloem_nl_parse_signals(pd, info, l);
 	if (ret)
 		return ret;
-	if (!l->set && !l->hset && !l->has_site && !l->rset) {
-		GENL_SET_ERR_MSG(info, "nothing to set: give PHLOEM_A_DEV_SITE_IMPORT_LIMIT_MW, PHLOEM_A_DEV_CIRCUITS and/or PHLOEM_A_DEV_RELAYS");
+	if (!l->set && !l->hset && !l->has_site && !l->rset &&
+	    !l->gcap && !l->gmask && !l->has_debounce) {
+		GENL_SET_ERR_MSG(info, "nothing to set: give PHLOEM_A_DEV_SITE_IMPORT_LIMIT_MW, PHLOEM_A_DEV_CIRCUITS, PHLOEM_A_DEV_RELAYS and/or PHLOEM_A_DEV_SIGNALS");
 		return -EINVAL;
 	}
 	return 0;
@@ -963,6 +1094,22 @@ static int phloem_nl_set_limits_doit(struct sk_buff *skb,
 			rc->min_off_ms = l.min_off_ms[c];
 			changed = true;
 		}
+	}
+	for_each_set_bit(c, &l.gcap, PHLOEM_MAX_SIGNALS) {
+		if (cfg->signal[c].import_cap_mw == l.cap_mw[c])
+			continue;
+		cfg->signal[c].import_cap_mw = l.cap_mw[c];
+		changed = true;
+	}
+	for_each_set_bit(c, &l.gmask, PHLOEM_MAX_SIGNALS) {
+		if (cfg->signal[c].shed_relays == l.shed[c])
+			continue;
+		cfg->signal[c].shed_relays = l.shed[c];
+		changed = true;
+	}
+	if (l.has_debounce && cfg->signal_debounce_us != l.debounce_us) {
+		cfg->signal_debounce_us = l.debounce_us;
+		changed = true;
 	}
 	/*
 	 * The limits and relay policies of one request go in as one
