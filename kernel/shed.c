@@ -1933,7 +1933,7 @@ static void shed_sig_change(struct phloem_shed *s)
 	for (i = 0; i < PHLOEM_MAX_SIGNALS; i++)
 		if (ch & (1U << i))
 			shed_event(s, PHLOEM_EV_SIGNAL,
-				   PHLOEM_CAUSE_GRID_SIGNAL, SHED_NONE,
+				   PHLOEM_CAUSE_NONE, SHED_NONE,
 				   SHED_NONE, i, !!(s->sig_state & (1U << i)),
 				   s->imp_lim, s->sig_since);
 	shed_sig_relays(s, s->sig_since);

@@ -556,8 +556,16 @@ static void on_event(void *ctx, const struct phloem_rec_event *ev, uint64_t t_ns
 		relay = d->info.relay[ev->relay].name;
 	if (ev->circuit < d->info.ncircuits)
 		circuit = d->info.circuit[ev->circuit].name;
-	if (ev->channel < d->info.nchannels)
+	if (ev->kind == PHLOEM_EV_SIGNAL && ev->channel < PHLOEM_MAX_SIGNALS) {
+		/* a grid-operator line: K1..K4, not an ADC channel */
+		static const char *const line[PHLOEM_MAX_SIGNALS] = {
+			"K1", "K2", "K3", "K4",
+		};
+
+		chan = line[ev->channel];
+	} else if (ev->channel < d->info.nchannels) {
 		chan = d->info.chan[ev->channel].name;
+	}
 	row = (struct pd_event_row){
 		.ts_ms = ts_ms,
 		.kind = phloem_nl_event_name(ev->kind),
