@@ -455,6 +455,27 @@ static int phloem_parse_children(struct phloem_dev *pd)
 }
 
 /*
+ * An optional u32 array property of one cell per grid-signal-gpios line
+ * into @v (zeros when absent).
+ */
+static int phloem_prop_cells(struct device *dev, const char *prop, u32 n,
+			     u32 *v)
+{
+	int ret = device_property_count_u32(dev, prop);
+
+	memset(v, 0, sizeof(*v) * PHLOEM_MAX_SIGNALS);
+	if (ret == -EINVAL)	/* absent: no action */
+		return 0;
+	if (ret != n) {
+		dev_err(dev, "%s: %d cells, need one per grid-signal-gpios line (%u)\n",
+			prop, ret, n);
+		return -EINVAL;
+	}
+	ret = device_property_read_u32_array(dev, prop, v, n);
+	return ret ? dev_err_probe(dev, ret, "%s\n", prop) : 0;
+}
+
+/*
  * grid-signal-gpios: the grid-operator input lines (K1..K4), active at the
  * level their GPIO flags give; their actions in the boot configuration:
  * phloem,grid-signal-import-cap-mw and phloem,grid-signal-shed-relays, one
@@ -462,13 +483,9 @@ static int phloem_parse_children(struct phloem_dev *pd)
  */
 static int phloem_parse_signals(struct phloem_dev *pd)
 {
-	static const char * const props[] = {
-		"phloem,grid-signal-import-cap-mw",
-		"phloem,grid-signal-shed-relays",
-	};
 	struct device *dev = pd->dev;
 	struct phloem_config *c = &pd->boot;
-	u32 v[PHLOEM_MAX_SIGNALS], n, i, k;
+	u32 cap[PHLOEM_MAX_SIGNALS], shed[PHLOEM_MAX_SIGNALS], n, i;
 	int ret;
 
 	pd->signals = devm_gpiod_get_array_optional(dev, "grid-signal", GPIOD_IN);
@@ -488,30 +505,20 @@ static int phloem_parse_signals(struct phloem_dev *pd)
 			      &c->signal_debounce_us);
 	if (ret)
 		return ret;
-	for (k = 0; k < ARRAY_SIZE(props); k++) {
-		ret = device_property_count_u32(dev, props[k]);
-		if (ret == -EINVAL)	/* absent: no action */
-			continue;
-		if (ret != n) {
-			dev_err(dev, "%s: %d cells, need one per grid-signal-gpios line (%u)\n",
-				props[k], ret, n);
+	ret = phloem_prop_cells(dev, "phloem,grid-signal-import-cap-mw", n, cap);
+	if (!ret)
+		ret = phloem_prop_cells(dev, "phloem,grid-signal-shed-relays", n,
+					shed);
+	if (ret)
+		return ret;
+	for (i = 0; i < n; i++) {
+		if (shed[i] >> pd->info.nrelays) {
+			dev_err(dev, "phloem,grid-signal-shed-relays[%u] = 0x%x: relay-gpios has %u lines\n",
+				i, shed[i], pd->info.nrelays);
 			return -EINVAL;
 		}
-		ret = device_property_read_u32_array(dev, props[k], v, n);
-		if (ret)
-			return dev_err_probe(dev, ret, "%s\n", props[k]);
-		for (i = 0; i < n; i++) {
-			if (k == 0) {
-				c->signal[i].import_cap_mw = v[i];
-				continue;
-			}
-			if (v[i] >> pd->info.nrelays) {
-				dev_err(dev, "%s[%u] = 0x%x: relay-gpios has %u lines\n",
-					props[k], i, v[i], pd->info.nrelays);
-				return -EINVAL;
-			}
-			c->signal[i].shed_relays = v[i];
-		}
+		c->signal[i].import_cap_mw = cap[i];
+		c->signal[i].shed_relays = shed[i];
 	}
 	return 0;
 }
