@@ -1889,10 +1889,9 @@ static void shed_sig_cap(struct phloem_shed *s, uint64_t trig)
 {
 	uint32_t left[PHLOEM_MAX_CIRCUITS], c, r, n, off, lim = s->imp_lim;
 	int32_t p = s->ch[s->ci[0].ch].p_mw;
-	int64_t excess = (int64_t)p - lim;
-	uint64_t ma;
+	uint64_t ma, drop, need;
 
-	if (!s->sig_cap || lim != s->sig_cap || excess <= 0 ||
+	if (!s->sig_cap || lim != s->sig_cap || p <= (int64_t)lim ||
 	    s->state & PHLOEM_STATE_F_FAILSAFE || s->v0 == SHED_NONE)
 		return;
 	if (!s->site_ep) {
@@ -1903,7 +1902,8 @@ static void shed_sig_cap(struct phloem_shed *s, uint64_t trig)
 	}
 	for (c = 0; c < PHLOEM_MAX_CIRCUITS; c++)
 		left[c] = c < s->ncirc ? s->ci[c].irms : 0;
-	for (n = 0; n < PHLOEM_MAX_RELAYS && excess > 0; n++) {
+	need = (uint64_t)((int64_t)p - lim);	/* > 0, < 2^31 */
+	for (n = 0; n < PHLOEM_MAX_RELAYS && need; n++) {
 		uint32_t before = s->relays;
 
 		if (!shed_one(s, 0, PHLOEM_CAUSE_GRID_SIGNAL, p, lim, trig))
@@ -1918,7 +1918,8 @@ static void shed_sig_cap(struct phloem_shed *s, uint64_t trig)
 		left[c] -= (uint32_t)ma;
 		if (c)
 			left[0] -= ma < left[0] ? (uint32_t)ma : left[0];
-		excess -= (int64_t)shed_div(ma * s->ch[s->v0].rms, 1000, 0);
+		drop = shed_div(ma * s->ch[s->v0].rms, 1000, 0);
+		need = drop >= need ? 0 : need - drop;
 	}
 	s->site_next = s->now + shed_site_grace(s);
 }
