@@ -193,6 +193,37 @@ static void relay_policies_each(struct phloemd *d)
 	}
 }
 
+/*
+ * The grid-operator lines' actions of [grid_signal K*] and [site]
+ * grid_signal_debounce_us, with the relay policies (at start and on a
+ * reload): the kernel keeps them, and acts on the lines without us.
+ */
+static void push_signals(struct phloemd *d)
+{
+	uint32_t cap[PHLOEM_MAX_SIGNALS], shed[PHLOEM_MAX_SIGNALS];
+	int err;
+
+	if (!d->cfg.sig_set && d->cfg.sig_debounce_us == UINT32_MAX)
+		return;
+	for (int i = 0; i < PHLOEM_MAX_SIGNALS; i++) {
+		cap[i] = shed[i] = UINT32_MAX;
+		if (!(d->cfg.sig_set & (1u << i)))
+			continue;
+		cap[i] = d->cfg.sig_cap_mw[i];
+		shed[i] = 0;
+		for (int r = 0; r < d->cfg.nrelays; r++)
+			if (d->cfg.sig_shed[i] & (1u << r))
+				shed[i] |= 1u << d->relay_map[r];
+	}
+	err = d->be.ops->signals ?
+	      d->be.ops->signals(&d->be, d->cfg.sig_debounce_us, cap, shed,
+				 PHLOEM_MAX_SIGNALS) : -EOPNOTSUPP;
+	if (err) {
+		logmsg("grid-signal actions refused by backend: %s", strerror(-err));
+		d->errors++;
+	}
+}
+
 /* Push limits and windowed sheds when they differ from what is applied
  * (or always, after the backend lost them: d->dirty). Return: 0, or the
  * backend's -errno when it refused the limits (nothing else changed). */
@@ -238,6 +269,8 @@ static int apply_policy(struct phloemd *d, bool force)
 		}
 		if (err && relays_pending)
 			relay_policies_each(d);
+		if (relays_pending)
+			push_signals(d);
 		relays_pending = false;
 		if (err)
 			err = d->be.ops->limits(&d->be, site, dev_ma);
