@@ -270,6 +270,12 @@ TEST(policy_limit_lower_than_cap_wins)
 	sim_run_ms(m, 10);
 	sim_status(m, &st);
 	EXPECT_EQ(3000000, st.import_cap_mw);
+	/* a policy limit above the cap: the cap is in force */
+	m->cfg.site_import_limit_mw = 6000000;
+	phloem_shed_set_config(m->s, &m->cfg, m->ns);
+	sim_run_ms(m, 10);
+	sim_status(m, &st);
+	EXPECT_EQ(CAP_MW, st.import_cap_mw);
 	m->lines = 0;
 	m->cfg.site_import_limit_mw = 0;
 	phloem_shed_set_config(m->s, &m->cfg, m->ns);
