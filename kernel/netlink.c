@@ -164,6 +164,41 @@ static const struct nla_policy phloem_nl_signal_list_policy[PHLOEM_A_LIST_MAX + 
 	[PHLOEM_A_LIST_SIGNAL] = NLA_POLICY_NESTED(phloem_nl_signal_set_policy),
 };
 
+/**
+ * struct phloem_nl_list_desc - one kind of item of a SET_LIMITS list
+ * @max: highest attribute of its set
+ * @policy: the set's policy
+ * @index: its index attribute (required)
+ * @a, @b: at least one of these must be given
+ * @need, @none, @twice: extack messages: an attribute missing, an index
+ *                       beyond the device, an index given twice
+ */
+struct phloem_nl_list_desc {
+	int max;
+	const struct nla_policy *policy;
+	int index, a, b;
+	const char *need, *none, *twice;
+};
+
+/* the items of SET_LIMITS's lists (phloem_nl_list_item()) */
+static const struct phloem_nl_list_desc phloem_nl_circuit_item = {
+	.max = PHLOEM_A_CIRCUIT_MAX, .policy = phloem_nl_circuit_set_policy,
+	.index = PHLOEM_A_CIRCUIT_INDEX, .a = PHLOEM_A_CIRCUIT_LIMIT_MA,
+	.b = PHLOEM_A_CIRCUIT_MAX_HOLD_S,
+	.need = "a circuit entry needs PHLOEM_A_CIRCUIT_INDEX and PHLOEM_A_CIRCUIT_LIMIT_MA and/or PHLOEM_A_CIRCUIT_MAX_HOLD_S",
+	.none = "no such circuit on this device",
+	.twice = "circuit given twice in one request",
+};
+
+static const struct phloem_nl_list_desc phloem_nl_signal_item = {
+	.max = PHLOEM_A_SIGNAL_MAX, .policy = phloem_nl_signal_set_policy,
+	.index = PHLOEM_A_SIGNAL_INDEX, .a = PHLOEM_A_SIGNAL_IMPORT_CAP_MW,
+	.b = PHLOEM_A_SIGNAL_SHED_RELAYS,
+	.need = "a signal entry needs PHLOEM_A_SIGNAL_INDEX and PHLOEM_A_SIGNAL_IMPORT_CAP_MW and/or PHLOEM_A_SIGNAL_SHED_RELAYS",
+	.none = "no such grid-operator line on this device",
+	.twice = "line given twice in one request",
+};
+
 /* GET_DEVICE and GET_STATS: a device index and nothing else */
 static const struct nla_policy phloem_nl_get_policy[PHLOEM_A_MAX + 1] = {
 	[PHLOEM_A_DEV_INDEX] = { .type = NLA_U32 },
@@ -843,6 +878,43 @@ struct phloem_nl_limits {
 	bool has_debounce;
 };
 
+/* NL_SET_ERR_MSG_ATTR() for a message that is not a literal (static) */
+static void phloem_nl_bad(struct netlink_ext_ack *extack,
+			  const struct nlattr *attr, const char *msg)
+{
+	NL_SET_BAD_ATTR(extack, attr);
+	if (extack)
+		extack->_msg = msg;
+}
+
+/*
+ * Parse one item of a SET_LIMITS list into @tb and check its index against
+ * @n and the indexes already @seen. Return: 0 with *@idx set, or -errno
+ * with the extack naming the attribute.
+ */
+static int phloem_nl_list_item(struct genl_info *info, struct nlattr *item,
+			       struct nlattr **tb,
+			       const struct phloem_nl_list_desc *d, u32 n,
+			       unsigned long seen, u32 *idx)
+{
+	int ret = nla_parse_nested(tb, d->max, item, d->policy, info->extack);
+
+	if (ret)
+		return ret;
+	if (NL_REQ_ATTR_CHECK(info->extack, item, tb, d->index) ||
+	    (!tb[d->a] && !tb[d->b])) {
+		phloem_nl_bad(info->extack, item, d->need);
+		return -EINVAL;
+	}
+	*idx = nla_get_u32(tb[d->index]);
+	if (*idx >= n || seen & BIT(*idx)) {
+		phloem_nl_bad(info->extack, tb[d->index],
+			      *idx >= n ? d->none : d->twice);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* PHLOEM_A_DEV_SIGNALS and _SIGNAL_DEBOUNCE_US of a SET_LIMITS request */
 static int phloem_nl_parse_signals(struct phloem_dev *pd,
 				   struct genl_info *info,
@@ -861,32 +933,11 @@ static int phloem_nl_parse_signals(struct phloem_dev *pd,
 	if (!list)
 		return 0;
 	nla_for_each_nested(item, list, rem) {
-		ret = nla_parse_nested(tb, PHLOEM_A_SIGNAL_MAX, item,
-				       phloem_nl_signal_set_policy,
-				       info->extack);
+		ret = phloem_nl_list_item(info, item, tb, &phloem_nl_signal_item,
+					  pd->info.nsignals, l->gcap | l->gmask,
+					  &g);
 		if (ret)
 			return ret;
-		if (NL_REQ_ATTR_CHECK(info->extack, item, tb,
-				      PHLOEM_A_SIGNAL_INDEX) ||
-		    (!tb[PHLOEM_A_SIGNAL_IMPORT_CAP_MW] &&
-		     !tb[PHLOEM_A_SIGNAL_SHED_RELAYS])) {
-			NL_SET_ERR_MSG_ATTR(info->extack, item,
-					    "a signal entry needs PHLOEM_A_SIGNAL_INDEX and PHLOEM_A_SIGNAL_IMPORT_CAP_MW and/or PHLOEM_A_SIGNAL_SHED_RELAYS");
-			return -EINVAL;
-		}
-		g = nla_get_u32(tb[PHLOEM_A_SIGNAL_INDEX]);
-		if (g >= pd->info.nsignals) {
-			NL_SET_ERR_MSG_ATTR(info->extack,
-					    tb[PHLOEM_A_SIGNAL_INDEX],
-					    "no such grid-operator line on this device");
-			return -EINVAL;
-		}
-		if ((l->gcap | l->gmask) & BIT(g)) {
-			NL_SET_ERR_MSG_ATTR(info->extack,
-					    tb[PHLOEM_A_SIGNAL_INDEX],
-					    "line given twice in one request");
-			return -EINVAL;
-		}
 		if (tb[PHLOEM_A_SIGNAL_IMPORT_CAP_MW]) {
 			l->cap_mw[g] = nla_get_u32(tb[PHLOEM_A_SIGNAL_IMPORT_CAP_MW]);
 			l->gcap |= BIT(g);
@@ -979,32 +1030,11 @@ static int phloem_nl_parse_limits(struct phloem_dev *pd,
 
 	nla_for_each_nested(item, list, rem) {
 		/* The list policy already let only LIST_CIRCUIT through */
-		ret = nla_parse_nested(tb, PHLOEM_A_CIRCUIT_MAX, item,
-				       phloem_nl_circuit_set_policy,
-				       info->extack);
+		ret = phloem_nl_list_item(info, item, tb, &phloem_nl_circuit_item,
+					  pd->info.ncircuits, l->set | l->hset,
+					  &c);
 		if (ret)
 			return ret;
-		if (NL_REQ_ATTR_CHECK(info->extack, item, tb,
-				      PHLOEM_A_CIRCUIT_INDEX) ||
-		    (!tb[PHLOEM_A_CIRCUIT_LIMIT_MA] &&
-		     !tb[PHLOEM_A_CIRCUIT_MAX_HOLD_S])) {
-			NL_SET_ERR_MSG_ATTR(info->extack, item,
-					    "a circuit entry needs PHLOEM_A_CIRCUIT_INDEX and PHLOEM_A_CIRCUIT_LIMIT_MA and/or PHLOEM_A_CIRCUIT_MAX_HOLD_S");
-			return -EINVAL;
-		}
-		c = nla_get_u32(tb[PHLOEM_A_CIRCUIT_INDEX]);
-		if (c >= pd->info.ncircuits) {
-			NL_SET_ERR_MSG_ATTR(info->extack,
-					    tb[PHLOEM_A_CIRCUIT_INDEX],
-					    "no such circuit on this device");
-			return -EINVAL;
-		}
-		if ((l->set | l->hset) & BIT(c)) {
-			NL_SET_ERR_MSG_ATTR(info->extack,
-					    tb[PHLOEM_A_CIRCUIT_INDEX],
-					    "circuit given twice in one request");
-			return -EINVAL;
-		}
 		if (tb[PHLOEM_A_CIRCUIT_MAX_HOLD_S]) {
 			l->hset |= BIT(c);
 			l->max_hold_s[c] =
