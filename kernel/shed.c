@@ -303,7 +303,6 @@ struct shed_ev {
  * @sig_mask: relays the active lines shed (critical ones left out)
  * @imp_lim: site import limit in force: the lower of
  *           cfg.site_import_limit_mw (0: none) and @sig_cap
- * @pick: when not 0, shed_one() chooses only among these relays
  *
  * Embeddable as a zeroed allocation of phloem_shed_size() bytes; nothing
  * here points outside itself. No lock: the caller serialises every call.
@@ -368,7 +367,6 @@ struct phloem_shed {
 	uint32_t sig_all, sig_raw, sig_state;
 	uint64_t sig_since, sig_db_ns;
 	uint32_t sig_cap, sig_mask, imp_lim;
-	uint32_t pick;
 };
 
 /* the sizes published before each appended part (uapi/linux/phloem.h) */
@@ -1168,8 +1166,7 @@ static int shed_one(struct phloem_shed *s, uint32_t circuit, uint32_t cause,
 
 		if (!(s->relays & (1U << r)) ||
 		    rc->flags & PHLOEM_RELAY_F_CRITICAL ||
-		    (circuit && rc->circuit != circuit) ||
-		    (s->pick && !(s->pick & (1U << r))))
+		    (circuit && rc->circuit != circuit))
 			continue;
 		/* smaller key first: override ON last, then priority, index */
 		key = (s->rl[r].mode == PHLOEM_OVERRIDE_ON) << 16 |
@@ -1870,11 +1867,18 @@ static void shed_sig_relays(struct phloem_shed *s, uint64_t trig)
 
 	if (s->state & PHLOEM_STATE_F_FAILSAFE || !(s->relays & s->sig_mask))
 		return;
-	s->pick = s->sig_mask;
-	for (n = 0; n < PHLOEM_MAX_RELAYS; n++)
+	/*
+	 * shed_one() chooses among the relays that are on: hide the others
+	 * from it. Each shed rebuilds the bitmap from the relay states
+	 * (shed_update_relays()), so the mask is set again before each call
+	 * and the true bitmap rebuilt after the last.
+	 */
+	for (n = 0; n < PHLOEM_MAX_RELAYS; n++) {
+		s->relays &= s->sig_mask;
 		if (!shed_one(s, 0, PHLOEM_CAUSE_GRID_SIGNAL, 0, 0, trig))
 			break;
-	s->pick = 0;
+	}
+	shed_update_relays(s);
 }
 
 /*
