@@ -220,6 +220,16 @@ static int phloem_sampler_thread(void *data)
 		if (kthread_should_stop())
 			break;
 
+		/*
+		 * The grid-operator lines first, then the set's time: the
+		 * time they are given with is never before they were read
+		 * (a failed read leaves them as they were).
+		 */
+		if (pd->signals)
+			gpiod_get_array_value_cansleep(pd->signals->ndescs,
+						       pd->signals->desc,
+						       pd->signals->info,
+						       &lines);
 		/* Reads may sleep (SPI): no lock held here */
 		t0 = ktime_get_ns();
 		for (i = 0; i < n; i++) {
@@ -247,12 +257,6 @@ static int phloem_sampler_thread(void *data)
 		if (trace_phloem_sample_enabled())
 			trace_phloem_sample(pd->id, ktime_to_ns(expires), t0,
 					    ktime_get_ns(), failed);
-		/* the grid-operator lines, with every set (a failed read: as before) */
-		if (pd->signals)
-			gpiod_get_array_value_cansleep(pd->signals->ndescs,
-						       pd->signals->desc,
-						       pd->signals->info,
-						       &lines);
 
 		spin_lock(&pd->shed_lock);
 		if (pd->signals)
