@@ -149,6 +149,56 @@ static const struct nla_policy phloem_nl_relay_list_policy[PHLOEM_A_LIST_MAX + 1
 		PHLOEM_NL_REJECT("PHLOEM_A_DEV_RELAYS holds PHLOEM_A_LIST_RELAY nests only"),
 };
 
+/* a grid-operator line's action inside SET_LIMITS */
+static const struct nla_policy phloem_nl_signal_set_policy[PHLOEM_A_SIGNAL_MAX + 1] = {
+	[PHLOEM_A_SIGNAL_INDEX] = NLA_POLICY_MAX(NLA_U32, PHLOEM_MAX_SIGNALS - 1),
+	[PHLOEM_A_SIGNAL_ACTIVE] = PHLOEM_NL_REJECT(PHLOEM_NL_MSG_REPLY_ONLY),
+	[PHLOEM_A_SIGNAL_IMPORT_CAP_MW] = { .type = NLA_U32 },
+	[PHLOEM_A_SIGNAL_SHED_RELAYS] =
+		NLA_POLICY_MASK(NLA_U32, (1U << PHLOEM_MAX_RELAYS) - 1),
+};
+
+static const struct nla_policy phloem_nl_signal_list_policy[PHLOEM_A_LIST_MAX + 1] = {
+	[PHLOEM_A_LIST_CHANNEL ... PHLOEM_A_LIST_BUCKET] =
+		PHLOEM_NL_REJECT("PHLOEM_A_DEV_SIGNALS holds PHLOEM_A_LIST_SIGNAL nests only"),
+	[PHLOEM_A_LIST_SIGNAL] = NLA_POLICY_NESTED(phloem_nl_signal_set_policy),
+};
+
+/**
+ * struct phloem_nl_list_desc - one kind of item of a SET_LIMITS list
+ * @max: highest attribute of its set
+ * @policy: the set's policy
+ * @index: its index attribute (required)
+ * @a, @b: at least one of these must be given
+ * @need, @none, @twice: extack messages: an attribute missing, an index
+ *                       beyond the device, an index given twice
+ */
+struct phloem_nl_list_desc {
+	int max;
+	const struct nla_policy *policy;
+	int index, a, b;
+	const char *need, *none, *twice;
+};
+
+/* the items of SET_LIMITS's lists (phloem_nl_list_item()) */
+static const struct phloem_nl_list_desc phloem_nl_circuit_item = {
+	.max = PHLOEM_A_CIRCUIT_MAX, .policy = phloem_nl_circuit_set_policy,
+	.index = PHLOEM_A_CIRCUIT_INDEX, .a = PHLOEM_A_CIRCUIT_LIMIT_MA,
+	.b = PHLOEM_A_CIRCUIT_MAX_HOLD_S,
+	.need = "a circuit entry needs PHLOEM_A_CIRCUIT_INDEX and PHLOEM_A_CIRCUIT_LIMIT_MA and/or PHLOEM_A_CIRCUIT_MAX_HOLD_S",
+	.none = "no such circuit on this device",
+	.twice = "circuit given twice in one request",
+};
+
+static const struct phloem_nl_list_desc phloem_nl_signal_item = {
+	.max = PHLOEM_A_SIGNAL_MAX, .policy = phloem_nl_signal_set_policy,
+	.index = PHLOEM_A_SIGNAL_INDEX, .a = PHLOEM_A_SIGNAL_IMPORT_CAP_MW,
+	.b = PHLOEM_A_SIGNAL_SHED_RELAYS,
+	.need = "a signal entry needs PHLOEM_A_SIGNAL_INDEX and PHLOEM_A_SIGNAL_IMPORT_CAP_MW and/or PHLOEM_A_SIGNAL_SHED_RELAYS",
+	.none = "no such grid-operator line on this device",
+	.twice = "line given twice in one request",
+};
+
 /* GET_DEVICE and GET_STATS: a device index and nothing else */
 static const struct nla_policy phloem_nl_get_policy[PHLOEM_A_MAX + 1] = {
 	[PHLOEM_A_DEV_INDEX] = { .type = NLA_U32 },
@@ -195,6 +245,11 @@ static const struct nla_policy phloem_nl_set_limits_policy[PHLOEM_A_MAX + 1] = {
 	[PHLOEM_A_RELAY ... PHLOEM_A_PAD] =
 		PHLOEM_NL_REJECT(PHLOEM_NL_MSG_NOT_HERE),
 	[PHLOEM_A_DEV_FREQ] = NLA_POLICY_NESTED(phloem_nl_freq_set_policy),
+	[PHLOEM_A_DEV_SIGNAL_STATE ... PHLOEM_A_DEV_IMPORT_CAP_MW] =
+		PHLOEM_NL_REJECT(PHLOEM_NL_MSG_REPLY_ONLY),
+	[PHLOEM_A_DEV_SIGNAL_DEBOUNCE_US] =
+		NLA_POLICY_MAX(NLA_U32, PHLOEM_SIGNAL_DEBOUNCE_MAX_US),
+	[PHLOEM_A_DEV_SIGNALS] = NLA_POLICY_NESTED(phloem_nl_signal_list_policy),
 };
 
 static const struct nla_policy phloem_nl_set_relay_policy[PHLOEM_A_MAX + 1] = {
@@ -382,6 +437,37 @@ err:
 	return -EMSGSIZE;
 }
 
+static int phloem_nl_put_signals(struct sk_buff *skb, struct phloem_dev *pd,
+				 const struct phloem_nl_snap *s)
+{
+	struct nlattr *list, *item;
+	unsigned int i;
+
+	if (!pd->info.nsignals)
+		return 0;
+	list = nla_nest_start(skb, PHLOEM_A_DEV_SIGNALS);
+	if (!list)
+		return -EMSGSIZE;
+	for (i = 0; i < pd->info.nsignals; i++) {
+		item = nla_nest_start(skb, PHLOEM_A_LIST_SIGNAL);
+		if (!item ||
+		    nla_put_u32(skb, PHLOEM_A_SIGNAL_INDEX, i) ||
+		    nla_put_u32(skb, PHLOEM_A_SIGNAL_ACTIVE,
+				!!(s->st.signal_state & BIT(i))) ||
+		    nla_put_u32(skb, PHLOEM_A_SIGNAL_IMPORT_CAP_MW,
+				s->cfg.signal[i].import_cap_mw) ||
+		    nla_put_u32(skb, PHLOEM_A_SIGNAL_SHED_RELAYS,
+				s->cfg.signal[i].shed_relays))
+			goto err;
+		nla_nest_end(skb, item);
+	}
+	nla_nest_end(skb, list);
+	return 0;
+err:
+	nla_nest_cancel(skb, list);
+	return -EMSGSIZE;
+}
+
 static int phloem_nl_put_relays(struct sk_buff *skb, struct phloem_dev *pd,
 				const struct phloem_nl_snap *s)
 {
@@ -444,7 +530,9 @@ static size_t phloem_nl_dev_size(void)
 	       nla_total_size(0) + PHLOEM_MAX_RELAYS *
 			(nla_total_size(0) + 13 * u32sz + name) +
 	       2 * nla_total_size(0) + 3 * u32sz + PHLOEM_FREQ_STAGES *
-			(nla_total_size(0) + 9 * u32sz);
+			(nla_total_size(0) + 9 * u32sz) +
+	       3 * u32sz + nla_total_size(0) + PHLOEM_MAX_SIGNALS *
+			(nla_total_size(0) + 4 * u32sz);
 }
 
 /* the frequency rule: filtered frequency, over-freq, configured stages */
@@ -514,10 +602,15 @@ static int phloem_nl_fill_dev(struct sk_buff *skb, struct phloem_dev *pd,
 			s->cfg.sample_rate_hz) ||
 	    nla_put_u32(skb, PHLOEM_A_DEV_SITE_IMPORT_LIMIT_MW,
 			s->cfg.site_import_limit_mw) ||
+	    nla_put_u32(skb, PHLOEM_A_DEV_SIGNAL_STATE, s->st.signal_state) ||
+	    nla_put_u32(skb, PHLOEM_A_DEV_IMPORT_CAP_MW, s->st.import_cap_mw) ||
+	    nla_put_u32(skb, PHLOEM_A_DEV_SIGNAL_DEBOUNCE_US,
+			s->cfg.signal_debounce_us) ||
 	    phloem_nl_put_channels(skb, pd, s) ||
 	    phloem_nl_put_circuits(skb, pd, s) ||
 	    phloem_nl_put_relays(skb, pd, s) ||
-	    phloem_nl_put_freq(skb, s))
+	    phloem_nl_put_freq(skb, s) ||
+	    phloem_nl_put_signals(skb, pd, s))
 		goto err;
 	genlmsg_end(skb, hdr);
 	return 0;
@@ -621,7 +714,8 @@ static int phloem_nl_fill_event(struct sk_buff *skb, struct phloem_dev *pd,
 	    (ev->circuit != PHLOEM_NONE &&
 	     nla_put_u32(skb, PHLOEM_A_EV_CIRCUIT, ev->circuit)) ||
 	    (ev->channel != PHLOEM_NONE &&
-	     nla_put_u32(skb, PHLOEM_A_EV_CHANNEL, ev->channel)) ||
+	     nla_put_u32(skb, ev->kind == PHLOEM_EV_SIGNAL ? PHLOEM_A_EV_LINE :
+			 PHLOEM_A_EV_CHANNEL, ev->channel)) ||
 	    (ev->kind == PHLOEM_EV_FREQ &&
 	     nla_put_u32(skb, PHLOEM_A_EV_STAGE, ev->backoff)))
 		goto err;
@@ -844,6 +938,8 @@ static void phloem_nl_changed(struct phloem_dev *pd,
  *        @min_off_ms[n]
  * @fset: bit k: frequency stage k gets @stage[k]
  * @has_over: over-frequency gets @over_mhz and @over_ms
+ * @gcap, @gmask: bit n: grid-operator line n gets @cap_mw[n], @shed[n]
+ * @debounce_us: new signal_debounce_us, when @has_debounce
  */
 struct phloem_nl_limits {
 	unsigned long set, hset;
@@ -859,6 +955,11 @@ struct phloem_nl_limits {
 	struct phloem_freq_stage stage[PHLOEM_FREQ_STAGES];
 	u32 over_mhz, over_ms;
 	bool has_over;
+	unsigned long gcap, gmask;
+	u32 cap_mw[PHLOEM_MAX_SIGNALS];
+	u32 shed[PHLOEM_MAX_SIGNALS];
+	u32 debounce_us;
+	bool has_debounce;
 };
 
 static u32 phloem_nl_u32_or(const struct nlattr *a, u32 dflt)
@@ -926,6 +1027,84 @@ static int phloem_nl_parse_freq(struct genl_info *info,
 		fc->hyst_mhz = k > PHLOEM_FREQ_HYST_MAX_MHZ ? U16_MAX : k;
 		fc->prio_min = phloem_nl_u32_or(sb[PHLOEM_A_STAGE_PRIO_MIN], 0);
 		fc->prio_max = phloem_nl_u32_or(sb[PHLOEM_A_STAGE_PRIO_MAX], 0);
+	}
+	return 0;
+}
+
+/* NL_SET_ERR_MSG_ATTR() for a message that is not a literal (static) */
+static void phloem_nl_bad(struct netlink_ext_ack *extack,
+			  const struct nlattr *attr, const char *msg)
+{
+	NL_SET_BAD_ATTR(extack, attr);
+	if (extack)
+		extack->_msg = msg;
+}
+
+/*
+ * Parse one item of a SET_LIMITS list into @tb and check its index against
+ * @n and the indexes already @seen. Return: 0 with *@idx set, or -errno
+ * with the extack naming the attribute.
+ */
+static int phloem_nl_list_item(struct genl_info *info, struct nlattr *item,
+			       struct nlattr **tb,
+			       const struct phloem_nl_list_desc *d, u32 n,
+			       unsigned long seen, u32 *idx)
+{
+	int ret = nla_parse_nested(tb, d->max, item, d->policy, info->extack);
+
+	if (ret)
+		return ret;
+	if (NL_REQ_ATTR_CHECK(info->extack, item, tb, d->index) ||
+	    (!tb[d->a] && !tb[d->b])) {
+		phloem_nl_bad(info->extack, item, d->need);
+		return -EINVAL;
+	}
+	*idx = nla_get_u32(tb[d->index]);
+	if (*idx >= n || seen & BIT(*idx)) {
+		phloem_nl_bad(info->extack, tb[d->index],
+			      *idx >= n ? d->none : d->twice);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* PHLOEM_A_DEV_SIGNALS and _SIGNAL_DEBOUNCE_US of a SET_LIMITS request */
+static int phloem_nl_parse_signals(struct phloem_dev *pd,
+				   struct genl_info *info,
+				   struct phloem_nl_limits *l)
+{
+	struct nlattr *tb[PHLOEM_A_SIGNAL_MAX + 1];
+	struct nlattr *list = info->attrs[PHLOEM_A_DEV_SIGNALS];
+	struct nlattr *item;
+	int rem, ret;
+	u32 g;
+
+	if (info->attrs[PHLOEM_A_DEV_SIGNAL_DEBOUNCE_US]) {
+		l->debounce_us = nla_get_u32(info->attrs[PHLOEM_A_DEV_SIGNAL_DEBOUNCE_US]);
+		l->has_debounce = true;
+	}
+	if (!list)
+		return 0;
+	nla_for_each_nested(item, list, rem) {
+		ret = phloem_nl_list_item(info, item, tb, &phloem_nl_signal_item,
+					  pd->info.nsignals, l->gcap | l->gmask,
+					  &g);
+		if (ret)
+			return ret;
+		if (tb[PHLOEM_A_SIGNAL_IMPORT_CAP_MW]) {
+			l->cap_mw[g] = nla_get_u32(tb[PHLOEM_A_SIGNAL_IMPORT_CAP_MW]);
+			l->gcap |= BIT(g);
+		}
+		if (tb[PHLOEM_A_SIGNAL_SHED_RELAYS]) {
+			l->shed[g] = nla_get_u32(tb[PHLOEM_A_SIGNAL_SHED_RELAYS]);
+			if (l->shed[g] >> pd->info.nrelays) {
+				NL_SET_ERR_MSG_ATTR(info->extack,
+						    tb[PHLOEM_A_SIGNAL_SHED_RELAYS],
+						    "a relay in the mask does not exist on this device");
+				return -EINVAL;
+			}
+			l->gmask |= BIT(g);
+		}
 	}
 	return 0;
 }
@@ -1004,32 +1183,11 @@ static int phloem_nl_parse_limits(struct phloem_dev *pd,
 
 	nla_for_each_nested(item, list, rem) {
 		/* The list policy already let only LIST_CIRCUIT through */
-		ret = nla_parse_nested(tb, PHLOEM_A_CIRCUIT_MAX, item,
-				       phloem_nl_circuit_set_policy,
-				       info->extack);
+		ret = phloem_nl_list_item(info, item, tb, &phloem_nl_circuit_item,
+					  pd->info.ncircuits, l->set | l->hset,
+					  &c);
 		if (ret)
 			return ret;
-		if (NL_REQ_ATTR_CHECK(info->extack, item, tb,
-				      PHLOEM_A_CIRCUIT_INDEX) ||
-		    (!tb[PHLOEM_A_CIRCUIT_LIMIT_MA] &&
-		     !tb[PHLOEM_A_CIRCUIT_MAX_HOLD_S])) {
-			NL_SET_ERR_MSG_ATTR(info->extack, item,
-					    "a circuit entry needs PHLOEM_A_CIRCUIT_INDEX and PHLOEM_A_CIRCUIT_LIMIT_MA and/or PHLOEM_A_CIRCUIT_MAX_HOLD_S");
-			return -EINVAL;
-		}
-		c = nla_get_u32(tb[PHLOEM_A_CIRCUIT_INDEX]);
-		if (c >= pd->info.ncircuits) {
-			NL_SET_ERR_MSG_ATTR(info->extack,
-					    tb[PHLOEM_A_CIRCUIT_INDEX],
-					    "no such circuit on this device");
-			return -EINVAL;
-		}
-		if ((l->set | l->hset) & BIT(c)) {
-			NL_SET_ERR_MSG_ATTR(info->extack,
-					    tb[PHLOEM_A_CIRCUIT_INDEX],
-					    "circuit given twice in one request");
-			return -EINVAL;
-		}
 		if (tb[PHLOEM_A_CIRCUIT_MAX_HOLD_S]) {
 			l->hset |= BIT(c);
 			l->max_hold_s[c] =
@@ -1049,14 +1207,16 @@ static int phloem_nl_parse_limits(struct phloem_dev *pd,
 	}
 out:
 	ret = phloem_nl_parse_relay_policies(pd, info, l);
+	if (!ret)
+		ret = phloem_nl_parse_signals(pd, info, l);
 	if (ret)
 		return ret;
 	ret = phloem_nl_parse_freq(info, l);
 	if (ret)
 		return ret;
 	if (!l->set && !l->hset && !l->has_site && !l->rset && !l->fset &&
-	    !l->has_over) {
-		GENL_SET_ERR_MSG(info, "nothing to set: give PHLOEM_A_DEV_SITE_IMPORT_LIMIT_MW, PHLOEM_A_DEV_CIRCUITS and/or PHLOEM_A_DEV_RELAYS");
+	    !l->has_over && !l->gcap && !l->gmask && !l->has_debounce) {
+		GENL_SET_ERR_MSG(info, "nothing to set: give PHLOEM_A_DEV_SITE_IMPORT_LIMIT_MW, PHLOEM_A_DEV_CIRCUITS, PHLOEM_A_DEV_RELAYS, PHLOEM_A_DEV_FREQ and/or PHLOEM_A_DEV_SIGNALS");
 		return -EINVAL;
 	}
 	return 0;
@@ -1131,6 +1291,22 @@ static int phloem_nl_set_limits_doit(struct sk_buff *skb,
 		if (!memcmp(&cfg->freq_stage[c], &l.stage[c], sizeof(l.stage[c])))
 			continue;
 		cfg->freq_stage[c] = l.stage[c];
+		changed = true;
+	}
+	for_each_set_bit(c, &l.gcap, PHLOEM_MAX_SIGNALS) {
+		if (cfg->signal[c].import_cap_mw == l.cap_mw[c])
+			continue;
+		cfg->signal[c].import_cap_mw = l.cap_mw[c];
+		changed = true;
+	}
+	for_each_set_bit(c, &l.gmask, PHLOEM_MAX_SIGNALS) {
+		if (cfg->signal[c].shed_relays == l.shed[c])
+			continue;
+		cfg->signal[c].shed_relays = l.shed[c];
+		changed = true;
+	}
+	if (l.has_debounce && cfg->signal_debounce_us != l.debounce_us) {
+		cfg->signal_debounce_us = l.debounce_us;
 		changed = true;
 	}
 	/*

@@ -344,6 +344,16 @@ struct shed_ev {
  * @fq_over: over-frequency reported and not yet ended
  * @fq_over_since: when the filtered frequency went above over_freq_mhz,
  *                 SHED_NEVER when it is not
+ * @sig_all: bits of the grid-operator lines that exist
+ * @sig_raw: the lines' active bits as last given to phloem_shed_signal()
+ * @sig_since: time @sig_raw took its value (the first set that saw it)
+ * @sig_state: the debounced active bits: the lines whose actions are in
+ *             force
+ * @sig_db_ns: signal_debounce_us in ns
+ * @sig_cap: the lowest import cap of the active lines, 0 when none
+ * @sig_mask: relays the active lines shed (critical ones left out)
+ * @imp_lim: site import limit in force: the lower of
+ *           cfg.site_import_limit_mw (0: none) and @sig_cap
  *
  * Embeddable as a zeroed allocation of phloem_shed_size() bytes; nothing
  * here points outside itself. No lock: the caller serialises every call.
@@ -411,7 +421,26 @@ struct phloem_shed {
 	uint32_t fq_mhz, fq_block;
 	uint64_t fq_at, fq_over_since, fq_due;
 	struct shed_fstage fs[PHLOEM_FREQ_STAGES];
+	uint32_t sig_all, sig_raw, sig_state;
+	uint64_t sig_since, sig_db_ns;
+	uint32_t sig_cap, sig_mask, imp_lim;
 };
+
+/* the sizes published before each appended part (uapi/linux/phloem.h) */
+_Static_assert(PHLOEM_INFO_SIZE_VER0 ==
+	       __builtin_offsetof(struct phloem_info, nsignals), "info");
+_Static_assert(PHLOEM_CONFIG_SIZE_VER0 ==
+	       __builtin_offsetof(struct phloem_config, over_freq_mhz),
+	       "config ver0");
+_Static_assert(PHLOEM_CONFIG_SIZE_VER1 ==
+	       __builtin_offsetof(struct phloem_config, signal_debounce_us),
+	       "config ver1");
+_Static_assert(PHLOEM_STATUS_SIZE_VER1 ==
+	       __builtin_offsetof(struct phloem_status, freq_est_mhz),
+	       "status ver1");
+_Static_assert(PHLOEM_STATUS_SIZE_VER2 ==
+	       __builtin_offsetof(struct phloem_status, signal_state),
+	       "status ver2");
 
 /* @whead is a uint8_t: it indexes the windows by its type alone */
 _Static_assert(PHLOEM_SHED_WIN_MAX == 256, "whead must cover the window");
@@ -442,14 +471,15 @@ _Static_assert(PHLOEM_SHED_WIN_MAX == 256, "whead must cover the window");
       (circ(s, r) != 0 ==> s->ci[0].irms + load <= s->ci[0].restore_ma);
     // the site's import at or below its restore threshold
     predicate site_below(struct phloem_shed *s) =
-      s->cfg.site_import_limit_mw == 0 ||
+      s->imp_lim == 0 ||
       s->ch[s->ci[0].ch].p_mw <= s->site_restore_mw;
     // no rule is shedding on the relay's circuit or the site
     predicate calm(struct phloem_shed *s, integer r) =
       s->ci[circ(s, r)].inst_ep == 0 && s->ci[circ(s, r)].therm_ep == 0 &&
       s->ci[0].inst_ep == 0 && s->ci[0].therm_ep == 0 &&
       s->site_ep == 0 && (s->state & PHLOEM_STATE_F_FAILSAFE) == 0 &&
-      (s->fq_block & (1 << r)) == 0;
+      (s->fq_block & (1 << r)) == 0 &&
+      (s->sig_mask & (1U << r)) == 0;
     // a relay may come back: measured room without its load, all calm
     predicate room(struct phloem_shed *s, integer r) =
       headroom_for(s, r, 0) && site_below(s) && calm(s, r);
@@ -604,6 +634,7 @@ static int shed_check_info(const struct phloem_info *info)
 	if (info->nchannels < 1 || info->nchannels > PHLOEM_MAX_CHANNELS ||
 	    info->ncircuits < 1 || info->ncircuits > PHLOEM_MAX_CIRCUITS ||
 	    info->nrelays > PHLOEM_MAX_RELAYS ||
+	    info->nsignals > PHLOEM_MAX_SIGNALS ||
 	    (info->mains_hz != 50 && info->mains_hz != 60))
 		return PHLOEM_SHED_EINVAL;
 	for (i = 0; i < info->nchannels; i++) {
@@ -747,7 +778,45 @@ int phloem_shed_check_config(const struct phloem_info *info,
 		    r->min_off_ms > 3600000)
 			return PHLOEM_SHED_EINVAL;
 	}
+	if (cfg->signal_debounce_us > PHLOEM_SIGNAL_DEBOUNCE_MAX_US ||
+	    cfg->signal_reserved)
+		return PHLOEM_SHED_EINVAL;
+	for (i = 0; i < PHLOEM_MAX_SIGNALS; i++) {
+		const struct phloem_signal_cfg *g = &cfg->signal[i];
+
+		/* a line that does not exist has no action */
+		if ((i >= info->nsignals && (g->import_cap_mw || g->shed_relays)) ||
+		    g->shed_relays >> cfg->nrelays)
+			return PHLOEM_SHED_EINVAL;
+	}
 	return shed_check_freq(info, cfg);
+}
+
+/*
+ * The grid-operator lines' actions in force, from their debounced state:
+ * the lowest cap of the active lines, the relays they shed (never a
+ * critical one), and the site import limit with the cap.
+ */
+static void shed_sig_derive(struct phloem_shed *s)
+{
+	uint32_t i, cap = 0, mask = 0, lim = s->cfg.site_import_limit_mw;
+
+	for (i = 0; i < PHLOEM_MAX_SIGNALS; i++) {
+		const struct phloem_signal_cfg *g = &s->cfg.signal[i];
+
+		if (!(s->sig_state & (1U << i)))
+			continue;
+		mask |= g->shed_relays;
+		if (g->import_cap_mw && (!cap || g->import_cap_mw < cap))
+			cap = g->import_cap_mw;
+	}
+	for (i = 0; i < s->nrel; i++)
+		if (s->cfg.relay[i].flags & PHLOEM_RELAY_F_CRITICAL)
+			mask &= ~(1U << i);
+	s->sig_cap = cap;
+	s->sig_mask = mask & ((1U << s->nrel) - 1);
+	s->imp_lim = cap && (!lim || cap < lim) ? cap : lim;
+	s->sig_db_ns = (uint64_t)s->cfg.signal_debounce_us * 1000;
 }
 
 /* Everything derived from the limits in force: called whenever they move. */
@@ -774,8 +843,8 @@ static void shed_derive_limits(struct phloem_shed *s)
 		ci->hold_ns = shed_ms(1000ULL * (cc->max_hold_s ? cc->max_hold_s :
 						 PHLOEM_MAX_HOLD_DEFAULT_S));
 	}
-	s->site_restore_mw = shed_sat32(shed_div((uint64_t)
-				s->cfg.site_import_limit_mw *
+	shed_sig_derive(s);
+	s->site_restore_mw = shed_sat32(shed_div((uint64_t)s->imp_lim *
 				s->cfg.circuit[0].restore_pct, 100, 0));
 	s->delay_ns = shed_ms(s->cfg.restore_delay_ms);
 }
@@ -1516,9 +1585,24 @@ static void shed_thermal(struct phloem_shed *s, uint64_t dt)
 	}
 }
 
+/*
+ * A grid-operator line's cap has no grace: the next step comes as soon as
+ * a whole cycle has been measured after the previous one (1.25 nominal
+ * periods: a cycle of mains down to 40 Hz), so a cycle that still holds
+ * the load just shed does not shed a second relay for it.
+ */
+static uint64_t shed_site_grace(const struct phloem_shed *s)
+{
+	if (s->sig_cap && s->imp_lim == s->sig_cap)
+		return s->period_ns + s->period_ns / 4;
+	return shed_ms(s->cfg.site_import_grace_ms);
+}
+
 static void shed_site(struct phloem_shed *s)
 {
-	uint32_t lim = s->cfg.site_import_limit_mw;
+	uint32_t lim = s->imp_lim;
+	uint32_t cause = s->sig_cap && lim == s->sig_cap ?
+			 PHLOEM_CAUSE_GRID_SIGNAL : PHLOEM_CAUSE_SITE_IMPORT;
 	int32_t p = s->ch[s->ci[0].ch].p_mw;
 
 	if (!lim || s->state & PHLOEM_STATE_F_FAILSAFE || p <= (int64_t)lim) {
@@ -1528,15 +1612,16 @@ static void shed_site(struct phloem_shed *s)
 	if (!s->site_ep) {
 		s->site_ep = 1;
 		s->site_since = s->now;
-		s->site_next = s->now + shed_ms(s->cfg.site_import_grace_ms);
-		shed_event(s, PHLOEM_EV_OVERLOAD, PHLOEM_CAUSE_SITE_IMPORT,
+		s->site_next = cause == PHLOEM_CAUSE_GRID_SIGNAL ? s->now :
+			       s->now + shed_site_grace(s);
+		shed_event(s, PHLOEM_EV_OVERLOAD, cause,
 			   SHED_NONE, 0, s->ci[0].ch, p, lim, s->now);
 	}
 	if (s->now < s->site_next)
 		return;
-	shed_one(s, 0, PHLOEM_CAUSE_SITE_IMPORT, p, lim, s->site_since);
+	shed_one(s, 0, cause, p, lim, s->site_since);
 	s->site_since = s->now;
-	s->site_next = s->now + shed_ms(s->cfg.site_import_grace_ms);
+	s->site_next = s->now + shed_site_grace(s);
 }
 
 #ifdef SHED_WP
@@ -1547,7 +1632,7 @@ static void shed_site(struct phloem_shed *s)
 #endif
 static int shed_site_below(const struct phloem_shed *s)
 {
-	return !s->cfg.site_import_limit_mw ||
+	return !s->imp_lim ||
 	       s->ch[s->ci[0].ch].p_mw <= (int64_t)s->site_restore_mw;
 }
 
@@ -1575,7 +1660,7 @@ static int shed_headroom(const struct phloem_shed *s, uint32_t r,
 		return 0;
 	if (!shed_site_below(s))
 		return 0;
-	if (load && s->cfg.site_import_limit_mw && s->v0 != SHED_NONE) {
+	if (load && s->imp_lim && s->v0 != SHED_NONE) {
 		/* the load's power at the present voltage and a unity PF */
 		int64_t p = s->ch[s->ci[0].ch].p_mw;
 		uint64_t add = shed_div(load * s->ch[s->v0].rms, 1000, 0);
@@ -1603,7 +1688,8 @@ static int shed_calm(const struct phloem_shed *s, uint32_t r)
 	return !ci->inst_ep && !ci->therm_ep && !s->ci[0].inst_ep &&
 	       !s->ci[0].therm_ep && !s->site_ep &&
 	       !(s->state & PHLOEM_STATE_F_FAILSAFE) &&
-	       !(s->fq_block & (1U << r));
+	       !(s->fq_block & (1U << r)) &&
+	       !(s->sig_mask & (1U << r));
 }
 
 /* The one gate of every restore on headroom: room without the load. */
@@ -1800,7 +1886,8 @@ static uint32_t shed_fs_pick(const struct phloem_shed *s)
 		uint32_t key;
 
 		/* held off by an override: it returns when that ends */
-		if (!s->rl[r].fs_hold || s->rl[r].mode == PHLOEM_OVERRIDE_OFF)
+		if (!s->rl[r].fs_hold || s->rl[r].mode == PHLOEM_OVERRIDE_OFF ||
+		    s->sig_mask & (1U << r))	/* an active line sheds it */
 			continue;
 		key = !!(s->cfg.relay[r].flags & PHLOEM_RELAY_F_CRITICAL) << 16 |
 		      (uint32_t)s->cfg.relay[r].priority << 8 | (0xff - r);
@@ -1859,6 +1946,8 @@ static uint32_t shed_why(const struct phloem_shed *s, uint32_t r, int *fits)
 	const struct shed_relay *rl = &s->rl[r];
 
 	*fits = 0;
+	if (s->sig_mask & (1U << r))
+		return PHLOEM_HOLD_SIGNAL;	/* an active line sheds it */
 	if (s->now < rl->off_until)
 		return PHLOEM_HOLD_MIN_OFF;
 	if (rl->est)
@@ -2029,6 +2118,104 @@ static void shed_restore(struct phloem_shed *s)
 	}
 }
 
+/* ------------------------------------------------------------------ */
+/* Grid-operator input lines (docs/shedding.md, Grid-operator input)   */
+/* ------------------------------------------------------------------ */
+
+/* shed the on relays of the active lines' mask, lowest priority first */
+static void shed_sig_relays(struct phloem_shed *s, uint64_t trig)
+{
+	uint32_t n;
+
+	if (s->state & PHLOEM_STATE_F_FAILSAFE || !(s->relays & s->sig_mask))
+		return;
+	/*
+	 * shed_one() chooses among the relays that are on: hide the others
+	 * from it. Each shed rebuilds the bitmap from the relay states
+	 * (shed_update_relays()), so the mask is set again before each call
+	 * and the true bitmap rebuilt after the last.
+	 */
+	for (n = 0; n < PHLOEM_MAX_RELAYS; n++) {
+		s->relays &= s->sig_mask;
+		if (!shed_one(s, 0, PHLOEM_CAUSE_GRID_SIGNAL, 0, 0, trig))
+			break;
+	}
+	shed_update_relays(s);
+}
+
+/*
+ * A line's cap just came into force: when the last cycle's import is above
+ * it, shed now, by priority, until the loads taken off cover the excess.
+ * A relay's load is its estimate from an earlier shed, else what its
+ * circuit draws that no relay shed here has accounted for, at the present
+ * voltage and unity power factor. What that misses (loads sharing a circuit
+ * with no estimate) the site rule takes off a step per measured cycle.
+ */
+static void shed_sig_cap(struct phloem_shed *s, uint64_t trig)
+{
+	uint32_t left[PHLOEM_MAX_CIRCUITS], c, r, n, off, lim = s->imp_lim;
+	int32_t p = s->ch[s->ci[0].ch].p_mw;
+	uint64_t ma, drop, need;
+
+	if (!s->sig_cap || lim != s->sig_cap || p <= (int64_t)lim ||
+	    s->state & PHLOEM_STATE_F_FAILSAFE || s->v0 == SHED_NONE)
+		return;
+	if (!s->site_ep) {
+		s->site_ep = 1;
+		s->site_since = trig;
+		shed_event(s, PHLOEM_EV_OVERLOAD, PHLOEM_CAUSE_GRID_SIGNAL,
+			   SHED_NONE, 0, s->ci[0].ch, p, lim, trig);
+	}
+	for (c = 0; c < PHLOEM_MAX_CIRCUITS; c++)
+		left[c] = c < s->ncirc ? s->ci[c].irms : 0;
+	need = (uint64_t)((int64_t)p - lim);	/* > 0, < 2^31 */
+	for (n = 0; n < PHLOEM_MAX_RELAYS && need; n++) {
+		uint32_t before = s->relays;
+
+		if (!shed_one(s, 0, PHLOEM_CAUSE_GRID_SIGNAL, p, lim, trig))
+			break;
+		off = before & ~s->relays;
+		for (r = 0; r < PHLOEM_MAX_RELAYS - 1 && !(off & (1U << r)); r++)
+			;
+		c = s->cfg.relay[r].circuit % PHLOEM_MAX_CIRCUITS;
+		ma = s->rl[r].load_ma;
+		if (!ma || ma > left[c])
+			ma = left[c];
+		left[c] -= (uint32_t)ma;
+		if (c)
+			left[0] -= ma < left[0] ? (uint32_t)ma : left[0];
+		drop = shed_div(ma * s->ch[s->v0].rms, 1000, 0);
+		need = drop >= need ? 0 : need - drop;
+	}
+	s->site_next = s->now + shed_site_grace(s);
+}
+
+/* The debounced state of the lines changes to @sig_raw: act on it. */
+static void shed_sig_change(struct phloem_shed *s)
+{
+	uint32_t ch = s->sig_raw ^ s->sig_state, i;
+
+	s->sig_state = s->sig_raw;
+	shed_derive_limits(s);
+	for (i = 0; i < PHLOEM_MAX_SIGNALS; i++)
+		if (ch & (1U << i))
+			shed_event(s, PHLOEM_EV_SIGNAL,
+				   PHLOEM_CAUSE_NONE, SHED_NONE,
+				   SHED_NONE, i, !!(s->sig_state & (1U << i)),
+				   s->imp_lim, s->sig_since);
+	shed_sig_relays(s, s->sig_since);
+	shed_sig_cap(s, s->sig_since);
+	/* with the line gone, the relays come back by the restore rules */
+}
+
+/* a new level that has held for the debounce counts */
+static void shed_sig_poll(struct phloem_shed *s)
+{
+	if (s->sig_raw != s->sig_state &&
+	    s->now - s->sig_since >= s->sig_db_ns)
+		shed_sig_change(s);
+}
+
 /*
  * The cycle ends at the next crossing, or without one 1.5 nominal periods
  * after the last close or crossing (a nominal period once in no-mains),
@@ -2147,6 +2334,7 @@ static void shed_close(struct phloem_shed *s, uint64_t t_end, uint32_t freq)
 	}
 	/* like energy, the heat model does not integrate over a sampling gap */
 	shed_thermal(s, dt > 2 * s->period_ns ? 2 * s->period_ns : dt);
+	shed_sig_relays(s, s->now);
 	shed_site(s);
 	if (!(s->state & PHLOEM_STATE_F_FAILSAFE))
 		shed_restore(s);
@@ -2435,6 +2623,7 @@ void phloem_shed_init(struct phloem_shed *s, const struct phloem_info *info,
 	s->nrel = (uint8_t)info->nrelays;
 	s->v0 = SHED_NONE;
 	s->ncur = 0;
+	s->sig_all = (1U << (info->nsignals % (PHLOEM_MAX_SIGNALS + 1))) - 1;
 	/*@ loop unroll PHLOEM_MAX_CHANNELS; */
 	for (i = 0; i < s->nch; i++) {
 		if (info->chan[i].kind == PHLOEM_CHAN_VOLTAGE) {
@@ -2850,6 +3039,24 @@ bool phloem_shed_tick(struct phloem_shed *s, uint64_t now_ns)
 		shed_timers(s);
 	if (s->now - s->last_good >= s->stale_ns)
 		shed_stale(s);
+	shed_sig_poll(s);
+	return s->relays != rel0 || s->evpushed != ev0;
+}
+
+bool phloem_shed_signal(struct phloem_shed *s, uint32_t lines, uint64_t now_ns)
+{
+	uint32_t ev0 = s->evpushed, rel0 = s->relays;
+
+	lines &= s->sig_all;
+	if (lines == s->sig_raw && lines == s->sig_state)
+		return false;	/* the per-sample path: nothing moves */
+	if (now_ns > s->now)
+		s->now = now_ns;
+	if (lines != s->sig_raw) {
+		s->sig_raw = lines;
+		s->sig_since = s->now;
+	}
+	shed_sig_poll(s);
 	return s->relays != rel0 || s->evpushed != ev0;
 }
 
@@ -2914,6 +3121,8 @@ static uint32_t shed_state(const struct phloem_shed *s)
 		st |= PHLOEM_STATE_F_UNDER_FREQ;
 	if (s->fq_over)
 		st |= PHLOEM_STATE_F_OVER_FREQ;
+	if (s->sig_state)
+		st |= PHLOEM_STATE_F_GRID_SIGNAL;
 	return st;
 }
 
@@ -3011,6 +3220,8 @@ void phloem_shed_status(const struct phloem_shed *s, struct phloem_status *st,
 		st->energy[i].import_mwh = i < s->nch ? s->ch[i].imp_mwh : 0;
 		st->energy[i].export_mwh = i < s->nch ? s->ch[i].exp_mwh : 0;
 	}
+	st->signal_state = s->sig_state;
+	st->import_cap_mw = s->imp_lim;
 }
 
 void phloem_shed_counters(const struct phloem_shed *s,

@@ -36,7 +36,8 @@
 		{ PHLOEM_EV_OVERRIDE,		"override" },		\
 		{ PHLOEM_EV_CONFIG,		"config" },		\
 		{ PHLOEM_EV_HOLD,		"hold" },		\
-		{ PHLOEM_EV_FREQ,		"freq" })
+		{ PHLOEM_EV_FREQ,		"freq" },		\
+		{ PHLOEM_EV_SIGNAL,		"signal" })
 
 #define phloem_show_cause(c)						\
 	__print_symbolic(c,						\
@@ -53,7 +54,8 @@
 		{ PHLOEM_CAUSE_HOLD,		"hold" },		\
 		{ PHLOEM_CAUSE_UNDER_FREQ,	"under_freq" },		\
 		{ PHLOEM_CAUSE_OVER_FREQ,	"over_freq" },		\
-		{ PHLOEM_CAUSE_FREQ_OK,		"freq_ok" })
+		{ PHLOEM_CAUSE_FREQ_OK,		"freq_ok" },		\
+		{ PHLOEM_CAUSE_GRID_SIGNAL,	"grid_signal" })
 
 /*
  * phloem_sample - a sample set was taken (all channels read)

@@ -78,6 +78,13 @@ struct pd_backend_ops {
 	int (*freq)(struct pd_backend *b, uint32_t over_mhz, uint32_t over_ms,
 		    const struct phloem_freq_stage *stages);
 	int (*lease)(struct pd_backend *b, uint32_t timeout_ms);
+	/*
+	 * The grid-operator lines' actions (optional): @debounce_us or
+	 * UINT32_MAX, and per line an import cap and a relay mask in device
+	 * relay indexes, UINT32_MAX where the file says nothing.
+	 */
+	int (*signals)(struct pd_backend *b, uint32_t debounce_us,
+		       const uint32_t *cap_mw, const uint32_t *shed, uint32_t n);
 	uint32_t (*peak)(struct pd_backend *b, uint32_t chan);
 	int (*stats)(struct pd_backend *b, struct phloem_stats *st);
 	void (*close)(struct pd_backend *b);

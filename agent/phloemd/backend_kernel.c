@@ -139,6 +139,16 @@ static int k_policy(struct pd_backend *b, uint32_t site_mw, const uint32_t *circ
 	return err;
 }
 
+static int k_signals(struct pd_backend *b, uint32_t debounce_us,
+		     const uint32_t *cap_mw, const uint32_t *shed, uint32_t n)
+{
+	struct kpriv *p = b->priv;
+	int err = phloem_nl_set_signals(p->nl, p->dev, debounce_us, cap_mw, shed, n);
+
+	log_refusal(p, "grid-signal actions", err);
+	return err;
+}
+
 static int k_relay_policy(struct pd_backend *b, uint32_t relay, uint32_t prio,
 			  uint32_t flags, uint32_t min_off_ms)
 {
@@ -238,6 +248,7 @@ const struct pd_backend_ops pd_backend_kernel = {
 	.override = k_override,
 	.freq = k_freq,
 	.lease = k_lease,
+	.signals = k_signals,
 	.peak = NULL,
 	.stats = k_stats,
 	.close = k_close,

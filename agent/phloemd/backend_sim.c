@@ -336,6 +336,26 @@ static int sim_max_holds(struct pd_backend *b, uint32_t *max_hold_s)
 	return 0;
 }
 
+static int sim_signals(struct pd_backend *b, uint32_t debounce_us,
+		       const uint32_t *cap_mw, const uint32_t *shed, uint32_t n)
+{
+	struct sim_priv *p = b->priv;
+	uint64_t now = catch_up(b);
+	struct phloem_config cfg;
+
+	phloem_shed_get_config(phloem_sim_shed(p->sim), &cfg);
+	cfg.size = sizeof(cfg);
+	if (debounce_us != UINT32_MAX)
+		cfg.signal_debounce_us = debounce_us;
+	for (uint32_t i = 0; i < n && i < PHLOEM_MAX_SIGNALS; i++) {
+		if (cap_mw[i] != UINT32_MAX)
+			cfg.signal[i].import_cap_mw = cap_mw[i];
+		if (shed[i] != UINT32_MAX)
+			cfg.signal[i].shed_relays = shed[i];
+	}
+	return sim_set_config(b, &cfg, now);
+}
+
 static int sim_policy(struct pd_backend *b, uint32_t site_mw, const uint32_t *circuit_ma,
 		      const uint32_t *max_hold_s, const struct pd_relay_policy *rp, uint32_t n)
 {
@@ -463,6 +483,7 @@ const struct pd_backend_ops pd_backend_sim = {
 	.override = sim_override,
 	.freq = sim_freq,
 	.lease = sim_lease,
+	.signals = sim_signals,
 	.peak = sim_peak,
 	.stats = sim_stats,
 	.close = sim_close,

@@ -39,6 +39,8 @@ struct parse {
 	 * whole file is read (a relay may precede its circuit) */
 	char relay_circuit[PHLOEM_MAX_RELAYS][PD_NAME_LEN];
 	char tou_shed[PD_MAX_TOU][128];
+	char sig_shed[PHLOEM_MAX_SIGNALS][128];
+	int sig_line[PHLOEM_MAX_SIGNALS];
 	int tou_shed_line[PD_MAX_TOU];
 	char step_circuit[PD_MAX_STEPS][PD_NAME_LEN];
 	int step_line[PD_MAX_STEPS];
@@ -52,7 +54,7 @@ struct parse {
 enum { SEC_NONE, SEC_SITE, SEC_CIRCUIT, SEC_RELAY, SEC_TOU, SEC_HISTORY,
        SEC_AGENT, SEC_SIM, SEC_PEERS, SEC_DEVICE, SEC_MBSERVER,
        SEC_MQTT, SEC_WEB /* keys in mqttweb_conf.c */, SEC_FREQ,
-       SEC_FREQ_STAGE };
+       SEC_FREQ_STAGE, SEC_SIGNAL };
 
 static bool fail(struct parse *p, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -85,6 +87,7 @@ void pd_config_defaults(struct pd_config *c)
 	pd_web_conf_defaults(&c->web);
 	snprintf(c->socket, sizeof(c->socket), "/run/phloem/phloemd.sock");
 	c->lease_s = 30;
+	c->sig_debounce_us = UINT32_MAX;
 	c->sample_ms = 100;
 	snprintf(c->user, sizeof(c->user), "phloem");
 	snprintf(c->group, sizeof(c->group), "phloem");
@@ -375,6 +378,17 @@ static bool begin_section(struct parse *p, const char *hdr)
 		snprintf(c->relay[p->idx].name, PD_NAME_LEN, "%.*s", PD_NAME_LEN - 1, name);
 		c->relay[p->idx].line = p->line;
 		c->relay[p->idx].priority = 100;
+	} else if (n == 2 && !strcmp(kind, "grid_signal")) {
+		if (strlen(name) != 2 || name[0] != 'K' || name[1] < '1' ||
+		    name[1] > '0' + PHLOEM_MAX_SIGNALS)
+			return fail(p, p->line, "bad grid-operator line \"%s\" (K1..K%d)",
+				    name, PHLOEM_MAX_SIGNALS);
+		p->idx = name[1] - '1';
+		if (c->sig_set & (1u << p->idx))
+			return fail(p, p->line, "[grid_signal %s] defined twice", name);
+		c->sig_set |= 1u << p->idx;
+		p->sig_line[p->idx] = p->line;
+		p->kind = SEC_SIGNAL;
 	} else if (n == 2 && !strcmp(kind, "tou")) {
 		if (!good_name(name, sizeof(c->tou[0].name)))
 			return fail(p, p->line, "bad window name \"%s\"", name);
@@ -410,7 +424,7 @@ static bool begin_section(struct parse *p, const char *hdr)
 		fs->st.hyst_mhz = 200;
 		fs->st.restore_ms = 30000;
 	} else {
-		return fail(p, p->line, "unknown section [%s] (expected site, circuit NAME, relay NAME, tou NAME, device NAME, modbus_server, history, agent, sim, peers, mqtt, web, freq, freq_stage NAME)",
+		return fail(p, p->line, "unknown section [%s] (expected site, circuit NAME, relay NAME, tou NAME, grid_signal K1..K4, device NAME, modbus_server, history, agent, sim, peers, mqtt, web, freq, freq_stage NAME)",
 			    hdr);
 	}
 	return true;
@@ -663,8 +677,23 @@ static int handler(void *user, const char *section, const char *key,
 			if (!parse_u32(v, 0, 4000000, &u))
 				return BAD("expected watts 0..4000000 (0 disables)");
 			c->export_limit_mw = u * 1000;
+		} else if (!strcmp(key, "grid_signal_debounce_us")) {
+			if (!parse_u32(v, 0, PHLOEM_SIGNAL_DEBOUNCE_MAX_US, &c->sig_debounce_us))
+				return BAD("expected microseconds 0..10000");
 		} else {
-			return BAD("unknown key (import_limit_w, peak_shaving_target_w, export_limit_w)");
+			return BAD("unknown key (import_limit_w, peak_shaving_target_w, export_limit_w, grid_signal_debounce_us)");
+		}
+		return 1;
+	case SEC_SIGNAL:
+		if (!strcmp(key, "import_cap_w")) {
+			if (!parse_u32(v, 0, 4000000, &u))
+				return BAD("expected watts 0..4000000 (0: no cap)");
+			c->sig_cap_mw[p->idx] = u * 1000;
+		} else if (!strcmp(key, "shed")) {
+			if (!list_names(p, v, p->sig_shed[p->idx], sizeof(p->sig_shed[0])))
+				return 0;
+		} else {
+			return BAD("unknown key (import_cap_w, shed)");
 		}
 		return 1;
 	case SEC_CIRCUIT: {
@@ -1031,6 +1060,22 @@ static bool resolve(struct parse *p)
 		}
 		if (p->tou_shed[i][0] && !t->shed)
 			return fail(p, p->tou_shed_line[i], "[tou %s] shed: empty list", t->name);
+	}
+	for (int i = 0; i < PHLOEM_MAX_SIGNALS; i++) {
+		char buf[128], *tok, *save;
+
+		snprintf(buf, sizeof(buf), "%s", p->sig_shed[i]);
+		for (tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+			int r = pd_config_relay_index(c, tok);
+
+			if (r < 0)
+				return fail(p, p->sig_line[i], "[grid_signal K%d] shed: relay \"%s\" is not defined",
+					    i + 1, tok);
+			if (c->relay[r].critical)
+				return fail(p, p->sig_line[i], "[grid_signal K%d] shed: relay \"%s\" is critical (never shed)",
+					    i + 1, tok);
+			c->sig_shed[i] |= 1u << r;
+		}
 	}
 	for (int i = 0; i < c->ndevices; i++)
 		if (!c->dev[i].url[0])

@@ -167,10 +167,11 @@ static struct json_object *ok_reply(void)
 
 static struct json_object *state_flags(uint32_t state)
 {
-	static const char *const n[] = { "failsafe", "leased", "boot-limits", "no-mains", "shedding" };
+	static const char *const n[] = { "failsafe", "leased", "boot-limits", "no-mains", "shedding",
+					 "grid-signal" };
 	struct json_object *a = json_object_new_array();
 
-	for (unsigned i = 0; i < 5; i++)
+	for (unsigned i = 0; i < 6; i++)
 		if (state & (1u << i))
 			json_object_array_add(a, JS(n[i]));
 	return a;
@@ -261,6 +262,9 @@ static struct json_object *do_status(struct phloemd *d)
 	ADD(o, "freq_hz", json_object_new_double(st.freq_mhz / 1000.0));
 	ADD(o, "lease_left_ms", JI(st.lease_left_ms));
 	ADD(o, "site_import_limit_w", JI(d->applied.site_import_limit_mw / 1000));
+	/* the grid-operator lines: active ones, and the cap in force with them */
+	ADD(o, "grid_signal_state", JI(st.signal_state));
+	ADD(o, "import_cap_w", JI(st.import_cap_mw / 1000));
 	ADD(o, "time", JI(pd_now(d)));
 	w = json_object_new_array();
 	for (int i = 0; i < d->cfg.ntou; i++)

@@ -250,6 +250,37 @@ static void relay_policies_each(struct phloemd *d)
 	}
 }
 
+/*
+ * The grid-operator lines' actions of [grid_signal K*] and [site]
+ * grid_signal_debounce_us, with the relay policies (at start and on a
+ * reload): the kernel keeps them, and acts on the lines without us.
+ */
+static void push_signals(struct phloemd *d)
+{
+	uint32_t cap[PHLOEM_MAX_SIGNALS], shed[PHLOEM_MAX_SIGNALS];
+	int err;
+
+	if (!d->cfg.sig_set && d->cfg.sig_debounce_us == UINT32_MAX)
+		return;
+	for (int i = 0; i < PHLOEM_MAX_SIGNALS; i++) {
+		cap[i] = shed[i] = UINT32_MAX;
+		if (!(d->cfg.sig_set & (1u << i)))
+			continue;
+		cap[i] = d->cfg.sig_cap_mw[i];
+		shed[i] = 0;
+		for (int r = 0; r < d->cfg.nrelays; r++)
+			if (d->cfg.sig_shed[i] & (1u << r))
+				shed[i] |= 1u << d->relay_map[r];
+	}
+	err = d->be.ops->signals ?
+	      d->be.ops->signals(&d->be, d->cfg.sig_debounce_us, cap, shed,
+				 PHLOEM_MAX_SIGNALS) : -EOPNOTSUPP;
+	if (err) {
+		logmsg("grid-signal actions refused by backend: %s", strerror(-err));
+		d->errors++;
+	}
+}
+
 /* Push limits and windowed sheds when they differ from what is applied
  * (or always, after the backend lost them: d->dirty). Return: 0, or the
  * backend's -errno when it refused the limits (nothing else changed). */
@@ -306,6 +337,8 @@ static int apply_policy(struct phloemd *d, bool force)
 		}
 		if (err && relays_pending)
 			relay_policies_each(d);
+		if (relays_pending)
+			push_signals(d);
 		relays_pending = false;
 		if (holds_pending) {
 			holds_pending = false;
@@ -628,8 +661,16 @@ static void on_event(void *ctx, const struct phloem_rec_event *ev, uint64_t t_ns
 		relay = d->info.relay[ev->relay].name;
 	if (ev->circuit < d->info.ncircuits)
 		circuit = d->info.circuit[ev->circuit].name;
-	if (ev->channel < d->info.nchannels)
+	if (ev->kind == PHLOEM_EV_SIGNAL && ev->channel < PHLOEM_MAX_SIGNALS) {
+		/* a grid-operator line: K1..K4, not an ADC channel */
+		static const char *const line[PHLOEM_MAX_SIGNALS] = {
+			"K1", "K2", "K3", "K4",
+		};
+
+		chan = line[ev->channel];
+	} else if (ev->channel < d->info.nchannels) {
 		chan = d->info.chan[ev->channel].name;
+	}
 	row = (struct pd_event_row){
 		.ts_ms = ts_ms,
 		.kind = phloem_nl_event_name(ev->kind),

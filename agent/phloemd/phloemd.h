@@ -182,6 +182,15 @@ struct pd_config {
 	struct pd_relay relay[PHLOEM_MAX_RELAYS];
 	int ntou;
 	struct pd_tou tou[PD_MAX_TOU];
+	/*
+	 * [grid_signal K1..K4]: the grid-operator lines' actions, pushed to
+	 * the device (docs/phloemd.md); sig_set bit n: [grid_signal K(n+1)]
+	 * is in the file. sig_shed holds config relay indexes.
+	 */
+	uint32_t sig_set;
+	uint32_t sig_cap_mw[PHLOEM_MAX_SIGNALS];
+	uint32_t sig_shed[PHLOEM_MAX_SIGNALS];
+	uint32_t sig_debounce_us;	/* UINT32_MAX: leave the device's */
 	char db[PATH_MAX];
 	uint32_t retention_days;
 	enum pd_backend_kind backend;

@@ -280,6 +280,28 @@ static int phloem_sim_relays_get(void *data, u64 *val)
 DEFINE_DEBUGFS_ATTRIBUTE(phloem_sim_relays_fops, phloem_sim_relays_get, NULL,
 			 "%llu\n");
 
+/* grid_signal: bit N closes contact K(N+1) (its line goes low) */
+static int phloem_sim_grid_signal_get(void *data, u64 *val)
+{
+	struct phloem_sim_hat *hat = data;
+
+	*val = READ_ONCE(hat->contacts);
+	return 0;
+}
+
+static int phloem_sim_grid_signal_set(void *data, u64 val)
+{
+	struct phloem_sim_hat *hat = data;
+
+	if (val >= BIT(PHLOEM_SIM_SIGNALS))
+		return -EINVAL;
+	WRITE_ONCE(hat->contacts, val);
+	return 0;
+}
+DEFINE_DEBUGFS_ATTRIBUTE(phloem_sim_grid_signal_fops,
+			 phloem_sim_grid_signal_get,
+			 phloem_sim_grid_signal_set, "%llu\n");
+
 static int phloem_sim_log_clear_set(void *data, u64 val)
 {
 	if (val != 1)
@@ -344,6 +366,8 @@ void phloem_sim_debugfs_hat_init(struct phloem_sim_hat *hat)
 				   &phloem_sim_stall_fops);
 	debugfs_create_file_unsafe("relays", 0444, d, hat,
 				   &phloem_sim_relays_fops);
+	debugfs_create_file_unsafe("grid_signal", 0644, d, hat,
+				   &phloem_sim_grid_signal_fops);
 	debugfs_create_file_unsafe("adc_delay_us", 0644, d, hat,
 				   &phloem_sim_adc_delay_fops);
 	debugfs_create_file_unsafe("adc_jitter_us", 0644, d, hat,

@@ -126,6 +126,26 @@ FIXTURE_VARIANT_ADD(bad, freq_unknown_key) {
 	.from = NULL, .to = "[freq]\nunder_hz = 49\n",
 	.expect = ":17: [freq] under_hz: unknown key (over_hz, over_delay_ms)",
 };
+/* the grid-operator lines' policy keys (issue 17 item 3) */
+FIXTURE_VARIANT_ADD(bad, grid_signal_no_such_line) {
+	.from = NULL, .to = "[grid_signal K5]\n", .expect = ":16: bad grid-operator line \"K5\"",
+};
+FIXTURE_VARIANT_ADD(bad, grid_signal_twice) {
+	.from = NULL, .to = "[grid_signal K1]\nimport_cap_w = 4200\n[grid_signal K1]\n",
+	.expect = ":18: [grid_signal K1] defined twice",
+};
+FIXTURE_VARIANT_ADD(bad, grid_signal_unknown_relay) {
+	.from = NULL, .to = "[grid_signal K2]\nshed = oven\n",
+	.expect = ":16: [grid_signal K2] shed: relay \"oven\" is not defined",
+};
+FIXTURE_VARIANT_ADD(bad, grid_signal_cap_range) {
+	.from = NULL, .to = "[grid_signal K1]\nimport_cap_w = 4000001\n",
+	.expect = ":17: [grid_signal K1] import_cap_w: expected watts",
+};
+FIXTURE_VARIANT_ADD(bad, grid_signal_debounce_range) {
+	.from = NULL, .to = "[site]\ngrid_signal_debounce_us = 10001\n",
+	.expect = ":17: [site] grid_signal_debounce_us: expected microseconds 0..10000",
+};
 FIXTURE_VARIANT_ADD(bad, empty_unknown_section) {
 	.from = "[relay ev]\n", .to = "[relais ev]\n", .expect = ":9: unknown section [relais ev]",
 };
@@ -389,6 +409,38 @@ TEST(policy_windows)
 	/* a hold lasts until the window's end */
 	EXPECT_EQ(3u * 3600 - 60 * 30, pd_policy_shed_left_s(&c, local(2026, 11, 23, 17, 30), 1));
 	EXPECT_EQ(0u, pd_policy_shed_left_s(&c, local(2026, 11, 23, 12, 0), 1));
+}
+
+/* [grid_signal K*] and the debounce parse into the config relay indexes */
+TEST(grid_signal_keys)
+{
+	static struct pd_config c;
+	char path[] = "/tmp/phloemd-conf-XXXXXX", err[PD_ERR_LEN] = "";
+	int fd = mkstemp(path);
+	FILE *f;
+
+	ASSERT_LE(0, fd);
+	f = fdopen(fd, "w");
+	ASSERT_NE(NULL, f);
+	fputs("[circuit site]\nchannel = i0\nbreaker_a = 40\n"
+	      "[circuit garage]\nchannel = i1\nbreaker_a = 32\n"
+	      "[relay ev]\ncircuit = garage\n[relay heater]\ncircuit = garage\n"
+	      "[site]\ngrid_signal_debounce_us = 3000\n"
+	      "[grid_signal K1]\nimport_cap_w = 4200\n"
+	      "[grid_signal K3]\nshed = heater, ev\n", f);
+	fclose(f);
+	ASSERT_EQ(0, pd_config_load(&c, path, err, sizeof(err))) TH_LOG("%s", err);
+	unlink(path);
+	EXPECT_EQ(3000u, c.sig_debounce_us);
+	EXPECT_EQ(0x5u, c.sig_set);
+	EXPECT_EQ(4200000u, c.sig_cap_mw[0]);
+	EXPECT_EQ(0u, c.sig_shed[0]);
+	EXPECT_EQ(0u, c.sig_cap_mw[2]);
+	EXPECT_EQ(0x3u, c.sig_shed[2]);
+	/* without the keys nothing is pushed */
+	ASSERT_EQ(0, pd_config_load(&c, TEST_DATA "/good.conf", err, sizeof(err)));
+	EXPECT_EQ(0u, c.sig_set);
+	EXPECT_EQ(UINT32_MAX, c.sig_debounce_us);
 }
 
 TEST(days_parser)

@@ -49,6 +49,7 @@ static void any_info(struct phloem_info *in)
 	in->ncircuits = any_u32(1, PHLOEM_MAX_CIRCUITS);
 	in->nrelays = any_u32(0, PHLOEM_MAX_RELAYS);
 	in->mains_hz = Frama_C_nondet(50, 60);
+	in->nsignals = any_u32(0, PHLOEM_MAX_SIGNALS);
 	for (i = 0; i < PHLOEM_MAX_CHANNELS; i++) {
 		in->chan[i].kind = (uint8_t)Frama_C_nondet(PHLOEM_CHAN_VOLTAGE,
 							  PHLOEM_CHAN_CURRENT);
@@ -126,6 +127,12 @@ static void any_config(struct phloem_config *c, const struct phloem_info *in)
 		c->relay[i].min_off_ms = any_u32(0, 3600000);
 	}
 	any_freq(c);
+	c->signal_debounce_us = any_u32(0, PHLOEM_SIGNAL_DEBOUNCE_MAX_US);
+	c->signal_reserved = 0;
+	for (i = 0; i < PHLOEM_MAX_SIGNALS; i++) {
+		c->signal[i].import_cap_mw = any_u32(0, SHED_U32_MAX);
+		c->signal[i].shed_relays = any_u32(0, SHED_U32_MAX);
+	}
 }
 
 int main(void)
@@ -155,7 +162,7 @@ int main(void)
 	/*@ widen_hints global: 7, 8, 31, 63, 64, 255, 256,
 	      4611686018427387904, -4611686018427387904; */
 	while (Frama_C_nondet(0, 1)) {
-		switch (Frama_C_interval(0, 15)) {
+		switch (Frama_C_interval(0, 16)) {
 		case 0:
 			/*@ loop unroll PHLOEM_MAX_CHANNELS; */
 			for (i = 0; i < PHLOEM_MAX_CHANNELS; i++)
@@ -208,6 +215,10 @@ int main(void)
 		case 13:
 			phloem_shed_trip_ms(any_u32(0, SHED_U32_MAX),
 					    any_u32(0, SHED_U32_MAX));
+			break;
+		case 14:
+			phloem_shed_signal(s, any_u32(0, SHED_U32_MAX),
+					   any_time());
 			break;
 		default:
 			any_config(&nc, &info);

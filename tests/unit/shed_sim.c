@@ -316,7 +316,8 @@ bool sim_step(struct sim *m)
 	if (m->misstamp_pct &&
 	    (uint32_t)((sim_rand(m) + 1) * 50) < m->misstamp_pct)
 		stamp -= (uint64_t)((sim_rand(m) + 1) / 2 * m->misstamp_ns);
-	r = phloem_shed_sample(m->s, raw, stamp);
+	r = m->info.nsignals ? phloem_shed_signal(m->s, m->lines, stamp) : 0;
+	r |= phloem_shed_sample(m->s, raw, stamp);
 	m->nsamples++;
 	if (m->tick_every && m->nsamples % m->tick_every == 0)
 		r |= phloem_shed_tick(m->s, m->ns);

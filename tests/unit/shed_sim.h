@@ -79,6 +79,8 @@ struct sim {
 	double jitter;
 	uint64_t stall_every_ns, stall_ns;
 	uint64_t grid;		/* the last period boundary */
+	uint32_t lines;		/* grid-operator lines active (bit n: line n),
+				 * given with every set when info.nsignals */
 	uint64_t ns_set;	/* @ns as sim_step() left it */
 
 	/*

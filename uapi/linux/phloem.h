@@ -66,6 +66,7 @@
 #define PHLOEM_MAX_CHANNELS	8	/* ADC inputs: voltages and currents */
 #define PHLOEM_MAX_CIRCUITS	8	/* circuit 0 is the site (main incomer) */
 #define PHLOEM_MAX_RELAYS	16
+#define PHLOEM_MAX_SIGNALS	4	/* grid-operator input lines, K1..K4 */
 #define PHLOEM_NAME_LEN		16	/* NUL-terminated */
 #define PHLOEM_RING_RECORDS	1024	/* per opener */
 #define PHLOEM_LAT_BUCKETS	48
@@ -145,6 +146,8 @@ struct phloem_chan_cycle {
 #define PHLOEM_STATE_F_UNDER_FREQ (1U << 5)	/* an under-frequency stage
 						 * is operated */
 #define PHLOEM_STATE_F_OVER_FREQ (1U << 6)	/* above over_freq_mhz */
+#define PHLOEM_STATE_F_GRID_SIGNAL (1U << 7)	/* a grid-operator input line
+						 * is active */
 
 /**
  * struct phloem_rec_cycle - measurements over one mains cycle
@@ -189,6 +192,13 @@ enum phloem_event_kind {
 					 * the filtered frequency, limit the
 					 * threshold (mHz); backoff the stage,
 					 * PHLOEM_FREQ_STAGES for over-freq */
+	PHLOEM_EV_SIGNAL,		/* a grid-operator input line changed
+					 * (after its debounce): channel the
+					 * line (0 = K1), value 1 active or 0
+					 * inactive, limit the site import
+					 * limit in force after it (mW, 0
+					 * none), trigger_ns the first sample
+					 * set that saw the new level */
 	__PHLOEM_EV_MAX,
 };
 
@@ -213,6 +223,9 @@ enum phloem_cause {
 	PHLOEM_CAUSE_FREQ_OK,		/* frequency back: a stage released
 					 * (above threshold + hysteresis for
 					 * restore_ms) or over-freq ended */
+	PHLOEM_CAUSE_GRID_SIGNAL,	/* a grid-operator input line: its
+					 * relays, or site import above its
+					 * cap */
 	__PHLOEM_CAUSE_MAX,
 };
 
@@ -325,7 +338,11 @@ struct phloem_relay_info {
 	__u8 reserved[3];
 };
 
-#define PHLOEM_INFO_SIZE_VER0	sizeof(struct phloem_info)
+/* the size before @nsignals was added: still accepted */
+#define PHLOEM_INFO_SIZE_VER0	(48 + 20 * PHLOEM_MAX_CHANNELS + \
+				 24 * PHLOEM_MAX_CIRCUITS + \
+				 20 * PHLOEM_MAX_RELAYS)
+#define PHLOEM_INFO_SIZE_VER1	sizeof(struct phloem_info)
 
 /**
  * struct phloem_info - device identity and topology (PHLOEM_IOC_INFO)
@@ -341,6 +358,8 @@ struct phloem_relay_info {
  * @chan: channels
  * @circuit: circuits; circuit 0 is the site
  * @relay: relays
+ * @nsignals: grid-operator input lines (grid-signal-gpios), 0..
+ *            PHLOEM_MAX_SIGNALS; line n is K(n+1) (appended in VER1)
  */
 struct phloem_info {
 	__u32 size;
@@ -355,6 +374,7 @@ struct phloem_info {
 	struct phloem_chan_info chan[PHLOEM_MAX_CHANNELS];
 	struct phloem_circuit_info circuit[PHLOEM_MAX_CIRCUITS];
 	struct phloem_relay_info relay[PHLOEM_MAX_RELAYS];
+	__u32 nsignals;
 };
 
 /**
@@ -463,11 +483,35 @@ struct phloem_freq_stage {
 	__u8 prio_max;
 };
 
-/* the size before the frequency rule was appended: still accepted */
+/**
+ * struct phloem_signal_cfg - action of one grid-operator input line while
+ * it is active (contact in its active level, after the debounce)
+ * @import_cap_mw: cap on the site real power import; the limit in force is
+ *                 the lower of site_import_limit_mw (when set) and every
+ *                 active line's cap. Above it the unit sheds by priority at
+ *                 once, without site_import_grace_ms. 0: no cap
+ * @shed_relays: bit n: relay n is shed while the line is active (critical
+ *               relays never are); bits only below nrelays
+ */
+struct phloem_signal_cfg {
+	__u32 import_cap_mw;
+	__u32 shed_relays;
+};
+
+#define PHLOEM_SIGNAL_DEBOUNCE_MAX_US	10000	/* half a 50 Hz cycle */
+
+/*
+ * VER0: the size before the frequency rule was appended; VER1: before the
+ * grid-operator lines were appended. Both still accepted; a SET_CONFIG of
+ * either size sets the frequency rule to off when VER0 and keeps the lines'
+ * configuration in force (it is not zeroed)
+ */
 #define PHLOEM_CONFIG_SIZE_VER0	(64 + 16 * PHLOEM_MAX_CHANNELS + \
 				 12 * PHLOEM_MAX_CIRCUITS + \
 				 8 * PHLOEM_MAX_RELAYS)
-#define PHLOEM_CONFIG_SIZE_VER1	sizeof(struct phloem_config)
+#define PHLOEM_CONFIG_SIZE_VER1	(PHLOEM_CONFIG_SIZE_VER0 + 8 + \
+				 16 * PHLOEM_FREQ_STAGES)
+#define PHLOEM_CONFIG_SIZE_VER2	sizeof(struct phloem_config)
 
 /**
  * struct phloem_config - configuration (PHLOEM_IOC_GET/SET_CONFIG)
@@ -500,7 +544,14 @@ struct phloem_freq_stage {
  * @over_freq_ms: 0..PHLOEM_FREQ_DELAY_MAX_MS; 0 when @over_freq_mhz is 0
  * @freq_stage: under-frequency stages (all off: zero)
  *
- * A caller that sets the VER0 size sets the frequency rule to off.
+ * @signal_debounce_us: a grid-operator line must hold a new level this long
+ *                      before it counts; 0..PHLOEM_SIGNAL_DEBOUNCE_MAX_US
+ *                      (appended in VER2, as the fields below)
+ * @signal_reserved: must be zero
+ * @signal: per grid-operator line action, zero past info.nsignals
+ *
+ * A caller that sets the VER0 size sets the frequency rule to off; one that
+ * sets VER0 or VER1 keeps the grid-operator lines' configuration in force.
  */
 struct phloem_config {
 	__u32 size;
@@ -522,6 +573,9 @@ struct phloem_config {
 	__u32 over_freq_mhz;
 	__u32 over_freq_ms;
 	struct phloem_freq_stage freq_stage[PHLOEM_FREQ_STAGES];
+	__u32 signal_debounce_us;
+	__u32 signal_reserved;
+	struct phloem_signal_cfg signal[PHLOEM_MAX_SIGNALS];
 };
 
 /** enum phloem_override_mode - manual relay override */
@@ -603,6 +657,7 @@ enum phloem_hold {
 	PHLOEM_HOLD_FREQ,	/* an operated under-frequency stage covers
 				 * its priority: held until the stage
 				 * releases */
+	PHLOEM_HOLD_SIGNAL,	/* an active grid-operator line sheds it */
 	__PHLOEM_HOLD_MAX,
 };
 
@@ -662,7 +717,9 @@ struct phloem_chan_energy {
 				 16 * PHLOEM_MAX_RELAYS + \
 				 16 * PHLOEM_MAX_CHANNELS)
 #define PHLOEM_STATUS_SIZE_VER1	(PHLOEM_STATUS_SIZE_VER0 + PHLOEM_MAX_RELAYS)
-#define PHLOEM_STATUS_SIZE_VER2	sizeof(struct phloem_status)
+#define PHLOEM_STATUS_SIZE_VER2	(PHLOEM_STATUS_SIZE_VER1 + 4 + \
+				 5 * PHLOEM_FREQ_STAGES)
+#define PHLOEM_STATUS_SIZE_VER3	sizeof(struct phloem_status)
 
 /**
  * enum phloem_freq_state - state of an under-frequency stage
@@ -696,6 +753,10 @@ enum phloem_freq_state {
  * @freq_stage: per stage enum phloem_freq_state
  * @freq_left_ms: per stage, time left of its operate delay (PENDING) or
  *                of its restore time (RECOVERING), else 0
+ * @signal_state: bit n set while grid-operator line n is active, after its
+ *                debounce (appended in VER3, as @import_cap_mw)
+ * @import_cap_mw: site import limit in force, the lower of the configured
+ *                 one and the active lines' caps; 0 when there is none
  */
 struct phloem_status {
 	__u32 size;
@@ -712,6 +773,8 @@ struct phloem_status {
 	__u32 freq_est_mhz;
 	__u8 freq_stage[PHLOEM_FREQ_STAGES];
 	__u32 freq_left_ms[PHLOEM_FREQ_STAGES];
+	__u32 signal_state;
+	__u32 import_cap_mw;
 };
 
 #define PHLOEM_STATS_SIZE_VER0	sizeof(struct phloem_stats)
@@ -829,6 +892,15 @@ struct phloem_stats {
  *       _PRIO_MIN, _PRIO_MAX (u32 each, as struct phloem_freq_stage),
  *       PHLOEM_A_STAGE_STATE u32 (enum phloem_freq_state),
  *       PHLOEM_A_STAGE_LEFT_MS u32 (freq_left_ms of struct phloem_status)
+ *     PHLOEM_A_DEV_SIGNAL_STATE   u32, bit n: grid-operator line n active
+ *     PHLOEM_A_DEV_IMPORT_CAP_MW  u32, site import limit in force with the
+ *                                 active lines' caps (0: none)
+ *     PHLOEM_A_DEV_SIGNAL_DEBOUNCE_US u32
+ *     PHLOEM_A_DEV_SIGNALS        nest (only with grid-operator lines), one
+ *                                 PHLOEM_A_LIST_SIGNAL nest per line:
+ *       PHLOEM_A_SIGNAL_INDEX u32 (0 = K1), PHLOEM_A_SIGNAL_ACTIVE u32,
+ *       PHLOEM_A_SIGNAL_IMPORT_CAP_MW u32, PHLOEM_A_SIGNAL_SHED_RELAYS u32
+ *       (relay bitmask)
  *
  * PHLOEM_CMD_SET_LIMITS (admin)
  *   PHLOEM_A_DEV_INDEX u32 (required)
@@ -846,6 +918,11 @@ struct phloem_stats {
  *     the stage's new fields; a field left out is 0, so an entry with the
  *     index alone switches the stage off. Checked as a whole
  *     configuration (limits in struct phloem_freq_stage)
+ *   PHLOEM_A_DEV_SIGNAL_DEBOUNCE_US u32 (optional,
+ *     0..PHLOEM_SIGNAL_DEBOUNCE_MAX_US)
+ *   PHLOEM_A_DEV_SIGNALS nest (optional) of PHLOEM_A_LIST_SIGNAL nests with
+ *     PHLOEM_A_SIGNAL_INDEX (required) and PHLOEM_A_SIGNAL_IMPORT_CAP_MW
+ *     and/or PHLOEM_A_SIGNAL_SHED_RELAYS
  *   Applied as one unit after the whole message validated (limits above a
  *   breaker rating are refused), like PHLOEM_IOC_SET_CONFIG: one
  *   PHLOEM_EV_CONFIG event, none when every value equals the one in force.
@@ -875,6 +952,9 @@ struct phloem_stats {
  *   PHLOEM_A_EV_RELAY, PHLOEM_A_EV_CIRCUIT, PHLOEM_A_EV_CHANNEL (u32),
  *   PHLOEM_A_EV_STAGE (u32, PHLOEM_EV_FREQ only: the stage,
  *   PHLOEM_FREQ_STAGES for over-frequency).
+ *   PHLOEM_A_EV_RELAY, PHLOEM_A_EV_CIRCUIT, PHLOEM_A_EV_CHANNEL (u32);
+ *   for PHLOEM_EV_SIGNAL PHLOEM_A_EV_LINE u32 (the line) instead of
+ *   PHLOEM_A_EV_CHANNEL.
  */
 
 #define PHLOEM_GENL_NAME		"phloem"
@@ -914,6 +994,10 @@ enum phloem_attr {
 	PHLOEM_A_EVENT,
 	PHLOEM_A_PAD,
 	PHLOEM_A_DEV_FREQ,
+	PHLOEM_A_DEV_SIGNAL_STATE,
+	PHLOEM_A_DEV_IMPORT_CAP_MW,
+	PHLOEM_A_DEV_SIGNAL_DEBOUNCE_US,
+	PHLOEM_A_DEV_SIGNALS,
 	__PHLOEM_A_LAST,
 };
 #define PHLOEM_A_MAX (__PHLOEM_A_LAST - 1)
@@ -929,6 +1013,7 @@ enum phloem_list_attr {
 	PHLOEM_A_LIST_RELAY,	/* inside PHLOEM_A_DEV_RELAYS */
 	PHLOEM_A_LIST_BUCKET,	/* inside PHLOEM_A_STATS_LAT_HIST */
 	PHLOEM_A_LIST_STAGE,	/* inside PHLOEM_A_FREQ_STAGES */
+	PHLOEM_A_LIST_SIGNAL,	/* inside PHLOEM_A_DEV_SIGNALS */
 	__PHLOEM_A_LIST_LAST,
 };
 #define PHLOEM_A_LIST_MAX (__PHLOEM_A_LIST_LAST - 1)
@@ -1031,6 +1116,7 @@ enum phloem_event_attr {
 	PHLOEM_A_EV_CHANNEL,
 	PHLOEM_A_EV_PAD,
 	PHLOEM_A_EV_STAGE,
+	PHLOEM_A_EV_LINE,
 	__PHLOEM_A_EV_LAST,
 };
 #define PHLOEM_A_EV_MAX (__PHLOEM_A_EV_LAST - 1)
@@ -1061,5 +1147,14 @@ enum phloem_stage_attr {
 	__PHLOEM_A_STAGE_LAST,
 };
 #define PHLOEM_A_STAGE_MAX (__PHLOEM_A_STAGE_LAST - 1)
+enum phloem_signal_attr {
+	PHLOEM_A_SIGNAL_UNSPEC,
+	PHLOEM_A_SIGNAL_INDEX,
+	PHLOEM_A_SIGNAL_ACTIVE,
+	PHLOEM_A_SIGNAL_IMPORT_CAP_MW,
+	PHLOEM_A_SIGNAL_SHED_RELAYS,
+	__PHLOEM_A_SIGNAL_LAST,
+};
+#define PHLOEM_A_SIGNAL_MAX (__PHLOEM_A_SIGNAL_LAST - 1)
 
 #endif /* _UAPI_LINUX_PHLOEM_H */

@@ -178,6 +178,17 @@ static struct nla_policy dev_pol[PHLOEM_A_MAX + 1] = {
 	[PHLOEM_A_LEASE_TIMEOUT_MS] = { .type = NLA_U32 },
 	[PHLOEM_A_EVENT] = { .type = NLA_NESTED },
 	[PHLOEM_A_DEV_FREQ] = { .type = NLA_NESTED },
+	[PHLOEM_A_DEV_SIGNAL_STATE] = { .type = NLA_U32 },
+	[PHLOEM_A_DEV_IMPORT_CAP_MW] = { .type = NLA_U32 },
+	[PHLOEM_A_DEV_SIGNAL_DEBOUNCE_US] = { .type = NLA_U32 },
+	[PHLOEM_A_DEV_SIGNALS] = { .type = NLA_NESTED },
+};
+
+static struct nla_policy signal_pol[PHLOEM_A_SIGNAL_MAX + 1] = {
+	[PHLOEM_A_SIGNAL_INDEX] = { .type = NLA_U32 },
+	[PHLOEM_A_SIGNAL_ACTIVE] = { .type = NLA_U32 },
+	[PHLOEM_A_SIGNAL_IMPORT_CAP_MW] = { .type = NLA_U32 },
+	[PHLOEM_A_SIGNAL_SHED_RELAYS] = { .type = NLA_U32 },
 };
 
 static struct nla_policy ev_pol[PHLOEM_A_EV_MAX + 1] = {
@@ -192,6 +203,7 @@ static struct nla_policy ev_pol[PHLOEM_A_EV_MAX + 1] = {
 	[PHLOEM_A_EV_RELAY] = { .type = NLA_U32 },
 	[PHLOEM_A_EV_CIRCUIT] = { .type = NLA_U32 },
 	[PHLOEM_A_EV_CHANNEL] = { .type = NLA_U32 },
+	[PHLOEM_A_EV_LINE] = { .type = NLA_U32 },
 	[PHLOEM_A_EV_STAGE] = { .type = NLA_U32 },
 };
 
@@ -340,6 +352,28 @@ static int parse_stage(struct nlattr *item, struct phloem_nl_device *d)
 	return 0;
 }
 
+static int parse_signal(struct nlattr *item, struct phloem_nl_device *d)
+{
+	struct nlattr *tb[PHLOEM_A_SIGNAL_MAX + 1];
+	struct phloem_nl_signal *g;
+	uint32_t i;
+
+	if (nla_parse_nested(tb, PHLOEM_A_SIGNAL_MAX, item, signal_pol) ||
+	    !tb[PHLOEM_A_SIGNAL_INDEX])
+		return -EINVAL;
+	i = nla_get_u32(tb[PHLOEM_A_SIGNAL_INDEX]);
+	if (i >= PHLOEM_MAX_SIGNALS)
+		return -EINVAL;
+	g = &d->signal[i];
+	g->index = i;
+	g->active = u32_or(tb[PHLOEM_A_SIGNAL_ACTIVE], 0);
+	g->import_cap_mw = u32_or(tb[PHLOEM_A_SIGNAL_IMPORT_CAP_MW], 0);
+	g->shed_relays = u32_or(tb[PHLOEM_A_SIGNAL_SHED_RELAYS], 0);
+	if (i + 1 > d->nsignals)
+		d->nsignals = i + 1;
+	return 0;
+}
+
 /* Every item of a list nest must have the expected list type. */
 static int parse_list(struct nlattr *list, int type,
 		      int (*item)(struct nlattr *, struct phloem_nl_device *),
@@ -403,6 +437,11 @@ int phloem_nl_parse_device(const struct nlmsghdr *nlh,
 		d->freq.over_ms = u32_or(ft[PHLOEM_A_FREQ_OVER_MS], 0);
 		err = parse_list(ft[PHLOEM_A_FREQ_STAGES], PHLOEM_A_LIST_STAGE, parse_stage, d);
 	}
+	d->signal_state = u32_or(tb[PHLOEM_A_DEV_SIGNAL_STATE], 0);
+	d->import_cap_mw = u32_or(tb[PHLOEM_A_DEV_IMPORT_CAP_MW], 0);
+	d->signal_debounce_us = u32_or(tb[PHLOEM_A_DEV_SIGNAL_DEBOUNCE_US], 0);
+	if (!err)
+		err = parse_list(tb[PHLOEM_A_DEV_SIGNALS], PHLOEM_A_LIST_SIGNAL, parse_signal, d);
 	return err;
 }
 
@@ -422,7 +461,8 @@ int phloem_nl_parse_event(const struct nlmsghdr *nlh, uint32_t *dev,
 	ev->cause = (uint16_t)u32_or(et[PHLOEM_A_EV_CAUSE], 0);
 	ev->relay = (uint8_t)u32_or(et[PHLOEM_A_EV_RELAY], PHLOEM_NONE);
 	ev->circuit = (uint8_t)u32_or(et[PHLOEM_A_EV_CIRCUIT], PHLOEM_NONE);
-	ev->channel = (uint8_t)u32_or(et[PHLOEM_A_EV_CHANNEL], PHLOEM_NONE);
+	ev->channel = (uint8_t)u32_or(et[PHLOEM_A_EV_LINE] ?: et[PHLOEM_A_EV_CHANNEL],
+				      PHLOEM_NONE);
 	ev->backoff = (uint8_t)u32_or(et[PHLOEM_A_EV_BACKOFF], 0);
 	/* a frequency event's stage rides in the record's backoff byte */
 	if (et[PHLOEM_A_EV_STAGE])
@@ -718,6 +758,42 @@ int phloem_nl_set_max_holds(struct phloem_nl *nl, uint32_t dev,
 				    NULL, 0);
 }
 
+int phloem_nl_set_signals(struct phloem_nl *nl, uint32_t dev,
+			  uint32_t debounce_us, const uint32_t *cap_mw,
+			  const uint32_t *shed_relays, uint32_t nsignals)
+{
+	struct nl_msg *msg = msg_new(nl, PHLOEM_CMD_SET_LIMITS, 0, dev, true);
+	struct nlattr *list, *item;
+
+	if (!msg)
+		return -ENOMEM;
+	if (debounce_us != UINT32_MAX &&
+	    nla_put_u32(msg, PHLOEM_A_DEV_SIGNAL_DEBOUNCE_US, debounce_us))
+		goto nomem;
+	if (nsignals) {
+		list = nla_nest_start(msg, PHLOEM_A_DEV_SIGNALS);
+		if (!list)
+			goto nomem;
+		for (uint32_t i = 0; i < nsignals; i++) {
+			if (cap_mw[i] == UINT32_MAX && shed_relays[i] == UINT32_MAX)
+				continue;
+			item = nla_nest_start(msg, PHLOEM_A_LIST_SIGNAL);
+			if (!item || nla_put_u32(msg, PHLOEM_A_SIGNAL_INDEX, i) ||
+			    (cap_mw[i] != UINT32_MAX &&
+			     nla_put_u32(msg, PHLOEM_A_SIGNAL_IMPORT_CAP_MW, cap_mw[i])) ||
+			    (shed_relays[i] != UINT32_MAX &&
+			     nla_put_u32(msg, PHLOEM_A_SIGNAL_SHED_RELAYS, shed_relays[i])))
+				goto nomem;
+			nla_nest_end(msg, item);
+		}
+		nla_nest_end(msg, list);
+	}
+	return transact(nl, msg, NULL, NULL);
+nomem:
+	nlmsg_free(msg);
+	return -EMSGSIZE;
+}
+
 int phloem_nl_set_relay(struct phloem_nl *nl, uint32_t dev,
 			const struct phloem_nl_relay_set *rs)
 {
@@ -908,6 +984,7 @@ void phloem_nl_device_info(const struct phloem_nl_device *d,
 	in->ncircuits = d->ncircuits;
 	in->nrelays = d->nrelays;
 	in->mains_hz = d->mains_hz;
+	in->nsignals = d->nsignals;
 	in->record_size = PHLOEM_RECORD_SIZE;
 	in->ring_records = PHLOEM_RING_RECORDS;
 	for (uint32_t i = 0; i < d->nchannels; i++) {
@@ -963,6 +1040,8 @@ void phloem_nl_device_status(const struct phloem_nl_device *d,
 		st->freq_stage[k] = (uint8_t)d->freq.state[k];
 		st->freq_left_ms[k] = d->freq.left_ms[k];
 	}
+	st->signal_state = d->signal_state;
+	st->import_cap_mw = d->import_cap_mw;
 }
 
 /* ---- names ---- */
@@ -984,6 +1063,7 @@ const char *phloem_nl_event_name(uint32_t kind)
 		[PHLOEM_EV_CONFIG] = "config",
 		[PHLOEM_EV_HOLD] = "hold",
 		[PHLOEM_EV_FREQ] = "freq",
+		[PHLOEM_EV_SIGNAL] = "grid-signal",
 	};
 	return NAME(t, kind);
 }
@@ -1005,6 +1085,7 @@ const char *phloem_nl_cause_name(uint32_t cause)
 		[PHLOEM_CAUSE_UNDER_FREQ] = "under-freq",
 		[PHLOEM_CAUSE_OVER_FREQ] = "over-freq",
 		[PHLOEM_CAUSE_FREQ_OK] = "freq-ok",
+		[PHLOEM_CAUSE_GRID_SIGNAL] = "grid-signal",
 	};
 	return NAME(t, cause);
 }
@@ -1032,6 +1113,7 @@ const char *phloem_nl_hold_name(uint32_t hold)
 		[PHLOEM_HOLD_NO_FIT] = "no-fit",
 		[PHLOEM_HOLD_DELAY] = "delay",
 		[PHLOEM_HOLD_FREQ] = "freq",
+		[PHLOEM_HOLD_SIGNAL] = "grid-signal",
 	};
 	return NAME(t, hold);
 }
@@ -1098,7 +1180,8 @@ char *phloem_nl_fmt_power(int64_t mw, char *buf, size_t len)
 char *phloem_nl_fmt_measure(const char *cause, uint32_t value, uint32_t limit,
 			    char *buf, size_t len)
 {
-	bool power = cause && !strcmp(cause, "site-import");
+	bool power = cause && (!strcmp(cause, "site-import") ||
+			       !strcmp(cause, "grid-signal"));
 	const char *op = cause && !strcmp(cause, "headroom") ? "<=" : ">";
 	char v[32], l[32];
 

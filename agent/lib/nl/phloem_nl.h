@@ -69,6 +69,14 @@ struct phloem_nl_relay {
 	uint32_t hold;		/* enum phloem_hold */
 };
 
+/** struct phloem_nl_signal - one grid-operator input line of a GET_DEVICE reply */
+struct phloem_nl_signal {
+	uint32_t index;		/* 0 = K1 */
+	uint32_t active;
+	uint32_t import_cap_mw;	/* 0: no cap */
+	uint32_t shed_relays;	/* relay bitmask */
+};
+
 /**
  * struct phloem_nl_freq - the frequency rule of a GET_DEVICE reply
  * @est_mhz: filtered frequency, 0 while unknown
@@ -107,6 +115,11 @@ struct phloem_nl_device {
 	struct phloem_nl_circuit circuit[PHLOEM_MAX_CIRCUITS];
 	struct phloem_nl_relay relay[PHLOEM_MAX_RELAYS];
 	struct phloem_nl_freq freq;
+	uint32_t signal_state;		/* bit n: line n active */
+	uint32_t import_cap_mw;		/* import limit in force with the caps */
+	uint32_t signal_debounce_us;
+	uint32_t nsignals;
+	struct phloem_nl_signal signal[PHLOEM_MAX_SIGNALS];
 };
 
 /**
@@ -182,6 +195,15 @@ int phloem_nl_set_policy(struct phloem_nl *nl, uint32_t dev, uint32_t site_mw,
 int phloem_nl_set_freq(struct phloem_nl *nl, uint32_t dev, uint32_t over_mhz,
 		       uint32_t over_ms, const struct phloem_freq_stage *stages,
 		       uint32_t mask);
+/**
+ * phloem_nl_set_signals() - the grid-operator lines' actions (SET_LIMITS)
+ * @debounce_us: signal_debounce_us, or UINT32_MAX to leave it out
+ * @cap_mw, @shed_relays: per line (index = line) import cap and relay
+ *        mask, UINT32_MAX to leave one out; @nsignals lines
+ */
+int phloem_nl_set_signals(struct phloem_nl *nl, uint32_t dev,
+			  uint32_t debounce_us, const uint32_t *cap_mw,
+			  const uint32_t *shed_relays, uint32_t nsignals);
 int phloem_nl_lease(struct phloem_nl *nl, uint32_t dev, uint32_t timeout_ms);
 /**
  * phloem_nl_set_max_holds() - PHLOEM_CMD_SET_LIMITS with the circuits' max
