@@ -122,7 +122,7 @@ static struct json_object *signals_json(const struct phloem_nl_device *d)
 
 	for (uint32_t i = 0; i < d->nsignals; i++) {
 		struct json_object *g = json_object_new_object();
-		char name[8];
+		char name[12];	/* "K" and a u32: the compiler cannot bound i */
 
 		snprintf(name, sizeof(name), "K%u", i + 1);
 		json_object_object_add(g, "line", json_object_new_string(name));
