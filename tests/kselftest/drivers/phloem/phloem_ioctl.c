@@ -170,9 +170,15 @@ TEST_F(ioc, bad_sizes_all_commands)
 
 	NEED_DEV();
 	for (c = 0; c < sizeof(cmds) / sizeof(cmds[0]); c++) {
-		/* the status grew a trailing array (issue 17): VER0 is its floor */
+		/*
+		 * The status and the configuration grew (issue 17): their
+		 * VER0 is the floor, every size from it up is accepted.
+		 */
 		uint32_t full = cmds[c] == PHLOEM_IOC_GET_STATUS ?
-				PHLOEM_STATUS_SIZE_VER0 : _IOC_SIZE(cmds[c]);
+				PHLOEM_STATUS_SIZE_VER0 :
+				cmds[c] == PHLOEM_IOC_GET_CONFIG ||
+				cmds[c] == PHLOEM_IOC_SET_CONFIG ?
+				PHLOEM_CONFIG_SIZE_VER0 : _IOC_SIZE(cmds[c]);
 
 		for (s = 0; s <= sizeof(sizes) / sizeof(sizes[0]); s++) {
 			uint32_t sz = s < 4 ? sizes[s] : full - 1;
