@@ -171,11 +171,14 @@ TEST_F(ioc, bad_sizes_all_commands)
 	NEED_DEV();
 	for (c = 0; c < sizeof(cmds) / sizeof(cmds[0]); c++) {
 		/*
-		 * The status and the configuration grew (issue 17): their
-		 * VER0 is the floor, every size from it up is accepted.
+		 * The status, the configuration and the topology grew
+		 * (issue 17): their VER0 is the floor, every size from it
+		 * up is accepted.
 		 */
 		uint32_t full = cmds[c] == PHLOEM_IOC_GET_STATUS ?
 				PHLOEM_STATUS_SIZE_VER0 :
+				cmds[c] == PHLOEM_IOC_INFO ?
+				PHLOEM_INFO_SIZE_VER0 :
 				cmds[c] == PHLOEM_IOC_GET_CONFIG ||
 				cmds[c] == PHLOEM_IOC_SET_CONFIG ?
 				PHLOEM_CONFIG_SIZE_VER0 : _IOC_SIZE(cmds[c]);
