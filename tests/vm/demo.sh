@@ -106,9 +106,10 @@ ctl relays on ev --for 10m
 for i in $(seq 50); do [ $(( $(cat $sim/relays) & 1 )) -eq 1 ] && break; sleep 0.2; done
 ctl relays
 ctl relays auto ev
-# Back in automatic mode the EV stays on; a sampler starved by a loaded
-# host may put every relay in its safe state for a moment (failsafe), and
-# the staggered return then brings it back: wait for it, bounded.
+# Back in automatic mode the EV stays on, or comes back: a sampler starved
+# by a loaded host can put relays in their safe state for a moment
+# (failsafe) and the staggered return brings them back. Wait, bounded; on
+# failure the events say what happened.
 for i in $(seq 50); do [ $(( $(cat $sim/relays) & 1 )) -eq 1 ] && break; sleep 0.2; done
 [ $(( $(cat $sim/relays) & 1 )) -eq 1 ] || {
 	echo "demo: the EV did not come back"
