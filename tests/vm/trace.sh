@@ -159,7 +159,7 @@ wait_for "$W/late.err" 'tracing' 120 $tool ||
 # that lands mid-round (a third of the time: the sampler is busy that
 # much under TCG) delays the round's end instead, which is no late
 # wake-up. So up to twelve hogs, until the tool has named one (six were
-# once not enough: a clean-clone run on 8064219 had all six land
+# once not enough: a clean-clone run on c4b6166 had all six land
 # mid-round; the sampler had overrun 740 times a second just before).
 for i in $(seq 12); do
 	# timeout(1) outside the pin: a hog that never ends is killed after 10 s
