@@ -11,6 +11,15 @@ set -u
 bin=${1:?usage: demo.sh BINDIR}
 sim=/sys/kernel/debug/phloem_sim/hat0
 set_sim() { echo "$2" > "$sim/$1"; }
+# wait_ev ON TRIES: until the EV's relay (bit 0) is ON (1 or 0), 0.2 s a try
+wait_ev() {
+	local i
+	for i in $(seq "$2"); do
+		[ $(( $(cat $sim/relays) & 1 )) -eq "$1" ] && return 0
+		sleep 0.2
+	done
+	return 1
+}
 say() { printf '\n    ### %s\n\n' "$*"; }
 
 [ -e /dev/phloem0 ] || { echo "demo: /dev/phloem0 missing"; exit 1; }
@@ -83,13 +92,13 @@ for i in $(seq 100); do [ -S "$D/sock" ] && break; sleep 0.2; done
 [ -S "$D/sock" ] || { echo "demo: phloemd did not start"; cat "$D/log"; exit 1; }
 ctl status
 # the EV must be back on before the next act
-for i in $(seq 100); do [ $(( $(cat $sim/relays) & 1 )) -eq 1 ] && break; sleep 0.2; done
+wait_ev 1 100
 ctl relays
 
 say "18:05  the heater goes to full power again: the kernel sheds the EV within a cycle, phloemd records the event"
 set_sim relay1/step_load_ma 26000
 set_sim relay1/step_in_ms 0
-for i in $(seq 50); do [ $(( $(cat $sim/relays) & 1 )) -eq 0 ] && break; sleep 0.2; done
+wait_ev 0 50
 sleep 2
 ctl events --since 2m
 ctl relays
@@ -103,10 +112,18 @@ ctl relays
 
 say "18:09  the owner switches the EV back on with phloemctl"
 ctl relays on ev --for 10m
-for i in $(seq 50); do [ $(( $(cat $sim/relays) & 1 )) -eq 1 ] && break; sleep 0.2; done
+wait_ev 1 50
 ctl relays
 ctl relays auto ev
-[ $(( $(cat $sim/relays) & 1 )) -eq 1 ] || { echo "demo: the EV did not come back"; exit 1; }
+# Back in automatic mode the EV stays on, or comes back: a sampler starved
+# by a loaded host can put relays in their safe state for a moment
+# (failsafe) and the staggered return brings them back. Wait, bounded; on
+# failure the events say what happened.
+wait_ev 1 50 || {
+	echo "demo: the EV did not come back"
+	"$bin/phloemctl" events --since 1m
+	exit 1
+}
 
 say "What the agent recorded: every event, and energy per minute"
 # the partial minute is written every 10 s
