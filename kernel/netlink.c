@@ -169,9 +169,11 @@ static const struct nla_policy phloem_nl_signal_list_policy[PHLOEM_A_LIST_MAX + 
  * @max: highest attribute of its set
  * @policy: the set's policy
  * @index: its index attribute (required)
- * @a, @b: at least one of these must be given
- * @need, @none, @twice: extack messages: an attribute missing, an index
- *                       beyond the device, an index given twice
+ * @a: one of the two attributes of which at least one must be given
+ * @b: the other one
+ * @need: extack message: neither @a nor @b given
+ * @none: extack message: an index beyond the device
+ * @twice: extack message: an index given twice
  */
 struct phloem_nl_list_desc {
 	int max;
@@ -934,12 +936,23 @@ static void phloem_nl_changed(struct phloem_dev *pd,
  * @site_mw: new site import limit, when @has_site
  * @has_site: PHLOEM_A_DEV_SITE_IMPORT_LIMIT_MW was given
  * @rset: bit n: relay n is in PHLOEM_A_DEV_RELAYS
- * @rprio, @rflags, @rmin_off: bit n: relay n gets @prio[n], @flags[n],
- *        @min_off_ms[n]
+ * @rprio: bit n: relay n gets @prio[n]
+ * @rflags: bit n: relay n gets @flags[n]
+ * @rmin_off: bit n: relay n gets @min_off_ms[n]
+ * @prio: new relay priorities
+ * @flags: new relay flags
+ * @min_off_ms: new relay minimum off times
  * @fset: bit k: frequency stage k gets @stage[k]
+ * @stage: new under-frequency stages
+ * @over_mhz: new over-frequency threshold, when @has_over
+ * @over_ms: new over-frequency delay, when @has_over
  * @has_over: over-frequency gets @over_mhz and @over_ms
- * @gcap, @gmask: bit n: grid-operator line n gets @cap_mw[n], @shed[n]
+ * @gcap: bit n: grid-operator line n gets @cap_mw[n]
+ * @gmask: bit n: grid-operator line n gets @shed[n]
+ * @cap_mw: new import caps of the grid-operator lines
+ * @shed: new relay masks the grid-operator lines open
  * @debounce_us: new signal_debounce_us, when @has_debounce
+ * @has_debounce: PHLOEM_A_DEV_SIGNAL_DEBOUNCE_US was given
  */
 struct phloem_nl_limits {
 	unsigned long set, hset;
