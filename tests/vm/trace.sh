@@ -29,9 +29,9 @@ cleanup() {
 
 main() {
 trap cleanup EXIT
-# The sampler gets CPU 1 to itself, the virtio interrupts (the 9p shares:
-# every exec, every line of output) CPU 0, as a gateway would isolate its
-# sampling CPU. Their threaded handlers run at SCHED_FIFO 50 like the
+# The sampler gets CPU 1 to itself, every device interrupt (the 9p shares:
+# every exec; the serial port: every line of the console) CPU 0, as a
+# gateway would isolate its sampling CPU. Their threaded handlers run at SCHED_FIFO 50 like the
 # sampler and the hog of step 4 is above both: on the sampler's CPU they
 # would wait behind it, and a late sampler that holds its CPU (docs/trace.md,
 # "The guest hangs") would stall every file access of the guest.
