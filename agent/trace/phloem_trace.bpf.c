@@ -40,6 +40,9 @@ struct pt_hists hists;
  */
 int armed;
 struct pt_round cur;		/* the sampling thread's last round */
+/* When and where the sampling thread was preempted mid-round; 0 otherwise */
+__u64 preempted_at;
+__u32 preempted_cpu;
 
 struct cpu_log {
 	__u64 last_switch;	/* when the current task was switched in */
@@ -106,6 +109,9 @@ static __always_inline void log_run(struct cpu_log *l, __u32 kind, __u32 id,
 	l->head++;
 }
 
+static __always_inline void report_late(__u64 expires, __u64 t0, __u32 tid,
+					__u32 preempted);
+
 SEC("tp_btf/sched_switch")
 int BPF_PROG(on_switch, bool preempt, struct task_struct *prev,
 	     struct task_struct *next)
@@ -124,6 +130,25 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev,
 		log_run(l, PT_RUN_TASK, pid, l->last_switch, now, comm);
 	}
 	l->last_switch = now;
+	/*
+	 * The sampler preempted mid-round (by a task of higher priority on
+	 * its CPU) is as late as one that wakes late, but no wake-up shows
+	 * it: timed from the switch away to the switch back here.
+	 */
+	if (armed && cur.tid) {
+		__u32 cpu = bpf_get_smp_processor_id();
+
+		if (preempt && pid == cur.tid) {
+			preempted_at = now;
+			preempted_cpu = cpu;
+		} else if (preempted_at && BPF_CORE_READ(next, pid) == cur.tid) {
+			if (cpu == preempted_cpu && now - preempted_at >= late_ns) {
+				__sync_fetch_and_add(&hists.preempted, 1);
+				report_late(preempted_at, now, cur.tid, 1);
+			}
+			preempted_at = 0;
+		}
+	}
 	return 0;
 }
 
@@ -179,7 +204,8 @@ int BPF_PROG(on_softirq_exit, unsigned int vec)
 }
 
 /* What ran on this CPU between the timer's expiry and the wake-up */
-static __always_inline void report_late(__u64 expires, __u64 t0, __u32 tid)
+static __always_inline void report_late(__u64 expires, __u64 t0, __u32 tid,
+					__u32 preempted)
 {
 	struct cpu_log *l = this_log();
 	struct pt_late *rec;
@@ -197,6 +223,8 @@ static __always_inline void report_late(__u64 expires, __u64 t0, __u32 tid)
 	rec->expires = expires;
 	rec->t0 = t0;
 	rec->truncated = 0;
+	rec->preempted = preempted;
+	rec->pad = 0;
 	for (i = 0; i < PT_CPULOG; i++) {
 		/* newest first */
 		struct pt_run *r = &l->runs[(l->head - 1 - i) & (PT_CPULOG - 1)];
@@ -242,7 +270,7 @@ int BPF_PROG(on_sample, int dev, __u64 expires, __u64 t0, __u64 done,
 	cur.cpu = bpf_get_smp_processor_id();
 	if (late >= late_ns) {
 		__sync_fetch_and_add(&hists.late_samples, 1);
-		report_late(expires, t0, tid);
+		report_late(expires, t0, tid, 0);
 	}
 	return 0;
 }

@@ -302,9 +302,9 @@ static int on_late(const struct pt_late *l)
 
 	if (opt.json) {
 		printf("{\"type\":\"late\",\"device\":%d,\"cpu\":%u,\"expires_ns\":%" PRIu64
-		       ",\"late_us\":%.3f,\"truncated\":%s,\"ran\":[",
+		       ",\"late_us\":%.3f,\"preempted\":%s,\"truncated\":%s,\"ran\":[",
 		       opt.dev, l->cpu, (uint64_t)l->expires, us(l->t0 - l->expires),
-		       l->truncated ? "true" : "false");
+		       l->preempted ? "true" : "false", l->truncated ? "true" : "false");
 		for (i = 0; i < n; i++) {
 			const struct pt_run *r = &l->runs[i];
 			uint64_t a = r->start > l->expires ? r->start : l->expires;
@@ -318,8 +318,9 @@ static int on_late(const struct pt_late *l)
 		fflush(stdout);
 		return 0;
 	}
-	printf("LATE cpu %u: woke %.1f us after the timer; ran meanwhile on that CPU:%s\n",
-	       l->cpu, us(l->t0 - l->expires), n ? "" : " nothing traced");
+	printf("LATE cpu %u: %s %.1f us; ran meanwhile on that CPU:%s\n",
+	       l->cpu, l->preempted ? "preempted mid-round for" : "woke after the timer by",
+	       us(l->t0 - l->expires), n ? "" : " nothing traced");
 	for (i = 0; i < n; i++) {
 		const struct pt_run *r = &l->runs[i];
 		uint64_t a = r->start > l->expires ? r->start : l->expires;
@@ -420,10 +421,12 @@ static void summary(const struct pt_hists *hs, const struct phloem_stats *st1,
 	}
 	if (opt.json) {
 		printf("{\"type\":\"summary\",\"device\":%d,\"elapsed_s\":%.3f,\"samples\":%" PRIu64
-		       ",\"late_samples\":%" PRIu64 ",\"late_threshold_us\":%lu,\"leases\":%" PRIu64
+		       ",\"late_samples\":%" PRIu64 ",\"preempted\":%" PRIu64
+		       ",\"late_threshold_us\":%lu,\"leases\":%" PRIu64
 		       ",\"records_lost\":%" PRIu64 ",\"events\":{",
 		       opt.dev, elapsed, (uint64_t)hs->samples, (uint64_t)hs->late_samples,
-		       opt.late_us, (uint64_t)hs->leases, (uint64_t)hs->ring_lost);
+		       (uint64_t)hs->preempted, opt.late_us, (uint64_t)hs->leases,
+		       (uint64_t)hs->ring_lost);
 		for (i = 1, c = 0; i < __PHLOEM_EV_MAX; i++)
 			printf("%s\"%s\":%" PRIu64, c++ ? "," : "", kind_name[i],
 			       (uint64_t)hs->events[i]);
@@ -465,10 +468,11 @@ static void summary(const struct pt_hists *hs, const struct phloem_stats *st1,
 	}
 
 	printf("\n%s (/dev/phloem%d), %.1f s: %" PRIu64 " samples, %" PRIu64
-	       " woke >= %lu us late, %" PRIu64 " lease renewals, %" PRIu64 " records lost\n",
+	       " woke >= %lu us late, %" PRIu64 " preempted that long mid-round, %" PRIu64
+	       " lease renewals, %" PRIu64 " records lost\n",
 	       info.name, opt.dev, elapsed, (uint64_t)hs->samples,
-	       (uint64_t)hs->late_samples, opt.late_us, (uint64_t)hs->leases,
-	       (uint64_t)hs->ring_lost);
+	       (uint64_t)hs->late_samples, opt.late_us, (uint64_t)hs->preempted,
+	       (uint64_t)hs->leases, (uint64_t)hs->ring_lost);
 	printf("%-16s %10s\n", "EVENT", "COUNT");
 	for (i = 1; i < __PHLOEM_EV_MAX; i++)
 		printf("%-16s %10" PRIu64 "\n", kind_name[i], (uint64_t)hs->events[i]);

@@ -79,8 +79,13 @@ struct pt_run {
 };
 
 /**
- * struct pt_late - a wake-up later than the threshold, and what ran on
- * the sampler's CPU between the timer's expiry and the wake-up
+ * struct pt_late - the sampler kept from its CPU for at least the
+ * threshold, and what ran on that CPU meanwhile: either a wake-up later
+ * than the threshold (from the timer's expiry, @expires, to the round's
+ * start, @t0), or a preemption mid-round (@preempted: from the switch
+ * away, @expires, to the switch back, @t0). A task of higher priority
+ * that lands while the sampler sleeps makes the first; one that lands
+ * while it reads or decides, the second.
  */
 struct pt_late {
 	__u32 type;		/* PT_REC_LATE */
@@ -89,6 +94,8 @@ struct pt_late {
 	__u64 t0;
 	__u32 nruns;
 	__u32 truncated;	/* more runs overlapped than the CPU log kept */
+	__u32 preempted;
+	__u32 pad;
 	struct pt_run runs[PT_RUNS];
 };
 
@@ -107,6 +114,7 @@ struct pt_hists {
 	__u64 events[PT_KINDS];
 	__u64 samples;
 	__u64 late_samples;
+	__u64 preempted;	/* preemptions mid-round >= the threshold */
 	__u64 leases;
 	__u64 ring_lost;
 };

@@ -64,28 +64,55 @@ echo "PHLOEM-VM-READY: $(cut -d' ' -f1 /proc/uptime)s after boot"
 # blocked tasks and every CPU's backtrace and keep the kernel log, so the
 # host has something to show besides "timeout".
 wd=$(cat $R/run/vm/watchdog 2>/dev/null)
+: > $R/tmp/.vm-console
 if [ -n "$wd" ]; then
-	(
+	# On CPU 0 and at SCHED_FIFO 99 (chrt from the host's root, read once
+	# now): on PREEMPT_RT a normal task's sleep ends in ktimers/N, a FIFO 1
+	# thread that a CPU held by RT tasks never runs, and the dump must not
+	# depend on the CPU or the share that hung.
+	taskset 1 sh -c '
+		R=$1 wd=$2
+		exec >> $R/tmp/.vm-console 2>&1
+		chroot $R /usr/bin/chrt -f -p 99 $$ > /dev/null 2>&1 ||
+			echo "PHLOEM-VM: guest watchdog: could not get SCHED_FIFO 99"
 		sleep "$wd"
 		echo "PHLOEM-VM: guest watchdog: command still running after ${wd}s; blocked tasks and backtraces follow"
 		# Straight to the console as well: the share that should carry
 		# dmesg.watchdog back may be what hangs
 		dmesg -n 8
+		# What every running or blocked task is doing, from /proc (no
+		# printk needed): pid, comm, state, CPU, policy, priority, stack
+		for p in /proc/[0-9]*; do
+			set -- $(sed "s/.*) //" $p/stat 2>/dev/null)
+			case "$1" in R|D) ;; *) continue ;; esac
+			# after the comm: state is field 1, processor 37, rt_priority 38, policy 39
+			eval "cpu=\${37} rtp=\${38} pol=\${39}"
+			echo "PHLOEM-VM: task ${p#/proc/} $(cat $p/comm) $1 cpu $cpu policy $pol rtprio $rtp"
+			sed "s/^/PHLOEM-VM:     /" $p/stack 2>/dev/null | head -n 16
+		done
+		grep -E "^(cpu#|  \.(nr_running|curr->pid|rt_throttled|rt_time|rt_runtime|nr_switches))|^ *>?[RD] " \
+			$R/sys/kernel/debug/sched/debug 2>/dev/null | head -n 120
 		echo w > /proc/sysrq-trigger
 		echo l > /proc/sysrq-trigger
-		grep -E '^(cpu#|  \.(nr_running|curr->pid|rt_throttled|rt_time|rt_runtime|nr_switches))|^ *>?[RD] ' \
-			$R/sys/kernel/debug/sched/debug 2>/dev/null | head -n 120
 		sleep 2
 		dmesg > $R/run/vm/dmesg.watchdog
+		cp $R/tmp/.vm-console $R/run/vm/console.watchdog
 		sync
-	) &
+	' watchdog "$R" "$wd" &
 fi
 # The command's own output is kept apart from the console (which also
 # carries kernel messages) so make targets can read clean TAP from it.
+# The console gets a copy through a file and a follower: a serial port
+# whose transmit interrupt thread cannot run (an RT task holding its CPU)
+# must not block the command's writes, only the copy.
+tail -f $R/tmp/.vm-console 2>/dev/null &
+follower=$!
 chroot $R /bin/sh -c '
 	export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 	export HOME=/tmp TMPDIR=/tmp PHLOEM_VM=1
-	{ /bin/bash /run/vm/cmd; echo $? > /run/vm/rc; } 2>&1 | tee /run/vm/out'
+	{ /bin/bash /run/vm/cmd; echo $? > /run/vm/rc; } 2>&1 | tee /run/vm/out >> /tmp/.vm-console'
+sleep 1
+kill $follower 2>/dev/null
 rc=$(cat $R/run/vm/rc 2>/dev/null)
 [ -n "$rc" ] || rc=124
 # A kernel with kmemleak (the debug kernel) is scanned once the command
@@ -103,7 +130,9 @@ if [ -e $leak ]; then
 fi
 dmesg > $R/run/vm/dmesg
 sync
-echo "PHLOEM-VM-EXIT: $rc"
+# Not waited for either: the host falls back to the rc file
+echo "PHLOEM-VM-EXIT: $rc" &
+sleep 1
 umount $R/run/vm
 # QEMU runs with -no-reboot: a reboot ends it, with or without ACPI in
 # the kernel (the debug kernel has none, so no ACPI power-off).

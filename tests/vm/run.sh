@@ -33,7 +33,8 @@
 #   --console FILE the whole serial console (kernel messages included);
 #                  the kmemleak report, if any, goes to FILE.kmemleak
 #
-# PHLOEM_VM_KERNEL=IMAGE in the environment is the same as --kernel IMAGE.
+# PHLOEM_VM_KERNEL=IMAGE in the environment is the same as --kernel IMAGE;
+# PHLOEM_VM_ACCEL replaces QEMU's "-accel tcg" (tcg,thread=single, say).
 #
 # The guest sees the host's root read-only, with fresh tmpfs at /tmp and
 # /run: CMD and its files must live elsewhere (the repository, build/). Exit status: CMD's, or 124 on timeout, 125 when the VM could
@@ -165,6 +166,8 @@ trap 'exit 130' INT TERM
 			{ echo "vm: modprobe mcp320x failed"; exit 125; }
 		insmod "$PHLOEM_KO" || { echo "vm: insmod $PHLOEM_KO failed"; exit 125; }
 		insmod "$PHLOEM_SIM_KO" || { echo "vm: insmod $PHLOEM_SIM_KO failed"; exit 125; }
+		# the modules' symbols too, for the host's dump of a stuck guest
+		cat /proc/kallsyms > /run/vm/kallsyms 2>/dev/null
 		EOS
 	fi
 	printf '%q ' "$@"; echo
@@ -220,24 +223,63 @@ kargs=
 # throttling then stops them outright, and every 9p access hangs (seen
 # in check-vm-trace: the tool stuck in p9_client_read, CPU 1 in the
 # sampler under read_hpet, "sched: RT throttling activated").
-kargs="$kargs tsc=reliable"
+kargs="$kargs tsc=reliable nokaslr"
 
 start=$(date +%s)
+# Host-side dump, for a guest so stuck that its own watchdog cannot print:
+# shortly before the timeout, every vCPU's registers from QEMU's monitor,
+# three times a second apart, instruction pointers resolved against the
+# guest's /proc/kallsyms (a --modules command leaves it in the share; the
+# guest boots with nokaslr, so it stays true). A guest whose serial port
+# stalled (check-vm-trace once: CPU 1 looping at a jump label of the
+# sampling thread, CPU 0 idle) shows nothing else.
+(
+	trap 'kill $! 2>/dev/null; exit 0' TERM
+	sleep $(( timeout > 60 ? timeout - 15 : timeout * 3 / 4 )) &
+	wait $!
+	[ -S "$run/monitor" ] || exit 0
+	for i in 1 2 3; do
+		echo "PHLOEM-VM-HOST: monitor sample $i"
+		printf 'info registers -a\n' | socat -t 2 - "UNIX-CONNECT:$run/monitor" 2>/dev/null |
+			tr -d '\r' | grep -E '^(CPU#|RIP=|RSP|RAX)' | sed 's/^/PHLOEM-VM-HOST: /'
+		sleep 1
+	done > "$run/monitor.dump"
+	# the guest's /proc/kallsyms (nokaslr), if the command left it there
+	map=$run/kallsyms
+	if [ -s "$map" ]; then
+		sed -n 's/.*RIP=\([0-9a-f]*\).*/\1/p' "$run/monitor.dump" |
+			python3 -c '
+import bisect, sys
+syms = sorted((int(a, 16), n) for a, t, n in (l.split()[:3] for l in open(sys.argv[1])))
+addrs = [a for a, n in syms]
+for ip in sys.stdin.read().split():
+    i = bisect.bisect_right(addrs, int(ip, 16)) - 1
+    print("PHLOEM-VM-HOST: %s = %s+0x%x" % (ip, syms[i][1], int(ip, 16) - addrs[i]))
+' "$map" >> "$run/monitor.dump"
+	fi
+) 9>&- &
+sidecar=$!
 # -no-reboot + panic=-1: a panicking guest exits QEMU at once instead of
 # waiting for the hard timeout. stdin is closed so QEMU never grabs a tty.
 timeout -k 10 "$timeout" qemu-system-x86_64 \
-	-accel tcg -cpu max -m "$mem" -smp 2 -nographic -no-reboot -nic none \
+	-accel "${PHLOEM_VM_ACCEL:-tcg}" -cpu max -m "$mem" -smp 2 -nographic -no-reboot -nic none \
 	-kernel "$kernel" -initrd "$initrd" \
 	-append "console=ttyS0 panic=-1 loglevel=4 rdinit=/init phloem.top=$TOP$kargs" \
 	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
 	-virtfs local,path="$run",mount_tag=vmrun,security_model=none \
+	-monitor "unix:$run/monitor,server=on,wait=off" \
 	< /dev/null 9>&- 2>&1 | tr -d '\r' | tee "$run/console"
 qrc=${PIPESTATUS[0]}
+kill $sidecar 2>/dev/null; wait $sidecar 2>/dev/null
+[ -s "$run/console.watchdog" ] && sed 's/^/PHLOEM-VM-GUEST: /' "$run/console.watchdog" >> "$run/console"
+[ -s "$run/monitor.dump" ] && cat "$run/monitor.dump" >> "$run/console"
 elapsed=$(( $(date +%s) - start ))
 
 [ -n "$console" ] && cp "$run/console" "$console"
 
 rc=$(sed -n 's/^PHLOEM-VM-EXIT: \([0-9]*\).*/\1/p' "$run/console" | tail -n1)
+# the marker may not have reached the console; the rc file (9p) did
+[ -z "$rc" ] && [ "$qrc" != 124 ] && [ -s "$run/rc" ] && rc=$(cat "$run/rc")
 verdict=
 if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
 	verdict="timeout after ${timeout}s"

@@ -26,7 +26,7 @@ tool=
 trap '[ -n "$tool" ] && kill $tool 2>/dev/null; isolate_sampler undo; rm -rf "$W"' EXIT
 
 pid=$(sampler_pid) || { echo "trace-bench: no phloem0 thread"; exit 125; }
-# As in check-vm-trace: the sampler alone on CPU 1, the virtio interrupts
+# As in check-vm-trace: the sampler alone on CPU 1, the device interrupts
 # on CPU 0 (a sampler slowed past its period by a loaded host holds its
 # CPU; with the 9p interrupts there the guest stalled, docs/trace.md)
 isolate_sampler 1 0 > /dev/null

@@ -74,7 +74,7 @@ wait_for() {
 }
 
 # isolate_sampler CPU IRQCPU: the sampling thread of /dev/phloem0 pinned
-# to CPU, every virtio interrupt moved to IRQCPU (their threads follow);
+# to CPU, every device interrupt moved to IRQCPU (their threads follow);
 # isolate_sampler undo: both back as they were
 isolate_sampler() {
 	local q p
@@ -87,17 +87,23 @@ isolate_sampler() {
 		return 0
 	fi
 	_iso_irqs=
-	for q in $(awk -F: '/virtio/ { gsub(/ /, "", $1); print $1 }' /proc/interrupts); do
+	# Every interrupt that can move (the virtio queues, the serial port
+	# whose transmit thread the console waits for, ...); the per-CPU ones
+	# (timer, IPIs) cannot, and refuse quietly
+	for q in /proc/irq/[0-9]*; do
+		q=${q#/proc/irq/}
+		[ "$(cat "/proc/irq/$q/smp_affinity_list" 2>/dev/null)" = "$2" ] && continue
 		_iso_irqs="$_iso_irqs $q=$(cat "/proc/irq/$q/smp_affinity_list")"
-		echo "$2" > "/proc/irq/$q/smp_affinity_list" ||
-			echo "# could not move interrupt $q to CPU $2"
+		echo "$2" > "/proc/irq/$q/smp_affinity_list" 2>/dev/null
 	done
 	p=$(sampler_pid) || { echo "# no phloem0 thread to pin"; return 1; }
 	_iso_pid=$p
 	_iso_cpus=$(taskset -c -p "$p" | sed 's/.*: //')
 	taskset -p -c "$1" "$p" > /dev/null || echo "# could not pin the sampler ($p) to CPU $1"
-	echo "# sampler $p on CPU $(taskset -c -p "$p" | sed 's/.*: //'), virtio interrupts on CPU" \
-		$(for q in $_iso_irqs; do cat "/proc/irq/${q%%=*}/effective_affinity_list"; done | sort -u)
+	echo "# sampler $p on CPU $(taskset -c -p "$p" | sed 's/.*: //'); device interrupts:" \
+		$(awk -v cpu="$2" 'NR > 1 && $1 ~ /^[0-9]+:$/ { q = $1; sub(/:/, "", q);
+			getline a < ("/proc/irq/" q "/effective_affinity_list");
+			printf "%s%s", (n++ ? ", " : ""), q "(" $NF ") on " a }' /proc/interrupts)
 }
 
 # stop_tool PID: SIGINT, and its exit status; SIGKILL (status 137) when it
