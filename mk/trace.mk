@@ -59,8 +59,14 @@ TRACE_VM := $(TRACE_B)/vm
 
 # $(call trace-vm,RUN.SH OPTIONS,GUEST SCRIPT): one VM run whose TAP lands
 # in $(RESULTS)/$@.tap; a run that failed without saying so gets its line.
+# One host thread for both vCPUs (TRACE_VM_ACCEL): these runs switch
+# tracepoints on and off, which patches kernel text live, and under QEMU's
+# multi-threaded TCG a vCPU can keep running its stale translation of a
+# patched site: an int3 that is no longer in memory, rewound and
+# re-executed for ever (docs/trace.md, "The guest hangs").
+TRACE_VM_ACCEL ?= tcg,thread=single
 define trace-vm
-	@$(VM_RUN) $(1) --out $(RESULTS)/$@.tap --console $(RESULTS)/$@.console -- \
+	@PHLOEM_VM_ACCEL=$(TRACE_VM_ACCEL) $(VM_RUN) $(1) --out $(RESULTS)/$@.tap --console $(RESULTS)/$@.console -- \
 		$(TOP)/tests/vm/$(2) $(TRACE_VM) >/dev/null; \
 	rc=$$?; \
 	cat $(RESULTS)/$@.tap 2>/dev/null; \
@@ -87,7 +93,7 @@ check-vm-trace-debug: trace-vm-tools
 		--kernel $$(cat $(DEBUG_MOD)/.kdir)/arch/x86/boot/bzImage --mem $(VM_DEBUG_MEM),trace-debug.sh)
 
 bench-vm-trace: modules trace-vm-tools
-	@$(VM_RUN) --timeout 600 --modules -- $(TOP)/tests/vm/trace-bench.sh $(TRACE_VM)
+	@PHLOEM_VM_ACCEL=$(TRACE_VM_ACCEL) $(VM_RUN) --timeout 600 --modules -- $(TOP)/tests/vm/trace-bench.sh $(TRACE_VM)
 
 # check-vm-trace-debug stays by hand (about 4 minutes with the modules'
 # build; check-vm-debug runs the module on that kernel already).
