@@ -249,7 +249,7 @@ TEST_F_TIMEOUT(sig, k1_caps_the_import, 60)
 	struct phloem_record ev;
 	struct phloem_status st;
 	uint64_t end;
-	unsigned int n;
+	unsigned int n, i;
 
 	NEED_DEV();
 	/*
@@ -283,8 +283,24 @@ TEST_F_TIMEOUT(sig, k1_caps_the_import, 60)
 	EXPECT_LE(s->latency_ns, 5000 * 1000ULL + CYCLE_NS);
 	TH_LOG("contact to import capped (relay off): %llu us, import before %u mW",
 	       (unsigned long long)s->latency_ns / 1000, s->value);
-	n = ph_evlog_count(&self->log, PHLOEM_EV_SHED, PHLOEM_NONE);
+	/*
+	 * Sized at the contact: one relay covers the excess by its estimate,
+	 * so one shed at the contact's instant. A cycle measured above the
+	 * cap afterwards makes the site rule take another step, as it should
+	 * (a loaded TCG host once read 4.5 kW from a cycle of too few
+	 * samples, 620 ms after the ev went off): counted, not failed.
+	 */
+	n = 0;
+	for (i = 0; i < self->log.n; i++) {
+		const struct phloem_rec_event *e = &self->log.rec[i].event;
+
+		if (self->log.rec[i].hdr.type == PHLOEM_REC_EVENT &&
+		    e->kind == PHLOEM_EV_SHED && e->trigger_ns == s->trigger_ns)
+			n++;
+	}
 	EXPECT_EQ(1, n);
+	TH_LOG("sheds: %u at the contact, %u in all",
+	       n, ph_evlog_count(&self->log, PHLOEM_EV_SHED, PHLOEM_NONE));
 	ASSERT_EQ(0, ph_status(self->fd, &st));
 	EXPECT_EQ(K1, st.signal_state);
 	EXPECT_EQ(CAP_MW, st.import_cap_mw);
