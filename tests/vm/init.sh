@@ -111,7 +111,8 @@ chroot $R /bin/sh -c '
 	export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 	export HOME=/tmp TMPDIR=/tmp PHLOEM_VM=1
 	{ /bin/bash /run/vm/cmd; echo $? > /run/vm/rc; } 2>&1 | tee /run/vm/out >> /tmp/.vm-console'
-sleep 1
+# busybox tail -f looks again every second: two, and it has the last lines
+sleep 2
 kill $follower 2>/dev/null
 rc=$(cat $R/run/vm/rc 2>/dev/null)
 [ -n "$rc" ] || rc=124
