@@ -77,8 +77,8 @@ if [ -n "$wd" ]; then
 			echo "PHLOEM-VM: guest watchdog: could not get SCHED_FIFO 99"
 		sleep "$wd"
 		echo "PHLOEM-VM: guest watchdog: command still running after ${wd}s; blocked tasks and backtraces follow"
-		# Straight to the console as well: the share that should carry
-		# dmesg.watchdog back may be what hangs
+		# Kernel messages straight to the console as well: the share
+		# that should carry dmesg.watchdog back may be what hangs
 		dmesg -n 8
 		# What every running or blocked task is doing, from /proc (no
 		# printk needed): pid, comm, state, CPU, policy, priority, stack

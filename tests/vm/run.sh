@@ -278,8 +278,9 @@ elapsed=$(( $(date +%s) - start ))
 [ -n "$console" ] && cp "$run/console" "$console"
 
 rc=$(sed -n 's/^PHLOEM-VM-EXIT: \([0-9]*\).*/\1/p' "$run/console" | tail -n1)
-# the marker may not have reached the console; the rc file (9p) did
-[ -z "$rc" ] && [ "$qrc" != 124 ] && [ -s "$run/rc" ] && rc=$(cat "$run/rc")
+# the marker may not have reached the console; the rc file (9p) did (a
+# timeout overrides either below)
+[ -z "$rc" ] && [ -s "$run/rc" ] && rc=$(cat "$run/rc")
 verdict=
 if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
 	verdict="timeout after ${timeout}s"

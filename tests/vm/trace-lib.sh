@@ -101,7 +101,7 @@ isolate_sampler() {
 	_iso_cpus=$(taskset -c -p "$p" | sed 's/.*: //')
 	taskset -p -c "$1" "$p" > /dev/null || echo "# could not pin the sampler ($p) to CPU $1"
 	echo "# sampler $p on CPU $(taskset -c -p "$p" | sed 's/.*: //'); device interrupts:" \
-		$(awk -v cpu="$2" 'NR > 1 && $1 ~ /^[0-9]+:$/ { q = $1; sub(/:/, "", q);
+		$(awk 'NR > 1 && $1 ~ /^[0-9]+:$/ { q = $1; sub(/:/, "", q);
 			getline a < ("/proc/irq/" q "/effective_affinity_list");
 			printf "%s%s", (n++ ? ", " : ""), q "(" $NF ") on " a }' /proc/interrupts)
 }

@@ -159,7 +159,7 @@ wait_for "$W/late.err" 'tracing' 120 $tool ||
 # that lands mid-round (most of the time when the sampler is busy under
 # TCG) preempts the round: the tool reports both (a clean-clone run once
 # had twelve hogs land mid-round, when only late wake-ups were reported).
-# So every hog must be named; up to four, in case one is cut short.
+# So the first hog should be named; up to four, in case one is cut short.
 for i in $(seq 4); do
 	# timeout(1) outside the pin: a hog that never ends is killed after 10 s
 	timeout -s KILL 10 chrt -f 90 taskset -c 1 bash -c \
