@@ -247,6 +247,35 @@ static int phloem_copy_in(void *k, u32 ksize, u32 ver0, void __user *uarg)
 	return 0;
 }
 
+/*
+ * A SET_CONFIG from a caller built before the grid-operator lines (VER0 or
+ * VER1)
+ * knows nothing of them: their configuration in force stays, it is not
+ * zeroed (an old agent must not switch off a firmware §14a action).
+ */
+static int phloem_config_keep_tail(struct phloem_dev *pd,
+				   struct phloem_config *cfg,
+				   void __user *uarg)
+{
+	size_t off = PHLOEM_CONFIG_SIZE_VER1;
+	struct phloem_config *cur;
+	u32 usize;
+
+	if (get_user(usize, (u32 __user *)uarg))
+		return -EFAULT;
+	if (usize >= sizeof(*cfg))
+		return 0;
+	cur = kmalloc(sizeof(*cur), GFP_KERNEL);
+	if (!cur)
+		return -ENOMEM;
+	spin_lock(&pd->shed_lock);
+	phloem_shed_get_config(pd->shed, cur);
+	spin_unlock(&pd->shed_lock);
+	memcpy((u8 *)cfg + off, (u8 *)cur + off, sizeof(*cfg) - off);
+	kfree(cur);
+	return 0;
+}
+
 union phloem_ioc_buf {
 	struct phloem_info info;
 	struct phloem_config cfg;
@@ -277,6 +306,8 @@ static long phloem_ioctl_locked(struct phloem_dev *pd, unsigned int nr,
 	case _IOC_NR(PHLOEM_IOC_SET_CONFIG):
 		ret = phloem_copy_in(&b->cfg, sizeof(b->cfg),
 				     PHLOEM_CONFIG_SIZE_VER0, uarg);
+		if (!ret)
+			ret = phloem_config_keep_tail(pd, &b->cfg, uarg);
 		if (ret)
 			return ret;
 		/* Checked in full before the lock: nothing changes on error */

@@ -454,6 +454,75 @@ static int phloem_parse_children(struct phloem_dev *pd)
 	return 0;
 }
 
+/*
+ * An optional u32 array property of one cell per grid-signal-gpios line
+ * into @v (zeros when absent).
+ */
+static int phloem_prop_cells(struct device *dev, const char *prop, u32 n,
+			     u32 *v)
+{
+	int ret = device_property_count_u32(dev, prop);
+
+	memset(v, 0, sizeof(*v) * PHLOEM_MAX_SIGNALS);
+	if (ret == -EINVAL)	/* absent: no action */
+		return 0;
+	if (ret != n) {
+		dev_err(dev, "%s: %d cells, need one per grid-signal-gpios line (%u)\n",
+			prop, ret, n);
+		return -EINVAL;
+	}
+	ret = device_property_read_u32_array(dev, prop, v, n);
+	return ret ? dev_err_probe(dev, ret, "%s\n", prop) : 0;
+}
+
+/*
+ * grid-signal-gpios: the grid-operator input lines (K1..K4), active at the
+ * level their GPIO flags give; their actions in the boot configuration:
+ * phloem,grid-signal-import-cap-mw and phloem,grid-signal-shed-relays, one
+ * cell per line each, and phloem,grid-signal-debounce-us.
+ */
+static int phloem_parse_signals(struct phloem_dev *pd)
+{
+	struct device *dev = pd->dev;
+	struct phloem_config *c = &pd->boot;
+	u32 cap[PHLOEM_MAX_SIGNALS], shed[PHLOEM_MAX_SIGNALS], n, i;
+	int ret;
+
+	pd->signals = devm_gpiod_get_array_optional(dev, "grid-signal", GPIOD_IN);
+	if (IS_ERR(pd->signals))
+		return dev_err_probe(dev, PTR_ERR(pd->signals),
+				     "grid-signal-gpios\n");
+	n = pd->signals ? pd->signals->ndescs : 0;
+	if (n > PHLOEM_MAX_SIGNALS) {
+		dev_err(dev, "grid-signal-gpios: %u lines, at most %d\n", n,
+			PHLOEM_MAX_SIGNALS);
+		return -EINVAL;
+	}
+	pd->info.nsignals = n;
+	ret = phloem_prop_u32(dev, dev_fwnode(dev),
+			      "phloem,grid-signal-debounce-us", false, 5000, 0,
+			      PHLOEM_SIGNAL_DEBOUNCE_MAX_US,
+			      &c->signal_debounce_us);
+	if (ret)
+		return ret;
+	ret = phloem_prop_cells(dev, "phloem,grid-signal-import-cap-mw", n, cap);
+	if (!ret)
+		ret = phloem_prop_cells(dev, "phloem,grid-signal-shed-relays", n,
+					shed);
+	if (ret)
+		return ret;
+	for (i = 0; i < n; i++) {
+		if (shed[i] >> pd->info.nrelays) {
+			dev_err(dev, "phloem,grid-signal-shed-relays[%u] = 0x%x: relay-gpios has %u lines\n",
+				i, shed[i], pd->info.nrelays);
+			return -EINVAL;
+		}
+		c->signal[i].import_cap_mw = cap[i];
+		c->signal[i].shed_relays = shed[i];
+	}
+	return 0;
+}
+
 static int phloem_parse(struct phloem_dev *pd)
 {
 	struct device *dev = pd->dev;
@@ -490,6 +559,8 @@ static int phloem_parse(struct phloem_dev *pd)
 	info->nrelays = pd->relays->ndescs;
 
 	ret = phloem_parse_children(pd);
+	if (!ret)
+		ret = phloem_parse_signals(pd);
 	if (ret)
 		return ret;
 
@@ -575,9 +646,9 @@ static int phloem_probe(struct platform_device *pdev)
 
 	platform_set_drvdata(pdev, pd);
 	phloem_netlink_add(pd);
-	dev_info(dev, "/dev/%s: %u channels, %u circuits, %u relays, %u Hz\n",
+	dev_info(dev, "/dev/%s: %u channels, %u circuits, %u relays, %u grid-signal lines, %u Hz\n",
 		 pd->info.name, pd->info.nchannels, pd->info.ncircuits,
-		 pd->info.nrelays, pd->boot.sample_rate_hz);
+		 pd->info.nrelays, pd->info.nsignals, pd->boot.sample_rate_hz);
 	return 0;
 
 err_chardev:

@@ -66,6 +66,11 @@ static struct netlink_range_validation phloem_nl_override_ms_range = {
 	.min = 0, .max = 86400000,	/* 0 only with PHLOEM_OVERRIDE_AUTO */
 };
 
+/* a range, not a function: `genl ctrl policy` dumps it (issue 17) */
+static struct netlink_range_validation phloem_nl_max_hold_range = {
+	.min = 0, .max = PHLOEM_MAX_HOLD_MAX_S,	/* 0: the default */
+};
+
 static struct netlink_range_validation phloem_nl_lease_range = {
 	.min = 0, .max = 600000,	/* 1..99 refused by the handler */
 };
@@ -77,6 +82,8 @@ static const struct nla_policy phloem_nl_circuit_set_policy[PHLOEM_A_CIRCUIT_MAX
 	[PHLOEM_A_CIRCUIT_LIMIT_MA] = NLA_POLICY_MIN(NLA_U32, 1),
 	[PHLOEM_A_CIRCUIT_BOOT_LIMIT_MA ... PHLOEM_A_CIRCUIT_HEAT_PERMILLE] =
 		PHLOEM_NL_REJECT(PHLOEM_NL_MSG_REPLY_ONLY),
+	[PHLOEM_A_CIRCUIT_MAX_HOLD_S] =
+		NLA_POLICY_FULL_RANGE(NLA_U32, &phloem_nl_max_hold_range),
 };
 
 static const struct nla_policy phloem_nl_circuit_list_policy[PHLOEM_A_LIST_MAX + 1] = {
@@ -108,6 +115,7 @@ static const struct nla_policy phloem_nl_relay_set_policy[PHLOEM_A_RELAY_MAX + 1
 		PHLOEM_NL_REJECT(PHLOEM_NL_MSG_REPLY_ONLY),
 	[PHLOEM_A_RELAY_MIN_OFF_MS] =
 		NLA_POLICY_FULL_RANGE(NLA_U32, &phloem_nl_min_off_range),
+	[PHLOEM_A_RELAY_HOLD] = PHLOEM_NL_REJECT(PHLOEM_NL_MSG_REPLY_ONLY),
 };
 
 /*
@@ -130,6 +138,7 @@ static const struct nla_policy phloem_nl_relay_policy_set_policy[PHLOEM_A_RELAY_
 		PHLOEM_NL_REJECT(PHLOEM_NL_MSG_REPLY_ONLY),
 	[PHLOEM_A_RELAY_MIN_OFF_MS] =
 		NLA_POLICY_FULL_RANGE(NLA_U32, &phloem_nl_min_off_range),
+	[PHLOEM_A_RELAY_HOLD] = PHLOEM_NL_REJECT(PHLOEM_NL_MSG_REPLY_ONLY),
 };
 
 static const struct nla_policy phloem_nl_relay_list_policy[PHLOEM_A_LIST_MAX + 1] = {
@@ -140,11 +149,91 @@ static const struct nla_policy phloem_nl_relay_list_policy[PHLOEM_A_LIST_MAX + 1
 		PHLOEM_NL_REJECT("PHLOEM_A_DEV_RELAYS holds PHLOEM_A_LIST_RELAY nests only"),
 };
 
+/* a grid-operator line's action inside SET_LIMITS */
+static const struct nla_policy phloem_nl_signal_set_policy[PHLOEM_A_SIGNAL_MAX + 1] = {
+	[PHLOEM_A_SIGNAL_INDEX] = NLA_POLICY_MAX(NLA_U32, PHLOEM_MAX_SIGNALS - 1),
+	[PHLOEM_A_SIGNAL_ACTIVE] = PHLOEM_NL_REJECT(PHLOEM_NL_MSG_REPLY_ONLY),
+	[PHLOEM_A_SIGNAL_IMPORT_CAP_MW] = { .type = NLA_U32 },
+	[PHLOEM_A_SIGNAL_SHED_RELAYS] =
+		NLA_POLICY_MASK(NLA_U32, (1U << PHLOEM_MAX_RELAYS) - 1),
+};
+
+static const struct nla_policy phloem_nl_signal_list_policy[PHLOEM_A_LIST_MAX + 1] = {
+	[PHLOEM_A_LIST_CHANNEL ... PHLOEM_A_LIST_BUCKET] =
+		PHLOEM_NL_REJECT("PHLOEM_A_DEV_SIGNALS holds PHLOEM_A_LIST_SIGNAL nests only"),
+	[PHLOEM_A_LIST_SIGNAL] = NLA_POLICY_NESTED(phloem_nl_signal_set_policy),
+};
+
+/**
+ * struct phloem_nl_list_desc - one kind of item of a SET_LIMITS list
+ * @max: highest attribute of its set
+ * @policy: the set's policy
+ * @index: its index attribute (required)
+ * @a: one of the two attributes of which at least one must be given
+ * @b: the other one
+ * @need: extack message: neither @a nor @b given
+ * @none: extack message: an index beyond the device
+ * @twice: extack message: an index given twice
+ */
+struct phloem_nl_list_desc {
+	int max;
+	const struct nla_policy *policy;
+	int index, a, b;
+	const char *need, *none, *twice;
+};
+
+/* the items of SET_LIMITS's lists (phloem_nl_list_item()) */
+static const struct phloem_nl_list_desc phloem_nl_circuit_item = {
+	.max = PHLOEM_A_CIRCUIT_MAX, .policy = phloem_nl_circuit_set_policy,
+	.index = PHLOEM_A_CIRCUIT_INDEX, .a = PHLOEM_A_CIRCUIT_LIMIT_MA,
+	.b = PHLOEM_A_CIRCUIT_MAX_HOLD_S,
+	.need = "a circuit entry needs PHLOEM_A_CIRCUIT_INDEX and PHLOEM_A_CIRCUIT_LIMIT_MA and/or PHLOEM_A_CIRCUIT_MAX_HOLD_S",
+	.none = "no such circuit on this device",
+	.twice = "circuit given twice in one request",
+};
+
+static const struct phloem_nl_list_desc phloem_nl_signal_item = {
+	.max = PHLOEM_A_SIGNAL_MAX, .policy = phloem_nl_signal_set_policy,
+	.index = PHLOEM_A_SIGNAL_INDEX, .a = PHLOEM_A_SIGNAL_IMPORT_CAP_MW,
+	.b = PHLOEM_A_SIGNAL_SHED_RELAYS,
+	.need = "a signal entry needs PHLOEM_A_SIGNAL_INDEX and PHLOEM_A_SIGNAL_IMPORT_CAP_MW and/or PHLOEM_A_SIGNAL_SHED_RELAYS",
+	.none = "no such grid-operator line on this device",
+	.twice = "line given twice in one request",
+};
+
 /* GET_DEVICE and GET_STATS: a device index and nothing else */
 static const struct nla_policy phloem_nl_get_policy[PHLOEM_A_MAX + 1] = {
 	[PHLOEM_A_DEV_INDEX] = { .type = NLA_U32 },
 	[PHLOEM_A_DEV_NAME ... PHLOEM_A_PAD] =
 		PHLOEM_NL_REJECT("a GET request takes PHLOEM_A_DEV_INDEX only"),
+	[PHLOEM_A_DEV_FREQ] =
+		PHLOEM_NL_REJECT("a GET request takes PHLOEM_A_DEV_INDEX only"),
+};
+
+/* a stage of a SET_LIMITS request: every field a u32, ranges as config */
+static const struct nla_policy phloem_nl_stage_set_policy[PHLOEM_A_STAGE_MAX + 1] = {
+	[PHLOEM_A_STAGE_INDEX] = NLA_POLICY_MAX(NLA_U32, PHLOEM_FREQ_STAGES - 1),
+	[PHLOEM_A_STAGE_THRESHOLD_MHZ] = { .type = NLA_U32 },
+	[PHLOEM_A_STAGE_DELAY_MS] = { .type = NLA_U32 },
+	[PHLOEM_A_STAGE_HYST_MHZ] = { .type = NLA_U32 },
+	[PHLOEM_A_STAGE_RESTORE_MS] = { .type = NLA_U32 },
+	[PHLOEM_A_STAGE_PRIO_MIN] = NLA_POLICY_MAX(NLA_U32, 255),
+	[PHLOEM_A_STAGE_PRIO_MAX] = NLA_POLICY_MAX(NLA_U32, 255),
+	[PHLOEM_A_STAGE_STATE ... PHLOEM_A_STAGE_LEFT_MS] =
+		PHLOEM_NL_REJECT(PHLOEM_NL_MSG_REPLY_ONLY),
+};
+
+static const struct nla_policy phloem_nl_stage_list_policy[PHLOEM_A_LIST_MAX + 1] = {
+	[PHLOEM_A_LIST_CHANNEL ... PHLOEM_A_LIST_BUCKET] =
+		PHLOEM_NL_REJECT("PHLOEM_A_FREQ_STAGES holds PHLOEM_A_LIST_STAGE nests"),
+	[PHLOEM_A_LIST_STAGE] = NLA_POLICY_NESTED(phloem_nl_stage_set_policy),
+};
+
+static const struct nla_policy phloem_nl_freq_set_policy[PHLOEM_A_FREQ_MAX + 1] = {
+	[PHLOEM_A_FREQ_EST_MHZ] = PHLOEM_NL_REJECT(PHLOEM_NL_MSG_REPLY_ONLY),
+	[PHLOEM_A_FREQ_OVER_MHZ] = { .type = NLA_U32 },
+	[PHLOEM_A_FREQ_OVER_MS] = { .type = NLA_U32 },
+	[PHLOEM_A_FREQ_STAGES] = NLA_POLICY_NESTED(phloem_nl_stage_list_policy),
 };
 
 static const struct nla_policy phloem_nl_set_limits_policy[PHLOEM_A_MAX + 1] = {
@@ -157,6 +246,12 @@ static const struct nla_policy phloem_nl_set_limits_policy[PHLOEM_A_MAX + 1] = {
 	[PHLOEM_A_DEV_RELAYS] = NLA_POLICY_NESTED(phloem_nl_relay_list_policy),
 	[PHLOEM_A_RELAY ... PHLOEM_A_PAD] =
 		PHLOEM_NL_REJECT(PHLOEM_NL_MSG_NOT_HERE),
+	[PHLOEM_A_DEV_FREQ] = NLA_POLICY_NESTED(phloem_nl_freq_set_policy),
+	[PHLOEM_A_DEV_SIGNAL_STATE ... PHLOEM_A_DEV_IMPORT_CAP_MW] =
+		PHLOEM_NL_REJECT(PHLOEM_NL_MSG_REPLY_ONLY),
+	[PHLOEM_A_DEV_SIGNAL_DEBOUNCE_US] =
+		NLA_POLICY_MAX(NLA_U32, PHLOEM_SIGNAL_DEBOUNCE_MAX_US),
+	[PHLOEM_A_DEV_SIGNALS] = NLA_POLICY_NESTED(phloem_nl_signal_list_policy),
 };
 
 static const struct nla_policy phloem_nl_set_relay_policy[PHLOEM_A_MAX + 1] = {
@@ -166,6 +261,7 @@ static const struct nla_policy phloem_nl_set_relay_policy[PHLOEM_A_MAX + 1] = {
 	[PHLOEM_A_RELAY] = NLA_POLICY_NESTED(phloem_nl_relay_set_policy),
 	[PHLOEM_A_STATS ... PHLOEM_A_PAD] =
 		PHLOEM_NL_REJECT(PHLOEM_NL_MSG_NOT_HERE),
+	[PHLOEM_A_DEV_FREQ] = PHLOEM_NL_REJECT(PHLOEM_NL_MSG_NOT_HERE),
 };
 
 static const struct nla_policy phloem_nl_lease_policy[PHLOEM_A_MAX + 1] = {
@@ -176,6 +272,7 @@ static const struct nla_policy phloem_nl_lease_policy[PHLOEM_A_MAX + 1] = {
 		NLA_POLICY_FULL_RANGE(NLA_U32, &phloem_nl_lease_range),
 	[PHLOEM_A_EVENT ... PHLOEM_A_PAD] =
 		PHLOEM_NL_REJECT(PHLOEM_NL_MSG_NOT_HERE),
+	[PHLOEM_A_DEV_FREQ] = PHLOEM_NL_REJECT(PHLOEM_NL_MSG_NOT_HERE),
 };
 
 /* ------------------------------------------------------------------ */
@@ -329,7 +426,40 @@ static int phloem_nl_put_circuits(struct sk_buff *skb, struct phloem_dev *pd,
 				pd->boot.circuit[i].limit_ma) ||
 		    nla_put_u32(skb, PHLOEM_A_CIRCUIT_IRMS_MA, cs->irms_ma) ||
 		    nla_put_u32(skb, PHLOEM_A_CIRCUIT_HEAT_PERMILLE,
-				cs->heat_permille))
+				cs->heat_permille) ||
+		    nla_put_u32(skb, PHLOEM_A_CIRCUIT_MAX_HOLD_S,
+				s->cfg.circuit[i].max_hold_s))
+			goto err;
+		nla_nest_end(skb, item);
+	}
+	nla_nest_end(skb, list);
+	return 0;
+err:
+	nla_nest_cancel(skb, list);
+	return -EMSGSIZE;
+}
+
+static int phloem_nl_put_signals(struct sk_buff *skb, struct phloem_dev *pd,
+				 const struct phloem_nl_snap *s)
+{
+	struct nlattr *list, *item;
+	unsigned int i;
+
+	if (!pd->info.nsignals)
+		return 0;
+	list = nla_nest_start(skb, PHLOEM_A_DEV_SIGNALS);
+	if (!list)
+		return -EMSGSIZE;
+	for (i = 0; i < pd->info.nsignals; i++) {
+		item = nla_nest_start(skb, PHLOEM_A_LIST_SIGNAL);
+		if (!item ||
+		    nla_put_u32(skb, PHLOEM_A_SIGNAL_INDEX, i) ||
+		    nla_put_u32(skb, PHLOEM_A_SIGNAL_ACTIVE,
+				!!(s->st.signal_state & BIT(i))) ||
+		    nla_put_u32(skb, PHLOEM_A_SIGNAL_IMPORT_CAP_MW,
+				s->cfg.signal[i].import_cap_mw) ||
+		    nla_put_u32(skb, PHLOEM_A_SIGNAL_SHED_RELAYS,
+				s->cfg.signal[i].shed_relays))
 			goto err;
 		nla_nest_end(skb, item);
 	}
@@ -370,7 +500,8 @@ static int phloem_nl_put_relays(struct sk_buff *skb, struct phloem_dev *pd,
 		    nla_put_u32(skb, PHLOEM_A_RELAY_LEFT_MS, rs->restore_in_ms) ||
 		    nla_put_u32(skb, PHLOEM_A_RELAY_SHED_COUNT, rs->shed_count) ||
 		    nla_put_u32(skb, PHLOEM_A_RELAY_LOAD_MA, rs->load_ma) ||
-		    nla_put_u32(skb, PHLOEM_A_RELAY_MIN_OFF_MS, rc->min_off_ms))
+		    nla_put_u32(skb, PHLOEM_A_RELAY_MIN_OFF_MS, rc->min_off_ms) ||
+		    nla_put_u32(skb, PHLOEM_A_RELAY_HOLD, s->st.hold[i]))
 			goto err;
 		nla_nest_end(skb, item);
 	}
@@ -399,7 +530,53 @@ static size_t phloem_nl_dev_size(void)
 	       nla_total_size(0) + PHLOEM_MAX_CIRCUITS *
 			(nla_total_size(0) + 8 * u32sz + name) +
 	       nla_total_size(0) + PHLOEM_MAX_RELAYS *
-			(nla_total_size(0) + 13 * u32sz + name);
+			(nla_total_size(0) + 13 * u32sz + name) +
+	       2 * nla_total_size(0) + 3 * u32sz + PHLOEM_FREQ_STAGES *
+			(nla_total_size(0) + 9 * u32sz) +
+	       3 * u32sz + nla_total_size(0) + PHLOEM_MAX_SIGNALS *
+			(nla_total_size(0) + 4 * u32sz);
+}
+
+/* the frequency rule: filtered frequency, over-freq, configured stages */
+static int phloem_nl_put_freq(struct sk_buff *skb,
+			      const struct phloem_nl_snap *s)
+{
+	struct nlattr *nest, *list, *st;
+	unsigned int k;
+
+	nest = nla_nest_start(skb, PHLOEM_A_DEV_FREQ);
+	if (!nest ||
+	    nla_put_u32(skb, PHLOEM_A_FREQ_EST_MHZ, s->st.freq_est_mhz) ||
+	    nla_put_u32(skb, PHLOEM_A_FREQ_OVER_MHZ, s->cfg.over_freq_mhz) ||
+	    nla_put_u32(skb, PHLOEM_A_FREQ_OVER_MS, s->cfg.over_freq_ms))
+		return -EMSGSIZE;
+	list = nla_nest_start(skb, PHLOEM_A_FREQ_STAGES);
+	if (!list)
+		return -EMSGSIZE;
+	for (k = 0; k < PHLOEM_FREQ_STAGES; k++) {
+		const struct phloem_freq_stage *fc = &s->cfg.freq_stage[k];
+
+		if (!fc->threshold_mhz)
+			continue;
+		st = nla_nest_start(skb, PHLOEM_A_LIST_STAGE);
+		if (!st ||
+		    nla_put_u32(skb, PHLOEM_A_STAGE_INDEX, k) ||
+		    nla_put_u32(skb, PHLOEM_A_STAGE_THRESHOLD_MHZ,
+				fc->threshold_mhz) ||
+		    nla_put_u32(skb, PHLOEM_A_STAGE_DELAY_MS, fc->delay_ms) ||
+		    nla_put_u32(skb, PHLOEM_A_STAGE_HYST_MHZ, fc->hyst_mhz) ||
+		    nla_put_u32(skb, PHLOEM_A_STAGE_RESTORE_MS, fc->restore_ms) ||
+		    nla_put_u32(skb, PHLOEM_A_STAGE_PRIO_MIN, fc->prio_min) ||
+		    nla_put_u32(skb, PHLOEM_A_STAGE_PRIO_MAX, fc->prio_max) ||
+		    nla_put_u32(skb, PHLOEM_A_STAGE_STATE, s->st.freq_stage[k]) ||
+		    nla_put_u32(skb, PHLOEM_A_STAGE_LEFT_MS,
+				s->st.freq_left_ms[k]))
+			return -EMSGSIZE;
+		nla_nest_end(skb, st);
+	}
+	nla_nest_end(skb, list);
+	nla_nest_end(skb, nest);
+	return 0;
 }
 
 static int phloem_nl_fill_dev(struct sk_buff *skb, struct phloem_dev *pd,
@@ -427,9 +604,15 @@ static int phloem_nl_fill_dev(struct sk_buff *skb, struct phloem_dev *pd,
 			s->cfg.sample_rate_hz) ||
 	    nla_put_u32(skb, PHLOEM_A_DEV_SITE_IMPORT_LIMIT_MW,
 			s->cfg.site_import_limit_mw) ||
+	    nla_put_u32(skb, PHLOEM_A_DEV_SIGNAL_STATE, s->st.signal_state) ||
+	    nla_put_u32(skb, PHLOEM_A_DEV_IMPORT_CAP_MW, s->st.import_cap_mw) ||
+	    nla_put_u32(skb, PHLOEM_A_DEV_SIGNAL_DEBOUNCE_US,
+			s->cfg.signal_debounce_us) ||
 	    phloem_nl_put_channels(skb, pd, s) ||
 	    phloem_nl_put_circuits(skb, pd, s) ||
-	    phloem_nl_put_relays(skb, pd, s))
+	    phloem_nl_put_relays(skb, pd, s) ||
+	    phloem_nl_put_freq(skb, s) ||
+	    phloem_nl_put_signals(skb, pd, s))
 		goto err;
 	genlmsg_end(skb, hdr);
 	return 0;
@@ -533,7 +716,10 @@ static int phloem_nl_fill_event(struct sk_buff *skb, struct phloem_dev *pd,
 	    (ev->circuit != PHLOEM_NONE &&
 	     nla_put_u32(skb, PHLOEM_A_EV_CIRCUIT, ev->circuit)) ||
 	    (ev->channel != PHLOEM_NONE &&
-	     nla_put_u32(skb, PHLOEM_A_EV_CHANNEL, ev->channel)))
+	     nla_put_u32(skb, ev->kind == PHLOEM_EV_SIGNAL ? PHLOEM_A_EV_LINE :
+			 PHLOEM_A_EV_CHANNEL, ev->channel)) ||
+	    (ev->kind == PHLOEM_EV_FREQ &&
+	     nla_put_u32(skb, PHLOEM_A_EV_STAGE, ev->backoff)))
 		goto err;
 	nla_nest_end(skb, nest);
 	genlmsg_end(skb, hdr);
@@ -745,22 +931,196 @@ static void phloem_nl_changed(struct phloem_dev *pd,
  * struct phloem_nl_limits - a validated SET_LIMITS request
  * @set: bit n: circuit n gets @limit_ma[n]
  * @limit_ma: new circuit limits
+ * @hset: bit n: circuit n gets @max_hold_s[n]
+ * @max_hold_s: new circuit max holds
  * @site_mw: new site import limit, when @has_site
  * @has_site: PHLOEM_A_DEV_SITE_IMPORT_LIMIT_MW was given
  * @rset: bit n: relay n is in PHLOEM_A_DEV_RELAYS
- * @rprio, @rflags, @rmin_off: bit n: relay n gets @prio[n], @flags[n],
- *        @min_off_ms[n]
+ * @rprio: bit n: relay n gets @prio[n]
+ * @rflags: bit n: relay n gets @flags[n]
+ * @rmin_off: bit n: relay n gets @min_off_ms[n]
+ * @prio: new relay priorities
+ * @flags: new relay flags
+ * @min_off_ms: new relay minimum off times
+ * @fset: bit k: frequency stage k gets @stage[k]
+ * @stage: new under-frequency stages
+ * @over_mhz: new over-frequency threshold, when @has_over
+ * @over_ms: new over-frequency delay, when @has_over
+ * @has_over: over-frequency gets @over_mhz and @over_ms
+ * @gcap: bit n: grid-operator line n gets @cap_mw[n]
+ * @gmask: bit n: grid-operator line n gets @shed[n]
+ * @cap_mw: new import caps of the grid-operator lines
+ * @shed: new relay masks the grid-operator lines open
+ * @debounce_us: new signal_debounce_us, when @has_debounce
+ * @has_debounce: PHLOEM_A_DEV_SIGNAL_DEBOUNCE_US was given
  */
 struct phloem_nl_limits {
-	unsigned long set;
+	unsigned long set, hset;
 	u32 limit_ma[PHLOEM_MAX_CIRCUITS];
+	u32 max_hold_s[PHLOEM_MAX_CIRCUITS];
 	u32 site_mw;
 	bool has_site;
 	unsigned long rset, rprio, rflags, rmin_off;
 	u32 prio[PHLOEM_MAX_RELAYS];
 	u32 flags[PHLOEM_MAX_RELAYS];
 	u32 min_off_ms[PHLOEM_MAX_RELAYS];
+	unsigned long fset;
+	struct phloem_freq_stage stage[PHLOEM_FREQ_STAGES];
+	u32 over_mhz, over_ms;
+	bool has_over;
+	unsigned long gcap, gmask;
+	u32 cap_mw[PHLOEM_MAX_SIGNALS];
+	u32 shed[PHLOEM_MAX_SIGNALS];
+	u32 debounce_us;
+	bool has_debounce;
 };
+
+static u32 phloem_nl_u32_or(const struct nlattr *a, u32 dflt)
+{
+	return a ? nla_get_u32(a) : dflt;
+}
+
+/* PHLOEM_A_DEV_FREQ of a SET_LIMITS request: over-frequency and stages */
+static int phloem_nl_parse_freq(struct genl_info *info,
+				struct phloem_nl_limits *l)
+{
+	struct nlattr *tb[PHLOEM_A_FREQ_MAX + 1];
+	struct nlattr *sb[PHLOEM_A_STAGE_MAX + 1];
+	struct nlattr *item;
+	int rem, ret;
+	u32 k;
+
+	if (!info->attrs[PHLOEM_A_DEV_FREQ])
+		return 0;
+	ret = nla_parse_nested(tb, PHLOEM_A_FREQ_MAX,
+			       info->attrs[PHLOEM_A_DEV_FREQ],
+			       phloem_nl_freq_set_policy, info->extack);
+	if (ret)
+		return ret;
+	if (!tb[PHLOEM_A_FREQ_OVER_MHZ] != !tb[PHLOEM_A_FREQ_OVER_MS]) {
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[PHLOEM_A_DEV_FREQ],
+				    "give PHLOEM_A_FREQ_OVER_MHZ and PHLOEM_A_FREQ_OVER_MS together");
+		return -EINVAL;
+	}
+	if (tb[PHLOEM_A_FREQ_OVER_MHZ]) {
+		l->has_over = true;
+		l->over_mhz = nla_get_u32(tb[PHLOEM_A_FREQ_OVER_MHZ]);
+		l->over_ms = nla_get_u32(tb[PHLOEM_A_FREQ_OVER_MS]);
+	}
+	if (!tb[PHLOEM_A_FREQ_STAGES])
+		return 0;
+	nla_for_each_nested(item, tb[PHLOEM_A_FREQ_STAGES], rem) {
+		struct phloem_freq_stage *fc;
+
+		ret = nla_parse_nested(sb, PHLOEM_A_STAGE_MAX, item,
+				       phloem_nl_stage_set_policy,
+				       info->extack);
+		if (ret)
+			return ret;
+		if (NL_REQ_ATTR_CHECK(info->extack, item, sb,
+				      PHLOEM_A_STAGE_INDEX)) {
+			NL_SET_ERR_MSG_ATTR(info->extack, item,
+					    "a stage entry needs PHLOEM_A_STAGE_INDEX");
+			return -EINVAL;
+		}
+		k = nla_get_u32(sb[PHLOEM_A_STAGE_INDEX]);
+		if (l->fset & BIT(k)) {
+			NL_SET_ERR_MSG_ATTR(info->extack,
+					    sb[PHLOEM_A_STAGE_INDEX],
+					    "stage given twice in one request");
+			return -EINVAL;
+		}
+		l->fset |= BIT(k);
+		fc = &l->stage[k];
+		fc->threshold_mhz = phloem_nl_u32_or(sb[PHLOEM_A_STAGE_THRESHOLD_MHZ], 0);
+		fc->delay_ms = phloem_nl_u32_or(sb[PHLOEM_A_STAGE_DELAY_MS], 0);
+		fc->restore_ms = phloem_nl_u32_or(sb[PHLOEM_A_STAGE_RESTORE_MS], 0);
+		/* wider than the field: out of range is the check's to refuse */
+		k = phloem_nl_u32_or(sb[PHLOEM_A_STAGE_HYST_MHZ], 0);
+		fc->hyst_mhz = k > PHLOEM_FREQ_HYST_MAX_MHZ ? U16_MAX : k;
+		fc->prio_min = phloem_nl_u32_or(sb[PHLOEM_A_STAGE_PRIO_MIN], 0);
+		fc->prio_max = phloem_nl_u32_or(sb[PHLOEM_A_STAGE_PRIO_MAX], 0);
+	}
+	return 0;
+}
+
+/* NL_SET_ERR_MSG_ATTR() for a message that is not a literal (static) */
+static void phloem_nl_bad(struct netlink_ext_ack *extack,
+			  const struct nlattr *attr, const char *msg)
+{
+	NL_SET_BAD_ATTR(extack, attr);
+	if (extack)
+		extack->_msg = msg;
+}
+
+/*
+ * Parse one item of a SET_LIMITS list into @tb and check its index against
+ * @n and the indexes already @seen. Return: 0 with *@idx set, or -errno
+ * with the extack naming the attribute.
+ */
+static int phloem_nl_list_item(struct genl_info *info, struct nlattr *item,
+			       struct nlattr **tb,
+			       const struct phloem_nl_list_desc *d, u32 n,
+			       unsigned long seen, u32 *idx)
+{
+	int ret = nla_parse_nested(tb, d->max, item, d->policy, info->extack);
+
+	if (ret)
+		return ret;
+	if (NL_REQ_ATTR_CHECK(info->extack, item, tb, d->index) ||
+	    (!tb[d->a] && !tb[d->b])) {
+		phloem_nl_bad(info->extack, item, d->need);
+		return -EINVAL;
+	}
+	*idx = nla_get_u32(tb[d->index]);
+	if (*idx >= n || seen & BIT(*idx)) {
+		phloem_nl_bad(info->extack, tb[d->index],
+			      *idx >= n ? d->none : d->twice);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* PHLOEM_A_DEV_SIGNALS and _SIGNAL_DEBOUNCE_US of a SET_LIMITS request */
+static int phloem_nl_parse_signals(struct phloem_dev *pd,
+				   struct genl_info *info,
+				   struct phloem_nl_limits *l)
+{
+	struct nlattr *tb[PHLOEM_A_SIGNAL_MAX + 1];
+	struct nlattr *list = info->attrs[PHLOEM_A_DEV_SIGNALS];
+	struct nlattr *item;
+	int rem, ret;
+	u32 g;
+
+	if (info->attrs[PHLOEM_A_DEV_SIGNAL_DEBOUNCE_US]) {
+		l->debounce_us = nla_get_u32(info->attrs[PHLOEM_A_DEV_SIGNAL_DEBOUNCE_US]);
+		l->has_debounce = true;
+	}
+	if (!list)
+		return 0;
+	nla_for_each_nested(item, list, rem) {
+		ret = phloem_nl_list_item(info, item, tb, &phloem_nl_signal_item,
+					  pd->info.nsignals, l->gcap | l->gmask,
+					  &g);
+		if (ret)
+			return ret;
+		if (tb[PHLOEM_A_SIGNAL_IMPORT_CAP_MW]) {
+			l->cap_mw[g] = nla_get_u32(tb[PHLOEM_A_SIGNAL_IMPORT_CAP_MW]);
+			l->gcap |= BIT(g);
+		}
+		if (tb[PHLOEM_A_SIGNAL_SHED_RELAYS]) {
+			l->shed[g] = nla_get_u32(tb[PHLOEM_A_SIGNAL_SHED_RELAYS]);
+			if (l->shed[g] >> pd->info.nrelays) {
+				NL_SET_ERR_MSG_ATTR(info->extack,
+						    tb[PHLOEM_A_SIGNAL_SHED_RELAYS],
+						    "a relay in the mask does not exist on this device");
+				return -EINVAL;
+			}
+			l->gmask |= BIT(g);
+		}
+	}
+	return 0;
+}
 
 /* PHLOEM_A_DEV_RELAYS of a SET_LIMITS request: every relay's policy */
 static int phloem_nl_parse_relay_policies(struct phloem_dev *pd,
@@ -836,33 +1196,19 @@ static int phloem_nl_parse_limits(struct phloem_dev *pd,
 
 	nla_for_each_nested(item, list, rem) {
 		/* The list policy already let only LIST_CIRCUIT through */
-		ret = nla_parse_nested(tb, PHLOEM_A_CIRCUIT_MAX, item,
-				       phloem_nl_circuit_set_policy,
-				       info->extack);
+		ret = phloem_nl_list_item(info, item, tb, &phloem_nl_circuit_item,
+					  pd->info.ncircuits, l->set | l->hset,
+					  &c);
 		if (ret)
 			return ret;
-		if (NL_REQ_ATTR_CHECK(info->extack, item, tb,
-				      PHLOEM_A_CIRCUIT_INDEX) ||
-		    NL_REQ_ATTR_CHECK(info->extack, item, tb,
-				      PHLOEM_A_CIRCUIT_LIMIT_MA)) {
-			NL_SET_ERR_MSG_ATTR(info->extack, item,
-					    "a circuit entry needs PHLOEM_A_CIRCUIT_INDEX and PHLOEM_A_CIRCUIT_LIMIT_MA");
-			return -EINVAL;
+		if (tb[PHLOEM_A_CIRCUIT_MAX_HOLD_S]) {
+			l->hset |= BIT(c);
+			l->max_hold_s[c] =
+				nla_get_u32(tb[PHLOEM_A_CIRCUIT_MAX_HOLD_S]);
 		}
-		c = nla_get_u32(tb[PHLOEM_A_CIRCUIT_INDEX]);
+		if (!tb[PHLOEM_A_CIRCUIT_LIMIT_MA])
+			continue;
 		ma = nla_get_u32(tb[PHLOEM_A_CIRCUIT_LIMIT_MA]);
-		if (c >= pd->info.ncircuits) {
-			NL_SET_ERR_MSG_ATTR(info->extack,
-					    tb[PHLOEM_A_CIRCUIT_INDEX],
-					    "no such circuit on this device");
-			return -EINVAL;
-		}
-		if (l->set & BIT(c)) {
-			NL_SET_ERR_MSG_ATTR(info->extack,
-					    tb[PHLOEM_A_CIRCUIT_INDEX],
-					    "circuit given twice in one request");
-			return -EINVAL;
-		}
 		if (ma > pd->info.circuit[c].rating_ma) {
 			NL_SET_ERR_MSG_ATTR(info->extack,
 					    tb[PHLOEM_A_CIRCUIT_LIMIT_MA],
@@ -874,10 +1220,16 @@ static int phloem_nl_parse_limits(struct phloem_dev *pd,
 	}
 out:
 	ret = phloem_nl_parse_relay_policies(pd, info, l);
+	if (!ret)
+		ret = phloem_nl_parse_signals(pd, info, l);
 	if (ret)
 		return ret;
-	if (!l->set && !l->has_site && !l->rset) {
-		GENL_SET_ERR_MSG(info, "nothing to set: give PHLOEM_A_DEV_SITE_IMPORT_LIMIT_MW, PHLOEM_A_DEV_CIRCUITS and/or PHLOEM_A_DEV_RELAYS");
+	ret = phloem_nl_parse_freq(info, l);
+	if (ret)
+		return ret;
+	if (!l->set && !l->hset && !l->has_site && !l->rset && !l->fset &&
+	    !l->has_over && !l->gcap && !l->gmask && !l->has_debounce) {
+		GENL_SET_ERR_MSG(info, "nothing to set: give PHLOEM_A_DEV_SITE_IMPORT_LIMIT_MW, PHLOEM_A_DEV_CIRCUITS, PHLOEM_A_DEV_RELAYS, PHLOEM_A_DEV_FREQ and/or PHLOEM_A_DEV_SIGNALS");
 		return -EINVAL;
 	}
 	return 0;
@@ -920,6 +1272,12 @@ static int phloem_nl_set_limits_doit(struct sk_buff *skb,
 		cfg->circuit[c].limit_ma = l.limit_ma[c];
 		changed = true;
 	}
+	for_each_set_bit(c, &l.hset, PHLOEM_MAX_CIRCUITS) {
+		if (cfg->circuit[c].max_hold_s == l.max_hold_s[c])
+			continue;
+		cfg->circuit[c].max_hold_s = l.max_hold_s[c];
+		changed = true;
+	}
 	for_each_set_bit(c, &l.rset, PHLOEM_MAX_RELAYS) {
 		struct phloem_relay_cfg *rc = &cfg->relay[c];
 
@@ -935,6 +1293,34 @@ static int phloem_nl_set_limits_doit(struct sk_buff *skb,
 			rc->min_off_ms = l.min_off_ms[c];
 			changed = true;
 		}
+	}
+	if (l.has_over && (cfg->over_freq_mhz != l.over_mhz ||
+			   cfg->over_freq_ms != l.over_ms)) {
+		cfg->over_freq_mhz = l.over_mhz;
+		cfg->over_freq_ms = l.over_ms;
+		changed = true;
+	}
+	for_each_set_bit(c, &l.fset, PHLOEM_FREQ_STAGES) {
+		if (!memcmp(&cfg->freq_stage[c], &l.stage[c], sizeof(l.stage[c])))
+			continue;
+		cfg->freq_stage[c] = l.stage[c];
+		changed = true;
+	}
+	for_each_set_bit(c, &l.gcap, PHLOEM_MAX_SIGNALS) {
+		if (cfg->signal[c].import_cap_mw == l.cap_mw[c])
+			continue;
+		cfg->signal[c].import_cap_mw = l.cap_mw[c];
+		changed = true;
+	}
+	for_each_set_bit(c, &l.gmask, PHLOEM_MAX_SIGNALS) {
+		if (cfg->signal[c].shed_relays == l.shed[c])
+			continue;
+		cfg->signal[c].shed_relays = l.shed[c];
+		changed = true;
+	}
+	if (l.has_debounce && cfg->signal_debounce_us != l.debounce_us) {
+		cfg->signal_debounce_us = l.debounce_us;
+		changed = true;
 	}
 	/*
 	 * The limits and relay policies of one request go in as one

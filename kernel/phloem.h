@@ -58,6 +58,7 @@ struct phloem_lat {
  *        remove returns)
  * @relays: relay GPIO lines, in relay index order (devm)
  * @safe_bits: bitmap of relays whose safe state is on
+ * @signals: grid-operator input lines (devm), NULL when there are none
  *
  * @shed_lock: protects @shed, the pure decision unit, which is not reentrant.
  *             Held only across shed calls (never across an ADC read or a
@@ -118,6 +119,7 @@ struct phloem_dev {
 	struct iio_channel *chan[PHLOEM_MAX_CHANNELS];
 	struct gpio_descs *relays;
 	u32 safe_bits;
+	struct gpio_descs *signals;
 
 	spinlock_t shed_lock;		/* @shed */
 	struct phloem_shed *shed;

@@ -203,6 +203,7 @@ static int phloem_sampler_thread(void *data)
 	unsigned int n = pd->info.nchannels;
 	s32 raw[PHLOEM_MAX_CHANNELS];
 	unsigned long faulty = 0;	/* channels reported to the unit */
+	unsigned long lines = 0;	/* grid-operator lines, active bits */
 	u8 fails[PHLOEM_MAX_CHANNELS] = { 0 };	/* consecutive failed reads */
 	ktime_t expires;
 
@@ -219,6 +220,16 @@ static int phloem_sampler_thread(void *data)
 		if (kthread_should_stop())
 			break;
 
+		/*
+		 * The grid-operator lines first, then the set's time: the
+		 * time they are given with is never before they were read
+		 * (a failed read leaves them as they were).
+		 */
+		if (pd->signals)
+			gpiod_get_array_value_cansleep(pd->signals->ndescs,
+						       pd->signals->desc,
+						       pd->signals->info,
+						       &lines);
 		/* Reads may sleep (SPI): no lock held here */
 		t0 = ktime_get_ns();
 		for (i = 0; i < n; i++) {
@@ -248,6 +259,8 @@ static int phloem_sampler_thread(void *data)
 					    ktime_get_ns(), failed);
 
 		spin_lock(&pd->shed_lock);
+		if (pd->signals)
+			changed = phloem_shed_signal(pd->shed, lines, t0);
 		if (failed) {
 			/*
 			 * A set with a failed read is not used. A channel is
@@ -269,7 +282,7 @@ static int phloem_sampler_thread(void *data)
 		} else {
 			if (trace_phloem_decide_enabled())
 				d0 = ktime_get_ns();
-			changed = phloem_shed_sample(pd->shed, raw, t0);
+			changed |= phloem_shed_sample(pd->shed, raw, t0);
 			if (d0)
 				d1 = ktime_get_ns();
 			faulty = 0;

@@ -76,8 +76,33 @@
 /* below this the model never trips (IEC 60898-1 conventional non-tripping) */
 #define SHED_NOTRIP_MILLI 1130U
 
+/*
+ * Load estimates (shed_est_pre(), shed_est_post()): each circuit keeps the
+ * RMS of its last SHED_EST_HIST cycles. A run of SHED_EST_RUN cycles is
+ * steady when each differs from its neighbour by at most SHED_STEADY_MA
+ * plus 1/16 of the larger; an estimate is the mean of the newest steady run
+ * before the shed minus the mean of the first steady run after the cycle
+ * the relay opened in. A cycle with a transient (inrush, a spike) is not
+ * steady with its neighbours, so it never enters an estimate.
+ */
+#define SHED_EST_HIST	8	/* power of two */
+#define SHED_EST_RUN	3
+#define SHED_EST_WAIT	(SHED_EST_HIST - 2)	/* post cycles looked at */
+#define SHED_STEADY_MA	250U
+#define SHED_HOLD_LVL_MAX 16	/* delay << level: far past any max hold */
+
 /* the smallest hysteresis of the zero-crossing detector: 10 V in 1/16 mV */
 #define SHED_HYST_MIN	(10000 << SHED_Q)
+
+/*
+ * The frequency rule's filter (shed_freq_period()): the sum of the last
+ * SHED_FQ_AVG accepted periods (a power of two: the ring is indexed by a
+ * mask), and the median of the last SHED_FQ_MED3 such sums.
+ */
+#define SHED_FQ_MED3	3
+#define SHED_FQ_AVG	4
+/* a filtered frequency older than this many nominal periods is unknown */
+#define SHED_FQ_STALE	8
 
 enum shed_zc_state {
 	SHED_ZC_WAIT_NEG,	/* waiting for v0 below -hyst */
@@ -142,6 +167,9 @@ struct shed_chan {
  * @heat_thr: thermal_pct% of the budget
  * @restore_ma: restore_pct% of the limit, mA
  * @irms: RMS current of the last closed cycle, mA
+ * @rh: RMS of the last SHED_EST_HIST closed cycles, mA; cycle n (counted
+ *      by phloem_shed.cycles) in slot n % SHED_EST_HIST
+ * @hold_ns: max_hold_s in ns (its default for 0)
  */
 struct shed_circ {
 	uint64_t win[PHLOEM_SHED_WIN_MAX];
@@ -155,6 +183,8 @@ struct shed_circ {
 	uint64_t heat, heat_thr;
 	uint32_t restore_ma;
 	uint32_t irms;
+	uint32_t rh[SHED_EST_HIST];
+	uint64_t hold_ns;
 };
 
 /**
@@ -163,20 +193,57 @@ struct shed_circ {
  * @shed: off because a rule shed it
  * @fs_hold: off after failsafe, waiting for its staggered return
  * @backoff: backoff level
- * @est: cycles to wait before measuring the load estimate (0: none pending)
- * @est_ns: when @load_ma was last measured or halved
+ * @est: the load estimate is being measured (since the last shed)
+ * @hold: enum phloem_hold, as last decided
+ * @hold_sent: the hold reason last reported by a PHLOEM_EV_HOLD
+ * @hold_lvl: restore attempts made on a load estimate that did not fit,
+ *            since the relay last stayed on for retrip_window_ms
  * @ovr_until: override expiry
  * @shed_ns: time of the last shed
+ * @off_until: end of its minimum off time (shed_ns + min_off_ms << backoff)
+ * @try_ns: its next restore attempt whether or not its estimate fits:
+ *          never later than @off_until plus its circuit's max hold
+ * @hold_ev_ns: time of the last PHLOEM_EV_HOLD (one per second at most)
  * @restored_ns: time of the last restore, SHED_NEVER once backoff decayed
  * @head_since: start of the continuous headroom, SHED_NEVER when none
+ * @shed_cyc: phloem_shed.cycles when it was shed (the next cycle to close
+ *            holds the switching)
  * @shed_count: times shed
  * @load_ma: load estimate
- * @pre_ma: circuit current in the cycle before the shed
+ * @pre_ma: steady circuit current before the shed
+ * @on_ma: its load learned when it was last switched on (a restore or the
+ *         staggered return): the first steady cycles after the switching
+ *         minus the steady ones before it; 0 when not known
+ * @on_pre: steady circuit current before that switching
+ * @on_cyc: phloem_shed.cycles at that switching
+ * @on_est: @on_ma is being measured (since the last switching on)
+ * @room_since: start of the continuous room (shed_room()) while shed,
+ *              SHED_NEVER when none: an attempt needs restore_delay_ms of
+ *              it, as a restore on headroom does
  */
 struct shed_relay {
 	uint8_t mode, shed, fs_hold, backoff, est;
-	uint64_t ovr_until, shed_ns, restored_ns, head_since, est_ns;
+	uint8_t hold, hold_sent, hold_lvl;
+	uint64_t ovr_until, shed_ns, off_until, try_ns, hold_ev_ns;
+	uint64_t restored_ns, head_since, shed_cyc;
 	uint32_t shed_count, load_ma, pre_ma;
+	uint32_t on_ma, on_pre;
+	uint64_t on_cyc;
+	uint8_t on_est;
+	uint64_t room_since;
+};
+
+/**
+ * struct shed_fstage - state of one under-frequency stage
+ * @state: enum phloem_freq_state
+ * @since: PENDING: when the filtered frequency went under the threshold;
+ *         RECOVERING: when it came back above threshold + hysteresis
+ * @block: relays the stage holds shed while OPERATED or RECOVERING
+ */
+struct shed_fstage {
+	uint8_t state;
+	uint64_t since;
+	uint32_t block;
 };
 
 /* a queued event and the time it happened */
@@ -243,6 +310,8 @@ struct shed_ev {
  * @site_ep: a site import overload episode is open
  * @site_since: start of the present site grace period
  * @site_next: time of the next site shed step
+ * @site_restore_mw: restore_pct (of circuit 0) % of the site import limit
+ * @delay_ns: restore_delay_ms in ns
  * @last_restore: time of the last restore, SHED_NEVER before the first
  * @next_timer: earliest lease or override expiry
  * @cyc: last closed cycle record
@@ -260,6 +329,31 @@ struct shed_ev {
  * @restores: relays restored on headroom
  * @failsafes: failsafe entries
  * @lease_expiries: leases that lapsed
+ * @fq_per: ring of the last SHED_FQ_AVG accepted periods, ns
+ * @fq_sum: the last SHED_FQ_MED3 sums of @fq_per, ns, newest first
+ * @fq_np: valid entries of @fq_per
+ * @fq_nm: valid entries of @fq_sum
+ * @fq_mi: next slot of @fq_per
+ * @fq_due: the earliest end of a PENDING stage's delay (SHED_NEVER: none),
+ *          checked on every sample set so that a stage operates on time
+ *          and not at the next crossing
+ * @fq_mhz: filtered frequency, 0 while unknown
+ * @fq_at: time of the period that last updated @fq_mhz
+ * @fq_block: relays held shed by an operated stage (OR of their @block)
+ * @fs: per under-frequency stage state
+ * @fq_over: over-frequency reported and not yet ended
+ * @fq_over_since: when the filtered frequency went above over_freq_mhz,
+ *                 SHED_NEVER when it is not
+ * @sig_all: bits of the grid-operator lines that exist
+ * @sig_raw: the lines' active bits as last given to phloem_shed_signal()
+ * @sig_since: time @sig_raw took its value (the first set that saw it)
+ * @sig_state: the debounced active bits: the lines whose actions are in
+ *             force
+ * @sig_db_ns: signal_debounce_us in ns
+ * @sig_cap: the lowest import cap of the active lines, 0 when none
+ * @sig_mask: relays the active lines shed (critical ones left out)
+ * @imp_lim: site import limit in force: the lower of
+ *           cfg.site_import_limit_mw (0: none) and @sig_cap
  *
  * Embeddable as a zeroed allocation of phloem_shed_size() bytes; nothing
  * here points outside itself. No lock: the caller serialises every call.
@@ -304,6 +398,8 @@ struct phloem_shed {
 
 	uint8_t site_ep;
 	uint64_t site_since, site_next;
+	uint32_t site_restore_mw;
+	uint64_t delay_ns;
 
 	uint64_t last_restore;
 	uint64_t next_timer;
@@ -318,7 +414,33 @@ struct phloem_shed {
 
 	uint32_t relays, shedmask;
 	uint64_t cycles, sheds, restores, failsafes, lease_expiries;
+
+	uint32_t fq_per[SHED_FQ_AVG];
+	uint32_t fq_sum[SHED_FQ_MED3];
+	uint8_t fq_np, fq_nm, fq_mi, fq_over;
+	uint32_t fq_mhz, fq_block;
+	uint64_t fq_at, fq_over_since, fq_due;
+	struct shed_fstage fs[PHLOEM_FREQ_STAGES];
+	uint32_t sig_all, sig_raw, sig_state;
+	uint64_t sig_since, sig_db_ns;
+	uint32_t sig_cap, sig_mask, imp_lim;
 };
+
+/* the sizes published before each appended part (uapi/linux/phloem.h) */
+_Static_assert(PHLOEM_INFO_SIZE_VER0 ==
+	       __builtin_offsetof(struct phloem_info, nsignals), "info");
+_Static_assert(PHLOEM_CONFIG_SIZE_VER0 ==
+	       __builtin_offsetof(struct phloem_config, over_freq_mhz),
+	       "config ver0");
+_Static_assert(PHLOEM_CONFIG_SIZE_VER1 ==
+	       __builtin_offsetof(struct phloem_config, signal_debounce_us),
+	       "config ver1");
+_Static_assert(PHLOEM_STATUS_SIZE_VER1 ==
+	       __builtin_offsetof(struct phloem_status, freq_est_mhz),
+	       "status ver1");
+_Static_assert(PHLOEM_STATUS_SIZE_VER2 ==
+	       __builtin_offsetof(struct phloem_status, signal_state),
+	       "status ver2");
 
 /* @whead is a uint8_t: it indexes the windows by its type alone */
 _Static_assert(PHLOEM_SHED_WIN_MAX == 256, "whead must cover the window");
@@ -347,6 +469,35 @@ _Static_assert(PHLOEM_SHED_WIN_MAX == 256, "whead must cover the window");
     predicate headroom_for(struct phloem_shed *s, integer r, integer load) =
       s->ci[circ(s, r)].irms + load <= s->ci[circ(s, r)].restore_ma &&
       (circ(s, r) != 0 ==> s->ci[0].irms + load <= s->ci[0].restore_ma);
+    // the site's import at or below its restore threshold
+    predicate site_below(struct phloem_shed *s) =
+      s->imp_lim == 0 ||
+      s->ch[s->ci[0].ch].p_mw <= s->site_restore_mw;
+    // no rule is shedding on the relay's circuit or the site
+    predicate calm(struct phloem_shed *s, integer r) =
+      s->ci[circ(s, r)].inst_ep == 0 && s->ci[circ(s, r)].therm_ep == 0 &&
+      s->ci[0].inst_ep == 0 && s->ci[0].therm_ep == 0 &&
+      s->site_ep == 0 && (s->state & PHLOEM_STATE_F_FAILSAFE) == 0 &&
+      (s->fq_block & (1 << r)) == 0 &&
+      (s->sig_mask & (1U << r)) == 0;
+    // a relay may come back: measured room without its load, all calm
+    predicate room(struct phloem_shed *s, integer r) =
+      headroom_for(s, r, 0) && site_below(s) && calm(s, r);
+    // a shed relay whose hold is over and that has room: due an attempt
+    predicate due(struct phloem_shed *s, integer r) =
+      s->rl[r].shed != 0 && s->rl[r].mode != PHLOEM_OVERRIDE_OFF &&
+      s->rl[r].est == 0 && s->now >= s->rl[r].off_until &&
+      s->now >= s->rl[r].try_ns && room(s, r) &&
+      s->rl[r].room_since != SHED_NEVER && s->now >= s->rl[r].room_since &&
+      s->now - s->rl[r].room_since >= s->delay_ns;
+    predicate fs_pending(struct phloem_shed *s) =
+      \exists integer r; 0 <= r < s->nrel && s->rl[r].fs_hold != 0 &&
+        s->rl[r].mode != PHLOEM_OVERRIDE_OFF;
+    // restore_delay_ms since the last restore (the spacing of restores)
+    predicate spaced(struct phloem_shed *s) =
+      s->last_restore == SHED_NEVER ||
+      (s->now >= s->last_restore &&
+       s->now - s->last_restore >= s->delay_ns);
  */
 #endif
 
@@ -483,6 +634,7 @@ static int shed_check_info(const struct phloem_info *info)
 	if (info->nchannels < 1 || info->nchannels > PHLOEM_MAX_CHANNELS ||
 	    info->ncircuits < 1 || info->ncircuits > PHLOEM_MAX_CIRCUITS ||
 	    info->nrelays > PHLOEM_MAX_RELAYS ||
+	    info->nsignals > PHLOEM_MAX_SIGNALS ||
 	    (info->mains_hz != 50 && info->mains_hz != 60))
 		return PHLOEM_SHED_EINVAL;
 	for (i = 0; i < info->nchannels; i++) {
@@ -528,6 +680,43 @@ static bool shed_zero(const void *p, uint32_t len)
 	return true;
 }
 
+/*
+ * The frequency rule's fields: thresholds relative to nominal, a stage's
+ * release point (threshold + hysteresis) under the normal band so that a
+ * grid back in it always releases it, a disabled stage all zero.
+ */
+static int shed_check_freq(const struct phloem_info *info,
+			   const struct phloem_config *cfg)
+{
+	uint32_t nom = info->mains_hz * 1000, k;
+
+	if (cfg->over_freq_mhz ?
+	    cfg->over_freq_mhz < nom + PHLOEM_FREQ_BAND_MHZ ||
+	    cfg->over_freq_mhz > nom / 10 * 11 ||
+	    cfg->over_freq_ms > PHLOEM_FREQ_DELAY_MAX_MS :
+	    cfg->over_freq_ms != 0)
+		return PHLOEM_SHED_EINVAL;
+	for (k = 0; k < PHLOEM_FREQ_STAGES; k++) {
+		const struct phloem_freq_stage *fc = &cfg->freq_stage[k];
+
+		if (!fc->threshold_mhz) {
+			if (!shed_zero(fc, sizeof(*fc)))
+				return PHLOEM_SHED_EINVAL;
+			continue;
+		}
+		if (fc->threshold_mhz < nom / 10 * 9 ||
+		    fc->threshold_mhz > nom ||
+		    fc->hyst_mhz > PHLOEM_FREQ_HYST_MAX_MHZ ||
+		    fc->threshold_mhz + fc->hyst_mhz >
+		    nom - PHLOEM_FREQ_BAND_MHZ ||
+		    fc->delay_ms > PHLOEM_FREQ_DELAY_MAX_MS ||
+		    fc->restore_ms > PHLOEM_FREQ_RESTORE_MAX_MS ||
+		    fc->prio_min > fc->prio_max)
+			return PHLOEM_SHED_EINVAL;
+	}
+	return 0;
+}
+
 int phloem_shed_check_config(const struct phloem_info *info,
 			     const struct phloem_config *cfg)
 {
@@ -566,7 +755,7 @@ int phloem_shed_check_config(const struct phloem_info *info,
 		    c->inst_pct < 105 || c->inst_pct > 1000 ||
 		    c->thermal_pct < 5 || c->thermal_pct > 90 ||
 		    c->restore_pct < 10 || c->restore_pct > 100 ||
-		    c->reserved)
+		    c->max_hold_s > PHLOEM_MAX_HOLD_MAX_S)
 			return PHLOEM_SHED_EINVAL;
 	}
 	/* slots past the topology are not configuration: they must be zero */
@@ -589,7 +778,45 @@ int phloem_shed_check_config(const struct phloem_info *info,
 		    r->min_off_ms > 3600000)
 			return PHLOEM_SHED_EINVAL;
 	}
-	return 0;
+	if (cfg->signal_debounce_us > PHLOEM_SIGNAL_DEBOUNCE_MAX_US ||
+	    cfg->signal_reserved)
+		return PHLOEM_SHED_EINVAL;
+	for (i = 0; i < PHLOEM_MAX_SIGNALS; i++) {
+		const struct phloem_signal_cfg *g = &cfg->signal[i];
+
+		/* a line that does not exist has no action */
+		if ((i >= info->nsignals && (g->import_cap_mw || g->shed_relays)) ||
+		    g->shed_relays >> cfg->nrelays)
+			return PHLOEM_SHED_EINVAL;
+	}
+	return shed_check_freq(info, cfg);
+}
+
+/*
+ * The grid-operator lines' actions in force, from their debounced state:
+ * the lowest cap of the active lines, the relays they shed (never a
+ * critical one), and the site import limit with the cap.
+ */
+static void shed_sig_derive(struct phloem_shed *s)
+{
+	uint32_t i, cap = 0, mask = 0, lim = s->cfg.site_import_limit_mw;
+
+	for (i = 0; i < PHLOEM_MAX_SIGNALS; i++) {
+		const struct phloem_signal_cfg *g = &s->cfg.signal[i];
+
+		if (!(s->sig_state & (1U << i)))
+			continue;
+		mask |= g->shed_relays;
+		if (g->import_cap_mw && (!cap || g->import_cap_mw < cap))
+			cap = g->import_cap_mw;
+	}
+	for (i = 0; i < s->nrel; i++)
+		if (s->cfg.relay[i].flags & PHLOEM_RELAY_F_CRITICAL)
+			mask &= ~(1U << i);
+	s->sig_cap = cap;
+	s->sig_mask = mask & ((1U << s->nrel) - 1);
+	s->imp_lim = cap && (!lim || cap < lim) ? cap : lim;
+	s->sig_db_ns = (uint64_t)s->cfg.signal_debounce_us * 1000;
 }
 
 /* Everything derived from the limits in force: called whenever they move. */
@@ -613,7 +840,13 @@ static void shed_derive_limits(struct phloem_shed *s)
 						     cc->limit_ma, 100, 0));
 		ci->in2 = (uint64_t)cc->limit_ma * cc->limit_ma;
 		ci->heat_thr = SHED_BUDGET / 100 * cc->thermal_pct;
+		ci->hold_ns = shed_ms(1000ULL * (cc->max_hold_s ? cc->max_hold_s :
+						 PHLOEM_MAX_HOLD_DEFAULT_S));
 	}
+	shed_sig_derive(s);
+	s->site_restore_mw = shed_sat32(shed_div((uint64_t)s->imp_lim *
+				s->cfg.circuit[0].restore_pct, 100, 0));
+	s->delay_ns = shed_ms(s->cfg.restore_delay_ms);
 }
 
 /*
@@ -787,13 +1020,173 @@ static void shed_update_timer(struct phloem_shed *s)
 	s->next_timer = t;
 }
 
+/* min_off_ms << backoff, in ns: a relay's minimum off time after a shed */
+#ifdef SHED_WP
+/*@ requires shed_ok((struct phloem_shed *)s);
+    requires r < PHLOEM_MAX_RELAYS;
+    assigns \nothing;
+ */
+#endif
 static uint64_t shed_off_ns(const struct phloem_shed *s, uint32_t r)
 {
 	uint32_t b = s->rl[r].backoff;
 
 	if (b > s->cfg.backoff_max)
 		b = s->cfg.backoff_max;
+	if (b > 10)	/* backoff_max <= 10 (phloem_shed_check_config()) */
+		b = 10;
 	return shed_ms((uint64_t)s->cfg.relay[r].min_off_ms << b);
+}
+
+/* RMS of closed cycle @n of circuit @c (valid for the last SHED_EST_HIST) */
+#ifdef SHED_WP
+/*@ requires shed_ok((struct phloem_shed *)s);
+    requires c < PHLOEM_MAX_CIRCUITS;
+    assigns \nothing;
+ */
+#endif
+static uint32_t shed_rh(const struct phloem_shed *s, uint32_t c, uint64_t n)
+{
+	return s->ci[c].rh[n % SHED_EST_HIST];	/* (a mask, for the compiler) */
+}
+
+/* a and b within SHED_STEADY_MA plus 1/16 of the larger: no transient */
+#ifdef SHED_WP
+/*@ assigns \nothing; */
+#endif
+static int shed_steady(uint32_t a, uint32_t b)
+{
+	uint32_t d = a > b ? a - b : b - a;
+	uint32_t m = a > b ? a : b;
+
+	return d <= SHED_STEADY_MA + (m >> 4);
+}
+
+/*
+ * Mean of the SHED_EST_RUN cycles of circuit @c ending with cycle @end
+ * into *@mean when each is steady with the next; 0 when one is not.
+ */
+#ifdef SHED_WP
+/*@ requires shed_ok((struct phloem_shed *)s);
+    requires c < PHLOEM_MAX_CIRCUITS;
+    requires \valid(mean);
+    requires end >= SHED_EST_RUN - 1;
+    assigns *mean;
+ */
+#endif
+static int shed_run(const struct phloem_shed *s, uint32_t c, uint64_t end,
+		    uint32_t *mean)
+{
+	uint64_t sum = shed_rh(s, c, end);
+	uint32_t k;
+
+#ifdef SHED_WP
+	/*@ loop invariant 1 <= k <= SHED_EST_RUN;
+	    loop invariant sum <= k * (uint64_t)SHED_U32_MAX;
+	    loop assigns k, sum;
+	    loop variant SHED_EST_RUN - k;
+	 */
+#endif
+	for (k = 1; k < SHED_EST_RUN; k++) {
+		uint32_t b = shed_rh(s, c, end - k);
+
+		if (!shed_steady(shed_rh(s, c, end - k + 1), b))
+			return 0;
+		sum += b;
+	}
+	*mean = (uint32_t)shed_div(sum, SHED_EST_RUN, 0);
+	return 1;
+}
+
+/*
+ * The circuit current the relay's load is measured against, taken from
+ * cycles @lo..@hi of circuit @c (inclusive, at most SHED_EST_HIST): the
+ * newest steady run (@newest, before a shed) or the oldest (after one);
+ * without a steady run, the smallest cycle (a transient only ever adds
+ * current, so the smallest is the one least inflated by it).
+ */
+#ifdef SHED_WP
+/*@ requires shed_ok((struct phloem_shed *)s);
+    requires c < PHLOEM_MAX_CIRCUITS;
+    requires lo <= hi && hi - lo < SHED_EST_HIST;
+    assigns \nothing;
+ */
+#endif
+static uint32_t shed_level(const struct phloem_shed *s, uint32_t c,
+			   uint64_t lo, uint64_t hi, int newest)
+{
+	uint32_t mean = 0, min = SHED_U32_MAX;
+	uint64_t n;
+
+	if (hi - lo >= SHED_EST_RUN - 1) {
+		uint64_t k;
+
+#ifdef SHED_WP
+		/*@ loop invariant 0 <= k <= hi - lo - (SHED_EST_RUN - 1) + 1;
+		    loop assigns k, mean;
+		    loop variant hi - lo - (SHED_EST_RUN - 1) + 1 - k;
+		 */
+#endif
+		for (k = 0; k <= hi - lo - (SHED_EST_RUN - 1); k++) {
+			uint64_t end = newest ? hi - k :
+					       lo + (SHED_EST_RUN - 1) + k;
+
+			if (shed_run(s, c, end, &mean))
+				return mean;
+		}
+	}
+#ifdef SHED_WP
+	/*@ loop invariant 0 <= n <= hi - lo + 1;
+	    loop assigns n, min;
+	    loop variant hi - lo + 1 - n;
+	 */
+#endif
+	for (n = 0; n <= hi - lo; n++)
+		if (shed_rh(s, c, lo + n) < min)
+			min = shed_rh(s, c, lo + n);
+	return min;
+}
+
+/*
+ * Steady current before a shed: from the newest SHED_EST_HIST closed
+ * cycles (the cycle open now holds the switching and any transient that
+ * made a rule shed: it is not among them).
+ */
+#ifdef SHED_WP
+/*@ requires shed_ok((struct phloem_shed *)s);
+    requires c < PHLOEM_MAX_CIRCUITS;
+    assigns \nothing;
+ */
+#endif
+static uint32_t shed_est_pre(const struct phloem_shed *s, uint32_t c)
+{
+	uint64_t hi = s->cycles;
+
+	if (!hi)
+		return s->ci[c].irms;
+	return shed_level(s, c, hi >= SHED_EST_HIST ? hi - SHED_EST_HIST + 1 : 1,
+			  hi, 1);
+}
+
+/* The time (ns) of hold level @r's next attempt: restore_delay << level */
+#ifdef SHED_WP
+/*@ requires shed_ok((struct phloem_shed *)s);
+    requires r < PHLOEM_MAX_RELAYS;
+    assigns \nothing;
+    ensures \result <= s->ci[circ((struct phloem_shed *)s, r)].hold_ns;
+ */
+#endif
+static uint64_t shed_retry_ns(const struct phloem_shed *s, uint32_t r)
+{
+	uint64_t hold = s->ci[s->cfg.relay[r].circuit].hold_ns;
+	uint32_t lvl = s->rl[r].hold_lvl;
+	uint64_t t;
+
+	if (lvl > SHED_HOLD_LVL_MAX)
+		lvl = SHED_HOLD_LVL_MAX;
+	/* delay <= 3600 s < 2^42 ns: << 16 stays below 2^58 */
+	t = s->delay_ns << lvl;
+	return t < hold ? t : hold;
 }
 
 /* The state of relay @best as a rule sheds it (shed_one()). */
@@ -803,12 +1196,14 @@ static uint64_t shed_off_ns(const struct phloem_shed *s, uint32_t r)
     assigns s->rl[best];
     ensures shed_ok(s);
     ensures s->rl[best].shed == 1;
+    ensures within_hold: s->rl[best].try_ns <=
+              s->rl[best].off_until + s->ci[circ(s, best)].hold_ns;
  */
 #endif
-static void shed_mark(struct phloem_shed *s, uint32_t best, uint32_t circuit,
-		      uint32_t cause, uint64_t value)
+static void shed_mark(struct phloem_shed *s, uint32_t best)
 {
 	struct shed_relay *rl = &s->rl[best];
+	uint32_t c = s->cfg.relay[best].circuit;
 
 	if (rl->restored_ns != SHED_NEVER &&
 	    s->now - rl->restored_ns < shed_ms(s->cfg.retrip_window_ms) &&
@@ -819,19 +1214,20 @@ static void shed_mark(struct phloem_shed *s, uint32_t best, uint32_t circuit,
 	rl->shed_ns = s->now;
 	rl->shed_count++;
 	rl->head_since = SHED_NEVER;
+	rl->room_since = SHED_NEVER;
 	/*
-	 * The load estimate is the drop from the cycle before the shed to the
-	 * first full cycle after it. A sudden step is not in the previous
-	 * cycle yet: when the rule measured the relay's own circuit, its
-	 * value (the half-cycle RMS for the instantaneous rule) is used when
-	 * larger, so the estimate errs high and the restore waits longer.
+	 * The load estimate is the drop from the steady cycles before the
+	 * shed to the first steady ones after it (shed_close()); until then
+	 * the relay is held. Whatever the estimate says, the relay gets a
+	 * restore attempt one max hold after its off time at the latest.
 	 */
-	rl->pre_ma = s->ci[s->cfg.relay[best].circuit].irms;
-	if (circuit == s->cfg.relay[best].circuit &&
-	    cause != PHLOEM_CAUSE_SITE_IMPORT && value > rl->pre_ma)
-		rl->pre_ma = shed_sat32(value);
-	rl->est = 2;
-	rl->est_ns = s->now;
+	rl->pre_ma = shed_est_pre(s, c);
+	rl->est = 1;
+	rl->shed_cyc = s->cycles;
+	rl->off_until = s->now + shed_off_ns(s, best);
+	rl->try_ns = rl->off_until + s->ci[c].hold_ns;
+	rl->hold = PHLOEM_HOLD_MIN_OFF;
+	rl->hold_sent = PHLOEM_HOLD_MIN_OFF;
 }
 
 /*
@@ -897,7 +1293,7 @@ static int shed_one(struct phloem_shed *s, uint32_t circuit, uint32_t cause,
 	 */
 	s->ci[s->cfg.relay[best].circuit].holdoff_until = s->now + s->win_ns;
 	s->ci[0].holdoff_until = s->now + s->win_ns;
-	shed_mark(s, best, circuit, cause, value);
+	shed_mark(s, best);
 	s->no_trap = 1;
 	s->sheds++;
 	shed_update_relays(s);
@@ -927,14 +1323,25 @@ static void shed_failsafe(struct phloem_shed *s, uint32_t channel,
 	s->state |= PHLOEM_STATE_F_FAILSAFE;
 	s->failsafes++;
 	/*
-	 * Sheds were decided on measurements we no longer trust: forget them
-	 * (backoff is kept). After failsafe the rules start from scratch.
+	 * The rules start from scratch after failsafe. A shed relay stays
+	 * shed (its estimate, hold and backoff kept): it comes back only
+	 * through the restore gate, measured again (shed_bring_back()), not
+	 * in the staggered return, which on 455807c switched it back into
+	 * the overload it was shed for (issue 17). A relay whose safe state
+	 * is on is switched on now and stays on: its shed is over.
 	 */
 	for (r = 0; r < s->nrel; r++) {
-		s->rl[r].shed = 0;
-		s->rl[r].fs_hold = 0;
-		s->rl[r].est = 0;
-		s->rl[r].head_since = SHED_NEVER;
+		struct shed_relay *rl = &s->rl[r];
+
+		rl->fs_hold = 0;
+		rl->head_since = SHED_NEVER;
+		rl->room_since = SHED_NEVER;
+		if (s->info.relay[r].safe_state && rl->shed) {
+			rl->shed = 0;
+			rl->est = 0;
+			rl->hold = PHLOEM_HOLD_NONE;
+			rl->hold_sent = PHLOEM_HOLD_NONE;
+		}
 	}
 	for (c = 0; c < s->ncirc; c++) {
 		s->ci[c].inst_ep = 0;
@@ -975,7 +1382,8 @@ static void shed_failsafe_leave(struct phloem_shed *s)
 	 */
 	for (r = 0; r < s->nrel; r++)
 		s->rl[r].fs_hold = !s->info.relay[r].safe_state &&
-				   s->rl[r].mode != PHLOEM_OVERRIDE_OFF;
+				   s->rl[r].mode != PHLOEM_OVERRIDE_OFF &&
+				   !s->rl[r].shed;
 	s->last_restore = SHED_NEVER;
 	shed_update_relays(s);
 	shed_event(s, PHLOEM_EV_FAILSAFE_LEAVE, PHLOEM_CAUSE_NONE, SHED_NONE,
@@ -1177,9 +1585,24 @@ static void shed_thermal(struct phloem_shed *s, uint64_t dt)
 	}
 }
 
+/*
+ * A grid-operator line's cap has no grace: the next step comes as soon as
+ * a whole cycle has been measured after the previous one (1.25 nominal
+ * periods: a cycle of mains down to 40 Hz), so a cycle that still holds
+ * the load just shed does not shed a second relay for it.
+ */
+static uint64_t shed_site_grace(const struct phloem_shed *s)
+{
+	if (s->sig_cap && s->imp_lim == s->sig_cap)
+		return s->period_ns + s->period_ns / 4;
+	return shed_ms(s->cfg.site_import_grace_ms);
+}
+
 static void shed_site(struct phloem_shed *s)
 {
-	uint32_t lim = s->cfg.site_import_limit_mw;
+	uint32_t lim = s->imp_lim;
+	uint32_t cause = s->sig_cap && lim == s->sig_cap ?
+			 PHLOEM_CAUSE_GRID_SIGNAL : PHLOEM_CAUSE_SITE_IMPORT;
 	int32_t p = s->ch[s->ci[0].ch].p_mw;
 
 	if (!lim || s->state & PHLOEM_STATE_F_FAILSAFE || p <= (int64_t)lim) {
@@ -1189,15 +1612,28 @@ static void shed_site(struct phloem_shed *s)
 	if (!s->site_ep) {
 		s->site_ep = 1;
 		s->site_since = s->now;
-		s->site_next = s->now + shed_ms(s->cfg.site_import_grace_ms);
-		shed_event(s, PHLOEM_EV_OVERLOAD, PHLOEM_CAUSE_SITE_IMPORT,
+		s->site_next = cause == PHLOEM_CAUSE_GRID_SIGNAL ? s->now :
+			       s->now + shed_site_grace(s);
+		shed_event(s, PHLOEM_EV_OVERLOAD, cause,
 			   SHED_NONE, 0, s->ci[0].ch, p, lim, s->now);
 	}
 	if (s->now < s->site_next)
 		return;
-	shed_one(s, 0, PHLOEM_CAUSE_SITE_IMPORT, p, lim, s->site_since);
+	shed_one(s, 0, cause, p, lim, s->site_since);
 	s->site_since = s->now;
-	s->site_next = s->now + shed_ms(s->cfg.site_import_grace_ms);
+	s->site_next = s->now + shed_site_grace(s);
+}
+
+#ifdef SHED_WP
+/*@ requires shed_ok((struct phloem_shed *)s);
+    assigns \nothing;
+    ensures \result != 0 <==> site_below((struct phloem_shed *)s);
+ */
+#endif
+static int shed_site_below(const struct phloem_shed *s)
+{
+	return !s->imp_lim ||
+	       s->ch[s->ci[0].ch].p_mw <= (int64_t)s->site_restore_mw;
 }
 
 #ifdef SHED_WP
@@ -1206,7 +1642,11 @@ static void shed_site(struct phloem_shed *s)
     requires load <= SHED_U32_MAX;
     assigns \nothing;
     ensures below_restore: \result != 0 ==>
-      headroom_for((struct phloem_shed *)s, r, load);
+      headroom_for((struct phloem_shed *)s, r, load) &&
+      site_below((struct phloem_shed *)s);
+    ensures load == 0 ==> (\result != 0 <==>
+      headroom_for((struct phloem_shed *)s, r, 0) &&
+      site_below((struct phloem_shed *)s));
  */
 #endif
 static int shed_headroom(const struct phloem_shed *s, uint32_t r,
@@ -1218,30 +1658,64 @@ static int shed_headroom(const struct phloem_shed *s, uint32_t r,
 		return 0;
 	if (c && s->ci[0].irms + load > s->ci[0].restore_ma)
 		return 0;
-	if (s->cfg.site_import_limit_mw) {
+	if (!shed_site_below(s))
+		return 0;
+	if (load && s->imp_lim && s->v0 != SHED_NONE) {
 		/* the load's power at the present voltage and a unity PF */
 		int64_t p = s->ch[s->ci[0].ch].p_mw;
-		uint64_t add = s->v0 == SHED_NONE ? 0 :
-			       shed_div(load * s->ch[s->v0].rms, 1000, 0);
-		uint32_t lim = shed_sat32(shed_div((uint64_t)
-					s->cfg.site_import_limit_mw *
-					s->cfg.circuit[0].restore_pct, 100, 0));
-		/* p + add > lim, without overflow: |p| < 2^31, lim < 2^33 */
-		int64_t room = (int64_t)lim - p;
+		uint64_t add = shed_div(load * s->ch[s->v0].rms, 1000, 0);
+		/* p <= the threshold (above), |p| < 2^31: room >= 0 */
+		int64_t room = (int64_t)s->site_restore_mw - p;
 
-		if (room < 0 || add > (uint64_t)room)
+		if (add > (uint64_t)room)
 			return 0;
 	}
 	return 1;
 }
 
+/* no rule is shedding on @r's circuit or on the site (and no failsafe) */
+#ifdef SHED_WP
+/*@ requires shed_ok((struct phloem_shed *)s);
+    requires r < PHLOEM_MAX_RELAYS;
+    assigns \nothing;
+    ensures \result != 0 <==> calm((struct phloem_shed *)s, r);
+ */
+#endif
+static int shed_calm(const struct phloem_shed *s, uint32_t r)
+{
+	const struct shed_circ *ci = &s->ci[s->cfg.relay[r].circuit];
+
+	return !ci->inst_ep && !ci->therm_ep && !s->ci[0].inst_ep &&
+	       !s->ci[0].therm_ep && !s->site_ep &&
+	       !(s->state & PHLOEM_STATE_F_FAILSAFE) &&
+	       !(s->fq_block & (1U << r)) &&
+	       !(s->sig_mask & (1U << r));
+}
+
+/* The one gate of every restore on headroom: room without the load. */
+#ifdef SHED_WP
+/*@ requires shed_ok((struct phloem_shed *)s);
+    requires r < PHLOEM_MAX_RELAYS;
+    assigns \nothing;
+    ensures \result != 0 <==> room((struct phloem_shed *)s, r);
+ */
+#endif
+static int shed_room(const struct phloem_shed *s, uint32_t r)
+{
+	return shed_calm(s, r) && shed_headroom(s, r, 0);
+}
+
 /*
  * A load estimate that could never be restored, even with nothing else on
  * its circuit (or on the site's main): an EV charger of 29 A on a 32 A
- * circuit restoring at 80 %, or an estimate inflated by other loads that
- * left in the same cycles. Only such an estimate is decayed; one that
- * fits an emptier circuit keeps the relay off while the circuit is full.
+ * circuit restoring at 80 %.
  */
+#ifdef SHED_WP
+/*@ requires shed_ok((struct phloem_shed *)s);
+    requires r < PHLOEM_MAX_RELAYS;
+    assigns \nothing;
+ */
+#endif
 static int shed_never_fits(const struct phloem_shed *s, uint32_t r)
 {
 	uint32_t c = s->cfg.relay[r].circuit;
@@ -1251,97 +1725,495 @@ static int shed_never_fits(const struct phloem_shed *s, uint32_t r)
 	       (c && load > s->ci[0].restore_ma);
 }
 
-static void shed_restore(struct phloem_shed *s)
+/*
+ * Why shed relay @r is held now that it is past its off time and its
+ * estimate, with room for nothing more: its circuit or the site.
+ */
+#ifdef SHED_WP
+/*@ requires shed_ok((struct phloem_shed *)s);
+    requires r < PHLOEM_MAX_RELAYS;
+    requires load <= SHED_U32_MAX;
+    assigns \nothing;
+    ensures \result == PHLOEM_HOLD_CIRCUIT || \result == PHLOEM_HOLD_SITE;
+ */
+#endif
+static uint32_t shed_full(const struct phloem_shed *s, uint32_t r,
+			  uint64_t load)
 {
-	uint64_t delay = shed_ms(s->cfg.restore_delay_ms);
-	uint32_t r, best = SHED_NONE, best_key = 0;
-	int fs_pending = 0;
+	uint32_t c = s->cfg.relay[r].circuit;
 
-	/* staggered return after failsafe: critical first, then priority */
+	return s->ci[c].irms + load > s->ci[c].restore_ma ?
+	       PHLOEM_HOLD_CIRCUIT : PHLOEM_HOLD_SITE;
+}
+
+/*
+ * Record why @r is held and say so when that changed: one PHLOEM_EV_HOLD
+ * per relay and second at most (a circuit that hovers at its threshold
+ * must not flood the queue); a change held back goes out after that.
+ */
+#ifdef SHED_WP
+/*@ requires shed_ok(s);
+    requires r < s->nrel;
+    assigns s->rl[r].hold, s->rl[r].hold_sent, s->rl[r].hold_ev_ns,
+            s->evq[0 .. PHLOEM_SHED_EVQ - 1], s->evhead, s->evcount,
+            s->evpushed, s->evlost;
+    ensures shed_ok(s);
+ */
+#endif
+static void shed_hold_note(struct phloem_shed *s, uint32_t r, uint32_t why)
+{
+	struct shed_relay *rl = &s->rl[r];
+	uint32_t c = s->cfg.relay[r].circuit;
+	uint64_t left;
+
+	rl->hold = (uint8_t)why;
+	if (why == rl->hold_sent || s->now - rl->hold_ev_ns < 1000 * NS_PER_MS)
+		return;
+	rl->hold_sent = (uint8_t)why;
+	rl->hold_ev_ns = s->now;
+	left = why == PHLOEM_HOLD_MIN_OFF ? rl->off_until : rl->try_ns;
+	left = left > s->now ? shed_div(left - s->now, NS_PER_MS, 0) : 0;
+	shed_event(s, PHLOEM_EV_HOLD, PHLOEM_CAUSE_NONE, r, c, s->ci[c].ch,
+		   why, left, s->now);
+}
+
+/*
+ * Relay @r is switched on now: learn its load from the steady cycles
+ * around this switching (shed_learn_post()), so that a later shed whose
+ * own switching shows no drop (shed within a load step) still knows it.
+ */
+#ifdef SHED_WP
+/*@ requires shed_ok(s);
+    requires r < PHLOEM_MAX_RELAYS;
+    assigns s->rl[r].on_pre, s->rl[r].on_cyc, s->rl[r].on_est;
+    ensures shed_ok(s);
+ */
+#endif
+static void shed_learn_on(struct phloem_shed *s, uint32_t r)
+{
+	struct shed_relay *rl = &s->rl[r];
+
+	rl->on_pre = shed_est_pre(s, s->cfg.relay[r].circuit);
+	rl->on_cyc = s->cycles;
+	rl->on_est = 1;
+}
+
+/* The state of shed relay @r as it comes back (shed_bring_back()). */
+#ifdef SHED_WP
+/*@ requires shed_ok(s);
+    requires r < PHLOEM_MAX_RELAYS;
+    assigns s->rl[r];
+    ensures shed_ok(s);
+    ensures s->rl[r].shed == 0;
+ */
+#endif
+static void shed_unmark(struct phloem_shed *s, uint32_t r, int attempt)
+{
+	struct shed_relay *rl = &s->rl[r];
+
+	rl->shed = 0;
+	rl->est = 0;
+	rl->head_since = SHED_NEVER;
+	rl->restored_ns = s->now;
+	rl->hold = PHLOEM_HOLD_NONE;
+	rl->hold_sent = PHLOEM_HOLD_NONE;
+	if (attempt && rl->hold_lvl < SHED_HOLD_LVL_MAX)
+		rl->hold_lvl++;
+	shed_learn_on(s, r);
+}
+
+/*
+ * Switch shed relay @r back on, measured again as the last word: only
+ * with room (never into an overload). Return: 1 when it did.
+ */
+#ifdef SHED_WP
+/*@ requires shed_ok(s);
+    requires r < s->nrel;
+    assigns s->rl[r], s->last_restore, s->restores, s->relays, s->shedmask,
+            s->evq[0 .. PHLOEM_SHED_EVQ - 1], s->evhead, s->evcount,
+            s->evpushed, s->evlost;
+    ensures shed_ok(s);
+    ensures \result != 0 <==> room(s, r);
+    ensures room_at_call: \result != 0 <==> \old(room(s, r));
+    ensures \result != 0 ==> s->rl[r].shed == 0;
+    ensures \result == 0 ==> s->rl[r].shed == \old(s->rl[r].shed);
+ */
+#endif
+static int shed_bring_back(struct phloem_shed *s, uint32_t r)
+{
+	struct shed_relay *rl = &s->rl[r];
+	uint32_t c = s->cfg.relay[r].circuit;
+	int attempt;
+
+	if (!shed_room(s, r))
+		return 0;
+	/* past its hold without room for its estimate: an attempt */
+	attempt = !shed_headroom(s, r, rl->load_ma);
+	s->last_restore = s->now;
+	s->restores++;
+	shed_unmark(s, r, attempt);
+	shed_update_relays(s);
+	shed_event(s, PHLOEM_EV_RESTORE, attempt ? PHLOEM_CAUSE_HOLD :
+		   PHLOEM_CAUSE_HEADROOM, r, c, s->ci[c].ch,
+		   (uint64_t)s->ci[c].irms + rl->load_ma, s->ci[c].restore_ma,
+		   s->now);
+	return 1;
+}
+
+/* The staggered return after failsafe next: critical first, then priority */
+#ifdef SHED_WP
+/*@ requires shed_ok((struct phloem_shed *)s);
+    assigns \nothing;
+    ensures \result == SHED_NONE || (\result < s->nrel &&
+      s->rl[\result].fs_hold != 0 &&
+      s->rl[\result].mode != PHLOEM_OVERRIDE_OFF);
+ */
+#endif
+static uint32_t shed_fs_pick(const struct phloem_shed *s)
+{
+	uint32_t r, fbest = SHED_NONE, fbest_key = 0;
+
+#ifdef SHED_WP
+	/*@ loop invariant 0 <= r <= s->nrel;
+	    loop invariant fbest == SHED_NONE || (fbest < r &&
+	      s->rl[fbest].fs_hold != 0 &&
+	      s->rl[fbest].mode != PHLOEM_OVERRIDE_OFF);
+	    loop assigns r, fbest, fbest_key;
+	    loop variant s->nrel - r;
+	 */
+#endif
 	for (r = 0; r < s->nrel; r++) {
 		uint32_t key;
 
 		/* held off by an override: it returns when that ends */
-		if (!s->rl[r].fs_hold || s->rl[r].mode == PHLOEM_OVERRIDE_OFF)
+		if (!s->rl[r].fs_hold || s->rl[r].mode == PHLOEM_OVERRIDE_OFF ||
+		    s->sig_mask & (1U << r))	/* an active line sheds it */
 			continue;
 		key = !!(s->cfg.relay[r].flags & PHLOEM_RELAY_F_CRITICAL) << 16 |
 		      (uint32_t)s->cfg.relay[r].priority << 8 | (0xff - r);
-		if (best == SHED_NONE || key > best_key) {
-			best = r;
-			best_key = key;
+		if (fbest == SHED_NONE || key > fbest_key) {
+			fbest = r;
+			fbest_key = key;
 		}
-		fs_pending = 1;
 	}
-	for (r = 0; r < s->nrel; r++) {
-		struct shed_relay *rl = &s->rl[r];
-		uint32_t key;
+	return fbest;
+}
 
-		/*
-		 * A relay held off by an override stays shed until the
-		 * override ends: bringing it "back" now would only report a
-		 * restore that switches nothing.
-		 */
-		if (!rl->shed || rl->mode == PHLOEM_OVERRIDE_OFF ||
-		    s->now < rl->shed_ns + shed_off_ns(s, r)) {
-			rl->head_since = SHED_NEVER;
-			continue;
-		}
-		if (!shed_headroom(s, r, rl->load_ma)) {
-			rl->head_since = SHED_NEVER;
-			/*
-			 * The estimate is a measurement of the past (and errs
-			 * high: other loads that left in the same cycles are
-			 * in it). When it alone keeps the relay off (larger
-			 * than the restore threshold even on an empty circuit,
-			 * while the circuit has room without it), halve it every off
-			 * period: a relay must never stay off for good on
-			 * an old number. If the load really is that large,
-			 * the restore trips again and backoff takes over.
-			 */
-			if (rl->load_ma && shed_never_fits(s, r) &&
-			    shed_headroom(s, r, 0) &&
-			    s->now - rl->est_ns >= shed_off_ns(s, r)) {
-				rl->load_ma /= 2;
-				rl->est_ns = s->now;
-			}
-			continue;
-		}
-		if (rl->head_since == SHED_NEVER)
-			rl->head_since = s->now;
-		if (fs_pending || s->now - rl->head_since < delay)
-			continue;
-		key = (uint32_t)s->cfg.relay[r].priority << 8 | (0xff - r);
-		if (best == SHED_NONE || key > best_key) {
-			best = r;
-			best_key = key;
-		}
-	}
-	if (best == SHED_NONE)
-		return;
-	if (s->last_restore != SHED_NEVER && s->now - s->last_restore < delay)
-		return;
+/* The staggered return of relay @r after failsafe (no shed state changes) */
+#ifdef SHED_WP
+/*@ requires shed_ok(s);
+    requires r < s->nrel;
+    assigns s->rl[r].fs_hold, s->rl[r].on_pre, s->rl[r].on_cyc,
+            s->rl[r].on_est, s->last_restore, s->relays, s->shedmask,
+            s->evq[0 .. PHLOEM_SHED_EVQ - 1], s->evhead, s->evcount,
+            s->evpushed, s->evlost;
+    ensures shed_ok(s);
+    ensures \forall integer k; 0 <= k < PHLOEM_MAX_RELAYS ==>
+      s->rl[k].shed == \old(s->rl[k].shed);
+ */
+#endif
+static void shed_fs_return(struct phloem_shed *s, uint32_t r)
+{
 	s->last_restore = s->now;
-	if (fs_pending) {
-		s->rl[best].fs_hold = 0;
-		shed_update_relays(s);
-		shed_event(s, PHLOEM_EV_RESTORE, PHLOEM_CAUSE_NONE, best,
-			   s->cfg.relay[best].circuit, SHED_NONE, 0, 0, s->now);
+	s->rl[r].fs_hold = 0;
+	shed_learn_on(s, r);
+	shed_update_relays(s);
+	shed_event(s, PHLOEM_EV_RESTORE, PHLOEM_CAUSE_NONE, r,
+		   s->cfg.relay[r].circuit, SHED_NONE, 0, 0, s->now);
+}
+
+/*
+ * Why shed relay @r (not held by an OFF override) is held now, and into
+ * *@fits whether its estimate fits (a restore on headroom). DELAY means it
+ * may come back: with room, due its attempt or its estimate fitting.
+ */
+#ifdef SHED_WP
+/*@ requires shed_ok((struct phloem_shed *)s);
+    requires r < PHLOEM_MAX_RELAYS;
+    requires \valid(fits) && \separated(fits, s);
+    assigns *fits;
+    ensures may_come_back: \result == PHLOEM_HOLD_DELAY ==>
+      room((struct phloem_shed *)s, r);
+    ensures *fits != 0 ==> \result == PHLOEM_HOLD_DELAY;
+    ensures due_attempt: s->rl[r].est == 0 &&
+      s->now >= s->rl[r].off_until && s->now >= s->rl[r].try_ns &&
+      room((struct phloem_shed *)s, r) ==>
+      \result == PHLOEM_HOLD_DELAY && *fits == 0;
+ */
+#endif
+static uint32_t shed_why(const struct phloem_shed *s, uint32_t r, int *fits)
+{
+	const struct shed_relay *rl = &s->rl[r];
+
+	*fits = 0;
+	if (s->sig_mask & (1U << r))
+		return PHLOEM_HOLD_SIGNAL;	/* an active line sheds it */
+	if (s->now < rl->off_until)
+		return PHLOEM_HOLD_MIN_OFF;
+	if (rl->est)
+		return PHLOEM_HOLD_ESTIMATE;
+	if (!shed_room(s, r))
+		return s->fq_block & (1U << r) ? PHLOEM_HOLD_FREQ :
+		       !shed_calm(s, r) ? PHLOEM_HOLD_SHEDDING :
+		       shed_full(s, r, 0);
+#ifdef SHED_WP
+	/*@ assert room((struct phloem_shed *)s, r); */
+#endif
+	if (s->now >= rl->try_ns)
+		return PHLOEM_HOLD_DELAY;	/* an attempt is due */
+	if (!shed_headroom(s, r, rl->load_ma))
+		return shed_never_fits(s, r) ? PHLOEM_HOLD_NO_FIT :
+		       shed_full(s, r, rl->load_ma);
+	*fits = 1;
+	return PHLOEM_HOLD_DELAY;
+}
+
+/*
+ * Relay @r in shed_restore()'s look at every relay: its headroom time and
+ * hold reason brought up to date. Return: 1 when it may come back now,
+ * its rank in *@key (due attempts first, then priority, lowest index).
+ */
+#ifdef SHED_WP
+/*@ requires shed_ok(s);
+    requires r < s->nrel;
+    requires \valid(key) && \separated(key, s);
+    assigns *key, s->rl[r].head_since, s->rl[r].room_since,
+            s->rl[r].hold, s->rl[r].hold_sent,
+            s->rl[r].hold_ev_ns, s->evq[0 .. PHLOEM_SHED_EVQ - 1],
+            s->evhead, s->evcount, s->evpushed, s->evlost;
+    ensures shed_ok(s);
+    ensures candidate: \result != 0 ==> \old(s->rl[r].shed) != 0 &&
+      room{Pre}(s, r);
+    ensures due_ranked: due{Pre}(s, r) ==> \result != 0;
+ */
+#endif
+static int shed_rank(struct phloem_shed *s, uint32_t r, uint32_t *key)
+{
+	struct shed_relay *rl = &s->rl[r];
+	uint32_t why;
+	int fits;
+
+	/*
+	 * A relay held off by an override stays shed until the override
+	 * ends: bringing it "back" now would only report a restore that
+	 * switches nothing.
+	 */
+	if (!rl->shed || rl->mode == PHLOEM_OVERRIDE_OFF) {
+		rl->head_since = SHED_NEVER;
+		rl->room_since = SHED_NEVER;
+		return 0;
+	}
+	/*
+	 * Room measured in one cycle is not enough for an attempt: a
+	 * circuit at its threshold dips under it now and then (issue 17:
+	 * the VM's garage at 3.6..4.3 A against 4 A let the EV back into
+	 * its overload). Like a restore on headroom, it needs
+	 * restore_delay_ms of continuous room.
+	 */
+	if (!shed_room(s, r))
+		rl->room_since = SHED_NEVER;
+	else if (rl->room_since == SHED_NEVER)
+		rl->room_since = s->now;
+	why = shed_why(s, r, &fits);
+#ifdef SHED_WP
+	/*@ assert why == PHLOEM_HOLD_DELAY ==> room(s, r); */
+#endif
+	if (!fits)
+		rl->head_since = SHED_NEVER;
+	else if (rl->head_since == SHED_NEVER)
+		rl->head_since = s->now;
+	shed_hold_note(s, r, why);
+	if (why != PHLOEM_HOLD_DELAY ||
+	    (fits && s->now - rl->head_since < s->delay_ns) ||
+	    (!fits && s->now - rl->room_since < s->delay_ns))
+		return 0;
+	/* due attempts first: they have waited longest */
+	*key = !fits << 16 | (uint32_t)s->cfg.relay[r].priority << 8 |
+	       (0xff - r);
+	return 1;
+}
+
+/*
+ * Restores, one per call at most and restore_delay_ms apart: first the
+ * staggered return after failsafe, then shed relays. A shed relay comes
+ * back when its estimated load fits under the restore thresholds for
+ * restore_delay_ms, or, when it does not fit, at its next attempt
+ * (restore_delay_ms << attempts so far, one max hold at most after its
+ * off time). Either only with measured room: its circuit and the site
+ * at or under their restore thresholds and no rule shedding.
+ */
+#ifdef SHED_WP
+/*@ requires shed_ok(s);
+    assigns s->rl[0 .. PHLOEM_MAX_RELAYS - 1], s->last_restore,
+            s->restores, s->relays, s->shedmask,
+            s->evq[0 .. PHLOEM_SHED_EVQ - 1], s->evhead, s->evcount,
+            s->evpushed, s->evlost;
+    ensures shed_ok(s);
+    ensures no_restore_into_overload: \forall integer r; 0 <= r < s->nrel &&
+              \old(s->rl[r].shed) != 0 && s->rl[r].shed == 0 ==> room(s, r);
+    ensures attempt_when_due:
+              (\exists integer r; 0 <= r < s->nrel && due{Pre}(s, r)) &&
+              !fs_pending{Pre}(s) && spaced{Pre}(s) ==>
+              \exists integer r; 0 <= r < s->nrel &&
+                \old(s->rl[r].shed) != 0 && s->rl[r].shed == 0;
+ */
+#endif
+static void shed_restore(struct phloem_shed *s)
+{
+	uint32_t r, best = SHED_NONE, best_key = 0;
+	uint32_t fbest = shed_fs_pick(s);
+
+#ifdef SHED_WP
+	/*@ loop invariant 0 <= r <= s->nrel;
+	    loop invariant shed_ok(s);
+	    loop invariant best == SHED_NONE ||
+	      (best < r && s->rl[best].shed != 0 && room{Pre}(s, best));
+	    loop invariant (\exists integer k; 0 <= k < r && due{Pre}(s, k)) ==>
+	      best != SHED_NONE;
+	    loop invariant \forall integer k; 0 <= k < PHLOEM_MAX_RELAYS ==>
+	      s->rl[k].shed == \at(s->rl[k].shed, Pre);
+	    loop assigns r, best, best_key,
+	      s->rl[0 .. PHLOEM_MAX_RELAYS - 1].head_since,
+	      s->rl[0 .. PHLOEM_MAX_RELAYS - 1].room_since,
+	      s->rl[0 .. PHLOEM_MAX_RELAYS - 1].hold,
+	      s->rl[0 .. PHLOEM_MAX_RELAYS - 1].hold_sent,
+	      s->rl[0 .. PHLOEM_MAX_RELAYS - 1].hold_ev_ns,
+	      s->evq[0 .. PHLOEM_SHED_EVQ - 1], s->evhead, s->evcount,
+	      s->evpushed, s->evlost;
+	    loop variant s->nrel - r;
+	 */
+#endif
+	for (r = 0; r < s->nrel; r++) {
+		uint32_t key = 0;
+
+#ifdef SHED_WP
+		/*@ assert due{Pre}(s, r) ==> due(s, r); */
+		/*@ assert room(s, r) <==> room{Pre}(s, r); */
+#endif
+		if (shed_rank(s, r, &key) && (best == SHED_NONE || key > best_key)) {
+			best = r;
+			best_key = key;
+		}
+	}
+#ifdef SHED_WP
+	/*@ assert best != SHED_NONE ==> s->rl[best].shed != 0; */
+	/*@ assert best != SHED_NONE ==> room(s, best); */
+	/*@ assert !fs_pending{Pre}(s) ==> fbest == SHED_NONE; */
+	/*@ assert spaced{Pre}(s) ==> spaced(s); */
+#endif
+	if (s->last_restore != SHED_NEVER &&
+	    s->now - s->last_restore < s->delay_ns)
+		return;
+	if (fbest != SHED_NONE) {
+		shed_fs_return(s, fbest);
 		return;
 	}
-	{
-		struct shed_relay *rl = &s->rl[best];
-		uint32_t c = s->cfg.relay[best].circuit;
+	if (best != SHED_NONE) {
+		int back = shed_bring_back(s, best);
 
-		rl->shed = 0;
-		rl->est = 0;
-		rl->head_since = SHED_NEVER;
-		rl->restored_ns = s->now;
-		s->restores++;
-		shed_update_relays(s);
-		shed_event(s, PHLOEM_EV_RESTORE, PHLOEM_CAUSE_HEADROOM, best, c,
-			   s->ci[c].ch, (uint64_t)s->ci[c].irms + rl->load_ma,
-			   s->ci[c].restore_ma, s->now);
+#ifdef SHED_WP
+		/*@ assert back != 0 && s->rl[best].shed == 0; */
+#endif
+		(void)back;
 	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Grid-operator input lines (docs/shedding.md, Grid-operator input)   */
+/* ------------------------------------------------------------------ */
+
+/* shed the on relays of the active lines' mask, lowest priority first */
+static void shed_sig_relays(struct phloem_shed *s, uint64_t trig)
+{
+	uint32_t n;
+
+	if (s->state & PHLOEM_STATE_F_FAILSAFE || !(s->relays & s->sig_mask))
+		return;
+	/*
+	 * shed_one() chooses among the relays that are on: hide the others
+	 * from it. Each shed rebuilds the bitmap from the relay states
+	 * (shed_update_relays()), so the mask is set again before each call
+	 * and the true bitmap rebuilt after the last.
+	 */
+	for (n = 0; n < PHLOEM_MAX_RELAYS; n++) {
+		s->relays &= s->sig_mask;
+		if (!shed_one(s, 0, PHLOEM_CAUSE_GRID_SIGNAL, 0, 0, trig))
+			break;
+	}
+	shed_update_relays(s);
+}
+
+/*
+ * A line's cap just came into force: when the last cycle's import is above
+ * it, shed now, by priority, until the loads taken off cover the excess.
+ * A relay's load is its estimate from an earlier shed, else what its
+ * circuit draws that no relay shed here has accounted for, at the present
+ * voltage and unity power factor. What that misses (loads sharing a circuit
+ * with no estimate) the site rule takes off a step per measured cycle.
+ */
+static void shed_sig_cap(struct phloem_shed *s, uint64_t trig)
+{
+	uint32_t left[PHLOEM_MAX_CIRCUITS], c, r, n, off, lim = s->imp_lim;
+	int32_t p = s->ch[s->ci[0].ch].p_mw;
+	uint64_t ma, drop, need;
+
+	if (!s->sig_cap || lim != s->sig_cap || p <= (int64_t)lim ||
+	    s->state & PHLOEM_STATE_F_FAILSAFE || s->v0 == SHED_NONE)
+		return;
+	if (!s->site_ep) {
+		s->site_ep = 1;
+		s->site_since = trig;
+		shed_event(s, PHLOEM_EV_OVERLOAD, PHLOEM_CAUSE_GRID_SIGNAL,
+			   SHED_NONE, 0, s->ci[0].ch, p, lim, trig);
+	}
+	for (c = 0; c < PHLOEM_MAX_CIRCUITS; c++)
+		left[c] = c < s->ncirc ? s->ci[c].irms : 0;
+	need = (uint64_t)((int64_t)p - lim);	/* > 0, < 2^31 */
+	for (n = 0; n < PHLOEM_MAX_RELAYS && need; n++) {
+		uint32_t before = s->relays;
+
+		if (!shed_one(s, 0, PHLOEM_CAUSE_GRID_SIGNAL, p, lim, trig))
+			break;
+		off = before & ~s->relays;
+		for (r = 0; r < PHLOEM_MAX_RELAYS - 1 && !(off & (1U << r)); r++)
+			;
+		c = s->cfg.relay[r].circuit % PHLOEM_MAX_CIRCUITS;
+		ma = s->rl[r].load_ma;
+		if (!ma || ma > left[c])
+			ma = left[c];
+		left[c] -= (uint32_t)ma;
+		if (c)
+			left[0] -= ma < left[0] ? (uint32_t)ma : left[0];
+		drop = shed_div(ma * s->ch[s->v0].rms, 1000, 0);
+		need = drop >= need ? 0 : need - drop;
+	}
+	s->site_next = s->now + shed_site_grace(s);
+}
+
+/* The debounced state of the lines changes to @sig_raw: act on it. */
+static void shed_sig_change(struct phloem_shed *s)
+{
+	uint32_t ch = s->sig_raw ^ s->sig_state, i;
+
+	s->sig_state = s->sig_raw;
+	shed_derive_limits(s);
+	for (i = 0; i < PHLOEM_MAX_SIGNALS; i++)
+		if (ch & (1U << i))
+			shed_event(s, PHLOEM_EV_SIGNAL,
+				   PHLOEM_CAUSE_NONE, SHED_NONE,
+				   SHED_NONE, i, !!(s->sig_state & (1U << i)),
+				   s->imp_lim, s->sig_since);
+	shed_sig_relays(s, s->sig_since);
+	shed_sig_cap(s, s->sig_since);
+	/* with the line gone, the relays come back by the restore rules */
+}
+
+/* a new level that has held for the debounce counts */
+static void shed_sig_poll(struct phloem_shed *s)
+{
+	if (s->sig_raw != s->sig_state &&
+	    s->now - s->sig_since >= s->sig_db_ns)
+		shed_sig_change(s);
 }
 
 /*
@@ -1366,6 +2238,71 @@ static void shed_update_deadline(struct phloem_shed *s)
 		s->deadline = end;
 }
 
+/*
+ * The estimate of shed relay @r, once its circuit has steady cycles after
+ * the switching: the first SHED_EST_RUN steady ones after the cycle the
+ * relay opened in, or, when none have come by SHED_EST_WAIT cycles, the
+ * smallest of them. A load that never fits its circuit's restore
+ * threshold gets its attempts sooner than the max hold (shed_retry_ns()).
+ */
+static void shed_est_post(struct phloem_shed *s, uint32_t r)
+{
+	struct shed_relay *rl = &s->rl[r];
+	uint32_t c = s->cfg.relay[r].circuit;
+	uint64_t lo = rl->shed_cyc + 2, n = s->cycles, t;
+	uint32_t post, mean = 0;
+
+	if (n < lo + SHED_EST_RUN - 1)
+		return;
+	if (shed_run(s, c, n, &mean))
+		post = mean;
+	else if (n >= lo + SHED_EST_WAIT)
+		post = shed_level(s, c, lo, n, 0);
+	else
+		return;
+	rl->est = 0;
+	rl->load_ma = rl->pre_ma > post ? rl->pre_ma - post : 0;
+	/*
+	 * No drop beyond noise at the shed: another load stepped on as this
+	 * one went off (shed within a step). The load it drew when it was
+	 * last switched on is the better estimate, when known.
+	 */
+	if (rl->load_ma <= SHED_STEADY_MA && rl->on_ma > rl->load_ma)
+		rl->load_ma = rl->on_ma;
+	if (shed_never_fits(s, r)) {
+		t = rl->off_until + shed_retry_ns(s, r);
+		if (t < rl->try_ns)
+			rl->try_ns = t;
+	}
+}
+
+/*
+ * The load of relay @r switched on at cycle on_cyc: the first steady run
+ * of its circuit after the cycle it closed in, minus the steady current
+ * before it. No steady run by SHED_EST_WAIT cycles, or shed again before
+ * that: nothing learned this time.
+ */
+static void shed_learn_post(struct phloem_shed *s, uint32_t r)
+{
+	struct shed_relay *rl = &s->rl[r];
+	uint64_t lo = rl->on_cyc + 2, n = s->cycles;
+	uint32_t mean = 0;
+
+	if (rl->shed) {
+		rl->on_est = 0;
+		return;
+	}
+	if (n < lo + SHED_EST_RUN - 1)
+		return;
+	if (!shed_run(s, s->cfg.relay[r].circuit, n, &mean)) {
+		if (n >= lo + SHED_EST_WAIT)
+			rl->on_est = 0;
+		return;
+	}
+	rl->on_est = 0;
+	rl->on_ma = mean > rl->on_pre + SHED_STEADY_MA ? mean - rl->on_pre : 0;
+}
+
 static void shed_close(struct phloem_shed *s, uint64_t t_end, uint32_t freq)
 {
 	uint64_t dt = t_end > s->cyc_start ? t_end - s->cyc_start : 0;
@@ -1379,24 +2316,25 @@ static void shed_close(struct phloem_shed *s, uint64_t t_end, uint32_t freq)
 		shed_failsafe_leave(s);
 	s->tainted = 0;
 
+	for (r = 0; r < s->ncirc; r++)
+		s->ci[r].rh[s->cycles & (SHED_EST_HIST - 1)] = s->ci[r].irms;
 	for (r = 0; r < s->nrel; r++) {
 		struct shed_relay *rl = &s->rl[r];
 
-		/* first full cycle after the shed: the drop is the load */
-		if (rl->est && !--rl->est) {
-			uint32_t now_ma = s->ci[s->cfg.relay[r].circuit].irms;
-
-			rl->load_ma = rl->pre_ma > now_ma ? rl->pre_ma - now_ma : 0;
-			rl->est_ns = s->now;
-		}
+		if (rl->est)
+			shed_est_post(s, r);
+		if (rl->on_est)
+			shed_learn_post(s, r);
 		if (!rl->shed && rl->restored_ns != SHED_NEVER &&
 		    s->now - rl->restored_ns >= shed_ms(s->cfg.retrip_window_ms)) {
 			rl->backoff = 0;
+			rl->hold_lvl = 0;
 			rl->restored_ns = SHED_NEVER;
 		}
 	}
 	/* like energy, the heat model does not integrate over a sampling gap */
 	shed_thermal(s, dt > 2 * s->period_ns ? 2 * s->period_ns : dt);
+	shed_sig_relays(s, s->now);
 	shed_site(s);
 	if (!(s->state & PHLOEM_STATE_F_FAILSAFE))
 		shed_restore(s);
@@ -1416,6 +2354,259 @@ static void shed_close(struct phloem_shed *s, uint64_t t_end, uint32_t freq)
 }
 
 /* ------------------------------------------------------------------ */
+/* Frequency rule: under-frequency stages and over-frequency           */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The filter. Every accepted zero-crossing period (3/4 to 3/2 of nominal,
+ * shed_crossing()) enters a sum of the last four: four cycles timed from
+ * one crossing to the fourth after it, so the timing noise of the
+ * crossings in between cancels and only the two ends count. The median of
+ * the last three such sums then drops one bad crossing whole: a crossing
+ * moved by a spike (or a spike taken for one) lengthens one period and
+ * shortens the next, which leaves every sum that holds both unchanged; the
+ * only two sums it spoils, one that ends and one that starts at it, are
+ * four apart and never two of three neighbours. The result, 4e12 / median
+ * mHz, stands for the frequency about three cycles before the last
+ * crossing (60 ms at 50 Hz): the filter's group delay, which leaves room
+ * in the 100 ms operate budget for the cycle it is computed at.
+ */
+static uint32_t shed_med3(uint32_t a, uint32_t b, uint32_t c)
+{
+	uint32_t lo = a < b ? a : b, hi = a < b ? b : a;
+
+	return c < lo ? lo : c > hi ? hi : c;
+}
+
+/* a gap in the periods (no mains, missed crossings): start again */
+static void shed_freq_gap(struct phloem_shed *s)
+{
+	if (s->now - s->fq_at <= SHED_FQ_STALE * s->period_ns)
+		return;
+	s->fq_np = 0;
+	s->fq_nm = 0;
+	s->fq_mhz = 0;
+}
+
+static void shed_freq_period(struct phloem_shed *s, uint32_t p)
+{
+	uint32_t sum = 0, i, m;
+
+	shed_freq_gap(s);
+	s->fq_at = s->now;
+	s->fq_per[s->fq_mi & (SHED_FQ_AVG - 1)] = p;
+	s->fq_mi = (s->fq_mi + 1) & (SHED_FQ_AVG - 1);
+	if (s->fq_np < SHED_FQ_AVG)
+		s->fq_np++;
+	if (s->fq_np < SHED_FQ_AVG)
+		return;
+	/* periods are at most 3/2 of 20 ms: four fit in 32 bits */
+	for (i = 0; i < SHED_FQ_AVG; i++)
+		sum += s->fq_per[i];
+	s->fq_sum[2] = s->fq_sum[1];
+	s->fq_sum[1] = s->fq_sum[0];
+	s->fq_sum[0] = sum;
+	if (s->fq_nm < SHED_FQ_MED3)
+		s->fq_nm++;
+	if (s->fq_nm < SHED_FQ_MED3)
+		return;
+	m = shed_med3(s->fq_sum[0], s->fq_sum[1], s->fq_sum[2]);
+	/* m >= 4 * 3/4 of a 60 Hz period: > 0, the quotient < 2^32 */
+	s->fq_mhz = (uint32_t)shed_div(1000000000000ULL * SHED_FQ_AVG + m / 2,
+				       m, 0);
+}
+
+/* relays stage @k covers: not critical, priority in its range */
+static uint32_t shed_freq_range(const struct phloem_shed *s, uint32_t k)
+{
+	const struct phloem_freq_stage *fc = &s->cfg.freq_stage[k];
+	uint32_t r, m = 0;
+
+	for (r = 0; r < s->nrel; r++) {
+		const struct phloem_relay_cfg *rc = &s->cfg.relay[r];
+
+		if (!(rc->flags & PHLOEM_RELAY_F_CRITICAL) &&
+		    rc->priority >= fc->prio_min && rc->priority <= fc->prio_max)
+			m |= 1U << r;
+	}
+	return m;
+}
+
+/* the relays every operated stage holds: the restore gate's input */
+static void shed_freq_mask(struct phloem_shed *s)
+{
+	uint32_t k, m = 0;
+
+	for (k = 0; k < PHLOEM_FREQ_STAGES; k++)
+		if (s->fs[k].state >= PHLOEM_FREQ_OPERATED)
+			m |= s->fs[k].block;
+	s->fq_block = m;
+}
+
+/* a PHLOEM_EV_FREQ of stage @k (PHLOEM_FREQ_STAGES: over-frequency) */
+static void shed_freq_event(struct phloem_shed *s, uint32_t cause,
+			    uint32_t k, uint64_t limit, uint64_t trig)
+{
+	shed_event(s, PHLOEM_EV_FREQ, cause, SHED_NONE, SHED_NONE, s->v0,
+		   s->fq_mhz, limit, trig);
+	/* the stage rides in the backoff byte, which a relay-less event
+	 * leaves 0 (shed_event() just queued this one: evcount >= 1)
+	 */
+	s->evq[(s->evhead + s->evcount - 1) & (PHLOEM_SHED_EVQ - 1)].ev.backoff =
+		(uint8_t)k;
+}
+
+/*
+ * Shed the relays operated stage @k covers that are not shed yet: when it
+ * operates (@edge) every one, ON overrides included as by any rule; while
+ * it stays operated, those that came back by another way (the staggered
+ * return after a failsafe), but not an ON override set since.
+ */
+static void shed_freq_shed(struct phloem_shed *s, uint32_t k, int edge)
+{
+	uint32_t r, c, n = 0;
+
+	for (r = 0; r < s->nrel; r++) {
+		struct shed_relay *rl = &s->rl[r];
+
+		if (!(s->fs[k].block & (1U << r)) || rl->shed ||
+		    rl->mode == PHLOEM_OVERRIDE_OFF ||
+		    (!edge && rl->mode == PHLOEM_OVERRIDE_ON))
+			continue;
+		c = s->cfg.relay[r].circuit;
+		/* the windows still hold its current: as shed_one() */
+		s->ci[c].holdoff_until = s->now + s->win_ns;
+		s->ci[0].holdoff_until = s->now + s->win_ns;
+		shed_mark(s, r);
+		rl->fs_hold = 0;
+		s->sheds++;
+		n++;
+		shed_update_relays(s);
+		shed_event(s, PHLOEM_EV_SHED, PHLOEM_CAUSE_UNDER_FREQ, r, c,
+			   s->v0, s->fq_mhz, s->cfg.freq_stage[k].threshold_mhz,
+			   edge ? s->fs[k].since : s->now);
+	}
+	if (n)
+		s->no_trap = 1;
+}
+
+/*
+ * The stages and the over-frequency report, on every filtered frequency
+ * (0: unknown, which neither operates nor releases a stage). Not in
+ * failsafe: the relays are in their safe state, and the sheds that a
+ * failsafe forgot are made again when it ends (shed_freq_shed()).
+ */
+static void shed_freq_rule(struct phloem_shed *s)
+{
+	uint32_t f = s->fq_mhz, o = s->cfg.over_freq_mhz, k;
+
+	s->fq_due = SHED_NEVER;
+	if (s->state & PHLOEM_STATE_F_FAILSAFE)
+		return;
+	for (k = 0; k < PHLOEM_FREQ_STAGES; k++) {
+		const struct phloem_freq_stage *fc = &s->cfg.freq_stage[k];
+		struct shed_fstage *fs = &s->fs[k];
+		uint32_t back = fc->threshold_mhz + fc->hyst_mhz;
+
+		if (fs->state == PHLOEM_FREQ_OFF)
+			continue;
+		if (fs->state == PHLOEM_FREQ_IDLE) {
+			if (!f || f >= fc->threshold_mhz)
+				continue;
+			fs->state = PHLOEM_FREQ_PENDING;
+			fs->since = s->now;
+			/* and on: a stage without delay operates now */
+		}
+		if (fs->state == PHLOEM_FREQ_PENDING) {
+			if (!f || f >= fc->threshold_mhz) {
+				fs->state = PHLOEM_FREQ_IDLE;
+				continue;
+			}
+			if (s->now - fs->since < shed_ms(fc->delay_ms)) {
+				if (fs->since + shed_ms(fc->delay_ms) < s->fq_due)
+					s->fq_due = fs->since +
+						    shed_ms(fc->delay_ms);
+				continue;
+			}
+			fs->state = PHLOEM_FREQ_OPERATED;
+			fs->block = shed_freq_range(s, k);
+			shed_freq_mask(s);
+			shed_freq_event(s, PHLOEM_CAUSE_UNDER_FREQ, k,
+					fc->threshold_mhz, fs->since);
+			shed_freq_shed(s, k, 1);
+			continue;
+		}
+		if (fs->state == PHLOEM_FREQ_OPERATED) {
+			if (f < back) {
+				shed_freq_shed(s, k, 0);
+				continue;
+			}
+			fs->state = PHLOEM_FREQ_RECOVERING;
+			fs->since = s->now;
+		}
+		/* RECOVERING */
+		if (f < back) {
+			fs->state = PHLOEM_FREQ_OPERATED;
+			continue;
+		}
+		if (s->now - fs->since < shed_ms(fc->restore_ms))
+			continue;
+		/* its relays go back by the restore path, staggered */
+		fs->state = PHLOEM_FREQ_IDLE;
+		fs->block = 0;
+		shed_freq_mask(s);
+		shed_freq_event(s, PHLOEM_CAUSE_FREQ_OK, k, back, s->now);
+	}
+	if (!o)
+		return;
+	if (f > o) {
+		if (s->fq_over_since == SHED_NEVER)
+			s->fq_over_since = s->now;
+		if (!s->fq_over &&
+		    s->now - s->fq_over_since >= shed_ms(s->cfg.over_freq_ms)) {
+			s->fq_over = 1;
+			shed_freq_event(s, PHLOEM_CAUSE_OVER_FREQ,
+					PHLOEM_FREQ_STAGES, o, s->fq_over_since);
+		}
+		return;
+	}
+	s->fq_over_since = SHED_NEVER;
+	if (s->fq_over && f && f <= o - PHLOEM_FREQ_OVER_HYST_MHZ) {
+		s->fq_over = 0;
+		shed_freq_event(s, PHLOEM_CAUSE_FREQ_OK, PHLOEM_FREQ_STAGES,
+				o - PHLOEM_FREQ_OVER_HYST_MHZ, s->now);
+	}
+}
+
+/*
+ * A new configuration: a stage switched off is released (its relays go
+ * back by the restore path); an operated one keeps its state and holds
+ * the relays its new range covers.
+ */
+static void shed_freq_config(struct phloem_shed *s)
+{
+	uint32_t k;
+
+	for (k = 0; k < PHLOEM_FREQ_STAGES; k++) {
+		struct shed_fstage *fs = &s->fs[k];
+
+		if (!s->cfg.freq_stage[k].threshold_mhz)
+			fs->state = PHLOEM_FREQ_OFF;
+		else if (fs->state == PHLOEM_FREQ_OFF)
+			fs->state = PHLOEM_FREQ_IDLE;
+		fs->block = fs->state >= PHLOEM_FREQ_OPERATED ?
+			    shed_freq_range(s, k) : 0;
+	}
+	shed_freq_mask(s);
+	if (!s->cfg.over_freq_mhz) {
+		s->fq_over = 0;
+		s->fq_over_since = SHED_NEVER;
+	}
+	/* a new delay may end sooner: judge again at the next sample set */
+	s->fq_due = 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* Public entry points                                                 */
 /* ------------------------------------------------------------------ */
 
@@ -1432,6 +2623,7 @@ void phloem_shed_init(struct phloem_shed *s, const struct phloem_info *info,
 	s->nrel = (uint8_t)info->nrelays;
 	s->v0 = SHED_NONE;
 	s->ncur = 0;
+	s->sig_all = (1U << (info->nsignals % (PHLOEM_MAX_SIGNALS + 1))) - 1;
 	/*@ loop unroll PHLOEM_MAX_CHANNELS; */
 	for (i = 0; i < s->nch; i++) {
 		if (info->chan[i].kind == PHLOEM_CHAN_VOLTAGE) {
@@ -1459,6 +2651,9 @@ void phloem_shed_init(struct phloem_shed *s, const struct phloem_info *info,
 	s->next_timer = SHED_NEVER;
 	s->state = PHLOEM_STATE_F_FAILSAFE;
 	s->tainted = 1;		/* the first cycle is partial */
+	s->fq_at = now_ns;
+	s->fq_over_since = SHED_NEVER;
+	shed_freq_config(s);
 	shed_update_relays(s);
 }
 
@@ -1473,6 +2668,7 @@ int phloem_shed_set_config(struct phloem_shed *s,
 		s->now = now_ns;
 	s->cfg = *cfg;
 	shed_derive(s);
+	shed_freq_config(s);
 	/* a relay made critical is never shed: give it back now */
 	for (r = 0; r < s->nrel; r++) {
 		if (!s->rl[r].shed ||
@@ -1480,6 +2676,8 @@ int phloem_shed_set_config(struct phloem_shed *s,
 			continue;
 		s->rl[r].shed = 0;
 		s->rl[r].est = 0;
+		s->rl[r].hold = PHLOEM_HOLD_NONE;
+		s->rl[r].hold_sent = PHLOEM_HOLD_NONE;
 		shed_update_relays(s);
 		shed_event(s, PHLOEM_EV_RESTORE, PHLOEM_CAUSE_MANUAL, r,
 			   cfg->relay[r].circuit, SHED_NONE, 0, 0, s->now);
@@ -1534,6 +2732,8 @@ int phloem_shed_override(struct phloem_shed *s, uint32_t relay, uint32_t mode,
 		rl->shed = 0;
 		rl->est = 0;
 		rl->fs_hold = 0;
+		rl->hold = PHLOEM_HOLD_NONE;
+		rl->hold_sent = PHLOEM_HOLD_NONE;
 	}
 	shed_update_relays(s);
 	shed_update_timer(s);
@@ -1555,6 +2755,8 @@ static void shed_crossing(struct phloem_shed *s, uint64_t tc)
 			return;
 		if (p <= T * 3 / 2 && tc > s->cyc_start) {
 			s->state &= ~PHLOEM_STATE_F_NO_MAINS;
+			shed_freq_period(s, (uint32_t)p);
+			shed_freq_rule(s);
 			shed_close(s, tc, (uint32_t)shed_div(1000000000000ULL +
 							     p / 2, p, 0));
 		}
@@ -1598,6 +2800,8 @@ static void shed_cycle_timing(struct phloem_shed *s, const int32_t *h,
 	}
 	if (now >= s->deadline) {
 		s->state |= PHLOEM_STATE_F_NO_MAINS;
+		shed_freq_gap(s);
+		shed_freq_rule(s);
 		shed_close(s, now, 0);
 	}
 }
@@ -1676,6 +2880,9 @@ bool phloem_shed_sample(struct phloem_shed *s, const int32_t *raw,
 	}
 
 	shed_cycle_timing(s, h, hp, s->now);
+	/* a stage's operate delay ends between crossings: on time */
+	if (s->now >= s->fq_due)
+		shed_freq_rule(s);
 	s->prev_t = s->now;
 	s->have_prev = 1;
 
@@ -1832,6 +3039,24 @@ bool phloem_shed_tick(struct phloem_shed *s, uint64_t now_ns)
 		shed_timers(s);
 	if (s->now - s->last_good >= s->stale_ns)
 		shed_stale(s);
+	shed_sig_poll(s);
+	return s->relays != rel0 || s->evpushed != ev0;
+}
+
+bool phloem_shed_signal(struct phloem_shed *s, uint32_t lines, uint64_t now_ns)
+{
+	uint32_t ev0 = s->evpushed, rel0 = s->relays;
+
+	lines &= s->sig_all;
+	if (lines == s->sig_raw && lines == s->sig_state)
+		return false;	/* the per-sample path: nothing moves */
+	if (now_ns > s->now)
+		s->now = now_ns;
+	if (lines != s->sig_raw) {
+		s->sig_raw = lines;
+		s->sig_since = s->now;
+	}
+	shed_sig_poll(s);
 	return s->relays != rel0 || s->evpushed != ev0;
 }
 
@@ -1872,6 +3097,16 @@ static int shed_boot_limits(const struct phloem_shed *s)
 	return 1;
 }
 
+static int shed_freq_operated(const struct phloem_shed *s)
+{
+	uint32_t k;
+
+	for (k = 0; k < PHLOEM_FREQ_STAGES; k++)
+		if (s->fs[k].state >= PHLOEM_FREQ_OPERATED)
+			return 1;
+	return 0;
+}
+
 static uint32_t shed_state(const struct phloem_shed *s)
 {
 	uint32_t st = s->state;
@@ -1882,6 +3117,12 @@ static uint32_t shed_state(const struct phloem_shed *s)
 		st |= PHLOEM_STATE_F_BOOT_LIMITS;
 	if (s->shedmask)
 		st |= PHLOEM_STATE_F_SHEDDING;
+	if (shed_freq_operated(s))
+		st |= PHLOEM_STATE_F_UNDER_FREQ;
+	if (s->fq_over)
+		st |= PHLOEM_STATE_F_OVER_FREQ;
+	if (s->sig_state)
+		st |= PHLOEM_STATE_F_GRID_SIGNAL;
 	return st;
 }
 
@@ -1941,6 +3182,7 @@ void phloem_shed_status(const struct phloem_shed *s, struct phloem_status *st,
 		rs->shed_count = 0;
 		rs->restore_in_ms = 0;
 		rs->load_ma = 0;
+		st->hold[i] = PHLOEM_HOLD_NONE;
 		if (i >= s->nrel)
 			continue;
 		rs->on = !!(s->relays & (1U << i));
@@ -1955,14 +3197,31 @@ void phloem_shed_status(const struct phloem_shed *s, struct phloem_status *st,
 			rs->restore_in_ms = shed_left_ms(rl->ovr_until, now);
 		} else if (rl->shed) {
 			rs->reason = PHLOEM_RELAY_SHED;
-			rs->restore_in_ms = shed_left_ms(rl->shed_ns +
-							 shed_off_ns(s, i), now);
+			rs->restore_in_ms = shed_left_ms(rl->off_until, now);
+			if (!rs->restore_in_ms && rl->hold == PHLOEM_HOLD_NO_FIT)
+				rs->restore_in_ms = shed_left_ms(rl->try_ns, now);
+			st->hold[i] = rl->hold;
 		}
+	}
+	st->freq_est_mhz = s->fq_mhz;
+	for (i = 0; i < PHLOEM_FREQ_STAGES; i++) {
+		const struct phloem_freq_stage *fc = &s->cfg.freq_stage[i];
+		const struct shed_fstage *fs = &s->fs[i];
+
+		st->freq_stage[i] = fs->state;
+		st->freq_left_ms[i] =
+			fs->state == PHLOEM_FREQ_PENDING ?
+			shed_left_ms(fs->since + shed_ms(fc->delay_ms), now) :
+			fs->state == PHLOEM_FREQ_RECOVERING ?
+			shed_left_ms(fs->since + shed_ms(fc->restore_ms), now) :
+			0;
 	}
 	for (i = 0; i < PHLOEM_MAX_CHANNELS; i++) {
 		st->energy[i].import_mwh = i < s->nch ? s->ch[i].imp_mwh : 0;
 		st->energy[i].export_mwh = i < s->nch ? s->ch[i].exp_mwh : 0;
 	}
+	st->signal_state = s->sig_state;
+	st->import_cap_mw = s->imp_lim;
 }
 
 void phloem_shed_counters(const struct phloem_shed *s,

@@ -171,6 +171,24 @@ bool phloem_shed_fault(struct phloem_shed *s, uint32_t channel,
  */
 bool phloem_shed_tick(struct phloem_shed *s, uint64_t now_ns);
 
+/**
+ * phloem_shed_signal() - the grid-operator input lines' levels
+ * @s: state
+ * @lines: bit n set while line n is active (its contact at its active
+ *         level); bits at and above info.nsignals are ignored
+ * @now_ns: time the lines were read
+ *
+ * Called with every sample set (or on an edge). A line that holds a new
+ * level for signal_debounce_us counts: its action (an import cap, relays
+ * shed) is in force from then on, or ends, and a PHLOEM_EV_SIGNAL is
+ * queued; the shedding it demands happens within this call.
+ * phloem_shed_tick() also ends a debounce. Unchanged lines cost two
+ * compares.
+ * Return: as phloem_shed_sample().
+ */
+bool phloem_shed_signal(struct phloem_shed *s, uint32_t lines,
+			uint64_t now_ns);
+
 /** phloem_shed_relays() - desired relay bitmap (bit n: relay n on) */
 uint32_t phloem_shed_relays(const struct phloem_shed *s);
 

@@ -34,7 +34,10 @@
 		{ PHLOEM_EV_LEASE_EXPIRED,	"lease_expired" },	\
 		{ PHLOEM_EV_ADC_FAULT,		"adc_fault" },		\
 		{ PHLOEM_EV_OVERRIDE,		"override" },		\
-		{ PHLOEM_EV_CONFIG,		"config" })
+		{ PHLOEM_EV_CONFIG,		"config" },		\
+		{ PHLOEM_EV_HOLD,		"hold" },		\
+		{ PHLOEM_EV_FREQ,		"freq" },		\
+		{ PHLOEM_EV_SIGNAL,		"signal" })
 
 #define phloem_show_cause(c)						\
 	__print_symbolic(c,						\
@@ -47,7 +50,12 @@
 		{ PHLOEM_CAUSE_ADC,		"adc" },		\
 		{ PHLOEM_CAUSE_STALE,		"stale" },		\
 		{ PHLOEM_CAUSE_UNLOAD,		"unload" },		\
-		{ PHLOEM_CAUSE_HEADROOM,	"headroom" })
+		{ PHLOEM_CAUSE_HEADROOM,	"headroom" },		\
+		{ PHLOEM_CAUSE_HOLD,		"hold" },		\
+		{ PHLOEM_CAUSE_UNDER_FREQ,	"under_freq" },		\
+		{ PHLOEM_CAUSE_OVER_FREQ,	"over_freq" },		\
+		{ PHLOEM_CAUSE_FREQ_OK,		"freq_ok" },		\
+		{ PHLOEM_CAUSE_GRID_SIGNAL,	"grid_signal" })
 
 /*
  * phloem_sample - a sample set was taken (all channels read)

@@ -42,6 +42,21 @@ static void print_event(struct json_object *e, bool json)
 			      m, sizeof(m));
 	if (*m)
 		printf("  %s", m);
+	/* a grid-operator line: which, its new state, the import cap after */
+	if (!strcmp(pdc_str(e, "kind"), "grid-signal")) {
+		char cap[32];
+
+		printf(" line=%s %s", pdc_str(e, "channel"),
+		       pdc_int(e, "value") ? "active" : "inactive");
+		if (pdc_int(e, "limit"))
+			printf("  import cap %s",
+			       phloem_nl_fmt_power(pdc_int(e, "limit"), cap, sizeof(cap)));
+	}
+	/* why the relay is held now, and when its next attempt comes */
+	if (!strcmp(pdc_str(e, "kind"), "hold"))
+		printf("  held=%s next=%.1fs",
+		       phloem_nl_hold_name((uint32_t)pdc_int(e, "value")),
+		       pdc_int(e, "limit") / 1000.0);
 	if (pdc_int(e, "backoff"))
 		printf("  backoff=%" PRId64, pdc_int(e, "backoff"));
 	putchar('\n');

@@ -29,14 +29,20 @@ static void print_table(struct json_object *rep)
 	       pdc_import_limit(pdc_int(rep, "site_import_limit_w"), lim, sizeof(lim)),
 	       pdc_bool(rep, "site_operator") ? "set by operator" : "from policy",
 	       pdc_import_limit(pdc_int(rep, "site_policy_w"), pol, sizeof(pol)));
-	printf("%-14s %10s %10s %10s %5s  %s\n", "CIRCUIT", "LIMIT", "POLICY", "RATING", "CURVE", "SOURCE");
+	printf("%-14s %10s %10s %10s %5s  %-8s %s\n", "CIRCUIT", "LIMIT", "POLICY", "RATING", "CURVE",
+	       "SOURCE", "MAX HOLD");
 	for (size_t i = 0; a && i < json_object_array_length(a); i++) {
 		struct json_object *c = json_object_array_get_idx(a, i);
+		struct json_object *h;
+		char hold[32] = "?";
 
-		printf("%-14s %8.2f A %8.2f A %8.2f A %5s  %s\n", pdc_str(c, "name"),
+		if (json_object_object_get_ex(c, "max_hold_s", &h))
+			snprintf(hold, sizeof(hold), "%d s%s", json_object_get_int(h),
+				 pdc_bool(c, "max_hold_default") ? " (default)" : "");
+		printf("%-14s %8.2f A %8.2f A %8.2f A %5s  %-8s %s\n", pdc_str(c, "name"),
 		       pdc_int(c, "limit_ma") / 1000.0, pdc_int(c, "policy_ma") / 1000.0,
 		       pdc_int(c, "rating_ma") / 1000.0, pdc_str(c, "curve"),
-		       pdc_bool(c, "operator") ? "operator" : "policy");
+		       pdc_bool(c, "operator") ? "operator" : "policy", hold);
 	}
 }
 

@@ -24,8 +24,8 @@ static void print_table(struct json_object *rep)
 {
 	struct json_object *a = pdc_get(rep, "relays");
 
-	printf("%-14s %-12s %4s %-4s %-7s %-8s %9s %6s %8s\n", "RELAY", "CIRCUIT", "PRIO",
-	       "ON", "REASON", "OVERRIDE", "LEFT", "SHEDS", "LOAD");
+	printf("%-14s %-12s %4s %-4s %-7s %-8s %-8s %9s %6s %8s\n", "RELAY", "CIRCUIT",
+	       "PRIO", "ON", "REASON", "HELD", "OVERRIDE", "LEFT", "SHEDS", "LOAD");
 	for (size_t i = 0; a && i < json_object_array_length(a); i++) {
 		struct json_object *r = json_object_array_get_idx(a, i);
 		char prio[16], left[16], load[16];
@@ -43,9 +43,10 @@ static void print_table(struct json_object *rep)
 			snprintf(load, sizeof(load), "%.1f A", pdc_int(r, "load_ma") / 1000.0);
 		else
 			snprintf(load, sizeof(load), "unknown");
-		printf("%-14s %-12s %4s %-4s %-7s %-8s %9s %6" PRId64 " %8s\n",
+		printf("%-14s %-12s %4s %-4s %-7s %-8s %-8s %9s %6" PRId64 " %8s\n",
 		       pdc_str(r, "name"), pdc_str(r, "circuit"), prio,
 		       pdc_bool(r, "on") ? "on" : "off", pdc_str(r, "reason"),
+		       *pdc_str(r, "hold") ? pdc_str(r, "hold") : "-",
 		       pdc_bool(r, "held_by_window") ? "window" : pdc_str(r, "override"),
 		       left, pdc_int(r, "shed_count"), load);
 	}
@@ -69,6 +70,7 @@ static struct json_object *nl_list(const struct phloem_nl_device *d)
 		json_object_object_add(e, "critical", json_object_new_boolean(r->flags & PHLOEM_RELAY_F_CRITICAL));
 		json_object_object_add(e, "on", json_object_new_boolean(r->on));
 		json_object_object_add(e, "reason", json_object_new_string(phloem_nl_reason_name(r->reason)));
+		json_object_object_add(e, "hold", json_object_new_string(phloem_nl_hold_name(r->hold)));
 		json_object_object_add(e, "override", json_object_new_string(phloem_nl_override_name(r->override)));
 		json_object_object_add(e, "held_by_window", json_object_new_boolean(0));
 		json_object_object_add(e, "left_ms", json_object_new_int64(r->left_ms));

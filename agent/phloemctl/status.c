@@ -15,11 +15,12 @@
 
 static void state_str(uint32_t st, char *buf, size_t len)
 {
-	static const char *const n[] = { "failsafe", "leased", "boot-limits", "no-mains", "shedding" };
+	static const char *const n[] = { "failsafe", "leased", "boot-limits", "no-mains", "shedding",
+					 "grid-signal" };
 	size_t o = 0;
 
 	buf[0] = 0;
-	for (unsigned i = 0; i < 5; i++)
+	for (unsigned i = 0; i < 6; i++)
 		if (st & (1u << i))
 			o += (size_t)snprintf(buf + o, o < len ? len - o : 0, "%s%s", o ? " " : "", n[i]);
 	if (!o)
@@ -64,6 +65,77 @@ static void print_devices(struct json_object *rep)
 	}
 }
 
+/* A shed relay, why it is still off and when it may come back. */
+static void print_held(const char *name, const char *hold, int64_t left_ms)
+{
+	if (left_ms)
+		printf("held:          %s (%s, %.1f s)\n", name, hold, left_ms / 1000.0);
+	else
+		printf("held:          %s (%s)\n", name, hold);
+}
+
+/* phloemd's relay list: the shed relays with their hold reason */
+static void print_held_pd(void)
+{
+	struct json_object *rep, *a;
+
+	if (pdc_call(pdc_req("relays"), &rep, NULL))
+		return;
+	a = pdc_get(rep, "relays");
+	for (size_t i = 0; a && i < json_object_array_length(a); i++) {
+		struct json_object *r = json_object_array_get_idx(a, i);
+
+		if (strcmp(pdc_str(r, "reason"), "shed"))
+			continue;
+		print_held(pdc_str(r, "name"), *pdc_str(r, "hold") ? pdc_str(r, "hold") : "-",
+			   pdc_int(r, "left_ms"));
+	}
+	json_object_put(rep);
+}
+
+/* the grid-operator lines: state, action, and the import cap in force */
+static void print_signals(const struct phloem_nl_device *d)
+{
+	char pw[32];
+
+	if (!d->nsignals)
+		return;
+	printf("grid signal:  ");
+	for (uint32_t i = 0; i < d->nsignals; i++) {
+		const struct phloem_nl_signal *g = &d->signal[i];
+
+		printf(" K%u %s", i + 1, g->active ? "active" : "inactive");
+		if (g->import_cap_mw)
+			printf(" (cap %s)", phloem_nl_fmt_power(g->import_cap_mw, pw, sizeof(pw)));
+		if (g->shed_relays)
+			printf(" (sheds 0x%x)", g->shed_relays);
+		printf("%s", i + 1 < d->nsignals ? "," : "\n");
+	}
+	printf("import cap:    %s in force (debounce %u us)\n",
+	       d->import_cap_mw ? phloem_nl_fmt_power(d->import_cap_mw, pw, sizeof(pw)) : "none",
+	       d->signal_debounce_us);
+}
+
+static struct json_object *signals_json(const struct phloem_nl_device *d)
+{
+	struct json_object *a = json_object_new_array();
+
+	for (uint32_t i = 0; i < d->nsignals; i++) {
+		struct json_object *g = json_object_new_object();
+		char name[12];	/* "K" and a u32: the compiler cannot bound i */
+
+		snprintf(name, sizeof(name), "K%u", i + 1);
+		json_object_object_add(g, "line", json_object_new_string(name));
+		json_object_object_add(g, "active", json_object_new_boolean(d->signal[i].active));
+		json_object_object_add(g, "import_cap_w",
+				       json_object_new_int64(d->signal[i].import_cap_mw / 1000));
+		json_object_object_add(g, "shed_relays",
+				       json_object_new_int64(d->signal[i].shed_relays));
+		json_object_array_add(a, g);
+	}
+	return a;
+}
+
 static int status_nl(uint32_t dev, bool json)
 {
 	struct phloem_nl *nl = NULL;
@@ -86,7 +158,7 @@ static int status_nl(uint32_t dev, bool json)
 
 		json_object_object_add(o, "source", json_object_new_string("kernel"));
 		json_object_object_add(o, "device", json_object_new_string(d->name));
-		for (unsigned i = 0; i < 5; i++)
+		for (unsigned i = 0; i < 6; i++)
 			if (d->state & (1u << i)) {
 				state_str(1u << i, st, sizeof(st));
 				json_object_array_add(a, json_object_new_string(st));
@@ -98,6 +170,9 @@ static int status_nl(uint32_t dev, bool json)
 		json_object_object_add(o, "lease_left_ms", json_object_new_int64(d->lease_left_ms));
 		json_object_object_add(o, "site_import_limit_w",
 				       json_object_new_int64(d->site_import_limit_mw / 1000));
+		json_object_object_add(o, "import_cap_w",
+				       json_object_new_int64(d->import_cap_mw / 1000));
+		json_object_object_add(o, "grid_signal", signals_json(d));
 		pdc_print_json(o);
 		json_object_put(o);
 	} else {
@@ -110,6 +185,12 @@ static int status_nl(uint32_t dev, bool json)
 		       pdc_import_limit(d->site_import_limit_mw / 1000, lim, sizeof(lim)));
 		printf("mains:         %.1f V, %.3f Hz\n", d->vrms_mv / 1000.0, d->freq_mhz / 1000.0);
 		printf("lease:         %u ms left\n", d->lease_left_ms);
+		print_signals(d);
+		for (uint32_t i = 0; i < d->nrelays; i++)
+			if (d->relay[i].reason == PHLOEM_RELAY_SHED)
+				print_held(d->relay[i].name,
+					   phloem_nl_hold_name(d->relay[i].hold),
+					   d->relay[i].left_ms);
 	}
 	phloem_nl_close(nl);
 	free(d);
@@ -169,12 +250,18 @@ int status_main(int argc, char **argv)
 		       pdc_import_limit(pdc_int(rep, "site_import_limit_w"), lim, sizeof(lim)));
 		printf("mains:         %.1f V, %.3f Hz\n", pdc_double(rep, "vrms_v"), pdc_double(rep, "freq_hz"));
 		printf("lease:         %" PRId64 " ms left\n", pdc_int(rep, "lease_left_ms"));
+		if (pdc_int(rep, "grid_signal_state") || pdc_int(rep, "import_cap_w")) {
+			printf("grid signal:   lines 0x%" PRIx64 " active, import cap %s\n",
+			       pdc_int(rep, "grid_signal_state"),
+			       pdc_import_limit(pdc_int(rep, "import_cap_w"), lim, sizeof(lim)));
+		}
 		a = pdc_get(rep, "windows_open");
 		printf("windows open:  ");
 		for (size_t i = 0; a && i < json_object_array_length(a); i++)
 			printf("%s%s", i ? ", " : "", json_object_get_string(json_object_array_get_idx(a, i)));
 		printf("%s\n", a && json_object_array_length(a) ? "" : "none");
 		printf("events seen:   %" PRId64 "\n", pdc_int(rep, "events_seen"));
+		print_held_pd();
 		print_devices(rep);
 	}
 	json_object_put(rep);

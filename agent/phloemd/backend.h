@@ -40,15 +40,23 @@ typedef void (*pd_event_fn)(void *ctx, const struct phloem_rec_event *ev,
  * @status: live state
  * @limits: replace the site import limit (mW, 0 disables) and the circuit
  *          limits (mA, index as in @info) as one unit
- * @policy: @limits and @n relay policies as one configuration change (one
- *          CONFIG event, none when nothing differs; all or nothing)
+ * @policy: @limits, the circuits' max holds (as @max_hold, may be NULL)
+ *          and @n relay policies as one configuration change (one CONFIG
+ *          event, none when nothing differs; all or nothing)
  * @relay_policy: priority/critical/min-off of one relay
  * @override: manual override of one relay (enum phloem_override_mode)
+ * @freq: the frequency rule: over-frequency report (@over_mhz 0: off) and
+ *        all PHLOEM_FREQ_STAGES stages (threshold 0: off), as one
+ *        configuration change; NULL when the backend has none
  * @lease: renew (ms > 0) or release (0) the agent lease
  * @peak: largest RMS seen on a channel since the last call, 0 when the
  *        backend cannot tell (the daemon then uses its own polls)
  * @stats: counters
  * @close: release everything
+ * @max_hold: set the circuits' max holds (s, index as in @info; UINT32_MAX
+ *            leaves a circuit's in force; 0 is the unit's default), all or
+ *            nothing
+ * @max_holds: the max holds in force (s, 0: the default) into @max_hold_s
  */
 struct pd_backend_ops {
 	const char *name;
@@ -60,17 +68,28 @@ struct pd_backend_ops {
 	int (*limits)(struct pd_backend *b, uint32_t site_mw,
 		      const uint32_t *circuit_ma);
 	int (*policy)(struct pd_backend *b, uint32_t site_mw,
-		      const uint32_t *circuit_ma,
+		      const uint32_t *circuit_ma, const uint32_t *max_hold_s,
 		      const struct pd_relay_policy *rp, uint32_t n);
 	int (*relay_policy)(struct pd_backend *b, uint32_t relay,
 			    uint32_t priority, uint32_t flags,
 			    uint32_t min_off_ms);
 	int (*override)(struct pd_backend *b, uint32_t relay, uint32_t mode,
 			uint32_t expiry_ms);
+	int (*freq)(struct pd_backend *b, uint32_t over_mhz, uint32_t over_ms,
+		    const struct phloem_freq_stage *stages);
 	int (*lease)(struct pd_backend *b, uint32_t timeout_ms);
+	/*
+	 * The grid-operator lines' actions (optional): @debounce_us or
+	 * UINT32_MAX, and per line an import cap and a relay mask in device
+	 * relay indexes, UINT32_MAX where the file says nothing.
+	 */
+	int (*signals)(struct pd_backend *b, uint32_t debounce_us,
+		       const uint32_t *cap_mw, const uint32_t *shed, uint32_t n);
 	uint32_t (*peak)(struct pd_backend *b, uint32_t chan);
 	int (*stats)(struct pd_backend *b, struct phloem_stats *st);
 	void (*close)(struct pd_backend *b);
+	int (*max_hold)(struct pd_backend *b, const uint32_t *max_hold_s);
+	int (*max_holds)(struct pd_backend *b, uint32_t *max_hold_s);
 };
 
 /** struct pd_backend - an open backend; @priv belongs to the backend */

@@ -119,7 +119,7 @@ static int k_limits(struct pd_backend *b, uint32_t site_mw, const uint32_t *circ
 }
 
 static int k_policy(struct pd_backend *b, uint32_t site_mw, const uint32_t *circuit_ma,
-		    const struct pd_relay_policy *rp, uint32_t n)
+		    const uint32_t *max_hold_s, const struct pd_relay_policy *rp, uint32_t n)
 {
 	struct kpriv *p = b->priv;
 	struct phloem_nl_relay_set rs[PHLOEM_MAX_RELAYS];
@@ -133,8 +133,19 @@ static int k_policy(struct pd_backend *b, uint32_t site_mw, const uint32_t *circ
 			.set_flags = true, .flags = rp[i].flags,
 			.set_min_off = true, .min_off_ms = rp[i].min_off_ms,
 		};
-	err = phloem_nl_set_policy(p->nl, p->dev, site_mw, circuit_ma, p->d.ncircuits, rs, n);
+	err = phloem_nl_set_policy(p->nl, p->dev, site_mw, circuit_ma, max_hold_s,
+				   p->d.ncircuits, rs, n);
 	log_refusal(p, "policy", err);
+	return err;
+}
+
+static int k_signals(struct pd_backend *b, uint32_t debounce_us,
+		     const uint32_t *cap_mw, const uint32_t *shed, uint32_t n)
+{
+	struct kpriv *p = b->priv;
+	int err = phloem_nl_set_signals(p->nl, p->dev, debounce_us, cap_mw, shed, n);
+
+	log_refusal(p, "grid-signal actions", err);
 	return err;
 }
 
@@ -150,6 +161,17 @@ static int k_relay_policy(struct pd_backend *b, uint32_t relay, uint32_t prio,
 	int err = phloem_nl_set_relay(p->nl, p->dev, &rs);
 
 	log_refusal(p, "relay policy", err);
+	return err;
+}
+
+static int k_freq(struct pd_backend *b, uint32_t over_mhz, uint32_t over_ms,
+		  const struct phloem_freq_stage *stages)
+{
+	struct kpriv *p = b->priv;
+	int err = phloem_nl_set_freq(p->nl, p->dev, over_mhz, over_ms, stages,
+				     (1U << PHLOEM_FREQ_STAGES) - 1);
+
+	log_refusal(p, "frequency rule", err);
 	return err;
 }
 
@@ -194,6 +216,25 @@ static void k_close(struct pd_backend *b)
 	b->priv = NULL;
 }
 
+static int k_max_hold(struct pd_backend *b, const uint32_t *max_hold_s)
+{
+	struct kpriv *p = b->priv;
+	int err = phloem_nl_set_max_holds(p->nl, p->dev, max_hold_s, p->d.ncircuits);
+
+	log_refusal(p, "max holds", err);
+	return err;
+}
+
+static int k_max_holds(struct pd_backend *b, uint32_t *max_hold_s)
+{
+	struct kpriv *p = b->priv;
+	int err = phloem_nl_get_device(p->nl, p->dev, &p->d);
+
+	for (uint32_t i = 0; !err && i < p->d.ncircuits; i++)
+		max_hold_s[i] = p->d.circuit[i].max_hold_s;
+	return err;
+}
+
 const struct pd_backend_ops pd_backend_kernel = {
 	.name = "kernel",
 	.open = k_open,
@@ -205,8 +246,12 @@ const struct pd_backend_ops pd_backend_kernel = {
 	.policy = k_policy,
 	.relay_policy = k_relay_policy,
 	.override = k_override,
+	.freq = k_freq,
 	.lease = k_lease,
+	.signals = k_signals,
 	.peak = NULL,
 	.stats = k_stats,
 	.close = k_close,
+	.max_hold = k_max_hold,
+	.max_holds = k_max_holds,
 };

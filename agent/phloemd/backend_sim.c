@@ -307,8 +307,57 @@ static int sim_limits(struct pd_backend *b, uint32_t site_mw,
 	return sim_set_config(b, &cfg, now);
 }
 
+static int sim_max_hold(struct pd_backend *b, const uint32_t *max_hold_s)
+{
+	struct sim_priv *p = b->priv;
+	uint64_t now = catch_up(b);
+	struct phloem_config cfg;
+
+	phloem_shed_get_config(phloem_sim_shed(p->sim), &cfg);
+	cfg.size = sizeof(cfg);
+	for (uint32_t i = 0; i < p->info.ncircuits; i++) {
+		if (max_hold_s[i] == UINT32_MAX)
+			continue;
+		if (max_hold_s[i] > PHLOEM_MAX_HOLD_MAX_S)
+			return -EINVAL;
+		cfg.circuit[i].max_hold_s = (uint16_t)max_hold_s[i];
+	}
+	return sim_set_config(b, &cfg, now);
+}
+
+static int sim_max_holds(struct pd_backend *b, uint32_t *max_hold_s)
+{
+	struct sim_priv *p = b->priv;
+	struct phloem_config cfg;
+
+	phloem_shed_get_config(phloem_sim_shed(p->sim), &cfg);
+	for (uint32_t i = 0; i < p->info.ncircuits; i++)
+		max_hold_s[i] = cfg.circuit[i].max_hold_s;
+	return 0;
+}
+
+static int sim_signals(struct pd_backend *b, uint32_t debounce_us,
+		       const uint32_t *cap_mw, const uint32_t *shed, uint32_t n)
+{
+	struct sim_priv *p = b->priv;
+	uint64_t now = catch_up(b);
+	struct phloem_config cfg;
+
+	phloem_shed_get_config(phloem_sim_shed(p->sim), &cfg);
+	cfg.size = sizeof(cfg);
+	if (debounce_us != UINT32_MAX)
+		cfg.signal_debounce_us = debounce_us;
+	for (uint32_t i = 0; i < n && i < PHLOEM_MAX_SIGNALS; i++) {
+		if (cap_mw[i] != UINT32_MAX)
+			cfg.signal[i].import_cap_mw = cap_mw[i];
+		if (shed[i] != UINT32_MAX)
+			cfg.signal[i].shed_relays = shed[i];
+	}
+	return sim_set_config(b, &cfg, now);
+}
+
 static int sim_policy(struct pd_backend *b, uint32_t site_mw, const uint32_t *circuit_ma,
-		      const struct pd_relay_policy *rp, uint32_t n)
+		      const uint32_t *max_hold_s, const struct pd_relay_policy *rp, uint32_t n)
 {
 	struct sim_priv *p = b->priv;
 	uint64_t now = catch_up(b);
@@ -317,8 +366,14 @@ static int sim_policy(struct pd_backend *b, uint32_t site_mw, const uint32_t *ci
 	phloem_shed_get_config(phloem_sim_shed(p->sim), &cfg);
 	cfg.size = sizeof(cfg);
 	cfg.site_import_limit_mw = site_mw;
-	for (uint32_t i = 0; i < p->info.ncircuits; i++)
+	for (uint32_t i = 0; i < p->info.ncircuits; i++) {
 		cfg.circuit[i].limit_ma = circuit_ma[i];
+		if (!max_hold_s || max_hold_s[i] == UINT32_MAX)
+			continue;
+		if (max_hold_s[i] > PHLOEM_MAX_HOLD_MAX_S)
+			return -EINVAL;
+		cfg.circuit[i].max_hold_s = (uint16_t)max_hold_s[i];
+	}
 	for (uint32_t i = 0; i < n; i++) {
 		if (rp[i].relay >= p->info.nrelays || rp[i].priority > 255 || rp[i].flags > 255)
 			return -EINVAL;
@@ -344,6 +399,21 @@ static int sim_relay_policy(struct pd_backend *b, uint32_t relay,
 	cfg.relay[relay].priority = (uint8_t)priority;
 	cfg.relay[relay].flags = (uint8_t)flags;
 	cfg.relay[relay].min_off_ms = min_off_ms;
+	return sim_set_config(b, &cfg, now);
+}
+
+static int sim_freq(struct pd_backend *b, uint32_t over_mhz, uint32_t over_ms,
+		    const struct phloem_freq_stage *stages)
+{
+	struct sim_priv *p = b->priv;
+	uint64_t now = catch_up(b);
+	struct phloem_config cfg;
+
+	phloem_shed_get_config(phloem_sim_shed(p->sim), &cfg);
+	cfg.size = sizeof(cfg);
+	cfg.over_freq_mhz = over_mhz;
+	cfg.over_freq_ms = over_ms;
+	memcpy(cfg.freq_stage, stages, sizeof(cfg.freq_stage));
 	return sim_set_config(b, &cfg, now);
 }
 
@@ -411,8 +481,12 @@ const struct pd_backend_ops pd_backend_sim = {
 	.policy = sim_policy,
 	.relay_policy = sim_relay_policy,
 	.override = sim_override,
+	.freq = sim_freq,
 	.lease = sim_lease,
+	.signals = sim_signals,
 	.peak = sim_peak,
 	.stats = sim_stats,
 	.close = sim_close,
+	.max_hold = sim_max_hold,
+	.max_holds = sim_max_holds,
 };

@@ -39,6 +39,8 @@ struct parse {
 	 * whole file is read (a relay may precede its circuit) */
 	char relay_circuit[PHLOEM_MAX_RELAYS][PD_NAME_LEN];
 	char tou_shed[PD_MAX_TOU][128];
+	char sig_shed[PHLOEM_MAX_SIGNALS][128];
+	int sig_line[PHLOEM_MAX_SIGNALS];
 	int tou_shed_line[PD_MAX_TOU];
 	char step_circuit[PD_MAX_STEPS][PD_NAME_LEN];
 	int step_line[PD_MAX_STEPS];
@@ -51,7 +53,8 @@ struct parse {
 
 enum { SEC_NONE, SEC_SITE, SEC_CIRCUIT, SEC_RELAY, SEC_TOU, SEC_HISTORY,
        SEC_AGENT, SEC_SIM, SEC_PEERS, SEC_DEVICE, SEC_MBSERVER,
-       SEC_MQTT, SEC_WEB /* keys in mqttweb_conf.c */ };
+       SEC_MQTT, SEC_WEB /* keys in mqttweb_conf.c */, SEC_FREQ,
+       SEC_FREQ_STAGE, SEC_SIGNAL };
 
 static bool fail(struct parse *p, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -84,6 +87,7 @@ void pd_config_defaults(struct pd_config *c)
 	pd_web_conf_defaults(&c->web);
 	snprintf(c->socket, sizeof(c->socket), "/run/phloem/phloemd.sock");
 	c->lease_s = 30;
+	c->sig_debounce_us = UINT32_MAX;
 	c->sample_ms = 100;
 	snprintf(c->user, sizeof(c->user), "phloem");
 	snprintf(c->group, sizeof(c->group), "phloem");
@@ -360,6 +364,7 @@ static bool begin_section(struct parse *p, const char *hdr)
 		snprintf(c->circuit[p->idx].name, PD_NAME_LEN, "%.*s", PD_NAME_LEN - 1, name);
 		c->circuit[p->idx].line = p->line;
 		c->circuit[p->idx].curve = PHLOEM_CURVE_B;
+		c->circuit[p->idx].max_hold_s = UINT32_MAX;
 	} else if (n == 2 && !strcmp(kind, "relay")) {
 		if (!good_name(name, PD_NAME_LEN))
 			return fail(p, p->line, "bad relay name \"%s\" (letters, digits, -_. and at most %d characters)",
@@ -373,6 +378,17 @@ static bool begin_section(struct parse *p, const char *hdr)
 		snprintf(c->relay[p->idx].name, PD_NAME_LEN, "%.*s", PD_NAME_LEN - 1, name);
 		c->relay[p->idx].line = p->line;
 		c->relay[p->idx].priority = 100;
+	} else if (n == 2 && !strcmp(kind, "grid_signal")) {
+		if (strlen(name) != 2 || name[0] != 'K' || name[1] < '1' ||
+		    name[1] > '0' + PHLOEM_MAX_SIGNALS)
+			return fail(p, p->line, "bad grid-operator line \"%s\" (K1..K%d)",
+				    name, PHLOEM_MAX_SIGNALS);
+		p->idx = name[1] - '1';
+		if (c->sig_set & (1u << p->idx))
+			return fail(p, p->line, "[grid_signal %s] defined twice", name);
+		c->sig_set |= 1u << p->idx;
+		p->sig_line[p->idx] = p->line;
+		p->kind = SEC_SIGNAL;
 	} else if (n == 2 && !strcmp(kind, "tou")) {
 		if (!good_name(name, sizeof(c->tou[0].name)))
 			return fail(p, p->line, "bad window name \"%s\"", name);
@@ -385,11 +401,57 @@ static bool begin_section(struct parse *p, const char *hdr)
 		p->idx = c->ntou++;
 		snprintf(c->tou[p->idx].name, sizeof(c->tou[0].name), "%.*s", (int)sizeof(c->tou[0].name) - 1, name);
 		c->tou[p->idx].line = p->line;
+	} else if (n == 1 && !strcmp(kind, "freq")) {
+		p->kind = SEC_FREQ;
+	} else if (n == 2 && !strcmp(kind, "freq_stage")) {
+		struct pd_freq_stage *fs;
+
+		if (!good_name(name, PD_NAME_LEN))
+			return fail(p, p->line, "bad stage name \"%s\"", name);
+		for (int i = 0; i < c->nfreq; i++)
+			if (!strcmp(c->freq[i].name, name))
+				return fail(p, p->line, "stage \"%s\" defined twice", name);
+		if (c->nfreq == PHLOEM_FREQ_STAGES)
+			return fail(p, p->line, "more than %d [freq_stage] sections",
+				    PHLOEM_FREQ_STAGES);
+		p->kind = SEC_FREQ_STAGE;
+		p->idx = c->nfreq++;
+		fs = &c->freq[p->idx];
+		snprintf(fs->name, PD_NAME_LEN, "%.*s", PD_NAME_LEN - 1, name);
+		fs->line = p->line;
+		/* defaults: an LFDD stage of a grid code (docs/phloemd.md) */
+		fs->st.delay_ms = 100;
+		fs->st.hyst_mhz = 200;
+		fs->st.restore_ms = 30000;
 	} else {
-		return fail(p, p->line, "unknown section [%s] (expected site, circuit NAME, relay NAME, tou NAME, device NAME, modbus_server, history, agent, sim, peers, mqtt, web)",
+		return fail(p, p->line, "unknown section [%s] (expected site, circuit NAME, relay NAME, tou NAME, grid_signal K1..K4, device NAME, modbus_server, history, agent, sim, peers, mqtt, web, freq, freq_stage NAME)",
 			    hdr);
 	}
 	return true;
+}
+
+/* a frequency in Hz with up to 3 decimals into mHz, 0 < f <= @max_hz */
+static bool parse_hz(const char *v, uint32_t max_hz, uint32_t *mhz)
+{
+	return parse_amps(v, max_hz, mhz);
+}
+
+/* "LO-HI" or one priority: the relays a stage sheds */
+static bool parse_prio_range(const char *v, uint8_t *lo, uint8_t *hi)
+{
+	unsigned a, b;
+	char x;
+
+	if (sscanf(v, "%3u-%3u%c", &a, &b, &x) == 2 && a <= b && b <= 255) {
+		*lo = (uint8_t)a;
+		*hi = (uint8_t)b;
+		return true;
+	}
+	if (sscanf(v, "%3u%c", &a, &x) == 1 && a <= 255 && isdigit((unsigned char)v[strlen(v) - 1])) {
+		*lo = *hi = (uint8_t)a;
+		return true;
+	}
+	return false;
 }
 
 /*
@@ -615,8 +677,23 @@ static int handler(void *user, const char *section, const char *key,
 			if (!parse_u32(v, 0, 4000000, &u))
 				return BAD("expected watts 0..4000000 (0 disables)");
 			c->export_limit_mw = u * 1000;
+		} else if (!strcmp(key, "grid_signal_debounce_us")) {
+			if (!parse_u32(v, 0, PHLOEM_SIGNAL_DEBOUNCE_MAX_US, &c->sig_debounce_us))
+				return BAD("expected microseconds 0..10000");
 		} else {
-			return BAD("unknown key (import_limit_w, peak_shaving_target_w, export_limit_w)");
+			return BAD("unknown key (import_limit_w, peak_shaving_target_w, export_limit_w, grid_signal_debounce_us)");
+		}
+		return 1;
+	case SEC_SIGNAL:
+		if (!strcmp(key, "import_cap_w")) {
+			if (!parse_u32(v, 0, 4000000, &u))
+				return BAD("expected watts 0..4000000 (0: no cap)");
+			c->sig_cap_mw[p->idx] = u * 1000;
+		} else if (!strcmp(key, "shed")) {
+			if (!list_names(p, v, p->sig_shed[p->idx], sizeof(p->sig_shed[0])))
+				return 0;
+		} else {
+			return BAD("unknown key (import_cap_w, shed)");
 		}
 		return 1;
 	case SEC_CIRCUIT: {
@@ -647,8 +724,11 @@ static int handler(void *user, const char *section, const char *key,
 		} else if (!strcmp(key, "sim_base_a")) {
 			if (!parse_signed_amps(v, 1000, &c->sim_base_ma[p->idx]))
 				return BAD("expected amperes -1000..1000 (negative: the circuit exports)");
+		} else if (!strcmp(key, "max_hold_s")) {
+			if (!parse_u32(v, 0, PHLOEM_MAX_HOLD_MAX_S, &ci->max_hold_s))
+				return BAD("expected seconds 0..43200 (0: the default, 900)");
 		} else {
-			return BAD("unknown key (channel, breaker_a, curve, limit_a, sim_base_a)");
+			return BAD("unknown key (channel, breaker_a, curve, limit_a, max_hold_s, sim_base_a)");
 		}
 		return 1;
 	}
@@ -830,6 +910,49 @@ static int handler(void *user, const char *section, const char *key,
 			return BAD(e);
 		return 1;
 	}
+	case SEC_FREQ:
+		if (!strcmp(key, "over_hz")) {
+			if (strcmp(v, "0") && !parse_hz(v, 66, &c->over_freq_mhz))
+				return BAD("expected Hz above nominal, e.g. 51.5 (0 disables)");
+			if (!strcmp(v, "0"))
+				c->over_freq_mhz = 0;
+		} else if (!strcmp(key, "over_delay_ms")) {
+			if (!parse_u32(v, 0, PHLOEM_FREQ_DELAY_MAX_MS, &c->over_freq_ms))
+				return BAD("expected milliseconds 0..60000");
+		} else {
+			return BAD("unknown key (over_hz, over_delay_ms)");
+		}
+		return 1;
+	case SEC_FREQ_STAGE: {
+		struct pd_freq_stage *fs = &c->freq[p->idx];
+
+		if (!strcmp(key, "below_hz")) {
+			if (!parse_hz(v, 60, &u) || u < 45000)
+				return BAD("expected Hz 45..60, e.g. 49.0");
+			fs->st.threshold_mhz = u;
+			fs->seen_below = true;
+		} else if (!strcmp(key, "delay_ms")) {
+			if (!parse_u32(v, 0, PHLOEM_FREQ_DELAY_MAX_MS, &fs->st.delay_ms))
+				return BAD("expected milliseconds 0..60000");
+		} else if (!strcmp(key, "hysteresis_hz")) {
+			if (!strcmp(v, "0"))
+				u = 0;
+			else if (!parse_hz(v, 2, &u))
+				return BAD("expected Hz 0..2, e.g. 0.2");
+			fs->st.hyst_mhz = (uint16_t)u;
+		} else if (!strcmp(key, "restore_s")) {
+			if (!parse_u32(v, 0, PHLOEM_FREQ_RESTORE_MAX_MS / 1000, &u))
+				return BAD("expected seconds 0..3600");
+			fs->st.restore_ms = u * 1000;
+		} else if (!strcmp(key, "priorities")) {
+			if (!parse_prio_range(v, &fs->st.prio_min, &fs->st.prio_max))
+				return BAD("expected a priority or a range LO-HI within 0..255, e.g. 0-20");
+			fs->seen_prio = true;
+		} else {
+			return BAD("unknown key (below_hz, delay_ms, hysteresis_hz, restore_s, priorities)");
+		}
+		return 1;
+	}
 	default:
 		return fail(p, l, "key \"%s\" outside any known section", key);
 	}
@@ -848,6 +971,17 @@ static bool resolve(struct parse *p)
 		if (pd_mqtt_conf_check(&c->mqtt, e, sizeof(e)))
 			return fail(p, 0, "[mqtt]: %s", e);
 	}
+	for (int i = 0; i < c->nfreq; i++) {
+		const struct pd_freq_stage *fs = &c->freq[i];
+
+		if (!fs->seen_below)
+			return fail(p, fs->line, "[freq_stage %s]: below_hz= is required", fs->name);
+		if (!fs->seen_prio)
+			return fail(p, fs->line, "[freq_stage %s]: priorities= is required (the relays it sheds)",
+				    fs->name);
+	}
+	if (c->over_freq_ms && !c->over_freq_mhz)
+		return fail(p, 0, "[freq]: over_delay_ms= without over_hz=");
 	site = pd_config_circuit_index(c, "site");
 	if (site < 0)
 		return fail(p, 0, "no [circuit site] section (the site incomer is circuit 0)");
@@ -926,6 +1060,22 @@ static bool resolve(struct parse *p)
 		}
 		if (p->tou_shed[i][0] && !t->shed)
 			return fail(p, p->tou_shed_line[i], "[tou %s] shed: empty list", t->name);
+	}
+	for (int i = 0; i < PHLOEM_MAX_SIGNALS; i++) {
+		char buf[128], *tok, *save;
+
+		snprintf(buf, sizeof(buf), "%s", p->sig_shed[i]);
+		for (tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+			int r = pd_config_relay_index(c, tok);
+
+			if (r < 0)
+				return fail(p, p->sig_line[i], "[grid_signal K%d] shed: relay \"%s\" is not defined",
+					    i + 1, tok);
+			if (c->relay[r].critical)
+				return fail(p, p->sig_line[i], "[grid_signal K%d] shed: relay \"%s\" is critical (never shed)",
+					    i + 1, tok);
+			c->sig_shed[i] |= 1u << r;
+		}
 	}
 	for (int i = 0; i < c->ndevices; i++)
 		if (!c->dev[i].url[0])

@@ -167,10 +167,11 @@ static struct json_object *ok_reply(void)
 
 static struct json_object *state_flags(uint32_t state)
 {
-	static const char *const n[] = { "failsafe", "leased", "boot-limits", "no-mains", "shedding" };
+	static const char *const n[] = { "failsafe", "leased", "boot-limits", "no-mains", "shedding",
+					 "grid-signal" };
 	struct json_object *a = json_object_new_array();
 
-	for (unsigned i = 0; i < 5; i++)
+	for (unsigned i = 0; i < 6; i++)
 		if (state & (1u << i))
 			json_object_array_add(a, JS(n[i]));
 	return a;
@@ -261,6 +262,9 @@ static struct json_object *do_status(struct phloemd *d)
 	ADD(o, "freq_hz", json_object_new_double(st.freq_mhz / 1000.0));
 	ADD(o, "lease_left_ms", JI(st.lease_left_ms));
 	ADD(o, "site_import_limit_w", JI(d->applied.site_import_limit_mw / 1000));
+	/* the grid-operator lines: active ones, and the cap in force with them */
+	ADD(o, "grid_signal_state", JI(st.signal_state));
+	ADD(o, "import_cap_w", JI(st.import_cap_mw / 1000));
 	ADD(o, "time", JI(pd_now(d)));
 	w = json_object_new_array();
 	for (int i = 0; i < d->cfg.ntou; i++)
@@ -338,6 +342,7 @@ static struct json_object *do_relays(struct phloemd *d)
 		ADD(c, "critical", json_object_new_boolean(r->critical));
 		ADD(c, "on", json_object_new_boolean(rs->on));
 		ADD(c, "reason", JS(phloem_nl_reason_name(rs->reason)));
+		ADD(c, "hold", JS(phloem_nl_hold_name(st.hold[d->relay_map[i]])));
 		ADD(c, "override", JS(phloem_nl_override_name(rs->override)));
 		ADD(c, "held_by_window", json_object_new_boolean(d->held & (1u << i)));
 		ADD(c, "left_ms", JI(rs->restore_in_ms));
@@ -358,6 +363,7 @@ static struct json_object *do_limits(struct phloemd *d)
 	struct phloem_status st;
 	struct pd_targets t;
 	struct json_object *o, *a;
+	uint32_t hold[PHLOEM_MAX_CIRCUITS];
 	int err = sample(d, &st);
 
 	if (err)
@@ -368,6 +374,9 @@ static struct json_object *do_limits(struct phloemd *d)
 	ADD(o, "site_policy_w", JI(t.site_import_limit_mw / 1000));
 	ADD(o, "site_operator", json_object_new_boolean(d->op_site_mw != UINT32_MAX));
 	a = json_object_new_array();
+	if (!d->be.ops->max_holds || d->be.ops->max_holds(&d->be, hold))
+		for (int j = 0; j < PHLOEM_MAX_CIRCUITS; j++)
+			hold[j] = UINT32_MAX;
 	for (int i = 0; i < d->cfg.ncircuits; i++) {
 		const struct pd_circuit *c = &d->cfg.circuit[i];
 		struct json_object *e = json_object_new_object();
@@ -375,6 +384,11 @@ static struct json_object *do_limits(struct phloemd *d)
 
 		ADD(e, "name", JS(c->name));
 		ADD(e, "limit_ma", JI(st.circuit[dev].limit_ma));
+		/* in force (0: the unit's default); absent when unknown */
+		if (hold[dev] != UINT32_MAX) {
+			ADD(e, "max_hold_s", JI(hold[dev] ? hold[dev] : PHLOEM_MAX_HOLD_DEFAULT_S));
+			ADD(e, "max_hold_default", json_object_new_boolean(hold[dev] == 0));
+		}
 		ADD(e, "policy_ma", JI(t.circuit_ma[i]));
 		ADD(e, "operator", json_object_new_boolean(d->op_circuit_ma[i] != 0));
 		ADD(e, "rating_ma", JI(d->info.circuit[dev].rating_ma));

@@ -171,9 +171,66 @@ static int build_maps(const struct pd_config *c, const struct phloem_info *in,
  */
 static bool relays_pending;
 
+static bool holds_pending;
+
 static void relay_policies(struct phloemd *d)
 {
+	struct phloem_freq_stage st[PHLOEM_FREQ_STAGES] = { 0 };
+	int err;
+
 	relays_pending = true;
+	holds_pending = true;
+	/*
+	 * The frequency rule goes with them, whole, at start and on reload
+	 * (stages the file no longer has are switched off). Its priorities
+	 * are the relays' priorities in force in the kernel.
+	 */
+	if (!d->be.ops->freq)
+		return;
+	for (int i = 0; i < d->cfg.nfreq; i++)
+		st[i] = d->cfg.freq[i].st;
+	err = d->be.ops->freq(&d->be, d->cfg.over_freq_mhz, d->cfg.over_freq_ms, st);
+	if (err) {
+		logmsg("frequency rule refused by backend: %s", strerror(-err));
+		d->errors++;
+	} else if (d->cfg.nfreq || d->cfg.over_freq_mhz) {
+		logmsg("frequency rule: %d under-frequency stage%s, over-frequency %s",
+		       d->cfg.nfreq, d->cfg.nfreq == 1 ? "" : "s",
+		       d->cfg.over_freq_mhz ? "reported" : "off");
+	}
+}
+
+/*
+ * The circuits' max holds the file names ([circuit] max_hold_s), at start
+ * and on reload: one request, all or nothing; a circuit the file does not
+ * name keeps the one in force.
+ */
+static bool max_holds(const struct phloemd *d, uint32_t *hs)
+{
+	bool any = false;
+
+	for (uint32_t j = 0; j < PHLOEM_MAX_CIRCUITS; j++)
+		hs[j] = UINT32_MAX;
+	for (int i = 0; i < d->cfg.ncircuits; i++) {
+		hs[d->circ_map[i]] = d->cfg.circuit[i].max_hold_s;
+		any |= d->cfg.circuit[i].max_hold_s != UINT32_MAX;
+	}
+	return any;
+}
+
+static int push_max_holds(struct phloemd *d)
+{
+	uint32_t hs[PHLOEM_MAX_CIRCUITS];
+	int err;
+
+	if (!max_holds(d, hs))
+		return 0;
+	err = d->be.ops->max_hold ? d->be.ops->max_hold(&d->be, hs) : -EOPNOTSUPP;
+	if (err) {
+		logmsg("max holds refused by backend: %s", strerror(-err));
+		d->errors++;
+	}
+	return err;
 }
 
 /* One relay at a time: a backend without ->policy, or one that refused the
@@ -190,6 +247,37 @@ static void relay_policies_each(struct phloemd *d)
 			logmsg("relay %s: policy refused by backend: %s", r->name, strerror(-err));
 			d->errors++;
 		}
+	}
+}
+
+/*
+ * The grid-operator lines' actions of [grid_signal K*] and [site]
+ * grid_signal_debounce_us, with the relay policies (at start and on a
+ * reload): the kernel keeps them, and acts on the lines without us.
+ */
+static void push_signals(struct phloemd *d)
+{
+	uint32_t cap[PHLOEM_MAX_SIGNALS], shed[PHLOEM_MAX_SIGNALS];
+	int err;
+
+	if (!d->cfg.sig_set && d->cfg.sig_debounce_us == UINT32_MAX)
+		return;
+	for (int i = 0; i < PHLOEM_MAX_SIGNALS; i++) {
+		cap[i] = shed[i] = UINT32_MAX;
+		if (!(d->cfg.sig_set & (1u << i)))
+			continue;
+		cap[i] = d->cfg.sig_cap_mw[i];
+		shed[i] = 0;
+		for (int r = 0; r < d->cfg.nrelays; r++)
+			if (d->cfg.sig_shed[i] & (1u << r))
+				shed[i] |= 1u << d->relay_map[r];
+	}
+	err = d->be.ops->signals ?
+	      d->be.ops->signals(&d->be, d->cfg.sig_debounce_us, cap, shed,
+				 PHLOEM_MAX_SIGNALS) : -EOPNOTSUPP;
+	if (err) {
+		logmsg("grid-signal actions refused by backend: %s", strerror(-err));
+		d->errors++;
 	}
 }
 
@@ -221,12 +309,19 @@ static int apply_policy(struct phloemd *d, bool force)
 		dev_ma[d->circ_map[i]] = t.circuit_ma[i];
 	}
 	t.site_import_limit_mw = site;
+	/* with the relays' policies when they go too (one CONFIG event) */
+	if (holds_pending && !(relays_pending && d->be.ops->policy)) {
+		holds_pending = false;
+		push_max_holds(d);
+	}
 	if (force || d->dirty || relays_pending ||
 	    memcmp(&t.circuit_ma, &d->applied.circuit_ma, sizeof(t.circuit_ma)) ||
 	    t.site_import_limit_mw != d->applied.site_import_limit_mw) {
 		err = -EOPNOTSUPP;
 		if (relays_pending && d->be.ops->policy) {
 			struct pd_relay_policy rp[PHLOEM_MAX_RELAYS];
+			uint32_t hs[PHLOEM_MAX_CIRCUITS];
+			bool h = holds_pending && max_holds(d, hs);
 
 			for (int i = 0; i < d->cfg.nrelays; i++)
 				rp[i] = (struct pd_relay_policy){
@@ -234,11 +329,21 @@ static int apply_policy(struct phloemd *d, bool force)
 					.flags = d->cfg.relay[i].critical ? PHLOEM_RELAY_F_CRITICAL : 0,
 					.min_off_ms = d->cfg.relay[i].min_off_ms,
 				};
-			err = d->be.ops->policy(&d->be, site, dev_ma, rp, (uint32_t)d->cfg.nrelays);
+			err = d->be.ops->policy(&d->be, site, dev_ma, h ? hs : NULL, rp,
+						(uint32_t)d->cfg.nrelays);
+			/* refused as a whole: the holds then go on their own */
+			if (!err)
+				holds_pending = false;
 		}
 		if (err && relays_pending)
 			relay_policies_each(d);
+		if (relays_pending)
+			push_signals(d);
 		relays_pending = false;
+		if (holds_pending) {
+			holds_pending = false;
+			push_max_holds(d);
+		}
 		if (err)
 			err = d->be.ops->limits(&d->be, site, dev_ma);
 		if (err) {
@@ -556,8 +661,16 @@ static void on_event(void *ctx, const struct phloem_rec_event *ev, uint64_t t_ns
 		relay = d->info.relay[ev->relay].name;
 	if (ev->circuit < d->info.ncircuits)
 		circuit = d->info.circuit[ev->circuit].name;
-	if (ev->channel < d->info.nchannels)
+	if (ev->kind == PHLOEM_EV_SIGNAL && ev->channel < PHLOEM_MAX_SIGNALS) {
+		/* a grid-operator line: K1..K4, not an ADC channel */
+		static const char *const line[PHLOEM_MAX_SIGNALS] = {
+			"K1", "K2", "K3", "K4",
+		};
+
+		chan = line[ev->channel];
+	} else if (ev->channel < d->info.nchannels) {
 		chan = d->info.chan[ev->channel].name;
+	}
 	row = (struct pd_event_row){
 		.ts_ms = ts_ms,
 		.kind = phloem_nl_event_name(ev->kind),

@@ -43,6 +43,8 @@ enum pd_backend_kind {
  * @curve: enum phloem_curve
  * @limit_ma: operating limit (default: the rating)
  * @line: line of the section header, for messages about the section
+ * @max_hold_s: longest a shed relay of the circuit is held (s, 0: the
+ *              unit's default), UINT32_MAX when the file does not say
  */
 struct pd_circuit {
 	char name[PD_NAME_LEN];
@@ -51,6 +53,7 @@ struct pd_circuit {
 	uint32_t curve;
 	uint32_t limit_ma;
 	int line;
+	uint32_t max_hold_s;
 };
 
 /**
@@ -154,6 +157,14 @@ struct pd_sim_step {
 	int32_t ma;
 };
 
+/** struct pd_freq_stage - one [freq_stage NAME] section */
+struct pd_freq_stage {
+	char name[PD_NAME_LEN];
+	int line;
+	bool seen_below, seen_prio;
+	struct phloem_freq_stage st;
+};
+
 /**
  * struct pd_config - the whole configuration, as parsed and validated
  *
@@ -171,6 +182,15 @@ struct pd_config {
 	struct pd_relay relay[PHLOEM_MAX_RELAYS];
 	int ntou;
 	struct pd_tou tou[PD_MAX_TOU];
+	/*
+	 * [grid_signal K1..K4]: the grid-operator lines' actions, pushed to
+	 * the device (docs/phloemd.md); sig_set bit n: [grid_signal K(n+1)]
+	 * is in the file. sig_shed holds config relay indexes.
+	 */
+	uint32_t sig_set;
+	uint32_t sig_cap_mw[PHLOEM_MAX_SIGNALS];
+	uint32_t sig_shed[PHLOEM_MAX_SIGNALS];
+	uint32_t sig_debounce_us;	/* UINT32_MAX: leave the device's */
 	char db[PATH_MAX];
 	uint32_t retention_days;
 	enum pd_backend_kind backend;
@@ -207,6 +227,14 @@ struct pd_config {
 	uint32_t peer_settle_interval_s;
 	struct pd_mqtt_conf mqtt;	/* mqtt/web hook: [mqtt], [web] */
 	struct pd_web_conf web;
+	/*
+	 * [freq] and [freq_stage NAME]: the kernel's frequency rule (over-
+	 * frequency report, under-frequency stages; docs/phloemd.md). Stage k
+	 * of the kernel is the k-th [freq_stage] of the file.
+	 */
+	uint32_t over_freq_mhz, over_freq_ms;
+	int nfreq;
+	struct pd_freq_stage freq[PHLOEM_FREQ_STAGES];
 };
 
 /* config.c */

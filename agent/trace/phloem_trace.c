@@ -69,6 +69,8 @@ static const char *const kind_name[] = {
 	[PHLOEM_EV_FAILSAFE_LEAVE] = "failsafe_leave",
 	[PHLOEM_EV_LEASE_EXPIRED] = "lease_expired", [PHLOEM_EV_ADC_FAULT] = "adc_fault",
 	[PHLOEM_EV_OVERRIDE] = "override", [PHLOEM_EV_CONFIG] = "config",
+	[PHLOEM_EV_HOLD] = "hold", [PHLOEM_EV_FREQ] = "freq",
+	[PHLOEM_EV_SIGNAL] = "signal",
 };
 
 static const char *const cause_name[] = {
@@ -77,6 +79,9 @@ static const char *const cause_name[] = {
 	[PHLOEM_CAUSE_MANUAL] = "manual", [PHLOEM_CAUSE_LEASE] = "lease",
 	[PHLOEM_CAUSE_ADC] = "adc", [PHLOEM_CAUSE_STALE] = "stale",
 	[PHLOEM_CAUSE_UNLOAD] = "unload", [PHLOEM_CAUSE_HEADROOM] = "headroom",
+	[PHLOEM_CAUSE_HOLD] = "hold", [PHLOEM_CAUSE_UNDER_FREQ] = "under_freq",
+	[PHLOEM_CAUSE_OVER_FREQ] = "over_freq", [PHLOEM_CAUSE_FREQ_OK] = "freq_ok",
+	[PHLOEM_CAUSE_GRID_SIGNAL] = "grid_signal",
 };
 
 static const char *const softirq_name[] = {

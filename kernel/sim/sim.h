@@ -27,6 +27,7 @@
 #define PHLOEM_SIM_CHANNELS	5	/* inputs wired in the small house */
 #define PHLOEM_SIM_CIRCUITS	4
 #define PHLOEM_SIM_RELAYS	8
+#define PHLOEM_SIM_SIGNALS	2	/* grid-operator contacts K1, K2 */
 #define PHLOEM_SIM_LOG_LEN	512
 #define PHLOEM_SIM_ADC_MAX	4095	/* 12 bits */
 #define PHLOEM_SIM_ADC_MID	2048	/* bias of every input */
@@ -42,6 +43,8 @@
 #define PHLOEM_SIM_STEP_MAX_MS	3600000
 #define PHLOEM_SIM_ADC_DELAY_MAX_US	20000
 #define PHLOEM_SIM_PPM_MAX	1000000
+#define PHLOEM_SIM_RAMP_MAX_MHZ_S	100000	/* 100 Hz/s, either sign */
+#define PHLOEM_SIM_NOISE_MAX_LSB	512
 
 struct phloem_sim_hat;
 
@@ -170,6 +173,13 @@ struct phloem_sim_mcp {
  * @anchor_ns: time at which the mains angle was @anchor_phase; moved on
  *	every frequency change so that the waveform stays continuous
  * @anchor_phase: mains angle at @anchor_ns, 2^32 per cycle
+ * @ramp_mhz_s: the frequency moves at this rate (mHz/s, signed) from
+ *	@ramp_from_mhz at @ramp_ns until it reaches @ramp_to_mhz; 0: no ramp
+ * @ramp_to_mhz: where a ramp stops
+ * @ramp_from_mhz: frequency when the ramp started
+ * @ramp_ns: when it started
+ * @noise_lsb: the mains voltage input gets uniform noise of +-this many
+ *	codes on every conversion (READ_ONCE/WRITE_ONCE, no lock)
  * @chan: the wired ADC inputs (the others read mid-scale: zero)
  * @relay: the relay loads
  * @lines: relay line values, bit N = line N
@@ -209,6 +219,13 @@ struct phloem_sim_mcp {
  * @chan_props: properties of @chan_nodes
  * @circuit_props: properties of @circuit_nodes
  * @relay_props: properties of @relay_nodes
+ * @contacts: grid-operator contacts closed, bit N = K(N+1); a closed
+ *	contact pulls its input line low (READ_ONCE/WRITE_ONCE, no lock: the
+ *	lines are read from the sampling thread, which must not wait on @lock)
+ * @sig_gc: input gpio_chip "phloem-sim-signals.<id>" of the contacts
+ * @sig_label: @sig_gc's label
+ * @sig_names: "hat<id>-K1".., @sig_gc's line names
+ * @sig_name_ptrs: @sig_names as the array gpiolib wants
  * @dbg: debugfs directory hat<id>
  */
 struct phloem_sim_hat {
@@ -218,6 +235,10 @@ struct phloem_sim_hat {
 	u32 freq_mhz;
 	u64 anchor_ns;
 	u32 anchor_phase;
+	s32 ramp_mhz_s;
+	u32 ramp_to_mhz, ramp_from_mhz;
+	u64 ramp_ns;
+	u32 noise_lsb;
 	struct phloem_sim_chan chan[PHLOEM_SIM_CHANNELS];
 	struct phloem_sim_relay relay[PHLOEM_SIM_RELAYS];
 	unsigned long lines;
@@ -258,10 +279,16 @@ struct phloem_sim_hat {
 					       PHLOEM_SIM_RELAYS + 1];
 	struct software_node_ref_args io_refs[PHLOEM_SIM_CHANNELS];
 	struct property_entry adc_props[2];
-	struct property_entry hat_props[10];
+	struct property_entry hat_props[13];
 	struct property_entry chan_props[PHLOEM_SIM_CHANNELS][3];
 	struct property_entry circuit_props[PHLOEM_SIM_CIRCUITS][6];
 	struct property_entry relay_props[PHLOEM_SIM_RELAYS][8];
+
+	unsigned long contacts;
+	struct gpio_chip sig_gc;
+	char sig_label[PHLOEM_SIM_NAME_LEN];
+	char sig_names[PHLOEM_SIM_SIGNALS][PHLOEM_SIM_NAME_LEN];
+	const char *sig_name_ptrs[PHLOEM_SIM_SIGNALS];
 
 	struct dentry *dbg;
 };
@@ -284,6 +311,8 @@ void phloem_sim_spi_uninit(struct phloem_sim_hat *hat);
 int phloem_sim_gpio_init(struct phloem_sim_hat *hat);
 void phloem_sim_gpio_uninit(struct phloem_sim_hat *hat);
 void phloem_sim_gpio_log_clear(struct phloem_sim_hat *hat);
+int phloem_sim_signal_init(struct phloem_sim_hat *hat);
+void phloem_sim_signal_uninit(struct phloem_sim_hat *hat);
 
 /* sim_debugfs.c */
 int phloem_sim_debugfs_init(void);

@@ -138,12 +138,74 @@ static int phloem_sim_freq_set(void *data, u64 val)
 	if (val < PHLOEM_SIM_FREQ_MIN_MHZ || val > PHLOEM_SIM_FREQ_MAX_MHZ)
 		return -EINVAL;
 	mutex_lock(&hat->lock);
+	/* a frequency written is a step: it ends a ramp */
+	hat->ramp_mhz_s = 0;
 	phloem_sim_wave_set_freq(hat, val, ktime_get_ns());
 	mutex_unlock(&hat->lock);
 	return 0;
 }
 DEFINE_DEBUGFS_ATTRIBUTE(phloem_sim_freq_fops, phloem_sim_freq_get,
 			 phloem_sim_freq_set, "%llu\n");
+
+/*
+ * freq_ramp_mhz_s: a write starts a ramp from the frequency now, at this
+ * rate (mHz/s, signed), to freq_ramp_to_mhz (write that first); 0 stops
+ * it where it is. Reads give the rate, 0 once the ramp has arrived.
+ */
+static int phloem_sim_ramp_get(void *data, u64 *val)
+{
+	struct phloem_sim_hat *hat = data;
+
+	mutex_lock(&hat->lock);
+	phloem_sim_wave_apply_steps(hat, ktime_get_ns());
+	*val = (s64)hat->ramp_mhz_s;
+	mutex_unlock(&hat->lock);
+	return 0;
+}
+
+static int phloem_sim_ramp_set(void *data, u64 val)
+{
+	struct phloem_sim_hat *hat = data;
+	s64 v = (s64)val;
+	u64 now = ktime_get_ns();
+
+	if (v < -PHLOEM_SIM_RAMP_MAX_MHZ_S || v > PHLOEM_SIM_RAMP_MAX_MHZ_S)
+		return -EINVAL;
+	mutex_lock(&hat->lock);
+	phloem_sim_wave_apply_steps(hat, now);
+	hat->ramp_from_mhz = hat->freq_mhz;
+	hat->ramp_ns = now;
+	hat->ramp_mhz_s = v;
+	mutex_unlock(&hat->lock);
+	return 0;
+}
+DEFINE_DEBUGFS_ATTRIBUTE_SIGNED(phloem_sim_ramp_fops, phloem_sim_ramp_get,
+				phloem_sim_ramp_set, "%lld\n");
+
+static int phloem_sim_ramp_to_get(void *data, u64 *val)
+{
+	struct phloem_sim_hat *hat = data;
+
+	mutex_lock(&hat->lock);
+	*val = hat->ramp_to_mhz;
+	mutex_unlock(&hat->lock);
+	return 0;
+}
+
+static int phloem_sim_ramp_to_set(void *data, u64 val)
+{
+	struct phloem_sim_hat *hat = data;
+
+	if (val < PHLOEM_SIM_FREQ_MIN_MHZ || val > PHLOEM_SIM_FREQ_MAX_MHZ)
+		return -EINVAL;
+	mutex_lock(&hat->lock);
+	phloem_sim_wave_apply_steps(hat, ktime_get_ns());
+	hat->ramp_to_mhz = val;
+	mutex_unlock(&hat->lock);
+	return 0;
+}
+DEFINE_DEBUGFS_ATTRIBUTE(phloem_sim_ramp_to_fops, phloem_sim_ramp_to_get,
+			 phloem_sim_ramp_to_set, "%llu\n");
 
 static int phloem_sim_step_at_get(void *data, u64 *val)
 {
@@ -204,6 +266,7 @@ PHLOEM_SIM_HAT_KNOB(phloem_sim_adc_delay, adc_delay_us,
 PHLOEM_SIM_HAT_KNOB(phloem_sim_adc_jitter, adc_jitter_us,
 		    PHLOEM_SIM_ADC_DELAY_MAX_US);
 PHLOEM_SIM_HAT_KNOB(phloem_sim_adc_lost, adc_lost_ppm, PHLOEM_SIM_PPM_MAX);
+PHLOEM_SIM_HAT_KNOB(phloem_sim_noise, noise_lsb, PHLOEM_SIM_NOISE_MAX_LSB);
 
 static int phloem_sim_relays_get(void *data, u64 *val)
 {
@@ -216,6 +279,28 @@ static int phloem_sim_relays_get(void *data, u64 *val)
 }
 DEFINE_DEBUGFS_ATTRIBUTE(phloem_sim_relays_fops, phloem_sim_relays_get, NULL,
 			 "%llu\n");
+
+/* grid_signal: bit N closes contact K(N+1) (its line goes low) */
+static int phloem_sim_grid_signal_get(void *data, u64 *val)
+{
+	struct phloem_sim_hat *hat = data;
+
+	*val = READ_ONCE(hat->contacts);
+	return 0;
+}
+
+static int phloem_sim_grid_signal_set(void *data, u64 val)
+{
+	struct phloem_sim_hat *hat = data;
+
+	if (val >= BIT(PHLOEM_SIM_SIGNALS))
+		return -EINVAL;
+	WRITE_ONCE(hat->contacts, val);
+	return 0;
+}
+DEFINE_DEBUGFS_ATTRIBUTE(phloem_sim_grid_signal_fops,
+			 phloem_sim_grid_signal_get,
+			 phloem_sim_grid_signal_set, "%llu\n");
 
 static int phloem_sim_log_clear_set(void *data, u64 val)
 {
@@ -266,6 +351,12 @@ void phloem_sim_debugfs_hat_init(struct phloem_sim_hat *hat)
 
 	debugfs_create_file_unsafe("freq_mhz", 0644, d, hat,
 				   &phloem_sim_freq_fops);
+	debugfs_create_file_unsafe("freq_ramp_mhz_s", 0644, d, hat,
+				   &phloem_sim_ramp_fops);
+	debugfs_create_file_unsafe("freq_ramp_to_mhz", 0644, d, hat,
+				   &phloem_sim_ramp_to_fops);
+	debugfs_create_file_unsafe("noise_lsb", 0644, d, hat,
+				   &phloem_sim_noise_fops);
 	/* The mains voltage is channel 0's RMS, in mV. */
 	debugfs_create_file_unsafe("vrms_mv", 0644, d, &hat->chan[0],
 				   &phloem_sim_chan_rms_fops);
@@ -275,6 +366,8 @@ void phloem_sim_debugfs_hat_init(struct phloem_sim_hat *hat)
 				   &phloem_sim_stall_fops);
 	debugfs_create_file_unsafe("relays", 0444, d, hat,
 				   &phloem_sim_relays_fops);
+	debugfs_create_file_unsafe("grid_signal", 0644, d, hat,
+				   &phloem_sim_grid_signal_fops);
 	debugfs_create_file_unsafe("adc_delay_us", 0644, d, hat,
 				   &phloem_sim_adc_delay_fops);
 	debugfs_create_file_unsafe("adc_jitter_us", 0644, d, hat,

@@ -150,3 +150,68 @@ void phloem_sim_gpio_uninit(struct phloem_sim_hat *hat)
 {
 	gpiochip_remove(&hat->gc);
 }
+
+/*
+ * The grid-operator contacts: an input-only gpio_chip that does not sleep
+ * (a SoC GPIO bank), one line per contact, pulled up, low while the contact
+ * is closed (the lookup table marks them active low, as an overlay's
+ * GPIO_ACTIVE_LOW would). Tests close contacts through debugfs
+ * grid_signal; gpioget reads the lines like any other.
+ */
+static int phloem_sim_signal_get(struct gpio_chip *gc, unsigned int offset)
+{
+	struct phloem_sim_hat *hat = gpiochip_get_data(gc);
+
+	return !(READ_ONCE(hat->contacts) & BIT(offset));
+}
+
+static int phloem_sim_signal_get_direction(struct gpio_chip *gc,
+					   unsigned int offset)
+{
+	return GPIO_LINE_DIRECTION_IN;
+}
+
+static int phloem_sim_signal_direction_input(struct gpio_chip *gc,
+					     unsigned int offset)
+{
+	return 0;
+}
+
+/**
+ * phloem_sim_signal_init() - register the grid-operator contacts' chip
+ * @hat: instance; @hat->sim_pdev is the chip's parent
+ *
+ * Return: 0 or a negative errno.
+ */
+int phloem_sim_signal_init(struct phloem_sim_hat *hat)
+{
+	struct gpio_chip *gc = &hat->sig_gc;
+	unsigned int i;
+
+	snprintf(hat->sig_label, sizeof(hat->sig_label),
+		 "phloem-sim-signals.%u", hat->id);
+	for (i = 0; i < PHLOEM_SIM_SIGNALS; i++) {
+		snprintf(hat->sig_names[i], PHLOEM_SIM_NAME_LEN, "hat%u-K%u",
+			 hat->id, i + 1);
+		hat->sig_name_ptrs[i] = hat->sig_names[i];
+	}
+	gc->label = hat->sig_label;
+	gc->parent = &hat->sim_pdev->dev;
+	gc->base = -1;
+	gc->ngpio = PHLOEM_SIM_SIGNALS;
+	gc->names = hat->sig_name_ptrs;
+	gc->can_sleep = false;
+	gc->get_direction = phloem_sim_signal_get_direction;
+	gc->direction_input = phloem_sim_signal_direction_input;
+	gc->get = phloem_sim_signal_get;
+	return gpiochip_add_data(gc, hat);
+}
+
+/**
+ * phloem_sim_signal_uninit() - remove the contacts' chip
+ * @hat: instance, its consumer gone
+ */
+void phloem_sim_signal_uninit(struct phloem_sim_hat *hat)
+{
+	gpiochip_remove(&hat->sig_gc);
+}

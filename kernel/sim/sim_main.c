@@ -9,7 +9,9 @@
  *   platform device phloem-sim.N, parent of:
  *	an SPI controller with an "mcp3208" on CS 0 (mainline mcp320x binds);
  *	gpio_chip "phloem-sim-relays.N" (8 relay lines);
- *   a gpiod lookup table giving phloem.N its "relay" gpios;
+ *	gpio_chip "phloem-sim-signals.N" (2 grid-operator contacts);
+ *   a gpiod lookup table giving phloem.N its "relay" and "grid-signal"
+ *	gpios;
  *   debugfs hat<N>/;
  *   platform device phloem.N whose fwnode is the hat node: the real driver
  *	binds to it exactly as it would to a device tree node.
@@ -123,6 +125,18 @@ static const char * const phloem_sim_relay_node_names[PHLOEM_SIM_RELAYS] = {
 	"relay@4", "relay@5", "relay@6", "relay@7",
 };
 
+/*
+ * The grid-operator contacts' actions in firmware: K1 is a §14a EnWG control
+ * box that dims the house to 4.2 kW, K2 a ripple-control relay that takes
+ * the heat pump and the water heater off.
+ */
+static const u32 phloem_sim_signal_cap_mw[PHLOEM_SIM_SIGNALS] = {
+	4200000, 0,
+};
+static const u32 phloem_sim_signal_shed[PHLOEM_SIM_SIGNALS] = {
+	0, BIT(5) | BIT(6),
+};
+
 static struct phloem_sim_hat *phloem_sim_hats[PHLOEM_SIM_MAX_HATS];
 
 static void phloem_sim_model_init(struct phloem_sim_hat *hat)
@@ -186,6 +200,10 @@ static void phloem_sim_nodes_init(struct phloem_sim_hat *hat)
 	*p++ = PROPERTY_ENTRY_U32("phloem,restore-delay-ms", restore_delay_ms);
 	*p++ = PROPERTY_ENTRY_U32("phloem,retrip-window-ms", retrip_window_ms);
 	*p++ = PROPERTY_ENTRY_U32("phloem,stale-ms", stale_ms);
+	*p++ = PROPERTY_ENTRY_U32_ARRAY("phloem,grid-signal-import-cap-mw",
+					phloem_sim_signal_cap_mw);
+	*p++ = PROPERTY_ENTRY_U32_ARRAY("phloem,grid-signal-shed-relays",
+					phloem_sim_signal_shed);
 	hat->hat_node.name = hat->hat_name;
 	hat->hat_node.properties = hat->hat_props;
 	*g++ = &hat->hat_node;
@@ -248,7 +266,8 @@ static int phloem_sim_lookup_add(struct phloem_sim_hat *hat)
 	struct gpiod_lookup_table *t;
 	unsigned int i;
 
-	t = kzalloc(struct_size(t, table, PHLOEM_SIM_RELAYS + 1), GFP_KERNEL);
+	t = kzalloc(struct_size(t, table, PHLOEM_SIM_RELAYS +
+				PHLOEM_SIM_SIGNALS + 1), GFP_KERNEL);
 	if (!t)
 		return -ENOMEM;
 	snprintf(hat->dev_id, sizeof(hat->dev_id), "phloem.%u", hat->id);
@@ -257,6 +276,11 @@ static int phloem_sim_lookup_add(struct phloem_sim_hat *hat)
 	for (i = 0; i < PHLOEM_SIM_RELAYS; i++)
 		t->table[i] = GPIO_LOOKUP_IDX(hat->gc_label, i, "relay", i,
 					      GPIO_ACTIVE_HIGH);
+	/* grid-signal-gpios = <&signals 0 GPIO_ACTIVE_LOW>, <&signals 1 ...>; */
+	for (i = 0; i < PHLOEM_SIM_SIGNALS; i++)
+		t->table[PHLOEM_SIM_RELAYS + i] =
+			GPIO_LOOKUP_IDX(hat->sig_label, i, "grid-signal", i,
+					GPIO_ACTIVE_LOW);
 	gpiod_add_lookup_table(t);
 	hat->lookup = t;
 	return 0;
@@ -312,9 +336,13 @@ static struct phloem_sim_hat *phloem_sim_hat_create(unsigned int id)
 	if (ret)
 		goto err_spi;
 
-	ret = phloem_sim_lookup_add(hat);
+	ret = phloem_sim_signal_init(hat);
 	if (ret)
 		goto err_gpio;
+
+	ret = phloem_sim_lookup_add(hat);
+	if (ret)
+		goto err_signal;
 
 	/* Before phloem.N, so a test can shape the signal before probe. */
 	phloem_sim_debugfs_hat_init(hat);
@@ -332,6 +360,8 @@ err_debugfs:
 	phloem_sim_unstall(hat);
 	phloem_sim_debugfs_hat_uninit(hat);
 	phloem_sim_lookup_remove(hat);
+err_signal:
+	phloem_sim_signal_uninit(hat);
 err_gpio:
 	phloem_sim_gpio_uninit(hat);
 err_spi:
@@ -356,6 +386,7 @@ static void phloem_sim_hat_destroy(struct phloem_sim_hat *hat)
 	platform_device_unregister(hat->pdev);
 	phloem_sim_debugfs_hat_uninit(hat);
 	phloem_sim_lookup_remove(hat);
+	phloem_sim_signal_uninit(hat);
 	phloem_sim_gpio_uninit(hat);
 	phloem_sim_spi_uninit(hat);
 	platform_device_unregister(hat->sim_pdev);

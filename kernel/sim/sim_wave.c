@@ -11,6 +11,7 @@
  */
 #include <linux/math64.h>
 #include <linux/minmax.h>
+#include <linux/random.h>
 
 #include "sim.h"
 
@@ -159,6 +160,34 @@ static void phloem_sim_step_apply(struct phloem_sim_step *step, u32 *value,
 	}
 }
 
+/*
+ * A frequency ramp, followed in steps of whole mHz: at every conversion
+ * (and debugfs access) the frequency due at @now is set, re-anchoring the
+ * angle, so the waveform stays continuous and its frequency is never more
+ * than the change of the last conversion interval off the ramp (0.25 mHz
+ * at 1 Hz/s and 4 kHz).
+ */
+static void phloem_sim_wave_ramp(struct phloem_sim_hat *hat, u64 now)
+{
+	u32 rate = abs(hat->ramp_mhz_s), f, to = hat->ramp_to_mhz;
+	u64 ms, moved;
+
+	if (!rate || now <= hat->ramp_ns)
+		return;
+	ms = div_u64(now - hat->ramp_ns, NSEC_PER_MSEC);
+	moved = div_u64(ms * rate, 1000);	/* < 2^37 for a day at 100 Hz/s */
+	if (hat->ramp_mhz_s > 0)
+		f = moved >= to - min(to, hat->ramp_from_mhz) ? to :
+		    hat->ramp_from_mhz + (u32)moved;
+	else
+		f = moved >= hat->ramp_from_mhz - min(to, hat->ramp_from_mhz) ?
+		    to : hat->ramp_from_mhz - (u32)moved;
+	if (f == to)
+		hat->ramp_mhz_s = 0;
+	if (f != hat->freq_mhz)
+		phloem_sim_wave_set_freq(hat, f, now);
+}
+
 /**
  * phloem_sim_wave_apply_steps() - commit every armed step that is due
  * @hat: instance, its lock held
@@ -174,6 +203,7 @@ void phloem_sim_wave_apply_steps(struct phloem_sim_hat *hat, u64 now)
 	unsigned int i;
 
 	lockdep_assert_held(&hat->lock);
+	phloem_sim_wave_ramp(hat, now);
 	for (i = 0; i < PHLOEM_SIM_CHANNELS; i++)
 		phloem_sim_step_apply(&hat->chan[i].step, &hat->chan[i].rms, now);
 	for (i = 0; i < PHLOEM_SIM_RELAYS; i++)
@@ -233,6 +263,12 @@ int phloem_sim_wave_sample(struct phloem_sim_hat *hat, unsigned int input,
 	/* Round to the nearest code (half away from zero), as a converter does. */
 	half = ch->scale_micro / 2;
 	lsb = div_s64(inst < 0 ? inst - half : inst + half, ch->scale_micro);
+	if (input == 0) {
+		u32 n = READ_ONCE(hat->noise_lsb);
+
+		if (n)
+			lsb += (s64)(get_random_u32() % (2 * n + 1)) - n;
+	}
 	return clamp_t(s64, PHLOEM_SIM_ADC_MID + lsb, 0, PHLOEM_SIM_ADC_MAX);
 }
 
@@ -244,6 +280,7 @@ int phloem_sim_wave_sample(struct phloem_sim_hat *hat, unsigned int input,
 void phloem_sim_wave_init(struct phloem_sim_hat *hat, u64 now)
 {
 	hat->freq_mhz = 50000;
+	hat->ramp_to_mhz = 50000;
 	hat->anchor_ns = now;
 	hat->anchor_phase = 0;
 }

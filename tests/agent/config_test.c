@@ -88,6 +88,64 @@ FIXTURE_VARIANT_ADD(bad, unknown_key) {
 FIXTURE_VARIANT_ADD(bad, unknown_section) {
 	.from = NULL, .to = "[frobnicate]\n", .expect = ":16: unknown section [frobnicate]",
 };
+/* the frequency rule's keys ([freq], [freq_stage NAME]) */
+FIXTURE_VARIANT_ADD(bad, freq_stage_no_below) {
+	.from = NULL, .to = "[freq_stage a]\npriorities = 0-20\n",
+	.expect = ":16: [freq_stage a]: below_hz= is required",
+};
+FIXTURE_VARIANT_ADD(bad, freq_stage_no_priorities) {
+	.from = NULL, .to = "[freq_stage a]\nbelow_hz = 49\n",
+	.expect = ":16: [freq_stage a]: priorities= is required",
+};
+FIXTURE_VARIANT_ADD(bad, freq_stage_low_hz) {
+	.from = NULL, .to = "[freq_stage a]\nbelow_hz = 44.9\n",
+	.expect = ":17: [freq_stage a] below_hz: expected Hz 45..60",
+};
+FIXTURE_VARIANT_ADD(bad, freq_stage_prio_range) {
+	.from = NULL, .to = "[freq_stage a]\nbelow_hz = 49\npriorities = 20-10\n",
+	.expect = ":18: [freq_stage a] priorities: expected a priority or a range",
+};
+FIXTURE_VARIANT_ADD(bad, freq_stage_hysteresis) {
+	.from = NULL, .to = "[freq_stage a]\nhysteresis_hz = 2.5\n",
+	.expect = ":17: [freq_stage a] hysteresis_hz: expected Hz 0..2",
+};
+FIXTURE_VARIANT_ADD(bad, freq_five_stages) {
+	.from = NULL,
+	.to = "[freq_stage a]\n[freq_stage b]\n[freq_stage c]\n[freq_stage d]\n[freq_stage e]\n",
+	.expect = ":20: more than 4 [freq_stage] sections",
+};
+FIXTURE_VARIANT_ADD(bad, freq_stage_twice) {
+	.from = NULL, .to = "[freq_stage a]\n[freq_stage a]\n",
+	.expect = ":17: stage \"a\" defined twice",
+};
+FIXTURE_VARIANT_ADD(bad, freq_over_delay_alone) {
+	.from = NULL, .to = "[freq]\nover_delay_ms = 100\n",
+	.expect = "[freq]: over_delay_ms= without over_hz=",
+};
+FIXTURE_VARIANT_ADD(bad, freq_unknown_key) {
+	.from = NULL, .to = "[freq]\nunder_hz = 49\n",
+	.expect = ":17: [freq] under_hz: unknown key (over_hz, over_delay_ms)",
+};
+/* the grid-operator lines' policy keys (issue 17 item 3) */
+FIXTURE_VARIANT_ADD(bad, grid_signal_no_such_line) {
+	.from = NULL, .to = "[grid_signal K5]\n", .expect = ":16: bad grid-operator line \"K5\"",
+};
+FIXTURE_VARIANT_ADD(bad, grid_signal_twice) {
+	.from = NULL, .to = "[grid_signal K1]\nimport_cap_w = 4200\n[grid_signal K1]\n",
+	.expect = ":18: [grid_signal K1] defined twice",
+};
+FIXTURE_VARIANT_ADD(bad, grid_signal_unknown_relay) {
+	.from = NULL, .to = "[grid_signal K2]\nshed = oven\n",
+	.expect = ":16: [grid_signal K2] shed: relay \"oven\" is not defined",
+};
+FIXTURE_VARIANT_ADD(bad, grid_signal_cap_range) {
+	.from = NULL, .to = "[grid_signal K1]\nimport_cap_w = 4000001\n",
+	.expect = ":17: [grid_signal K1] import_cap_w: expected watts",
+};
+FIXTURE_VARIANT_ADD(bad, grid_signal_debounce_range) {
+	.from = NULL, .to = "[site]\ngrid_signal_debounce_us = 10001\n",
+	.expect = ":17: [site] grid_signal_debounce_us: expected microseconds 0..10000",
+};
 FIXTURE_VARIANT_ADD(bad, empty_unknown_section) {
 	.from = "[relay ev]\n", .to = "[relais ev]\n", .expect = ":9: unknown section [relais ev]",
 };
@@ -266,6 +324,46 @@ TEST(signed_sim_base)
 	EXPECT_EQ(10u, c.peer_settle_interval_s);	/* a test community */
 }
 
+/* [freq] and [freq_stage NAME]: the values the kernel gets, defaults */
+TEST(freq_keys)
+{
+	static struct pd_config c;
+	char path[] = "/tmp/phloemd-conf-XXXXXX", err[PD_ERR_LEN] = "";
+	const struct phloem_freq_stage *a, *b;
+	int fd = mkstemp(path);
+	FILE *f;
+
+	ASSERT_LE(0, fd);
+	f = fdopen(fd, "w");
+	ASSERT_NE(NULL, f);
+	fputs("[circuit site]\nchannel = i0\nbreaker_a = 40\n"
+	      "[freq]\nover_hz = 51.5\nover_delay_ms = 500\n"
+	      "[freq_stage lfdd1]\nbelow_hz = 49.0\npriorities = 0-20\n"
+	      "[freq_stage lfdd2]\nbelow_hz = 48.7\ndelay_ms = 150\n"
+	      "hysteresis_hz = 0.15\nrestore_s = 60\npriorities = 40\n", f);
+	fclose(f);
+	ASSERT_EQ(0, pd_config_load(&c, path, err, sizeof(err))) TH_LOG("%s", err);
+	unlink(path);
+	EXPECT_EQ(51500u, c.over_freq_mhz);
+	EXPECT_EQ(500u, c.over_freq_ms);
+	ASSERT_EQ(2, c.nfreq);
+	a = &c.freq[0].st;
+	b = &c.freq[1].st;
+	EXPECT_STREQ("lfdd1", c.freq[0].name);
+	EXPECT_EQ(49000u, a->threshold_mhz);
+	EXPECT_EQ(100u, a->delay_ms);		/* defaults */
+	EXPECT_EQ(200, a->hyst_mhz);
+	EXPECT_EQ(30000u, a->restore_ms);
+	EXPECT_EQ(0, a->prio_min);
+	EXPECT_EQ(20, a->prio_max);
+	EXPECT_EQ(48700u, b->threshold_mhz);
+	EXPECT_EQ(150u, b->delay_ms);
+	EXPECT_EQ(150, b->hyst_mhz);
+	EXPECT_EQ(60000u, b->restore_ms);
+	EXPECT_EQ(40, b->prio_min);
+	EXPECT_EQ(40, b->prio_max);
+}
+
 /* ---- policy ---- */
 
 static time_t local(int y, int mo, int d, int h, int mi)
@@ -311,6 +409,38 @@ TEST(policy_windows)
 	/* a hold lasts until the window's end */
 	EXPECT_EQ(3u * 3600 - 60 * 30, pd_policy_shed_left_s(&c, local(2026, 11, 23, 17, 30), 1));
 	EXPECT_EQ(0u, pd_policy_shed_left_s(&c, local(2026, 11, 23, 12, 0), 1));
+}
+
+/* [grid_signal K*] and the debounce parse into the config relay indexes */
+TEST(grid_signal_keys)
+{
+	static struct pd_config c;
+	char path[] = "/tmp/phloemd-conf-XXXXXX", err[PD_ERR_LEN] = "";
+	int fd = mkstemp(path);
+	FILE *f;
+
+	ASSERT_LE(0, fd);
+	f = fdopen(fd, "w");
+	ASSERT_NE(NULL, f);
+	fputs("[circuit site]\nchannel = i0\nbreaker_a = 40\n"
+	      "[circuit garage]\nchannel = i1\nbreaker_a = 32\n"
+	      "[relay ev]\ncircuit = garage\n[relay heater]\ncircuit = garage\n"
+	      "[site]\ngrid_signal_debounce_us = 3000\n"
+	      "[grid_signal K1]\nimport_cap_w = 4200\n"
+	      "[grid_signal K3]\nshed = heater, ev\n", f);
+	fclose(f);
+	ASSERT_EQ(0, pd_config_load(&c, path, err, sizeof(err))) TH_LOG("%s", err);
+	unlink(path);
+	EXPECT_EQ(3000u, c.sig_debounce_us);
+	EXPECT_EQ(0x5u, c.sig_set);
+	EXPECT_EQ(4200000u, c.sig_cap_mw[0]);
+	EXPECT_EQ(0u, c.sig_shed[0]);
+	EXPECT_EQ(0u, c.sig_cap_mw[2]);
+	EXPECT_EQ(0x3u, c.sig_shed[2]);
+	/* without the keys nothing is pushed */
+	ASSERT_EQ(0, pd_config_load(&c, TEST_DATA "/good.conf", err, sizeof(err)));
+	EXPECT_EQ(0u, c.sig_set);
+	EXPECT_EQ(UINT32_MAX, c.sig_debounce_us);
 }
 
 TEST(days_parser)

@@ -51,6 +51,7 @@ channel = i1
 breaker_a = 32
 limit_a = 20
 sim_base_a = 2
+max_hold_s = 120
 
 [relay ev]
 circuit = garage
@@ -107,6 +108,11 @@ check "phloemctl config check reports file:line and fails" \
 check "phloemctl config check --json parses (valid=false)" \
 	test "$(ctl config check --json "$T/bad.conf" | jget 'd["valid"]')" = False
 check "phloemctl config check accepts the good file" ctlq config check "$T/t.conf"
+sed 's/^max_hold_s = 120$/max_hold_s = 50000/' "$T/t.conf" >"$T/bad.conf"
+line=$(grep -n '^max_hold_s' "$T/bad.conf" | cut -d: -f1)
+out=$("$PHLOEMD" --check -c "$T/bad.conf" 2>&1)
+check "phloemd --check refuses max_hold_s 50000 with file:line ($out)" \
+	grep -q "bad.conf:$line: \[circuit garage\] max_hold_s: expected seconds 0..43200" <<<"$out"
 
 # ---- start, clock at 11:59:50 ----
 OFFSET=$(( $(date -d 'today 11:59:50' +%s) - $(date +%s) ))
@@ -115,6 +121,14 @@ check "phloemd (sim) starts and listens" start
 # takes seconds over the checks below)
 check "before the window: site import limit 9000 W" test "$(limit_w)" = 9000
 check "status (human)" ctlq status
+# [circuit garage] max_hold_s = 120 is in force in the unit; the site,
+# which the file leaves out, has the unit's default
+hold_s() { ctl limits --json | jget "[c['max_hold_s'] for c in d['circuits'] if c['name']=='$1'][0]"; }
+check "max_hold_s 120 pushed: garage's max hold in force ($(hold_s garage))" \
+	test "$(hold_s garage)" = 120
+check "site's max hold the default 900 s" test "$(hold_s site)" = 900
+check "phloemctl limits shows the max holds" \
+	bash -c "'$PHLOEMCTL' limits | grep -qE '^garage .* 120 s\$' && '$PHLOEMCTL' limits | grep -qE '^site .* 900 s \(default\)\$'"
 for c in status channels relays limits events history; do
 	check "$c --json parses" bash -c "'$PHLOEMCTL' $c --json | python3 -c 'import json,sys; json.load(sys.stdin)'"
 done

@@ -49,6 +49,7 @@ static void any_info(struct phloem_info *in)
 	in->ncircuits = any_u32(1, PHLOEM_MAX_CIRCUITS);
 	in->nrelays = any_u32(0, PHLOEM_MAX_RELAYS);
 	in->mains_hz = Frama_C_nondet(50, 60);
+	in->nsignals = any_u32(0, PHLOEM_MAX_SIGNALS);
 	for (i = 0; i < PHLOEM_MAX_CHANNELS; i++) {
 		in->chan[i].kind = (uint8_t)Frama_C_nondet(PHLOEM_CHAN_VOLTAGE,
 							  PHLOEM_CHAN_CURRENT);
@@ -64,6 +65,25 @@ static void any_info(struct phloem_info *in)
 	}
 	for (i = 0; i < PHLOEM_MAX_RELAYS; i++)
 		in->relay[i].safe_state = (uint8_t)any_u32(0, 1);
+}
+
+/* the frequency rule: any stage, on or off, over-frequency on or off */
+static void any_freq(struct phloem_config *c)
+{
+	uint32_t k;
+
+	c->over_freq_mhz = Frama_C_nondet(0, any_u32(50050, 66000));
+	c->over_freq_ms = any_u32(0, PHLOEM_FREQ_DELAY_MAX_MS);
+	for (k = 0; k < PHLOEM_FREQ_STAGES; k++) {
+		struct phloem_freq_stage *fc = &c->freq_stage[k];
+
+		fc->threshold_mhz = Frama_C_nondet(0, any_u32(45000, 60000));
+		fc->delay_ms = any_u32(0, PHLOEM_FREQ_DELAY_MAX_MS);
+		fc->restore_ms = any_u32(0, PHLOEM_FREQ_RESTORE_MAX_MS);
+		fc->hyst_mhz = (uint16_t)any_u32(0, PHLOEM_FREQ_HYST_MAX_MHZ);
+		fc->prio_min = (uint8_t)any_u32(0, 255);
+		fc->prio_max = (uint8_t)any_u32(0, 255);
+	}
 }
 
 /* every field in its documented range; the check decides the rest */
@@ -96,7 +116,7 @@ static void any_config(struct phloem_config *c, const struct phloem_info *in)
 		c->circuit[i].inst_pct = (uint16_t)any_u32(105, 1000);
 		c->circuit[i].thermal_pct = (uint16_t)any_u32(5, 90);
 		c->circuit[i].restore_pct = (uint16_t)any_u32(10, 100);
-		c->circuit[i].reserved = 0;
+		c->circuit[i].max_hold_s = (uint16_t)any_u32(0, PHLOEM_MAX_HOLD_MAX_S);
 	}
 	for (i = 0; i < PHLOEM_MAX_RELAYS; i++) {
 		c->relay[i].circuit = (uint8_t)any_u32(0,
@@ -105,6 +125,13 @@ static void any_config(struct phloem_config *c, const struct phloem_info *in)
 		c->relay[i].flags = (uint8_t)any_u32(0, __PHLOEM_RELAY_F_ALL);
 		c->relay[i].reserved = 0;
 		c->relay[i].min_off_ms = any_u32(0, 3600000);
+	}
+	any_freq(c);
+	c->signal_debounce_us = any_u32(0, PHLOEM_SIGNAL_DEBOUNCE_MAX_US);
+	c->signal_reserved = 0;
+	for (i = 0; i < PHLOEM_MAX_SIGNALS; i++) {
+		c->signal[i].import_cap_mw = any_u32(0, SHED_U32_MAX);
+		c->signal[i].shed_relays = any_u32(0, SHED_U32_MAX);
 	}
 }
 
@@ -135,7 +162,7 @@ int main(void)
 	/*@ widen_hints global: 7, 8, 31, 63, 64, 255, 256,
 	      4611686018427387904, -4611686018427387904; */
 	while (Frama_C_nondet(0, 1)) {
-		switch (Frama_C_interval(0, 15)) {
+		switch (Frama_C_interval(0, 16)) {
 		case 0:
 			/*@ loop unroll PHLOEM_MAX_CHANNELS; */
 			for (i = 0; i < PHLOEM_MAX_CHANNELS; i++)
@@ -188,6 +215,10 @@ int main(void)
 		case 13:
 			phloem_shed_trip_ms(any_u32(0, SHED_U32_MAX),
 					    any_u32(0, SHED_U32_MAX));
+			break;
+		case 14:
+			phloem_shed_signal(s, any_u32(0, SHED_U32_MAX),
+					   any_time());
 			break;
 		default:
 			any_config(&nc, &info);

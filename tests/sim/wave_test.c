@@ -251,4 +251,79 @@ TEST_F(hat, frequency_change_keeps_the_angle)
 		      (4096 - before)), 1);
 }
 
+/* A ramp as sim_debugfs.c starts one: from the frequency now, at a rate */
+static void start_ramp(struct phloem_sim_hat *h, s32 mhz_s, u32 to, u64 now)
+{
+	h->ramp_to_mhz = to;
+	h->ramp_from_mhz = h->freq_mhz;
+	h->ramp_ns = now;
+	h->ramp_mhz_s = mhz_s;
+}
+
+TEST_F(hat, ramp_follows_its_rate_and_stops_at_its_target)
+{
+	struct phloem_sim_hat *h = &self->hat;
+
+	ASSERT_EQ(h->freq_mhz, 50000U);
+	start_ramp(h, -1000, 49500, 0);		/* 1 Hz/s down to 49.5 Hz */
+	phloem_sim_wave_apply_steps(h, 100 * MS);
+	ASSERT_EQ(h->freq_mhz, 49900U);
+	phloem_sim_wave_apply_steps(h, 250 * MS);
+	ASSERT_EQ(h->freq_mhz, 49750U);
+	ASSERT_EQ(h->ramp_mhz_s, -1000);
+	phloem_sim_wave_apply_steps(h, 500 * MS);
+	ASSERT_EQ(h->freq_mhz, 49500U);
+	ASSERT_EQ(h->ramp_mhz_s, 0);		/* arrived: reads 0 */
+	phloem_sim_wave_apply_steps(h, 900 * MS);
+	ASSERT_EQ(h->freq_mhz, 49500U);		/* and stays */
+
+	start_ramp(h, 2500, 50000, 1000 * MS);	/* back up at 2.5 Hz/s */
+	phloem_sim_wave_apply_steps(h, 1100 * MS);
+	ASSERT_EQ(h->freq_mhz, 49750U);
+	phloem_sim_wave_apply_steps(h, 5000 * MS);	/* overshoot in time */
+	ASSERT_EQ(h->freq_mhz, 50000U);
+	ASSERT_EQ(h->ramp_mhz_s, 0);
+}
+
+TEST_F(hat, ramp_keeps_the_waveform_continuous)
+{
+	struct phloem_sim_hat *h = &self->hat;
+	u64 t;
+	int prev = phloem_sim_wave_sample(h, 0, 0), worst = 0;
+
+	start_ramp(h, -5000, 47000, 0);
+	/* 4 kHz for 1 s: no jump bigger than 250 us of a 50 Hz sine allows */
+	for (t = 250000; t <= 1000 * MS; t += 250000) {
+		int v = phloem_sim_wave_sample(h, 0, t);
+
+		if (abs(v - prev) > worst)
+			worst = abs(v - prev);
+		prev = v;
+	}
+	/* 325 V peak, 2 pi 50 Hz * 250 us = 0.0785 rad: <= 25.5 V = 128 LSB */
+	ASSERT_LE(worst, 130);
+	ASSERT_EQ(h->freq_mhz, 47000U);
+}
+
+TEST_F(hat, noise_stays_within_its_bound_on_the_voltage_only)
+{
+	struct phloem_sim_hat *h = &self->hat;
+	int i, lo = 0, hi = 0;
+
+	h->noise_lsb = 3;
+	for (i = 0; i < 2000; i++) {
+		/* at a zero crossing of the voltage (angle 0, t = k * 20 ms) */
+		int d = phloem_sim_wave_sample(h, 0, (u64)i * 20 * MS) - 2048;
+
+		lo = d < lo ? d : lo;
+		hi = d > hi ? d : hi;
+	}
+	ASSERT_GE(lo, -3);
+	ASSERT_LE(hi, 3);
+	ASSERT_LT(lo, 0);	/* both signs seen: it is noise, not an offset */
+	ASSERT_GT(hi, 0);
+	/* the current inputs are not noised: an idle one reads the bias */
+	ASSERT_EQ(phloem_sim_wave_sample(h, 2, 5 * MS), 2048);
+}
+
 TEST_HARNESS_MAIN

@@ -245,12 +245,50 @@ static void sim_next(struct sim *m)
 	m->ns_set = m->ns;
 }
 
+void sim_freq_track(struct sim *m)
+{
+	double t = (double)(m->ns - SIM_T0) * 1e-9;
+
+	if (m->fm)
+		return;
+	m->ph = fmod(2 * M_PI * m->freq * t + m->vphase, 2 * M_PI);
+	m->ph_ns = m->ns;
+	m->fm = true;
+}
+
+void sim_freq_ramp(struct sim *m, double hz_s, double to)
+{
+	sim_freq_track(m);
+	m->ramp_hz_s = hz_s;
+	m->ramp_to = to;
+}
+
+/* the angle at m->ns: the integral of the (ramping) frequency */
+static double sim_freq_angle(struct sim *m)
+{
+	double dt = (double)(m->ns - m->ph_ns) * 1e-9, f0 = m->freq, f1 = f0;
+
+	if (m->ramp_hz_s != 0) {
+		f1 = f0 + m->ramp_hz_s * dt;
+		if ((m->ramp_hz_s > 0 && f1 >= m->ramp_to) ||
+		    (m->ramp_hz_s < 0 && f1 <= m->ramp_to)) {
+			f1 = m->ramp_to;
+			m->ramp_hz_s = 0;
+		}
+	}
+	m->ph = fmod(m->ph + M_PI * (f0 + f1) * dt, 2 * M_PI);
+	m->ph_ns = m->ns;
+	m->freq = f1;
+	return m->ph;
+}
+
 bool sim_step(struct sim *m)
 {
 	double t = (double)(m->ns - SIM_T0) * 1e-9;
-	double wt = 2 * M_PI * m->freq * t + m->vphase;
+	double wt = m->fm ? sim_freq_angle(m) : 2 * M_PI * m->freq * t + m->vphase;
 	uint32_t relays = phloem_shed_relays(m->s), ch;
 	int32_t raw[PHLOEM_MAX_CHANNELS];
+	uint64_t stamp;
 	bool r;
 
 	for (ch = 0; ch < m->info.nchannels; ch++) {
@@ -261,6 +299,10 @@ bool sim_step(struct sim *m)
 				       (sin(wt) + m->h3 * sin(3 * wt) +
 					m->h5 * sin(5 * wt)) : 0;
 			x += m->noise_v * sim_rand(m);
+			if (m->spike_v != 0 && m->ns >= m->spike_ns) {
+				x += m->spike_v;
+				m->spike_v = 0;
+			}
 		} else {
 			double lag = m->ct_lag_deg[ch] * M_PI / 180;
 
@@ -270,7 +312,12 @@ bool sim_step(struct sim *m)
 		}
 		raw[ch] = sim_adc(m, ch, x);
 	}
-	r = phloem_shed_sample(m->s, raw, m->ns);
+	stamp = m->ns;
+	if (m->misstamp_pct &&
+	    (uint32_t)((sim_rand(m) + 1) * 50) < m->misstamp_pct)
+		stamp -= (uint64_t)((sim_rand(m) + 1) / 2 * m->misstamp_ns);
+	r = m->info.nsignals ? phloem_shed_signal(m->s, m->lines, stamp) : 0;
+	r |= phloem_shed_sample(m->s, raw, stamp);
 	m->nsamples++;
 	if (m->tick_every && m->nsamples % m->tick_every == 0)
 		r |= phloem_shed_tick(m->s, m->ns);

@@ -79,7 +79,30 @@ struct sim {
 	double jitter;
 	uint64_t stall_every_ns, stall_ns;
 	uint64_t grid;		/* the last period boundary */
+	uint32_t lines;		/* grid-operator lines active (bit n: line n),
+				 * given with every set when info.nsignals */
 	uint64_t ns_set;	/* @ns as sim_step() left it */
+
+	/*
+	 * A grid whose frequency moves (sim_freq_track() turns it on): the
+	 * mains angle is integrated sample by sample, so a step or a ramp of
+	 * @freq keeps the waveform continuous, as a real grid does.
+	 * @ramp_hz_s: rate of change of @freq (Hz/s, signed) until it
+	 *             reaches @ramp_to
+	 * @spike_v, @spike_ns: one sample at or after @spike_ns gets
+	 *             @spike_v added to v0 (one bad crossing), then it is off
+	 */
+	bool fm;
+	double ph, ramp_hz_s, ramp_to, spike_v;
+	uint64_t ph_ns, spike_ns;
+	/*
+	 * Mis-stamped reads, as a sampling thread preempted between taking
+	 * the time and reading the ADC gives (and the VM's emulation, often):
+	 * @misstamp_pct percent of the sets are stamped up to @misstamp_ns
+	 * before the instant they were really taken.
+	 */
+	uint32_t misstamp_pct;
+	uint64_t misstamp_ns;
 };
 
 void sim_default(struct sim *m, uint32_t mains_hz, uint32_t rate_hz);
@@ -96,6 +119,10 @@ double sim_circuit_a(const struct sim *m, uint32_t c);
 int sim_find(const struct sim *m, int from, uint32_t kind);
 int sim_count(const struct sim *m, int from, uint32_t kind);
 uint64_t sim_now_ms(const struct sim *m);
+/* integrate the mains angle from now on (frequency steps and ramps) */
+void sim_freq_track(struct sim *m);
+/* ramp @freq at @hz_s (Hz/s) to @to; a step is a write of m->freq */
+void sim_freq_ramp(struct sim *m, double hz_s, double to);
 void sim_status(const struct sim *m, struct phloem_status *st);
 
 #endif

@@ -66,6 +66,7 @@
 #define PHLOEM_MAX_CHANNELS	8	/* ADC inputs: voltages and currents */
 #define PHLOEM_MAX_CIRCUITS	8	/* circuit 0 is the site (main incomer) */
 #define PHLOEM_MAX_RELAYS	16
+#define PHLOEM_MAX_SIGNALS	4	/* grid-operator input lines, K1..K4 */
 #define PHLOEM_NAME_LEN		16	/* NUL-terminated */
 #define PHLOEM_RING_RECORDS	1024	/* per opener */
 #define PHLOEM_LAT_BUCKETS	48
@@ -142,6 +143,11 @@ struct phloem_chan_cycle {
 #define PHLOEM_STATE_F_NO_MAINS	(1U << 3)	/* no zero crossings: cycles
 						 * are timed at nominal rate */
 #define PHLOEM_STATE_F_SHEDDING	(1U << 4)	/* at least one relay shed */
+#define PHLOEM_STATE_F_UNDER_FREQ (1U << 5)	/* an under-frequency stage
+						 * is operated */
+#define PHLOEM_STATE_F_OVER_FREQ (1U << 6)	/* above over_freq_mhz */
+#define PHLOEM_STATE_F_GRID_SIGNAL (1U << 7)	/* a grid-operator input line
+						 * is active */
 
 /**
  * struct phloem_rec_cycle - measurements over one mains cycle
@@ -175,6 +181,24 @@ enum phloem_event_kind {
 	PHLOEM_EV_ADC_FAULT,		/* a channel read failed */
 	PHLOEM_EV_OVERRIDE,		/* manual override set or expired */
 	PHLOEM_EV_CONFIG,		/* configuration replaced */
+	PHLOEM_EV_HOLD,			/* why a shed relay is held changed:
+					 * value enum phloem_hold, limit ms
+					 * to its next restore attempt */
+	PHLOEM_EV_FREQ,			/* a frequency rule changed state:
+					 * cause UNDER_FREQ (a stage
+					 * operated), OVER_FREQ (over-
+					 * frequency began) or FREQ_OK (it
+					 * ended, a stage released); value
+					 * the filtered frequency, limit the
+					 * threshold (mHz); backoff the stage,
+					 * PHLOEM_FREQ_STAGES for over-freq */
+	PHLOEM_EV_SIGNAL,		/* a grid-operator input line changed
+					 * (after its debounce): channel the
+					 * line (0 = K1), value 1 active or 0
+					 * inactive, limit the site import
+					 * limit in force after it (mW, 0
+					 * none), trigger_ns the first sample
+					 * set that saw the new level */
 	__PHLOEM_EV_MAX,
 };
 
@@ -190,6 +214,18 @@ enum phloem_cause {
 	PHLOEM_CAUSE_STALE,		/* samples stopped arriving */
 	PHLOEM_CAUSE_UNLOAD,		/* driver unbound */
 	PHLOEM_CAUSE_HEADROOM,		/* restore: load fits under hysteresis */
+	PHLOEM_CAUSE_HOLD,		/* restore attempt at the end of a hold:
+					 * the estimate did not fit, the
+					 * circuit and site measure room */
+	PHLOEM_CAUSE_UNDER_FREQ,	/* filtered frequency under a stage's
+					 * threshold for its delay */
+	PHLOEM_CAUSE_OVER_FREQ,		/* above over_freq_mhz for its delay */
+	PHLOEM_CAUSE_FREQ_OK,		/* frequency back: a stage released
+					 * (above threshold + hysteresis for
+					 * restore_ms) or over-freq ended */
+	PHLOEM_CAUSE_GRID_SIGNAL,	/* a grid-operator input line: its
+					 * relays, or site import above its
+					 * cap */
 	__PHLOEM_CAUSE_MAX,
 };
 
@@ -302,7 +338,11 @@ struct phloem_relay_info {
 	__u8 reserved[3];
 };
 
-#define PHLOEM_INFO_SIZE_VER0	sizeof(struct phloem_info)
+/* the size before @nsignals was added: still accepted */
+#define PHLOEM_INFO_SIZE_VER0	(48 + 20 * PHLOEM_MAX_CHANNELS + \
+				 24 * PHLOEM_MAX_CIRCUITS + \
+				 20 * PHLOEM_MAX_RELAYS)
+#define PHLOEM_INFO_SIZE_VER1	sizeof(struct phloem_info)
 
 /**
  * struct phloem_info - device identity and topology (PHLOEM_IOC_INFO)
@@ -318,6 +358,8 @@ struct phloem_relay_info {
  * @chan: channels
  * @circuit: circuits; circuit 0 is the site
  * @relay: relays
+ * @nsignals: grid-operator input lines (grid-signal-gpios), 0..
+ *            PHLOEM_MAX_SIGNALS; line n is K(n+1) (appended in VER1)
  */
 struct phloem_info {
 	__u32 size;
@@ -332,6 +374,7 @@ struct phloem_info {
 	struct phloem_chan_info chan[PHLOEM_MAX_CHANNELS];
 	struct phloem_circuit_info circuit[PHLOEM_MAX_CIRCUITS];
 	struct phloem_relay_info relay[PHLOEM_MAX_RELAYS];
+	__u32 nsignals;
 };
 
 /**
@@ -362,15 +405,24 @@ struct phloem_chan_cal {
  * @restore_pct: hysteresis: a shed relay comes back only when the measured
  *               current plus the relay's estimated load is under this
  *               percentage of @limit_ma; 10..100
- * @reserved: must be zero
+ * @max_hold_s: the longest a shed relay of this circuit is held off past
+ *              its minimum off time because its load estimate does not
+ *              fit: it then gets a restore attempt whenever the circuit
+ *              and the site measure under their restore thresholds and no
+ *              rule is shedding. 0..PHLOEM_MAX_HOLD_MAX_S, 0 meaning
+ *              PHLOEM_MAX_HOLD_DEFAULT_S. Earlier attempts follow a backoff
+ *              of restore_delay_ms, doubled per failed attempt.
  */
 struct phloem_circuit_cfg {
 	__u32 limit_ma;
 	__u16 inst_pct;
 	__u16 thermal_pct;
 	__u16 restore_pct;
-	__u16 reserved;
+	__u16 max_hold_s;
 };
+
+#define PHLOEM_MAX_HOLD_DEFAULT_S	900	/* 15 minutes */
+#define PHLOEM_MAX_HOLD_MAX_S		43200	/* 12 hours */
 
 /* struct phloem_relay_cfg.flags */
 #define PHLOEM_RELAY_F_CRITICAL	(1U << 0)	/* never shed by policy */
@@ -396,7 +448,70 @@ struct phloem_relay_cfg {
 /* struct phloem_config.flags: none defined yet */
 #define __PHLOEM_CFG_F_ALL	0x0U
 
-#define PHLOEM_CONFIG_SIZE_VER0	sizeof(struct phloem_config)
+#define PHLOEM_FREQ_STAGES	4	/* under-frequency stages */
+#define PHLOEM_FREQ_DELAY_MAX_MS	60000
+#define PHLOEM_FREQ_RESTORE_MAX_MS	3600000
+#define PHLOEM_FREQ_HYST_MAX_MHZ	2000
+#define PHLOEM_FREQ_BAND_MHZ	50	/* normal band half-width: a stage's
+					 * threshold + hysteresis must stay
+					 * this far under nominal */
+#define PHLOEM_FREQ_OVER_HYST_MHZ	50	/* over-freq ends this far
+						 * under over_freq_mhz */
+
+/**
+ * struct phloem_freq_stage - one under-frequency load-shedding stage
+ * @threshold_mhz: the stage operates when the filtered frequency stays
+ *                 below this for @delay_ms; 0 disables the stage (every
+ *                 other field then 0). From 90 % of nominal (45000 at
+ *                 50 Hz, 54000 at 60 Hz) to nominal minus
+ *                 PHLOEM_FREQ_BAND_MHZ minus @hyst_mhz
+ * @delay_ms: operate delay, 0..PHLOEM_FREQ_DELAY_MAX_MS
+ * @restore_ms: the frequency must be at or above @threshold_mhz +
+ *              @hyst_mhz this long before the stage releases its relays to
+ *              the normal restore path; 0..PHLOEM_FREQ_RESTORE_MAX_MS
+ * @hyst_mhz: restore hysteresis, 0..PHLOEM_FREQ_HYST_MAX_MHZ
+ * @prio_min: the stage sheds every relay that is not critical and whose
+ *            priority is in @prio_min..@prio_max (inclusive)
+ * @prio_max: >= @prio_min
+ */
+struct phloem_freq_stage {
+	__u32 threshold_mhz;
+	__u32 delay_ms;
+	__u32 restore_ms;
+	__u16 hyst_mhz;
+	__u8 prio_min;
+	__u8 prio_max;
+};
+
+/**
+ * struct phloem_signal_cfg - action of one grid-operator input line while
+ * it is active (contact in its active level, after the debounce)
+ * @import_cap_mw: cap on the site real power import; the limit in force is
+ *                 the lower of site_import_limit_mw (when set) and every
+ *                 active line's cap. Above it the unit sheds by priority at
+ *                 once, without site_import_grace_ms. 0: no cap
+ * @shed_relays: bit n: relay n is shed while the line is active (critical
+ *               relays never are); bits only below nrelays
+ */
+struct phloem_signal_cfg {
+	__u32 import_cap_mw;
+	__u32 shed_relays;
+};
+
+#define PHLOEM_SIGNAL_DEBOUNCE_MAX_US	10000	/* half a 50 Hz cycle */
+
+/*
+ * VER0: the size before the frequency rule was appended; VER1: before the
+ * grid-operator lines were appended. Both still accepted; a SET_CONFIG of
+ * either size sets the frequency rule to off when VER0 and keeps the lines'
+ * configuration in force (it is not zeroed)
+ */
+#define PHLOEM_CONFIG_SIZE_VER0	(64 + 16 * PHLOEM_MAX_CHANNELS + \
+				 12 * PHLOEM_MAX_CIRCUITS + \
+				 8 * PHLOEM_MAX_RELAYS)
+#define PHLOEM_CONFIG_SIZE_VER1	(PHLOEM_CONFIG_SIZE_VER0 + 8 + \
+				 16 * PHLOEM_FREQ_STAGES)
+#define PHLOEM_CONFIG_SIZE_VER2	sizeof(struct phloem_config)
 
 /**
  * struct phloem_config - configuration (PHLOEM_IOC_GET/SET_CONFIG)
@@ -421,6 +536,22 @@ struct phloem_relay_cfg {
  * @cal: per channel calibration
  * @circuit: per circuit limits
  * @relay: per relay policy
+ * @over_freq_mhz: over-frequency is reported (PHLOEM_EV_FREQ, state
+ *                 PHLOEM_STATE_F_OVER_FREQ) when the filtered frequency
+ *                 stays above this for @over_freq_ms; 0 disables it, else
+ *                 nominal + PHLOEM_FREQ_BAND_MHZ .. 110 % of nominal
+ *                 (appended in VER1, as every field below)
+ * @over_freq_ms: 0..PHLOEM_FREQ_DELAY_MAX_MS; 0 when @over_freq_mhz is 0
+ * @freq_stage: under-frequency stages (all off: zero)
+ *
+ * @signal_debounce_us: a grid-operator line must hold a new level this long
+ *                      before it counts; 0..PHLOEM_SIGNAL_DEBOUNCE_MAX_US
+ *                      (appended in VER2, as the fields below)
+ * @signal_reserved: must be zero
+ * @signal: per grid-operator line action, zero past info.nsignals
+ *
+ * A caller that sets the VER0 size sets the frequency rule to off; one that
+ * sets VER0 or VER1 keeps the grid-operator lines' configuration in force.
  */
 struct phloem_config {
 	__u32 size;
@@ -439,6 +570,12 @@ struct phloem_config {
 	struct phloem_chan_cal cal[PHLOEM_MAX_CHANNELS];
 	struct phloem_circuit_cfg circuit[PHLOEM_MAX_CIRCUITS];
 	struct phloem_relay_cfg relay[PHLOEM_MAX_RELAYS];
+	__u32 over_freq_mhz;
+	__u32 over_freq_ms;
+	struct phloem_freq_stage freq_stage[PHLOEM_FREQ_STAGES];
+	__u32 signal_debounce_us;
+	__u32 signal_reserved;
+	struct phloem_signal_cfg signal[PHLOEM_MAX_SIGNALS];
 };
 
 /** enum phloem_override_mode - manual relay override */
@@ -501,6 +638,30 @@ enum phloem_relay_reason {
 };
 
 /**
+ * enum phloem_hold - why a shed relay is still off (struct phloem_status
+ * .hold, PHLOEM_A_RELAY_HOLD, PHLOEM_EV_HOLD)
+ */
+enum phloem_hold {
+	PHLOEM_HOLD_NONE,	/* not shed */
+	PHLOEM_HOLD_MIN_OFF,	/* within min_off_ms << backoff of the shed */
+	PHLOEM_HOLD_ESTIMATE,	/* its load estimate is being measured */
+	PHLOEM_HOLD_SHEDDING,	/* a rule on its circuit or the site is
+				 * shedding (an overload episode is open) */
+	PHLOEM_HOLD_CIRCUIT,	/* its circuit measures above the restore
+				 * threshold, or would with its load */
+	PHLOEM_HOLD_SITE,	/* the site's main or import does */
+	PHLOEM_HOLD_NO_FIT,	/* its estimate alone is above the restore
+				 * threshold: waiting for the next attempt */
+	PHLOEM_HOLD_DELAY,	/* headroom: waiting restore_delay_ms, or
+				 * its turn among relays coming back */
+	PHLOEM_HOLD_FREQ,	/* an operated under-frequency stage covers
+				 * its priority: held until the stage
+				 * releases */
+	PHLOEM_HOLD_SIGNAL,	/* an active grid-operator line sheds it */
+	__PHLOEM_HOLD_MAX,
+};
+
+/**
  * struct phloem_relay_status - live state of one relay
  * @on: 1 when energised
  * @reason: enum phloem_relay_reason
@@ -508,7 +669,9 @@ enum phloem_relay_reason {
  * @override: enum phloem_override_mode in force
  * @shed_count: times shed since probe
  * @restore_in_ms: for a shed relay, time left before a restore may be
- *                 considered; for an override, time left before it expires
+ *                 considered (its minimum off time, then, when its
+ *                 estimate does not fit, its next restore attempt); for an
+ *                 override, time left before it expires
  * @load_ma: estimated load of the relay (circuit current drop measured when
  *           it was last shed), 0 when unknown
  */
@@ -549,7 +712,27 @@ struct phloem_chan_energy {
 	__u64 export_mwh;
 };
 
-#define PHLOEM_STATUS_SIZE_VER0	sizeof(struct phloem_status)
+/* the size before @hold was added: still accepted, @hold then not copied */
+#define PHLOEM_STATUS_SIZE_VER0	(32 + 16 * PHLOEM_MAX_CIRCUITS + \
+				 16 * PHLOEM_MAX_RELAYS + \
+				 16 * PHLOEM_MAX_CHANNELS)
+#define PHLOEM_STATUS_SIZE_VER1	(PHLOEM_STATUS_SIZE_VER0 + PHLOEM_MAX_RELAYS)
+#define PHLOEM_STATUS_SIZE_VER2	(PHLOEM_STATUS_SIZE_VER1 + 4 + \
+				 5 * PHLOEM_FREQ_STAGES)
+#define PHLOEM_STATUS_SIZE_VER3	sizeof(struct phloem_status)
+
+/**
+ * enum phloem_freq_state - state of an under-frequency stage
+ * (struct phloem_status.freq_stage, PHLOEM_A_STAGE_STATE)
+ */
+enum phloem_freq_state {
+	PHLOEM_FREQ_OFF,	/* not configured */
+	PHLOEM_FREQ_IDLE,	/* frequency above the threshold */
+	PHLOEM_FREQ_PENDING,	/* below it: the operate delay runs */
+	PHLOEM_FREQ_OPERATED,	/* shed; frequency under threshold + hyst */
+	PHLOEM_FREQ_RECOVERING,	/* above threshold + hyst: restore_ms runs */
+	__PHLOEM_FREQ_STATE_MAX,
+};
 
 /**
  * struct phloem_status - live state (PHLOEM_IOC_GET_STATUS)
@@ -563,6 +746,17 @@ struct phloem_chan_energy {
  * @circuit: per circuit state
  * @relay: per relay state
  * @energy: per channel energy counters (zero for voltage channels)
+ * @hold: per relay enum phloem_hold (appended in VER1)
+ * @freq_est_mhz: the filtered frequency the frequency rule judges (median
+ *                of three periods, averaged over four: docs/shedding.md),
+ *                0 while it is not known (appended in VER2, as below)
+ * @freq_stage: per stage enum phloem_freq_state
+ * @freq_left_ms: per stage, time left of its operate delay (PENDING) or
+ *                of its restore time (RECOVERING), else 0
+ * @signal_state: bit n set while grid-operator line n is active, after its
+ *                debounce (appended in VER3, as @import_cap_mw)
+ * @import_cap_mw: site import limit in force, the lower of the configured
+ *                 one and the active lines' caps; 0 when there is none
  */
 struct phloem_status {
 	__u32 size;
@@ -575,6 +769,12 @@ struct phloem_status {
 	struct phloem_circuit_status circuit[PHLOEM_MAX_CIRCUITS];
 	struct phloem_relay_status relay[PHLOEM_MAX_RELAYS];
 	struct phloem_chan_energy energy[PHLOEM_MAX_CHANNELS];
+	__u8 hold[PHLOEM_MAX_RELAYS];
+	__u32 freq_est_mhz;
+	__u8 freq_stage[PHLOEM_FREQ_STAGES];
+	__u32 freq_left_ms[PHLOEM_FREQ_STAGES];
+	__u32 signal_state;
+	__u32 import_cap_mw;
 };
 
 #define PHLOEM_STATS_SIZE_VER0	sizeof(struct phloem_stats)
@@ -669,7 +869,8 @@ struct phloem_stats {
  *       (enum phloem_curve), PHLOEM_A_CIRCUIT_RATING_MA u32,
  *       PHLOEM_A_CIRCUIT_LIMIT_MA u32 (in force),
  *       PHLOEM_A_CIRCUIT_BOOT_LIMIT_MA u32, PHLOEM_A_CIRCUIT_IRMS_MA u32,
- *       PHLOEM_A_CIRCUIT_HEAT_PERMILLE u32
+ *       PHLOEM_A_CIRCUIT_HEAT_PERMILLE u32,
+ *       PHLOEM_A_CIRCUIT_MAX_HOLD_S u32 (in force; 0: the default)
  *     PHLOEM_A_DEV_RELAYS         nest, one PHLOEM_A_LIST_RELAY nest each:
  *       PHLOEM_A_RELAY_INDEX u32, PHLOEM_A_RELAY_NAME string,
  *       PHLOEM_A_RELAY_CIRCUIT u32, PHLOEM_A_RELAY_PRIORITY u32,
@@ -680,16 +881,48 @@ struct phloem_stats {
  *       (enum phloem_override_mode), PHLOEM_A_RELAY_LEFT_MS u32
  *       (restore_in_ms of struct phloem_relay_status),
  *       PHLOEM_A_RELAY_SHED_COUNT u32, PHLOEM_A_RELAY_LOAD_MA u32,
- *       PHLOEM_A_RELAY_MIN_OFF_MS u32
+ *       PHLOEM_A_RELAY_MIN_OFF_MS u32, PHLOEM_A_RELAY_HOLD u32
+ *       (enum phloem_hold)
+ *     PHLOEM_A_DEV_FREQ           nest, the frequency rule:
+ *       PHLOEM_A_FREQ_EST_MHZ u32 (filtered, 0 unknown),
+ *       PHLOEM_A_FREQ_OVER_MHZ u32, PHLOEM_A_FREQ_OVER_MS u32,
+ *       PHLOEM_A_FREQ_STAGES nest, one PHLOEM_A_LIST_STAGE nest per
+ *       configured stage: PHLOEM_A_STAGE_INDEX u32,
+ *       PHLOEM_A_STAGE_THRESHOLD_MHZ, _DELAY_MS, _HYST_MHZ, _RESTORE_MS,
+ *       _PRIO_MIN, _PRIO_MAX (u32 each, as struct phloem_freq_stage),
+ *       PHLOEM_A_STAGE_STATE u32 (enum phloem_freq_state),
+ *       PHLOEM_A_STAGE_LEFT_MS u32 (freq_left_ms of struct phloem_status)
+ *     PHLOEM_A_DEV_SIGNAL_STATE   u32, bit n: grid-operator line n active
+ *     PHLOEM_A_DEV_IMPORT_CAP_MW  u32, site import limit in force with the
+ *                                 active lines' caps (0: none)
+ *     PHLOEM_A_DEV_SIGNAL_DEBOUNCE_US u32
+ *     PHLOEM_A_DEV_SIGNALS        nest (only with grid-operator lines), one
+ *                                 PHLOEM_A_LIST_SIGNAL nest per line:
+ *       PHLOEM_A_SIGNAL_INDEX u32 (0 = K1), PHLOEM_A_SIGNAL_ACTIVE u32,
+ *       PHLOEM_A_SIGNAL_IMPORT_CAP_MW u32, PHLOEM_A_SIGNAL_SHED_RELAYS u32
+ *       (relay bitmask)
  *
  * PHLOEM_CMD_SET_LIMITS (admin)
  *   PHLOEM_A_DEV_INDEX u32 (required)
  *   PHLOEM_A_DEV_SITE_IMPORT_LIMIT_MW u32 (optional)
  *   PHLOEM_A_DEV_CIRCUITS nest (optional) of PHLOEM_A_LIST_CIRCUIT nests with
- *     PHLOEM_A_CIRCUIT_INDEX (required) and PHLOEM_A_CIRCUIT_LIMIT_MA
+ *     PHLOEM_A_CIRCUIT_INDEX (required) and PHLOEM_A_CIRCUIT_LIMIT_MA and/or
+ *     PHLOEM_A_CIRCUIT_MAX_HOLD_S (0..PHLOEM_MAX_HOLD_MAX_S, a range the
+ *     policy dump shows)
  *   PHLOEM_A_DEV_RELAYS nest (optional) of PHLOEM_A_LIST_RELAY nests with
  *     PHLOEM_A_RELAY_INDEX (required) and any of PHLOEM_A_RELAY_PRIORITY,
  *     PHLOEM_A_RELAY_FLAGS, PHLOEM_A_RELAY_MIN_OFF_MS (no override)
+ *   PHLOEM_A_DEV_FREQ nest (optional) with PHLOEM_A_FREQ_OVER_MHZ and
+ *     PHLOEM_A_FREQ_OVER_MS (both or neither) and/or PHLOEM_A_FREQ_STAGES
+ *     of PHLOEM_A_LIST_STAGE nests: PHLOEM_A_STAGE_INDEX (required) and
+ *     the stage's new fields; a field left out is 0, so an entry with the
+ *     index alone switches the stage off. Checked as a whole
+ *     configuration (limits in struct phloem_freq_stage)
+ *   PHLOEM_A_DEV_SIGNAL_DEBOUNCE_US u32 (optional,
+ *     0..PHLOEM_SIGNAL_DEBOUNCE_MAX_US)
+ *   PHLOEM_A_DEV_SIGNALS nest (optional) of PHLOEM_A_LIST_SIGNAL nests with
+ *     PHLOEM_A_SIGNAL_INDEX (required) and PHLOEM_A_SIGNAL_IMPORT_CAP_MW
+ *     and/or PHLOEM_A_SIGNAL_SHED_RELAYS
  *   Applied as one unit after the whole message validated (limits above a
  *   breaker rating are refused), like PHLOEM_IOC_SET_CONFIG: one
  *   PHLOEM_EV_CONFIG event, none when every value equals the one in force.
@@ -716,7 +949,12 @@ struct phloem_stats {
  *   PHLOEM_A_EV_CAUSE u32, PHLOEM_A_EV_TIME_NS u64, PHLOEM_A_EV_TRIGGER_NS
  *   u64, PHLOEM_A_EV_LATENCY_NS u64, PHLOEM_A_EV_VALUE u32,
  *   PHLOEM_A_EV_LIMIT u32, PHLOEM_A_EV_BACKOFF u32, and where they apply
- *   PHLOEM_A_EV_RELAY, PHLOEM_A_EV_CIRCUIT, PHLOEM_A_EV_CHANNEL (u32).
+ *   PHLOEM_A_EV_RELAY, PHLOEM_A_EV_CIRCUIT, PHLOEM_A_EV_CHANNEL (u32),
+ *   PHLOEM_A_EV_STAGE (u32, PHLOEM_EV_FREQ only: the stage,
+ *   PHLOEM_FREQ_STAGES for over-frequency).
+ *   PHLOEM_A_EV_RELAY, PHLOEM_A_EV_CIRCUIT, PHLOEM_A_EV_CHANNEL (u32);
+ *   for PHLOEM_EV_SIGNAL PHLOEM_A_EV_LINE u32 (the line) instead of
+ *   PHLOEM_A_EV_CHANNEL.
  */
 
 #define PHLOEM_GENL_NAME		"phloem"
@@ -755,6 +993,11 @@ enum phloem_attr {
 	PHLOEM_A_LEASE_TIMEOUT_MS,
 	PHLOEM_A_EVENT,
 	PHLOEM_A_PAD,
+	PHLOEM_A_DEV_FREQ,
+	PHLOEM_A_DEV_SIGNAL_STATE,
+	PHLOEM_A_DEV_IMPORT_CAP_MW,
+	PHLOEM_A_DEV_SIGNAL_DEBOUNCE_US,
+	PHLOEM_A_DEV_SIGNALS,
 	__PHLOEM_A_LAST,
 };
 #define PHLOEM_A_MAX (__PHLOEM_A_LAST - 1)
@@ -769,6 +1012,8 @@ enum phloem_list_attr {
 	PHLOEM_A_LIST_CIRCUIT,	/* inside PHLOEM_A_DEV_CIRCUITS */
 	PHLOEM_A_LIST_RELAY,	/* inside PHLOEM_A_DEV_RELAYS */
 	PHLOEM_A_LIST_BUCKET,	/* inside PHLOEM_A_STATS_LAT_HIST */
+	PHLOEM_A_LIST_STAGE,	/* inside PHLOEM_A_FREQ_STAGES */
+	PHLOEM_A_LIST_SIGNAL,	/* inside PHLOEM_A_DEV_SIGNALS */
 	__PHLOEM_A_LIST_LAST,
 };
 #define PHLOEM_A_LIST_MAX (__PHLOEM_A_LIST_LAST - 1)
@@ -800,6 +1045,7 @@ enum phloem_circuit_attr {
 	PHLOEM_A_CIRCUIT_BOOT_LIMIT_MA,
 	PHLOEM_A_CIRCUIT_IRMS_MA,
 	PHLOEM_A_CIRCUIT_HEAT_PERMILLE,
+	PHLOEM_A_CIRCUIT_MAX_HOLD_S,
 	__PHLOEM_A_CIRCUIT_LAST,
 };
 #define PHLOEM_A_CIRCUIT_MAX (__PHLOEM_A_CIRCUIT_LAST - 1)
@@ -821,6 +1067,7 @@ enum phloem_relay_attr {
 	PHLOEM_A_RELAY_SHED_COUNT,
 	PHLOEM_A_RELAY_LOAD_MA,
 	PHLOEM_A_RELAY_MIN_OFF_MS,
+	PHLOEM_A_RELAY_HOLD,
 	__PHLOEM_A_RELAY_LAST,
 };
 #define PHLOEM_A_RELAY_MAX (__PHLOEM_A_RELAY_LAST - 1)
@@ -868,8 +1115,46 @@ enum phloem_event_attr {
 	PHLOEM_A_EV_CIRCUIT,
 	PHLOEM_A_EV_CHANNEL,
 	PHLOEM_A_EV_PAD,
+	PHLOEM_A_EV_STAGE,
+	PHLOEM_A_EV_LINE,
 	__PHLOEM_A_EV_LAST,
 };
 #define PHLOEM_A_EV_MAX (__PHLOEM_A_EV_LAST - 1)
+
+/* inside PHLOEM_A_DEV_FREQ */
+enum phloem_freq_attr {
+	PHLOEM_A_FREQ_UNSPEC,
+	PHLOEM_A_FREQ_EST_MHZ,
+	PHLOEM_A_FREQ_OVER_MHZ,
+	PHLOEM_A_FREQ_OVER_MS,
+	PHLOEM_A_FREQ_STAGES,
+	__PHLOEM_A_FREQ_LAST,
+};
+#define PHLOEM_A_FREQ_MAX (__PHLOEM_A_FREQ_LAST - 1)
+
+/* inside a PHLOEM_A_LIST_STAGE nest */
+enum phloem_stage_attr {
+	PHLOEM_A_STAGE_UNSPEC,
+	PHLOEM_A_STAGE_INDEX,
+	PHLOEM_A_STAGE_THRESHOLD_MHZ,
+	PHLOEM_A_STAGE_DELAY_MS,
+	PHLOEM_A_STAGE_HYST_MHZ,
+	PHLOEM_A_STAGE_RESTORE_MS,
+	PHLOEM_A_STAGE_PRIO_MIN,
+	PHLOEM_A_STAGE_PRIO_MAX,
+	PHLOEM_A_STAGE_STATE,
+	PHLOEM_A_STAGE_LEFT_MS,
+	__PHLOEM_A_STAGE_LAST,
+};
+#define PHLOEM_A_STAGE_MAX (__PHLOEM_A_STAGE_LAST - 1)
+enum phloem_signal_attr {
+	PHLOEM_A_SIGNAL_UNSPEC,
+	PHLOEM_A_SIGNAL_INDEX,
+	PHLOEM_A_SIGNAL_ACTIVE,
+	PHLOEM_A_SIGNAL_IMPORT_CAP_MW,
+	PHLOEM_A_SIGNAL_SHED_RELAYS,
+	__PHLOEM_A_SIGNAL_LAST,
+};
+#define PHLOEM_A_SIGNAL_MAX (__PHLOEM_A_SIGNAL_LAST - 1)
 
 #endif /* _UAPI_LINUX_PHLOEM_H */

@@ -137,6 +137,7 @@ static struct nla_policy circuit_pol[PHLOEM_A_CIRCUIT_MAX + 1] = {
 	[PHLOEM_A_CIRCUIT_BOOT_LIMIT_MA] = { .type = NLA_U32 },
 	[PHLOEM_A_CIRCUIT_IRMS_MA] = { .type = NLA_U32 },
 	[PHLOEM_A_CIRCUIT_HEAT_PERMILLE] = { .type = NLA_U32 },
+	[PHLOEM_A_CIRCUIT_MAX_HOLD_S] = { .type = NLA_U32 },
 };
 
 static struct nla_policy relay_pol[PHLOEM_A_RELAY_MAX + 1] = {
@@ -155,6 +156,7 @@ static struct nla_policy relay_pol[PHLOEM_A_RELAY_MAX + 1] = {
 	[PHLOEM_A_RELAY_SHED_COUNT] = { .type = NLA_U32 },
 	[PHLOEM_A_RELAY_LOAD_MA] = { .type = NLA_U32 },
 	[PHLOEM_A_RELAY_MIN_OFF_MS] = { .type = NLA_U32 },
+	[PHLOEM_A_RELAY_HOLD] = { .type = NLA_U32 },
 };
 
 static struct nla_policy dev_pol[PHLOEM_A_MAX + 1] = {
@@ -175,6 +177,18 @@ static struct nla_policy dev_pol[PHLOEM_A_MAX + 1] = {
 	[PHLOEM_A_STATS] = { .type = NLA_NESTED },
 	[PHLOEM_A_LEASE_TIMEOUT_MS] = { .type = NLA_U32 },
 	[PHLOEM_A_EVENT] = { .type = NLA_NESTED },
+	[PHLOEM_A_DEV_FREQ] = { .type = NLA_NESTED },
+	[PHLOEM_A_DEV_SIGNAL_STATE] = { .type = NLA_U32 },
+	[PHLOEM_A_DEV_IMPORT_CAP_MW] = { .type = NLA_U32 },
+	[PHLOEM_A_DEV_SIGNAL_DEBOUNCE_US] = { .type = NLA_U32 },
+	[PHLOEM_A_DEV_SIGNALS] = { .type = NLA_NESTED },
+};
+
+static struct nla_policy signal_pol[PHLOEM_A_SIGNAL_MAX + 1] = {
+	[PHLOEM_A_SIGNAL_INDEX] = { .type = NLA_U32 },
+	[PHLOEM_A_SIGNAL_ACTIVE] = { .type = NLA_U32 },
+	[PHLOEM_A_SIGNAL_IMPORT_CAP_MW] = { .type = NLA_U32 },
+	[PHLOEM_A_SIGNAL_SHED_RELAYS] = { .type = NLA_U32 },
 };
 
 static struct nla_policy ev_pol[PHLOEM_A_EV_MAX + 1] = {
@@ -189,6 +203,19 @@ static struct nla_policy ev_pol[PHLOEM_A_EV_MAX + 1] = {
 	[PHLOEM_A_EV_RELAY] = { .type = NLA_U32 },
 	[PHLOEM_A_EV_CIRCUIT] = { .type = NLA_U32 },
 	[PHLOEM_A_EV_CHANNEL] = { .type = NLA_U32 },
+	[PHLOEM_A_EV_LINE] = { .type = NLA_U32 },
+	[PHLOEM_A_EV_STAGE] = { .type = NLA_U32 },
+};
+
+static struct nla_policy freq_pol[PHLOEM_A_FREQ_MAX + 1] = {
+	[PHLOEM_A_FREQ_EST_MHZ] = { .type = NLA_U32 },
+	[PHLOEM_A_FREQ_OVER_MHZ] = { .type = NLA_U32 },
+	[PHLOEM_A_FREQ_OVER_MS] = { .type = NLA_U32 },
+	[PHLOEM_A_FREQ_STAGES] = { .type = NLA_NESTED },
+};
+
+static struct nla_policy stage_pol[PHLOEM_A_STAGE_MAX + 1] = {
+	[PHLOEM_A_STAGE_INDEX ... PHLOEM_A_STAGE_LEFT_MS] = { .type = NLA_U32 },
 };
 
 static struct nla_policy stats_pol[PHLOEM_A_STATS_MAX + 1] = {
@@ -262,6 +289,7 @@ static int parse_circuit(struct nlattr *item, struct phloem_nl_device *d)
 	c->boot_limit_ma = u32_or(tb[PHLOEM_A_CIRCUIT_BOOT_LIMIT_MA], 0);
 	c->irms_ma = u32_or(tb[PHLOEM_A_CIRCUIT_IRMS_MA], 0);
 	c->heat_permille = u32_or(tb[PHLOEM_A_CIRCUIT_HEAT_PERMILLE], 0);
+	c->max_hold_s = u32_or(tb[PHLOEM_A_CIRCUIT_MAX_HOLD_S], 0);
 	if (i + 1 > d->ncircuits)
 		d->ncircuits = i + 1;
 	return 0;
@@ -294,8 +322,55 @@ static int parse_relay(struct nlattr *item, struct phloem_nl_device *d)
 	r->shed_count = u32_or(tb[PHLOEM_A_RELAY_SHED_COUNT], 0);
 	r->load_ma = u32_or(tb[PHLOEM_A_RELAY_LOAD_MA], 0);
 	r->min_off_ms = u32_or(tb[PHLOEM_A_RELAY_MIN_OFF_MS], 0);
+	r->hold = u32_or(tb[PHLOEM_A_RELAY_HOLD], PHLOEM_HOLD_NONE);
 	if (i + 1 > d->nrelays)
 		d->nrelays = i + 1;
+	return 0;
+}
+
+static int parse_stage(struct nlattr *item, struct phloem_nl_device *d)
+{
+	struct nlattr *tb[PHLOEM_A_STAGE_MAX + 1];
+	struct phloem_freq_stage *fc;
+	uint32_t k;
+
+	if (nla_parse_nested(tb, PHLOEM_A_STAGE_MAX, item, stage_pol) ||
+	    !tb[PHLOEM_A_STAGE_INDEX])
+		return -EINVAL;
+	k = nla_get_u32(tb[PHLOEM_A_STAGE_INDEX]);
+	if (k >= PHLOEM_FREQ_STAGES)
+		return -EINVAL;
+	fc = &d->freq.stage[k];
+	fc->threshold_mhz = u32_or(tb[PHLOEM_A_STAGE_THRESHOLD_MHZ], 0);
+	fc->delay_ms = u32_or(tb[PHLOEM_A_STAGE_DELAY_MS], 0);
+	fc->restore_ms = u32_or(tb[PHLOEM_A_STAGE_RESTORE_MS], 0);
+	fc->hyst_mhz = (uint16_t)u32_or(tb[PHLOEM_A_STAGE_HYST_MHZ], 0);
+	fc->prio_min = (uint8_t)u32_or(tb[PHLOEM_A_STAGE_PRIO_MIN], 0);
+	fc->prio_max = (uint8_t)u32_or(tb[PHLOEM_A_STAGE_PRIO_MAX], 0);
+	d->freq.state[k] = u32_or(tb[PHLOEM_A_STAGE_STATE], PHLOEM_FREQ_OFF);
+	d->freq.left_ms[k] = u32_or(tb[PHLOEM_A_STAGE_LEFT_MS], 0);
+	return 0;
+}
+
+static int parse_signal(struct nlattr *item, struct phloem_nl_device *d)
+{
+	struct nlattr *tb[PHLOEM_A_SIGNAL_MAX + 1];
+	struct phloem_nl_signal *g;
+	uint32_t i;
+
+	if (nla_parse_nested(tb, PHLOEM_A_SIGNAL_MAX, item, signal_pol) ||
+	    !tb[PHLOEM_A_SIGNAL_INDEX])
+		return -EINVAL;
+	i = nla_get_u32(tb[PHLOEM_A_SIGNAL_INDEX]);
+	if (i >= PHLOEM_MAX_SIGNALS)
+		return -EINVAL;
+	g = &d->signal[i];
+	g->index = i;
+	g->active = u32_or(tb[PHLOEM_A_SIGNAL_ACTIVE], 0);
+	g->import_cap_mw = u32_or(tb[PHLOEM_A_SIGNAL_IMPORT_CAP_MW], 0);
+	g->shed_relays = u32_or(tb[PHLOEM_A_SIGNAL_SHED_RELAYS], 0);
+	if (i + 1 > d->nsignals)
+		d->nsignals = i + 1;
 	return 0;
 }
 
@@ -352,6 +427,21 @@ int phloem_nl_parse_device(const struct nlmsghdr *nlh,
 		err = parse_list(tb[PHLOEM_A_DEV_CIRCUITS], PHLOEM_A_LIST_CIRCUIT, parse_circuit, d);
 	if (!err)
 		err = parse_list(tb[PHLOEM_A_DEV_RELAYS], PHLOEM_A_LIST_RELAY, parse_relay, d);
+	if (!err && tb[PHLOEM_A_DEV_FREQ]) {
+		struct nlattr *ft[PHLOEM_A_FREQ_MAX + 1];
+
+		if (nla_parse_nested(ft, PHLOEM_A_FREQ_MAX, tb[PHLOEM_A_DEV_FREQ], freq_pol))
+			return -EINVAL;
+		d->freq.est_mhz = u32_or(ft[PHLOEM_A_FREQ_EST_MHZ], 0);
+		d->freq.over_mhz = u32_or(ft[PHLOEM_A_FREQ_OVER_MHZ], 0);
+		d->freq.over_ms = u32_or(ft[PHLOEM_A_FREQ_OVER_MS], 0);
+		err = parse_list(ft[PHLOEM_A_FREQ_STAGES], PHLOEM_A_LIST_STAGE, parse_stage, d);
+	}
+	d->signal_state = u32_or(tb[PHLOEM_A_DEV_SIGNAL_STATE], 0);
+	d->import_cap_mw = u32_or(tb[PHLOEM_A_DEV_IMPORT_CAP_MW], 0);
+	d->signal_debounce_us = u32_or(tb[PHLOEM_A_DEV_SIGNAL_DEBOUNCE_US], 0);
+	if (!err)
+		err = parse_list(tb[PHLOEM_A_DEV_SIGNALS], PHLOEM_A_LIST_SIGNAL, parse_signal, d);
 	return err;
 }
 
@@ -371,8 +461,12 @@ int phloem_nl_parse_event(const struct nlmsghdr *nlh, uint32_t *dev,
 	ev->cause = (uint16_t)u32_or(et[PHLOEM_A_EV_CAUSE], 0);
 	ev->relay = (uint8_t)u32_or(et[PHLOEM_A_EV_RELAY], PHLOEM_NONE);
 	ev->circuit = (uint8_t)u32_or(et[PHLOEM_A_EV_CIRCUIT], PHLOEM_NONE);
-	ev->channel = (uint8_t)u32_or(et[PHLOEM_A_EV_CHANNEL], PHLOEM_NONE);
+	ev->channel = (uint8_t)u32_or(et[PHLOEM_A_EV_LINE] ?: et[PHLOEM_A_EV_CHANNEL],
+				      PHLOEM_NONE);
 	ev->backoff = (uint8_t)u32_or(et[PHLOEM_A_EV_BACKOFF], 0);
+	/* a frequency event's stage rides in the record's backoff byte */
+	if (et[PHLOEM_A_EV_STAGE])
+		ev->backoff = (uint8_t)nla_get_u32(et[PHLOEM_A_EV_STAGE]);
 	ev->value = u32_or(et[PHLOEM_A_EV_VALUE], 0);
 	ev->limit = u32_or(et[PHLOEM_A_EV_LIMIT], 0);
 	ev->trigger_ns = et[PHLOEM_A_EV_TRIGGER_NS] ? nla_get_u64(et[PHLOEM_A_EV_TRIGGER_NS]) : 0;
@@ -589,11 +683,12 @@ int phloem_nl_dump_devices(struct phloem_nl *nl,
 int phloem_nl_set_limits(struct phloem_nl *nl, uint32_t dev, uint32_t site_mw,
 			 const uint32_t *circuit_ma, uint32_t ncircuits)
 {
-	return phloem_nl_set_policy(nl, dev, site_mw, circuit_ma, ncircuits, NULL, 0);
+	return phloem_nl_set_policy(nl, dev, site_mw, circuit_ma, NULL, ncircuits, NULL, 0);
 }
 
 int phloem_nl_set_policy(struct phloem_nl *nl, uint32_t dev, uint32_t site_mw,
-			 const uint32_t *circuit_ma, uint32_t ncircuits,
+			 const uint32_t *circuit_ma, const uint32_t *max_hold_s,
+			 uint32_t ncircuits,
 			 const struct phloem_nl_relay_set *relays, uint32_t nrelays)
 {
 	struct nl_msg *msg = msg_new(nl, PHLOEM_CMD_SET_LIMITS, 0, dev, true);
@@ -609,11 +704,15 @@ int phloem_nl_set_policy(struct phloem_nl *nl, uint32_t dev, uint32_t site_mw,
 		if (!list)
 			goto nomem;
 		for (uint32_t i = 0; i < ncircuits; i++) {
-			if (circuit_ma[i] == UINT32_MAX)
+			bool hold = max_hold_s && max_hold_s[i] != UINT32_MAX;
+
+			if (circuit_ma[i] == UINT32_MAX && !hold)
 				continue;
 			item = nla_nest_start(msg, PHLOEM_A_LIST_CIRCUIT);
 			if (!item || nla_put_u32(msg, PHLOEM_A_CIRCUIT_INDEX, i) ||
-			    nla_put_u32(msg, PHLOEM_A_CIRCUIT_LIMIT_MA, circuit_ma[i]))
+			    (circuit_ma[i] != UINT32_MAX &&
+			     nla_put_u32(msg, PHLOEM_A_CIRCUIT_LIMIT_MA, circuit_ma[i])) ||
+			    (hold && nla_put_u32(msg, PHLOEM_A_CIRCUIT_MAX_HOLD_S, max_hold_s[i])))
 				goto nomem;
 			nla_nest_end(msg, item);
 		}
@@ -646,6 +745,55 @@ nomem:
 	return -EMSGSIZE;
 }
 
+int phloem_nl_set_max_holds(struct phloem_nl *nl, uint32_t dev,
+			    const uint32_t *max_hold_s, uint32_t ncircuits)
+{
+	uint32_t keep[PHLOEM_MAX_CIRCUITS];
+
+	if (ncircuits > PHLOEM_MAX_CIRCUITS)
+		return -EINVAL;
+	for (uint32_t i = 0; i < ncircuits; i++)
+		keep[i] = UINT32_MAX;
+	return phloem_nl_set_policy(nl, dev, UINT32_MAX, keep, max_hold_s, ncircuits,
+				    NULL, 0);
+}
+
+int phloem_nl_set_signals(struct phloem_nl *nl, uint32_t dev,
+			  uint32_t debounce_us, const uint32_t *cap_mw,
+			  const uint32_t *shed_relays, uint32_t nsignals)
+{
+	struct nl_msg *msg = msg_new(nl, PHLOEM_CMD_SET_LIMITS, 0, dev, true);
+	struct nlattr *list, *item;
+
+	if (!msg)
+		return -ENOMEM;
+	if (debounce_us != UINT32_MAX &&
+	    nla_put_u32(msg, PHLOEM_A_DEV_SIGNAL_DEBOUNCE_US, debounce_us))
+		goto nomem;
+	if (nsignals) {
+		list = nla_nest_start(msg, PHLOEM_A_DEV_SIGNALS);
+		if (!list)
+			goto nomem;
+		for (uint32_t i = 0; i < nsignals; i++) {
+			if (cap_mw[i] == UINT32_MAX && shed_relays[i] == UINT32_MAX)
+				continue;
+			item = nla_nest_start(msg, PHLOEM_A_LIST_SIGNAL);
+			if (!item || nla_put_u32(msg, PHLOEM_A_SIGNAL_INDEX, i) ||
+			    (cap_mw[i] != UINT32_MAX &&
+			     nla_put_u32(msg, PHLOEM_A_SIGNAL_IMPORT_CAP_MW, cap_mw[i])) ||
+			    (shed_relays[i] != UINT32_MAX &&
+			     nla_put_u32(msg, PHLOEM_A_SIGNAL_SHED_RELAYS, shed_relays[i])))
+				goto nomem;
+			nla_nest_end(msg, item);
+		}
+		nla_nest_end(msg, list);
+	}
+	return transact(nl, msg, NULL, NULL);
+nomem:
+	nlmsg_free(msg);
+	return -EMSGSIZE;
+}
+
 int phloem_nl_set_relay(struct phloem_nl *nl, uint32_t dev,
 			const struct phloem_nl_relay_set *rs)
 {
@@ -666,6 +814,50 @@ int phloem_nl_set_relay(struct phloem_nl *nl, uint32_t dev,
 	}
 	nla_nest_end(msg, n);
 	return transact(nl, msg, NULL, NULL);
+}
+
+int phloem_nl_set_freq(struct phloem_nl *nl, uint32_t dev, uint32_t over_mhz,
+		       uint32_t over_ms, const struct phloem_freq_stage *stages,
+		       uint32_t mask)
+{
+	struct nl_msg *msg = msg_new(nl, PHLOEM_CMD_SET_LIMITS, 0, dev, true);
+	struct nlattr *f, *list, *item;
+
+	if (!msg)
+		return -ENOMEM;
+	f = nla_nest_start(msg, PHLOEM_A_DEV_FREQ);
+	if (!f || (over_mhz != UINT32_MAX &&
+		   (nla_put_u32(msg, PHLOEM_A_FREQ_OVER_MHZ, over_mhz) ||
+		    nla_put_u32(msg, PHLOEM_A_FREQ_OVER_MS, over_ms))))
+		goto nomem;
+	if (mask) {
+		list = nla_nest_start(msg, PHLOEM_A_FREQ_STAGES);
+		if (!list)
+			goto nomem;
+		for (uint32_t k = 0; k < PHLOEM_FREQ_STAGES; k++) {
+			const struct phloem_freq_stage *fc = &stages[k];
+
+			if (!(mask & (1U << k)))
+				continue;
+			item = nla_nest_start(msg, PHLOEM_A_LIST_STAGE);
+			if (!item || nla_put_u32(msg, PHLOEM_A_STAGE_INDEX, k) ||
+			    (fc->threshold_mhz &&
+			     (nla_put_u32(msg, PHLOEM_A_STAGE_THRESHOLD_MHZ, fc->threshold_mhz) ||
+			      nla_put_u32(msg, PHLOEM_A_STAGE_DELAY_MS, fc->delay_ms) ||
+			      nla_put_u32(msg, PHLOEM_A_STAGE_HYST_MHZ, fc->hyst_mhz) ||
+			      nla_put_u32(msg, PHLOEM_A_STAGE_RESTORE_MS, fc->restore_ms) ||
+			      nla_put_u32(msg, PHLOEM_A_STAGE_PRIO_MIN, fc->prio_min) ||
+			      nla_put_u32(msg, PHLOEM_A_STAGE_PRIO_MAX, fc->prio_max))))
+				goto nomem;
+			nla_nest_end(msg, item);
+		}
+		nla_nest_end(msg, list);
+	}
+	nla_nest_end(msg, f);
+	return transact(nl, msg, NULL, NULL);
+nomem:
+	nlmsg_free(msg);
+	return -EMSGSIZE;
 }
 
 int phloem_nl_lease(struct phloem_nl *nl, uint32_t dev, uint32_t timeout_ms)
@@ -792,6 +984,7 @@ void phloem_nl_device_info(const struct phloem_nl_device *d,
 	in->ncircuits = d->ncircuits;
 	in->nrelays = d->nrelays;
 	in->mains_hz = d->mains_hz;
+	in->nsignals = d->nsignals;
 	in->record_size = PHLOEM_RECORD_SIZE;
 	in->ring_records = PHLOEM_RING_RECORDS;
 	for (uint32_t i = 0; i < d->nchannels; i++) {
@@ -842,6 +1035,13 @@ void phloem_nl_device_status(const struct phloem_nl_device *d,
 		st->energy[i].import_mwh = d->chan[i].import_mwh;
 		st->energy[i].export_mwh = d->chan[i].export_mwh;
 	}
+	st->freq_est_mhz = d->freq.est_mhz;
+	for (uint32_t k = 0; k < PHLOEM_FREQ_STAGES; k++) {
+		st->freq_stage[k] = (uint8_t)d->freq.state[k];
+		st->freq_left_ms[k] = d->freq.left_ms[k];
+	}
+	st->signal_state = d->signal_state;
+	st->import_cap_mw = d->import_cap_mw;
 }
 
 /* ---- names ---- */
@@ -861,6 +1061,9 @@ const char *phloem_nl_event_name(uint32_t kind)
 		[PHLOEM_EV_ADC_FAULT] = "adc-fault",
 		[PHLOEM_EV_OVERRIDE] = "override",
 		[PHLOEM_EV_CONFIG] = "config",
+		[PHLOEM_EV_HOLD] = "hold",
+		[PHLOEM_EV_FREQ] = "freq",
+		[PHLOEM_EV_SIGNAL] = "grid-signal",
 	};
 	return NAME(t, kind);
 }
@@ -878,6 +1081,11 @@ const char *phloem_nl_cause_name(uint32_t cause)
 		[PHLOEM_CAUSE_STALE] = "stale",
 		[PHLOEM_CAUSE_UNLOAD] = "unload",
 		[PHLOEM_CAUSE_HEADROOM] = "headroom",
+		[PHLOEM_CAUSE_HOLD] = "hold",
+		[PHLOEM_CAUSE_UNDER_FREQ] = "under-freq",
+		[PHLOEM_CAUSE_OVER_FREQ] = "over-freq",
+		[PHLOEM_CAUSE_FREQ_OK] = "freq-ok",
+		[PHLOEM_CAUSE_GRID_SIGNAL] = "grid-signal",
 	};
 	return NAME(t, cause);
 }
@@ -893,6 +1101,23 @@ const char *phloem_nl_reason_name(uint32_t reason)
 	return NAME(t, reason);
 }
 
+const char *phloem_nl_hold_name(uint32_t hold)
+{
+	static const char *const t[] = {
+		[PHLOEM_HOLD_NONE] = "-",
+		[PHLOEM_HOLD_MIN_OFF] = "min-off",
+		[PHLOEM_HOLD_ESTIMATE] = "estimate",
+		[PHLOEM_HOLD_SHEDDING] = "shedding",
+		[PHLOEM_HOLD_CIRCUIT] = "circuit",
+		[PHLOEM_HOLD_SITE] = "site",
+		[PHLOEM_HOLD_NO_FIT] = "no-fit",
+		[PHLOEM_HOLD_DELAY] = "delay",
+		[PHLOEM_HOLD_FREQ] = "freq",
+		[PHLOEM_HOLD_SIGNAL] = "grid-signal",
+	};
+	return NAME(t, hold);
+}
+
 const char *phloem_nl_override_name(uint32_t mode)
 {
 	static const char *const t[] = {
@@ -901,6 +1126,18 @@ const char *phloem_nl_override_name(uint32_t mode)
 		[PHLOEM_OVERRIDE_ON] = "on",
 	};
 	return NAME(t, mode);
+}
+
+const char *phloem_nl_freq_state_name(uint32_t state)
+{
+	static const char *const t[] = {
+		[PHLOEM_FREQ_OFF] = "off",
+		[PHLOEM_FREQ_IDLE] = "idle",
+		[PHLOEM_FREQ_PENDING] = "pending",
+		[PHLOEM_FREQ_OPERATED] = "operated",
+		[PHLOEM_FREQ_RECOVERING] = "recovering",
+	};
+	return NAME(t, state);
 }
 
 const char *phloem_nl_curve_name(uint32_t curve)
@@ -943,13 +1180,27 @@ char *phloem_nl_fmt_power(int64_t mw, char *buf, size_t len)
 char *phloem_nl_fmt_measure(const char *cause, uint32_t value, uint32_t limit,
 			    char *buf, size_t len)
 {
-	bool power = cause && !strcmp(cause, "site-import");
+	bool power = cause && (!strcmp(cause, "site-import") ||
+			       !strcmp(cause, "grid-signal"));
 	const char *op = cause && !strcmp(cause, "headroom") ? "<=" : ">";
 	char v[32], l[32];
 
-	if (!value && !limit) {
+	/*
+	 * Events without a cause measure nothing, except PHLOEM_EV_HOLD,
+	 * whose value and limit are a reason and a time (phloemctl events
+	 * prints those): no quantity for either.
+	 */
+	if ((!value && !limit) || (cause && !strcmp(cause, "none"))) {
 		if (len)
 			*buf = '\0';
+		return buf;
+	}
+	/* the frequency rule measures mHz */
+	if (cause && (!strcmp(cause, "under-freq") || !strcmp(cause, "over-freq") ||
+		      !strcmp(cause, "freq-ok"))) {
+		snprintf(buf, len, "%.3f Hz %s %.3f Hz", value / 1e3,
+			 value < limit ? "<" : value > limit ? ">" : "=",
+			 limit / 1e3);
 		return buf;
 	}
 	/* one decimal, more while the two print alike but differ */

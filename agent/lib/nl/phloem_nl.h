@@ -47,6 +47,7 @@ struct phloem_nl_circuit {
 	uint32_t boot_limit_ma;
 	uint32_t irms_ma;
 	uint32_t heat_permille;
+	uint32_t max_hold_s;	/* 0: PHLOEM_MAX_HOLD_DEFAULT_S */
 };
 
 /** struct phloem_nl_relay - one relay of a GET_DEVICE reply */
@@ -65,6 +66,31 @@ struct phloem_nl_relay {
 	uint32_t shed_count;
 	uint32_t load_ma;
 	uint32_t min_off_ms;
+	uint32_t hold;		/* enum phloem_hold */
+};
+
+/** struct phloem_nl_signal - one grid-operator input line of a GET_DEVICE reply */
+struct phloem_nl_signal {
+	uint32_t index;		/* 0 = K1 */
+	uint32_t active;
+	uint32_t import_cap_mw;	/* 0: no cap */
+	uint32_t shed_relays;	/* relay bitmask */
+};
+
+/**
+ * struct phloem_nl_freq - the frequency rule of a GET_DEVICE reply
+ * @est_mhz: filtered frequency, 0 while unknown
+ * @over_mhz, @over_ms: over-frequency report (0: off)
+ * @stage: per stage configuration (threshold 0: off)
+ * @state: per stage enum phloem_freq_state
+ * @left_ms: per stage, time left of its delay or its restore time
+ */
+struct phloem_nl_freq {
+	uint32_t est_mhz;
+	uint32_t over_mhz, over_ms;
+	struct phloem_freq_stage stage[PHLOEM_FREQ_STAGES];
+	uint32_t state[PHLOEM_FREQ_STAGES];
+	uint32_t left_ms[PHLOEM_FREQ_STAGES];
 };
 
 /**
@@ -88,6 +114,12 @@ struct phloem_nl_device {
 	struct phloem_nl_chan chan[PHLOEM_MAX_CHANNELS];
 	struct phloem_nl_circuit circuit[PHLOEM_MAX_CIRCUITS];
 	struct phloem_nl_relay relay[PHLOEM_MAX_RELAYS];
+	struct phloem_nl_freq freq;
+	uint32_t signal_state;		/* bit n: line n active */
+	uint32_t import_cap_mw;		/* import limit in force with the caps */
+	uint32_t signal_debounce_us;
+	uint32_t nsignals;
+	struct phloem_nl_signal signal[PHLOEM_MAX_SIGNALS];
 };
 
 /**
@@ -139,6 +171,8 @@ int phloem_nl_set_relay(struct phloem_nl *nl, uint32_t dev,
 /**
  * phloem_nl_set_policy() - the whole policy in one PHLOEM_CMD_SET_LIMITS
  * @site_mw, @circuit_ma, @ncircuits: as phloem_nl_set_limits()
+ * @max_hold_s: NULL, or per circuit max hold (s, PHLOEM_A_CIRCUIT_MAX_HOLD_S;
+ *              UINT32_MAX leaves a circuit's out)
  * @relays: @nrelays relay policies (priority, flags, min-off; set_* say
  *          which; an override is refused here, use phloem_nl_set_relay())
  *
@@ -146,9 +180,38 @@ int phloem_nl_set_relay(struct phloem_nl *nl, uint32_t dev,
  * nothing differs from what is in force), and all or nothing.
  */
 int phloem_nl_set_policy(struct phloem_nl *nl, uint32_t dev, uint32_t site_mw,
-			 const uint32_t *circuit_ma, uint32_t ncircuits,
+			 const uint32_t *circuit_ma, const uint32_t *max_hold_s,
+			 uint32_t ncircuits,
 			 const struct phloem_nl_relay_set *relays, uint32_t nrelays);
+/**
+ * phloem_nl_set_freq() - the frequency rule, in one PHLOEM_CMD_SET_LIMITS
+ * @over_mhz, @over_ms: over-frequency report; @over_mhz UINT32_MAX leaves
+ *                      it out
+ * @stages: PHLOEM_FREQ_STAGES stages, of which those in @mask (bit k:
+ *          stage k) are sent whole; a threshold of 0 switches one off
+ *
+ * Checked by the kernel as a whole configuration: all or nothing.
+ */
+int phloem_nl_set_freq(struct phloem_nl *nl, uint32_t dev, uint32_t over_mhz,
+		       uint32_t over_ms, const struct phloem_freq_stage *stages,
+		       uint32_t mask);
+/**
+ * phloem_nl_set_signals() - the grid-operator lines' actions (SET_LIMITS)
+ * @debounce_us: signal_debounce_us, or UINT32_MAX to leave it out
+ * @cap_mw, @shed_relays: per line (index = line) import cap and relay
+ *        mask, UINT32_MAX to leave one out; @nsignals lines
+ */
+int phloem_nl_set_signals(struct phloem_nl *nl, uint32_t dev,
+			  uint32_t debounce_us, const uint32_t *cap_mw,
+			  const uint32_t *shed_relays, uint32_t nsignals);
 int phloem_nl_lease(struct phloem_nl *nl, uint32_t dev, uint32_t timeout_ms);
+/**
+ * phloem_nl_set_max_holds() - PHLOEM_CMD_SET_LIMITS with the circuits' max
+ * holds only (PHLOEM_A_CIRCUIT_MAX_HOLD_S, s); UINT32_MAX leaves a circuit
+ * out. All or nothing.
+ */
+int phloem_nl_set_max_holds(struct phloem_nl *nl, uint32_t dev,
+			    const uint32_t *max_hold_s, uint32_t ncircuits);
 int phloem_nl_get_stats(struct phloem_nl *nl, uint32_t dev,
 			struct phloem_stats *st);
 
@@ -188,7 +251,11 @@ void phloem_nl_device_status(const struct phloem_nl_device *d,
 const char *phloem_nl_event_name(uint32_t kind);
 const char *phloem_nl_cause_name(uint32_t cause);
 const char *phloem_nl_reason_name(uint32_t reason);
+/* enum phloem_hold: why a shed relay is still off ("min-off", "no-fit") */
+const char *phloem_nl_hold_name(uint32_t hold);
 const char *phloem_nl_override_name(uint32_t mode);
+/* enum phloem_freq_state: "off", "idle", "pending", "operated", ... */
+const char *phloem_nl_freq_state_name(uint32_t state);
 const char *phloem_nl_curve_name(uint32_t curve);
 
 /*
@@ -206,7 +273,9 @@ char *phloem_nl_fmt_power(int64_t mw, char *buf, size_t len);
  *
  * "40.3 A > 40.0 A" (or "<=" for a restore on headroom), with one more
  * decimal when the two would print alike; "" when the event measured
- * nothing (value and limit 0). Return: @buf.
+ * nothing (value and limit 0); for the frequency causes ("under-freq",
+ * "over-freq", "freq-ok") a frequency: "48.912 Hz < 49.000 Hz".
+ * Return: @buf.
  */
 char *phloem_nl_fmt_measure(const char *cause, uint32_t value, uint32_t limit,
 			    char *buf, size_t len);

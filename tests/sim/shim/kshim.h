@@ -57,6 +57,21 @@ static inline u64 div_u64_rem(u64 a, u32 b, u32 *rem)
 static inline u64 div_u64(u64 a, u32 b) { return a / b; }
 static inline s64 div_s64(s64 a, s32 b) { return a / b; }
 
+#define min(a, b) ({ __typeof__(a) __a = (a); __typeof__(b) __b = (b); \
+	__a < __b ? __a : __b; })
+#define READ_ONCE(x) (*(const volatile __typeof__(x) *)&(x))
+
+/* The model's noise (noise_lsb): any spread of values will do on the host */
+static inline u32 get_random_u32(void)
+{
+	static u32 x = 2463534242u;	/* xorshift32 */
+
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	return x;
+}
+
 #define clamp_t(type, val, lo, hi) ({					\
 	type __v = (val), __lo = (lo), __hi = (hi);			\
 	__v < __lo ? __lo : __v > __hi ? __hi : __v; })

@@ -170,7 +170,18 @@ TEST_F(ioc, bad_sizes_all_commands)
 
 	NEED_DEV();
 	for (c = 0; c < sizeof(cmds) / sizeof(cmds[0]); c++) {
-		uint32_t full = _IOC_SIZE(cmds[c]);
+		/*
+		 * The status, the configuration and the topology grew
+		 * (issue 17): their VER0 is the floor, every size from it
+		 * up is accepted.
+		 */
+		uint32_t full = cmds[c] == PHLOEM_IOC_GET_STATUS ?
+				PHLOEM_STATUS_SIZE_VER0 :
+				cmds[c] == PHLOEM_IOC_INFO ?
+				PHLOEM_INFO_SIZE_VER0 :
+				cmds[c] == PHLOEM_IOC_GET_CONFIG ||
+				cmds[c] == PHLOEM_IOC_SET_CONFIG ?
+				PHLOEM_CONFIG_SIZE_VER0 : _IOC_SIZE(cmds[c]);
 
 		for (s = 0; s <= sizeof(sizes) / sizeof(sizes[0]); s++) {
 			uint32_t sz = s < 4 ? sizes[s] : full - 1;
@@ -272,7 +283,7 @@ BAD_CFG(thermal_low, c->circuit[CIR_HEATING].thermal_pct = 4);
 BAD_CFG(thermal_high, c->circuit[CIR_HEATING].thermal_pct = 91);
 BAD_CFG(restore_low, c->circuit[CIR_SITE].restore_pct = 9);
 BAD_CFG(restore_high, c->circuit[CIR_SITE].restore_pct = 101);
-BAD_CFG(circuit_reserved, c->circuit[CIR_GARAGE].reserved = 1);
+BAD_CFG(max_hold_high, c->circuit[CIR_GARAGE].max_hold_s = PHLOEM_MAX_HOLD_MAX_S + 1);
 BAD_CFG(relay_circuit_missing, c->relay[R_EV].circuit = i->ncircuits);
 BAD_CFG(relay_circuit_none, c->relay[R_OVEN].circuit = PHLOEM_NONE);
 BAD_CFG(relay_circuit_site, c->relay[R_DISHWASHER].circuit = CIR_SITE);

@@ -565,6 +565,7 @@ TEST_F(nl, set_limits)
 	nest_start(&m, PHLOEM_A_LIST_CIRCUIT);
 	msg_u32(&m, PHLOEM_A_CIRCUIT_INDEX, CIR_GARAGE);
 	msg_u32(&m, PHLOEM_A_CIRCUIT_LIMIT_MA, lim);
+	msg_u32(&m, PHLOEM_A_CIRCUIT_MAX_HOLD_S, 120);
 	nest_end(&m);
 	nest_end(&m);
 	ASSERT_EQ(0, nl_call(&self->nl, &m, self->r));
@@ -573,14 +574,108 @@ TEST_F(nl, set_limits)
 	ASSERT_EQ(0, ph_get_config(self->fd, &cfg));
 	ASSERT_EQ(9000000, cfg.site_import_limit_mw);
 	ASSERT_EQ(lim, cfg.circuit[CIR_GARAGE].limit_ma);
+	ASSERT_EQ(120, cfg.circuit[CIR_GARAGE].max_hold_s);
 	ASSERT_EQ(self->boot.circuit[CIR_KITCHEN].limit_ma, cfg.circuit[CIR_KITCHEN].limit_ma);
 	ASSERT_EQ(0, get_device(&self->nl, 0, self->r));
 	reply_attrs(self->r, tb, PHLOEM_A_MAX);
 	ASSERT_EQ(9000000, nla_u32(tb[PHLOEM_A_DEV_SITE_IMPORT_LIMIT_MW]));
 	ASSERT_TRUE(list_item(tb[PHLOEM_A_DEV_CIRCUITS], CIR_GARAGE, c, PHLOEM_A_CIRCUIT_MAX));
 	ASSERT_EQ(lim, nla_u32(c[PHLOEM_A_CIRCUIT_LIMIT_MA]));
+	ASSERT_EQ(120, nla_u32(c[PHLOEM_A_CIRCUIT_MAX_HOLD_S]));
 	ASSERT_EQ(self->boot.circuit[CIR_GARAGE].limit_ma,
 		  nla_u32(c[PHLOEM_A_CIRCUIT_BOOT_LIMIT_MA]));
+}
+
+/* one under-frequency stage in a SET_LIMITS request */
+static void freq_stage_item(struct msg *m, uint32_t k, uint32_t thr,
+			    uint32_t lo, uint32_t hi)
+{
+	nest_start(m, PHLOEM_A_LIST_STAGE);
+	msg_u32(m, PHLOEM_A_STAGE_INDEX, k);
+	msg_u32(m, PHLOEM_A_STAGE_THRESHOLD_MHZ, thr);
+	msg_u32(m, PHLOEM_A_STAGE_DELAY_MS, 150);
+	msg_u32(m, PHLOEM_A_STAGE_HYST_MHZ, 200);
+	msg_u32(m, PHLOEM_A_STAGE_RESTORE_MS, 30000);
+	msg_u32(m, PHLOEM_A_STAGE_PRIO_MIN, lo);
+	msg_u32(m, PHLOEM_A_STAGE_PRIO_MAX, hi);
+	nest_end(m);
+}
+
+/*
+ * The frequency rule over netlink: SET_LIMITS with PHLOEM_A_DEV_FREQ
+ * (over-frequency and two stages) lands in the configuration, GET_DEVICE
+ * reports it back with the filtered frequency and each stage's state; an
+ * entry with the index alone switches a stage off.
+ */
+TEST_F(nl, set_freq)
+{
+	const struct nlattr *tb[PHLOEM_A_MAX + 1], *f[PHLOEM_A_FREQ_MAX + 1];
+	const struct nlattr *st[PHLOEM_A_STAGE_MAX + 1];
+	struct phloem_config cfg;
+	struct msg m;
+
+	NEED_DEV();
+	msg_init(&m, self->nl.family, PHLOEM_CMD_SET_LIMITS, 0);
+	msg_u32(&m, PHLOEM_A_DEV_INDEX, 0);
+	nest_start(&m, PHLOEM_A_DEV_FREQ);
+	msg_u32(&m, PHLOEM_A_FREQ_OVER_MHZ, 51500);
+	msg_u32(&m, PHLOEM_A_FREQ_OVER_MS, 400);
+	nest_start(&m, PHLOEM_A_FREQ_STAGES);
+	freq_stage_item(&m, 0, 49000, 0, 20);
+	freq_stage_item(&m, 2, 48400, 0, 99);
+	nest_end(&m);
+	nest_end(&m);
+	ASSERT_EQ(0, nl_call(&self->nl, &m, self->r));
+	ASSERT_EQ(0, self->r->err) TH_LOG("%s", self->r->ext);
+
+	ASSERT_EQ(0, ph_get_config(self->fd, &cfg));
+	EXPECT_EQ(51500, cfg.over_freq_mhz);
+	EXPECT_EQ(400, cfg.over_freq_ms);
+	EXPECT_EQ(49000, cfg.freq_stage[0].threshold_mhz);
+	EXPECT_EQ(150, cfg.freq_stage[0].delay_ms);
+	EXPECT_EQ(200, cfg.freq_stage[0].hyst_mhz);
+	EXPECT_EQ(30000, cfg.freq_stage[0].restore_ms);
+	EXPECT_EQ(20, cfg.freq_stage[0].prio_max);
+	EXPECT_EQ(0, cfg.freq_stage[1].threshold_mhz);
+	EXPECT_EQ(48400, cfg.freq_stage[2].threshold_mhz);
+	EXPECT_EQ(99, cfg.freq_stage[2].prio_max);
+
+	ASSERT_EQ(0, get_device(&self->nl, 0, self->r));
+	reply_attrs(self->r, tb, PHLOEM_A_MAX);
+	ASSERT_NE(NULL, tb[PHLOEM_A_DEV_FREQ]);
+	attrs_parse(nla_data(tb[PHLOEM_A_DEV_FREQ]), nla_len(tb[PHLOEM_A_DEV_FREQ]),
+		    f, PHLOEM_A_FREQ_MAX);
+	ASSERT_NE(NULL, f[PHLOEM_A_FREQ_EST_MHZ]);
+	/* 0 (unknown) while TCG stalls leave too few good periods */
+	TH_LOG("filtered frequency %u mHz", nla_u32(f[PHLOEM_A_FREQ_EST_MHZ]));
+	if (nla_u32(f[PHLOEM_A_FREQ_EST_MHZ]))
+		EXPECT_LE(abs((int)nla_u32(f[PHLOEM_A_FREQ_EST_MHZ]) - 50000), 100);
+	EXPECT_EQ(51500, nla_u32(f[PHLOEM_A_FREQ_OVER_MHZ]));
+	EXPECT_EQ(400, nla_u32(f[PHLOEM_A_FREQ_OVER_MS]));
+	/* configured stages only, in index order */
+	ASSERT_EQ(2, list_count(f[PHLOEM_A_FREQ_STAGES]));
+	ASSERT_TRUE(list_item(f[PHLOEM_A_FREQ_STAGES], 1, st, PHLOEM_A_STAGE_MAX));
+	EXPECT_EQ(2, nla_u32(st[PHLOEM_A_STAGE_INDEX]));
+	EXPECT_EQ(48400, nla_u32(st[PHLOEM_A_STAGE_THRESHOLD_MHZ]));
+	EXPECT_EQ(PHLOEM_FREQ_IDLE, nla_u32(st[PHLOEM_A_STAGE_STATE]));
+
+	/* the index alone: stage 0 off, the rest as it was */
+	msg_init(&m, self->nl.family, PHLOEM_CMD_SET_LIMITS, 0);
+	msg_u32(&m, PHLOEM_A_DEV_INDEX, 0);
+	nest_start(&m, PHLOEM_A_DEV_FREQ);
+	nest_start(&m, PHLOEM_A_FREQ_STAGES);
+	nest_start(&m, PHLOEM_A_LIST_STAGE);
+	msg_u32(&m, PHLOEM_A_STAGE_INDEX, 0);
+	nest_end(&m);
+	nest_end(&m);
+	nest_end(&m);
+	ASSERT_EQ(0, nl_call(&self->nl, &m, self->r));
+	ASSERT_EQ(0, self->r->err) TH_LOG("%s", self->r->ext);
+	ASSERT_EQ(0, ph_get_config(self->fd, &cfg));
+	EXPECT_EQ(0, cfg.freq_stage[0].threshold_mhz);
+	EXPECT_EQ(0, cfg.freq_stage[0].prio_max);
+	EXPECT_EQ(48400, cfg.freq_stage[2].threshold_mhz);
+	EXPECT_EQ(51500, cfg.over_freq_mhz);
 }
 
 TEST_F(nl, set_relay_and_override)
@@ -814,6 +909,62 @@ static void b_priority_range(struct msg *m, const struct phloem_info *info)
 	nest_end(m);
 }
 
+/* a max hold past PHLOEM_MAX_HOLD_MAX_S: the range policy refuses it */
+static void b_max_hold_range(struct msg *m, const struct phloem_info *info)
+{
+	msg_u32(m, PHLOEM_A_DEV_INDEX, 0);
+	nest_start(m, PHLOEM_A_DEV_CIRCUITS);
+	nest_start(m, PHLOEM_A_LIST_CIRCUIT);
+	msg_u32(m, PHLOEM_A_CIRCUIT_INDEX, CIR_GARAGE);
+	msg_u32(m, PHLOEM_A_CIRCUIT_MAX_HOLD_S, PHLOEM_MAX_HOLD_MAX_S + 1);
+	nest_end(m);
+	nest_end(m);
+}
+
+/* a stage whose threshold + hysteresis reaches the normal band */
+static void b_freq_in_band(struct msg *m, const struct phloem_info *info)
+{
+	msg_u32(m, PHLOEM_A_DEV_INDEX, 0);
+	nest_start(m, PHLOEM_A_DEV_FREQ);
+	nest_start(m, PHLOEM_A_FREQ_STAGES);
+	freq_stage_item(m, 0, 49900, 0, 20);
+	nest_end(m);
+	nest_end(m);
+}
+
+static void b_freq_stage_index(struct msg *m, const struct phloem_info *info)
+{
+	msg_u32(m, PHLOEM_A_DEV_INDEX, 0);
+	nest_start(m, PHLOEM_A_DEV_FREQ);
+	nest_start(m, PHLOEM_A_FREQ_STAGES);
+	freq_stage_item(m, PHLOEM_FREQ_STAGES, 49000, 0, 20);
+	nest_end(m);
+	nest_end(m);
+}
+
+/* over-frequency without its delay: both or neither */
+static void b_freq_over_alone(struct msg *m, const struct phloem_info *info)
+{
+	msg_u32(m, PHLOEM_A_DEV_INDEX, 0);
+	nest_start(m, PHLOEM_A_DEV_FREQ);
+	msg_u32(m, PHLOEM_A_FREQ_OVER_MHZ, 51000);
+	nest_end(m);
+}
+
+/* a stage's state is reported, never set */
+static void b_freq_reply_only(struct msg *m, const struct phloem_info *info)
+{
+	msg_u32(m, PHLOEM_A_DEV_INDEX, 0);
+	nest_start(m, PHLOEM_A_DEV_FREQ);
+	nest_start(m, PHLOEM_A_FREQ_STAGES);
+	nest_start(m, PHLOEM_A_LIST_STAGE);
+	msg_u32(m, PHLOEM_A_STAGE_INDEX, 0);
+	msg_u32(m, PHLOEM_A_STAGE_STATE, PHLOEM_FREQ_OPERATED);
+	nest_end(m);
+	nest_end(m);
+	nest_end(m);
+}
+
 static void b_lease_short(struct msg *m, const struct phloem_info *info)
 {
 	msg_u32(m, PHLOEM_A_DEV_INDEX, 0);
@@ -848,9 +999,14 @@ BAD(relay_reply_only, PHLOEM_CMD_SET_RELAY, -EINVAL);
 BAD(relay_no_such, PHLOEM_CMD_SET_RELAY, -EINVAL);
 BAD(override_no_expiry, PHLOEM_CMD_SET_RELAY, -EINVAL);
 BAD(priority_range, PHLOEM_CMD_SET_RELAY, -ERANGE);
+BAD(max_hold_range, PHLOEM_CMD_SET_LIMITS, -ERANGE);
 BAD(lease_short, PHLOEM_CMD_LEASE, -EINVAL);
 BAD(lease_long, PHLOEM_CMD_LEASE, -ERANGE);
 BAD(get_extra, PHLOEM_CMD_GET_DEVICE, -EINVAL);
+BAD(freq_in_band, PHLOEM_CMD_SET_LIMITS, -EINVAL);
+BAD(freq_stage_index, PHLOEM_CMD_SET_LIMITS, -ERANGE);
+BAD(freq_over_alone, PHLOEM_CMD_SET_LIMITS, -EINVAL);
+BAD(freq_reply_only, PHLOEM_CMD_SET_LIMITS, -EINVAL);
 
 TEST_F(nl_bad, refused_and_unchanged)
 {

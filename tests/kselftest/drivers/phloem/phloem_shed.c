@@ -395,6 +395,12 @@ TEST_F_TIMEOUT(house, restore_and_backoff, 120)
 	ASSERT_EQ(0, wait_irms(self->fd, CIR_GARAGE, 4000, SLACK_MS));
 	ASSERT_EQ(0, ph_drain(self->fd, &self->log, 100));
 	cfg.circuit[CIR_GARAGE].limit_ma = GARAGE_LIMIT;	/* inst at 6.25 A */
+	/*
+	 * restore at 3 A: the simulated CT reads the 4.5 A heater at 3.6 to
+	 * 4.3 A, which straddled the default 4 A (80 %): the EV, its estimate
+	 * never fitting, had its attempt in the dips
+	 */
+	cfg.circuit[CIR_GARAGE].restore_pct = 60;
 	cfg.relay[R_EV].min_off_ms = min_off;
 	cfg.restore_delay_ms = delay;
 	cfg.retrip_window_ms = 10000;
@@ -405,8 +411,8 @@ TEST_F_TIMEOUT(house, restore_and_backoff, 120)
 	for (k = 0; k < 3; k++) {
 		uint64_t off_ns = ((uint64_t)min_off << k) * NSEC_PER_MSEC, t_low;
 
-		/* 3 A + 4 A = 7 A > 6.25 A: the EV goes first */
-		ASSERT_EQ(0, sim_set(4000, "relay%u/load_ma", R_GARAGE_HEATER));
+		/* 3 A + 4.5 A = 7.5 A > 6.25 A: the EV goes first */
+		ASSERT_EQ(0, sim_set(4500, "relay%u/load_ma", R_GARAGE_HEATER));
 		ASSERT_EQ(1, ph_wait_event(self->fd, &self->log, PHLOEM_EV_SHED,
 					   PHLOEM_NONE, SLACK_MS, &shed)) TH_LOG("round %u", k);
 		EXPECT_EQ(R_EV, shed.event.relay);
@@ -416,7 +422,7 @@ TEST_F_TIMEOUT(house, restore_and_backoff, 120)
 		EXPECT_EQ(PHLOEM_RELAY_SHED, st.relay[R_EV].reason);
 
 		if (k == 0) {
-			/* 4 A + 3 A estimated > 80% of 5 A: no restore, however long */
+			/* 4.5 A > 60% of 5 A: no restore, however long */
 			ASSERT_EQ(0, ph_drain(self->fd, &self->log,
 					      min_off + delay + 1200));
 			ASSERT_EQ(0, ph_evlog_count(&self->log, PHLOEM_EV_RESTORE, R_EV))
@@ -425,21 +431,32 @@ TEST_F_TIMEOUT(house, restore_and_backoff, 120)
 			EXPECT_EQ(0, st.relay[R_EV].on);
 			TH_LOG("garage %u mA with the EV shed, its load estimated at %u mA",
 			       st.circuit[CIR_GARAGE].irms_ma, st.relay[R_EV].load_ma);
-			EXPECT_LT(2000, st.relay[R_EV].load_ma)
-				TH_LOG("estimated load %u mA", st.relay[R_EV].load_ma);
-			EXPECT_GT(4000, st.relay[R_EV].load_ma);
+			/*
+			 * shed within the heater's step: its own switching
+			 * shows no drop, so the estimate is the load the EV
+			 * drew when it was last switched on (the fixture's
+			 * staggered return), never the step's transient
+			 * (issue 17); whatever it is, the garage is full
+			 */
+			EXPECT_EQ(PHLOEM_HOLD_CIRCUIT, st.hold[R_EV]);
 		}
 
 		/* the driver estimates the EV's load from the drop it caused:
 		 * let it see a few cycles before changing anything else */
 		ASSERT_EQ(0, ph_drain(self->fd, &self->log, 300));
-		/* 0 A + 3 A < 4 A: headroom */
+		/* 0 A: room (its estimate may or may not fit 3 A) */
 		ASSERT_EQ(0, sim_set(0, "relay%u/load_ma", R_GARAGE_HEATER));
 		t_low = ph_now_ns();
 		ASSERT_EQ(1, ph_wait_event(self->fd, &self->log, PHLOEM_EV_RESTORE,
 					   R_EV, (min_off << k) + delay + SLACK_MS, &rest))
 			TH_LOG("round %u: no restore", k);
-		EXPECT_EQ(PHLOEM_CAUSE_HEADROOM, rest.event.cause);
+		/*
+		 * on headroom, or, when its estimate (learned when it was last
+		 * switched on) never fits 4 A, at its attempt: either with room
+		 */
+		EXPECT_TRUE(rest.event.cause == PHLOEM_CAUSE_HEADROOM ||
+			    rest.event.cause == PHLOEM_CAUSE_HOLD)
+			TH_LOG("round %u: cause %u", k, rest.event.cause);
 		EXPECT_LE(shed.hdr.time_ns + off_ns, rest.hdr.time_ns)
 			TH_LOG("round %u: restored %.1f ms after the shed, min off %llu ms",
 			       k, (rest.hdr.time_ns - (double)shed.hdr.time_ns) / 1e6,
@@ -453,6 +470,83 @@ TEST_F_TIMEOUT(house, restore_and_backoff, 120)
 	ASSERT_EQ(0, ph_status(self->fd, &st));
 	EXPECT_EQ(1, st.relay[R_EV].on);
 	EXPECT_EQ(3, st.relay[R_EV].shed_count);
+}
+
+/*
+ * Issue 17: a shed relay always comes back. The EV (3 A) and the heater
+ * (2.5 A) overload the garage's 5 A limit until the thermal rule sheds the
+ * EV; then the heater stops. Restore at 50 % is 2.5 A: the EV's estimate
+ * (3 A, from the steady cycles around its shed) alone does not fit, and
+ * restore_delay is 3 s, so its first attempt is due one max hold (2 s)
+ * after its off time: it comes back then (cause HOLD), held NO_FIT until
+ * then. On 3fe07bf it waited for its halved estimate and 3 s of headroom.
+ * (restore_delay also spaces restores: the staggered return after the
+ * fixture's fresh bind must be over, hence not more than a few seconds.)
+ */
+TEST_F_TIMEOUT(house, held_load_back_after_max_hold, 120)
+{
+	/* an attempt also needs restore_delay (3 s) of room: the heater
+	 * stops at about 0.3 s, so the first attempt (restore_delay after
+	 * the off time) finds it, within the max hold (4 s) */
+	const unsigned int min_off = 500, hold_s = 4;
+	struct phloem_config cfg = self->boot;
+	struct phloem_record shed, rest;
+	struct phloem_status st;
+	uint64_t back_ms;
+
+	NEED_DEV();
+	ASSERT_EQ(0, quiet_house());
+	ASSERT_EQ(0, sim_set(3000, "relay%u/load_ma", R_EV));
+	ASSERT_EQ(0, sim_set(0, "relay%u/load_ma", R_GARAGE_HEATER));
+	ASSERT_EQ(0, wait_irms(self->fd, CIR_GARAGE, 3000, SLACK_MS));
+	cfg.circuit[CIR_GARAGE].limit_ma = GARAGE_LIMIT;
+	cfg.circuit[CIR_GARAGE].inst_pct = 300;	/* the thermal rule acts */
+	cfg.circuit[CIR_GARAGE].thermal_pct = 5;	/* about 15 s at 1.1x */
+	cfg.circuit[CIR_GARAGE].restore_pct = 50;
+	cfg.circuit[CIR_GARAGE].max_hold_s = hold_s;
+	cfg.relay[R_EV].min_off_ms = min_off;
+	cfg.restore_delay_ms = 3000;
+	ASSERT_EQ(0, ph_set_config(self->fd, &cfg));
+	ASSERT_EQ(0, ph_drain(self->fd, &self->log, 300));
+
+	ASSERT_EQ(0, sim_set(2500, "relay%u/load_ma", R_GARAGE_HEATER));
+	ASSERT_EQ(1, ph_wait_event(self->fd, &self->log, PHLOEM_EV_SHED,
+				   PHLOEM_NONE, 60000, &shed));
+	EXPECT_EQ(R_EV, shed.event.relay);
+	EXPECT_EQ(PHLOEM_CAUSE_THERMAL, shed.event.cause);
+	/* the heater stops once the estimate has its steady cycles */
+	ASSERT_EQ(0, ph_drain(self->fd, &self->log, 300));
+	ASSERT_EQ(0, sim_set(0, "relay%u/load_ma", R_GARAGE_HEATER));
+	ASSERT_EQ(0, ph_drain(self->fd, &self->log, 800));
+	ASSERT_EQ(0, ph_status(self->fd, &st));
+	TH_LOG("EV held %u, load estimated at %u mA, garage %u mA",
+	       st.hold[R_EV], st.relay[R_EV].load_ma,
+	       st.circuit[CIR_GARAGE].irms_ma);
+	EXPECT_EQ(PHLOEM_HOLD_NO_FIT, st.hold[R_EV]);
+	/* 3 A, as the simulated CT reads it (3.16 and 3.52 A seen) */
+	EXPECT_LT(2500, st.relay[R_EV].load_ma);
+	EXPECT_GT(4000, st.relay[R_EV].load_ma);
+
+	ASSERT_EQ(1, ph_wait_event(self->fd, &self->log, PHLOEM_EV_RESTORE,
+				   R_EV, hold_s * 1000 + SLACK_MS, &rest))
+		TH_LOG("the EV did not come back after its max hold");
+	EXPECT_EQ(PHLOEM_CAUSE_HOLD, rest.event.cause);
+	back_ms = (rest.hdr.time_ns - shed.hdr.time_ns) / NSEC_PER_MSEC;
+	TH_LOG("EV back %llu ms after its shed (min off %u ms + max hold %u s)",
+	       (unsigned long long)back_ms, min_off, hold_s);
+	/*
+	 * Its first attempt is due restore_delay after its off time (the
+	 * backoff's first step), with restore_delay of room by then; the
+	 * max hold is the latest it may come.
+	 */
+	EXPECT_LE(min_off + cfg.restore_delay_ms - 50, back_ms);
+	EXPECT_GE(min_off + hold_s * 1000 + SLACK_MS, back_ms);
+	/* the hold reason changed on the way: reported on the stream */
+	EXPECT_LE(1, ph_evlog_count(&self->log, PHLOEM_EV_HOLD, R_EV));
+	ASSERT_EQ(0, ph_drain(self->fd, &self->log, 500));
+	ASSERT_EQ(0, ph_status(self->fd, &st));
+	EXPECT_EQ(1, st.relay[R_EV].on);
+	EXPECT_EQ(PHLOEM_HOLD_NONE, st.hold[R_EV]);
 }
 
 /*
