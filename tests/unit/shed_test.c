@@ -638,6 +638,47 @@ TEST(restore_when_load_left_before_estimate)
 }
 
 /*
+ * As above, but the step load leaves a few cycles after the shed, as in
+ * phloem_bench (-w 60: 60 ms after): the EV's estimate must be the EV's
+ * (its drop at the switching), not the EV and the step together, which
+ * never fits the 4 A restore threshold and held the EV 16 s in a
+ * clean-clone check-vm-trace of the merged issue 17 branch.
+ */
+TEST(restore_when_load_leaves_cycles_after_the_shed)
+{
+	struct sim *m = sim_new(50, 4000);
+	struct phloem_status st;
+	int e, r, round;
+
+	bench_garage(m);
+	sim_start(m);
+	ASSERT_TRUE(sim_settle(m));
+	for (round = 0; round < 20; round++) {
+		int i0 = m->nev;
+
+		sim_run_ms(m, 7 + round % 13);	/* another phase of the wave */
+		m->relay_a[SIM_HEATER] = 4;
+		while (sim_find(m, i0, PHLOEM_EV_SHED) < 0 &&
+		       sim_now_ms(m) < 1000000)
+			sim_step(m);
+		e = sim_find(m, i0, PHLOEM_EV_SHED);
+		ASSERT_GE(e, 0);
+		ASSERT_EQ(SIM_EV, m->ev[e].ev.relay);
+		sim_run_ms(m, 20 + 10 * (round % 9));	/* 20 to 100 ms */
+		m->relay_a[SIM_HEATER] = 0;
+		sim_run_ms(m, 5000);
+		sim_status(m, &st);
+		r = sim_find(m, e, PHLOEM_EV_RESTORE);
+		ASSERT_GE(r, 0) TH_LOG("round %d (step gone %d ms after the shed): EV not back in 5 s, estimate %u mA, hold %u, restore in %u ms",
+				       round, 20 + 10 * (round % 9), st.relay[SIM_EV].load_ma,
+				       st.hold[SIM_EV], st.relay[SIM_EV].restore_in_ms);
+		EXPECT_EQ(SIM_EV, m->ev[r].ev.relay);
+		EXPECT_TRUE(phloem_shed_relays(m->s) & (1U << SIM_EV));
+	}
+	sim_del(m);
+}
+
+/*
  * A shed relay that the operator holds OFF gets no headroom restore: it
  * would report a relay back on that the override keeps off (issue 10,
  * item 5). When the override ends it comes back on headroom as usual.
@@ -1698,6 +1739,40 @@ TEST_F(slow_adc, bench_rounds)
 		       mults[k], worst[k]);
 	TH_LOG("%.0f sets a second", (m->nsamples - s0) / ((m->ns - t0) / 1e9));
 	EXPECT_EQ(0, cnt.failsafes);
+}
+
+/*
+ * restore_when_load_leaves_cycles_after_the_shed on a slow, jittery
+ * sampler (TCG-like): the step load leaves 20 to 100 ms after the shed;
+ * the EV must be back within 5 s each round.
+ */
+TEST_F(slow_adc, ev_back_when_the_step_leaves_after_the_shed)
+{
+	struct sim *m = self->m;
+	struct phloem_status st;
+	int round;
+
+	ASSERT_TRUE(sim_all_on(m, 2000));
+	for (round = 0; round < 20; round++) {
+		int i0 = m->nev, e;
+		uint64_t t_step;
+
+		sim_run_ms(m, 20 + round % 9);
+		m->relay_a[SIM_HEATER] = 4;
+		t_step = m->ns;
+		while (sim_find(m, i0, PHLOEM_EV_SHED) < 0 &&
+		       m->ns < t_step + 200 * MS)
+			sim_step(m);
+		e = sim_find(m, i0, PHLOEM_EV_SHED);
+		ASSERT_GE(e, 0);
+		sim_run_ms(m, 20 + 10 * (round % 9));
+		m->relay_a[SIM_HEATER] = 0;
+		sim_status(m, &st);
+		EXPECT_TRUE(sim_all_on(m, 5000))
+			TH_LOG("round %d (step gone %d ms after the shed): EV not back in 5 s, estimate %u mA, hold %u, restore in %u ms",
+			       round, 20 + 10 * (round % 9), st.relay[SIM_EV].load_ma,
+			       st.hold[SIM_EV], st.relay[SIM_EV].restore_in_ms);
+	}
 }
 
 /*
