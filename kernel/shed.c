@@ -1148,9 +1148,10 @@ static uint32_t shed_level(const struct phloem_shed *s, uint32_t c,
 }
 
 /*
- * Steady current before a shed: from the newest SHED_EST_HIST closed
+ * Steady current before a switching: from the newest SHED_EST_HIST closed
  * cycles (the cycle open now holds the switching and any transient that
- * made a rule shed: it is not among them).
+ * made a rule shed: it is not among them), none before cycle @from.
+ * SHED_U32_MAX when fewer than SHED_EST_RUN cycles are left: not known.
  */
 #ifdef SHED_WP
 /*@ requires shed_ok((struct phloem_shed *)s);
@@ -1158,14 +1159,19 @@ static uint32_t shed_level(const struct phloem_shed *s, uint32_t c,
     assigns \nothing;
  */
 #endif
-static uint32_t shed_est_pre(const struct phloem_shed *s, uint32_t c)
+static uint32_t shed_est_pre(const struct phloem_shed *s, uint32_t c,
+			     uint64_t from)
 {
-	uint64_t hi = s->cycles;
+	uint64_t hi = s->cycles, lo;
 
 	if (!hi)
 		return s->ci[c].irms;
-	return shed_level(s, c, hi >= SHED_EST_HIST ? hi - SHED_EST_HIST + 1 : 1,
-			  hi, 1);
+	lo = hi >= SHED_EST_HIST ? hi - SHED_EST_HIST + 1 : 1;
+	if (from > lo)
+		lo = from;
+	if (lo > hi || hi - lo < SHED_EST_RUN - 1)
+		return SHED_U32_MAX;
+	return shed_level(s, c, lo, hi, 1);
 }
 
 /* The time (ns) of hold level @r's next attempt: restore_delay << level */
@@ -1221,7 +1227,7 @@ static void shed_mark(struct phloem_shed *s, uint32_t best)
 	 * the relay is held. Whatever the estimate says, the relay gets a
 	 * restore attempt one max hold after its off time at the latest.
 	 */
-	rl->pre_ma = shed_est_pre(s, c);
+	rl->pre_ma = shed_est_pre(s, c, rl->on_cyc + 2);
 	rl->est = 1;
 	rl->shed_cyc = s->cycles;
 	rl->off_until = s->now + shed_off_ns(s, best);
@@ -1793,7 +1799,7 @@ static void shed_learn_on(struct phloem_shed *s, uint32_t r)
 {
 	struct shed_relay *rl = &s->rl[r];
 
-	rl->on_pre = shed_est_pre(s, s->cfg.relay[r].circuit);
+	rl->on_pre = shed_est_pre(s, s->cfg.relay[r].circuit, 0);
 	rl->on_cyc = s->cycles;
 	rl->on_est = 1;
 }
@@ -2261,7 +2267,16 @@ static void shed_est_post(struct phloem_shed *s, uint32_t r)
 	else
 		return;
 	rl->est = 0;
-	rl->load_ma = rl->pre_ma > post ? rl->pre_ma - post : 0;
+	/*
+	 * No steady cycles between the relay's last switching on and this
+	 * shed (pre_ma not known): the newest steady level before the shed
+	 * would be one without this load and maybe with others, so the
+	 * drop says nothing of this load.
+	 */
+	if (rl->pre_ma == SHED_U32_MAX)
+		rl->load_ma = 0;
+	else
+		rl->load_ma = rl->pre_ma > post ? rl->pre_ma - post : 0;
 	/*
 	 * No drop beyond noise at the shed: another load stepped on as this
 	 * one went off (shed within a step). The load it drew when it was
@@ -2300,6 +2315,8 @@ static void shed_learn_post(struct phloem_shed *s, uint32_t r)
 		return;
 	}
 	rl->on_est = 0;
+	if (rl->on_pre == SHED_U32_MAX)	/* no steady level before it */
+		return;
 	rl->on_ma = mean > rl->on_pre + SHED_STEADY_MA ? mean - rl->on_pre : 0;
 }
 
