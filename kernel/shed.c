@@ -170,6 +170,9 @@ struct shed_chan {
  * @rh: RMS of the last SHED_EST_HIST closed cycles, mA; cycle n (counted
  *      by phloem_shed.cycles) in slot n % SHED_EST_HIST
  * @hold_ns: max_hold_s in ns (its default for 0)
+ * @sw_cyc: a relay of this circuit last switched in cycle @sw_cyc + 1: the
+ *          steady levels a load estimate compares are taken from cycles
+ *          after it, never across another switching (shed_close())
  */
 struct shed_circ {
 	uint64_t win[PHLOEM_SHED_WIN_MAX];
@@ -185,6 +188,7 @@ struct shed_circ {
 	uint32_t irms;
 	uint32_t rh[SHED_EST_HIST];
 	uint64_t hold_ns;
+	uint64_t sw_cyc;
 };
 
 /**
@@ -324,6 +328,7 @@ struct shed_ev {
  * @evlost: events dropped from a full ring
  * @relays: desired relay bitmap
  * @shedmask: relays off because a rule shed them
+ * @cyc_rel: @relays when the last cycle closed
  * @cycles: cycles closed
  * @sheds: relays shed by a rule
  * @restores: relays restored on headroom
@@ -412,7 +417,7 @@ struct phloem_shed {
 	uint32_t evhead, evcount, evpushed;
 	uint64_t evlost;
 
-	uint32_t relays, shedmask;
+	uint32_t relays, shedmask, cyc_rel;
 	uint64_t cycles, sheds, restores, failsafes, lease_expiries;
 
 	uint32_t fq_per[SHED_FQ_AVG];
@@ -1227,7 +1232,8 @@ static void shed_mark(struct phloem_shed *s, uint32_t best)
 	 * the relay is held. Whatever the estimate says, the relay gets a
 	 * restore attempt one max hold after its off time at the latest.
 	 */
-	rl->pre_ma = shed_est_pre(s, c, rl->on_cyc + 2);
+	rl->pre_ma = shed_est_pre(s, c, (rl->on_cyc > s->ci[c].sw_cyc ?
+					  rl->on_cyc : s->ci[c].sw_cyc) + 2);
 	rl->est = 1;
 	rl->shed_cyc = s->cycles;
 	rl->off_until = s->now + shed_off_ns(s, best);
@@ -1799,7 +1805,8 @@ static void shed_learn_on(struct phloem_shed *s, uint32_t r)
 {
 	struct shed_relay *rl = &s->rl[r];
 
-	rl->on_pre = shed_est_pre(s, s->cfg.relay[r].circuit, 0);
+	rl->on_pre = shed_est_pre(s, s->cfg.relay[r].circuit,
+				  s->ci[s->cfg.relay[r].circuit].sw_cyc + 2);
 	rl->on_cyc = s->cycles;
 	rl->on_est = 1;
 }
@@ -2248,8 +2255,10 @@ static void shed_update_deadline(struct phloem_shed *s)
  * The estimate of shed relay @r, once its circuit has steady cycles after
  * the switching: the first SHED_EST_RUN steady ones after the cycle the
  * relay opened in, or, when none have come by SHED_EST_WAIT cycles, the
- * smallest of them. A load that never fits its circuit's restore
- * threshold gets its attempts sooner than the max hold (shed_retry_ns()).
+ * smallest of them; when another relay of the circuit switches first,
+ * only the cycles before that switching count. A load that never fits its
+ * circuit's restore threshold gets its attempts sooner than the max hold
+ * (shed_retry_ns()).
  */
 static void shed_est_post(struct phloem_shed *s, uint32_t r)
 {
@@ -2258,9 +2267,12 @@ static void shed_est_post(struct phloem_shed *s, uint32_t r)
 	uint64_t lo = rl->shed_cyc + 2, n = s->cycles, t;
 	uint32_t post, mean = 0;
 
-	if (n < lo + SHED_EST_RUN - 1)
+	if (s->ci[c].sw_cyc > rl->shed_cyc)	/* switched in sw_cyc + 1 */
+		post = s->ci[c].sw_cyc >= lo ?
+		       shed_level(s, c, lo, s->ci[c].sw_cyc, 0) : SHED_U32_MAX;
+	else if (n < lo + SHED_EST_RUN - 1)
 		return;
-	if (shed_run(s, c, n, &mean))
+	else if (shed_run(s, c, n, &mean))
 		post = mean;
 	else if (n >= lo + SHED_EST_WAIT)
 		post = shed_level(s, c, lo, n, 0);
@@ -2268,22 +2280,26 @@ static void shed_est_post(struct phloem_shed *s, uint32_t r)
 		return;
 	rl->est = 0;
 	/*
-	 * No steady cycles between the relay's last switching on and this
-	 * shed (pre_ma not known): the newest steady level before the shed
-	 * would be one without this load and maybe with others, so the
-	 * drop says nothing of this load.
+	 * No steady cycles between the relay's last switching on (or the
+	 * circuit's last switching) and this shed, pre_ma not known: the
+	 * newest steady level before the shed was one without this load and
+	 * maybe with others, so the drop says nothing of this load. Nor does
+	 * it when another relay switched before a cycle after the shed.
 	 */
-	if (rl->pre_ma == SHED_U32_MAX)
+	if (rl->pre_ma == SHED_U32_MAX || post == SHED_U32_MAX)
 		rl->load_ma = 0;
 	else
 		rl->load_ma = rl->pre_ma > post ? rl->pre_ma - post : 0;
 	/*
 	 * No drop beyond noise at the shed: another load stepped on as this
 	 * one went off (shed within a step). The load it drew when it was
-	 * last switched on is the better estimate, when known.
+	 * last switched on is the better estimate, when known; never more
+	 * than the whole steady circuit current before the shed, which
+	 * carried it.
 	 */
 	if (rl->load_ma <= SHED_STEADY_MA && rl->on_ma > rl->load_ma)
-		rl->load_ma = rl->on_ma;
+		rl->load_ma = rl->pre_ma != SHED_U32_MAX &&
+			      rl->pre_ma < rl->on_ma ? rl->pre_ma : rl->on_ma;
 	if (shed_never_fits(s, r)) {
 		t = rl->off_until + shed_retry_ns(s, r);
 		if (t < rl->try_ns)
@@ -2293,9 +2309,12 @@ static void shed_est_post(struct phloem_shed *s, uint32_t r)
 
 /*
  * The load of relay @r switched on at cycle on_cyc: the first steady run
- * of its circuit after the cycle it closed in, minus the steady current
- * before it. No steady run by SHED_EST_WAIT cycles, or shed again before
- * that: nothing learned this time.
+ * of its circuit after the cycle it closed in (starting in the first or
+ * the second cycle after it), minus the steady current before it. No such
+ * run, another relay of the circuit switched before it ended, or shed
+ * again before that: nothing learned this time (a later run would hold
+ * whatever else changed meanwhile: the next relay of a staggered return,
+ * a load that stepped on).
  */
 static void shed_learn_post(struct phloem_shed *s, uint32_t r)
 {
@@ -2303,14 +2322,14 @@ static void shed_learn_post(struct phloem_shed *s, uint32_t r)
 	uint64_t lo = rl->on_cyc + 2, n = s->cycles;
 	uint32_t mean = 0;
 
-	if (rl->shed) {
+	if (rl->shed || s->ci[s->cfg.relay[r].circuit].sw_cyc > rl->on_cyc) {
 		rl->on_est = 0;
 		return;
 	}
 	if (n < lo + SHED_EST_RUN - 1)
 		return;
 	if (!shed_run(s, s->cfg.relay[r].circuit, n, &mean)) {
-		if (n >= lo + SHED_EST_WAIT)
+		if (n >= lo + SHED_EST_RUN)
 			rl->on_est = 0;
 		return;
 	}
@@ -2328,6 +2347,11 @@ static void shed_close(struct phloem_shed *s, uint64_t t_end, uint32_t freq)
 	shed_measure(s, dt);
 	s->freq_mhz = freq;
 	s->cycles++;
+	/* the circuits whose relays switched in the cycle that just closed */
+	for (r = 0; r < s->nrel; r++)
+		if ((s->relays ^ s->cyc_rel) & (1U << r))
+			s->ci[s->cfg.relay[r].circuit].sw_cyc = s->cycles - 1;
+	s->cyc_rel = s->relays;
 
 	if (s->state & PHLOEM_STATE_F_FAILSAFE && !s->tainted && s->nsamp)
 		shed_failsafe_leave(s);

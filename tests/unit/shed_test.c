@@ -1662,6 +1662,62 @@ static bool sim_all_on(struct sim *m, uint64_t ms)
 }
 
 /*
+ * What phloem_bench met in check-vm-trace: at boot the simulated HAT's EV
+ * (3 A) and heater (4 A) came back 40 ms apart (staggered return), and the
+ * unit "learned" the EV's load from the first steady cycles after its
+ * switching, which held the heater too: 7.0 A. The bench then zeroes the
+ * heater and steps it to 4 A; the EV, shed within that step, shows no drop
+ * at its own switching (3 A off, 4 A on, still on for the first steady
+ * cycles after the shed), so the learned 7.0 A became its
+ * estimate, which never fits the 4 A restore threshold: the EV was held
+ * for seconds from the first round. A load is learned only from cycles
+ * before any other switching of its circuit, and an estimate taken from
+ * the learned load is never more than the circuit carried before the shed.
+ */
+TEST(estimate_not_across_the_staggered_return)
+{
+	struct sim *m = sim_new(50, 4000);
+	struct phloem_status st;
+	int round, e;
+
+	bench_garage(m);
+	/* the boot configuration: the circuit's own 16 A rating */
+	m->cfg.circuit[1].limit_ma = 16000;
+	m->relay_a[SIM_HEATER] = 4;
+	sim_start(m);
+	ASSERT_TRUE(sim_settle(m));
+	ASSERT_TRUE(sim_all_on(m, 2000));
+	sim_run_ms(m, 500);
+	/* phloem_bench: a quiet house, then its 5 A limit */
+	m->relay_a[SIM_HEATER] = 0;
+	sim_run_ms(m, 200);
+	m->cfg.circuit[1].limit_ma = 5000;
+	ASSERT_EQ(0, phloem_shed_set_config(m->s, &m->cfg, m->ns));
+	sim_run_ms(m, 200);
+	for (round = 0; round < 5; round++) {
+		int i0 = m->nev;
+		uint64_t t = m->ns;
+
+		m->relay_a[SIM_HEATER] = 4;
+		while (sim_find(m, i0, PHLOEM_EV_SHED) < 0 && m->ns < t + 1000 * MS)
+			sim_step(m);
+		e = sim_find(m, i0, PHLOEM_EV_SHED);
+		ASSERT_GE(e, 0);
+		ASSERT_EQ(SIM_EV, m->ev[e].ev.relay);
+		/* the step stays for the first steady cycles after the shed */
+		sim_run_ms(m, 150);
+		m->relay_a[SIM_HEATER] = 0;
+		ASSERT_TRUE(sim_all_on(m, 1000));
+		sim_status(m, &st);
+		EXPECT_LE(st.relay[SIM_EV].load_ma, 3500)
+			TH_LOG("round %d: the EV (3 A) estimated at %u mA", round,
+			       st.relay[SIM_EV].load_ma);
+		sim_run_ms(m, 300);
+	}
+	sim_del(m);
+}
+
+/*
  * phloem_bench's rounds as they run: the next overload comes as soon as
  * the EV is seen back on (wait_ev_on() polls every 5 ms), so the step
  * lands 0 to 60 ms after the restore's switching, before the circuit has

@@ -23,7 +23,7 @@
  * ("overloads with no step on").
  *
  * Usage: phloem_bench [-n ROUNDS] [-m MULT[,MULT...]] [-i INST_PCT]
- *                     [-r RATE_HZ] [-s STALE_MS] [-w MS] [-e MS] [-t NAME]
+ *                     [-r RATE_HZ] [-s STALE_MS] [-w MS] [-e MS] [-t NAME] [-v]
  *   -m  overload multiples of the 5 A limit, used in turn (default 1.4)
  *   -i  instantaneous threshold, % of the limit (default 125)
  *   -r  sample rate for the run (default: the boot configuration's)
@@ -36,6 +36,7 @@
  *   -t  also print one TAP line "ok/not ok - NAME: ..." (0 missed,
  *       every shed at >= 1.5x within one mains cycle of signal time, and
  *       at most 10 % of the rounds not run for relays held by failsafe)
+ *   -v  also print the unit's view of the EV after each restore
  *
  * Under QEMU TCG these are functional figures, not hardware timings.
  */
@@ -127,9 +128,9 @@ static void explain(int fd, const char *what, unsigned int round)
 	status(fd, &st);
 	r = &st.relay[R_EV];
 	fprintf(stderr, "phloem_bench: round %u: %s: state 0x%x, ev on %u reason %u "
-		"load_ma %u restore_in_ms %u backoff %u, heater on %u reason %u "
+		"hold %u load_ma %u restore_in_ms %u backoff %u, heater on %u reason %u "
 		"load_ma %u, garage irms %u mA heat %u/1000\n",
-		round, what, st.state, r->on, r->reason, r->load_ma,
+		round, what, st.state, r->on, r->reason, st.hold[R_EV], r->load_ma,
 		r->restore_in_ms, r->backoff, st.relay[R_HEATER].on,
 		st.relay[R_HEATER].reason, st.relay[R_HEATER].load_ma,
 		st.circuit[GARAGE].irms_ma, st.circuit[GARAGE].heat_permille);
@@ -342,7 +343,7 @@ int main(int argc, char **argv)
 	unsigned int rounds = 200, inst_pct = 125, rate = 0, nm = 0, stale = 2000;
 	unsigned int i, n = 0, missed = 0, fsafe = 0, no_restore = 0, late = 0;
 	unsigned int heater_shed = 0, hold_ms = 60, evwait_ms = 5000, unrun;
-	unsigned int stray = 0, paused = 0;
+	unsigned int stray = 0, paused = 0, verbose = 0;
 	uint64_t off_ns;
 	int bad;
 	const char *tap = NULL;
@@ -354,7 +355,7 @@ int main(int argc, char **argv)
 	char *mults = NULL, *tok;
 	int fd, opt;
 
-	while ((opt = getopt(argc, argv, "n:m:i:r:s:w:e:t:")) != -1) {
+	while ((opt = getopt(argc, argv, "n:m:i:r:s:w:e:t:v")) != -1) {
 		switch (opt) {
 		case 'n': rounds = (unsigned int)atoi(optarg); break;
 		case 'm': mults = optarg; break;
@@ -364,9 +365,10 @@ int main(int argc, char **argv)
 		case 'w': hold_ms = (unsigned int)atoi(optarg); break;
 		case 'e': evwait_ms = (unsigned int)atoi(optarg); break;
 		case 't': tap = optarg; break;
+		case 'v': verbose = 1; break;
 		default:
 			fprintf(stderr, "usage: phloem_bench [-n rounds] [-m mult,...] "
-				"[-i inst_pct] [-r rate_hz] [-s stale_ms] [-w ms] [-e ms] [-t name]\n");
+				"[-i inst_pct] [-r rate_hz] [-s stale_ms] [-w ms] [-e ms] [-t name] [-v]\n");
 			return 2;
 		}
 	}
@@ -507,10 +509,13 @@ int main(int argc, char **argv)
 		usleep(hold_ms * 1000);
 		sim_set("relay1/load_ma", 0);
 		off_ns = now_ns();
-		if (wait_event(fd, PHLOEM_EV_RESTORE, shed.event.relay, 5000,
-			       &rest) == W_NONE) {
+		got = wait_event(fd, PHLOEM_EV_RESTORE, shed.event.relay, 5000,
+				 &rest);
+		if (got == W_NONE) {
 			no_restore++;
 			explain(fd, "EV not restored within 5 s", i);
+		} else if (verbose) {
+			explain(fd, "restored", i);
 		}
 	}
 	t1 = now_ns();

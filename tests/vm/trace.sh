@@ -74,7 +74,7 @@ else
 	ok 1 "attached within 120 s: $(head -c 300 "$W/trace.err")"
 fi
 phloem_stats "$W/s0.json" "$(sampler_pid)"
-"$dir/phloem_bench" -n 20 > "$W/bench.out" 2>&1
+"$dir/phloem_bench" -n 20 -v > "$W/bench.out" 2>&1
 brc=$?
 phloem_stats "$W/s1.json" "$(sampler_pid)"
 sleep 0.5
@@ -83,7 +83,8 @@ trc=$?
 tool=
 ok "$([ $brc = 0 ]; echo $?)" "20 step overloads ran (phloem_bench status $brc)"
 ok "$([ $trc = 0 ]; echo $?)" "phloem-trace ended cleanly on SIGINT (status $trc)"
-[ $brc = 0 ] || tail -n 20 "$W/bench.out" | sed 's/^/# /'
+[ $brc = 0 ] || { grep '^phloem_bench: round' "$W/bench.out"
+		  tail -n 20 "$W/bench.out"; } | sed 's/^/# /'
 
 $PY - "$W/trace.json" "$W/s0.json" "$W/s1.json" <<'PYEOF'
 import json, sys
