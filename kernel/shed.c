@@ -1793,17 +1793,24 @@ static void shed_hold_note(struct phloem_shed *s, uint32_t r, uint32_t why)
  * Relay @r is switched on now: learn its load from the steady cycles
  * around this switching (shed_learn_post()), so that a later shed whose
  * own switching shows no drop (shed within a load step) still knows it.
+ * What was learned at an earlier switching is forgotten: a load is known
+ * only from its newest switching on, or not at all (a value learned
+ * wrong, from cycles a stalled sampler left, would otherwise stand for
+ * every later shed within a step).
  */
 #ifdef SHED_WP
 /*@ requires shed_ok(s);
     requires r < PHLOEM_MAX_RELAYS;
-    assigns s->rl[r].on_pre, s->rl[r].on_cyc, s->rl[r].on_est;
+    assigns s->rl[r].on_pre, s->rl[r].on_cyc, s->rl[r].on_est,
+            s->rl[r].on_ma;
     ensures shed_ok(s);
  */
 #endif
 static void shed_learn_on(struct phloem_shed *s, uint32_t r)
 {
 	struct shed_relay *rl = &s->rl[r];
+
+	rl->on_ma = 0;
 
 	rl->on_pre = shed_est_pre(s, s->cfg.relay[r].circuit,
 				  s->ci[s->cfg.relay[r].circuit].sw_cyc + 2);
@@ -1917,7 +1924,8 @@ static uint32_t shed_fs_pick(const struct phloem_shed *s)
 /*@ requires shed_ok(s);
     requires r < s->nrel;
     assigns s->rl[r].fs_hold, s->rl[r].on_pre, s->rl[r].on_cyc,
-            s->rl[r].on_est, s->last_restore, s->relays, s->shedmask,
+            s->rl[r].on_est, s->rl[r].on_ma, s->last_restore, s->relays,
+            s->shedmask,
             s->evq[0 .. PHLOEM_SHED_EVQ - 1], s->evhead, s->evcount,
             s->evpushed, s->evlost;
     ensures shed_ok(s);

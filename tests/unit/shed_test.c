@@ -1717,6 +1717,66 @@ TEST(estimate_not_across_the_staggered_return)
 	sim_del(m);
 }
 
+/* shed the EV with a 4 A step held @hold_ms, then wait until it is back */
+static int ev_shed_and_back(struct sim *m, uint64_t hold_ms)
+{
+	int i0 = m->nev, e;
+	uint64_t t = m->ns;
+
+	m->relay_a[SIM_HEATER] = 4;
+	while (sim_find(m, i0, PHLOEM_EV_SHED) < 0 && m->ns < t + 1000 * MS)
+		sim_step(m);
+	e = sim_find(m, i0, PHLOEM_EV_SHED);
+	if (e < 0)
+		return -1;
+	sim_run_ms(m, hold_ms);
+	m->relay_a[SIM_HEATER] = 0;
+	t = m->ns;
+	while (sim_find(m, e, PHLOEM_EV_RESTORE) < 0 && m->ns < t + 5000 * MS)
+		sim_step(m);
+	return sim_find(m, e, PHLOEM_EV_RESTORE);
+}
+
+/*
+ * A load learned wrong at one switching on must not stand for later ones.
+ * The EV (3 A) is restored and 2.5 A step on within the cycle after it
+ * (5.5 A, under the instantaneous threshold): the first steady cycles
+ * after the switching hold both, and 5.5 A is "learned". In the VM a
+ * sampler stalled by a SCHED_FIFO hog did the same (7.2 A). Each later
+ * round restores the EV and steps at once, so its shed has no steady
+ * cycles before it and no drop, and its learning is cut short by the
+ * shed: the 5.5 A learned long before became the estimate of every round,
+ * which never fits the 4 A restore threshold. What was learned is
+ * forgotten at each switching on.
+ */
+TEST(stale_learned_load_forgotten_at_switching_on)
+{
+	struct sim *m = sim_new(50, 4000);
+	struct phloem_status st;
+	int round;
+
+	bench_garage(m);
+	sim_start(m);
+	ASSERT_TRUE(sim_settle(m));
+	ASSERT_TRUE(sim_all_on(m, 2000));
+	sim_run_ms(m, 300);
+	ASSERT_GE(ev_shed_and_back(m, 60), 0);
+	m->relay_a[SIM_HEATER] = 2.5;		/* the learning's step */
+	sim_run_ms(m, 300);
+	m->relay_a[SIM_HEATER] = 0;
+	sim_run_ms(m, 300);
+	for (round = 0; round < 3; round++) {
+		/* the step as soon as the EV is back, held past the estimate */
+		ASSERT_GE(ev_shed_and_back(m, round ? 150 : 60), 0)
+			TH_LOG("round %d: the EV not back in 5 s", round);
+		sim_status(m, &st);
+		EXPECT_LE(st.relay[SIM_EV].load_ma, 3500)
+			TH_LOG("round %d: the EV (3 A) estimated at %u mA", round,
+			       st.relay[SIM_EV].load_ma);
+	}
+	sim_del(m);
+}
+
 /*
  * phloem_bench's rounds as they run: the next overload comes as soon as
  * the EV is seen back on (wait_ev_on() polls every 5 ms), so the step
