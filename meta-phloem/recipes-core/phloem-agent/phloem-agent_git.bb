@@ -29,6 +29,9 @@ inherit systemd pkgconfig
 # (docs/modbus.md) and links libmodbus; shlibs would find it, the recipe
 # says it too so that an image without it fails at build, not at run time.
 RDEPENDS:${PN} += "libmodbus"
+# libnl-route is loaded with dlopen() only when [peers] interfaces are
+# configured (agent/lib/dynlib): no shlibs dependency, so it is said here.
+RDEPENDS:${PN} += "libnl-route"
 
 # The agent without the module is of little use, but an image may build
 # the module into its kernel instead: recommend, do not depend.
