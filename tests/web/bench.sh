@@ -62,7 +62,8 @@ wait_for 10 grep -q "mqtt: connected" "$T/log"
 sleep "$IDLE_S"
 rss=$(awk '/^VmRSS/ {print $2}' "/proc/$PID/status")
 # where it goes: /proc/PID/smaps's Rss by mapping, in groups (docs/web.md,
-# "Memory"); "KiB private" is Private_Dirty, the part no other process shares
+# "Memory"); "private" is Private_Dirty: pages written (relocations, data,
+# heap) that no other process shares
 cp "/proc/$PID/smaps" "$T/smaps"
 rss_groups() {
 	awk '
@@ -75,7 +76,7 @@ rss_groups() {
 		if (f ~ /\/libmicrohttpd\./) return "web: libmicrohttpd"
 		if (f ~ /\/lib(gnutls|p11-kit|nettle|hogweed|gmp|tasn1|idn2|unistring|ffi)\./) return "web: GnuTLS and the eight it needs"
 		if (f ~ /^\[v/) return "kernel ([vdso], [vvar])"
-		return "other libraries (libnl, json-c, sodium, modbus, inih)"
+		return "libnl, json-c, sodium, modbus, inih"
 	}
 	/^[0-9a-f]+-[0-9a-f]+ / { g = group($6) }
 	/^Rss:/ { r[g] += $2 }
@@ -107,6 +108,6 @@ v=$(verdict "$rss" 8192)
 [ "$v" = ok ] || missed="$missed rss"
 printf '%-52s %8s KiB %10s  %s\n' "VmRSS, both on, ${IDLE_S}s idle" "$rss" "<= 8192" "$v"
 rss_groups "$T/smaps" | while IFS=$'\t' read -r g r d; do
-	printf '%-52s %8s KiB %10s  %s\n' "  $g" "$r" "$d private" ""
+	printf '%-52s %8s KiB  (%s KiB private)\n' "  $g" "$r" "$d"
 done
 [ -z "$missed" ] || { echo "bench-web: missed:$missed"; exit 1; }
