@@ -16,8 +16,9 @@ DEPENDS = "libnl libsodium libmodbus libbpf sqlite3 libinih json-c"
 # phloemd (.incbin): there are no web files to install.
 # phloemd never uses libmicrohttpd's own TLS (the dashboard is plain HTTP
 # on localhost by default): PACKAGECONFIG:remove:pn-libmicrohttpd = "https"
-# in the distro or local.conf drops GnuTLS from the image and about 2.3 MiB
-# from phloemd's resident memory with the dashboard on (docs/web.md).
+# in the distro or local.conf drops GnuTLS from the image and about 1.5 MiB
+# from phloemd's resident memory with the dashboard on (docs/web.md; with
+# https, phloemd keeps GnuTLS from initialising: agent/phloemd/tlsskip.c).
 DEPENDS += "mosquitto libmicrohttpd"
 PACKAGECONFIG ??= "mqtt web"
 PACKAGECONFIG[mqtt] = ",,,libmosquitto1"
