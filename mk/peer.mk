@@ -11,11 +11,13 @@
 #                     chains every 10 s while they settle (tests/peer/meter.sh)
 PEER_PKGS := libnl-route-3.0
 $(AB)/obj/lib/peer/%.o: AGENT_CFLAGS += $(shell $(PKG_CONFIG) --cflags $(PEER_PKGS) 2>/dev/null)
-# mk/phloemd.mk is read after this file: its names are spelled out here
-$(AB)/phloemd: PD_LIBS += $(shell $(PKG_CONFIG) --libs $(PEER_PKGS) libsodium 2>/dev/null)
+# mk/phloemd.mk is read after this file: its names are spelled out here.
+# libnl-route is not linked: discovery.c loads it when interfaces are
+# configured (agent/lib/dynlib); its headers and libnl-3 are needed.
+$(AB)/phloemd: PD_LIBS += $(shell $(PKG_CONFIG) --libs libnl-3.0 libsodium 2>/dev/null)
 
 PT := $(BUILD)/tests/peer
-PEER_SRCS := $(sort $(wildcard $(TOP)/agent/lib/peer/*.c))
+PEER_SRCS := $(sort $(wildcard $(TOP)/agent/lib/peer/*.c)) $(TOP)/agent/lib/dynlib/dynlib.c
 PEER_HDRS := $(TOP)/agent/lib/peer/peer.h
 
 # sync.c works on the ledger: its sources come along (as the fuzz targets do)

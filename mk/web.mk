@@ -25,3 +25,9 @@ BENCHES += bench-web
 demo-web: $(PHLOEMD)
 	@PHLOEMD=$(PHLOEMD) $(TOP)/tests/web/demo.sh
 .PHONY: demo-web
+
+# agent/phloemd/tlsskip.c: names libmicrohttpd and GnuTLS must find in the
+# executable ahead of GnuTLS's own (GnuTLS's init skipped, plain HTTP only)
+PD_COMMA := ,
+PD_TLSSKIP := _gnutls_global_init_skip gnutls_global_init gnutls_global_deinit
+$(AB)/phloemd: PD_LIBS += $(patsubst %,-Wl$(PD_COMMA)--export-dynamic-symbol=%,$(PD_TLSSKIP))

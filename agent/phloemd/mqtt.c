@@ -32,7 +32,7 @@
 
 #include "ctljson.h"
 #include "daemon.h"
-#include "dynlib.h"
+#include "dynlib/dynlib.h"
 #include "mqtt.h"
 
 /* the library, loaded when the section is configured (dynlib.h) */

@@ -377,6 +377,14 @@ check "g1 and g3 start again with their state files (issue 11, item 5)" \
 check "and see each other alive" wait_for 15 state_of 1 "$k3" alive
 check "g2 cannot be invited again" sh -c "! PHLOEMD_SOCKET=$T/g1/sock $PHLOEMCTL community invite $k2 >/dev/null 2>&1"
 
+# ---- libnl-route: loaded for discovery interfaces only (agent/lib/dynlib) ----
+check "no interfaces configured: libnl-route not in g1" sh -c "! grep -q libnl-route /proc/${PIDS[1]}/maps"
+mkdir -p "$T/g5"
+conf 5 1 | sed 's/^announce_ms/interfaces = lo\nannounce_ms/' >"$T/g5/conf"
+start 5
+check "interfaces = lo: g5 runs with libnl-route loaded then" \
+	sh -c "kill -0 ${PIDS[5]} && grep -q libnl-route /proc/${PIDS[5]}/maps && PHLOEMD_SOCKET=$T/g5/sock $PHLOEMCTL peers >/dev/null"
+
 for i in 1 2 3 4; do
 	grep -q "peers: key" "$T/g$i/log" || { diag "g$i log:"; sed 's/^/#   /' "$T/g$i/log"; }
 done

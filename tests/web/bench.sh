@@ -61,10 +61,28 @@ PID=$!
 wait_for 10 grep -q "mqtt: connected" "$T/log"
 sleep "$IDLE_S"
 rss=$(awk '/^VmRSS/ {print $2}' "/proc/$PID/status")
-# where it goes: the TLS stacks the two libraries are linked against
-# (Debian: libmosquitto -> OpenSSL, libmicrohttpd -> GnuTLS and its six)
-tls=$(awk '/^[0-9a-f]+-[0-9a-f]+ / { lib = $6 } /^Rss:/ && lib ~ /lib(crypto|ssl|gnutls|p11-kit|nettle|hogweed|gmp|tasn1|idn2|unistring|ffi)\./ { s += $2 } END { print s + 0 }' "/proc/$PID/smaps")
-libs=$(awk '/^[0-9a-f]+-[0-9a-f]+ / { lib = $6 } /^Rss:/ && lib ~ /lib(mosquitto|microhttpd)\./ { s += $2 } END { print s + 0 }' "/proc/$PID/smaps")
+# where it goes: /proc/PID/smaps's Rss by mapping, in groups (docs/web.md,
+# "Memory"); "private" is Private_Dirty: pages written (relocations, data,
+# heap) that no other process shares
+cp "/proc/$PID/smaps" "$T/smaps"
+rss_groups() {
+	awk '
+	function group(f) {
+		if (f == "" || f ~ /^\[(heap|stack|anon)/ || f ~ /\/phloemd$/) return "phloemd: binary, heap, stack, anonymous"
+		if (f ~ /\/(libc\.so|ld-linux)/) return "C library (libc, ld.so)"
+		if (f ~ /\/libsqlite3\.|\/libm\.so|\.db-shm$/) return "SQLite (libsqlite3, libm, WAL index)"
+		if (f ~ /\/libmosquitto\./) return "MQTT: libmosquitto"
+		if (f ~ /\/lib(crypto|ssl)\./) return "MQTT: OpenSSL (libcrypto, libssl)"
+		if (f ~ /\/libmicrohttpd\./) return "web: libmicrohttpd"
+		if (f ~ /\/lib(gnutls|p11-kit|nettle|hogweed|gmp|tasn1|idn2|unistring|ffi)\./) return "web: GnuTLS and the eight it needs"
+		if (f ~ /^\[v/) return "kernel ([vdso], [vvar])"
+		return "libnl, json-c, sodium, modbus, inih"
+	}
+	/^[0-9a-f]+-[0-9a-f]+ / { g = group($6) }
+	/^Rss:/ { r[g] += $2 }
+	/^Private_Dirty:/ { d[g] += $2 }
+	END { for (g in r) if (r[g]) printf "%s\t%d\t%d\n", g, r[g], d[g] }' "$1" | sort -t "$(printf '\t')" -k2,2nr
+}
 timeout 10 mosquitto_sub -h 127.0.0.1 -p "$PORT" -t 'phloem/#' -t 'homeassistant/#' -v >"$T/steady" 2>/dev/null
 steady=$(( $(grep -vc ' .*config' "$T/steady" || true) ))
 # a burst: 200 overrides, each an event (queued, QoS 1) and a state round
@@ -89,6 +107,7 @@ printf '%-52s %9.0f /s %10s  %s\n' "MQTT events delivered, $burst overrides by p
 v=$(verdict "$rss" 8192)
 [ "$v" = ok ] || missed="$missed rss"
 printf '%-52s %8s KiB %10s  %s\n' "VmRSS, both on, ${IDLE_S}s idle" "$rss" "<= 8192" "$v"
-printf '%-52s %8s KiB %10s  %s\n' "  of which libmosquitto and libmicrohttpd" "$libs" "" ""
-printf '%-52s %8s KiB %10s  %s\n' "  of which the TLS libraries they pull in" "$tls" "" ""
+rss_groups "$T/smaps" | while IFS=$'\t' read -r g r d; do
+	printf '%-52s %8s KiB  (%s KiB private)\n' "  $g" "$r" "$d"
+done
 [ -z "$missed" ] || { echo "bench-web: missed:$missed"; exit 1; }

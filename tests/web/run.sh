@@ -64,12 +64,19 @@ check "a token under 16 characters: refused at start" grep -q "shorter than 16" 
 conf "port = 0
 token_file = $T/token
 push_ms = 500" >"$T/t.conf"
-"$PHLOEMD" -c "$T/t.conf" 2>>"$T/log" &
+# the dynamic linker's bindings logged (to $T/ld.PID): GnuTLS's init
+LD_DEBUG=bindings LD_DEBUG_OUTPUT=$T/ld "$PHLOEMD" -c "$T/t.conf" 2>>"$T/log" &
 PID=$!
 wait_for 10 grep -q "dashboard on" "$T/log"
 URL=$(grep -o 'http://[^ ]*' "$T/log" | head -1)
 URL=${URL%/}
 check "listens on localhost by default ($URL)" grep -q "^http://127.0.0.1:" <<<"$URL"
+# plain HTTP: libmicrohttpd's and GnuTLS's constructors find phloemd's
+# GnuTLS init names (agent/phloemd/tlsskip.c), so GnuTLS is not initialised
+for s in gnutls_global_init _gnutls_global_init_skip; do
+	check "GnuTLS not initialised: $s bound to phloemd's" \
+		grep -q "to $PHLOEMD \\[0\\]: normal symbol \`$s'" "$T/ld.$PID"
+done
 diag "dashboard: $URL"
 
 # ---- reads (once the sim has settled: both relays back on) ----

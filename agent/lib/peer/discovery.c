@@ -9,7 +9,9 @@
  * associates late): libnl-route's cache manager follows links and
  * addresses over rtnetlink, and when a configured interface appears, or
  * gains an address, the groups are joined on it and the caller is told to
- * announce at once rather than wait for the next period.
+ * announce at once rather than wait for the next period. libnl-route is
+ * loaded then, not linked (dynlib.h): a gateway with no interfaces
+ * configured (statics only) does not carry its 0.4 MiB.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -25,7 +27,20 @@
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
 
+#include "dynlib/dynlib.h"
 #include "peer.h"
+
+#define RTNL_SONAME "libnl-route-3.so.200"
+#define RTNL_FUNCS(X) \
+	X(rtnl_addr_get_ifindex) \
+	X(rtnl_link_get_by_name) \
+	X(rtnl_link_get_flags) \
+	X(rtnl_link_get_ifindex) \
+	X(rtnl_link_put)
+static struct {
+	RTNL_FUNCS(PD_DYN_FIELD)
+} rtnl;
+static const char *const rtnl_names[] = { RTNL_FUNCS(PD_DYN_NAME) };
 
 static int udp_socket(int family, uint16_t port)
 {
@@ -79,18 +94,18 @@ static void join(struct peer_disc *d, int i)
 static void refresh(struct peer_disc *d)
 {
 	for (int i = 0; i < d->nifaces; i++) {
-		struct rtnl_link *l = rtnl_link_get_by_name(d->link_cache, d->ifname[i]);
+		struct rtnl_link *l = rtnl.rtnl_link_get_by_name(d->link_cache, d->ifname[i]);
 		int idx = 0;
 		uint32_t naddr = 0;
 
-		if (l && (rtnl_link_get_flags(l) & IFF_UP))
-			idx = rtnl_link_get_ifindex(l);
+		if (l && (rtnl.rtnl_link_get_flags(l) & IFF_UP))
+			idx = rtnl.rtnl_link_get_ifindex(l);
 		if (l)
-			rtnl_link_put(l);
+			rtnl.rtnl_link_put(l);
 		if (idx) {
 			for (struct nl_object *o = nl_cache_get_first(d->addr_cache); o;
 			     o = nl_cache_get_next(o))
-				if (rtnl_addr_get_ifindex((struct rtnl_addr *)o) == idx)
+				if (rtnl.rtnl_addr_get_ifindex((struct rtnl_addr *)o) == idx)
 					naddr++;
 		}
 		if (idx != d->ifindex[i] || naddr != d->ifaddrs[i]) {
@@ -200,6 +215,15 @@ int peer_disc_open(struct peer_disc *d, uint16_t port, const char *ifaces,
 		goto fail;
 	}
 	if (d->nifaces) {
+		/* loading it registers its caches ("route/link", ...) */
+		_Static_assert(sizeof(rtnl) == sizeof(rtnl_names) / sizeof(rtnl_names[0]) * sizeof(void *),
+			       "one pointer per name");
+		if (!rtnl.rtnl_link_put &&
+		    pd_dynlib_load(RTNL_SONAME, rtnl_names, &rtnl,
+				   sizeof(rtnl_names) / sizeof(rtnl_names[0]), err, errlen)) {
+			ret = -ENOENT;
+			goto fail;
+		}
 		ret = nl_cache_mngr_alloc(NULL, NETLINK_ROUTE, NL_AUTO_PROVIDE, &mngr);
 		if (!ret)
 			ret = nl_cache_mngr_add(mngr, "route/link", on_change, d, &lc);

@@ -16,8 +16,9 @@ DEPENDS = "libnl libsodium libmodbus libbpf sqlite3 libinih json-c"
 # phloemd (.incbin): there are no web files to install.
 # phloemd never uses libmicrohttpd's own TLS (the dashboard is plain HTTP
 # on localhost by default): PACKAGECONFIG:remove:pn-libmicrohttpd = "https"
-# in the distro or local.conf drops GnuTLS from the image and about 2.3 MiB
-# from phloemd's resident memory with the dashboard on (docs/web.md).
+# in the distro or local.conf drops GnuTLS from the image and about 1.5 MiB
+# from phloemd's resident memory with the dashboard on (docs/web.md; with
+# https, phloemd keeps GnuTLS from initialising: agent/phloemd/tlsskip.c).
 DEPENDS += "mosquitto libmicrohttpd"
 PACKAGECONFIG ??= "mqtt web"
 PACKAGECONFIG[mqtt] = ",,,libmosquitto1"
@@ -29,6 +30,9 @@ inherit systemd pkgconfig
 # (docs/modbus.md) and links libmodbus; shlibs would find it, the recipe
 # says it too so that an image without it fails at build, not at run time.
 RDEPENDS:${PN} += "libmodbus"
+# libnl-route is loaded with dlopen() only when [peers] interfaces are
+# configured (agent/lib/dynlib): no shlibs dependency, so it is said here.
+RDEPENDS:${PN} += "libnl-route"
 
 # The agent without the module is of little use, but an image may build
 # the module into its kernel instead: recommend, do not depend.

@@ -1,10 +1,10 @@
-// SPDX-License-Identifier: GPL-2.0
-/* phloemd: on-demand libraries (dynlib.h). */
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* On-demand libraries (dynlib.h). */
 #include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "dynlib.h"
+#include "dynlib/dynlib.h"
 
 int pd_dynlib_load(const char *soname, const char *const *names, void *table,
 		   size_t n, char *err, size_t errlen)
