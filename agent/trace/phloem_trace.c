@@ -290,24 +290,45 @@ static void run_name(const struct pt_run *r, char *buf, size_t len)
 	}
 }
 
+/* The part of a run inside the late window [expires, t0) */
+static uint64_t overlap(const struct pt_late *l, const struct pt_run *r)
+{
+	uint64_t a = r->start > l->expires ? r->start : l->expires;
+	uint64_t b = r->end < l->t0 ? r->end : l->t0;
+
+	return b > a ? b - a : 0;
+}
+
+static const struct pt_late *sort_late;
+
+static int by_overlap(const void *a, const void *b)
+{
+	uint64_t x = overlap(sort_late, a), y = overlap(sort_late, b);
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* The runs of a late wake-up, the longest first; the BPF side kept the
+ * longest PT_CPULOG of the window, the tables show PT_RUNS */
 static int on_late(const struct pt_late *l)
 {
+	struct pt_run runs[PT_CPULOG];
 	char name[64];
-	unsigned int i, n = l->nruns < PT_RUNS ? l->nruns : PT_RUNS;
+	unsigned int i, n = l->nruns < PT_CPULOG ? l->nruns : PT_CPULOG;
+	uint64_t rest = 0;
 
+	memcpy(runs, l->runs, n * sizeof(runs[0]));
+	sort_late = l;
+	qsort(runs, n, sizeof(runs[0]), by_overlap);
 	if (opt.json) {
 		printf("{\"type\":\"late\",\"device\":%d,\"cpu\":%u,\"expires_ns\":%" PRIu64
-		       ",\"late_us\":%.3f,\"truncated\":%s,\"ran\":[",
+		       ",\"late_us\":%.3f,\"runs_seen\":%u,\"truncated\":%s,\"ran\":[",
 		       opt.dev, l->cpu, (uint64_t)l->expires, us(l->t0 - l->expires),
-		       l->truncated ? "true" : "false");
+		       l->seen, l->seen > PT_CPULOG ? "true" : "false");
 		for (i = 0; i < n; i++) {
-			const struct pt_run *r = &l->runs[i];
-			uint64_t a = r->start > l->expires ? r->start : l->expires;
-			uint64_t b = r->end < l->t0 ? r->end : l->t0;
-
-			run_name(r, name, sizeof(name));
+			run_name(&runs[i], name, sizeof(name));
 			printf("%s{\"what\":\"%s\",\"us\":%.3f}", i ? "," : "", name,
-			       us(b > a ? b - a : 0));
+			       us(overlap(l, &runs[i])));
 		}
 		printf("]}\n");
 		fflush(stdout);
@@ -316,15 +337,18 @@ static int on_late(const struct pt_late *l)
 	printf("LATE cpu %u: woke %.1f us after the timer; ran meanwhile on that CPU:%s\n",
 	       l->cpu, us(l->t0 - l->expires), n ? "" : " nothing traced");
 	for (i = 0; i < n; i++) {
-		const struct pt_run *r = &l->runs[i];
-		uint64_t a = r->start > l->expires ? r->start : l->expires;
-		uint64_t b = r->end < l->t0 ? r->end : l->t0;
-
-		run_name(r, name, sizeof(name));
-		printf("    %-32s %9.1f us\n", name, us(b > a ? b - a : 0));
+		if (i >= PT_RUNS) {
+			rest += overlap(l, &runs[i]);
+			continue;
+		}
+		run_name(&runs[i], name, sizeof(name));
+		printf("    %-32s %9.1f us\n", name, us(overlap(l, &runs[i])));
 	}
-	if (l->truncated)
-		printf("    (more: the per-CPU log holds %d runs)\n", PT_CPULOG);
+	if (n > PT_RUNS)
+		printf("    (and %u shorter runs, %.1f us in all)\n", n - PT_RUNS, us(rest));
+	if (l->seen > PT_CPULOG)
+		printf("    (%u runs in that window: the %d longest were kept)\n", l->seen,
+		       PT_CPULOG);
 	fflush(stdout);
 	return 0;
 }
@@ -622,6 +646,7 @@ int main(int argc, char **argv)
 	if (get_stats(&st1))
 		goto out;
 	skel->bss->armed = 0;
+	skel->data->watch.due = ~0ULL;
 	ring_buffer__consume(rb);
 	memcpy(&snap, &skel->bss->hists, sizeof(snap));
 	summary(&snap, &st1, (double)(now_ns() - t_start) / 1e9);

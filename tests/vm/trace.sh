@@ -40,19 +40,21 @@ echo "# clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_c
 # -- 1. tracepoints
 mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracing
 missing=
-for e in phloem_sample phloem_adc_read phloem_decide phloem_relay_write \
+for e in phloem_sample phloem_round phloem_adc_read phloem_decide phloem_relay_write \
 	 phloem_event phloem_failsafe phloem_lease_expired phloem_lease; do
 	[ -d /sys/kernel/tracing/events/phloem/$e ] || missing="$missing $e"
 done
 ok "$([ -z "$missing" ]; echo $?)" "tracepoints: phloem:* registered${missing:+ (missing:$missing)}"
 
-# The tracepoints through ftrace too: one sample event, then off again
-echo 1 > /sys/kernel/tracing/events/phloem/phloem_sample/enable
-sleep 0.5
-echo 0 > /sys/kernel/tracing/events/phloem/phloem_sample/enable
-grep -m1 'phloem_sample: dev=0' /sys/kernel/tracing/trace > "$W/ftrace" 2>/dev/null
-ok "$([ -s "$W/ftrace" ]; echo $?)" "tracepoints: phloem_sample fires through ftrace ($(cut -c1-100 "$W/ftrace"))"
-echo > /sys/kernel/tracing/trace
+# The tracepoints through ftrace too: a few sets, then off again
+for e in phloem_sample phloem_round; do
+	echo 1 > /sys/kernel/tracing/events/phloem/$e/enable
+	sleep 0.5
+	echo 0 > /sys/kernel/tracing/events/phloem/$e/enable
+	grep -m1 "$e: dev=0" /sys/kernel/tracing/trace > "$W/ftrace" 2>/dev/null
+	ok "$([ -s "$W/ftrace" ]; echo $?)" "tracepoints: $e fires through ftrace ($(cut -c1-160 "$W/ftrace"))"
+	echo > /sys/kernel/tracing/trace
+done
 
 # -- 2. refusals
 setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
