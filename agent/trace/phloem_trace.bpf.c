@@ -346,9 +346,20 @@ int BPF_PROG(on_round, int dev, __u64 period, __u64 expires, __u64 t0,
 		hists.late_samples++;
 		report_late(expires, t0, due);
 	}
+	/*
+	 * The next boundary, as phloem_sampler_wait() will find it: a round
+	 * that overran its period skips to the first boundary still ahead
+	 */
+	due = expires + period;
+	if (period) {
+		__u64 now = bpf_ktime_get_ns();
+
+		if (now > due)
+			due += ((now - due) / period + 1) * period;
+	}
 	watch.tid = tid;
 	watch.cpu = cpu;
-	watch.due = expires + period;
+	watch.due = due;
 	return 0;
 }
 
