@@ -186,16 +186,17 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev,
 
 	if (!now)
 		return 0;
-	pid = BPF_CORE_READ(prev, pid);
+	/* tp_btf: the tasks are read directly (CO-RE offsets), no helper */
+	pid = prev->pid;
 	/* The idle task handing over to the sampler: nothing ran */
-	if (!pid && BPF_CORE_READ(next, pid) == watch.tid)
+	if (!pid && next->pid == watch.tid)
 		return 0;
 	l = this_log();
 	if (!l)
 		return 0;
 	/* Neither the idle task nor the sampler itself delays the sampler */
 	if (pid && pid != watch.tid) {
-		BPF_CORE_READ_STR_INTO(&comm, prev, comm);
+		__builtin_memcpy(comm, prev->comm, PT_COMM);
 		log_run(l, due, PT_RUN_TASK, pid,
 			l->last_switch > due ? l->last_switch : due, now, comm);
 	}

@@ -57,7 +57,7 @@ static struct {
 	const char *btf;
 } opt = { .late_us = 1000 };
 
-static volatile sig_atomic_t stop;
+static volatile sig_atomic_t stop, toggle;
 static struct phloem_info info;
 static struct phloem_stats st0;
 static int devfd = -1;
@@ -110,8 +110,10 @@ static void usage(FILE *f)
 
 static void on_signal(int sig)
 {
-	(void)sig;
-	stop = 1;
+	if (sig == SIGUSR1)
+		toggle = 1;
+	else
+		stop = 1;
 }
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt,
@@ -543,6 +545,7 @@ int main(int argc, char **argv)
 	uint64_t t_start, t_next;
 	char *end;
 	int c, err, ret = 1;
+	bool attached = true;
 
 	while ((c = getopt_long(argc, argv, "d:D:i:l:jqb:vh", longopts, NULL)) != -1) {
 		unsigned long v = 0;
@@ -620,6 +623,7 @@ int main(int argc, char **argv)
 
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	signal(SIGUSR1, on_signal);
 	fprintf(stderr, "phloem-trace: tracing %s (/dev/phloem%d); Ctrl-C to end\n",
 		info.name, opt.dev);
 	t_start = now_ns();
@@ -631,6 +635,23 @@ int main(int argc, char **argv)
 		if (err < 0 && err != -EINTR) {
 			fprintf(stderr, "phloem-trace: ring buffer: %s\n", strerror(-err));
 			goto out;
+		}
+		if (toggle) {
+			/*
+			 * SIGUSR1: every program detached, or attached again
+			 * (the programs stay loaded): what make bench-vm-trace
+			 * compares, without a load per window
+			 */
+			toggle = 0;
+			if (attached) {
+				phloem_trace__detach(skel);
+			} else if ((err = phloem_trace__attach(skel))) {
+				fprintf(stderr, "phloem-trace: cannot attach again: %s\n",
+					strerror(-err));
+				goto out;
+			}
+			attached = !attached;
+			fprintf(stderr, "phloem-trace: %s\n", attached ? "attached" : "detached");
 		}
 		t = now_ns();
 		if (opt.duration_s && t - t_start >= (uint64_t)opt.duration_s * 1000000000ULL)

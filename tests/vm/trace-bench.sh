@@ -12,8 +12,13 @@
 # in windows of WINDOW_S seconds, alternately without and with phloem-trace
 # attached as a user runs it (-q: every program, phloem's tracepoints,
 # sched_switch, irq and softirq; late wake-ups reported from 1 ms), ROUNDS
-# windows each, so both see the same machine. Without the tool the
-# tracepoints are off: static keys, and no extra clock reads. The overhead
+# windows each, so both see the same machine. The tool is started once
+# and its programs detached and attached again by SIGUSR1 (a load takes
+# a minute under TCG): detached, nothing is attached to a tracepoint, so
+# they are off (static keys, and no extra clock reads), as with no tool.
+# Then, attached again, the kernel's BPF statistics for a few seconds:
+# what each program costs per run and per sample set (not part of the
+# judged figures: the statistics add their own clock reads). The overhead
 # is judged on the medians; the table gives the worst window too, and the
 # host's load average over the windows.
 #
@@ -71,27 +76,73 @@ print("%.0f %.0f %s" % ((s1["cpu_ns"] - s0["cpu_ns"]) / max(n, 1),
 PYEOF
 }
 
+# toggle N: SIGUSR1 to the tool, and its Nth "attached"/"detached" line
+# within 60 s
+toggle() {
+	local what=$1 n=$2 end=$((SECONDS + 60))
+	kill -USR1 $tool
+	while [ "$(grep -c "^phloem-trace: $what\$" "$W/err")" -lt "$n" ]; do
+		if [ $SECONDS -ge $end ] || ! kill -0 $tool 2>/dev/null; then
+			echo "round $r: phloem-trace not $what within 60 s: $(tail -c 200 "$W/err")" >> "$W/failed"
+			return 1
+		fi
+		sleep 0.2
+	done
+}
+
 sleep 2		# let the unit leave its start-up failsafe
 start=$SECONDS
-for r in $(seq "$ROUNDS"); do
-	if [ $((SECONDS - start)) -ge "$BUDGET_S" ]; then
-		echo "rounds $r to $ROUNDS: not started, past the ${BUDGET_S} s budget" >> "$W/failed"
-		break
-	fi
-	window off
-	"$dir/phloem-trace" -q > /dev/null 2> "$W/err" &
-	tool=$!
-	if ! wait_for "$W/err" tracing 120 $tool; then
-		echo "on window $r: phloem-trace not attached within 120 s: $(head -c 200 "$W/err")" >> "$W/failed"
-		kill -KILL $tool 2>/dev/null; wait $tool 2>/dev/null; tool=
-		continue
-	fi
-	window on
+"$dir/phloem-trace" -q > /dev/null 2> "$W/err" &
+tool=$!
+r=0
+if ! wait_for "$W/err" tracing 180 $tool; then
+	echo "phloem-trace not attached within 180 s: $(head -c 200 "$W/err")" >> "$W/failed"
+elif toggle detached 1; then
+	for r in $(seq "$ROUNDS"); do
+		if [ $((SECONDS - start)) -ge "$BUDGET_S" ]; then
+			echo "rounds $r to $ROUNDS: not started, past the ${BUDGET_S} s budget" >> "$W/failed"
+			break
+		fi
+		window off || break
+		toggle attached "$r" || break
+		window on || break
+		toggle detached $((r + 1)) || break
+	done
+fi
+# Where the time goes: the kernel's per-program statistics, attached
+if [ -n "$tool" ] && kill -0 $tool 2>/dev/null && toggle attached $((ROUNDS + 1)); then
+	timeout -s KILL 60 bash -c ". $(dirname "$0")/trace-lib.sh; phloem_stats $W/p0 $pid" &&
+	echo 1 > /proc/sys/kernel/bpf_stats_enabled &&
+	timeout -s KILL 30 bpftool -j prog show > "$W/b0" && sleep 3 &&
+	timeout -s KILL 30 bpftool -j prog show > "$W/b1" &&
+	timeout -s KILL 60 bash -c ". $(dirname "$0")/trace-lib.sh; phloem_stats $W/p1 $pid"
+	echo 0 > /proc/sys/kernel/bpf_stats_enabled
+fi
+if [ -n "$tool" ]; then
 	stop_tool $tool > /dev/null
 	rc=$?
 	tool=
-	[ $rc = 0 ] || echo "on window $r: phloem-trace ended with status $rc" >> "$W/failed"
-done
+	[ $rc = 0 ] || echo "phloem-trace ended with status $rc" >> "$W/failed"
+fi
+if [ -s "$W/b1" ] && [ -s "$W/p1" ]; then
+	$PY - "$W/b0" "$W/b1" "$W/p0" "$W/p1" <<'PYEOF'
+import json, sys
+b0 = {p["id"]: p for p in json.load(open(sys.argv[1]))}
+b1 = json.load(open(sys.argv[2]))
+p0, p1 = json.load(open(sys.argv[3])), json.load(open(sys.argv[4]))
+sets = max(p1["samples"] - p0["samples"], 1)
+print("where the tool's time goes (kernel.bpf_stats_enabled, about 3 s, attached; %d sample sets;" % sets)
+print(" the program bodies only, every CPU; not the tracepoints' own dispatch):")
+print("%-20s %10s %12s %14s" % ("program", "runs", "ns a run", "ns a set"))
+for p in b1:
+    if p.get("type") not in ("raw_tracepoint", "tracing") or p["id"] not in b0:
+        continue
+    n = p.get("run_cnt", 0) - b0[p["id"]].get("run_cnt", 0)
+    t = p.get("run_time_ns", 0) - b0[p["id"]].get("run_time_ns", 0)
+    if n:
+        print("%-20s %10d %12.0f %14.0f" % (p.get("name", "?"), n, t / n, t / sets))
+PYEOF
+fi
 
 $PY - "$W/off" "$W/on" "$W/failed" "$TARGET_PCT" "$ROUNDS" "$WINDOW_S" <<'PYEOF'
 import math, statistics, sys
