@@ -91,8 +91,8 @@ check-vm-trace-debug: trace-vm-tools
 # bounds itself (tests/vm/trace-bench.sh); the VM timeout is the backstop,
 # and a run that ends without its table says so in a FAILED row.
 bench-vm-trace: modules trace-vm-tools
-	@( while :; do cp /proc/loadavg $(TRACE_VM)/host-loadavg.tmp && \
-		mv $(TRACE_VM)/host-loadavg.tmp $(TRACE_VM)/host-loadavg; sleep 1; done ) & \
+	@( t=$(TRACE_VM)/host-loadavg.$$$$; \
+	while :; do cp /proc/loadavg $$t && mv $$t $(TRACE_VM)/host-loadavg; sleep 1; done ) & \
 	loadpid=$$!; \
 	$(VM_RUN) --timeout 720 --modules -- $(TOP)/tests/vm/trace-bench.sh $(TRACE_VM); \
 	rc=$$?; kill $$loadpid; \

@@ -53,37 +53,35 @@ hostload() {	# the host's 1-minute load average, or "?"
 	echo "${l:-?}"
 }
 
-# window LABEL: one measurement, appended to $W/LABEL as "ns_per_sample
-# rate host_load"; the CPU time and the sample count are read together.
-# A counter read that does not end within 30 s fails the window.
+fail() {	# fail WHAT: a FAILED row of the table, on one line
+	echo "$*" | tr '\n' ' ' | cut -c1-200 >> "$W/failed"
+	echo >> "$W/failed"
+}
+
+# window LABEL: one measurement, appended to $W/LABEL as a JSON line: the
+# host's load before and after, the counters and the sampler's CPU time at
+# both ends (read together, by one interpreter). A window whose reads do
+# not end within 60 s of its length fails.
 window() {
 	local l0 l1
 	l0=$(hostload)
-	timeout -s KILL 30 bash -c ". $(dirname "$0")/trace-lib.sh; phloem_stats $W/s0 $pid" ||
-		{ echo "$1 window $r: counters not read within 30 s" >> "$W/failed"; return 1; }
-	sleep "$WINDOW_S"
-	timeout -s KILL 30 bash -c ". $(dirname "$0")/trace-lib.sh; phloem_stats $W/s1 $pid" ||
-		{ echo "$1 window $r: counters not read within 30 s" >> "$W/failed"; return 1; }
+	timeout -s KILL $((WINDOW_S + 60)) \
+		bash -c ". $(dirname "$0")/trace-lib.sh; phloem_stats $W/w $pid $WINDOW_S" ||
+		{ fail "$1 window $r: counters not read within $((WINDOW_S + 60)) s"; return 1; }
 	l1=$(hostload)
-	$PY - "$W/s0" "$W/s1" "$l0" "$l1" >> "$W/$1" <<'PYEOF'
-import json, sys
-s0, s1 = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
-n = s1["samples"] - s0["samples"]
-loads = [float(x) for x in sys.argv[3:5] if x != "?"]
-print("%.0f %.0f %s" % ((s1["cpu_ns"] - s0["cpu_ns"]) / max(n, 1),
-                        n * 1e9 / max(s1["t_ns"] - s0["t_ns"], 1),
-                        "%.2f" % max(loads) if loads else "nan"))
-PYEOF
+	echo "{\"load\": [\"$l0\", \"$l1\"], \"w\": $(cat "$W/w")}" >> "$W/$1"
 }
 
-# toggle N: SIGUSR1 to the tool, and its Nth "attached"/"detached" line
-# within 60 s
+# toggle WHAT: SIGUSR1 to the tool, then its next "attached" or
+# "detached" line within 60 s
+nattach=0 ndetach=0
 toggle() {
-	local what=$1 n=$2 end=$((SECONDS + 60))
+	local n end=$((SECONDS + 60))
+	if [ "$1" = attached ]; then n=$((nattach += 1)); else n=$((ndetach += 1)); fi
 	kill -USR1 $tool
-	while [ "$(grep -c "^phloem-trace: $what\$" "$W/err")" -lt "$n" ]; do
+	while [ "$(grep -c "^phloem-trace: $1\$" "$W/err")" -lt "$n" ]; do
 		if [ $SECONDS -ge $end ] || ! kill -0 $tool 2>/dev/null; then
-			echo "round $r: phloem-trace not $what within 60 s: $(tail -c 200 "$W/err")" >> "$W/failed"
+			fail "round $r: phloem-trace not $1 within 60 s: $(tail -c 150 "$W/err")"
 			return 1
 		fi
 		sleep 0.2
@@ -96,42 +94,42 @@ start=$SECONDS
 tool=$!
 r=0
 if ! wait_for "$W/err" tracing 180 $tool; then
-	echo "phloem-trace not attached within 180 s: $(head -c 200 "$W/err")" >> "$W/failed"
-elif toggle detached 1; then
+	fail "phloem-trace not attached within 180 s: $(head -c 150 "$W/err")"
+elif toggle detached; then
 	for r in $(seq "$ROUNDS"); do
 		if [ $((SECONDS - start)) -ge "$BUDGET_S" ]; then
-			echo "rounds $r to $ROUNDS: not started, past the ${BUDGET_S} s budget" >> "$W/failed"
+			fail "rounds $r to $ROUNDS: not started, past the ${BUDGET_S} s budget"
 			break
 		fi
 		window off || break
-		toggle attached "$r" || break
+		toggle attached || break
 		window on || break
-		toggle detached $((r + 1)) || break
+		toggle detached || break
 	done
 fi
 # Where the time goes: the kernel's per-program statistics, attached
-if [ -n "$tool" ] && kill -0 $tool 2>/dev/null && toggle attached $((ROUNDS + 1)); then
-	timeout -s KILL 60 bash -c ". $(dirname "$0")/trace-lib.sh; phloem_stats $W/p0 $pid" &&
+if [ -n "$tool" ] && kill -0 $tool 2>/dev/null && toggle attached; then
 	echo 1 > /proc/sys/kernel/bpf_stats_enabled &&
-	timeout -s KILL 30 bpftool -j prog show > "$W/b0" && sleep 3 &&
-	timeout -s KILL 30 bpftool -j prog show > "$W/b1" &&
-	timeout -s KILL 60 bash -c ". $(dirname "$0")/trace-lib.sh; phloem_stats $W/p1 $pid"
+	timeout -s KILL 30 bpftool -j prog show > "$W/b0" &&
+	timeout -s KILL 60 bash -c ". $(dirname "$0")/trace-lib.sh; phloem_stats $W/p $pid 3" &&
+	timeout -s KILL 30 bpftool -j prog show > "$W/b1"
 	echo 0 > /proc/sys/kernel/bpf_stats_enabled
 fi
 if [ -n "$tool" ]; then
 	stop_tool $tool > /dev/null
 	rc=$?
 	tool=
-	[ $rc = 0 ] || echo "phloem-trace ended with status $rc" >> "$W/failed"
+	[ $rc = 0 ] || fail "phloem-trace ended with status $rc"
 fi
-if [ -s "$W/b1" ] && [ -s "$W/p1" ]; then
-	$PY - "$W/b0" "$W/b1" "$W/p0" "$W/p1" <<'PYEOF'
+if [ -s "$W/b1" ] && [ -s "$W/p" ]; then
+	$PY - "$W/b0" "$W/b1" "$W/p" <<'PYEOF'
 import json, sys
 b0 = {p["id"]: p for p in json.load(open(sys.argv[1]))}
 b1 = json.load(open(sys.argv[2]))
-p0, p1 = json.load(open(sys.argv[3])), json.load(open(sys.argv[4]))
+p = json.load(open(sys.argv[3]))
+p0, p1 = p["s0"], p["s1"]
 sets = max(p1["samples"] - p0["samples"], 1)
-print("where the tool's time goes (kernel.bpf_stats_enabled, about 3 s, attached; %d sample sets;" % sets)
+print("where the tool's time goes (kernel.bpf_stats_enabled, attached, about 3 s: %d sample sets;" % sets)
 print(" the program bodies only, every CPU; not the tracepoints' own dispatch):")
 print("%-20s %10s %12s %14s" % ("program", "runs", "ns a run", "ns a set"))
 for p in b1:
@@ -146,8 +144,21 @@ fi
 
 $PY - "$W/off" "$W/on" "$W/failed" "$TARGET_PCT" "$ROUNDS" "$WINDOW_S" <<'PYEOF'
 import math, statistics, sys
+import json
 def rows(f):
-    return [tuple(map(float, l.split())) for l in open(f) if l.strip()]
+    """(ns per sample set, sets per second, the host's highest load) a window"""
+    out = []
+    for l in open(f):
+        if not l.strip():
+            continue
+        x = json.loads(l)
+        s0, s1 = x["w"]["s0"], x["w"]["s1"]
+        n = s1["samples"] - s0["samples"]
+        loads = [float(v) for v in x["load"] if v != "?"]
+        out.append(((s1["cpu_ns"] - s0["cpu_ns"]) / max(n, 1),
+                    n * 1e9 / max(s1["t_ns"] - s0["t_ns"], 1),
+                    max(loads) if loads else float("nan")))
+    return out
 off, on = rows(sys.argv[1]), rows(sys.argv[2])
 failed = [l.strip() for l in open(sys.argv[3]) if l.strip()]
 target = float(sys.argv[4])
