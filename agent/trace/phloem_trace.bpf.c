@@ -179,23 +179,30 @@ SEC("tp_btf/sched_switch")
 int BPF_PROG(on_switch, bool preempt, struct task_struct *prev,
 	     struct task_struct *next)
 {
-	__u64 now = late_now(), due = watch.due;
+	/* tp_btf: the tasks are read directly (CO-RE offsets), no helper */
+	pid_t pid = prev->pid;
 	struct cpu_log *l;
 	char comm[PT_COMM];
-	pid_t pid;
+	__u64 now, due;
 
+	/*
+	 * The sampler's own switches, first and without a helper: going to
+	 * sleep (or preempted) it delays nobody, and the stale last_switch
+	 * left then is clamped to the due time by log_run(); the idle task
+	 * handing over to it means nothing ran. On a sampler's CPU that
+	 * keeps up, these are the only switches.
+	 */
+	if (pid == watch.tid || (!pid && next->pid == watch.tid))
+		return 0;
+	now = late_now();
 	if (!now)
 		return 0;
-	/* tp_btf: the tasks are read directly (CO-RE offsets), no helper */
-	pid = prev->pid;
-	/* The idle task handing over to the sampler: nothing ran */
-	if (!pid && next->pid == watch.tid)
-		return 0;
+	due = watch.due;
 	l = this_log();
 	if (!l)
 		return 0;
-	/* Neither the idle task nor the sampler itself delays the sampler */
-	if (pid && pid != watch.tid) {
+	/* The idle task delays nobody */
+	if (pid) {
 		__builtin_memcpy(comm, prev->comm, PT_COMM);
 		log_run(l, due, PT_RUN_TASK, pid,
 			l->last_switch > due ? l->last_switch : due, now, comm);
@@ -294,7 +301,13 @@ static __always_inline void report_late(__u64 expires, __u64 t0, __u64 due)
 	for (i = 0; i < PT_CPULOG; i++) {
 		struct pt_run *r = &l->runs[i];
 
-		if (i >= rec->seen || r->end <= expires || r->start >= t0)
+		/*
+		 * A run that ended after t0 took the CPU from the sampler
+		 * mid-round (delaying the round's end, not the wake-up): its
+		 * start may be clamped to the due time, as the sampler's own
+		 * switches are not timed, so it is told by its end
+		 */
+		if (i >= rec->seen || r->end <= expires || r->end > t0)
 			continue;
 		rec->runs[n & (PT_CPULOG - 1)] = *r;
 		n++;
@@ -353,7 +366,8 @@ int BPF_PROG(on_round, int dev, __u64 period, __u64 expires, __u64 t0,
 	 */
 	due = expires + period;
 	if (period) {
-		__u64 now = bpf_ktime_get_ns();
+		/* The round's last stamp stands for now: no clock read */
+		__u64 now = dec_start ? dec_start + dec_ns : done;
 
 		if (now > due)
 			due += ((now - due) / period + 1) * period;
