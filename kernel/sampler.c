@@ -214,7 +214,12 @@ static int phloem_sampler_thread(void *data)
 		unsigned long failed = 0;
 		unsigned int i;
 		bool changed = false;
-		u64 t0, d0 = 0, d1 = 0;
+		/* The stamps only a tracer needs: none when nobody listens */
+		bool timed = trace_phloem_round_enabled() ||
+			     trace_phloem_adc_read_enabled() ||
+			     trace_phloem_decide_enabled();
+		u32 read_ns[PHLOEM_MAX_CHANNELS];
+		u64 t0, ts, d0 = 0, d1 = 0;
 
 		phloem_sampler_wait(pd, &expires);
 		if (kthread_should_stop())
@@ -232,15 +237,19 @@ static int phloem_sampler_thread(void *data)
 						       &lines);
 		/* Reads may sleep (SPI): no lock held here */
 		t0 = ktime_get_ns();
+		ts = t0;	/* with @timed: when the last read returned */
 		for (i = 0; i < n; i++) {
-			u64 r0 = trace_phloem_adc_read_enabled() ? ktime_get_ns() : 0;
 			int val, ret;
 
 			ret = iio_read_channel_raw(pd->chan[i], &val);
-			if (r0)
+			if (timed) {
+				u64 now = ktime_get_ns();
+
+				read_ns[i] = min_t(u64, now - ts, U32_MAX);
 				trace_phloem_adc_read(pd->id, i, ret < 0 ? 0 : val,
-						      min(ret, 0), r0,
-						      ktime_get_ns() - r0);
+						      min(ret, 0), ts, now - ts);
+				ts = now;
+			}
 			if (ret < 0) {
 				atomic64_inc(&pd->adc_errors);
 				dev_err_ratelimited(pd->dev,
@@ -249,6 +258,8 @@ static int phloem_sampler_thread(void *data)
 				__set_bit(i, &failed);
 				if (fails[i] < PHLOEM_FAULT_ROUNDS)
 					fails[i]++;
+				if (timed)	/* the report is no read */
+					ts = ktime_get_ns();
 				continue;
 			}
 			fails[i] = 0;
@@ -256,7 +267,7 @@ static int phloem_sampler_thread(void *data)
 		}
 		if (trace_phloem_sample_enabled())
 			trace_phloem_sample(pd->id, ktime_to_ns(expires), t0,
-					    ktime_get_ns(), failed);
+					    timed ? ts : ktime_get_ns(), failed);
 
 		spin_lock(&pd->shed_lock);
 		if (pd->signals)
@@ -280,16 +291,20 @@ static int phloem_sampler_thread(void *data)
 							     PHLOEM_CAUSE_ADC, t0);
 			}
 		} else {
-			if (trace_phloem_decide_enabled())
+			if (timed)
 				d0 = ktime_get_ns();
 			changed |= phloem_shed_sample(pd->shed, raw, t0);
-			if (d0)
+			if (timed)
 				d1 = ktime_get_ns();
 			faulty = 0;
 		}
 		spin_unlock(&pd->shed_lock);
 		if (d0)
 			trace_phloem_decide(pd->id, t0, d0, d1 - d0, changed);
+		if (timed)
+			trace_phloem_round(pd->id, READ_ONCE(pd->period_ns),
+					   ktime_to_ns(expires), t0, ts, failed,
+					   n, read_ns, d0, d1 - d0, changed);
 		if (!failed)
 			atomic64_inc(&pd->samples);
 

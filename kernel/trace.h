@@ -146,6 +146,66 @@ TRACE_EVENT(phloem_decide,
 );
 
 /*
+ * phloem_round - one round of the sampling thread, in one event: what the
+ * per-set histograms need, so a tracer attaches one program per sample set
+ * instead of one per channel read plus the set and the decision (each is
+ * still there on its own for ftrace users)
+ * @period_ns: the sampling period in force (the next boundary is
+ *             @expires_ns + @period_ns unless this round overruns it)
+ * @expires_ns, @t0_ns, @failed: as phloem_sample
+ * @done_ns: when the last read returned
+ * @nchannels: entries of @read_ns used
+ * @read_ns: each channel's read time, from consecutive clock reads (the
+ *           first from @t0_ns): a read's time includes the loop's few
+ *           instructions around it, not a failed read's error report
+ * @decide_start_ns, @decide_ns: phloem_shed_sample() under the unit's
+ *           lock; 0 when a failed read kept the set from the unit
+ * @changed: as phloem_decide
+ */
+TRACE_EVENT(phloem_round,
+	TP_PROTO(int dev, u64 period_ns, u64 expires_ns, u64 t0_ns,
+		 u64 done_ns, u32 failed, u32 nchannels, const u32 *read_ns,
+		 u64 decide_start_ns, u64 decide_ns, bool changed),
+	TP_ARGS(dev, period_ns, expires_ns, t0_ns, done_ns, failed, nchannels,
+		read_ns, decide_start_ns, decide_ns, changed),
+	TP_STRUCT__entry(
+		__field(int, dev)
+		__field(u32, failed)
+		__field(u32, nchannels)
+		__field(bool, changed)
+		__field(u64, period_ns)
+		__field(u64, expires_ns)
+		__field(u64, t0_ns)
+		__field(u64, done_ns)
+		__field(u64, decide_start_ns)
+		__field(u64, decide_ns)
+		__array(u32, read_ns, PHLOEM_MAX_CHANNELS)
+	),
+	TP_fast_assign(
+		u32 n = min_t(u32, nchannels, PHLOEM_MAX_CHANNELS);
+
+		__entry->dev = dev;
+		__entry->failed = failed;
+		__entry->nchannels = n;
+		__entry->changed = changed;
+		__entry->period_ns = period_ns;
+		__entry->expires_ns = expires_ns;
+		__entry->t0_ns = t0_ns;
+		__entry->done_ns = done_ns;
+		__entry->decide_start_ns = decide_start_ns;
+		__entry->decide_ns = decide_ns;
+		memset(__entry->read_ns, 0, sizeof(__entry->read_ns));
+		memcpy(__entry->read_ns, read_ns, n * sizeof(u32));
+	),
+	TP_printk("dev=%d t0=%llu late_ns=%lld read_ns=%s decide_ns=%llu failed=0x%x changed=%d",
+		  __entry->dev, __entry->t0_ns,
+		  (s64)(__entry->t0_ns - __entry->expires_ns),
+		  __print_array(__entry->read_ns, __entry->nchannels,
+				sizeof(u32)),
+		  __entry->decide_ns, __entry->failed, __entry->changed)
+);
+
+/*
  * phloem_relay_write - one relay GPIO driven (gpiod_set_value_cansleep)
  */
 TRACE_EVENT(phloem_relay_write,

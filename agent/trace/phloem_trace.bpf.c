@@ -10,7 +10,16 @@
  * interrupt tracepoints are tp_btf, typed by vmlinux BTF.
  *
  * Everything is filtered to one device (targ_dev), whose sampling thread
- * is one kthread: the round state below has one writer.
+ * is one kthread: the round state and the per-set histograms below have
+ * one writer, so they are added to plainly; the rest atomically.
+ *
+ * The cost per sample set is what the tool is judged on (make
+ * bench-vm-trace): one phloem program (phloem_round carries the set's
+ * lateness, every channel's read time and the decision), and the
+ * scheduler and interrupt programs return after a CPU id and a clock read
+ * unless they run on the sampler's CPU after its next wake-up was due, or
+ * while it is preempted there, the only times what they see can be
+ * reported.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -40,18 +49,26 @@ struct pt_hists hists;
  */
 int armed;
 struct pt_round cur;		/* the sampling thread's last round */
-/* When and where the sampling thread was preempted mid-round; 0 otherwise */
-__u64 preempted_at;
-__u32 preempted_cpu;
 
+/*
+ * When the sampler's next wake-up is due, and on which CPU (the one its
+ * last round ran on): the scheduler and interrupt programs log only what
+ * runs there after that time, until the sampler runs. Never before the
+ * first round; the tool sets @due back to "never" when it disarms.
+ * @preempted: the sampler was switched away from, runnable, then (and
+ * there, @preempted_cpu); 0 once it runs again or the tool detaches.
+ */
+struct pt_watch watch = { .due = ~0ULL };
+
+/* What ran on one CPU since the sampler's wake-up was due, or it was preempted */
 struct cpu_log {
-	__u64 last_switch;	/* when the current task was switched in */
-	__u64 irq_start;
+	__u64 last_switch;	/* a switch after @window: when it was */
+	__u64 irq_start;	/* the last hard interrupt began */
 	__u64 softirq_start;
-	__u32 head;		/* next slot of runs[] */
-	__u32 irq;
-	struct pt_run runs[PT_CPULOG];
-	char irq_name[PT_COMM];
+	__u64 window;		/* the due (or preemption) time the runs are for */
+	__u32 seen;		/* runs logged in the window, kept or not */
+	__u32 pad;
+	struct pt_run runs[PT_CPULOG];	/* the longest of them, in no order */
 };
 
 struct {
@@ -79,14 +96,20 @@ static __always_inline __u32 log2_u64(__u64 v)
 	return r;
 }
 
+/*
+ * Every index below is masked to a power-of-two array size: the 6.1
+ * verifier loses a bound checked in one register when the compiler
+ * indexes with a copy of it.
+ */
 static __always_inline void hist_add(__u64 *h, __u64 ns)
 {
-	/*
-	 * Every index below is masked to a power-of-two array size: the 6.1
-	 * verifier loses a bound checked in one register when the compiler
-	 * indexes with a copy of it.
-	 */
 	__sync_fetch_and_add(&h[log2_u64(ns) & (PT_LOG2 - 1)], 1);
+}
+
+/* The same, for the histograms only the sampling thread adds to */
+static __always_inline void hist_inc(__u64 *h, __u64 ns)
+{
+	h[log2_u64(ns) & (PT_LOG2 - 1)]++;
 }
 
 static __always_inline struct cpu_log *this_log(void)
@@ -96,57 +119,132 @@ static __always_inline struct cpu_log *this_log(void)
 	return bpf_map_lookup_elem(&cpu_logs, &zero);
 }
 
-static __always_inline void log_run(struct cpu_log *l, __u32 kind, __u32 id,
-				    __u64 start, __u64 end, const char *name)
+/*
+ * Past the sampler's due time on its CPU, or past its preemption there if
+ * that came first (after the round's tracepoint: the next due time is
+ * ahead): the clock, and in @from that time (the window's key), else 0.
+ * The cheap test every scheduler and interrupt program starts with.
+ */
+static __always_inline __u64 late_now(__u64 *from)
 {
-	struct pt_run *r = &l->runs[l->head & (PT_CPULOG - 1)];
+	__u64 now, due, pre;
 
+	if (bpf_get_smp_processor_id() != watch.cpu)
+		return 0;
+	now = bpf_ktime_get_ns();
+	due = watch.due;
+	pre = watch.preempted;
+	if (pre && pre < due)
+		due = pre;
+	*from = due;
+	return now > due ? now : 0;
+}
+
+/*
+ * One run [start, end) in the log of the window @due: the first PT_CPULOG
+ * of a window fill the slots, a later one replaces the shortest kept if it
+ * is longer, so a report holds the longest runs, not the newest.
+ */
+static __always_inline void log_run(struct cpu_log *l, __u64 due, __u32 kind,
+				    __u32 id, __u64 start, __u64 end,
+				    const char *name)
+{
+	struct pt_run *r;
+	__u32 i, slot;
+
+	if (l->window != due) {
+		l->window = due;
+		l->seen = 0;
+	}
+	if (start < due)
+		start = due;
+	if (l->seen < PT_CPULOG) {
+		slot = l->seen;
+	} else {
+		__u64 min = ~0ULL;
+
+		slot = 0;
+		for (i = 0; i < PT_CPULOG; i++) {
+			r = &l->runs[i];
+			if (r->end - r->start < min) {
+				min = r->end - r->start;
+				slot = i;
+			}
+		}
+		if (end - start <= min) {
+			l->seen++;
+			return;
+		}
+	}
+	r = &l->runs[slot & (PT_CPULOG - 1)];
 	r->start = start;
 	r->end = end;
 	r->id = id;
 	r->kind = kind;
 	__builtin_memcpy(r->name, name, PT_COMM);
-	l->head++;
+	l->seen++;
 }
 
-static __always_inline void report_late(__u64 expires, __u64 t0, __u32 tid,
+static __always_inline void report_late(__u64 expires, __u64 t0, __u64 due,
 					__u32 preempted);
 
 SEC("tp_btf/sched_switch")
 int BPF_PROG(on_switch, bool preempt, struct task_struct *prev,
 	     struct task_struct *next)
 {
-	struct cpu_log *l = this_log();
-	__u64 now = bpf_ktime_get_ns();
+	/* tp_btf: the tasks are read directly (CO-RE offsets), no helper */
+	pid_t pid = prev->pid;
+	struct cpu_log *l;
 	char comm[PT_COMM];
-	pid_t pid;
+	__u64 now, from, pre;
 
+	/*
+	 * The sampler's own switches, first and without a helper: going to
+	 * sleep it delays nobody, and the stale last_switch left then is
+	 * clamped to the due time by log_run(); the idle task handing over
+	 * to it means nothing ran. On a sampler's CPU that keeps up, these
+	 * are the only switches.
+	 *
+	 * Preempted (by a task of higher priority on its CPU) it is as late
+	 * as one that wakes late, but no wake-up shows it: timed from the
+	 * switch away to the switch back, what runs meanwhile logged from
+	 * the switch away.
+	 */
+	if (pid == watch.tid) {
+		if (preempt && pid && armed) {
+			now = bpf_ktime_get_ns();
+			watch.preempted = now;
+			watch.preempted_cpu = bpf_get_smp_processor_id();
+			watch.cpu = watch.preempted_cpu;
+			l = this_log();
+			if (l)
+				l->last_switch = now;
+		}
+		return 0;
+	}
+	if (!pid && next->pid == watch.tid)
+		return 0;
+	now = late_now(&from);
+	if (!now)
+		return 0;
+	l = this_log();
 	if (!l)
 		return 0;
-	pid = BPF_CORE_READ(prev, pid);
-	/* The idle task delays nobody: not logged */
-	if (l->last_switch && pid) {
-		BPF_CORE_READ_STR_INTO(&comm, prev, comm);
-		log_run(l, PT_RUN_TASK, pid, l->last_switch, now, comm);
+	/* The idle task delays nobody */
+	if (pid) {
+		__builtin_memcpy(comm, prev->comm, PT_COMM);
+		log_run(l, from, PT_RUN_TASK, pid,
+			l->last_switch > from ? l->last_switch : from, now, comm);
 	}
 	l->last_switch = now;
-	/*
-	 * The sampler preempted mid-round (by a task of higher priority on
-	 * its CPU) is as late as one that wakes late, but no wake-up shows
-	 * it: timed from the switch away to the switch back here.
-	 */
-	if (armed && cur.tid) {
-		__u32 cpu = bpf_get_smp_processor_id();
-
-		if (preempt && pid == cur.tid) {
-			preempted_at = now;
-			preempted_cpu = cpu;
-		} else if (preempted_at && BPF_CORE_READ(next, pid) == cur.tid) {
-			if (cpu == preempted_cpu && now - preempted_at >= late_ns) {
-				__sync_fetch_and_add(&hists.preempted, 1);
-				report_late(preempted_at, now, cur.tid, 1);
-			}
-			preempted_at = 0;
+	/* Back to the sampler after a preemption on this CPU */
+	pre = watch.preempted;
+	if (pre && next->pid == watch.tid) {
+		watch.preempted = 0;
+		if (bpf_get_smp_processor_id() == watch.preempted_cpu &&
+		    now - pre >= late_ns) {
+			__sync_fetch_and_add(&hists.preempted, 1);
+			report_late(pre, now, from, 1);
 		}
 	}
 	return 0;
@@ -155,56 +253,74 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev,
 SEC("tp_btf/irq_handler_entry")
 int BPF_PROG(on_irq_entry, int irq, struct irqaction *action)
 {
-	struct cpu_log *l = this_log();
+	__u64 from, now = late_now(&from);
+	struct cpu_log *l;
 
-	if (!l)
+	if (!now)
 		return 0;
-	l->irq_start = bpf_ktime_get_ns();
-	l->irq = irq;
-	bpf_probe_read_kernel_str(l->irq_name, sizeof(l->irq_name),
-				  BPF_CORE_READ(action, name));
+	l = this_log();
+	if (l)
+		l->irq_start = now;
 	return 0;
 }
 
+/*
+ * Hard interrupts do not nest: an exit whose entry was not logged (it came
+ * before the due time) began before it, and log_run() clamps it there
+ */
 SEC("tp_btf/irq_handler_exit")
 int BPF_PROG(on_irq_exit, int irq, struct irqaction *action, int ret)
 {
-	struct cpu_log *l = this_log();
+	__u64 from, now = late_now(&from);
+	struct cpu_log *l;
+	char name[PT_COMM];
 
-	if (!l || !l->irq_start)
+	if (!now)
 		return 0;
-	log_run(l, PT_RUN_IRQ, irq, l->irq_start, bpf_ktime_get_ns(),
-		l->irq_name);
-	l->irq_start = 0;
+	l = this_log();
+	if (!l)
+		return 0;
+	bpf_probe_read_kernel_str(name, sizeof(name), BPF_CORE_READ(action, name));
+	log_run(l, from, PT_RUN_IRQ, irq, l->irq_start, now, name);
 	return 0;
 }
 
 SEC("tp_btf/softirq_entry")
 int BPF_PROG(on_softirq_entry, unsigned int vec)
 {
-	struct cpu_log *l = this_log();
+	__u64 from, now = late_now(&from);
+	struct cpu_log *l;
 
+	if (!now)
+		return 0;
+	l = this_log();
 	if (l)
-		l->softirq_start = bpf_ktime_get_ns();
+		l->softirq_start = now;
 	return 0;
 }
 
 SEC("tp_btf/softirq_exit")
 int BPF_PROG(on_softirq_exit, unsigned int vec)
 {
-	struct cpu_log *l = this_log();
+	__u64 from, now = late_now(&from);
 	char none[PT_COMM] = {};
+	struct cpu_log *l;
 
-	if (!l || !l->softirq_start)
+	if (!now)
 		return 0;
-	log_run(l, PT_RUN_SOFTIRQ, vec, l->softirq_start, bpf_ktime_get_ns(),
-		none);
-	l->softirq_start = 0;
+	l = this_log();
+	if (l)
+		log_run(l, from, PT_RUN_SOFTIRQ, vec, l->softirq_start,
+			now, none);
 	return 0;
 }
 
-/* What ran on this CPU between the timer's expiry and the wake-up */
-static __always_inline void report_late(__u64 expires, __u64 t0, __u32 tid,
+/*
+ * What ran on this CPU between the timer's expiry and the wake-up, or
+ * between the sampler's preemption and its return (@preempted): the runs
+ * of the window @due that overlap [@expires, @t0)
+ */
+static __always_inline void report_late(__u64 expires, __u64 t0, __u64 due,
 					__u32 preempted)
 {
 	struct cpu_log *l = this_log();
@@ -222,85 +338,89 @@ static __always_inline void report_late(__u64 expires, __u64 t0, __u32 tid,
 	rec->cpu = bpf_get_smp_processor_id();
 	rec->expires = expires;
 	rec->t0 = t0;
-	rec->truncated = 0;
+	rec->seen = l->window == due ? l->seen : 0;
 	rec->preempted = preempted;
 	rec->pad = 0;
 	for (i = 0; i < PT_CPULOG; i++) {
-		/* newest first */
-		struct pt_run *r = &l->runs[(l->head - 1 - i) & (PT_CPULOG - 1)];
+		struct pt_run *r = &l->runs[i];
 
-		if (!r->end || r->end <= expires)
+		/*
+		 * A run that ended after t0 took the CPU from the sampler
+		 * mid-round (delaying the round's end, not the wake-up: that
+		 * is reported as a preemption): its start may be clamped to
+		 * the due time, as the sampler's switches to sleep are not
+		 * timed, so it is told by its end
+		 */
+		if (i >= rec->seen || r->end <= expires || r->end > t0)
 			continue;
-		if (r->start >= t0 || (r->kind == PT_RUN_TASK && r->id == tid))
-			continue;
-		if (n >= PT_RUNS) {
-			rec->truncated = 1;
-			break;
-		}
-		rec->runs[n & (PT_RUNS - 1)] = *r;
+		rec->runs[n & (PT_CPULOG - 1)] = *r;
 		n++;
 	}
-	/* Every slot overlapped: older runs may have been overwritten */
-	if (i == PT_CPULOG && n == PT_CPULOG)
-		rec->truncated = 1;
 	rec->nruns = n;
 	bpf_ringbuf_submit(rec, 0);
 }
 
-SEC("raw_tp/phloem_sample")
-int BPF_PROG(on_sample, int dev, __u64 expires, __u64 t0, __u64 done,
-	     __u32 failed)
+SEC("raw_tp/phloem_round")
+int BPF_PROG(on_round, int dev, __u64 period, __u64 expires, __u64 t0,
+	     __u64 done, __u32 failed, __u32 nchan, const __u32 *read_ns,
+	     __u64 dec_start, __u64 dec_ns, bool changed)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	__u64 late;
+	__u32 rd[PT_CHANNELS], c, tid, cpu;
+	__u64 late, due;
 
 	if (!armed || dev != targ_dev)
 		return 0;
+	if (bpf_probe_read_kernel(rd, sizeof(rd), read_ns))
+		return 0;
+	tid = (__u32)bpf_get_current_pid_tgid();
+	cpu = bpf_get_smp_processor_id();
 	late = t0 > expires ? t0 - expires : 0;
-	hist_add(hists.late, late);
-	__sync_fetch_and_add(&hists.samples, 1);
+	hist_inc(hists.late, late);
+	hists.samples++;
+	for (c = 0; c < PT_CHANNELS; c++) {
+		if (c >= nchan)
+			break;
+		if (failed & (1U << c))
+			hists.adc_errors[c]++;
+		else
+			hist_inc(hists.adc[c], rd[c]);
+	}
+	if (dec_start)
+		hist_inc(hists.decide, dec_ns);
+
 	cur.expires = expires;
 	cur.t0 = t0;
 	cur.reads_done = done;
-	cur.dec_start = 0;
-	cur.dec_end = 0;
+	cur.dec_start = dec_start;
+	cur.dec_end = dec_start ? dec_start + dec_ns : 0;
 	cur.w_start = 0;
 	cur.w_end = 0;
 	cur.tid = tid;
-	cur.cpu = bpf_get_smp_processor_id();
+	cur.cpu = cpu;
+
+	/* The window that this wake-up ended, then the next one */
+	due = watch.due;
 	if (late >= late_ns) {
-		__sync_fetch_and_add(&hists.late_samples, 1);
-		report_late(expires, t0, tid, 0);
+		hists.late_samples++;
+		report_late(expires, t0, due, 0);
 	}
-	return 0;
-}
+	/*
+	 * The next boundary, as phloem_sampler_wait() will find it: a round
+	 * that overran its period skips to the first boundary still ahead
+	 */
+	due = expires + period;
+	if (period) {
+		/* The round's last stamp stands for now: no clock read */
+		__u64 now = dec_start ? dec_start + dec_ns : done;
 
-SEC("raw_tp/phloem_adc_read")
-int BPF_PROG(on_adc_read, int dev, __u32 channel, int val, int ret,
-	     __u64 start, __u64 dur)
-{
-	if (!armed || dev != targ_dev || channel >= PT_CHANNELS)
-		return 0;
-	barrier_var(channel);	/* keep the mask: the check above is not enough */
-	channel &= PT_CHANNELS - 1;
-	if (ret < 0)
-		__sync_fetch_and_add(&hists.adc_errors[channel], 1);
-	else
-		hist_add(hists.adc[channel], dur);
-	return 0;
-}
-
-SEC("raw_tp/phloem_decide")
-int BPF_PROG(on_decide, int dev, __u64 t0, __u64 start, __u64 dur,
-	     bool changed)
-{
-	if (!armed || dev != targ_dev)
-		return 0;
-	hist_add(hists.decide, dur);
-	if (t0 == cur.t0) {
-		cur.dec_start = start;
-		cur.dec_end = start + dur;
+		if (now > due)
+			due += ((now - due) / period + 1) * period;
 	}
+	watch.tid = tid;
+	watch.cpu = cpu;
+	watch.due = due;
+	/* Running: preempted no longer (a switch back elsewhere is not seen) */
+	watch.preempted = 0;
 	return 0;
 }
 

@@ -57,7 +57,7 @@ static struct {
 	const char *btf;
 } opt = { .late_us = 1000 };
 
-static volatile sig_atomic_t stop;
+static volatile sig_atomic_t stop, toggle;
 static struct phloem_info info;
 static struct phloem_stats st0;
 static int devfd = -1;
@@ -115,8 +115,10 @@ static void usage(FILE *f)
 
 static void on_signal(int sig)
 {
-	(void)sig;
-	stop = 1;
+	if (sig == SIGUSR1)
+		toggle = 1;
+	else
+		stop = 1;
 }
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt,
@@ -295,24 +297,46 @@ static void run_name(const struct pt_run *r, char *buf, size_t len)
 	}
 }
 
+/* The part of a run inside the late window [expires, t0) */
+static uint64_t overlap(const struct pt_late *l, const struct pt_run *r)
+{
+	uint64_t a = r->start > l->expires ? r->start : l->expires;
+	uint64_t b = r->end < l->t0 ? r->end : l->t0;
+
+	return b > a ? b - a : 0;
+}
+
+static const struct pt_late *sort_late;
+
+static int by_overlap(const void *a, const void *b)
+{
+	uint64_t x = overlap(sort_late, a), y = overlap(sort_late, b);
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* The runs of a late wake-up or a preemption, the longest first; the BPF side kept the
+ * longest PT_CPULOG of the window, the tables show PT_RUNS */
 static int on_late(const struct pt_late *l)
 {
+	struct pt_run runs[PT_CPULOG];
 	char name[64];
-	unsigned int i, n = l->nruns < PT_RUNS ? l->nruns : PT_RUNS;
+	unsigned int i, n = l->nruns < PT_CPULOG ? l->nruns : PT_CPULOG;
+	uint64_t rest = 0;
 
+	memcpy(runs, l->runs, n * sizeof(runs[0]));
+	sort_late = l;
+	qsort(runs, n, sizeof(runs[0]), by_overlap);
 	if (opt.json) {
 		printf("{\"type\":\"late\",\"device\":%d,\"cpu\":%u,\"expires_ns\":%" PRIu64
-		       ",\"late_us\":%.3f,\"preempted\":%s,\"truncated\":%s,\"ran\":[",
+		       ",\"late_us\":%.3f,\"preempted\":%s,\"runs_seen\":%u,\"truncated\":%s,\"ran\":[",
 		       opt.dev, l->cpu, (uint64_t)l->expires, us(l->t0 - l->expires),
-		       l->preempted ? "true" : "false", l->truncated ? "true" : "false");
+		       l->preempted ? "true" : "false", l->seen,
+		       l->seen > PT_CPULOG ? "true" : "false");
 		for (i = 0; i < n; i++) {
-			const struct pt_run *r = &l->runs[i];
-			uint64_t a = r->start > l->expires ? r->start : l->expires;
-			uint64_t b = r->end < l->t0 ? r->end : l->t0;
-
-			run_name(r, name, sizeof(name));
+			run_name(&runs[i], name, sizeof(name));
 			printf("%s{\"what\":\"%s\",\"us\":%.3f}", i ? "," : "", name,
-			       us(b > a ? b - a : 0));
+			       us(overlap(l, &runs[i])));
 		}
 		printf("]}\n");
 		fflush(stdout);
@@ -322,15 +346,18 @@ static int on_late(const struct pt_late *l)
 	       l->cpu, l->preempted ? "preempted mid-round for" : "woke after the timer by",
 	       us(l->t0 - l->expires), n ? "" : " nothing traced");
 	for (i = 0; i < n; i++) {
-		const struct pt_run *r = &l->runs[i];
-		uint64_t a = r->start > l->expires ? r->start : l->expires;
-		uint64_t b = r->end < l->t0 ? r->end : l->t0;
-
-		run_name(r, name, sizeof(name));
-		printf("    %-32s %9.1f us\n", name, us(b > a ? b - a : 0));
+		if (i >= PT_RUNS) {
+			rest += overlap(l, &runs[i]);
+			continue;
+		}
+		run_name(&runs[i], name, sizeof(name));
+		printf("    %-32s %9.1f us\n", name, us(overlap(l, &runs[i])));
 	}
-	if (l->truncated)
-		printf("    (more: the per-CPU log holds %d runs)\n", PT_CPULOG);
+	if (n > PT_RUNS)
+		printf("    (and %u shorter runs, %.1f us in all)\n", n - PT_RUNS, us(rest));
+	if (l->seen > PT_CPULOG)
+		printf("    (%u runs in that window: the %d longest were kept)\n", l->seen,
+		       PT_CPULOG);
 	fflush(stdout);
 	return 0;
 }
@@ -528,6 +555,7 @@ int main(int argc, char **argv)
 	uint64_t t_start, t_next;
 	char *end;
 	int c, err, ret = 1;
+	bool attached = true;
 
 	while ((c = getopt_long(argc, argv, "d:D:i:l:jqb:vh", longopts, NULL)) != -1) {
 		unsigned long v = 0;
@@ -605,6 +633,7 @@ int main(int argc, char **argv)
 
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	signal(SIGUSR1, on_signal);
 	fprintf(stderr, "phloem-trace: tracing %s (/dev/phloem%d); Ctrl-C to end\n",
 		info.name, opt.dev);
 	t_start = now_ns();
@@ -616,6 +645,25 @@ int main(int argc, char **argv)
 		if (err < 0 && err != -EINTR) {
 			fprintf(stderr, "phloem-trace: ring buffer: %s\n", strerror(-err));
 			goto out;
+		}
+		if (toggle) {
+			/*
+			 * SIGUSR1: every program detached, or attached again
+			 * (the programs stay loaded): what make bench-vm-trace
+			 * compares, without a load per window
+			 */
+			toggle = 0;
+			if (attached) {
+				phloem_trace__detach(skel);
+			} else if ((err = phloem_trace__attach(skel))) {
+				fprintf(stderr, "phloem-trace: cannot attach again: %s\n",
+					strerror(-err));
+				goto out;
+			}
+			attached = !attached;
+			/* A preemption seen half is no preemption */
+			skel->data->watch.preempted = 0;
+			fprintf(stderr, "phloem-trace: %s\n", attached ? "attached" : "detached");
 		}
 		t = now_ns();
 		if (opt.duration_s && t - t_start >= (uint64_t)opt.duration_s * 1000000000ULL)
@@ -631,6 +679,8 @@ int main(int argc, char **argv)
 	if (get_stats(&st1))
 		goto out;
 	skel->bss->armed = 0;
+	skel->data->watch.due = ~0ULL;
+	skel->data->watch.preempted = 0;
 	ring_buffer__consume(rb);
 	memcpy(&snap, &skel->bss->hists, sizeof(snap));
 	summary(&snap, &st1, (double)(now_ns() - t_start) / 1e9);

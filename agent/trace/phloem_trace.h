@@ -12,8 +12,8 @@
 #define PT_LAT_BUCKETS	48	/* = PHLOEM_LAT_BUCKETS, the driver's histogram */
 #define PT_CHANNELS	8	/* = PHLOEM_MAX_CHANNELS */
 #define PT_KINDS	16	/* > __PHLOEM_EV_MAX */
-#define PT_CPULOG	16	/* runs remembered per CPU (power of two) */
-#define PT_RUNS		8	/* runs reported per late wake-up */
+#define PT_CPULOG	16	/* runs kept per late window: the longest (power of two) */
+#define PT_RUNS		8	/* runs printed per late wake-up: the longest */
 #define PT_COMM		16
 
 enum pt_rec_type {
@@ -70,6 +70,21 @@ struct pt_shed {
 	struct pt_round round;
 };
 
+/**
+ * struct pt_watch - when the sampler's next wake-up is due (CLOCK_MONOTONIC
+ * ns; ~0: never), on which CPU, and its thread: what the scheduler and
+ * interrupt programs test before anything else; and when it was preempted,
+ * if it is off its CPU that way now (the tool clears that when it detaches)
+ */
+struct pt_watch {
+	__u64 due;
+	__u32 cpu;
+	__u32 tid;
+	__u64 preempted;	/* the sampler preempted then (ns), 0 otherwise */
+	__u32 preempted_cpu;
+	__u32 pad;
+};
+
 struct pt_run {
 	__u64 start;
 	__u64 end;
@@ -82,10 +97,13 @@ struct pt_run {
  * struct pt_late - the sampler kept from its CPU for at least the
  * threshold, and what ran on that CPU meanwhile: either a wake-up later
  * than the threshold (from the timer's expiry, @expires, to the round's
- * start, @t0), or a preemption mid-round (@preempted: from the switch
- * away, @expires, to the switch back, @t0). A task of higher priority
- * that lands while the sampler sleeps makes the first; one that lands
- * while it reads or decides, the second.
+ * start, @t0), or a preemption (@preempted: from the switch away,
+ * @expires, to the switch back, @t0). A task of higher priority that
+ * lands while the sampler sleeps makes the first; one that lands while it
+ * reads or decides, the second.
+ * @nruns: entries of @runs, in no order (the tool sorts them)
+ * @seen: runs logged in that window; above PT_CPULOG only the longest
+ *        PT_CPULOG were kept
  */
 struct pt_late {
 	__u32 type;		/* PT_REC_LATE */
@@ -93,10 +111,10 @@ struct pt_late {
 	__u64 expires;
 	__u64 t0;
 	__u32 nruns;
-	__u32 truncated;	/* more runs overlapped than the CPU log kept */
+	__u32 seen;
 	__u32 preempted;
 	__u32 pad;
-	struct pt_run runs[PT_RUNS];
+	struct pt_run runs[PT_CPULOG];
 };
 
 /**

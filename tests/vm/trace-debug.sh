@@ -32,7 +32,7 @@ main() {
 	echo 0 > $T/events/phloem/enable
 	ok "$rc" "5 step overloads with every phloem tracepoint on (phloem_bench status $rc)"
 	[ "$rc" = 0 ] || tail -n 20 /tmp/bench.out | sed 's/^/# /'
-	for e in phloem_sample phloem_adc_read phloem_decide phloem_relay_write phloem_event; do
+	for e in phloem_sample phloem_round phloem_adc_read phloem_decide phloem_relay_write phloem_event; do
 		grep -q " $e: " $T/trace || miss="$miss $e"
 	done
 	ok "$([ -z "$miss" ]; echo $?)" "ftrace recorded every kind that fires on a shed${miss:+ (missing:$miss)}"

@@ -26,30 +26,41 @@ tap_run() {
 	return $rc
 }
 
-# phloem_stats FILE [PID]: struct phloem_stats of /dev/phloem0 as JSON in
-# FILE (samples, sheds, lat_count, lat_sum_ns, lat_hist[48]...), and with
-# PID, that task's CPU time (ns, /proc/PID/schedstat) read right after it.
+# phloem_stats FILE [PID [SECONDS]]: struct phloem_stats of /dev/phloem0 as
+# JSON in FILE (samples, sheds, lat_count, lat_sum_ns, lat_hist[48]...),
+# and with PID, that task's CPU time (ns, /proc/PID/schedstat) read right
+# after it. With SECONDS: two such reads that far apart, as
+# {"s0": ..., "s1": ...} (one interpreter's start instead of two: each is
+# seconds under TCG on a loaded host).
 # The ioctl number is _IOR(0xE7, 6, struct phloem_stats) of
 # uapi/linux/phloem.h.
 phloem_stats() {
-	$PY - "$1" "${2:-}" <<'PYEOF'
+	$PY - "$1" "${2:-}" "${3:-}" <<'PYEOF'
 import fcntl, json, struct, sys, time
 fmt = "<II12Q48Q48Q"
 size = struct.calcsize(fmt)
 req = (2 << 30) | (size << 16) | (0xE7 << 8) | 6
-buf = bytearray(struct.pack(fmt, size, 0, *([0] * 108)))
-with open("/dev/phloem0", "rb") as f:
-    fcntl.ioctl(f, req, buf)
-v = struct.unpack(fmt, bytes(buf))
 names = ["samples", "cycles", "adc_errors", "overruns", "sheds", "restores",
          "failsafes", "lease_expiries", "lat_count", "lat_min_ns", "lat_max_ns",
          "lat_sum_ns"]
-out = dict(zip(names, v[2:14]))
-out["lat_bound_ns"] = list(v[14:62])
-out["lat_hist"] = list(v[62:110])
-out["t_ns"] = time.monotonic_ns()
-if sys.argv[2]:
-    out["cpu_ns"] = int(open("/proc/%s/schedstat" % sys.argv[2]).read().split()[0])
+def snap(f):
+    buf = bytearray(struct.pack(fmt, size, 0, *([0] * 108)))
+    fcntl.ioctl(f, req, buf)
+    v = struct.unpack(fmt, bytes(buf))
+    out = dict(zip(names, v[2:14]))
+    out["lat_bound_ns"] = list(v[14:62])
+    out["lat_hist"] = list(v[62:110])
+    out["t_ns"] = time.monotonic_ns()
+    if sys.argv[2]:
+        out["cpu_ns"] = int(open("/proc/%s/schedstat" % sys.argv[2]).read().split()[0])
+    return out
+with open("/dev/phloem0", "rb") as f:
+    if sys.argv[3]:
+        s0 = snap(f)
+        time.sleep(float(sys.argv[3]))
+        out = {"s0": s0, "s1": snap(f)}
+    else:
+        out = snap(f)
 json.dump(out, open(sys.argv[1], "w"))
 PYEOF
 }

@@ -12,8 +12,10 @@
 #      read here before and after, bucket by bucket, count and sum); each
 #      shed is broken down sample -> decision -> relay write and the parts
 #      add up to the driver's latency; every histogram counted samples
-#   4. a SCHED_FIFO hog on the sampler's CPU (both pinned) makes it late:
-#      the tool names the hog among what ran on that CPU meanwhile
+#   4. a SCHED_FIFO hog on the sampler's CPU (both pinned) makes it late,
+#      then 24 short children run there in the same late window: the tool
+#      names the hog first among what ran on that CPU meanwhile (the
+#      longest runs of the window are kept and listed, not the newest)
 #   5. the tables (no --json) have every section
 set -u
 dir=${1:?usage: trace.sh DIR}
@@ -40,19 +42,21 @@ echo "# clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_c
 # -- 1. tracepoints
 mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracing
 missing=
-for e in phloem_sample phloem_adc_read phloem_decide phloem_relay_write \
+for e in phloem_sample phloem_round phloem_adc_read phloem_decide phloem_relay_write \
 	 phloem_event phloem_failsafe phloem_lease_expired phloem_lease; do
 	[ -d /sys/kernel/tracing/events/phloem/$e ] || missing="$missing $e"
 done
 ok "$([ -z "$missing" ]; echo $?)" "tracepoints: phloem:* registered${missing:+ (missing:$missing)}"
 
-# The tracepoints through ftrace too: one sample event, then off again
-echo 1 > /sys/kernel/tracing/events/phloem/phloem_sample/enable
-sleep 0.5
-echo 0 > /sys/kernel/tracing/events/phloem/phloem_sample/enable
-grep -m1 'phloem_sample: dev=0' /sys/kernel/tracing/trace > "$W/ftrace" 2>/dev/null
-ok "$([ -s "$W/ftrace" ]; echo $?)" "tracepoints: phloem_sample fires through ftrace ($(cut -c1-100 "$W/ftrace"))"
-echo > /sys/kernel/tracing/trace
+# The tracepoints through ftrace too: a few sets, then off again
+for e in phloem_sample phloem_round; do
+	echo 1 > /sys/kernel/tracing/events/phloem/$e/enable
+	sleep 0.5
+	echo 0 > /sys/kernel/tracing/events/phloem/$e/enable
+	grep -m1 "$e: dev=0" /sys/kernel/tracing/trace > "$W/ftrace" 2>/dev/null
+	ok "$([ -s "$W/ftrace" ]; echo $?)" "tracepoints: $e fires through ftrace ($(cut -c1-160 "$W/ftrace"))"
+	echo > /sys/kernel/tracing/trace
+done
 
 # -- 2. refusals
 setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
@@ -148,10 +152,14 @@ print("# sampler during the overloads: %.0f %% of a CPU, %d sets, %d overruns, o
 ok(s["records_lost"] == 0, "no record lost (%d)" % s["records_lost"])
 PYEOF
 
-# -- 4. who ran while the sampler was late or preempted: a SCHED_FIFO 90 busy loop
-# (above the sampler's 50) on the sampler's CPU for 200 ms, until named.
-# The loop times itself: under TCG an exec takes longer than a timeout(1)
-# could allow for it.
+# -- 4. who ran while the sampler was late or preempted: a SCHED_FIFO 90
+# busy loop (above the sampler's 50) on the sampler's CPU for 200 ms, which
+# then starts 24 children spinning 1 ms each there (FIFO 90 and the pin are
+# inherited: they run one after the other once the hog waits for them),
+# all before the sampler can run again: a window whose longest run is its
+# oldest, with more runs after it than the tool keeps (16).
+# The loops time themselves: under TCG an exec takes longer than a
+# timeout(1) could allow for them.
 "$T" --json -l 30000 > "$W/late.json" 2> "$W/late.err" &
 tool=$!
 wait_for "$W/late.err" 'tracing' 120 $tool ||
@@ -162,11 +170,17 @@ wait_for "$W/late.err" 'tracing' 120 $tool ||
 # had twelve hogs land mid-round, when only late wake-ups were reported).
 # So the first hog should be named; up to four, in case one is cut short.
 for i in $(seq 4); do
-	# timeout(1) outside the pin: a hog that never ends is killed after 10 s
-	timeout -s KILL 10 chrt -f 90 taskset -c 1 bash -c \
-		'end=$(( ${EPOCHREALTIME/./} + 200000 )); while (( ${EPOCHREALTIME/./} < end )); do :; done'
+	# timeout(1) outside the pin: a hog that never ends is killed after 20 s
+	timeout -s KILL 20 chrt -f 90 taskset -c 1 bash -c '
+		spin() {
+			local end=$(( ${EPOCHREALTIME/./} + $1 ))
+			while (( ${EPOCHREALTIME/./} < end )); do :; done
+		}
+		spin 200000
+		for ((c = 0; c < 24; c++)); do spin 1000 & done
+		wait'
 	sleep 1
-	grep -qE '"what":"task bash/[0-9]+","us":([5-9][0-9]{4}|[0-9]{6,})\.' "$W/late.json" && break
+	grep -qE '"ran":\[\{"what":"task bash/[0-9]+","us":([5-9][0-9]{4}|[0-9]{6,})\.' "$W/late.json" && break
 done
 echo "# $i hogs of 200 ms"
 stop_tool $tool
@@ -174,13 +188,22 @@ tool=
 $PY - "$W/late.json" <<'PYEOF'
 import json, sys
 late = [l for l in (json.loads(x) for x in open(sys.argv[1]) if x.strip()) if l["type"] == "late"]
-hog = [l for l in late if any(r["what"].startswith("task bash/") and r["us"] >= 50000 for r in l["ran"])]
+is_hog = lambda r: r["what"].startswith("task bash/") and r["us"] >= 50000
+hog = [l for l in late if any(is_hog(r) for r in l["ran"])]
 pre = sum(1 for l in late if l["preempted"])
 print(("ok" if hog else "not ok") + " - late: %d (%d wake-ups, %d preempted mid-round); the SCHED_FIFO hog named in %d of them%s"
       % (len(late), len(late) - pre, pre, len(hog), (": " + json.dumps(hog[0])[:300]) if hog else ""))
+# The window with the hog and its children: more runs than kept, the hog
+# (the oldest and longest) kept and listed first, the list longest first
+crowd = [l for l in hog if l.get("runs_seen", 0) > 16]
+good = [l for l in crowd if is_hog(l["ran"][0]) and len(l["ran"]) >= 8 and l.get("truncated")
+        and all(a["us"] >= b["us"] for a, b in zip(l["ran"], l["ran"][1:]))]
+print(("ok" if good else "not ok") + " - a late or preempted window of more than 16 runs (%s) keeps the 16 longest, "
+      "the hog's first" % (", ".join(str(l["runs_seen"]) for l in crowd) or "none"))
 for l in late:
-    print("# %s %.0f us on cpu %d: " % ("preempted" if l["preempted"] else "late", l["late_us"], l["cpu"]) +
-          ", ".join("%s %.0f us" % (r["what"], r["us"]) for r in l["ran"]))
+    print("# %s %.0f us on cpu %d, %d runs: " % ("preempted" if l["preempted"] else "late", l["late_us"],
+          l["cpu"], l.get("runs_seen", -1)) +
+          ", ".join("%s %.0f us" % (r["what"], r["us"]) for r in l["ran"][:8]))
 PYEOF
 
 # -- 5. the tables
