@@ -169,7 +169,7 @@ struct pd_peers {
 	unsigned rot;			/* piggy-back rotation */
 	uint64_t drops[__PEER_E_MAX];
 	uint64_t rx_bytes, tx_bytes, rx_dgrams, tx_dgrams;
-	uint64_t announces_tx, announces_rx;
+	uint64_t announces_tx, announces_rx, announces_dup;
 	/* anti-entropy */
 	struct ledger *ledger;
 	uint64_t sync_req_tx, sync_req_rx, entries_tx, entries_rx, entries_refused;
@@ -713,6 +713,21 @@ static void on_announce(struct pd_peers *p, const struct peer_announce *a,
 	if (ret)
 		return drop(p, ret);
 	/*
+	 * A member's announcement of the run in use and not newer than the
+	 * one in use is a copy: the same announcement on the other address
+	 * family (it goes to both groups), or a replay. Verified, it would
+	 * change nothing (no address, run or liveness moves on it, its record
+	 * is held), so it is not verified: at a street's restart every member
+	 * gets each announcement twice, and the verifications were most of
+	 * the CPU that 50 daemons spent on two cores (issue 11, scale).
+	 */
+	e = peer_find(p, a->key);
+	if (e && e->trusted && e->run && a->epoch == e->run && a->time_ms <= e->ann_ms &&
+	    peer_community_record(&p->comm, a->key)) {
+		p->announces_dup++;
+		return;
+	}
+	/*
 	 * Anyone can make keys and sign announcements for our community (its
 	 * id is the hash of its name): a stranger's are verified at most
 	 * ANN_VERIFY_PER_S a second, so a flood of them costs bounded CPU.
@@ -722,7 +737,8 @@ static void on_announce(struct pd_peers *p, const struct peer_announce *a,
 	if (!peer_community_is_member(&p->comm, a->key) &&
 	    !peer_bucket_take(&p->ann_bucket, ANN_VERIFY_PER_S, now))
 		return drop(p, PEER_E_UNTRUSTED);
-	ret = peer_announce_verify(a, buf, len);
+	/* its record, when we hold it already, was verified when stored */
+	ret = peer_announce_verify_held(a, buf, len, peer_community_record(&p->comm, a->key));
 	if (ret)
 		return drop(p, ret);
 	p->announces_rx++;
@@ -2053,6 +2069,7 @@ struct json_object *pd_peers_json(struct phloemd *d)
 	ADD(o, "tx_datagrams", json_object_new_int64((int64_t)p->tx_dgrams));
 	ADD(o, "announces_rx", json_object_new_int64((int64_t)p->announces_rx));
 	ADD(o, "announces_tx", json_object_new_int64((int64_t)p->announces_tx));
+	ADD(o, "announces_dup", json_object_new_int64((int64_t)p->announces_dup));
 	{
 		struct json_object *g = json_object_new_object();
 

@@ -89,6 +89,53 @@ TEST(announce_round_trip_and_strict)
 	}
 }
 
+/*
+ * A member's announcement carries its INVITE every time: a record equal to
+ * the one held (verified when stored) is not verified again, any other
+ * still is, and the announcement's own signature always is.
+ */
+TEST(announce_held_record_not_verified_again)
+{
+	struct kp a;
+	struct peer_community c;
+	struct peer_announce an = { .epoch = 1000, .time_ms = 2000, .port = 7068 };
+	struct peer_record held, other;
+	uint8_t buf[PEER_MTU];
+	struct peer_msg m;
+	int n;
+
+	ASSERT_EQ(0, sodium_init() < 0);
+	kp_seed(&a, 1);
+	ASSERT_EQ(0, peer_community_found(&c, "street", a.pk, a.sk, 5));
+	memcpy(an.community, c.id, 32);
+	memcpy(an.key, a.pk, 32);
+	an.has_record = true;
+	an.record = c.member[0];
+	held = c.member[0];
+	n = peer_announce_encode(&an, a.sk, buf, sizeof(buf));
+	ASSERT_EQ(0, peer_wire_decode(buf, n, &m));
+	ASSERT_TRUE(peer_record_same(&m.ann.record, &held));
+	ASSERT_EQ(0, peer_announce_verify_held(&m.ann, buf, n, &held));
+	ASSERT_EQ(0, peer_announce_verify_held(&m.ann, buf, n, NULL));
+
+	/* a record whose own signature is bad, in a well-signed announcement:
+	 * refused unless it is byte for byte the one the caller holds */
+	an.record.sig[5] ^= 1;
+	other = an.record;
+	n = peer_announce_encode(&an, a.sk, buf, sizeof(buf));
+	ASSERT_EQ(0, peer_wire_decode(buf, n, &m));
+	ASSERT_FALSE(peer_record_same(&m.ann.record, &held));
+	ASSERT_EQ(-PEER_E_FORGED, peer_announce_verify_held(&m.ann, buf, n, &held));
+	ASSERT_EQ(-PEER_E_FORGED, peer_announce_verify_held(&m.ann, buf, n, NULL));
+	ASSERT_EQ(-PEER_E_FORGED, peer_announce_verify(&m.ann, buf, n));
+	ASSERT_EQ(0, peer_announce_verify_held(&m.ann, buf, n, &other));
+
+	/* the announcement's own signature is checked whatever is held */
+	buf[70] ^= 1;		/* in the run id */
+	ASSERT_EQ(0, peer_wire_decode(buf, n, &m));
+	ASSERT_EQ(-PEER_E_FORGED, peer_announce_verify_held(&m.ann, buf, n, &other));
+}
+
 TEST(inner_records_round_trip)
 {
 	struct kp a;

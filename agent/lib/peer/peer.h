@@ -255,6 +255,17 @@ int peer_announce_encode(struct peer_announce *a, const uint8_t sk[64],
 /** Signature check of a decoded announcement (and of its record). */
 int peer_announce_verify(const struct peer_announce *a, const uint8_t *buf,
 			 size_t len);
+/**
+ * peer_announce_verify_held() - peer_announce_verify(), but a record equal
+ * to @held (one the caller verified when it stored it; may be NULL) is not
+ * verified again: a member's announcements carry its INVITE every time, and
+ * at a street's restart two Ed25519 verifications per announcement were
+ * most of the CPU of 50 daemons on two cores.
+ */
+int peer_announce_verify_held(const struct peer_announce *a, const uint8_t *buf,
+			      size_t len, const struct peer_record *held);
+/** Is @a the same record as @b (every field, the signature included)? */
+bool peer_record_same(const struct peer_record *a, const struct peer_record *b);
 /*
  * An announcement is taken only while fresh: signed less than this long ago
  * by our clock (and not more than PEER_CLOCK_AHEAD_MS ahead). Announcements
