@@ -94,7 +94,7 @@ def total(socks):
     t = {}
     for s in socks:
         d = ask(s) or {}
-        for k in ("announces_rx", "announces_dup", "announces_tx", "rx_datagrams", "tx_datagrams"):
+        for k in ("announces_rx", "announces_known", "announces_tx", "rx_datagrams", "tx_datagrams"):
             t[k] = t.get(k, 0) + d.get(k, 0)
         for g in ("sessions", "drops"):
             for k, v in d.get(g, {}).items():

@@ -366,6 +366,37 @@ TEST(hs_retry_schedule)
 		}
 }
 
+/*
+ * The first retry time follows the round trips handshakes really take:
+ * 250 ms on a LAN, twice a slow round trip (a loaded responder), at most
+ * PEER_HS_BASE_MAX_MS; the doubling schedule runs from there.
+ */
+TEST(hs_retry_from_round_trips)
+{
+	uint32_t srtt = 0, b;
+
+	ASSERT_EQ(PEER_REKEY_TIMEOUT_MS, peer_hs_base(&srtt, 0));
+	ASSERT_EQ(PEER_REKEY_TIMEOUT_MS, peer_hs_base(&srtt, 5));	/* a LAN */
+	ASSERT_EQ(5, srtt);
+	srtt = 0;
+	b = peer_hs_base(&srtt, 900);		/* answers after 0.9 s */
+	ASSERT_EQ(1800, b);
+	for (int i = 0; i < 50; i++)
+		b = peer_hs_base(&srtt, 5000);
+	ASSERT_EQ(PEER_HS_BASE_MAX_MS, b);
+	for (int i = 0; i < 100; i++)
+		b = peer_hs_base(&srtt, 10);	/* and back when it is fast again */
+	ASSERT_EQ(PEER_REKEY_TIMEOUT_MS, b);
+	for (int k = 0; k < 100; k++) {
+		uint32_t w1 = peer_hs_wait_from(1000, 1), w3 = peer_hs_wait_from(1000, 3);
+
+		ASSERT_GE(w1, 1000);
+		ASSERT_LE(w1, 1250);
+		ASSERT_GE(w3, 4000);
+		ASSERT_LE(w3, 5000);
+	}
+}
+
 TEST_F(sess, handshake_then_both_ways)
 {
 	uint8_t init[PEER_MTU], resp[PEER_MTU], dg[PEER_MTU], pt[PEER_MTU];
@@ -698,6 +729,8 @@ TEST_F(sess, slow_answer_to_a_retry)
 	ASSERT_EQ(-PEER_E_REPLAYED, complete_dg(&self->sa, &self->la, t + 3000, r1, n1));
 	ASSERT_EQ(0, complete_dg(&self->sa, &self->la, t + 3000, r2, n2));
 	ASSERT_FALSE(self->sa.hs_pending);
+	/* its round trip counts from the initiation it answers (i2's) */
+	ASSERT_EQ(2000, self->sa.hs_rtt_ms);
 	/* done: the third's answer finds nothing in flight */
 	n = respond_dg(&self->sb, &self->lb, t + 3000, i3, PEER_HS_INIT_BYTES, r1);
 	ASSERT_EQ(-PEER_E_REPLAYED, complete_dg(&self->sa, &self->la, t + 3000, r1, n));
