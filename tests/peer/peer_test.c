@@ -39,22 +39,32 @@ static void kp_seed(struct kp *k, uint8_t n)
 
 /* ---- wire ---- */
 
+/* the founder of "street" (key seed 1), announcing with its INVITE */
+static int founder_announce(struct kp *a, struct peer_community *c, struct peer_announce *an)
+{
+	*an = (struct peer_announce){ .epoch = 1000, .time_ms = 2000, .port = 7068 };
+	if (sodium_init() < 0)
+		return -1;
+	kp_seed(a, 1);
+	if (peer_community_found(c, "street", a->pk, a->sk, 5))
+		return -1;
+	memcpy(an->community, c->id, 32);
+	memcpy(an->key, a->pk, 32);
+	an->has_record = true;
+	an->record = c->member[0];
+	return 0;
+}
+
 TEST(announce_round_trip_and_strict)
 {
 	struct kp a;
 	struct peer_community c;
-	struct peer_announce an = { .epoch = 1000, .time_ms = 2000, .port = 7068 };
+	struct peer_announce an;
 	uint8_t buf[PEER_MTU], bad[PEER_MTU];
 	struct peer_msg m;
 	int n;
 
-	ASSERT_EQ(0, sodium_init() < 0);
-	kp_seed(&a, 1);
-	ASSERT_EQ(0, peer_community_found(&c, "street", a.pk, a.sk, 5));
-	memcpy(an.community, c.id, 32);
-	memcpy(an.key, a.pk, 32);
-	an.has_record = true;
-	an.record = c.member[0];
+	ASSERT_EQ(0, founder_announce(&a, &c, &an));
 	n = peer_announce_encode(&an, a.sk, buf, sizeof(buf));
 	ASSERT_EQ(PEER_ANNOUNCE_FIXED + PEER_RECORD_BYTES + PEER_SIG_BYTES, n);
 	ASSERT_EQ(0, peer_wire_decode(buf, n, &m));
@@ -98,19 +108,13 @@ TEST(announce_held_record_not_verified_again)
 {
 	struct kp a;
 	struct peer_community c;
-	struct peer_announce an = { .epoch = 1000, .time_ms = 2000, .port = 7068 };
+	struct peer_announce an;
 	struct peer_record held, other;
 	uint8_t buf[PEER_MTU];
 	struct peer_msg m;
 	int n;
 
-	ASSERT_EQ(0, sodium_init() < 0);
-	kp_seed(&a, 1);
-	ASSERT_EQ(0, peer_community_found(&c, "street", a.pk, a.sk, 5));
-	memcpy(an.community, c.id, 32);
-	memcpy(an.key, a.pk, 32);
-	an.has_record = true;
-	an.record = c.member[0];
+	ASSERT_EQ(0, founder_announce(&a, &c, &an));
 	held = c.member[0];
 	n = peer_announce_encode(&an, a.sk, buf, sizeof(buf));
 	ASSERT_EQ(0, peer_wire_decode(buf, n, &m));
