@@ -86,7 +86,7 @@ one_row() {
 	{
 		echo "bench-netns: $n gateways, $loss% loss: daemons' CPU until discovery $cpu s;" \
 			"$rcvbuf datagrams dropped by full socket buffers;" \
-			"hub: $(tr '\n' ' ' <"$NT/hub.stats" 2>/dev/null || echo none)"
+			"hub: $( [ -s "$NT/hub.stats" ] && tr '\n' ' ' <"$NT/hub.stats" || echo none)"
 		echo "  counters: $(python3 "$here/poll.py" sum $(socks))"
 	} >&2
 	python3 "$here/poll.py" counted 30 $(socks) >/dev/null
