@@ -154,6 +154,7 @@ struct pd_peers {
 	struct peer_ratelimit rl;	/* initiations per source address */
 	uint64_t hs_init_tx, hs_init_rx, hs_resp_tx, hs_resp_rx;
 	uint64_t hs_ratelimited, hs_ignored;
+	uint32_t hs_srtt_ms, hs_base_ms;	/* handshake round trips: peer_hs_base() */
 	uint64_t next_announce_ms, announce_gap_ms, next_digest_ms;
 	int announce_n;			/* since the start or link change */
 	int nhot;
@@ -169,7 +170,7 @@ struct pd_peers {
 	unsigned rot;			/* piggy-back rotation */
 	uint64_t drops[__PEER_E_MAX];
 	uint64_t rx_bytes, tx_bytes, rx_dgrams, tx_dgrams;
-	uint64_t announces_tx, announces_rx;
+	uint64_t announces_tx, announces_rx, announces_known;
 	/* anti-entropy */
 	struct ledger *ledger;
 	uint64_t sync_req_tx, sync_req_rx, entries_tx, entries_rx, entries_refused;
@@ -327,6 +328,7 @@ static void maybe_handshake(struct pd_peers *p, struct pd_peer *e)
 	uint8_t out[PEER_HS_INIT_BYTES];
 	int n;
 
+	e->sess.hs_base_ms = p->hs_base_ms;
 	if (!e->trusted || !e->have_addr ||
 	    !peer_session_want_handshake(&e->sess, sess_ms()))
 		return;
@@ -713,6 +715,25 @@ static void on_announce(struct pd_peers *p, const struct peer_announce *a,
 	if (ret)
 		return drop(p, ret);
 	/*
+	 * A member's announcement of the run in use that is not newer than
+	 * the one in use (a copy: the same announcement on the other address
+	 * family, it goes to both groups; or a replay), or that comes while
+	 * we hold a session of that run with it (sealed datagrams of it have
+	 * come, from the address in use), would change nothing once verified:
+	 * no address, run or record moves on it, and SWIM probes the member
+	 * over the session. So it is not verified: at a street's restart
+	 * every member got each announcement twice and its later ones too,
+	 * two Ed25519 verifications each, a third of the CPU that 50
+	 * daemons spent on two cores (issue 11, scale).
+	 */
+	e = peer_find(p, a->key);
+	if (e && e->trusted && e->run && a->epoch == e->run &&
+	    (a->time_ms <= e->ann_ms || (e->sealed_rx && e->sealed_addr)) &&
+	    peer_community_record(&p->comm, a->key)) {
+		p->announces_known++;
+		return;
+	}
+	/*
 	 * Anyone can make keys and sign announcements for our community (its
 	 * id is the hash of its name): a stranger's are verified at most
 	 * ANN_VERIFY_PER_S a second, so a flood of them costs bounded CPU.
@@ -722,7 +743,8 @@ static void on_announce(struct pd_peers *p, const struct peer_announce *a,
 	if (!peer_community_is_member(&p->comm, a->key) &&
 	    !peer_bucket_take(&p->ann_bucket, ANN_VERIFY_PER_S, now))
 		return drop(p, PEER_E_UNTRUSTED);
-	ret = peer_announce_verify(a, buf, len);
+	/* its record, when we hold it already, was verified when stored */
+	ret = peer_announce_verify_held(a, buf, len, peer_community_record(&p->comm, a->key));
 	if (ret)
 		return drop(p, ret);
 	p->announces_rx++;
@@ -1608,6 +1630,10 @@ static void on_hs_resp(struct pd_peers *p, const struct peer_hs_resp *m)
 	if (ret)
 		return drop(p, ret);
 	p->hs_resp_rx++;
+	/* how long answers really take here: the first retry time of every
+	 * session's next initiations (peer_hs_base()) */
+	p->hs_base_ms = peer_hs_base(&p->hs_srtt_ms, e->sess.hs_rtt_ms);
+	e->sess.hs_rtt_ms = 0;
 	send_sealed(p, e, NULL);
 }
 
@@ -2053,6 +2079,7 @@ struct json_object *pd_peers_json(struct phloemd *d)
 	ADD(o, "tx_datagrams", json_object_new_int64((int64_t)p->tx_dgrams));
 	ADD(o, "announces_rx", json_object_new_int64((int64_t)p->announces_rx));
 	ADD(o, "announces_tx", json_object_new_int64((int64_t)p->announces_tx));
+	ADD(o, "announces_known", json_object_new_int64((int64_t)p->announces_known));
 	{
 		struct json_object *g = json_object_new_object();
 
@@ -2097,6 +2124,8 @@ struct json_object *pd_peers_json(struct phloemd *d)
 		ADD(hs, "responses_rx", json_object_new_int64((int64_t)p->hs_resp_rx));
 		ADD(hs, "ignored", json_object_new_int64((int64_t)p->hs_ignored));
 		ADD(hs, "ratelimited", json_object_new_int64((int64_t)p->hs_ratelimited));
+		ADD(hs, "round_trip_ms", json_object_new_int64(p->hs_srtt_ms));
+		ADD(hs, "retry_ms", json_object_new_int64(p->hs_base_ms));
 		ADD(o, "sessions", hs);
 	}
 	{

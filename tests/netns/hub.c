@@ -35,7 +35,8 @@
 struct qf { double due; uint64_t seq; int port; uint16_t len; uint8_t *buf; };
 static struct qf q[MAXQ];
 static int nq;
-static uint64_t fwd, drp, qseq;
+/* kdrp: the kernel's, our receive queue full; txf: sends that failed */
+static uint64_t fwd, drp, qseq, kdrp, txf;
 
 static double mono(void)
 {
@@ -129,19 +130,29 @@ static void fix_udp(uint8_t *f, size_t len)
 	f[u + 7] = c & 0xff;
 }
 
-static void stats(const char *path)
+static void stats(const char *path, const struct pollfd *pfd, int np)
 {
 	char tmp[4096];
 	FILE *f;
 
+	/* frames the kernel dropped before we read them: lost to the hub's
+	 * own slowness, not to the loss being simulated (read and reset) */
+	for (int p = 0; p < np; p++) {
+		struct tpacket_stats ts;
+		socklen_t l = sizeof(ts);
+
+		if (!getsockopt(pfd[p].fd, SOL_PACKET, PACKET_STATISTICS, &ts, &l))
+			kdrp += ts.tp_drops;
+	}
 	if (!path)
 		return;
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	f = fopen(tmp, "w");
 	if (!f)
 		return;
-	fprintf(f, "forwarded %llu\ndropped %llu\nqueued %d\n",
-		(unsigned long long)fwd, (unsigned long long)drp, nq);
+	fprintf(f, "forwarded %llu\ndropped %llu\nqueued %d\nrx_overflow %llu\ntx_failed %llu\n",
+		(unsigned long long)fwd, (unsigned long long)drp, nq,
+		(unsigned long long)kdrp, (unsigned long long)txf);
 	fclose(f);
 	rename(tmp, path);
 }
@@ -182,7 +193,7 @@ int main(int argc, char **argv)
 		pfd[np].fd = fd;
 		pfd[np].events = POLLIN;
 	}
-	stats(stats_path);
+	stats(stats_path, pfd, np);
 	for (;;) {
 		double now = mono();
 		int timeout = 1000;
@@ -190,8 +201,9 @@ int main(int argc, char **argv)
 		while (nq && q[0].due <= now) {
 			struct qf f = qpop();
 
-			/* a port torn down: the frame is lost */
-			(void)!send(pfd[f.port].fd, f.buf, f.len, 0);
+			/* a port torn down or its queue full: the frame is lost */
+			if (send(pfd[f.port].fd, f.buf, f.len, 0) != f.len)
+				txf++;
 			free(f.buf);
 		}
 		if (nq)
@@ -257,7 +269,7 @@ int main(int argc, char **argv)
 		}
 		if (mono() - last_stats >= 1) {
 			last_stats = mono();
-			stats(stats_path);
+			stats(stats_path, pfd, np);
 		}
 	}
 }

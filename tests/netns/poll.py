@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
-"""poll.py [--since T] COND TIMEOUT SOCKET... | --hold COND SECONDS SOCKET...: ask every phloemd for "peers" on its
+"""poll.py [--since T] [--trace FILE] COND TIMEOUT SOCKET... | --hold COND SECONDS SOCKET...
+| sum SOCKET...: ask every phloemd for "peers" on its
 control socket (the JSON-lines protocol of docs/phloemd.md) about every
 50 ms until COND holds at each node, and print the seconds from start until
 the slowest node first satisfied it ("timeout" and exit 1 if one never did),
 then the seconds until the last node first answered at all.
+With --trace FILE, every round also appends one line a node to FILE:
+seconds, socket, peers alive, suspect, dead, members not listed, sessions
+ready (what a slow discovery is waiting for).
 With --since T (Unix time, as date +%s.%N prints it) seconds are counted
 from T instead: the moment the caller made the change being timed, so that
 starting this script is not left out of the figure.
@@ -84,13 +88,34 @@ def hold(cond, secs, socks):
     return 0
 
 
+def total(socks):
+    """sum: what every node counted so far, summed (the counters of
+    "peers" that say where a slow discovery spent its datagrams)"""
+    t = {}
+    for s in socks:
+        d = ask(s) or {}
+        for k in ("announces_rx", "announces_known", "announces_tx", "rx_datagrams", "tx_datagrams"):
+            t[k] = t.get(k, 0) + d.get(k, 0)
+        for g in ("sessions", "drops"):
+            for k, v in d.get(g, {}).items():
+                t[g + "." + k] = t.get(g + "." + k, 0) + v
+    print(" ".join("%s=%d" % kv for kv in sorted(t.items()) if kv[1]))
+    return 0
+
+
 def main():
+    if sys.argv[1] == "sum":
+        return total(sys.argv[2:])
     if sys.argv[1] == "--hold":
         return hold(sys.argv[2], float(sys.argv[3]), sys.argv[4:])
     args = sys.argv[1:]
-    since = None
-    if args[0] == "--since":
-        since, args = float(args[1]), args[2:]
+    since = trace = None
+    while args[0] in ("--since", "--trace"):
+        if args[0] == "--since":
+            since = float(args[1])
+        else:
+            trace = open(args[1], "a")
+        args = args[2:]
     cond, timeout, socks = args[0], float(args[1]), args[2:]
     n = len(socks)
     holds(cond, {"peers": []}, n)       # an unknown COND fails here
@@ -106,6 +131,13 @@ def main():
             d = ask(s)
             if d is not None and s not in up:
                 up[s] = time.monotonic() - t0
+            if trace and d is not None:
+                st = [p["state"] for p in d.get("peers", [])]
+                trace.write("%.2f %s %d %d %d %d %d\n" % (
+                    time.monotonic() - t0, s, st.count("alive"),
+                    st.count("suspect"), st.count("dead"),
+                    n - 1 - len(st) + st.count("untrusted"),
+                    d.get("sessions", {}).get("ready", -1)))
             if holds(cond, d, n):
                 done[s] = time.monotonic() - t0
         if len(done) == n:

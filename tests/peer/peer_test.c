@@ -39,22 +39,32 @@ static void kp_seed(struct kp *k, uint8_t n)
 
 /* ---- wire ---- */
 
+/* the founder of "street" (key seed 1), announcing with its INVITE */
+static int founder_announce(struct kp *a, struct peer_community *c, struct peer_announce *an)
+{
+	*an = (struct peer_announce){ .epoch = 1000, .time_ms = 2000, .port = 7068 };
+	if (sodium_init() < 0)
+		return -1;
+	kp_seed(a, 1);
+	if (peer_community_found(c, "street", a->pk, a->sk, 5))
+		return -1;
+	memcpy(an->community, c->id, 32);
+	memcpy(an->key, a->pk, 32);
+	an->has_record = true;
+	an->record = c->member[0];
+	return 0;
+}
+
 TEST(announce_round_trip_and_strict)
 {
 	struct kp a;
 	struct peer_community c;
-	struct peer_announce an = { .epoch = 1000, .time_ms = 2000, .port = 7068 };
+	struct peer_announce an;
 	uint8_t buf[PEER_MTU], bad[PEER_MTU];
 	struct peer_msg m;
 	int n;
 
-	ASSERT_EQ(0, sodium_init() < 0);
-	kp_seed(&a, 1);
-	ASSERT_EQ(0, peer_community_found(&c, "street", a.pk, a.sk, 5));
-	memcpy(an.community, c.id, 32);
-	memcpy(an.key, a.pk, 32);
-	an.has_record = true;
-	an.record = c.member[0];
+	ASSERT_EQ(0, founder_announce(&a, &c, &an));
 	n = peer_announce_encode(&an, a.sk, buf, sizeof(buf));
 	ASSERT_EQ(PEER_ANNOUNCE_FIXED + PEER_RECORD_BYTES + PEER_SIG_BYTES, n);
 	ASSERT_EQ(0, peer_wire_decode(buf, n, &m));
@@ -87,6 +97,47 @@ TEST(announce_round_trip_and_strict)
 			ASSERT_NE(0, peer_announce_verify(&m.ann, bad, n)) TH_LOG("byte %d", i);
 		}
 	}
+}
+
+/*
+ * A member's announcement carries its INVITE every time: a record equal to
+ * the one held (verified when stored) is not verified again, any other
+ * still is, and the announcement's own signature always is.
+ */
+TEST(announce_held_record_not_verified_again)
+{
+	struct kp a;
+	struct peer_community c;
+	struct peer_announce an;
+	struct peer_record held, other;
+	uint8_t buf[PEER_MTU];
+	struct peer_msg m;
+	int n;
+
+	ASSERT_EQ(0, founder_announce(&a, &c, &an));
+	held = c.member[0];
+	n = peer_announce_encode(&an, a.sk, buf, sizeof(buf));
+	ASSERT_EQ(0, peer_wire_decode(buf, n, &m));
+	ASSERT_TRUE(peer_record_same(&m.ann.record, &held));
+	ASSERT_EQ(0, peer_announce_verify_held(&m.ann, buf, n, &held));
+	ASSERT_EQ(0, peer_announce_verify_held(&m.ann, buf, n, NULL));
+
+	/* a record whose own signature is bad, in a well-signed announcement:
+	 * refused unless it is byte for byte the one the caller holds */
+	an.record.sig[5] ^= 1;
+	other = an.record;
+	n = peer_announce_encode(&an, a.sk, buf, sizeof(buf));
+	ASSERT_EQ(0, peer_wire_decode(buf, n, &m));
+	ASSERT_FALSE(peer_record_same(&m.ann.record, &held));
+	ASSERT_EQ(-PEER_E_FORGED, peer_announce_verify_held(&m.ann, buf, n, &held));
+	ASSERT_EQ(-PEER_E_FORGED, peer_announce_verify_held(&m.ann, buf, n, NULL));
+	ASSERT_EQ(-PEER_E_FORGED, peer_announce_verify(&m.ann, buf, n));
+	ASSERT_EQ(0, peer_announce_verify_held(&m.ann, buf, n, &other));
+
+	/* the announcement's own signature is checked whatever is held */
+	buf[70] ^= 1;		/* in the run id */
+	ASSERT_EQ(0, peer_wire_decode(buf, n, &m));
+	ASSERT_EQ(-PEER_E_FORGED, peer_announce_verify_held(&m.ann, buf, n, &other));
 }
 
 TEST(inner_records_round_trip)
@@ -317,6 +368,37 @@ TEST(hs_retry_schedule)
 			ASSERT_GE(w, base[t - 1]);
 			ASSERT_LE(w, base[t - 1] + base[t - 1] / 4);
 		}
+}
+
+/*
+ * The first retry time follows the round trips handshakes really take:
+ * 250 ms on a LAN, twice a slow round trip (a loaded responder), at most
+ * PEER_HS_BASE_MAX_MS; the doubling schedule runs from there.
+ */
+TEST(hs_retry_from_round_trips)
+{
+	uint32_t srtt = 0, b;
+
+	ASSERT_EQ(PEER_REKEY_TIMEOUT_MS, peer_hs_base(&srtt, 0));
+	ASSERT_EQ(PEER_REKEY_TIMEOUT_MS, peer_hs_base(&srtt, 5));	/* a LAN */
+	ASSERT_EQ(5, srtt);
+	srtt = 0;
+	b = peer_hs_base(&srtt, 900);		/* answers after 0.9 s */
+	ASSERT_EQ(1800, b);
+	for (int i = 0; i < 50; i++)
+		b = peer_hs_base(&srtt, 5000);
+	ASSERT_EQ(PEER_HS_BASE_MAX_MS, b);
+	for (int i = 0; i < 100; i++)
+		b = peer_hs_base(&srtt, 10);	/* and back when it is fast again */
+	ASSERT_EQ(PEER_REKEY_TIMEOUT_MS, b);
+	for (int k = 0; k < 100; k++) {
+		uint32_t w1 = peer_hs_wait_from(1000, 1), w3 = peer_hs_wait_from(1000, 3);
+
+		ASSERT_GE(w1, 1000);
+		ASSERT_LE(w1, 1250);
+		ASSERT_GE(w3, 4000);
+		ASSERT_LE(w3, 5000);
+	}
 }
 
 TEST_F(sess, handshake_then_both_ways)
@@ -651,6 +733,8 @@ TEST_F(sess, slow_answer_to_a_retry)
 	ASSERT_EQ(-PEER_E_REPLAYED, complete_dg(&self->sa, &self->la, t + 3000, r1, n1));
 	ASSERT_EQ(0, complete_dg(&self->sa, &self->la, t + 3000, r2, n2));
 	ASSERT_FALSE(self->sa.hs_pending);
+	/* its round trip counts from the initiation it answers (i2's) */
+	ASSERT_EQ(2000, self->sa.hs_rtt_ms);
 	/* done: the third's answer finds nothing in flight */
 	n = respond_dg(&self->sb, &self->lb, t + 3000, i3, PEER_HS_INIT_BYTES, r1);
 	ASSERT_EQ(-PEER_E_REPLAYED, complete_dg(&self->sa, &self->la, t + 3000, r1, n));

@@ -235,13 +235,30 @@ static void hdr(uint8_t *out, uint8_t type)
  */
 uint32_t peer_hs_wait(uint32_t tries)
 {
-	uint32_t w = PEER_REKEY_TIMEOUT_MS;
+	return peer_hs_wait_from(0, tries);
+}
+
+uint32_t peer_hs_wait_from(uint32_t base_ms, uint32_t tries)
+{
+	uint32_t w = base_ms ? base_ms : PEER_REKEY_TIMEOUT_MS;
 
 	for (uint32_t i = 1; i < tries && w < PEER_REKEY_BACKOFF_MS; i++)
 		w *= 2;
 	if (w > PEER_REKEY_BACKOFF_MS)
 		w = PEER_REKEY_BACKOFF_MS;
 	return w + randombytes_uniform(w / 4 + 1);
+}
+
+uint32_t peer_hs_base(uint32_t *srtt_ms, uint32_t sample_ms)
+{
+	uint32_t b;
+
+	if (sample_ms)
+		*srtt_ms = *srtt_ms ? (7 * *srtt_ms + sample_ms) / 8 : sample_ms;
+	b = 2 * *srtt_ms;
+	if (b < PEER_REKEY_TIMEOUT_MS)
+		b = PEER_REKEY_TIMEOUT_MS;
+	return b > PEER_HS_BASE_MAX_MS ? PEER_HS_BASE_MAX_MS : b;
 }
 
 int peer_session_initiate(struct peer_session *s, const struct peer_local *me,
@@ -262,6 +279,7 @@ int peer_session_initiate(struct peer_session *s, const struct peer_local *me,
 		memcpy(s->hs_old.esk, s->hs_esk, 32);
 		memcpy(s->hs_old.h, s->hs_h, HASHLEN);
 		memcpy(s->hs_old.ck, s->hs_ck, HASHLEN);
+		s->hs_old.sent_ms = s->hs_sent_ms;
 	}
 	hdr(out, PEER_D_HS_INIT);
 	memcpy(out + 4, me->pk, 32);
@@ -283,7 +301,7 @@ int peer_session_initiate(struct peer_session *s, const struct peer_local *me,
 	s->hs_pending = true;
 	s->hs_sent_ms = now_ms;
 	s->hs_tries++;
-	s->hs_wait_ms = peer_hs_wait(s->hs_tries);
+	s->hs_wait_ms = peer_hs_wait_from(s->hs_base_ms, s->hs_tries);
 	ret = PEER_HS_INIT_BYTES;
 out:
 	sodium_memzero(&ns, sizeof(ns));
@@ -409,6 +427,7 @@ int peer_session_complete(struct peer_session *s, const struct peer_local *me,
 	struct peer_keypair kp = { 0 };
 	uint8_t idx[4], k1[32], k2[32];
 	const uint8_t *esk;
+	uint64_t sent;
 	int ret;
 
 	if (!peer_session_awaits(s, m->receiver_index))
@@ -418,10 +437,12 @@ int peer_session_complete(struct peer_session *s, const struct peer_local *me,
 		memcpy(ns.h, s->hs_h, HASHLEN);
 		memcpy(ns.ck, s->hs_ck, HASHLEN);
 		esk = s->hs_esk;
+		sent = s->hs_sent_ms;
 	} else {
 		memcpy(ns.h, s->hs_old.h, HASHLEN);
 		memcpy(ns.ck, s->hs_old.ck, HASHLEN);
 		esk = s->hs_old.esk;
+		sent = s->hs_old.sent_ms;
 	}
 	/* e, ee, se */
 	mix_hash(&ns, m->eph, 32);
@@ -452,6 +473,7 @@ int peer_session_complete(struct peer_session *s, const struct peer_local *me,
 	s->hs_tries = 0;
 	s->renew = false;
 	s->handshakes++;
+	s->hs_rtt_ms = now_ms > sent ? (uint32_t)(now_ms - sent) : 1;
 	ret = 0;
 out:
 	sodium_memzero(&ns, sizeof(ns));

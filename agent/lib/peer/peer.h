@@ -255,6 +255,17 @@ int peer_announce_encode(struct peer_announce *a, const uint8_t sk[64],
 /** Signature check of a decoded announcement (and of its record). */
 int peer_announce_verify(const struct peer_announce *a, const uint8_t *buf,
 			 size_t len);
+/**
+ * peer_announce_verify_held() - peer_announce_verify(), but a record equal
+ * to @held (one the caller verified when it stored it; may be NULL) is not
+ * verified again: a member's announcements carry its INVITE every time, and
+ * at a street's restart two Ed25519 verifications per announcement were
+ * most of the CPU of 50 daemons on two cores.
+ */
+int peer_announce_verify_held(const struct peer_announce *a, const uint8_t *buf,
+			      size_t len, const struct peer_record *held);
+/** Is @a the same record as @b (every field, the signature included)? */
+bool peer_record_same(const struct peer_record *a, const struct peer_record *b);
 /*
  * An announcement is taken only while fresh: signed less than this long ago
  * by our clock (and not more than PEER_CLOCK_AHEAD_MS ahead). Announcements
@@ -360,6 +371,10 @@ struct peer_keypair {
  *        still completes
  * @seen: ephemeral keys of the last initiations taken: a replay of one is
  *        refused before any Diffie-Hellman
+ * @hs_base_ms: the caller's first retry time (0: PEER_REKEY_TIMEOUT_MS),
+ *        from peer_hs_base(): the round trips handshakes really take
+ * @hs_rtt_ms: set when an answer completes our initiation: how long after
+ *        that initiation it came (the sample for peer_hs_base())
  */
 struct peer_session {
 	uint8_t peer[PEER_KEY_BYTES];
@@ -373,9 +388,11 @@ struct peer_session {
 	uint8_t hs_h[64], hs_ck[64];
 	uint64_t hs_sent_ms;
 	uint32_t hs_wait_ms;		/* its retry time, drawn when sent */
+	uint32_t hs_base_ms, hs_rtt_ms;
 	struct {			/* the one before: its answer is taken too */
 		uint32_t index;		/* 0: none */
 		uint8_t esk[32], h[64], ck[64];
+		uint64_t sent_ms;
 	} hs_old;
 	uint32_t hs_tries;		/* unanswered initiations in a row */
 	bool renew;			/* peer_session_stale() */
@@ -413,6 +430,20 @@ bool peer_session_want_handshake(const struct peer_session *s, uint64_t now_ms);
 void peer_session_stale(struct peer_session *s);
 /** The retry time of initiation number @tries (1: first), jitter included. */
 uint32_t peer_hs_wait(uint32_t tries);
+/** The same from a first retry time of @base_ms (0: PEER_REKEY_TIMEOUT_MS). */
+uint32_t peer_hs_wait_from(uint32_t base_ms, uint32_t tries);
+/**
+ * peer_hs_base() - the first retry time that the handshakes seen so far call
+ * for: twice their smoothed round trip (@srtt_ms, kept by the caller over
+ * all its sessions, updated with @sample_ms when not 0), at least
+ * PEER_REKEY_TIMEOUT_MS and at most PEER_HS_BASE_MAX_MS. On a LAN a round
+ * trip is milliseconds and retries stay at 250 ms; 50 daemons restarting
+ * on two loaded cores answered after a second or more, every retry before
+ * that was one more initiation for a busy responder (three X25519 each),
+ * and the answers to all but the last two were thrown away.
+ */
+uint32_t peer_hs_base(uint32_t *srtt_ms, uint32_t sample_ms);
+#define PEER_HS_BASE_MAX_MS	2000
 /**
  * peer_session_initiate() - write an initiation (PEER_HS_INIT_BYTES) to @out
  * with a fresh ephemeral key; it replaces any earlier one in flight.

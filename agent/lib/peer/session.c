@@ -81,7 +81,8 @@ bool peer_session_want_handshake(const struct peer_session *s, uint64_t now_ms)
 	if (s->hs_pending && now_ms - s->hs_sent_ms < s->hs_wait_ms)
 		return false;
 	/* we answered an initiation: its first transport message is on its way */
-	if (s->next.valid && now_ms - s->next.born_ms < PEER_REKEY_TIMEOUT_MS)
+	if (s->next.valid && now_ms - s->next.born_ms <
+			     (s->hs_base_ms ? s->hs_base_ms : PEER_REKEY_TIMEOUT_MS))
 		return false;
 	if (!usable(kp, now_ms) || s->renew)
 		return true;
