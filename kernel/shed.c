@@ -57,6 +57,16 @@
  * whole cycle (never longer: the rule promises a shed within a cycle).
  */
 #define SHED_WIN_MIN	4
+/*
+ * Phases whose voltage windows judge how well a window's sets cover the
+ * wave (L1..L3, the first three voltage channels), and the coverage: a
+ * window whose voltage mean square is under 3/4 of the phase's reference
+ * has its current mean square scaled up by reference / window (at most
+ * SHED_VCOV_MAX), see phloem_shed_sample().
+ */
+#define SHED_NPH	3
+#define SHED_VCOV_MAX	4
+#define SHED_VREF_SHIFT	3	/* the reference follows 1/8 per cycle */
 /* the sampler's pace is a running mean of its intervals, 1/2^N per set */
 #define SHED_PACE_SHIFT	3
 
@@ -173,6 +183,8 @@ struct shed_chan {
  * @sw_cyc: a relay of this circuit last switched in cycle @sw_cyc + 1: the
  *          steady levels a load estimate compares are taken from cycles
  *          after it, never across another switching (shed_close())
+ * @ph: index of its phase in phloem_shed.vwin, or SHED_NONE (no window
+ *      of its phase voltage: judged on the current alone)
  */
 struct shed_circ {
 	uint64_t win[PHLOEM_SHED_WIN_MAX];
@@ -189,6 +201,7 @@ struct shed_circ {
 	uint32_t rh[SHED_EST_HIST];
 	uint64_t hold_ns;
 	uint64_t sw_cyc;
+	uint8_t ph;
 };
 
 /**
@@ -280,6 +293,13 @@ struct shed_ev {
  * @wcap_ns: most time one sample set may stand for
  * @speriod_ns: nominal sampling period (weight of a first sample)
  * @wprev_t: time of the newest window sample set
+ * @vwin: per phase, the window of its voltage: mean v^2 (mV^2) over the
+ *        time each set stands for, slots and weights as the circuits'
+ * @vsum: per phase, sum of @vwin times the weights
+ * @vref: per phase, the reference v^2 (mV^2): the cycles' mean squares,
+ *        followed 1/2^SHED_VREF_SHIFT a cycle (0: none yet)
+ * @vch: per phase, its voltage channel
+ * @nph: phases with a voltage window
  * @psq: per channel x^2 (mA^2, mV^2) of that set
  * @pp: per current channel v*i (uW) of that set
  * @cyc_w: sum of the weights of the open cycle's sample sets
@@ -378,6 +398,9 @@ struct phloem_shed {
 	uint32_t wn;
 	uint64_t wwsum, half_ns, win_ns, pace_ns, wcap_ns, speriod_ns;
 	uint64_t wprev_t, cyc_w;
+	uint64_t vwin[SHED_NPH][PHLOEM_SHED_WIN_MAX];
+	uint64_t vsum[SHED_NPH], vref[SHED_NPH];
+	uint8_t vch[SHED_NPH], nph;
 	uint64_t psq[PHLOEM_MAX_CHANNELS];
 	int64_t pp[PHLOEM_MAX_CHANNELS];
 	uint8_t no_trap;
@@ -1530,6 +1553,23 @@ static void shed_measure(struct phloem_shed *s, uint64_t dt)
 	}
 	for (i = 0; i < s->ncirc; i++)
 		s->ci[i].irms = s->ch[s->ci[i].ch].rms;
+	/*
+	 * Each phase's reference v^2 follows its cycles slowly: a few cycles
+	 * whose sets landed near the zeros barely move it; a real change of
+	 * the mains voltage is followed within a few tens of cycles.
+	 */
+	for (i = 0; i < s->nph; i++) {
+		/* mean_sq is in Q8 (shed_wmean()) */
+		uint64_t msq = s->ch[s->vch[i]].mean_sq >> 8;
+
+		if (!n || !w)
+			continue;
+		if (!s->vref[i])
+			s->vref[i] = msq;
+		else
+			s->vref[i] = s->vref[i] - (s->vref[i] >> SHED_VREF_SHIFT) +
+				     (msq >> SHED_VREF_SHIFT);
+	}
 	/* hysteresis of the crossing detector follows the voltage */
 	if (s->v0 != SHED_NONE) {
 		int32_t h = (int32_t)(shed_isqrt(s->ch[s->v0].mean_sq) >> 3);
@@ -2672,18 +2712,29 @@ void phloem_shed_init(struct phloem_shed *s, const struct phloem_info *info,
 	s->nrel = (uint8_t)info->nrelays;
 	s->v0 = SHED_NONE;
 	s->ncur = 0;
+	s->nph = 0;
 	s->sig_all = (1U << (info->nsignals % (PHLOEM_MAX_SIGNALS + 1))) - 1;
 	/*@ loop unroll PHLOEM_MAX_CHANNELS; */
 	for (i = 0; i < s->nch; i++) {
 		if (info->chan[i].kind == PHLOEM_CHAN_VOLTAGE) {
 			if (s->v0 == SHED_NONE)
 				s->v0 = (uint8_t)i;
+			if (s->nph < SHED_NPH)
+				s->vch[s->nph++] = (uint8_t)i;
 		} else {
 			s->cur[s->ncur++] = (uint8_t)i;
 		}
 	}
-	for (i = 0; i < s->ncirc; i++)
+	for (i = 0; i < s->ncirc; i++) {
+		uint32_t p, v;
+
 		s->ci[i].ch = info->circuit[i].channel;
+		v = info->chan[s->ci[i].ch % PHLOEM_MAX_CHANNELS].phase;
+		s->ci[i].ph = SHED_NONE;
+		for (p = 0; p < s->nph; p++)
+			if (s->vch[p] == v)
+				s->ci[i].ph = (uint8_t)p;
+	}
 	for (i = 0; i < s->nrel; i++) {
 		s->rl[i].restored_ns = SHED_NEVER;
 		s->rl[i].head_since = SHED_NEVER;
@@ -2855,12 +2906,10 @@ static void shed_cycle_timing(struct phloem_shed *s, const int32_t *h,
 	}
 }
 
-static void shed_instant(struct phloem_shed *s, uint32_t c, uint64_t sum,
-			 uint64_t w)
+static void shed_instant(struct phloem_shed *s, uint32_t c, uint64_t msq)
 {
 	struct shed_circ *ci = &s->ci[c];
-	/* time-weighted mean of the window as an RMS in mA, rounded up */
-	uint64_t msq = shed_div(sum + w - 1, w, 0);
+	/* the window's mean square as an RMS in mA, rounded up */
 	uint64_t r = shed_isqrt(msq);
 	uint32_t ma = shed_sat32(r * r < msq ? r + 1 : r);
 
@@ -2873,6 +2922,51 @@ static void shed_instant(struct phloem_shed *s, uint32_t c, uint64_t sum,
 	shed_one(s, c, PHLOEM_CAUSE_INSTANT, ma, ci->thr_ma, s->now);
 }
 
+/*
+ * Is a circuit's window over its instantaneous threshold? Its oldest set
+ * counts for @xw less; *@msq gets the window's mean square (mA^2, rounded
+ * up) when it is.
+ *
+ * The sets of a sampler that stalls close to the 10 ms period of i^2 land
+ * at nearly one phase of the wave: a whole-cycle window of 4 to 7 sets at
+ * two or three phases near the zeros read a 1.5x overload (56 A^2) as 19
+ * to 24 A^2, for a cycle and more. The voltage of the circuit's phase,
+ * sampled in the same sets and weighed alike, shows it: its window's mean
+ * square falls short of the phase's reference. Under 3/4 of it, the
+ * current's is scaled by reference / window (at most SHED_VCOV_MAX):
+ * exact for a load in phase with its voltage, high for one out of phase
+ * (an earlier shed, only on a sampler that lost its phase coverage), and
+ * never lower than the window itself. The divisions run only then, or on
+ * the way to a shed.
+ */
+static bool shed_window_over(const struct phloem_shed *s,
+			     const struct shed_circ *ci, uint64_t xw,
+			     uint64_t *msq)
+{
+	uint64_t w = s->wwsum - xw;
+	uint64_t sum = ci->wsum - ci->win[s->whead] * xw;
+	uint32_t p = ci->ph;
+	uint64_t vref, vs, k;
+
+	if (sum > ci->thr2 * w) {
+		*msq = shed_div(sum + w - 1, w, 0);
+		return true;
+	}
+	if (p >= SHED_NPH || p >= s->nph)
+		return false;
+	vref = s->vref[p];
+	vs = s->vsum[p] - s->vwin[p][s->whead] * xw;
+	/* covered: vs >= 3/4 vref w (vref < 2^44, w < 2^18: no overflow) */
+	if (!vref || vs >> 2 >= (vref >> 4) * w * 3)
+		return false;
+	vs = shed_div(vs, w, 0);
+	k = vs ? shed_div(vref << 8, vs, 0) : SHED_U64_MAX;
+	if (k > (SHED_VCOV_MAX << 8))
+		k = SHED_VCOV_MAX << 8;
+	*msq = (shed_div(sum + w - 1, w, 0) * k) >> 8;
+	return *msq > ci->thr2;
+}
+
 bool phloem_shed_sample(struct phloem_shed *s, const int32_t *raw,
 			uint64_t now_ns)
 {
@@ -2881,7 +2975,7 @@ bool phloem_shed_sample(struct phloem_shed *s, const int32_t *raw,
 	uint64_t sq[PHLOEM_MAX_CHANNELS] = { 0 }, w, dt;
 	uint32_t slot;
 	int32_t *h, *hp;
-	uint64_t xw, wc;
+	uint64_t xw, wc, msq = 0;
 	bool full, first;
 
 	if (now_ns > s->now)
@@ -3005,6 +3099,8 @@ bool phloem_shed_sample(struct phloem_shed *s, const int32_t *raw,
 		for (i = 0; i < s->ncirc; i++)
 			s->ci[i].wsum -= s->ci[i].win[s->whead] *
 					 s->ww[s->whead];
+		for (i = 0; i < s->nph; i++)
+			s->vsum[i] -= s->vwin[i][s->whead] * s->ww[s->whead];
 		s->wwsum -= s->ww[s->whead];
 		s->whead = (s->whead + 1) & (PHLOEM_SHED_WIN_MAX - 1);
 		s->wn--;
@@ -3014,6 +3110,10 @@ bool phloem_shed_sample(struct phloem_shed *s, const int32_t *raw,
 	s->ww[slot] = (uint32_t)w;
 	s->wwsum += w;
 	s->wn++;
+	for (i = 0; i < s->nph; i++) {
+		s->vwin[i][slot] = sq[s->vch[i]];
+		s->vsum[i] += sq[s->vch[i]] * w;
+	}
 	/*
 	 * A window is judged only when a few samples cover at least half of
 	 * it: one sample near a peak is not an RMS. A sampler too starved to
@@ -3050,12 +3150,9 @@ bool phloem_shed_sample(struct phloem_shed *s, const int32_t *raw,
 		ci->wsum += sq[ci->ch] * w;
 		if (s->now < ci->holdoff_until || !full)
 			continue;
-		if (ci->wsum - ci->win[s->whead] * xw >
-		    ci->thr2 * (s->wwsum - xw)) {
+		if (shed_window_over(s, ci, xw, &msq)) {
 			if (!(s->state & PHLOEM_STATE_F_FAILSAFE))
-				shed_instant(s, c, ci->wsum -
-					     ci->win[s->whead] * xw,
-					     s->wwsum - xw);
+				shed_instant(s, c, msq);
 		} else {
 			ci->inst_ep = 0;
 		}
