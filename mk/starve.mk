@@ -27,8 +27,8 @@ check-starve: modules vm-tools
 # stalls of 5..9 ms (under the 10 ms stale limit): the sets land at one
 # phase of i2 and a whole-cycle window of 4 to 7 of them reads the RMS low;
 # the unit now scales such a window by its phase's voltage coverage, and
-# the model has none left. In the VM, of two runs on b74dca2, one passed and
-# one had a shed in 21.4 ms and 30 rounds held by the 5 A circuit's thermal
-# model (docs/shedding.md, "Starvation"). A check that fails one run in
+# the model has none left. In the VM, of three runs on b74dca2, one passed,
+# one had a shed in 21.4 ms, and two had rounds held by the 5 A circuit's
+# thermal model, as e412cd8 does (docs/shedding.md, "Starvation"). A check that fails one run in
 # two would turn make check red at random; it goes in when its bounds hold
 # run after run.
