@@ -1558,12 +1558,10 @@ static void shed_measure(struct phloem_shed *s, uint64_t dt)
 	 * whose sets landed near the zeros barely move it; a real change of
 	 * the mains voltage is followed within a few tens of cycles.
 	 */
-	for (i = 0; i < s->nph; i++) {
+	for (i = 0; n && w && i < s->nph; i++) {
 		/* mean_sq is in Q8 (shed_wmean()) */
 		uint64_t msq = s->ch[s->vch[i]].mean_sq >> 8;
 
-		if (!n || !w)
-			continue;
 		if (!s->vref[i])
 			s->vref[i] = msq;
 		else

@@ -1986,7 +1986,6 @@ TEST(phase_locked_stalls_shed_within_a_cycle)
 			continue;
 		}
 		i0 = m->nev;
-		
 		m->base_a[1] = 1.5 * 5 - 3;
 		t_step = m->ns;
 		while (sim_find(m, i0, PHLOEM_EV_SHED) < 0 &&
@@ -2014,7 +2013,6 @@ TEST(phase_locked_stalls_shed_within_a_cycle)
 			       round, lat, m->ev[e].ev.value);
 		}
 	}
-	sim_status(m, &st);
 	TH_LOG("%d rounds: %d shed, %d later than 20 ms (worst %.1f ms); %d failsafe first (worst %.1f ms); %d not run (a failsafe before the step)",
 	       round, shed, late, worst, failsafe, worst_fs, notrun);
 	EXPECT_EQ(0, late);
