@@ -6,13 +6,15 @@
 # host at load average 8), within .ci/run's budget.
 #
 #   make check-starve   tests/vm/starve.sh -> $(RESULTS)/check-starve.tap
+#   STARVE_TRACE=1      print each late shed set by set (tracepoints on)
 STARVE_ROUNDS ?= 250
+STARVE_TRACE  ?= 0
 
 .PHONY: check-starve
 check-starve: modules vm-tools
 	@mkdir -p $(RESULTS)
 	@echo "  VM      starvation suite, 4 x $(STARVE_ROUNDS) overloads (about 8 minutes under TCG)"
-	@$(TOP)/tests/vm/starve.sh $(RESULTS)/check-starve.tap $(VM_OUT)/phloem_bench \
+	@STARVE_TRACE=$(STARVE_TRACE) $(TOP)/tests/vm/starve.sh $(RESULTS)/check-starve.tap $(VM_OUT)/phloem_bench \
 		$(STARVE_ROUNDS) > $(RESULTS)/check-starve.console 2>&1; \
 	rc=$$?; \
 	cat $(RESULTS)/check-starve.tap 2>/dev/null; \

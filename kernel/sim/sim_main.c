@@ -64,6 +64,12 @@ MODULE_PARM_DESC(relay_delay_us,
 
 #define PHLOEM_SIM_MS_MAX	3600000
 
+/* per circuit, in circuit order; an empty entry keeps the house's curve */
+static char *curve[PHLOEM_SIM_CIRCUITS];
+static unsigned int ncurve;
+module_param_array(curve, charp, &ncurve, 0444);
+MODULE_PARM_DESC(curve, "phloem,curve of circuits 0..3 (B, C or D; empty: the house's)");
+
 /*
  * The "small house" every instance models. Tests and the demo depend on it
  * exactly; docs/sim.md is its reference.
@@ -94,6 +100,12 @@ static const struct {
 	{ "garage",  3, 32000, "B" },
 	{ "heating", 4, 20000, "C" },
 };
+
+/* circuit @i's breaker curve: the curve= parameter's, or the house's */
+static const char *phloem_sim_curve(unsigned int i)
+{
+	return i < ncurve && curve[i][0] ? curve[i] : phloem_sim_circuit_desc[i].curve;
+}
 
 static const struct {
 	const char *label;
@@ -230,7 +242,7 @@ static void phloem_sim_nodes_init(struct phloem_sim_hat *hat)
 		*p++ = PROPERTY_ENTRY_U32("phloem,rating-ma",
 					  phloem_sim_circuit_desc[i].rating_ma);
 		*p++ = PROPERTY_ENTRY_STRING("phloem,curve",
-					     phloem_sim_circuit_desc[i].curve);
+					     phloem_sim_curve(i));
 		hat->circuit_nodes[i].name = phloem_sim_circuit_node_names[i];
 		hat->circuit_nodes[i].parent = &hat->hat_node;
 		hat->circuit_nodes[i].properties = hat->circuit_props[i];
@@ -399,6 +411,15 @@ static int __init phloem_sim_init(void)
 {
 	unsigned int i;
 	int ret;
+
+	for (i = 0; i < ncurve; i++) {
+		if (curve[i][0] && (strlen(curve[i]) != 1 ||
+				    !strchr("BCD", curve[i][0]))) {
+			pr_err("curve=%s (circuit %u): expected B, C or D\n",
+			       curve[i], i);
+			return -EINVAL;
+		}
+	}
 
 	if (hats < 1 || hats > PHLOEM_SIM_MAX_HATS) {
 		pr_err("hats=%u: must be 1..%u\n", hats, PHLOEM_SIM_MAX_HATS);

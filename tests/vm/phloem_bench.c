@@ -23,7 +23,8 @@
  * ("overloads with no step on").
  *
  * Usage: phloem_bench [-n ROUNDS] [-m MULT[,MULT...]] [-i INST_PCT]
- *                     [-r RATE_HZ] [-s STALE_MS] [-w MS] [-e MS] [-t NAME] [-v]
+ *                     [-r RATE_HZ] [-s STALE_MS] [-w MS] [-e MS] [-c PERMILLE]
+ *                     [-t NAME] [-v]
  *   -m  overload multiples of the 5 A limit, used in turn (default 1.4)
  *   -i  instantaneous threshold, % of the limit (default 125)
  *   -r  sample rate for the run (default: the boot configuration's)
@@ -33,6 +34,19 @@
  *       counts, rather than late)
  *   -w  how long the step load stays after the shed (default 60 ms)
  *   -e  how long a round waits for the EV to be back on (default 5000 ms)
+ *   -c  a round starts only once the garage's breaker model (I2t, in
+ *       permille of its trip budget) has cooled to PERMILLE, waiting up to
+ *       COOL_MAX_MS; rounds that waited are counted and printed. Steps of
+ *       3x and more on a B-curve breaker are in its magnetic region, where
+ *       the model spends its whole budget in 100 ms: a round a second
+ *       heats it faster than it cools, and its thermal rule then rightly
+ *       holds the circuit's relays off for tens of seconds (default: no
+ *       wait)
+ *   -T  trace each late shed (>= 1.5x, later than a cycle) set by set: the
+ *       caller has enabled the phloem:phloem_sample and phloem_adc_read
+ *       tracepoints (trace_clock mono); the sets from 30 ms before the
+ *       step to the shed are printed, with the gap before each and the
+ *       voltage's and the garage's raw reads (see starve-guest.sh)
  *   -t  also print one TAP line "ok/not ok - NAME: ..." (0 missed,
  *       every shed at >= 1.5x within one mains cycle of signal time, and
  *       at most 10 % of the rounds not run for relays held by failsafe)
@@ -63,6 +77,11 @@
 #define MAXMULT	16
 /* how long after a step load is gone a rule may still see it: 1.5 cycles */
 #define STEP_TAIL_NS	30000000ULL
+#define TRACEFS	"/sys/kernel/tracing/"
+#define CH_V0	0	/* the voltage's and the garage's ADC channels */
+#define CH_GARAGE 3
+/* the longest a round waits for the breaker model to cool (-c) */
+#define COOL_MAX_MS	60000
 
 static void die(const char *what)
 {
@@ -294,6 +313,90 @@ static int wait_ev_on(int fd, int ms, unsigned int *paused)
 	}
 }
 
+/*
+ * Wait until the garage's breaker model has cooled to @permille of its trip
+ * budget, at most COOL_MAX_MS; the time waited in ns (0: it was cool).
+ */
+static uint64_t wait_cool(int fd, unsigned int permille)
+{
+	uint64_t t0 = now_ns(), end = t0 + COOL_MAX_MS * 1000000ULL;
+	struct phloem_status st;
+
+	status(fd, &st);
+	if (st.circuit[GARAGE].heat_permille <= permille)
+		return 0;
+	do {
+		usleep(20000);
+		status(fd, &st);
+	} while (st.circuit[GARAGE].heat_permille > permille && now_ns() < end);
+	return now_ns() - t0;
+}
+
+static void tracefs_set(const char *attr, const char *v)
+{
+	int fd = open(attr, O_WRONLY | O_TRUNC);
+
+	if (fd < 0 || write(fd, v, strlen(v)) != (ssize_t)strlen(v))
+		fprintf(stderr, "phloem_bench: %s: %s\n", attr, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
+/*
+ * A late shed, set by set, from the trace buffer: each phloem_sample (the
+ * set's t0) with the raw reads of the voltage and the garage that came
+ * before it in the buffer, from 30 ms before the step @at to the trigger
+ * @trig (both CLOCK_MONOTONIC). Tracing stops while the buffer is read.
+ */
+static void trace_late(long long at, uint64_t trig)
+{
+	char line[512];
+	long long v0 = -1, ig = -1;
+	uint64_t prev = 0;
+	unsigned int sets = 0;
+	FILE *f;
+
+	tracefs_set(TRACEFS "tracing_on", "0");
+	f = fopen(TRACEFS "trace", "r");
+	if (!f) {
+		fprintf(stderr, "phloem_bench: " TRACEFS "trace: %s\n", strerror(errno));
+		tracefs_set(TRACEFS "tracing_on", "1");
+		return;
+	}
+	fprintf(stderr, "phloem_bench:   set at (ms from the step)  gap ms  v0 raw  garage raw\n");
+	while (fgets(line, sizeof(line), f)) {
+		const char *p;
+		unsigned long long t0;
+		unsigned int ch;
+		int val;
+
+		if ((p = strstr(line, "phloem_adc_read: ")) &&
+		    sscanf(p, "phloem_adc_read: dev=%*d channel=%u val=%d", &ch, &val) == 2) {
+			if (ch == CH_V0)
+				v0 = val;
+			else if (ch == CH_GARAGE)
+				ig = val;
+			continue;
+		}
+		if (!(p = strstr(line, "phloem_sample: ")) ||
+		    sscanf(p, "phloem_sample: dev=%*d t0=%llu", &t0) != 1)
+			continue;
+		if ((long long)t0 >= at - 30000000LL && t0 <= trig) {
+			fprintf(stderr, "phloem_bench:   %8.3f  %8.3f  %6lld  %6lld\n",
+				((long long)t0 - at) / 1e6,
+				prev ? (t0 - prev) / 1e6 : 0.0, v0, ig);
+			sets++;
+		}
+		prev = t0;
+		v0 = ig = -1;
+	}
+	fclose(f);
+	if (!sets)
+		fprintf(stderr, "phloem_bench:   (no set of the round left in the trace buffer)\n");
+	tracefs_set(TRACEFS "trace", "");
+	tracefs_set(TRACEFS "tracing_on", "1");
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -343,19 +446,21 @@ int main(int argc, char **argv)
 	unsigned int rounds = 200, inst_pct = 125, rate = 0, nm = 0, stale = 2000;
 	unsigned int i, n = 0, missed = 0, fsafe = 0, no_restore = 0, late = 0;
 	unsigned int heater_shed = 0, hold_ms = 60, evwait_ms = 5000, unrun;
-	unsigned int stray = 0, paused = 0, verbose = 0;
-	uint64_t off_ns;
+	unsigned int stray = 0, paused = 0, verbose = 0, cool = 1000, cooled = 0;
+	unsigned int trace = 0;
+	uint64_t off_ns, cool_ns = 0;
 	int bad;
 	const char *tap = NULL;
 	struct per_mult pm[MAXMULT];
 	struct phloem_config boot, cfg;
+	struct phloem_info info;
 	struct phloem_stats s0, s1;
 	struct phloem_record shed, rest;
 	uint64_t *lat, *det, t0, t1, base[PHLOEM_LAT_BUCKETS];
 	char *mults = NULL, *tok;
 	int fd, opt;
 
-	while ((opt = getopt(argc, argv, "n:m:i:r:s:w:e:t:v")) != -1) {
+	while ((opt = getopt(argc, argv, "n:m:i:r:s:w:e:c:Tt:v")) != -1) {
 		switch (opt) {
 		case 'n': rounds = (unsigned int)atoi(optarg); break;
 		case 'm': mults = optarg; break;
@@ -364,11 +469,14 @@ int main(int argc, char **argv)
 		case 's': stale = (unsigned int)atoi(optarg); break;
 		case 'w': hold_ms = (unsigned int)atoi(optarg); break;
 		case 'e': evwait_ms = (unsigned int)atoi(optarg); break;
+		case 'c': cool = (unsigned int)atoi(optarg); break;
+		case 'T': trace = 1; break;
 		case 't': tap = optarg; break;
 		case 'v': verbose = 1; break;
 		default:
 			fprintf(stderr, "usage: phloem_bench [-n rounds] [-m mult,...] "
-				"[-i inst_pct] [-r rate_hz] [-s stale_ms] [-w ms] [-e ms] [-t name] [-v]\n");
+				"[-i inst_pct] [-r rate_hz] [-s stale_ms] [-w ms] [-e ms] [-c permille] "
+				"[-T] [-t name] [-v]\n");
 			return 2;
 		}
 	}
@@ -399,6 +507,9 @@ int main(int argc, char **argv)
 	if (!lat || !det)
 		die("calloc");
 
+	memset(&info, 0, sizeof(info));
+	info.size = sizeof(info);
+	xioctl(fd, PHLOEM_IOC_INFO, &info, "INFO");
 	memset(&boot, 0, sizeof(boot));
 	boot.size = sizeof(boot);
 	xioctl(fd, PHLOEM_IOC_GET_CONFIG, &boot, "GET_CONFIG");
@@ -453,6 +564,12 @@ int main(int argc, char **argv)
 		int got;
 
 		m->rounds++;
+		if (cool < 1000) {
+			uint64_t w = wait_cool(fd, cool);
+
+			cooled += w > 0;
+			cool_ns += w;
+		}
 		if (!wait_ev_on(fd, (int)evwait_ms, &paused)) {
 			struct phloem_status st;
 
@@ -503,6 +620,11 @@ int main(int argc, char **argv)
 		if (m->mult >= 1.5 && det[n] > 20000000) {
 			late++;
 			m->late++;
+			fprintf(stderr, "phloem_bench: round %u: %.2fx shed %.3f ms after the step "
+				"(sample -> relay %.3f ms)\n", i, m->mult, det[n] / 1e6,
+				shed.event.latency_ns / 1e6);
+			if (trace)
+				trace_late(at, shed.event.trigger_ns);
 		}
 		n++;
 		/* the load estimate needs the first full cycle after the shed */
@@ -536,6 +658,8 @@ int main(int argc, char **argv)
 
 	printf("\nphloem shed latency, %u overloads shed (%u of them the heater), %u not shed, %u failsafe, %u not restored within 5 s, in %.1f s\n",
 	       n, heater_shed, missed, fsafe, no_restore, (t1 - t0) / 1e9);
+	printf("the garage: limit %u mA, %c-curve breaker model, instantaneous rule at %u %%\n",
+	       LIMIT_MA, "BCD"[info.circuit[GARAGE].curve % 3], inst_pct);
 	printf("emulated (QEMU TCG, no KVM): functional figure, not a hardware timing\n\n");
 	printf("  %-34s %10s %10s %10s\n", "ms", "p50", "p99", "max");
 	row("sample -> relay (EV_SHED records)", lat, n);
@@ -575,6 +699,10 @@ int main(int argc, char **argv)
 	       (unsigned long long)(s1.failsafes - s0.failsafes));
 	printf("  %-34s %10u\n", "overloads with no step on", stray);
 	printf("  %-34s %10u\n", "EV paused for the shed heater", paused);
+	if (cool < 1000)
+		printf("  %-34s %10u (%.1f s; to %u permille)\n",
+		       "rounds waited for the model to cool", cooled,
+		       cool_ns / 1e9, cool);
 	printf("  %-34s %10llu / %llu\n", "sheds / restores",
 	       (unsigned long long)(s1.sheds - s0.sheds),
 	       (unsigned long long)(s1.restores - s0.restores));

@@ -39,4 +39,5 @@ hog=$!
 echo "# starve: host CPU hog (pid $hog) beside QEMU"
 
 PHLOEM_VM_PARALLEL=1 "$TOP/tests/vm/run.sh" --timeout "${STARVE_TIMEOUT:-720}" \
-	--modules --out "$out" -- "$TOP/tests/vm/starve-guest.sh" "$bench" "$rounds"
+	--modules --out "$out" -- "$TOP/tests/vm/starve-guest.sh" "$bench" "$rounds" \
+	"${STARVE_TRACE:-0}"
