@@ -87,6 +87,8 @@ refused() { ! wr "$1" "$2" && [ "$(rd "$1")" = "$3" ]; }
 # --- load -------------------------------------------------------------
 check "insmod hats=0 is refused" not insmod $SIM hats=0 2>/dev/null
 check "insmod hats=5 is refused" not insmod $SIM hats=5 2>/dev/null
+check "insmod curve=,,E is refused" not insmod $SIM curve=,,E 2>/dev/null
+check "insmod curve=,,DD is refused" not insmod $SIM curve=,,DD 2>/dev/null
 check "modprobe mcp320x" modprobe mcp320x
 check "insmod phloem_sim hats=2" insmod $SIM hats=2
 
