@@ -224,14 +224,20 @@ check "reloading an unchanged file adds no config event ($n0 -> $(n_config))" \
 # ---- permissions: nobody (group nogroup = read group) may read, not write;
 # a user outside the group cannot even connect ----
 if id nobody >/dev/null 2>&1 && getent group nogroup >/dev/null; then
-	asnobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups env PHLOEMD_SOCKET="$T/sock" "$PHLOEMCTL" "$@"; }
+	# phloemctl from $T, which they can read: the checkout may be where
+	# they cannot (a clone in /root, mode 700), and a refusal must be
+	# phloemd's, not exec's
+	cp "$PHLOEMCTL" "$T/phloemctl" && chmod 755 "$T/phloemctl"
+	asnobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups env PHLOEMD_SOCKET="$T/sock" "$T/phloemctl" "$@"; }
 	nobody_status() { asnobody status >/dev/null; }
 	check "group member may read (status)" nobody_status
 	out=$(asnobody relays off ev 2>&1); rc=$?
-	check "group member refused for writes ($out)" test "$rc" -ne 0 -a -n "$(grep -i 'permission denied' <<<"$out")"
+	check "group member refused for writes by phloemd ($out)" \
+		test "$rc" -ne 0 -a -n "$(grep -i 'phloemd: permission denied' <<<"$out")"
 	check "write refusal logged by phloemd" grep -q 'refused for "relay"' "$T/log"
-	out=$(setpriv --reuid=daemon --regid=daemon --clear-groups env PHLOEMD_SOCKET="$T/sock" "$PHLOEMCTL" relays off ev 2>&1); rc=$?
-	check "non-group user refused ($out)" test "$rc" -ne 0
+	out=$(setpriv --reuid=daemon --regid=daemon --clear-groups env PHLOEMD_SOCKET="$T/sock" "$T/phloemctl" relays off ev 2>&1); rc=$?
+	check "non-group user refused at the socket ($out)" \
+		test "$rc" -ne 0 -a -n "$(grep -i "connecting to phloemd at $T/sock: permission denied" <<<"$out")"
 else
 	skip "permission checks" "no nobody/nogroup"
 fi

@@ -279,20 +279,20 @@ check "the forged initiation \"from g2\" changed nothing: g2 still alive at g1" 
 
 # ---- announcements that are cheap to refuse (issue 11, items 11 and 13) ----
 announce() {	# announce KIND: foreign | stale | future (signed with g2's key)
-	python3 - "$1" "$(port 1)" "$T/g2/identity.key" "$(port 2)" <<'EOP'
+	# Debian's python3-nacl (make deps), under Debian's own interpreter
+	/usr/bin/python3 - "$1" "$(port 1)" "$T/g2/identity.key" "$(port 2)" <<'EOP'
 import hashlib, os, socket, struct, sys, time
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives import serialization
+from nacl.signing import SigningKey
 kind, port, idf, port2 = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-sk = Ed25519PrivateKey.from_private_bytes(open(idf, "rb").read()[:32])
-pk = sk.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+sk = SigningKey(open(idf, "rb").read()[:32])
+pk = sk.verify_key.encode()
 name = b"elsewhere" if kind == "foreign" else b"street"
 comm = hashlib.blake2b(name, key=b"phloem-community-v1", digest_size=32).digest()
 now = int(time.time() * 1000)
 t = {"stale": now - 600000, "future": now + 365 * 86400 * 1000}.get(kind, now)
 body = bytes([1, 1, 0, 0]) + comm + pk + struct.pack("<QQHH", t - 1000, t, port2, 0)
 # a foreign one is not even signed right: it must cost no verification
-sig = os.urandom(64) if kind == "foreign" else sk.sign(b"phloem-announce-v1" + body)
+sig = os.urandom(64) if kind == "foreign" else sk.sign(b"phloem-announce-v1" + body).signature
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.sendto(body + sig, ("127.0.0.1", port))
 EOP
