@@ -104,12 +104,14 @@ trace_on() {
 
 echo "1..5"
 garage_d || { echo "Bail out! phloem_sim not reloaded with curve=,,D"; exit 1; }
+echo "# phloem_sim reloaded: the garage on a D-curve breaker"
 if [ "$trace" = 1 ]; then
 	trace_on || { echo "Bail out! phloem tracepoints not enabled"; exit 1; }
 	topt=-T
 	echo "# late sheds traced (phloem_sample, phloem_adc_read of channels 0 and 3)"
 fi
 knobs 0 0 0
+echo "# the simulator's step against a later write"
 step_race
 phase loaded
 knobs 100 200 0
