@@ -11,7 +11,7 @@ DEB_PKGS := build-essential clang libclang-rt-14-dev valgrind pkg-config \
 	linux-libc-dev-armhf-cross bc bison flex libelf-dev libssl-dev \
 	libmosquitto-dev mosquitto mosquitto-clients libmicrohttpd-dev \
 	bpftool dwarves chromium frama-c-base z3 cvc4 why3 \
-	python3-pymodbus mbpoll socat python3-nacl gpiod
+	python3-pymodbus mbpoll socat python3-nacl gpiod curl strace
 
 DEPS_STAMP := $(BUILD)/.deps-$(shell echo $(DEB_PKGS) | md5sum | cut -c1-8)
 

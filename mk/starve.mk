@@ -2,8 +2,8 @@
 # The starvation suite (issue 10): step overloads from 1.25x to 6x in the
 # VM while the host is loaded, the simulated ADC slow, jittery and losing
 # reads, and the sample rate lowered; 0 missed. 4 x 250 rounds (1,000
-# overloads): about 8 minutes under TCG (the guest took 428 s on a 2-core
-# host at load average 8), within .ci/run's budget.
+# overloads): 4 to 6 minutes under TCG (the guest took 208 to 355 s on a
+# 2-core host), within .ci/run's budget.
 #
 #   make check-starve   tests/vm/starve.sh -> $(RESULTS)/check-starve.tap
 #   STARVE_TRACE=1      print each late shed set by set (tracepoints on)
@@ -13,7 +13,7 @@ STARVE_TRACE  ?= 0
 .PHONY: check-starve
 check-starve: modules vm-tools
 	@mkdir -p $(RESULTS)
-	@echo "  VM      starvation suite, 4 x $(STARVE_ROUNDS) overloads (about 8 minutes under TCG)"
+	@echo "  VM      starvation suite, 4 x $(STARVE_ROUNDS) overloads (about 4 to 6 minutes under TCG)"
 	@STARVE_TRACE=$(STARVE_TRACE) $(TOP)/tests/vm/starve.sh $(RESULTS)/check-starve.tap $(VM_OUT)/phloem_bench \
 		$(STARVE_ROUNDS) > $(RESULTS)/check-starve.console 2>&1; \
 	rc=$$?; \
@@ -23,14 +23,17 @@ check-starve: modules vm-tools
 	fi; \
 	exit $$rc
 
-# By hand, not in CHECKS: on 7ae2781 its two full runs had 0 missed, but
-# the first had one shed at 1.5x in 22.0 ms of signal time, over the
-# one-cycle (20 ms) bound. In the host model such sheds come from sampler
-# stalls of 5..9 ms (under the 10 ms stale limit): the sets land at one
-# phase of i2 and a whole-cycle window of 4 to 7 of them reads the RMS low;
-# the unit now scales such a window by its phase's voltage coverage, and
-# the model has none left. In the VM, of three runs on b74dca2, one passed,
-# one had a shed in 21.4 ms, and two had rounds held by the 5 A circuit's
-# thermal model, as e412cd8 does (docs/shedding.md, "Starvation"). A check that fails one run in
-# two would turn make check red at random; it goes in when its bounds hold
-# run after run.
+# By hand, not in CHECKS. Before 6ab5617 runs failed in two ways
+# (docs/shedding.md, "Starvation"): rounds held by the garage's thermal
+# model, which the suite's B-curve 5 A breaker, stepped to 3..6x once a
+# second, heated faster than it cooled; and, about once in 2,500
+# overloads, a shed at 1.5x over the one-cycle bound. The garage now has a
+# D-curve breaker for the suite (phloem_sim curve=,,D) and a round waits
+# for its model to cool (phloem_bench -c 200): no round has been held
+# since. Of ten runs (stop 25 note, docs/shedding.md), seven passed with 0
+# missed and 0 late, but their worst sheds at 1.5x were 14.6 to 19.5 ms,
+# close to the bound; two of the three beside a second CPU-bound load had
+# late sheds (up to 29.5 ms), and one beside two more stopped in its
+# guest. Until a late shed is traced set by set (STARVE_TRACE=1) and
+# explained, a check this close to its bound stays out of make check,
+# where it would turn CI red at random.
