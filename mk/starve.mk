@@ -31,7 +31,7 @@ check-starve: modules vm-tools
 # D-curve breaker for the suite (phloem_sim curve=,,D) and a round waits
 # for its model to cool (phloem_bench -c 200): no round has been held
 # since. Of twelve runs (stop 25 note, docs/shedding.md), the seven with
-# no second CPU-bound load passed with 0 missed and 0 late, but their
+# neither a kernel build nor a spinning shell beside them passed with 0 missed and 0 late, but their
 # worst sheds at 1.5x were 14.6 to 19.5 ms, close to the bound; of the
 # five beside one (a kernel build, a spinning shell), two passed, two had
 # late sheds (up to 29.5 ms), and one stopped in its guest. Until a late shed is traced set by set (STARVE_TRACE=1) and
