@@ -37,5 +37,4 @@ check-starve: modules vm-tools
 # sheds (up to 32.4 ms), and one stopped in its guest. Until the late
 # sheds traced in run m (STARVE_TRACE=1: the garage at 0 A before the
 # step) are explained, a check this close to its bound stays out of make
-# check,
-# where it would turn CI red at random.
+# check, where it would turn CI red at random.
