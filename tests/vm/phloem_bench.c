@@ -44,9 +44,10 @@
  *       wait)
  *   -T  trace each late shed (>= 1.5x, later than a cycle) set by set: the
  *       caller has enabled the phloem:phloem_sample and phloem_adc_read
- *       tracepoints (trace_clock mono); the sets from 30 ms before the
- *       step to the shed are printed, with the gap before each and the
- *       voltage's and the garage's raw reads (see starve-guest.sh)
+ *       tracepoints (a set is placed by its t0 field, CLOCK_MONOTONIC as
+ *       the step's time is, whatever the trace clock); the sets from 30 ms
+ *       before the step to the shed are printed, with the gap before each
+ *       and the voltage's and the garage's raw reads (see starve-guest.sh)
  *   -t  also print one TAP line "ok/not ok - NAME: ..." (0 missed,
  *       every shed at >= 1.5x within one mains cycle of signal time, and
  *       at most 10 % of the rounds not run for relays held by failsafe)
@@ -659,7 +660,8 @@ int main(int argc, char **argv)
 	printf("\nphloem shed latency, %u overloads shed (%u of them the heater), %u not shed, %u failsafe, %u not restored within 5 s, in %.1f s\n",
 	       n, heater_shed, missed, fsafe, no_restore, (t1 - t0) / 1e9);
 	printf("the garage: limit %u mA, %c-curve breaker model, instantaneous rule at %u %%\n",
-	       LIMIT_MA, "BCD"[info.circuit[GARAGE].curve % 3], inst_pct);
+	       LIMIT_MA, info.circuit[GARAGE].curve < __PHLOEM_CURVE_MAX ?
+	       "BCD"[info.circuit[GARAGE].curve] : '?', inst_pct);
 	printf("emulated (QEMU TCG, no KVM): functional figure, not a hardware timing\n\n");
 	printf("  %-34s %10s %10s %10s\n", "ms", "p50", "p99", "max");
 	row("sample -> relay (EV_SHED records)", lat, n);
