@@ -103,8 +103,11 @@ int main(void)
 		e.seq = i / AUTHORS + 1;
 		memcpy(e.prev, prev[a], 32);
 		e.timestamp_ms = 1700000000000ULL + 900000ULL * e.seq;
-		e.body.meter = (struct ledger_meter){ 1700000100 + 900 * e.seq, 900,
-						      i % 1000, i % 300, 3 };
+		e.body.meter = (struct ledger_meter){
+			.interval_start = 1700000100 + 900 * e.seq,
+			.interval_len = 900, .wh_import = i % 1000,
+			.wh_export = i % 300, .channels = 3,
+		};
 		ledger_entry_sign(&e, ids[a]);
 		ledger_entry_encode(&e, b[i].raw, sizeof(b[i].raw), &b[i].len);
 		ledger_hash(b[i].raw, b[i].len, prev[a]);
@@ -180,7 +183,10 @@ int main(void)
 		for (i = 0; i < APPENDS && !append_err; i++) {
 			struct ledger_entry e = { .type = LEDGER_T_METER };
 
-			e.body.meter = (struct ledger_meter){ 1700000100 + 900 * i, 900, i, 0, 1 };
+			e.body.meter = (struct ledger_meter){
+				.interval_start = 1700000100 + 900 * i,
+				.interval_len = 900, .wh_import = i, .channels = 1,
+			};
 			append_err = ledger_append(l, me->pk, me, &e, NULL) != 0;
 		}
 		appends = append_err ? 0 : APPENDS / (now() - t0);
