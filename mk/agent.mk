@@ -18,6 +18,13 @@ CTL_SRCS  := $(sort $(wildcard $(TOP)/agent/phloemctl/*.c))
 CTL_OBJS  := $(patsubst $(TOP)/agent/%.c,$(AB)/obj/%.o,$(CTL_SRCS))
 LIBPHLOEM := $(AB)/libphloem.a
 PHLOEMCTL := $(AB)/phloemctl
+# phloemd's binary and headers are built by mk/phloemd.mk, but named here,
+# in the first fragment read: install, modbus and mqtt put them among
+# their prerequisites, which make expands as it reads each file (named in
+# phloemd.mk, they were empty there, and `make bench` on a fresh clone ran
+# bench-modbus with no phloemd built).
+PHLOEMD   := $(AB)/phloemd
+PD_HDRS   := $(wildcard $(TOP)/agent/phloemd/*.h) $(TOP)/kernel/shed.h
 
 $(AB)/obj/%.o: $(TOP)/agent/%.c $(LIB_HDRS) $(wildcard $(TOP)/agent/phloemctl/*.h)
 	@mkdir -p $(dir $@)

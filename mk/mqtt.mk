@@ -2,8 +2,7 @@
 # phloemd's MQTT client (agent/phloemd/mqtt.c); libmosquitto: PD_PKGS in
 # phloemd.mk. Tests: a real mosquitto started by tests/mqtt/run.sh.
 
-# $(AB)/phloemd: phloemd.mk, which names PHLOEMD, is read after this file
-check-mqtt: $(AB)/phloemd $(PHLOEMCTL)
+check-mqtt: $(PHLOEMD) $(PHLOEMCTL)
 	@PHLOEMD=$(PHLOEMD) PHLOEMCTL=$(PHLOEMCTL) \
 		$(TOP)/tests/lib/run-tap.sh $(RESULTS)/$@.tap $(TOP)/tests/mqtt/run.sh
 CHECKS += check-mqtt

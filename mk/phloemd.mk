@@ -8,12 +8,11 @@ PD_CFLAGS   = $(shell $(PKG_CONFIG) --cflags $(PD_PKGS) 2>/dev/null) \
 	-I$(TOP)/agent -I$(TOP)/kernel
 PD_LIBS     = $(shell $(PKG_CONFIG) --libs $(PD_PKGS) 2>/dev/null) -lm -lpthread
 
-PHLOEMD    := $(AB)/phloemd
+# PHLOEMD and PD_HDRS are named in mk/agent.mk (read first)
 PD_SRCS    := $(sort $(wildcard $(TOP)/agent/phloemd/*.c))
 # not under $(AB)/phloemd/: that path is the binary
 PD_OBJDIR  := $(BUILD)/phloemd-obj
 PD_OBJS    := $(patsubst $(TOP)/agent/phloemd/%.c,$(PD_OBJDIR)/%.o,$(PD_SRCS))
-PD_HDRS    := $(wildcard $(TOP)/agent/phloemd/*.h) $(TOP)/kernel/shed.h
 PD_SHED    := $(AB)/shed/shed.o
 
 $(PD_OBJDIR)/%.o: $(TOP)/agent/phloemd/%.c $(PD_HDRS) $(LIB_HDRS)
