@@ -153,7 +153,34 @@ static int32_t to_raw(double value_u, const struct phloem_chan_cal *cal)
 		return 0;
 	if (raw > (1 << SIM_BITS) - 1)
 		return (1 << SIM_BITS) - 1;
-	return (int32_t)lround(raw);
+	return (int32_t)(raw + 0.5);	/* lround() of a value >= 0 */
+}
+
+/*
+ * sin(2 pi @turn), @turn in [0, 1), without libm: the sample loop runs a
+ * thousand times a second in phloemd, and calling libm's sin() (and
+ * lround()) kept about 0.3 MiB of libm resident there for good: the code
+ * its IFUNC resolver picks, the tables that code reads, and their
+ * neighbours that fault-around maps with them. A 12-bit ADC needs nothing
+ * like that accuracy: the angle is brought to within pi/4 of a quarter turn
+ * and the Taylor series to the 11th/12th power are within 1e-11 there.
+ */
+static double sin_turn(double turn)
+{
+	double x = turn * 4;		/* quarter turns, [0, 4) */
+	int q = (int)(x + 0.5);		/* the nearest, 0..4 */
+	double r = (x - q) * (M_PI / 2), r2 = r * r;	/* |r| <= pi/4 */
+	double s = r * (1 - r2 / 6 * (1 - r2 / 20 * (1 - r2 / 42 * (1 - r2 / 72 *
+				(1 - r2 / 110)))));
+	double c = 1 - r2 / 2 * (1 - r2 / 12 * (1 - r2 / 30 * (1 - r2 / 56 *
+				(1 - r2 / 90 * (1 - r2 / 132)))));
+
+	switch (q & 3) {
+	case 0: return s;
+	case 1: return c;
+	case 2: return -s;
+	default: return -c;
+	}
 }
 
 bool phloem_sim_advance(struct phloem_sim *sim, uint64_t now_ns)
@@ -162,7 +189,6 @@ bool phloem_sim_advance(struct phloem_sim *sim, uint64_t now_ns)
 	struct phloem_config cfg;
 	double ma[PHLOEM_MAX_CIRCUITS];
 	int32_t raw[PHLOEM_MAX_CHANNELS];
-	double w = 2.0 * M_PI * in->mains_hz;
 	uint32_t relays = UINT32_MAX;
 	bool any = false;
 
@@ -170,8 +196,10 @@ bool phloem_sim_advance(struct phloem_sim *sim, uint64_t now_ns)
 		sim->next_ns = now_ns - SIM_MAX_CATCHUP_NS;
 	phloem_shed_get_config(sim->shed, &cfg);
 	for (; sim->next_ns <= now_ns; sim->next_ns += sim->period_ns) {
-		double t = (double)(sim->next_ns - sim->t0_ns) * 1e-9;
-		double s = sin(w * t);
+		/* the turns since t0 are whole in every whole second: only the
+		 * fraction of a second counts, exact whatever the uptime */
+		uint64_t ns = (sim->next_ns - sim->t0_ns) % 1000000000ull;
+		double s = sin_turn((double)(ns * in->mains_hz % 1000000000ull) * 1e-9);
 		uint32_t want = phloem_shed_relays(sim->shed);
 		struct phloem_rec_cycle cy;
 		uint64_t cy_ns;
