@@ -79,7 +79,7 @@ static bool fail(struct parse *p, int line, const char *fmt, ...)
 
 void pd_config_defaults(struct pd_config *c)
 {
-	memset(c, 0, sizeof(*c));
+	pd_zero(c, sizeof(*c));	/* in .bss at start (phloemd.h) */
 	snprintf(c->db, sizeof(c->db), "/var/lib/phloem/history.db");
 	c->retention_days = 400;
 	c->backend = PD_BACKEND_KERNEL;

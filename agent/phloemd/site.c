@@ -6,11 +6,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "phloemd.h"
 #include "site.h"
 
 void pd_site_init(struct pd_site *s)
 {
-	memset(s, 0, sizeof(*s));
+	pd_zero(s, sizeof(*s));	/* in .bss (phloemd.h) */
 }
 
 int pd_site_subscribe(struct pd_site *s, uint32_t mask, pd_site_fn fn,
