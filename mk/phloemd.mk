@@ -6,7 +6,8 @@
 PD_PKGS    := libnl-genl-3.0 json-c sqlite3 inih libmodbus
 PD_CFLAGS   = $(shell $(PKG_CONFIG) --cflags $(PD_PKGS) 2>/dev/null) \
 	-I$(TOP)/agent -I$(TOP)/kernel
-PD_LIBS     = $(shell $(PKG_CONFIG) --libs $(PD_PKGS) 2>/dev/null) -lm -lpthread
+# libmodbus: headers only, loaded with dlopen() (agent/phloemd/mblib.h)
+PD_LIBS     = $(shell $(PKG_CONFIG) --libs $(filter-out libmodbus,$(PD_PKGS)) 2>/dev/null) -lm -lpthread
 
 # PHLOEMD and PD_HDRS are named in mk/agent.mk (read first)
 PD_SRCS    := $(sort $(wildcard $(TOP)/agent/phloemd/*.c))

@@ -24,11 +24,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <modbus.h>
-
 #include "sunspec/sunspec.h"
 #include "daemon.h"
 #include "devices.h"
+#include "mblib.h"
 
 #define MAX_CLIENTS	64
 
@@ -60,7 +59,7 @@ static void drop(struct mb_client *c)
 static void exception(struct pd_mbserver_state *s, const uint8_t *req, unsigned code)
 {
 	s->exceptions++;
-	modbus_reply_exception(s->ctx, req, code);
+	pd_mb.modbus_reply_exception(s->ctx, req, code);
 }
 
 static void on_client(struct pd_watch *w, uint32_t events)
@@ -76,15 +75,15 @@ static void on_client(struct pd_watch *w, uint32_t events)
 		drop(c);
 		return;
 	}
-	modbus_set_socket(s->ctx, w->fd);
-	n = modbus_receive(s->ctx, req);
+	pd_mb.modbus_set_socket(s->ctx, w->fd);
+	n = pd_mb.modbus_receive(s->ctx, req);
 	if (n <= 0) {
 		/* closed, a bad frame or half a request: the connection goes */
 		drop(c);
 		return;
 	}
 	s->requests++;
-	off = modbus_get_header_length(s->ctx);
+	off = pd_mb.modbus_get_header_length(s->ctx);
 	fc = req[off];
 	addr = (unsigned)(req[off + 1] << 8 | req[off + 2]);
 	cnt = (unsigned)(req[off + 3] << 8 | req[off + 4]);
@@ -125,7 +124,7 @@ static void on_client(struct pd_watch *w, uint32_t events)
 	}
 	memcpy(s->map->tab_registers, s->regs, sizeof(s->regs));
 	memcpy(s->map->tab_input_registers, s->regs, sizeof(s->regs));
-	if (modbus_reply(s->ctx, req, n, s->map) < 0) {
+	if (pd_mb.modbus_reply(s->ctx, req, n, s->map) < 0) {
 		drop(c);
 		return;
 	}
@@ -190,6 +189,8 @@ int pd_mbserver_open(struct phloemd *d, char *err, size_t errlen)
 
 	if (!cfg->enabled)
 		return 0;
+	if (pd_mb_load(err, errlen))
+		return -ENOENT;
 	s = calloc(1, sizeof(*s));
 	if (!s) {
 		snprintf(err, errlen, "out of memory");
@@ -200,9 +201,9 @@ int pd_mbserver_open(struct phloemd *d, char *err, size_t errlen)
 		s->cl[i].w.fd = -1;
 	sunspec_server_map(s->regs, (uint16_t)cfg->model, "phloem", "phloem gateway", d->info.name);
 	s->regs[2 + 66] = (uint16_t)cfg->unit;
-	s->map = modbus_mapping_new_start_address(0, 0, 0, 0, cfg->base, SUNSPEC_SERVER_REGS,
+	s->map = pd_mb.modbus_mapping_new_start_address(0, 0, 0, 0, cfg->base, SUNSPEC_SERVER_REGS,
 						  cfg->base, SUNSPEC_SERVER_REGS);
-	s->ctx = modbus_new_tcp_pi(NULL, "0");
+	s->ctx = pd_mb.modbus_new_tcp_pi(NULL, "0");
 	snprintf(port, sizeof(port), "%u", cfg->port);
 	rc = getaddrinfo(cfg->listen, port, &hints, &ai);
 	if (rc || !s->map || !s->ctx) {
@@ -222,8 +223,8 @@ int pd_mbserver_open(struct phloemd *d, char *err, size_t errlen)
 		goto fail;
 	}
 	freeaddrinfo(ai);
-	modbus_set_byte_timeout(s->ctx, 0, 50000);
-	modbus_set_indication_timeout(s->ctx, 0, 50000);
+	pd_mb.modbus_set_byte_timeout(s->ctx, 0, 50000);
+	pd_mb.modbus_set_indication_timeout(s->ctx, 0, 50000);
 	s->lw.fn = on_accept;
 	if (pd_watch_add(d, &s->lw, EPOLLIN)) {
 		snprintf(err, errlen, "[modbus_server]: epoll: %s", strerror(errno));
@@ -240,9 +241,9 @@ int pd_mbserver_open(struct phloemd *d, char *err, size_t errlen)
 	return 0;
 fail:
 	if (s->map)
-		modbus_mapping_free(s->map);
+		pd_mb.modbus_mapping_free(s->map);
 	if (s->ctx)
-		modbus_free(s->ctx);
+		pd_mb.modbus_free(s->ctx);
 	free(s);
 	return -EINVAL;
 }
@@ -259,8 +260,8 @@ void pd_mbserver_close(struct phloemd *d)
 			drop(&s->cl[i]);
 	pd_watch_del(d, &s->lw);
 	close(s->lw.fd);
-	modbus_mapping_free(s->map);
-	modbus_free(s->ctx);
+	pd_mb.modbus_mapping_free(s->map);
+	pd_mb.modbus_free(s->ctx);
 	free(s);
 	d->mbserver = NULL;
 }

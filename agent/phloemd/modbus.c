@@ -34,11 +34,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <modbus.h>
-
 #include "sunspec/sunspec.h"
 #include "daemon.h"
 #include "devices.h"
+#include "mblib.h"
 
 #define BACKOFF_MIN_MS	1000
 #define BACKOFF_MAX_MS	30000
@@ -208,24 +207,24 @@ static void fail(struct mb_bus *b, struct mb_dev *m, const char *what)
 	/* a late answer must not be taken for the next request's: start over
 	 * on a fresh connection, and look for the models again */
 	if (b->ctx && (timeout || e == EMBBADDATA || e == EMBBADCRC)) {
-		modbus_close(b->ctx);
+		pd_mb.modbus_close(b->ctx);
 		for (int i = 0; i < b->ndev; i++)
 			b->dev[i]->connected = false;
 	}
 	m->discovered = m->discovered && !timeout;
 	set_state(b, m, timeout ? PD_DEV_S_OFFLINE : PD_DEV_S_ERROR, "%s: %s (retry in %u s)",
-		  what, modbus_strerror(e), m->backoff_ms / 1000);
+		  what, pd_mb.modbus_strerror(e), m->backoff_ms / 1000);
 }
 
 /* read @n registers at @addr in chunks of 125 */
 static int rd(struct mb_bus *b, struct mb_dev *m, uint16_t addr, unsigned n,
 	      uint16_t *dst)
 {
-	modbus_set_slave(b->ctx, (int)m->cfg.unit);
+	pd_mb.modbus_set_slave(b->ctx, (int)m->cfg.unit);
 	while (n) {
 		unsigned k = n > SUNSPEC_READ_MAX ? SUNSPEC_READ_MAX : n;
 
-		if (modbus_read_registers(b->ctx, addr, (int)k, dst) != (int)k)
+		if (pd_mb.modbus_read_registers(b->ctx, addr, (int)k, dst) != (int)k)
 			return -1;
 		addr = (uint16_t)(addr + k);
 		dst += k;
@@ -240,13 +239,13 @@ static int connect_bus(struct mb_bus *b, struct mb_dev *m)
 
 	if (m->connected)
 		return 0;
-	modbus_close(b->ctx);
-	modbus_set_response_timeout(b->ctx, to / 1000, (to % 1000) * 1000);
-	modbus_set_byte_timeout(b->ctx, to / 1000, (to % 1000) * 1000);
-	if (modbus_connect(b->ctx))
+	pd_mb.modbus_close(b->ctx);
+	pd_mb.modbus_set_response_timeout(b->ctx, to / 1000, (to % 1000) * 1000);
+	pd_mb.modbus_set_byte_timeout(b->ctx, to / 1000, (to % 1000) * 1000);
+	if (pd_mb.modbus_connect(b->ctx))
 		return -1;
 	/* a serial line keeps the bytes of an answer that came too late */
-	modbus_flush(b->ctx);
+	pd_mb.modbus_flush(b->ctx);
 	for (int i = 0; i < b->ndev; i++)
 		b->dev[i]->connected = true;
 	return 0;
@@ -302,8 +301,8 @@ static int discover(struct mb_bus *b, struct mb_dev *m)
 	for (unsigned i = 0; i < 3; i++) {
 		if (m->cfg.base >= 0 && bases[i] != m->cfg.base)
 			continue;
-		modbus_set_slave(b->ctx, (int)m->cfg.unit);
-		if (modbus_read_registers(b->ctx, bases[i], 2, r) != 2) {
+		pd_mb.modbus_set_slave(b->ctx, (int)m->cfg.unit);
+		if (pd_mb.modbus_read_registers(b->ctx, bases[i], 2, r) != 2) {
 			/* an exception (no such address) is an answer: try
 			 * the next base; a timeout is not */
 			if (errno == ETIMEDOUT || errno == ECONNRESET || errno == EPIPE)
@@ -535,11 +534,11 @@ static int wr(struct mb_bus *b, struct mb_dev *m, uint16_t addr, unsigned n,
 {
 	uint16_t back[8];
 
-	modbus_set_slave(b->ctx, (int)m->cfg.unit);
-	if (modbus_write_registers(b->ctx, addr, (int)n, v) != (int)n)
+	pd_mb.modbus_set_slave(b->ctx, (int)m->cfg.unit);
+	if (pd_mb.modbus_write_registers(b->ctx, addr, (int)n, v) != (int)n)
 		return -1;
 	/* read back: a device may take a write and keep its own value */
-	if (modbus_read_registers(b->ctx, addr, (int)n, back) != (int)n)
+	if (pd_mb.modbus_read_registers(b->ctx, addr, (int)n, back) != (int)n)
 		return -1;
 	if (memcmp(back, v, n * sizeof(*v))) {
 		errno = EREMOTEIO;
@@ -692,7 +691,7 @@ static bool do_writes(struct mb_bus *b, struct mb_dev *m)
 			m->refused_at_ms = mono_ms();
 			m->refused_mw = bmw;
 			post_event(b, m, "refused", "battery setpoint %s: %s", what,
-				   errno == EREMOTEIO ? "read back differs" : modbus_strerror(errno));
+				   errno == EREMOTEIO ? "read back differs" : pd_mb.modbus_strerror(errno));
 		} else {
 			m->snap.writes++;
 			m->snap.setpoint_mw = pd_val_set(bmw);
@@ -707,7 +706,7 @@ static bool do_writes(struct mb_bus *b, struct mb_dev *m)
 		if (rc) {
 			m->snap.refused++;
 			post_event(b, m, "refused", "PV limit %s: %s", what,
-				   errno == EREMOTEIO ? "read back differs" : modbus_strerror(errno));
+				   errno == EREMOTEIO ? "read back differs" : pd_mb.modbus_strerror(errno));
 		} else {
 			m->snap.writes++;
 			m->snap.pv_limit_mpct = pd_val_set(pmp >= 100000 ? 100000 : pmp);
@@ -890,6 +889,8 @@ int pd_devices_open(struct phloemd *d, char *err, size_t errlen)
 
 	if (!c->ndevices)
 		return 0;
+	if (pd_mb_load(err, errlen))
+		return -ENOENT;
 	mod = calloc(1, sizeof(*mod));
 	if (!mod) {
 		snprintf(err, errlen, "out of memory");
@@ -929,9 +930,9 @@ int pd_devices_open(struct phloemd *d, char *err, size_t errlen)
 					memmove(host, host + 1, strlen(host));
 					host[strcspn(host, "]")] = 0;
 				}
-				b->ctx = modbus_new_tcp_pi(host, colon + 1);
+				b->ctx = pd_mb.modbus_new_tcp_pi(host, colon + 1);
 			} else {
-				b->ctx = modbus_new_rtu(dc->url + 4, (int)dc->baud, dc->parity, 8, 1);
+				b->ctx = pd_mb.modbus_new_rtu(dc->url + 4, (int)dc->baud, dc->parity, 8, 1);
 			}
 			if (!b->ctx) {
 				snprintf(err, errlen, "[device %s] %s: %s", dc->name, dc->url,
@@ -985,8 +986,8 @@ void pd_devices_close(struct phloemd *d)
 			pthread_join(b->th, NULL);
 		}
 		if (b->ctx) {
-			modbus_close(b->ctx);
-			modbus_free(b->ctx);
+			pd_mb.modbus_close(b->ctx);
+			pd_mb.modbus_free(b->ctx);
 			pthread_mutex_destroy(&b->lock);
 			pthread_cond_destroy(&b->cond);
 		}

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Libraries loaded only when the configuration asks for them: in phloemd,
- * libmosquitto for [mqtt], libmicrohttpd for [web]; in the peer library,
- * libnl-route for discovery interfaces. Linked in, the first two and the
+ * libmosquitto for [mqtt], libmicrohttpd for [web], libmodbus for [device]
+ * and [modbus_server]; in the peer library, libnl-route for discovery
+ * interfaces. Linked in, the first two and the
  * TLS stacks they pull in (OpenSSL, GnuTLS) cost a daemon that uses
  * neither about 4 MiB of resident memory, libnl-route (a constructor per
  * route object and traffic-control module) about 0.4 MiB; loaded on

@@ -27,8 +27,10 @@ PACKAGECONFIG[web] = ",,,libmicrohttpd"
 inherit systemd pkgconfig
 
 # phloemd talks to the site's PV, battery and meters over Modbus/SunSpec
-# (docs/modbus.md) and links libmodbus; shlibs would find it, the recipe
-# says it too so that an image without it fails at build, not at run time.
+# (docs/modbus.md); it loads libmodbus with dlopen() only when a [device]
+# or [modbus_server] section is configured (agent/phloemd/mblib.h), so no
+# shlibs dependency is generated: the recipe says it, so that an image
+# without it fails at build, not at run time.
 RDEPENDS:${PN} += "libmodbus"
 # libnl-route is loaded with dlopen() only when [peers] interfaces are
 # configured (agent/lib/dynlib): no shlibs dependency, so it is said here.
