@@ -85,7 +85,9 @@ struct qmsg {
  * @w_sock: the broker socket; @sock_fd is what is in the epoll set (-1: none)
  * @w_tick: 1 s timer: keepalive, reconnect, state period
  * @base: "<base>/<node_id>", the prefix of every topic of ours
- * @q: ring of @qcap entries from @qhead, @qlen long
+ * @q: ring of @qcap entries from @qhead, @qlen long; grown by doubling up
+ *     to [mqtt] queue (@qmax), so that the bound is not allocated (and, as
+ *     the ring turns, written) in full by a daemon that never needs it
  */
 struct pd_mqtt {
 	struct pd_watch w_sock;
@@ -99,7 +101,7 @@ struct pd_mqtt {
 	unsigned retry_s, retry_in, ticks;
 	char base[160];
 	struct qmsg *q;
-	unsigned qcap, qhead, qlen;
+	unsigned qcap, qmax, qhead, qlen;
 	uint64_t published, dropped, queued_total, acked;
 	uint64_t cmd_ok, cmd_refused, connects;
 };
@@ -192,6 +194,23 @@ static void qfree(struct qmsg *e)
 	memset(e, 0, sizeof(*e));
 }
 
+/* double the ring, up to qmax; false: it stays as it is */
+static bool qgrow(struct pd_mqtt *mq)
+{
+	unsigned n = mq->qcap * 2 < mq->qmax ? mq->qcap * 2 : mq->qmax;
+	struct qmsg *q;
+
+	if (mq->qcap == mq->qmax || !(q = calloc(n, sizeof(*q))))
+		return false;
+	for (unsigned i = 0; i < mq->qlen; i++)
+		q[i] = *qat(mq, i);
+	free(mq->q);
+	mq->q = q;
+	mq->qhead = 0;
+	mq->qcap = n;
+	return true;
+}
+
 /* drop acknowledged entries from the head */
 static void qtrim(struct pd_mqtt *mq)
 {
@@ -236,7 +255,7 @@ static void qpush(struct pd_mqtt *mq, const char *topic, const char *payload,
 			}
 		}
 	}
-	if (mq->qlen == mq->qcap) {
+	if (mq->qlen == mq->qcap && !qgrow(mq)) {
 		qfree(qat(mq, 0));
 		mq->qhead = (mq->qhead + 1) % mq->qcap;
 		mq->qlen--;
@@ -877,13 +896,15 @@ int pd_mqtt_open(struct phloemd *d, char *err, size_t errlen)
 	}
 	mosq.mosquitto_lib_init();
 	mq = calloc(1, sizeof(*mq));
-	if (!mq || !(mq->q = calloc(c->queue, sizeof(*mq->q)))) {
+	/* 16: [mqtt] queue's least; the discovery at connect grows it */
+	if (!mq || !(mq->q = calloc(16, sizeof(*mq->q)))) {
 		free(mq);
 		snprintf(err, errlen, "mqtt: out of memory");
 		return -ENOMEM;
 	}
 	mq->d = d;
-	mq->qcap = c->queue;
+	mq->qcap = 16;
+	mq->qmax = c->queue;
 	mq->sock_fd = -1;
 	mq->retry_s = 1;
 	mq->w_sock.fn = on_sock;
