@@ -14,7 +14,8 @@ $(AB)/obj/lib/peer/%.o: AGENT_CFLAGS += $(shell $(PKG_CONFIG) --cflags $(PEER_PK
 # mk/phloemd.mk is read after this file: its names are spelled out here.
 # libnl-route is not linked: discovery.c loads it when interfaces are
 # configured (agent/lib/dynlib); its headers and libnl-3 are needed.
-$(AB)/phloemd: PD_LIBS += $(shell $(PKG_CONFIG) --libs libnl-3.0 libsodium 2>/dev/null)
+# Nor is libsodium: pd_peers_open() loads it (agent/phloemd/sodiumlib.h).
+$(AB)/phloemd: PD_LIBS += $(shell $(PKG_CONFIG) --libs libnl-3.0 2>/dev/null)
 
 PT := $(BUILD)/tests/peer
 PEER_SRCS := $(sort $(wildcard $(TOP)/agent/lib/peer/*.c)) $(TOP)/agent/lib/dynlib/dynlib.c

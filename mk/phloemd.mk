@@ -29,8 +29,21 @@ $(PD_SHED): $(TOP)/kernel/shed.c $(TOP)/kernel/shed.h $(TOP)/uapi/linux/phloem.h
 	@mkdir -p $(dir $@)
 	$(CC) $(AGENT_CFLAGS) -I$(TOP)/kernel -c -o $@ $<
 
-$(PHLOEMD): $(PD_OBJS) $(PD_SHED) $(LIBPHLOEM)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(PD_OBJS) $(PD_SHED) $(LIBPHLOEM) $(PD_LIBS)
+# libsodium is loaded by pd_peers_open() (agent/phloemd/sodiumlib.h): the
+# library files that call it are compiled again for phloemd, with that
+# header forced in, and linked ahead of libphloem.a's copies of them. One
+# missing here fails the link: libsodium is not linked.
+PD_SODIUM_SRCS := $(addprefix $(TOP)/agent/lib/,ledger/chain.c ledger/entry.c \
+	ledger/identity.c ledger/store.c peer/handshake.c peer/member.c \
+	peer/session.c peer/wire.c)
+PD_SODIUM_OBJS := $(patsubst $(TOP)/agent/lib/%.c,$(PD_OBJDIR)/lib/%.o,$(PD_SODIUM_SRCS))
+$(PD_OBJDIR)/lib/peer/%.o: AGENT_CFLAGS += $(shell $(PKG_CONFIG) --cflags $(PEER_PKGS) 2>/dev/null)
+$(PD_OBJDIR)/lib/%.o: $(TOP)/agent/lib/%.c $(LIB_HDRS) $(TOP)/agent/phloemd/sodiumlib.h
+	@mkdir -p $(dir $@)
+	$(CC) $(AGENT_CFLAGS) -include $(TOP)/agent/phloemd/sodiumlib.h -c -o $@ $<
+
+$(PHLOEMD): $(PD_OBJS) $(PD_SODIUM_OBJS) $(PD_SHED) $(LIBPHLOEM)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(PD_OBJS) $(PD_SODIUM_OBJS) $(PD_SHED) $(LIBPHLOEM) $(PD_LIBS)
 
 .PHONY: phloemd check-agent check-agent-kernel bench-agent bench-agent-kernel
 phloemd: $(PHLOEMD)

@@ -34,6 +34,7 @@
 #include "peer/peer.h"
 #include "daemon.h"
 #include "meter.h"
+#include "sodiumlib.h"
 
 #define TICK_MS		100
 #define SWIM_PERIOD_MS	1000
@@ -1909,6 +1910,9 @@ int pd_peers_open(struct phloemd *d, char *err, size_t errlen)
 
 	if (!c->peer_community[0])
 		return 0;
+	ret = pd_sodium_load(err, errlen);
+	if (ret)
+		return ret;
 	if (sodium_init() < 0) {
 		snprintf(err, errlen, "libsodium init failed");
 		return -EIO;

@@ -120,6 +120,9 @@ check "phloemd (sim) starts and listens" start
 # first, while the clock is still well before noon (a loaded machine
 # takes seconds over the checks below)
 check "before the window: site import limit 9000 W" test "$(limit_w)" = 9000
+# loaded only for their sections (agent/lib/dynlib), none configured here
+check "libmosquitto, libmicrohttpd, libmodbus and libsodium not loaded" \
+	sh -c "! grep -qE '/lib(mosquitto|microhttpd|modbus|sodium)\.' /proc/$PID/maps"
 check "status (human)" ctlq status
 # [circuit garage] max_hold_s = 120 is in force in the unit; the site,
 # which the file leaves out, has the unit's default

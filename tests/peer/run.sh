@@ -379,6 +379,8 @@ check "g2 cannot be invited again" sh -c "! PHLOEMD_SOCKET=$T/g1/sock $PHLOEMCTL
 
 # ---- libnl-route: loaded for discovery interfaces only (agent/lib/dynlib) ----
 check "no interfaces configured: libnl-route not in g1" sh -c "! grep -q libnl-route /proc/${PIDS[1]}/maps"
+# libsodium: loaded by pd_peers_open() (agent/phloemd/sodiumlib.h)
+check "[peers] community set: libsodium loaded in g1" grep -q libsodium "/proc/${PIDS[1]}/maps"
 mkdir -p "$T/g5"
 conf 5 1 | sed 's/^announce_ms/interfaces = lo\nannounce_ms/' >"$T/g5/conf"
 start 5

@@ -2,8 +2,8 @@
 /*
  * Libraries loaded only when the configuration asks for them: in phloemd,
  * libmosquitto for [mqtt], libmicrohttpd for [web], libmodbus for [device]
- * and [modbus_server]; in the peer library, libnl-route for discovery
- * interfaces. Linked in, the first two and the
+ * and [modbus_server], libsodium for [peers]; in the peer library,
+ * libnl-route for discovery interfaces. Linked in, the first two and the
  * TLS stacks they pull in (OpenSSL, GnuTLS) cost a daemon that uses
  * neither about 4 MiB of resident memory, libnl-route (a constructor per
  * route object and traffic-control module) about 0.4 MiB; loaded on

@@ -35,6 +35,8 @@ RDEPENDS:${PN} += "libmodbus"
 # libnl-route is loaded with dlopen() only when [peers] interfaces are
 # configured (agent/lib/dynlib): no shlibs dependency, so it is said here.
 RDEPENDS:${PN} += "libnl-route"
+# phloemd loads libsodium only for [peers] (agent/phloemd/sodiumlib.h);
+# phloemctl, in the same package, links it: shlibs finds it through that.
 
 # The agent without the module is of little use, but an image may build
 # the module into its kernel instead: recommend, do not depend.
