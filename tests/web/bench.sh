@@ -76,7 +76,7 @@ rss_groups() {
 		if (f ~ /\/libmicrohttpd\./) return "web: libmicrohttpd"
 		if (f ~ /\/lib(gnutls|p11-kit|nettle|hogweed|gmp|tasn1|idn2|unistring|ffi)\./) return "web: GnuTLS and the eight it needs"
 		if (f ~ /^\[v/) return "kernel ([vdso], [vvar])"
-		return "libnl, json-c, sodium, modbus, inih"
+		return "libnl, json-c, inih (sodium, modbus if loaded)"
 	}
 	/^[0-9a-f]+-[0-9a-f]+ / { g = group($6) }
 	/^Rss:/ { r[g] += $2 }
