@@ -114,6 +114,16 @@ grep -rlsiE 'proxy|Check-Valid-Until' /etc/apt/apt.conf.d/ | while read -r f; do
 	cp "$f" "$root$f"
 done
 cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
+# The host's own trust anchors too (a proxy's CA, like apt's proxy settings
+# above): HTTPS from the root, npm's for check-web and bench-web, goes
+# through the host's network. Without them npm could not install
+# playwright-core and the browser checks skipped.
+if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
+	mkdir -p "$root/usr/local/share/ca-certificates"
+	cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+	chroot "$root" update-ca-certificates >/dev/null 2>&1 ||
+		echo "fresh: update-ca-certificates failed in the root; HTTPS may not work there" >&2
+fi
 
 # The root a mount point of its own: `ip netns exec` (bench-netns,
 # check-netns) makes / a slave mount, which fails on a plain directory.

@@ -34,8 +34,9 @@ print(len(l), statistics.median(l), max(l))
 EOP
 )
 read -r n med worst <<<"${lat:-0 0 0}"
-# rounds lost: say why (the browser test's failures and their details)
-[ "$n" = "$ROUNDS" ] || grep -A2 '^not ok' "$T/web.tap" | sed 's/^/bench-web: /'
+# rounds lost: say why (the browser test's failures and their details,
+# or why it skipped: no chromium, no playwright-core from npm)
+[ "$n" = "$ROUNDS" ] || grep -A2 -E '^not ok|# SKIP' "$T/web.tap" | sed 's/^/bench-web: /'
 
 # ---- MQTT rate and idle RSS ----
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
