@@ -388,6 +388,11 @@ struct shed_ev {
  * @ph_min: the lowest @ph_ma of the measured phases
  * @ph_min_mva: the lowest @ph_mva of the measured phases
  * @ph_max_ma: the highest @ph_ma of the measured phases
+ * @ph_lo: per phase, the lowest @ph_ma of the other measured phases: what a
+ *         restore on it is judged against by the imbalance rule;
+ *         SHED_U32_MAX when there is none or it is not measured itself
+ *         (its relays' load is not seen at the incomer)
+ * @ph_lo_mva: the same of @ph_mva
  * @ph_max_mva: the highest @ph_mva of the measured phases
  * @imb_rma: circuit 0's restore_pct of imbalance_ma (0: rule off)
  * @imb_rmva: circuit 0's restore_pct of imbalance_mva (0: rule off)
@@ -479,6 +484,7 @@ struct phloem_shed {
 	uint8_t pch[SHED_NPH];
 	uint32_t ph_ma[SHED_NPH], ph_mva[SHED_NPH], ph_rma[SHED_NPH];
 	uint32_t ph_min, ph_min_mva, ph_max_ma, ph_max_mva;
+	uint32_t ph_lo[SHED_NPH], ph_lo_mva[SHED_NPH];
 	uint32_t imb_rma, imb_rmva;
 	uint8_t ph_ep[SHED_NPH];
 	uint64_t ph_since[SHED_NPH], ph_next[SHED_NPH];
@@ -538,15 +544,15 @@ _Static_assert(PHLOEM_SHED_WIN_MAX == 256, "whead must cover the window");
     logic integer cph(struct phloem_shed *s, integer r) =
       s->ci[circ(s, r)].ph;
     // the relay's phase at or below its restore thresholds with @load:
-    // its limit's, and the imbalance's against the lightest phase
+    // its limit's, and the imbalance's against the lightest other phase
     predicate phase_below(struct phloem_shed *s, integer r, integer load) =
       cph(s, r) >= SHED_NPH ||
       ((s->cfg.phase_limit_ma[cph(s, r)] == 0 ||
         s->ph_ma[cph(s, r)] + load <= s->ph_rma[cph(s, r)]) &&
        (s->cfg.imbalance_ma == 0 ||
-        s->ph_ma[cph(s, r)] + load <= s->ph_min + s->imb_rma) &&
+        s->ph_ma[cph(s, r)] + load <= s->ph_lo[cph(s, r)] + s->imb_rma) &&
        (s->cfg.imbalance_mva == 0 ||
-        s->ph_mva[cph(s, r)] <= s->ph_min_mva + s->imb_rmva));
+        s->ph_mva[cph(s, r)] <= s->ph_lo_mva[cph(s, r)] + s->imb_rmva));
     predicate headroom_for(struct phloem_shed *s, integer r, integer load) =
       s->ci[circ(s, r)].irms + load <= s->ci[circ(s, r)].restore_ma &&
       (circ(s, r) != 0 ==> s->ci[0].irms + load <= s->ci[0].restore_ma) &&
@@ -1819,9 +1825,11 @@ static int shed_site_below(const struct phloem_shed *s)
 
 /*
  * The phase of @r's circuit at or under its restore thresholds with @load
- * added: its limit's, and the imbalance's against the lightest phase (a
- * restore never makes its phase the one that sheds again). The load's
- * apparent power is taken at the phase's voltage and unity power factor.
+ * added: its limit's, and the imbalance's against the lightest other phase
+ * (a restore never makes its phase the one that sheds again; a phase
+ * already far above the others stays held, one below them may take it).
+ * The load's apparent power is taken at the phase's voltage and unity
+ * power factor. A phase without a site CT has no phase rule: never held.
  */
 #ifdef SHED_WP
 /*@ requires shed_ok((struct phloem_shed *)s);
@@ -1838,21 +1846,24 @@ static int shed_phase_below(const struct phloem_shed *s, uint32_t r,
 			    uint64_t load)
 {
 	uint32_t p = s->ci[s->cfg.relay[r].circuit].ph;
-	uint64_t add = 0;
+	uint64_t lim;
 
 	if (p >= SHED_NPH)
 		return 1;
 	if (s->cfg.phase_limit_ma[p] && s->ph_ma[p] + load > s->ph_rma[p])
 		return 0;
 	if (s->cfg.imbalance_ma &&
-	    s->ph_ma[p] + load > (uint64_t)s->ph_min + s->imb_rma)
+	    s->ph_ma[p] + load > (uint64_t)s->ph_lo[p] + s->imb_rma)
 		return 0;
 	if (!s->cfg.imbalance_mva)
 		return 1;
-	if (load)	/* rms <= 2^22 mV (the clamp): no overflow */
-		add = shed_div(load * s->ch[s->vch[p] % PHLOEM_MAX_CHANNELS].rms,
-			       1000, 0);
-	return s->ph_mva[p] + add <= (uint64_t)s->ph_min_mva + s->imb_rmva;
+	lim = (uint64_t)s->ph_lo_mva[p] + s->imb_rmva;
+	if (s->ph_mva[p] > lim)
+		return 0;
+	/* rms <= 2^22 mV (the clamp): the product cannot overflow */
+	return !load ||
+	       shed_div(load * s->ch[s->vch[p] % PHLOEM_MAX_CHANNELS].rms,
+			1000, 0) <= lim - s->ph_mva[p];
 }
 
 #ifdef SHED_WP
@@ -2397,6 +2408,22 @@ static void shed_ph_measure(struct phloem_shed *s)
 	if (!s->nmph) {
 		s->ph_min = 0;
 		s->ph_min_mva = 0;
+	}
+	for (p = 0; p < SHED_NPH; p++) {
+		uint32_t q;
+
+		s->ph_lo[p] = SHED_U32_MAX;
+		s->ph_lo_mva[p] = SHED_U32_MAX;
+		if (s->pch[p] >= s->nch)
+			continue;
+		for (q = 0; q < SHED_NPH; q++) {
+			if (q == p || s->pch[q] >= s->nch)
+				continue;
+			if (s->ph_ma[q] < s->ph_lo[p])
+				s->ph_lo[p] = s->ph_ma[q];
+			if (s->ph_mva[q] < s->ph_lo_mva[p])
+				s->ph_lo_mva[p] = s->ph_mva[q];
+		}
 	}
 }
 
@@ -3715,9 +3742,9 @@ void phloem_shed_status(const struct phloem_shed *s, struct phloem_status *st,
 			s->imb_ep && s->imb_hi == i ? PHLOEM_PHASE_HEAVY :
 			(lim && s->ph_ma[i] > s->ph_rma[i]) ||
 			(s->cfg.imbalance_ma &&
-			 s->ph_ma[i] > (uint64_t)s->ph_min + s->imb_rma) ||
+			 s->ph_ma[i] > (uint64_t)s->ph_lo[i] + s->imb_rma) ||
 			(s->cfg.imbalance_mva &&
-			 s->ph_mva[i] > (uint64_t)s->ph_min_mva + s->imb_rmva) ?
+			 s->ph_mva[i] > (uint64_t)s->ph_lo_mva[i] + s->imb_rmva) ?
 			PHLOEM_PHASE_FULL : PHLOEM_PHASE_OK;
 	}
 	st->phase_reserved = 0;

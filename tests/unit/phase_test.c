@@ -311,6 +311,36 @@ TEST(imbalance_sheds_most_loaded_phase)
 	house_del(m);
 }
 
+/*
+ * A phase without a site CT has no phase rule: the garage moved to L3,
+ * whose incomer CT is not fitted. L1 13.5 A against L2 1 A: the imbalance
+ * sheds from L1 only, never the garage's oven (made the lowest priority),
+ * and L3 is reported unmeasured.
+ */
+TEST(unmeasured_phase_untouched)
+{
+	struct sim *m = house3();
+	struct phloem_status st;
+	int e;
+
+	m->info.chan[I_SITE3].circuit = PHLOEM_NONE;
+	m->info.chan[I_GARAGE].phase = V3;
+	m->cfg.imbalance_ma = 8000;
+	m->cfg.relay[SIM_OVEN].priority = 5;
+	sim_start(m);
+	ASSERT_TRUE(sim_settle(m));
+	sim_run_ms(m, 3 * GRACE_MS + 500);
+	for (e = find_cause(m, 0, PHLOEM_EV_SHED, PHLOEM_CAUSE_IMBALANCE);
+	     e >= 0; e = find_cause(m, e + 1, PHLOEM_EV_SHED,
+				    PHLOEM_CAUSE_IMBALANCE))
+		EXPECT_EQ(1, m->cfg.relay[m->ev[e].ev.relay].circuit);
+	sim_status(m, &st);
+	EXPECT_EQ(PHLOEM_PHASE_NONE, st.phase_state[2]);
+	EXPECT_TRUE(st.relay[SIM_OVEN].on);
+	EXPECT_EQ(PHLOEM_RELAY_SHED, st.relay[SIM_EV].reason);
+	house_del(m);
+}
+
 /* the same in apparent power only: 4.6 kVA at 230 V is 20 A */
 TEST(imbalance_va)
 {

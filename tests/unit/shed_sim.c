@@ -347,7 +347,9 @@ bool sim_step(struct sim *m)
 		} else {
 			double lag = m->ct_lag_deg[ch] * M_PI / 180;
 
-			if (m->three_phase && m->info.chan[ch].circuit == 0)
+			if (m->info.chan[ch].circuit >= m->info.ncircuits)
+				x = 0;	/* a CT measuring nothing */
+			else if (m->three_phase && m->info.chan[ch].circuit == 0)
 				x = M_SQRT2 * sim_phase_i(m, m->info.chan[ch].phase,
 							  wp - lag, relays);
 			else
