@@ -249,9 +249,10 @@ static int phloem_copy_in(void *k, u32 ksize, u32 ver0, void __user *uarg)
 
 /*
  * A SET_CONFIG from a caller built before the grid-operator lines (VER0 or
- * VER1)
- * knows nothing of them: their configuration in force stays, it is not
- * zeroed (an old agent must not switch off a firmware §14a action).
+ * VER1), or before the phase rules (VER2), knows nothing of them: their
+ * configuration in force stays, it is not zeroed (an old agent must not
+ * switch off a firmware §14a action or a connection's phase limits).
+ * Everything past what the caller knows, from VER1 on, is kept.
  */
 static int phloem_config_keep_tail(struct phloem_dev *pd,
 				   struct phloem_config *cfg,
@@ -265,6 +266,8 @@ static int phloem_config_keep_tail(struct phloem_dev *pd,
 		return -EFAULT;
 	if (usize >= sizeof(*cfg))
 		return 0;
+	if (usize > off)
+		off = usize;
 	cur = kmalloc(sizeof(*cur), GFP_KERNEL);
 	if (!cur)
 		return -ENOMEM;

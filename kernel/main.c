@@ -265,6 +265,79 @@ static int phloem_parse_channel(struct phloem_dev *pd,
 	return 0;
 }
 
+/*
+ * circuit@0's phase CTs: phloem,phase-channels lists the current channels
+ * that measure the site on its other phases (one CT per phase at the
+ * incomer; phloem,channel is the first). Their phases are checked once
+ * every channel node has been read (phloem_parse_children()). The phase
+ * rules' boot configuration lives beside them: phloem,phase-limit-ma (one
+ * cell per phase L1..L3, 0 off), phloem,imbalance-ma, phloem,imbalance-mva
+ * and phloem,phase-grace-ms.
+ */
+static int phloem_parse_site_phases(struct phloem_dev *pd,
+				    struct fwnode_handle *fw)
+{
+	struct device *dev = pd->dev;
+	struct phloem_config *c = &pd->boot;
+	u32 chs[PHLOEM_MAX_PHASES - 1], i;
+	int n, ret;
+
+	n = fwnode_property_count_u32(fw, "phloem,phase-channels");
+	if (n == -EINVAL)	/* absent: a single-phase site, or one CT */
+		n = 0;
+	if (n < 0 || n > PHLOEM_MAX_PHASES - 1) {
+		dev_err(dev, "%pfwP: phloem,phase-channels: %d cells, 0..%d (the site's other phases)\n",
+			fw, n, PHLOEM_MAX_PHASES - 1);
+		return -EINVAL;
+	}
+	if (n) {
+		ret = fwnode_property_read_u32_array(fw, "phloem,phase-channels",
+						     chs, n);
+		if (ret)
+			return dev_err_probe(dev, ret, "%pfwP: phloem,phase-channels\n",
+					     fw);
+	}
+	for (i = 0; i < n; i++) {
+		struct phloem_chan_info *ci;
+
+		if (chs[i] >= pd->info.nchannels) {
+			dev_err(dev, "%pfwP: phloem,phase-channels[%u] = %u: there are %u channels\n",
+				fw, i, chs[i], pd->info.nchannels);
+			return -EINVAL;
+		}
+		ci = &pd->info.chan[chs[i]];
+		if (ci->kind != PHLOEM_CHAN_CURRENT || ci->circuit != PHLOEM_NONE) {
+			dev_err(dev, "%pfwP: phloem,phase-channels[%u] = %u (\"%s\") is not a free current channel\n",
+				fw, i, chs[i], ci->name);
+			return -EINVAL;
+		}
+		ci->circuit = 0;
+	}
+	ret = fwnode_property_count_u32(fw, "phloem,phase-limit-ma");
+	if (ret != -EINVAL) {
+		if (ret < 1 || ret > PHLOEM_MAX_PHASES) {
+			dev_err(dev, "%pfwP: phloem,phase-limit-ma: %d cells, one per phase L1..L%d\n",
+				fw, ret, PHLOEM_MAX_PHASES);
+			return -EINVAL;
+		}
+		ret = fwnode_property_read_u32_array(fw, "phloem,phase-limit-ma",
+						     c->phase_limit_ma, ret);
+		if (ret)
+			return dev_err_probe(dev, ret, "%pfwP: phloem,phase-limit-ma\n",
+					     fw);
+	}
+	ret = phloem_prop_u32(dev, fw, "phloem,imbalance-ma", false, 0, 0,
+			      U32_MAX, &c->imbalance_ma);
+	if (!ret)
+		ret = phloem_prop_u32(dev, fw, "phloem,imbalance-mva", false, 0,
+				      0, U32_MAX, &c->imbalance_mva);
+	if (!ret)
+		ret = phloem_prop_u32(dev, fw, "phloem,phase-grace-ms", false,
+				      10000, 0, PHLOEM_PHASE_GRACE_MAX_MS,
+				      &c->phase_grace_ms);
+	return ret;
+}
+
 static int phloem_parse_circuit(struct phloem_dev *pd,
 				struct fwnode_handle *fw, unsigned long *seen)
 {
@@ -309,6 +382,8 @@ static int phloem_parse_circuit(struct phloem_dev *pd,
 
 	ret = phloem_prop_u32(dev, fw, "phloem,rating-ma", true, 0, 1,
 			      U32_MAX, &ci->rating_ma);
+	if (!ret && reg == 0)
+		ret = phloem_parse_site_phases(pd, fw);
 	if (ret)
 		return ret;
 	if (fwnode_property_present(fw, "phloem,curve")) {
@@ -423,6 +498,25 @@ static int phloem_parse_children(struct phloem_dev *pd)
 	if (!test_bit(0, &circs)) {
 		dev_err(dev, "circuit@0 (the site) is required\n");
 		return -EINVAL;
+	}
+	/* the site's CTs, one per phase: their phases are known by now */
+	for (i = 0; i < pd->info.nchannels; i++) {
+		const struct phloem_chan_info *a = &pd->info.chan[i];
+		unsigned int j;
+
+		if (a->kind != PHLOEM_CHAN_CURRENT || a->circuit != 0)
+			continue;
+		for (j = i + 1; j < pd->info.nchannels; j++) {
+			const struct phloem_chan_info *b = &pd->info.chan[j];
+
+			if (b->kind == PHLOEM_CHAN_CURRENT && b->circuit == 0 &&
+			    b->phase == a->phase) {
+				dev_err(dev, "circuit@0: channels %u (\"%s\") and %u (\"%s\") both measure the site on phase %s: one CT per phase\n",
+					i, a->name, j, b->name,
+					pd->info.chan[a->phase].name);
+				return -EINVAL;
+			}
+		}
 	}
 	pd->info.ncircuits = fls_long(circs);
 	if (circs != GENMASK(pd->info.ncircuits - 1, 0)) {

@@ -75,6 +75,10 @@ static struct netlink_range_validation phloem_nl_lease_range = {
 	.min = 0, .max = 600000,	/* 1..99 refused by the handler */
 };
 
+static struct netlink_range_validation phloem_nl_phase_grace_range = {
+	.min = 0, .max = PHLOEM_PHASE_GRACE_MAX_MS,
+};
+
 static const struct nla_policy phloem_nl_circuit_set_policy[PHLOEM_A_CIRCUIT_MAX + 1] = {
 	[PHLOEM_A_CIRCUIT_INDEX] = NLA_POLICY_MAX(NLA_U32, PHLOEM_MAX_CIRCUITS - 1),
 	[PHLOEM_A_CIRCUIT_NAME ... PHLOEM_A_CIRCUIT_RATING_MA] =
@@ -162,6 +166,31 @@ static const struct nla_policy phloem_nl_signal_list_policy[PHLOEM_A_LIST_MAX + 
 	[PHLOEM_A_LIST_CHANNEL ... PHLOEM_A_LIST_BUCKET] =
 		PHLOEM_NL_REJECT("PHLOEM_A_DEV_SIGNALS holds PHLOEM_A_LIST_SIGNAL nests only"),
 	[PHLOEM_A_LIST_SIGNAL] = NLA_POLICY_NESTED(phloem_nl_signal_set_policy),
+};
+
+/* a phase's limit inside SET_LIMITS: the rest is measured */
+static const struct nla_policy phloem_nl_ph_set_policy[PHLOEM_A_PH_MAX + 1] = {
+	[PHLOEM_A_PH_INDEX] = NLA_POLICY_MAX(NLA_U32, PHLOEM_MAX_PHASES - 1),
+	[PHLOEM_A_PH_CHANNEL ... PHLOEM_A_PH_S_MVA] =
+		PHLOEM_NL_REJECT(PHLOEM_NL_MSG_REPLY_ONLY),
+	[PHLOEM_A_PH_LIMIT_MA] = { .type = NLA_U32 },
+	[PHLOEM_A_PH_STATE] = PHLOEM_NL_REJECT(PHLOEM_NL_MSG_REPLY_ONLY),
+};
+
+static const struct nla_policy phloem_nl_ph_list_policy[PHLOEM_A_LIST_MAX + 1] = {
+	[PHLOEM_A_LIST_CHANNEL ... PHLOEM_A_LIST_SIGNAL] =
+		PHLOEM_NL_REJECT("PHLOEM_A_PHASE_LIST holds PHLOEM_A_LIST_PHASE nests only"),
+	[PHLOEM_A_LIST_PHASE] = NLA_POLICY_NESTED(phloem_nl_ph_set_policy),
+};
+
+static const struct nla_policy phloem_nl_phase_set_policy[PHLOEM_A_PHASE_MAX + 1] = {
+	[PHLOEM_A_PHASE_IMBALANCE_MA] = { .type = NLA_U32 },
+	[PHLOEM_A_PHASE_IMBALANCE_MVA] = { .type = NLA_U32 },
+	[PHLOEM_A_PHASE_GRACE_MS] =
+		NLA_POLICY_FULL_RANGE(NLA_U32, &phloem_nl_phase_grace_range),
+	[PHLOEM_A_PHASE_SPREAD_MA ... PHLOEM_A_PHASE_SPREAD_MVA] =
+		PHLOEM_NL_REJECT(PHLOEM_NL_MSG_REPLY_ONLY),
+	[PHLOEM_A_PHASE_LIST] = NLA_POLICY_NESTED(phloem_nl_ph_list_policy),
 };
 
 /**
@@ -252,6 +281,7 @@ static const struct nla_policy phloem_nl_set_limits_policy[PHLOEM_A_MAX + 1] = {
 	[PHLOEM_A_DEV_SIGNAL_DEBOUNCE_US] =
 		NLA_POLICY_MAX(NLA_U32, PHLOEM_SIGNAL_DEBOUNCE_MAX_US),
 	[PHLOEM_A_DEV_SIGNALS] = NLA_POLICY_NESTED(phloem_nl_signal_list_policy),
+	[PHLOEM_A_DEV_PHASE] = NLA_POLICY_NESTED(phloem_nl_phase_set_policy),
 };
 
 static const struct nla_policy phloem_nl_set_relay_policy[PHLOEM_A_MAX + 1] = {
@@ -513,6 +543,64 @@ err:
 }
 
 /*
+ * The phase index (0 = L1) of voltage channel @v: its order among the
+ * voltage channels, as the shedding unit counts them; PHLOEM_NONE past L3.
+ */
+static u32 phloem_nl_phase_of(const struct phloem_dev *pd, u32 v)
+{
+	u32 i, k = 0;
+
+	for (i = 0; i < v && i < pd->info.nchannels; i++)
+		k += pd->info.chan[i].kind == PHLOEM_CHAN_VOLTAGE;
+	return k < PHLOEM_MAX_PHASES ? k : PHLOEM_NONE;
+}
+
+/* the phase rules: limits in force, and every measured phase */
+static int phloem_nl_put_phase(struct sk_buff *skb, struct phloem_dev *pd,
+			       const struct phloem_nl_snap *s)
+{
+	struct nlattr *nest, *list, *item;
+	u32 i, p;
+
+	nest = nla_nest_start(skb, PHLOEM_A_DEV_PHASE);
+	if (!nest ||
+	    nla_put_u32(skb, PHLOEM_A_PHASE_IMBALANCE_MA, s->cfg.imbalance_ma) ||
+	    nla_put_u32(skb, PHLOEM_A_PHASE_IMBALANCE_MVA,
+			s->cfg.imbalance_mva) ||
+	    nla_put_u32(skb, PHLOEM_A_PHASE_GRACE_MS, s->cfg.phase_grace_ms) ||
+	    nla_put_u32(skb, PHLOEM_A_PHASE_SPREAD_MA, s->st.imbalance_ma) ||
+	    nla_put_u32(skb, PHLOEM_A_PHASE_SPREAD_MVA, s->st.imbalance_mva))
+		return -EMSGSIZE;
+	list = nla_nest_start(skb, PHLOEM_A_PHASE_LIST);
+	if (!list)
+		return -EMSGSIZE;
+	/* a site CT names its phase: one per phase (phloem_parse_children()) */
+	for (i = 0; i < pd->info.nchannels; i++) {
+		const struct phloem_chan_info *ci = &pd->info.chan[i];
+
+		if (ci->kind != PHLOEM_CHAN_CURRENT || ci->circuit != 0)
+			continue;
+		p = phloem_nl_phase_of(pd, ci->phase);
+		if (p >= PHLOEM_MAX_PHASES)
+			continue;
+		item = nla_nest_start(skb, PHLOEM_A_LIST_PHASE);
+		if (!item ||
+		    nla_put_u32(skb, PHLOEM_A_PH_INDEX, p) ||
+		    nla_put_u32(skb, PHLOEM_A_PH_CHANNEL, i) ||
+		    nla_put_u32(skb, PHLOEM_A_PH_IRMS_MA, s->st.phase_ma[p]) ||
+		    nla_put_u32(skb, PHLOEM_A_PH_S_MVA, s->st.phase_mva[p]) ||
+		    nla_put_u32(skb, PHLOEM_A_PH_LIMIT_MA,
+				s->cfg.phase_limit_ma[p]) ||
+		    nla_put_u32(skb, PHLOEM_A_PH_STATE, s->st.phase_state[p]))
+			return -EMSGSIZE;
+		nla_nest_end(skb, item);
+	}
+	nla_nest_end(skb, list);
+	nla_nest_end(skb, nest);
+	return 0;
+}
+
+/*
  * Worst case size of a GET_DEVICE message for the largest topology the
  * UAPI allows. A doit allocates it, and a dump asks for it as its minimum
  * buffer (phloem_nl_get_device_start()), so one device always fits in one
@@ -534,7 +622,9 @@ static size_t phloem_nl_dev_size(void)
 	       2 * nla_total_size(0) + 3 * u32sz + PHLOEM_FREQ_STAGES *
 			(nla_total_size(0) + 9 * u32sz) +
 	       3 * u32sz + nla_total_size(0) + PHLOEM_MAX_SIGNALS *
-			(nla_total_size(0) + 4 * u32sz);
+			(nla_total_size(0) + 4 * u32sz) +
+	       2 * nla_total_size(0) + 5 * u32sz + PHLOEM_MAX_PHASES *
+			(nla_total_size(0) + 6 * u32sz);
 }
 
 /* the frequency rule: filtered frequency, over-freq, configured stages */
@@ -612,7 +702,8 @@ static int phloem_nl_fill_dev(struct sk_buff *skb, struct phloem_dev *pd,
 	    phloem_nl_put_circuits(skb, pd, s) ||
 	    phloem_nl_put_relays(skb, pd, s) ||
 	    phloem_nl_put_freq(skb, s) ||
-	    phloem_nl_put_signals(skb, pd, s))
+	    phloem_nl_put_signals(skb, pd, s) ||
+	    phloem_nl_put_phase(skb, pd, s))
 		goto err;
 	genlmsg_end(skb, hdr);
 	return 0;
@@ -687,6 +778,12 @@ err:
 	return -EMSGSIZE;
 }
 
+static bool phloem_nl_phase_cause(u32 cause)
+{
+	return cause == PHLOEM_CAUSE_PHASE || cause == PHLOEM_CAUSE_IMBALANCE ||
+	       cause == PHLOEM_CAUSE_IMBALANCE_VA;
+}
+
 static int phloem_nl_fill_event(struct sk_buff *skb, struct phloem_dev *pd,
 				u64 time_ns, const struct phloem_rec_event *ev)
 {
@@ -719,7 +816,11 @@ static int phloem_nl_fill_event(struct sk_buff *skb, struct phloem_dev *pd,
 	     nla_put_u32(skb, ev->kind == PHLOEM_EV_SIGNAL ? PHLOEM_A_EV_LINE :
 			 PHLOEM_A_EV_CHANNEL, ev->channel)) ||
 	    (ev->kind == PHLOEM_EV_FREQ &&
-	     nla_put_u32(skb, PHLOEM_A_EV_STAGE, ev->backoff)))
+	     nla_put_u32(skb, PHLOEM_A_EV_STAGE, ev->backoff)) ||
+	    (phloem_nl_phase_cause(ev->cause) &&
+	     ev->channel < pd->info.nchannels &&
+	     nla_put_u32(skb, PHLOEM_A_EV_PHASE,
+			 phloem_nl_phase_of(pd, pd->info.chan[ev->channel].phase))))
 		goto err;
 	nla_nest_end(skb, nest);
 	genlmsg_end(skb, hdr);
@@ -732,7 +833,7 @@ err:
 static size_t phloem_nl_event_size(void)
 {
 	return nla_total_size(sizeof(u32)) + nla_total_size(0) +
-	       8 * nla_total_size(sizeof(u32)) +
+	       9 * nla_total_size(sizeof(u32)) +
 	       3 * nla_total_size_64bit(sizeof(u64));
 }
 
@@ -953,6 +1054,11 @@ static void phloem_nl_changed(struct phloem_dev *pd,
  * @shed: new relay masks the grid-operator lines open
  * @debounce_us: new signal_debounce_us, when @has_debounce
  * @has_debounce: PHLOEM_A_DEV_SIGNAL_DEBOUNCE_US was given
+ * @pset: bit p: phase p gets @ph_ma[p]
+ * @ph_ma: new phase limits
+ * @imb_ma: new imbalance_ma, when @has_imb_ma
+ * @imb_mva: new imbalance_mva, when @has_imb_mva
+ * @grace_ms: new phase_grace_ms, when @has_grace
  */
 struct phloem_nl_limits {
 	unsigned long set, hset;
@@ -973,6 +1079,10 @@ struct phloem_nl_limits {
 	u32 shed[PHLOEM_MAX_SIGNALS];
 	u32 debounce_us;
 	bool has_debounce;
+	unsigned long pset;
+	u32 ph_ma[PHLOEM_MAX_PHASES];
+	u32 imb_ma, imb_mva, grace_ms;
+	bool has_imb_ma, has_imb_mva, has_grace;
 };
 
 static u32 phloem_nl_u32_or(const struct nlattr *a, u32 dflt)
@@ -1122,6 +1232,67 @@ static int phloem_nl_parse_signals(struct phloem_dev *pd,
 	return 0;
 }
 
+/* PHLOEM_A_DEV_PHASE of a SET_LIMITS request: limits, imbalance, grace */
+static int phloem_nl_parse_phase(struct genl_info *info,
+				 struct phloem_nl_limits *l)
+{
+	struct nlattr *tb[PHLOEM_A_PHASE_MAX + 1];
+	struct nlattr *pb[PHLOEM_A_PH_MAX + 1];
+	struct nlattr *item;
+	int rem, ret;
+	u32 p;
+
+	if (!info->attrs[PHLOEM_A_DEV_PHASE])
+		return 0;
+	ret = nla_parse_nested(tb, PHLOEM_A_PHASE_MAX,
+			       info->attrs[PHLOEM_A_DEV_PHASE],
+			       phloem_nl_phase_set_policy, info->extack);
+	if (ret)
+		return ret;
+	if (tb[PHLOEM_A_PHASE_IMBALANCE_MA]) {
+		l->imb_ma = nla_get_u32(tb[PHLOEM_A_PHASE_IMBALANCE_MA]);
+		l->has_imb_ma = true;
+	}
+	if (tb[PHLOEM_A_PHASE_IMBALANCE_MVA]) {
+		l->imb_mva = nla_get_u32(tb[PHLOEM_A_PHASE_IMBALANCE_MVA]);
+		l->has_imb_mva = true;
+	}
+	if (tb[PHLOEM_A_PHASE_GRACE_MS]) {
+		l->grace_ms = nla_get_u32(tb[PHLOEM_A_PHASE_GRACE_MS]);
+		l->has_grace = true;
+	}
+	if (!tb[PHLOEM_A_PHASE_LIST])
+		goto out;
+	nla_for_each_nested(item, tb[PHLOEM_A_PHASE_LIST], rem) {
+		ret = nla_parse_nested(pb, PHLOEM_A_PH_MAX, item,
+				       phloem_nl_ph_set_policy, info->extack);
+		if (ret)
+			return ret;
+		if (NL_REQ_ATTR_CHECK(info->extack, item, pb,
+				      PHLOEM_A_PH_INDEX) ||
+		    !pb[PHLOEM_A_PH_LIMIT_MA]) {
+			NL_SET_ERR_MSG_ATTR(info->extack, item,
+					    "a phase entry needs PHLOEM_A_PH_INDEX and PHLOEM_A_PH_LIMIT_MA");
+			return -EINVAL;
+		}
+		p = nla_get_u32(pb[PHLOEM_A_PH_INDEX]);
+		if (l->pset & BIT(p)) {
+			NL_SET_ERR_MSG_ATTR(info->extack, pb[PHLOEM_A_PH_INDEX],
+					    "phase given twice in one request");
+			return -EINVAL;
+		}
+		l->pset |= BIT(p);
+		l->ph_ma[p] = nla_get_u32(pb[PHLOEM_A_PH_LIMIT_MA]);
+	}
+out:
+	if (!l->pset && !l->has_imb_ma && !l->has_imb_mva && !l->has_grace) {
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[PHLOEM_A_DEV_PHASE],
+				    "PHLOEM_A_DEV_PHASE sets nothing: give a limit, the imbalance or the grace");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* PHLOEM_A_DEV_RELAYS of a SET_LIMITS request: every relay's policy */
 static int phloem_nl_parse_relay_policies(struct phloem_dev *pd,
 					  struct genl_info *info,
@@ -1225,11 +1396,14 @@ out:
 	if (ret)
 		return ret;
 	ret = phloem_nl_parse_freq(info, l);
+	if (!ret)
+		ret = phloem_nl_parse_phase(info, l);
 	if (ret)
 		return ret;
 	if (!l->set && !l->hset && !l->has_site && !l->rset && !l->fset &&
-	    !l->has_over && !l->gcap && !l->gmask && !l->has_debounce) {
-		GENL_SET_ERR_MSG(info, "nothing to set: give PHLOEM_A_DEV_SITE_IMPORT_LIMIT_MW, PHLOEM_A_DEV_CIRCUITS, PHLOEM_A_DEV_RELAYS, PHLOEM_A_DEV_FREQ and/or PHLOEM_A_DEV_SIGNALS");
+	    !l->has_over && !l->gcap && !l->gmask && !l->has_debounce &&
+	    !info->attrs[PHLOEM_A_DEV_PHASE]) {
+		GENL_SET_ERR_MSG(info, "nothing to set: give PHLOEM_A_DEV_SITE_IMPORT_LIMIT_MW, PHLOEM_A_DEV_CIRCUITS, PHLOEM_A_DEV_RELAYS, PHLOEM_A_DEV_FREQ, PHLOEM_A_DEV_SIGNALS and/or PHLOEM_A_DEV_PHASE");
 		return -EINVAL;
 	}
 	return 0;
@@ -1320,6 +1494,24 @@ static int phloem_nl_set_limits_doit(struct sk_buff *skb,
 	}
 	if (l.has_debounce && cfg->signal_debounce_us != l.debounce_us) {
 		cfg->signal_debounce_us = l.debounce_us;
+		changed = true;
+	}
+	for_each_set_bit(c, &l.pset, PHLOEM_MAX_PHASES) {
+		if (cfg->phase_limit_ma[c] == l.ph_ma[c])
+			continue;
+		cfg->phase_limit_ma[c] = l.ph_ma[c];
+		changed = true;
+	}
+	if (l.has_imb_ma && cfg->imbalance_ma != l.imb_ma) {
+		cfg->imbalance_ma = l.imb_ma;
+		changed = true;
+	}
+	if (l.has_imb_mva && cfg->imbalance_mva != l.imb_mva) {
+		cfg->imbalance_mva = l.imb_mva;
+		changed = true;
+	}
+	if (l.has_grace && cfg->phase_grace_ms != l.grace_ms) {
+		cfg->phase_grace_ms = l.grace_ms;
 		changed = true;
 	}
 	/*

@@ -379,6 +379,35 @@ struct shed_ev {
  * @sig_mask: relays the active lines shed (critical ones left out)
  * @imp_lim: site import limit in force: the lower of
  *           cfg.site_import_limit_mw (0: none) and @sig_cap
+ * @pch: per phase (index as @vch), its site CT: the current channel of
+ *       circuit 0 on that phase's voltage (circuit 0's own channel first),
+ *       SHED_NONE when it has none (not measured)
+ * @ph_ma: per phase, RMS current of @pch over the last cycle, mA (0: none)
+ * @ph_mva: per phase, its apparent power over the last cycle, mVA
+ * @ph_rma: per phase, circuit 0's restore_pct of its phase_limit_ma, mA
+ * @ph_min: the lowest @ph_ma of the measured phases
+ * @ph_min_mva: the lowest @ph_mva of the measured phases
+ * @ph_max_ma: the highest @ph_ma of the measured phases
+ * @ph_lo: per phase, the lowest @ph_ma of the other measured phases: what a
+ *         restore on it is judged against by the imbalance rule;
+ *         SHED_U32_MAX when there is none or it is not measured itself
+ *         (its relays' load is not seen at the incomer)
+ * @ph_lo_mva: the same of @ph_mva
+ * @ph_max_mva: the highest @ph_mva of the measured phases
+ * @imb_rma: circuit 0's restore_pct of imbalance_ma (0: rule off)
+ * @imb_rmva: circuit 0's restore_pct of imbalance_mva (0: rule off)
+ * @ph_ep: per phase, a phase-limit episode is open (above its limit)
+ * @ph_since: per phase, start of the present grace of its episode
+ * @ph_next: per phase, time of its next shed step
+ * @imb_ep: an imbalance episode is open: PHLOEM_CAUSE_IMBALANCE or
+ *          _IMBALANCE_VA, 0 when none
+ * @imb_hi: the most loaded phase of the last cycle (SHED_NONE: fewer than
+ *          two phases measured)
+ * @imb_since: start of the present grace of the imbalance episode
+ * @imb_next: time of its next shed step
+ * @nmph: measured phases (with a site CT)
+ * @ph_block: relays whose circuit is on a phase a phase rule is shedding
+ *            (its own limit, or the most loaded of an imbalance): held
  *
  * Embeddable as a zeroed allocation of phloem_shed_size() bytes; nothing
  * here points outside itself. No lock: the caller serialises every call.
@@ -452,6 +481,16 @@ struct phloem_shed {
 	uint32_t sig_all, sig_raw, sig_state;
 	uint64_t sig_since, sig_db_ns;
 	uint32_t sig_cap, sig_mask, imp_lim;
+	uint8_t pch[SHED_NPH];
+	uint32_t ph_ma[SHED_NPH], ph_mva[SHED_NPH], ph_rma[SHED_NPH];
+	uint32_t ph_min, ph_min_mva, ph_max_ma, ph_max_mva;
+	uint32_t ph_lo[SHED_NPH], ph_lo_mva[SHED_NPH];
+	uint32_t imb_rma, imb_rmva;
+	uint8_t ph_ep[SHED_NPH];
+	uint64_t ph_since[SHED_NPH], ph_next[SHED_NPH];
+	uint8_t imb_ep, imb_hi, nmph;
+	uint64_t imb_since, imb_next;
+	uint32_t ph_block;
 };
 
 /* the sizes published before each appended part (uapi/linux/phloem.h) */
@@ -469,6 +508,14 @@ _Static_assert(PHLOEM_STATUS_SIZE_VER1 ==
 _Static_assert(PHLOEM_STATUS_SIZE_VER2 ==
 	       __builtin_offsetof(struct phloem_status, signal_state),
 	       "status ver2");
+_Static_assert(PHLOEM_CONFIG_SIZE_VER2 ==
+	       __builtin_offsetof(struct phloem_config, phase_limit_ma),
+	       "config ver2");
+_Static_assert(PHLOEM_STATUS_SIZE_VER3 ==
+	       __builtin_offsetof(struct phloem_status, phase_ma),
+	       "status ver3");
+/* the phases of the rules are the phases of the voltage windows */
+_Static_assert(PHLOEM_MAX_PHASES == SHED_NPH, "phases");
 
 /* @whead is a uint8_t: it indexes the windows by its type alone */
 _Static_assert(PHLOEM_SHED_WIN_MAX == 256, "whead must cover the window");
@@ -494,9 +541,22 @@ _Static_assert(PHLOEM_SHED_WIN_MAX == 256, "whead must cover the window");
       (s->cfg.relay[r].flags & PHLOEM_RELAY_F_CRITICAL) != 0;
     logic integer circ(struct phloem_shed *s, integer r) =
       s->cfg.relay[r].circuit;
+    logic integer cph(struct phloem_shed *s, integer r) =
+      s->ci[circ(s, r)].ph;
+    // the relay's phase at or below its restore thresholds with @load:
+    // its limit's, and the imbalance's against the lightest other phase
+    predicate phase_below(struct phloem_shed *s, integer r, integer load) =
+      cph(s, r) >= SHED_NPH ||
+      ((s->cfg.phase_limit_ma[cph(s, r)] == 0 ||
+        s->ph_ma[cph(s, r)] + load <= s->ph_rma[cph(s, r)]) &&
+       (s->cfg.imbalance_ma == 0 ||
+        s->ph_ma[cph(s, r)] + load <= s->ph_lo[cph(s, r)] + s->imb_rma) &&
+       (s->cfg.imbalance_mva == 0 ||
+        s->ph_mva[cph(s, r)] <= s->ph_lo_mva[cph(s, r)] + s->imb_rmva));
     predicate headroom_for(struct phloem_shed *s, integer r, integer load) =
       s->ci[circ(s, r)].irms + load <= s->ci[circ(s, r)].restore_ma &&
-      (circ(s, r) != 0 ==> s->ci[0].irms + load <= s->ci[0].restore_ma);
+      (circ(s, r) != 0 ==> s->ci[0].irms + load <= s->ci[0].restore_ma) &&
+      phase_below(s, r, load);
     // the site's import at or below its restore threshold
     predicate site_below(struct phloem_shed *s) =
       s->imp_lim == 0 ||
@@ -507,7 +567,8 @@ _Static_assert(PHLOEM_SHED_WIN_MAX == 256, "whead must cover the window");
       s->ci[0].inst_ep == 0 && s->ci[0].therm_ep == 0 &&
       s->site_ep == 0 && (s->state & PHLOEM_STATE_F_FAILSAFE) == 0 &&
       (s->fq_block & (1 << r)) == 0 &&
-      (s->sig_mask & (1U << r)) == 0;
+      (s->sig_mask & (1U << r)) == 0 &&
+      (s->ph_block & (1U << r)) == 0;
     // a relay may come back: measured room without its load, all calm
     predicate room(struct phloem_shed *s, integer r) =
       headroom_for(s, r, 0) && site_below(s) && calm(s, r);
@@ -745,6 +806,58 @@ static int shed_check_freq(const struct phloem_info *info,
 	return 0;
 }
 
+/*
+ * The site's CT on phase @p (the @p-th voltage channel, L1..L3): a current
+ * channel of circuit 0 measured against that voltage, circuit 0's own
+ * channel first. SHED_NONE when the phase has none.
+ */
+static uint32_t shed_site_ct(const struct phloem_info *info, uint32_t p)
+{
+	uint32_t i, v = SHED_NONE, n = 0, ct = SHED_NONE;
+
+	for (i = 0; i < info->nchannels && i < PHLOEM_MAX_CHANNELS; i++)
+		if (info->chan[i].kind == PHLOEM_CHAN_VOLTAGE && n++ == p)
+			v = i;
+	if (v == SHED_NONE)
+		return SHED_NONE;
+	for (i = 0; i < info->nchannels && i < PHLOEM_MAX_CHANNELS; i++) {
+		const struct phloem_chan_info *c = &info->chan[i];
+
+		if (c->kind != PHLOEM_CHAN_CURRENT || c->phase != v ||
+		    c->circuit != 0)
+			continue;
+		if (i == info->circuit[0].channel)
+			return i;
+		if (ct == SHED_NONE)
+			ct = i;
+	}
+	return ct;
+}
+
+/*
+ * The phase rules' fields: a limit only on a measured phase, never above
+ * the site's rating; the imbalance only with two phases measured.
+ */
+static int shed_check_phase(const struct phloem_info *info,
+			    const struct phloem_config *cfg)
+{
+	uint32_t p, n = 0, rating = info->circuit[0].rating_ma;
+
+	for (p = 0; p < PHLOEM_MAX_PHASES; p++) {
+		int ct = shed_site_ct(info, p) != SHED_NONE;
+
+		n += ct;
+		if (cfg->phase_limit_ma[p] &&
+		    (!ct || cfg->phase_limit_ma[p] > rating))
+			return PHLOEM_SHED_EINVAL;
+	}
+	if (cfg->imbalance_ma > rating ||
+	    cfg->phase_grace_ms > PHLOEM_PHASE_GRACE_MAX_MS ||
+	    ((cfg->imbalance_ma || cfg->imbalance_mva) && n < 2))
+		return PHLOEM_SHED_EINVAL;
+	return 0;
+}
+
 int phloem_shed_check_config(const struct phloem_info *info,
 			     const struct phloem_config *cfg)
 {
@@ -817,6 +930,8 @@ int phloem_shed_check_config(const struct phloem_info *info,
 		    g->shed_relays >> cfg->nrelays)
 			return PHLOEM_SHED_EINVAL;
 	}
+	if (shed_check_phase(info, cfg))
+		return PHLOEM_SHED_EINVAL;
 	return shed_check_freq(info, cfg);
 }
 
@@ -874,6 +989,14 @@ static void shed_derive_limits(struct phloem_shed *s)
 	shed_sig_derive(s);
 	s->site_restore_mw = shed_sat32(shed_div((uint64_t)s->imp_lim *
 				s->cfg.circuit[0].restore_pct, 100, 0));
+	/* the phases come back under the site's restore_pct, as its import */
+	for (c = 0; c < SHED_NPH; c++)
+		s->ph_rma[c] = shed_sat32(shed_div((uint64_t)s->cfg.circuit[0].restore_pct *
+						   s->cfg.phase_limit_ma[c], 100, 0));
+	s->imb_rma = shed_sat32(shed_div((uint64_t)s->cfg.circuit[0].restore_pct *
+					 s->cfg.imbalance_ma, 100, 0));
+	s->imb_rmva = shed_sat32(shed_div((uint64_t)s->cfg.circuit[0].restore_pct *
+					  s->cfg.imbalance_mva, 100, 0));
 	s->delay_ns = shed_ms(s->cfg.restore_delay_ms);
 }
 
@@ -1266,7 +1389,9 @@ static void shed_mark(struct phloem_shed *s, uint32_t best)
 }
 
 /*
- * Shed one relay for a rule on @circuit (0: the site, any circuit's relay).
+ * Shed one relay for a rule on @circuit (0: the site, any circuit's relay)
+ * among the relays of @mask (a phase rule's: those on its phase; the
+ * others' all), the event naming @channel.
  * Candidates: on, not shed, not critical; ON-overridden relays only when no
  * other is left; lowest priority first, then the highest index.
  */
@@ -1284,10 +1409,14 @@ static void shed_mark(struct phloem_shed *s, uint32_t best)
     ensures only_its_circuit: \forall integer r; 0 <= r < s->nrel &&
               circuit != 0 && circ(s, r) != circuit ==>
               s->rl[r].shed == \old(s->rl[r].shed);
+    ensures only_its_mask: \forall integer r; 0 <= r < s->nrel &&
+              (mask & (1U << r)) == 0 ==>
+              s->rl[r].shed == \old(s->rl[r].shed);
  */
 #endif
-static int shed_one(struct phloem_shed *s, uint32_t circuit, uint32_t cause,
-		    uint64_t value, uint64_t limit, uint64_t trig)
+static int shed_one(struct phloem_shed *s, uint32_t circuit, uint32_t mask,
+		    uint32_t channel, uint32_t cause, uint64_t value,
+		    uint64_t limit, uint64_t trig)
 {
 	uint32_t r, best = SHED_NONE, best_key = 0;
 
@@ -1295,7 +1424,8 @@ static int shed_one(struct phloem_shed *s, uint32_t circuit, uint32_t cause,
 	/*@ loop invariant 0 <= r <= s->nrel;
 	    loop invariant best == SHED_NONE ||
 	      (0 <= best < r && !critical(s, best) &&
-	       (circuit == 0 || circ(s, best) == circuit));
+	       (circuit == 0 || circ(s, best) == circuit) &&
+	       (mask & (1U << best)) != 0);
 	    loop assigns r, best, best_key;
 	 */
 #endif
@@ -1303,7 +1433,7 @@ static int shed_one(struct phloem_shed *s, uint32_t circuit, uint32_t cause,
 		const struct phloem_relay_cfg *rc = &s->cfg.relay[r];
 		uint32_t key;
 
-		if (!(s->relays & (1U << r)) ||
+		if (!(s->relays & (1U << r)) || !(mask & (1U << r)) ||
 		    rc->flags & PHLOEM_RELAY_F_CRITICAL ||
 		    (circuit && rc->circuit != circuit))
 			continue;
@@ -1318,7 +1448,8 @@ static int shed_one(struct phloem_shed *s, uint32_t circuit, uint32_t cause,
 	if (best == SHED_NONE)
 		return 0;
 #ifdef SHED_WP
-	/*@ assert chosen: best < s->nrel && !critical(s, best); */
+	/*@ assert chosen: best < s->nrel && !critical(s, best) &&
+	      (mask & (1U << best)) != 0; */
 #endif
 	/*
 	 * The half-cycle windows of the relay's circuit and of the site
@@ -1332,8 +1463,8 @@ static int shed_one(struct phloem_shed *s, uint32_t circuit, uint32_t cause,
 	s->no_trap = 1;
 	s->sheds++;
 	shed_update_relays(s);
-	shed_event(s, PHLOEM_EV_SHED, cause, best, circuit,
-		   s->ci[circuit].ch, value, limit, trig);
+	shed_event(s, PHLOEM_EV_SHED, cause, best, circuit, channel, value,
+		   limit, trig);
 	return 1;
 }
 
@@ -1382,7 +1513,12 @@ static void shed_failsafe(struct phloem_shed *s, uint32_t channel,
 		s->ci[c].inst_ep = 0;
 		s->ci[c].therm_ep = 0;
 	}
+	for (c = 0; c < SHED_NPH; c++)
+		s->ph_ep[c] = 0;
 	s->site_ep = 0;
+	s->imb_ep = 0;
+	s->imb_hi = SHED_NONE;
+	s->ph_block = 0;
 	shed_update_relays(s);
 	shed_event(s, PHLOEM_EV_FAILSAFE_ENTER, cause, SHED_NONE, SHED_NONE,
 		   channel, 0, 0, s->now);
@@ -1629,8 +1765,8 @@ static void shed_thermal(struct phloem_shed *s, uint64_t dt)
 				   SHED_NONE, c, ci->ch, ma,
 				   s->cfg.circuit[c].limit_ma, s->now);
 		}
-		if (shed_one(s, c, PHLOEM_CAUSE_THERMAL, ma,
-			     s->cfg.circuit[c].limit_ma, s->now))
+		if (shed_one(s, c, SHED_U32_MAX, ci->ch, PHLOEM_CAUSE_THERMAL,
+			     ma, s->cfg.circuit[c].limit_ma, s->now))
 			ci->therm_wait = 1;
 	}
 }
@@ -1669,7 +1805,8 @@ static void shed_site(struct phloem_shed *s)
 	}
 	if (s->now < s->site_next)
 		return;
-	shed_one(s, 0, cause, p, lim, s->site_since);
+	shed_one(s, 0, SHED_U32_MAX, s->ci[0].ch, cause, p, lim,
+		 s->site_since);
 	s->site_since = s->now;
 	s->site_next = s->now + shed_site_grace(s);
 }
@@ -1684,6 +1821,49 @@ static int shed_site_below(const struct phloem_shed *s)
 {
 	return !s->imp_lim ||
 	       s->ch[s->ci[0].ch].p_mw <= (int64_t)s->site_restore_mw;
+}
+
+/*
+ * The phase of @r's circuit at or under its restore thresholds with @load
+ * added: its limit's, and the imbalance's against the lightest other phase
+ * (a restore never makes its phase the one that sheds again; a phase
+ * already far above the others stays held, one below them may take it).
+ * The load's apparent power is taken at the phase's voltage and unity
+ * power factor. A phase without a site CT has no phase rule: never held.
+ */
+#ifdef SHED_WP
+/*@ requires shed_ok((struct phloem_shed *)s);
+    requires r < PHLOEM_MAX_RELAYS;
+    requires load <= SHED_U32_MAX;
+    assigns \nothing;
+    ensures phase_restore: \result != 0 ==>
+      phase_below((struct phloem_shed *)s, r, load);
+    ensures load == 0 ==> (\result != 0 <==>
+      phase_below((struct phloem_shed *)s, r, 0));
+ */
+#endif
+static int shed_phase_below(const struct phloem_shed *s, uint32_t r,
+			    uint64_t load)
+{
+	uint32_t p = s->ci[s->cfg.relay[r].circuit].ph;
+	uint64_t lim;
+
+	if (p >= SHED_NPH)
+		return 1;
+	if (s->cfg.phase_limit_ma[p] && s->ph_ma[p] + load > s->ph_rma[p])
+		return 0;
+	if (s->cfg.imbalance_ma &&
+	    s->ph_ma[p] + load > (uint64_t)s->ph_lo[p] + s->imb_rma)
+		return 0;
+	if (!s->cfg.imbalance_mva)
+		return 1;
+	lim = (uint64_t)s->ph_lo_mva[p] + s->imb_rmva;
+	if (s->ph_mva[p] > lim)
+		return 0;
+	/* rms <= 2^22 mV (the clamp): the product cannot overflow */
+	return !load ||
+	       shed_div(load * s->ch[s->vch[p] % PHLOEM_MAX_CHANNELS].rms,
+			1000, 0) <= lim - s->ph_mva[p];
 }
 
 #ifdef SHED_WP
@@ -1707,6 +1887,8 @@ static int shed_headroom(const struct phloem_shed *s, uint32_t r,
 	if (s->ci[c].irms + load > s->ci[c].restore_ma)
 		return 0;
 	if (c && s->ci[0].irms + load > s->ci[0].restore_ma)
+		return 0;
+	if (!shed_phase_below(s, r, load))
 		return 0;
 	if (!shed_site_below(s))
 		return 0;
@@ -1739,7 +1921,8 @@ static int shed_calm(const struct phloem_shed *s, uint32_t r)
 	       !s->ci[0].therm_ep && !s->site_ep &&
 	       !(s->state & PHLOEM_STATE_F_FAILSAFE) &&
 	       !(s->fq_block & (1U << r)) &&
-	       !(s->sig_mask & (1U << r));
+	       !(s->sig_mask & (1U << r)) &&
+	       !(s->ph_block & (1U << r));
 }
 
 /* The one gate of every restore on headroom: room without the load. */
@@ -1784,7 +1967,8 @@ static int shed_never_fits(const struct phloem_shed *s, uint32_t r)
     requires r < PHLOEM_MAX_RELAYS;
     requires load <= SHED_U32_MAX;
     assigns \nothing;
-    ensures \result == PHLOEM_HOLD_CIRCUIT || \result == PHLOEM_HOLD_SITE;
+    ensures \result == PHLOEM_HOLD_CIRCUIT || \result == PHLOEM_HOLD_SITE ||
+            \result == PHLOEM_HOLD_PHASE;
  */
 #endif
 static uint32_t shed_full(const struct phloem_shed *s, uint32_t r,
@@ -1792,8 +1976,10 @@ static uint32_t shed_full(const struct phloem_shed *s, uint32_t r,
 {
 	uint32_t c = s->cfg.relay[r].circuit;
 
-	return s->ci[c].irms + load > s->ci[c].restore_ma ?
-	       PHLOEM_HOLD_CIRCUIT : PHLOEM_HOLD_SITE;
+	if (s->ci[c].irms + load > s->ci[c].restore_ma)
+		return PHLOEM_HOLD_CIRCUIT;
+	return shed_phase_below(s, r, load) ? PHLOEM_HOLD_SITE :
+	       PHLOEM_HOLD_PHASE;
 }
 
 /*
@@ -2013,6 +2199,7 @@ static uint32_t shed_why(const struct phloem_shed *s, uint32_t r, int *fits)
 		return PHLOEM_HOLD_ESTIMATE;
 	if (!shed_room(s, r))
 		return s->fq_block & (1U << r) ? PHLOEM_HOLD_FREQ :
+		       s->ph_block & (1U << r) ? PHLOEM_HOLD_PHASE :
 		       !shed_calm(s, r) ? PHLOEM_HOLD_SHEDDING :
 		       shed_full(s, r, 0);
 #ifdef SHED_WP
@@ -2178,6 +2365,180 @@ static void shed_restore(struct phloem_shed *s)
 }
 
 /* ------------------------------------------------------------------ */
+/* Phase rules (docs/shedding.md, Phases)                              */
+/* ------------------------------------------------------------------ */
+
+/* the relays whose circuit is on phase @p */
+static uint32_t shed_ph_relays(const struct phloem_shed *s, uint32_t p)
+{
+	uint32_t r, m = 0;
+
+	for (r = 0; r < s->nrel; r++)
+		if (s->ci[s->cfg.relay[r].circuit % PHLOEM_MAX_CIRCUITS].ph == p)
+			m |= 1U << r;
+	return m;
+}
+
+/* each phase's current and apparent power in the cycle just closed */
+static void shed_ph_measure(struct phloem_shed *s)
+{
+	uint32_t p, ch;
+
+	s->ph_min = SHED_U32_MAX;
+	s->ph_min_mva = SHED_U32_MAX;
+	s->ph_max_ma = 0;
+	s->ph_max_mva = 0;
+	for (p = 0; p < SHED_NPH; p++) {
+		ch = s->pch[p];
+		s->ph_ma[p] = 0;
+		s->ph_mva[p] = 0;
+		if (ch >= s->nch)
+			continue;
+		s->ph_ma[p] = s->ch[ch].rms;
+		s->ph_mva[p] = s->cyc.chan[ch].s_mva;
+		if (s->ph_ma[p] < s->ph_min)
+			s->ph_min = s->ph_ma[p];
+		if (s->ph_mva[p] < s->ph_min_mva)
+			s->ph_min_mva = s->ph_mva[p];
+		if (s->ph_ma[p] > s->ph_max_ma)
+			s->ph_max_ma = s->ph_ma[p];
+		if (s->ph_mva[p] > s->ph_max_mva)
+			s->ph_max_mva = s->ph_mva[p];
+	}
+	if (!s->nmph) {
+		s->ph_min = 0;
+		s->ph_min_mva = 0;
+	}
+	for (p = 0; p < SHED_NPH; p++) {
+		uint32_t q;
+
+		s->ph_lo[p] = SHED_U32_MAX;
+		s->ph_lo_mva[p] = SHED_U32_MAX;
+		if (s->pch[p] >= s->nch)
+			continue;
+		for (q = 0; q < SHED_NPH; q++) {
+			if (q == p || s->pch[q] >= s->nch)
+				continue;
+			if (s->ph_ma[q] < s->ph_lo[p])
+				s->ph_lo[p] = s->ph_ma[q];
+			if (s->ph_mva[q] < s->ph_lo_mva[p])
+				s->ph_lo_mva[p] = s->ph_mva[q];
+		}
+	}
+}
+
+/*
+ * The next shed step of a phase rule: phase_grace_ms after the last, and
+ * never before a whole cycle has been measured after it (1.25 nominal
+ * periods), so that a cycle that still holds the load just shed does not
+ * shed a second relay for it.
+ */
+static uint64_t shed_ph_step(const struct phloem_shed *s)
+{
+	uint64_t g = shed_ms(s->cfg.phase_grace_ms);
+	uint64_t m = s->period_ns + s->period_ns / 4;
+
+	return g > m ? g : m;
+}
+
+/* each phase above its limit: its relays, by priority, a step at a time */
+static void shed_ph_limit(struct phloem_shed *s, int fs)
+{
+	uint32_t p, lim;
+
+	for (p = 0; p < SHED_NPH; p++) {
+		lim = s->cfg.phase_limit_ma[p];
+		if (fs || !lim || s->pch[p] >= s->nch || s->ph_ma[p] <= lim) {
+			s->ph_ep[p] = 0;
+			continue;
+		}
+		if (!s->ph_ep[p]) {
+			s->ph_ep[p] = 1;
+			s->ph_since[p] = s->now;
+			s->ph_next[p] = s->now + shed_ms(s->cfg.phase_grace_ms);
+			shed_event(s, PHLOEM_EV_OVERLOAD, PHLOEM_CAUSE_PHASE,
+				   SHED_NONE, 0, s->pch[p], s->ph_ma[p], lim,
+				   s->now);
+		}
+		if (s->now < s->ph_next[p])
+			continue;
+		shed_one(s, 0, shed_ph_relays(s, p), s->pch[p],
+			 PHLOEM_CAUSE_PHASE, s->ph_ma[p], lim, s->ph_since[p]);
+		s->ph_since[p] = s->now;
+		s->ph_next[p] = s->now + shed_ph_step(s);
+	}
+}
+
+/*
+ * The imbalance: the highest phase minus the lowest above its limit (in
+ * mA, else in mVA) sheds from the most loaded phase, by priority. Only
+ * that phase: a shed on any other leaves the spread as it is, or widens
+ * it. The most loaded phase is taken anew at every step.
+ */
+static void shed_ph_imbalance(struct phloem_shed *s, int fs)
+{
+	uint32_t p, hi = SHED_NONE, hv = SHED_NONE, cause = 0;
+	uint64_t v = 0, lim = 0;
+
+	for (p = 0; p < SHED_NPH; p++) {
+		if (s->pch[p] >= s->nch)
+			continue;
+		if (hi == SHED_NONE || s->ph_ma[p] > s->ph_ma[hi])
+			hi = p;
+		if (hv == SHED_NONE || s->ph_mva[p] > s->ph_mva[hv])
+			hv = p;
+	}
+	if (fs || s->nmph < 2 || hi >= SHED_NPH || hv >= SHED_NPH)
+		goto calm;
+	if (s->cfg.imbalance_ma &&
+	    s->ph_ma[hi] - s->ph_min > s->cfg.imbalance_ma) {
+		cause = PHLOEM_CAUSE_IMBALANCE;
+		v = s->ph_ma[hi] - s->ph_min;
+		lim = s->cfg.imbalance_ma;
+	} else if (s->cfg.imbalance_mva &&
+		   s->ph_mva[hv] - s->ph_min_mva > s->cfg.imbalance_mva) {
+		cause = PHLOEM_CAUSE_IMBALANCE_VA;
+		v = s->ph_mva[hv] - s->ph_min_mva;
+		lim = s->cfg.imbalance_mva;
+		hi = hv;
+	} else {
+		goto calm;
+	}
+	if (!s->imb_ep) {
+		s->imb_since = s->now;
+		s->imb_next = s->now + shed_ms(s->cfg.phase_grace_ms);
+		shed_event(s, PHLOEM_EV_OVERLOAD, cause, SHED_NONE, 0,
+			   s->pch[hi], v, lim, s->now);
+	}
+	s->imb_ep = (uint8_t)cause;
+	s->imb_hi = (uint8_t)hi;
+	if (s->now < s->imb_next)
+		return;
+	shed_one(s, 0, shed_ph_relays(s, hi), s->pch[hi], cause, v, lim,
+		 s->imb_since);
+	s->imb_since = s->now;
+	s->imb_next = s->now + shed_ph_step(s);
+	return;
+calm:
+	s->imb_ep = 0;
+	s->imb_hi = SHED_NONE;
+}
+
+/* the phase rules at a cycle's close, and the relays they hold */
+static void shed_phase(struct phloem_shed *s)
+{
+	int fs = !!(s->state & PHLOEM_STATE_F_FAILSAFE);
+	uint32_t p, block = 0;
+
+	shed_ph_limit(s, fs);
+	shed_ph_imbalance(s, fs);
+	for (p = 0; p < SHED_NPH; p++)
+		if (s->ph_ep[p] || (s->imb_ep && p == s->imb_hi))
+			block |= shed_ph_relays(s, p);
+	s->ph_block = block;
+}
+
+/* ------------------------------------------------------------------ */
 /* Grid-operator input lines (docs/shedding.md, Grid-operator input)   */
 /* ------------------------------------------------------------------ */
 
@@ -2188,18 +2549,10 @@ static void shed_sig_relays(struct phloem_shed *s, uint64_t trig)
 
 	if (s->state & PHLOEM_STATE_F_FAILSAFE || !(s->relays & s->sig_mask))
 		return;
-	/*
-	 * shed_one() chooses among the relays that are on: hide the others
-	 * from it. Each shed rebuilds the bitmap from the relay states
-	 * (shed_update_relays()), so the mask is set again before each call
-	 * and the true bitmap rebuilt after the last.
-	 */
-	for (n = 0; n < PHLOEM_MAX_RELAYS; n++) {
-		s->relays &= s->sig_mask;
-		if (!shed_one(s, 0, PHLOEM_CAUSE_GRID_SIGNAL, 0, 0, trig))
+	for (n = 0; n < PHLOEM_MAX_RELAYS; n++)
+		if (!shed_one(s, 0, s->sig_mask, s->ci[0].ch,
+			      PHLOEM_CAUSE_GRID_SIGNAL, 0, 0, trig))
 			break;
-	}
-	shed_update_relays(s);
 }
 
 /*
@@ -2231,7 +2584,8 @@ static void shed_sig_cap(struct phloem_shed *s, uint64_t trig)
 	for (n = 0; n < PHLOEM_MAX_RELAYS && need; n++) {
 		uint32_t before = s->relays;
 
-		if (!shed_one(s, 0, PHLOEM_CAUSE_GRID_SIGNAL, p, lim, trig))
+		if (!shed_one(s, 0, SHED_U32_MAX, s->ci[0].ch,
+			      PHLOEM_CAUSE_GRID_SIGNAL, p, lim, trig))
 			break;
 		off = before & ~s->relays;
 		for (r = 0; r < PHLOEM_MAX_RELAYS - 1 && !(off & (1U << r)); r++)
@@ -2391,6 +2745,7 @@ static void shed_close(struct phloem_shed *s, uint64_t t_end, uint32_t freq)
 	uint32_t r;
 
 	shed_measure(s, dt);
+	shed_ph_measure(s);
 	s->freq_mhz = freq;
 	s->cycles++;
 	/* the circuits whose relays switched in the cycle that just closed */
@@ -2423,6 +2778,7 @@ static void shed_close(struct phloem_shed *s, uint64_t t_end, uint32_t freq)
 	shed_thermal(s, dt > 2 * s->period_ns ? 2 * s->period_ns : dt);
 	shed_sig_relays(s, s->now);
 	shed_site(s);
+	shed_phase(s);
 	if (!(s->state & PHLOEM_STATE_F_FAILSAFE))
 		shed_restore(s);
 
@@ -2733,6 +3089,12 @@ void phloem_shed_init(struct phloem_shed *s, const struct phloem_info *info,
 			if (s->vch[p] == v)
 				s->ci[i].ph = (uint8_t)p;
 	}
+	s->nmph = 0;
+	for (i = 0; i < SHED_NPH; i++) {
+		s->pch[i] = (uint8_t)shed_site_ct(info, i);
+		s->nmph += s->pch[i] != SHED_NONE;
+	}
+	s->imb_hi = SHED_NONE;
 	for (i = 0; i < s->nrel; i++) {
 		s->rl[i].restored_ns = SHED_NEVER;
 		s->rl[i].head_since = SHED_NEVER;
@@ -2917,7 +3279,8 @@ static void shed_instant(struct phloem_shed *s, uint32_t c, uint64_t msq)
 		shed_event(s, PHLOEM_EV_OVERLOAD, PHLOEM_CAUSE_INSTANT,
 			   SHED_NONE, c, ci->ch, ma, ci->thr_ma, s->now);
 	}
-	shed_one(s, c, PHLOEM_CAUSE_INSTANT, ma, ci->thr_ma, s->now);
+	shed_one(s, c, SHED_U32_MAX, ci->ch, PHLOEM_CAUSE_INSTANT, ma,
+		 ci->thr_ma, s->now);
 }
 
 /*
@@ -3267,6 +3630,8 @@ static uint32_t shed_state(const struct phloem_shed *s)
 		st |= PHLOEM_STATE_F_OVER_FREQ;
 	if (s->sig_state)
 		st |= PHLOEM_STATE_F_GRID_SIGNAL;
+	if (s->imb_ep || s->ph_ep[0] || s->ph_ep[1] || s->ph_ep[2])
+		st |= PHLOEM_STATE_F_PHASE;
 	return st;
 }
 
@@ -3366,6 +3731,25 @@ void phloem_shed_status(const struct phloem_shed *s, struct phloem_status *st,
 	}
 	st->signal_state = s->sig_state;
 	st->import_cap_mw = s->imp_lim;
+	for (i = 0; i < SHED_NPH; i++) {
+		uint32_t lim = s->cfg.phase_limit_ma[i];
+
+		st->phase_ma[i] = s->ph_ma[i];
+		st->phase_mva[i] = s->ph_mva[i];
+		st->phase_state[i] =
+			s->pch[i] >= s->nch ? PHLOEM_PHASE_NONE :
+			s->ph_ep[i] ? PHLOEM_PHASE_OVER :
+			s->imb_ep && s->imb_hi == i ? PHLOEM_PHASE_HEAVY :
+			(lim && s->ph_ma[i] > s->ph_rma[i]) ||
+			(s->cfg.imbalance_ma &&
+			 s->ph_ma[i] > (uint64_t)s->ph_lo[i] + s->imb_rma) ||
+			(s->cfg.imbalance_mva &&
+			 s->ph_mva[i] > (uint64_t)s->ph_lo_mva[i] + s->imb_rmva) ?
+			PHLOEM_PHASE_FULL : PHLOEM_PHASE_OK;
+	}
+	st->phase_reserved = 0;
+	st->imbalance_ma = s->nmph >= 2 ? s->ph_max_ma - s->ph_min : 0;
+	st->imbalance_mva = s->nmph >= 2 ? s->ph_max_mva - s->ph_min_mva : 0;
 }
 
 void phloem_shed_counters(const struct phloem_shed *s,

@@ -23,6 +23,7 @@ static const struct {
 	{ "relays", relays_main, "List relays; switch one on/off/auto (--for DUR); set its priority" },
 	{ "limits", limits_main, "Show the limits in force; set or reset operator limits" },
 	{ "freq", freq_main, "Show the frequency rule: filtered frequency, under-frequency stages" },
+	{ "phase", phase_main, "Show the phase rules: per-phase current and limits, the imbalance" },
 	{ "events", events_main, "Show shedding and safety events (--follow to stream them)" },
 	{ "history", history_main, "Per-minute energy per channel, with a bar per minute" },
 	{ "peers", peers_main, "Gateways heard, their liveness and power; community net power; counters" },

@@ -24,6 +24,7 @@ int channels_main(int argc, char **argv);
 int relays_main(int argc, char **argv);
 int limits_main(int argc, char **argv);
 int freq_main(int argc, char **argv);
+int phase_main(int argc, char **argv);
 int events_main(int argc, char **argv);
 int history_main(int argc, char **argv);
 int config_main(int argc, char **argv);

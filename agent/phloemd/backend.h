@@ -85,6 +85,13 @@ struct pd_backend_ops {
 	 */
 	int (*signals)(struct pd_backend *b, uint32_t debounce_us,
 		       const uint32_t *cap_mw, const uint32_t *shed, uint32_t n);
+	/*
+	 * The phase rules (optional): per phase a limit (mA, 0 off), the
+	 * imbalance limits (mA, mVA) and the grace (ms); UINT32_MAX leaves
+	 * one as it is. One configuration change, all or nothing.
+	 */
+	int (*phase)(struct pd_backend *b, const uint32_t *limit_ma,
+		     uint32_t imb_ma, uint32_t imb_mva, uint32_t grace_ms);
 	uint32_t (*peak)(struct pd_backend *b, uint32_t chan);
 	int (*stats)(struct pd_backend *b, struct phloem_stats *st);
 	void (*close)(struct pd_backend *b);

@@ -149,6 +149,17 @@ static int k_signals(struct pd_backend *b, uint32_t debounce_us,
 	return err;
 }
 
+static int k_phase(struct pd_backend *b, const uint32_t *limit_ma,
+		   uint32_t imb_ma, uint32_t imb_mva, uint32_t grace_ms)
+{
+	struct kpriv *p = b->priv;
+	int err = phloem_nl_set_phase(p->nl, p->dev, limit_ma, imb_ma, imb_mva,
+				      grace_ms);
+
+	log_refusal(p, "phase rules", err);
+	return err;
+}
+
 static int k_relay_policy(struct pd_backend *b, uint32_t relay, uint32_t prio,
 			  uint32_t flags, uint32_t min_off_ms)
 {
@@ -249,6 +260,7 @@ const struct pd_backend_ops pd_backend_kernel = {
 	.freq = k_freq,
 	.lease = k_lease,
 	.signals = k_signals,
+	.phase = k_phase,
 	.peak = NULL,
 	.stats = k_stats,
 	.close = k_close,

@@ -356,6 +356,27 @@ static int sim_signals(struct pd_backend *b, uint32_t debounce_us,
 	return sim_set_config(b, &cfg, now);
 }
 
+static int sim_phase(struct pd_backend *b, const uint32_t *limit_ma,
+		     uint32_t imb_ma, uint32_t imb_mva, uint32_t grace_ms)
+{
+	struct sim_priv *p = b->priv;
+	uint64_t now = catch_up(b);
+	struct phloem_config cfg;
+
+	phloem_shed_get_config(phloem_sim_shed(p->sim), &cfg);
+	cfg.size = sizeof(cfg);
+	for (uint32_t i = 0; i < PHLOEM_MAX_PHASES; i++)
+		if (limit_ma[i] != UINT32_MAX)
+			cfg.phase_limit_ma[i] = limit_ma[i];
+	if (imb_ma != UINT32_MAX)
+		cfg.imbalance_ma = imb_ma;
+	if (imb_mva != UINT32_MAX)
+		cfg.imbalance_mva = imb_mva;
+	if (grace_ms != UINT32_MAX)
+		cfg.phase_grace_ms = grace_ms;
+	return sim_set_config(b, &cfg, now);
+}
+
 static int sim_policy(struct pd_backend *b, uint32_t site_mw, const uint32_t *circuit_ma,
 		      const uint32_t *max_hold_s, const struct pd_relay_policy *rp, uint32_t n)
 {
@@ -484,6 +505,7 @@ const struct pd_backend_ops pd_backend_sim = {
 	.freq = sim_freq,
 	.lease = sim_lease,
 	.signals = sim_signals,
+	.phase = sim_phase,
 	.peak = sim_peak,
 	.stats = sim_stats,
 	.close = sim_close,

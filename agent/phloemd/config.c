@@ -88,6 +88,9 @@ void pd_config_defaults(struct pd_config *c)
 	snprintf(c->socket, sizeof(c->socket), "/run/phloem/phloemd.sock");
 	c->lease_s = 30;
 	c->sig_debounce_us = UINT32_MAX;
+	for (int i = 0; i < PHLOEM_MAX_PHASES; i++)
+		c->ph_limit_ma[i] = UINT32_MAX;
+	c->ph_imb_ma = c->ph_imb_mva = c->ph_grace_ms = UINT32_MAX;
 	c->sample_ms = 100;
 	snprintf(c->user, sizeof(c->user), "phloem");
 	snprintf(c->group, sizeof(c->group), "phloem");
@@ -161,6 +164,44 @@ static bool parse_amps(const char *v, uint32_t max_ma, uint32_t *out)
  * of real power in the UAPI header). Only one leading '-': "--5" and "-"
  * are refused by parse_amps() seeing a non-digit or nothing.
  */
+/* amperes as parse_amps(), or 0 (a rule off) */
+static bool parse_amps0(const char *v, uint32_t max_ma, uint32_t *out)
+{
+	if (v[0] == '0' && (!v[1] || (v[1] == '.' && !strspn(v + 2, "123456789") &&
+				      strspn(v + 2, "0") == strlen(v + 2)))) {
+		*out = 0;
+		return true;
+	}
+	return parse_amps(v, max_ma, out);
+}
+
+/* phase_limit_a: "25" (every measured phase) or "25,25,0" (L1,L2,L3) */
+static bool parse_phase_limits(const char *v, struct pd_config *c)
+{
+	char buf[64], *save = NULL, *tok;
+	uint32_t ma[PHLOEM_MAX_PHASES];
+	int n = 0;
+
+	if (strlen(v) >= sizeof(buf))
+		return false;
+	strcpy(buf, v);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		while (*tok == ' ')
+			tok++;
+		for (char *e = tok + strlen(tok); e > tok && e[-1] == ' '; )
+			*--e = '\0';
+		if (n == PHLOEM_MAX_PHASES || !parse_amps0(tok, 4000000, &ma[n]))
+			return false;
+		n++;
+	}
+	if (n != 1 && n != PHLOEM_MAX_PHASES)
+		return false;
+	for (int i = 0; i < PHLOEM_MAX_PHASES; i++)
+		c->ph_limit_ma[i] = ma[n == 1 ? 0 : i];
+	c->ph_limit_all = n == 1;
+	return true;
+}
+
 static bool parse_signed_amps(const char *v, uint32_t max_ma, int32_t *out)
 {
 	bool neg = *v == '-';
@@ -680,8 +721,22 @@ static int handler(void *user, const char *section, const char *key,
 		} else if (!strcmp(key, "grid_signal_debounce_us")) {
 			if (!parse_u32(v, 0, PHLOEM_SIGNAL_DEBOUNCE_MAX_US, &c->sig_debounce_us))
 				return BAD("expected microseconds 0..10000");
+		} else if (!strcmp(key, "phase_limit_a")) {
+			if (!parse_phase_limits(v, c))
+				return BAD("expected amperes 0..4000 (0 disables): one value for every measured phase, or three for L1,L2,L3");
+		} else if (!strcmp(key, "phase_imbalance_a")) {
+			if (!parse_amps0(v, 4000000, &c->ph_imb_ma))
+				return BAD("expected amperes 0..4000 (0 disables)");
+		} else if (!strcmp(key, "phase_imbalance_va")) {
+			if (!parse_u32(v, 0, 4000000, &u))
+				return BAD("expected volt-amperes 0..4000000 (0 disables)");
+			c->ph_imb_mva = u * 1000;
+		} else if (!strcmp(key, "phase_grace_s")) {
+			if (!parse_u32(v, 0, PHLOEM_PHASE_GRACE_MAX_MS / 1000, &u))
+				return BAD("expected seconds 0..600");
+			c->ph_grace_ms = u * 1000;
 		} else {
-			return BAD("unknown key (import_limit_w, peak_shaving_target_w, export_limit_w, grid_signal_debounce_us)");
+			return BAD("unknown key (import_limit_w, peak_shaving_target_w, export_limit_w, grid_signal_debounce_us, phase_limit_a, phase_imbalance_a, phase_imbalance_va, phase_grace_s)");
 		}
 		return 1;
 	case SEC_SIGNAL:

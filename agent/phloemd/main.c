@@ -282,6 +282,50 @@ static void push_signals(struct phloemd *d)
 	}
 }
 
+/*
+ * The phase rules of [site] phase_* (at start and on a reload), with the
+ * relay policies. phase_limit_a with one value goes to every phase the
+ * site measures (a site CT on it: a current channel of circuit 0), and
+ * leaves the others as they are.
+ */
+static void push_phase(struct phloemd *d)
+{
+	const struct pd_config *c = &d->cfg;
+	uint32_t lim[PHLOEM_MAX_PHASES], measured = 0, k = 0;
+	bool any = c->ph_imb_ma != UINT32_MAX || c->ph_imb_mva != UINT32_MAX ||
+		   c->ph_grace_ms != UINT32_MAX;
+	int err;
+
+	for (uint32_t i = 0; i < d->info.nchannels && i < PHLOEM_MAX_CHANNELS; i++) {
+		const struct phloem_chan_info *ch = &d->info.chan[i];
+
+		if (ch->kind == PHLOEM_CHAN_VOLTAGE) {
+			/* the k-th voltage is phase k: is there a site CT on it? */
+			for (uint32_t j = 0; j < d->info.nchannels && j < PHLOEM_MAX_CHANNELS; j++)
+				if (d->info.chan[j].kind == PHLOEM_CHAN_CURRENT &&
+				    d->info.chan[j].circuit == 0 &&
+				    d->info.chan[j].phase == i && k < PHLOEM_MAX_PHASES)
+					measured |= 1u << k;
+			k++;
+		}
+	}
+	for (int p = 0; p < PHLOEM_MAX_PHASES; p++) {
+		lim[p] = c->ph_limit_ma[p];
+		if (c->ph_limit_all && !(measured & (1u << p)))
+			lim[p] = UINT32_MAX;
+		any |= lim[p] != UINT32_MAX;
+	}
+	if (!any)
+		return;
+	err = d->be.ops->phase ?
+	      d->be.ops->phase(&d->be, lim, c->ph_imb_ma, c->ph_imb_mva,
+			       c->ph_grace_ms) : -EOPNOTSUPP;
+	if (err) {
+		logmsg("phase rules refused by backend: %s", strerror(-err));
+		d->errors++;
+	}
+}
+
 /* Push limits and windowed sheds when they differ from what is applied
  * (or always, after the backend lost them: d->dirty). Return: 0, or the
  * backend's -errno when it refused the limits (nothing else changed). */
@@ -338,8 +382,10 @@ static int apply_policy(struct phloemd *d, bool force)
 		}
 		if (err && relays_pending)
 			relay_policies_each(d);
-		if (relays_pending)
+		if (relays_pending) {
 			push_signals(d);
+			push_phase(d);
+		}
 		relays_pending = false;
 		if (holds_pending) {
 			holds_pending = false;

@@ -209,6 +209,16 @@ struct pd_config {
 	uint32_t sig_cap_mw[PHLOEM_MAX_SIGNALS];
 	uint32_t sig_shed[PHLOEM_MAX_SIGNALS];
 	uint32_t sig_debounce_us;	/* UINT32_MAX: leave the device's */
+	/*
+	 * [site] phase_limit_a, phase_imbalance_a, phase_imbalance_va,
+	 * phase_grace_s: the kernel's phase rules (docs/phloemd.md), pushed
+	 * with the relay policies; UINT32_MAX leaves the device's value.
+	 * ph_limit_all: phase_limit_a gave one value, for every phase the
+	 * site measures.
+	 */
+	uint32_t ph_limit_ma[PHLOEM_MAX_PHASES];
+	bool ph_limit_all;
+	uint32_t ph_imb_ma, ph_imb_mva, ph_grace_ms;
 	char db[PATH_MAX];
 	uint32_t retention_days;
 	enum pd_backend_kind backend;

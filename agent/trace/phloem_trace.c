@@ -82,6 +82,9 @@ static const char *const cause_name[] = {
 	[PHLOEM_CAUSE_HOLD] = "hold", [PHLOEM_CAUSE_UNDER_FREQ] = "under_freq",
 	[PHLOEM_CAUSE_OVER_FREQ] = "over_freq", [PHLOEM_CAUSE_FREQ_OK] = "freq_ok",
 	[PHLOEM_CAUSE_GRID_SIGNAL] = "grid_signal",
+	[PHLOEM_CAUSE_PHASE] = "phase",
+	[PHLOEM_CAUSE_IMBALANCE] = "imbalance",
+	[PHLOEM_CAUSE_IMBALANCE_VA] = "imbalance_va",
 };
 
 static const char *const softirq_name[] = {

@@ -24,7 +24,8 @@
 
 #define PHLOEM_SIM_MAX_HATS	4
 #define PHLOEM_SIM_ADC_INPUTS	8	/* MCP3208 CH0..CH7 */
-#define PHLOEM_SIM_CHANNELS	5	/* inputs wired in the small house */
+#define PHLOEM_SIM_CHANNELS	8	/* inputs wired in the three-phase house */
+#define PHLOEM_SIM_CHANNELS_1PH	5	/* ... and in the single-phase one */
 #define PHLOEM_SIM_CIRCUITS	4
 #define PHLOEM_SIM_RELAYS	8
 #define PHLOEM_SIM_SIGNALS	2	/* grid-operator contacts K1, K2 */
@@ -164,6 +165,10 @@ struct phloem_sim_mcp {
 /**
  * struct phloem_sim_hat - one simulated HAT
  * @id: instance number: platform devices phloem.<id> and phloem-sim.<id>
+ * @nchan: wired ADC inputs: %PHLOEM_SIM_CHANNELS_1PH for the single-phase
+ *	house, %PHLOEM_SIM_CHANNELS for the three-phase one (phases=3)
+ * @three_phase: inputs 5 and 6 are L2 and L3, and every input is taken at
+ *	its line's angle (120 and 240 degrees behind L1)
  * @lock: protects the analog model (@freq_mhz, @anchor_ns, @anchor_phase,
  *	@chan, @relay but for their constant fields), the relay line values
  *	@lines, the change log (@log, @log_head, @log_count) and @step_at_ns.
@@ -230,6 +235,8 @@ struct phloem_sim_mcp {
  */
 struct phloem_sim_hat {
 	unsigned int id;
+	unsigned int nchan;
+	bool three_phase;
 
 	struct mutex lock;	/* the model, @lines and the log: see above */
 	u32 freq_mhz;
@@ -280,8 +287,8 @@ struct phloem_sim_hat {
 	struct software_node_ref_args io_refs[PHLOEM_SIM_CHANNELS];
 	struct property_entry adc_props[2];
 	struct property_entry hat_props[13];
-	struct property_entry chan_props[PHLOEM_SIM_CHANNELS][3];
-	struct property_entry circuit_props[PHLOEM_SIM_CIRCUITS][6];
+	struct property_entry chan_props[PHLOEM_SIM_CHANNELS][4];
+	struct property_entry circuit_props[PHLOEM_SIM_CIRCUITS][7];
 	struct property_entry relay_props[PHLOEM_SIM_RELAYS][8];
 
 	unsigned long contacts;
@@ -292,6 +299,10 @@ struct phloem_sim_hat {
 
 	struct dentry *dbg;
 };
+
+/* the line (0 = L1) of ADC input @input: its phase in the three-phase house */
+unsigned int phloem_sim_line(const struct phloem_sim_hat *hat,
+			     unsigned int input);
 
 /* sim_wave.c: the analog model; callers hold hat->lock. */
 void phloem_sim_wave_init(struct phloem_sim_hat *hat, u64 now);

@@ -379,7 +379,7 @@ void phloem_sim_debugfs_hat_init(struct phloem_sim_hat *hat)
 	debugfs_create_file_unsafe("relay_log_clear", 0200, d, hat,
 				   &phloem_sim_log_clear_fops);
 
-	for (i = 0; i < PHLOEM_SIM_CHANNELS; i++) {
+	for (i = 0; i < hat->nchan; i++) {
 		struct phloem_sim_chan *ch = &hat->chan[i];
 		struct dentry *cd;
 

@@ -64,6 +64,10 @@ MODULE_PARM_DESC(relay_delay_us,
 
 #define PHLOEM_SIM_MS_MAX	3600000
 
+static unsigned int phases = 1;
+module_param(phases, uint, 0444);
+MODULE_PARM_DESC(phases, "1: the single-phase small house; 3: its three-phase variant (v1, v2 on inputs 5, 6, the garage on L2, heating on L3, the site's L2 CT on input 7)");
+
 /* per circuit, in circuit order; an empty entry keeps the house's curve */
 static char *curve[PHLOEM_SIM_CIRCUITS];
 static unsigned int ncurve;
@@ -75,7 +79,7 @@ MODULE_PARM_DESC(curve, "phloem,curve of circuits 0..3 (B, C or D; empty: the ho
  * exactly; docs/sim.md is its reference.
  */
 static const char * const phloem_sim_chan_names[PHLOEM_SIM_CHANNELS] = {
-	"v0", "i0", "i1", "i2", "i3",
+	"v0", "i0", "i1", "i2", "i3", "v1", "v2", "i4",
 };
 
 static const struct {
@@ -87,7 +91,28 @@ static const struct {
 	{  70000, 0 },		/* i1: kitchen CT */
 	{ 140000, 0 },		/* i2: garage CT */
 	{  90000, 0 },		/* i3: heating CT */
+	{ 200000, 230000 },	/* v1: L2 (three-phase house only) */
+	{ 200000, 230000 },	/* v2: L3 */
+	{ 170000, 0 },		/* i4: site CT on L2 */
 };
+
+/*
+ * The line of each input in the three-phase house: the kitchen with the
+ * site's first CT on L1, the garage with the site's second CT on L2, the
+ * heating on L3 (its incomer CT is not fitted: L3 is not measured at the
+ * site, the phase rules judge L1 and L2).
+ */
+static const u8 phloem_sim_chan_line[PHLOEM_SIM_CHANNELS] = {
+	0, 0, 0, 1, 2, 1, 2, 1,
+};
+static const u32 phloem_sim_site_phase_chans[] = { 7 };
+
+unsigned int phloem_sim_line(const struct phloem_sim_hat *hat,
+			     unsigned int input)
+{
+	return hat->three_phase && input < PHLOEM_SIM_CHANNELS ?
+	       phloem_sim_chan_line[input] : 0;
+}
 
 static const struct {
 	const char *label;
@@ -126,6 +151,7 @@ static const struct {
 
 static const char * const phloem_sim_chan_node_names[PHLOEM_SIM_CHANNELS] = {
 	"channel@0", "channel@1", "channel@2", "channel@3", "channel@4",
+	"channel@5", "channel@6", "channel@7",
 };
 
 static const char * const phloem_sim_circuit_node_names[PHLOEM_SIM_CIRCUITS] = {
@@ -155,7 +181,7 @@ static void phloem_sim_model_init(struct phloem_sim_hat *hat)
 {
 	unsigned int i;
 
-	for (i = 0; i < PHLOEM_SIM_CHANNELS; i++) {
+	for (i = 0; i < hat->nchan; i++) {
 		struct phloem_sim_chan *ch = &hat->chan[i];
 
 		ch->hat = hat;
@@ -199,14 +225,16 @@ static void phloem_sim_nodes_init(struct phloem_sim_hat *hat)
 	hat->adc_node.properties = hat->adc_props;
 	*g++ = &hat->adc_node;
 
-	for (i = 0; i < PHLOEM_SIM_CHANNELS; i++)
+	for (i = 0; i < hat->nchan; i++)
 		hat->io_refs[i] = SOFTWARE_NODE_REFERENCE(&hat->adc_node, i);
 
 	p = hat->hat_props;
 	*p++ = PROPERTY_ENTRY_STRING("compatible", "phloem,hat");
-	*p++ = PROPERTY_ENTRY_REF_ARRAY("io-channels", hat->io_refs);
-	*p++ = PROPERTY_ENTRY_STRING_ARRAY("io-channel-names",
-					   phloem_sim_chan_names);
+	*p++ = PROPERTY_ENTRY_REF_ARRAY_LEN("io-channels", hat->io_refs,
+					    hat->nchan);
+	*p++ = PROPERTY_ENTRY_STRING_ARRAY_LEN("io-channel-names",
+					       phloem_sim_chan_names,
+					       hat->nchan);
 	*p++ = PROPERTY_ENTRY_U32("phloem,mains-hz", 50);
 	*p++ = PROPERTY_ENTRY_U32("phloem,sample-rate-hz", sample_rate);
 	*p++ = PROPERTY_ENTRY_U32("phloem,restore-delay-ms", restore_delay_ms);
@@ -220,11 +248,14 @@ static void phloem_sim_nodes_init(struct phloem_sim_hat *hat)
 	hat->hat_node.properties = hat->hat_props;
 	*g++ = &hat->hat_node;
 
-	for (i = 0; i < PHLOEM_SIM_CHANNELS; i++) {
+	for (i = 0; i < hat->nchan; i++) {
 		p = hat->chan_props[i];
 		*p++ = PROPERTY_ENTRY_U32("reg", i);
 		*p++ = PROPERTY_ENTRY_U32("phloem,scale-micro",
 					  phloem_sim_chan_desc[i].scale_micro);
+		if (phloem_sim_line(hat, i))
+			*p++ = PROPERTY_ENTRY_U32("phloem,phase",
+						  phloem_sim_line(hat, i));
 		hat->chan_nodes[i].name = phloem_sim_chan_node_names[i];
 		hat->chan_nodes[i].parent = &hat->hat_node;
 		hat->chan_nodes[i].properties = hat->chan_props[i];
@@ -243,6 +274,9 @@ static void phloem_sim_nodes_init(struct phloem_sim_hat *hat)
 					  phloem_sim_circuit_desc[i].rating_ma);
 		*p++ = PROPERTY_ENTRY_STRING("phloem,curve",
 					     phloem_sim_curve(i));
+		if (i == 0 && hat->three_phase)
+			*p++ = PROPERTY_ENTRY_U32_ARRAY("phloem,phase-channels",
+							phloem_sim_site_phase_chans);
 		hat->circuit_nodes[i].name = phloem_sim_circuit_node_names[i];
 		hat->circuit_nodes[i].parent = &hat->hat_node;
 		hat->circuit_nodes[i].properties = hat->circuit_props[i];
@@ -324,6 +358,9 @@ static struct phloem_sim_hat *phloem_sim_hat_create(unsigned int id)
 	if (!hat)
 		return ERR_PTR(-ENOMEM);
 	hat->id = id;
+	hat->three_phase = phases == 3;
+	hat->nchan = hat->three_phase ? PHLOEM_SIM_CHANNELS :
+					PHLOEM_SIM_CHANNELS_1PH;
 	mutex_init(&hat->lock);
 	init_waitqueue_head(&hat->stall_wq);
 	phloem_sim_model_init(hat);
@@ -421,6 +458,10 @@ static int __init phloem_sim_init(void)
 		}
 	}
 
+	if (phases != 1 && phases != 3) {
+		pr_err("phases=%u: must be 1 or 3\n", phases);
+		return -EINVAL;
+	}
 	if (hats < 1 || hats > PHLOEM_SIM_MAX_HATS) {
 		pr_err("hats=%u: must be 1..%u\n", hats, PHLOEM_SIM_MAX_HATS);
 		return -EINVAL;

@@ -144,10 +144,14 @@ static s64 phloem_sim_current(struct phloem_sim_hat *hat, unsigned int c,
 			sum += phloem_sim_wave(r->load_ma, r->phase_mdeg, 0, 0,
 					       theta);
 	}
-	/* The site CT sits on the incomer: every final circuit flows through it. */
-	if (c == 1)
-		for (i = 2; i < PHLOEM_SIM_CHANNELS; i++)
-			sum += phloem_sim_current(hat, i, theta);
+	/*
+	 * A site CT sits on the incomer: every final circuit of its line
+	 * flows through it (all of them in the single-phase house).
+	 */
+	if (c == 1 || (hat->three_phase && c == 7))
+		for (i = 2; i < PHLOEM_SIM_CHANNELS_1PH; i++)
+			if (phloem_sim_line(hat, i) == phloem_sim_line(hat, c))
+				sum += phloem_sim_current(hat, i, theta);
 	return sum;
 }
 
@@ -246,15 +250,17 @@ int phloem_sim_wave_sample(struct phloem_sim_hat *hat, unsigned int input,
 	u32 theta;
 
 	lockdep_assert_held(&hat->lock);
-	if (input >= PHLOEM_SIM_CHANNELS)
+	if (input >= hat->nchan)
 		return PHLOEM_SIM_ADC_MID;	/* unwired: bias only */
 	ch = &hat->chan[input];
 	if (ch->fault)
 		return -EIO;
 
 	phloem_sim_wave_apply_steps(hat, now);
-	theta = phloem_sim_angle(hat, now);
-	if (input == 0)
+	/* L2 and L3 a third and two thirds of a turn behind L1 */
+	theta = phloem_sim_angle(hat, now) -
+		(u32)div_u64((u64)phloem_sim_line(hat, input) << 32, 3);
+	if (input == 0 || input == 5 || input == 6)
 		inst = phloem_sim_wave(ch->rms, ch->phase_mdeg, ch->h3_pct,
 				       ch->h5_pct, theta);
 	else

@@ -88,6 +88,24 @@ FIXTURE_VARIANT_ADD(bad, unknown_key) {
 FIXTURE_VARIANT_ADD(bad, unknown_section) {
 	.from = NULL, .to = "[frobnicate]\n", .expect = ":16: unknown section [frobnicate]",
 };
+/* the phase rules' keys ([site] phase_*) */
+FIXTURE_VARIANT_ADD(bad, phase_limit_two_values) {
+	.from = NULL, .to = "[site]\nphase_limit_a = 25,25\n",
+	.expect = ":17: [site] phase_limit_a: expected amperes 0..4000",
+};
+FIXTURE_VARIANT_ADD(bad, phase_limit_not_amps) {
+	.from = NULL, .to = "[site]\nphase_limit_a = 25,x,25\n",
+	.expect = ":17: [site] phase_limit_a: expected amperes",
+};
+FIXTURE_VARIANT_ADD(bad, phase_grace_too_long) {
+	.from = NULL, .to = "[site]\nphase_grace_s = 601\n",
+	.expect = ":17: [site] phase_grace_s: expected seconds 0..600",
+};
+FIXTURE_VARIANT_ADD(bad, phase_imbalance_va) {
+	.from = NULL, .to = "[site]\nphase_imbalance_va = 4.6k\n",
+	.expect = ":17: [site] phase_imbalance_va: expected volt-amperes",
+};
+
 /* the frequency rule's keys ([freq], [freq_stage NAME]) */
 FIXTURE_VARIANT_ADD(bad, freq_stage_no_below) {
 	.from = NULL, .to = "[freq_stage a]\npriorities = 0-20\n",
@@ -362,6 +380,45 @@ TEST(freq_keys)
 	EXPECT_EQ(60000u, b->restore_ms);
 	EXPECT_EQ(40, b->prio_min);
 	EXPECT_EQ(40, b->prio_max);
+}
+
+/* [site] phase_*: one limit for every phase, or three; UINT32_MAX unset */
+TEST(phase_keys)
+{
+	static struct pd_config c;
+	char path[] = "/tmp/phloemd-conf-XXXXXX", err[PD_ERR_LEN] = "";
+	int fd = mkstemp(path);
+	FILE *f;
+
+	ASSERT_LE(0, fd);
+	f = fdopen(fd, "w");
+	ASSERT_NE(NULL, f);
+	fputs("[circuit site]\nchannel = i0\nbreaker_a = 40\n"
+	      "[site]\nphase_limit_a = 35, 35,0\nphase_imbalance_a = 20\n"
+	      "phase_imbalance_va = 4600\nphase_grace_s = 10\n", f);
+	fclose(f);
+	ASSERT_EQ(0, pd_config_load(&c, path, err, sizeof(err))) TH_LOG("%s", err);
+	EXPECT_EQ(35000u, c.ph_limit_ma[0]);
+	EXPECT_EQ(35000u, c.ph_limit_ma[1]);
+	EXPECT_EQ(0u, c.ph_limit_ma[2]);
+	EXPECT_FALSE(c.ph_limit_all);
+	EXPECT_EQ(20000u, c.ph_imb_ma);
+	EXPECT_EQ(4600000u, c.ph_imb_mva);
+	EXPECT_EQ(10000u, c.ph_grace_ms);
+	f = fopen(path, "w");
+	ASSERT_NE(NULL, f);
+	fputs("[circuit site]\nchannel = i0\nbreaker_a = 40\n"
+	      "[site]\nphase_limit_a = 32.5\n", f);
+	fclose(f);
+	ASSERT_EQ(0, pd_config_load(&c, path, err, sizeof(err))) TH_LOG("%s", err);
+	unlink(path);
+	EXPECT_EQ(32500u, c.ph_limit_ma[2]);
+	EXPECT_TRUE(c.ph_limit_all);
+	EXPECT_EQ(UINT32_MAX, c.ph_imb_ma);
+	/* without the keys nothing is pushed */
+	ASSERT_EQ(0, pd_config_load(&c, TEST_DATA "/good.conf", err, sizeof(err)));
+	EXPECT_EQ(UINT32_MAX, c.ph_limit_ma[0]);
+	EXPECT_EQ(UINT32_MAX, c.ph_grace_ms);
 }
 
 /* ---- policy ---- */

@@ -40,8 +40,11 @@ fi
 check "phloemctl status over netlink without phloemd" grep -q '"source": "kernel"' <<<"$out"
 ctl channels >"$T/channels.txt" 2>&1
 ctl relays >"$T/relays.txt" 2>&1
+ctl phase >"$T/phase.txt" 2>&1
+check "phloemctl phase over netlink: L1 measured by the site CT, L2 and L3 not" \
+	bash -c "grep -qE '^L1 +i0 ' '$T/phase.txt' && grep -qE '^L2 +- .* none' '$T/phase.txt'"
 diag "device, as phloemctl sees it over netlink:"
-sed 's/^/#   /' "$T/channels.txt" "$T/relays.txt"
+sed 's/^/#   /' "$T/channels.txt" "$T/relays.txt" "$T/phase.txt"
 
 # ---- a configuration from the device's own topology ----
 ctl channels --json >"$T/ch.json" && ctl relays --json >"$T/re.json"
@@ -139,9 +142,17 @@ check "status lists the open window" bash -c "'$PHLOEMCTL' status | grep -q 'win
 # ---- SIGHUP: a good file applied, a broken one refused, in the kernel ----
 a2=$((amps - 2)) a3=$((amps - 3))
 sed "/^\[circuit $circ\]/a limit_a = $a2" "$T/tou.conf" >"$T/k.conf"
+# the phase rules ride along: the site's one CT is L1's (rating 40 A), a
+# limit at the rating and the longest grace shed nothing later cases need
+printf '[site]\nphase_limit_a = 40\nphase_grace_s = 600\n' >>"$T/k.conf"
 kill -HUP "$PID"
 EXPECT=$((a2 * 1000))
 check "good reload: kernel limit $circ = $a2 A (netlink)" wait_for 15 k_is k_limit_ma "$circ"
+k_phase() { nl phase --json | jget "str(d['phases'][0]['limit_ma']) + ' ' + str(d['grace_ms']) + ' ' + d['phases'][0]['state']"; }
+EXPECT="40000 600000 ok"
+check "good reload: [site] phase_limit_a and phase_grace_s in the kernel ($(k_phase))" \
+	wait_for 15 k_is k_phase
+EXPECT=$((a2 * 1000))
 sed "/^\[circuit $circ\]/a limit_a = $a3\npriorty = 5" "$T/tou.conf" >"$T/k.conf"
 bad=$(grep -n '^priorty' "$T/k.conf" | cut -d: -f1)
 kill -HUP "$PID"

@@ -326,6 +326,18 @@ else
 	skip "kernel backend absent" "phloem.ko is loaded"
 fi
 
+# ---- [site] phase_* keys reach the unit: a phase limit sheds ----
+# The sim's site has one CT: phase_limit_a goes to L1, its phase; the
+# site draws 17 A there, the limit is 8 A, a second of grace.
+conf 4000000 | sed 's/^import_limit_w = 9000$/phase_limit_a = 8\nphase_grace_s = 1/' > "$T/ph.conf"
+"$PHLOEMD" -c "$T/ph.conf" 2>"$T/ph.log" &
+PHPID=$!
+check "phloemd pushes [site] phase_limit_a: a shed with cause phase" \
+	wait_for 15 grep -q 'event shed cause=phase' "$T/ph.log"
+check "  and no refusal of the phase rules" \
+	test -z "$(grep 'phase rules refused' "$T/ph.log")"
+kill "$PHPID"; wait "$PHPID" 2>/dev/null
+
 # ---- bad command-line arguments: a usage error (2), nothing else ----
 for bad in "status --device abc" "channels -d -1" "relays --device 4294967296"; do
 	out=$(ctl $bad 2>&1); rc=$?

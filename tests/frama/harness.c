@@ -86,6 +86,18 @@ static void any_freq(struct phloem_config *c)
 	}
 }
 
+/* the phase rules: any limit, on a measured phase or not, any grace */
+static void any_phase(struct phloem_config *c)
+{
+	uint32_t p;
+
+	for (p = 0; p < PHLOEM_MAX_PHASES; p++)
+		c->phase_limit_ma[p] = any_u32(0, SHED_U32_MAX);
+	c->imbalance_ma = any_u32(0, SHED_U32_MAX);
+	c->imbalance_mva = any_u32(0, SHED_U32_MAX);
+	c->phase_grace_ms = any_u32(0, PHLOEM_PHASE_GRACE_MAX_MS);
+}
+
 /* every field in its documented range; the check decides the rest */
 static void any_config(struct phloem_config *c, const struct phloem_info *in)
 {
@@ -133,6 +145,7 @@ static void any_config(struct phloem_config *c, const struct phloem_info *in)
 		c->signal[i].import_cap_mw = any_u32(0, SHED_U32_MAX);
 		c->signal[i].shed_relays = any_u32(0, SHED_U32_MAX);
 	}
+	any_phase(c);
 }
 
 int main(void)

@@ -6,14 +6,19 @@
 # index, pointer and signed operation in it) is proved by Qed, Z3 or CVC4.
 # The properties (docs/shedding.md, Proofs):
 #   shed_one      never_critical: no shedding rule opens a critical relay;
-#                 only_its_circuit: a circuit's rule opens only its relays
+#                 only_its_circuit: a circuit's rule opens only its relays;
+#                 only_its_mask: a phase rule opens only its phase's
 #   shed_headroom below_restore: a restore is allowed only when the
 #                 circuit, and the site for a final circuit, stay at or
-#                 below their restore thresholds with the load added
+#                 below their restore thresholds with the load added, and
+#                 so does the circuit's phase (shed_phase_below,
+#                 phase_restore: its limit's threshold and the imbalance's
+#                 against the lightest phase)
 #   shed_mark     within_hold: a shed relay's next restore attempt is at
 #                 most one max hold after its off time (issue 17)
 #   shed_room, shed_calm, shed_site_below: the measured room a restore
-#                 needs (restore thresholds, no shedding state)
+#                 needs (restore thresholds of the circuit, its phase and
+#                 the site; no shedding state on any of them)
 #   shed_restore  no_restore_into_overload: a relay whose shed state the
 #                 call clears has room; attempt_when_due: a relay due its
 #                 attempt (past its hold, with room) is restored when no
@@ -28,7 +33,8 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 fc=${FRAMA_C:-frama-c}
 fcts=${WP_FCTS:-"shed_div shed_sat32 shed_ms shed_event shed_update_relays shed_off_ns
 	shed_rh shed_steady shed_run shed_level shed_est_pre shed_retry_ns
-	shed_mark shed_one shed_site_below shed_headroom shed_calm shed_room
+	shed_mark shed_one shed_site_below shed_phase_below shed_headroom
+	shed_calm shed_room
 	shed_never_fits shed_full shed_hold_note shed_unmark
 	shed_learn_on shed_fs_pick shed_fs_return shed_why shed_rank"}
 # Not proved in the time (docs/shedding.md, Proofs): shed_bring_back's

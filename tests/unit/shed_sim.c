@@ -162,6 +162,45 @@ static double sim_circuit_i(const struct sim *m, uint32_t c, double wt,
 	return i;
 }
 
+/* three_phase: the order of voltage channel @v among the voltages */
+static uint32_t sim_phase_k(const struct sim *m, uint32_t v)
+{
+	uint32_t i, k = 0;
+
+	for (i = 0; i < v && i < m->info.nchannels; i++)
+		k += m->info.chan[i].kind == PHLOEM_CHAN_VOLTAGE;
+	return k;
+}
+
+/* the circuits on voltage channel @v's phase, and its unswitched load */
+static double sim_phase_i(const struct sim *m, uint32_t v, double wt,
+			  uint32_t relays)
+{
+	double i = m->phase_a[sim_phase_k(m, v) % PHLOEM_MAX_PHASES] * sin(wt);
+	uint32_t c;
+
+	for (c = 1; c < m->info.ncircuits; c++)
+		if (m->info.chan[m->info.circuit[c].channel].phase == v)
+			i += sim_circuit_i(m, c, wt, relays);
+	return i;
+}
+
+double sim_phase_a(const struct sim *m, uint32_t v)
+{
+	uint32_t relays = phloem_shed_relays(m->s), c, r;
+	double a = m->phase_a[sim_phase_k(m, v) % PHLOEM_MAX_PHASES];
+
+	for (c = 1; c < m->info.ncircuits; c++) {
+		if (m->info.chan[m->info.circuit[c].channel].phase != v)
+			continue;
+		a += m->base_a[c];
+		for (r = 0; r < m->info.nrelays; r++)
+			if (relays & (1U << r) && m->cfg.relay[r].circuit == c)
+				a += m->relay_a[r];
+	}
+	return a;
+}
+
 static int32_t sim_adc(const struct sim *m, uint32_t ch, double x)
 {
 	double lsb = x * 1e6 / m->cfg.cal[ch].scale_uunit;
@@ -292,12 +331,14 @@ bool sim_step(struct sim *m)
 	bool r;
 
 	for (ch = 0; ch < m->info.nchannels; ch++) {
-		double x;
+		double x, wp = wt;
 
+		if (m->three_phase)
+			wp -= 2 * M_PI / 3 * sim_phase_k(m, m->info.chan[ch].phase);
 		if (m->info.chan[ch].kind == PHLOEM_CHAN_VOLTAGE) {
 			x = m->mains ? M_SQRT2 * m->vrms *
-				       (sin(wt) + m->h3 * sin(3 * wt) +
-					m->h5 * sin(5 * wt)) : 0;
+				       (sin(wp) + m->h3 * sin(3 * wp) +
+					m->h5 * sin(5 * wp)) : 0;
 			x += m->noise_v * sim_rand(m);
 			if (m->spike_v != 0 && m->ns >= m->spike_ns) {
 				x += m->spike_v;
@@ -306,8 +347,14 @@ bool sim_step(struct sim *m)
 		} else {
 			double lag = m->ct_lag_deg[ch] * M_PI / 180;
 
-			x = M_SQRT2 * sim_circuit_i(m, m->info.chan[ch].circuit,
-						    wt - lag, relays);
+			if (m->info.chan[ch].circuit >= m->info.ncircuits)
+				x = 0;	/* a CT measuring nothing */
+			else if (m->three_phase && m->info.chan[ch].circuit == 0)
+				x = M_SQRT2 * sim_phase_i(m, m->info.chan[ch].phase,
+							  wp - lag, relays);
+			else
+				x = M_SQRT2 * sim_circuit_i(m, m->info.chan[ch].circuit,
+							    wp - lag, relays);
 			x += m->noise_i * sim_rand(m);
 		}
 		raw[ch] = sim_adc(m, ch, x);

@@ -103,6 +103,15 @@ struct sim {
 	 */
 	uint32_t misstamp_pct;
 	uint64_t misstamp_ns;
+	/*
+	 * A three-phase house (off by default): the k-th voltage channel is
+	 * phase L(k+1), 120 degrees behind the one before; a current channel
+	 * is taken at its phase's angle, and one of circuit 0 (a site CT)
+	 * measures @phase_a[k] of unswitched load on its phase plus every
+	 * circuit whose channel is on that phase (base_a[0] is not used).
+	 */
+	bool three_phase;
+	double phase_a[PHLOEM_MAX_PHASES];
 };
 
 void sim_default(struct sim *m, uint32_t mains_hz, uint32_t rate_hz);
@@ -124,5 +133,7 @@ void sim_freq_track(struct sim *m);
 /* ramp @freq at @hz_s (Hz/s) to @to; a step is a write of m->freq */
 void sim_freq_ramp(struct sim *m, double hz_s, double to);
 void sim_status(const struct sim *m, struct phloem_status *st);
+/* three_phase: the RMS current the site CT of voltage channel @v carries */
+double sim_phase_a(const struct sim *m, uint32_t v);
 
 #endif

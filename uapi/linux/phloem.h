@@ -67,6 +67,7 @@
 #define PHLOEM_MAX_CIRCUITS	8	/* circuit 0 is the site (main incomer) */
 #define PHLOEM_MAX_RELAYS	16
 #define PHLOEM_MAX_SIGNALS	4	/* grid-operator input lines, K1..K4 */
+#define PHLOEM_MAX_PHASES	3	/* L1..L3: voltage channels v0..v2 */
 #define PHLOEM_NAME_LEN		16	/* NUL-terminated */
 #define PHLOEM_RING_RECORDS	1024	/* per opener */
 #define PHLOEM_LAT_BUCKETS	48
@@ -148,6 +149,9 @@ struct phloem_chan_cycle {
 #define PHLOEM_STATE_F_OVER_FREQ (1U << 6)	/* above over_freq_mhz */
 #define PHLOEM_STATE_F_GRID_SIGNAL (1U << 7)	/* a grid-operator input line
 						 * is active */
+#define PHLOEM_STATE_F_PHASE	(1U << 8)	/* a phase rule is shedding: a
+						 * phase above its limit, or
+						 * the phases' imbalance */
 
 /**
  * struct phloem_rec_cycle - measurements over one mains cycle
@@ -226,6 +230,15 @@ enum phloem_cause {
 	PHLOEM_CAUSE_GRID_SIGNAL,	/* a grid-operator input line: its
 					 * relays, or site import above its
 					 * cap */
+	PHLOEM_CAUSE_PHASE,		/* a phase's current above its
+					 * phase_limit_ma (mA; channel: the
+					 * phase's site CT) */
+	PHLOEM_CAUSE_IMBALANCE,		/* highest minus lowest phase
+					 * current above imbalance_ma (mA;
+					 * channel: the most loaded phase's
+					 * site CT) */
+	PHLOEM_CAUSE_IMBALANCE_VA,	/* the same in apparent power,
+					 * above imbalance_mva (mVA) */
 	__PHLOEM_CAUSE_MAX,
 };
 
@@ -240,8 +253,9 @@ enum phloem_cause {
  * @channel: channel index, or PHLOEM_NONE
  * @backoff: the relay's backoff level after this event (restore waits
  *           min_off_ms << backoff)
- * @value: measured value at the time: mA for circuit rules, mW for the site
- *         import rule, 0 where nothing was measured
+ * @value: measured value at the time: mA for circuit and phase rules, mW
+ *         for the site import rule, mA or mVA for the imbalance rule (its
+ *         cause says which), 0 where nothing was measured
  * @limit: the limit in force that @value was compared against (same unit)
  * @trigger_ns: CLOCK_MONOTONIC time of the sample that crossed the limit;
  *              equal to the header time for events without a trigger
@@ -499,19 +513,24 @@ struct phloem_signal_cfg {
 };
 
 #define PHLOEM_SIGNAL_DEBOUNCE_MAX_US	10000	/* half a 50 Hz cycle */
+#define PHLOEM_PHASE_GRACE_MAX_MS	600000
 
 /*
  * VER0: the size before the frequency rule was appended; VER1: before the
- * grid-operator lines were appended. Both still accepted; a SET_CONFIG of
- * either size sets the frequency rule to off when VER0 and keeps the lines'
- * configuration in force (it is not zeroed)
+ * grid-operator lines were appended; VER2: before the phase rules were.
+ * All still accepted; a SET_CONFIG of these sizes sets the frequency rule
+ * to off when VER0, keeps the lines' configuration in force when VER0 or
+ * VER1 (it is not zeroed), and keeps the phase rules' in force when VER0,
+ * VER1 or VER2
  */
 #define PHLOEM_CONFIG_SIZE_VER0	(64 + 16 * PHLOEM_MAX_CHANNELS + \
 				 12 * PHLOEM_MAX_CIRCUITS + \
 				 8 * PHLOEM_MAX_RELAYS)
 #define PHLOEM_CONFIG_SIZE_VER1	(PHLOEM_CONFIG_SIZE_VER0 + 8 + \
 				 16 * PHLOEM_FREQ_STAGES)
-#define PHLOEM_CONFIG_SIZE_VER2	sizeof(struct phloem_config)
+#define PHLOEM_CONFIG_SIZE_VER2	(PHLOEM_CONFIG_SIZE_VER1 + 8 + \
+				 8 * PHLOEM_MAX_SIGNALS)
+#define PHLOEM_CONFIG_SIZE_VER3	sizeof(struct phloem_config)
 
 /**
  * struct phloem_config - configuration (PHLOEM_IOC_GET/SET_CONFIG)
@@ -550,8 +569,29 @@ struct phloem_signal_cfg {
  * @signal_reserved: must be zero
  * @signal: per grid-operator line action, zero past info.nsignals
  *
+ * @phase_limit_ma: per phase (L1..L3: voltage channels v0..v2), the limit
+ *                  on its current as the site's CT on that phase measures
+ *                  it (a current channel of circuit 0 on that phase); above
+ *                  it for @phase_grace_ms the unit sheds, by priority,
+ *                  relays whose circuit is on that phase. 0: off; else
+ *                  1..circuit 0's rating_ma, only for a phase with a site
+ *                  CT (appended in VER3, as the fields below)
+ * @imbalance_ma: the highest phase current minus the lowest (of the phases
+ *                with a site CT) above this for @phase_grace_ms sheds, by
+ *                priority, relays on the most loaded phase. 0: off; else
+ *                1..circuit 0's rating_ma, with two phases measured at
+ *                least (VDE-AR-N 4100: 20000)
+ * @imbalance_mva: the same on the phases' apparent power (4600000)
+ * @phase_grace_ms: 0..PHLOEM_PHASE_GRACE_MAX_MS; a shed step follows the
+ *                  previous one after it, or after one whole measured
+ *                  cycle when shorter
+ *
+ * A phase, or the imbalance, comes back under its rule's restore threshold
+ * at circuit 0's restore_pct of the limit.
+ *
  * A caller that sets the VER0 size sets the frequency rule to off; one that
- * sets VER0 or VER1 keeps the grid-operator lines' configuration in force.
+ * sets VER0 or VER1 keeps the grid-operator lines' configuration in force;
+ * one that sets VER0..VER2 keeps the phase rules' in force.
  */
 struct phloem_config {
 	__u32 size;
@@ -576,6 +616,10 @@ struct phloem_config {
 	__u32 signal_debounce_us;
 	__u32 signal_reserved;
 	struct phloem_signal_cfg signal[PHLOEM_MAX_SIGNALS];
+	__u32 phase_limit_ma[PHLOEM_MAX_PHASES];
+	__u32 imbalance_ma;
+	__u32 imbalance_mva;
+	__u32 phase_grace_ms;
 };
 
 /** enum phloem_override_mode - manual relay override */
@@ -658,6 +702,9 @@ enum phloem_hold {
 				 * its priority: held until the stage
 				 * releases */
 	PHLOEM_HOLD_SIGNAL,	/* an active grid-operator line sheds it */
+	PHLOEM_HOLD_PHASE,	/* its circuit's phase measures above its
+				 * restore threshold (or would with its
+				 * load), or a phase rule sheds that phase */
 	__PHLOEM_HOLD_MAX,
 };
 
@@ -719,7 +766,24 @@ struct phloem_chan_energy {
 #define PHLOEM_STATUS_SIZE_VER1	(PHLOEM_STATUS_SIZE_VER0 + PHLOEM_MAX_RELAYS)
 #define PHLOEM_STATUS_SIZE_VER2	(PHLOEM_STATUS_SIZE_VER1 + 4 + \
 				 5 * PHLOEM_FREQ_STAGES)
-#define PHLOEM_STATUS_SIZE_VER3	sizeof(struct phloem_status)
+#define PHLOEM_STATUS_SIZE_VER3	(PHLOEM_STATUS_SIZE_VER2 + 8)
+#define PHLOEM_STATUS_SIZE_VER4	sizeof(struct phloem_status)
+
+/**
+ * enum phloem_phase_state - state of a phase (struct phloem_status
+ * .phase_state, PHLOEM_A_PHASE_STATE)
+ */
+enum phloem_phase_state {
+	PHLOEM_PHASE_NONE,	/* no site CT on it: not measured */
+	PHLOEM_PHASE_OK,	/* at or under its restore thresholds */
+	PHLOEM_PHASE_FULL,	/* above a restore threshold (its limit's, or
+				 * the imbalance's as the most loaded): no
+				 * relay on it comes back */
+	PHLOEM_PHASE_OVER,	/* above its limit: shedding */
+	PHLOEM_PHASE_HEAVY,	/* the most loaded phase of an imbalance
+				 * above its limit: shedding */
+	__PHLOEM_PHASE_STATE_MAX,
+};
 
 /**
  * enum phloem_freq_state - state of an under-frequency stage
@@ -757,6 +821,14 @@ enum phloem_freq_state {
  *                debounce (appended in VER3, as @import_cap_mw)
  * @import_cap_mw: site import limit in force, the lower of the configured
  *                 one and the active lines' caps; 0 when there is none
+ * @phase_ma: per phase (L1..L3), RMS current of its site CT over the last
+ *            cycle, 0 unmeasured (appended in VER4, as the fields below)
+ * @phase_mva: per phase, apparent power of its site CT over the last cycle
+ * @phase_state: per phase, enum phloem_phase_state
+ * @phase_reserved: zero
+ * @imbalance_ma: highest minus lowest measured phase current, last cycle
+ *                (0 with fewer than two phases measured)
+ * @imbalance_mva: the same of the phases' apparent power
  */
 struct phloem_status {
 	__u32 size;
@@ -775,6 +847,12 @@ struct phloem_status {
 	__u32 freq_left_ms[PHLOEM_FREQ_STAGES];
 	__u32 signal_state;
 	__u32 import_cap_mw;
+	__u32 phase_ma[PHLOEM_MAX_PHASES];
+	__u32 phase_mva[PHLOEM_MAX_PHASES];
+	__u8 phase_state[PHLOEM_MAX_PHASES];
+	__u8 phase_reserved;
+	__u32 imbalance_ma;
+	__u32 imbalance_mva;
 };
 
 #define PHLOEM_STATS_SIZE_VER0	sizeof(struct phloem_stats)
@@ -901,6 +979,15 @@ struct phloem_stats {
  *       PHLOEM_A_SIGNAL_INDEX u32 (0 = K1), PHLOEM_A_SIGNAL_ACTIVE u32,
  *       PHLOEM_A_SIGNAL_IMPORT_CAP_MW u32, PHLOEM_A_SIGNAL_SHED_RELAYS u32
  *       (relay bitmask)
+ *     PHLOEM_A_DEV_PHASE          nest, the phase rules:
+ *       PHLOEM_A_PHASE_IMBALANCE_MA u32, _IMBALANCE_MVA u32, _GRACE_MS u32
+ *       (in force, as struct phloem_config), PHLOEM_A_PHASE_SPREAD_MA u32
+ *       and _SPREAD_MVA u32 (highest minus lowest measured phase, last
+ *       cycle), PHLOEM_A_PHASE_LIST nest, one PHLOEM_A_LIST_PHASE nest per
+ *       measured phase (with a site CT): PHLOEM_A_PH_INDEX u32 (0 = L1),
+ *       PHLOEM_A_PH_CHANNEL u32 (its site CT), PHLOEM_A_PH_IRMS_MA u32,
+ *       PHLOEM_A_PH_S_MVA u32, PHLOEM_A_PH_LIMIT_MA u32 (0 off),
+ *       PHLOEM_A_PH_STATE u32 (enum phloem_phase_state)
  *
  * PHLOEM_CMD_SET_LIMITS (admin)
  *   PHLOEM_A_DEV_INDEX u32 (required)
@@ -923,6 +1010,12 @@ struct phloem_stats {
  *   PHLOEM_A_DEV_SIGNALS nest (optional) of PHLOEM_A_LIST_SIGNAL nests with
  *     PHLOEM_A_SIGNAL_INDEX (required) and PHLOEM_A_SIGNAL_IMPORT_CAP_MW
  *     and/or PHLOEM_A_SIGNAL_SHED_RELAYS
+ *   PHLOEM_A_DEV_PHASE nest (optional) with any of
+ *     PHLOEM_A_PHASE_IMBALANCE_MA, _IMBALANCE_MVA, _GRACE_MS and a
+ *     PHLOEM_A_PHASE_LIST of PHLOEM_A_LIST_PHASE nests with
+ *     PHLOEM_A_PH_INDEX (required, < PHLOEM_MAX_PHASES) and
+ *     PHLOEM_A_PH_LIMIT_MA; checked as a whole configuration (a limit only
+ *     on a measured phase, the imbalance only with two)
  *   Applied as one unit after the whole message validated (limits above a
  *   breaker rating are refused), like PHLOEM_IOC_SET_CONFIG: one
  *   PHLOEM_EV_CONFIG event, none when every value equals the one in force.
@@ -954,7 +1047,9 @@ struct phloem_stats {
  *   PHLOEM_FREQ_STAGES for over-frequency).
  *   PHLOEM_A_EV_RELAY, PHLOEM_A_EV_CIRCUIT, PHLOEM_A_EV_CHANNEL (u32);
  *   for PHLOEM_EV_SIGNAL PHLOEM_A_EV_LINE u32 (the line) instead of
- *   PHLOEM_A_EV_CHANNEL.
+ *   PHLOEM_A_EV_CHANNEL; with a phase rule's cause (PHLOEM_CAUSE_PHASE,
+ *   _IMBALANCE, _IMBALANCE_VA) PHLOEM_A_EV_PHASE u32 (0 = L1) beside the
+ *   channel of the phase's site CT.
  */
 
 #define PHLOEM_GENL_NAME		"phloem"
@@ -998,6 +1093,7 @@ enum phloem_attr {
 	PHLOEM_A_DEV_IMPORT_CAP_MW,
 	PHLOEM_A_DEV_SIGNAL_DEBOUNCE_US,
 	PHLOEM_A_DEV_SIGNALS,
+	PHLOEM_A_DEV_PHASE,
 	__PHLOEM_A_LAST,
 };
 #define PHLOEM_A_MAX (__PHLOEM_A_LAST - 1)
@@ -1014,6 +1110,7 @@ enum phloem_list_attr {
 	PHLOEM_A_LIST_BUCKET,	/* inside PHLOEM_A_STATS_LAT_HIST */
 	PHLOEM_A_LIST_STAGE,	/* inside PHLOEM_A_FREQ_STAGES */
 	PHLOEM_A_LIST_SIGNAL,	/* inside PHLOEM_A_DEV_SIGNALS */
+	PHLOEM_A_LIST_PHASE,	/* inside PHLOEM_A_PHASE_LIST */
 	__PHLOEM_A_LIST_LAST,
 };
 #define PHLOEM_A_LIST_MAX (__PHLOEM_A_LIST_LAST - 1)
@@ -1117,6 +1214,7 @@ enum phloem_event_attr {
 	PHLOEM_A_EV_PAD,
 	PHLOEM_A_EV_STAGE,
 	PHLOEM_A_EV_LINE,
+	PHLOEM_A_EV_PHASE,
 	__PHLOEM_A_EV_LAST,
 };
 #define PHLOEM_A_EV_MAX (__PHLOEM_A_EV_LAST - 1)
@@ -1156,5 +1254,31 @@ enum phloem_signal_attr {
 	__PHLOEM_A_SIGNAL_LAST,
 };
 #define PHLOEM_A_SIGNAL_MAX (__PHLOEM_A_SIGNAL_LAST - 1)
+
+/* inside PHLOEM_A_DEV_PHASE */
+enum phloem_phase_attr {
+	PHLOEM_A_PHASE_UNSPEC,
+	PHLOEM_A_PHASE_IMBALANCE_MA,
+	PHLOEM_A_PHASE_IMBALANCE_MVA,
+	PHLOEM_A_PHASE_GRACE_MS,
+	PHLOEM_A_PHASE_SPREAD_MA,
+	PHLOEM_A_PHASE_SPREAD_MVA,
+	PHLOEM_A_PHASE_LIST,
+	__PHLOEM_A_PHASE_LAST,
+};
+#define PHLOEM_A_PHASE_MAX (__PHLOEM_A_PHASE_LAST - 1)
+
+/* inside a PHLOEM_A_LIST_PHASE nest */
+enum phloem_ph_attr {
+	PHLOEM_A_PH_UNSPEC,
+	PHLOEM_A_PH_INDEX,
+	PHLOEM_A_PH_CHANNEL,
+	PHLOEM_A_PH_IRMS_MA,
+	PHLOEM_A_PH_S_MVA,
+	PHLOEM_A_PH_LIMIT_MA,
+	PHLOEM_A_PH_STATE,
+	__PHLOEM_A_PH_LAST,
+};
+#define PHLOEM_A_PH_MAX (__PHLOEM_A_PH_LAST - 1)
 
 #endif /* _UAPI_LINUX_PHLOEM_H */

@@ -182,6 +182,16 @@ static struct nla_policy dev_pol[PHLOEM_A_MAX + 1] = {
 	[PHLOEM_A_DEV_IMPORT_CAP_MW] = { .type = NLA_U32 },
 	[PHLOEM_A_DEV_SIGNAL_DEBOUNCE_US] = { .type = NLA_U32 },
 	[PHLOEM_A_DEV_SIGNALS] = { .type = NLA_NESTED },
+	[PHLOEM_A_DEV_PHASE] = { .type = NLA_NESTED },
+};
+
+static struct nla_policy phase_pol[PHLOEM_A_PHASE_MAX + 1] = {
+	[PHLOEM_A_PHASE_IMBALANCE_MA ... PHLOEM_A_PHASE_SPREAD_MVA] = { .type = NLA_U32 },
+	[PHLOEM_A_PHASE_LIST] = { .type = NLA_NESTED },
+};
+
+static struct nla_policy ph_pol[PHLOEM_A_PH_MAX + 1] = {
+	[PHLOEM_A_PH_INDEX ... PHLOEM_A_PH_STATE] = { .type = NLA_U32 },
 };
 
 static struct nla_policy signal_pol[PHLOEM_A_SIGNAL_MAX + 1] = {
@@ -205,6 +215,7 @@ static struct nla_policy ev_pol[PHLOEM_A_EV_MAX + 1] = {
 	[PHLOEM_A_EV_CHANNEL] = { .type = NLA_U32 },
 	[PHLOEM_A_EV_LINE] = { .type = NLA_U32 },
 	[PHLOEM_A_EV_STAGE] = { .type = NLA_U32 },
+	[PHLOEM_A_EV_PHASE] = { .type = NLA_U32 },
 };
 
 static struct nla_policy freq_pol[PHLOEM_A_FREQ_MAX + 1] = {
@@ -374,6 +385,27 @@ static int parse_signal(struct nlattr *item, struct phloem_nl_device *d)
 	return 0;
 }
 
+static int parse_phase(struct nlattr *item, struct phloem_nl_device *d)
+{
+	struct nlattr *tb[PHLOEM_A_PH_MAX + 1];
+	struct phloem_nl_phase *f = &d->phase;
+	uint32_t p;
+
+	if (nla_parse_nested(tb, PHLOEM_A_PH_MAX, item, ph_pol) ||
+	    !tb[PHLOEM_A_PH_INDEX])
+		return -EINVAL;
+	p = nla_get_u32(tb[PHLOEM_A_PH_INDEX]);
+	if (p >= PHLOEM_MAX_PHASES)
+		return -EINVAL;
+	f->measured |= 1U << p;
+	f->channel[p] = u32_or(tb[PHLOEM_A_PH_CHANNEL], PHLOEM_NONE);
+	f->irms_ma[p] = u32_or(tb[PHLOEM_A_PH_IRMS_MA], 0);
+	f->s_mva[p] = u32_or(tb[PHLOEM_A_PH_S_MVA], 0);
+	f->limit_ma[p] = u32_or(tb[PHLOEM_A_PH_LIMIT_MA], 0);
+	f->state[p] = u32_or(tb[PHLOEM_A_PH_STATE], PHLOEM_PHASE_NONE);
+	return 0;
+}
+
 /* Every item of a list nest must have the expected list type. */
 static int parse_list(struct nlattr *list, int type,
 		      int (*item)(struct nlattr *, struct phloem_nl_device *),
@@ -442,6 +474,18 @@ int phloem_nl_parse_device(const struct nlmsghdr *nlh,
 	d->signal_debounce_us = u32_or(tb[PHLOEM_A_DEV_SIGNAL_DEBOUNCE_US], 0);
 	if (!err)
 		err = parse_list(tb[PHLOEM_A_DEV_SIGNALS], PHLOEM_A_LIST_SIGNAL, parse_signal, d);
+	if (!err && tb[PHLOEM_A_DEV_PHASE]) {
+		struct nlattr *pt[PHLOEM_A_PHASE_MAX + 1];
+
+		if (nla_parse_nested(pt, PHLOEM_A_PHASE_MAX, tb[PHLOEM_A_DEV_PHASE], phase_pol))
+			return -EINVAL;
+		d->phase.imbalance_ma = u32_or(pt[PHLOEM_A_PHASE_IMBALANCE_MA], 0);
+		d->phase.imbalance_mva = u32_or(pt[PHLOEM_A_PHASE_IMBALANCE_MVA], 0);
+		d->phase.grace_ms = u32_or(pt[PHLOEM_A_PHASE_GRACE_MS], 0);
+		d->phase.spread_ma = u32_or(pt[PHLOEM_A_PHASE_SPREAD_MA], 0);
+		d->phase.spread_mva = u32_or(pt[PHLOEM_A_PHASE_SPREAD_MVA], 0);
+		err = parse_list(pt[PHLOEM_A_PHASE_LIST], PHLOEM_A_LIST_PHASE, parse_phase, d);
+	}
 	return err;
 }
 
@@ -794,6 +838,44 @@ nomem:
 	return -EMSGSIZE;
 }
 
+int phloem_nl_set_phase(struct phloem_nl *nl, uint32_t dev,
+			const uint32_t *limit_ma, uint32_t imbalance_ma,
+			uint32_t imbalance_mva, uint32_t grace_ms)
+{
+	struct nl_msg *msg = msg_new(nl, PHLOEM_CMD_SET_LIMITS, 0, dev, true);
+	struct nlattr *f, *list, *item;
+
+	if (!msg)
+		return -ENOMEM;
+	f = nla_nest_start(msg, PHLOEM_A_DEV_PHASE);
+	if (!f ||
+	    (imbalance_ma != UINT32_MAX &&
+	     nla_put_u32(msg, PHLOEM_A_PHASE_IMBALANCE_MA, imbalance_ma)) ||
+	    (imbalance_mva != UINT32_MAX &&
+	     nla_put_u32(msg, PHLOEM_A_PHASE_IMBALANCE_MVA, imbalance_mva)) ||
+	    (grace_ms != UINT32_MAX &&
+	     nla_put_u32(msg, PHLOEM_A_PHASE_GRACE_MS, grace_ms)))
+		goto nomem;
+	list = nla_nest_start(msg, PHLOEM_A_PHASE_LIST);
+	if (!list)
+		goto nomem;
+	for (uint32_t p = 0; p < PHLOEM_MAX_PHASES; p++) {
+		if (limit_ma[p] == UINT32_MAX)
+			continue;
+		item = nla_nest_start(msg, PHLOEM_A_LIST_PHASE);
+		if (!item || nla_put_u32(msg, PHLOEM_A_PH_INDEX, p) ||
+		    nla_put_u32(msg, PHLOEM_A_PH_LIMIT_MA, limit_ma[p]))
+			goto nomem;
+		nla_nest_end(msg, item);
+	}
+	nla_nest_end(msg, list);
+	nla_nest_end(msg, f);
+	return transact(nl, msg, NULL, NULL);
+nomem:
+	nlmsg_free(msg);
+	return -EMSGSIZE;
+}
+
 int phloem_nl_set_relay(struct phloem_nl *nl, uint32_t dev,
 			const struct phloem_nl_relay_set *rs)
 {
@@ -1086,6 +1168,9 @@ const char *phloem_nl_cause_name(uint32_t cause)
 		[PHLOEM_CAUSE_OVER_FREQ] = "over-freq",
 		[PHLOEM_CAUSE_FREQ_OK] = "freq-ok",
 		[PHLOEM_CAUSE_GRID_SIGNAL] = "grid-signal",
+		[PHLOEM_CAUSE_PHASE] = "phase",
+		[PHLOEM_CAUSE_IMBALANCE] = "imbalance",
+		[PHLOEM_CAUSE_IMBALANCE_VA] = "imbalance-va",
 	};
 	return NAME(t, cause);
 }
@@ -1114,6 +1199,7 @@ const char *phloem_nl_hold_name(uint32_t hold)
 		[PHLOEM_HOLD_DELAY] = "delay",
 		[PHLOEM_HOLD_FREQ] = "freq",
 		[PHLOEM_HOLD_SIGNAL] = "grid-signal",
+		[PHLOEM_HOLD_PHASE] = "phase",
 	};
 	return NAME(t, hold);
 }
@@ -1136,6 +1222,18 @@ const char *phloem_nl_freq_state_name(uint32_t state)
 		[PHLOEM_FREQ_PENDING] = "pending",
 		[PHLOEM_FREQ_OPERATED] = "operated",
 		[PHLOEM_FREQ_RECOVERING] = "recovering",
+	};
+	return NAME(t, state);
+}
+
+const char *phloem_nl_phase_state_name(uint32_t state)
+{
+	static const char *const t[] = {
+		[PHLOEM_PHASE_NONE] = "none",
+		[PHLOEM_PHASE_OK] = "ok",
+		[PHLOEM_PHASE_FULL] = "full",
+		[PHLOEM_PHASE_OVER] = "over",
+		[PHLOEM_PHASE_HEAVY] = "heavy",
 	};
 	return NAME(t, state);
 }
@@ -1201,6 +1299,12 @@ char *phloem_nl_fmt_measure(const char *cause, uint32_t value, uint32_t limit,
 		snprintf(buf, len, "%.3f Hz %s %.3f Hz", value / 1e3,
 			 value < limit ? "<" : value > limit ? ">" : "=",
 			 limit / 1e3);
+		return buf;
+	}
+	/* the imbalance rule's apparent power, mVA */
+	if (cause && !strcmp(cause, "imbalance-va")) {
+		snprintf(buf, len, "%.2f kVA %s %.2f kVA", value / 1e6, op,
+			 limit / 1e6);
 		return buf;
 	}
 	/* one decimal, more while the two print alike but differ */

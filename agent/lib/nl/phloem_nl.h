@@ -94,6 +94,29 @@ struct phloem_nl_freq {
 };
 
 /**
+ * struct phloem_nl_phase - the phase rules of a GET_DEVICE reply
+ * @imbalance_ma, @imbalance_mva: imbalance limits in force (0: off)
+ * @grace_ms: phase_grace_ms in force
+ * @spread_ma, @spread_mva: highest minus lowest measured phase, last cycle
+ * @measured: bit p: phase p (0 = L1) has a site CT; the per-phase fields
+ *            below are valid for those only
+ * @channel: per phase, its site CT
+ * @irms_ma, @s_mva: per phase, its current and apparent power
+ * @limit_ma: per phase, its limit in force (0: off)
+ * @state: per phase, enum phloem_phase_state
+ */
+struct phloem_nl_phase {
+	uint32_t imbalance_ma, imbalance_mva, grace_ms;
+	uint32_t spread_ma, spread_mva;
+	uint32_t measured;
+	uint32_t channel[PHLOEM_MAX_PHASES];
+	uint32_t irms_ma[PHLOEM_MAX_PHASES];
+	uint32_t s_mva[PHLOEM_MAX_PHASES];
+	uint32_t limit_ma[PHLOEM_MAX_PHASES];
+	uint32_t state[PHLOEM_MAX_PHASES];
+};
+
+/**
  * struct phloem_nl_device - a GET_DEVICE reply
  *
  * Lists are stored at their item's index (PHLOEM_A_*_INDEX); n* count the
@@ -120,6 +143,7 @@ struct phloem_nl_device {
 	uint32_t signal_debounce_us;
 	uint32_t nsignals;
 	struct phloem_nl_signal signal[PHLOEM_MAX_SIGNALS];
+	struct phloem_nl_phase phase;	/* zero from a kernel without it */
 };
 
 /**
@@ -196,6 +220,17 @@ int phloem_nl_set_freq(struct phloem_nl *nl, uint32_t dev, uint32_t over_mhz,
 		       uint32_t over_ms, const struct phloem_freq_stage *stages,
 		       uint32_t mask);
 /**
+ * phloem_nl_set_phase() - the phase rules, in one PHLOEM_CMD_SET_LIMITS
+ * @limit_ma: per phase (0 = L1) limit, 0 off, UINT32_MAX to leave one out
+ * @imbalance_ma, @imbalance_mva, @grace_ms: UINT32_MAX to leave one out
+ *
+ * Checked by the kernel as a whole configuration: all or nothing (a limit
+ * on a phase without a site CT is refused).
+ */
+int phloem_nl_set_phase(struct phloem_nl *nl, uint32_t dev,
+			const uint32_t *limit_ma, uint32_t imbalance_ma,
+			uint32_t imbalance_mva, uint32_t grace_ms);
+/**
  * phloem_nl_set_signals() - the grid-operator lines' actions (SET_LIMITS)
  * @debounce_us: signal_debounce_us, or UINT32_MAX to leave it out
  * @cap_mw, @shed_relays: per line (index = line) import cap and relay
@@ -256,6 +291,8 @@ const char *phloem_nl_hold_name(uint32_t hold);
 const char *phloem_nl_override_name(uint32_t mode);
 /* enum phloem_freq_state: "off", "idle", "pending", "operated", ... */
 const char *phloem_nl_freq_state_name(uint32_t state);
+/* enum phloem_phase_state: "none", "ok", "full", "over", "heavy" */
+const char *phloem_nl_phase_state_name(uint32_t state);
 const char *phloem_nl_curve_name(uint32_t curve);
 
 /*
@@ -274,7 +311,8 @@ char *phloem_nl_fmt_power(int64_t mw, char *buf, size_t len);
  * "40.3 A > 40.0 A" (or "<=" for a restore on headroom), with one more
  * decimal when the two would print alike; "" when the event measured
  * nothing (value and limit 0); for the frequency causes ("under-freq",
- * "over-freq", "freq-ok") a frequency: "48.912 Hz < 49.000 Hz".
+ * "over-freq", "freq-ok") a frequency: "48.912 Hz < 49.000 Hz"; for
+ * "imbalance-va" an apparent power: "5.12 kVA > 4.60 kVA".
  * Return: @buf.
  */
 char *phloem_nl_fmt_measure(const char *cause, uint32_t value, uint32_t limit,
