@@ -2726,10 +2726,14 @@ static int shed_mains_stable(const struct phloem_shed *s)
 /*
  * The staggered return: the held relay of highest priority (then lowest
  * index) leaves the island mask. A shed one comes back now when the
- * restore gate lets it (measured room, and its estimate fits: never into
- * an overload; an outage is no reason for its min_off_ms), else later by
- * the restore rules like any shed relay; one that was off for a failsafe
- * returns as after it.
+ * restore gate's measured room lets it (shed_bring_back(): its circuit,
+ * the site and its phase at or under their restore thresholds, no rule
+ * shedding), else later by the restore rules like any shed relay. Its
+ * estimate is not waited for: the island sheds a circuit's relays in one
+ * cycle, so each one's estimate is the whole circuit's drop (in the VM the
+ * dishwasher's did not fit beside the oven and waited for its max hold),
+ * and an outage is no reason for its min_off_ms either. One that was off
+ * for a failsafe returns as after it.
  */
 static void shed_mains_release(struct phloem_shed *s)
 {
@@ -2747,8 +2751,7 @@ static void shed_mains_release(struct phloem_shed *s)
 	}
 	if (best != SHED_NONE) {
 		s->isl_mask &= ~(1U << best);
-		if (s->rl[best].shed && s->rl[best].mode != PHLOEM_OVERRIDE_OFF &&
-		    shed_headroom(s, best, s->rl[best].load_ma))
+		if (s->rl[best].shed && s->rl[best].mode != PHLOEM_OVERRIDE_OFF)
 			shed_bring_back(s, best);
 	}
 	s->mn_next = s->now + shed_ms(s->cfg.return_stagger_ms ?
