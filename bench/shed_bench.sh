@@ -12,6 +12,7 @@
 # 3. The frequency rule: filtered frequency error on clean, harmonic and
 #    noisy mains, and a stage's operate time on ramps (shed_bench freq).
 # 4. Grid-operator input to import capped (shed_bench signal).
+# 5. Outage detection time (shed_bench outage).
 set -e
 bin=$1; out=$2
 nsets=${SHED_BENCH_SETS:-40000}
@@ -50,4 +51,5 @@ done
 "$bin" latency || fail=1
 "$bin" freq || fail=1
 "$bin" signal || fail=1
+"$bin" outage || fail=1
 exit $fail

@@ -408,6 +408,35 @@ struct shed_ev {
  * @nmph: measured phases (with a site CT)
  * @ph_block: relays whose circuit is on a phase a phase rule is shedding
  *            (its own limit, or the most loaded of an imbalance): held
+ * @mn_state: enum phloem_mains_state
+ * @mn_thr2: (outage_pct of nominal)^2, mV^2: a voltage window whose mean
+ *           square is under it is low (0: the outage rule is off)
+ * @mn_out_ns: low windows for this long are an outage: outage_cycles
+ *             nominal periods less the half cycle the first low window
+ *             already holds
+ * @mn_low_since: the first set of the present run of low windows on some
+ *                phase, SHED_NEVER when none is low
+ * @mn_stable_since: in the island, start of the present stable mains (every
+ *                   phase in the return band, frequency known and within
+ *                   1 % of nominal), SHED_NEVER when not stable
+ * @mn_next: in the staggered return, time of the next release
+ * @isl_mask: relays the island holds off (never a critical one nor one of
+ *            outage_relays); released one at a time by the return
+ * @vnom: nominal voltage, mV
+ * @v_lo: under-voltage edge of the band (0: no band), mV
+ * @v_hi: over-voltage edge, mV
+ * @r_lo: the return band's lower edge, mV
+ * @r_hi: its upper edge, mV
+ * @vst: per phase, enum phloem_volt_state
+ * @vpend: per phase, the state its last cycles measure (not yet reported)
+ * @vsince: per phase, since when @vpend has been measured
+ * @uv_mv: the under-voltage rule's threshold (0: off), mV
+ * @uv_back: its restore threshold, mV
+ * @uv_ep: an under-voltage episode is open
+ * @uv_ph: phases under @uv_mv in the episode (bitmask), until all of them
+ *         are back at @uv_back
+ * @uv_next: time of the episode's next shed step
+ * @uv_block: relays on the phases of @uv_ph: held
  *
  * Embeddable as a zeroed allocation of phloem_shed_size() bytes; nothing
  * here points outside itself. No lock: the caller serialises every call.
@@ -491,6 +520,16 @@ struct phloem_shed {
 	uint8_t imb_ep, imb_hi, nmph;
 	uint64_t imb_since, imb_next;
 	uint32_t ph_block;
+	uint8_t mn_state;
+	uint64_t mn_thr2, mn_out_ns, mn_low_since, mn_stable_since, mn_next;
+	uint32_t isl_mask;
+	uint32_t vnom, v_lo, v_hi, r_lo, r_hi;
+	uint8_t vst[SHED_NPH], vpend[SHED_NPH];
+	uint64_t vsince[SHED_NPH];
+	uint32_t uv_mv, uv_back;
+	uint8_t uv_ep, uv_ph;
+	uint64_t uv_next;
+	uint32_t uv_block;
 };
 
 /* the sizes published before each appended part (uapi/linux/phloem.h) */
@@ -514,6 +553,12 @@ _Static_assert(PHLOEM_CONFIG_SIZE_VER2 ==
 _Static_assert(PHLOEM_STATUS_SIZE_VER3 ==
 	       __builtin_offsetof(struct phloem_status, phase_ma),
 	       "status ver3");
+_Static_assert(PHLOEM_CONFIG_SIZE_VER3 ==
+	       __builtin_offsetof(struct phloem_config, nominal_mv),
+	       "config ver3");
+_Static_assert(PHLOEM_STATUS_SIZE_VER4 ==
+	       __builtin_offsetof(struct phloem_status, mains_reserved) + 4,
+	       "status ver4");
 /* the phases of the rules are the phases of the voltage windows */
 _Static_assert(PHLOEM_MAX_PHASES == SHED_NPH, "phases");
 
@@ -568,7 +613,9 @@ _Static_assert(PHLOEM_SHED_WIN_MAX == 256, "whead must cover the window");
       s->site_ep == 0 && (s->state & PHLOEM_STATE_F_FAILSAFE) == 0 &&
       (s->fq_block & (1 << r)) == 0 &&
       (s->sig_mask & (1U << r)) == 0 &&
-      (s->ph_block & (1U << r)) == 0;
+      (s->ph_block & (1U << r)) == 0 &&
+      (s->isl_mask & (1U << r)) == 0 &&
+      (s->uv_block & (1U << r)) == 0;
     // a relay may come back: measured room without its load, all calm
     predicate room(struct phloem_shed *s, integer r) =
       headroom_for(s, r, 0) && site_below(s) && calm(s, r);
@@ -858,6 +905,25 @@ static int shed_check_phase(const struct phloem_info *info,
 	return 0;
 }
 
+/* the mains rules' fields (0 is the default or off in each) */
+static int shed_check_mains(const struct phloem_config *cfg)
+{
+	if ((cfg->nominal_mv && (cfg->nominal_mv < PHLOEM_NOMINAL_MV_MIN ||
+				 cfg->nominal_mv > PHLOEM_NOMINAL_MV_MAX)) ||
+	    cfg->outage_pct > PHLOEM_OUTAGE_MAX_PCT ||
+	    cfg->outage_cycles > PHLOEM_OUTAGE_CYCLES_MAX ||
+	    cfg->outage_relays >> cfg->nrelays ||
+	    cfg->return_ms > PHLOEM_RETURN_MS_MAX ||
+	    cfg->return_stagger_ms > PHLOEM_RETURN_STAGGER_MS_MAX ||
+	    cfg->volt_band_pct > PHLOEM_VOLT_BAND_MAX_PCT ||
+	    cfg->volt_delay_ms > PHLOEM_VOLT_DELAY_MAX_MS ||
+	    (cfg->uv_shed_pct && (cfg->uv_shed_pct < PHLOEM_UV_SHED_MIN_PCT ||
+				  cfg->uv_shed_pct > PHLOEM_UV_SHED_MAX_PCT)) ||
+	    cfg->uv_shed_ms > PHLOEM_UV_SHED_MAX_MS)
+		return PHLOEM_SHED_EINVAL;
+	return 0;
+}
+
 int phloem_shed_check_config(const struct phloem_info *info,
 			     const struct phloem_config *cfg)
 {
@@ -930,7 +996,7 @@ int phloem_shed_check_config(const struct phloem_info *info,
 		    g->shed_relays >> cfg->nrelays)
 			return PHLOEM_SHED_EINVAL;
 	}
-	if (shed_check_phase(info, cfg))
+	if (shed_check_phase(info, cfg) || shed_check_mains(cfg))
 		return PHLOEM_SHED_EINVAL;
 	return shed_check_freq(info, cfg);
 }
@@ -1151,6 +1217,16 @@ static void shed_update_relays(struct phloem_shed *s)
 			bit = 0;
 		else
 			bit = !rl->shed && !rl->fs_hold;
+		/*
+		 * The island is stronger than a safe state or an override:
+		 * a load energised into it would be fed by the house's own
+		 * source (or by nothing, and switched into the mains' return
+		 * unstaggered). Never a critical one: the mask holds none
+		 * (shed_isl_relays()), and this says so where it switches.
+		 */
+		if (s->isl_mask & (1U << r) &&
+		    !(s->cfg.relay[r].flags & PHLOEM_RELAY_F_CRITICAL))
+			bit = 0;
 		on |= (uint32_t)bit << r;
 		if (rl->shed)
 			shed |= 1U << r;
@@ -1502,7 +1578,9 @@ static void shed_failsafe(struct phloem_shed *s, uint32_t channel,
 		rl->fs_hold = 0;
 		rl->head_since = SHED_NEVER;
 		rl->room_since = SHED_NEVER;
-		if (s->info.relay[r].safe_state && rl->shed) {
+		/* an islanded relay stays shed: the island outlasts failsafe */
+		if (s->info.relay[r].safe_state && rl->shed &&
+		    !(s->isl_mask & (1U << r))) {
 			rl->shed = 0;
 			rl->est = 0;
 			rl->hold = PHLOEM_HOLD_NONE;
@@ -1519,6 +1597,9 @@ static void shed_failsafe(struct phloem_shed *s, uint32_t channel,
 	s->imb_ep = 0;
 	s->imb_hi = SHED_NONE;
 	s->ph_block = 0;
+	s->uv_ep = 0;
+	s->uv_ph = 0;
+	s->uv_block = 0;
 	shed_update_relays(s);
 	shed_event(s, PHLOEM_EV_FAILSAFE_ENTER, cause, SHED_NONE, SHED_NONE,
 		   channel, 0, 0, s->now);
@@ -1922,7 +2003,9 @@ static int shed_calm(const struct phloem_shed *s, uint32_t r)
 	       !(s->state & PHLOEM_STATE_F_FAILSAFE) &&
 	       !(s->fq_block & (1U << r)) &&
 	       !(s->sig_mask & (1U << r)) &&
-	       !(s->ph_block & (1U << r));
+	       !(s->ph_block & (1U << r)) &&
+	       !(s->isl_mask & (1U << r)) &&
+	       !(s->uv_block & (1U << r));
 }
 
 /* The one gate of every restore on headroom: room without the load. */
@@ -2131,7 +2214,8 @@ static uint32_t shed_fs_pick(const struct phloem_shed *s)
 
 		/* held off by an override: it returns when that ends */
 		if (!s->rl[r].fs_hold || s->rl[r].mode == PHLOEM_OVERRIDE_OFF ||
-		    s->sig_mask & (1U << r))	/* an active line sheds it */
+		    s->sig_mask & (1U << r) ||	/* an active line sheds it */
+		    s->isl_mask & (1U << r))	/* islanded */
 			continue;
 		key = !!(s->cfg.relay[r].flags & PHLOEM_RELAY_F_CRITICAL) << 16 |
 		      (uint32_t)s->cfg.relay[r].priority << 8 | (0xff - r);
@@ -2191,8 +2275,12 @@ static uint32_t shed_why(const struct phloem_shed *s, uint32_t r, int *fits)
 	const struct shed_relay *rl = &s->rl[r];
 
 	*fits = 0;
+	if (s->isl_mask & (1U << r))
+		return PHLOEM_HOLD_OUTAGE;	/* islanded */
 	if (s->sig_mask & (1U << r))
 		return PHLOEM_HOLD_SIGNAL;	/* an active line sheds it */
+	if (s->uv_block & (1U << r))
+		return PHLOEM_HOLD_VOLTAGE;	/* its phase is under-voltage */
 	if (s->now < rl->off_until)
 		return PHLOEM_HOLD_MIN_OFF;
 	if (rl->est)
@@ -2539,6 +2627,342 @@ static void shed_phase(struct phloem_shed *s)
 }
 
 /* ------------------------------------------------------------------ */
+/* Mains rules: outage and island, return, voltage (docs/shedding.md,  */
+/* Mains)                                                              */
+/* ------------------------------------------------------------------ */
+
+/* the relays the island holds: neither critical nor in outage_relays */
+static uint32_t shed_isl_relays(const struct phloem_shed *s)
+{
+	uint32_t r, m = 0;
+
+	for (r = 0; r < s->nrel; r++)
+		if (!(s->cfg.relay[r].flags & PHLOEM_RELAY_F_CRITICAL) &&
+		    !(s->cfg.outage_relays & (1U << r)))
+			m |= 1U << r;
+	return m;
+}
+
+/*
+ * The island: every relay of shed_isl_relays() that is on is shed (lowest
+ * priority first, each with its PHLOEM_EV_SHED); the others (off by a
+ * failsafe, an override or a shed) are held off all the same by @isl_mask
+ * until the staggered return. In failsafe nothing is shed: the mask alone
+ * keeps them off (shed_update_relays()).
+ */
+static void shed_island(struct phloem_shed *s, uint32_t p, uint32_t mv)
+{
+	uint32_t n, mask = shed_isl_relays(s);
+
+	s->mn_state = PHLOEM_MAINS_OUTAGE;
+	s->mn_stable_since = SHED_NEVER;
+	/* the island holds more than the under-voltage rule would */
+	s->uv_ep = 0;
+	s->uv_ph = 0;
+	s->uv_block = 0;
+	shed_event(s, PHLOEM_EV_MAINS, PHLOEM_CAUSE_OUTAGE, SHED_NONE,
+		   SHED_NONE, s->vch[p], mv,
+		   s->vnom * s->cfg.outage_pct / 100,
+		   s->mn_low_since);
+	if (!(s->state & PHLOEM_STATE_F_FAILSAFE))
+		for (n = 0; n < PHLOEM_MAX_RELAYS; n++)
+			if (!shed_one(s, 0, mask, s->vch[p],
+				      PHLOEM_CAUSE_OUTAGE, mv, 0,
+				      s->mn_low_since))
+				break;
+	/* set after the sheds: shed_one() picks among the relays still on */
+	s->isl_mask = mask;
+	shed_update_relays(s);
+}
+
+/*
+ * Per sample set, when the windows are judged: a phase whose half-cycle
+ * voltage window is under outage_pct of nominal is low; a run of low sets
+ * (any phase) for @mn_out_ns is an outage. One multiply and compare per
+ * phase; the square root only on the way into the island.
+ */
+static void shed_mains_sample(struct phloem_shed *s)
+{
+	uint32_t p, lp = SHED_NONE;
+
+	if (!s->mn_thr2)
+		return;
+	for (p = 0; p < s->nph && p < SHED_NPH; p++)
+		if (s->vsum[p] < s->mn_thr2 * s->wwsum) {
+			lp = p;
+			break;
+		}
+	if (lp == SHED_NONE) {
+		s->mn_low_since = SHED_NEVER;
+		return;
+	}
+	if (s->mn_low_since == SHED_NEVER)
+		s->mn_low_since = s->now;
+	if (s->mn_state == PHLOEM_MAINS_OUTAGE ||
+	    s->now - s->mn_low_since < s->mn_out_ns)
+		return;
+	shed_island(s, lp, shed_isqrt(shed_div(s->vsum[lp],
+					       s->wwsum ? s->wwsum : 1, 0)));
+}
+
+/* every phase in the return band and the frequency near nominal */
+static int shed_mains_stable(const struct phloem_shed *s)
+{
+	uint32_t p, nom = s->info.mains_hz * 1000, tol = s->info.mains_hz * 10;
+
+	if (s->state & (PHLOEM_STATE_F_FAILSAFE | PHLOEM_STATE_F_NO_MAINS) ||
+	    !s->fq_mhz || s->fq_mhz + tol < nom || s->fq_mhz > nom + tol ||
+	    s->mn_low_since != SHED_NEVER)
+		return 0;
+	for (p = 0; p < s->nph && p < SHED_NPH; p++) {
+		uint32_t v = s->ch[s->vch[p] % PHLOEM_MAX_CHANNELS].rms;
+
+		if (v < s->r_lo || v > s->r_hi)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * The staggered return: the held relay of highest priority (then lowest
+ * index) leaves the island mask. A shed one comes back now when the
+ * restore gate's measured room lets it (shed_bring_back(): its circuit,
+ * the site and its phase at or under their restore thresholds, no rule
+ * shedding), else later by the restore rules like any shed relay. Its
+ * estimate is not waited for: the island sheds a circuit's relays in one
+ * cycle, so each one's estimate is the whole circuit's drop (in the VM the
+ * dishwasher's did not fit beside the oven and waited for its max hold),
+ * and an outage is no reason for its min_off_ms either. One that was off
+ * for a failsafe returns as after it.
+ */
+static void shed_mains_release(struct phloem_shed *s)
+{
+	uint32_t r, best = SHED_NONE, best_key = 0;
+
+	for (r = 0; r < s->nrel; r++) {
+		uint32_t key = (uint32_t)s->cfg.relay[r].priority << 8 |
+			       (0xff - r);
+
+		if (s->isl_mask & (1U << r) &&
+		    (best == SHED_NONE || key > best_key)) {
+			best = r;
+			best_key = key;
+		}
+	}
+	if (best != SHED_NONE) {
+		s->isl_mask &= ~(1U << best);
+		if (s->rl[best].shed && s->rl[best].mode != PHLOEM_OVERRIDE_OFF)
+			shed_bring_back(s, best);
+	}
+	s->mn_next = s->now + shed_ms(s->cfg.return_stagger_ms ?
+				      s->cfg.return_stagger_ms :
+				      PHLOEM_RETURN_STAGGER_MS_DEFAULT);
+	if (!s->isl_mask)
+		s->mn_state = s->mn_thr2 ? PHLOEM_MAINS_OK : PHLOEM_MAINS_NONE;
+	shed_update_relays(s);
+}
+
+/* the island and its return, at a cycle's close */
+static void shed_mains_island(struct phloem_shed *s)
+{
+	uint32_t rms = s->cfg.return_ms ? s->cfg.return_ms :
+		       PHLOEM_RETURN_MS_DEFAULT;
+
+	if (s->mn_state == PHLOEM_MAINS_OUTAGE) {
+		if (!shed_mains_stable(s)) {
+			s->mn_stable_since = SHED_NEVER;
+			return;
+		}
+		if (s->mn_stable_since == SHED_NEVER)
+			s->mn_stable_since = s->now;
+		if (s->now - s->mn_stable_since < shed_ms(rms))
+			return;
+		s->mn_state = PHLOEM_MAINS_RETURN;
+		s->mn_next = s->now;
+		shed_event(s, PHLOEM_EV_MAINS, PHLOEM_CAUSE_MAINS_BACK,
+			   SHED_NONE, SHED_NONE, SHED_NONE,
+			   s->v0 == SHED_NONE ? 0 : s->ch[s->v0].rms, s->r_lo,
+			   s->mn_stable_since);
+	}
+	if (s->mn_state == PHLOEM_MAINS_RETURN &&
+	    !(s->state & PHLOEM_STATE_F_FAILSAFE) && s->now >= s->mn_next)
+		shed_mains_release(s);
+}
+
+/* under- and over-voltage events, per phase, after volt_delay_ms */
+static void shed_volt_events(struct phloem_shed *s)
+{
+	uint32_t p;
+
+	if (!s->v_lo)
+		return;
+	for (p = 0; p < s->nph && p < SHED_NPH; p++) {
+		uint32_t v = s->ch[s->vch[p] % PHLOEM_MAX_CHANNELS].rms;
+		uint32_t want = v < s->v_lo ? PHLOEM_VOLT_UNDER :
+				v > s->v_hi ? PHLOEM_VOLT_OVER : PHLOEM_VOLT_OK;
+		uint32_t was = s->vst[p];
+
+		if (want == was) {
+			s->vpend[p] = (uint8_t)was;
+			continue;
+		}
+		if (want != s->vpend[p]) {
+			s->vpend[p] = (uint8_t)want;
+			s->vsince[p] = s->now;
+		}
+		/* the first judgement of a phase in its band says nothing */
+		if (was == PHLOEM_VOLT_NONE && want == PHLOEM_VOLT_OK) {
+			s->vst[p] = PHLOEM_VOLT_OK;
+			continue;
+		}
+		if (s->now - s->vsince[p] < shed_ms(s->cfg.volt_delay_ms))
+			continue;
+		s->vst[p] = (uint8_t)want;
+		shed_event(s, PHLOEM_EV_VOLTAGE,
+			   want == PHLOEM_VOLT_UNDER ? PHLOEM_CAUSE_UNDER_VOLTAGE :
+			   want == PHLOEM_VOLT_OVER ? PHLOEM_CAUSE_OVER_VOLTAGE :
+			   PHLOEM_CAUSE_VOLTAGE_OK, SHED_NONE, SHED_NONE,
+			   s->vch[p], v,
+			   want == PHLOEM_VOLT_UNDER ||
+			   (want == PHLOEM_VOLT_OK && was == PHLOEM_VOLT_UNDER) ?
+			   s->v_lo : s->v_hi, s->vsince[p]);
+	}
+}
+
+/*
+ * The relays the under-voltage rule sheds and holds for the phases of
+ * @ph: those on them, and those whose circuit's phase is not known
+ */
+static uint32_t shed_uv_relays(const struct phloem_shed *s, uint32_t ph)
+{
+	uint32_t r, m = 0;
+
+	for (r = 0; r < s->nrel; r++) {
+		uint32_t p = s->ci[s->cfg.relay[r].circuit %
+				   PHLOEM_MAX_CIRCUITS].ph;
+
+		if (p >= SHED_NPH || ph & (1U << p))
+			m |= 1U << r;
+	}
+	return m;
+}
+
+/*
+ * Sustained under-voltage: a phase under uv_shed_pct for uv_shed_ms sheds
+ * one relay on it, lowest priority first, then one a step while it stays
+ * under; its relays are held until every phase of the episode is back at
+ * uv_shed_pct + PHLOEM_UV_SHED_HYST_PCT. Not in the island (it holds more).
+ */
+static void shed_uv_rule(struct phloem_shed *s)
+{
+	uint32_t p, low = 0, lp = SHED_NONE, v = 0;
+	uint64_t step = shed_ms(s->cfg.uv_shed_ms);
+
+	if (!s->uv_mv || s->mn_state == PHLOEM_MAINS_OUTAGE ||
+	    s->state & PHLOEM_STATE_F_FAILSAFE) {
+		s->uv_ep = 0;
+		s->uv_ph = 0;
+		s->uv_block = 0;
+		return;
+	}
+	for (p = 0; p < s->nph && p < SHED_NPH; p++) {
+		uint32_t x = s->ch[s->vch[p] % PHLOEM_MAX_CHANNELS].rms;
+
+		if (x < s->uv_mv) {
+			low |= 1U << p;
+			if (lp == SHED_NONE) {
+				lp = p;
+				v = x;
+			}
+		}
+	}
+	if (!s->uv_ep) {
+		if (!low)
+			return;
+		s->uv_ep = 1;
+		s->uv_next = s->now + step;
+	}
+	s->uv_ph |= (uint8_t)low;
+	if (!low) {
+		for (p = 0; p < s->nph && p < SHED_NPH; p++)
+			if (s->uv_ph & (1U << p) &&
+			    s->ch[s->vch[p] % PHLOEM_MAX_CHANNELS].rms <
+			    s->uv_back)
+				break;
+		if (p >= s->nph || p >= SHED_NPH) {
+			/* back: the relays come back by the restore rules */
+			s->uv_ep = 0;
+			s->uv_ph = 0;
+			s->uv_block = 0;
+			return;
+		}
+	}
+	s->uv_block = shed_uv_relays(s, s->uv_ph);
+	if (!low || lp >= SHED_NPH || s->now < s->uv_next)
+		return;
+	shed_one(s, 0, shed_uv_relays(s, low), s->vch[lp],
+		 PHLOEM_CAUSE_UNDER_VOLTAGE, v, s->uv_mv, s->now);
+	s->uv_next = s->now + (step > s->period_ns ? step : s->period_ns);
+}
+
+/* the mains rules at a cycle's close */
+static void shed_mains(struct phloem_shed *s)
+{
+	shed_volt_events(s);
+	shed_mains_island(s);
+	shed_uv_rule(s);
+}
+
+/*
+ * The mains rules' derived values from the configuration in force. The
+ * rule switched off in the island ends it by the staggered return; a
+ * relay made critical or put in outage_relays leaves the island's mask
+ * (and comes back by the restore rules).
+ */
+static void shed_mains_config(struct phloem_shed *s)
+{
+	const struct phloem_config *c = &s->cfg;
+	uint32_t nom = c->nominal_mv ? c->nominal_mv : PHLOEM_NOMINAL_MV_DEFAULT;
+	uint32_t band = c->volt_band_pct ? c->volt_band_pct :
+			PHLOEM_VOLT_BAND_RETURN_PCT, p;
+	/* nom <= 500000, every % <= 120: 32-bit products and divisions */
+	uint64_t omv = nom * c->outage_pct / 100;
+
+	s->vnom = nom;
+	s->mn_thr2 = omv * omv;
+	s->mn_out_ns = (c->outage_cycles ? c->outage_cycles :
+			PHLOEM_OUTAGE_CYCLES_DEFAULT) * s->period_ns - s->half_ns;
+	s->r_lo = nom * (100 - band) / 100;
+	s->r_hi = nom * (100 + band) / 100;
+	s->v_lo = c->volt_band_pct ? s->r_lo : 0;
+	s->v_hi = c->volt_band_pct ? s->r_hi : 0;
+	s->uv_mv = nom * c->uv_shed_pct / 100;
+	s->uv_back = nom * (c->uv_shed_pct + PHLOEM_UV_SHED_HYST_PCT) / 100;
+	if (!s->v_lo)
+		for (p = 0; p < SHED_NPH; p++) {
+			s->vst[p] = PHLOEM_VOLT_NONE;
+			s->vpend[p] = PHLOEM_VOLT_NONE;
+		}
+	if (!s->uv_mv) {
+		s->uv_ep = 0;
+		s->uv_ph = 0;
+		s->uv_block = 0;
+	}
+	s->isl_mask &= shed_isl_relays(s);
+	if (!s->mn_thr2) {
+		s->mn_low_since = SHED_NEVER;
+		if (s->mn_state == PHLOEM_MAINS_OUTAGE) {
+			s->mn_state = PHLOEM_MAINS_RETURN;
+			s->mn_next = s->now;
+		}
+	}
+	if (s->mn_state == PHLOEM_MAINS_RETURN && !s->isl_mask)
+		s->mn_state = PHLOEM_MAINS_NONE;
+	if (s->mn_state == PHLOEM_MAINS_NONE || s->mn_state == PHLOEM_MAINS_OK)
+		s->mn_state = s->mn_thr2 ? PHLOEM_MAINS_OK : PHLOEM_MAINS_NONE;
+}
+
+/* ------------------------------------------------------------------ */
 /* Grid-operator input lines (docs/shedding.md, Grid-operator input)   */
 /* ------------------------------------------------------------------ */
 
@@ -2779,6 +3203,7 @@ static void shed_close(struct phloem_shed *s, uint64_t t_end, uint32_t freq)
 	shed_sig_relays(s, s->now);
 	shed_site(s);
 	shed_phase(s);
+	shed_mains(s);
 	if (!(s->state & PHLOEM_STATE_F_FAILSAFE))
 		shed_restore(s);
 
@@ -3114,6 +3539,9 @@ void phloem_shed_init(struct phloem_shed *s, const struct phloem_info *info,
 	s->fq_at = now_ns;
 	s->fq_over_since = SHED_NEVER;
 	shed_freq_config(s);
+	s->mn_low_since = SHED_NEVER;
+	s->mn_stable_since = SHED_NEVER;
+	shed_mains_config(s);
 	shed_update_relays(s);
 }
 
@@ -3129,6 +3557,7 @@ int phloem_shed_set_config(struct phloem_shed *s,
 	s->cfg = *cfg;
 	shed_derive(s);
 	shed_freq_config(s);
+	shed_mains_config(s);
 	/* a relay made critical is never shed: give it back now */
 	for (r = 0; r < s->nrel; r++) {
 		if (!s->rl[r].shed ||
@@ -3187,8 +3616,12 @@ int phloem_shed_override(struct phloem_shed *s, uint32_t relay, uint32_t mode,
 	rl->mode = (uint8_t)mode;
 	if (mode != PHLOEM_OVERRIDE_AUTO)
 		rl->ovr_until = s->now + shed_ms(expiry_ms);
-	/* the operator wants it on: that ends a shed and a staggered wait */
-	if (mode == PHLOEM_OVERRIDE_ON) {
+	/*
+	 * The operator wants it on: that ends a shed and a staggered wait,
+	 * except in the island: a relay the island holds comes back only in
+	 * the staggered return (the override is in force from then on).
+	 */
+	if (mode == PHLOEM_OVERRIDE_ON && !(s->isl_mask & (1U << relay))) {
 		rl->shed = 0;
 		rl->est = 0;
 		rl->fs_hold = 0;
@@ -3484,8 +3917,10 @@ bool phloem_shed_sample(struct phloem_shed *s, const int32_t *raw,
 	 */
 	full = s->wn >= SHED_WIN_MIN &&
 	       s->wwsum >= (s->win_ns >> (SHED_WSHIFT + 1));
-	if (full)
+	if (full) {
 		s->last_good = s->now;
+		shed_mains_sample(s);
+	}
 	/*
 	 * The oldest set may stand for time from before the window: leave
 	 * that part out, so the window spans exactly its half cycles (the
@@ -3632,6 +4067,11 @@ static uint32_t shed_state(const struct phloem_shed *s)
 		st |= PHLOEM_STATE_F_GRID_SIGNAL;
 	if (s->imb_ep || s->ph_ep[0] || s->ph_ep[1] || s->ph_ep[2])
 		st |= PHLOEM_STATE_F_PHASE;
+	if (s->mn_state == PHLOEM_MAINS_OUTAGE ||
+	    s->mn_state == PHLOEM_MAINS_RETURN)
+		st |= PHLOEM_STATE_F_ISLAND;
+	if (s->uv_ep)
+		st |= PHLOEM_STATE_F_UNDER_VOLTAGE;
 	return st;
 }
 
@@ -3750,6 +4190,21 @@ void phloem_shed_status(const struct phloem_shed *s, struct phloem_status *st,
 	st->phase_reserved = 0;
 	st->imbalance_ma = s->nmph >= 2 ? s->ph_max_ma - s->ph_min : 0;
 	st->imbalance_mva = s->nmph >= 2 ? s->ph_max_mva - s->ph_min_mva : 0;
+	for (i = 0; i < SHED_NPH; i++) {
+		st->phase_vrms_mv[i] = i < s->nph ?
+			s->ch[s->vch[i] % PHLOEM_MAX_CHANNELS].rms : 0;
+		st->volt_state[i] = i < s->nph ? s->vst[i] : PHLOEM_VOLT_NONE;
+	}
+	st->mains_state = s->mn_state;
+	st->return_left_ms = 0;
+	if (s->mn_state == PHLOEM_MAINS_OUTAGE) {
+		uint32_t rms = s->cfg.return_ms ? s->cfg.return_ms :
+			       PHLOEM_RETURN_MS_DEFAULT;
+
+		st->return_left_ms = s->mn_stable_since == SHED_NEVER ? rms :
+			shed_left_ms(s->mn_stable_since + shed_ms(rms), now);
+	}
+	st->mains_reserved = 0;
 }
 
 void phloem_shed_counters(const struct phloem_shed *s,

@@ -37,7 +37,9 @@
 		{ PHLOEM_EV_CONFIG,		"config" },		\
 		{ PHLOEM_EV_HOLD,		"hold" },		\
 		{ PHLOEM_EV_FREQ,		"freq" },		\
-		{ PHLOEM_EV_SIGNAL,		"signal" })
+		{ PHLOEM_EV_SIGNAL,		"signal" },		\
+		{ PHLOEM_EV_MAINS,		"mains" },		\
+		{ PHLOEM_EV_VOLTAGE,		"voltage" })
 
 #define phloem_show_cause(c)						\
 	__print_symbolic(c,						\
@@ -58,7 +60,12 @@
 		{ PHLOEM_CAUSE_GRID_SIGNAL,	"grid_signal" },	\
 		{ PHLOEM_CAUSE_PHASE,		"phase" },		\
 		{ PHLOEM_CAUSE_IMBALANCE,	"imbalance" },		\
-		{ PHLOEM_CAUSE_IMBALANCE_VA,	"imbalance_va" })
+		{ PHLOEM_CAUSE_IMBALANCE_VA,	"imbalance_va" },	\
+		{ PHLOEM_CAUSE_OUTAGE,		"outage" },		\
+		{ PHLOEM_CAUSE_MAINS_BACK,	"mains_back" },		\
+		{ PHLOEM_CAUSE_UNDER_VOLTAGE,	"under_voltage" },	\
+		{ PHLOEM_CAUSE_OVER_VOLTAGE,	"over_voltage" },	\
+		{ PHLOEM_CAUSE_VOLTAGE_OK,	"voltage_ok" })
 
 /*
  * phloem_sample - a sample set was taken (all channels read)

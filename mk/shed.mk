@@ -9,7 +9,7 @@ SHED_SIMH   := $(TOP)/tests/unit/shed_sim.h
 SHED_FUZZ_RUNS ?= 200000
 SHED_FUZZ_TIME ?= 30
 
-.PHONY: check-shed-unit check-shed-freq check-shed-signal check-shed-phase check-shed-fuzz check-shed-arm32 bench-shed
+.PHONY: check-shed-unit check-shed-freq check-shed-signal check-shed-phase check-shed-mains check-shed-fuzz check-shed-arm32 bench-shed
 
 $(SHED_B)/shed_test: $(TOP)/tests/unit/shed_test.c $(SHED_SIM) $(SHED_SIMH) \
 		$(SHED_SRC) $(SHED_HDR) $(KSFT_HDRS)
@@ -53,6 +53,17 @@ $(SHED_B)/phase_test: $(TOP)/tests/unit/phase_test.c $(SHED_SIM) $(SHED_SIMH) \
 
 check-shed-phase: $(SHED_B)/phase_test
 	@$(TOP)/tests/lib/run-tap.sh $(RESULTS)/$@.tap $(SHED_B)/phase_test
+
+# the mains rules (issue 17 item 2)
+$(SHED_B)/mains_test: $(TOP)/tests/unit/mains_test.c $(SHED_SIM) $(SHED_SIMH) \
+		$(SHED_SRC) $(SHED_HDR) $(KSFT_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(HOST_CFLAGS) -Wno-sign-compare -fsanitize=address,undefined \
+		-fno-sanitize-recover=undefined -I$(KSFT_INC) -I$(TOP)/tests/unit \
+		-o $@ $(TOP)/tests/unit/mains_test.c $(SHED_SIM) $(SHED_SRC) -lm
+
+check-shed-mains: $(SHED_B)/mains_test
+	@$(TOP)/tests/lib/run-tap.sh $(RESULTS)/$@.tap $(SHED_B)/mains_test
 
 $(SHED_B)/shed_fuzz: $(TOP)/tests/fuzz/shed_fuzz.c $(SHED_SRC) $(SHED_HDR)
 	@mkdir -p $(@D)
@@ -110,5 +121,5 @@ check-shed-arm32: $(SHED_SRC) $(SHED_HDR)
 		if [ -n "$$bad" ]; then echo "not ok 1 shed.c for 32-bit ARM: needs $$bad"; exit 1; fi; \
 		echo "ok 1 shed.c for 32-bit ARM: no 64-bit division, no floating point"'
 
-CHECKS  += check-shed-unit check-shed-freq check-shed-signal check-shed-phase check-shed-fuzz check-shed-arm32
+CHECKS  += check-shed-unit check-shed-freq check-shed-signal check-shed-phase check-shed-mains check-shed-fuzz check-shed-arm32
 BENCHES += bench-shed

@@ -70,7 +70,8 @@ static const char *const kind_name[] = {
 	[PHLOEM_EV_LEASE_EXPIRED] = "lease_expired", [PHLOEM_EV_ADC_FAULT] = "adc_fault",
 	[PHLOEM_EV_OVERRIDE] = "override", [PHLOEM_EV_CONFIG] = "config",
 	[PHLOEM_EV_HOLD] = "hold", [PHLOEM_EV_FREQ] = "freq",
-	[PHLOEM_EV_SIGNAL] = "signal",
+	[PHLOEM_EV_SIGNAL] = "signal", [PHLOEM_EV_MAINS] = "mains",
+	[PHLOEM_EV_VOLTAGE] = "voltage",
 };
 
 static const char *const cause_name[] = {
@@ -85,6 +86,11 @@ static const char *const cause_name[] = {
 	[PHLOEM_CAUSE_PHASE] = "phase",
 	[PHLOEM_CAUSE_IMBALANCE] = "imbalance",
 	[PHLOEM_CAUSE_IMBALANCE_VA] = "imbalance_va",
+	[PHLOEM_CAUSE_OUTAGE] = "outage",
+	[PHLOEM_CAUSE_MAINS_BACK] = "mains_back",
+	[PHLOEM_CAUSE_UNDER_VOLTAGE] = "under_voltage",
+	[PHLOEM_CAUSE_OVER_VOLTAGE] = "over_voltage",
+	[PHLOEM_CAUSE_VOLTAGE_OK] = "voltage_ok",
 };
 
 static const char *const softirq_name[] = {

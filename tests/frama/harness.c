@@ -98,6 +98,23 @@ static void any_phase(struct phloem_config *c)
 	c->phase_grace_ms = any_u32(0, PHLOEM_PHASE_GRACE_MAX_MS);
 }
 
+/* the mains rules: any of them on or off, any outage set */
+static void any_mains(struct phloem_config *c)
+{
+	c->nominal_mv = Frama_C_nondet(0, any_u32(PHLOEM_NOMINAL_MV_MIN,
+						  PHLOEM_NOMINAL_MV_MAX));
+	c->outage_pct = any_u32(0, PHLOEM_OUTAGE_MAX_PCT);
+	c->outage_cycles = any_u32(0, PHLOEM_OUTAGE_CYCLES_MAX);
+	c->outage_relays = any_u32(0, SHED_U32_MAX);
+	c->return_ms = any_u32(0, PHLOEM_RETURN_MS_MAX);
+	c->return_stagger_ms = any_u32(0, PHLOEM_RETURN_STAGGER_MS_MAX);
+	c->volt_band_pct = any_u32(0, PHLOEM_VOLT_BAND_MAX_PCT);
+	c->volt_delay_ms = any_u32(0, PHLOEM_VOLT_DELAY_MAX_MS);
+	c->uv_shed_pct = Frama_C_nondet(0, any_u32(PHLOEM_UV_SHED_MIN_PCT,
+						   PHLOEM_UV_SHED_MAX_PCT));
+	c->uv_shed_ms = any_u32(0, PHLOEM_UV_SHED_MAX_MS);
+}
+
 /* every field in its documented range; the check decides the rest */
 static void any_config(struct phloem_config *c, const struct phloem_info *in)
 {
@@ -146,6 +163,7 @@ static void any_config(struct phloem_config *c, const struct phloem_info *in)
 		c->signal[i].shed_relays = any_u32(0, SHED_U32_MAX);
 	}
 	any_phase(c);
+	any_mains(c);
 }
 
 int main(void)

@@ -5,7 +5,8 @@
 # contract, loop invariants and assigns, and -wp-rte's checks of every
 # index, pointer and signed operation in it) is proved by Qed, Z3 or CVC4.
 # The properties (docs/shedding.md, Proofs):
-#   shed_one      never_critical: no shedding rule opens a critical relay;
+#   shed_one      never_critical: no shedding rule opens a critical relay
+#                 (the island's sheds included: they go through it);
 #                 only_its_circuit: a circuit's rule opens only its relays;
 #                 only_its_mask: a phase rule opens only its phase's
 #   shed_headroom below_restore: a restore is allowed only when the
@@ -18,7 +19,8 @@
 #                 most one max hold after its off time (issue 17)
 #   shed_room, shed_calm, shed_site_below: the measured room a restore
 #                 needs (restore thresholds of the circuit, its phase and
-#                 the site; no shedding state on any of them)
+#                 the site; no shedding state on any of them; not islanded,
+#                 not held by the under-voltage rule)
 #   shed_restore  no_restore_into_overload: a relay whose shed state the
 #                 call clears has room; attempt_when_due: a relay due its
 #                 attempt (past its hold, with room) is restored when no

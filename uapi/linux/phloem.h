@@ -152,6 +152,10 @@ struct phloem_chan_cycle {
 #define PHLOEM_STATE_F_PHASE	(1U << 8)	/* a phase rule is shedding: a
 						 * phase above its limit, or
 						 * the phases' imbalance */
+#define PHLOEM_STATE_F_ISLAND	(1U << 9)	/* mains lost: islanded, or
+						 * the staggered return */
+#define PHLOEM_STATE_F_UNDER_VOLTAGE (1U << 10)	/* the under-voltage rule
+						 * is shedding */
 
 /**
  * struct phloem_rec_cycle - measurements over one mains cycle
@@ -203,6 +207,21 @@ enum phloem_event_kind {
 					 * limit in force after it (mW, 0
 					 * none), trigger_ns the first sample
 					 * set that saw the new level */
+	PHLOEM_EV_MAINS,		/* the outage rule changed state: cause
+					 * OUTAGE (the island began: every
+					 * relay neither critical nor in
+					 * outage_relays shed), or MAINS_BACK
+					 * (stable mains for return_ms: the
+					 * staggered return began); channel
+					 * the voltage channel that decided
+					 * (OUTAGE) or PHLOEM_NONE, value its
+					 * RMS (mV), limit the threshold (mV) */
+	PHLOEM_EV_VOLTAGE,		/* a phase's voltage left or came back
+					 * to its band for volt_delay_ms:
+					 * cause UNDER_VOLTAGE, OVER_VOLTAGE or
+					 * VOLTAGE_OK; channel the phase's
+					 * voltage channel, value its cycle
+					 * RMS, limit the band's edge (mV) */
 	__PHLOEM_EV_MAX,
 };
 
@@ -239,6 +258,15 @@ enum phloem_cause {
 					 * site CT) */
 	PHLOEM_CAUSE_IMBALANCE_VA,	/* the same in apparent power,
 					 * above imbalance_mva (mVA) */
+	PHLOEM_CAUSE_OUTAGE,		/* mains lost: a phase under
+					 * outage_pct of nominal for
+					 * outage_cycles (the island) */
+	PHLOEM_CAUSE_MAINS_BACK,	/* mains stable for return_ms */
+	PHLOEM_CAUSE_UNDER_VOLTAGE,	/* a phase under its band; on a
+					 * PHLOEM_EV_SHED: under uv_shed_pct
+					 * for uv_shed_ms */
+	PHLOEM_CAUSE_OVER_VOLTAGE,	/* a phase over its band */
+	PHLOEM_CAUSE_VOLTAGE_OK,	/* a phase back in its band */
 	__PHLOEM_CAUSE_MAX,
 };
 
@@ -514,6 +542,25 @@ struct phloem_signal_cfg {
 
 #define PHLOEM_SIGNAL_DEBOUNCE_MAX_US	10000	/* half a 50 Hz cycle */
 #define PHLOEM_PHASE_GRACE_MAX_MS	600000
+/* the mains rules (docs/shedding.md, Mains); a 0 in a field means: */
+#define PHLOEM_NOMINAL_MV_DEFAULT	230000
+#define PHLOEM_OUTAGE_CYCLES_DEFAULT	2
+#define PHLOEM_OUTAGE_CYCLES_MAX	50
+#define PHLOEM_RETURN_MS_DEFAULT	60000
+#define PHLOEM_RETURN_MS_MAX		600000
+#define PHLOEM_RETURN_STAGGER_MS_DEFAULT 1000
+#define PHLOEM_RETURN_STAGGER_MS_MAX	60000
+#define PHLOEM_VOLT_BAND_RETURN_PCT	10	/* band of the return when
+						 * volt_band_pct is 0 */
+#define PHLOEM_VOLT_BAND_MAX_PCT	20
+#define PHLOEM_VOLT_DELAY_MAX_MS	60000
+#define PHLOEM_UV_SHED_MIN_PCT		50
+#define PHLOEM_UV_SHED_MAX_PCT		99
+#define PHLOEM_UV_SHED_HYST_PCT		2	/* back at uv_shed_pct + 2 */
+#define PHLOEM_UV_SHED_MAX_MS		600000
+#define PHLOEM_OUTAGE_MAX_PCT		90
+#define PHLOEM_NOMINAL_MV_MIN		50000
+#define PHLOEM_NOMINAL_MV_MAX		500000
 
 /*
  * VER0: the size before the frequency rule was appended; VER1: before the
@@ -530,7 +577,9 @@ struct phloem_signal_cfg {
 				 16 * PHLOEM_FREQ_STAGES)
 #define PHLOEM_CONFIG_SIZE_VER2	(PHLOEM_CONFIG_SIZE_VER1 + 8 + \
 				 8 * PHLOEM_MAX_SIGNALS)
-#define PHLOEM_CONFIG_SIZE_VER3	sizeof(struct phloem_config)
+#define PHLOEM_CONFIG_SIZE_VER3	(PHLOEM_CONFIG_SIZE_VER2 + \
+				 4 * PHLOEM_MAX_PHASES + 12)
+#define PHLOEM_CONFIG_SIZE_VER4	sizeof(struct phloem_config)
 
 /**
  * struct phloem_config - configuration (PHLOEM_IOC_GET/SET_CONFIG)
@@ -589,9 +638,37 @@ struct phloem_signal_cfg {
  * A phase, or the imbalance, comes back under its rule's restore threshold
  * at circuit 0's restore_pct of the limit.
  *
+ * @nominal_mv: nominal phase voltage the mains rules are in % of; 0:
+ *              PHLOEM_NOMINAL_MV_DEFAULT, else 50000..500000 (appended in
+ *              VER4, as the fields below)
+ * @outage_pct: a voltage phase whose half-cycle RMS stays under this % of
+ *              nominal for @outage_cycles is an outage: the island (every
+ *              relay neither critical nor in @outage_relays shed and held
+ *              until the staggered return). 0: off; else 1..90
+ * @outage_cycles: 0: 2; else 1..50 nominal cycles
+ * @outage_relays: relays kept on in the island beside the critical ones
+ *                 (bitmask, bits below info.nrelays)
+ * @return_ms: every phase inside the return band (@volt_band_pct, 10 when
+ *             0) and the filtered frequency within 1 % of nominal for this
+ *             long ends the island; 0: 60000; else 1..600000
+ * @return_stagger_ms: then the island's relays are released one at a time
+ *                     this far apart into the restore gate; 0: 1000; else
+ *                     1..60000
+ * @volt_band_pct: under- and over-voltage events at nominal -+ this %
+ *                 (EN 50160: 10); 0: off; else 1..20
+ * @volt_delay_ms: a phase must stay out of (back in) the band this long
+ *                 for the event; 0..60000
+ * @uv_shed_pct: the under-voltage rule: a phase under this % of nominal for
+ *               @uv_shed_ms sheds, by priority, relays on that phase, a
+ *               step each @uv_shed_ms (one cycle at least), and holds them
+ *               until every such phase is back at @uv_shed_pct + 2. 0: off;
+ *               else 50..99
+ * @uv_shed_ms: 0..600000
+ *
  * A caller that sets the VER0 size sets the frequency rule to off; one that
  * sets VER0 or VER1 keeps the grid-operator lines' configuration in force;
- * one that sets VER0..VER2 keeps the phase rules' in force.
+ * one that sets VER0..VER2 keeps the phase rules' in force; VER0..VER3 the
+ * mains rules'.
  */
 struct phloem_config {
 	__u32 size;
@@ -620,6 +697,16 @@ struct phloem_config {
 	__u32 imbalance_ma;
 	__u32 imbalance_mva;
 	__u32 phase_grace_ms;
+	__u32 nominal_mv;
+	__u32 outage_pct;
+	__u32 outage_cycles;
+	__u32 outage_relays;
+	__u32 return_ms;
+	__u32 return_stagger_ms;
+	__u32 volt_band_pct;
+	__u32 volt_delay_ms;
+	__u32 uv_shed_pct;
+	__u32 uv_shed_ms;
 };
 
 /** enum phloem_override_mode - manual relay override */
@@ -705,6 +792,9 @@ enum phloem_hold {
 	PHLOEM_HOLD_PHASE,	/* its circuit's phase measures above its
 				 * restore threshold (or would with its
 				 * load), or a phase rule sheds that phase */
+	PHLOEM_HOLD_OUTAGE,	/* islanded: it comes back only in the
+				 * staggered return after mains is back */
+	PHLOEM_HOLD_VOLTAGE,	/* the under-voltage rule sheds its phase */
 	__PHLOEM_HOLD_MAX,
 };
 
@@ -767,7 +857,34 @@ struct phloem_chan_energy {
 #define PHLOEM_STATUS_SIZE_VER2	(PHLOEM_STATUS_SIZE_VER1 + 4 + \
 				 5 * PHLOEM_FREQ_STAGES)
 #define PHLOEM_STATUS_SIZE_VER3	(PHLOEM_STATUS_SIZE_VER2 + 8)
-#define PHLOEM_STATUS_SIZE_VER4	sizeof(struct phloem_status)
+#define PHLOEM_STATUS_SIZE_VER4	(PHLOEM_STATUS_SIZE_VER3 + \
+				 9 * PHLOEM_MAX_PHASES + 9 + 4)
+#define PHLOEM_STATUS_SIZE_VER5	sizeof(struct phloem_status)
+
+/**
+ * enum phloem_mains_state - the outage rule (struct phloem_status
+ * .mains_state)
+ */
+enum phloem_mains_state {
+	PHLOEM_MAINS_NONE,	/* the outage rule is off */
+	PHLOEM_MAINS_OK,	/* mains present */
+	PHLOEM_MAINS_OUTAGE,	/* islanded, waiting for return_ms of stable
+				 * mains */
+	PHLOEM_MAINS_RETURN,	/* the staggered return */
+	__PHLOEM_MAINS_STATE_MAX,
+};
+
+/**
+ * enum phloem_volt_state - a phase's voltage (struct phloem_status
+ * .volt_state)
+ */
+enum phloem_volt_state {
+	PHLOEM_VOLT_NONE,	/* no band configured, or no voltage channel */
+	PHLOEM_VOLT_OK,
+	PHLOEM_VOLT_UNDER,	/* under the band for volt_delay_ms */
+	PHLOEM_VOLT_OVER,	/* over it for volt_delay_ms */
+	__PHLOEM_VOLT_STATE_MAX,
+};
 
 /**
  * enum phloem_phase_state - state of a phase (struct phloem_status
@@ -829,6 +946,14 @@ enum phloem_freq_state {
  * @imbalance_ma: highest minus lowest measured phase current, last cycle
  *                (0 with fewer than two phases measured)
  * @imbalance_mva: the same of the phases' apparent power
+ * @mains_reserved: zero (where VER4 ended in padding)
+ * @phase_vrms_mv: per phase (L1..L3), voltage RMS over the last cycle, 0
+ *                 when no such voltage channel (appended in VER5, as the
+ *                 fields below)
+ * @volt_state: per phase, enum phloem_volt_state
+ * @mains_state: enum phloem_mains_state
+ * @return_left_ms: in PHLOEM_MAINS_OUTAGE, time left of return_ms of stable
+ *                  mains (return_ms while not stable); else 0
  */
 struct phloem_status {
 	__u32 size;
@@ -853,6 +978,11 @@ struct phloem_status {
 	__u8 phase_reserved;
 	__u32 imbalance_ma;
 	__u32 imbalance_mva;
+	__u32 mains_reserved;
+	__u32 phase_vrms_mv[PHLOEM_MAX_PHASES];
+	__u8 volt_state[PHLOEM_MAX_PHASES];
+	__u8 mains_state;
+	__u32 return_left_ms;
 };
 
 #define PHLOEM_STATS_SIZE_VER0	sizeof(struct phloem_stats)

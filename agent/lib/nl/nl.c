@@ -1146,6 +1146,8 @@ const char *phloem_nl_event_name(uint32_t kind)
 		[PHLOEM_EV_HOLD] = "hold",
 		[PHLOEM_EV_FREQ] = "freq",
 		[PHLOEM_EV_SIGNAL] = "grid-signal",
+		[PHLOEM_EV_MAINS] = "mains",
+		[PHLOEM_EV_VOLTAGE] = "voltage",
 	};
 	return NAME(t, kind);
 }
@@ -1171,6 +1173,11 @@ const char *phloem_nl_cause_name(uint32_t cause)
 		[PHLOEM_CAUSE_PHASE] = "phase",
 		[PHLOEM_CAUSE_IMBALANCE] = "imbalance",
 		[PHLOEM_CAUSE_IMBALANCE_VA] = "imbalance-va",
+		[PHLOEM_CAUSE_OUTAGE] = "outage",
+		[PHLOEM_CAUSE_MAINS_BACK] = "mains-back",
+		[PHLOEM_CAUSE_UNDER_VOLTAGE] = "under-voltage",
+		[PHLOEM_CAUSE_OVER_VOLTAGE] = "over-voltage",
+		[PHLOEM_CAUSE_VOLTAGE_OK] = "voltage-ok",
 	};
 	return NAME(t, cause);
 }
@@ -1200,6 +1207,8 @@ const char *phloem_nl_hold_name(uint32_t hold)
 		[PHLOEM_HOLD_FREQ] = "freq",
 		[PHLOEM_HOLD_SIGNAL] = "grid-signal",
 		[PHLOEM_HOLD_PHASE] = "phase",
+		[PHLOEM_HOLD_OUTAGE] = "outage",
+		[PHLOEM_HOLD_VOLTAGE] = "voltage",
 	};
 	return NAME(t, hold);
 }
