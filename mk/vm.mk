@@ -16,7 +16,8 @@ VM_TIMEOUT  ?= 600
 
 ksft-phloem: $(KSFT_HDRS)
 	@$(MAKE) --no-print-directory -C $(KSFT_PHLOEM) OUTPUT=$(KSFT_OUT) \
-		KSFT_INC=$(KSFT_INC) KHDR_INCLUDES=-I$(TOP)/uapi CC="$(CC)"
+		KSFT_INC=$(KSFT_INC) KHDR_INCLUDES=-I$(TOP)/uapi \
+		KHDR_DEPS=$(TOP)/uapi/linux/phloem.h CC="$(CC)"
 
 $(VM_OUT)/%: $(TOP)/tests/vm/%.c $(TOP)/uapi/linux/phloem.h
 	@mkdir -p $(VM_OUT)
