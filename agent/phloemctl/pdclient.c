@@ -4,6 +4,7 @@
  * when it is not running, straight to phloem.ko over netlink.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -216,6 +217,60 @@ int pdc_nl_device(uint32_t dev, struct phloem_nl **nl, struct phloem_nl_device *
 		*nl = NULL;
 	}
 	return err;
+}
+
+int pdc_device_view(const struct pdc_view *v, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "device", required_argument, NULL, 'd' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	struct phloem_nl_device *d;
+	struct phloem_nl *nl = NULL;
+	uint32_t dev = 0;
+	bool json = false;
+	char *end;
+	int opt, err;
+
+	while ((opt = getopt_long(argc, argv, "d:jh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'd':
+			errno = 0;
+			dev = (uint32_t)strtoul(optarg, &end, 10);
+			if (errno || *end || !*optarg)
+				return pdc_fail(0, "bad device index \"%s\"", optarg);
+			break;
+		case 'j': json = true; break;
+		case 'h':
+			printf("Usage: phloemctl %s [show] [--device N] [--json]\n%s",
+			       v->name, v->help);
+			return 0;
+		default:
+			return 2;
+		}
+	}
+	if (optind < argc && strcmp(argv[optind], "show"))
+		return pdc_fail(0, "%s: unknown verb \"%s\" (show)", v->name,
+				argv[optind]);
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return pdc_fail(-ENOMEM, "%s", v->name);
+	err = pdc_nl_device(dev, &nl, d);
+	if (err) {
+		free(d);
+		if (err == -ENOENT)
+			return pdc_fail(0, "phloem.ko is not loaded (no \"phloem\" netlink family)");
+		return pdc_fail(err, "%s of device %u over netlink", v->what, dev);
+	}
+	if (json)
+		v->json(d);
+	else
+		v->table(d);
+	phloem_nl_close(nl);
+	free(d);
+	return 0;
 }
 
 int pdc_parse_duration(const char *s, int64_t *sec)

@@ -71,6 +71,25 @@ struct json_object *pdc_get(struct json_object *o, const char *key);
 
 /* Netlink fallback: device @dev of phloem.ko */
 int pdc_nl_device(uint32_t dev, struct phloem_nl **nl, struct phloem_nl_device *d);
+
+/**
+ * struct pdc_view - a read-only view of one phloem.ko device, read over
+ * netlink: `phloemctl NAME [show] [--device N] [--json]` (freq, phase)
+ * @name: the subcommand
+ * @what: what it shows, for errors ("frequency rule")
+ * @help: what follows the usage line of --help (lines ending in '\n')
+ * @json: print the device's part as one JSON object
+ * @table: print it as tables
+ */
+struct pdc_view {
+	const char *name;
+	const char *what;
+	const char *help;
+	void (*json)(const struct phloem_nl_device *d);
+	void (*table)(const struct phloem_nl_device *d);
+};
+/* Run the view @v on the command line; the subcommand's exit status */
+int pdc_device_view(const struct pdc_view *v, int argc, char **argv);
 /* Parse "90s", "15m", "2h", "1d" or plain seconds; 0 on success. */
 int pdc_parse_duration(const char *s, int64_t *sec);
 void pdc_format_time(int64_t ts, bool ms, char *buf, size_t len);

@@ -103,54 +103,14 @@ static void phase_table(const struct phloem_nl_device *d)
 
 int phase_main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "device", required_argument, NULL, 'd' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
+	static const struct pdc_view view = {
+		.name = "phase",
+		.what = "phase rules",
+		.help = "The kernel's phase rules: per-phase current, limits and state,\n"
+		       "and the imbalance (set by phloemd's [site] phase_* policy).\n",
+		.json = phase_json,
+		.table = phase_table,
 	};
-	struct phloem_nl_device *d;
-	struct phloem_nl *nl = NULL;
-	uint32_t dev = 0;
-	bool json = false;
-	char *end;
-	int opt, err;
 
-	while ((opt = getopt_long(argc, argv, "d:jh", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'd':
-			errno = 0;
-			dev = (uint32_t)strtoul(optarg, &end, 10);
-			if (errno || *end || !*optarg)
-				return pdc_fail(0, "bad device index \"%s\"", optarg);
-			break;
-		case 'j': json = true; break;
-		case 'h':
-			printf("Usage: phloemctl phase [show] [--device N] [--json]\n"
-			       "The kernel's phase rules: per-phase current, limits and state,\n"
-			       "and the imbalance (set by phloemd's [site] phase_* policy).\n");
-			return 0;
-		default:
-			return 2;
-		}
-	}
-	if (optind < argc && strcmp(argv[optind], "show"))
-		return pdc_fail(0, "phase: unknown verb \"%s\" (show)", argv[optind]);
-	d = calloc(1, sizeof(*d));
-	if (!d)
-		return pdc_fail(-ENOMEM, "phase");
-	err = pdc_nl_device(dev, &nl, d);
-	if (err) {
-		free(d);
-		if (err == -ENOENT)
-			return pdc_fail(0, "phloem.ko is not loaded (no \"phloem\" netlink family)");
-		return pdc_fail(err, "phase rules of device %u over netlink", dev);
-	}
-	if (json)
-		phase_json(d);
-	else
-		phase_table(d);
-	phloem_nl_close(nl);
-	free(d);
-	return 0;
+	return pdc_device_view(&view, argc, argv);
 }
