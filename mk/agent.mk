@@ -13,7 +13,8 @@ AGENT_LIBS = $(shell $(PKG_CONFIG) --libs $(AGENT_PKGS) inih 2>/dev/null) -lm
 AB        := $(BUILD)/agent
 LIB_SRCS  := $(sort $(wildcard $(TOP)/agent/lib/*/*.c))
 LIB_OBJS  := $(patsubst $(TOP)/agent/%.c,$(AB)/obj/%.o,$(LIB_SRCS))
-LIB_HDRS  := $(wildcard $(TOP)/agent/lib/*/*.h)
+# with the contract: a struct that grows must not leave objects of its old size
+LIB_HDRS  := $(wildcard $(TOP)/agent/lib/*/*.h) $(TOP)/uapi/linux/phloem.h
 CTL_SRCS  := $(sort $(wildcard $(TOP)/agent/phloemctl/*.c))
 CTL_OBJS  := $(patsubst $(TOP)/agent/%.c,$(AB)/obj/%.o,$(CTL_SRCS))
 LIBPHLOEM := $(AB)/libphloem.a
