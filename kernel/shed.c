@@ -559,6 +559,8 @@ _Static_assert(PHLOEM_CONFIG_SIZE_VER3 ==
 _Static_assert(PHLOEM_STATUS_SIZE_VER4 ==
 	       __builtin_offsetof(struct phloem_status, mains_reserved) + 4,
 	       "status ver4");
+_Static_assert(sizeof(struct phloem_status) % 8 == 0,
+	       "status: no tail padding that differs between ABIs");
 /* the phases of the rules are the phases of the voltage windows */
 _Static_assert(PHLOEM_MAX_PHASES == SHED_NPH, "phases");
 
@@ -4205,6 +4207,7 @@ void phloem_shed_status(const struct phloem_shed *s, struct phloem_status *st,
 			shed_left_ms(s->mn_stable_since + shed_ms(rms), now);
 	}
 	st->mains_reserved = 0;
+	st->mains_reserved2 = 0;
 }
 
 void phloem_shed_counters(const struct phloem_shed *s,

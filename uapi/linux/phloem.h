@@ -954,6 +954,8 @@ enum phloem_freq_state {
  * @mains_state: enum phloem_mains_state
  * @return_left_ms: in PHLOEM_MAINS_OUTAGE, time left of return_ms of stable
  *                  mains (return_ms while not stable); else 0
+ * @mains_reserved2: zero; keeps the size a multiple of 8 on every ABI (the
+ *                   u64 @time_ns pads it so on x86_64, not on i386)
  */
 struct phloem_status {
 	__u32 size;
@@ -983,6 +985,7 @@ struct phloem_status {
 	__u8 volt_state[PHLOEM_MAX_PHASES];
 	__u8 mains_state;
 	__u32 return_left_ms;
+	__u32 mains_reserved2;
 };
 
 #define PHLOEM_STATS_SIZE_VER0	sizeof(struct phloem_stats)
