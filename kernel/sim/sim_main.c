@@ -96,23 +96,7 @@ static const struct {
 	{ 170000, 0 },		/* i4: site CT on L2 */
 };
 
-/*
- * The line of each input in the three-phase house: the kitchen with the
- * site's first CT on L1, the garage with the site's second CT on L2, the
- * heating on L3 (its incomer CT is not fitted: L3 is not measured at the
- * site, the phase rules judge L1 and L2).
- */
-static const u8 phloem_sim_chan_line[PHLOEM_SIM_CHANNELS] = {
-	0, 0, 0, 1, 2, 1, 2, 1,
-};
 static const u32 phloem_sim_site_phase_chans[] = { 7 };
-
-unsigned int phloem_sim_line(const struct phloem_sim_hat *hat,
-			     unsigned int input)
-{
-	return hat->three_phase && input < PHLOEM_SIM_CHANNELS ?
-	       phloem_sim_chan_line[input] : 0;
-}
 
 static const struct {
 	const char *label;

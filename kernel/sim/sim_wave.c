@@ -54,6 +54,22 @@ static const s16 phloem_sim_sin_tab[257] = {
 
 #define PHLOEM_SIM_SQRT2_Q16	92682	/* sqrt(2) * 65536: RMS to peak */
 
+/*
+ * The line of each input in the three-phase house: the kitchen with the
+ * site's first CT on L1, the garage with the site's second CT on L2, the
+ * heating on L3 (its incomer CT is not fitted: L3 is not measured at the
+ * site, the phase rules judge L1 and L2).
+ */
+static const u8 phloem_sim_chan_line[PHLOEM_SIM_CHANNELS] = {
+	0, 0, 0, 1, 2, 1, 2, 1,
+};
+unsigned int phloem_sim_line(const struct phloem_sim_hat *hat,
+			     unsigned int input)
+{
+	return hat->three_phase && input < PHLOEM_SIM_CHANNELS ?
+	       phloem_sim_chan_line[input] : 0;
+}
+
 /**
  * phloem_sim_sin_q15() - sine of a mains angle
  * @phase: angle, 2^32 per turn

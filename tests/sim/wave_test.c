@@ -117,7 +117,8 @@ FIXTURE_SETUP(hat)
 	unsigned int i;
 
 	memset(h, 0, sizeof(*h));
-	for (i = 0; i < PHLOEM_SIM_CHANNELS; i++) {
+	h->nchan = PHLOEM_SIM_CHANNELS_1PH;	/* the single-phase house */
+	for (i = 0; i < PHLOEM_SIM_CHANNELS_1PH; i++) {
 		h->chan[i].hat = h;
 		h->chan[i].index = i;
 		h->chan[i].scale_micro = scale[i];
