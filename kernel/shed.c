@@ -58,15 +58,23 @@
  */
 #define SHED_WIN_MIN	4
 /*
- * Phases whose voltage windows judge how well a window's sets cover the
- * wave (L1..L3, the first three voltage channels), and the coverage: a
- * window whose voltage mean square is under 3/4 of the phase's reference
- * has its current mean square scaled up by reference / window (at most
- * SHED_VCOV_MAX), see phloem_shed_sample().
+ * Phases (L1..L3, the first three voltage channels) and how well a
+ * window's sets cover the wave of each: every set's place in its phase's
+ * wave, from that phase's last well-timed upward crossing and the mains
+ * period, gives sin^2 there (SHED_COV_N steps a half period, Q16). A
+ * window whose mean of sin^2 is under 7/8 of 1/2 has its current mean
+ * square scaled up by (1/2) / that mean, at most SHED_VCOV_MAX
+ * (shed_window_over()). A crossing times the phase only when the sets on
+ * either side of it are at most a quarter period apart; it is trusted for
+ * SHED_COV_AGE periods, SHED_COV_AGE_FQ once the frequency is measured.
  */
 #define SHED_NPH	3
 #define SHED_VCOV_MAX	4
-#define SHED_VREF_SHIFT	3	/* the reference follows 1/8 per cycle */
+#define SHED_COV_N	96
+#define SHED_COV_HALF	32768U	/* the mean of sin^2, Q16: "covered" */
+#define SHED_COV_AGE	4
+#define SHED_COV_AGE_FQ	16
+#define SHED_COV_INV_MAX (1ULL << 20)
 /* the sampler's pace is a running mean of its intervals, 1/2^N per set */
 #define SHED_PACE_SHIFT	3
 
@@ -296,8 +304,16 @@ struct shed_ev {
  * @vwin: per phase, the window of its voltage: mean v^2 (mV^2) over the
  *        time each set stands for, slots and weights as the circuits'
  * @vsum: per phase, sum of @vwin times the weights
- * @vref: per phase, the reference v^2 (mV^2): the cycles' mean squares,
- *        followed 1/2^SHED_VREF_SHIFT a cycle (0: none yet)
+ * @cwin: per phase, the window of its coverage: mean sin^2 (Q16) of the
+ *        phase over the time each set stands for, slots and weights as
+ *        the circuits' (SHED_COV_HALF where the phase is not known)
+ * @csum: per phase, sum of @cwin times the weights
+ * @pcs: per phase, sin^2 (Q16) at the previous set
+ * @cov_at: per phase, time of its last well-timed upward crossing
+ * @cov_zc: per phase, its crossing detector (enum shed_zc_state)
+ * @cov_ok: per phase, @cov_at is valid
+ * @cov_inv: SHED_COV_N steps of a half period per ns, Q32
+ * @cov_age: how long a crossing times its phase
  * @vch: per phase, its voltage channel
  * @nph: phases with a voltage window
  * @psq: per channel x^2 (mA^2, mV^2) of that set
@@ -382,6 +398,8 @@ struct shed_ev {
  * @pch: per phase (index as @vch), its site CT: the current channel of
  *       circuit 0 on that phase's voltage (circuit 0's own channel first),
  *       SHED_NONE when it has none (not measured)
+ * @site_mw: the site's net power over the last cycle, mW: the sum of the
+ *           measured phases' CTs with two or more, else circuit 0's
  * @ph_ma: per phase, RMS current of @pch over the last cycle, mA (0: none)
  * @ph_mva: per phase, its apparent power over the last cycle, mVA
  * @ph_rma: per phase, circuit 0's restore_pct of its phase_limit_ma, mA
@@ -457,7 +475,11 @@ struct phloem_shed {
 	uint64_t wwsum, half_ns, win_ns, pace_ns, wcap_ns, speriod_ns;
 	uint64_t wprev_t, cyc_w;
 	uint64_t vwin[SHED_NPH][PHLOEM_SHED_WIN_MAX];
-	uint64_t vsum[SHED_NPH], vref[SHED_NPH];
+	uint64_t vsum[SHED_NPH];
+	uint32_t cwin[SHED_NPH][PHLOEM_SHED_WIN_MAX];
+	uint64_t csum[SHED_NPH], cov_at[SHED_NPH], cov_inv, cov_age;
+	uint32_t pcs[SHED_NPH];
+	uint8_t cov_zc[SHED_NPH], cov_ok[SHED_NPH];
 	uint8_t vch[SHED_NPH], nph;
 	uint64_t psq[PHLOEM_MAX_CHANNELS];
 	int64_t pp[PHLOEM_MAX_CHANNELS];
@@ -511,6 +533,7 @@ struct phloem_shed {
 	uint64_t sig_since, sig_db_ns;
 	uint32_t sig_cap, sig_mask, imp_lim;
 	uint8_t pch[SHED_NPH];
+	int32_t site_mw;
 	uint32_t ph_ma[SHED_NPH], ph_mva[SHED_NPH], ph_rma[SHED_NPH];
 	uint32_t ph_min, ph_min_mva, ph_max_ma, ph_max_mva;
 	uint32_t ph_lo[SHED_NPH], ph_lo_mva[SHED_NPH];
@@ -607,7 +630,7 @@ _Static_assert(PHLOEM_SHED_WIN_MAX == 256, "whead must cover the window");
     // the site's import at or below its restore threshold
     predicate site_below(struct phloem_shed *s) =
       s->imp_lim == 0 ||
-      s->ch[s->ci[0].ch].p_mw <= s->site_restore_mw;
+      s->site_mw <= s->site_restore_mw;
     // no rule is shedding on the relay's circuit or the site
     predicate calm(struct phloem_shed *s, integer r) =
       s->ci[circ(s, r)].inst_ep == 0 && s->ci[circ(s, r)].therm_ep == 0 &&
@@ -1772,27 +1795,48 @@ static void shed_measure(struct phloem_shed *s, uint64_t dt)
 	}
 	for (i = 0; i < s->ncirc; i++)
 		s->ci[i].irms = s->ch[s->ci[i].ch].rms;
-	/*
-	 * Each phase's reference v^2 follows its cycles slowly: a few cycles
-	 * whose sets landed near the zeros barely move it; a real change of
-	 * the mains voltage is followed within a few tens of cycles.
-	 */
-	for (i = 0; n && w && i < s->nph; i++) {
-		/* mean_sq is in Q8 (shed_wmean()) */
-		uint64_t msq = s->ch[s->vch[i]].mean_sq >> 8;
-
-		if (!s->vref[i])
-			s->vref[i] = msq;
-		else
-			s->vref[i] = s->vref[i] - (s->vref[i] >> SHED_VREF_SHIFT) +
-				     (msq >> SHED_VREF_SHIFT);
-	}
 	/* hysteresis of the crossing detector follows the voltage */
 	if (s->v0 != SHED_NONE) {
 		int32_t h = (int32_t)(shed_isqrt(s->ch[s->v0].mean_sq) >> 3);
 
 		s->hyst = h > SHED_HYST_MIN ? h : SHED_HYST_MIN;
 	}
+}
+
+/* the relays whose circuit is on phase @p */
+static uint32_t shed_ph_relays(const struct phloem_shed *s, uint32_t p)
+{
+	uint32_t r, m = 0;
+
+	for (r = 0; r < s->nrel; r++)
+		if (s->ci[s->cfg.relay[r].circuit % PHLOEM_MAX_CIRCUITS].ph == p)
+			m |= 1U << r;
+	return m;
+}
+
+/*
+ * The channel a circuit's conductor heats by: its own, except circuit 0 of
+ * a three-phase site, whose phases heat each alone: its most loaded
+ * measured phase (*@p its index, else SHED_NPH).
+ */
+static uint32_t shed_hot_ch(const struct phloem_shed *s, uint32_t c,
+			    uint32_t *p)
+{
+	uint32_t ch = s->ci[c].ch % PHLOEM_MAX_CHANNELS, q;
+
+	*p = SHED_NPH;
+	if (c || s->nmph < 2)
+		return ch;
+	for (q = 0; q < SHED_NPH; q++) {
+		uint32_t k = s->pch[q];
+
+		if (k < s->nch && (*p == SHED_NPH ||
+				   s->ch[k].mean_sq > s->ch[ch].mean_sq)) {
+			ch = k;
+			*p = q;
+		}
+	}
+	return ch;
 }
 
 static void shed_thermal(struct phloem_shed *s, uint64_t dt)
@@ -1803,9 +1847,10 @@ static void shed_thermal(struct phloem_shed *s, uint64_t dt)
 	for (c = 0; c < s->ncirc; c++) {
 		struct shed_circ *ci = &s->ci[c];
 		const struct phloem_circuit_info *inf = &s->info.circuit[c];
-		uint64_t msq = s->ch[ci->ch].mean_sq;	/* (16 mA)^2 */
+		uint32_t hp, hch = shed_hot_ch(s, c, &hp);
+		uint64_t msq = s->ch[hch].mean_sq;	/* (16 mA)^2 */
 		uint64_t x2, mag;
-		uint32_t ma;
+		uint32_t ma, mask;
 		int heating;
 
 		/* x^2 = I^2 / In^2 in Q16: msq / 256 * 65536 / In^2 */
@@ -1845,11 +1890,16 @@ static void shed_thermal(struct phloem_shed *s, uint64_t dt)
 		if (!ci->therm_ep) {
 			ci->therm_ep = 1;
 			shed_event(s, PHLOEM_EV_OVERLOAD, PHLOEM_CAUSE_THERMAL,
-				   SHED_NONE, c, ci->ch, ma,
+				   SHED_NONE, c, hch, ma,
 				   s->cfg.circuit[c].limit_ma, s->now);
 		}
-		if (shed_one(s, c, SHED_U32_MAX, ci->ch, PHLOEM_CAUSE_THERMAL,
-			     ma, s->cfg.circuit[c].limit_ma, s->now))
+		/* the hot phase's relays first: shedding elsewhere cools none */
+		mask = hp < SHED_NPH ? shed_ph_relays(s, hp) : SHED_U32_MAX;
+		if (shed_one(s, c, mask, hch, PHLOEM_CAUSE_THERMAL, ma,
+			     s->cfg.circuit[c].limit_ma, s->now) ||
+		    (mask != SHED_U32_MAX &&
+		     shed_one(s, c, SHED_U32_MAX, hch, PHLOEM_CAUSE_THERMAL, ma,
+			      s->cfg.circuit[c].limit_ma, s->now)))
 			ci->therm_wait = 1;
 	}
 }
@@ -1872,7 +1922,7 @@ static void shed_site(struct phloem_shed *s)
 	uint32_t lim = s->imp_lim;
 	uint32_t cause = s->sig_cap && lim == s->sig_cap ?
 			 PHLOEM_CAUSE_GRID_SIGNAL : PHLOEM_CAUSE_SITE_IMPORT;
-	int32_t p = s->ch[s->ci[0].ch].p_mw;
+	int32_t p = s->site_mw;
 
 	if (!lim || s->state & PHLOEM_STATE_F_FAILSAFE || p <= (int64_t)lim) {
 		s->site_ep = 0;
@@ -1902,8 +1952,7 @@ static void shed_site(struct phloem_shed *s)
 #endif
 static int shed_site_below(const struct phloem_shed *s)
 {
-	return !s->imp_lim ||
-	       s->ch[s->ci[0].ch].p_mw <= (int64_t)s->site_restore_mw;
+	return !s->imp_lim || s->site_mw <= (int64_t)s->site_restore_mw;
 }
 
 /*
@@ -1977,7 +2026,7 @@ static int shed_headroom(const struct phloem_shed *s, uint32_t r,
 		return 0;
 	if (load && s->imp_lim && s->v0 != SHED_NONE) {
 		/* the load's power at the present voltage and a unity PF */
-		int64_t p = s->ch[s->ci[0].ch].p_mw;
+		int64_t p = s->site_mw;
 		uint64_t add = shed_div(load * s->ch[s->v0].rms, 1000, 0);
 		/* p <= the threshold (above), |p| < 2^31: room >= 0 */
 		int64_t room = (int64_t)s->site_restore_mw - p;
@@ -2458,17 +2507,6 @@ static void shed_restore(struct phloem_shed *s)
 /* Phase rules (docs/shedding.md, Phases)                              */
 /* ------------------------------------------------------------------ */
 
-/* the relays whose circuit is on phase @p */
-static uint32_t shed_ph_relays(const struct phloem_shed *s, uint32_t p)
-{
-	uint32_t r, m = 0;
-
-	for (r = 0; r < s->nrel; r++)
-		if (s->ci[s->cfg.relay[r].circuit % PHLOEM_MAX_CIRCUITS].ph == p)
-			m |= 1U << r;
-	return m;
-}
-
 /* each phase's current and apparent power in the cycle just closed */
 static void shed_ph_measure(struct phloem_shed *s)
 {
@@ -2498,6 +2536,25 @@ static void shed_ph_measure(struct phloem_shed *s)
 	if (!s->nmph) {
 		s->ph_min = 0;
 		s->ph_min_mva = 0;
+	}
+	/*
+	 * The site's net power: on a three-phase site the sum of every
+	 * measured phase's CT, not L1's alone (each < 2^31 in size: the sum
+	 * fits, and is clamped as a channel's is).
+	 */
+	if (s->nmph >= 2) {
+		int64_t sum = 0;
+
+		for (p = 0; p < SHED_NPH; p++)
+			if (s->pch[p] < s->nch)
+				sum += s->ch[s->pch[p]].p_mw;
+		if (sum > 0x7fffffff)
+			sum = 0x7fffffff;
+		if (sum < -0x7fffffff)
+			sum = -0x7fffffff;
+		s->site_mw = (int32_t)sum;
+	} else {
+		s->site_mw = s->ch[s->ci[0].ch].p_mw;
 	}
 	for (p = 0; p < SHED_NPH; p++) {
 		uint32_t q;
@@ -2992,7 +3049,7 @@ static void shed_sig_relays(struct phloem_shed *s, uint64_t trig)
 static void shed_sig_cap(struct phloem_shed *s, uint64_t trig)
 {
 	uint32_t left[PHLOEM_MAX_CIRCUITS], c, r, n, off, lim = s->imp_lim;
-	int32_t p = s->ch[s->ci[0].ch].p_mw;
+	int32_t p = s->site_mw;
 	uint64_t ma, drop, need;
 
 	if (!s->sig_cap || lim != s->sig_cap || p <= (int64_t)lim ||
@@ -3221,6 +3278,107 @@ static void shed_close(struct phloem_shed *s, uint64_t t_end, uint32_t freq)
 	s->cyc_start = t_end;
 	s->cyc.state = 0;	/* filled by phloem_shed_pop_cycle() */
 	shed_update_deadline(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* Phase coverage of the instantaneous windows                         */
+/* ------------------------------------------------------------------ */
+
+/*
+ * sin^2 at SHED_COV_N points of a half period, Q16: round(65536 *
+ * sin^2(pi j / SHED_COV_N)).
+ */
+static const uint32_t shed_sin2[SHED_COV_N] = {
+	    0,    70,   280,   630,  1117,  1739,  2494,  3379,
+	 4390,  5522,  6771,  8132,  9598, 11163, 12820, 14563,
+	16384, 18275, 20228, 22235, 24287, 26375, 28491, 30625,
+	32768, 34911, 37045, 39161, 41249, 43301, 45308, 47261,
+	49152, 50973, 52716, 54373, 55938, 57404, 58765, 60014,
+	61146, 62157, 63042, 63797, 64419, 64906, 65256, 65466,
+	65536, 65466, 65256, 64906, 64419, 63797, 63042, 62157,
+	61146, 60014, 58765, 57404, 55938, 54373, 52716, 50973,
+	49152, 47261, 45308, 43301, 41249, 39161, 37045, 34911,
+	32768, 30625, 28491, 26375, 24287, 22235, 20228, 18275,
+	16384, 14563, 12820, 11163,  9598,  8132,  6771,  5522,
+	 4390,  3379,  2494,  1739,  1117,   630,   280,    70,
+};
+
+/*
+ * The coverage's clock: SHED_COV_N steps a half period, from the measured
+ * frequency once there is one (the nominal period before), and how long a
+ * crossing stays good: 16 measured periods drift by under 2 degrees at the
+ * filter's 10 mHz, 4 nominal ones by 5 degrees at 1 Hz off.
+ */
+static void shed_cov_rate(struct phloem_shed *s)
+{
+	/* measured periods are at least 3/4 of 1/60 s: f < 2^17 mHz */
+	uint64_t f = s->fq_mhz < (1U << 17) ? s->fq_mhz : (1U << 17);
+	uint64_t inv;
+
+	if (f)
+		inv = shed_div(((uint64_t)2 * SHED_COV_N << 32) * f,
+			       1000000000000ULL, 0);
+	else
+		inv = shed_div((uint64_t)2 * SHED_COV_N << 32, s->period_ns, 0);
+	s->cov_inv = inv < SHED_COV_INV_MAX ? inv : SHED_COV_INV_MAX;
+	s->cov_age = (f ? SHED_COV_AGE_FQ : SHED_COV_AGE) * s->period_ns;
+}
+
+/*
+ * Each phase's upward crossings, for the coverage: the detector of
+ * shed_cycle_timing() on every phase's voltage, a crossing kept only when
+ * the sets on either side of it are at most a quarter period apart (its
+ * interpolated time is then good to a few degrees). The cycles, timed on
+ * v0 alone, do not depend on it.
+ */
+static void shed_cov_track(struct phloem_shed *s, const int32_t *h,
+			   const int32_t *hp)
+{
+	uint64_t dt = s->now - s->prev_t;
+	uint32_t p;
+
+	for (p = 0; p < s->nph; p++) {
+		int32_t x = h[s->vch[p]], xp = hp[s->vch[p]];
+
+		switch (s->cov_zc[p]) {
+		case SHED_ZC_WAIT_NEG:
+			if (x < -s->hyst)
+				s->cov_zc[p] = SHED_ZC_ARMED;
+			break;
+		case SHED_ZC_ARMED:
+			if (x < 0)
+				break;
+			s->cov_zc[p] = SHED_ZC_WAIT_POS;
+			/* dt <= T/4 and -xp < 2^31: the product < 2^54 */
+			if (s->have_prev && xp < 0 && dt <= s->period_ns / 4) {
+				s->cov_at[p] = s->prev_t +
+					shed_div(dt * (uint64_t)(-(int64_t)xp),
+						 (uint64_t)((int64_t)x - xp), 0);
+				s->cov_ok[p] = 1;
+			}
+			break;
+		default:
+			if (x > s->hyst)
+				s->cov_zc[p] = SHED_ZC_WAIT_NEG;
+			break;
+		}
+	}
+}
+
+/* sin^2 (Q16) of phase @p's wave at this set; SHED_COV_HALF if unknown */
+static uint32_t shed_cov(const struct phloem_shed *s, uint32_t p)
+{
+	uint64_t d;
+	uint32_t k;
+
+	if (!s->cov_ok[p] || s->cov_at[p] > s->now)
+		return SHED_COV_HALF;
+	d = s->now - s->cov_at[p];
+	if (d > s->cov_age)
+		return SHED_COV_HALF;
+	/* d < 2^34 (16 periods of at most 1 s), cov_inv <= 2^20; k < 2^22 */
+	k = (uint32_t)((d * s->cov_inv + (1ULL << 31)) >> 32);
+	return shed_sin2[k % SHED_COV_N];
 }
 
 /* ------------------------------------------------------------------ */
@@ -3532,6 +3690,7 @@ void phloem_shed_init(struct phloem_shed *s, const struct phloem_info *info,
 	s->cyc_start = now_ns;
 	s->period_ns = 1000000000U / info->mains_hz;
 	shed_update_deadline(s);
+	shed_cov_rate(s);
 	s->hyst = SHED_HYST_MIN;
 	s->zc_state = SHED_ZC_WAIT_NEG;
 	s->last_restore = SHED_NEVER;
@@ -3659,6 +3818,7 @@ static void shed_crossing(struct phloem_shed *s, uint64_t tc)
 	s->last_zc = tc;
 	s->have_zc = 1;
 	shed_update_deadline(s);
+	shed_cov_rate(s);
 }
 
 /* Zero crossings of v0 and the no-mains fallback; before accumulating. */
@@ -3726,14 +3886,16 @@ static void shed_instant(struct phloem_shed *s, uint32_t c, uint64_t msq)
  * The sets of a sampler that stalls close to the 10 ms period of i^2 land
  * at nearly one phase of the wave: a whole-cycle window of 4 to 7 sets at
  * two or three phases near the zeros read a 1.5x overload (56 A^2) as 19
- * to 24 A^2, for a cycle and more. The voltage of the circuit's phase,
- * sampled in the same sets and weighed alike, shows it: its window's mean
- * square falls short of the phase's reference. Under 3/4 of it, the
- * current's is scaled by reference / window (at most SHED_VCOV_MAX):
- * exact for a load in phase with its voltage, high for one out of phase
- * (an earlier shed, only on a sampler that lost its phase coverage), and
- * never lower than the window itself. The divisions run only then, or on
- * the way to a shed.
+ * to 24 A^2, for a cycle and more. Where each set fell in the wave of the
+ * circuit's phase (shed_cov()), weighed as its current, shows it: the
+ * window's mean of sin^2 falls short of 1/2. Under 7/8 of 1/2, the
+ * current's mean square is scaled by (1/2) / mean (at most
+ * SHED_VCOV_MAX): exact for a load in phase with its voltage, high for one
+ * out of phase (an earlier shed, only on a sampler that lost its phase
+ * coverage), and never lower than the window itself. It is the sets'
+ * timing, not the voltage's size: a sag or a swell changes nothing (the
+ * voltage's mean square did, and a sag to 70 % read every current 1.43x
+ * high). The divisions run only then, or on the way to a shed.
  */
 static bool shed_window_over(const struct phloem_shed *s,
 			     const struct shed_circ *ci, uint64_t xw,
@@ -3742,7 +3904,7 @@ static bool shed_window_over(const struct phloem_shed *s,
 	uint64_t w = s->wwsum - xw;
 	uint64_t sum = ci->wsum - ci->win[s->whead] * xw;
 	uint32_t p = ci->ph;
-	uint64_t vref, vs, k;
+	uint64_t cs, k;
 
 	if (sum > ci->thr2 * w) {
 		*msq = shed_div(sum + w - 1, w, 0);
@@ -3750,13 +3912,13 @@ static bool shed_window_over(const struct phloem_shed *s,
 	}
 	if (p >= SHED_NPH || p >= s->nph)
 		return false;
-	vref = s->vref[p];
-	vs = s->vsum[p] - s->vwin[p][s->whead] * xw;
-	/* covered: vs >= 3/4 vref w (vref < 2^44, w < 2^18: no overflow) */
-	if (!vref || vs >> 2 >= (vref >> 4) * w * 3)
+	cs = s->csum[p] - (uint64_t)s->cwin[p][s->whead] * xw;
+	/* covered: mean sin^2 >= 7/8 of 1/2 (cs < 2^42, w < 2^18) */
+	if (cs >= (uint64_t)(SHED_COV_HALF / 8 * 7) * w)
 		return false;
-	vs = shed_div(vs, w, 0);
-	k = vs ? shed_div(vref << 8, vs, 0) : SHED_U64_MAX;
+	/* k = (1/2) / mean sin^2, Q8 */
+	k = cs ? shed_div((uint64_t)SHED_COV_HALF * 256 * w, cs, 0) :
+		 SHED_U64_MAX;
 	if (k > (SHED_VCOV_MAX << 8))
 		k = SHED_VCOV_MAX << 8;
 	*msq = (shed_div(sum + w - 1, w, 0) * k) >> 8;
@@ -3819,6 +3981,7 @@ bool phloem_shed_sample(struct phloem_shed *s, const int32_t *raw,
 	}
 
 	shed_cycle_timing(s, h, hp, s->now);
+	shed_cov_track(s, h, hp);
 	/* a stage's operate delay ends between crossings: on time */
 	if (s->now >= s->fq_due)
 		shed_freq_rule(s);
@@ -3895,8 +4058,11 @@ bool phloem_shed_sample(struct phloem_shed *s, const int32_t *raw,
 		for (i = 0; i < s->ncirc; i++)
 			s->ci[i].wsum -= s->ci[i].win[s->whead] *
 					 s->ww[s->whead];
-		for (i = 0; i < s->nph; i++)
+		for (i = 0; i < s->nph; i++) {
 			s->vsum[i] -= s->vwin[i][s->whead] * s->ww[s->whead];
+			s->csum[i] -= (uint64_t)s->cwin[i][s->whead] *
+				      s->ww[s->whead];
+		}
 		s->wwsum -= s->ww[s->whead];
 		s->whead = (s->whead + 1) & (PHLOEM_SHED_WIN_MAX - 1);
 		s->wn--;
@@ -3907,8 +4073,15 @@ bool phloem_shed_sample(struct phloem_shed *s, const int32_t *raw,
 	s->wwsum += w;
 	s->wn++;
 	for (i = 0; i < s->nph; i++) {
+		uint32_t c = shed_cov(s, i);
+		/* the trapezoid of the currents' squares, over the same time */
+		uint32_t cw = (c + (first ? c : s->pcs[i])) >> 1;
+
 		s->vwin[i][slot] = sq[s->vch[i]];
 		s->vsum[i] += sq[s->vch[i]] * w;
+		s->pcs[i] = c;
+		s->cwin[i][slot] = cw;
+		s->csum[i] += (uint64_t)cw * w;
 	}
 	/*
 	 * A window is judged only when a few samples cover at least half of
@@ -4105,7 +4278,7 @@ void phloem_shed_status(const struct phloem_shed *s, struct phloem_status *st,
 	st->state = shed_state(s);
 	st->time_ns = now;
 	st->lease_left_ms = s->leased ? shed_left_ms(s->lease_until, now) : 0;
-	st->site_p_mw = s->ch[s->ci[0].ch].p_mw;
+	st->site_p_mw = s->site_mw;
 	st->freq_mhz = s->freq_mhz;
 	st->vrms_mv = s->v0 == SHED_NONE ? 0 : s->ch[s->v0].rms;
 	for (i = 0; i < PHLOEM_MAX_CIRCUITS; i++) {

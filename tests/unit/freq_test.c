@@ -26,20 +26,6 @@
 #define EN50160_H3	0.05
 #define EN50160_H5	0.06
 
-static struct sim *sim_new(uint32_t hz)
-{
-	struct sim *m = calloc(1, sizeof(*m));
-
-	sim_default(m, hz, 4000);
-	return m;
-}
-
-static void sim_del(struct sim *m)
-{
-	sim_free(m);
-	free(m);
-}
-
 static void stage(struct sim *m, int k, uint32_t thr, uint32_t delay_ms,
 		  uint32_t hyst, uint32_t restore_ms, uint8_t lo, uint8_t hi)
 {
@@ -69,25 +55,13 @@ static uint32_t est(const struct sim *m)
 	return st.freq_est_mhz;
 }
 
-/* first event of @kind with @cause at or after @from, or -1 */
-static int find_cause(const struct sim *m, int from, uint32_t kind,
-		      uint32_t cause)
-{
-	int i;
-
-	for (i = from; (i = sim_find(m, i, kind)) >= 0; i++)
-		if (m->ev[i].ev.cause == cause)
-			return i;
-	return -1;
-}
-
 /* relays shed by the frequency rule since event @from, as a bitmap */
 static uint32_t freq_shed(const struct sim *m, int from)
 {
 	uint32_t b = 0;
 	int i;
 
-	for (i = from; (i = find_cause(m, i, PHLOEM_EV_SHED,
+	for (i = from; (i = sim_find_cause(m, i, PHLOEM_EV_SHED,
 				       PHLOEM_CAUSE_UNDER_FREQ)) >= 0; i++)
 		b |= BIT(m->ev[i].ev.relay);
 	return b;
@@ -140,7 +114,7 @@ struct acc_case {
 static void check_accuracy(struct __test_metadata *_metadata,
 			   const struct acc_case *c)
 {
-	struct sim *m = sim_new(c->hz);
+	struct sim *m = sim_new(c->hz, 4000);
 	double worst, med;
 
 	m->freq = c->f;
@@ -210,7 +184,7 @@ TEST(one_bad_crossing)
 	unsigned int k, v;
 
 	for (v = 0; v < sizeof(volts) / sizeof(volts[0]); v++) {
-		struct sim *m = sim_new(50);
+		struct sim *m = sim_new(50, 4000);
 		uint32_t lo = UINT32_MAX, hi = 0;
 
 		stage(m, 0, 49900, 0, 0, 1000, 0, 255);
@@ -253,7 +227,7 @@ TEST(one_bad_crossing)
  */
 TEST(misstamped_reads_no_false_stage)
 {
-	struct sim *m = sim_new(50);
+	struct sim *m = sim_new(50, 4000);
 	uint32_t lo = UINT32_MAX, hi = 0, f, unknown = 0;
 	uint64_t end;
 
@@ -291,7 +265,7 @@ TEST(misstamped_reads_no_false_stage)
 /* a step to 48.8 Hz operates stage A only, after its delay; B stays idle */
 TEST(step_operates_one_stage)
 {
-	struct sim *m = sim_new(50);
+	struct sim *m = sim_new(50, 4000);
 	struct phloem_status st;
 	uint64_t t0;
 	int i0, e;
@@ -304,7 +278,7 @@ TEST(step_operates_one_stage)
 	t0 = m->ns;
 	m->freq = 48.8;
 	sim_run_ms(m, 1000);
-	e = find_cause(m, i0, PHLOEM_EV_FREQ, PHLOEM_CAUSE_UNDER_FREQ);
+	e = sim_find_cause(m, i0, PHLOEM_EV_FREQ, PHLOEM_CAUSE_UNDER_FREQ);
 	ASSERT_GE(e, 0);
 	EXPECT_EQ(0, m->ev[e].ev.backoff);		/* stage A */
 	EXPECT_EQ(49000, m->ev[e].ev.limit);
@@ -333,7 +307,7 @@ TEST(step_operates_one_stage)
  */
 TEST(held_then_restored)
 {
-	struct sim *m = sim_new(50);
+	struct sim *m = sim_new(50, 4000);
 	struct phloem_status st;
 	uint64_t t_back;
 	int i0, e, r1, r2;
@@ -368,7 +342,7 @@ TEST(held_then_restored)
 	m->freq = 49.95;
 	t_back = m->ns;
 	sim_run_ms(m, 6000);
-	e = find_cause(m, i0, PHLOEM_EV_FREQ, PHLOEM_CAUSE_FREQ_OK);
+	e = sim_find_cause(m, i0, PHLOEM_EV_FREQ, PHLOEM_CAUSE_FREQ_OK);
 	ASSERT_GE(e, 0);
 	TH_LOG("released %.0f ms after the frequency came back (restore 2000)",
 	       (m->ev[e].t - t_back) / 1e6);
@@ -403,7 +377,7 @@ static void check_ramp(struct __test_metadata *_metadata, double rate,
 	static const uint32_t bits[3] = {
 		BIT(SIM_EV) | BIT(SIM_HEATER), BIT(SIM_DRYER) | BIT(SIM_OVEN),
 		BIT(SIM_PUMP) };
-	struct sim *m = sim_new(50);
+	struct sim *m = sim_new(50, 4000);
 	uint64_t t0;
 	int i0, k, from;
 
@@ -418,7 +392,7 @@ static void check_ramp(struct __test_metadata *_metadata, double rate,
 	from = i0;
 	for (k = 0; k < 3; k++) {
 		double cross = t0 + (50.0 - thr[k] / 1000.0) / rate * 1e9;
-		int e = find_cause(m, from, PHLOEM_EV_FREQ,
+		int e = sim_find_cause(m, from, PHLOEM_EV_FREQ,
 				   PHLOEM_CAUSE_UNDER_FREQ);
 		double late;
 		uint32_t shed = 0;
@@ -459,7 +433,7 @@ TEST(ramps_0_1_to_2_hz_s)
 /* a ramp with harmonics and noise that stops 200 mHz above a stage */
 TEST(ramp_stops_short_no_false_stage)
 {
-	struct sim *m = sim_new(50);
+	struct sim *m = sim_new(50, 4000);
 
 	m->h3 = EN50160_H3;
 	m->h5 = EN50160_H5;
@@ -482,7 +456,7 @@ TEST(ramp_stops_short_no_false_stage)
  */
 TEST(offgrid_inverter_shift)
 {
-	struct sim *m = sim_new(50);
+	struct sim *m = sim_new(50, 4000);
 	struct phloem_status st;
 	int i0, e;
 
@@ -498,13 +472,13 @@ TEST(offgrid_inverter_shift)
 	/* battery recovered: back to 50 Hz, relays come back */
 	sim_freq_ramp(m, 0.5, 50.0);
 	sim_run_ms(m, 10000);
-	EXPECT_GE(find_cause(m, i0, PHLOEM_EV_FREQ, PHLOEM_CAUSE_FREQ_OK), 0);
+	EXPECT_GE(sim_find_cause(m, i0, PHLOEM_EV_FREQ, PHLOEM_CAUSE_FREQ_OK), 0);
 	EXPECT_EQ(ALL_RELAYS, phloem_shed_relays(m->s));
 	/* battery full: the inverter shifts up to curtail PV */
 	i0 = m->nev;
 	sim_freq_ramp(m, 1.0, 51.5);
 	sim_run_ms(m, 3000);
-	e = find_cause(m, i0, PHLOEM_EV_FREQ, PHLOEM_CAUSE_OVER_FREQ);
+	e = sim_find_cause(m, i0, PHLOEM_EV_FREQ, PHLOEM_CAUSE_OVER_FREQ);
 	ASSERT_GE(e, 0);
 	EXPECT_EQ(PHLOEM_FREQ_STAGES, m->ev[e].ev.backoff);
 	EXPECT_EQ(51000, m->ev[e].ev.limit);
@@ -515,7 +489,7 @@ TEST(offgrid_inverter_shift)
 	EXPECT_EQ(ALL_RELAYS, phloem_shed_relays(m->s));
 	sim_freq_ramp(m, -1.0, 50.0);
 	sim_run_ms(m, 3000);
-	EXPECT_GE(find_cause(m, e + 1, PHLOEM_EV_FREQ, PHLOEM_CAUSE_FREQ_OK), 0);
+	EXPECT_GE(sim_find_cause(m, e + 1, PHLOEM_EV_FREQ, PHLOEM_CAUSE_FREQ_OK), 0);
 	sim_status(m, &st);
 	EXPECT_FALSE(st.state & PHLOEM_STATE_F_OVER_FREQ);
 	sim_del(m);
@@ -524,7 +498,7 @@ TEST(offgrid_inverter_shift)
 /* off by default: a 47 Hz grid sheds nothing without stages */
 TEST(default_off)
 {
-	struct sim *m = sim_new(50);
+	struct sim *m = sim_new(50, 4000);
 	struct phloem_status st;
 
 	sim_start(m);
@@ -543,7 +517,7 @@ TEST(default_off)
 /* a critical relay in a stage's range is never shed */
 TEST(critical_never_shed)
 {
-	struct sim *m = sim_new(50);
+	struct sim *m = sim_new(50, 4000);
 
 	stage(m, 0, 49500, 0, 0, 1000, 0, 255);
 	sim_start(m);
@@ -558,7 +532,7 @@ TEST(critical_never_shed)
 /* the limits phloem_shed_check_config() enforces, and nothing changes */
 TEST(config_check)
 {
-	struct sim *m = sim_new(50);
+	struct sim *m = sim_new(50, 4000);
 	struct phloem_config c, got;
 
 	sim_start(m);
@@ -601,7 +575,7 @@ TEST(config_check)
 /* switching a stage off by configuration releases its relays */
 TEST(config_off_releases)
 {
-	struct sim *m = sim_new(50);
+	struct sim *m = sim_new(50, 4000);
 	struct phloem_status st;
 	int i0;
 
@@ -627,7 +601,7 @@ TEST(config_off_releases)
 /* mains lost: the filtered frequency becomes unknown, no stage operates */
 TEST(no_mains_no_stage)
 {
-	struct sim *m = sim_new(50);
+	struct sim *m = sim_new(50, 4000);
 
 	three_stages(m, 0);
 	sim_start(m);

@@ -21,90 +21,22 @@
 #define MS		1000000ULL
 #define GRACE_MS	2000U
 
-enum { V1, V2, V3, I_SITE1, I_KITCHEN, I_GARAGE, I_SITE2, I_SITE3, NCH };
-
+/* shed_sim's three-phase house, with the phase rules' grace of the tests */
 static struct sim *house3(void)
 {
-	static const struct {
-		const char *name;
-		uint8_t kind, phase, circuit;
-		uint32_t scale;
-	} ch[NCH] = {
-		[V1] = { "v0", PHLOEM_CHAN_VOLTAGE, V1, PHLOEM_NONE, 250000 },
-		[V2] = { "v1", PHLOEM_CHAN_VOLTAGE, V2, PHLOEM_NONE, 250000 },
-		[V3] = { "v2", PHLOEM_CHAN_VOLTAGE, V3, PHLOEM_NONE, 250000 },
-		[I_SITE1] = { "i0", PHLOEM_CHAN_CURRENT, V1, 0, 100000 },
-		[I_KITCHEN] = { "i1", PHLOEM_CHAN_CURRENT, V1, 1, 80000 },
-		[I_GARAGE] = { "i2", PHLOEM_CHAN_CURRENT, V2, 2, 50000 },
-		[I_SITE2] = { "i3", PHLOEM_CHAN_CURRENT, V2, 0, 100000 },
-		[I_SITE3] = { "i4", PHLOEM_CHAN_CURRENT, V3, 0, 100000 },
-	};
-	struct sim *m = calloc(1, sizeof(*m));
-	uint32_t i;
+	struct sim *m = sim_new(50, 4000);
 
-	sim_default(m, 50, 4000);
-	m->info.nchannels = NCH;
-	m->cfg.nchannels = NCH;
-	for (i = 0; i < NCH; i++) {
-		strcpy(m->info.chan[i].name, ch[i].name);
-		m->info.chan[i].kind = ch[i].kind;
-		m->info.chan[i].phase = ch[i].phase;
-		m->info.chan[i].circuit = ch[i].circuit;
-		m->info.chan[i].bits = 12;
-		m->cfg.cal[i].scale_uunit = ch[i].scale;
-		m->cfg.cal[i].offset_lsb = 2048;
-	}
-	m->info.circuit[0].channel = I_SITE1;
-	m->info.circuit[1].channel = I_KITCHEN;
-	m->info.circuit[2].channel = I_GARAGE;
-	m->three_phase = true;
-	m->phase_a[0] = 1;
-	m->phase_a[1] = 1;
-	m->phase_a[2] = 1;
-	m->relay_a[SIM_EV] = 4;
-	m->relay_a[SIM_HEATER] = 4;
-	m->relay_a[SIM_DRYER] = 3;
-	m->relay_a[SIM_OVEN] = 6;
+	sim_three_phase(m);
 	m->cfg.phase_grace_ms = GRACE_MS;
 	return m;
 }
 
-static void house_del(struct sim *m)
-{
-	sim_free(m);
-	free(m);
-}
-
-/* the first event of @kind with @cause from @from, or -1 */
-static int find_cause(const struct sim *m, int from, uint32_t kind,
-		      uint32_t cause)
-{
-	int e;
-
-	for (e = sim_find(m, from, kind); e >= 0; e = sim_find(m, e + 1, kind))
-		if (m->ev[e].ev.cause == cause)
-			return e;
-	return -1;
-}
-
-static int count_cause(const struct sim *m, int from, uint32_t kind,
-		       uint32_t cause)
-{
-	int e, n = 0;
-
-	for (e = find_cause(m, from, kind, cause); e >= 0;
-	     e = find_cause(m, e + 1, kind, cause))
-		n++;
-	return n;
-}
-
 TEST(single_phase_unchanged)
 {
-	struct sim *m = calloc(1, sizeof(*m));
+	struct sim *m = sim_new(50, 4000);
 	struct phloem_status st;
 	struct phloem_config c;
 
-	sim_default(m, 50, 4000);
 	sim_start(m);
 	ASSERT_TRUE(sim_settle(m));
 	sim_status(m, &st);
@@ -128,7 +60,7 @@ TEST(single_phase_unchanged)
 	c = m->cfg;
 	c.imbalance_mva = 4600000;
 	EXPECT_EQ(PHLOEM_SHED_EINVAL, phloem_shed_check_config(&m->info, &c));
-	house_del(m);
+	sim_del(m);
 }
 
 TEST(check_config_phase_fields)
@@ -151,11 +83,11 @@ TEST(check_config_phase_fields)
 	EXPECT_EQ(PHLOEM_SHED_EINVAL, phloem_shed_check_config(&m->info, &c));
 	/* L3's CT gone: no limit on it, the imbalance still has two */
 	c.phase_grace_ms = 0;
-	m->info.chan[I_SITE3].circuit = PHLOEM_NONE;
+	m->info.chan[SIM3_ISITE3].circuit = PHLOEM_NONE;
 	EXPECT_EQ(PHLOEM_SHED_EINVAL, phloem_shed_check_config(&m->info, &c));
 	c.phase_limit_ma[2] = 0;
 	EXPECT_EQ(0, phloem_shed_check_config(&m->info, &c));
-	house_del(m);
+	sim_del(m);
 }
 
 TEST(off_by_default_status_measures)
@@ -184,7 +116,76 @@ TEST(off_by_default_status_measures)
 	EXPECT_EQ(st.phase_mva[0] - st.phase_mva[2], st.imbalance_mva);
 	EXPECT_LE(abs((int)st.imbalance_ma - 12500), 600);
 	EXPECT_FALSE(st.state & PHLOEM_STATE_F_PHASE);
-	house_del(m);
+	sim_del(m);
+}
+
+/*
+ * The site's net power on a three-phase site is every phase's CT, not L1's
+ * alone: 13.5 + 8.5 + 1 A at 230 V is 5.29 kW, L1 3.1 kW. Up to d7dffb1
+ * the site import rule and site_p_mw read L1 only, and a 4 kW import
+ * limit never shed.
+ */
+TEST(site_import_sums_the_phases)
+{
+	struct sim *m = house3();
+	struct phloem_status st;
+	double want = 0;
+	int i0, e;
+	uint32_t p;
+
+	sim_start(m);
+	ASSERT_TRUE(sim_settle(m));
+	for (p = 0; p < 3; p++)
+		want += sim_phase_a(m, p) * m->vrms;
+	sim_run_ms(m, 100);
+	sim_status(m, &st);
+	EXPECT_LE(fabs(st.site_p_mw / 1000.0 - want), 0.03 * want)
+		TH_LOG("site %d mW, want %.0f W", st.site_p_mw, want);
+	m->cfg.site_import_limit_mw = 4000000;
+	ASSERT_EQ(0, phloem_shed_set_config(m->s, &m->cfg, m->ns));
+	i0 = m->nev;
+	sim_run_ms(m, m->cfg.site_import_grace_ms + 500);
+	e = sim_find_cause(m, i0, PHLOEM_EV_SHED, PHLOEM_CAUSE_SITE_IMPORT);
+	ASSERT_GE(e, 0);
+	EXPECT_EQ(4000000, m->ev[e].ev.limit);
+	EXPECT_GT(m->ev[e].ev.value, 4000000);
+	/* the ev first (priority 10) */
+	EXPECT_EQ(SIM_EV, m->ev[e].ev.relay);
+	sim_del(m);
+}
+
+/*
+ * Circuit 0's thermal rule heats by its most loaded phase, and sheds that
+ * phase's relays: L2 at 73.5 A on the 63 A incomer (L1 13.5 A). Up to
+ * d7dffb1 it heated by L1's CT alone and stayed cold.
+ */
+TEST(site_thermal_hot_phase)
+{
+	struct sim *m = house3();
+	struct phloem_status st;
+	int i0, e;
+
+	sim_start(m);
+	ASSERT_TRUE(sim_settle(m));
+	i0 = m->nev;
+	m->phase_a[1] = 66;
+	sim_run_ms(m, 10000);
+	sim_status(m, &st);
+	/* x^2 - 1 = 0.36: 10 s is 6 % of the 60 s budget */
+	EXPECT_GE(st.circuit[0].heat_permille, 45);
+	EXPECT_LE(st.circuit[0].heat_permille, 75);
+	e = -1;
+	while (e < 0 && sim_now_ms(m) < 200000) {
+		sim_run_ms(m, 1000);
+		e = sim_find_cause(m, i0, PHLOEM_EV_SHED, PHLOEM_CAUSE_THERMAL);
+	}
+	ASSERT_GE(e, 0);
+	EXPECT_EQ(0, m->ev[e].ev.circuit);
+	EXPECT_EQ(SIM3_ISITE2, m->ev[e].ev.channel);
+	/* L2's relays by priority: the oven (40), not L1's ev (10) */
+	EXPECT_EQ(SIM_OVEN, m->ev[e].ev.relay);
+	EXPECT_GT(m->ev[e].ev.value, 63000);
+	sim_del(m);
 }
 
 /* L2 over its limit: its relays by priority, never L1's lower ones */
@@ -200,21 +201,21 @@ TEST(phase_limit_sheds_its_phase)
 	ASSERT_EQ(0, phloem_shed_set_config(m->s, &m->cfg, m->ns));
 	i0 = m->nev;
 	sim_run_ms(m, 100);
-	o = find_cause(m, i0, PHLOEM_EV_OVERLOAD, PHLOEM_CAUSE_PHASE);
+	o = sim_find_cause(m, i0, PHLOEM_EV_OVERLOAD, PHLOEM_CAUSE_PHASE);
 	ASSERT_GE(o, 0);
-	EXPECT_EQ(I_SITE2, m->ev[o].ev.channel);
+	EXPECT_EQ(SIM3_ISITE2, m->ev[o].ev.channel);
 	EXPECT_EQ(7000, m->ev[o].ev.limit);
 	EXPECT_GT(m->ev[o].ev.value, 7000);
 	sim_run_ms(m, GRACE_MS + 500);
-	e = find_cause(m, i0, PHLOEM_EV_SHED, PHLOEM_CAUSE_PHASE);
+	e = sim_find_cause(m, i0, PHLOEM_EV_SHED, PHLOEM_CAUSE_PHASE);
 	ASSERT_GE(e, 0);
 	/* the oven (40) before the pump (50); the ev (10) is on L1 */
 	EXPECT_EQ(SIM_OVEN, m->ev[e].ev.relay);
-	EXPECT_EQ(I_SITE2, m->ev[e].ev.channel);
+	EXPECT_EQ(SIM3_ISITE2, m->ev[e].ev.channel);
 	EXPECT_GE(m->ev[e].t - m->ev[o].t, GRACE_MS * MS);
 	EXPECT_LE(m->ev[e].t - m->ev[o].t, GRACE_MS * MS + 25 * MS);
 	sim_run_ms(m, 5000);
-	EXPECT_EQ(1, count_cause(m, i0, PHLOEM_EV_SHED, PHLOEM_CAUSE_PHASE));
+	EXPECT_EQ(1, sim_count_cause(m, i0, PHLOEM_EV_SHED, PHLOEM_CAUSE_PHASE));
 	sim_status(m, &st);
 	EXPECT_EQ(PHLOEM_RELAY_SHED, st.relay[SIM_OVEN].reason);
 	EXPECT_TRUE(st.relay[SIM_EV].on);
@@ -222,7 +223,7 @@ TEST(phase_limit_sheds_its_phase)
 	EXPECT_FALSE(st.state & PHLOEM_STATE_F_PHASE);
 	/* 2.5 A + 6 A is above 80 % of 7 A: held by its phase */
 	EXPECT_EQ(PHLOEM_HOLD_PHASE, st.hold[SIM_OVEN]);
-	house_del(m);
+	sim_del(m);
 }
 
 /*
@@ -250,7 +251,7 @@ TEST(phase_restore_waits_for_its_phase)
 	EXPECT_EQ(PHLOEM_RELAY_SHED, st.relay[SIM_OVEN].reason);
 	EXPECT_EQ(PHLOEM_HOLD_PHASE, st.hold[SIM_OVEN]);
 	EXPECT_EQ(0, sim_count(m, 0, PHLOEM_EV_RESTORE) -
-		     count_cause(m, 0, PHLOEM_EV_RESTORE, PHLOEM_CAUSE_NONE));
+		     sim_count_cause(m, 0, PHLOEM_EV_RESTORE, PHLOEM_CAUSE_NONE));
 	/*
 	 * The oven draws 3.5 A now: its estimate (6 A) still does not fit,
 	 * its attempt at the end of the garage's max hold does, and it stays
@@ -259,11 +260,11 @@ TEST(phase_restore_waits_for_its_phase)
 	m->relay_a[SIM_OVEN] = 3.5;
 	r0 = m->nev;
 	sim_run_ms(m, 60000);
-	EXPECT_GE(find_cause(m, r0, PHLOEM_EV_RESTORE, PHLOEM_CAUSE_HOLD), 0);
-	EXPECT_EQ(-1, find_cause(m, r0, PHLOEM_EV_SHED, PHLOEM_CAUSE_PHASE));
+	EXPECT_GE(sim_find_cause(m, r0, PHLOEM_EV_RESTORE, PHLOEM_CAUSE_HOLD), 0);
+	EXPECT_EQ(-1, sim_find_cause(m, r0, PHLOEM_EV_SHED, PHLOEM_CAUSE_PHASE));
 	sim_status(m, &st);
 	EXPECT_TRUE(st.relay[SIM_OVEN].on);
-	house_del(m);
+	sim_del(m);
 }
 
 /*
@@ -282,20 +283,20 @@ TEST(imbalance_sheds_most_loaded_phase)
 	m->cfg.relay[SIM_OVEN].priority = 5;
 	sim_start(m);
 	ASSERT_TRUE(sim_settle(m));
-	o = find_cause(m, 0, PHLOEM_EV_OVERLOAD, PHLOEM_CAUSE_IMBALANCE);
+	o = sim_find_cause(m, 0, PHLOEM_EV_OVERLOAD, PHLOEM_CAUSE_IMBALANCE);
 	ASSERT_GE(o, 0);
-	EXPECT_EQ(I_SITE1, m->ev[o].ev.channel);
+	EXPECT_EQ(SIM3_ISITE1, m->ev[o].ev.channel);
 	EXPECT_EQ(8000, m->ev[o].ev.limit);
 	sim_status(m, &st);
 	EXPECT_EQ(PHLOEM_PHASE_HEAVY, st.phase_state[0]);
 	EXPECT_TRUE(st.state & PHLOEM_STATE_F_PHASE);
 	sim_run_ms(m, 3 * GRACE_MS + 500);
-	for (e = find_cause(m, 0, PHLOEM_EV_SHED, PHLOEM_CAUSE_IMBALANCE);
-	     e >= 0; e = find_cause(m, e + 1, PHLOEM_EV_SHED,
+	for (e = sim_find_cause(m, 0, PHLOEM_EV_SHED, PHLOEM_CAUSE_IMBALANCE);
+	     e >= 0; e = sim_find_cause(m, e + 1, PHLOEM_EV_SHED,
 				    PHLOEM_CAUSE_IMBALANCE), n++) {
 		EXPECT_NE(SIM_OVEN, m->ev[e].ev.relay);
 		EXPECT_NE(SIM_PUMP, m->ev[e].ev.relay);
-		EXPECT_EQ(I_SITE1, m->ev[e].ev.channel);
+		EXPECT_EQ(SIM3_ISITE1, m->ev[e].ev.channel);
 		if (prev)
 			EXPECT_GE(m->ev[e].t - prev, GRACE_MS * MS);
 		prev = m->ev[e].t;
@@ -308,7 +309,7 @@ TEST(imbalance_sheds_most_loaded_phase)
 	EXPECT_TRUE(st.relay[SIM_OVEN].on);
 	EXPECT_LE(st.imbalance_ma, 8000);
 	EXPECT_FALSE(st.state & PHLOEM_STATE_F_PHASE);
-	house_del(m);
+	sim_del(m);
 }
 
 /*
@@ -323,22 +324,22 @@ TEST(unmeasured_phase_untouched)
 	struct phloem_status st;
 	int e;
 
-	m->info.chan[I_SITE3].circuit = PHLOEM_NONE;
-	m->info.chan[I_GARAGE].phase = V3;
+	m->info.chan[SIM3_ISITE3].circuit = PHLOEM_NONE;
+	m->info.chan[SIM3_IGARAGE].phase = SIM3_V3;
 	m->cfg.imbalance_ma = 8000;
 	m->cfg.relay[SIM_OVEN].priority = 5;
 	sim_start(m);
 	ASSERT_TRUE(sim_settle(m));
 	sim_run_ms(m, 3 * GRACE_MS + 500);
-	for (e = find_cause(m, 0, PHLOEM_EV_SHED, PHLOEM_CAUSE_IMBALANCE);
-	     e >= 0; e = find_cause(m, e + 1, PHLOEM_EV_SHED,
+	for (e = sim_find_cause(m, 0, PHLOEM_EV_SHED, PHLOEM_CAUSE_IMBALANCE);
+	     e >= 0; e = sim_find_cause(m, e + 1, PHLOEM_EV_SHED,
 				    PHLOEM_CAUSE_IMBALANCE))
 		EXPECT_EQ(1, m->cfg.relay[m->ev[e].ev.relay].circuit);
 	sim_status(m, &st);
 	EXPECT_EQ(PHLOEM_PHASE_NONE, st.phase_state[2]);
 	EXPECT_TRUE(st.relay[SIM_OVEN].on);
 	EXPECT_EQ(PHLOEM_RELAY_SHED, st.relay[SIM_EV].reason);
-	house_del(m);
+	sim_del(m);
 }
 
 /* the same in apparent power only: 4.6 kVA at 230 V is 20 A */
@@ -352,13 +353,13 @@ TEST(imbalance_va)
 	sim_start(m);
 	ASSERT_TRUE(sim_settle(m));
 	sim_run_ms(m, GRACE_MS + 500);
-	e = find_cause(m, 0, PHLOEM_EV_SHED, PHLOEM_CAUSE_IMBALANCE_VA);
+	e = sim_find_cause(m, 0, PHLOEM_EV_SHED, PHLOEM_CAUSE_IMBALANCE_VA);
 	ASSERT_GE(e, 0);
 	EXPECT_EQ(SIM_EV, m->ev[e].ev.relay);
 	EXPECT_EQ(2000000, m->ev[e].ev.limit);
 	EXPECT_GT(m->ev[e].ev.value, 2000000);
-	EXPECT_EQ(-1, find_cause(m, 0, PHLOEM_EV_SHED, PHLOEM_CAUSE_IMBALANCE));
-	house_del(m);
+	EXPECT_EQ(-1, sim_find_cause(m, 0, PHLOEM_EV_SHED, PHLOEM_CAUSE_IMBALANCE));
+	sim_del(m);
 }
 
 /*
@@ -380,14 +381,14 @@ TEST(imbalance_restore_waits_for_the_light_phase)
 	sim_run_ms(m, GRACE_MS + 500);
 	sim_status(m, &st);
 	ASSERT_EQ(PHLOEM_RELAY_SHED, st.relay[SIM_EV].reason);
-	ASSERT_EQ(1, count_cause(m, 0, PHLOEM_EV_SHED, PHLOEM_CAUSE_IMBALANCE));
+	ASSERT_EQ(1, sim_count_cause(m, 0, PHLOEM_EV_SHED, PHLOEM_CAUSE_IMBALANCE));
 	/* 7.5 A on L1 against 1 A: no room for 4 A more */
 	r0 = m->nev;
 	sim_run_ms(m, 20000);
 	sim_status(m, &st);
 	EXPECT_EQ(PHLOEM_RELAY_SHED, st.relay[SIM_EV].reason);
 	EXPECT_EQ(PHLOEM_HOLD_PHASE, st.hold[SIM_EV]);
-	EXPECT_EQ(-1, find_cause(m, r0, PHLOEM_EV_RESTORE,
+	EXPECT_EQ(-1, sim_find_cause(m, r0, PHLOEM_EV_RESTORE,
 				 PHLOEM_CAUSE_HEADROOM));
 	EXPECT_EQ(PHLOEM_PHASE_FULL, st.phase_state[0]);
 	/* L3 takes 6 A: 7.5 + 4 A against 7 A is within 6.4 A */
@@ -395,10 +396,10 @@ TEST(imbalance_restore_waits_for_the_light_phase)
 	sim_run_ms(m, 5000);
 	sim_status(m, &st);
 	EXPECT_TRUE(st.relay[SIM_EV].on);
-	EXPECT_GE(find_cause(m, r0, PHLOEM_EV_RESTORE, PHLOEM_CAUSE_HEADROOM),
+	EXPECT_GE(sim_find_cause(m, r0, PHLOEM_EV_RESTORE, PHLOEM_CAUSE_HEADROOM),
 		  0);
 	EXPECT_EQ(PHLOEM_PHASE_OK, st.phase_state[0]);
-	house_del(m);
+	sim_del(m);
 }
 
 /* a failsafe ends the episodes; they open again from the measurements */
@@ -413,14 +414,14 @@ TEST(failsafe_ends_episodes)
 	ASSERT_TRUE(sim_settle(m));
 	sim_status(m, &st);
 	ASSERT_TRUE(st.state & PHLOEM_STATE_F_PHASE);
-	phloem_shed_fault(m->s, I_SITE2, PHLOEM_CAUSE_ADC, m->ns);
+	phloem_shed_fault(m->s, SIM3_ISITE2, PHLOEM_CAUSE_ADC, m->ns);
 	sim_status(m, &st);
 	EXPECT_FALSE(st.state & PHLOEM_STATE_F_PHASE);
 	EXPECT_TRUE(st.state & PHLOEM_STATE_F_FAILSAFE);
 	ASSERT_TRUE(sim_settle(m));
 	sim_status(m, &st);
 	EXPECT_TRUE(st.state & PHLOEM_STATE_F_PHASE);
-	house_del(m);
+	sim_del(m);
 }
 
 /* a new configuration turns the rule on and off */
@@ -439,13 +440,13 @@ TEST(config_on_and_off)
 	EXPECT_EQ(0, memcmp(&got, &m->cfg, sizeof(got)));
 	sim_run_ms(m, 100);
 	/* no grace: a step per measured cycle, 25 ms apart at least */
-	EXPECT_EQ(2, count_cause(m, 0, PHLOEM_EV_SHED, PHLOEM_CAUSE_IMBALANCE));
+	EXPECT_EQ(2, sim_count_cause(m, 0, PHLOEM_EV_SHED, PHLOEM_CAUSE_IMBALANCE));
 	m->cfg.imbalance_ma = 0;
 	ASSERT_EQ(0, phloem_shed_set_config(m->s, &m->cfg, m->ns));
 	sim_run_ms(m, 100);
 	sim_status(m, &st);
 	EXPECT_FALSE(st.state & PHLOEM_STATE_F_PHASE);
-	house_del(m);
+	sim_del(m);
 }
 
 TEST_HARNESS_MAIN

@@ -8,7 +8,6 @@
 
 #include "shed_sim.h"
 
-#define SIM_T0	1000000000ULL	/* the clock does not start at zero */
 
 static const double sim_scale[SIM_NCH] = {
 	250000,		/* v0: 250 mV per LSB: +-512 V */
@@ -106,6 +105,55 @@ void sim_default(struct sim *m, uint32_t mains_hz, uint32_t rate_hz)
 	m->relay_a[SIM_OVEN] = 2.0;
 }
 
+/*
+ * The three-phase house of the phase tests: L1..L3 on v0..v2, one site CT
+ * per phase at the incomer (i0 on L1 is circuit 0's own channel, i3 on L2
+ * and i4 on L3 its extra CTs); the kitchen (ev 4 A, heater 4 A, dryer 3 A,
+ * fridge 1 A) on L1, the garage (oven 6 A, pump 1 A) on L2; 1 A of
+ * unswitched load on each phase, 0.5 A on each circuit: L1 13.5 A, L2
+ * 8.5 A, L3 1 A. Call after sim_default(), before sim_start().
+ */
+void sim_three_phase(struct sim *m)
+{
+	static const struct {
+		const char *name;
+		uint8_t kind, phase, circuit;
+		uint32_t scale;
+	} ch[SIM3_NCH] = {
+		[SIM3_V1] = { "v0", PHLOEM_CHAN_VOLTAGE, SIM3_V1, PHLOEM_NONE, 250000 },
+		[SIM3_V2] = { "v1", PHLOEM_CHAN_VOLTAGE, SIM3_V2, PHLOEM_NONE, 250000 },
+		[SIM3_V3] = { "v2", PHLOEM_CHAN_VOLTAGE, SIM3_V3, PHLOEM_NONE, 250000 },
+		[SIM3_ISITE1] = { "i0", PHLOEM_CHAN_CURRENT, SIM3_V1, 0, 100000 },
+		[SIM3_IKITCHEN] = { "i1", PHLOEM_CHAN_CURRENT, SIM3_V1, 1, 80000 },
+		[SIM3_IGARAGE] = { "i2", PHLOEM_CHAN_CURRENT, SIM3_V2, 2, 50000 },
+		[SIM3_ISITE2] = { "i3", PHLOEM_CHAN_CURRENT, SIM3_V2, 0, 100000 },
+		[SIM3_ISITE3] = { "i4", PHLOEM_CHAN_CURRENT, SIM3_V3, 0, 100000 },
+	};
+	uint32_t i;
+
+	m->info.nchannels = SIM3_NCH;
+	m->cfg.nchannels = SIM3_NCH;
+	for (i = 0; i < SIM3_NCH; i++) {
+		strcpy(m->info.chan[i].name, ch[i].name);
+		m->info.chan[i].kind = ch[i].kind;
+		m->info.chan[i].phase = ch[i].phase;
+		m->info.chan[i].circuit = ch[i].circuit;
+		m->info.chan[i].bits = 12;
+		m->cfg.cal[i].scale_uunit = ch[i].scale;
+		m->cfg.cal[i].offset_lsb = 2048;
+	}
+	m->info.circuit[0].channel = SIM3_ISITE1;
+	m->info.circuit[1].channel = SIM3_IKITCHEN;
+	m->info.circuit[2].channel = SIM3_IGARAGE;
+	m->three_phase = true;
+	for (i = 0; i < 3; i++)
+		m->phase_a[i] = 1;
+	m->relay_a[SIM_EV] = 4;
+	m->relay_a[SIM_HEATER] = 4;
+	m->relay_a[SIM_DRYER] = 3;
+	m->relay_a[SIM_OVEN] = 6;
+}
+
 void sim_start(struct sim *m)
 {
 	m->s = calloc(1, phloem_shed_size());
@@ -119,6 +167,21 @@ void sim_free(struct sim *m)
 {
 	free(m->s);
 	m->s = NULL;
+}
+
+struct sim *sim_new(uint32_t mains_hz, uint32_t rate_hz)
+{
+	struct sim *m = calloc(1, sizeof(*m));
+
+	if (m)
+		sim_default(m, mains_hz, rate_hz);
+	return m;
+}
+
+void sim_del(struct sim *m)
+{
+	sim_free(m);
+	free(m);
 }
 
 /* uniform in [-1, 1), deterministic */
@@ -408,6 +471,28 @@ int sim_find(const struct sim *m, int from, uint32_t kind)
 		if (m->ev[i].ev.kind == kind)
 			return i;
 	return -1;
+}
+
+int sim_find_cause(const struct sim *m, int from, uint32_t kind,
+		   uint32_t cause)
+{
+	int e;
+
+	for (e = sim_find(m, from, kind); e >= 0; e = sim_find(m, e + 1, kind))
+		if (m->ev[e].ev.cause == cause)
+			return e;
+	return -1;
+}
+
+int sim_count_cause(const struct sim *m, int from, uint32_t kind,
+		    uint32_t cause)
+{
+	int e, n = 0;
+
+	for (e = sim_find_cause(m, from, kind, cause); e >= 0;
+	     e = sim_find_cause(m, e + 1, kind, cause))
+		n++;
+	return n;
 }
 
 int sim_count(const struct sim *m, int from, uint32_t kind)

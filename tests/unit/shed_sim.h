@@ -16,9 +16,14 @@
 #include "kernel/shed.h"
 
 #define SIM_EVMAX	8192
+/* the clock does not start at zero; v0 rises through zero at it */
+#define SIM_T0		1000000000ULL
 
 /* channels of the default topology */
 enum { SIM_V0, SIM_ISITE, SIM_I1, SIM_I2, SIM_NCH };
+/* channels of the three-phase house (sim_three_phase()) */
+enum { SIM3_V1, SIM3_V2, SIM3_V3, SIM3_ISITE1, SIM3_IKITCHEN, SIM3_IGARAGE,
+       SIM3_ISITE2, SIM3_ISITE3, SIM3_NCH };
 /* relays of the default topology */
 enum { SIM_EV, SIM_HEATER, SIM_DRYER, SIM_FRIDGE, SIM_PUMP, SIM_OVEN,
        SIM_NRELAYS };
@@ -115,8 +120,14 @@ struct sim {
 };
 
 void sim_default(struct sim *m, uint32_t mains_hz, uint32_t rate_hz);
+/* rewire sim_default()'s house as three-phase (tests/unit/phase_test.c) */
+void sim_three_phase(struct sim *m);
 void sim_start(struct sim *m);
 void sim_free(struct sim *m);
+/* a heap simulation with sim_default()'s house (sim_start() not called) */
+struct sim *sim_new(uint32_t mains_hz, uint32_t rate_hz);
+/* sim_free() and the simulation itself */
+void sim_del(struct sim *m);
 /* one sample set; returns phloem_shed_sample()'s value */
 bool sim_step(struct sim *m);
 void sim_run_ms(struct sim *m, uint64_t ms);
@@ -127,6 +138,11 @@ double sim_circuit_a(const struct sim *m, uint32_t c);
 /* index of the first event of @kind at or after @from, or -1 */
 int sim_find(const struct sim *m, int from, uint32_t kind);
 int sim_count(const struct sim *m, int from, uint32_t kind);
+/* the same for events of @kind with @cause */
+int sim_find_cause(const struct sim *m, int from, uint32_t kind,
+		   uint32_t cause);
+int sim_count_cause(const struct sim *m, int from, uint32_t kind,
+		    uint32_t cause);
 uint64_t sim_now_ms(const struct sim *m);
 /* integrate the mains angle from now on (frequency steps and ramps) */
 void sim_freq_track(struct sim *m);

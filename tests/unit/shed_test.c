@@ -19,20 +19,6 @@
 #define MS	1000000ULL
 #define ALL_RELAYS	((1U << SIM_NRELAYS) - 1)
 
-static struct sim *sim_new(uint32_t hz, uint32_t rate)
-{
-	struct sim *m = calloc(1, sizeof(*m));
-
-	sim_default(m, hz, rate);
-	return m;
-}
-
-static void sim_del(struct sim *m)
-{
-	sim_free(m);
-	free(m);
-}
-
 static double rel_err(double got, double want)
 {
 	return fabs(got - want) / fabs(want);

@@ -25,9 +25,7 @@
 
 static struct sim *house(void)
 {
-	struct sim *m = calloc(1, sizeof(*m));
-
-	sim_default(m, 50, 4000);
+	struct sim *m = sim_new(50, 4000);
 	m->info.nsignals = 2;
 	m->cfg.signal_debounce_us = DEBOUNCE_US;
 	m->cfg.signal[0].import_cap_mw = CAP_MW;
@@ -39,24 +37,6 @@ static struct sim *house(void)
 	m->relay_a[SIM_OVEN] = 6;
 	sim_start(m);
 	return m;
-}
-
-static void house_del(struct sim *m)
-{
-	sim_free(m);
-	free(m);
-}
-
-/* the first event of @kind with @cause from @from, or -1 */
-static int find_cause(const struct sim *m, int from, uint32_t kind,
-		      uint32_t cause)
-{
-	int e;
-
-	for (e = sim_find(m, from, kind); e >= 0; e = sim_find(m, e + 1, kind))
-		if (m->ev[e].ev.cause == cause)
-			return e;
-	return -1;
 }
 
 /* the true import of the simulated house now, mW (unity power factor) */
@@ -87,7 +67,7 @@ TEST(cap_sheds_within_one_cycle)
 	EXPECT_EQ(CAP_MW, m->ev[e].ev.limit);
 	EXPECT_EQ(t0, m->ev[e].ev.trigger_ns);
 	EXPECT_GE(m->ev[e].t - t0, DEBOUNCE_US * 1000ULL);
-	s = find_cause(m, i0, PHLOEM_EV_SHED, PHLOEM_CAUSE_GRID_SIGNAL);
+	s = sim_find_cause(m, i0, PHLOEM_EV_SHED, PHLOEM_CAUSE_GRID_SIGNAL);
 	ASSERT_GE(s, 0);
 	/* the lowest priority first, within one mains cycle of the contact */
 	EXPECT_EQ(SIM_EV, m->ev[s].ev.relay);
@@ -102,7 +82,7 @@ TEST(cap_sheds_within_one_cycle)
 	EXPECT_EQ(K1, st.signal_state);
 	EXPECT_EQ(CAP_MW, st.import_cap_mw);
 	EXPECT_TRUE(st.state & PHLOEM_STATE_F_GRID_SIGNAL);
-	house_del(m);
+	sim_del(m);
 }
 
 TEST(cap_steps_until_under)
@@ -137,7 +117,7 @@ TEST(cap_steps_until_under)
 	EXPECT_LE(prev - t0, 100 * MS);
 	EXPECT_LE(import_mw(m), CAP_MW);
 	EXPECT_LE(m->cyc.chan[SIM_ISITE].p_mw, (int32_t)CAP_MW);
-	house_del(m);
+	sim_del(m);
 }
 
 TEST(bounce_does_not_flap)
@@ -164,7 +144,7 @@ TEST(bounce_does_not_flap)
 	m->lines = K2;
 	sim_run_ms(m, 100);
 	EXPECT_EQ(1, sim_count(m, i0, PHLOEM_EV_SIGNAL));
-	house_del(m);
+	sim_del(m);
 }
 
 TEST(relays_shed_never_critical_back_by_restore)
@@ -212,7 +192,7 @@ TEST(relays_shed_never_critical_back_by_restore)
 	}
 	EXPECT_EQ(2, n);
 	EXPECT_EQ((1U << SIM_NRELAYS) - 1, phloem_shed_relays(m->s));
-	house_del(m);
+	sim_del(m);
 }
 
 TEST(failsafe_return_keeps_line_relays_off)
@@ -233,7 +213,7 @@ TEST(failsafe_return_keeps_line_relays_off)
 	EXPECT_EQ(0, phloem_shed_relays(m->s) & (1U << SIM_OVEN | 1U << SIM_PUMP));
 	EXPECT_EQ((1U << SIM_NRELAYS) - 1 - (1U << SIM_OVEN | 1U << SIM_PUMP),
 		  phloem_shed_relays(m->s));
-	house_del(m);
+	sim_del(m);
 }
 
 TEST(tick_ends_the_debounce)
@@ -256,7 +236,7 @@ TEST(tick_ends_the_debounce)
 	EXPECT_TRUE(got);
 	/* unchanged lines: nothing to do */
 	EXPECT_FALSE(phloem_shed_signal(m->s, K2, t0 + 10 * MS));
-	house_del(m);
+	sim_del(m);
 }
 
 TEST(policy_limit_lower_than_cap_wins)
@@ -283,7 +263,7 @@ TEST(policy_limit_lower_than_cap_wins)
 	sim_status(m, &st);
 	EXPECT_EQ(0, st.import_cap_mw);
 	EXPECT_EQ(0, st.signal_state);
-	house_del(m);
+	sim_del(m);
 }
 
 TEST(check_config_signal_fields)
@@ -312,7 +292,7 @@ TEST(check_config_signal_fields)
 	c = m->cfg;
 	m->info.nsignals = PHLOEM_MAX_SIGNALS + 1;
 	EXPECT_EQ(PHLOEM_SHED_EINVAL, phloem_shed_check_config(&m->info, &c));
-	house_del(m);
+	sim_del(m);
 }
 
 TEST_HARNESS_MAIN
