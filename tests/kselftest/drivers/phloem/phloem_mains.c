@@ -98,6 +98,18 @@ static void island_and_back(struct __test_metadata *_metadata, int fd,
 	EXPECT_EQ(PHLOEM_CAUSE_OUTAGE, rec.event.cause);
 	EXPECT_EQ(CH_V0, rec.event.channel);
 	ASSERT_EQ(0, ph_drain(fd, log, 1000));
+	/*
+	 * A cut is no overload, though the simulator's loads still draw at
+	 * 0 V: nothing is shed INSTANT (up to d7dffb1 the coverage, judged by
+	 * the voltage, scaled those currents 4x and shed the ev before the
+	 * island)
+	 */
+	for (i = 0; i < log->n; i++)
+		EXPECT_FALSE(log->rec[i].hdr.type == PHLOEM_REC_EVENT &&
+			     log->rec[i].event.kind == PHLOEM_EV_SHED &&
+			     log->rec[i].event.cause == PHLOEM_CAUSE_INSTANT)
+			TH_LOG("relay %u shed INSTANT at the cut",
+			       log->rec[i].event.relay);
 	ASSERT_EQ(0, sim_relays(&on));
 	EXPECT_EQ(KEPT, on);
 	ASSERT_EQ(0, ph_status(fd, &st));
