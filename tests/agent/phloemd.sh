@@ -339,10 +339,16 @@ check "  and no refusal of the phase rules" \
 kill "$PHPID"; wait "$PHPID" 2>/dev/null
 
 # ---- bad command-line arguments: a usage error (2), nothing else ----
-for bad in "status --device abc" "channels -d -1" "relays --device 4294967296"; do
+# freq, phase and mains (pdc_device_view()) parse --device as the rest do
+for bad in "status --device abc" "channels -d -1" "relays --device 4294967296" \
+	"freq --device abc" "phase -d -1" "mains --device 4294967296"; do
 	out=$(ctl $bad 2>&1); rc=$?
 	check "phloemctl $bad refused as a usage error ($out)" \
 		test "$rc" -eq 2 -a -n "$(grep 'not a device number' <<<"$out")"
+done
+for bad in "mains bogus" "phase show extra"; do
+	out=$(ctl $bad 2>&1); rc=$?
+	check "phloemctl $bad refused as a usage error ($out)" test "$rc" -eq 2
 done
 
 diag "phloemd log:"
