@@ -570,6 +570,80 @@ static int phloem_prop_cells(struct device *dev, const char *prop, u32 n,
 }
 
 /*
+ * The mains rules' boot configuration, on the phloem node beside
+ * phloem,mains-hz, so a house with no agent islands and comes back by
+ * itself: phloem,nominal-mv, phloem,outage-pct, phloem,outage-cycles,
+ * phloem,outage-relays (relays kept on in the island beside the critical
+ * ones), phloem,return-ms, phloem,return-stagger-ms, phloem,volt-band-pct,
+ * phloem,volt-delay-ms, phloem,uv-shed-pct and phloem,uv-shed-ms. Each
+ * absent one is 0, what 0 means in struct phloem_config (off, or the
+ * default). Read once the relays are known: the outage relays must exist.
+ */
+static int phloem_parse_mains(struct phloem_dev *pd)
+{
+	struct device *dev = pd->dev;
+	struct fwnode_handle *fw = dev_fwnode(dev);
+	struct phloem_config *c = &pd->boot;
+	int ret;
+
+	ret = phloem_prop_u32(dev, fw, "phloem,nominal-mv", false, 0, 0,
+			      PHLOEM_NOMINAL_MV_MAX, &c->nominal_mv);
+	if (!ret)
+		ret = phloem_prop_u32(dev, fw, "phloem,outage-pct", false, 0, 0,
+				      PHLOEM_OUTAGE_MAX_PCT, &c->outage_pct);
+	if (!ret)
+		ret = phloem_prop_u32(dev, fw, "phloem,outage-cycles", false, 0,
+				      0, PHLOEM_OUTAGE_CYCLES_MAX,
+				      &c->outage_cycles);
+	if (!ret)
+		ret = phloem_prop_u32(dev, fw, "phloem,outage-relays", false, 0,
+				      0, BIT(PHLOEM_MAX_RELAYS) - 1,
+				      &c->outage_relays);
+	if (!ret)
+		ret = phloem_prop_u32(dev, fw, "phloem,return-ms", false, 0, 0,
+				      PHLOEM_RETURN_MS_MAX, &c->return_ms);
+	if (!ret)
+		ret = phloem_prop_u32(dev, fw, "phloem,return-stagger-ms", false,
+				      0, 0, PHLOEM_RETURN_STAGGER_MS_MAX,
+				      &c->return_stagger_ms);
+	if (!ret)
+		ret = phloem_prop_u32(dev, fw, "phloem,volt-band-pct", false, 0,
+				      0, PHLOEM_VOLT_BAND_MAX_PCT,
+				      &c->volt_band_pct);
+	if (!ret)
+		ret = phloem_prop_u32(dev, fw, "phloem,volt-delay-ms", false, 0,
+				      0, PHLOEM_VOLT_DELAY_MAX_MS,
+				      &c->volt_delay_ms);
+	if (!ret)
+		ret = phloem_prop_u32(dev, fw, "phloem,uv-shed-pct", false, 0, 0,
+				      PHLOEM_UV_SHED_MAX_PCT, &c->uv_shed_pct);
+	if (!ret)
+		ret = phloem_prop_u32(dev, fw, "phloem,uv-shed-ms", false, 0, 0,
+				      PHLOEM_UV_SHED_MAX_MS, &c->uv_shed_ms);
+	if (ret)
+		return ret;
+	/* the ranges with a hole, which phloem_prop_u32() cannot say */
+	if (c->nominal_mv && c->nominal_mv < PHLOEM_NOMINAL_MV_MIN) {
+		dev_err(dev, "%pfwP: phloem,nominal-mv = %u: 0 (230000) or %u..%u\n",
+			fw, c->nominal_mv, PHLOEM_NOMINAL_MV_MIN,
+			PHLOEM_NOMINAL_MV_MAX);
+		return -EINVAL;
+	}
+	if (c->uv_shed_pct && c->uv_shed_pct < PHLOEM_UV_SHED_MIN_PCT) {
+		dev_err(dev, "%pfwP: phloem,uv-shed-pct = %u: 0 (off) or %u..%u\n",
+			fw, c->uv_shed_pct, PHLOEM_UV_SHED_MIN_PCT,
+			PHLOEM_UV_SHED_MAX_PCT);
+		return -EINVAL;
+	}
+	if (c->outage_relays >> pd->info.nrelays) {
+		dev_err(dev, "%pfwP: phloem,outage-relays = 0x%x: there are %u relays\n",
+			fw, c->outage_relays, pd->info.nrelays);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
  * grid-signal-gpios: the grid-operator input lines (K1..K4), active at the
  * level their GPIO flags give; their actions in the boot configuration:
  * phloem,grid-signal-import-cap-mw and phloem,grid-signal-shed-relays, one
@@ -655,6 +729,8 @@ static int phloem_parse(struct phloem_dev *pd)
 	ret = phloem_parse_children(pd);
 	if (!ret)
 		ret = phloem_parse_signals(pd);
+	if (!ret)
+		ret = phloem_parse_mains(pd);
 	if (ret)
 		return ret;
 

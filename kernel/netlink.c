@@ -79,6 +79,23 @@ static struct netlink_range_validation phloem_nl_phase_grace_range = {
 	.min = 0, .max = PHLOEM_PHASE_GRACE_MAX_MS,
 };
 
+/* the mains rules' times: ranges the policy dump shows (issue 17) */
+static struct netlink_range_validation phloem_nl_return_range = {
+	.min = 0, .max = PHLOEM_RETURN_MS_MAX,	/* 0: the default */
+};
+
+static struct netlink_range_validation phloem_nl_stagger_range = {
+	.min = 0, .max = PHLOEM_RETURN_STAGGER_MS_MAX,	/* 0: the default */
+};
+
+static struct netlink_range_validation phloem_nl_volt_delay_range = {
+	.min = 0, .max = PHLOEM_VOLT_DELAY_MAX_MS,
+};
+
+static struct netlink_range_validation phloem_nl_uv_shed_ms_range = {
+	.min = 0, .max = PHLOEM_UV_SHED_MAX_MS,
+};
+
 static const struct nla_policy phloem_nl_circuit_set_policy[PHLOEM_A_CIRCUIT_MAX + 1] = {
 	[PHLOEM_A_CIRCUIT_INDEX] = NLA_POLICY_MAX(NLA_U32, PHLOEM_MAX_CIRCUITS - 1),
 	[PHLOEM_A_CIRCUIT_NAME ... PHLOEM_A_CIRCUIT_RATING_MA] =
@@ -193,6 +210,34 @@ static const struct nla_policy phloem_nl_phase_set_policy[PHLOEM_A_PHASE_MAX + 1
 	[PHLOEM_A_PHASE_LIST] = NLA_POLICY_NESTED(phloem_nl_ph_list_policy),
 };
 
+/*
+ * The mains rules inside SET_LIMITS. nominal_mv and uv_shed_pct are "0 or
+ * a range": no policy type says that, so they are plain u32 and the
+ * handler refuses the gap with its own message.
+ */
+static const struct nla_policy phloem_nl_mains_set_policy[PHLOEM_A_MAINS_MAX + 1] = {
+	[PHLOEM_A_MAINS_NOMINAL_MV] = { .type = NLA_U32 },
+	[PHLOEM_A_MAINS_OUTAGE_PCT] = NLA_POLICY_MAX(NLA_U32, PHLOEM_OUTAGE_MAX_PCT),
+	[PHLOEM_A_MAINS_OUTAGE_CYCLES] =
+		NLA_POLICY_MAX(NLA_U32, PHLOEM_OUTAGE_CYCLES_MAX),
+	[PHLOEM_A_MAINS_OUTAGE_RELAYS] =
+		NLA_POLICY_MASK(NLA_U32, (1U << PHLOEM_MAX_RELAYS) - 1),
+	[PHLOEM_A_MAINS_RETURN_MS] =
+		NLA_POLICY_FULL_RANGE(NLA_U32, &phloem_nl_return_range),
+	[PHLOEM_A_MAINS_RETURN_STAGGER_MS] =
+		NLA_POLICY_FULL_RANGE(NLA_U32, &phloem_nl_stagger_range),
+	[PHLOEM_A_MAINS_VOLT_BAND_PCT] =
+		NLA_POLICY_MAX(NLA_U32, PHLOEM_VOLT_BAND_MAX_PCT),
+	[PHLOEM_A_MAINS_VOLT_DELAY_MS] =
+		NLA_POLICY_FULL_RANGE(NLA_U32, &phloem_nl_volt_delay_range),
+	[PHLOEM_A_MAINS_UV_SHED_PCT] =
+		NLA_POLICY_MAX(NLA_U32, PHLOEM_UV_SHED_MAX_PCT),
+	[PHLOEM_A_MAINS_UV_SHED_MS] =
+		NLA_POLICY_FULL_RANGE(NLA_U32, &phloem_nl_uv_shed_ms_range),
+	[PHLOEM_A_MAINS_STATE ... PHLOEM_A_MAINS_PHASES] =
+		PHLOEM_NL_REJECT(PHLOEM_NL_MSG_REPLY_ONLY),
+};
+
 /**
  * struct phloem_nl_list_desc - one kind of item of a SET_LIMITS list
  * @max: highest attribute of its set
@@ -282,6 +327,7 @@ static const struct nla_policy phloem_nl_set_limits_policy[PHLOEM_A_MAX + 1] = {
 		NLA_POLICY_MAX(NLA_U32, PHLOEM_SIGNAL_DEBOUNCE_MAX_US),
 	[PHLOEM_A_DEV_SIGNALS] = NLA_POLICY_NESTED(phloem_nl_signal_list_policy),
 	[PHLOEM_A_DEV_PHASE] = NLA_POLICY_NESTED(phloem_nl_phase_set_policy),
+	[PHLOEM_A_DEV_MAINS] = NLA_POLICY_NESTED(phloem_nl_mains_set_policy),
 };
 
 static const struct nla_policy phloem_nl_set_relay_policy[PHLOEM_A_MAX + 1] = {
@@ -601,6 +647,74 @@ static int phloem_nl_put_phase(struct sk_buff *skb, struct phloem_dev *pd,
 }
 
 /*
+ * Where each settable PHLOEM_A_MAINS_* attribute lives in struct
+ * phloem_config: GET_DEVICE and SET_LIMITS walk the same table, so the two
+ * cannot disagree on which field an attribute is.
+ */
+#define PHLOEM_NL_MAINS_CFG_LAST PHLOEM_A_MAINS_UV_SHED_MS
+static const size_t phloem_nl_mains_off[PHLOEM_NL_MAINS_CFG_LAST + 1] = {
+#define PHLOEM_NL_MAINS(a, f) [a] = offsetof(struct phloem_config, f)
+	PHLOEM_NL_MAINS(PHLOEM_A_MAINS_NOMINAL_MV, nominal_mv),
+	PHLOEM_NL_MAINS(PHLOEM_A_MAINS_OUTAGE_PCT, outage_pct),
+	PHLOEM_NL_MAINS(PHLOEM_A_MAINS_OUTAGE_CYCLES, outage_cycles),
+	PHLOEM_NL_MAINS(PHLOEM_A_MAINS_OUTAGE_RELAYS, outage_relays),
+	PHLOEM_NL_MAINS(PHLOEM_A_MAINS_RETURN_MS, return_ms),
+	PHLOEM_NL_MAINS(PHLOEM_A_MAINS_RETURN_STAGGER_MS, return_stagger_ms),
+	PHLOEM_NL_MAINS(PHLOEM_A_MAINS_VOLT_BAND_PCT, volt_band_pct),
+	PHLOEM_NL_MAINS(PHLOEM_A_MAINS_VOLT_DELAY_MS, volt_delay_ms),
+	PHLOEM_NL_MAINS(PHLOEM_A_MAINS_UV_SHED_PCT, uv_shed_pct),
+	PHLOEM_NL_MAINS(PHLOEM_A_MAINS_UV_SHED_MS, uv_shed_ms),
+#undef PHLOEM_NL_MAINS
+};
+
+static u32 phloem_nl_mains_get(const struct phloem_config *cfg, int a)
+{
+	return *(const u32 *)((const u8 *)cfg + phloem_nl_mains_off[a]);
+}
+
+/* the mains rules: settings in force, outage state, every voltage phase */
+static int phloem_nl_put_mains(struct sk_buff *skb, struct phloem_dev *pd,
+			       const struct phloem_nl_snap *s)
+{
+	struct nlattr *nest, *list, *item;
+	u32 i, p;
+	int a;
+
+	nest = nla_nest_start(skb, PHLOEM_A_DEV_MAINS);
+	if (!nest)
+		return -EMSGSIZE;
+	for (a = PHLOEM_A_MAINS_NOMINAL_MV; a <= PHLOEM_NL_MAINS_CFG_LAST; a++)
+		if (nla_put_u32(skb, a, phloem_nl_mains_get(&s->cfg, a)))
+			return -EMSGSIZE;
+	if (nla_put_u32(skb, PHLOEM_A_MAINS_STATE, s->st.mains_state) ||
+	    nla_put_u32(skb, PHLOEM_A_MAINS_RETURN_LEFT_MS,
+			s->st.return_left_ms))
+		return -EMSGSIZE;
+	list = nla_nest_start(skb, PHLOEM_A_MAINS_PHASES);
+	if (!list)
+		return -EMSGSIZE;
+	for (i = 0; i < pd->info.nchannels; i++) {
+		if (pd->info.chan[i].kind != PHLOEM_CHAN_VOLTAGE)
+			continue;
+		p = phloem_nl_phase_of(pd, i);
+		if (p >= PHLOEM_MAX_PHASES)
+			break;
+		item = nla_nest_start(skb, PHLOEM_A_LIST_VOLT);
+		if (!item ||
+		    nla_put_u32(skb, PHLOEM_A_VOLT_PHASE, p) ||
+		    nla_put_u32(skb, PHLOEM_A_VOLT_CHANNEL, i) ||
+		    nla_put_u32(skb, PHLOEM_A_VOLT_RMS_MV,
+				s->st.phase_vrms_mv[p]) ||
+		    nla_put_u32(skb, PHLOEM_A_VOLT_STATE, s->st.volt_state[p]))
+			return -EMSGSIZE;
+		nla_nest_end(skb, item);
+	}
+	nla_nest_end(skb, list);
+	nla_nest_end(skb, nest);
+	return 0;
+}
+
+/*
  * Worst case size of a GET_DEVICE message for the largest topology the
  * UAPI allows. A doit allocates it, and a dump asks for it as its minimum
  * buffer (phloem_nl_get_device_start()), so one device always fits in one
@@ -624,7 +738,9 @@ static size_t phloem_nl_dev_size(void)
 	       3 * u32sz + nla_total_size(0) + PHLOEM_MAX_SIGNALS *
 			(nla_total_size(0) + 4 * u32sz) +
 	       2 * nla_total_size(0) + 5 * u32sz + PHLOEM_MAX_PHASES *
-			(nla_total_size(0) + 6 * u32sz);
+			(nla_total_size(0) + 6 * u32sz) +
+	       2 * nla_total_size(0) + (PHLOEM_NL_MAINS_CFG_LAST + 2) * u32sz +
+			PHLOEM_MAX_PHASES * (nla_total_size(0) + 4 * u32sz);
 }
 
 /* the frequency rule: filtered frequency, over-freq, configured stages */
@@ -703,7 +819,8 @@ static int phloem_nl_fill_dev(struct sk_buff *skb, struct phloem_dev *pd,
 	    phloem_nl_put_relays(skb, pd, s) ||
 	    phloem_nl_put_freq(skb, s) ||
 	    phloem_nl_put_signals(skb, pd, s) ||
-	    phloem_nl_put_phase(skb, pd, s))
+	    phloem_nl_put_phase(skb, pd, s) ||
+	    phloem_nl_put_mains(skb, pd, s))
 		goto err;
 	genlmsg_end(skb, hdr);
 	return 0;
@@ -784,9 +901,31 @@ static bool phloem_nl_phase_cause(u32 cause)
 	       cause == PHLOEM_CAUSE_IMBALANCE_VA;
 }
 
+/*
+ * The phase an event is about, or PHLOEM_NONE: a phase rule's names its
+ * site CT (whose phase is the voltage channel it is measured against); a
+ * mains or voltage event names the phase's voltage channel itself.
+ */
+static u32 phloem_nl_event_phase(const struct phloem_dev *pd,
+				 const struct phloem_rec_event *ev)
+{
+	const struct phloem_chan_info *ci;
+
+	if (ev->channel >= pd->info.nchannels)
+		return PHLOEM_NONE;
+	ci = &pd->info.chan[ev->channel];
+	if (phloem_nl_phase_cause(ev->cause))
+		return phloem_nl_phase_of(pd, ci->phase);
+	if ((ev->kind == PHLOEM_EV_MAINS || ev->kind == PHLOEM_EV_VOLTAGE) &&
+	    ci->kind == PHLOEM_CHAN_VOLTAGE)
+		return phloem_nl_phase_of(pd, ev->channel);
+	return PHLOEM_NONE;
+}
+
 static int phloem_nl_fill_event(struct sk_buff *skb, struct phloem_dev *pd,
 				u64 time_ns, const struct phloem_rec_event *ev)
 {
+	u32 phase = phloem_nl_event_phase(pd, ev);
 	struct nlattr *nest;
 	void *hdr;
 
@@ -817,10 +956,8 @@ static int phloem_nl_fill_event(struct sk_buff *skb, struct phloem_dev *pd,
 			 PHLOEM_A_EV_CHANNEL, ev->channel)) ||
 	    (ev->kind == PHLOEM_EV_FREQ &&
 	     nla_put_u32(skb, PHLOEM_A_EV_STAGE, ev->backoff)) ||
-	    (phloem_nl_phase_cause(ev->cause) &&
-	     ev->channel < pd->info.nchannels &&
-	     nla_put_u32(skb, PHLOEM_A_EV_PHASE,
-			 phloem_nl_phase_of(pd, pd->info.chan[ev->channel].phase))))
+	    (phase != PHLOEM_NONE &&
+	     nla_put_u32(skb, PHLOEM_A_EV_PHASE, phase)))
 		goto err;
 	nla_nest_end(skb, nest);
 	genlmsg_end(skb, hdr);
@@ -1059,6 +1196,9 @@ static void phloem_nl_changed(struct phloem_dev *pd,
  * @imb_ma: new imbalance_ma, when @has_imb_ma
  * @imb_mva: new imbalance_mva, when @has_imb_mva
  * @grace_ms: new phase_grace_ms, when @has_grace
+ * @mset: bit a: the mains field of PHLOEM_A_MAINS_* attribute a gets
+ *        @mains[a]
+ * @mains: new mains settings, indexed by attribute
  */
 struct phloem_nl_limits {
 	unsigned long set, hset;
@@ -1083,6 +1223,8 @@ struct phloem_nl_limits {
 	u32 ph_ma[PHLOEM_MAX_PHASES];
 	u32 imb_ma, imb_mva, grace_ms;
 	bool has_imb_ma, has_imb_mva, has_grace;
+	unsigned long mset;
+	u32 mains[PHLOEM_NL_MAINS_CFG_LAST + 1];
 };
 
 static u32 phloem_nl_u32_or(const struct nlattr *a, u32 dflt)
@@ -1293,6 +1435,60 @@ out:
 	return 0;
 }
 
+/*
+ * PHLOEM_A_DEV_MAINS of a SET_LIMITS request. The policy did the plain
+ * ranges; what it cannot say ("0 or 50..99", relays this device has) is
+ * pinned on the attribute here, so a person reads which value is wrong
+ * rather than the whole-configuration message.
+ */
+static int phloem_nl_parse_mains(struct phloem_dev *pd,
+				 struct genl_info *info,
+				 struct phloem_nl_limits *l)
+{
+	struct nlattr *tb[PHLOEM_A_MAINS_MAX + 1];
+	struct nlattr *nest = info->attrs[PHLOEM_A_DEV_MAINS];
+	int a, ret;
+	u32 v;
+
+	if (!nest)
+		return 0;
+	ret = nla_parse_nested(tb, PHLOEM_A_MAINS_MAX, nest,
+			       phloem_nl_mains_set_policy, info->extack);
+	if (ret)
+		return ret;
+	for (a = PHLOEM_A_MAINS_NOMINAL_MV; a <= PHLOEM_NL_MAINS_CFG_LAST; a++) {
+		if (!tb[a])
+			continue;
+		l->mains[a] = nla_get_u32(tb[a]);
+		l->mset |= BIT(a);
+	}
+	if (!l->mset) {
+		NL_SET_ERR_MSG_ATTR(info->extack, nest,
+				    "PHLOEM_A_DEV_MAINS sets nothing: give one of PHLOEM_A_MAINS_NOMINAL_MV .. PHLOEM_A_MAINS_UV_SHED_MS");
+		return -EINVAL;
+	}
+	v = l->mains[PHLOEM_A_MAINS_NOMINAL_MV];
+	if (v && (v < PHLOEM_NOMINAL_MV_MIN || v > PHLOEM_NOMINAL_MV_MAX)) {
+		NL_SET_ERR_MSG_ATTR(info->extack, tb[PHLOEM_A_MAINS_NOMINAL_MV],
+				    "nominal voltage: 0 (230 V) or 50000..500000 mV");
+		return -EINVAL;
+	}
+	v = l->mains[PHLOEM_A_MAINS_UV_SHED_PCT];
+	if (v && v < PHLOEM_UV_SHED_MIN_PCT) {
+		NL_SET_ERR_MSG_ATTR(info->extack, tb[PHLOEM_A_MAINS_UV_SHED_PCT],
+				    "under-voltage shed threshold: 0 (off) or 50..99 % of nominal");
+		return -EINVAL;
+	}
+	v = l->mains[PHLOEM_A_MAINS_OUTAGE_RELAYS];
+	if (v >> pd->info.nrelays) {
+		NL_SET_ERR_MSG_ATTR(info->extack,
+				    tb[PHLOEM_A_MAINS_OUTAGE_RELAYS],
+				    "outage relay mask names a relay this device does not have");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* PHLOEM_A_DEV_RELAYS of a SET_LIMITS request: every relay's policy */
 static int phloem_nl_parse_relay_policies(struct phloem_dev *pd,
 					  struct genl_info *info,
@@ -1398,12 +1594,14 @@ out:
 	ret = phloem_nl_parse_freq(info, l);
 	if (!ret)
 		ret = phloem_nl_parse_phase(info, l);
+	if (!ret)
+		ret = phloem_nl_parse_mains(pd, info, l);
 	if (ret)
 		return ret;
 	if (!l->set && !l->hset && !l->has_site && !l->rset && !l->fset &&
 	    !l->has_over && !l->gcap && !l->gmask && !l->has_debounce &&
-	    !info->attrs[PHLOEM_A_DEV_PHASE]) {
-		GENL_SET_ERR_MSG(info, "nothing to set: give PHLOEM_A_DEV_SITE_IMPORT_LIMIT_MW, PHLOEM_A_DEV_CIRCUITS, PHLOEM_A_DEV_RELAYS, PHLOEM_A_DEV_FREQ, PHLOEM_A_DEV_SIGNALS and/or PHLOEM_A_DEV_PHASE");
+	    !info->attrs[PHLOEM_A_DEV_PHASE] && !l->mset) {
+		GENL_SET_ERR_MSG(info, "nothing to set: give PHLOEM_A_DEV_SITE_IMPORT_LIMIT_MW, PHLOEM_A_DEV_CIRCUITS, PHLOEM_A_DEV_RELAYS, PHLOEM_A_DEV_FREQ, PHLOEM_A_DEV_SIGNALS, PHLOEM_A_DEV_PHASE and/or PHLOEM_A_DEV_MAINS");
 		return -EINVAL;
 	}
 	return 0;
@@ -1512,6 +1710,14 @@ static int phloem_nl_set_limits_doit(struct sk_buff *skb,
 	}
 	if (l.has_grace && cfg->phase_grace_ms != l.grace_ms) {
 		cfg->phase_grace_ms = l.grace_ms;
+		changed = true;
+	}
+	for_each_set_bit(c, &l.mset, PHLOEM_NL_MAINS_CFG_LAST + 1) {
+		u32 *f = (u32 *)((u8 *)cfg + phloem_nl_mains_off[c]);
+
+		if (*f == l.mains[c])
+			continue;
+		*f = l.mains[c];
 		changed = true;
 	}
 	/*

@@ -38,6 +38,10 @@ static void print_event(struct json_object *e, bool json)
 		printf(" relay=%s", pdc_str(e, "relay"));
 	if (*pdc_str(e, "circuit"))
 		printf(" circuit=%s", pdc_str(e, "circuit"));
+	/* the mains rules: the phase judged (phloemd names it L1..L3) */
+	if ((!strcmp(pdc_str(e, "kind"), "mains") || !strcmp(pdc_str(e, "kind"), "voltage")) &&
+	    *pdc_str(e, "channel"))
+		printf(" %s", pdc_str(e, "channel"));
 	phloem_nl_fmt_measure(cause, (uint32_t)pdc_int(e, "value"), (uint32_t)pdc_int(e, "limit"),
 			      m, sizeof(m));
 	if (*m)

@@ -24,6 +24,7 @@ static const struct {
 	{ "limits", limits_main, "Show the limits in force; set or reset operator limits" },
 	{ "freq", freq_main, "Show the frequency rule: filtered frequency, under-frequency stages" },
 	{ "phase", phase_main, "Show the phase rules: per-phase current and limits, the imbalance" },
+	{ "mains", mains_main, "Show the mains rules: outage (island) and return, voltage per phase" },
 	{ "events", events_main, "Show shedding and safety events (--follow to stream them)" },
 	{ "history", history_main, "Per-minute energy per channel, with a bar per minute" },
 	{ "peers", peers_main, "Gateways heard, their liveness and power; community net power; counters" },

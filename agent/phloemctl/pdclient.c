@@ -231,16 +231,13 @@ int pdc_device_view(const struct pdc_view *v, int argc, char **argv)
 	struct phloem_nl *nl = NULL;
 	uint32_t dev = 0;
 	bool json = false;
-	char *end;
 	int opt, err;
 
 	while ((opt = getopt_long(argc, argv, "d:jh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'd':
-			errno = 0;
-			dev = (uint32_t)strtoul(optarg, &end, 10);
-			if (errno || *end || !*optarg)
-				return pdc_fail(0, "bad device index \"%s\"", optarg);
+			if (pdc_parse_device(optarg, &dev))
+				return 2;
 			break;
 		case 'j': json = true; break;
 		case 'h':
@@ -252,8 +249,11 @@ int pdc_device_view(const struct pdc_view *v, int argc, char **argv)
 		}
 	}
 	if (optind < argc && strcmp(argv[optind], "show"))
-		return pdc_fail(0, "%s: unknown verb \"%s\" (show)", v->name,
-				argv[optind]);
+		return usage_error("%s: unknown verb \"%s\" (show)", v->name,
+				   argv[optind]);
+	if (optind + 1 < argc)
+		return usage_error("%s: unexpected argument \"%s\"", v->name,
+				   argv[optind + 1]);
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return pdc_fail(-ENOMEM, "%s", v->name);

@@ -74,7 +74,7 @@ int pdc_nl_device(uint32_t dev, struct phloem_nl **nl, struct phloem_nl_device *
 
 /**
  * struct pdc_view - a read-only view of one phloem.ko device, read over
- * netlink: `phloemctl NAME [show] [--device N] [--json]` (freq, phase)
+ * netlink: `phloemctl NAME [show] [--device N] [--json]` (freq, phase, mains)
  * @name: the subcommand
  * @what: what it shows, for errors ("frequency rule")
  * @help: what follows the usage line of --help (lines ending in '\n')

@@ -25,6 +25,7 @@ int relays_main(int argc, char **argv);
 int limits_main(int argc, char **argv);
 int freq_main(int argc, char **argv);
 int phase_main(int argc, char **argv);
+int mains_main(int argc, char **argv);
 int events_main(int argc, char **argv);
 int history_main(int argc, char **argv);
 int config_main(int argc, char **argv);

@@ -19,6 +19,15 @@
 
 #include "phloemd.h"
 
+/* the mains rules for pd_backend_ops.mains, as struct phloem_config */
+struct pd_mains {
+	uint32_t nominal_mv;
+	uint32_t outage_pct, outage_cycles, outage_relays;
+	uint32_t return_ms, return_stagger_ms;
+	uint32_t volt_band_pct, volt_delay_ms;
+	uint32_t uv_shed_pct, uv_shed_ms;
+};
+
 struct pd_backend;
 
 /** struct pd_relay_policy - one relay's policy in a whole-policy push */
@@ -92,6 +101,12 @@ struct pd_backend_ops {
 	 */
 	int (*phase)(struct pd_backend *b, const uint32_t *limit_ma,
 		     uint32_t imb_ma, uint32_t imb_mva, uint32_t grace_ms);
+	/*
+	 * The mains rules (optional): struct phloem_config's fields
+	 * nominal_mv .. uv_shed_ms, each UINT32_MAX to leave it as it is
+	 * (outage_relays in device relay indexes). All or nothing.
+	 */
+	int (*mains)(struct pd_backend *b, const struct pd_mains *m);
 	uint32_t (*peak)(struct pd_backend *b, uint32_t chan);
 	int (*stats)(struct pd_backend *b, struct phloem_stats *st);
 	void (*close)(struct pd_backend *b);

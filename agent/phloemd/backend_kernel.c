@@ -160,6 +160,27 @@ static int k_phase(struct pd_backend *b, const uint32_t *limit_ma,
 	return err;
 }
 
+static int k_mains(struct pd_backend *b, const struct pd_mains *m)
+{
+	struct kpriv *p = b->priv;
+	struct phloem_nl_mains_cfg c = {
+		.nominal_mv = m->nominal_mv,
+		.outage_pct = m->outage_pct,
+		.outage_cycles = m->outage_cycles,
+		.outage_relays = m->outage_relays,
+		.return_ms = m->return_ms,
+		.return_stagger_ms = m->return_stagger_ms,
+		.volt_band_pct = m->volt_band_pct,
+		.volt_delay_ms = m->volt_delay_ms,
+		.uv_shed_pct = m->uv_shed_pct,
+		.uv_shed_ms = m->uv_shed_ms,
+	};
+	int err = phloem_nl_set_mains(p->nl, p->dev, &c);
+
+	log_refusal(p, "mains rules", err);
+	return err;
+}
+
 static int k_relay_policy(struct pd_backend *b, uint32_t relay, uint32_t prio,
 			  uint32_t flags, uint32_t min_off_ms)
 {
@@ -261,6 +282,7 @@ const struct pd_backend_ops pd_backend_kernel = {
 	.lease = k_lease,
 	.signals = k_signals,
 	.phase = k_phase,
+	.mains = k_mains,
 	.peak = NULL,
 	.stats = k_stats,
 	.close = k_close,

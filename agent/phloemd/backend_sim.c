@@ -377,6 +377,29 @@ static int sim_phase(struct pd_backend *b, const uint32_t *limit_ma,
 	return sim_set_config(b, &cfg, now);
 }
 
+static int sim_mains(struct pd_backend *b, const struct pd_mains *m)
+{
+	struct sim_priv *p = b->priv;
+	uint64_t now = catch_up(b);
+	struct phloem_config cfg;
+
+	phloem_shed_get_config(phloem_sim_shed(p->sim), &cfg);
+	cfg.size = sizeof(cfg);
+#define SET(f) do { if (m->f != UINT32_MAX) cfg.f = m->f; } while (0)
+	SET(nominal_mv);
+	SET(outage_pct);
+	SET(outage_cycles);
+	SET(outage_relays);
+	SET(return_ms);
+	SET(return_stagger_ms);
+	SET(volt_band_pct);
+	SET(volt_delay_ms);
+	SET(uv_shed_pct);
+	SET(uv_shed_ms);
+#undef SET
+	return sim_set_config(b, &cfg, now);
+}
+
 static int sim_policy(struct pd_backend *b, uint32_t site_mw, const uint32_t *circuit_ma,
 		      const uint32_t *max_hold_s, const struct pd_relay_policy *rp, uint32_t n)
 {
@@ -506,6 +529,7 @@ const struct pd_backend_ops pd_backend_sim = {
 	.lease = sim_lease,
 	.signals = sim_signals,
 	.phase = sim_phase,
+	.mains = sim_mains,
 	.peak = sim_peak,
 	.stats = sim_stats,
 	.close = sim_close,

@@ -40,6 +40,8 @@ struct parse {
 	char relay_circuit[PHLOEM_MAX_RELAYS][PD_NAME_LEN];
 	char tou_shed[PD_MAX_TOU][128];
 	char sig_shed[PHLOEM_MAX_SIGNALS][128];
+	char mn_keep[128];
+	int mn_keep_line;
 	int sig_line[PHLOEM_MAX_SIGNALS];
 	int tou_shed_line[PD_MAX_TOU];
 	char step_circuit[PD_MAX_STEPS][PD_NAME_LEN];
@@ -91,6 +93,9 @@ void pd_config_defaults(struct pd_config *c)
 	for (int i = 0; i < PHLOEM_MAX_PHASES; i++)
 		c->ph_limit_ma[i] = UINT32_MAX;
 	c->ph_imb_ma = c->ph_imb_mva = c->ph_grace_ms = UINT32_MAX;
+	c->mn_nominal_mv = c->mn_outage_pct = c->mn_outage_cycles = UINT32_MAX;
+	c->mn_return_ms = c->mn_stagger_ms = c->mn_band_pct = UINT32_MAX;
+	c->mn_delay_ms = c->mn_uv_pct = c->mn_uv_ms = UINT32_MAX;
 	c->sample_ms = 100;
 	snprintf(c->user, sizeof(c->user), "phloem");
 	snprintf(c->group, sizeof(c->group), "phloem");
@@ -735,8 +740,46 @@ static int handler(void *user, const char *section, const char *key,
 			if (!parse_u32(v, 0, PHLOEM_PHASE_GRACE_MAX_MS / 1000, &u))
 				return BAD("expected seconds 0..600");
 			c->ph_grace_ms = u * 1000;
+		} else if (!strcmp(key, "volt_nominal_v")) {
+			if (!parse_u32(v, PHLOEM_NOMINAL_MV_MIN / 1000,
+				       PHLOEM_NOMINAL_MV_MAX / 1000, &u))
+				return BAD("expected volts 50..500 (the nominal phase voltage, 230 when not given)");
+			c->mn_nominal_mv = u * 1000;
+		} else if (!strcmp(key, "outage_pct")) {
+			if (!parse_u32(v, 0, PHLOEM_OUTAGE_MAX_PCT, &c->mn_outage_pct))
+				return BAD("expected percent of nominal 0..90 (0 disables the outage rule)");
+		} else if (!strcmp(key, "outage_cycles")) {
+			if (!parse_u32(v, 1, PHLOEM_OUTAGE_CYCLES_MAX, &c->mn_outage_cycles))
+				return BAD("expected mains cycles 1..50");
+		} else if (!strcmp(key, "outage_keep")) {
+			if (!list_names(p, v, p->mn_keep, sizeof(p->mn_keep)))
+				return 0;
+			p->mn_keep_line = l;
+			c->mn_keep_set = true;
+		} else if (!strcmp(key, "return_s")) {
+			if (!parse_u32(v, 1, PHLOEM_RETURN_MS_MAX / 1000, &u))
+				return BAD("expected seconds 1..600 of stable mains");
+			c->mn_return_ms = u * 1000;
+		} else if (!strcmp(key, "return_stagger_ms")) {
+			if (!parse_u32(v, 1, PHLOEM_RETURN_STAGGER_MS_MAX, &c->mn_stagger_ms))
+				return BAD("expected milliseconds 1..60000 between two relays");
+		} else if (!strcmp(key, "volt_band_pct")) {
+			if (!parse_u32(v, 0, PHLOEM_VOLT_BAND_MAX_PCT, &c->mn_band_pct))
+				return BAD("expected percent of nominal 0..20 (0 disables the voltage events)");
+		} else if (!strcmp(key, "volt_delay_ms")) {
+			if (!parse_u32(v, 0, PHLOEM_VOLT_DELAY_MAX_MS, &c->mn_delay_ms))
+				return BAD("expected milliseconds 0..60000");
+		} else if (!strcmp(key, "volt_shed_pct")) {
+			if (!parse_u32(v, 0, PHLOEM_UV_SHED_MAX_PCT, &u) ||
+			    (u && u < PHLOEM_UV_SHED_MIN_PCT))
+				return BAD("expected percent of nominal 50..99, or 0 (disables the under-voltage rule)");
+			c->mn_uv_pct = u;
+		} else if (!strcmp(key, "volt_shed_s")) {
+			if (!parse_u32(v, 0, PHLOEM_UV_SHED_MAX_MS / 1000, &u))
+				return BAD("expected seconds 0..600");
+			c->mn_uv_ms = u * 1000;
 		} else {
-			return BAD("unknown key (import_limit_w, peak_shaving_target_w, export_limit_w, grid_signal_debounce_us, phase_limit_a, phase_imbalance_a, phase_imbalance_va, phase_grace_s)");
+			return BAD("unknown key (import_limit_w, peak_shaving_target_w, export_limit_w, grid_signal_debounce_us, phase_limit_a, phase_imbalance_a, phase_imbalance_va, phase_grace_s; the mains keys volt_*, outage_*, return_*: docs/phloemd.md)");
 		}
 		return 1;
 	case SEC_SIGNAL:
@@ -1130,6 +1173,20 @@ static bool resolve(struct parse *p)
 				return fail(p, p->sig_line[i], "[grid_signal K%d] shed: relay \"%s\" is critical (never shed)",
 					    i + 1, tok);
 			c->sig_shed[i] |= 1u << r;
+		}
+	}
+	{
+		char buf[128], *tok, *save;
+
+		/* critical relays stay on in the island anyway: allowed, moot */
+		snprintf(buf, sizeof(buf), "%s", p->mn_keep);
+		for (tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+			int r = pd_config_relay_index(c, tok);
+
+			if (r < 0)
+				return fail(p, p->mn_keep_line, "[site] outage_keep: relay \"%s\" is not defined",
+					    tok);
+			c->mn_keep |= 1u << r;
 		}
 	}
 	for (int i = 0; i < c->ndevices; i++)

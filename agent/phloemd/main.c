@@ -326,6 +326,49 @@ static void push_phase(struct phloemd *d)
 	}
 }
 
+/*
+ * The mains rules of [site] volt_nominal_v, outage_*, return_*, volt_*
+ * (at start and on a reload), with the relay policies. Keys the file does
+ * not give leave the device's value: firmware (device tree) may have set
+ * them for a house with no agent, and a file that says nothing about the
+ * mains must not undo that.
+ */
+static void push_mains(struct phloemd *d)
+{
+	const struct pd_config *c = &d->cfg;
+	struct pd_mains m = {
+		.nominal_mv = c->mn_nominal_mv,
+		.outage_pct = c->mn_outage_pct,
+		.outage_cycles = c->mn_outage_cycles,
+		.outage_relays = UINT32_MAX,
+		.return_ms = c->mn_return_ms,
+		.return_stagger_ms = c->mn_stagger_ms,
+		.volt_band_pct = c->mn_band_pct,
+		.volt_delay_ms = c->mn_delay_ms,
+		.uv_shed_pct = c->mn_uv_pct,
+		.uv_shed_ms = c->mn_uv_ms,
+	};
+	const uint32_t *f = &m.nominal_mv;
+	bool any = false;
+	int err;
+
+	if (c->mn_keep_set) {
+		m.outage_relays = 0;
+		for (int r = 0; r < c->nrelays; r++)
+			if (c->mn_keep & (1u << r))
+				m.outage_relays |= 1u << d->relay_map[r];
+	}
+	for (size_t i = 0; i < sizeof(m) / sizeof(*f); i++)
+		any |= f[i] != UINT32_MAX;
+	if (!any)
+		return;
+	err = d->be.ops->mains ? d->be.ops->mains(&d->be, &m) : -EOPNOTSUPP;
+	if (err) {
+		logmsg("mains rules refused by backend: %s", strerror(-err));
+		d->errors++;
+	}
+}
+
 /* Push limits and windowed sheds when they differ from what is applied
  * (or always, after the backend lost them: d->dirty). Return: 0, or the
  * backend's -errno when it refused the limits (nothing else changed). */
@@ -385,6 +428,7 @@ static int apply_policy(struct phloemd *d, bool force)
 		if (relays_pending) {
 			push_signals(d);
 			push_phase(d);
+			push_mains(d);
 		}
 		relays_pending = false;
 		if (holds_pending) {
@@ -715,6 +759,19 @@ static void on_event(void *ctx, const struct phloem_rec_event *ev, uint64_t t_ns
 		};
 
 		chan = line[ev->channel];
+	} else if ((ev->kind == PHLOEM_EV_MAINS || ev->kind == PHLOEM_EV_VOLTAGE) &&
+		   ev->channel < d->info.nchannels &&
+		   d->info.chan[ev->channel].kind == PHLOEM_CHAN_VOLTAGE) {
+		/* the mains rules judge phases: L1..L3, the k-th voltage */
+		static const char *const phase[PHLOEM_MAX_PHASES] = {
+			"L1", "L2", "L3",
+		};
+		uint32_t k = 0;
+
+		for (uint32_t i = 0; i < ev->channel; i++)
+			k += d->info.chan[i].kind == PHLOEM_CHAN_VOLTAGE;
+		if (k < PHLOEM_MAX_PHASES)
+			chan = phase[k];
 	} else if (ev->channel < d->info.nchannels) {
 		chan = d->info.chan[ev->channel].name;
 	}
@@ -733,8 +790,11 @@ static void on_event(void *ctx, const struct phloem_rec_event *ev, uint64_t t_ns
 	}
 	if (ev->kind == PHLOEM_EV_LEASE_EXPIRED)
 		d->dirty = true;
-	logmsg("event %s cause=%s%s%s%s%s%s%s", row.kind, row.cause,
+	logmsg("event %s cause=%s%s%s%s%s%s%s%s%s", row.kind, row.cause,
 	       *relay ? " relay=" : "", relay, *circuit ? " circuit=" : "", circuit,
+	       (ev->kind == PHLOEM_EV_MAINS || ev->kind == PHLOEM_EV_VOLTAGE) &&
+	       *chan ? " phase=" : "",
+	       (ev->kind == PHLOEM_EV_MAINS || ev->kind == PHLOEM_EV_VOLTAGE) ? chan : "",
 	       ev->value || ev->limit ? ": " : "",
 	       phloem_nl_fmt_measure(row.cause, ev->value, ev->limit, m, sizeof(m)));
 	pd_site_event(&d->site, &row);

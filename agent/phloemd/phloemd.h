@@ -219,6 +219,18 @@ struct pd_config {
 	uint32_t ph_limit_ma[PHLOEM_MAX_PHASES];
 	bool ph_limit_all;
 	uint32_t ph_imb_ma, ph_imb_mva, ph_grace_ms;
+	/*
+	 * [site] volt_nominal_v, outage_*, return_*, volt_band_pct,
+	 * volt_delay_ms, volt_shed_*: the kernel's mains rules
+	 * (docs/phloemd.md), in struct phloem_config's units, pushed with the
+	 * relay policies; UINT32_MAX leaves the device's value. mn_keep:
+	 * outage_keep's relays (config relay indexes), when mn_keep_set.
+	 */
+	uint32_t mn_nominal_mv, mn_outage_pct, mn_outage_cycles;
+	uint32_t mn_return_ms, mn_stagger_ms, mn_band_pct, mn_delay_ms;
+	uint32_t mn_uv_pct, mn_uv_ms;
+	uint32_t mn_keep;
+	bool mn_keep_set;
 	char db[PATH_MAX];
 	uint32_t retention_days;
 	enum pd_backend_kind backend;

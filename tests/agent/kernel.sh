@@ -43,8 +43,11 @@ ctl relays >"$T/relays.txt" 2>&1
 ctl phase >"$T/phase.txt" 2>&1
 check "phloemctl phase over netlink: L1 measured by the site CT, L2 and L3 not" \
 	bash -c "grep -qE '^L1 +i0 ' '$T/phase.txt' && grep -qE '^L2 +- .* none' '$T/phase.txt'"
+ctl mains >"$T/mains.txt" 2>&1
+check "phloemctl mains over netlink: L1 on v0, the outage state" \
+	bash -c "grep -qE '^L1 +v0 +[0-9.]+ V ' '$T/mains.txt' && grep -qE '^mains: +(off|ok)' '$T/mains.txt'"
 diag "device, as phloemctl sees it over netlink:"
-sed 's/^/#   /' "$T/channels.txt" "$T/relays.txt" "$T/phase.txt"
+sed 's/^/#   /' "$T/channels.txt" "$T/relays.txt" "$T/phase.txt" "$T/mains.txt"
 
 # ---- a configuration from the device's own topology ----
 ctl channels --json >"$T/ch.json" && ctl relays --json >"$T/re.json"
@@ -145,6 +148,10 @@ sed "/^\[circuit $circ\]/a limit_a = $a2" "$T/tou.conf" >"$T/k.conf"
 # the phase rules ride along: the site's one CT is L1's (rating 40 A), a
 # limit at the rating and the longest grace shed nothing later cases need
 printf '[site]\nphase_limit_a = 40\nphase_grace_s = 600\n' >>"$T/k.conf"
+# and the mains rules' settings that act on nothing while mains is steady
+# (the outage rule stays as the device has it: a stalled guest must not
+# island the house under the later cases)
+printf 'volt_nominal_v = 230\nreturn_s = 30\nreturn_stagger_ms = 500\nvolt_band_pct = 15\nvolt_delay_ms = 2000\n' >>"$T/k.conf"
 kill -HUP "$PID"
 EXPECT=$((a2 * 1000))
 check "good reload: kernel limit $circ = $a2 A (netlink)" wait_for 15 k_is k_limit_ma "$circ"
@@ -152,6 +159,10 @@ k_phase() { nl phase --json | jget "str(d['phases'][0]['limit_ma']) + ' ' + str(
 EXPECT="40000 600000 ok"
 check "good reload: [site] phase_limit_a and phase_grace_s in the kernel ($(k_phase))" \
 	wait_for 15 k_is k_phase
+k_mains() { nl mains --json | jget "' '.join(str(d[k]) for k in ('nominal_mv', 'return_ms', 'return_stagger_ms', 'volt_band_pct', 'volt_delay_ms'))"; }
+EXPECT="230000 30000 500 15 2000"
+check "good reload: [site] volt_*, return_* in the kernel ($(k_mains))" \
+	wait_for 15 k_is k_mains
 EXPECT=$((a2 * 1000))
 sed "/^\[circuit $circ\]/a limit_a = $a3\npriorty = 5" "$T/tou.conf" >"$T/k.conf"
 bad=$(grep -n '^priorty' "$T/k.conf" | cut -d: -f1)

@@ -123,6 +123,73 @@ TEST(parse_device)
 	nlmsg_free(m);
 }
 
+/* the mains rules' nest: settings, state, one voltage phase (bad: L4) */
+static struct nl_msg *mains_msg(bool bad)
+{
+	struct nl_msg *m = new_msg(PHLOEM_CMD_GET_DEVICE);
+	struct nlattr *n, *l, *it;
+
+	nla_put_u32(m, PHLOEM_A_DEV_INDEX, 0);
+	n = nla_nest_start(m, PHLOEM_A_DEV_MAINS);
+	nla_put_u32(m, PHLOEM_A_MAINS_NOMINAL_MV, 230000);
+	nla_put_u32(m, PHLOEM_A_MAINS_OUTAGE_PCT, 50);
+	nla_put_u32(m, PHLOEM_A_MAINS_OUTAGE_RELAYS, 0x10);
+	nla_put_u32(m, PHLOEM_A_MAINS_RETURN_STAGGER_MS, 2000);
+	nla_put_u32(m, PHLOEM_A_MAINS_UV_SHED_MS, 5000);
+	nla_put_u32(m, PHLOEM_A_MAINS_STATE, PHLOEM_MAINS_OUTAGE);
+	nla_put_u32(m, PHLOEM_A_MAINS_RETURN_LEFT_MS, 41000);
+	l = nla_nest_start(m, PHLOEM_A_MAINS_PHASES);
+	it = nla_nest_start(m, PHLOEM_A_LIST_VOLT);
+	nla_put_u32(m, PHLOEM_A_VOLT_PHASE, bad ? PHLOEM_MAX_PHASES : 0);
+	nla_put_u32(m, PHLOEM_A_VOLT_CHANNEL, 0);
+	nla_put_u32(m, PHLOEM_A_VOLT_RMS_MV, 41200);
+	nla_put_u32(m, PHLOEM_A_VOLT_STATE, PHLOEM_VOLT_UNDER);
+	nla_nest_end(m, it);
+	nla_nest_end(m, l);
+	nla_nest_end(m, n);
+	return m;
+}
+
+TEST(parse_mains)
+{
+	struct nl_msg *m = mains_msg(false);
+	static struct phloem_nl_device d;
+	static struct phloem_status st;
+
+	ASSERT_EQ(0, phloem_nl_parse_device(nlmsg_hdr(m), &d));
+	EXPECT_TRUE(d.mains.present);
+	EXPECT_EQ(230000u, d.mains.cfg.nominal_mv);
+	EXPECT_EQ(50u, d.mains.cfg.outage_pct);
+	EXPECT_EQ(0u, d.mains.cfg.outage_cycles);	/* absent: 0 */
+	EXPECT_EQ(0x10u, d.mains.cfg.outage_relays);
+	EXPECT_EQ(2000u, d.mains.cfg.return_stagger_ms);
+	EXPECT_EQ(5000u, d.mains.cfg.uv_shed_ms);
+	EXPECT_EQ((uint32_t)PHLOEM_MAINS_OUTAGE, d.mains.state);
+	EXPECT_EQ(1u, d.mains.phases);
+	EXPECT_EQ(41200u, d.mains.rms_mv[0]);
+	EXPECT_STREQ("outage", phloem_nl_mains_state_name(d.mains.state));
+	EXPECT_STREQ("under", phloem_nl_volt_state_name(d.mains.volt_state[0]));
+	phloem_nl_device_status(&d, &st);
+	EXPECT_EQ(PHLOEM_MAINS_OUTAGE, st.mains_state);
+	EXPECT_EQ(41000u, st.return_left_ms);
+	EXPECT_EQ(41200u, st.phase_vrms_mv[0]);
+	EXPECT_EQ(PHLOEM_VOLT_UNDER, st.volt_state[0]);
+	nlmsg_free(m);
+	m = mains_msg(true);
+	EXPECT_EQ(-EINVAL, phloem_nl_parse_device(nlmsg_hdr(m), &d));
+	nlmsg_free(m);
+}
+
+TEST(fmt_measure_volts)
+{
+	char b[80];
+
+	EXPECT_STREQ("41.2 V < 115.0 V", phloem_nl_fmt_measure("outage", 41200, 115000, b, sizeof(b)));
+	EXPECT_STREQ("41.2 V", phloem_nl_fmt_measure("outage", 41200, 0, b, sizeof(b)));
+	EXPECT_STREQ("255.0 V > 253.0 V",
+		     phloem_nl_fmt_measure("over-voltage", 255000, 253000, b, sizeof(b)));
+}
+
 TEST(refuse_missing_index)
 {
 	struct nl_msg *m = device_msg(1);

@@ -338,11 +338,53 @@ check "  and no refusal of the phase rules" \
 	test -z "$(grep 'phase rules refused' "$T/ph.log")"
 kill "$PHPID"; wait "$PHPID" 2>/dev/null
 
+# ---- [site] volt_* / outage_* / return_* keys reach the unit ----
+# The sim's mains at 200 V against a 230 V nominal: under a -+5 % band
+# (218.5 V) at once, and under the under-voltage rule's 95 % (218.5 V)
+# for a second, which sheds from the phase.
+mains_conf() {
+	conf 4000000 | sed "s/^import_limit_w = 9000$/$1/; s/^restore_delay_s = 1$/restore_delay_s = 1\nvrms_v = 200/"
+}
+mains_conf 'volt_nominal_v = 230\nvolt_band_pct = 5\nvolt_delay_ms = 0\nvolt_shed_pct = 95\nvolt_shed_s = 1\noutage_pct = 40\noutage_cycles = 3\noutage_keep = heater\nreturn_s = 30\nreturn_stagger_ms = 500' >"$T/mn.conf"
+check "phloemd --check accepts the mains keys" pd_check "$T/mn.conf"
+"$PHLOEMD" -c "$T/mn.conf" 2>"$T/mn.log" &
+MNPID=$!
+check "phloemd pushes [site] volt_band_pct: an under-voltage event" \
+	wait_for 15 grep -q 'event voltage cause=under-voltage' "$T/mn.log"
+check "phloemd pushes [site] volt_shed_pct: a shed with cause under-voltage" \
+	wait_for 15 grep -q 'event shed cause=under-voltage' "$T/mn.log"
+check "  and no refusal of the mains rules" \
+	test -z "$(grep 'mains rules refused' "$T/mn.log")"
+kill "$MNPID"; wait "$MNPID" 2>/dev/null
+# a bad value: file:line and what is expected, nothing started
+for bad in "volt_nominal_v = 20:expected volts 50..500" \
+	"outage_pct = 95:expected percent of nominal 0..90" \
+	"outage_cycles = 0:expected mains cycles 1..50" \
+	"outage_keep = nosuch:relay \"nosuch\" is not defined" \
+	"return_s = 601:expected seconds 1..600" \
+	"return_stagger_ms = 60001:expected milliseconds 1..60000" \
+	"volt_band_pct = 21:expected percent of nominal 0..20" \
+	"volt_delay_ms = 1.5:expected milliseconds 0..60000" \
+	"volt_shed_pct = 40:expected percent of nominal 50..99" \
+	"volt_shed_s = 601:expected seconds 0..600"; do
+	kv=${bad%%:*} want=${bad#*:}
+	mains_conf "$kv" >"$T/bad.conf"
+	out=$("$PHLOEMD" --check -c "$T/bad.conf" 2>&1); rc=$?
+	check "phloemd --check refuses $kv ($out)" \
+		test "$rc" -ne 0 -a -n "$(grep -F "[site] ${kv%% =*}: $want" <<<"$out")"
+done
+
 # ---- bad command-line arguments: a usage error (2), nothing else ----
-for bad in "status --device abc" "channels -d -1" "relays --device 4294967296"; do
+# freq, phase and mains (pdc_device_view()) parse --device as the rest do
+for bad in "status --device abc" "channels -d -1" "relays --device 4294967296" \
+	"freq --device abc" "phase -d -1" "mains --device 4294967296"; do
 	out=$(ctl $bad 2>&1); rc=$?
 	check "phloemctl $bad refused as a usage error ($out)" \
 		test "$rc" -eq 2 -a -n "$(grep 'not a device number' <<<"$out")"
+done
+for bad in "mains bogus" "phase show extra"; do
+	out=$(ctl $bad 2>&1); rc=$?
+	check "phloemctl $bad refused as a usage error ($out)" test "$rc" -eq 2
 done
 
 diag "phloemd log:"

@@ -1121,6 +1121,17 @@ struct phloem_stats {
  *       PHLOEM_A_PH_CHANNEL u32 (its site CT), PHLOEM_A_PH_IRMS_MA u32,
  *       PHLOEM_A_PH_S_MVA u32, PHLOEM_A_PH_LIMIT_MA u32 (0 off),
  *       PHLOEM_A_PH_STATE u32 (enum phloem_phase_state)
+ *     PHLOEM_A_DEV_MAINS          nest, the mains rules:
+ *       PHLOEM_A_MAINS_NOMINAL_MV, _OUTAGE_PCT, _OUTAGE_CYCLES,
+ *       _OUTAGE_RELAYS (relay bitmask), _RETURN_MS, _RETURN_STAGGER_MS,
+ *       _VOLT_BAND_PCT, _VOLT_DELAY_MS, _UV_SHED_PCT, _UV_SHED_MS (u32
+ *       each, in force as struct phloem_config: a 0 is the field's 0),
+ *       PHLOEM_A_MAINS_STATE u32 (enum phloem_mains_state),
+ *       PHLOEM_A_MAINS_RETURN_LEFT_MS u32 (return_left_ms of struct
+ *       phloem_status), PHLOEM_A_MAINS_PHASES nest, one PHLOEM_A_LIST_VOLT
+ *       nest per voltage channel up to L3: PHLOEM_A_VOLT_PHASE u32
+ *       (0 = L1), PHLOEM_A_VOLT_CHANNEL u32, PHLOEM_A_VOLT_RMS_MV u32
+ *       (last cycle), PHLOEM_A_VOLT_STATE u32 (enum phloem_volt_state)
  *
  * PHLOEM_CMD_SET_LIMITS (admin)
  *   PHLOEM_A_DEV_INDEX u32 (required)
@@ -1149,6 +1160,10 @@ struct phloem_stats {
  *     PHLOEM_A_PH_INDEX (required, < PHLOEM_MAX_PHASES) and
  *     PHLOEM_A_PH_LIMIT_MA; checked as a whole configuration (a limit only
  *     on a measured phase, the imbalance only with two)
+ *   PHLOEM_A_DEV_MAINS nest (optional) with any of PHLOEM_A_MAINS_NOMINAL_MV
+ *     .. PHLOEM_A_MAINS_UV_SHED_MS (at least one; the state attributes are
+ *     reply-only); checked as a whole configuration (ranges in struct
+ *     phloem_config; outage relays must exist)
  *   Applied as one unit after the whole message validated (limits above a
  *   breaker rating are refused), like PHLOEM_IOC_SET_CONFIG: one
  *   PHLOEM_EV_CONFIG event, none when every value equals the one in force.
@@ -1182,7 +1197,9 @@ struct phloem_stats {
  *   for PHLOEM_EV_SIGNAL PHLOEM_A_EV_LINE u32 (the line) instead of
  *   PHLOEM_A_EV_CHANNEL; with a phase rule's cause (PHLOEM_CAUSE_PHASE,
  *   _IMBALANCE, _IMBALANCE_VA) PHLOEM_A_EV_PHASE u32 (0 = L1) beside the
- *   channel of the phase's site CT.
+ *   channel of the phase's site CT; on PHLOEM_EV_MAINS and
+ *   PHLOEM_EV_VOLTAGE, when the event names a voltage channel,
+ *   PHLOEM_A_EV_PHASE u32 its phase (0 = L1) beside it.
  */
 
 #define PHLOEM_GENL_NAME		"phloem"
@@ -1227,6 +1244,7 @@ enum phloem_attr {
 	PHLOEM_A_DEV_SIGNAL_DEBOUNCE_US,
 	PHLOEM_A_DEV_SIGNALS,
 	PHLOEM_A_DEV_PHASE,
+	PHLOEM_A_DEV_MAINS,
 	__PHLOEM_A_LAST,
 };
 #define PHLOEM_A_MAX (__PHLOEM_A_LAST - 1)
@@ -1244,6 +1262,7 @@ enum phloem_list_attr {
 	PHLOEM_A_LIST_STAGE,	/* inside PHLOEM_A_FREQ_STAGES */
 	PHLOEM_A_LIST_SIGNAL,	/* inside PHLOEM_A_DEV_SIGNALS */
 	PHLOEM_A_LIST_PHASE,	/* inside PHLOEM_A_PHASE_LIST */
+	PHLOEM_A_LIST_VOLT,	/* inside PHLOEM_A_MAINS_PHASES */
 	__PHLOEM_A_LIST_LAST,
 };
 #define PHLOEM_A_LIST_MAX (__PHLOEM_A_LIST_LAST - 1)
@@ -1413,5 +1432,39 @@ enum phloem_ph_attr {
 	__PHLOEM_A_PH_LAST,
 };
 #define PHLOEM_A_PH_MAX (__PHLOEM_A_PH_LAST - 1)
+
+/*
+ * inside PHLOEM_A_DEV_MAINS: the settable fields first (NOMINAL_MV ..
+ * UV_SHED_MS, as struct phloem_config), then the reply-only state
+ */
+enum phloem_mains_attr {
+	PHLOEM_A_MAINS_UNSPEC,
+	PHLOEM_A_MAINS_NOMINAL_MV,
+	PHLOEM_A_MAINS_OUTAGE_PCT,
+	PHLOEM_A_MAINS_OUTAGE_CYCLES,
+	PHLOEM_A_MAINS_OUTAGE_RELAYS,
+	PHLOEM_A_MAINS_RETURN_MS,
+	PHLOEM_A_MAINS_RETURN_STAGGER_MS,
+	PHLOEM_A_MAINS_VOLT_BAND_PCT,
+	PHLOEM_A_MAINS_VOLT_DELAY_MS,
+	PHLOEM_A_MAINS_UV_SHED_PCT,
+	PHLOEM_A_MAINS_UV_SHED_MS,
+	PHLOEM_A_MAINS_STATE,
+	PHLOEM_A_MAINS_RETURN_LEFT_MS,
+	PHLOEM_A_MAINS_PHASES,
+	__PHLOEM_A_MAINS_LAST,
+};
+#define PHLOEM_A_MAINS_MAX (__PHLOEM_A_MAINS_LAST - 1)
+
+/* inside a PHLOEM_A_LIST_VOLT nest */
+enum phloem_volt_attr {
+	PHLOEM_A_VOLT_UNSPEC,
+	PHLOEM_A_VOLT_PHASE,
+	PHLOEM_A_VOLT_CHANNEL,
+	PHLOEM_A_VOLT_RMS_MV,
+	PHLOEM_A_VOLT_STATE,
+	__PHLOEM_A_VOLT_LAST,
+};
+#define PHLOEM_A_VOLT_MAX (__PHLOEM_A_VOLT_LAST - 1)
 
 #endif /* _UAPI_LINUX_PHLOEM_H */

@@ -4,6 +4,7 @@
  * See phloem_nl.h.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,6 +184,38 @@ static struct nla_policy dev_pol[PHLOEM_A_MAX + 1] = {
 	[PHLOEM_A_DEV_SIGNAL_DEBOUNCE_US] = { .type = NLA_U32 },
 	[PHLOEM_A_DEV_SIGNALS] = { .type = NLA_NESTED },
 	[PHLOEM_A_DEV_PHASE] = { .type = NLA_NESTED },
+	[PHLOEM_A_DEV_MAINS] = { .type = NLA_NESTED },
+};
+
+static struct nla_policy mains_pol[PHLOEM_A_MAINS_MAX + 1] = {
+	[PHLOEM_A_MAINS_NOMINAL_MV ... PHLOEM_A_MAINS_RETURN_LEFT_MS] = { .type = NLA_U32 },
+	[PHLOEM_A_MAINS_PHASES] = { .type = NLA_NESTED },
+};
+
+static struct nla_policy volt_pol[PHLOEM_A_VOLT_MAX + 1] = {
+	[PHLOEM_A_VOLT_PHASE ... PHLOEM_A_VOLT_STATE] = { .type = NLA_U32 },
+};
+
+/*
+ * The settable PHLOEM_A_MAINS_* attributes and their fields: the reply
+ * parser and phloem_nl_set_mains() walk the same table.
+ */
+static const struct {
+	int attr;
+	size_t off;
+} mains_fields[] = {
+#define MAINS_FIELD(a, f) { a, offsetof(struct phloem_nl_mains_cfg, f) }
+	MAINS_FIELD(PHLOEM_A_MAINS_NOMINAL_MV, nominal_mv),
+	MAINS_FIELD(PHLOEM_A_MAINS_OUTAGE_PCT, outage_pct),
+	MAINS_FIELD(PHLOEM_A_MAINS_OUTAGE_CYCLES, outage_cycles),
+	MAINS_FIELD(PHLOEM_A_MAINS_OUTAGE_RELAYS, outage_relays),
+	MAINS_FIELD(PHLOEM_A_MAINS_RETURN_MS, return_ms),
+	MAINS_FIELD(PHLOEM_A_MAINS_RETURN_STAGGER_MS, return_stagger_ms),
+	MAINS_FIELD(PHLOEM_A_MAINS_VOLT_BAND_PCT, volt_band_pct),
+	MAINS_FIELD(PHLOEM_A_MAINS_VOLT_DELAY_MS, volt_delay_ms),
+	MAINS_FIELD(PHLOEM_A_MAINS_UV_SHED_PCT, uv_shed_pct),
+	MAINS_FIELD(PHLOEM_A_MAINS_UV_SHED_MS, uv_shed_ms),
+#undef MAINS_FIELD
 };
 
 static struct nla_policy phase_pol[PHLOEM_A_PHASE_MAX + 1] = {
@@ -406,6 +439,25 @@ static int parse_phase(struct nlattr *item, struct phloem_nl_device *d)
 	return 0;
 }
 
+static int parse_volt(struct nlattr *item, struct phloem_nl_device *d)
+{
+	struct nlattr *tb[PHLOEM_A_VOLT_MAX + 1];
+	struct phloem_nl_mains *m = &d->mains;
+	uint32_t p;
+
+	if (nla_parse_nested(tb, PHLOEM_A_VOLT_MAX, item, volt_pol) ||
+	    !tb[PHLOEM_A_VOLT_PHASE])
+		return -EINVAL;
+	p = nla_get_u32(tb[PHLOEM_A_VOLT_PHASE]);
+	if (p >= PHLOEM_MAX_PHASES)
+		return -EINVAL;
+	m->phases |= 1U << p;
+	m->channel[p] = u32_or(tb[PHLOEM_A_VOLT_CHANNEL], PHLOEM_NONE);
+	m->rms_mv[p] = u32_or(tb[PHLOEM_A_VOLT_RMS_MV], 0);
+	m->volt_state[p] = u32_or(tb[PHLOEM_A_VOLT_STATE], PHLOEM_VOLT_NONE);
+	return 0;
+}
+
 /* Every item of a list nest must have the expected list type. */
 static int parse_list(struct nlattr *list, int type,
 		      int (*item)(struct nlattr *, struct phloem_nl_device *),
@@ -485,6 +537,19 @@ int phloem_nl_parse_device(const struct nlmsghdr *nlh,
 		d->phase.spread_ma = u32_or(pt[PHLOEM_A_PHASE_SPREAD_MA], 0);
 		d->phase.spread_mva = u32_or(pt[PHLOEM_A_PHASE_SPREAD_MVA], 0);
 		err = parse_list(pt[PHLOEM_A_PHASE_LIST], PHLOEM_A_LIST_PHASE, parse_phase, d);
+	}
+	if (!err && tb[PHLOEM_A_DEV_MAINS]) {
+		struct nlattr *mt[PHLOEM_A_MAINS_MAX + 1];
+
+		if (nla_parse_nested(mt, PHLOEM_A_MAINS_MAX, tb[PHLOEM_A_DEV_MAINS], mains_pol))
+			return -EINVAL;
+		d->mains.present = true;
+		for (size_t i = 0; i < sizeof(mains_fields) / sizeof(mains_fields[0]); i++)
+			*(uint32_t *)((char *)&d->mains.cfg + mains_fields[i].off) =
+				u32_or(mt[mains_fields[i].attr], 0);
+		d->mains.state = u32_or(mt[PHLOEM_A_MAINS_STATE], PHLOEM_MAINS_NONE);
+		d->mains.return_left_ms = u32_or(mt[PHLOEM_A_MAINS_RETURN_LEFT_MS], 0);
+		err = parse_list(mt[PHLOEM_A_MAINS_PHASES], PHLOEM_A_LIST_VOLT, parse_volt, d);
 	}
 	return err;
 }
@@ -876,6 +941,30 @@ nomem:
 	return -EMSGSIZE;
 }
 
+int phloem_nl_set_mains(struct phloem_nl *nl, uint32_t dev,
+			const struct phloem_nl_mains_cfg *m)
+{
+	struct nl_msg *msg = msg_new(nl, PHLOEM_CMD_SET_LIMITS, 0, dev, true);
+	struct nlattr *n;
+
+	if (!msg)
+		return -ENOMEM;
+	n = nla_nest_start(msg, PHLOEM_A_DEV_MAINS);
+	if (!n)
+		goto nomem;
+	for (size_t i = 0; i < sizeof(mains_fields) / sizeof(mains_fields[0]); i++) {
+		uint32_t v = *(const uint32_t *)((const char *)m + mains_fields[i].off);
+
+		if (v != UINT32_MAX && nla_put_u32(msg, mains_fields[i].attr, v))
+			goto nomem;
+	}
+	nla_nest_end(msg, n);
+	return transact(nl, msg, NULL, NULL);
+nomem:
+	nlmsg_free(msg);
+	return -EMSGSIZE;
+}
+
 int phloem_nl_set_relay(struct phloem_nl *nl, uint32_t dev,
 			const struct phloem_nl_relay_set *rs)
 {
@@ -1124,6 +1213,14 @@ void phloem_nl_device_status(const struct phloem_nl_device *d,
 	}
 	st->signal_state = d->signal_state;
 	st->import_cap_mw = d->import_cap_mw;
+	st->mains_state = (uint8_t)d->mains.state;
+	st->return_left_ms = d->mains.return_left_ms;
+	for (uint32_t p = 0; p < PHLOEM_MAX_PHASES; p++) {
+		if (!(d->mains.phases & (1U << p)))
+			continue;
+		st->phase_vrms_mv[p] = d->mains.rms_mv[p];
+		st->volt_state[p] = (uint8_t)d->mains.volt_state[p];
+	}
 }
 
 /* ---- names ---- */
@@ -1247,6 +1344,28 @@ const char *phloem_nl_phase_state_name(uint32_t state)
 	return NAME(t, state);
 }
 
+const char *phloem_nl_mains_state_name(uint32_t state)
+{
+	static const char *const t[] = {
+		[PHLOEM_MAINS_NONE] = "off",
+		[PHLOEM_MAINS_OK] = "ok",
+		[PHLOEM_MAINS_OUTAGE] = "outage",
+		[PHLOEM_MAINS_RETURN] = "return",
+	};
+	return NAME(t, state);
+}
+
+const char *phloem_nl_volt_state_name(uint32_t state)
+{
+	static const char *const t[] = {
+		[PHLOEM_VOLT_NONE] = "none",
+		[PHLOEM_VOLT_OK] = "ok",
+		[PHLOEM_VOLT_UNDER] = "under",
+		[PHLOEM_VOLT_OVER] = "over",
+	};
+	return NAME(t, state);
+}
+
 const char *phloem_nl_curve_name(uint32_t curve)
 {
 	static const char *const t[] = {
@@ -1306,6 +1425,20 @@ char *phloem_nl_fmt_measure(const char *cause, uint32_t value, uint32_t limit,
 	if (cause && (!strcmp(cause, "under-freq") || !strcmp(cause, "over-freq") ||
 		      !strcmp(cause, "freq-ok"))) {
 		snprintf(buf, len, "%.3f Hz %s %.3f Hz", value / 1e3,
+			 value < limit ? "<" : value > limit ? ">" : "=",
+			 limit / 1e3);
+		return buf;
+	}
+	/* the mains rules measure a phase's voltage, mV */
+	if (cause && (!strcmp(cause, "outage") || !strcmp(cause, "mains-back") ||
+		      !strcmp(cause, "under-voltage") || !strcmp(cause, "over-voltage") ||
+		      !strcmp(cause, "voltage-ok"))) {
+		/* an island's sheds carry the voltage alone */
+		if (!limit) {
+			snprintf(buf, len, "%.1f V", value / 1e3);
+			return buf;
+		}
+		snprintf(buf, len, "%.1f V %s %.1f V", value / 1e3,
 			 value < limit ? "<" : value > limit ? ">" : "=",
 			 limit / 1e3);
 		return buf;

@@ -117,6 +117,41 @@ struct phloem_nl_phase {
 };
 
 /**
+ * struct phloem_nl_mains_cfg - the mains rules' settings (PHLOEM_A_MAINS_*),
+ * as the struct phloem_config fields of the same names. In a request
+ * (phloem_nl_set_mains()) a field of UINT32_MAX is left out.
+ */
+struct phloem_nl_mains_cfg {
+	uint32_t nominal_mv;
+	uint32_t outage_pct, outage_cycles, outage_relays;
+	uint32_t return_ms, return_stagger_ms;
+	uint32_t volt_band_pct, volt_delay_ms;
+	uint32_t uv_shed_pct, uv_shed_ms;
+};
+
+/**
+ * struct phloem_nl_mains - the mains rules of a GET_DEVICE reply
+ * @present: the kernel reported PHLOEM_A_DEV_MAINS (else all zero)
+ * @cfg: settings in force
+ * @state: enum phloem_mains_state
+ * @return_left_ms: in the outage state, time left of return_ms
+ * @phases: bit p: phase p (0 = L1) has a voltage channel; the per-phase
+ *          fields below are valid for those only
+ * @channel: per phase, its voltage channel
+ * @rms_mv: per phase, its RMS voltage over the last cycle
+ * @volt_state: per phase, enum phloem_volt_state
+ */
+struct phloem_nl_mains {
+	bool present;
+	struct phloem_nl_mains_cfg cfg;
+	uint32_t state, return_left_ms;
+	uint32_t phases;
+	uint32_t channel[PHLOEM_MAX_PHASES];
+	uint32_t rms_mv[PHLOEM_MAX_PHASES];
+	uint32_t volt_state[PHLOEM_MAX_PHASES];
+};
+
+/**
  * struct phloem_nl_device - a GET_DEVICE reply
  *
  * Lists are stored at their item's index (PHLOEM_A_*_INDEX); n* count the
@@ -144,6 +179,7 @@ struct phloem_nl_device {
 	uint32_t nsignals;
 	struct phloem_nl_signal signal[PHLOEM_MAX_SIGNALS];
 	struct phloem_nl_phase phase;	/* zero from a kernel without it */
+	struct phloem_nl_mains mains;	/* zero from a kernel without it */
 };
 
 /**
@@ -231,6 +267,15 @@ int phloem_nl_set_phase(struct phloem_nl *nl, uint32_t dev,
 			const uint32_t *limit_ma, uint32_t imbalance_ma,
 			uint32_t imbalance_mva, uint32_t grace_ms);
 /**
+ * phloem_nl_set_mains() - the mains rules, in one PHLOEM_CMD_SET_LIMITS
+ * @m: the settings to replace; a field of UINT32_MAX is left out (at
+ *     least one must be given)
+ *
+ * Checked by the kernel as a whole configuration: all or nothing.
+ */
+int phloem_nl_set_mains(struct phloem_nl *nl, uint32_t dev,
+			const struct phloem_nl_mains_cfg *m);
+/**
  * phloem_nl_set_signals() - the grid-operator lines' actions (SET_LIMITS)
  * @debounce_us: signal_debounce_us, or UINT32_MAX to leave it out
  * @cap_mw, @shed_relays: per line (index = line) import cap and relay
@@ -293,6 +338,10 @@ const char *phloem_nl_override_name(uint32_t mode);
 const char *phloem_nl_freq_state_name(uint32_t state);
 /* enum phloem_phase_state: "none", "ok", "full", "over", "heavy" */
 const char *phloem_nl_phase_state_name(uint32_t state);
+/* enum phloem_mains_state: "off", "ok", "outage", "return" */
+const char *phloem_nl_mains_state_name(uint32_t state);
+/* enum phloem_volt_state: "none", "ok", "under", "over" */
+const char *phloem_nl_volt_state_name(uint32_t state);
 const char *phloem_nl_curve_name(uint32_t curve);
 
 /*
@@ -312,7 +361,10 @@ char *phloem_nl_fmt_power(int64_t mw, char *buf, size_t len);
  * decimal when the two would print alike; "" when the event measured
  * nothing (value and limit 0); for the frequency causes ("under-freq",
  * "over-freq", "freq-ok") a frequency: "48.912 Hz < 49.000 Hz"; for
- * "imbalance-va" an apparent power: "5.12 kVA > 4.60 kVA".
+ * "imbalance-va" an apparent power: "5.12 kVA > 4.60 kVA"; for the mains
+ * causes ("outage", "mains-back", "under-voltage", "over-voltage",
+ * "voltage-ok") a phase's voltage: "41.2 V < 115.0 V" (the voltage alone
+ * when the limit is 0, as in an island's sheds).
  * Return: @buf.
  */
 char *phloem_nl_fmt_measure(const char *cause, uint32_t value, uint32_t limit,

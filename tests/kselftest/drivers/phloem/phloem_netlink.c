@@ -678,6 +678,90 @@ TEST_F(nl, set_freq)
 	EXPECT_EQ(51500, cfg.over_freq_mhz);
 }
 
+/*
+ * The mains rules over netlink: every field of PHLOEM_A_DEV_MAINS lands in
+ * struct phloem_config, GET_DEVICE reports it back with the outage state
+ * and the voltage phase of the single-phase house; a second request that
+ * names one field leaves the others as they are.
+ */
+TEST_F(nl, set_mains)
+{
+	const struct nlattr *tb[PHLOEM_A_MAX + 1], *mn[PHLOEM_A_MAINS_MAX + 1];
+	const struct nlattr *v[PHLOEM_A_VOLT_MAX + 1];
+	struct phloem_config cfg;
+	struct msg m;
+
+	NEED_DEV();
+	msg_init(&m, self->nl.family, PHLOEM_CMD_SET_LIMITS, 0);
+	msg_u32(&m, PHLOEM_A_DEV_INDEX, 0);
+	nest_start(&m, PHLOEM_A_DEV_MAINS);
+	msg_u32(&m, PHLOEM_A_MAINS_NOMINAL_MV, 230000);
+	msg_u32(&m, PHLOEM_A_MAINS_OUTAGE_PCT, 50);
+	msg_u32(&m, PHLOEM_A_MAINS_OUTAGE_CYCLES, 3);
+	msg_u32(&m, PHLOEM_A_MAINS_OUTAGE_RELAYS, 1u << R_FRIDGE);
+	msg_u32(&m, PHLOEM_A_MAINS_RETURN_MS, 30000);
+	msg_u32(&m, PHLOEM_A_MAINS_RETURN_STAGGER_MS, 2000);
+	msg_u32(&m, PHLOEM_A_MAINS_VOLT_BAND_PCT, 15);
+	msg_u32(&m, PHLOEM_A_MAINS_VOLT_DELAY_MS, 1000);
+	msg_u32(&m, PHLOEM_A_MAINS_UV_SHED_PCT, 70);
+	msg_u32(&m, PHLOEM_A_MAINS_UV_SHED_MS, 5000);
+	nest_end(&m);
+	ASSERT_EQ(0, nl_call(&self->nl, &m, self->r));
+	ASSERT_EQ(0, self->r->err) TH_LOG("%s", self->r->ext);
+
+	ASSERT_EQ(0, ph_get_config(self->fd, &cfg));
+	EXPECT_EQ(230000, cfg.nominal_mv);
+	EXPECT_EQ(50, cfg.outage_pct);
+	EXPECT_EQ(3, cfg.outage_cycles);
+	EXPECT_EQ(1u << R_FRIDGE, cfg.outage_relays);
+	EXPECT_EQ(30000, cfg.return_ms);
+	EXPECT_EQ(2000, cfg.return_stagger_ms);
+	EXPECT_EQ(15, cfg.volt_band_pct);
+	EXPECT_EQ(1000, cfg.volt_delay_ms);
+	EXPECT_EQ(70, cfg.uv_shed_pct);
+	EXPECT_EQ(5000, cfg.uv_shed_ms);
+	EXPECT_EQ(self->boot.site_import_limit_mw, cfg.site_import_limit_mw);
+
+	ASSERT_EQ(0, get_device(&self->nl, 0, self->r));
+	reply_attrs(self->r, tb, PHLOEM_A_MAX);
+	ASSERT_NE(NULL, tb[PHLOEM_A_DEV_MAINS]);
+	attrs_parse(nla_data(tb[PHLOEM_A_DEV_MAINS]), nla_len(tb[PHLOEM_A_DEV_MAINS]),
+		    mn, PHLOEM_A_MAINS_MAX);
+	ASSERT_NE(NULL, mn[PHLOEM_A_MAINS_UV_SHED_MS]);
+	EXPECT_EQ(230000, nla_u32(mn[PHLOEM_A_MAINS_NOMINAL_MV]));
+	EXPECT_EQ(50, nla_u32(mn[PHLOEM_A_MAINS_OUTAGE_PCT]));
+	EXPECT_EQ(1u << R_FRIDGE, nla_u32(mn[PHLOEM_A_MAINS_OUTAGE_RELAYS]));
+	EXPECT_EQ(2000, nla_u32(mn[PHLOEM_A_MAINS_RETURN_STAGGER_MS]));
+	EXPECT_EQ(5000, nla_u32(mn[PHLOEM_A_MAINS_UV_SHED_MS]));
+	/* the simulator's mains is steady at 230 V: never an island here */
+	ASSERT_NE(NULL, mn[PHLOEM_A_MAINS_STATE]);
+	EXPECT_NE(PHLOEM_MAINS_OUTAGE, nla_u32(mn[PHLOEM_A_MAINS_STATE]));
+	EXPECT_NE(PHLOEM_MAINS_NONE, nla_u32(mn[PHLOEM_A_MAINS_STATE]));
+	ASSERT_NE(NULL, mn[PHLOEM_A_MAINS_RETURN_LEFT_MS]);
+	/* one voltage channel: L1 on v0 */
+	ASSERT_EQ(1, list_count(mn[PHLOEM_A_MAINS_PHASES]));
+	ASSERT_TRUE(list_item(mn[PHLOEM_A_MAINS_PHASES], 0, v, PHLOEM_A_VOLT_MAX));
+	EXPECT_EQ(0, nla_u32(v[PHLOEM_A_VOLT_PHASE]));
+	EXPECT_EQ(CH_V0, nla_u32(v[PHLOEM_A_VOLT_CHANNEL]));
+	TH_LOG("L1 %u mV, state %u", nla_u32(v[PHLOEM_A_VOLT_RMS_MV]),
+	       nla_u32(v[PHLOEM_A_VOLT_STATE]));
+	EXPECT_NE(PHLOEM_VOLT_UNDER, nla_u32(v[PHLOEM_A_VOLT_STATE]));
+	EXPECT_NE(PHLOEM_VOLT_OVER, nla_u32(v[PHLOEM_A_VOLT_STATE]));
+
+	/* one field: the rest stays; 0 switches the outage rule off */
+	msg_init(&m, self->nl.family, PHLOEM_CMD_SET_LIMITS, 0);
+	msg_u32(&m, PHLOEM_A_DEV_INDEX, 0);
+	nest_start(&m, PHLOEM_A_DEV_MAINS);
+	msg_u32(&m, PHLOEM_A_MAINS_OUTAGE_PCT, 0);
+	nest_end(&m);
+	ASSERT_EQ(0, nl_call(&self->nl, &m, self->r));
+	ASSERT_EQ(0, self->r->err) TH_LOG("%s", self->r->ext);
+	ASSERT_EQ(0, ph_get_config(self->fd, &cfg));
+	EXPECT_EQ(0, cfg.outage_pct);
+	EXPECT_EQ(30000, cfg.return_ms);
+	EXPECT_EQ(70, cfg.uv_shed_pct);
+}
+
 TEST_F(nl, set_relay_and_override)
 {
 	const struct nlattr *tb[PHLOEM_A_MAX + 1], *it[PHLOEM_A_RELAY_MAX + 1];
@@ -983,6 +1067,173 @@ static void b_get_extra(struct msg *m, const struct phloem_info *info)
 	msg_u32(m, PHLOEM_A_LEASE_TIMEOUT_MS, 1000);
 }
 
+/*
+ * The phase rules (item 4): the single-phase house has one site CT, on L1.
+ * A limit on L2 (no CT there) and an imbalance (one measured phase) are
+ * refused by the unit's whole-configuration check.
+ */
+static void ph_item(struct msg *m, uint32_t p, uint32_t ma)
+{
+	nest_start(m, PHLOEM_A_LIST_PHASE);
+	msg_u32(m, PHLOEM_A_PH_INDEX, p);
+	msg_u32(m, PHLOEM_A_PH_LIMIT_MA, ma);
+	nest_end(m);
+}
+
+static void b_phase_unmeasured(struct msg *m, const struct phloem_info *info)
+{
+	msg_u32(m, PHLOEM_A_DEV_INDEX, 0);
+	nest_start(m, PHLOEM_A_DEV_PHASE);
+	nest_start(m, PHLOEM_A_PHASE_LIST);
+	ph_item(m, 1, 10000);
+	nest_end(m);
+	nest_end(m);
+}
+
+static void b_phase_index(struct msg *m, const struct phloem_info *info)
+{
+	msg_u32(m, PHLOEM_A_DEV_INDEX, 0);
+	nest_start(m, PHLOEM_A_DEV_PHASE);
+	nest_start(m, PHLOEM_A_PHASE_LIST);
+	ph_item(m, PHLOEM_MAX_PHASES, 10000);
+	nest_end(m);
+	nest_end(m);
+}
+
+static void b_phase_twice(struct msg *m, const struct phloem_info *info)
+{
+	msg_u32(m, PHLOEM_A_DEV_INDEX, 0);
+	nest_start(m, PHLOEM_A_DEV_PHASE);
+	nest_start(m, PHLOEM_A_PHASE_LIST);
+	ph_item(m, 0, 10000);
+	ph_item(m, 0, 12000);
+	nest_end(m);
+	nest_end(m);
+}
+
+/* a limit above the site breaker's rating */
+static void b_phase_above_rating(struct msg *m, const struct phloem_info *info)
+{
+	msg_u32(m, PHLOEM_A_DEV_INDEX, 0);
+	nest_start(m, PHLOEM_A_DEV_PHASE);
+	nest_start(m, PHLOEM_A_PHASE_LIST);
+	ph_item(m, 0, info->circuit[CIR_SITE].rating_ma + 1);
+	nest_end(m);
+	nest_end(m);
+}
+
+static void b_phase_no_limit(struct msg *m, const struct phloem_info *info)
+{
+	msg_u32(m, PHLOEM_A_DEV_INDEX, 0);
+	nest_start(m, PHLOEM_A_DEV_PHASE);
+	nest_start(m, PHLOEM_A_PHASE_LIST);
+	nest_start(m, PHLOEM_A_LIST_PHASE);
+	msg_u32(m, PHLOEM_A_PH_INDEX, 0);
+	nest_end(m);
+	nest_end(m);
+	nest_end(m);
+}
+
+static void b_phase_imbalance(struct msg *m, const struct phloem_info *info)
+{
+	msg_u32(m, PHLOEM_A_DEV_INDEX, 0);
+	nest_start(m, PHLOEM_A_DEV_PHASE);
+	msg_u32(m, PHLOEM_A_PHASE_IMBALANCE_MA, 20000);
+	nest_end(m);
+}
+
+static void b_phase_grace(struct msg *m, const struct phloem_info *info)
+{
+	msg_u32(m, PHLOEM_A_DEV_INDEX, 0);
+	nest_start(m, PHLOEM_A_DEV_PHASE);
+	msg_u32(m, PHLOEM_A_PHASE_GRACE_MS, PHLOEM_PHASE_GRACE_MAX_MS + 1);
+	nest_end(m);
+}
+
+static void b_phase_reply_only(struct msg *m, const struct phloem_info *info)
+{
+	msg_u32(m, PHLOEM_A_DEV_INDEX, 0);
+	nest_start(m, PHLOEM_A_DEV_PHASE);
+	msg_u32(m, PHLOEM_A_PHASE_SPREAD_MA, 1);
+	nest_end(m);
+}
+
+static void b_phase_empty(struct msg *m, const struct phloem_info *info)
+{
+	msg_u32(m, PHLOEM_A_DEV_INDEX, 0);
+	nest_start(m, PHLOEM_A_DEV_PHASE);
+	nest_end(m);
+}
+
+/* the mains rules: one bad field refuses the whole request */
+static void mains_one(struct msg *m, uint16_t a, uint32_t v)
+{
+	msg_u32(m, PHLOEM_A_DEV_INDEX, 0);
+	nest_start(m, PHLOEM_A_DEV_MAINS);
+	msg_u32(m, PHLOEM_A_MAINS_RETURN_MS, 20000);	/* valid alone */
+	msg_u32(m, a, v);
+	nest_end(m);
+}
+
+static void b_mains_nominal(struct msg *m, const struct phloem_info *info)
+{
+	mains_one(m, PHLOEM_A_MAINS_NOMINAL_MV, PHLOEM_NOMINAL_MV_MIN - 1);
+}
+
+static void b_mains_outage_pct(struct msg *m, const struct phloem_info *info)
+{
+	mains_one(m, PHLOEM_A_MAINS_OUTAGE_PCT, PHLOEM_OUTAGE_MAX_PCT + 1);
+}
+
+static void b_mains_cycles(struct msg *m, const struct phloem_info *info)
+{
+	mains_one(m, PHLOEM_A_MAINS_OUTAGE_CYCLES, PHLOEM_OUTAGE_CYCLES_MAX + 1);
+}
+
+static void b_mains_relays(struct msg *m, const struct phloem_info *info)
+{
+	mains_one(m, PHLOEM_A_MAINS_OUTAGE_RELAYS, 1u << PHLOEM_MAX_RELAYS);
+}
+
+static void b_mains_return(struct msg *m, const struct phloem_info *info)
+{
+	mains_one(m, PHLOEM_A_MAINS_RETURN_STAGGER_MS,
+		  PHLOEM_RETURN_STAGGER_MS_MAX + 1);
+}
+
+static void b_mains_band(struct msg *m, const struct phloem_info *info)
+{
+	mains_one(m, PHLOEM_A_MAINS_VOLT_BAND_PCT, PHLOEM_VOLT_BAND_MAX_PCT + 1);
+}
+
+static void b_mains_uv_pct(struct msg *m, const struct phloem_info *info)
+{
+	mains_one(m, PHLOEM_A_MAINS_UV_SHED_PCT, PHLOEM_UV_SHED_MIN_PCT - 1);
+}
+
+static void b_mains_uv_ms(struct msg *m, const struct phloem_info *info)
+{
+	mains_one(m, PHLOEM_A_MAINS_UV_SHED_MS, PHLOEM_UV_SHED_MAX_MS + 1);
+}
+
+static void b_mains_reply_only(struct msg *m, const struct phloem_info *info)
+{
+	mains_one(m, PHLOEM_A_MAINS_STATE, PHLOEM_MAINS_OUTAGE);
+}
+
+static void b_mains_empty(struct msg *m, const struct phloem_info *info)
+{
+	msg_u32(m, PHLOEM_A_DEV_INDEX, 0);
+	nest_start(m, PHLOEM_A_DEV_MAINS);
+	nest_end(m);
+}
+
+/* a GET carries no settings */
+static void b_mains_get(struct msg *m, const struct phloem_info *info)
+{
+	mains_one(m, PHLOEM_A_MAINS_OUTAGE_PCT, 50);
+}
+
 /* Policy range checks answer ERANGE ("integer out of range"), the rest EINVAL */
 #define BAD(name, c, e) \
 	FIXTURE_VARIANT_ADD(nl_bad, name) { .cmd = c, .err = e, .build = b_##name }
@@ -1007,6 +1258,26 @@ BAD(freq_in_band, PHLOEM_CMD_SET_LIMITS, -EINVAL);
 BAD(freq_stage_index, PHLOEM_CMD_SET_LIMITS, -ERANGE);
 BAD(freq_over_alone, PHLOEM_CMD_SET_LIMITS, -EINVAL);
 BAD(freq_reply_only, PHLOEM_CMD_SET_LIMITS, -EINVAL);
+BAD(phase_unmeasured, PHLOEM_CMD_SET_LIMITS, -EINVAL);
+BAD(phase_index, PHLOEM_CMD_SET_LIMITS, -ERANGE);
+BAD(phase_twice, PHLOEM_CMD_SET_LIMITS, -EINVAL);
+BAD(phase_above_rating, PHLOEM_CMD_SET_LIMITS, -EINVAL);
+BAD(phase_no_limit, PHLOEM_CMD_SET_LIMITS, -EINVAL);
+BAD(phase_imbalance, PHLOEM_CMD_SET_LIMITS, -EINVAL);
+BAD(phase_grace, PHLOEM_CMD_SET_LIMITS, -ERANGE);
+BAD(phase_reply_only, PHLOEM_CMD_SET_LIMITS, -EINVAL);
+BAD(phase_empty, PHLOEM_CMD_SET_LIMITS, -EINVAL);
+BAD(mains_nominal, PHLOEM_CMD_SET_LIMITS, -EINVAL);
+BAD(mains_outage_pct, PHLOEM_CMD_SET_LIMITS, -ERANGE);
+BAD(mains_cycles, PHLOEM_CMD_SET_LIMITS, -ERANGE);
+BAD(mains_relays, PHLOEM_CMD_SET_LIMITS, -EINVAL);
+BAD(mains_return, PHLOEM_CMD_SET_LIMITS, -ERANGE);
+BAD(mains_band, PHLOEM_CMD_SET_LIMITS, -ERANGE);
+BAD(mains_uv_pct, PHLOEM_CMD_SET_LIMITS, -EINVAL);
+BAD(mains_uv_ms, PHLOEM_CMD_SET_LIMITS, -ERANGE);
+BAD(mains_reply_only, PHLOEM_CMD_SET_LIMITS, -EINVAL);
+BAD(mains_empty, PHLOEM_CMD_SET_LIMITS, -EINVAL);
+BAD(mains_get, PHLOEM_CMD_GET_DEVICE, -EINVAL);
 
 TEST_F(nl_bad, refused_and_unchanged)
 {
