@@ -563,6 +563,25 @@ static int signal_bench(void)
 }
 
 /*
+ * Run up to a second until the first event of @kind with @cause after
+ * event @i0: ns from now to the set that made it, or UINT64_MAX.
+ */
+static uint64_t sim_event_after(struct sim *m, int i0, uint32_t kind,
+				uint32_t cause)
+{
+	uint64_t t0 = m->ns, end = t0 + 1000 * MS;
+	int e;
+
+	while (m->ns < end) {
+		sim_step(m);
+		e = sim_find_cause(m, i0, kind, cause);
+		if (e >= 0)
+			return m->ev[e].t - t0;
+	}
+	return UINT64_MAX;
+}
+
+/*
  * Outage detection: the outage rule at 50 % for the default 2 cycles, the
  * mains cut at @offset_ms into the cycle; ns from the cut to the
  * PHLOEM_EV_MAINS OUTAGE event, or UINT64_MAX.
@@ -570,8 +589,8 @@ static int signal_bench(void)
 static uint64_t outage_latency(double offset_ms, double to_v)
 {
 	struct sim *m = sim_new(50, 4000);
-	uint64_t t0, lat = UINT64_MAX, end;
-	int i0, e;
+	uint64_t lat = UINT64_MAX;
+	int i0;
 
 	m->cfg.outage_pct = 50;
 	sim_start(m);
@@ -584,16 +603,7 @@ static uint64_t outage_latency(double offset_ms, double to_v)
 		m->vrms = to_v;
 	else
 		m->mains = false;
-	t0 = m->ns;
-	end = t0 + 1000 * MS;
-	while (m->ns < end) {
-		sim_step(m);
-		e = sim_find_cause(m, i0, PHLOEM_EV_MAINS, PHLOEM_CAUSE_OUTAGE);
-		if (e >= 0) {
-			lat = m->ev[e].t - t0;
-			break;
-		}
-	}
+	lat = sim_event_after(m, i0, PHLOEM_EV_MAINS, PHLOEM_CAUSE_OUTAGE);
 out:
 	sim_del(m);
 	return lat;
@@ -623,9 +633,9 @@ static int outage_bench(void)
 static uint64_t phase_latency(double offset_ms, double imb)
 {
 	struct sim *m = sim_new(50, 4000);
-	uint64_t t0, lat = UINT64_MAX, end;
+	uint64_t lat = UINT64_MAX;
 	uint32_t cause = imb ? PHLOEM_CAUSE_IMBALANCE : PHLOEM_CAUSE_PHASE;
-	int i0, e;
+	int i0;
 
 	sim_three_phase(m);
 	m->cfg.phase_grace_ms = 0;
@@ -640,16 +650,7 @@ static uint64_t phase_latency(double offset_ms, double imb)
 	sim_to_phase(m, offset_ms / 20);
 	i0 = m->nev;
 	m->phase_a[1] += imb ? 14 : 6;
-	t0 = m->ns;
-	end = t0 + 1000 * MS;
-	while (m->ns < end) {
-		sim_step(m);
-		e = sim_find_cause(m, i0, PHLOEM_EV_SHED, cause);
-		if (e >= 0) {
-			lat = m->ev[e].t - t0;
-			break;
-		}
-	}
+	lat = sim_event_after(m, i0, PHLOEM_EV_SHED, cause);
 out:
 	sim_del(m);
 	return lat;
