@@ -388,15 +388,24 @@ int BPF_PROG(on_round, int dev, __u64 period, __u64 expires, __u64 t0,
 	if (dec_start)
 		hist_inc(hists.decide, dec_ns);
 
-	cur.expires = expires;
-	cur.t0 = t0;
-	cur.reads_done = done;
-	cur.dec_start = dec_start;
-	cur.dec_end = dec_start ? dec_start + dec_ns : 0;
-	cur.w_start = 0;
-	cur.w_end = 0;
-	cur.tid = tid;
-	cur.cpu = cpu;
+	/*
+	 * Kept for a shed's breakdown: a round sheds only when it changed
+	 * something (phloem_relays_apply() follows in this thread, and its
+	 * writes and events find this round here), so the other rounds,
+	 * nearly all, skip the stores. A shed popped later by another
+	 * context has another trigger_ns than a stale round's t0.
+	 */
+	if (changed) {
+		cur.expires = expires;
+		cur.t0 = t0;
+		cur.reads_done = done;
+		cur.dec_start = dec_start;
+		cur.dec_end = dec_start ? dec_start + dec_ns : 0;
+		cur.w_start = 0;
+		cur.w_end = 0;
+		cur.tid = tid;
+		cur.cpu = cpu;
+	}
 
 	/* The window that this wake-up ended, then the next one */
 	due = watch.due;
