@@ -36,10 +36,10 @@
 set -u
 dir=${1:?usage: trace-bench.sh DIR}
 . "$(dirname "$0")/trace-lib.sh"
-ROUNDS=${ROUNDS:-6}
+ROUNDS=${ROUNDS:-10}
 WINDOW_S=${WINDOW_S:-5}
 TARGET_PCT=${TARGET_PCT:-10}
-BUDGET_S=${BUDGET_S:-480}
+BUDGET_S=${BUDGET_S:-600}
 W=$(mktemp -d)
 tool=
 trap '[ -n "$tool" ] && kill -KILL $tool 2>/dev/null; isolate_sampler undo; rm -rf "$W"' EXIT
