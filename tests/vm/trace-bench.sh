@@ -198,6 +198,12 @@ for name, r in (("not attached (baseline)", off), ("phloem-trace attached", on))
     ns = [x[0] for x in r]
     print("%-26s %7d %11.0f %11.0f %10.0f %11s" % (name, len(r), statistics.median(ns), max(ns),
                                                     statistics.median([x[1] for x in r]), load(r)))
+seq = []
+for i, x in enumerate(off):
+    seq.append("%.0f" % x[0])
+    if i < len(on):
+        seq.append("[%.0f]" % on[i][0])
+print("windows in order, ns a set ([attached]): %s" % " ".join(seq))
 if pairs:
     print("pairs (attached - mean of its neighbours): %s" %
           ", ".join("%+.0f ns %+.1f %%" % p for p in pairs))
