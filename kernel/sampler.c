@@ -219,7 +219,7 @@ static int phloem_sampler_thread(void *data)
 			     trace_phloem_adc_read_enabled() ||
 			     trace_phloem_decide_enabled();
 		u32 read_ns[PHLOEM_MAX_CHANNELS];
-		u64 t0, ts, d0 = 0, d1 = 0;
+		u64 t0, ts, d1 = 0;
 
 		phloem_sampler_wait(pd, &expires);
 		if (kthread_should_stop())
@@ -291,20 +291,24 @@ static int phloem_sampler_thread(void *data)
 							     PHLOEM_CAUSE_ADC, t0);
 			}
 		} else {
-			if (timed)
-				d0 = ktime_get_ns();
 			changed |= phloem_shed_sample(pd->shed, raw, t0);
+			/*
+			 * The decision is timed from the last read's stamp:
+			 * one clock read a round fewer, and the lock's wait
+			 * is part of what delays a shed anyway
+			 */
 			if (timed)
 				d1 = ktime_get_ns();
 			faulty = 0;
 		}
 		spin_unlock(&pd->shed_lock);
-		if (d0)
-			trace_phloem_decide(pd->id, t0, d0, d1 - d0, changed);
+		if (d1)
+			trace_phloem_decide(pd->id, t0, ts, d1 - ts, changed);
 		if (timed)
 			trace_phloem_round(pd->id, READ_ONCE(pd->period_ns),
 					   ktime_to_ns(expires), t0, ts, failed,
-					   n, read_ns, d0, d1 - d0, changed);
+					   n, read_ns, d1 ? ts : 0,
+					   d1 ? d1 - ts : 0, changed);
 		if (!failed)
 			atomic64_inc(&pd->samples);
 

@@ -131,7 +131,10 @@ TRACE_EVENT(phloem_adc_read,
 /*
  * phloem_decide - the unit took a sample set (phloem_shed_sample())
  * @t0_ns: the set's time (as phloem_sample)
- * @start_ns, @dur_ns: the call itself, under the unit's lock
+ * @start_ns, @dur_ns: from the last read's return (its stamp, so a round
+ *           reads the clock once less) to the decision's end: the unit's
+ *           lock taken, the grid-operator lines passed to it (when the
+ *           HAT has them), phloem_shed_sample()
  * @changed: relays to drive or events queued: phloem_relays_apply() follows
  */
 TRACE_EVENT(phloem_decide,
@@ -168,8 +171,8 @@ TRACE_EVENT(phloem_decide,
  * @read_ns: each channel's read time, from consecutive clock reads (the
  *           first from @t0_ns): a read's time includes the loop's few
  *           instructions around it, not a failed read's error report
- * @decide_start_ns, @decide_ns: phloem_shed_sample() under the unit's
- *           lock; 0 when a failed read kept the set from the unit
+ * @decide_start_ns, @decide_ns: as phloem_decide (@decide_start_ns is
+ *           @done_ns); 0 when a failed read kept the set from the unit
  * @changed: as phloem_decide
  */
 TRACE_EVENT(phloem_round,

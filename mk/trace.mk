@@ -100,7 +100,7 @@ bench-vm-trace: modules trace-vm-tools
 	@( t=$(TRACE_VM)/host-loadavg.$$$$; \
 	while :; do cp /proc/loadavg $$t && mv $$t $(TRACE_VM)/host-loadavg; sleep 1; done ) & \
 	loadpid=$$!; \
-	PHLOEM_VM_ACCEL=$(TRACE_VM_ACCEL) $(VM_RUN) --timeout 720 --modules -- $(TOP)/tests/vm/trace-bench.sh $(TRACE_VM); \
+	PHLOEM_VM_ACCEL=$(TRACE_VM_ACCEL) $(VM_RUN) --timeout 900 --modules -- $(TOP)/tests/vm/trace-bench.sh $(TRACE_VM); \
 	rc=$$?; kill $$loadpid; \
 	[ $$rc -le 1 ] || echo "bench-vm-trace: FAILED: the VM run ended with status $$rc (124: timeout) before its table"; \
 	exit $$rc

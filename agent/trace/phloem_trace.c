@@ -520,7 +520,7 @@ static void summary(const struct pt_hists *hs, const struct phloem_stats *st1,
 			 c, info.chan[c].name, (uint64_t)hs->adc_errors[c]);
 		print_log2(t, hs->adc[c]);
 	}
-	print_log2("decision (phloem_shed_sample, under the unit's lock)", hs->decide);
+	print_log2("decision (phloem_shed_sample, from the last read: the unit's lock taken)", hs->decide);
 	print_log2("relay GPIO write", hs->write);
 
 	printf("\nshed latency, sample to relay write, in the driver's buckets\n");
