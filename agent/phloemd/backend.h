@@ -17,16 +17,8 @@
 
 #include <linux/phloem.h>
 
+#include "lib/nl/phloem_nl.h"
 #include "phloemd.h"
-
-/* the mains rules for pd_backend_ops.mains, as struct phloem_config */
-struct pd_mains {
-	uint32_t nominal_mv;
-	uint32_t outage_pct, outage_cycles, outage_relays;
-	uint32_t return_ms, return_stagger_ms;
-	uint32_t volt_band_pct, volt_delay_ms;
-	uint32_t uv_shed_pct, uv_shed_ms;
-};
 
 struct pd_backend;
 
@@ -106,7 +98,7 @@ struct pd_backend_ops {
 	 * nominal_mv .. uv_shed_ms, each UINT32_MAX to leave it as it is
 	 * (outage_relays in device relay indexes). All or nothing.
 	 */
-	int (*mains)(struct pd_backend *b, const struct pd_mains *m);
+	int (*mains)(struct pd_backend *b, const struct phloem_nl_mains_cfg *m);
 	uint32_t (*peak)(struct pd_backend *b, uint32_t chan);
 	int (*stats)(struct pd_backend *b, struct phloem_stats *st);
 	void (*close)(struct pd_backend *b);

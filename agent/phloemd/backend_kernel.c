@@ -160,22 +160,11 @@ static int k_phase(struct pd_backend *b, const uint32_t *limit_ma,
 	return err;
 }
 
-static int k_mains(struct pd_backend *b, const struct pd_mains *m)
+static int k_mains(struct pd_backend *b,
+		   const struct phloem_nl_mains_cfg *m)
 {
 	struct kpriv *p = b->priv;
-	struct phloem_nl_mains_cfg c = {
-		.nominal_mv = m->nominal_mv,
-		.outage_pct = m->outage_pct,
-		.outage_cycles = m->outage_cycles,
-		.outage_relays = m->outage_relays,
-		.return_ms = m->return_ms,
-		.return_stagger_ms = m->return_stagger_ms,
-		.volt_band_pct = m->volt_band_pct,
-		.volt_delay_ms = m->volt_delay_ms,
-		.uv_shed_pct = m->uv_shed_pct,
-		.uv_shed_ms = m->uv_shed_ms,
-	};
-	int err = phloem_nl_set_mains(p->nl, p->dev, &c);
+	int err = phloem_nl_set_mains(p->nl, p->dev, m);
 
 	log_refusal(p, "mains rules", err);
 	return err;

@@ -377,7 +377,7 @@ static int sim_phase(struct pd_backend *b, const uint32_t *limit_ma,
 	return sim_set_config(b, &cfg, now);
 }
 
-static int sim_mains(struct pd_backend *b, const struct pd_mains *m)
+static int sim_mains(struct pd_backend *b, const struct phloem_nl_mains_cfg *m)
 {
 	struct sim_priv *p = b->priv;
 	uint64_t now = catch_up(b);

@@ -336,7 +336,7 @@ static void push_phase(struct phloemd *d)
 static void push_mains(struct phloemd *d)
 {
 	const struct pd_config *c = &d->cfg;
-	struct pd_mains m = {
+	struct phloem_nl_mains_cfg m = {
 		.nominal_mv = c->mn_nominal_mv,
 		.outage_pct = c->mn_outage_pct,
 		.outage_cycles = c->mn_outage_cycles,
