@@ -234,7 +234,7 @@ static const struct nla_policy phloem_nl_mains_set_policy[PHLOEM_A_MAINS_MAX + 1
 		NLA_POLICY_MAX(NLA_U32, PHLOEM_UV_SHED_MAX_PCT),
 	[PHLOEM_A_MAINS_UV_SHED_MS] =
 		NLA_POLICY_FULL_RANGE(NLA_U32, &phloem_nl_uv_shed_ms_range),
-	[PHLOEM_A_MAINS_STATE ... PHLOEM_A_MAINS_PHASES] =
+	[PHLOEM_A_MAINS_STATE ... PHLOEM_A_MAINS_OUTAGE_MS] =
 		PHLOEM_NL_REJECT(PHLOEM_NL_MSG_REPLY_ONLY),
 };
 
@@ -688,7 +688,8 @@ static int phloem_nl_put_mains(struct sk_buff *skb, struct phloem_dev *pd,
 			return -EMSGSIZE;
 	if (nla_put_u32(skb, PHLOEM_A_MAINS_STATE, s->st.mains_state) ||
 	    nla_put_u32(skb, PHLOEM_A_MAINS_RETURN_LEFT_MS,
-			s->st.return_left_ms))
+			s->st.return_left_ms) ||
+	    nla_put_u32(skb, PHLOEM_A_MAINS_OUTAGE_MS, s->st.outage_ms))
 		return -EMSGSIZE;
 	list = nla_nest_start(skb, PHLOEM_A_MAINS_PHASES);
 	if (!list)
@@ -1196,6 +1197,9 @@ static void phloem_nl_changed(struct phloem_dev *pd,
  * @imb_ma: new imbalance_ma, when @has_imb_ma
  * @imb_mva: new imbalance_mva, when @has_imb_mva
  * @grace_ms: new phase_grace_ms, when @has_grace
+ * @has_imb_ma: PHLOEM_A_PHASE_IMBALANCE_MA was given
+ * @has_imb_mva: PHLOEM_A_PHASE_IMBALANCE_MVA was given
+ * @has_grace: PHLOEM_A_PHASE_GRACE_MS was given
  * @mset: bit a: the mains field of PHLOEM_A_MAINS_* attribute a gets
  *        @mains[a]
  * @mains: new mains settings, indexed by attribute

@@ -438,6 +438,11 @@ struct shed_ev {
  *                   phase in the return band, frequency known and within
  *                   1 % of nominal), SHED_NEVER when not stable
  * @mn_next: in the staggered return, time of the next release
+ * @mn_isl_since: start of the last outage (its first low set), when the
+ *                island began from it
+ * @mn_isl_end: when that outage ended (the start of the stable mains that
+ *              began the return, or the rule switched off in the island),
+ *              SHED_NEVER while it lasts
  * @isl_mask: relays the island holds off (never a critical one nor one of
  *            outage_relays); released one at a time by the return
  * @vnom: nominal voltage, mV
@@ -545,6 +550,7 @@ struct phloem_shed {
 	uint32_t ph_block;
 	uint8_t mn_state;
 	uint64_t mn_thr2, mn_out_ns, mn_low_since, mn_stable_since, mn_next;
+	uint64_t mn_isl_since, mn_isl_end;
 	uint32_t isl_mask;
 	uint32_t vnom, v_lo, v_hi, r_lo, r_hi;
 	uint8_t vst[SHED_NPH], vpend[SHED_NPH];
@@ -2715,6 +2721,8 @@ static void shed_island(struct phloem_shed *s, uint32_t p, uint32_t mv)
 
 	s->mn_state = PHLOEM_MAINS_OUTAGE;
 	s->mn_stable_since = SHED_NEVER;
+	s->mn_isl_since = s->mn_low_since;
+	s->mn_isl_end = SHED_NEVER;
 	/* the island holds more than the under-voltage rule would */
 	s->uv_ep = 0;
 	s->uv_ph = 0;
@@ -2838,6 +2846,7 @@ static void shed_mains_island(struct phloem_shed *s)
 			return;
 		s->mn_state = PHLOEM_MAINS_RETURN;
 		s->mn_next = s->now;
+		s->mn_isl_end = s->mn_stable_since;
 		shed_event(s, PHLOEM_EV_MAINS, PHLOEM_CAUSE_MAINS_BACK,
 			   SHED_NONE, SHED_NONE, SHED_NONE,
 			   s->v0 == SHED_NONE ? 0 : s->ch[s->v0].rms, s->r_lo,
@@ -3013,6 +3022,7 @@ static void shed_mains_config(struct phloem_shed *s)
 		if (s->mn_state == PHLOEM_MAINS_OUTAGE) {
 			s->mn_state = PHLOEM_MAINS_RETURN;
 			s->mn_next = s->now;
+			s->mn_isl_end = s->now;
 		}
 	}
 	if (s->mn_state == PHLOEM_MAINS_RETURN && !s->isl_mask)
@@ -3702,6 +3712,8 @@ void phloem_shed_init(struct phloem_shed *s, const struct phloem_info *info,
 	shed_freq_config(s);
 	s->mn_low_since = SHED_NEVER;
 	s->mn_stable_since = SHED_NEVER;
+	s->mn_isl_since = SHED_NEVER;
+	s->mn_isl_end = SHED_NEVER;
 	shed_mains_config(s);
 	shed_update_relays(s);
 }
@@ -4380,7 +4392,15 @@ void phloem_shed_status(const struct phloem_shed *s, struct phloem_status *st,
 			shed_left_ms(s->mn_stable_since + shed_ms(rms), now);
 	}
 	st->mains_reserved = 0;
-	st->mains_reserved2 = 0;
+	st->outage_ms = 0;
+	if (s->mn_isl_since != SHED_NEVER &&
+	    (s->mn_state == PHLOEM_MAINS_OUTAGE ||
+	     s->mn_state == PHLOEM_MAINS_RETURN)) {
+		uint64_t end = s->mn_isl_end == SHED_NEVER ? now : s->mn_isl_end;
+
+		st->outage_ms = end > s->mn_isl_since ?
+			shed_sat32(shed_div(end - s->mn_isl_since, NS_PER_MS, 0)) : 0;
+	}
 }
 
 void phloem_shed_counters(const struct phloem_shed *s,

@@ -38,6 +38,7 @@ static void mains_json(const struct phloem_nl_device *d)
 	ADD("under_voltage_shedding",
 	    json_object_new_boolean(d->state & PHLOEM_STATE_F_UNDER_VOLTAGE));
 	ADD("return_left_ms", INT(m->return_left_ms));
+	ADD("outage_ms", INT(m->outage_ms));
 	ADD("nominal_mv", INT(or_default(c->nominal_mv, PHLOEM_NOMINAL_MV_DEFAULT)));
 	ADD("outage_pct", INT(c->outage_pct));
 	ADD("outage_cycles", INT(or_default(c->outage_cycles, PHLOEM_OUTAGE_CYCLES_DEFAULT)));
@@ -78,12 +79,26 @@ static const char *secs(uint32_t ms, char *buf, size_t len)
 	return buf;
 }
 
+/* an outage's length: "42.0 s", "3 min 12 s", "2 h 05 min" */
+static const char *span(uint32_t ms, char *buf, size_t len)
+{
+	uint32_t s = ms / 1000;
+
+	if (s < 60)
+		return secs(ms, buf, len);
+	if (s < 3600)
+		snprintf(buf, len, "%u min %u s", s / 60, s % 60);
+	else
+		snprintf(buf, len, "%u h %02u min", s / 3600, s / 60 % 60);
+	return buf;
+}
+
 static void mains_table(const struct phloem_nl_device *d)
 {
 	const struct phloem_nl_mains *m = &d->mains;
 	const struct phloem_nl_mains_cfg *c = &m->cfg;
 	uint32_t nom = or_default(c->nominal_mv, PHLOEM_NOMINAL_MV_DEFAULT);
-	char a[32], b[32];
+	char a[32], b[32], o[32];
 
 	if (!m->present) {
 		printf("mains:     not reported (a kernel without the mains rules?)\n");
@@ -102,10 +117,12 @@ static void mains_table(const struct phloem_nl_device *d)
 	}
 	printf("\nmains:     %s", phloem_nl_mains_state_name(m->state));
 	if (m->state == PHLOEM_MAINS_OUTAGE)
-		printf(" (islanded; back after %s more of stable mains)",
+		printf(" (islanded for %s; back after %s more of stable mains)",
+		       span(m->outage_ms, o, sizeof(o)),
 		       secs(m->return_left_ms, a, sizeof(a)));
 	else if (m->state == PHLOEM_MAINS_RETURN)
-		printf(" (relays coming back one every %s)",
+		printf(" (back after an outage of %s; relays coming back one every %s)",
+		       span(m->outage_ms, o, sizeof(o)),
 		       secs(or_default(c->return_stagger_ms, PHLOEM_RETURN_STAGGER_MS_DEFAULT),
 			    a, sizeof(a)));
 	printf("\nnominal:   %.1f V\n", nom / 1000.0);

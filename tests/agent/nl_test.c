@@ -138,6 +138,7 @@ static struct nl_msg *mains_msg(bool bad)
 	nla_put_u32(m, PHLOEM_A_MAINS_UV_SHED_MS, 5000);
 	nla_put_u32(m, PHLOEM_A_MAINS_STATE, PHLOEM_MAINS_OUTAGE);
 	nla_put_u32(m, PHLOEM_A_MAINS_RETURN_LEFT_MS, 41000);
+	nla_put_u32(m, PHLOEM_A_MAINS_OUTAGE_MS, 192000);
 	l = nla_nest_start(m, PHLOEM_A_MAINS_PHASES);
 	it = nla_nest_start(m, PHLOEM_A_LIST_VOLT);
 	nla_put_u32(m, PHLOEM_A_VOLT_PHASE, bad ? PHLOEM_MAX_PHASES : 0);
@@ -172,6 +173,8 @@ TEST(parse_mains)
 	phloem_nl_device_status(&d, &st);
 	EXPECT_EQ(PHLOEM_MAINS_OUTAGE, st.mains_state);
 	EXPECT_EQ(41000u, st.return_left_ms);
+	EXPECT_EQ(192000u, d.mains.outage_ms);
+	EXPECT_EQ(192000u, st.outage_ms);
 	EXPECT_EQ(41200u, st.phase_vrms_mv[0]);
 	EXPECT_EQ(PHLOEM_VOLT_UNDER, st.volt_state[0]);
 	nlmsg_free(m);

@@ -181,6 +181,9 @@ TEST(outage_enters_island)
 	EXPECT_TRUE(st.state & PHLOEM_STATE_F_ISLAND);
 	EXPECT_EQ(PHLOEM_MAINS_OUTAGE, st.mains_state);
 	EXPECT_EQ(RETURN_MS, st.return_left_ms);
+	/* the outage's length so far: from its first low window */
+	EXPECT_LE(st.outage_ms, (m->ns - t0) / MS);
+	EXPECT_GE(st.outage_ms, (m->ns - t0) / MS - PERIOD_MS);
 	EXPECT_EQ((1U << SIM_FRIDGE) | (1U << SIM_PUMP),
 		  phloem_shed_relays(m->s));
 	for (r = 0; r < SIM_NRELAYS; r++)
@@ -228,12 +231,13 @@ TEST(return_after_stable_mains_staggered)
 {
 	struct sim *m = house();
 	struct phloem_status st;
-	uint64_t t1, t2, last = 0;
+	uint64_t tc, t1, t2, last = 0;
 	int i0, b, e, n = 0;
 
 	ASSERT_TRUE(sim_settle(m));
 	ASSERT_EQ(0, outage_on(m, 0));
 	sim_run_ms(m, 1000);
+	tc = m->ns;
 	m->mains = false;
 	sim_run_ms(m, 3000);
 	i0 = m->nev;
@@ -244,6 +248,9 @@ TEST(return_after_stable_mains_staggered)
 	EXPECT_EQ(PHLOEM_MAINS_OUTAGE, st.mains_state);
 	EXPECT_LE(st.return_left_ms, RETURN_MS - 2500);
 	EXPECT_GE(st.return_left_ms, RETURN_MS - 3000);
+	/* the outage lasts until stable mains ends it */
+	EXPECT_LE(st.outage_ms, (m->ns - tc) / MS);
+	EXPECT_GE(st.outage_ms, (m->ns - tc) / MS - PERIOD_MS);
 	/* a dip out of the band restarts the wait */
 	m->vrms = 190;
 	sim_run_ms(m, 100);
@@ -261,6 +268,13 @@ TEST(return_after_stable_mains_staggered)
 	EXPECT_GE(m->ev[b].t - t2, RETURN_MS * MS);
 	EXPECT_LE(m->ev[b].t - t2, (RETURN_MS + 200) * MS);
 	EXPECT_GT(m->ev[b].t - t1, (RETURN_MS + 3000) * MS);
+	/* in the return: how long it lasted, up to the stable mains */
+	sim_status(m, &st);
+	EXPECT_EQ(PHLOEM_MAINS_RETURN, st.mains_state);
+	TH_LOG("outage of %u ms reported, %.1f ms from the cut to the dip's end",
+	       st.outage_ms, (t2 - tc) / 1e6);
+	EXPECT_LE(st.outage_ms, (m->ev[b].t - tc) / MS - RETURN_MS);
+	EXPECT_GE(st.outage_ms, (t2 - tc) / MS - PERIOD_MS);
 	/* nothing came back before (the first comes back with it) */
 	e = sim_find(m, i0, PHLOEM_EV_RESTORE);
 	EXPECT_TRUE(e < 0 || e > b);
@@ -280,6 +294,7 @@ TEST(return_after_stable_mains_staggered)
 	sim_status(m, &st);
 	EXPECT_EQ(PHLOEM_MAINS_OK, st.mains_state);
 	EXPECT_FALSE(st.state & PHLOEM_STATE_F_ISLAND);
+	EXPECT_EQ(0, st.outage_ms);
 	sim_del(m);
 }
 

@@ -954,8 +954,12 @@ enum phloem_freq_state {
  * @mains_state: enum phloem_mains_state
  * @return_left_ms: in PHLOEM_MAINS_OUTAGE, time left of return_ms of stable
  *                  mains (return_ms while not stable); else 0
- * @mains_reserved2: zero; keeps the size a multiple of 8 on every ABI (the
- *                   u64 @time_ns pads it so on x86_64, not on i386)
+ * @outage_ms: in PHLOEM_MAINS_OUTAGE, time since the outage began (its
+ *             first sample set under outage_pct, before outage_cycles made
+ *             it the island); in PHLOEM_MAINS_RETURN, how long it lasted
+ *             (to the start of the stable mains that ended it); else 0.
+ *             Where VER5 had zero padding (it keeps the size a multiple of
+ *             8 on every ABI): a kernel before it reports 0 here
  */
 struct phloem_status {
 	__u32 size;
@@ -985,7 +989,7 @@ struct phloem_status {
 	__u8 volt_state[PHLOEM_MAX_PHASES];
 	__u8 mains_state;
 	__u32 return_left_ms;
-	__u32 mains_reserved2;
+	__u32 outage_ms;
 };
 
 #define PHLOEM_STATS_SIZE_VER0	sizeof(struct phloem_stats)
@@ -1131,7 +1135,9 @@ struct phloem_stats {
  *       phloem_status), PHLOEM_A_MAINS_PHASES nest, one PHLOEM_A_LIST_VOLT
  *       nest per voltage channel up to L3: PHLOEM_A_VOLT_PHASE u32
  *       (0 = L1), PHLOEM_A_VOLT_CHANNEL u32, PHLOEM_A_VOLT_RMS_MV u32
- *       (last cycle), PHLOEM_A_VOLT_STATE u32 (enum phloem_volt_state)
+ *       (last cycle), PHLOEM_A_VOLT_STATE u32 (enum phloem_volt_state);
+ *       PHLOEM_A_MAINS_OUTAGE_MS u32 (outage_ms of struct phloem_status:
+ *       the outage's length so far, or in the return how long it lasted)
  *
  * PHLOEM_CMD_SET_LIMITS (admin)
  *   PHLOEM_A_DEV_INDEX u32 (required)
@@ -1452,6 +1458,7 @@ enum phloem_mains_attr {
 	PHLOEM_A_MAINS_STATE,
 	PHLOEM_A_MAINS_RETURN_LEFT_MS,
 	PHLOEM_A_MAINS_PHASES,
+	PHLOEM_A_MAINS_OUTAGE_MS,
 	__PHLOEM_A_MAINS_LAST,
 };
 #define PHLOEM_A_MAINS_MAX (__PHLOEM_A_MAINS_LAST - 1)

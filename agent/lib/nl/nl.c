@@ -190,6 +190,7 @@ static struct nla_policy dev_pol[PHLOEM_A_MAX + 1] = {
 static struct nla_policy mains_pol[PHLOEM_A_MAINS_MAX + 1] = {
 	[PHLOEM_A_MAINS_NOMINAL_MV ... PHLOEM_A_MAINS_RETURN_LEFT_MS] = { .type = NLA_U32 },
 	[PHLOEM_A_MAINS_PHASES] = { .type = NLA_NESTED },
+	[PHLOEM_A_MAINS_OUTAGE_MS] = { .type = NLA_U32 },
 };
 
 static struct nla_policy volt_pol[PHLOEM_A_VOLT_MAX + 1] = {
@@ -549,6 +550,7 @@ int phloem_nl_parse_device(const struct nlmsghdr *nlh,
 				u32_or(mt[mains_fields[i].attr], 0);
 		d->mains.state = u32_or(mt[PHLOEM_A_MAINS_STATE], PHLOEM_MAINS_NONE);
 		d->mains.return_left_ms = u32_or(mt[PHLOEM_A_MAINS_RETURN_LEFT_MS], 0);
+		d->mains.outage_ms = u32_or(mt[PHLOEM_A_MAINS_OUTAGE_MS], 0);
 		err = parse_list(mt[PHLOEM_A_MAINS_PHASES], PHLOEM_A_LIST_VOLT, parse_volt, d);
 	}
 	return err;
@@ -1215,6 +1217,7 @@ void phloem_nl_device_status(const struct phloem_nl_device *d,
 	st->import_cap_mw = d->import_cap_mw;
 	st->mains_state = (uint8_t)d->mains.state;
 	st->return_left_ms = d->mains.return_left_ms;
+	st->outage_ms = d->mains.outage_ms;
 	for (uint32_t p = 0; p < PHLOEM_MAX_PHASES; p++) {
 		if (!(d->mains.phases & (1U << p)))
 			continue;

@@ -135,6 +135,8 @@ struct phloem_nl_mains_cfg {
  * @cfg: settings in force
  * @state: enum phloem_mains_state
  * @return_left_ms: in the outage state, time left of return_ms
+ * @outage_ms: in the outage state, time since the outage began; in the
+ *             return, how long it lasted; else 0
  * @phases: bit p: phase p (0 = L1) has a voltage channel; the per-phase
  *          fields below are valid for those only
  * @channel: per phase, its voltage channel
@@ -144,7 +146,7 @@ struct phloem_nl_mains_cfg {
 struct phloem_nl_mains {
 	bool present;
 	struct phloem_nl_mains_cfg cfg;
-	uint32_t state, return_left_ms;
+	uint32_t state, return_left_ms, outage_ms;
 	uint32_t phases;
 	uint32_t channel[PHLOEM_MAX_PHASES];
 	uint32_t rms_mv[PHLOEM_MAX_PHASES];

@@ -86,12 +86,13 @@ static void island_and_back(struct __test_metadata *_metadata, int fd,
 	struct phloem_status st = { .size = sizeof(st) };
 	struct phloem_record rec;
 	uint32_t on = 0;
-	uint64_t last = 0;
+	uint64_t last = 0, t_cut, t_back;
 	unsigned int i, n = 0, back = 0;
 	int k, got = 0;
 
 	/* the log from here: settling's restores are not the return's */
 	log->n = 0;
+	t_cut = ph_now_ns();
 	ASSERT_EQ(0, sim_write("vrms_mv", 0));
 	ASSERT_EQ(1, ph_wait_event(fd, log, PHLOEM_EV_MAINS, PHLOEM_NONE,
 				   3 * SLACK_MS, &rec));
@@ -117,7 +118,14 @@ static void island_and_back(struct __test_metadata *_metadata, int fd,
 	EXPECT_EQ(PHLOEM_MAINS_OUTAGE, st.mains_state);
 	EXPECT_EQ(PHLOEM_HOLD_OUTAGE, st.hold[R_EV]);
 	EXPECT_EQ(0, ph_evlog_count(log, PHLOEM_EV_RESTORE, PHLOEM_NONE));
+	/* the outage's length so far: from its first low set, after the cut */
+	TH_LOG("outage_ms %u, %.0f ms after the cut", st.outage_ms,
+	       (st.time_ns - t_cut) / 1e6);
+	EXPECT_LE(st.outage_ms, (st.time_ns - t_cut) / NSEC_PER_MSEC);
+	EXPECT_GE(st.outage_ms + 3 * SLACK_MS, (st.time_ns - t_cut) / NSEC_PER_MSEC);
+	EXPECT_GE(st.outage_ms, 1000);	/* the drain after the island */
 	/* mains back: nothing before RETURN_MS of it, then one a second */
+	t_back = ph_now_ns();
 	ASSERT_EQ(0, sim_write("vrms_mv", 230000));
 	for (k = 0; k < (RETURN_MS + 4 * SLACK_MS) / 1000 && !got; k++) {
 		got = ph_wait_event(fd, log, PHLOEM_EV_MAINS, PHLOEM_NONE,
@@ -129,6 +137,14 @@ static void island_and_back(struct __test_metadata *_metadata, int fd,
 	}
 	ASSERT_EQ(1, got);
 	EXPECT_EQ(PHLOEM_CAUSE_MAINS_BACK, rec.event.cause);
+	/* in the return: how long it lasted, to the stable mains after it */
+	if (st.mains_state == PHLOEM_MAINS_RETURN) {
+		TH_LOG("outage of %u ms reported; mains back %.0f ms after the cut",
+		       st.outage_ms, (t_back - t_cut) / 1e6);
+		EXPECT_GE(st.outage_ms + 3 * SLACK_MS, (t_back - t_cut) / NSEC_PER_MSEC);
+		EXPECT_LE(st.outage_ms, (rec.hdr.time_ns - t_cut) / NSEC_PER_MSEC -
+					RETURN_MS);
+	}
 	ASSERT_EQ(0, ph_drain(fd, log, 6 * STAGGER_MS + SLACK_MS));
 	for (i = 0; i < log->n; i++) {
 		const struct phloem_record *r = &log->rec[i];
@@ -151,6 +167,7 @@ static void island_and_back(struct __test_metadata *_metadata, int fd,
 	EXPECT_EQ(SIM_RELAYS_ALL, on);
 	ASSERT_EQ(0, ph_status(fd, &st));
 	EXPECT_EQ(PHLOEM_MAINS_OK, st.mains_state);
+	EXPECT_EQ(0, st.outage_ms);
 }
 
 /* no agent: the kernel alone islands and comes back */
