@@ -3335,44 +3335,60 @@ static void shed_cov_rate(struct phloem_shed *s)
 }
 
 /*
- * Each phase's upward crossings, for the coverage: the detector of
- * shed_cycle_timing() on every phase's voltage, a crossing kept only when
- * the sets on either side of it are at most a quarter period apart (its
- * interpolated time is then good to a few degrees). The cycles, timed on
- * v0 alone, do not depend on it.
+ * One set of an upward zero-crossing detector (*@zc, enum shed_zc_state:
+ * wait below -hyst, armed, wait above +hyst) on a voltage now at @x, @xp
+ * at the set before. Return: 0 no crossing; 2 the wave rose through zero
+ * at this set and *@tc is the instant it passed zero, interpolated between
+ * the two sets (the one before below zero and at most @max_dt before);
+ * 1 a crossing that cannot be timed so. @max_dt is at most a period
+ * (<= 1 s): dt < 2^30 and -xp < 2^31, so the product fits in 64 bits.
+ */
+static inline int shed_zc_step(const struct phloem_shed *s, uint8_t *zc,
+			       int32_t x, int32_t xp, uint64_t now,
+			       uint64_t max_dt, uint64_t *tc)
+{
+	uint64_t dt = now - s->prev_t;
+
+	switch (*zc) {
+	case SHED_ZC_WAIT_NEG:
+		if (x < -s->hyst)
+			*zc = SHED_ZC_ARMED;
+		return 0;
+	case SHED_ZC_ARMED:
+		if (x < 0)
+			return 0;
+		*zc = SHED_ZC_WAIT_POS;
+		if (!s->have_prev || xp >= 0 || dt > max_dt)
+			return 1;
+		*tc = s->prev_t + shed_div(dt * (uint64_t)(-(int64_t)xp),
+					   (uint64_t)((int64_t)x - xp), 0);
+		return 2;
+	default:
+		if (x > s->hyst)
+			*zc = SHED_ZC_WAIT_NEG;
+		return 0;
+	}
+}
+
+/*
+ * Each phase's upward crossings, for the coverage: shed_zc_step() on
+ * every phase's voltage, a crossing kept only when the sets on either
+ * side of it are at most a quarter period apart (its interpolated time is
+ * then good to a few degrees). The cycles, timed on v0 alone, do not
+ * depend on it.
  */
 static void shed_cov_track(struct phloem_shed *s, const int32_t *h,
 			   const int32_t *hp)
 {
-	uint64_t dt = s->now - s->prev_t;
+	uint64_t tc = 0;
 	uint32_t p;
 
-	for (p = 0; p < s->nph; p++) {
-		int32_t x = h[s->vch[p]], xp = hp[s->vch[p]];
-
-		switch (s->cov_zc[p]) {
-		case SHED_ZC_WAIT_NEG:
-			if (x < -s->hyst)
-				s->cov_zc[p] = SHED_ZC_ARMED;
-			break;
-		case SHED_ZC_ARMED:
-			if (x < 0)
-				break;
-			s->cov_zc[p] = SHED_ZC_WAIT_POS;
-			/* dt <= T/4 and -xp < 2^31: the product < 2^54 */
-			if (s->have_prev && xp < 0 && dt <= s->period_ns / 4) {
-				s->cov_at[p] = s->prev_t +
-					shed_div(dt * (uint64_t)(-(int64_t)xp),
-						 (uint64_t)((int64_t)x - xp), 0);
-				s->cov_ok[p] = 1;
-			}
-			break;
-		default:
-			if (x > s->hyst)
-				s->cov_zc[p] = SHED_ZC_WAIT_NEG;
-			break;
+	for (p = 0; p < s->nph; p++)
+		if (shed_zc_step(s, &s->cov_zc[p], h[s->vch[p]], hp[s->vch[p]],
+				 s->now, s->period_ns / 4, &tc) == 2) {
+			s->cov_at[p] = tc;
+			s->cov_ok[p] = 1;
 		}
-	}
 }
 
 /* sin^2 (Q16) of phase @p's wave at this set; SHED_COV_HALF if unknown */
@@ -3837,34 +3853,13 @@ static void shed_crossing(struct phloem_shed *s, uint64_t tc)
 static void shed_cycle_timing(struct phloem_shed *s, const int32_t *h,
 			      const int32_t *hp, uint64_t now)
 {
-	if (s->v0 != SHED_NONE) {
-		int32_t x = h[s->v0];
+	uint64_t tc = now;
 
-		switch (s->zc_state) {
-		case SHED_ZC_WAIT_NEG:
-			if (x < -s->hyst)
-				s->zc_state = SHED_ZC_ARMED;
-			break;
-		case SHED_ZC_ARMED:
-			if (x >= 0) {
-				int32_t xp = hp[s->v0];
-				uint64_t tc = now, dt = now - s->prev_t;
-
-				/* interpolate the instant v0 passed zero */
-				if (s->have_prev && xp < 0 && dt < s->period_ns)
-					tc = s->prev_t +
-					     shed_div(dt * (uint64_t)(-(int64_t)xp),
-						      (uint64_t)((int64_t)x - xp), 0);
-				s->zc_state = SHED_ZC_WAIT_POS;
-				shed_crossing(s, tc);
-			}
-			break;
-		default:
-			if (x > s->hyst)
-				s->zc_state = SHED_ZC_WAIT_NEG;
-			break;
-		}
-	}
+	/* the instant v0 passed zero, interpolated; else this set's */
+	if (s->v0 != SHED_NONE &&
+	    shed_zc_step(s, &s->zc_state, h[s->v0], hp[s->v0], now,
+			 s->period_ns - 1, &tc))
+		shed_crossing(s, tc);
 	if (now >= s->deadline) {
 		s->state |= PHLOEM_STATE_F_NO_MAINS;
 		shed_freq_gap(s);
