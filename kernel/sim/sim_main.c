@@ -81,6 +81,13 @@ MODULE_PARM_DESC(curve, "phloem,curve of circuits 0..3 (B, C or D; empty: the ho
  * a property only when given. They are not range-checked here but passed
  * as given, so a test can watch the driver refuse a bad one at probe.
  */
+/**
+ * struct phloem_sim_opt_u32 - a u32 property that a module parameter may add
+ * @prop: the property's name
+ * @val: its value, when @set
+ * @set: the parameter was given (written once, at load: the parameters
+ *	are read-only)
+ */
 struct phloem_sim_opt_u32 {
 	const char *prop;
 	u32 val;
