@@ -33,6 +33,7 @@
 #define PHLOEM_SIM_ADC_MAX	4095	/* 12 bits */
 #define PHLOEM_SIM_ADC_MID	2048	/* bias of every input */
 #define PHLOEM_SIM_NAME_LEN	32
+#define PHLOEM_SIM_MAINS_PROPS	10	/* phloem,nominal-mv .. uv-shed-ms */
 
 /* Limits of the debugfs knobs; writes outside them are -EINVAL. */
 #define PHLOEM_SIM_FREQ_MIN_MHZ	10000
@@ -220,7 +221,8 @@ struct phloem_sim_mcp {
  * @node_group: all the nodes above, parents first, NULL-terminated
  * @io_refs: io-channels references to @adc_node
  * @adc_props: properties of @adc_node
- * @hat_props: properties of @hat_node
+ * @hat_props: properties of @hat_node (the mains rules' only when their
+ *	parameters are given)
  * @chan_props: properties of @chan_nodes
  * @circuit_props: properties of @circuit_nodes
  * @relay_props: properties of @relay_nodes
@@ -286,7 +288,7 @@ struct phloem_sim_hat {
 					       PHLOEM_SIM_RELAYS + 1];
 	struct software_node_ref_args io_refs[PHLOEM_SIM_CHANNELS];
 	struct property_entry adc_props[2];
-	struct property_entry hat_props[13];
+	struct property_entry hat_props[13 + PHLOEM_SIM_MAINS_PROPS];
 	struct property_entry chan_props[PHLOEM_SIM_CHANNELS][4];
 	struct property_entry circuit_props[PHLOEM_SIM_CIRCUITS][7];
 	struct property_entry relay_props[PHLOEM_SIM_RELAYS][8];

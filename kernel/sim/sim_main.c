@@ -30,6 +30,7 @@
 #include <linux/platform_device.h>
 #include <linux/property.h>
 #include <linux/slab.h>
+#include <linux/sysfs.h>
 
 #include "sim.h"
 
@@ -73,6 +74,69 @@ static char *curve[PHLOEM_SIM_CIRCUITS];
 static unsigned int ncurve;
 module_param_array(curve, charp, &ncurve, 0444);
 MODULE_PARM_DESC(curve, "phloem,curve of circuits 0..3 (B, C or D; empty: the house's)");
+
+/*
+ * The mains rules' keys on the HAT node (phloem,nominal-mv ...
+ * phloem,uv-shed-ms, docs/bindings/phloem,hat.yaml): one parameter each,
+ * a property only when given. They are not range-checked here but passed
+ * as given, so a test can watch the driver refuse a bad one at probe.
+ */
+/**
+ * struct phloem_sim_opt_u32 - a u32 property that a module parameter may add
+ * @prop: the property's name
+ * @val: its value, when @set
+ * @set: the parameter was given (written once, at load: the parameters
+ *	are read-only)
+ */
+struct phloem_sim_opt_u32 {
+	const char *prop;
+	u32 val;
+	bool set;
+};
+
+static int phloem_sim_opt_u32_set(const char *s, const struct kernel_param *kp)
+{
+	struct phloem_sim_opt_u32 *o = kp->arg;
+	int ret = kstrtou32(s, 0, &o->val);
+
+	if (!ret)
+		o->set = true;
+	return ret;
+}
+
+static int phloem_sim_opt_u32_get(char *buf, const struct kernel_param *kp)
+{
+	const struct phloem_sim_opt_u32 *o = kp->arg;
+
+	return o->set ? sysfs_emit(buf, "%u\n", o->val) : sysfs_emit(buf, "\n");
+}
+
+static const struct kernel_param_ops phloem_sim_opt_u32_ops = {
+	.set = phloem_sim_opt_u32_set,
+	.get = phloem_sim_opt_u32_get,
+};
+
+#define PHLOEM_SIM_MAINS_PARAM(name, key)				\
+	static struct phloem_sim_opt_u32 name = { .prop = key };	\
+	module_param_cb(name, &phloem_sim_opt_u32_ops, &name, 0444);	\
+	MODULE_PARM_DESC(name, key " (absent unless given; passed as given, out of range too)")
+
+PHLOEM_SIM_MAINS_PARAM(nominal_mv, "phloem,nominal-mv");
+PHLOEM_SIM_MAINS_PARAM(outage_pct, "phloem,outage-pct");
+PHLOEM_SIM_MAINS_PARAM(outage_cycles, "phloem,outage-cycles");
+PHLOEM_SIM_MAINS_PARAM(outage_relays, "phloem,outage-relays");
+PHLOEM_SIM_MAINS_PARAM(return_ms, "phloem,return-ms");
+PHLOEM_SIM_MAINS_PARAM(return_stagger_ms, "phloem,return-stagger-ms");
+PHLOEM_SIM_MAINS_PARAM(volt_band_pct, "phloem,volt-band-pct");
+PHLOEM_SIM_MAINS_PARAM(volt_delay_ms, "phloem,volt-delay-ms");
+PHLOEM_SIM_MAINS_PARAM(uv_shed_pct, "phloem,uv-shed-pct");
+PHLOEM_SIM_MAINS_PARAM(uv_shed_ms, "phloem,uv-shed-ms");
+
+static const struct phloem_sim_opt_u32 *const phloem_sim_mains[] = {
+	&nominal_mv, &outage_pct, &outage_cycles, &outage_relays, &return_ms,
+	&return_stagger_ms, &volt_band_pct, &volt_delay_ms, &uv_shed_pct,
+	&uv_shed_ms,
+};
 
 /*
  * The "small house" every instance models. Tests and the demo depend on it
@@ -228,6 +292,11 @@ static void phloem_sim_nodes_init(struct phloem_sim_hat *hat)
 					phloem_sim_signal_cap_mw);
 	*p++ = PROPERTY_ENTRY_U32_ARRAY("phloem,grid-signal-shed-relays",
 					phloem_sim_signal_shed);
+	BUILD_BUG_ON(ARRAY_SIZE(phloem_sim_mains) != PHLOEM_SIM_MAINS_PROPS);
+	for (i = 0; i < ARRAY_SIZE(phloem_sim_mains); i++)
+		if (phloem_sim_mains[i]->set)
+			*p++ = PROPERTY_ENTRY_U32(phloem_sim_mains[i]->prop,
+						  phloem_sim_mains[i]->val);
 	hat->hat_node.name = hat->hat_name;
 	hat->hat_node.properties = hat->hat_props;
 	*g++ = &hat->hat_node;

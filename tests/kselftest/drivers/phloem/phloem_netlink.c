@@ -1599,18 +1599,16 @@ TEST_F_TIMEOUT(nl, ops_race_unbind, 120)
  * in index order. Last in the file: it reloads the simulator, and puts it
  * back to one HAT afterwards.
  */
-static int sim_reload(unsigned int hats, unsigned int timeout_ms)
+static int sim_hats(unsigned int hats, unsigned int timeout_ms)
 {
-	const char *ko = getenv("PHLOEM_SIM_KO");
-	char cmd[512], node[32];
+	char params[16], node[32];
 	uint64_t end = ph_now_ns() + timeout_ms * NSEC_PER_MSEC;
-	int st;
+	int err;
 
-	snprintf(cmd, sizeof(cmd), "rmmod phloem_sim && insmod %s hats=%u",
-		 ko ? ko : "kernel/sim/phloem_sim.ko", hats);
-	st = system(cmd);
-	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st))
-		return -EIO;
+	snprintf(params, sizeof(params), "hats=%u", hats);
+	err = sim_reload(params, 0);
+	if (err)
+		return err;
 	snprintf(node, sizeof(node), "/dev/phloem%u", hats - 1);
 	while (access(node, F_OK)) {
 		if (ph_now_ns() > end)
@@ -1638,7 +1636,7 @@ TEST_F_TIMEOUT(multi, dump_resumes, 120)
 
 	if (!ph_present())
 		SKIP(return, "%s absent", PH_DEV);
-	ASSERT_EQ(0, sim_reload(4, 10000)) TH_LOG("cannot reload phloem_sim with hats=4");
+	ASSERT_EQ(0, sim_hats(4, 10000)) TH_LOG("cannot reload phloem_sim with hats=4");
 	ASSERT_EQ(0, nl_open(&ctl));
 	ASSERT_EQ(0, nl_resolve(&ctl));
 	/*
@@ -1691,7 +1689,7 @@ TEST_F_TIMEOUT(multi, dump_resumes, 120)
 	}
 	close(nl.fd);
 	close(ctl.fd);
-	ASSERT_EQ(0, sim_reload(1, 10000));
+	ASSERT_EQ(0, sim_hats(1, 10000));
 }
 
 TEST_HARNESS_MAIN

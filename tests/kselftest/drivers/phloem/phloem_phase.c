@@ -13,7 +13,6 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "kselftest_harness.h"
@@ -23,26 +22,6 @@
 #define SLACK_MS	3000	/* TCG: wake-ups can be late by this much */
 #define CH_SITE_L1	1
 #define CH_SITE_L2	7
-
-static int sim_reload(unsigned int phases)
-{
-	const char *ko = getenv("PHLOEM_SIM_KO");
-	uint64_t end = ph_now_ns() + 20000 * NSEC_PER_MSEC;
-	char cmd[512];
-	int st;
-
-	snprintf(cmd, sizeof(cmd), "rmmod phloem_sim && insmod %s phases=%u",
-		 ko ? ko : "kernel/sim/phloem_sim.ko", phases);
-	st = system(cmd);
-	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st))
-		return -EIO;
-	while (!ph_present()) {
-		if (ph_now_ns() > end)
-			return -ETIMEDOUT;
-		ph_sleep_ms(50);
-	}
-	return 0;
-}
 
 FIXTURE(ph) {
 	bool ok;
@@ -57,7 +36,7 @@ FIXTURE_SETUP(ph)
 	self->fd = -1;
 	if (!ph_present())
 		SKIP(return, "%s absent (phloem.ko + phloem_sim.ko not loaded)", PH_DEV);
-	ASSERT_EQ(0, sim_reload(3));
+	ASSERT_EQ(0, sim_reload("phases=3", 20000));
 	self->ok = true;
 	self->fd = ph_open(O_RDWR);
 	ASSERT_LE(0, self->fd);
@@ -73,7 +52,7 @@ FIXTURE_TEARDOWN(ph)
 	if (self->fd >= 0)
 		close(self->fd);
 	if (self->ok)
-		sim_reload(1);
+		sim_reload("", 20000);
 }
 
 /* the first logged event of @kind and @cause from @from, or NULL */

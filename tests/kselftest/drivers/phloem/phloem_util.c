@@ -461,6 +461,22 @@ int ph_insmod(void)
 	return err ?: wait_node(true, 5000);
 }
 
+int sim_reload(const char *params, int timeout_ms)
+{
+	const char *ko = getenv("PHLOEM_SIM_KO");
+	char cmd[1024];
+	int err;
+
+	/* not loaded: a reload that failed half-way is put right too */
+	snprintf(cmd, sizeof(cmd),
+		 "{ ! test -d /sys/module/phloem_sim || rmmod phloem_sim; } && insmod %s %s",
+		 ko ? ko : "kernel/sim/phloem_sim.ko", params);
+	err = run(cmd);
+	if (err || !timeout_ms)
+		return err;
+	return wait_node(true, timeout_ms);
+}
+
 int ph_module_refcnt(void)
 {
 	char buf[32];

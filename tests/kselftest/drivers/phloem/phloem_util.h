@@ -146,6 +146,13 @@ int ph_rmmod(void);
 int ph_insmod(void);
 bool ph_present(void);
 int ph_module_refcnt(void);		/* -errno when not loaded */
+/*
+ * sim_reload() - unload phloem_sim (when loaded) and insmod it again
+ * (PHLOEM_SIM_KO, or kernel/sim/phloem_sim.ko) with @params, "" for the
+ * defaults; then, unless @timeout_ms is 0, wait that long for PH_DEV (the
+ * driver probes late after a deferral).
+ */
+int sim_reload(const char *params, int timeout_ms);
 /* Fresh driver state: unbind+bind, then ph_settle(). */
 int ph_rebind_fresh(int timeout_ms);
 

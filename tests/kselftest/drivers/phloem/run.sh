@@ -10,7 +10,7 @@
 # harness timing out) still gets a "not ok" line, so a summary that only
 # counts TAP lines cannot miss it.
 dir=${1:-$(dirname "$0")}
-progs="phloem_ioctl phloem_stream phloem_shed phloem_stress phloem_bind phloem_netlink phloem_freq phloem_signal phloem_phase phloem_mains"
+progs="phloem_ioctl phloem_stream phloem_shed phloem_stress phloem_bind phloem_netlink phloem_freq phloem_signal phloem_phase phloem_mains phloem_mains_dt"
 rc=0
 for p in $progs; do
 	echo "# ---- $p ----"
