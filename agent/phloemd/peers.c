@@ -49,6 +49,32 @@
 #define MAX_RELAYS	16
 #define ANN_VERIFY_PER_S 32	/* strangers' announcements we verify, a second */
 
+/*
+ * What a datagram we send is for: bytes and datagrams are counted per kind
+ * (the "tx" object of the peers status), so that an operator, or a bench,
+ * sees which duty makes one node send more than another. A sealed datagram
+ * counts under the reason it was sent for; the STATE and hot records it
+ * carries besides ride along.
+ */
+enum pd_tx {
+	TX_ANNOUNCE,		/* multicast, and unicast replies to announcements */
+	TX_HS_INIT,
+	TX_HS_RESP,
+	TX_PROBE,		/* SWIM: PING, PING_REQ, pings relayed for a PING_REQ */
+	TX_ACK,			/* SWIM: ACKs, relayed ones included */
+	TX_PUSH,		/* rumour rounds, and the first message of a session */
+	TX_DIGEST,		/* our digests and digest replies */
+	TX_GIVE,		/* measurements and records a digest showed missing */
+	TX_SYNC,		/* ledger anti-entropy: SYNC_REQ, ENTRY, forks */
+	TX_SETTLE,		/* PROPOSE, ACCEPT, REFUSE */
+	__TX_MAX,
+};
+static const char *const tx_name[__TX_MAX] = {
+	[TX_ANNOUNCE] = "announce", [TX_HS_INIT] = "hs_init", [TX_HS_RESP] = "hs_resp",
+	[TX_PROBE] = "probe", [TX_ACK] = "ack", [TX_PUSH] = "push", [TX_DIGEST] = "digest",
+	[TX_GIVE] = "give", [TX_SYNC] = "sync", [TX_SETTLE] = "settle",
+};
+
 /**
  * struct pd_peer - a gateway we heard from
  * @trusted: a member of our community (sessions, gossip); untrusted ones
@@ -171,6 +197,7 @@ struct pd_peers {
 	unsigned rot;			/* piggy-back rotation */
 	uint64_t drops[__PEER_E_MAX];
 	uint64_t rx_bytes, tx_bytes, rx_dgrams, tx_dgrams;
+	uint64_t tx_kind_bytes[__TX_MAX], tx_kind_dgrams[__TX_MAX];
 	uint64_t announces_tx, announces_rx, announces_known;
 	/* anti-entropy */
 	struct ledger *ledger;
@@ -289,16 +316,26 @@ static void drop(struct pd_peers *p, int reason)
 
 /* ---- sending ---- */
 
-static void send_to(struct pd_peers *p, struct pd_peer *e, const uint8_t *b, size_t n)
+static void count_tx(struct pd_peers *p, struct pd_peer *e, enum pd_tx kind,
+		     size_t n, unsigned copies)
+{
+	p->tx_bytes += (uint64_t)n * copies;
+	p->tx_dgrams += copies;
+	p->tx_kind_bytes[kind] += (uint64_t)n * copies;
+	p->tx_kind_dgrams[kind] += copies;
+	if (e) {
+		e->tx_bytes += (uint64_t)n * copies;
+		e->tx_msgs += copies;
+	}
+}
+
+static void send_to(struct pd_peers *p, struct pd_peer *e, const uint8_t *b, size_t n,
+		    enum pd_tx kind)
 {
 	int fd = e->addr.ss_family == AF_INET6 ? p->disc.fd6 : p->disc.fd4;
 
-	if (sendto(fd, b, n, 0, (struct sockaddr *)&e->addr, e->addrlen) == (ssize_t)n) {
-		p->tx_bytes += n;
-		p->tx_dgrams++;
-		e->tx_bytes += n;
-		e->tx_msgs++;
-	}
+	if (sendto(fd, b, n, 0, (struct sockaddr *)&e->addr, e->addrlen) == (ssize_t)n)
+		count_tx(p, e, kind, n, 1);
 }
 
 /* A member with a session: we know its address and hold confirmed keys. */
@@ -307,7 +344,8 @@ static bool sendable(const struct pd_peer *e)
 	return e->trusted && e->have_addr && peer_session_ready(&e->sess, sess_ms());
 }
 
-static void seal_send(struct pd_peers *p, struct pd_peer *e, const struct peer_builder *b)
+static void seal_send(struct pd_peers *p, struct pd_peer *e, const struct peer_builder *b,
+		      enum pd_tx kind)
 {
 	uint8_t out[PEER_MTU];
 	int n;
@@ -316,7 +354,7 @@ static void seal_send(struct pd_peers *p, struct pd_peer *e, const struct peer_b
 		return;
 	n = peer_session_seal(&e->sess, sess_ms(), b->buf, b->len, out, sizeof(out));
 	if (n > 0)
-		send_to(p, e, out, (size_t)n);
+		send_to(p, e, out, (size_t)n, kind);
 }
 
 /*
@@ -335,7 +373,7 @@ static void maybe_handshake(struct pd_peers *p, struct pd_peer *e)
 		return;
 	n = peer_session_initiate(&e->sess, &p->me, sess_ms(), out, sizeof(out));
 	if (n > 0) {
-		send_to(p, e, out, (size_t)n);
+		send_to(p, e, out, (size_t)n, TX_HS_INIT);
 		p->hs_init_tx++;
 	}
 }
@@ -467,7 +505,8 @@ static bool hot_pushable(const struct pd_peers *p)
  * (it costs 44 bytes and refutes any suspicion at once) and the hot items
  * the receiver is not the subject of: that is the whole rumour transport.
  */
-static void send_with_news(struct pd_peers *p, struct pd_peer *e, struct peer_builder *b)
+static void send_with_news(struct pd_peers *p, struct pd_peer *e, struct peer_builder *b,
+			   enum pd_tx kind)
 {
 	struct peer_rec_any r;
 	int k = 0;
@@ -498,7 +537,7 @@ static void send_with_news(struct pd_peers *p, struct pd_peer *e, struct peer_bu
 		if (p->hot[i].left > 0)
 			p->hot[k++] = p->hot[i];
 	p->nhot = k;
-	seal_send(p, e, b);
+	seal_send(p, e, b, kind);
 }
 
 static void builder_init(struct peer_builder *b, uint8_t *pt)
@@ -507,7 +546,7 @@ static void builder_init(struct peer_builder *b, uint8_t *pt)
 }
 
 static void send_sealed(struct pd_peers *p, struct pd_peer *e,
-			const struct peer_rec_any *first)
+			const struct peer_rec_any *first, enum pd_tx kind)
 {
 	uint8_t pt[PEER_MTU];
 	struct peer_builder b;
@@ -515,7 +554,7 @@ static void send_sealed(struct pd_peers *p, struct pd_peer *e,
 	builder_init(&b, pt);
 	if (first)
 		peer_builder_add(&b, first);
-	send_with_news(p, e, &b);
+	send_with_news(p, e, &b, kind);
 }
 
 /* A member we can send to and do not hold dead. */
@@ -570,7 +609,7 @@ static void push_news(struct pd_peers *p)
 		return;
 	n = pick_random(p, to, PUSH_FANOUT);
 	for (int i = 0; i < n; i++)
-		send_sealed(p, to[i], NULL);
+		send_sealed(p, to[i], NULL, TX_PUSH);
 	p->pushes++;
 }
 
@@ -596,7 +635,7 @@ static void send_digest(struct pd_peers *p, struct pd_peer *e, uint8_t flags)
 	if (peer_builder_add(&b, &r))
 		return;
 	p->digests_tx++;
-	send_with_news(p, e, &b);
+	send_with_news(p, e, &b, TX_DIGEST);
 }
 
 /*
@@ -641,7 +680,7 @@ static void on_digest(struct pd_peers *p, struct pd_peer *e, const struct peer_d
 		behind = true;
 	}
 	if (b.nrecs)
-		send_with_news(p, e, &b);
+		send_with_news(p, e, &b, TX_GIVE);
 	if (behind && !(d->flags & PEER_DIGEST_REPLY))
 		send_digest(p, e, PEER_DIGEST_REPLY);
 }
@@ -660,7 +699,7 @@ static void send_simple(struct pd_peers *p, const uint8_t key[32], uint8_t type,
 	} else {
 		r.ping.seq = seq;
 	}
-	send_sealed(p, e, &r);
+	send_sealed(p, e, &r, type == PEER_R_ACK ? TX_ACK : TX_PROBE);
 }
 
 static int make_announce(struct pd_peers *p, uint8_t *buf, size_t cap)
@@ -686,12 +725,12 @@ static void announce(struct pd_peers *p, struct pd_peer *only)
 	if (n < 0)
 		return;
 	if (only) {
-		send_to(p, only, buf, (size_t)n);
+		send_to(p, only, buf, (size_t)n, TX_ANNOUNCE);
 	} else {
 		int sent = peer_disc_multicast(&p->disc, buf, (size_t)n);
 
-		p->tx_bytes += (uint64_t)n * (unsigned)sent;
-		p->tx_dgrams += (unsigned)sent;
+		if (sent > 0)
+			count_tx(p, NULL, TX_ANNOUNCE, (size_t)n, (unsigned)sent);
 	}
 	p->announces_tx++;
 }
@@ -883,7 +922,7 @@ static void maybe_sync(struct pd_peers *p, struct pd_peer *from,
 		author->sync_at_ms = now;
 	builder_init(&b, pt);
 	peer_builder_add(&b, &req);
-	seal_send(p, from, &b);
+	seal_send(p, from, &b, TX_SYNC);
 	p->sync_req_tx++;
 }
 
@@ -899,7 +938,7 @@ static void serve_sync(struct pd_peers *p, struct pd_peer *e, const struct peer_
 	builder_init(&b, pt);
 	n = peer_sync_serve(p->ledger, r, &b);
 	if (n > 0) {
-		seal_send(p, e, &b);
+		seal_send(p, e, &b, TX_SYNC);
 		p->entries_tx += (unsigned)n;
 	}
 }
@@ -934,7 +973,7 @@ static int spread_fork(const uint8_t author[32], uint64_t seq, const uint8_t *a,
 	if (b_len > PEER_ENTRY_MAX || peer_builder_add(&b, &r))
 		return 0;
 	for (int i = 0; i < p->npeers; i++)
-		seal_send(p, &p->peer[i], &b);
+		seal_send(p, &p->peer[i], &b, TX_SYNC);
 	p->forks_spread++;
 	return 0;
 }
@@ -1048,7 +1087,7 @@ static void send_xfer(struct pd_peers *p, struct pd_peer *e, uint8_t type,
 	ledger_transfer_encode(t, r.xfer.body);
 	builder_init(&b, pt);
 	peer_builder_add(&b, &r);
-	seal_send(p, e, &b);
+	seal_send(p, e, &b, TX_SETTLE);
 }
 
 /* ---- the promised position (struct pd_owed) ---- */
@@ -1277,7 +1316,7 @@ static void refuse(struct pd_peers *p, struct pd_peer *e, const struct ledger_tr
 	r.refuse.reason = (uint8_t)reason;
 	builder_init(&b, pt);
 	peer_builder_add(&b, &r);
-	seal_send(p, e, &b);
+	seal_send(p, e, &b, TX_SETTLE);
 	p->xf_refused_tx++;
 }
 
@@ -1606,10 +1645,7 @@ static void on_hs_init(struct pd_peers *p, const struct peer_hs_init *m,
 	}
 	fd = from->ss_family == AF_INET6 ? p->disc.fd6 : p->disc.fd4;
 	if (sendto(fd, out, (size_t)n, 0, (const struct sockaddr *)from, fl) == n) {
-		p->tx_bytes += (uint64_t)n;
-		p->tx_dgrams++;
-		e->tx_bytes += (uint64_t)n;
-		e->tx_msgs++;
+		count_tx(p, e, TX_HS_RESP, (size_t)n, 1);
 		p->hs_resp_tx++;
 	}
 }
@@ -1635,7 +1671,7 @@ static void on_hs_resp(struct pd_peers *p, const struct peer_hs_resp *m)
 	 * session's next initiations (peer_hs_base()) */
 	p->hs_base_ms = peer_hs_base(&p->hs_srtt_ms, e->sess.hs_rtt_ms);
 	e->sess.hs_rtt_ms = 0;
-	send_sealed(p, e, NULL);
+	send_sealed(p, e, NULL, TX_PUSH);
 }
 
 /* one daemon, one peer state: the watches find it here */
@@ -2081,6 +2117,19 @@ struct json_object *pd_peers_json(struct phloemd *d)
 	ADD(o, "tx_bytes", json_object_new_int64((int64_t)p->tx_bytes));
 	ADD(o, "rx_datagrams", json_object_new_int64((int64_t)p->rx_dgrams));
 	ADD(o, "tx_datagrams", json_object_new_int64((int64_t)p->tx_dgrams));
+	{
+		/* what the bytes sent went to: UDP payload, without headers */
+		struct json_object *tx = json_object_new_object();
+
+		for (int i = 0; i < __TX_MAX; i++) {
+			struct json_object *k = json_object_new_object();
+
+			ADD(k, "bytes", json_object_new_int64((int64_t)p->tx_kind_bytes[i]));
+			ADD(k, "datagrams", json_object_new_int64((int64_t)p->tx_kind_dgrams[i]));
+			ADD(tx, tx_name[i], k);
+		}
+		ADD(o, "tx", tx);
+	}
 	ADD(o, "announces_rx", json_object_new_int64((int64_t)p->announces_rx));
 	ADD(o, "announces_tx", json_object_new_int64((int64_t)p->announces_tx));
 	ADD(o, "announces_known", json_object_new_int64((int64_t)p->announces_known));

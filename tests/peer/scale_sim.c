@@ -143,7 +143,7 @@ struct node {
 	int nhot;
 	struct hot hot[MAX_HOT];
 	int32_t net_w;
-	uint64_t tx, tx_rest;
+	uint64_t tx, tx_rest, cat_rest[8];
 	uint32_t hs_srtt, hs_base;	/* peers.c: peer_hs_base() */
 };
 static struct node *nd;
@@ -169,6 +169,7 @@ static void count_tx(struct node *a, size_t n, int what)
 	a->tx += n + WIRE_OVERHEAD;
 	if (now >= REST_FROM_MS && now < REST_TO_MS) {
 		a->tx_rest += n + WIRE_OVERHEAD;
+		a->cat_rest[what] += n + WIRE_OVERHEAD;
 		cat_bytes[what] += n + WIRE_OVERHEAD;
 	}
 }
@@ -713,13 +714,22 @@ static struct result run(int n, double loss_pct, uint64_t seed)
 		res.disc = (double)t_disc / 1000;
 	if (t_net)
 		res.net = (double)(t_net - t_change) / 1000;
+	int wi = 0;
+
 	for (int i = 0; i < N; i++) {
 		double bps = (double)nd[i].tx_rest * 1000 / (REST_TO_MS - REST_FROM_MS);
 
 		res.mean += bps / N;
-		if (bps > res.worst)
+		if (bps > res.worst) {
 			res.worst = bps;
+			wi = i;
+		}
 	}
+	/* SIM_DEBUG: what the worst node sends, by kind */
+	if (getenv("SIM_DEBUG"))
+		for (int i = 0; i < 6; i++)
+			fprintf(stderr, "# worst node %d: %s: %.0f B/s\n", wi, cat_name[i],
+				(double)nd[wi].cat_rest[i] * 1000 / (REST_TO_MS - REST_FROM_MS));
 	while (nheap)
 		free(pop());
 	for (int i = 0; i < N; i++)
