@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -180,7 +181,8 @@ struct pd_peers {
 	struct peer_local me;		/* our static keys for handshakes */
 	struct peer_ratelimit rl;	/* initiations per source address */
 	uint64_t hs_init_tx, hs_init_rx, hs_resp_tx, hs_resp_rx;
-	uint64_t hs_ratelimited, hs_ignored;
+	uint64_t hs_ratelimited, hs_ignored, hs_paced;
+	struct peer_hs_pace hs_pace;	/* our initiations, all peers together */
 	uint32_t hs_srtt_ms, hs_base_ms;	/* handshake round trips: peer_hs_base() */
 	uint64_t next_announce_ms, announce_gap_ms, next_digest_ms;
 	int announce_n;			/* since the start or link change */
@@ -362,7 +364,22 @@ static void seal_send(struct pd_peers *p, struct pd_peer *e, const struct peer_b
  * and have no session with, or one due for renewal, gets an initiation;
  * the library says when (retries, back-off, renewal times).
  */
-static void maybe_handshake(struct pd_peers *p, struct pd_peer *e)
+/* datagrams wait unread in our sockets (answers may be among them) */
+static bool rx_backlog(const struct pd_peers *p)
+{
+	int fds[2] = { p->disc.fd6, p->disc.fd4 };
+
+	for (int i = 0; i < 2; i++) {
+		int q = 0;
+
+		/* UDP: the size of the first datagram queued, 0 for none */
+		if (fds[i] >= 0 && !ioctl(fds[i], FIONREAD, &q) && q > 0)
+			return true;
+	}
+	return false;
+}
+
+static void maybe_handshake(struct pd_peers *p, struct pd_peer *e, bool backlog)
 {
 	uint8_t out[PEER_HS_INIT_BYTES];
 	int n;
@@ -371,6 +388,10 @@ static void maybe_handshake(struct pd_peers *p, struct pd_peer *e)
 	if (!e->trusted || !e->have_addr ||
 	    !peer_session_want_handshake(&e->sess, sess_ms()))
 		return;
+	if (!peer_hs_pace_allow(&p->hs_pace, &e->sess, backlog, sess_ms())) {
+		p->hs_paced++;
+		return;
+	}
 	n = peer_session_initiate(&e->sess, &p->me, sess_ms(), out, sizeof(out));
 	if (n > 0) {
 		send_to(p, e, out, (size_t)n, TX_HS_INIT);
@@ -848,7 +869,7 @@ static void on_announce(struct pd_peers *p, const struct peer_announce *a,
 		e->sealed_rx = false;
 		e->ann_reply_ms = 0;
 	}
-	maybe_handshake(p, e);
+	maybe_handshake(p, e, false);
 	/*
 	 * New to us, restarted, or not yet heard sealed from: it may not know
 	 * our address (our multicast was lost, or it started after it), so let
@@ -1860,8 +1881,16 @@ static void on_tick(struct pd_watch *w, uint32_t events)
 			p->announce_gap_ms = p->d->cfg.peer_announce_ms;
 		p->next_announce_ms = now + p->announce_gap_ms;
 	}
-	for (int i = 0; i < p->npeers; i++)
-		maybe_handshake(p, &p->peer[i]);
+	/* members never reached first: they have no session at all, the
+	 * others one that still works or one being renewed */
+	{
+		bool backlog = rx_backlog(p);
+
+		for (int pass = 0; pass < 2; pass++)
+			for (int i = 0; i < p->npeers; i++)
+				if (!p->peer[i].sess.handshakes == !pass)
+					maybe_handshake(p, &p->peer[i], backlog);
+	}
 	if (p->ledger && now >= p->next_fork_scan_ms) {
 		ledger_foreach_fork(p->ledger, spread_fork, p);
 		p->next_fork_scan_ms = now + FORK_SCAN_MS;
@@ -2177,6 +2206,7 @@ struct json_object *pd_peers_json(struct phloemd *d)
 		ADD(hs, "responses_rx", json_object_new_int64((int64_t)p->hs_resp_rx));
 		ADD(hs, "ignored", json_object_new_int64((int64_t)p->hs_ignored));
 		ADD(hs, "ratelimited", json_object_new_int64((int64_t)p->hs_ratelimited));
+		ADD(hs, "paced", json_object_new_int64((int64_t)p->hs_paced));
 		ADD(hs, "round_trip_ms", json_object_new_int64(p->hs_srtt_ms));
 		ADD(hs, "retry_ms", json_object_new_int64(p->hs_base_ms));
 		ADD(o, "sessions", hs);

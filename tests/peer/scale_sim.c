@@ -144,6 +144,7 @@ struct node {
 	struct hot hot[MAX_HOT];
 	int32_t net_w;
 	uint64_t tx, tx_rest, cat_rest[8];
+	struct peer_hs_pace hs_pace;
 	uint32_t hs_srtt, hs_base;	/* peers.c: peer_hs_base() */
 };
 static struct node *nd;
@@ -316,6 +317,9 @@ static void maybe_handshake(struct node *a, int j)
 	a->sess[j].hs_base_ms = a->hs_base;
 	if (!a->known[j] || !peer_session_want_handshake(&a->sess[j], now))
 		return;
+	/* peers.c: the node's pace (no receive queue here: no backlog) */
+	if (!peer_hs_pace_allow(&a->hs_pace, &a->sess[j], false, now))
+		return;
 	n = peer_session_initiate(&a->sess[j], &a->me, now, out, sizeof(out));
 	if (n > 0) {
 		inits++;
@@ -421,9 +425,11 @@ static void tick(struct node *a)
 			a->ann_gap = 10000;
 		a->next_ann = now + a->ann_gap;
 	}
-	for (int j = 0; j < N; j++)
-		if (j != a->id)
-			maybe_handshake(a, j);
+	/* peers.c: members never reached first */
+	for (int pass = 0; pass < 2; pass++)
+		for (int j = 0; j < N; j++)
+			if (j != a->id && !a->sess[j].handshakes == !pass)
+				maybe_handshake(a, j);
 	{
 		uint8_t before[MAXN];
 
