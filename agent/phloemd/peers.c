@@ -49,6 +49,19 @@
 #define MAX_PEERS	(PEER_MAX_MEMBERS * 2)
 #define MAX_RELAYS	16
 #define ANN_VERIFY_PER_S 32	/* strangers' announcements we verify, a second */
+/*
+ * What a node sends because others asked is bounded whatever its place:
+ * answers to others' digests (what they lack, and our digest back) one
+ * every DIGEST_ANSWER_MS on average, bursts of DIGEST_ANSWER_BURST. The
+ * mean node gets a digest every DIGEST_MS; the one random choice picks
+ * most answered the most and was a street's worst node (issue 11). A
+ * digest left unanswered is answered by the next member its sender picks.
+ * (SWIM's relays are not bounded so: a PING_REQ declined is a probe that
+ * may fail, and a false suspicion costs a wave of STATE records, more
+ * than the relay.)
+ */
+#define DIGEST_ANSWER_MS 3000
+#define DIGEST_ANSWER_BURST 2
 
 /*
  * What a datagram we send is for: bytes and datagrams are counted per kind
@@ -183,6 +196,8 @@ struct pd_peers {
 	uint64_t hs_init_tx, hs_init_rx, hs_resp_tx, hs_resp_rx;
 	uint64_t hs_ratelimited, hs_ignored, hs_paced;
 	struct peer_hs_pace hs_pace;	/* our initiations, all peers together */
+	struct peer_budget answer_budget;	/* on_digest() */
+	uint64_t digests_unanswered;
 	uint32_t hs_srtt_ms, hs_base_ms;	/* handshake round trips: peer_hs_base() */
 	uint64_t next_announce_ms, announce_gap_ms, next_digest_ms;
 	int announce_n;			/* since the start or link change */
@@ -676,6 +691,13 @@ static void on_digest(struct pd_peers *p, struct pd_peer *e, const struct peer_d
 	p->digests_rx++;
 	behind = peer_gossip_diff(&p->gossip, d, give, PEER_MAX_RECS, &ngive);
 	peer_community_digest(&p->comm, comm);
+	/* the answer to a digest of ours always goes: it is our exchange */
+	if ((ngive || behind || memcmp(comm, d->comm, 8)) && !(d->flags & PEER_DIGEST_REPLY) &&
+	    !peer_budget_take(&p->answer_budget, DIGEST_ANSWER_MS, DIGEST_ANSWER_BURST,
+			      sess_ms())) {
+		p->digests_unanswered++;
+		return;
+	}
 	builder_init(&b, pt);
 	for (int i = 0; i < ngive; i++) {
 		r.type = PEER_R_MEASURE;
@@ -2170,6 +2192,7 @@ struct json_object *pd_peers_json(struct phloemd *d)
 		ADD(g, "digests_tx", json_object_new_int64((int64_t)p->digests_tx));
 		ADD(g, "digests_rx", json_object_new_int64((int64_t)p->digests_rx));
 		ADD(g, "digest_gives", json_object_new_int64((int64_t)p->digest_gives));
+		ADD(g, "digests_unanswered", json_object_new_int64((int64_t)p->digests_unanswered));
 		ADD(g, "hot", json_object_new_int(p->nhot));
 		{
 			static const char *const name[__PEER_R_MAX] = {
