@@ -891,7 +891,9 @@ static void on_announce(struct pd_peers *p, const struct peer_announce *a,
 		e->sealed_rx = false;
 		e->ann_reply_ms = 0;
 	}
-	maybe_handshake(p, e, false);
+	/* a retry due here waits for a backlog as on_tick()'s do: this
+	 * announcement may be one of many still queued */
+	maybe_handshake(p, e, rx_backlog(p));
 	/*
 	 * New to us, restarted, or not yet heard sealed from: it may not know
 	 * our address (our multicast was lost, or it started after it), so let
