@@ -1912,7 +1912,7 @@ static void on_tick(struct pd_watch *w, uint32_t events)
 
 		for (int pass = 0; pass < 2; pass++)
 			for (int i = 0; i < p->npeers; i++)
-				if (!p->peer[i].sess.handshakes == !pass)
+				if ((p->peer[i].sess.handshakes == 0) == (pass == 0))
 					maybe_handshake(p, &p->peer[i], backlog);
 	}
 	if (p->ledger && now >= p->next_fork_scan_ms) {

@@ -432,7 +432,7 @@ static void tick(struct node *a)
 	/* peers.c: members never reached first */
 	for (int pass = 0; pass < 2; pass++)
 		for (int j = 0; j < N; j++)
-			if (j != a->id && !a->sess[j].handshakes == !pass)
+			if (j != a->id && (a->sess[j].handshakes == 0) == (pass == 0))
 				maybe_handshake(a, j);
 	{
 		uint8_t before[MAXN];
