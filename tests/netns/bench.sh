@@ -12,7 +12,9 @@
 #               for 50 gateways at 10% loss; printed for every row).
 #   B/s at rest bytes sent per second per node on its link (interface
 #               counters: everything, ND and IGMP included), mean and max
-#               over 10 s once converged. Target 2 KiB/s.
+#               over 10 s once converged. Target 2 KiB/s. Each row also
+#               prints (stderr) what the mean and the worst node sent by
+#               kind over those 10 s (phloemd's "tx" counters).
 #
 # Times come from tests/netns/poll.py (one process polling every control
 # socket every 50 ms), counted from the moment the script made the change
