@@ -1107,6 +1107,55 @@ static bool no_session_with_b(void *ctx, const uint8_t key[32])
 	return key[0] != 2;
 }
 
+/*
+ * Lifeguard's local health: ACKs that come only after the PING_REQ stage
+ * (a host too slow to answer in half a period) stretch our probe period
+ * and timeouts, so that answers merely queued cost no PING_REQs and no
+ * suspicion; ACKs in time bring them back.
+ */
+TEST(swim_late_acks_slow_the_probes)
+{
+	uint8_t self_k[32], b[32], c[32];
+	struct peer_swim s;
+	struct peer_swim_action act[8];
+	struct peer_swim_member *m;
+
+	memset(self_k, 1, 32);
+	memset(b, 2, 32);
+	memset(c, 3, 32);
+	peer_swim_init(&s, self_k, 1000, 3000, 0);
+	peer_swim_heard(&s, b, 0);
+	peer_swim_heard(&s, c, 0);
+	ASSERT_EQ(1, peer_swim_tick(&s, 1000, act, 8));
+	ASSERT_EQ(2, peer_swim_tick(&s, 1500, act, 8));	/* PING again, PING_REQ */
+	peer_swim_ack(&s, act[0].seq, 1600);		/* late, but it came */
+	ASSERT_EQ(1, s.lhm);
+	/* the next probe's PING_REQ stage comes after a period, not half */
+	ASSERT_EQ(1, peer_swim_tick(&s, 2000, act, 8));
+	m = peer_swim_find(&s, act[0].to);
+	ASSERT_EQ(0, peer_swim_tick(&s, 2500, act, 8));
+	ASSERT_EQ(0, peer_swim_tick(&s, 2999, act, 8));
+	ASSERT_EQ(2, peer_swim_tick(&s, 3000, act, 8));
+	/* and suspicion after two periods */
+	peer_swim_tick(&s, 3999, act, 8);
+	ASSERT_EQ(PEER_ALIVE, m->state);
+	peer_swim_ack(&s, act[0].seq, 3100);
+	ASSERT_EQ(2, s.lhm);
+	/* the period itself stretched: the next probe at 2000 + 2 x 1000 */
+	ASSERT_EQ(0, peer_swim_tick(&s, 3999, act, 8));
+	ASSERT_EQ(1, peer_swim_tick(&s, 4000, act, 8));
+	peer_swim_ack(&s, act[0].seq, 4100);		/* in time: better */
+	ASSERT_EQ(1, s.lhm);
+	ASSERT_EQ(0, peer_swim_tick(&s, 6999, act, 8));	/* 4000 + 3 x 1000 */
+	ASSERT_EQ(1, peer_swim_tick(&s, 7000, act, 8));
+	peer_swim_ack(&s, act[0].seq, 7050);
+	ASSERT_EQ(0, s.lhm);
+	/* refuting our own suspicion counts too, up to the bound */
+	for (uint64_t i = 0; i < 10; i++)
+		ASSERT_TRUE(peer_swim_update(&s, self_k, PEER_SUSPECT, s.inc, 8000));
+	ASSERT_EQ(PEER_SWIM_LHM_MAX, s.lhm);
+}
+
 TEST(swim_no_session_probed_through_helpers)
 {
 	uint8_t self_k[32], b[32], c[32];

@@ -661,6 +661,7 @@ int peer_community_load(struct peer_community *c, const char *path);
  * the 64-bit range (where a refutation would wrap around to 0).
  */
 #define PEER_SWIM_INC_JUMP	(1u << 20)
+#define PEER_SWIM_LHM_MAX	4
 
 struct peer_swim_member {
 	uint8_t key[PEER_KEY_BYTES];
@@ -684,6 +685,17 @@ struct peer_swim {
 	uint8_t self[PEER_KEY_BYTES];
 	uint64_t inc;
 	uint32_t period_ms, suspect_ms;
+	/*
+	 * @lhm: Lifeguard's local health multiplier, 0..PEER_SWIM_LHM_MAX:
+	 * the probe period and both probe timeouts are (@lhm + 1) times
+	 * theirs. Up on an ACK that came only after the PING_REQ stage (late:
+	 * the host is slow, or a datagram was lost), on a probe that timed
+	 * out, on a refutation of our own suspicion; down on an ACK within a
+	 * quarter period. A starved host probes less and waits longer
+	 * instead of sending PING_REQs and suspicions for answers that are
+	 * merely queued (docs/protocol.md, Liveness).
+	 */
+	uint32_t lhm;
 	uint64_t next_probe_ms;
 	uint32_t seq;
 	int rr;				/* round-robin probe position */
