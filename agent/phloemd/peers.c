@@ -2154,6 +2154,8 @@ struct json_object *pd_peers_json(struct phloemd *d)
 	ADD(o, "port", json_object_new_int(p->disc.port));
 	ADD(o, "epoch", json_object_new_int64((int64_t)p->epoch));
 	ADD(o, "incarnation", json_object_new_int64((int64_t)p->swim.inc));
+	/* SWIM's local health: above 0, our ACKs came late (a slow host) */
+	ADD(o, "local_health", json_object_new_int((int)p->swim.lhm));
 	net = peer_gossip_net(&p->gossip, now, live, p, &counted);
 	ADD(o, "community_net_w", json_object_new_int64(net));
 	ADD(o, "community_counted", json_object_new_int(counted));
