@@ -804,7 +804,7 @@ int main(int argc, char **argv)
 	static const uint64_t seeds[] = { 1, 2, 3 };
 	int t = 0, fail = 0;
 
-	printf("TAP version 13\n1..%d\n", 3 * 2 * 3 + 3 + 2);
+	printf("TAP version 13\n1..%d\n", 3 * 2 * 3 + 2 * 3 + 2);
 	for (int li = 0; li < 2; li++)
 		for (int si = 0; si < 3; si++) {
 			struct result r = run(50, losses[li], seeds[si]);
@@ -839,6 +839,9 @@ int main(int argc, char **argv)
 			 (unsigned long long)seeds[si]);
 		CHECK(r.inits <= 3 * 50 * 49 / 2, "%llu initiations <= 3 a pair",
 		      (unsigned long long)r.inits);
+		/* late ACKs stretch SWIM's timeouts (local health) rather than
+		 * set off PING_REQs and suspicions: 3.2 to 3.7 KB/s before */
+		CHECK(r.worst <= 2048, "at rest %.0f B/s worst node <= 2048", r.worst);
 	}
 	/*
 	 * What a node sends is bounded whatever its place: here every other
