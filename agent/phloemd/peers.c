@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -48,6 +49,45 @@
 #define MAX_PEERS	(PEER_MAX_MEMBERS * 2)
 #define MAX_RELAYS	16
 #define ANN_VERIFY_PER_S 32	/* strangers' announcements we verify, a second */
+/*
+ * What a node sends because others asked is bounded whatever its place:
+ * answers to others' digests (what they lack, and our digest back) one
+ * every DIGEST_ANSWER_MS on average, bursts of DIGEST_ANSWER_BURST. The
+ * mean node gets a digest every DIGEST_MS; the one random choice picks
+ * most answered the most and was a street's worst node (issue 11). A
+ * digest left unanswered is answered by the next member its sender picks.
+ * (SWIM's relays are not bounded so: a PING_REQ declined is a probe that
+ * may fail, and a false suspicion costs a wave of STATE records, more
+ * than the relay.)
+ */
+#define DIGEST_ANSWER_MS 3000
+#define DIGEST_ANSWER_BURST 2
+
+/*
+ * What a datagram we send is for: bytes and datagrams are counted per kind
+ * (the "tx" object of the peers status), so that an operator, or a bench,
+ * sees which duty makes one node send more than another. A sealed datagram
+ * counts under the reason it was sent for; the STATE and hot records it
+ * carries besides ride along.
+ */
+enum pd_tx {
+	TX_ANNOUNCE,		/* multicast, and unicast replies to announcements */
+	TX_HS_INIT,
+	TX_HS_RESP,
+	TX_PROBE,		/* SWIM: PING, PING_REQ, pings relayed for a PING_REQ */
+	TX_ACK,			/* SWIM: ACKs, relayed ones included */
+	TX_PUSH,		/* rumour rounds, and the first message of a session */
+	TX_DIGEST,		/* our digests and digest replies */
+	TX_GIVE,		/* measurements and records a digest showed missing */
+	TX_SYNC,		/* ledger anti-entropy: SYNC_REQ, ENTRY, forks */
+	TX_SETTLE,		/* PROPOSE, ACCEPT, REFUSE */
+	__TX_MAX,
+};
+static const char *const tx_name[__TX_MAX] = {
+	[TX_ANNOUNCE] = "announce", [TX_HS_INIT] = "hs_init", [TX_HS_RESP] = "hs_resp",
+	[TX_PROBE] = "probe", [TX_ACK] = "ack", [TX_PUSH] = "push", [TX_DIGEST] = "digest",
+	[TX_GIVE] = "give", [TX_SYNC] = "sync", [TX_SETTLE] = "settle",
+};
 
 /**
  * struct pd_peer - a gateway we heard from
@@ -154,7 +194,10 @@ struct pd_peers {
 	struct peer_local me;		/* our static keys for handshakes */
 	struct peer_ratelimit rl;	/* initiations per source address */
 	uint64_t hs_init_tx, hs_init_rx, hs_resp_tx, hs_resp_rx;
-	uint64_t hs_ratelimited, hs_ignored;
+	uint64_t hs_ratelimited, hs_ignored, hs_paced;
+	struct peer_hs_pace hs_pace;	/* our initiations, all peers together */
+	struct peer_budget answer_budget;	/* on_digest() */
+	uint64_t digests_unanswered;
 	uint32_t hs_srtt_ms, hs_base_ms;	/* handshake round trips: peer_hs_base() */
 	uint64_t next_announce_ms, announce_gap_ms, next_digest_ms;
 	int announce_n;			/* since the start or link change */
@@ -171,6 +214,7 @@ struct pd_peers {
 	unsigned rot;			/* piggy-back rotation */
 	uint64_t drops[__PEER_E_MAX];
 	uint64_t rx_bytes, tx_bytes, rx_dgrams, tx_dgrams;
+	uint64_t tx_kind_bytes[__TX_MAX], tx_kind_dgrams[__TX_MAX];
 	uint64_t announces_tx, announces_rx, announces_known;
 	/* anti-entropy */
 	struct ledger *ledger;
@@ -289,16 +333,26 @@ static void drop(struct pd_peers *p, int reason)
 
 /* ---- sending ---- */
 
-static void send_to(struct pd_peers *p, struct pd_peer *e, const uint8_t *b, size_t n)
+static void count_tx(struct pd_peers *p, struct pd_peer *e, enum pd_tx kind,
+		     size_t n, unsigned copies)
+{
+	p->tx_bytes += (uint64_t)n * copies;
+	p->tx_dgrams += copies;
+	p->tx_kind_bytes[kind] += (uint64_t)n * copies;
+	p->tx_kind_dgrams[kind] += copies;
+	if (e) {
+		e->tx_bytes += (uint64_t)n * copies;
+		e->tx_msgs += copies;
+	}
+}
+
+static void send_to(struct pd_peers *p, struct pd_peer *e, const uint8_t *b, size_t n,
+		    enum pd_tx kind)
 {
 	int fd = e->addr.ss_family == AF_INET6 ? p->disc.fd6 : p->disc.fd4;
 
-	if (sendto(fd, b, n, 0, (struct sockaddr *)&e->addr, e->addrlen) == (ssize_t)n) {
-		p->tx_bytes += n;
-		p->tx_dgrams++;
-		e->tx_bytes += n;
-		e->tx_msgs++;
-	}
+	if (sendto(fd, b, n, 0, (struct sockaddr *)&e->addr, e->addrlen) == (ssize_t)n)
+		count_tx(p, e, kind, n, 1);
 }
 
 /* A member with a session: we know its address and hold confirmed keys. */
@@ -307,7 +361,8 @@ static bool sendable(const struct pd_peer *e)
 	return e->trusted && e->have_addr && peer_session_ready(&e->sess, sess_ms());
 }
 
-static void seal_send(struct pd_peers *p, struct pd_peer *e, const struct peer_builder *b)
+static void seal_send(struct pd_peers *p, struct pd_peer *e, const struct peer_builder *b,
+		      enum pd_tx kind)
 {
 	uint8_t out[PEER_MTU];
 	int n;
@@ -316,7 +371,7 @@ static void seal_send(struct pd_peers *p, struct pd_peer *e, const struct peer_b
 		return;
 	n = peer_session_seal(&e->sess, sess_ms(), b->buf, b->len, out, sizeof(out));
 	if (n > 0)
-		send_to(p, e, out, (size_t)n);
+		send_to(p, e, out, (size_t)n, kind);
 }
 
 /*
@@ -324,7 +379,22 @@ static void seal_send(struct pd_peers *p, struct pd_peer *e, const struct peer_b
  * and have no session with, or one due for renewal, gets an initiation;
  * the library says when (retries, back-off, renewal times).
  */
-static void maybe_handshake(struct pd_peers *p, struct pd_peer *e)
+/* datagrams wait unread in our sockets (answers may be among them) */
+static bool rx_backlog(const struct pd_peers *p)
+{
+	int fds[2] = { p->disc.fd6, p->disc.fd4 };
+
+	for (int i = 0; i < 2; i++) {
+		int q = 0;
+
+		/* UDP: the size of the first datagram queued, 0 for none */
+		if (fds[i] >= 0 && !ioctl(fds[i], FIONREAD, &q) && q > 0)
+			return true;
+	}
+	return false;
+}
+
+static void maybe_handshake(struct pd_peers *p, struct pd_peer *e, bool backlog)
 {
 	uint8_t out[PEER_HS_INIT_BYTES];
 	int n;
@@ -333,9 +403,13 @@ static void maybe_handshake(struct pd_peers *p, struct pd_peer *e)
 	if (!e->trusted || !e->have_addr ||
 	    !peer_session_want_handshake(&e->sess, sess_ms()))
 		return;
+	if (!peer_hs_pace_allow(&p->hs_pace, &e->sess, backlog, sess_ms())) {
+		p->hs_paced++;
+		return;
+	}
 	n = peer_session_initiate(&e->sess, &p->me, sess_ms(), out, sizeof(out));
 	if (n > 0) {
-		send_to(p, e, out, (size_t)n);
+		send_to(p, e, out, (size_t)n, TX_HS_INIT);
 		p->hs_init_tx++;
 	}
 }
@@ -467,7 +541,8 @@ static bool hot_pushable(const struct pd_peers *p)
  * (it costs 44 bytes and refutes any suspicion at once) and the hot items
  * the receiver is not the subject of: that is the whole rumour transport.
  */
-static void send_with_news(struct pd_peers *p, struct pd_peer *e, struct peer_builder *b)
+static void send_with_news(struct pd_peers *p, struct pd_peer *e, struct peer_builder *b,
+			   enum pd_tx kind)
 {
 	struct peer_rec_any r;
 	int k = 0;
@@ -498,7 +573,7 @@ static void send_with_news(struct pd_peers *p, struct pd_peer *e, struct peer_bu
 		if (p->hot[i].left > 0)
 			p->hot[k++] = p->hot[i];
 	p->nhot = k;
-	seal_send(p, e, b);
+	seal_send(p, e, b, kind);
 }
 
 static void builder_init(struct peer_builder *b, uint8_t *pt)
@@ -507,7 +582,7 @@ static void builder_init(struct peer_builder *b, uint8_t *pt)
 }
 
 static void send_sealed(struct pd_peers *p, struct pd_peer *e,
-			const struct peer_rec_any *first)
+			const struct peer_rec_any *first, enum pd_tx kind)
 {
 	uint8_t pt[PEER_MTU];
 	struct peer_builder b;
@@ -515,7 +590,7 @@ static void send_sealed(struct pd_peers *p, struct pd_peer *e,
 	builder_init(&b, pt);
 	if (first)
 		peer_builder_add(&b, first);
-	send_with_news(p, e, &b);
+	send_with_news(p, e, &b, kind);
 }
 
 /* A member we can send to and do not hold dead. */
@@ -570,7 +645,7 @@ static void push_news(struct pd_peers *p)
 		return;
 	n = pick_random(p, to, PUSH_FANOUT);
 	for (int i = 0; i < n; i++)
-		send_sealed(p, to[i], NULL);
+		send_sealed(p, to[i], NULL, TX_PUSH);
 	p->pushes++;
 }
 
@@ -596,7 +671,7 @@ static void send_digest(struct pd_peers *p, struct pd_peer *e, uint8_t flags)
 	if (peer_builder_add(&b, &r))
 		return;
 	p->digests_tx++;
-	send_with_news(p, e, &b);
+	send_with_news(p, e, &b, TX_DIGEST);
 }
 
 /*
@@ -616,6 +691,13 @@ static void on_digest(struct pd_peers *p, struct pd_peer *e, const struct peer_d
 	p->digests_rx++;
 	behind = peer_gossip_diff(&p->gossip, d, give, PEER_MAX_RECS, &ngive);
 	peer_community_digest(&p->comm, comm);
+	/* the answer to a digest of ours always goes: it is our exchange */
+	if ((ngive || behind || memcmp(comm, d->comm, 8)) && !(d->flags & PEER_DIGEST_REPLY) &&
+	    !peer_budget_take(&p->answer_budget, DIGEST_ANSWER_MS, DIGEST_ANSWER_BURST,
+			      sess_ms())) {
+		p->digests_unanswered++;
+		return;
+	}
 	builder_init(&b, pt);
 	for (int i = 0; i < ngive; i++) {
 		r.type = PEER_R_MEASURE;
@@ -641,7 +723,7 @@ static void on_digest(struct pd_peers *p, struct pd_peer *e, const struct peer_d
 		behind = true;
 	}
 	if (b.nrecs)
-		send_with_news(p, e, &b);
+		send_with_news(p, e, &b, TX_GIVE);
 	if (behind && !(d->flags & PEER_DIGEST_REPLY))
 		send_digest(p, e, PEER_DIGEST_REPLY);
 }
@@ -660,7 +742,7 @@ static void send_simple(struct pd_peers *p, const uint8_t key[32], uint8_t type,
 	} else {
 		r.ping.seq = seq;
 	}
-	send_sealed(p, e, &r);
+	send_sealed(p, e, &r, type == PEER_R_ACK ? TX_ACK : TX_PROBE);
 }
 
 static int make_announce(struct pd_peers *p, uint8_t *buf, size_t cap)
@@ -686,12 +768,12 @@ static void announce(struct pd_peers *p, struct pd_peer *only)
 	if (n < 0)
 		return;
 	if (only) {
-		send_to(p, only, buf, (size_t)n);
+		send_to(p, only, buf, (size_t)n, TX_ANNOUNCE);
 	} else {
 		int sent = peer_disc_multicast(&p->disc, buf, (size_t)n);
 
-		p->tx_bytes += (uint64_t)n * (unsigned)sent;
-		p->tx_dgrams += (unsigned)sent;
+		if (sent > 0)
+			count_tx(p, NULL, TX_ANNOUNCE, (size_t)n, (unsigned)sent);
 	}
 	p->announces_tx++;
 }
@@ -809,7 +891,9 @@ static void on_announce(struct pd_peers *p, const struct peer_announce *a,
 		e->sealed_rx = false;
 		e->ann_reply_ms = 0;
 	}
-	maybe_handshake(p, e);
+	/* a retry due here waits for a backlog as on_tick()'s do: this
+	 * announcement may be one of many still queued */
+	maybe_handshake(p, e, rx_backlog(p));
 	/*
 	 * New to us, restarted, or not yet heard sealed from: it may not know
 	 * our address (our multicast was lost, or it started after it), so let
@@ -883,7 +967,7 @@ static void maybe_sync(struct pd_peers *p, struct pd_peer *from,
 		author->sync_at_ms = now;
 	builder_init(&b, pt);
 	peer_builder_add(&b, &req);
-	seal_send(p, from, &b);
+	seal_send(p, from, &b, TX_SYNC);
 	p->sync_req_tx++;
 }
 
@@ -899,7 +983,7 @@ static void serve_sync(struct pd_peers *p, struct pd_peer *e, const struct peer_
 	builder_init(&b, pt);
 	n = peer_sync_serve(p->ledger, r, &b);
 	if (n > 0) {
-		seal_send(p, e, &b);
+		seal_send(p, e, &b, TX_SYNC);
 		p->entries_tx += (unsigned)n;
 	}
 }
@@ -934,7 +1018,7 @@ static int spread_fork(const uint8_t author[32], uint64_t seq, const uint8_t *a,
 	if (b_len > PEER_ENTRY_MAX || peer_builder_add(&b, &r))
 		return 0;
 	for (int i = 0; i < p->npeers; i++)
-		seal_send(p, &p->peer[i], &b);
+		seal_send(p, &p->peer[i], &b, TX_SYNC);
 	p->forks_spread++;
 	return 0;
 }
@@ -1048,7 +1132,7 @@ static void send_xfer(struct pd_peers *p, struct pd_peer *e, uint8_t type,
 	ledger_transfer_encode(t, r.xfer.body);
 	builder_init(&b, pt);
 	peer_builder_add(&b, &r);
-	seal_send(p, e, &b);
+	seal_send(p, e, &b, TX_SETTLE);
 }
 
 /* ---- the promised position (struct pd_owed) ---- */
@@ -1277,7 +1361,7 @@ static void refuse(struct pd_peers *p, struct pd_peer *e, const struct ledger_tr
 	r.refuse.reason = (uint8_t)reason;
 	builder_init(&b, pt);
 	peer_builder_add(&b, &r);
-	seal_send(p, e, &b);
+	seal_send(p, e, &b, TX_SETTLE);
 	p->xf_refused_tx++;
 }
 
@@ -1606,10 +1690,7 @@ static void on_hs_init(struct pd_peers *p, const struct peer_hs_init *m,
 	}
 	fd = from->ss_family == AF_INET6 ? p->disc.fd6 : p->disc.fd4;
 	if (sendto(fd, out, (size_t)n, 0, (const struct sockaddr *)from, fl) == n) {
-		p->tx_bytes += (uint64_t)n;
-		p->tx_dgrams++;
-		e->tx_bytes += (uint64_t)n;
-		e->tx_msgs++;
+		count_tx(p, e, TX_HS_RESP, (size_t)n, 1);
 		p->hs_resp_tx++;
 	}
 }
@@ -1635,7 +1716,7 @@ static void on_hs_resp(struct pd_peers *p, const struct peer_hs_resp *m)
 	 * session's next initiations (peer_hs_base()) */
 	p->hs_base_ms = peer_hs_base(&p->hs_srtt_ms, e->sess.hs_rtt_ms);
 	e->sess.hs_rtt_ms = 0;
-	send_sealed(p, e, NULL);
+	send_sealed(p, e, NULL, TX_PUSH);
 }
 
 /* one daemon, one peer state: the watches find it here */
@@ -1824,8 +1905,16 @@ static void on_tick(struct pd_watch *w, uint32_t events)
 			p->announce_gap_ms = p->d->cfg.peer_announce_ms;
 		p->next_announce_ms = now + p->announce_gap_ms;
 	}
-	for (int i = 0; i < p->npeers; i++)
-		maybe_handshake(p, &p->peer[i]);
+	/* members never reached first: they have no session at all, the
+	 * others one that still works or one being renewed */
+	{
+		bool backlog = rx_backlog(p);
+
+		for (int pass = 0; pass < 2; pass++)
+			for (int i = 0; i < p->npeers; i++)
+				if ((p->peer[i].sess.handshakes == 0) == (pass == 0))
+					maybe_handshake(p, &p->peer[i], backlog);
+	}
 	if (p->ledger && now >= p->next_fork_scan_ms) {
 		ledger_foreach_fork(p->ledger, spread_fork, p);
 		p->next_fork_scan_ms = now + FORK_SCAN_MS;
@@ -2065,6 +2154,8 @@ struct json_object *pd_peers_json(struct phloemd *d)
 	ADD(o, "port", json_object_new_int(p->disc.port));
 	ADD(o, "epoch", json_object_new_int64((int64_t)p->epoch));
 	ADD(o, "incarnation", json_object_new_int64((int64_t)p->swim.inc));
+	/* SWIM's local health: above 0, our ACKs came late (a slow host) */
+	ADD(o, "local_health", json_object_new_int((int)p->swim.lhm));
 	net = peer_gossip_net(&p->gossip, now, live, p, &counted);
 	ADD(o, "community_net_w", json_object_new_int64(net));
 	ADD(o, "community_counted", json_object_new_int(counted));
@@ -2081,6 +2172,19 @@ struct json_object *pd_peers_json(struct phloemd *d)
 	ADD(o, "tx_bytes", json_object_new_int64((int64_t)p->tx_bytes));
 	ADD(o, "rx_datagrams", json_object_new_int64((int64_t)p->rx_dgrams));
 	ADD(o, "tx_datagrams", json_object_new_int64((int64_t)p->tx_dgrams));
+	{
+		/* what the bytes sent went to: UDP payload, without headers */
+		struct json_object *tx = json_object_new_object();
+
+		for (int i = 0; i < __TX_MAX; i++) {
+			struct json_object *k = json_object_new_object();
+
+			ADD(k, "bytes", json_object_new_int64((int64_t)p->tx_kind_bytes[i]));
+			ADD(k, "datagrams", json_object_new_int64((int64_t)p->tx_kind_dgrams[i]));
+			ADD(tx, tx_name[i], k);
+		}
+		ADD(o, "tx", tx);
+	}
 	ADD(o, "announces_rx", json_object_new_int64((int64_t)p->announces_rx));
 	ADD(o, "announces_tx", json_object_new_int64((int64_t)p->announces_tx));
 	ADD(o, "announces_known", json_object_new_int64((int64_t)p->announces_known));
@@ -2092,6 +2196,7 @@ struct json_object *pd_peers_json(struct phloemd *d)
 		ADD(g, "digests_tx", json_object_new_int64((int64_t)p->digests_tx));
 		ADD(g, "digests_rx", json_object_new_int64((int64_t)p->digests_rx));
 		ADD(g, "digest_gives", json_object_new_int64((int64_t)p->digest_gives));
+		ADD(g, "digests_unanswered", json_object_new_int64((int64_t)p->digests_unanswered));
 		ADD(g, "hot", json_object_new_int(p->nhot));
 		{
 			static const char *const name[__PEER_R_MAX] = {
@@ -2128,6 +2233,7 @@ struct json_object *pd_peers_json(struct phloemd *d)
 		ADD(hs, "responses_rx", json_object_new_int64((int64_t)p->hs_resp_rx));
 		ADD(hs, "ignored", json_object_new_int64((int64_t)p->hs_ignored));
 		ADD(hs, "ratelimited", json_object_new_int64((int64_t)p->hs_ratelimited));
+		ADD(hs, "paced", json_object_new_int64((int64_t)p->hs_paced));
 		ADD(hs, "round_trip_ms", json_object_new_int64(p->hs_srtt_ms));
 		ADD(hs, "retry_ms", json_object_new_int64(p->hs_base_ms));
 		ADD(o, "sessions", hs);

@@ -12,7 +12,9 @@
 #               for 50 gateways at 10% loss; printed for every row).
 #   B/s at rest bytes sent per second per node on its link (interface
 #               counters: everything, ND and IGMP included), mean and max
-#               over 10 s once converged. Target 2 KiB/s.
+#               over 10 s once converged. Target 2 KiB/s. Each row also
+#               prints (stderr) what the mean and the worst node sent by
+#               kind over those 10 s (phloemd's "tx" counters).
 #
 # Times come from tests/netns/poll.py (one process polling every control
 # socket every 50 ms), counted from the moment the script made the change
@@ -97,10 +99,16 @@ one_row() {
 	net=$(python3 "$here/poll.py" --since "$t0" "heard:$k1:$((before - 1500))" 30 $(socks))
 	sleep 2
 	for i in $(seq 1 "$n"); do tx0[$i]=$(tx_bytes "$i"); done
+	python3 "$here/poll.py" snap "$NT/tx0.json" $(socks)
 	sleep 10
 	for i in $(seq 1 "$n"); do tx1[$i]=$(tx_bytes "$i"); done
+	python3 "$here/poll.py" snap "$NT/tx1.json" $(socks)
 	read -r mean max < <(for i in $(seq 1 "$n"); do echo $(( (tx1[i] - tx0[i]) / 10 )); done |
 		awk '{ s += $1; if ($1 > m) m = $1 } END { printf "%d %d\n", s / NR, m }')
+	# what the worst node sent that the mean node did not: phloemd's
+	# per-kind counters over the same 10 s (UDP payload, no headers)
+	for i in $(seq 1 "$n"); do echo "$i $(( (tx1[i] - tx0[i]) / 10 )) $NT/gw$i/sock"; done |
+		python3 "$here/poll.py" kinds "$NT/tx0.json" "$NT/tx1.json" >&2
 	case $disc in
 	timeout*) up=- after=timeout ;;
 	*) up=$(set -- $disc; echo "${2:--}")

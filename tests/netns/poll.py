@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
 """poll.py [--since T] [--trace FILE] COND TIMEOUT SOCKET... | --hold COND SECONDS SOCKET...
-| sum SOCKET...: ask every phloemd for "peers" on its
+| sum SOCKET... | snap FILE SOCKET... | kinds SNAP0 SNAP1: ask every phloemd for "peers" on its
 control socket (the JSON-lines protocol of docs/phloemd.md) about every
 50 ms until COND holds at each node, and print the seconds from start until
 the slowest node first satisfied it ("timeout" and exit 1 if one never did),
@@ -18,6 +18,11 @@ information arrived, not whether a later flap takes it away.
 One process talks to all the sockets, so a round over 50 nodes takes a
 few milliseconds; phloemctl per node would take seconds and blur the
 figure being measured.
+
+snap writes every node's per-kind transmit counters ("tx" of "peers") to
+FILE; kinds reads "NODE B/S SOCKET" lines on stdin (the link rate of each
+node over the time between two snaps) and prints, per kind, what the mean
+node and the worst node sent a second over that time.
 
 COND:
   alive            every other node alive (N-1 peers in state "alive")
@@ -103,7 +108,44 @@ def total(socks):
     return 0
 
 
+def snap(path, socks):
+    """snap: every node's "tx" counters, by socket"""
+    t = {s: (ask(s) or {}).get("tx", {}) for s in socks}
+    with open(path, "w") as f:
+        json.dump({"at": time.monotonic(), "tx": t}, f)
+    return 0
+
+
+def kinds(snap0, snap1):
+    """kinds: what the worst node (by link rate) sends that the mean one
+    does not, in B/s of UDP payload (and datagrams/s) per kind"""
+    a, b = (json.load(open(p)) for p in (snap0, snap1))
+    secs = max(b["at"] - a["at"], 0.001)
+    rows = [l.split() for l in sys.stdin if l.strip()]
+    if not rows:
+        return 0
+    worst = max(rows, key=lambda r: int(r[1]))
+
+    def rate(sock, kind, what):
+        return (b["tx"].get(sock, {}).get(kind, {}).get(what, 0) -
+                a["tx"].get(sock, {}).get(kind, {}).get(what, 0)) / secs
+    names = sorted({k for t in b["tx"].values() for k in t})
+    out = []
+    for k in names:
+        mean = sum(rate(r[2], k, "bytes") for r in rows) / len(rows)
+        mean_d = sum(rate(r[2], k, "datagrams") for r in rows) / len(rows)
+        out.append("%s %.0f/%.0f B/s (%.1f/%.1f dg/s)" % (
+            k, mean, rate(worst[2], k, "bytes"), mean_d, rate(worst[2], k, "datagrams")))
+    print("  tx by kind, mean/worst node (gw%s, %s B/s on its link): %s" %
+          (worst[0], worst[1], "; ".join(out)))
+    return 0
+
+
 def main():
+    if sys.argv[1] == "snap":
+        return snap(sys.argv[2], sys.argv[3:])
+    if sys.argv[1] == "kinds":
+        return kinds(sys.argv[2], sys.argv[3])
     if sys.argv[1] == "sum":
         return total(sys.argv[2:])
     if sys.argv[1] == "--hold":

@@ -401,6 +401,101 @@ TEST(hs_retry_from_round_trips)
 	}
 }
 
+/*
+ * An initiation in flight waits for the retry time the round trips call
+ * for now, not only the one drawn when it was sent: answers that began to
+ * come late (a loaded host: queued, not lost) hold back every pending
+ * retry, not only those sent after.
+ */
+TEST_F(sess, retry_waits_for_round_trips_seen_since)
+{
+	uint8_t init[PEER_MTU];
+	uint64_t t = self->now;
+
+	self->sa.hs_base_ms = 0;		/* 250 ms: nothing measured yet */
+	ASSERT_EQ(PEER_HS_INIT_BYTES, peer_session_initiate(&self->sa, &self->la, t, init,
+							    sizeof(init)));
+	ASSERT_TRUE(peer_session_want_handshake(&self->sa, t + 250 + 250 / 4));
+	/* an answer of another session took 1 s: 2 s is the base now */
+	self->sa.hs_base_ms = peer_hs_backoff(2000, 1);
+	ASSERT_EQ(2000, self->sa.hs_base_ms);
+	ASSERT_FALSE(peer_session_want_handshake(&self->sa, t + 250 + 250 / 4));
+	ASSERT_FALSE(peer_session_want_handshake(&self->sa, t + 1999));
+	ASSERT_TRUE(peer_session_want_handshake(&self->sa, t + 2000));
+	/* the second waits twice that */
+	ASSERT_EQ(PEER_HS_INIT_BYTES, peer_session_initiate(&self->sa, &self->la, t + 2000, init,
+							    sizeof(init)));
+	ASSERT_FALSE(peer_session_want_handshake(&self->sa, t + 2000 + 3999));
+	ASSERT_TRUE(peer_session_want_handshake(&self->sa, t + 2000 + 4000 + 1000));
+	ASSERT_EQ(8000, peer_hs_backoff(2000, 9));
+	ASSERT_EQ(250, peer_hs_backoff(0, 1));
+}
+
+/*
+ * A node's initiations, all peers together: a street's worth at once, then
+ * PEER_HS_PACE_PER_S a second, the last PEER_HS_PACE_RESERVE tokens for
+ * members never reached; and no retry while our socket holds unread
+ * datagrams (its answer may be one), for at most PEER_HS_BASE_MAX_MS.
+ */
+TEST(hs_pace_bounds_initiations)
+{
+	struct peer_hs_pace pc = { 0 };
+	struct peer_session first = { 0 }, renew = { 0 }, retry = { 0 };
+	uint64_t t = 10000;
+	int n = 0;
+
+	renew.handshakes = 1;
+	retry.hs_pending = true;
+	retry.hs_sent_ms = t;
+	/* a burst of PEER_HS_PACE_BURST: the reserve is kept from renewals */
+	while (peer_hs_pace_allow(&pc, &renew, false, t))
+		n++;
+	ASSERT_EQ(PEER_HS_PACE_BURST - PEER_HS_PACE_RESERVE, n);
+	while (peer_hs_pace_allow(&pc, &first, false, t))
+		n++;
+	ASSERT_EQ(PEER_HS_PACE_BURST, n);
+	ASSERT_FALSE(peer_hs_pace_allow(&pc, &first, false, t));
+	/* then PEER_HS_PACE_PER_S a second, to the never reached first */
+	n = 0;
+	for (uint64_t ms = 1; ms <= 1000; ms++)
+		n += peer_hs_pace_allow(&pc, &first, false, t + ms);
+	ASSERT_EQ(PEER_HS_PACE_PER_S, n);
+	/* renewals wait until the reserve is back (half a second) */
+	for (uint64_t ms = 1001; ms <= 1000 + 1000 * PEER_HS_PACE_RESERVE / PEER_HS_PACE_PER_S; ms++)
+		ASSERT_FALSE(peer_hs_pace_allow(&pc, &renew, false, t + ms));
+	/* full again after a while: renewals go */
+	t += 100000;
+	ASSERT_TRUE(peer_hs_pace_allow(&pc, &renew, false, t));
+	/* a backlog holds retries back, not first contacts */
+	retry.hs_sent_ms = t;
+	ASSERT_FALSE(peer_hs_pace_allow(&pc, &retry, true, t + 500));
+	ASSERT_TRUE(peer_hs_pace_allow(&pc, &first, true, t + 500));
+	ASSERT_TRUE(peer_hs_pace_allow(&pc, &retry, false, t + 500));
+	ASSERT_FALSE(peer_hs_pace_allow(&pc, &retry, true, t + PEER_HS_BASE_MAX_MS - 1));
+	ASSERT_TRUE(peer_hs_pace_allow(&pc, &retry, true, t + PEER_HS_BASE_MAX_MS));
+}
+
+/* what a node answers for others: one every @every_ms, bursts of @burst */
+TEST(budget_bounds_answers)
+{
+	struct peer_budget b = { 0 };
+	uint64_t t = 50000;
+	int n = 0;
+
+	ASSERT_TRUE(peer_budget_take(&b, 3000, 2, t));
+	ASSERT_TRUE(peer_budget_take(&b, 3000, 2, t));
+	ASSERT_FALSE(peer_budget_take(&b, 3000, 2, t));
+	ASSERT_FALSE(peer_budget_take(&b, 3000, 2, t + 2999));
+	ASSERT_TRUE(peer_budget_take(&b, 3000, 2, t + 3000));
+	/* asked every 100 ms for a minute: 20 answers */
+	t += 3000;
+	for (int i = 1; i <= 600; i++)
+		n += peer_budget_take(&b, 3000, 2, t + 100 * (uint64_t)i);
+	ASSERT_EQ(20, n);
+	/* a clock that went back refills it rather than stalling it */
+	ASSERT_TRUE(peer_budget_take(&b, 3000, 2, 1000));
+}
+
 TEST_F(sess, handshake_then_both_ways)
 {
 	uint8_t init[PEER_MTU], resp[PEER_MTU], dg[PEER_MTU], pt[PEER_MTU];
@@ -476,6 +571,59 @@ TEST_F(sess, both_initiate_at_once)
 	ASSERT_EQ(3, open_dg(small, self->now, dg, n, pt));
 	ASSERT_FALSE(peer_session_want_handshake(&self->sa, self->now + 1));
 	ASSERT_FALSE(peer_session_want_handshake(&self->sb, self->now + 1));
+}
+
+/*
+ * The same, on a host too slow to retry on time: the smaller key's
+ * initiation is long overdue when the larger's arrives. It is still
+ * ignored (the smaller retries its own); answered, both sides would drop
+ * their own initiation and the answers would find nothing in flight.
+ */
+TEST_F(sess, both_initiate_slow_host)
+{
+	uint8_t ia[PEER_MTU], ib[PEER_MTU], out[PEER_MTU];
+	struct peer_session *small, *large;
+	const struct peer_local *lsmall, *llarge;
+	uint8_t *ismall, *ilarge;
+	uint64_t t = self->now;
+
+	peer_session_initiate(&self->sa, &self->la, t, ia, sizeof(ia));
+	peer_session_initiate(&self->sb, &self->lb, t, ib, sizeof(ib));
+	if (memcmp(self->a.pk, self->b.pk, 32) < 0) {
+		small = &self->sa; lsmall = &self->la; ismall = ia;
+		large = &self->sb; llarge = &self->lb; ilarge = ib;
+	} else {
+		small = &self->sb; lsmall = &self->lb; ismall = ib;
+		large = &self->sa; llarge = &self->la; ilarge = ia;
+	}
+	ASSERT_EQ(0, respond_dg(small, lsmall, t + 5000, ilarge, PEER_HS_INIT_BYTES, out));
+	ASSERT_TRUE(small->hs_pending);
+	ASSERT_EQ(PEER_HS_RESP_BYTES, respond_dg(large, llarge, t + 5000, ismall,
+						 PEER_HS_INIT_BYTES, out));
+	ASSERT_EQ(0, complete_dg(small, lsmall, t + 5000, out, PEER_HS_RESP_BYTES));
+}
+
+/*
+ * Keys we answered wait for the initiator's first message twice the
+ * first retry time before we initiate ourselves: the initiator retries a
+ * lost answer itself, and a confirmation that is late (a loaded host) is
+ * not worth a second handshake.
+ */
+TEST_F(sess, responder_waits_for_confirmation)
+{
+	uint8_t init[PEER_MTU], resp[PEER_MTU];
+	uint64_t t = self->now;
+	int n;
+
+	n = peer_session_initiate(&self->sa, &self->la, t, init, sizeof(init));
+	ASSERT_EQ(PEER_HS_RESP_BYTES, respond_dg(&self->sb, &self->lb, t, init, n, resp));
+	ASSERT_FALSE(peer_session_want_handshake(&self->sb, t + PEER_REKEY_TIMEOUT_MS));
+	ASSERT_FALSE(peer_session_want_handshake(&self->sb, t + 2 * PEER_REKEY_TIMEOUT_MS - 1));
+	ASSERT_TRUE(peer_session_want_handshake(&self->sb, t + 2 * PEER_REKEY_TIMEOUT_MS));
+	/* and twice the measured one */
+	self->sb.hs_base_ms = 1000;
+	ASSERT_FALSE(peer_session_want_handshake(&self->sb, t + 1999));
+	ASSERT_TRUE(peer_session_want_handshake(&self->sb, t + 2000));
 }
 
 TEST_F(sess, replayed_initiation_changes_nothing)
@@ -957,6 +1105,55 @@ TEST(swim_suspect_dead_and_refute)
 static bool no_session_with_b(void *ctx, const uint8_t key[32])
 {
 	return key[0] != 2;
+}
+
+/*
+ * Lifeguard's local health: ACKs that come only after the PING_REQ stage
+ * (a host too slow to answer in half a period) stretch our probe period
+ * and timeouts, so that answers merely queued cost no PING_REQs and no
+ * suspicion; ACKs in time bring them back.
+ */
+TEST(swim_late_acks_slow_the_probes)
+{
+	uint8_t self_k[32], b[32], c[32];
+	struct peer_swim s;
+	struct peer_swim_action act[8];
+	struct peer_swim_member *m;
+
+	memset(self_k, 1, 32);
+	memset(b, 2, 32);
+	memset(c, 3, 32);
+	peer_swim_init(&s, self_k, 1000, 3000, 0);
+	peer_swim_heard(&s, b, 0);
+	peer_swim_heard(&s, c, 0);
+	ASSERT_EQ(1, peer_swim_tick(&s, 1000, act, 8));
+	ASSERT_EQ(2, peer_swim_tick(&s, 1500, act, 8));	/* PING again, PING_REQ */
+	peer_swim_ack(&s, act[0].seq, 1600);		/* late, but it came */
+	ASSERT_EQ(1, s.lhm);
+	/* the next probe's PING_REQ stage comes after a period, not half */
+	ASSERT_EQ(1, peer_swim_tick(&s, 2000, act, 8));
+	m = peer_swim_find(&s, act[0].to);
+	ASSERT_EQ(0, peer_swim_tick(&s, 2500, act, 8));
+	ASSERT_EQ(0, peer_swim_tick(&s, 2999, act, 8));
+	ASSERT_EQ(2, peer_swim_tick(&s, 3000, act, 8));
+	/* and suspicion after two periods */
+	peer_swim_tick(&s, 3999, act, 8);
+	ASSERT_EQ(PEER_ALIVE, m->state);
+	peer_swim_ack(&s, act[0].seq, 3100);
+	ASSERT_EQ(2, s.lhm);
+	/* the period itself stretched: the next probe at 2000 + 2 x 1000 */
+	ASSERT_EQ(0, peer_swim_tick(&s, 3999, act, 8));
+	ASSERT_EQ(1, peer_swim_tick(&s, 4000, act, 8));
+	peer_swim_ack(&s, act[0].seq, 4100);		/* in time: better */
+	ASSERT_EQ(1, s.lhm);
+	ASSERT_EQ(0, peer_swim_tick(&s, 6999, act, 8));	/* 4000 + 3 x 1000 */
+	ASSERT_EQ(1, peer_swim_tick(&s, 7000, act, 8));
+	peer_swim_ack(&s, act[0].seq, 7050);
+	ASSERT_EQ(0, s.lhm);
+	/* refuting our own suspicion counts too, up to the bound */
+	for (uint64_t i = 0; i < 10; i++)
+		ASSERT_TRUE(peer_swim_update(&s, self_k, PEER_SUSPECT, s.inc, 8000));
+	ASSERT_EQ(PEER_SWIM_LHM_MAX, s.lhm);
 }
 
 TEST(swim_no_session_probed_through_helpers)

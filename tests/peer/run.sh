@@ -131,6 +131,11 @@ net_ok() {	# community net power at each = sum of the three own values (2 %)
 	done
 }
 check "community net power is the sum of the members' net power, at every member" wait_for 10 net_ok
+check "g1 reports SWIM's local health (0 to 4)" \
+	test "$(peers 1 | jget '1 if 0 <= d["local_health"] <= 4 else 0')" = 1
+# what the bytes sent went to: every datagram counted under one kind
+check "g1's bytes sent by kind add up to tx_bytes (announce, probe, ack among them)" \
+	test "$(peers 1 | jget '1 if sum(k["bytes"] for k in d["tx"].values()) == d["tx_bytes"] and sum(k["datagrams"] for k in d["tx"].values()) == d["tx_datagrams"] and all(d["tx"][k]["bytes"] > 0 for k in ("announce", "probe", "ack")) else 0')" = 1
 before=$(peers 2 | jget 'd["community_net_w"]')
 diag "community net power: $before W"
 

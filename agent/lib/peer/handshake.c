@@ -238,14 +238,19 @@ uint32_t peer_hs_wait(uint32_t tries)
 	return peer_hs_wait_from(0, tries);
 }
 
-uint32_t peer_hs_wait_from(uint32_t base_ms, uint32_t tries)
+uint32_t peer_hs_backoff(uint32_t base_ms, uint32_t tries)
 {
 	uint32_t w = base_ms ? base_ms : PEER_REKEY_TIMEOUT_MS;
 
 	for (uint32_t i = 1; i < tries && w < PEER_REKEY_BACKOFF_MS; i++)
 		w *= 2;
-	if (w > PEER_REKEY_BACKOFF_MS)
-		w = PEER_REKEY_BACKOFF_MS;
+	return w > PEER_REKEY_BACKOFF_MS ? PEER_REKEY_BACKOFF_MS : w;
+}
+
+uint32_t peer_hs_wait_from(uint32_t base_ms, uint32_t tries)
+{
+	uint32_t w = peer_hs_backoff(base_ms, tries);
+
 	return w + randombytes_uniform(w / 4 + 1);
 }
 
@@ -361,10 +366,14 @@ int peer_session_respond(struct peer_session *s, const struct peer_local *me,
 	/*
 	 * Both initiated at once: the smaller key's initiation wins, so both
 	 * end with the same one session. The larger key answers (below, and
-	 * drops its own); the smaller ignores this one while its own is fresh.
+	 * drops its own); the smaller ignores this one while its own is in
+	 * flight, however late: it retries its own, which the larger always
+	 * answers. (Ignored only while fresh, as it was, a host too slow to
+	 * retry on time answered as well: both sides dropped their own
+	 * initiation, the answers to them found nothing in flight, and both
+	 * initiated again.)
 	 */
-	if (s->hs_pending && now_ms - s->hs_sent_ms < s->hs_wait_ms &&
-	    memcmp(me->pk, s->peer, 32) < 0)
+	if (s->hs_pending && memcmp(me->pk, s->peer, 32) < 0)
 		return 0;
 
 	noise_start(&ns, me->community, s->peer_x, me->xpk);
@@ -481,6 +490,51 @@ out:
 	sodium_memzero(k1, sizeof(k1));
 	sodium_memzero(k2, sizeof(k2));
 	return ret;
+}
+
+/* ---- how many initiations a node sends ---- */
+
+bool peer_hs_pace_allow(struct peer_hs_pace *pc, const struct peer_session *s,
+			bool backlog, uint64_t now_ms)
+{
+	bool first = !s->handshakes;
+	uint32_t need;
+
+	/*
+	 * A retry while datagrams wait unread in our socket: its answer may
+	 * be one of them. The host is slow, not the link lossy, and one more
+	 * initiation is three more X25519 for a responder as busy as we are.
+	 * Not for ever: past PEER_HS_BASE_MAX_MS, a flood that keeps our
+	 * queue full does not keep a member without a session.
+	 */
+	if (backlog && s->hs_pending && now_ms - s->hs_sent_ms < PEER_HS_BASE_MAX_MS)
+		return false;
+	if (!pc->primed) {
+		pc->primed = true;
+		pc->at_ms = now_ms;
+		pc->milli = PEER_HS_PACE_BURST * 1000;
+	} else if (now_ms > pc->at_ms) {
+		uint64_t t = pc->milli + (now_ms - pc->at_ms) * PEER_HS_PACE_PER_S;
+
+		pc->milli = t > PEER_HS_PACE_BURST * 1000 ? PEER_HS_PACE_BURST * 1000 :
+			    (uint32_t)t;
+		pc->at_ms = now_ms;
+	}
+	/* the last PEER_HS_PACE_RESERVE are for members never reached */
+	need = (first ? 1 : 1 + PEER_HS_PACE_RESERVE) * 1000;
+	if (pc->milli < need)
+		return false;
+	/*
+	 * Retries have a budget of their own: at 10% loss a street of 50
+	 * needs about ten in its first second; a host too slow to answer
+	 * within the retry time (no round trip measured yet) would otherwise
+	 * redo every initiation of its first burst, several times over.
+	 */
+	if (s->hs_pending &&
+	    !peer_budget_take(&pc->retries, 1000 / PEER_HS_RETRY_PER_S, PEER_HS_RETRY_PER_S, now_ms))
+		return false;
+	pc->milli -= 1000;
+	return true;
 }
 
 /* ---- rate limit of initiations per source address ---- */

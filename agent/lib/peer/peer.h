@@ -291,6 +291,18 @@ struct peer_bucket {
 	uint32_t tokens;
 };
 bool peer_bucket_take(struct peer_bucket *b, uint32_t per_s, uint64_t now_ms);
+/**
+ * struct peer_budget - a token bucket for rare events: one every @every_ms
+ * on average, bursts of @burst (peer_budget_take()'s arguments). Zero-
+ * initialised it starts full; a clock that went back fills it.
+ */
+struct peer_budget {
+	bool primed;
+	uint64_t at_ms;
+	uint64_t credit_ms;
+};
+bool peer_budget_take(struct peer_budget *b, uint32_t every_ms, uint32_t burst,
+		      uint64_t now_ms);
 
 /** Inner plaintext builder: append one record; -ENOSPC when it does not fit. */
 struct peer_builder {
@@ -418,8 +430,9 @@ bool peer_session_ready(const struct peer_session *s, uint64_t now_ms);
  * due for renewal (age, messages), or one peer_session_stale() marked;
  * never while an initiation of ours is younger than its retry time
  * (PEER_REKEY_TIMEOUT_MS, doubling with every unanswered one up to
- * PEER_REKEY_BACKOFF_MS), nor while keys we answered wait for their
- * confirmation.
+ * PEER_REKEY_BACKOFF_MS), or than the one @hs_base_ms calls for now if it
+ * rose since (peer_hs_backoff()), nor while keys we answered wait for
+ * their confirmation.
  */
 bool peer_session_want_handshake(const struct peer_session *s, uint64_t now_ms);
 /**
@@ -432,6 +445,8 @@ void peer_session_stale(struct peer_session *s);
 uint32_t peer_hs_wait(uint32_t tries);
 /** The same from a first retry time of @base_ms (0: PEER_REKEY_TIMEOUT_MS). */
 uint32_t peer_hs_wait_from(uint32_t base_ms, uint32_t tries);
+/** peer_hs_wait_from() without its jitter: the least it waits. */
+uint32_t peer_hs_backoff(uint32_t base_ms, uint32_t tries);
 /**
  * peer_hs_base() - the first retry time that the handshakes seen so far call
  * for: twice their smoothed round trip (@srtt_ms, kept by the caller over
@@ -444,6 +459,35 @@ uint32_t peer_hs_wait_from(uint32_t base_ms, uint32_t tries);
  */
 uint32_t peer_hs_base(uint32_t *srtt_ms, uint32_t sample_ms);
 #define PEER_HS_BASE_MAX_MS	2000
+/**
+ * struct peer_hs_pace - the initiations one node sends, all peers together:
+ * a token bucket of PEER_HS_PACE_PER_S a second, bursts of
+ * PEER_HS_PACE_BURST (a whole street restarting is met at once), whose
+ * last PEER_HS_PACE_RESERVE tokens only members never reached this run
+ * (no handshake completed, either role) may take; retries (an initiation
+ * to the same peer unanswered) at most PEER_HS_RETRY_PER_S a second
+ * besides. Zero-initialised it starts full.
+ */
+#define PEER_HS_PACE_PER_S	16
+#define PEER_HS_PACE_BURST	PEER_MAX_MEMBERS
+#define PEER_HS_PACE_RESERVE	8
+#define PEER_HS_RETRY_PER_S	8	/* of which retries (bursts of as many) */
+struct peer_hs_pace {
+	bool primed;
+	uint64_t at_ms;
+	uint32_t milli;			/* tokens x 1000 */
+	struct peer_budget retries;
+};
+/**
+ * peer_hs_pace_allow() - may we send the initiation that
+ * peer_session_want_handshake() asks for on @s now? Takes a token when so.
+ * @backlog: datagrams wait unread in our sockets; a retry (an initiation
+ * of ours in flight) then waits, up to PEER_HS_BASE_MAX_MS after it: its
+ * answer may be among them (docs/protocol.md, Retries). Callers offer the
+ * members never reached first.
+ */
+bool peer_hs_pace_allow(struct peer_hs_pace *pc, const struct peer_session *s,
+			bool backlog, uint64_t now_ms);
 /**
  * peer_session_initiate() - write an initiation (PEER_HS_INIT_BYTES) to @out
  * with a fresh ephemeral key; it replaces any earlier one in flight.
@@ -617,6 +661,7 @@ int peer_community_load(struct peer_community *c, const char *path);
  * the 64-bit range (where a refutation would wrap around to 0).
  */
 #define PEER_SWIM_INC_JUMP	(1u << 20)
+#define PEER_SWIM_LHM_MAX	4
 
 struct peer_swim_member {
 	uint8_t key[PEER_KEY_BYTES];
@@ -640,6 +685,17 @@ struct peer_swim {
 	uint8_t self[PEER_KEY_BYTES];
 	uint64_t inc;
 	uint32_t period_ms, suspect_ms;
+	/*
+	 * @lhm: Lifeguard's local health multiplier, 0..PEER_SWIM_LHM_MAX:
+	 * the probe period and both probe timeouts are (@lhm + 1) times
+	 * theirs. Up on an ACK that came only after the PING_REQ stage (late:
+	 * the host is slow, or a datagram was lost), on a probe that timed
+	 * out, on a refutation of our own suspicion; down on an ACK within a
+	 * quarter period. A starved host probes less and waits longer
+	 * instead of sending PING_REQs and suspicions for answers that are
+	 * merely queued (docs/protocol.md, Liveness).
+	 */
+	uint32_t lhm;
 	uint64_t next_probe_ms;
 	uint32_t seq;
 	int rr;				/* round-robin probe position */

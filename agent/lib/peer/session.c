@@ -78,11 +78,23 @@ bool peer_session_want_handshake(const struct peer_session *s, uint64_t now_ms)
 
 	if (!s->ready)
 		return false;
-	if (s->hs_pending && now_ms - s->hs_sent_ms < s->hs_wait_ms)
+	/*
+	 * In flight: wait its retry time, drawn when it was sent, and at
+	 * least the one the round trips measured since call for (@hs_base_ms
+	 * rose: answers take longer than when it was sent, and this one's is
+	 * likely on its way too).
+	 */
+	if (s->hs_pending &&
+	    (now_ms - s->hs_sent_ms < s->hs_wait_ms ||
+	     now_ms - s->hs_sent_ms < peer_hs_backoff(s->hs_base_ms, s->hs_tries)))
 		return false;
-	/* we answered an initiation: its first transport message is on its way */
-	if (s->next.valid && now_ms - s->next.born_ms <
-			     (s->hs_base_ms ? s->hs_base_ms : PEER_REKEY_TIMEOUT_MS))
+	/*
+	 * We answered an initiation: its first transport message is on its
+	 * way. Waited for twice the first retry time: a lost answer the
+	 * initiator retries itself, and a late confirmation (a loaded host)
+	 * is not worth a second handshake; only a lost one is.
+	 */
+	if (s->next.valid && now_ms - s->next.born_ms < peer_hs_backoff(s->hs_base_ms, 2))
 		return false;
 	if (!usable(kp, now_ms) || s->renew)
 		return true;

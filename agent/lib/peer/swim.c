@@ -15,6 +15,9 @@
  * spread by gossip (STATE records piggy-backed on every message) with
  * incarnation numbers; a member hearing itself suspected at its current
  * incarnation increments it, and the higher incarnation's ALIVE wins.
+ * Lifeguard's local health multiplier (@lhm) stretches the period and the
+ * probe timeouts while our ACKs come late: on a starved host they are
+ * queued, not lost, and PING_REQs and suspicions for them only add load.
  */
 #include <string.h>
 
@@ -119,6 +122,18 @@ static int live_helpers(struct peer_swim *s, const struct peer_swim_member *t,
 	return n;
 }
 
+/* Lifeguard's local health: @v scaled by the multiplier */
+static uint64_t scaled(const struct peer_swim *s, uint64_t v)
+{
+	return v * (s->lhm + 1);
+}
+
+static void health_worse(struct peer_swim *s)
+{
+	if (s->lhm < PEER_SWIM_LHM_MAX)
+		s->lhm++;
+}
+
 /* suspect_ms scaled by floor(log2(n + 1)), at least once */
 static uint64_t suspect_timeout(const struct peer_swim *s)
 {
@@ -140,11 +155,12 @@ int peer_swim_tick(struct peer_swim *s, uint64_t now_ms,
 		if (m->ping_seq) {
 			uint64_t age = now_ms - m->ping_at_ms;
 
-			if (age >= s->period_ms) {
+			if (age >= scaled(s, s->period_ms)) {
 				m->ping_seq = 0;
 				if (m->state == PEER_ALIVE)
 					set_state(m, PEER_SUSPECT, now_ms);
-			} else if (age >= s->period_ms / 2 && !m->req_sent) {
+				health_worse(s);
+			} else if (age >= scaled(s, s->period_ms / 2) && !m->req_sent) {
 				m->req_sent = true;
 				/* the PING once more, besides the helpers: at 10%
 				 * loss a direct round trip fails 19% of the time, and
@@ -160,7 +176,7 @@ int peer_swim_tick(struct peer_swim *s, uint64_t now_ms,
 			set_state(m, PEER_DEAD, now_ms);
 	}
 	if (now_ms >= s->next_probe_ms && s->n && n < max) {
-		s->next_probe_ms = now_ms + s->period_ms;
+		s->next_probe_ms = now_ms + scaled(s, s->period_ms);
 		/*
 		 * Dead members are probed too: one that comes back answers and
 		 * is alive again without waiting for its next announcement.
@@ -205,6 +221,14 @@ void peer_swim_ack(struct peer_swim *s, uint32_t seq, uint64_t now_ms)
 		struct peer_swim_member *m = &s->m[i];
 
 		if (m->ping_seq == seq) {
+			uint64_t age = now_ms - m->ping_at_ms;
+
+			/* late (after the PING_REQ stage's unscaled time), or
+			 * clearly in time: our health either way */
+			if (age >= s->period_ms / 2)
+				health_worse(s);
+			else if (age < s->period_ms / 4 && s->lhm)
+				s->lhm--;
 			m->ping_seq = 0;
 			set_state(m, PEER_ALIVE, now_ms);
 		}
@@ -227,6 +251,8 @@ bool peer_swim_update(struct peer_swim *s, const uint8_t key[32], uint8_t state,
 		if (state != PEER_ALIVE && inc >= s->inc &&
 		    inc - s->inc <= PEER_SWIM_INC_JUMP) {
 			s->inc = inc + 1;
+			/* others did not hear from us in time */
+			health_worse(s);
 			return true;
 		}
 		return false;

@@ -242,6 +242,27 @@ bool peer_bucket_take(struct peer_bucket *b, uint32_t per_s, uint64_t now_ms)
 	return true;
 }
 
+bool peer_budget_take(struct peer_budget *b, uint32_t every_ms, uint32_t burst,
+		      uint64_t now_ms)
+{
+	uint64_t full = (uint64_t)burst * every_ms;
+
+	/* the bucket counts ms of credit: one event costs @every_ms of it */
+	if (!b->primed || now_ms < b->at_ms) {
+		b->primed = true;
+		b->credit_ms = full;
+	} else {
+		b->credit_ms += now_ms - b->at_ms;
+		if (b->credit_ms > full)
+			b->credit_ms = full;
+	}
+	b->at_ms = now_ms;
+	if (b->credit_ms < every_ms)
+		return false;
+	b->credit_ms -= every_ms;
+	return true;
+}
+
 static int decode_announce(const uint8_t *b, size_t len, struct peer_announce *a)
 {
 	size_t need;
