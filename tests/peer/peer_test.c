@@ -1038,6 +1038,18 @@ TEST(community_invites_and_removal)
 
 /* ---- SWIM ---- */
 
+/* a detector (key 1...) with two members heard at 0 (keys 2... and 3...) */
+static void swim_three(struct peer_swim *s, uint8_t *self_k, uint8_t *b,
+		       uint8_t *c)
+{
+	memset(self_k, 1, 32);
+	memset(b, 2, 32);
+	memset(c, 3, 32);
+	peer_swim_init(s, self_k, 1000, 3000, 0);
+	peer_swim_heard(s, b, 0);
+	peer_swim_heard(s, c, 0);
+}
+
 TEST(swim_suspect_dead_and_refute)
 {
 	uint8_t self_k[32], b[32], c[32];
@@ -1046,12 +1058,7 @@ TEST(swim_suspect_dead_and_refute)
 	struct peer_swim_member *m;
 	int n;
 
-	memset(self_k, 1, 32);
-	memset(b, 2, 32);
-	memset(c, 3, 32);
-	peer_swim_init(&s, self_k, 1000, 3000, 0);
-	peer_swim_heard(&s, b, 0);
-	peer_swim_heard(&s, c, 0);
+	swim_three(&s, self_k, b, c);
 	ASSERT_EQ(0, peer_swim_tick(&s, 500, act, 8));
 	/* first period: ping one member, it answers */
 	n = peer_swim_tick(&s, 1000, act, 8);
@@ -1120,12 +1127,7 @@ TEST(swim_late_acks_slow_the_probes)
 	struct peer_swim_action act[8];
 	struct peer_swim_member *m;
 
-	memset(self_k, 1, 32);
-	memset(b, 2, 32);
-	memset(c, 3, 32);
-	peer_swim_init(&s, self_k, 1000, 3000, 0);
-	peer_swim_heard(&s, b, 0);
-	peer_swim_heard(&s, c, 0);
+	swim_three(&s, self_k, b, c);
 	ASSERT_EQ(1, peer_swim_tick(&s, 1000, act, 8));
 	ASSERT_EQ(2, peer_swim_tick(&s, 1500, act, 8));	/* PING again, PING_REQ */
 	peer_swim_ack(&s, act[0].seq, 1600);		/* late, but it came */
