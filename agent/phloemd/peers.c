@@ -374,11 +374,6 @@ static void seal_send(struct pd_peers *p, struct pd_peer *e, const struct peer_b
 		send_to(p, e, out, (size_t)n, kind);
 }
 
-/*
- * Handshakes (agent/lib/peer/handshake.c): a member we know the address of
- * and have no session with, or one due for renewal, gets an initiation;
- * the library says when (retries, back-off, renewal times).
- */
 /* datagrams wait unread in our sockets (answers may be among them) */
 static bool rx_backlog(const struct pd_peers *p)
 {
@@ -394,6 +389,12 @@ static bool rx_backlog(const struct pd_peers *p)
 	return false;
 }
 
+/*
+ * Handshakes (agent/lib/peer/handshake.c): a member we know the address of
+ * and have no session with, or one due for renewal, gets an initiation;
+ * the library says when (retries, back-off, renewal times), and paces
+ * them (@backlog: rx_backlog(); a retry waits while answers may be queued).
+ */
 static void maybe_handshake(struct pd_peers *p, struct pd_peer *e, bool backlog)
 {
 	uint8_t out[PEER_HS_INIT_BYTES];

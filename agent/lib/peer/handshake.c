@@ -494,6 +494,23 @@ out:
 
 /* ---- how many initiations a node sends ---- */
 
+/*
+ * A token bucket counted in thousandths of a token (@milli, refilled at
+ * @at_ms): @per_s tokens a second, at most @burst. Both the pace of our
+ * own initiations and the rate limit per source address below.
+ */
+static void milli_refill(uint32_t *milli, uint64_t *at_ms, uint32_t per_s,
+			 uint32_t burst, uint64_t now_ms)
+{
+	uint64_t t;
+
+	if (now_ms <= *at_ms)
+		return;
+	t = *milli + (now_ms - *at_ms) * per_s;
+	*milli = t > burst * 1000 ? burst * 1000 : (uint32_t)t;
+	*at_ms = now_ms;
+}
+
 bool peer_hs_pace_allow(struct peer_hs_pace *pc, const struct peer_session *s,
 			bool backlog, uint64_t now_ms)
 {
@@ -513,12 +530,9 @@ bool peer_hs_pace_allow(struct peer_hs_pace *pc, const struct peer_session *s,
 		pc->primed = true;
 		pc->at_ms = now_ms;
 		pc->milli = PEER_HS_PACE_BURST * 1000;
-	} else if (now_ms > pc->at_ms) {
-		uint64_t t = pc->milli + (now_ms - pc->at_ms) * PEER_HS_PACE_PER_S;
-
-		pc->milli = t > PEER_HS_PACE_BURST * 1000 ? PEER_HS_PACE_BURST * 1000 :
-			    (uint32_t)t;
-		pc->at_ms = now_ms;
+	} else {
+		milli_refill(&pc->milli, &pc->at_ms, PEER_HS_PACE_PER_S,
+			     PEER_HS_PACE_BURST, now_ms);
 	}
 	/* the last PEER_HS_PACE_RESERVE are for members never reached */
 	need = (first ? 1 : 1 + PEER_HS_PACE_RESERVE) * 1000;
@@ -568,13 +582,9 @@ bool peer_ratelimit_allow(struct peer_ratelimit *rl, const void *addr,
 		rl->slot[i].tag = tag;
 		rl->slot[i].at_ms = now_ms;
 		rl->slot[i].milli = PEER_RL_BURST * 1000;
-	} else if (now_ms > rl->slot[i].at_ms) {
-		uint64_t add = (now_ms - rl->slot[i].at_ms) * PEER_RL_RATE;
-		uint64_t t = rl->slot[i].milli + add;
-
-		rl->slot[i].milli = t > PEER_RL_BURST * 1000 ? PEER_RL_BURST * 1000 :
-				    (uint32_t)t;
-		rl->slot[i].at_ms = now_ms;
+	} else {
+		milli_refill(&rl->slot[i].milli, &rl->slot[i].at_ms, PEER_RL_RATE,
+			     PEER_RL_BURST, now_ms);
 	}
 	if (rl->slot[i].milli < 1000)
 		return false;
