@@ -535,40 +535,55 @@ TEST_F(sess, handshake_then_both_ways)
 	ASSERT_EQ(-PEER_E_REPLAYED, complete_dg(&self->sa, &self->la, self->now, resp, r));
 }
 
+/*
+ * Both ends initiated at once: which session, keys and initiation is the
+ * smaller key's (whose initiation wins) and which the larger's.
+ */
+struct sides {
+	struct peer_session *small, *large;
+	const struct peer_local *lsmall, *llarge;
+	uint8_t *ismall, *ilarge;
+};
+
+static void by_key(FIXTURE_DATA(sess) *self, uint8_t *ia, uint8_t *ib,
+		   struct sides *d)
+{
+	bool a_small = memcmp(self->a.pk, self->b.pk, 32) < 0;
+
+	d->small = a_small ? &self->sa : &self->sb;
+	d->lsmall = a_small ? &self->la : &self->lb;
+	d->ismall = a_small ? ia : ib;
+	d->large = a_small ? &self->sb : &self->sa;
+	d->llarge = a_small ? &self->lb : &self->la;
+	d->ilarge = a_small ? ib : ia;
+}
+
 TEST_F(sess, both_initiate_at_once)
 {
 	uint8_t ia[PEER_MTU], ib[PEER_MTU], ra[PEER_MTU], rb[PEER_MTU];
 	uint8_t dg[PEER_MTU], pt[PEER_MTU];
-	struct peer_session *small, *large;
-	const struct peer_local *lsmall, *llarge;
-	uint8_t *ismall, *ilarge;
+	struct sides d;
 	int na, nb, r1, r2, n;
 
 	na = peer_session_initiate(&self->sa, &self->la, self->now, ia, sizeof(ia));
 	nb = peer_session_initiate(&self->sb, &self->lb, self->now, ib, sizeof(ib));
 	ASSERT_EQ(PEER_HS_INIT_BYTES, na);
 	ASSERT_EQ(PEER_HS_INIT_BYTES, nb);
-	if (memcmp(self->a.pk, self->b.pk, 32) < 0) {
-		small = &self->sa; lsmall = &self->la; ismall = ia;
-		large = &self->sb; llarge = &self->lb; ilarge = ib;
-	} else {
-		small = &self->sb; lsmall = &self->lb; ismall = ib;
-		large = &self->sa; llarge = &self->la; ilarge = ia;
-	}
+	by_key(self, ia, ib, &d);
 	/* both initiations cross on the wire */
-	r1 = respond_dg(small, lsmall, self->now, ilarge, PEER_HS_INIT_BYTES, ra);
-	r2 = respond_dg(large, llarge, self->now, ismall, PEER_HS_INIT_BYTES, rb);
+	r1 = respond_dg(d.small, d.lsmall, self->now, d.ilarge, PEER_HS_INIT_BYTES, ra);
+	r2 = respond_dg(d.large, d.llarge, self->now, d.ismall, PEER_HS_INIT_BYTES, rb);
 	ASSERT_EQ(0, r1);		/* the smaller key's own wins */
 	ASSERT_EQ(PEER_HS_RESP_BYTES, r2);
-	ASSERT_FALSE(large->hs_pending);	/* the larger dropped its own */
-	ASSERT_EQ(0, complete_dg(small, lsmall, self->now, rb, r2));
-	n = seal(small, self->now, "one", dg);
-	ASSERT_EQ(3, open_dg(large, self->now, dg, n, pt));
+	ASSERT_FALSE(d.large->hs_pending);	/* the larger dropped its own */
+	ASSERT_EQ(0, complete_dg(d.small, d.lsmall, self->now, rb, r2));
+	n = seal(d.small, self->now, "one", dg);
+	ASSERT_EQ(3, open_dg(d.large, self->now, dg, n, pt));
 	/* one session, the same at both ends */
-	ASSERT_EQ(0, memcmp(small->cur.tx, large->cur.rx, 32));
-	ASSERT_EQ(0, memcmp(small->cur.rx, large->cur.tx, 32));
-	n = seal(large, self->now, "two", dg);
-	ASSERT_EQ(3, open_dg(small, self->now, dg, n, pt));
+	ASSERT_EQ(0, memcmp(d.small->cur.tx, d.large->cur.rx, 32));
+	ASSERT_EQ(0, memcmp(d.small->cur.rx, d.large->cur.tx, 32));
+	n = seal(d.large, self->now, "two", dg);
+	ASSERT_EQ(3, open_dg(d.small, self->now, dg, n, pt));
 	ASSERT_FALSE(peer_session_want_handshake(&self->sa, self->now + 1));
 	ASSERT_FALSE(peer_session_want_handshake(&self->sb, self->now + 1));
 }
@@ -582,25 +597,17 @@ TEST_F(sess, both_initiate_at_once)
 TEST_F(sess, both_initiate_slow_host)
 {
 	uint8_t ia[PEER_MTU], ib[PEER_MTU], out[PEER_MTU];
-	struct peer_session *small, *large;
-	const struct peer_local *lsmall, *llarge;
-	uint8_t *ismall, *ilarge;
+	struct sides d;
 	uint64_t t = self->now;
 
 	peer_session_initiate(&self->sa, &self->la, t, ia, sizeof(ia));
 	peer_session_initiate(&self->sb, &self->lb, t, ib, sizeof(ib));
-	if (memcmp(self->a.pk, self->b.pk, 32) < 0) {
-		small = &self->sa; lsmall = &self->la; ismall = ia;
-		large = &self->sb; llarge = &self->lb; ilarge = ib;
-	} else {
-		small = &self->sb; lsmall = &self->lb; ismall = ib;
-		large = &self->sa; llarge = &self->la; ilarge = ia;
-	}
-	ASSERT_EQ(0, respond_dg(small, lsmall, t + 5000, ilarge, PEER_HS_INIT_BYTES, out));
-	ASSERT_TRUE(small->hs_pending);
-	ASSERT_EQ(PEER_HS_RESP_BYTES, respond_dg(large, llarge, t + 5000, ismall,
+	by_key(self, ia, ib, &d);
+	ASSERT_EQ(0, respond_dg(d.small, d.lsmall, t + 5000, d.ilarge, PEER_HS_INIT_BYTES, out));
+	ASSERT_TRUE(d.small->hs_pending);
+	ASSERT_EQ(PEER_HS_RESP_BYTES, respond_dg(d.large, d.llarge, t + 5000, d.ismall,
 						 PEER_HS_INIT_BYTES, out));
-	ASSERT_EQ(0, complete_dg(small, lsmall, t + 5000, out, PEER_HS_RESP_BYTES));
+	ASSERT_EQ(0, complete_dg(d.small, d.lsmall, t + 5000, out, PEER_HS_RESP_BYTES));
 }
 
 /*
