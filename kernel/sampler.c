@@ -219,6 +219,7 @@ static int phloem_sampler_thread(void *data)
 			     trace_phloem_adc_read_enabled() ||
 			     trace_phloem_decide_enabled();
 		u32 read_ns[PHLOEM_MAX_CHANNELS];
+		u64 read_log2 = 0;	/* with @timed: a byte a read, phloem_round */
 		u64 t0, ts, d1 = 0;
 
 		phloem_sampler_wait(pd, &expires);
@@ -246,6 +247,8 @@ static int phloem_sampler_thread(void *data)
 				u64 now = ktime_get_ns();
 
 				read_ns[i] = min_t(u64, now - ts, U32_MAX);
+				read_log2 |= (u64)(max(fls(read_ns[i]), 1) - 1)
+					     << (8 * i);
 				trace_phloem_adc_read(pd->id, i, ret < 0 ? 0 : val,
 						      min(ret, 0), ts, now - ts);
 				ts = now;
@@ -307,7 +310,7 @@ static int phloem_sampler_thread(void *data)
 		if (timed)
 			trace_phloem_round(pd->id, READ_ONCE(pd->period_ns),
 					   ktime_to_ns(expires), t0, ts, failed,
-					   n, read_ns, d1 ? ts : 0,
+					   n, read_ns, read_log2, d1 ? ts : 0,
 					   d1 ? d1 - ts : 0, changed);
 		if (!failed)
 			atomic64_inc(&pd->samples);

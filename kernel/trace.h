@@ -171,6 +171,10 @@ TRACE_EVENT(phloem_decide,
  * @read_ns: each channel's read time, from consecutive clock reads (the
  *           first from @t0_ns): a read's time includes the loop's few
  *           instructions around it, not a failed read's error report
+ * @read_log2: the same times as log2 buckets, floor(log2(ns)) (0 for 0) in
+ *           byte i for channel i: what a histogram adds to, found by one
+ *           fls() here, where a BPF program has no bit scan and would copy
+ *           @read_ns in and search each (not recorded: @read_ns says it)
  * @decide_start_ns, @decide_ns: as phloem_decide (@decide_start_ns is
  *           @done_ns); 0 when a failed read kept the set from the unit
  * @changed: as phloem_decide
@@ -178,9 +182,10 @@ TRACE_EVENT(phloem_decide,
 TRACE_EVENT(phloem_round,
 	TP_PROTO(int dev, u64 period_ns, u64 expires_ns, u64 t0_ns,
 		 u64 done_ns, u32 failed, u32 nchannels, const u32 *read_ns,
-		 u64 decide_start_ns, u64 decide_ns, bool changed),
+		 u64 read_log2, u64 decide_start_ns, u64 decide_ns,
+		 bool changed),
 	TP_ARGS(dev, period_ns, expires_ns, t0_ns, done_ns, failed, nchannels,
-		read_ns, decide_start_ns, decide_ns, changed),
+		read_ns, read_log2, decide_start_ns, decide_ns, changed),
 	TP_STRUCT__entry(
 		__field(int, dev)
 		__field(u32, failed)

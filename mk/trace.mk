@@ -30,7 +30,7 @@ $(TRACE_B)/vmlinux.h: $(TRACE_SRC)/vmlinux-btf.sh
 
 $(TRACE_B)/phloem_trace.tmp.o: $(TRACE_SRC)/phloem_trace.bpf.c $(TRACE_SRC)/phloem_trace.h \
 		$(TRACE_B)/vmlinux.h $(TOP)/uapi/linux/phloem.h
-	$(CLANG) -g -O2 -Wall -target bpf -D__TARGET_ARCH_$(BPF_ARCH) \
+	$(CLANG) -g -O2 -Wall -target bpf -mcpu=v3 -D__TARGET_ARCH_$(BPF_ARCH) \
 		-I$(TRACE_B) -I$(TOP)/uapi -I$(TRACE_SRC) -c $< -o $@
 
 # bpftool's static linker also drops the DWARF the skeleton need not carry

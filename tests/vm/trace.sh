@@ -11,7 +11,10 @@
 #      latency histogram equals the driver's own (PHLOEM_IOC_GET_STATS
 #      read here before and after, bucket by bucket, count and sum); each
 #      shed is broken down sample -> decision -> relay write and the parts
-#      add up to the driver's latency; every histogram counted samples
+#      add up to the driver's latency; every histogram counted samples;
+#      its ADC read histograms hold every read that ftrace recorded
+#      meanwhile, in the same buckets (the tool's from the tracepoint's
+#      read_log2, ftrace's from its read_ns)
 #   4. a SCHED_FIFO hog on the sampler's CPU (both pinned) makes it late,
 #      then 24 short children run there in the same late window: the tool
 #      names the hog first among what ran on that CPU meanwhile (the
@@ -70,6 +73,11 @@ ok "$([ $rc = 1 ] && grep -q 'btf /nonexistent/vmlinux: No such file' "$W/err" &
 	"refuses a missing BTF file: status $rc, \"$(head -c 120 "$W/err")\""
 
 # -- 3. totals against the driver's histogram
+# (ftrace's buffer is sized now, as that takes a while under TCG: one
+# CPU's holds every phloem_round of the overloads, about 110 bytes a set)
+TR=/sys/kernel/tracing
+kb=$(cat $TR/buffer_size_kb)
+echo 16384 > $TR/buffer_size_kb
 "$T" --json -l 5000 > "$W/trace.json" 2> "$W/trace.err" &
 tool=$!
 if wait_for "$W/trace.err" 'tracing' 120 $tool; then
@@ -77,11 +85,20 @@ if wait_for "$W/trace.err" 'tracing' 120 $tool; then
 else
 	ok 1 "attached within 120 s: $(head -c 300 "$W/trace.err")"
 fi
+# phloem_round through ftrace too, from after the tool armed to before it
+# ends: a subset of the sets it counts
+echo > $TR/trace
+echo 1 > $TR/events/phloem/phloem_round/enable
 phloem_stats "$W/s0.json" "$(sampler_pid)"
 "$dir/phloem_bench" -n 20 -v > "$W/bench.out" 2>&1
 brc=$?
 phloem_stats "$W/s1.json" "$(sampler_pid)"
 sleep 0.5
+echo 0 > $TR/events/phloem/phloem_round/enable
+grep -h '^overrun' $TR/per_cpu/cpu*/stats | awk '{n += $2} END {print n + 0}' > "$W/overrun"
+grep 'phloem_round: dev=0 ' $TR/trace > "$W/rounds"
+echo > $TR/trace
+echo "$kb" > $TR/buffer_size_kb
 stop_tool $tool
 trc=$?
 tool=
@@ -90,8 +107,8 @@ ok "$([ $trc = 0 ]; echo $?)" "phloem-trace ended cleanly on SIGINT (status $trc
 [ $brc = 0 ] || { grep '^phloem_bench: round' "$W/bench.out"
 		  tail -n 20 "$W/bench.out"; } | sed 's/^/# /'
 
-$PY - "$W/trace.json" "$W/s0.json" "$W/s1.json" <<'PYEOF'
-import json, sys
+$PY - "$W/trace.json" "$W/s0.json" "$W/s1.json" "$W/rounds" "$W/overrun" <<'PYEOF'
+import json, re, sys
 lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 s0, s1 = json.load(open(sys.argv[2])), json.load(open(sys.argv[3]))
 summ = [l for l in lines if l["type"] == "summary"]
@@ -142,6 +159,32 @@ reads = [tot(r) + e for r, e in zip(h["adc"].values(), s["adc_errors"])]
 ok(h["adc"] and all(abs(r - samples) <= 1 for r in reads),
    "ADC read histograms: every read of every set, per channel (%s reads, %d sets)"
    % (" ".join(map(str, reads)), samples))
+# ftrace's sets are a subset of the tool's: no bucket of the tool may hold
+# fewer reads than ftrace's record puts there, and the sets only the tool
+# saw (armed before ftrace was on, and after it was off) fewer than those
+# both saw, so that a bucket off by one could not hide
+ft = [[0] * 64 for _ in h["adc"]]
+nft = 0
+for l in open(sys.argv[4]):
+    m = re.search(r"read_ns=\{([^}]*)\}.*failed=0x([0-9a-f]+)", l)
+    if not m:
+        continue
+    nft += 1
+    failed = int(m.group(2), 16)
+    for c, v in enumerate(int(x, 16) for x in m.group(1).split(",")):
+        if c < len(ft) and not failed >> c & 1:
+            ft[c][max(v.bit_length() - 1, 0)] += 1
+short = []
+for c, rows in enumerate(h["adc"].values()):
+    tool = [0] * 64
+    for lo, hi, n in rows:
+        tool[max(lo.bit_length() - 1, 0)] = n
+    short += ["channel %d bucket %d: tool %d < ftrace %d" % (c, b, tool[b], ft[c][b])
+              for b in range(64) if tool[b] < ft[c][b]]
+overrun = int(open(sys.argv[5]).read())
+ok(nft >= 1000 and overrun == 0 and not short and 2 * nft >= samples,
+   "ADC read histograms: the buckets of %d sets recorded by ftrace (overrun %d) all in the tool's "
+   "(%d sets)%s" % (nft, overrun, samples, ": " + "; ".join(short[:4]) if short else ""))
 ok(0 < tot(h["decide"]) <= samples + 1, "decision cost histogram: %d decisions" % tot(h["decide"]))
 ok(tot(h["relay_write"]) >= dcount + s["events"]["restore"],
    "relay write histogram: %d writes for %d sheds and %d restores"
