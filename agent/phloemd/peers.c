@@ -62,6 +62,20 @@
  */
 #define DIGEST_ANSWER_MS 3000
 #define DIGEST_ANSWER_BURST 2
+/*
+ * Ledger entries served to one member: one SYNC_REQ answered every
+ * SYNC_SERVE_MS on average, bursts of SYNC_SERVE_BURST. An answer is up to
+ * a datagram of entries, read from SQLite, for a request of 42 bytes: a
+ * member flooding requests (one a message, but as many messages as it
+ * likes) would otherwise buy that much CPU and link, without bound. An
+ * honest member asks at most once per author per 250 ms (maybe_sync()),
+ * and catching up on a day's chains (tens of entries an author, eight an
+ * answer) takes a few bursts. Per member, so one's flood does not delay
+ * another's catching up; a request refused is asked again on the next
+ * measurement that shows the gap.
+ */
+#define SYNC_SERVE_MS 50
+#define SYNC_SERVE_BURST 40
 
 /*
  * What a datagram we send is for: bytes and datagrams are counted per kind
@@ -104,6 +118,7 @@ struct pd_peer {
 	uint64_t last_rx_ms;
 	uint64_t rx_bytes, tx_bytes, rx_msgs, tx_msgs;
 	uint64_t sync_at_ms;		/* last SYNC_REQ for this author's chain */
+	struct peer_budget sync_budget;	/* SYNC_REQs of its we serve */
 	uint64_t ann_ms;		/* signed time of the announcement in use */
 	bool sealed_rx;			/* a sealed datagram of its current run came:
 					 * it has a session with us */
@@ -218,7 +233,8 @@ struct pd_peers {
 	uint64_t announces_tx, announces_rx, announces_known;
 	/* anti-entropy */
 	struct ledger *ledger;
-	uint64_t sync_req_tx, sync_req_rx, entries_tx, entries_rx, entries_refused;
+	uint64_t sync_req_tx, sync_req_rx, sync_req_unserved;
+	uint64_t entries_tx, entries_rx, entries_refused;
 	uint64_t forks_seen, forks_spread, next_fork_scan_ms;
 	struct peer_fork_log spread;
 	/* settlement */
@@ -981,6 +997,10 @@ static void serve_sync(struct pd_peers *p, struct pd_peer *e, const struct peer_
 	p->sync_req_rx++;
 	if (!peer_community_is_member(&p->comm, r->sync_req.author))
 		return;		/* we keep and serve members' chains only */
+	if (!peer_budget_take(&e->sync_budget, SYNC_SERVE_MS, SYNC_SERVE_BURST, sess_ms())) {
+		p->sync_req_unserved++;
+		return;
+	}
 	builder_init(&b, pt);
 	n = peer_sync_serve(p->ledger, r, &b);
 	if (n > 0) {
@@ -2245,6 +2265,7 @@ struct json_object *pd_peers_json(struct phloemd *d)
 		ADD(sy, "ledger", json_object_new_boolean(p->ledger != NULL));
 		ADD(sy, "requests_tx", json_object_new_int64((int64_t)p->sync_req_tx));
 		ADD(sy, "requests_rx", json_object_new_int64((int64_t)p->sync_req_rx));
+		ADD(sy, "requests_unserved", json_object_new_int64((int64_t)p->sync_req_unserved));
 		ADD(sy, "entries_tx", json_object_new_int64((int64_t)p->entries_tx));
 		ADD(sy, "entries_rx", json_object_new_int64((int64_t)p->entries_rx));
 		ADD(sy, "entries_refused", json_object_new_int64((int64_t)p->entries_refused));

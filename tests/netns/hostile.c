@@ -23,6 +23,10 @@
  *               one PING alone, the control, acks_single)
  *   replay      the victim's announcements re-sent from our address
  *   foreign     announcements of another community with bad signatures
+ *   syncflood   SYNC_REQ_FLOOD messages of one SYNC_REQ each (8 entries
+ *               of the longest chain seen in measurements, from seq 1):
+ *               answers counted per member (sync_answers_max: the
+ *               member that answered most; sync_asked_min; attack_s)
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -46,6 +50,7 @@
 #define BURST_SEQ	0x7fff0000u	/* our 16 PINGs: 0x7fff0000 .. +15 */
 #define SINGLE_SEQ	0x7ffe0000u	/* one PING alone: the control */
 #define CONFIRM_SEQ	0x7ffd0000u	/* the PING that confirms new keys */
+#define SYNC_REQ_FLOOD	150	/* SYNC_REQ messages a pass, to each member */
 
 struct mem {
 	uint8_t key[32];
@@ -57,6 +62,7 @@ struct mem {
 	uint64_t ann_ms;		/* the newest announcement's time */
 	uint8_t ann[PEER_MTU];		/* its last announcement, for replay */
 	size_t annlen;
+	uint64_t sync_asked, sync_answers;	/* syncflood */
 };
 
 static struct ledger_identity *id;
@@ -68,7 +74,9 @@ static int nm;
 static uint64_t epoch;
 static uint64_t st_ann_rx, st_sealed_rx, st_open_fail, st_acks_burst, st_acks;
 static uint64_t st_acks_single;
-static uint64_t st_sent, st_passes;
+static uint64_t st_sent, st_passes, st_first_pass_ms;
+static uint8_t chain_author[32];	/* the longest chain in measurements seen */
+static uint64_t chain_len;
 static uint64_t st_hs_init_tx, st_hs_init_rx, st_hs_resp_rx, st_hs_fail;
 
 static uint64_t now_ms(void)
@@ -307,6 +315,13 @@ static void on_dgram(const uint8_t *buf, size_t n, const struct sockaddr_storage
 		for (int i = 0; i < in.nrecs; i++) {
 			struct peer_rec_any *r = &in.rec[i];
 
+			/* an answer to our SYNC_REQs (one a message at most) */
+			if (r->type == PEER_R_ENTRY && (i == 0 || in.rec[i - 1].type != PEER_R_ENTRY))
+				e->sync_answers++;
+			if (r->type == PEER_R_MEASURE && r->measure.head_seq > chain_len) {
+				chain_len = r->measure.head_seq;
+				memcpy(chain_author, r->measure.key, 32);
+			}
 			if (r->type == PEER_R_PING) {
 				struct peer_rec_any ack = { .type = PEER_R_ACK,
 							    .ack.seq = r->ping.seq };
@@ -331,12 +346,24 @@ static void attack(const uint8_t victim[32])
 	size_t off;
 	int n;
 
-	st_passes++;
+	if (!st_passes++)
+		st_first_pass_ms = t;
 	for (int i = 0; i < nm; i++) {
 		struct mem *e = &m[i];
 
 		if (!up(e))
 			continue;
+		/* syncflood: entries of a chain the member holds, asked for
+		 * in as many messages as we like, one SYNC_REQ each */
+		for (int k = 0; chain_len && k < SYNC_REQ_FLOOD; k++) {
+			memset(&r, 0, sizeof(r));
+			r.type = PEER_R_SYNC_REQ;
+			memcpy(r.sync_req.author, chain_author, 32);
+			r.sync_req.from = 1 + (uint64_t)k % chain_len;
+			r.sync_req.count = 8;
+			seal_one(e, &r);
+			e->sync_asked++;
+		}
 		/* remove: every other member, signed by us */
 		for (int j = 0; j < nm; j++) {
 			memset(&r, 0, sizeof(r));
@@ -525,11 +552,25 @@ int main(int argc, char **argv)
 		}
 	}
 	{
+		uint64_t ans_max = 0, asked_min = UINT64_MAX;
 		int up = 0;
 
 		/* members a handshake gave us keys with */
 		for (int i = 0; i < nm; i++)
 			up += m[i].s.handshakes > 0;
+		/* syncflood, over the members we flooded */
+		for (int i = 0; i < nm; i++) {
+			if (!m[i].sync_asked)
+				continue;
+			if (m[i].sync_answers > ans_max)
+				ans_max = m[i].sync_answers;
+			if (m[i].sync_asked < asked_min)
+				asked_min = m[i].sync_asked;
+		}
+		printf("sync_answers_max %" PRIu64 "\nsync_asked_min %" PRIu64
+		       "\nchain_len %" PRIu64 "\nattack_s %" PRIu64 "\n",
+		       ans_max, asked_min == UINT64_MAX ? 0 : asked_min, chain_len,
+		       st_first_pass_ms ? (now_ms() - st_first_pass_ms + 999) / 1000 : 0);
 		printf("sessions %d\nhs_init_tx %" PRIu64 "\nhs_init_rx %" PRIu64
 		       "\nhs_resp_rx %" PRIu64 "\nhs_fail %" PRIu64 "\nannounces_rx %" PRIu64 "\nsealed_rx %" PRIu64
 		       "\nopen_fail %" PRIu64 "\npasses %" PRIu64 "\nsent %" PRIu64

@@ -220,7 +220,8 @@ check "after all that, every node has all $((NN - 1)) others alive" pollc alive 
 # model (docs/protocol.md) against every member for 40 s: removing all the
 # others, a forged founder, gw2 dead at the top incarnation, a measurement
 # signed a year ahead, 16 PINGs in one message, gw2's announcements
-# replayed from its address, foreign and future announcements.
+# replayed from its address, foreign and future announcements, a flood of
+# ledger sync requests.
 if [ -n "${HOSTILE:-}" ] && [ -x "$HOSTILE" ]; then
 	kh=$("$HOSTILE" key "$NT/x/hostile.key")
 	k2=$(key 2)
@@ -274,6 +275,15 @@ if [ -n "${HOSTILE:-}" ] && [ -x "$HOSTILE" ]; then
 	check "gw2's announcements replayed from its address diverted nothing" not_diverted
 	check "gw1 refused its foreign announcements unverified" test "$(drops foreign)" -gt "$fo0"
 	check "gw1 refused its 16-PING messages as malformed" test "$(drops malformed)" -gt "$ma0"
+	# its SYNC_REQ flood (one a message, 150 messages a pass to each
+	# member): a member serves another one request every 50 ms on
+	# average, bursts of 40 (SYNC_SERVE_MS, SYNC_SERVE_BURST, peers.c)
+	sbound=$((40 + 20 * $(hv attack_s)))
+	check "its SYNC_REQ flood ($(hv sync_asked_min) or more to each member, a chain of $(hv chain_len)) was answered at most $sbound times by any member ($(hv sync_answers_max)), and answered" \
+		test "$(hv sync_answers_max)" -le "$sbound" -a "$(hv sync_answers_max)" -gt 0 \
+		-a "$(hv sync_asked_min)" -gt "$sbound"
+	check "gw1 left the rest unserved ($(peers 1 | jget 'd["sync"]["requests_unserved"]') requests)" \
+		test "$(peers 1 | jget 'd["sync"]["requests_unserved"]')" -gt 0
 	check "gw2 is alive at every other node" within 20 gw2_not_dead
 	check "the owner (gw1) removes it" sh -c "PHLOEMD_SOCKET=$NT/gw1/sock $PHLOEMCTL community remove $kh >/dev/null"
 	untrusted_all() { local i; for i in $(seq 2 "$NN"); do state_at "$i" "$kh" untrusted || return 1; done; }
