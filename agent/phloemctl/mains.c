@@ -52,18 +52,13 @@ static void mains_json(const struct phloem_nl_device *d)
 	ADD("uv_shed_ms", INT(c->uv_shed_ms));
 	for (uint32_t p = 0; p < PHLOEM_MAX_PHASES; p++) {
 		struct json_object *s;
-		char name[4];
 
 		if (!(m->phases & (1U << p)))
 			continue;
-		snprintf(name, sizeof(name), "L%u", p + 1);
-		s = json_object_new_object();
-		json_object_object_add(s, "phase", json_object_new_string(name));
-		json_object_object_add(s, "channel", INT(m->channel[p]));
+		s = pdc_phase_json(a, p, m->channel[p]);
 		json_object_object_add(s, "rms_mv", INT(m->rms_mv[p]));
 		json_object_object_add(s, "state",
 				       json_object_new_string(phloem_nl_volt_state_name(m->volt_state[p])));
-		json_object_array_add(a, s);
 	}
 	ADD("phases", a);
 #undef INT

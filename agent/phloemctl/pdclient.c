@@ -219,6 +219,18 @@ int pdc_nl_device(uint32_t dev, struct phloem_nl **nl, struct phloem_nl_device *
 	return err;
 }
 
+struct json_object *pdc_phase_json(struct json_object *arr, uint32_t p, uint32_t channel)
+{
+	struct json_object *s = json_object_new_object();
+	char name[12];
+
+	snprintf(name, sizeof(name), "L%u", p + 1);
+	json_object_object_add(s, "phase", json_object_new_string(name));
+	json_object_object_add(s, "channel", json_object_new_int64(channel));
+	json_object_array_add(arr, s);
+	return s;
+}
+
 int pdc_device_view(const struct pdc_view *v, int argc, char **argv)
 {
 	static const struct option opts[] = {

@@ -88,6 +88,11 @@ struct pdc_view {
 	void (*json)(const struct phloem_nl_device *d);
 	void (*table)(const struct phloem_nl_device *d);
 };
+/*
+ * Phase @p's entry of a view's "phases" array: {"phase": "L1", "channel":
+ * @channel}, appended to @arr; the caller adds the rest. Return: it.
+ */
+struct json_object *pdc_phase_json(struct json_object *arr, uint32_t p, uint32_t channel);
 /* Run the view @v on the command line; the subcommand's exit status */
 int pdc_device_view(const struct pdc_view *v, int argc, char **argv);
 /* Parse "90s", "15m", "2h", "1d" or plain seconds; 0 on success. */

@@ -35,20 +35,15 @@ static void phase_json(const struct phloem_nl_device *d)
 	json_object_object_add(o, "imbalance_mva", json_object_new_int64(f->spread_mva));
 	for (uint32_t p = 0; p < PHLOEM_MAX_PHASES; p++) {
 		struct json_object *s;
-		char name[4];
 
 		if (!(f->measured & (1U << p)))
 			continue;
-		snprintf(name, sizeof(name), "L%u", p + 1);
-		s = json_object_new_object();
-		json_object_object_add(s, "phase", json_object_new_string(name));
-		json_object_object_add(s, "channel", json_object_new_int64(f->channel[p]));
+		s = pdc_phase_json(a, p, f->channel[p]);
 		json_object_object_add(s, "irms_ma", json_object_new_int64(f->irms_ma[p]));
 		json_object_object_add(s, "s_mva", json_object_new_int64(f->s_mva[p]));
 		json_object_object_add(s, "limit_ma", json_object_new_int64(f->limit_ma[p]));
 		json_object_object_add(s, "state",
 				       json_object_new_string(phloem_nl_phase_state_name(f->state[p])));
-		json_object_array_add(a, s);
 	}
 	json_object_object_add(o, "phases", a);
 	pdc_print_json(o);
