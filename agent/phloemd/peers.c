@@ -228,7 +228,8 @@ struct pd_peers {
 	uint32_t relay_seq;
 	unsigned rot;			/* piggy-back rotation */
 	uint64_t drops[__PEER_E_MAX];
-	uint64_t rx_bytes, tx_bytes, rx_dgrams, tx_dgrams;
+	uint64_t rx_bytes, rx_dgrams;
+	/* sent, by what for (the totals are their sums) */
 	uint64_t tx_kind_bytes[__TX_MAX], tx_kind_dgrams[__TX_MAX];
 	uint64_t announces_tx, announces_rx, announces_known;
 	/* anti-entropy */
@@ -352,8 +353,6 @@ static void drop(struct pd_peers *p, int reason)
 static void count_tx(struct pd_peers *p, struct pd_peer *e, enum pd_tx kind,
 		     size_t n, unsigned copies)
 {
-	p->tx_bytes += (uint64_t)n * copies;
-	p->tx_dgrams += copies;
 	p->tx_kind_bytes[kind] += (uint64_t)n * copies;
 	p->tx_kind_dgrams[kind] += copies;
 	if (e) {
@@ -2189,13 +2188,10 @@ struct json_object *pd_peers_json(struct phloemd *d)
 	for (int i = 1; i < __PEER_E_MAX; i++)
 		ADD(dr, peer_reason_name(i), json_object_new_int64((int64_t)p->drops[i]));
 	ADD(o, "drops", dr);
-	ADD(o, "rx_bytes", json_object_new_int64((int64_t)p->rx_bytes));
-	ADD(o, "tx_bytes", json_object_new_int64((int64_t)p->tx_bytes));
-	ADD(o, "rx_datagrams", json_object_new_int64((int64_t)p->rx_dgrams));
-	ADD(o, "tx_datagrams", json_object_new_int64((int64_t)p->tx_dgrams));
 	{
 		/* what the bytes sent went to: UDP payload, without headers */
 		struct json_object *tx = json_object_new_object();
+		uint64_t bytes = 0, dgrams = 0;
 
 		for (int i = 0; i < __TX_MAX; i++) {
 			struct json_object *k = json_object_new_object();
@@ -2203,7 +2199,13 @@ struct json_object *pd_peers_json(struct phloemd *d)
 			ADD(k, "bytes", json_object_new_int64((int64_t)p->tx_kind_bytes[i]));
 			ADD(k, "datagrams", json_object_new_int64((int64_t)p->tx_kind_dgrams[i]));
 			ADD(tx, tx_name[i], k);
+			bytes += p->tx_kind_bytes[i];
+			dgrams += p->tx_kind_dgrams[i];
 		}
+		ADD(o, "rx_bytes", json_object_new_int64((int64_t)p->rx_bytes));
+		ADD(o, "tx_bytes", json_object_new_int64((int64_t)bytes));
+		ADD(o, "rx_datagrams", json_object_new_int64((int64_t)p->rx_dgrams));
+		ADD(o, "tx_datagrams", json_object_new_int64((int64_t)dgrams));
 		ADD(o, "tx", tx);
 	}
 	ADD(o, "announces_rx", json_object_new_int64((int64_t)p->announces_rx));
