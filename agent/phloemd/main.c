@@ -880,6 +880,12 @@ static void on_minute(struct pd_watch *w, uint32_t events)
 	if (read(w->fd, &n, sizeof(n)) < 0 && errno != ECANCELED && errno != EAGAIN)
 		logmsg("minute timer: %s", strerror(errno));
 	now = pd_now(&D);
+	/*
+	 * The limits first: a window that opens now must not wait for the
+	 * history's write (an fsync, and the meters' poll, can take seconds
+	 * on a busy disk or a slow bus)
+	 */
+	apply_policy(&D, false);
 	if (now - now % 60 != D.cur_minute) {
 		meter_poll(&D);
 		flush_minute(&D);
@@ -890,7 +896,6 @@ static void on_minute(struct pd_watch *w, uint32_t events)
 		    pd_history_prune(D.hist, now - (time_t)D.cfg.retention_days * 86400))
 			logmsg("history: prune: %s", pd_history_error(D.hist));
 	}
-	apply_policy(&D, false);
 	arm_minute();
 }
 
