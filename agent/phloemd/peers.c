@@ -361,13 +361,22 @@ static void count_tx(struct pd_peers *p, struct pd_peer *e, enum pd_tx kind,
 	}
 }
 
+/* One datagram to @to (@e's address, or where its initiation came from) */
+static bool send_addr(struct pd_peers *p, struct pd_peer *e, const struct sockaddr_storage *to,
+		      socklen_t tolen, const uint8_t *b, size_t n, enum pd_tx kind)
+{
+	int fd = to->ss_family == AF_INET6 ? p->disc.fd6 : p->disc.fd4;
+
+	if (sendto(fd, b, n, 0, (const struct sockaddr *)to, tolen) != (ssize_t)n)
+		return false;
+	count_tx(p, e, kind, n, 1);
+	return true;
+}
+
 static void send_to(struct pd_peers *p, struct pd_peer *e, const uint8_t *b, size_t n,
 		    enum pd_tx kind)
 {
-	int fd = e->addr.ss_family == AF_INET6 ? p->disc.fd6 : p->disc.fd4;
-
-	if (sendto(fd, b, n, 0, (struct sockaddr *)&e->addr, e->addrlen) == (ssize_t)n)
-		count_tx(p, e, kind, n, 1);
+	send_addr(p, e, &e->addr, e->addrlen, b, n, kind);
 }
 
 /* A member with a session: we know its address and hold confirmed keys. */
@@ -408,9 +417,10 @@ static bool rx_backlog(const struct pd_peers *p)
  * Handshakes (agent/lib/peer/handshake.c): a member we know the address of
  * and have no session with, or one due for renewal, gets an initiation;
  * the library says when (retries, back-off, renewal times), and paces
- * them (@backlog: rx_backlog(); a retry waits while answers may be queued).
+ * them (a retry waits while answers may be queued: rx_backlog(), looked
+ * at only when an initiation is due).
  */
-static void maybe_handshake(struct pd_peers *p, struct pd_peer *e, bool backlog)
+static void maybe_handshake(struct pd_peers *p, struct pd_peer *e)
 {
 	uint8_t out[PEER_HS_INIT_BYTES];
 	int n;
@@ -419,7 +429,7 @@ static void maybe_handshake(struct pd_peers *p, struct pd_peer *e, bool backlog)
 	if (!e->trusted || !e->have_addr ||
 	    !peer_session_want_handshake(&e->sess, sess_ms()))
 		return;
-	if (!peer_hs_pace_allow(&p->hs_pace, &e->sess, backlog, sess_ms())) {
+	if (!peer_hs_pace_allow(&p->hs_pace, &e->sess, rx_backlog(p), sess_ms())) {
 		p->hs_paced++;
 		return;
 	}
@@ -909,7 +919,7 @@ static void on_announce(struct pd_peers *p, const struct peer_announce *a,
 	}
 	/* a retry due here waits for a backlog as on_tick()'s do: this
 	 * announcement may be one of many still queued */
-	maybe_handshake(p, e, rx_backlog(p));
+	maybe_handshake(p, e);
 	/*
 	 * New to us, restarted, or not yet heard sealed from: it may not know
 	 * our address (our multicast was lost, or it started after it), so let
@@ -1675,7 +1685,7 @@ static void on_hs_init(struct pd_peers *p, const struct peer_hs_init *m,
 {
 	uint8_t out[PEER_HS_RESP_BYTES];
 	struct pd_peer *e;
-	int fd, n;
+	int n;
 
 	if (!memcmp(m->sender, p->id->pk, 32))
 		return drop(p, PEER_E_SELF);
@@ -1708,11 +1718,8 @@ static void on_hs_init(struct pd_peers *p, const struct peer_hs_init *m,
 		p->hs_ignored++;
 		return;
 	}
-	fd = from->ss_family == AF_INET6 ? p->disc.fd6 : p->disc.fd4;
-	if (sendto(fd, out, (size_t)n, 0, (const struct sockaddr *)from, fl) == n) {
-		count_tx(p, e, TX_HS_RESP, (size_t)n, 1);
+	if (send_addr(p, e, from, fl, out, (size_t)n, TX_HS_RESP))
 		p->hs_resp_tx++;
-	}
 }
 
 /* A response: the responder waits for our first transport message before
@@ -1927,14 +1934,10 @@ static void on_tick(struct pd_watch *w, uint32_t events)
 	}
 	/* members never reached first: they have no session at all, the
 	 * others one that still works or one being renewed */
-	{
-		bool backlog = rx_backlog(p);
-
-		for (int pass = 0; pass < 2; pass++)
-			for (int i = 0; i < p->npeers; i++)
-				if ((p->peer[i].sess.handshakes == 0) == (pass == 0))
-					maybe_handshake(p, &p->peer[i], backlog);
-	}
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < p->npeers; i++)
+			if ((p->peer[i].sess.handshakes == 0) == (pass == 0))
+				maybe_handshake(p, &p->peer[i]);
 	if (p->ledger && now >= p->next_fork_scan_ms) {
 		ledger_foreach_fork(p->ledger, spread_fork, p);
 		p->next_fork_scan_ms = now + FORK_SCAN_MS;
