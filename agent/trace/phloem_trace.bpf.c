@@ -93,9 +93,10 @@ static const __u8 debruijn64[64] = {
 };
 
 /*
- * Without a branch: seven of these a sample set, and under emulation
- * (make bench-vm-trace) every branch ends a translated block, where the
- * binary search it replaced took six
+ * Without a branch: two of these a sample set (the lateness, the
+ * decision; the reads come bucketed), and under emulation (make
+ * bench-vm-trace) every branch ends a translated block, where the binary
+ * search it replaced took six
  */
 static __always_inline __u32 log2_u64(__u64 v)
 {
